@@ -1,0 +1,94 @@
+//! Integrator benchmarks on the peers' problem (`../shared/peers/rnn_ode.py`):
+//! dx/dt = −x + W tanh(x) + b, N ∈ {100, 500}, g = 1.5, t ∈ [0, 50], rtol 1e-6, atol 1e-9.
+//!
+//! The `.npy` files come from `$PEERS_DATA` (default `../shared/peers/data`, written by the peer
+//! script) so both sides integrate the identical problem; run `benches/compare_rnn_ode.sh` to get
+//! both in one run. Besides the timings, prints for each N: rhs evaluations, steps, the error of
+//! x(50) against a tight (rtol 1e-12) reference, and the time of one rhs evaluation (the floor).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use neurodyn::integrate::{integrate, Method, Options, SaveAt};
+use neurodyn::io::{read_npy_mat, read_npy_vec};
+use neurodyn::model::{Activation, Model, RateRnn};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn load(n: usize) -> Option<(RateRnn, Vec<f64>)> {
+    let dir = PathBuf::from(
+        std::env::var("PEERS_DATA").unwrap_or_else(|_| "../shared/peers/data".into()),
+    );
+    let f = |k: &str| dir.join(format!("rnn_N{n}_g1.5_{k}.npy"));
+    if !f("W").exists() {
+        eprintln!(
+            "skipping N = {n}: {} not found (run ../shared/peers/rnn_ode.py first)",
+            f("W").display()
+        );
+        return None;
+    }
+    let w = read_npy_mat(&f("W"), "W", Some((n, n))).ok()?;
+    let b = read_npy_vec(&f("b"), "b", Some(n)).ok()?;
+    let x0 = read_npy_vec(&f("x0"), "x0", Some(n)).ok()?;
+    Some((
+        RateRnn::new(w, Activation::Tanh).ok()?.with_bias(b).ok()?,
+        x0,
+    ))
+}
+
+fn bench_rnn_ode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rnn_ode");
+    g.sample_size(10);
+    for n in [100usize, 500] {
+        let Some((m, x0)) = load(n) else { continue };
+        let opts = Options::new().save(SaveAt::Final);
+        let reference =
+            integrate(&m, &x0, (0.0, 50.0), &Method::dopri5(1e-12, 1e-12), &opts).unwrap();
+        for (name, meth) in [
+            ("dopri5", Method::dopri5(1e-6, 1e-9)),
+            (
+                "tsit45_diffsol",
+                Method::Tsit45 {
+                    rtol: 1e-6,
+                    atol: 1e-9,
+                },
+            ),
+        ] {
+            let s = integrate(&m, &x0, (0.0, 50.0), &meth, &opts).unwrap();
+            let err = s
+                .last()
+                .iter()
+                .zip(reference.last())
+                .fold(0.0f64, |e, (a, b)| e.max((a - b).abs()));
+            eprintln!(
+                "N = {n} {name}: nfev = {}, accepted = {}, rejected = {}, max|x50 − ref| = {err:.3e}, x50[..5] = {:?}",
+                s.stats.n_rhs,
+                s.stats.n_accepted,
+                s.stats.n_rejected,
+                &s.last()[..5]
+            );
+            g.bench_function(format!("{name}_N{n}"), |bch| {
+                bch.iter(|| {
+                    integrate(black_box(&m), black_box(&x0), (0.0, 50.0), &meth, &opts).unwrap()
+                })
+            });
+        }
+        // The floor: one right-hand side (one N×N matrix-vector product plus O(N) work).
+        let mut dx = vec![0.0; n];
+        g.bench_function(format!("rhs_N{n}"), |bch| {
+            bch.iter(|| m.rhs(0.0, black_box(&x0), &mut dx))
+        });
+        let reps = 20_000_000 / (n * n);
+        let t = Instant::now();
+        for _ in 0..reps {
+            m.rhs(0.0, black_box(&x0), &mut dx);
+        }
+        eprintln!(
+            "N = {n}: one rhs = {:.3} µs",
+            t.elapsed().as_secs_f64() / reps as f64 * 1e6
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_rnn_ode);
+criterion_main!(benches);

@@ -1,0 +1,71 @@
+//! Typed errors. Every variant that comes from user input names the offending field.
+
+use std::path::PathBuf;
+
+/// Errors of the integrators ([`crate::integrate`]).
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum IntegrateError {
+    /// An option of the solve is out of range (`field` names it).
+    #[error("invalid integrator option `{field}`: {problem}")]
+    InvalidOption { field: String, problem: String },
+    /// The state left the ball ‖x‖∞ ≤ `limit`: the trajectory diverges.
+    #[error("state blew up at t = {t}: ‖x‖∞ = {norm:e} exceeds the limit {limit:e}")]
+    Blowup { t: f64, norm: f64, limit: f64 },
+    /// A NaN or infinity appeared in the state or the right-hand side.
+    #[error("non-finite value in the state or right-hand side at t = {t}")]
+    NonFinite { t: f64 },
+    /// The adaptive step size fell below what the floating-point time grid can resolve.
+    #[error("step size underflow at t = {t}: h = {h:e} (the problem is too stiff for this method, or the solution is singular here)")]
+    StepSizeTooSmall { t: f64, h: f64 },
+    /// More than `max_steps` steps were needed.
+    #[error("maximum number of steps ({steps}) reached at t = {t}")]
+    MaxSteps { t: f64, steps: usize },
+    /// The stiff solver library (diffsol) reported a failure.
+    #[error("stiff solver failed near t = {t}: {problem}")]
+    Solver { t: f64, problem: String },
+}
+
+/// The crate-wide error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value supplied by the user is invalid; `field` names it (a TOML key, a flag, an array).
+    #[error("invalid `{field}`: {problem}")]
+    Invalid { field: String, problem: String },
+    /// A file could not be read or written.
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    /// An integration failed.
+    #[error(transparent)]
+    Integrate(#[from] IntegrateError),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+    /// Shorthand for [`Error::File`].
+    pub fn file(path: impl Into<PathBuf>, problem: impl std::fmt::Display) -> Self {
+        Error::File {
+            path: path.into(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// Crate result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Checks that every entry of `values` is finite, naming `field` and the first bad index otherwise.
+pub fn ensure_finite(field: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(
+            field,
+            format!("entry {i} is {} (must be finite)", values[i]),
+        )),
+    }
+}

@@ -1,0 +1,274 @@
+//! Reading `.npy` arrays with validation, and writing tables (Parquet, CSV) and other outputs
+//! atomically: everything is written to a temporary file in the destination folder and renamed
+//! into place only when complete, so a failed or killed run never leaves a partial file.
+
+use crate::error::{Error, Result};
+use faer::Mat;
+use ndarray::{Array1, Array2};
+use ndarray_npy::{ReadNpyError, ReadNpyExt};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+fn open(path: &Path, field: &str) -> Result<File> {
+    File::open(path)
+        .map_err(|e| Error::invalid(field, format!("cannot open {}: {}", path.display(), e)))
+}
+
+fn npy_err(path: &Path, field: &str, e: ReadNpyError) -> Error {
+    let problem = match &e {
+        ReadNpyError::WrongDescriptor(d) => {
+            format!(
+                "{}: expected a float64 array ('<f8'), found dtype {d:?}",
+                path.display()
+            )
+        }
+        ReadNpyError::WrongNdim(exp, got) => format!(
+            "{}: expected a {}-D array, found {}-D",
+            path.display(),
+            exp.map(|e| e.to_string()).unwrap_or_else(|| "?".into()),
+            got
+        ),
+        _ => format!("{}: not a readable .npy file ({e})", path.display()),
+    };
+    Error::invalid(field, problem)
+}
+
+/// Reads a 1-D float64 `.npy` vector; `field` names it in errors. Checks finiteness and, if given,
+/// the length.
+pub fn read_npy_vec(path: &Path, field: &str, expected_len: Option<usize>) -> Result<Vec<f64>> {
+    let a = Array1::<f64>::read_npy(open(path, field)?).map_err(|e| npy_err(path, field, e))?;
+    let v = a.to_vec();
+    if let Some(n) = expected_len {
+        if v.len() != n {
+            return Err(Error::invalid(
+                field,
+                format!("{}: has length {}, expected {n}", path.display(), v.len()),
+            ));
+        }
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            field,
+            format!("{}: entry {i} is {} (must be finite)", path.display(), v[i]),
+        ));
+    }
+    Ok(v)
+}
+
+/// Reads a 2-D float64 `.npy` matrix (C or Fortran order); checks finiteness and, if given, the shape.
+pub fn read_npy_mat(
+    path: &Path,
+    field: &str,
+    expected: Option<(usize, usize)>,
+) -> Result<Mat<f64>> {
+    let a = Array2::<f64>::read_npy(open(path, field)?).map_err(|e| npy_err(path, field, e))?;
+    let (r, c) = a.dim();
+    if let Some((er, ec)) = expected {
+        if (r, c) != (er, ec) {
+            return Err(Error::invalid(
+                field,
+                format!("{}: has shape {r}×{c}, expected {er}×{ec}", path.display()),
+            ));
+        }
+    }
+    if let Some(((i, j), x)) = a.indexed_iter().find(|(_, x)| !x.is_finite()) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{}: entry ({i}, {j}) is {x} (must be finite)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Mat::from_fn(r, c, |i, j| a[(i, j)]))
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same folder, which is renamed to
+/// `path` only if `write` succeeds. On error the temporary file is removed and `path` is untouched.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create folder: {e}")))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".neurodyn-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create a temporary file: {e}")))?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = BufWriter::new(file);
+    write(&mut w)?;
+    w.flush().map_err(|e| Error::file(path, e))?;
+    drop(w);
+    tmp_path.persist(path).map_err(|e| {
+        Error::file(
+            path,
+            format!("cannot move the finished file into place: {e}"),
+        )
+    })?;
+    Ok(())
+}
+
+/// Output table format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Parquet,
+    Csv,
+}
+
+impl TableFormat {
+    /// From a file extension (`.parquet`/`.pq` or `.csv`).
+    pub fn from_path(path: &Path) -> Result<Self> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("parquet") | Some("pq") => Ok(TableFormat::Parquet),
+            Some("csv") => Ok(TableFormat::Csv),
+            _ => Err(Error::invalid(
+                "out",
+                format!(
+                    "{}: unknown table format (use .parquet or .csv)",
+                    path.display()
+                ),
+            )),
+        }
+    }
+}
+
+/// A column of a table.
+#[derive(Debug, Clone)]
+pub enum Column {
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::F64(v) => v.len(),
+            Column::I64(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+}
+
+/// A named-column table that pandas and polars read back.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<(String, Column)>,
+}
+
+impl Table {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn push(&mut self, name: impl Into<String>, col: Column) -> &mut Self {
+        self.columns.push((name.into(), col));
+        self
+    }
+    pub fn nrows(&self) -> usize {
+        self.columns.first().map(|c| c.1.len()).unwrap_or(0)
+    }
+
+    /// Writes the table atomically as Parquet (Snappy) or CSV, chosen by `format`.
+    pub fn write(&self, path: &Path, format: TableFormat) -> Result<()> {
+        let n = self.nrows();
+        if let Some((name, _)) = self.columns.iter().find(|(_, c)| c.len() != n) {
+            return Err(Error::invalid(
+                name,
+                "column length differs from the others",
+            ));
+        }
+        match format {
+            TableFormat::Csv => write_atomic(path, |w| {
+                self.write_csv(w).map_err(|e| Error::file(path, e))
+            }),
+            TableFormat::Parquet => write_atomic(path, |w| self.write_parquet(w, path)),
+        }
+    }
+
+    fn write_csv(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| csv_field(n)).collect();
+        writeln!(w, "{}", names.join(","))?;
+        for r in 0..self.nrows() {
+            for (k, (_, c)) in self.columns.iter().enumerate() {
+                if k > 0 {
+                    w.write_all(b",")?;
+                }
+                match c {
+                    Column::F64(v) => write!(w, "{}", v[r])?,
+                    Column::I64(v) => write!(w, "{}", v[r])?,
+                    Column::Str(v) => write!(w, "{}", csv_field(&v[r]))?,
+                }
+            }
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn to_polars(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::*;
+        let cols: Vec<polars::prelude::Column> = self
+            .columns
+            .iter()
+            .map(|(name, c)| match c {
+                self::Column::F64(v) => polars::prelude::Column::new(name.as_str().into(), v),
+                self::Column::I64(v) => polars::prelude::Column::new(name.as_str().into(), v),
+                self::Column::Str(v) => polars::prelude::Column::new(name.as_str().into(), v),
+            })
+            .collect();
+        DataFrame::new_infer_height(cols).map_err(|e| Error::invalid("table", e.to_string()))
+    }
+
+    fn write_parquet(&self, w: &mut BufWriter<File>, path: &Path) -> Result<()> {
+        use polars::prelude::*;
+        let mut df = self.to_polars()?;
+        ParquetWriter::new(w)
+            .with_compression(ParquetCompression::Snappy)
+            .finish(&mut df)
+            .map_err(|e| Error::file(path, e))?;
+        Ok(())
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Reads a Parquet file back into a polars `DataFrame` (used by tests and the analysis scripts).
+pub fn read_parquet(path: &Path) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let f = File::open(path).map_err(|e| Error::file(path, e))?;
+    ParquetReader::new(f)
+        .finish()
+        .map_err(|e| Error::file(path, e))
+}
+
+/// Writes a 2-D float64 array as `.npy`, atomically.
+pub fn write_npy_mat(path: &Path, rows: usize, cols: usize, data: &[f64]) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    let a = Array2::from_shape_vec((rows, cols), data.to_vec())
+        .map_err(|e| Error::invalid("array", e.to_string()))?;
+    write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
+}
+
+/// Writes a 1-D float64 array as `.npy`, atomically.
+pub fn write_npy_vec(path: &Path, data: &[f64]) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    let a = Array1::from_vec(data.to_vec());
+    write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
+}

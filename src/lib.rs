@@ -1,0 +1,25 @@
+//! # neurodyn
+//!
+//! Fit and dissect recurrent neural circuit models. A model is a continuous ODE system
+//! `dx/dt = f(t, x)` with an analytic Jacobian ([`model::Model`]); every analysis takes any model.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`model`] | the [`Model`](model::Model) trait, [`check_jacobian`](model::check_jacobian), the rate RNN |
+//! | [`integrate`] | one front door [`integrate`](integrate::integrate): Euler, RK4, Dormand–Prince 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
+//! | [`preset`] | TOML model presets and `.npy` weights |
+//! | [`io`] | `.npy` reading with validation, Parquet/CSV tables, atomic (temp file + rename) writes |
+//! | [`plot`] | PNG + SVG line plots |
+//! | [`testing`] | reference problems with exact solutions, the matrix exponential |
+
+pub mod error;
+pub mod integrate;
+pub mod io;
+pub mod model;
+pub mod plot;
+pub mod preset;
+pub mod testing;
+
+pub use error::{Error, IntegrateError, Result};
+pub use integrate::{integrate, Method, Options, SaveAt, Solution, Stats, Status};
+pub use model::{check_jacobian, Activation, Model, RateRnn};

@@ -1,0 +1,183 @@
+//! The model contract: a continuous-time system
+//!
+//! $$ \frac{dx}{dt} = f(t, x), \qquad x \in \mathbb{R}^n, $$
+//!
+//! with an analytic Jacobian $J_{ij} = \partial f_i / \partial x_j$. Every analysis in neurodyn
+//! (integration, fixed points, stability, Lyapunov spectra, sweeps) takes any [`Model`], so a new
+//! model gets all of them by implementing three methods.
+//!
+//! Buffers are owned by the caller: `rhs`, `jacobian` and `jvp` write into slices or a faer
+//! [`MatMut`] and must not allocate in the models shipped here.
+
+pub mod activation;
+pub mod rate_rnn;
+
+pub use activation::Activation;
+pub use rate_rnn::{InputSignal, RateRnn};
+
+use faer::{Mat, MatMut};
+
+/// A continuous-time dynamical system `dx/dt = f(t, x)` with an analytic Jacobian.
+///
+/// Required: [`dim`](Model::dim), [`rhs`](Model::rhs), [`jacobian`](Model::jacobian).
+/// Optional: [`jvp`](Model::jvp) (the Jacobian-vector product; the default assembles the dense
+/// Jacobian, which allocates and costs O(n²) — large models should override it matrix-free).
+pub trait Model: Send + Sync {
+    /// State dimension n.
+    fn dim(&self) -> usize;
+
+    /// Writes `f(t, x)` into `dx` (both of length n).
+    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]);
+
+    /// Writes the dense Jacobian `∂f/∂x (t, x)` into the n×n matrix `jac` (every entry is set).
+    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>);
+
+    /// Writes `J(t, x) v` into `out`. Default: assemble the Jacobian and multiply.
+    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let n = self.dim();
+        let mut jac = Mat::<f64>::zeros(n, n);
+        self.jacobian(t, x, jac.as_mut());
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..n).map(|j| jac[(i, j)] * v[j]).sum();
+        }
+    }
+
+    /// A short human-readable name, used in tables and plot titles.
+    fn name(&self) -> String {
+        "model".to_string()
+    }
+}
+
+impl<M: Model + ?Sized> Model for &M {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
+        (**self).rhs(t, x, dx)
+    }
+    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
+        (**self).jacobian(t, x, jac)
+    }
+    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
+        (**self).jvp(t, x, v, out)
+    }
+    fn name(&self) -> String {
+        (**self).name()
+    }
+}
+
+impl<M: Model + ?Sized> Model for Box<M> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
+        (**self).rhs(t, x, dx)
+    }
+    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
+        (**self).jacobian(t, x, jac)
+    }
+    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
+        (**self).jvp(t, x, v, out)
+    }
+    fn name(&self) -> String {
+        (**self).name()
+    }
+}
+
+/// Convenience: the Jacobian as a newly allocated matrix.
+pub fn jacobian_mat<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> Mat<f64> {
+    let n = model.dim();
+    let mut j = Mat::<f64>::zeros(n, n);
+    model.jacobian(t, x, j.as_mut());
+    j
+}
+
+/// Result of [`check_jacobian`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JacobianCheck {
+    /// `max_ij |J_ij − J^fd_ij| / max_ij |J^fd_ij|` (normwise relative error of the analytic Jacobian).
+    pub rel_err: f64,
+    /// The largest absolute entry error and where it is.
+    pub max_abs_err: f64,
+    pub worst: (usize, usize),
+    /// `‖jvp(v) − J v‖∞ / ‖J v‖∞` for a fixed test vector `v` (checks an overridden `jvp`).
+    pub jvp_rel_err: f64,
+}
+
+impl JacobianCheck {
+    /// True when both the Jacobian and the Jacobian-vector product are within `tol` (relative).
+    pub fn passes(&self, tol: f64) -> bool {
+        self.rel_err < tol && self.jvp_rel_err < tol
+    }
+}
+
+/// Checks a model's analytic Jacobian against central finite differences at `(t, x)`.
+///
+/// Column j uses the step `h_j = ε^{1/3} max(1, |x_j|)` and the fourth-order central formula
+/// `(−f(x+2h) + 8f(x+h) − 8f(x−h) + f(x−2h)) / 12h`, so a correct Jacobian of a smooth model
+/// agrees to ~1e-10 and the test threshold 1e-6 separates right from wrong by orders of magnitude.
+/// Also compares [`Model::jvp`] with the analytic `J v`.
+pub fn check_jacobian<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> JacobianCheck {
+    let n = model.dim();
+    assert_eq!(
+        x.len(),
+        n,
+        "check_jacobian: x has length {} but the model has dimension {n}",
+        x.len()
+    );
+    let ja = jacobian_mat(model, t, x);
+    let mut jfd = Mat::<f64>::zeros(n, n);
+    let mut xp = x.to_vec();
+    let (mut f1, mut f2, mut f3, mut f4) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let eps13 = f64::EPSILON.cbrt();
+    for j in 0..n {
+        let h = eps13 * x[j].abs().max(1.0);
+        let eval = |d: f64, xp: &mut Vec<f64>, out: &mut Vec<f64>| {
+            xp[j] = x[j] + d;
+            model.rhs(t, xp, out);
+        };
+        eval(2.0 * h, &mut xp, &mut f1);
+        eval(h, &mut xp, &mut f2);
+        eval(-h, &mut xp, &mut f3);
+        eval(-2.0 * h, &mut xp, &mut f4);
+        xp[j] = x[j];
+        for i in 0..n {
+            jfd[(i, j)] = (-f1[i] + 8.0 * f2[i] - 8.0 * f3[i] + f4[i]) / (12.0 * h);
+        }
+    }
+    let mut scale = 0.0f64;
+    let mut max_abs = 0.0f64;
+    let mut worst = (0, 0);
+    for j in 0..n {
+        for i in 0..n {
+            scale = scale.max(jfd[(i, j)].abs());
+            let e = (ja[(i, j)] - jfd[(i, j)]).abs();
+            if e > max_abs || e.is_nan() {
+                max_abs = e;
+                worst = (i, j);
+            }
+        }
+    }
+    // jvp against the analytic Jacobian, for a deterministic, non-degenerate v.
+    let v: Vec<f64> = (0..n)
+        .map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5)
+        .collect();
+    let mut jv = vec![0.0; n];
+    model.jvp(t, x, &v, &mut jv);
+    let mut num = 0.0f64;
+    let mut den = 0.0f64;
+    for i in 0..n {
+        let r: f64 = (0..n).map(|j| ja[(i, j)] * v[j]).sum();
+        let d = (jv[i] - r).abs();
+        if d > num || d.is_nan() {
+            num = d;
+        }
+        den = den.max(r.abs());
+    }
+    JacobianCheck {
+        rel_err: max_abs / scale.max(f64::MIN_POSITIVE),
+        max_abs_err: max_abs,
+        worst,
+        jvp_rel_err: num / den.max(f64::MIN_POSITIVE),
+    }
+}

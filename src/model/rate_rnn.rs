@@ -1,0 +1,314 @@
+//! The continuous-time rate RNN.
+//!
+//! $$ \tau \odot \frac{dx}{dt} = -x + W\,\varphi(x) + b + B\,u(t) $$
+//!
+//! with state $x \in \mathbb{R}^N$, recurrent weights $W$ (N×N), bias $b$, per-neuron time
+//! constants $\tau_i > 0$, a pointwise nonlinearity $\varphi$ ([`Activation`]) and an optional
+//! input $u(t) \in \mathbb{R}^m$ through $B$ (N×m). Its Jacobian (the input does not enter) is
+//!
+//! $$ J_{ij} = \frac{1}{\tau_i}\left(-\delta_{ij} + W_{ij}\,\varphi'(x_j)\right). $$
+//!
+//! **Dale's law** (spiking.md §B.2): given a sign per *sending* unit $d_j = \pm 1$, the effective
+//! matrix is $W = \operatorname{relu}(\tilde W)\,\operatorname{diag}(d)$, i.e.
+//! $W_{ij} = d_j \max(\tilde W_{ij}, 0)$; [`RateRnn::with_dale`] applies it once at build time.
+//!
+//! The right-hand side and the Jacobian-vector product never allocate: $W\varphi(x)$ is formed
+//! block by block from a stack buffer with faer's matrix-vector kernel.
+
+use super::{Activation, Model};
+use crate::error::{ensure_finite, Error, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, ColMut, ColRef, Mat, MatMut, Par};
+use std::sync::Arc;
+
+/// Column block for the stack-buffered `W φ(x)` product.
+const BLOCK: usize = 256;
+/// Largest input dimension m (a stack buffer holds u(t)).
+pub const MAX_INPUTS: usize = 64;
+
+/// A time-dependent input u(t) ∈ ℝᵐ.
+#[derive(Clone)]
+pub enum InputSignal {
+    /// u(t) = c.
+    Constant(Vec<f64>),
+    /// Samples `u[k]` (row k has m entries) at increasing times `t[k]`, linearly interpolated,
+    /// held constant outside `[t[0], t[last]]`.
+    Table { t: Vec<f64>, u: Vec<Vec<f64>> },
+    /// Any function writing u(t) into the slice.
+    Func(Arc<dyn Fn(f64, &mut [f64]) + Send + Sync>),
+}
+
+impl std::fmt::Debug for InputSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputSignal::Constant(c) => f.debug_tuple("Constant").field(c).finish(),
+            InputSignal::Table { t, .. } => write!(f, "Table({} samples)", t.len()),
+            InputSignal::Func(_) => write!(f, "Func(..)"),
+        }
+    }
+}
+
+impl InputSignal {
+    fn eval(&self, t: f64, out: &mut [f64]) {
+        match self {
+            InputSignal::Constant(c) => out.copy_from_slice(c),
+            InputSignal::Func(f) => f(t, out),
+            InputSignal::Table { t: ts, u } => {
+                let k = ts.partition_point(|&s| s <= t);
+                if k == 0 {
+                    out.copy_from_slice(&u[0]);
+                } else if k == ts.len() {
+                    out.copy_from_slice(&u[ts.len() - 1]);
+                } else {
+                    let w = (t - ts[k - 1]) / (ts[k] - ts[k - 1]);
+                    for (o, (a, b)) in out.iter_mut().zip(u[k - 1].iter().zip(&u[k])) {
+                        *o = a + w * (b - a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The continuous-time rate RNN (see the module documentation for its equations).
+#[derive(Debug, Clone)]
+pub struct RateRnn {
+    w: Mat<f64>,
+    b: Vec<f64>,
+    inv_tau: Vec<f64>,
+    act: Activation,
+    input: Option<(Mat<f64>, InputSignal)>,
+    dale: Option<Vec<f64>>,
+}
+
+impl RateRnn {
+    /// A network with weights `w` (N×N), zero bias, τ = 1 and no input.
+    pub fn new(w: Mat<f64>, act: Activation) -> Result<Self> {
+        let n = w.nrows();
+        if n == 0 {
+            return Err(Error::invalid("W", "the weight matrix is empty (N = 0)"));
+        }
+        if w.ncols() != n {
+            return Err(Error::invalid(
+                "W",
+                format!("must be square, got {}×{}", w.nrows(), w.ncols()),
+            ));
+        }
+        for j in 0..n {
+            for i in 0..n {
+                if !w[(i, j)].is_finite() {
+                    return Err(Error::invalid(
+                        "W",
+                        format!("entry ({i}, {j}) is {} (must be finite)", w[(i, j)]),
+                    ));
+                }
+            }
+        }
+        Ok(RateRnn {
+            w,
+            b: vec![0.0; n],
+            inv_tau: vec![1.0; n],
+            act,
+            input: None,
+            dale: None,
+        })
+    }
+
+    /// Sets the bias b (length N).
+    pub fn with_bias(mut self, b: Vec<f64>) -> Result<Self> {
+        check_len("b", &b, self.dim())?;
+        ensure_finite("b", &b)?;
+        self.b = b;
+        Ok(self)
+    }
+
+    /// Sets per-neuron time constants τ (length N, all > 0).
+    pub fn with_tau(mut self, tau: Vec<f64>) -> Result<Self> {
+        check_len("tau", &tau, self.dim())?;
+        if let Some(i) = tau.iter().position(|&t| !(t > 0.0 && t.is_finite())) {
+            return Err(Error::invalid(
+                "tau",
+                format!(
+                    "entry {i} is {} (time constants must be positive and finite)",
+                    tau[i]
+                ),
+            ));
+        }
+        self.inv_tau = tau.iter().map(|t| 1.0 / t).collect();
+        Ok(self)
+    }
+
+    /// Applies Dale's law with signs `d` (±1 per sending unit): `W ← relu(W)·diag(d)`.
+    pub fn with_dale(mut self, d: Vec<f64>) -> Result<Self> {
+        check_len("dale", &d, self.dim())?;
+        if let Some(j) = d.iter().position(|&s| s != 1.0 && s != -1.0) {
+            return Err(Error::invalid(
+                "dale",
+                format!("entry {j} is {} (signs must be +1 or −1)", d[j]),
+            ));
+        }
+        let n = self.dim();
+        for j in 0..n {
+            for i in 0..n {
+                self.w[(i, j)] = d[j] * self.w[(i, j)].max(0.0);
+            }
+        }
+        self.dale = Some(d);
+        Ok(self)
+    }
+
+    /// Adds an input `B u(t)` with `B` of shape N×m (m ≤ [`MAX_INPUTS`]).
+    pub fn with_input(mut self, b_in: Mat<f64>, signal: InputSignal) -> Result<Self> {
+        let (n, m) = (self.dim(), b_in.ncols());
+        if b_in.nrows() != n {
+            return Err(Error::invalid(
+                "B",
+                format!("has {} rows, expected N = {n}", b_in.nrows()),
+            ));
+        }
+        if m == 0 || m > MAX_INPUTS {
+            return Err(Error::invalid(
+                "B",
+                format!("has {m} columns; 1 to {MAX_INPUTS} inputs are supported"),
+            ));
+        }
+        match &signal {
+            InputSignal::Constant(c) => {
+                check_len("u", c, m)?;
+                ensure_finite("u", c)?;
+            }
+            InputSignal::Table { t, u } => {
+                if t.is_empty() || t.len() != u.len() {
+                    return Err(Error::invalid(
+                        "u",
+                        format!(
+                            "{} times but {} samples (need ≥ 1 of each, equal counts)",
+                            t.len(),
+                            u.len()
+                        ),
+                    ));
+                }
+                ensure_finite("u.t", t)?;
+                if t.windows(2).any(|p| p[1] <= p[0]) {
+                    return Err(Error::invalid(
+                        "u.t",
+                        "sample times must be strictly increasing",
+                    ));
+                }
+                for (k, row) in u.iter().enumerate() {
+                    check_len(&format!("u[{k}]"), row, m)?;
+                    ensure_finite(&format!("u[{k}]"), row)?;
+                }
+            }
+            InputSignal::Func(_) => {}
+        }
+        self.input = Some((b_in, signal));
+        Ok(self)
+    }
+
+    /// The effective recurrent matrix W (after Dale's law, if any).
+    pub fn w(&self) -> &Mat<f64> {
+        &self.w
+    }
+    /// The bias b.
+    pub fn bias(&self) -> &[f64] {
+        &self.b
+    }
+    /// Time constants τ.
+    pub fn tau(&self) -> Vec<f64> {
+        self.inv_tau.iter().map(|v| 1.0 / v).collect()
+    }
+    /// The nonlinearity φ.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+    /// The Dale signs, if Dale's law is on.
+    pub fn dale(&self) -> Option<&[f64]> {
+        self.dale.as_deref()
+    }
+
+    /// `out ← out + W g(x)` where `g(x_j)` is computed per column block into a stack buffer.
+    #[inline]
+    fn add_w_times(&self, x: &[f64], g: impl Fn(usize, f64) -> f64, out: &mut [f64]) {
+        let n = self.dim();
+        let mut buf = [0.0f64; BLOCK];
+        let mut j0 = 0;
+        while j0 < n {
+            let nb = BLOCK.min(n - j0);
+            for k in 0..nb {
+                buf[k] = g(j0 + k, x[j0 + k]);
+            }
+            matmul(
+                ColMut::from_slice_mut(out).as_mat_mut(),
+                Accum::Add,
+                self.w.as_ref().subcols(j0, nb),
+                ColRef::from_slice(&buf[..nb]).as_mat(),
+                1.0,
+                Par::Seq,
+            );
+            j0 += nb;
+        }
+    }
+}
+
+fn check_len(field: &str, v: &[f64], n: usize) -> Result<()> {
+    if v.len() != n {
+        return Err(Error::invalid(
+            field,
+            format!("has length {}, expected {n}", v.len()),
+        ));
+    }
+    Ok(())
+}
+
+impl Model for RateRnn {
+    fn dim(&self) -> usize {
+        self.w.nrows()
+    }
+
+    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
+        dx.copy_from_slice(&self.b);
+        if let Some((b_in, sig)) = &self.input {
+            let m = b_in.ncols();
+            let mut u = [0.0f64; MAX_INPUTS];
+            sig.eval(t, &mut u[..m]);
+            matmul(
+                ColMut::from_slice_mut(dx).as_mat_mut(),
+                Accum::Add,
+                b_in.as_ref(),
+                ColRef::from_slice(&u[..m]).as_mat(),
+                1.0,
+                Par::Seq,
+            );
+        }
+        let act = self.act;
+        self.add_w_times(x, |_, xj| act.eval(xj), dx);
+        for ((d, xi), it) in dx.iter_mut().zip(x).zip(&self.inv_tau) {
+            *d = (*d - xi) * it;
+        }
+    }
+
+    fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
+        let n = self.dim();
+        for j in 0..n {
+            let dphi = self.act.deriv(x[j]);
+            for i in 0..n {
+                jac[(i, j)] = self.inv_tau[i] * self.w[(i, j)] * dphi;
+            }
+            jac[(j, j)] -= self.inv_tau[j];
+        }
+    }
+
+    fn jvp(&self, _t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        let act = self.act;
+        self.add_w_times(x, |j, xj| act.deriv(xj) * v[j], out);
+        for ((o, vi), it) in out.iter_mut().zip(v).zip(&self.inv_tau) {
+            *o = (*o - vi) * it;
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("rate-rnn (N = {}, φ = {})", self.dim(), self.act.name())
+    }
+}
