@@ -10,6 +10,7 @@
 //! [`MatMut`] and must not allocate in the models shipped here.
 
 pub mod activation;
+pub mod kernels;
 pub mod rate_rnn;
 
 pub use activation::Activation;

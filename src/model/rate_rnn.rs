@@ -13,12 +13,13 @@
 //! $W_{ij} = d_j \max(\tilde W_{ij}, 0)$; [`RateRnn::with_dale`] applies it once at build time.
 //!
 //! The right-hand side and the Jacobian-vector product never allocate: $W\varphi(x)$ is formed
-//! block by block from a stack buffer with faer's matrix-vector kernel.
+//! block by block from a stack buffer with the AVX2/FMA matrix-vector kernel of
+//! [`kernels`](super::kernels).
 
+use super::kernels::gemv_add;
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, ColMut, ColRef, Mat, MatMut, Par};
+use faer::{Mat, MatMut};
 use std::sync::Arc;
 
 /// Column block for the stack-buffered `W φ(x)` product.
@@ -227,25 +228,17 @@ impl RateRnn {
         self.dale.as_deref()
     }
 
-    /// `out ← out + W g(x)` where `g(x_j)` is computed per column block into a stack buffer.
+    /// `out ← out + W g(x)` where `g` fills a column block of `g(x)` into a stack buffer
+    /// (`g(j0, buf)` writes entries `j0 .. j0 + buf.len()`).
     #[inline]
-    fn add_w_times(&self, x: &[f64], g: impl Fn(usize, f64) -> f64, out: &mut [f64]) {
+    fn add_w_times(&self, g: impl Fn(usize, &mut [f64]), out: &mut [f64]) {
         let n = self.dim();
         let mut buf = [0.0f64; BLOCK];
         let mut j0 = 0;
         while j0 < n {
             let nb = BLOCK.min(n - j0);
-            for k in 0..nb {
-                buf[k] = g(j0 + k, x[j0 + k]);
-            }
-            matmul(
-                ColMut::from_slice_mut(out).as_mat_mut(),
-                Accum::Add,
-                self.w.as_ref().subcols(j0, nb),
-                ColRef::from_slice(&buf[..nb]).as_mat(),
-                1.0,
-                Par::Seq,
-            );
+            g(j0, &mut buf[..nb]);
+            gemv_add(self.w.as_ref().subcols(j0, nb), &buf[..nb], out);
             j0 += nb;
         }
     }
@@ -272,17 +265,10 @@ impl Model for RateRnn {
             let m = b_in.ncols();
             let mut u = [0.0f64; MAX_INPUTS];
             sig.eval(t, &mut u[..m]);
-            matmul(
-                ColMut::from_slice_mut(dx).as_mat_mut(),
-                Accum::Add,
-                b_in.as_ref(),
-                ColRef::from_slice(&u[..m]).as_mat(),
-                1.0,
-                Par::Seq,
-            );
+            gemv_add(b_in.as_ref(), &u[..m], dx);
         }
         let act = self.act;
-        self.add_w_times(x, |_, xj| act.eval(xj), dx);
+        self.add_w_times(|j0, buf| act.eval_into(&x[j0..j0 + buf.len()], buf), dx);
         for ((d, xi), it) in dx.iter_mut().zip(x).zip(&self.inv_tau) {
             *d = (*d - xi) * it;
         }
@@ -302,7 +288,10 @@ impl Model for RateRnn {
     fn jvp(&self, _t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         out.fill(0.0);
         let act = self.act;
-        self.add_w_times(x, |j, xj| act.deriv(xj) * v[j], out);
+        self.add_w_times(
+            |j0, buf| act.deriv_mul_into(&x[j0..j0 + buf.len()], &v[j0..j0 + buf.len()], buf),
+            out,
+        );
         for ((o, vi), it) in out.iter_mut().zip(v).zip(&self.inv_tau) {
             *o = (*o - vi) * it;
         }
