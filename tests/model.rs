@@ -62,6 +62,24 @@ fn rate_rnn_jacobian_passes_for_every_activation() {
         .unwrap();
     let x: Vec<f64> = (0..12).map(|i| (i as f64 * 0.7).sin()).collect();
     assert!(check_jacobian(&m, 1.3, &x).passes(1e-6));
+    // Gamma units with per-neuron gain and saturation.
+    let n: Vec<f64> = (0..12).map(|i| 1.0 + 0.5 * i as f64).collect();
+    let s: Vec<f64> = (0..12).map(|i| i as f64 / 11.0).collect();
+    let g = random_rnn(12, Activation::Tanh, 4)
+        .with_gamma_per_neuron(n.clone(), s.clone())
+        .unwrap();
+    let c = check_jacobian(&g, 0.0, &x);
+    assert!(c.passes(1e-6), "{c:?}");
+    let mut dx = vec![0.0; 12];
+    g.rhs(0.0, &x, &mut dx);
+    let tau = g.tau();
+    let want0 = (-x[0]
+        + (0..12)
+            .map(|j| g.w()[(0, j)] * neurodyn::model::gamma::gamma(x[j], n[j], s[j]))
+            .sum::<f64>()
+        + g.bias()[0])
+        / tau[0];
+    assert!((dx[0] - want0).abs() < 1e-13);
 }
 
 /// A model whose Jacobian omits the leak term −δ_ij/τ_i: a plausible bug.

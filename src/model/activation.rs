@@ -12,7 +12,11 @@ use wide::f64x4;
 /// | `sigmoid` | 1/(1 + e^{−x}) | φ(1 − φ) |
 /// | `softplus` | ln(1 + eˣ) | sigmoid(x) |
 /// | `linear` | x | 1 |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// | `gamma` | γ(x; n, s) (see [`gamma`](super::gamma)) | ∂γ/∂x |
+///
+/// In TOML: `activation = "tanh"`, or `activation = { gamma = { n = 5.0, s = 0.2 } }`; on the
+/// command line `gamma:5:0.2` (plain `gamma` is n = 5, s = 0, the seed's initialisation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     #[default]
@@ -21,6 +25,10 @@ pub enum Activation {
     Sigmoid,
     Softplus,
     Linear,
+    Gamma {
+        n: f64,
+        s: f64,
+    },
 }
 
 impl Activation {
@@ -43,6 +51,7 @@ impl Activation {
             // ln(1 + e^x) = max(x, 0) + ln(1 + e^{−|x|}), stable for any x.
             Activation::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             Activation::Linear => x,
+            Activation::Gamma { n, s } => super::gamma::gamma(x, n, s),
         }
     }
 
@@ -68,6 +77,7 @@ impl Activation {
             }
             Activation::Softplus => sigmoid(x),
             Activation::Linear => 1.0,
+            Activation::Gamma { n, s } => super::gamma::gamma_dx(x, n, s),
         }
     }
 
@@ -78,6 +88,7 @@ impl Activation {
             Activation::Relu => out.iter_mut().zip(x).for_each(|(o, &v)| *o = v.max(0.0)),
             Activation::Linear => out.copy_from_slice(x),
             Activation::Tanh => super::kernels::tanh_sech2_into(x, Some(out), None),
+            Activation::Gamma { .. } => out.iter_mut().zip(x).for_each(|(o, &v)| *o = self.eval(v)),
             _ => simd_map(x, out, |v| match self {
                 Activation::Sigmoid => simd_sigmoid(v),
                 _ => v.max(f64x4::ZERO) + (-v.abs()).exp().ln_1p(),
@@ -97,6 +108,10 @@ impl Activation {
                 super::kernels::tanh_sech2_into(x, None, Some(out));
                 out.iter_mut().zip(v).for_each(|(o, vi)| *o *= vi);
             }
+            Activation::Gamma { .. } => out
+                .iter_mut()
+                .zip(x.iter().zip(v))
+                .for_each(|(o, (&a, &b))| *o = self.deriv(a) * b),
             _ => {
                 for ((xc, vc), oc) in x.chunks(4).zip(v.chunks(4)).zip(out.chunks_mut(4)) {
                     let (xa, va) = (load4(xc), load4(vc));
@@ -121,6 +136,7 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Softplus => "softplus",
             Activation::Linear => "linear",
+            Activation::Gamma { .. } => "gamma",
         }
     }
 }
@@ -128,10 +144,32 @@ impl Activation {
 impl std::str::FromStr for Activation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("gamma") {
+            let parts: Vec<&str> = rest.split(':').skip(1).collect();
+            let num = |k: usize, d: f64| -> Result<f64, String> {
+                parts
+                    .get(k)
+                    .map(|p| {
+                        p.parse::<f64>()
+                            .map_err(|_| format!("gamma parameter `{p}` is not a number"))
+                    })
+                    .unwrap_or(Ok(d))
+            };
+            if !(rest.is_empty() || rest.starts_with(':')) || parts.len() > 2 {
+                return Err(format!("`{s}`: write gamma, gamma:N or gamma:N:S"));
+            }
+            let (n, sat) = (num(0, 5.0)?, num(1, 0.0)?);
+            if !(n > 0.0 && n.is_finite() && sat.is_finite()) {
+                return Err(format!(
+                    "`{s}`: the gamma gain n must be positive and s finite"
+                ));
+            }
+            return Ok(Activation::Gamma { n, s: sat });
+        }
         Activation::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown activation `{s}` (expected one of tanh, relu, sigmoid, softplus, linear)"))
+            .ok_or_else(|| format!("unknown activation `{s}` (expected one of tanh, relu, sigmoid, softplus, linear, gamma:N:S)"))
     }
 }
 
@@ -224,5 +262,14 @@ mod tests {
         assert_eq!(Activation::Relu.deriv(0.0), 0.0);
         assert_eq!("softplus".parse::<Activation>(), Ok(Activation::Softplus));
         assert!("gelu".parse::<Activation>().is_err());
+        assert_eq!(
+            "gamma:6:0.25".parse::<Activation>(),
+            Ok(Activation::Gamma { n: 6.0, s: 0.25 })
+        );
+        assert_eq!(
+            "gamma".parse::<Activation>(),
+            Ok(Activation::Gamma { n: 5.0, s: 0.0 })
+        );
+        assert!("gamma:-1".parse::<Activation>().is_err());
     }
 }

@@ -10,13 +10,14 @@
 //! [`MatMut`] and must not allocate in the models shipped here.
 
 pub mod activation;
+pub mod gamma;
 pub mod kernels;
 pub mod rate_rnn;
 
 pub use activation::Activation;
 pub use rate_rnn::{InputSignal, RateRnn};
 
-use faer::{Mat, MatMut};
+use faer::{Mat, MatMut, MatRef};
 
 /// A continuous-time dynamical system `dx/dt = f(t, x)` with an analytic Jacobian.
 ///
@@ -43,6 +44,28 @@ pub trait Model: Send + Sync {
         }
     }
 
+    /// Writes `J(t, x) Y` into `out` (both n×k). Default: assemble the Jacobian and multiply
+    /// (allocates n²); models override it matrix-free (the tangent dynamics of Lyapunov spectra
+    /// call it every stage).
+    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        let j = jacobian_mat(self, t, x);
+        faer::linalg::matmul::matmul(
+            out,
+            faer::Accum::Replace,
+            j.as_ref(),
+            y,
+            1.0,
+            faer::Par::Seq,
+        );
+    }
+
+    /// `tr J(t, x)` (the phase-space contraction rate; the sum of all Lyapunov exponents of a flow is
+    /// its time average). Default: from the assembled Jacobian.
+    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
+        let j = jacobian_mat(self, t, x);
+        (0..self.dim()).map(|i| j[(i, i)]).sum()
+    }
+
     /// A short human-readable name, used in tables and plot titles.
     fn name(&self) -> String {
         "model".to_string()
@@ -62,6 +85,12 @@ impl<M: Model + ?Sized> Model for &M {
     fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         (**self).jvp(t, x, v, out)
     }
+    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        (**self).jac_mul_mat(t, x, y, out)
+    }
+    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
+        (**self).jacobian_trace(t, x)
+    }
     fn name(&self) -> String {
         (**self).name()
     }
@@ -79,6 +108,12 @@ impl<M: Model + ?Sized> Model for Box<M> {
     }
     fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         (**self).jvp(t, x, v, out)
+    }
+    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        (**self).jac_mul_mat(t, x, y, out)
+    }
+    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
+        (**self).jacobian_trace(t, x)
     }
     fn name(&self) -> String {
         (**self).name()
@@ -101,7 +136,8 @@ pub struct JacobianCheck {
     /// The largest absolute entry error and where it is.
     pub max_abs_err: f64,
     pub worst: (usize, usize),
-    /// `‖jvp(v) − J v‖∞ / ‖J v‖∞` for a fixed test vector `v` (checks an overridden `jvp`).
+    /// Largest error of the Jacobian products ([`Model::jvp`], [`Model::jac_mul_mat`],
+    /// [`Model::jacobian_trace`]) against the analytic Jacobian, relative to `max |J v|`.
     pub jvp_rel_err: f64,
 }
 
@@ -174,6 +210,31 @@ pub fn check_jacobian<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> Jacobi
             num = d;
         }
         den = den.max(r.abs());
+    }
+    // jac_mul_mat on a 3-column block (column 0 = v) and the trace, against the analytic Jacobian.
+    let y = Mat::<f64>::from_fn(n, 3, |i, c| {
+        if c == 0 {
+            v[i]
+        } else {
+            (((i + 7 * c) as f64) * 0.754_877_666).fract() - 0.5
+        }
+    });
+    let mut jy = Mat::<f64>::zeros(n, 3);
+    model.jac_mul_mat(t, x, y.as_ref(), jy.as_mut());
+    for c in 0..3 {
+        for i in 0..n {
+            let r: f64 = (0..n).map(|j| ja[(i, j)] * y[(j, c)]).sum();
+            let d = (jy[(i, c)] - r).abs();
+            if d > num || d.is_nan() {
+                num = d;
+            }
+            den = den.max(r.abs());
+        }
+    }
+    let tr: f64 = (0..n).map(|i| ja[(i, i)]).sum();
+    let dtr = (model.jacobian_trace(t, x) - tr).abs();
+    if dtr > num || dtr.is_nan() {
+        num = dtr;
     }
     JacobianCheck {
         rel_err: max_abs / scale.max(f64::MIN_POSITIVE),

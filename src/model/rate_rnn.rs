@@ -19,7 +19,8 @@
 use super::kernels::gemv_add;
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
-use faer::{Mat, MatMut};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::Arc;
 
 /// Column block for the stack-buffered `W φ(x)` product.
@@ -80,6 +81,8 @@ pub struct RateRnn {
     act: Activation,
     input: Option<(Mat<f64>, InputSignal)>,
     dale: Option<Vec<f64>>,
+    /// Per-neuron gamma parameters (n_i, s_i), overriding `act`.
+    gamma_ns: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl RateRnn {
@@ -112,6 +115,7 @@ impl RateRnn {
             act,
             input: None,
             dale: None,
+            gamma_ns: None,
         })
     }
 
@@ -156,6 +160,60 @@ impl RateRnn {
         }
         self.dale = Some(d);
         Ok(self)
+    }
+
+    /// Uses the gamma nonlinearity with per-neuron gain `n` (all > 0) and saturation `s`:
+    /// φ_i(x) = γ(x; n_i, s_i).
+    pub fn with_gamma_per_neuron(mut self, n: Vec<f64>, s: Vec<f64>) -> Result<Self> {
+        check_len("gamma.n", &n, self.dim())?;
+        check_len("gamma.s", &s, self.dim())?;
+        if let Some(i) = n.iter().position(|&v| !(v > 0.0 && v.is_finite())) {
+            return Err(Error::invalid(
+                "gamma.n",
+                format!("entry {i} is {} (gains must be positive and finite)", n[i]),
+            ));
+        }
+        ensure_finite("gamma.s", &s)?;
+        self.act = Activation::Gamma { n: n[0], s: s[0] };
+        self.gamma_ns = Some((n, s));
+        Ok(self)
+    }
+
+    /// φ_j(x_j) for j = j0 .. j0 + out.len().
+    #[inline]
+    fn phi_block(&self, j0: usize, x: &[f64], out: &mut [f64]) {
+        let x = &x[j0..j0 + out.len()];
+        match &self.gamma_ns {
+            None => self.act.eval_into(x, out),
+            Some((n, s)) => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = super::gamma::gamma(x[k], n[j0 + k], s[j0 + k]);
+                }
+            }
+        }
+    }
+
+    /// φ_j'(x_j) v_j for j = j0 .. j0 + out.len().
+    #[inline]
+    fn dphi_mul_block(&self, j0: usize, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let (x, v) = (&x[j0..j0 + out.len()], &v[j0..j0 + out.len()]);
+        match &self.gamma_ns {
+            None => self.act.deriv_mul_into(x, v, out),
+            Some((n, s)) => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = super::gamma::gamma_dx(x[k], n[j0 + k], s[j0 + k]) * v[k];
+                }
+            }
+        }
+    }
+
+    /// φ_j'(x_j).
+    #[inline]
+    fn dphi(&self, j: usize, xj: f64) -> f64 {
+        match &self.gamma_ns {
+            None => self.act.deriv(xj),
+            Some((n, s)) => super::gamma::gamma_dx(xj, n[j], s[j]),
+        }
     }
 
     /// Adds an input `B u(t)` with `B` of shape N×m (m ≤ [`MAX_INPUTS`]).
@@ -267,8 +325,7 @@ impl Model for RateRnn {
             sig.eval(t, &mut u[..m]);
             gemv_add(b_in.as_ref(), &u[..m], dx);
         }
-        let act = self.act;
-        self.add_w_times(|j0, buf| act.eval_into(&x[j0..j0 + buf.len()], buf), dx);
+        self.add_w_times(|j0, buf| self.phi_block(j0, x, buf), dx);
         for ((d, xi), it) in dx.iter_mut().zip(x).zip(&self.inv_tau) {
             *d = (*d - xi) * it;
         }
@@ -277,7 +334,7 @@ impl Model for RateRnn {
     fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
         let n = self.dim();
         for j in 0..n {
-            let dphi = self.act.deriv(x[j]);
+            let dphi = self.dphi(j, x[j]);
             for i in 0..n {
                 jac[(i, j)] = self.inv_tau[i] * self.w[(i, j)] * dphi;
             }
@@ -295,6 +352,39 @@ impl Model for RateRnn {
         for ((o, vi), it) in out.iter_mut().zip(v).zip(&self.inv_tau) {
             *o = (*o - vi) * it;
         }
+    }
+
+    fn jac_mul_mat(&self, _t: f64, x: &[f64], y: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+        // J Y = diag(1/τ) (−Y + W diag(φ'(x)) Y): one n×n by n×k product (the scaled copy of Y is
+        // O(nk), small next to the O(n²k) product).
+        let (n, k) = (self.dim(), y.ncols());
+        let mut d = vec![0.0; n];
+        self.dphi_mul_block(0, x, &vec![1.0; n], &mut d);
+        let sy = Mat::<f64>::from_fn(n, k, |i, j| d[i] * y[(i, j)]);
+        let par = if n * n * k >= 1 << 22 {
+            Par::rayon(0)
+        } else {
+            Par::Seq
+        };
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            self.w.as_ref(),
+            sy.as_ref(),
+            1.0,
+            par,
+        );
+        for j in 0..k {
+            for i in 0..n {
+                out[(i, j)] = (out[(i, j)] - y[(i, j)]) * self.inv_tau[i];
+            }
+        }
+    }
+
+    fn jacobian_trace(&self, _t: f64, x: &[f64]) -> f64 {
+        (0..self.dim())
+            .map(|i| self.inv_tau[i] * (self.w[(i, i)] * self.dphi(i, x[i]) - 1.0))
+            .sum()
     }
 
     fn name(&self) -> String {
