@@ -15,6 +15,7 @@
 pub mod error;
 pub mod integrate;
 pub mod io;
+pub mod lyapunov;
 pub mod model;
 pub mod plot;
 pub mod preset;

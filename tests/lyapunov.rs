@@ -1,0 +1,396 @@
+//! Lyapunov spectra: spec cross-check, exact linear cases, identities, claims.
+
+use faer::linalg::solvers::DenseSolveCore;
+use faer::Mat;
+use neurodyn::io::{read_npy_mat, read_npy_vec};
+use neurodyn::lyapunov::{
+    kaplan_yorke, lyapunov_flow, lyapunov_map, EulerMap, InitialFrame, LyapunovOptions, Map, RnnMap,
+};
+use neurodyn::model::{Activation, RateRnn};
+use neurodyn::testing::Linear;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::Path;
+
+fn randn(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+fn fixture() -> (Mat<f64>, Vec<f64>) {
+    let w = read_npy_mat(
+        Path::new("tests/fixtures/lyap_tanh_N10_g1.5_W.npy"),
+        "W",
+        Some((10, 10)),
+    )
+    .unwrap();
+    let h0 = read_npy_vec(
+        Path::new("tests/fixtures/lyap_tanh_N10_g1.5_h0.npy"),
+        "x0",
+        Some(10),
+    )
+    .unwrap();
+    (w, h0)
+}
+
+const SPEC: [f64; 10] = [
+    -1.111642945e-3,
+    -0.1818549330,
+    -0.1823568477,
+    -0.4191016377,
+    -0.4903359098,
+    -0.5371738818,
+    -1.053197076,
+    -1.054892157,
+    -1.782614453,
+    -3.451318468,
+];
+
+/// lyapunov.md §B.5: the deterministic tanh-map spectrum (N = 10, g = 1.5).
+#[test]
+fn tanh_map_matches_the_spec_cross_check() {
+    let (w, h0) = fixture();
+    // Checksums of the fixture (W = 1.5 Z/√10).
+    let z00 = w[(0, 0)] * 10f64.sqrt() / 1.5;
+    assert!((z00 - 0.1257302210933933).abs() < 1e-15);
+    assert!((h0.iter().sum::<f64>() - (-2.1094371773133807)).abs() < 1e-14);
+    let map = RnnMap::new(w, Activation::Tanh).unwrap();
+    // State after the 100-step warm-up.
+    let mut h = h0.clone();
+    for t in 0..100 {
+        map.step(t, &mut h);
+    }
+    for (got, want) in h
+        .iter()
+        .zip([-0.6567551293939247, 0.8505150850519242, 0.5172017250860618])
+    {
+        assert!((got - want).abs() < 1e-13, "{got} vs {want}");
+    }
+    let opts = LyapunovOptions {
+        warmup: 100,
+        steps: 1000,
+        ..Default::default()
+    };
+    let s = lyapunov_map(&map, &h0, &opts, None).unwrap();
+    let got = s.sorted();
+    for i in 0..10 {
+        // The spec prints 10 significant digits.
+        assert!(
+            (got[i] - SPEC[i]).abs() < 1e-9 * SPEC[i].abs().max(1e-3) + 1e-12,
+            "λ_{i} = {} vs {}",
+            got[i],
+            SPEC[i]
+        );
+    }
+    assert!((s.sum() - (-9.153957007720)).abs() < 1e-10);
+    // Σλ = ⟨ln|det J_t|⟩ exactly (k = N), to round-off.
+    assert!((s.sum() - s.sum_reference.unwrap()).abs() < 1e-12);
+    assert_eq!(s.entropy(), 0.0);
+    assert_eq!(s.kaplan_yorke(), 0.0);
+}
+
+/// A random real-diagonalisable matrix S D S⁻¹.
+fn similar(d: &[f64], seed: u64) -> Mat<f64> {
+    let n = d.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let s = Mat::<f64>::from_fn(n, n, |i, j| {
+        randn(&mut rng) + if i == j { 3.0 } else { 0.0 }
+    });
+    let sinv = s.partial_piv_lu().inverse();
+    let dm = Mat::<f64>::from_fn(n, n, |i, j| if i == j { d[i] } else { 0.0 });
+    &s * &dm * &sinv
+}
+
+#[test]
+fn linear_map_exponents_are_log_moduli_of_eigenvalues() {
+    let eig = [3.0, -2.0, 1.5, 0.8, -0.5, 0.3];
+    let a = similar(&eig, 1);
+    let map = RnnMap::new(a, Activation::Linear).unwrap();
+    // h0 = 0 stays at 0 (the tangent dynamics of a linear map do not depend on the state).
+    let opts = LyapunovOptions {
+        transient: 400,
+        steps: 200,
+        frame: InitialFrame::Random(7),
+        ..Default::default()
+    };
+    let s = lyapunov_map(&map, &[0.0; 6], &opts, None).unwrap();
+    let mut want: Vec<f64> = eig.iter().map(|e: &f64| e.abs().ln()).collect();
+    want.sort_by(|a, b| b.total_cmp(a));
+    for (g, w) in s.exponents.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-10, "{g} vs {w}");
+    }
+    // And the sum identity ⟨ln|det A|⟩ = Σ ln|eig|.
+    assert!((s.sum_reference.unwrap() - want.iter().sum::<f64>()).abs() < 1e-10);
+}
+
+#[test]
+fn linear_flow_exponents_are_real_parts_of_eigenvalues() {
+    let eig = [1.0, -0.5, -1.0, -2.5];
+    let sys = Linear {
+        a: similar(&eig, 2),
+    };
+    let opts = LyapunovOptions {
+        dt: 0.01,
+        transient: 6000,
+        steps: 1000,
+        ..Default::default()
+    };
+    // Start at 0: the state stays there, the tangent frame does the work.
+    let s = lyapunov_flow(&sys, &[0.0; 4], &opts, None).unwrap();
+    for (g, w) in s.exponents.iter().zip(&eig) {
+        assert!((g - w).abs() < 1e-8, "{g} vs {w}");
+    }
+    // tr A = Σ eig.
+    assert!((s.sum_reference.unwrap() - eig.iter().sum::<f64>()).abs() < 1e-12);
+}
+
+fn tanh_map(n: usize, g: f64, seed: u64) -> (RnnMap, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let s = g / (n as f64).sqrt();
+    let w = Mat::<f64>::from_fn(n, n, |_, _| s * randn(&mut rng));
+    let h0: Vec<f64> = (0..n).map(|_| randn(&mut rng)).collect();
+    (RnnMap::new(w, Activation::Tanh).unwrap(), h0)
+}
+
+#[test]
+fn contracting_and_chaotic_networks() {
+    let opts = LyapunovOptions {
+        warmup: 200,
+        steps: 1000,
+        ..Default::default()
+    };
+    let (m, h0) = tanh_map(50, 0.5, 3);
+    let s = lyapunov_map(&m, &h0, &opts, None).unwrap();
+    assert!(s.max() < 0.0, "g = 0.5: λ_max = {}", s.max());
+    // The orbit collapses to h = 0, so λ_i → ln|eig_i(W)|: the sum is ln|det W|.
+    let ldw: f64 = {
+        let lu = m.w().partial_piv_lu();
+        (0..50).map(|i| lu.U()[(i, i)].abs().ln()).sum()
+    };
+    assert!(
+        (s.sum() - ldw).abs() < 1e-6,
+        "{} vs ln|det W| = {ldw}",
+        s.sum()
+    );
+    let (m, h0) = tanh_map(50, 3.0, 4);
+    let s = lyapunov_map(&m, &h0, &opts, None).unwrap();
+    assert!(s.max() > 0.05, "g = 3: λ_max = {}", s.max());
+    assert!(s.entropy() > 0.0 && s.kaplan_yorke() > 1.0 && s.kaplan_yorke() < 50.0);
+    let (sum, refv) = (s.sum(), s.sum_reference.unwrap());
+    assert!(
+        (sum - refv).abs() < 1e-10 * refv.abs(),
+        "Σλ = {sum} vs ⟨ln|det D|⟩ = {refv}"
+    );
+}
+
+#[test]
+fn partial_spectrum_is_the_head_of_the_full_one() {
+    let (m, h0) = tanh_map(30, 2.0, 5);
+    let full = lyapunov_map(
+        &m,
+        &h0,
+        &LyapunovOptions {
+            warmup: 50,
+            steps: 300,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let part = lyapunov_map(
+        &m,
+        &h0,
+        &LyapunovOptions {
+            warmup: 50,
+            steps: 300,
+            k: Some(5),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(part.exponents.len(), 5);
+    for i in 0..5 {
+        assert!(
+            (part.exponents[i] - full.exponents[i]).abs() < 1e-10,
+            "{i}: {} vs {}",
+            part.exponents[i],
+            full.exponents[i]
+        );
+    }
+    assert!(part.sum_reference.is_none()); // ln|det| is a statement about all N directions
+}
+
+#[test]
+fn flow_sum_identity_and_discretised_map() {
+    let n = 20;
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let s = 1.8 / (n as f64).sqrt();
+    let w = Mat::<f64>::from_fn(n, n, |i, j| if i == j { 0.0 } else { s * randn(&mut rng) });
+    let rnn = RateRnn::new(w, Activation::Tanh).unwrap();
+    let x0: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+    let opts = LyapunovOptions {
+        dt: 0.05,
+        warmup: 1000,
+        steps: 4000,
+        history_every: 100,
+        ..Default::default()
+    };
+    let sp = lyapunov_flow(&rnn, &x0, &opts, None).unwrap();
+    // No autapses: tr J ≡ −N, so Σλ = −N exactly up to the integration error (lyapunov.md §B.3).
+    assert!((sp.sum_reference.unwrap() + n as f64).abs() < 1e-12);
+    // RK4's propagator has det = e^{−N h} + O(h⁵) per step, so the identity holds to O(h⁴): check
+    // the size and the order.
+    let e1 = (sp.sum() + n as f64).abs();
+    assert!(e1 < 1e-5, "Σλ = {}", sp.sum());
+    let half = LyapunovOptions {
+        dt: 0.025,
+        warmup: 2000,
+        steps: 8000,
+        ..Default::default()
+    };
+    let e2 = (lyapunov_flow(&rnn, &x0, &half, None).unwrap().sum() + n as f64).abs();
+    let order = (e1 / e2).log2();
+    assert!(
+        (order - 4.0).abs() < 0.3,
+        "order of the flow identity error: {order} ({e1:e} → {e2:e})"
+    );
+    assert_eq!(sp.history.len(), 40);
+    assert!((sp.history.last().unwrap().0 - 200.0).abs() < 1e-9);
+    // The Euler map of the same flow with a small step has nearly the same spectrum.
+    let em = EulerMap {
+        model: &rnn,
+        dt: 0.005,
+    };
+    let me = lyapunov_map(
+        &em,
+        &x0,
+        &LyapunovOptions {
+            dt: 0.005,
+            warmup: 10000,
+            steps: 20000,
+            k: Some(3),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert!(
+        (me.exponents[0] - sp.exponents[0]).abs() < 0.05,
+        "{} vs {}",
+        me.exponents[0],
+        sp.exponents[0]
+    );
+}
+
+#[test]
+fn gamma_map_jacobian_and_tangent_agree_with_finite_differences() {
+    let n = 8;
+    let (m0, h0) = tanh_map(n, 1.2, 9);
+    let ns: Vec<f64> = (0..n).map(|i| 2.0 + i as f64 * 0.5).collect();
+    let ss: Vec<f64> = (0..n).map(|i| i as f64 / 7.0).collect();
+    let u = Mat::<f64>::from_fn(n, 2, |i, j| ((i + j) as f64).cos());
+    let xs = Mat::<f64>::from_fn(2, 5, |i, t| (i * 5 + t) as f64 * 0.1);
+    let m = RnnMap::new(m0.w().clone(), Activation::Tanh)
+        .unwrap()
+        .with_bias(vec![0.1; n])
+        .unwrap()
+        .with_gamma_per_neuron(ns, ss)
+        .unwrap()
+        .with_input(u.as_ref(), xs.as_ref())
+        .unwrap();
+    let t = 3;
+    let mut jac = Mat::<f64>::zeros(n, n);
+    m.jacobian(t, &h0, jac.as_mut());
+    for j in 0..n {
+        let eps = 1e-6;
+        let (mut hp, mut hm) = (h0.clone(), h0.clone());
+        hp[j] += eps;
+        hm[j] -= eps;
+        m.step(t, &mut hp);
+        m.step(t, &mut hm);
+        for i in 0..n {
+            let fd = (hp[i] - hm[i]) / (2.0 * eps);
+            assert!(
+                (fd - jac[(i, j)]).abs() < 1e-8,
+                "({i},{j}): {fd} vs {}",
+                jac[(i, j)]
+            );
+        }
+    }
+    let q = Mat::<f64>::from_fn(n, 3, |i, j| ((i * 3 + j) as f64).sin());
+    let mut out = Mat::<f64>::zeros(n, 3);
+    let mut h = h0.clone();
+    m.step_tangent(t, &mut h, q.as_ref(), out.as_mut());
+    let want = &jac * &q;
+    for j in 0..3 {
+        for i in 0..n {
+            assert!((out[(i, j)] - want[(i, j)]).abs() < 1e-13);
+        }
+    }
+    let mut h2 = h0.clone();
+    m.step(t, &mut h2);
+    assert_eq!(h, h2);
+}
+
+#[test]
+fn kaplan_yorke_dimension() {
+    assert!((kaplan_yorke(&[1.0, -0.5, -2.0]) - 2.25).abs() < 1e-15);
+    assert_eq!(kaplan_yorke(&[-0.1, -1.0]), 0.0);
+    assert!((kaplan_yorke(&[0.5, -1.0]) - 1.5).abs() < 1e-15);
+    assert!(kaplan_yorke(&[0.5, 0.2]).is_nan());
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let (m, h0) = tanh_map(5, 1.0, 1);
+    let e = |o: LyapunovOptions, h: &[f64]| match lyapunov_map(&m, h, &o, None) {
+        Err(neurodyn::Error::Invalid { field, .. }) => field,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert_eq!(
+        e(
+            LyapunovOptions {
+                k: Some(6),
+                ..Default::default()
+            },
+            &h0
+        ),
+        "k"
+    );
+    assert_eq!(
+        e(
+            LyapunovOptions {
+                k: Some(0),
+                ..Default::default()
+            },
+            &h0
+        ),
+        "k"
+    );
+    assert_eq!(
+        e(
+            LyapunovOptions {
+                steps: 0,
+                ..Default::default()
+            },
+            &h0
+        ),
+        "steps"
+    );
+    assert_eq!(
+        e(
+            LyapunovOptions {
+                reorth: 0,
+                ..Default::default()
+            },
+            &h0
+        ),
+        "reorth"
+    );
+    assert_eq!(e(LyapunovOptions::default(), &h0[..4]), "x0");
+    assert_eq!(
+        e(LyapunovOptions::default(), &[f64::NAN, 0.0, 0.0, 0.0, 0.0]),
+        "x0"
+    );
+}
