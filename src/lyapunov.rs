@@ -349,8 +349,8 @@ pub struct Spectrum {
     pub exponents: Vec<f64>,
     /// Time over which they were averaged (steps × dt).
     pub time: f64,
-    /// The independent value of Σλ: ⟨ln|det D|⟩/dt for maps (when available and k = N), ⟨tr J⟩ for
-    /// flows.
+    /// The independent value of Σλ when k = N: ⟨ln|det D|⟩/dt for maps (when the map provides it),
+    /// ⟨tr J⟩ for flows.
     pub sum_reference: Option<f64>,
     /// Running estimates: (time, exponents so far).
     pub history: Vec<(f64, Vec<f64>)>,
@@ -387,7 +387,10 @@ impl Spectrum {
     }
     /// Entropy rate (Pesin): the sum of the positive exponents, nats per unit time.
     pub fn entropy(&self) -> f64 {
-        self.exponents.iter().filter(|&&l| l > 0.0).sum()
+        self.exponents
+            .iter()
+            .filter(|&&l| l > 0.0)
+            .fold(0.0, |a, l| a + l)
     }
     /// Kaplan–Yorke dimension (lyapunov.md §B.3); NaN when every partial sum is ≥ 0 (the spectrum
     /// does not reach the contracting directions: compute more exponents).
@@ -702,7 +705,11 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
     Ok(Spectrum {
         exponents: exps,
         time: acc.time,
-        sum_reference: Some(trace_sum / opts.steps as f64),
+        sum_reference: if k == n {
+            Some(trace_sum / opts.steps as f64)
+        } else {
+            None
+        },
         history: acc.history,
         final_state: x,
         n,
@@ -769,6 +776,41 @@ impl TangentRk4 {
                         + 2.0 * (self.kk[1][(i, j)] + self.kk[2][(i, j)])
                         + self.kk[3][(i, j)]);
             }
+        }
+    }
+}
+
+/// Spectra over a scalar parameter (e.g. the gain g), computed in parallel with rayon; `spectrum(p)`
+/// builds and analyses the system for parameter value p. Results come back in the order of
+/// `values`, identical whatever the number of threads (each value is computed independently).
+pub fn sweep<F>(values: &[f64], spectrum: F) -> Result<Vec<Spectrum>>
+where
+    F: Fn(f64) -> Result<Spectrum> + Sync,
+{
+    use rayon::prelude::*;
+    values.par_iter().map(|&p| spectrum(p)).collect()
+}
+
+/// One row of a parameter sweep summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSummary {
+    pub value: f64,
+    pub lambda_max: f64,
+    pub sum: f64,
+    pub kaplan_yorke: f64,
+    pub entropy: f64,
+    pub n_positive: usize,
+}
+
+impl From<(f64, &Spectrum)> for SweepSummary {
+    fn from((value, s): (f64, &Spectrum)) -> Self {
+        SweepSummary {
+            value,
+            lambda_max: s.max(),
+            sum: s.sum(),
+            kaplan_yorke: s.kaplan_yorke(),
+            entropy: s.entropy(),
+            n_positive: s.exponents.iter().filter(|&&l| l > 0.0).count(),
         }
     }
 }

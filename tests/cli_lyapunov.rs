@@ -1,0 +1,164 @@
+//! End-to-end tests of the `lyapunov` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lyapunov"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurodyn-lyap-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SPEC: [f64; 10] = [
+    -1.111642945e-3,
+    -0.1818549330,
+    -0.1823568477,
+    -0.4191016377,
+    -0.4903359098,
+    -0.5371738818,
+    -1.053197076,
+    -1.054892157,
+    -1.782614453,
+    -3.451318468,
+];
+
+#[test]
+fn the_spec_cross_check_through_the_binary() {
+    let d = tmpdir("spec");
+    let out = d.join("spectrum.csv");
+    let hist = d.join("hist.csv");
+    let o = bin()
+        .args([
+            "--map",
+            "tanh",
+            "--W",
+            "tests/fixtures/lyap_tanh_N10_g1.5_W.npy",
+            "--x0",
+            "tests/fixtures/lyap_tanh_N10_g1.5_h0.npy",
+        ])
+        .args([
+            "--warmup",
+            "100",
+            "--steps",
+            "1000",
+            "--bits",
+            "--plot",
+            "--quiet",
+            "--history",
+        ])
+        .arg(&hist)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "index,exponent,exponent_bits,unit");
+    assert_eq!(rows.len(), 11);
+    for (i, r) in rows[1..].iter().enumerate() {
+        let f: Vec<&str> = r.split(',').collect();
+        let l: f64 = f[1].parse().unwrap();
+        assert!(
+            (l - SPEC[i]).abs() < 1e-9 * SPEC[i].abs().max(1e-3) + 1e-12,
+            "row {i}: {l} vs {}",
+            SPEC[i]
+        );
+        let bits: f64 = f[2].parse().unwrap();
+        assert!((bits - l / std::f64::consts::LN_2).abs() < 1e-15);
+        assert_eq!(f[3], "per step");
+    }
+    // 1000 QRs, a running estimate every 10.
+    assert_eq!(std::fs::read_to_string(&hist).unwrap().lines().count(), 101);
+    assert!(d.join("spectrum.png").exists() && d.join("spectrum_convergence.svg").exists());
+}
+
+#[test]
+fn gain_sweep_runs_in_parallel_and_is_deterministic() {
+    let d = tmpdir("sweep");
+    let run = |threads: &str, out: &Path| {
+        let o = bin()
+            .env("RAYON_NUM_THREADS", threads)
+            .args([
+                "--map",
+                "tanh",
+                "--sweep-g",
+                "0.5,1.5,3",
+                "--steps",
+                "300",
+                "--k",
+                "20",
+                "--quiet",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let a = run("1", &d.join("a.csv"));
+    let b = run("2", &d.join("b.csv"));
+    assert_eq!(a, b, "results depend on the thread count");
+    let rows: Vec<Vec<f64>> = a
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0][1] < 0.0, "g = 0.5 must contract: {:?}", rows[0]);
+    assert!(rows[2][1] > 0.0, "g = 3 must be chaotic: {:?}", rows[2]);
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let d = tmpdir("bad");
+    let out = d.join("s.csv");
+    let fails = |args: &[&str]| {
+        let o = bin()
+            .args(args)
+            .arg("--quiet")
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            !o.status.success() && o.status.code() != Some(101),
+            "{args:?}: {e}"
+        );
+        assert!(!out.exists());
+        e
+    };
+    let e = fails(&["--map", "tanh", "--W", "nope.npy"]);
+    assert!(e.contains("`W`") && e.contains("nope.npy"), "{e}");
+    let e = fails(&[
+        "--map",
+        "tanh",
+        "--W",
+        "tests/fixtures/lyap_tanh_N10_g1.5_W.npy",
+        "--x0",
+        "tests/fixtures/lyap_tanh_N10_g1.5_h0.npy",
+        "--k",
+        "11",
+    ]);
+    assert!(e.contains("`k`"), "{e}");
+    let e = fails(&["--map", "tanh", "--steps", "0"]);
+    assert!(e.contains("`steps`"), "{e}");
+    let e = fails(&["--map", "tanh", "--sweep-g", "1:2"]);
+    assert!(e.contains("`sweep-g`"), "{e}");
+    let e = fails(&["--map", "gamma:-2"]);
+    assert!(e.contains("gamma"), "{e}");
+    let e = fails(&["--flow", "--dt=-0.1"]);
+    assert!(e.contains("`dt`"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        0,
+        "temporary files left behind"
+    );
+}
