@@ -13,6 +13,7 @@
 //! | [`testing`] | reference problems with exact solutions, the matrix exponential |
 
 pub mod error;
+pub mod fracdiff;
 pub mod integrate;
 pub mod io;
 pub mod lyapunov;

@@ -420,11 +420,20 @@ struct QrWorkspace {
     mem: MemBuffer,
     n: usize,
     k: usize,
+    par: Par,
 }
 
 impl QrWorkspace {
     fn new(n: usize, k: usize) -> Self {
         let bs = qr::recommended_block_size::<f64>(n, k);
+        // Measured (BENCHMARKS.md): faer's threaded Householder factorisation is slower than the
+        // sequential one at these sizes (12.2 vs 4.8 ms at N = k = 500), while forming Q gains from
+        // two threads only from about N = k = 400 on.
+        let par = if n * k * k >= 50_000_000 {
+            Par::rayon(0)
+        } else {
+            Par::Seq
+        };
         let req = qr::qr_in_place_scratch::<f64>(n, k, bs, Par::Seq, Default::default()).or(
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
                 n, bs, k,
@@ -435,6 +444,7 @@ impl QrWorkspace {
             mem: MemBuffer::new(req),
             n,
             k,
+            par,
         }
     }
 
@@ -463,7 +473,7 @@ impl QrWorkspace {
             self.coeff.as_ref(),
             Conj::No,
             q.as_mut(),
-            Par::Seq,
+            self.par,
             stack,
         );
     }

@@ -344,11 +344,7 @@ impl Model for RateRnn {
 
     fn jvp(&self, _t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         out.fill(0.0);
-        let act = self.act;
-        self.add_w_times(
-            |j0, buf| act.deriv_mul_into(&x[j0..j0 + buf.len()], &v[j0..j0 + buf.len()], buf),
-            out,
-        );
+        self.add_w_times(|j0, buf| self.dphi_mul_block(j0, x, v, buf), out);
         for ((o, vi), it) in out.iter_mut().zip(v).zip(&self.inv_tau) {
             *o = (*o - vi) * it;
         }

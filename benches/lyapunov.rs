@@ -1,0 +1,152 @@
+//! Lyapunov-spectrum benchmarks on the peers' problems (`../shared/peers/lyap.py`, same `.npy`
+//! files via `$PEERS_DATA`): the tanh map `h ← tanh(W h)` (N ∈ {100, 500}, g ∈ {0.5, 1.5, 3}, QR
+//! every step, Q0 = I) and the RK4 variational flow (g = 1.5, dt = 0.01). Prints the peers' short
+//! deterministic check (warm-up 0, T = 50) for comparison, then scaling with N and k (own draws).
+//! Run `benches/compare_lyapunov.sh` to get the peers in the same run.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use faer::Mat;
+use neurodyn::io::{read_npy_mat, read_npy_vec};
+use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, LyapunovOptions, RnnMap};
+use neurodyn::model::{Activation, RateRnn};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn load(n: usize, g: f64) -> Option<(Mat<f64>, Vec<f64>, Vec<f64>)> {
+    let dir = PathBuf::from(
+        std::env::var("PEERS_DATA").unwrap_or_else(|_| "../shared/peers/data".into()),
+    );
+    let f = |k: &str| dir.join(format!("rnn_N{n}_g{g:?}_{k}.npy"));
+    if !f("W").exists() {
+        eprintln!(
+            "skipping N = {n}, g = {g}: {} not found (run ../shared/peers/lyap.py first)",
+            f("W").display()
+        );
+        return None;
+    }
+    Some((
+        read_npy_mat(&f("W"), "W", Some((n, n))).ok()?,
+        read_npy_vec(&f("x0"), "x0", Some(n)).ok()?,
+        read_npy_vec(&f("b"), "b", Some(n)).ok()?,
+    ))
+}
+
+fn per_step(steps: usize, f: impl Fn(usize)) -> f64 {
+    f(2); // warm-up
+    let t = Instant::now();
+    f(steps);
+    t.elapsed().as_secs_f64() / steps as f64
+}
+
+fn bench_maps(c: &mut Criterion) {
+    let mut grp = c.benchmark_group("lyap_map");
+    grp.sample_size(10);
+    for n in [100usize, 500] {
+        for g in [0.5, 1.5, 3.0] {
+            let Some((w, x0, _)) = load(n, g) else {
+                continue;
+            };
+            let map = RnnMap::new(w, Activation::Tanh).unwrap();
+            let short = lyapunov_map(
+                &map,
+                &x0,
+                &LyapunovOptions {
+                    steps: 50,
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap();
+            eprintln!(
+                "short check N = {n} g = {g}: top5 = {:?}, sum = {:.12}",
+                &short.sorted()[..5],
+                short.sum()
+            );
+            let steps = if n == 100 { 200 } else { 10 };
+            let opts = LyapunovOptions {
+                steps,
+                ..Default::default()
+            };
+            grp.bench_function(format!("full_N{n}_g{g}_{steps}steps"), |b| {
+                b.iter(|| lyapunov_map(&map, &x0, &opts, None).unwrap())
+            });
+            if n == 500 {
+                let opts = LyapunovOptions {
+                    steps: 200,
+                    k: Some(10),
+                    ..Default::default()
+                };
+                grp.bench_function(format!("k10_N{n}_g{g}_200steps"), |b| {
+                    b.iter(|| lyapunov_map(&map, &x0, &opts, None).unwrap())
+                });
+            }
+        }
+    }
+    grp.finish();
+    let mut grp = c.benchmark_group("lyap_flow");
+    grp.sample_size(10);
+    for n in [100usize, 500] {
+        let Some((w, x0, b)) = load(n, 1.5) else {
+            continue;
+        };
+        let rnn = RateRnn::new(w, Activation::Tanh)
+            .unwrap()
+            .with_bias(b)
+            .unwrap();
+        let steps = if n == 100 { 50 } else { 4 };
+        let opts = LyapunovOptions {
+            steps,
+            dt: 0.01,
+            ..Default::default()
+        };
+        grp.bench_function(format!("rk4_full_N{n}_{steps}steps"), |bch| {
+            bch.iter(|| lyapunov_flow(&rnn, &x0, &opts, None).unwrap())
+        });
+    }
+    grp.finish();
+}
+
+fn scaling(_c: &mut Criterion) {
+    if std::env::var("LYAP_SCALING").is_err() {
+        eprintln!("(set LYAP_SCALING=1 for the N and k scaling table)");
+        return;
+    }
+    eprintln!("scaling (tanh map, g = 1.5, seconds per step):");
+    eprintln!("{:>6} {:>6} {:>12}", "N", "k", "s/step");
+    for n in [100usize, 200, 500, 1000, 2000] {
+        let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+        let s = 1.5 / (n as f64).sqrt();
+        let w = Mat::<f64>::from_fn(n, n, |_, _| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            s * z
+        });
+        let x0: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+        let map = RnnMap::new(w, Activation::Tanh).unwrap();
+        for k in [1usize, 10, 50, n] {
+            if k > n {
+                continue;
+            }
+            let steps = ((2e9 / (n as f64 * n as f64 * k as f64 * 4.0)) as usize).clamp(3, 2000);
+            let t = per_step(steps, |st| {
+                lyapunov_map(
+                    &map,
+                    &x0,
+                    &LyapunovOptions {
+                        steps: st,
+                        k: Some(k),
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .unwrap();
+            });
+            eprintln!("{n:>6} {k:>6} {t:>12.3e}");
+        }
+    }
+}
+
+criterion_group!(benches, bench_maps, scaling);
+criterion_main!(benches);

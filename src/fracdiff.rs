@@ -1,0 +1,461 @@
+//! Fractional derivatives of sampled signals (fracdiff.md), with base point t₀ = 0 on the uniform
+//! grid `t_k = k h`, k = 0..N−1:
+//!
+//! | scheme | formula | order | α |
+//! |---|---|---|---|
+//! | Grünwald–Letnikov ([`Scheme::GrunwaldLetnikov`]) | $D_k = h^{-α}\sum_{j=0}^{k} w_j f_{k-j}$, $w_0 = 1$, $w_j = w_{j-1}(j-1-α)/j$ | O(h) | 0 < α < 2 |
+//! | Riemann–Liouville, product trapezoid ([`Scheme::RiemannLiouville`]) | $D_k = \frac{h^{-α}}{Γ(2-α)}\sum_{j=0}^{k} c_{k,j} f_j$ | O(h^{2−α}) | 0 < α < 1 |
+//! | Caputo L1 ([`Scheme::CaputoL1`]) | $D_k = \frac{h^{-α}}{Γ(2-α)}\sum_{j=0}^{k-1} b_j (f_{k-j} - f_{k-j-1})$, $b_j = (j+1)^{1-α} - j^{1-α}$ | O(h^{2−α}) | 0 < α < 1 |
+//!
+//! with $c_{k,0} = (k-1)^{1-α} - (k+α-1)k^{-α}$, $c_{k,j} = (k-j+1)^{1-α} - 2(k-j)^{1-α} + (k-j-1)^{1-α}$
+//! and $c_{k,k} = 1$. Every scheme is a causal (Toeplitz) convolution plus boundary terms, computed
+//! by a **zero-padded** real FFT (a linear convolution, O(N log N)) — unlike differint's `GL`, whose
+//! unpadded FFT wraps around (fracdiff.md §C.3). The direct O(N²) sums are kept as references
+//! ([`fracdiff_direct`]). At k = 0 the RL value is singular when f₀ ≠ 0 (returned as NaN) and 0 when
+//! f₀ = 0; GL and L1 return their formula's value (GL: h^{−α} f₀, L1: 0).
+//!
+//! Also: the seed paper's periodic spectral operator [`spectral`] (a Fourier filter, *not* GL/RL)
+//! and its fractional-order estimate [`estimate_order`] (§C.4).
+
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use realfft::num_complex::Complex64;
+use realfft::RealFftPlanner;
+use std::sync::Arc;
+
+/// A discretisation of the fractional derivative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    GrunwaldLetnikov,
+    RiemannLiouville,
+    CaputoL1,
+}
+
+impl std::str::FromStr for Scheme {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "gl" | "grunwald-letnikov" => Ok(Scheme::GrunwaldLetnikov),
+            "rl" | "riemann-liouville" => Ok(Scheme::RiemannLiouville),
+            "l1" | "caputo" | "caputo-l1" => Ok(Scheme::CaputoL1),
+            _ => Err(Error::invalid(
+                "method",
+                format!("unknown scheme `{s}` (expected gl, rl or l1; spectral is separate)"),
+            )),
+        }
+    }
+}
+
+impl Scheme {
+    /// The admissible orders.
+    pub fn alpha_range(self) -> (f64, f64) {
+        match self {
+            Scheme::GrunwaldLetnikov => (0.0, 2.0),
+            _ => (0.0, 1.0),
+        }
+    }
+    /// Theoretical order of accuracy in h for smooth f (with f(0) = 0 for RL/L1 at full order).
+    pub fn order(self, alpha: f64) -> f64 {
+        match self {
+            Scheme::GrunwaldLetnikov => 1.0,
+            _ => 2.0 - alpha,
+        }
+    }
+}
+
+fn gamma_fn(x: f64) -> f64 {
+    libm::tgamma(x)
+}
+
+fn validate(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<()> {
+    let (lo, hi) = scheme.alpha_range();
+    if !(alpha > lo && alpha < hi) {
+        return Err(Error::invalid(
+            "alpha",
+            format!("{alpha} is outside ({lo}, {hi}) for {scheme:?}"),
+        ));
+    }
+    if !(h > 0.0 && h.is_finite()) {
+        return Err(Error::invalid(
+            "dt",
+            format!("{h} (the sample spacing must be positive and finite)"),
+        ));
+    }
+    if f.is_empty() {
+        return Err(Error::invalid("input", "the signal is empty"));
+    }
+    crate::error::ensure_finite("input", f)
+}
+
+/// Grünwald–Letnikov weights `w_j = (−1)^j C(α, j)` by the stable recurrence, j = 0..n−1.
+pub fn gl_weights(alpha: f64, n: usize) -> Vec<f64> {
+    let mut w = Vec::with_capacity(n);
+    let mut c = 1.0;
+    for j in 0..n {
+        if j > 0 {
+            c *= (j as f64 - 1.0 - alpha) / j as f64;
+        }
+        w.push(c);
+    }
+    w
+}
+
+/// The convolution kernel and the per-sample boundary terms of a scheme, such that
+/// `D_k = scale · ( Σ_{j≤k} kernel_{k−j} g_j + boundary_k )` with `g` given by [`Self::input`].
+struct Kernel {
+    kernel: Vec<f64>,
+    scale: f64,
+    scheme: Scheme,
+    alpha: f64,
+}
+
+impl Kernel {
+    fn new(alpha: f64, h: f64, n: usize, scheme: Scheme) -> Self {
+        let p = 1.0 - alpha;
+        let pw = |m: f64| if m <= 0.0 { 0.0 } else { m.powf(p) };
+        let (kernel, scale) = match scheme {
+            Scheme::GrunwaldLetnikov => (gl_weights(alpha, n), h.powf(-alpha)),
+            // Σ_{j=1}^{k} a_{k−j} f_j with a_0 = 1 (c_{k,k}), a_m = (m+1)^p − 2m^p + (m−1)^p.
+            Scheme::RiemannLiouville => (
+                (0..n)
+                    .map(|m| {
+                        if m == 0 {
+                            1.0
+                        } else {
+                            let m = m as f64;
+                            pw(m + 1.0) - 2.0 * pw(m) + pw(m - 1.0)
+                        }
+                    })
+                    .collect(),
+                h.powf(-alpha) / gamma_fn(2.0 - alpha),
+            ),
+            // Σ_{m=1}^{k} b_{k−m} (f_m − f_{m−1}), b_j = (j+1)^p − j^p.
+            Scheme::CaputoL1 => (
+                (0..n)
+                    .map(|j| {
+                        let j = j as f64;
+                        pw(j + 1.0) - pw(j)
+                    })
+                    .collect(),
+                h.powf(-alpha) / gamma_fn(2.0 - alpha),
+            ),
+        };
+        Kernel {
+            kernel,
+            scale,
+            scheme,
+            alpha,
+        }
+    }
+
+    /// The sequence convolved with the kernel.
+    fn input(&self, f: &[f64]) -> Vec<f64> {
+        match self.scheme {
+            Scheme::GrunwaldLetnikov => f.to_vec(),
+            Scheme::RiemannLiouville => {
+                let mut g = f.to_vec();
+                g[0] = 0.0;
+                g
+            }
+            Scheme::CaputoL1 => (0..f.len())
+                .map(|m| if m == 0 { 0.0 } else { f[m] - f[m - 1] })
+                .collect(),
+        }
+    }
+
+    /// Adds the boundary terms and the scale to the convolution `conv`.
+    fn finish(&self, f: &[f64], conv: &mut [f64]) {
+        let p = 1.0 - self.alpha;
+        for (k, c) in conv.iter_mut().enumerate() {
+            let mut v = *c;
+            if self.scheme == Scheme::RiemannLiouville {
+                if k == 0 {
+                    *c = if f[0] == 0.0 { 0.0 } else { f64::NAN };
+                    continue;
+                }
+                let kf = k as f64;
+                let ck0 =
+                    (kf - 1.0).max(0.0).powf(p) - (kf + self.alpha - 1.0) * kf.powf(-self.alpha);
+                v += ck0 * f[0];
+            }
+            *c = self.scale * v;
+        }
+    }
+}
+
+/// A prepared FFT convolution with a fixed kernel: the kernel's spectrum is computed once and
+/// reused for every signal (batch mode over the columns of an activity matrix).
+pub struct Operator {
+    kernel: Kernel,
+    n: usize,
+    len: usize,
+    spec: Vec<Complex64>,
+    fft: Arc<dyn realfft::RealToComplex<f64>>,
+    ifft: Arc<dyn realfft::ComplexToReal<f64>>,
+}
+
+/// Smallest length ≥ n of the form 2^a 3^b 5^c (fast for the FFT).
+fn fast_len(n: usize) -> usize {
+    let mut best = n.next_power_of_two();
+    let mut p5 = 1usize;
+    while p5 < best {
+        let mut p35 = p5;
+        while p35 < best {
+            let mut m = p35;
+            while m < n {
+                m *= 2;
+            }
+            best = best.min(m);
+            p35 *= 3;
+        }
+        p5 *= 5;
+    }
+    best
+}
+
+impl Operator {
+    /// Prepares D^α for signals of length n with spacing h.
+    pub fn new(alpha: f64, h: f64, n: usize, scheme: Scheme) -> Result<Self> {
+        validate(&[0.0], alpha, h, scheme)?;
+        if n == 0 {
+            return Err(Error::invalid("input", "the signal is empty"));
+        }
+        let kernel = Kernel::new(alpha, h, n, scheme);
+        let len = fast_len((2 * n).saturating_sub(1).max(2));
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(len);
+        let ifft = planner.plan_fft_inverse(len);
+        let mut buf = vec![0.0; len];
+        buf[..n].copy_from_slice(&kernel.kernel);
+        let mut spec = fft.make_output_vec();
+        fft.process(&mut buf, &mut spec)
+            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        Ok(Operator {
+            kernel,
+            n,
+            len,
+            spec,
+            fft,
+            ifft,
+        })
+    }
+
+    /// D^α f (f of the prepared length).
+    pub fn apply(&self, f: &[f64]) -> Result<Vec<f64>> {
+        if f.len() != self.n {
+            return Err(Error::invalid(
+                "input",
+                format!(
+                    "has {} samples, the operator was prepared for {}",
+                    f.len(),
+                    self.n
+                ),
+            ));
+        }
+        crate::error::ensure_finite("input", f)?;
+        let g = self.kernel.input(f);
+        let mut buf = vec![0.0; self.len];
+        buf[..self.n].copy_from_slice(&g);
+        let mut s = self.fft.make_output_vec();
+        self.fft
+            .process(&mut buf, &mut s)
+            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        let norm = 1.0 / self.len as f64;
+        for (a, b) in s.iter_mut().zip(&self.spec) {
+            *a = *a * *b * norm;
+        }
+        // The DC and Nyquist bins of a real signal's spectrum are real; clear round-off there.
+        s[0].im = 0.0;
+        if self.len % 2 == 0 {
+            let last = s.len() - 1;
+            s[last].im = 0.0;
+        }
+        self.ifft
+            .process(&mut s, &mut buf)
+            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        buf.truncate(self.n);
+        self.kernel.finish(f, &mut buf);
+        Ok(buf)
+    }
+}
+
+/// D^α f by FFT convolution, O(N log N) (see the module documentation).
+pub fn fracdiff(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<Vec<f64>> {
+    validate(f, alpha, h, scheme)?;
+    Operator::new(alpha, h, f.len(), scheme)?.apply(f)
+}
+
+/// D^α f by the direct O(N²) sums (the reference the FFT path is tested against).
+pub fn fracdiff_direct(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<Vec<f64>> {
+    validate(f, alpha, h, scheme)?;
+    let k = Kernel::new(alpha, h, f.len(), scheme);
+    let g = k.input(f);
+    let mut out: Vec<f64> = (0..f.len())
+        .into_par_iter()
+        .map(|i| {
+            // Sum from the small (far-past) terms up, for accuracy.
+            let mut s = 0.0;
+            for j in (0..=i).rev() {
+                s += k.kernel[j] * g[i - j];
+            }
+            s
+        })
+        .collect();
+    k.finish(f, &mut out);
+    Ok(out)
+}
+
+/// D^α of every column of a row-major `T × N` matrix (`data[t * n + i]`, one column per
+/// neuron), in parallel over columns, sharing one prepared [`Operator`]. Returns the same layout.
+pub fn fracdiff_columns(
+    data: &[f64],
+    t: usize,
+    n: usize,
+    alpha: f64,
+    h: f64,
+    scheme: Scheme,
+) -> Result<Vec<f64>> {
+    if data.len() != t * n || t == 0 || n == 0 {
+        return Err(Error::invalid(
+            "input",
+            format!(
+                "expected a non-empty {t}×{n} matrix, got {} values",
+                data.len()
+            ),
+        ));
+    }
+    crate::error::ensure_finite("input", data)?;
+    let op = Operator::new(alpha, h, t, scheme)?;
+    let cols: Vec<Vec<f64>> = (0..n)
+        .into_par_iter()
+        .map(|i| op.apply(&(0..t).map(|k| data[k * n + i]).collect::<Vec<_>>()))
+        .collect::<Result<_>>()?;
+    let mut out = vec![0.0; t * n];
+    for (i, c) in cols.iter().enumerate() {
+        for k in 0..t {
+            out[k * n + i] = c[k];
+        }
+    }
+    Ok(out)
+}
+
+/// The seed paper's spectral `frac_diff` (fracdiff.md §C.4): `y = IDFT(H ⊙ DFT(x))` with
+/// `H_m = (i 2π f_m)^α` (principal branch), `H_0 = 0`, `f_m = fftfreq(N, d)`. Periodic, no base
+/// point; exact for on-grid trigonometric signals. Negative α integrates. Returns (Re y, Im y).
+pub fn spectral(x: &[f64], alpha: f64, d: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    if x.is_empty() {
+        return Err(Error::invalid("input", "the signal is empty"));
+    }
+    crate::error::ensure_finite("input", x)?;
+    if !alpha.is_finite() {
+        return Err(Error::invalid("alpha", format!("{alpha} (must be finite)")));
+    }
+    if !(d > 0.0 && d.is_finite()) {
+        return Err(Error::invalid("dt", format!("{d} (must be positive)")));
+    }
+    let n = x.len();
+    let mut planner = rustfft::FftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut buf: Vec<Complex64> = x.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+    fwd.process(&mut buf);
+    for (m, b) in buf.iter_mut().enumerate() {
+        // numpy.fft.fftfreq: m/(N d) for m < ceil(N/2), else (m − N)/(N d).
+        let f = if m < n.div_ceil(2) {
+            m as f64
+        } else {
+            m as f64 - n as f64
+        } / (n as f64 * d);
+        let h = if m == 0 {
+            Complex64::new(0.0, 0.0)
+        } else {
+            let w = 2.0 * std::f64::consts::PI * f;
+            Complex64::from_polar(
+                w.abs().powf(alpha),
+                w.signum() * alpha * std::f64::consts::FRAC_PI_2,
+            )
+        };
+        *b *= h / n as f64;
+    }
+    inv.process(&mut buf);
+    Ok((
+        buf.iter().map(|c| c.re).collect(),
+        buf.iter().map(|c| c.im).collect(),
+    ))
+}
+
+/// Result of [`estimate_order`].
+#[derive(Debug, Clone)]
+pub struct OrderEstimate {
+    /// The order minimising the summed error.
+    pub alpha: f64,
+    /// The scanned orders and the summed error at each.
+    pub alphas: Vec<f64>,
+    pub errors: Vec<f64>,
+}
+
+/// The seed's fractional-order estimate (fracdiff.md §C.4, steps 5–6): for each candidate α,
+/// `y = Re frac_diff(r, α) − y[anchor]` and the error `E(α) = Σ_signals mean_{t ∈ window} (y(t) − s(t))²`;
+/// returns the minimising α (ties: the first, as numpy's argmin). `signals` and `targets` pair
+/// responses r_ξ with targets s_ξ.
+pub fn estimate_order(
+    signals: &[Vec<f64>],
+    targets: &[Vec<f64>],
+    alphas: &[f64],
+    d: f64,
+    anchor: usize,
+    window: std::ops::Range<usize>,
+) -> Result<OrderEstimate> {
+    if signals.is_empty() || signals.len() != targets.len() {
+        return Err(Error::invalid(
+            "targets",
+            format!("{} signals but {} targets", signals.len(), targets.len()),
+        ));
+    }
+    if alphas.is_empty() {
+        return Err(Error::invalid("alpha", "no candidate orders"));
+    }
+    for (s, t) in signals.iter().zip(targets) {
+        if s.len() != t.len() || window.end > s.len() || anchor >= s.len() || window.is_empty() {
+            return Err(Error::invalid(
+                "window",
+                format!(
+                    "window {window:?} / anchor {anchor} do not fit signals of length {}",
+                    s.len()
+                ),
+            ));
+        }
+    }
+    let errors: Vec<f64> = alphas
+        .par_iter()
+        .map(|&a| -> Result<f64> {
+            let mut e = 0.0;
+            for (s, t) in signals.iter().zip(targets) {
+                let (y, _) = spectral(s, a, d)?;
+                let y0 = y[anchor];
+                e += window
+                    .clone()
+                    .map(|k| (y[k] - y0 - t[k]).powi(2))
+                    .sum::<f64>()
+                    / window.len() as f64;
+            }
+            Ok(e)
+        })
+        .collect::<Result<_>>()?;
+    let mut best = 0;
+    for (i, e) in errors.iter().enumerate() {
+        if *e < errors[best] {
+            best = i;
+        }
+    }
+    Ok(OrderEstimate {
+        alpha: alphas[best],
+        alphas: alphas.to_vec(),
+        errors,
+    })
+}
+
+/// `D^α t^p = Γ(p+1)/Γ(p+1−α) t^{p−α}` (exact; for tests and figures).
+pub fn power_derivative(p: f64, alpha: f64, t: f64) -> f64 {
+    gamma_fn(p + 1.0) / gamma_fn(p + 1.0 - alpha) * t.powf(p - alpha)
+}
