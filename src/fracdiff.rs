@@ -168,6 +168,13 @@ impl Kernel {
         let p = 1.0 - self.alpha;
         for (k, c) in conv.iter_mut().enumerate() {
             let mut v = *c;
+            if k == 0 {
+                // Exactly kernel₀ · g₀ (an FFT leaves round-off of the size of the largest sample here).
+                v = match self.scheme {
+                    Scheme::GrunwaldLetnikov => self.kernel[0] * f[0],
+                    _ => 0.0,
+                };
+            }
             if self.scheme == Scheme::RiemannLiouville {
                 if k == 0 {
                     *c = if f[0] == 0.0 { 0.0 } else { f64::NAN };
