@@ -272,3 +272,110 @@ pub fn write_npy_vec(path: &Path, data: &[f64]) -> Result<()> {
     let a = Array1::from_vec(data.to_vec());
     write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
 }
+
+/// A numeric signal matrix: `t` rows (samples) × `n` columns (signals), row-major, with column names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signals {
+    pub names: Vec<String>,
+    pub t: usize,
+    pub n: usize,
+    pub data: Vec<f64>,
+    /// The values of a time column named `t`, if the table had one (not included in `data`).
+    pub time: Option<Vec<f64>>,
+    /// The input was a 1-D `.npy` vector.
+    pub one_d: bool,
+}
+
+impl Signals {
+    pub fn column(&self, i: usize) -> Vec<f64> {
+        (0..self.t).map(|k| self.data[k * self.n + i]).collect()
+    }
+}
+
+/// Reads signals from `.npy` (1-D, or 2-D T×N), Parquet or CSV (numeric columns; a column named
+/// `t` is taken as time, not as a signal). `field` names the input in errors.
+pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let (names, cols, time): (Vec<String>, Vec<Vec<f64>>, Option<Vec<f64>>) = match ext.as_str() {
+        "npy" => {
+            if let Ok(a) = Array1::<f64>::read_npy(open(path, field)?) {
+                let v = a.to_vec();
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::invalid(field, format!("{}: sample {i} is {} (must be finite)", path.display(), v[i])));
+                }
+                let t = v.len();
+                return Ok(Signals { names: vec!["x0".into()], t, n: 1, data: v, time: None, one_d: true });
+            }
+            let m = read_npy_mat(path, field, None)?;
+            let names = (0..m.ncols()).map(|i| format!("x{i}")).collect();
+            let cols = (0..m.ncols()).map(|j| (0..m.nrows()).map(|i| m[(i, j)]).collect()).collect();
+            (names, cols, None)
+        }
+        "parquet" | "pq" => {
+            let df = read_parquet(path).map_err(|e| Error::invalid(field, e.to_string()))?;
+            let mut names = vec![];
+            let mut cols = vec![];
+            let mut time = None;
+            for c in df.columns() {
+                let s = c.cast(&polars::prelude::DataType::Float64).map_err(|e| Error::invalid(field, format!("{}: column `{}`: {e}", path.display(), c.name())))?;
+                let v: Vec<f64> = s
+                    .f64()
+                    .map_err(|e| Error::invalid(field, e.to_string()))?
+                    .iter()
+                    .map(|x| x.unwrap_or(f64::NAN))
+                    .collect();
+                if c.name().as_str() == "t" {
+                    time = Some(v);
+                } else {
+                    names.push(c.name().to_string());
+                    cols.push(v);
+                }
+            }
+            (names, cols, time)
+        }
+        "csv" => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::invalid(field, format!("cannot read {}: {e}", path.display())))?;
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let header: Vec<String> = lines.next().unwrap_or("").split(',').map(|s| s.trim().trim_matches('"').to_string()).collect();
+            let mut cols: Vec<Vec<f64>> = vec![vec![]; header.len()];
+            for (r, line) in lines.enumerate() {
+                let cells: Vec<&str> = line.split(',').collect();
+                if cells.len() != header.len() {
+                    return Err(Error::invalid(field, format!("{}: row {} has {} fields, the header has {}", path.display(), r + 1, cells.len(), header.len())));
+                }
+                for (c, cell) in cells.iter().enumerate() {
+                    let v: f64 = cell.trim().parse().map_err(|_| Error::invalid(field, format!("{}: row {}, column `{}`: `{cell}` is not a number", path.display(), r + 1, header[c])))?;
+                    cols[c].push(v);
+                }
+            }
+            let mut names = vec![];
+            let mut out = vec![];
+            let mut time = None;
+            for (h, c) in header.into_iter().zip(cols) {
+                if h == "t" {
+                    time = Some(c);
+                } else {
+                    names.push(h);
+                    out.push(c);
+                }
+            }
+            (names, out, time)
+        }
+        _ => return Err(Error::invalid(field, format!("{}: unknown format (use .npy, .parquet or .csv)", path.display()))),
+    };
+    let n = cols.len();
+    let t = cols.first().map(|c| c.len()).unwrap_or(0);
+    if n == 0 || t == 0 {
+        return Err(Error::invalid(field, format!("{}: no samples", path.display())));
+    }
+    let mut data = vec![0.0; t * n];
+    for (i, c) in cols.iter().enumerate() {
+        for (k, &v) in c.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::invalid(field, format!("{}: column `{}`, sample {k} is {v} (must be finite)", path.display(), names[i])));
+            }
+            data[k * n + i] = v;
+        }
+    }
+    Ok(Signals { names, t, n, data, time, one_d: false })
+}
