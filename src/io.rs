@@ -295,20 +295,40 @@ impl Signals {
 /// Reads signals from `.npy` (1-D, or 2-D T×N), Parquet or CSV (numeric columns; a column named
 /// `t` is taken as time, not as a signal). `field` names the input in errors.
 pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let (names, cols, time): (Vec<String>, Vec<Vec<f64>>, Option<Vec<f64>>) = match ext.as_str() {
         "npy" => {
             if let Ok(a) = Array1::<f64>::read_npy(open(path, field)?) {
                 let v = a.to_vec();
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(Error::invalid(field, format!("{}: sample {i} is {} (must be finite)", path.display(), v[i])));
+                    return Err(Error::invalid(
+                        field,
+                        format!(
+                            "{}: sample {i} is {} (must be finite)",
+                            path.display(),
+                            v[i]
+                        ),
+                    ));
                 }
                 let t = v.len();
-                return Ok(Signals { names: vec!["x0".into()], t, n: 1, data: v, time: None, one_d: true });
+                return Ok(Signals {
+                    names: vec!["x0".into()],
+                    t,
+                    n: 1,
+                    data: v,
+                    time: None,
+                    one_d: true,
+                });
             }
             let m = read_npy_mat(path, field, None)?;
             let names = (0..m.ncols()).map(|i| format!("x{i}")).collect();
-            let cols = (0..m.ncols()).map(|j| (0..m.nrows()).map(|i| m[(i, j)]).collect()).collect();
+            let cols = (0..m.ncols())
+                .map(|j| (0..m.nrows()).map(|i| m[(i, j)]).collect())
+                .collect();
             (names, cols, None)
         }
         "parquet" | "pq" => {
@@ -317,7 +337,12 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
             let mut cols = vec![];
             let mut time = None;
             for c in df.columns() {
-                let s = c.cast(&polars::prelude::DataType::Float64).map_err(|e| Error::invalid(field, format!("{}: column `{}`: {e}", path.display(), c.name())))?;
+                let s = c.cast(&polars::prelude::DataType::Float64).map_err(|e| {
+                    Error::invalid(
+                        field,
+                        format!("{}: column `{}`: {e}", path.display(), c.name()),
+                    )
+                })?;
                 let v: Vec<f64> = s
                     .f64()
                     .map_err(|e| Error::invalid(field, e.to_string()))?
@@ -334,17 +359,43 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
             (names, cols, time)
         }
         "csv" => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::invalid(field, format!("cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(field, format!("cannot read {}: {e}", path.display()))
+            })?;
             let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-            let header: Vec<String> = lines.next().unwrap_or("").split(',').map(|s| s.trim().trim_matches('"').to_string()).collect();
+            let header: Vec<String> = lines
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .collect();
             let mut cols: Vec<Vec<f64>> = vec![vec![]; header.len()];
             for (r, line) in lines.enumerate() {
                 let cells: Vec<&str> = line.split(',').collect();
                 if cells.len() != header.len() {
-                    return Err(Error::invalid(field, format!("{}: row {} has {} fields, the header has {}", path.display(), r + 1, cells.len(), header.len())));
+                    return Err(Error::invalid(
+                        field,
+                        format!(
+                            "{}: row {} has {} fields, the header has {}",
+                            path.display(),
+                            r + 1,
+                            cells.len(),
+                            header.len()
+                        ),
+                    ));
                 }
                 for (c, cell) in cells.iter().enumerate() {
-                    let v: f64 = cell.trim().parse().map_err(|_| Error::invalid(field, format!("{}: row {}, column `{}`: `{cell}` is not a number", path.display(), r + 1, header[c])))?;
+                    let v: f64 = cell.trim().parse().map_err(|_| {
+                        Error::invalid(
+                            field,
+                            format!(
+                                "{}: row {}, column `{}`: `{cell}` is not a number",
+                                path.display(),
+                                r + 1,
+                                header[c]
+                            ),
+                        )
+                    })?;
                     cols[c].push(v);
                 }
             }
@@ -361,21 +412,46 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
             }
             (names, out, time)
         }
-        _ => return Err(Error::invalid(field, format!("{}: unknown format (use .npy, .parquet or .csv)", path.display()))),
+        _ => {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{}: unknown format (use .npy, .parquet or .csv)",
+                    path.display()
+                ),
+            ))
+        }
     };
     let n = cols.len();
     let t = cols.first().map(|c| c.len()).unwrap_or(0);
     if n == 0 || t == 0 {
-        return Err(Error::invalid(field, format!("{}: no samples", path.display())));
+        return Err(Error::invalid(
+            field,
+            format!("{}: no samples", path.display()),
+        ));
     }
     let mut data = vec![0.0; t * n];
     for (i, c) in cols.iter().enumerate() {
         for (k, &v) in c.iter().enumerate() {
             if !v.is_finite() {
-                return Err(Error::invalid(field, format!("{}: column `{}`, sample {k} is {v} (must be finite)", path.display(), names[i])));
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "{}: column `{}`, sample {k} is {v} (must be finite)",
+                        path.display(),
+                        names[i]
+                    ),
+                ));
             }
             data[k * n + i] = v;
         }
     }
-    Ok(Signals { names, t, n, data, time, one_d: false })
+    Ok(Signals {
+        names,
+        t,
+        n,
+        data,
+        time,
+        one_d: false,
+    })
 }

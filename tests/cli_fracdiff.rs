@@ -26,7 +26,9 @@ fn the_issue_command_on_t_squared() {
     let f = Array1::from_iter((0..1001).map(|k| (k as f64 / 1000.0).powi(2)));
     save(&d.join("f.npy"), &f);
     let o = bin()
-        .args(["--alpha", "0.5", "--dt", "0.001", "--method", "gl", "--input"])
+        .args([
+            "--alpha", "0.5", "--dt", "0.001", "--method", "gl", "--input",
+        ])
         .arg(d.join("f.npy"))
         .arg("--out")
         .arg(d.join("d.npy"))
@@ -37,9 +39,19 @@ fn the_issue_command_on_t_squared() {
     assert_eq!(out.len(), 1001);
     assert!((out[1000] - 1.503941425318).abs() < 1e-12);
     // Caputo L1 on a 2-D input keeps the shape.
-    let m = Array2::from_shape_fn((1001, 2), |(k, j)| (k as f64 / 1000.0).powi(2) * (j + 1) as f64);
+    let m = Array2::from_shape_fn((1001, 2), |(k, j)| {
+        (k as f64 / 1000.0).powi(2) * (j + 1) as f64
+    });
     save(&d.join("m.npy"), &m);
-    let o = bin().args(["--alpha", "0.5", "--dt", "0.001", "--method", "l1", "--quiet", "--input"]).arg(d.join("m.npy")).arg("--out").arg(d.join("dm.npy")).output().unwrap();
+    let o = bin()
+        .args([
+            "--alpha", "0.5", "--dt", "0.001", "--method", "l1", "--quiet", "--input",
+        ])
+        .arg(d.join("m.npy"))
+        .arg("--out")
+        .arg(d.join("dm.npy"))
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let dm = Array2::<f64>::read_npy(std::fs::File::open(d.join("dm.npy")).unwrap()).unwrap();
     assert_eq!(dm.dim(), (1001, 2));
@@ -52,13 +64,28 @@ fn a_simulate_trajectory_in_and_estimates_out() {
     let d = tmpdir("sim");
     let traj = d.join("traj.parquet");
     let o = Command::new(env!("CARGO_BIN_EXE_simulate"))
-        .args(["--model", "models/rate-rnn-stable.toml", "--t1", "15", "--samples", "151", "--quiet", "--out"])
+        .args([
+            "--model",
+            "models/rate-rnn-stable.toml",
+            "--t1",
+            "15",
+            "--samples",
+            "151",
+            "--quiet",
+            "--out",
+        ])
         .arg(&traj)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // dt comes from the `t` column (0.1).
-    let o = bin().args(["--alpha", "0.3", "--method", "rl", "--quiet", "--input"]).arg(&traj).arg("--out").arg(d.join("d.parquet")).output().unwrap();
+    let o = bin()
+        .args(["--alpha", "0.3", "--method", "rl", "--quiet", "--input"])
+        .arg(&traj)
+        .arg("--out")
+        .arg(d.join("d.parquet"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let df = neurodyn::io::read_parquet(&d.join("d.parquet")).unwrap();
     assert_eq!((df.height(), df.width()), (151, 51));
@@ -81,33 +108,64 @@ fn a_simulate_trajectory_in_and_estimates_out() {
     let text = std::fs::read_to_string(d.join("orders.csv")).unwrap();
     let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(first[0], "x0");
-    assert!((first[1].parse::<f64>().unwrap() - 0.4).abs() < 1e-12, "{text}");
+    assert!(
+        (first[1].parse::<f64>().unwrap() - 0.4).abs() < 1e-12,
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 51);
 }
 
 #[test]
 fn bad_input_fails_cleanly() {
     let d = tmpdir("bad");
-    save(&d.join("f.npy"), &Array1::from_iter((0..10).map(|k| k as f64)));
+    save(
+        &d.join("f.npy"),
+        &Array1::from_iter((0..10).map(|k| k as f64)),
+    );
     let mut nan = Array1::from_iter((0..10).map(|k| k as f64));
     nan[3] = f64::NAN;
     save(&d.join("nan.npy"), &nan);
     save(&d.join("empty.npy"), &Array1::<f64>::zeros(0));
     let out = d.join("d.npy");
     let fails = |args: &[&str], input: &str| {
-        let o = bin().args(args).arg("--quiet").arg("--input").arg(d.join(input)).arg("--out").arg(&out).output().unwrap();
+        let o = bin()
+            .args(args)
+            .arg("--quiet")
+            .arg("--input")
+            .arg(d.join(input))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
         let e = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(!o.status.success() && o.status.code() != Some(101), "{args:?}: {e}");
+        assert!(
+            !o.status.success() && o.status.code() != Some(101),
+            "{args:?}: {e}"
+        );
         assert!(!out.exists());
         e
     };
-    assert!(fails(&["--alpha", "1.5", "--dt", "0.1", "--method", "l1"], "f.npy").contains("`alpha`"));
+    assert!(fails(
+        &["--alpha", "1.5", "--dt", "0.1", "--method", "l1"],
+        "f.npy"
+    )
+    .contains("`alpha`"));
     assert!(fails(&["--alpha", "2.5", "--dt", "0.1"], "f.npy").contains("`alpha`"));
     assert!(fails(&["--alpha", "0.5", "--dt", "0.1"], "nan.npy").contains("NaN"));
-    assert!(fails(&["--alpha", "0.5", "--dt", "0.1"], "empty.npy").contains("no samples") || fails(&["--alpha", "0.5", "--dt", "0.1"], "empty.npy").contains("empty"));
+    assert!(
+        fails(&["--alpha", "0.5", "--dt", "0.1"], "empty.npy").contains("no samples")
+            || fails(&["--alpha", "0.5", "--dt", "0.1"], "empty.npy").contains("empty")
+    );
     assert!(fails(&["--alpha", "0.5"], "f.npy").contains("`dt`"));
-    assert!(fails(&["--alpha", "0.5", "--dt", "0.1", "--method", "gl2"], "f.npy").contains("`method`"));
+    assert!(fails(
+        &["--alpha", "0.5", "--dt", "0.1", "--method", "gl2"],
+        "f.npy"
+    )
+    .contains("`method`"));
     assert!(fails(&["--alpha", "0.5", "--dt", "0.1"], "missing.npy").contains("missing.npy"));
-    let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(names.iter().all(|n| n.ends_with(".npy")), "{names:?}");
 }

@@ -64,12 +64,23 @@ fn parse_range(s: &str, field: &str) -> Result<Vec<f64>, Error> {
     if p.len() != 3 {
         return Err(bad());
     }
-    let (a, b): (f64, f64) = (p[0].parse().map_err(|_| bad())?, p[1].parse().map_err(|_| bad())?);
+    let (a, b): (f64, f64) = (
+        p[0].parse().map_err(|_| bad())?,
+        p[1].parse().map_err(|_| bad())?,
+    );
     let c: usize = p[2].parse().map_err(|_| bad())?;
     if c < 1 || !a.is_finite() || !b.is_finite() {
         return Err(bad());
     }
-    Ok((0..c).map(|i| if c == 1 { a } else { a + (b - a) * i as f64 / (c - 1) as f64 }).collect())
+    Ok((0..c)
+        .map(|i| {
+            if c == 1 {
+                a
+            } else {
+                a + (b - a) * i as f64 / (c - 1) as f64
+            }
+        })
+        .collect())
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -78,22 +89,45 @@ fn run(args: Args) -> Result<(), Error> {
         (Some(d), _) => d,
         (None, Some(t)) if t.len() >= 2 => {
             let d = t[1] - t[0];
-            if t.windows(2).any(|w| ((w[1] - w[0]) - d).abs() > 1e-9 * d.abs().max(1e-300)) {
-                return Err(Error::invalid("dt", "the `t` column is not uniformly spaced; resample or give --dt"));
+            if t.windows(2)
+                .any(|w| ((w[1] - w[0]) - d).abs() > 1e-9 * d.abs().max(1e-300))
+            {
+                return Err(Error::invalid(
+                    "dt",
+                    "the `t` column is not uniformly spaced; resample or give --dt",
+                ));
             }
             d
         }
-        _ => return Err(Error::invalid("dt", "missing: give --dt (the input has no `t` column)")),
+        _ => {
+            return Err(Error::invalid(
+                "dt",
+                "missing: give --dt (the input has no `t` column)",
+            ))
+        }
     };
     if args.estimate {
-        let tgt = read_signals(args.target.as_ref().expect("clap requires --target"), "target")?;
+        let tgt = read_signals(
+            args.target.as_ref().expect("clap requires --target"),
+            "target",
+        )?;
         if tgt.t != sig.t || !(tgt.n == 1 || tgt.n == sig.n) {
             return Err(Error::invalid("target", format!("is {}×{}, the input is {}×{} (need the same length, one column or one per signal)", tgt.t, tgt.n, sig.t, sig.n)));
         }
         let alphas = parse_range(&args.alphas, "alphas")?;
-        let w: Vec<usize> = args.window.split(':').map(|x| x.parse::<usize>()).collect::<Result<_, _>>().map_err(|_| Error::invalid("window", format!("`{}`: expected start:end", args.window)))?;
+        let w: Vec<usize> = args
+            .window
+            .split(':')
+            .map(|x| x.parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                Error::invalid("window", format!("`{}`: expected start:end", args.window))
+            })?;
         if w.len() != 2 || w[0] >= w[1] {
-            return Err(Error::invalid("window", format!("`{}`: expected start:end with start < end", args.window)));
+            return Err(Error::invalid(
+                "window",
+                format!("`{}`: expected start:end with start < end", args.window),
+            ));
         }
         let mut best = vec![];
         let mut err = vec![];
@@ -113,7 +147,11 @@ fn run(args: Args) -> Result<(), Error> {
         table.write(&args.out, fmt)?;
         if !args.quiet {
             let mean = best.iter().sum::<f64>() / best.len() as f64;
-            eprintln!("estimated orders of {} signals: mean α = {mean:.4}; wrote {}", sig.n, args.out.display());
+            eprintln!(
+                "estimated orders of {} signals: mean α = {mean:.4}; wrote {}",
+                sig.n,
+                args.out.display()
+            );
         }
         return Ok(());
     }
@@ -131,7 +169,12 @@ fn run(args: Args) -> Result<(), Error> {
         let scheme: Scheme = args.method.parse()?;
         fracdiff_columns(&sig.data, sig.t, sig.n, alpha, dt, scheme)?
     };
-    let ext = args.out.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
     if ext == "npy" {
         if sig.one_d {
             write_npy_vec(&args.out, &out)?;
@@ -145,12 +188,21 @@ fn run(args: Args) -> Result<(), Error> {
             table.push("t", Column::F64(t.clone()));
         }
         for (i, name) in sig.names.iter().enumerate() {
-            table.push(name.clone(), Column::F64((0..sig.t).map(|k| out[k * sig.n + i]).collect()));
+            table.push(
+                name.clone(),
+                Column::F64((0..sig.t).map(|k| out[k * sig.n + i]).collect()),
+            );
         }
         table.write(&args.out, fmt)?;
     }
     if !args.quiet {
-        eprintln!("D^{alpha} ({}) of {} signal(s) × {} samples, h = {dt}; wrote {}", args.method, sig.n, sig.t, args.out.display());
+        eprintln!(
+            "D^{alpha} ({}) of {} signal(s) × {} samples, h = {dt}; wrote {}",
+            args.method,
+            sig.n,
+            sig.t,
+            args.out.display()
+        );
     }
     Ok(())
 }

@@ -1,0 +1,47 @@
+//! Fractional-derivative benchmarks on the peers' problem (`../shared/peers/fracdiff.py`):
+//! Grünwald–Letnikov D^0.5 of t² on linspace(0, 1, N), N = 10³ … 10⁶. Prints the error at t = 1
+//! against the exact value and, up to N = 10⁴, the largest difference to the direct O(N²) sum.
+//! Run `benches/compare_fracdiff.sh` to get the peers in the same run.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use neurodyn::fracdiff::{fracdiff, fracdiff_direct, power_derivative, Operator, Scheme};
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fracdiff_gl");
+    g.sample_size(10);
+    for n in [1_000usize, 10_000, 100_000, 1_000_000] {
+        let h = 1.0 / (n - 1) as f64;
+        let f: Vec<f64> = (0..n).map(|k| (k as f64 * h).powi(2)).collect();
+        let d = fracdiff(&f, 0.5, h, Scheme::GrunwaldLetnikov).unwrap();
+        let err1 = d[n - 1] - power_derivative(2.0, 0.5, 1.0);
+        let vs_direct = if n <= 10_000 {
+            let dd = fracdiff_direct(&f, 0.5, h, Scheme::GrunwaldLetnikov).unwrap();
+            format!(
+                "{:.2e}",
+                d.iter()
+                    .zip(&dd)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+            )
+        } else {
+            "-".into()
+        };
+        eprintln!("N = {n}: error at t = 1 = {err1:.4e}, max |fft − direct| = {vs_direct}");
+        g.bench_function(format!("fft_N{n}"), |b| {
+            b.iter(|| fracdiff(black_box(&f), 0.5, h, Scheme::GrunwaldLetnikov).unwrap())
+        });
+        let op = Operator::new(0.5, h, n, Scheme::GrunwaldLetnikov).unwrap();
+        g.bench_function(format!("prepared_N{n}"), |b| {
+            b.iter(|| op.apply(black_box(&f)).unwrap())
+        });
+        if n <= 10_000 {
+            g.bench_function(format!("direct_N{n}"), |b| {
+                b.iter(|| fracdiff_direct(black_box(&f), 0.5, h, Scheme::GrunwaldLetnikov).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
