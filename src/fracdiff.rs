@@ -231,8 +231,7 @@ impl Operator {
         let mut buf = vec![0.0; len];
         buf[..n].copy_from_slice(&kernel.kernel);
         let mut spec = fft.make_output_vec();
-        fft.process(&mut buf, &mut spec)
-            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        fwd(fft.as_ref(), &mut buf, &mut spec)?;
         Ok(Operator {
             kernel,
             n,
@@ -260,9 +259,7 @@ impl Operator {
         let mut buf = vec![0.0; self.len];
         buf[..self.n].copy_from_slice(&g);
         let mut s = self.fft.make_output_vec();
-        self.fft
-            .process(&mut buf, &mut s)
-            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        fwd(self.fft.as_ref(), &mut buf, &mut s)?;
         let norm = 1.0 / self.len as f64;
         for (a, b) in s.iter_mut().zip(&self.spec) {
             *a = *a * *b * norm;
@@ -273,9 +270,7 @@ impl Operator {
             let last = s.len() - 1;
             s[last].im = 0.0;
         }
-        self.ifft
-            .process(&mut s, &mut buf)
-            .map_err(|e| Error::invalid("fft", e.to_string()))?;
+        inv(self.ifft.as_ref(), &mut s, &mut buf)?;
         buf.truncate(self.n);
         self.kernel.finish(f, &mut buf);
         Ok(buf)
@@ -285,6 +280,44 @@ impl Operator {
 thread_local! {
     /// One planner per thread: plans (twiddle tables) are cached across calls.
     static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> = std::cell::RefCell::new(RealFftPlanner::new());
+}
+
+thread_local! {
+    /// Reused FFT scratch space (the transforms of long signals need tens of MB; allocating and
+    /// zeroing it on every call measurably costs at N = 10⁶).
+    static SCRATCH: std::cell::RefCell<Vec<Complex64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Complex64]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, Complex64::new(0.0, 0.0));
+        }
+        f(&mut s[..len])
+    })
+}
+
+fn fwd(
+    fft: &dyn realfft::RealToComplex<f64>,
+    input: &mut [f64],
+    output: &mut [Complex64],
+) -> Result<()> {
+    with_scratch(fft.get_scratch_len(), |sc| {
+        fft.process_with_scratch(input, output, sc)
+    })
+    .map_err(|e| Error::invalid("fft", e.to_string()))
+}
+
+fn inv(
+    fft: &dyn realfft::ComplexToReal<f64>,
+    input: &mut [Complex64],
+    output: &mut [f64],
+) -> Result<()> {
+    with_scratch(fft.get_scratch_len(), |sc| {
+        fft.process_with_scratch(input, output, sc)
+    })
+    .map_err(|e| Error::invalid("fft", e.to_string()))
 }
 
 fn plan_forward(len: usize) -> Arc<dyn realfft::RealToComplex<f64>> {
@@ -301,8 +334,7 @@ fn padded_spectrum(x: &[f64], len: usize) -> Result<Vec<Complex64>> {
     let mut buf = vec![0.0; len];
     buf[..x.len()].copy_from_slice(x);
     let mut spec = fft.make_output_vec();
-    fft.process(&mut buf, &mut spec)
-        .map_err(|e| Error::invalid("fft", e.to_string()))?;
+    fwd(fft.as_ref(), &mut buf, &mut spec)?;
     Ok(spec)
 }
 
@@ -338,8 +370,7 @@ pub fn fracdiff(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<Vec<f64
     }
     let ifft = plan_inverse(len);
     let mut out = vec![0.0; len];
-    ifft.process(&mut gs, &mut out)
-        .map_err(|e| Error::invalid("fft", e.to_string()))?;
+    inv(ifft.as_ref(), &mut gs, &mut out)?;
     out.truncate(n);
     kernel.finish(f, &mut out);
     Ok(out)

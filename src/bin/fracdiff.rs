@@ -107,10 +107,11 @@ fn run(args: Args) -> Result<(), Error> {
         }
     };
     if args.estimate {
-        let tgt = read_signals(
-            args.target.as_ref().expect("clap requires --target"),
-            "target",
-        )?;
+        let target = args
+            .target
+            .as_ref()
+            .ok_or_else(|| Error::invalid("target", "--estimate needs --target"))?;
+        let tgt = read_signals(target, "target")?;
         if tgt.t != sig.t || !(tgt.n == 1 || tgt.n == sig.n) {
             return Err(Error::invalid("target", format!("is {}×{}, the input is {}×{} (need the same length, one column or one per signal)", tgt.t, tgt.n, sig.t, sig.n)));
         }
@@ -155,7 +156,9 @@ fn run(args: Args) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let alpha = args.alpha.expect("clap requires --alpha");
+    let alpha = args
+        .alpha
+        .ok_or_else(|| Error::invalid("alpha", "missing: give --alpha"))?;
     let out = if args.method == "spectral" {
         let mut d = vec![0.0; sig.t * sig.n];
         for i in 0..sig.n {

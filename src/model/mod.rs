@@ -10,11 +10,13 @@
 //! [`MatMut`] and must not allocate in the models shipped here.
 
 pub mod activation;
+pub mod anru;
 pub mod gamma;
 pub mod kernels;
 pub mod rate_rnn;
 
 pub use activation::Activation;
+pub use anru::Anru;
 pub use rate_rnn::{InputSignal, RateRnn};
 
 use faer::{Mat, MatMut, MatRef};
