@@ -345,7 +345,8 @@ impl Default for LyapunovOptions {
 /// A Lyapunov spectrum with its diagnostics.
 #[derive(Debug, Clone)]
 pub struct Spectrum {
-    /// Exponents in QR column order (descending once converged), natural log per unit time.
+    /// Exponents in QR column order (descending once converged), natural log per unit time. An
+    /// exponent is −∞ when the Jacobian annihilates a direction exactly (dead or saturated units).
     pub exponents: Vec<f64>,
     /// Time over which they were averaged (steps × dt).
     pub time: f64,
@@ -530,6 +531,18 @@ fn initial_frame(n: usize, k: usize, frame: &InitialFrame) -> Mat<f64> {
     q
 }
 
+/// −∞ is a legitimate exponent (a direction annihilated in finite time: an exactly singular
+/// Jacobian, e.g. a dead ReLU or fully saturated unit); NaN or +∞ is a failure.
+fn check_exponents(exps: &[f64]) -> Result<()> {
+    if exps.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
+        return Err(Error::invalid(
+            "x0",
+            "the tangent dynamics produced NaN or +∞ exponents (diverging trajectory?)",
+        ));
+    }
+    Ok(())
+}
+
 fn check_finite_state(h: &[f64], step: usize) -> Result<()> {
     if h.iter().any(|v| !v.is_finite()) {
         return Err(Error::invalid(
@@ -630,9 +643,7 @@ pub fn lyapunov_map<F: Map + ?Sized>(
         }
     }
     let exps: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    if exps.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid("x0", "the tangent dynamics produced non-finite exponents (a singular Jacobian, e.g. saturated or ReLU-dead units?)"));
-    }
+    check_exponents(&exps)?;
     Ok(Spectrum {
         exponents: exps,
         time: acc.time,
@@ -706,12 +717,7 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
         }
     }
     let exps: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    if exps.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            "x0",
-            "the tangent dynamics produced non-finite exponents",
-        ));
-    }
+    check_exponents(&exps)?;
     Ok(Spectrum {
         exponents: exps,
         time: acc.time,

@@ -162,3 +162,50 @@ fn bad_input_fails_cleanly() {
         "temporary files left behind"
     );
 }
+
+#[test]
+fn anru_spectrum_runs_and_partial_is_the_head() {
+    let d = tmpdir("anru");
+    let run = |k: &str, out: &Path| {
+        let o = bin()
+            .args([
+                "--anru", "10:4", "--drive", "0.8", "--k", k, "--warmup", "100", "--steps", "300",
+                "--quiet", "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    let full = run("50", &d.join("full.csv"));
+    let head = run("4", &d.join("head.csv"));
+    assert_eq!(full.len(), 50);
+    for i in 0..4 {
+        assert!(
+            (full[i] - head[i]).abs() < 1e-10,
+            "{i}: {} vs {}",
+            full[i],
+            head[i]
+        );
+    }
+    // Units driven far below threshold have γ' = 0 exactly: those directions are annihilated
+    // (exponent −∞); nothing may be NaN.
+    assert!(full.iter().all(|l| !l.is_nan() && *l < 0.05), "{full:?}");
+    assert!(head.iter().all(|l| l.is_finite()));
+    let e = String::from_utf8_lossy(
+        &bin()
+            .args(["--anru", "10", "--quiet", "--out"])
+            .arg(d.join("x.csv"))
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
+    assert!(e.contains("`anru`"), "{e}");
+}

@@ -9,7 +9,7 @@ use neurodyn::lyapunov::{
     lyapunov_flow, lyapunov_map, sweep, EulerMap, InitialFrame, LyapunovOptions, RnnMap, Spectrum,
     SweepSummary,
 };
-use neurodyn::model::{Activation, RateRnn};
+use neurodyn::model::{Activation, Anru, RateRnn};
 use neurodyn::plot::LinePlot;
 use neurodyn::preset::Preset;
 use neurodyn::Error;
@@ -34,6 +34,16 @@ struct Args {
     /// The continuous rate-RNN flow, integrated with RK4 at step --dt.
     #[arg(long)]
     flow: bool,
+    /// An ANRU network (gamma-anru.md §A.3) with N neurons and M controller units per neuron, in the
+    /// seed's initialisation drawn from --init-seed (state dimension N(1 + M); use --k).
+    #[arg(long, value_name = "N:M", conflicts_with_all = ["map", "flow", "euler", "sweep_g"])]
+    anru: Option<String>,
+    /// Seed of the ANRU initialisation.
+    #[arg(long, default_value_t = 0)]
+    init_seed: u64,
+    /// Constant drive added to every ANRU pre-activation.
+    #[arg(long, default_value_t = 0.0)]
+    drive: f64,
     /// The forward-Euler map of the rate-RNN flow with step --dt (lyapunov.md §B.1).
     #[arg(long, conflicts_with = "flow")]
     euler: bool,
@@ -73,7 +83,8 @@ struct Args {
     /// Time step of --flow (RK4) and --euler; maps use 1 (per step).
     #[arg(long, default_value_t = 0.05)]
     dt: f64,
-    /// Random initial frame from this seed (default: the first k columns of the identity).
+    /// Random initial frame from this seed (default: the first k columns of the identity; for
+    /// --anru a random frame with seed 0).
     #[arg(long)]
     seed: Option<u64>,
     /// Sweep over the gain: comma list or start:stop:count; W is scaled by g/g0.
@@ -104,11 +115,33 @@ struct Args {
 
 enum System {
     Map(RnnMap),
+    Anru(Anru),
     Flow(RateRnn),
     Euler(RateRnn),
 }
 
 fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
+    if let Some(spec) = &args.anru {
+        let bad = || Error::invalid("anru", format!("`{spec}`: expected N:M, e.g. 64:10"));
+        let p: Vec<&str> = spec.split(':').collect();
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        let (n, m): (usize, usize) = (
+            p[0].parse().map_err(|_| bad())?,
+            p[1].parse().map_err(|_| bad())?,
+        );
+        let mut a = Anru::seed_init(n, m, args.init_seed)?;
+        if !args.drive.is_finite() {
+            return Err(Error::invalid("drive", "must be finite"));
+        }
+        a.bias = vec![args.drive; n];
+        let x0 = match &args.x0 {
+            Some(p) => neurodyn::io::read_npy_vec(p, "x0", Some(n * (1 + m)))?,
+            None => vec![0.0; n * (1 + m)],
+        };
+        return Ok((System::Anru(a), x0));
+    }
     let (mut preset, dir) = match &args.model {
         Some(p) => Preset::load(p)?,
         None => (Preset::default_preset(), PathBuf::from(".")),
@@ -193,6 +226,7 @@ fn compute(
 ) -> Result<Spectrum, Error> {
     match sys {
         System::Map(m) => lyapunov_map(m, x0, opts, progress),
+        System::Anru(a) => lyapunov_map(a, x0, opts, progress),
         System::Flow(r) => lyapunov_flow(r, x0, opts, progress),
         System::Euler(r) => lyapunov_map(
             &EulerMap {
