@@ -13,6 +13,7 @@
 //! | [`testing`] | reference problems with exact solutions, the matrix exponential |
 
 pub mod error;
+pub mod fixed_points;
 pub mod fracdiff;
 pub mod integrate;
 pub mod io;
@@ -20,6 +21,7 @@ pub mod lyapunov;
 pub mod model;
 pub mod plot;
 pub mod preset;
+pub mod stability;
 pub mod testing;
 
 pub use error::{Error, IntegrateError, Result};

@@ -13,6 +13,7 @@ pub mod activation;
 pub mod anru;
 pub mod gamma;
 pub mod kernels;
+pub mod organics;
 pub mod rate_rnn;
 
 pub use activation::Activation;

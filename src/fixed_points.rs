@@ -1,0 +1,294 @@
+//! Fixed points of any [`Model`] (f(x) = 0) or discrete map (x = F(x), via [`MapResidual`]), in
+//! the spirit of FixedPointFinder (Golub & Sussillo 2018) but with the analytic Jacobian:
+//!
+//! * [`newton`]: damped Newton with backtracking on q(x) = ½‖f(x)‖²; when the Newton direction
+//!   fails (singular or non-descent), a Levenberg–Marquardt step on q. Converges quadratically to
+//!   true fixed points; stalls at minima of q with q > 0, which it reports as *slow points*.
+//! * [`find_fixed_points`]: Newton from many initial states (given, random, or sampled from a
+//!   trajectory) in parallel with rayon, keeping points with q below a tolerance, removing
+//!   duplicates and outliers, and attaching each point's linear stability.
+
+use crate::error::{Error, Result};
+use crate::lyapunov::Map;
+use crate::model::{jacobian_mat, Model};
+use crate::stability::{analyze_jacobian, Stability, TimeKind};
+use faer::linalg::solvers::Solve;
+use faer::{Mat, MatMut};
+use rayon::prelude::*;
+
+/// Options of [`newton`].
+#[derive(Debug, Clone)]
+pub struct NewtonOptions {
+    /// Converged when ‖f‖∞ ≤ this.
+    pub tol: f64,
+    pub max_iter: usize,
+}
+
+impl Default for NewtonOptions {
+    fn default() -> Self {
+        NewtonOptions {
+            tol: 1e-12,
+            max_iter: 100,
+        }
+    }
+}
+
+/// Result of [`newton`].
+#[derive(Debug, Clone)]
+pub struct NewtonResult {
+    pub x: Vec<f64>,
+    /// ‖f(x)‖∞.
+    pub residual: f64,
+    /// q = ½‖f(x)‖².
+    pub q: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+fn q_of(f: &[f64]) -> f64 {
+    0.5 * f.iter().map(|v| v * v).sum::<f64>()
+}
+
+/// Damped Newton / Levenberg–Marquardt on f(x) = 0 from x0 (see the module documentation).
+pub fn newton<M: Model + ?Sized>(
+    model: &M,
+    x0: &[f64],
+    opts: &NewtonOptions,
+) -> Result<NewtonResult> {
+    let n = model.dim();
+    if x0.len() != n {
+        return Err(Error::invalid(
+            "x0",
+            format!("has length {}, the model has dimension {n}", x0.len()),
+        ));
+    }
+    crate::error::ensure_finite("x0", x0)?;
+    let mut x = x0.to_vec();
+    let mut f = vec![0.0; n];
+    let mut ft = vec![0.0; n];
+    let mut xt = vec![0.0; n];
+    model.rhs(0.0, &x, &mut f);
+    let mut q = q_of(&f);
+    let mut mu = 1e-3;
+    let mut it = 0;
+    let inf = |v: &[f64]| v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    while it < opts.max_iter && !(inf(&f) <= opts.tol) && q.is_finite() {
+        it += 1;
+        let j = jacobian_mat(model, 0.0, &x);
+        let rhs = Mat::<f64>::from_fn(n, 1, |i, _| -f[i]);
+        let dx = j.partial_piv_lu().solve(&rhs);
+        let mut step: Vec<f64> = (0..n).map(|i| dx[(i, 0)]).collect();
+        let mut accepted = false;
+        if step.iter().all(|v| v.is_finite()) {
+            // Backtracking on q along the Newton direction (a descent direction of q).
+            let mut t = 1.0;
+            for _ in 0..30 {
+                for i in 0..n {
+                    xt[i] = x[i] + t * step[i];
+                }
+                model.rhs(0.0, &xt, &mut ft);
+                let qt = q_of(&ft);
+                if qt.is_finite() && qt <= (1.0 - 1e-4 * t) * q {
+                    accepted = true;
+                    break;
+                }
+                t *= 0.5;
+            }
+        }
+        if !accepted {
+            // Levenberg–Marquardt: (JᵀJ + μ I) dx = −Jᵀ f, μ adapted.
+            let jt = j.transpose();
+            let g = jt * &rhs;
+            let mut ok = false;
+            for _ in 0..30 {
+                let a = Mat::<f64>::from_fn(n, n, |r, c| {
+                    (0..n).map(|k| j[(k, r)] * j[(k, c)]).sum::<f64>()
+                        + if r == c { mu } else { 0.0 }
+                });
+                let d = a.partial_piv_lu().solve(&g);
+                step = (0..n).map(|i| d[(i, 0)]).collect();
+                for i in 0..n {
+                    xt[i] = x[i] + step[i];
+                }
+                model.rhs(0.0, &xt, &mut ft);
+                let qt = q_of(&ft);
+                if qt.is_finite() && qt < q {
+                    mu = (mu / 3.0).max(1e-12);
+                    ok = true;
+                    break;
+                }
+                mu *= 4.0;
+            }
+            if !ok {
+                break; // a (local) minimum of q: a slow point if q > 0
+            }
+        }
+        std::mem::swap(&mut x, &mut xt);
+        std::mem::swap(&mut f, &mut ft);
+        q = q_of(&f);
+    }
+    let residual = inf(&f);
+    Ok(NewtonResult {
+        converged: residual <= opts.tol,
+        x,
+        residual,
+        q,
+        iterations: it,
+    })
+}
+
+/// A fixed point (or slow point) with its stability.
+#[derive(Debug, Clone)]
+pub struct FixedPoint {
+    pub x: Vec<f64>,
+    pub q: f64,
+    pub residual: f64,
+    /// True when ‖f‖∞ ≤ the Newton tolerance (false: a slow point, a minimum of q).
+    pub converged: bool,
+    pub stability: Stability,
+    /// How many initial states led here.
+    pub count: usize,
+}
+
+/// Options of [`find_fixed_points`].
+#[derive(Debug, Clone)]
+pub struct FinderOptions {
+    pub newton: NewtonOptions,
+    /// Keep points with q ≤ this (larger q: not even a slow point).
+    pub q_tol: f64,
+    /// Points closer than this (∞-norm, relative to 1 + ‖x‖∞) are one point.
+    pub dedup_tol: f64,
+    /// Drop points farther than this from the median of the initial states (∞-norm; `None`: keep).
+    pub outlier_distance: Option<f64>,
+    /// Also report slow points (q ≤ q_tol but not converged).
+    pub keep_slow: bool,
+    pub kind: TimeKind,
+}
+
+impl Default for FinderOptions {
+    fn default() -> Self {
+        FinderOptions {
+            newton: NewtonOptions::default(),
+            q_tol: 1e-20,
+            dedup_tol: 1e-7,
+            outlier_distance: None,
+            keep_slow: false,
+            kind: TimeKind::Continuous,
+        }
+    }
+}
+
+/// Fixed points reached by Newton from each of `starts`, deduplicated, with stability (sorted by
+/// the first coordinate, then the second, for reproducible output).
+pub fn find_fixed_points<M: Model + ?Sized>(
+    model: &M,
+    starts: &[Vec<f64>],
+    opts: &FinderOptions,
+) -> Result<Vec<FixedPoint>> {
+    let n = model.dim();
+    if starts.is_empty() {
+        return Err(Error::invalid("starts", "no initial states"));
+    }
+    if let Some(s) = starts.iter().find(|s| s.len() != n) {
+        return Err(Error::invalid(
+            "starts",
+            format!(
+                "an initial state has length {}, the model has dimension {n}",
+                s.len()
+            ),
+        ));
+    }
+    let results: Vec<NewtonResult> = starts
+        .par_iter()
+        .map(|s| newton(model, s, &opts.newton))
+        .collect::<Result<_>>()?;
+    let median: Vec<f64> = (0..n)
+        .map(|i| {
+            let mut v: Vec<f64> = starts.iter().map(|s| s[i]).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
+        .collect();
+    let mut pts: Vec<FixedPoint> = vec![];
+    for r in results {
+        if !(r.q <= opts.q_tol) || !(r.converged || opts.keep_slow) {
+            continue;
+        }
+        if let Some(d) = opts.outlier_distance {
+            if r.x.iter().zip(&median).any(|(a, b)| (a - b).abs() > d) {
+                continue;
+            }
+        }
+        let scale = 1.0 + r.x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if let Some(p) = pts.iter_mut().find(|p| {
+            p.x.iter()
+                .zip(&r.x)
+                .all(|(a, b)| (a - b).abs() <= opts.dedup_tol * scale)
+        }) {
+            p.count += 1;
+            continue;
+        }
+        let j = jacobian_mat(model, 0.0, &r.x);
+        let stability = match opts.kind {
+            TimeKind::Continuous => analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10)?,
+            // The model is the residual F(x) − x: the map's Jacobian is J + I.
+            TimeKind::Discrete => {
+                let d =
+                    Mat::<f64>::from_fn(n, n, |a, b| j[(a, b)] + if a == b { 1.0 } else { 0.0 });
+                analyze_jacobian(d.as_ref(), TimeKind::Discrete, 1e-10)?
+            }
+        };
+        pts.push(FixedPoint {
+            x: r.x,
+            q: r.q,
+            residual: r.residual,
+            converged: r.converged,
+            stability,
+            count: 1,
+        });
+    }
+    pts.sort_by(|a, b| {
+        a.x.iter()
+            .zip(&b.x)
+            .map(|(u, v)| u.total_cmp(v))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(pts)
+}
+
+/// `count` initial states uniformly in the box `[lo, hi]^n`, seeded (ChaCha8).
+pub fn random_starts(n: usize, count: usize, lo: f64, hi: f64, seed: u64) -> Vec<Vec<f64>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| (0..n).map(|_| rng.random_range(lo..=hi)).collect())
+        .collect()
+}
+
+/// The residual `F(x) − x` of a discrete map, as a [`Model`] whose zeros are the map's fixed points
+/// (FixedPointFinder's setting for trained RNN updates). Use with [`TimeKind::Discrete`].
+pub struct MapResidual<'a, F: Map + ?Sized> {
+    pub map: &'a F,
+    /// The step index t passed to the map (for input-driven maps: a constant input).
+    pub t: usize,
+}
+
+impl<F: Map + ?Sized> Model for MapResidual<'_, F> {
+    fn dim(&self) -> usize {
+        self.map.dim()
+    }
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        dx.copy_from_slice(x);
+        self.map.step(self.t, dx);
+        for (d, xi) in dx.iter_mut().zip(x) {
+            *d -= xi;
+        }
+    }
+    fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
+        self.map.jacobian(self.t, x, jac.as_mut());
+        for i in 0..x.len() {
+            jac[(i, i)] -= 1.0;
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! ORGaNICs: oscillatory recurrent gated neural integrator circuits (Heeger & Mackey 2019; Rawat,
+//! Heeger & Martiniani 2024; organics.md, sweep.md §1).
+//!
+//! State $x = (y, a) \in \mathbb{R}^{2N}$ (principal neurons y, modulators a), input drive z:
+//!
+//! $$ \tau_y \odot \dot y = -y + b_1 \odot z + (1 - \sqrt{\lfloor a\rfloor}) \odot r(y), \qquad
+//!    \tau_a \odot \dot a = -a + (\sigma b_0)^2 + W(\lfloor a\rfloor \odot \hat y^2), $$
+//!
+//! with, per [`Variant`]: unrectified $r = W_r y$, $\hat y = y$; rectified $r = W_r \lfloor y\rfloor$,
+//! $\hat y = \lfloor y \rfloor$; rectified recurrence $r = \lfloor W_r y \rfloor$,
+//! $\hat y = \lfloor y \rfloor$. ⌊·⌋ = max(·, 0), with derivative 1[· > 0]. Jacobian (a > 0):
+//!
+//! $$ J_{yy} = (-I + \mathrm{diag}(1-\sqrt a)\,\partial r/\partial y)/\tau_y,\quad
+//!    J_{ya} = \mathrm{diag}(-r/(2\sqrt a))/\tau_y, $$
+//! $$ J_{ay} = W\,\mathrm{diag}(2 a \hat y H)/\tau_a,\quad
+//!    J_{aa} = (-I + W \mathrm{diag}(\hat y^2))/\tau_a, $$
+//!
+//! H = 1 (unrectified) or 1[y > 0]; for a ≤ 0 the √⌊a⌋ terms and their derivatives vanish.
+
+use super::Model;
+use crate::error::{ensure_finite, Error, Result};
+use faer::{Mat, MatMut};
+
+/// Which ORGaNICs right-hand side (sweep.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    #[default]
+    Unrectified,
+    Rectified,
+    RectifiedRecurrence,
+}
+
+/// An ORGaNICs circuit (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Organics {
+    pub variant: Variant,
+    /// Recurrent weights W_r (N×N).
+    pub w_r: Mat<f64>,
+    /// Normalization weights W ≥ 0 (N×N).
+    pub w: Mat<f64>,
+    pub b0: Vec<f64>,
+    pub b1: Vec<f64>,
+    pub sigma: Vec<f64>,
+    pub tau_y: Vec<f64>,
+    pub tau_a: Vec<f64>,
+    /// Input drive z.
+    pub z: Vec<f64>,
+    /// True when W_r is exactly the identity (closed-form fixed point).
+    identity_recurrence: bool,
+}
+
+fn relu(x: f64) -> f64 {
+    x.max(0.0)
+}
+
+fn heav(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl Organics {
+    /// The paper's defaults for N units: W_r = I, W = ones, z one-hot at N/2, b0 = b1 = 0.5,
+    /// σ = 0.1, τ_a = 0.001, τ_y = 0.002 (organics.md).
+    pub fn defaults(n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::invalid("n", "must be at least 1"));
+        }
+        let mut z = vec![0.0; n];
+        z[n / 2] = 1.0;
+        Organics::new(
+            Variant::Unrectified,
+            Mat::identity(n, n),
+            Mat::from_fn(n, n, |_, _| 1.0),
+            vec![0.5; n],
+            vec![0.5; n],
+            vec![0.1; n],
+            vec![0.002; n],
+            vec![0.001; n],
+            z,
+        )
+    }
+
+    /// Builds and validates a circuit (every vector has length N; τ > 0; W ≥ 0; all finite).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        variant: Variant,
+        w_r: Mat<f64>,
+        w: Mat<f64>,
+        b0: Vec<f64>,
+        b1: Vec<f64>,
+        sigma: Vec<f64>,
+        tau_y: Vec<f64>,
+        tau_a: Vec<f64>,
+        z: Vec<f64>,
+    ) -> Result<Self> {
+        let n = w_r.nrows();
+        if n == 0 || w_r.ncols() != n {
+            return Err(Error::invalid(
+                "W_r",
+                format!(
+                    "must be square and non-empty, got {}×{}",
+                    w_r.nrows(),
+                    w_r.ncols()
+                ),
+            ));
+        }
+        if w.nrows() != n || w.ncols() != n {
+            return Err(Error::invalid(
+                "W",
+                format!(
+                    "has shape {}×{}, expected {n}×{n} (the size of W_r)",
+                    w.nrows(),
+                    w.ncols()
+                ),
+            ));
+        }
+        for (name, m) in [("W_r", &w_r), ("W", &w)] {
+            for j in 0..n {
+                for i in 0..n {
+                    let v = m[(i, j)];
+                    if !v.is_finite() {
+                        return Err(Error::invalid(
+                            name,
+                            format!("entry ({i}, {j}) is {v} (must be finite)"),
+                        ));
+                    }
+                    if name == "W" && v < 0.0 {
+                        return Err(Error::invalid(
+                            "W",
+                            format!("entry ({i}, {j}) is {v}: normalization weights must be ≥ 0"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, v) in [
+            ("b0", &b0),
+            ("b1", &b1),
+            ("sigma", &sigma),
+            ("tau_y", &tau_y),
+            ("tau_a", &tau_a),
+            ("z", &z),
+        ] {
+            if v.len() != n {
+                return Err(Error::invalid(
+                    name,
+                    format!("has length {}, expected N = {n}", v.len()),
+                ));
+            }
+            ensure_finite(name, v)?;
+        }
+        for (name, v) in [("tau_y", &tau_y), ("tau_a", &tau_a)] {
+            if let Some(i) = v.iter().position(|&t| t <= 0.0) {
+                return Err(Error::invalid(
+                    name,
+                    format!("entry {i} is {} (time constants must be positive)", v[i]),
+                ));
+            }
+        }
+        let identity_recurrence =
+            (0..n).all(|j| (0..n).all(|i| w_r[(i, j)] == if i == j { 1.0 } else { 0.0 }));
+        Ok(Organics {
+            variant,
+            w_r,
+            w,
+            b0,
+            b1,
+            sigma,
+            tau_y,
+            tau_a,
+            z,
+            identity_recurrence,
+        })
+    }
+
+    /// Number of principal neurons N (the state has 2N entries).
+    pub fn n(&self) -> usize {
+        self.w_r.nrows()
+    }
+
+    /// Splits a state into (y, a).
+    pub fn split<'a>(&self, x: &'a [f64]) -> (&'a [f64], &'a [f64]) {
+        x.split_at(self.n())
+    }
+
+    /// (r, ∂-mask) for the recurrent term: r = W_r ŷ_r and the Heaviside factors of its derivative.
+    fn recurrent(&self, y: &[f64], r: &mut [f64]) {
+        let n = self.n();
+        r.fill(0.0);
+        match self.variant {
+            Variant::Unrectified => crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r),
+            Variant::Rectified => {
+                let yr: Vec<f64> = y.iter().map(|&v| relu(v)).collect();
+                crate::model::kernels::gemv_add(self.w_r.as_ref(), &yr, r)
+            }
+            Variant::RectifiedRecurrence => {
+                crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r);
+                for v in r.iter_mut().take(n) {
+                    *v = relu(*v);
+                }
+            }
+        }
+    }
+
+    fn yhat(&self, y: f64) -> (f64, f64) {
+        match self.variant {
+            Variant::Unrectified => (y, 1.0),
+            _ => (relu(y), heav(y)),
+        }
+    }
+
+    /// The closed-form fixed point for W_r = I (organics.md): `a* = (σ b0)² + W (b1 z)²`,
+    /// `y* = b1 z / √a*` (rectified: `y* = b1 z` where z ≤ 0, and the pool sees ⌊b1 z⌋²).
+    /// Errors if W_r is not the identity.
+    pub fn fixed_point_identity(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        if !self.identity_recurrence {
+            return Err(Error::invalid(
+                "W_r",
+                "the closed-form fixed point needs W_r = I (use the iterative scheme)",
+            ));
+        }
+        let n = self.n();
+        let drive: Vec<f64> = (0..n)
+            .map(|i| {
+                let v = self.b1[i] * self.z[i];
+                match self.variant {
+                    Variant::Unrectified => v * v,
+                    _ => relu(v).powi(2),
+                }
+            })
+            .collect();
+        let mut a: Vec<f64> = (0..n)
+            .map(|i| (self.sigma[i] * self.b0[i]).powi(2))
+            .collect();
+        crate::model::kernels::gemv_add(self.w.as_ref(), &drive, &mut a);
+        let y = (0..n)
+            .map(|i| {
+                let v = self.b1[i] * self.z[i];
+                if self.variant != Variant::Unrectified && v <= 0.0 {
+                    v
+                } else {
+                    v / a[i].sqrt()
+                }
+            })
+            .collect();
+        Ok((y, a))
+    }
+
+    /// The iterative scheme for general W_r (organics.md): from `a = (b0 σ)²`, repeat
+    /// `y ← solve(I − diag(1 − √a) W_r, b1 z)`, `a ← (b0σ)² + W(a ⊙ y²)`, then polish by Newton on
+    /// the ODE. Unrectified variant only (the linear solve needs it). Returns the state (y, a).
+    pub fn fixed_point_iterative(&self, iterations: usize) -> Result<Vec<f64>> {
+        if self.variant != Variant::Unrectified {
+            return Err(Error::invalid(
+                "variant",
+                "the iterative scheme is defined for the unrectified model",
+            ));
+        }
+        use faer::linalg::solvers::Solve;
+        let n = self.n();
+        let base: Vec<f64> = (0..n)
+            .map(|i| (self.sigma[i] * self.b0[i]).powi(2))
+            .collect();
+        let mut a = base.clone();
+        let mut y = vec![0.0; n];
+        let rhs = Mat::<f64>::from_fn(n, 1, |i, _| self.b1[i] * self.z[i]);
+        for _ in 0..iterations.max(1) {
+            let m = Mat::<f64>::from_fn(n, n, |i, j| {
+                (if i == j { 1.0 } else { 0.0 }) - (1.0 - relu(a[i]).sqrt()) * self.w_r[(i, j)]
+            });
+            let sol = m.partial_piv_lu().solve(&rhs);
+            for i in 0..n {
+                y[i] = sol[(i, 0)];
+            }
+            let p: Vec<f64> = (0..n).map(|i| relu(a[i]) * y[i] * y[i]).collect();
+            let mut an = base.clone();
+            crate::model::kernels::gemv_add(self.w.as_ref(), &p, &mut an);
+            a = an;
+        }
+        let mut x = y;
+        x.extend_from_slice(&a);
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "W_r",
+                "the iterative fixed-point scheme diverged (I − diag(1 − √a) W_r singular?)",
+            ));
+        }
+        let nr =
+            crate::fixed_points::newton(self, &x, &crate::fixed_points::NewtonOptions::default());
+        Ok(nr.map(|r| r.x).unwrap_or(x))
+    }
+}
+
+impl Model for Organics {
+    fn dim(&self) -> usize {
+        2 * self.n()
+    }
+
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        let n = self.n();
+        let (y, a) = x.split_at(n);
+        let (dy, da) = dx.split_at_mut(n);
+        self.recurrent(y, dy);
+        let mut p = vec![0.0; n];
+        for i in 0..n {
+            let (yh, _) = self.yhat(y[i]);
+            p[i] = relu(a[i]) * yh * yh;
+        }
+        for i in 0..n {
+            dy[i] = (-y[i] + self.b1[i] * self.z[i] + (1.0 - relu(a[i]).sqrt()) * dy[i])
+                / self.tau_y[i];
+            da[i] = -a[i] + (self.sigma[i] * self.b0[i]).powi(2);
+        }
+        crate::model::kernels::gemv_add(self.w.as_ref(), &p, da);
+        for i in 0..n {
+            da[i] /= self.tau_a[i];
+        }
+    }
+
+    fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
+        let n = self.n();
+        let (y, a) = x.split_at(n);
+        let mut r = vec![0.0; n];
+        self.recurrent(y, &mut r);
+        // Pre-activation of the rectified recurrence (for its Heaviside factor).
+        let hr: Vec<f64> = if self.variant == Variant::RectifiedRecurrence {
+            let mut pre = vec![0.0; n];
+            crate::model::kernels::gemv_add(self.w_r.as_ref(), y, &mut pre);
+            pre.iter().map(|&v| heav(v)).collect()
+        } else {
+            vec![1.0; n]
+        };
+        for i in 0..n {
+            let ap = relu(a[i]);
+            let g = 1.0 - ap.sqrt();
+            for j in 0..n {
+                // ∂r_i/∂y_j
+                let dr = match self.variant {
+                    Variant::Unrectified => self.w_r[(i, j)],
+                    Variant::Rectified => self.w_r[(i, j)] * heav(y[j]),
+                    Variant::RectifiedRecurrence => hr[i] * self.w_r[(i, j)],
+                };
+                jac[(i, j)] = (g * dr - if i == j { 1.0 } else { 0.0 }) / self.tau_y[i];
+                jac[(i, n + j)] = 0.0;
+                let (yh, h) = self.yhat(y[j]);
+                jac[(n + i, j)] = self.w[(i, j)] * 2.0 * relu(a[j]) * yh * h / self.tau_a[i];
+                jac[(n + i, n + j)] = (self.w[(i, j)] * yh * yh * heav(a[j])
+                    - if i == j { 1.0 } else { 0.0 })
+                    / self.tau_a[i];
+            }
+            jac[(i, n + i)] = if a[i] > 0.0 {
+                -r[i] / (2.0 * a[i].sqrt()) / self.tau_y[i]
+            } else {
+                0.0
+            };
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("organics ({:?}, N = {})", self.variant, self.n())
+    }
+}
+
+/// All fixed points of the scalar 2-D circuit (N = 1, W_r = w, W = `wn`), unrectified, from the
+/// quartic in s = √a (organics.md):
+/// `w² s⁴ + 2(1−w) w s³ + [(1−w)² − W (b1 z)² − (b0 σ w)²] s² − 2(1−w) w (b0σ)² s − (1−w)² (b0σ)² = 0`,
+/// every positive real root s giving `a = s²`, `y = b1 z / (1 − w + w s)`. Returns the (y, a) pairs,
+/// sorted by a.
+pub fn scalar_fixed_points(
+    w: f64,
+    wn: f64,
+    b0: f64,
+    b1: f64,
+    sigma: f64,
+    z: f64,
+) -> Vec<(f64, f64)> {
+    let c = b0 * sigma;
+    let k = b1 * z;
+    // Coefficients, highest degree first.
+    let mut coef = vec![
+        w * w,
+        2.0 * (1.0 - w) * w,
+        (1.0 - w).powi(2) - wn * k * k - (c * w).powi(2),
+        -2.0 * (1.0 - w) * w * c * c,
+        -(1.0 - w).powi(2) * c * c,
+    ];
+    while !coef.is_empty() && coef[0] == 0.0 {
+        coef.remove(0);
+    }
+    let roots = real_roots(&coef);
+    let quartic = |s: f64| coef.iter().fold(0.0, |acc, c| acc * s + c);
+    let dquartic = |s: f64| {
+        let d = coef.len() - 1;
+        coef.iter()
+            .enumerate()
+            .take(d)
+            .fold(0.0, |acc, (i, c)| acc * s + c * (d - i) as f64)
+    };
+    let mut out: Vec<(f64, f64)> = vec![];
+    for mut s in roots {
+        // Newton polish on the polynomial.
+        for _ in 0..5 {
+            let d = dquartic(s);
+            if d == 0.0 {
+                break;
+            }
+            s -= quartic(s) / d;
+        }
+        if s > 0.0 {
+            let den = 1.0 - w + w * s;
+            if den != 0.0
+                && !out
+                    .iter()
+                    .any(|&(_, a)| (a.sqrt() - s).abs() < 1e-12 * s.max(1.0))
+            {
+                out.push((k / den, s * s));
+            }
+        }
+    }
+    out.sort_by(|p, q| p.1.total_cmp(&q.1));
+    out
+}
+
+/// Real roots of a polynomial (coefficients highest degree first) as eigenvalues of its companion
+/// matrix (faer), keeping those with |Im| ≤ 1e-8 (1 + |λ|).
+pub fn real_roots(coef: &[f64]) -> Vec<f64> {
+    let d = coef.len().saturating_sub(1);
+    if d == 0 {
+        return vec![];
+    }
+    let lead = coef[0];
+    let c = Mat::<f64>::from_fn(d, d, |i, j| {
+        if i == 0 {
+            -coef[j + 1] / lead
+        } else if i == j + 1 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    match c.eigenvalues() {
+        Ok(ev) => ev
+            .iter()
+            .filter(|l| l.im.abs() <= 1e-8 * (1.0 + l.norm()))
+            .map(|l| l.re)
+            .collect(),
+        Err(_) => vec![],
+    }
+}
