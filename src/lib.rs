@@ -22,6 +22,7 @@ pub mod model;
 pub mod plot;
 pub mod preset;
 pub mod stability;
+pub mod sweep;
 pub mod testing;
 
 pub use error::{Error, IntegrateError, Result};

@@ -243,7 +243,7 @@ impl Preset {
 
 /// The TOML key an error is about: the key on the line the error points at, else the name in
 /// backticks of serde's message ("missing field `n`"), else "model".
-fn toml_error_field(e: &toml::de::Error, text: &str) -> String {
+pub(crate) fn toml_error_field(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message();
     if !msg.starts_with("missing field") {
         if let Some(span) = e.span() {
