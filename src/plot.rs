@@ -198,3 +198,196 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
         Ok(())
     })
 }
+
+/// A heat map on (optionally logarithmic) axes with an optional overlaid curve: the sweep's
+/// phase diagram. `values[iy * xs.len() + ix]` is the cell at (xs[ix], ys[iy]), in [vmin, vmax].
+#[derive(Debug, Clone)]
+pub struct HeatMap {
+    pub title: String,
+    pub xlabel: String,
+    pub ylabel: String,
+    pub xs: Vec<f64>,
+    pub ys: Vec<f64>,
+    pub values: Vec<f64>,
+    pub vmin: f64,
+    pub vmax: f64,
+    pub log: bool,
+    pub curve: Option<(String, Vec<(f64, f64)>)>,
+}
+
+/// The plasma colour map (matplotlib), piecewise-linear through 5 anchors.
+fn plasma(t: f64) -> RGBColor {
+    const A: [(f64, [f64; 3]); 5] = [
+        (0.0, [13.0, 8.0, 135.0]),
+        (0.25, [126.0, 3.0, 168.0]),
+        (0.5, [204.0, 71.0, 120.0]),
+        (0.75, [248.0, 149.0, 64.0]),
+        (1.0, [240.0, 249.0, 33.0]),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let k = A.iter().position(|(p, _)| *p >= t).unwrap_or(4).max(1);
+    let (p0, c0) = A[k - 1];
+    let (p1, c1) = A[k];
+    let f = (t - p0) / (p1 - p0);
+    let c = |i: usize| (c0[i] + f * (c1[i] - c0[i])).round() as u8;
+    RGBColor(c(0), c(1), c(2))
+}
+
+/// Cell edges around grid points: midpoints (geometric on log axes), extended at both ends.
+fn edges(v: &[f64], log: bool) -> Vec<f64> {
+    let tr = |x: f64| if log { x.ln() } else { x };
+    let inv = |x: f64| if log { x.exp() } else { x };
+    let t: Vec<f64> = v.iter().map(|&x| tr(x)).collect();
+    let n = t.len();
+    if n == 1 {
+        let w = if log { 0.1 } else { 0.5 * t[0].abs().max(1.0) };
+        return vec![inv(t[0] - w), inv(t[0] + w)];
+    }
+    let mut e = vec![t[0] - 0.5 * (t[1] - t[0])];
+    for k in 0..n - 1 {
+        e.push(0.5 * (t[k] + t[k + 1]));
+    }
+    e.push(t[n - 1] + 0.5 * (t[n - 1] - t[n - 2]));
+    e.into_iter().map(inv).collect()
+}
+
+impl HeatMap {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, plotters::coord::Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let err = |e: &dyn std::fmt::Display| Error::invalid("plot", e.to_string());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (ex, ey) = (edges(&self.xs, self.log), edges(&self.ys, self.log));
+        let (x0, x1) = (ex[0], *ex.last().unwrap_or(&1.0));
+        let (y0, y1) = (ey[0], *ey.last().unwrap_or(&1.0));
+        let (main, bar) = root.split_horizontally(self_width(&root) - 110);
+        let caption = (self.title.as_str(), ("sans-serif", 20));
+        macro_rules! body {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(&self.xlabel)
+                    .y_desc(&self.ylabel)
+                    .label_style(("sans-serif", 14))
+                    .draw()
+                    .map_err(|e| err(&e))?;
+                let nx = self.xs.len();
+                let cells = (0..self.ys.len()).flat_map(|iy| (0..nx).map(move |ix| (ix, iy)));
+                chart
+                    .draw_series(cells.map(|(ix, iy)| {
+                        let v = self.values[iy * nx + ix];
+                        let c = plasma((v - self.vmin) / (self.vmax - self.vmin));
+                        Rectangle::new([(ex[ix], ey[iy]), (ex[ix + 1], ey[iy + 1])], c.filled())
+                    }))
+                    .map_err(|e| err(&e))?;
+                if let Some((label, pts)) = &self.curve {
+                    let inside: Vec<(f64, f64)> = pts
+                        .iter()
+                        .copied()
+                        .filter(|&(x, y)| x >= x0 && x <= x1 && y >= y0 && y <= y1)
+                        .collect();
+                    let style = ShapeStyle {
+                        color: WHITE.to_rgba(),
+                        filled: false,
+                        stroke_width: 3,
+                    };
+                    chart
+                        .draw_series(LineSeries::new(inside, style))
+                        .map_err(|e| err(&e))?
+                        .label(label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                    chart
+                        .configure_series_labels()
+                        .background_style(BLACK.mix(0.5))
+                        .label_font(("sans-serif", 14).into_font().color(&WHITE))
+                        .draw()
+                        .map_err(|e| err(&e))?;
+                }
+            }};
+        }
+        if self.log {
+            body!(ChartBuilder::on(&main)
+                .caption(caption.0, caption.1)
+                .margin(12)
+                .x_label_area_size(45)
+                .y_label_area_size(60)
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| err(&e))?);
+        } else {
+            body!(ChartBuilder::on(&main)
+                .caption(caption.0, caption.1)
+                .margin(12)
+                .x_label_area_size(45)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| err(&e))?);
+        }
+        // Colour bar.
+        let mut cb = ChartBuilder::on(&bar)
+            .margin_top(50)
+            .margin_bottom(57)
+            .margin_right(10)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0.0..1.0, self.vmin..self.vmax)
+            .map_err(|e| err(&e))?;
+        cb.configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let steps = 100;
+        cb.draw_series((0..steps).map(|k| {
+            let a = self.vmin + (self.vmax - self.vmin) * k as f64 / steps as f64;
+            let b = self.vmin + (self.vmax - self.vmin) * (k + 1) as f64 / steps as f64;
+            Rectangle::new(
+                [(0.0, a), (1.0, b)],
+                plasma(k as f64 / steps as f64).filled(),
+            )
+        }))
+        .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+        Ok(())
+    }
+
+    /// Writes `stem.png` and `stem.svg`.
+    pub fn save(&self, stem: &Path) -> Result<(PathBuf, PathBuf)> {
+        ensure_font();
+        if self.values.len() != self.xs.len() * self.ys.len()
+            || self.xs.is_empty()
+            || self.ys.is_empty()
+        {
+            return Err(Error::invalid(
+                "plot",
+                "heat map values do not match the grid",
+            ));
+        }
+        let size = (900u32, 620u32);
+        let (png, svg) = (stem.with_extension("png"), stem.with_extension("svg"));
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
+            self.draw(root)?;
+        }
+        write_atomic(&svg, |w| {
+            std::io::Write::write_all(w, s.as_bytes()).map_err(|e| Error::file(&svg, e))
+        })?;
+        let mut buf = vec![0u8; (size.0 * size.1 * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+            self.draw(root)?;
+        }
+        write_png(&png, size.0, size.1, &buf)?;
+        Ok((png, svg))
+    }
+}
+
+fn self_width<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>) -> u32 {
+    root.dim_in_pixel().0
+}

@@ -1,0 +1,241 @@
+//! `stability-sweep`: the ORGaNICs stability phase diagram (sweep.md). A thin shell over
+//! `neurodyn::sweep`: parse → config → run the trials (resumable, shardable) → tables and figure.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use neurodyn::plot::HeatMap;
+use neurodyn::sweep::{
+    critical_delta, finish, run_jobs, summarize, SweepConfig, TrialResult, DEFAULT_CONFIG,
+    FULL_CONFIG,
+};
+use neurodyn::Error;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Classify random ORGaNICs circuits over a grid of recurrent scales δ and input strengths as
+/// fixed point / periodic / diverging / undetermined (sweep.md), with the Jacobian spectrum at
+/// every fixed point, and draw the "% stable" phase diagram with the critical curve Δ_c(z).
+///
+/// With no arguments: the embedded reduced phase diagram (N = 100, 8 δ × 6 inputs × 10 trials,
+/// about a minute on 2 cores) into out/sweep/. `--preset full` is the published 200 × 200 × 100 grid.
+///
+/// Rerunning with the same --out continues a killed run (no lost or duplicated rows). On a cluster,
+/// run `--shard i/n` for i = 0..n−1 (e.g. a SLURM job array) into one --out folder, then `merge`.
+#[derive(Parser, Debug)]
+#[command(name = "stability-sweep", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Sweep configuration (TOML; see models/sweep-*.toml). Default: the embedded reduced grid.
+    #[arg(long, conflicts_with = "preset")]
+    config: Option<PathBuf>,
+    /// Built-in configuration: `default` (reduced) or `full` (sweep.md §8).
+    #[arg(long)]
+    preset: Option<String>,
+    /// Output folder (journals, config.toml, results.parquet/.csv, summary.csv, phase diagram).
+    #[arg(long, default_value = "out/sweep")]
+    out: PathBuf,
+    /// Base seed (overrides the config's); each trial's seed is derived from it and (i, j, k).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run only shard i of n (0-based), e.g. 3/100 for SLURM_ARRAY_TASK_ID = 3 of 100.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// No progress bar or summary table.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Join the shards' journals in --out into the final tables and figure.
+    Merge {
+        /// The folder the shards wrote to.
+        #[arg(long, default_value = "out/sweep")]
+        out: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn load_config(run: &RunArgs) -> Result<SweepConfig, Error> {
+    let mut cfg = match (&run.config, run.preset.as_deref()) {
+        (Some(p), _) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::invalid("config", format!("cannot read {}: {e}", p.display()))
+            })?;
+            SweepConfig::from_toml(&text, &p.display().to_string())?
+        }
+        (None, None) | (None, Some("default")) => {
+            SweepConfig::from_toml(DEFAULT_CONFIG, "embedded default")?
+        }
+        (None, Some("full")) => SweepConfig::from_toml(FULL_CONFIG, "preset full")?,
+        (None, Some(other)) => {
+            return Err(Error::invalid(
+                "preset",
+                format!("unknown preset `{other}` (default or full)"),
+            ))
+        }
+    };
+    if let Some(s) = run.seed {
+        cfg.seed = s;
+    }
+    Ok(cfg)
+}
+
+fn parse_shard(s: &Option<String>) -> Result<(usize, usize), Error> {
+    let Some(s) = s else { return Ok((0, 1)) };
+    let bad = || Error::invalid("shard", format!("`{s}`: expected I/N with 0 ≤ I < N"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Writes config.toml into the folder, or checks that the one there is the same configuration.
+fn pin_config(cfg: &SweepConfig, dir: &Path) -> Result<(), Error> {
+    let path = dir.join("config.toml");
+    let text = toml::to_string(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
+    if path.exists() {
+        let old = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
+        let old_cfg = SweepConfig::from_toml(&old, &path.display().to_string())?;
+        if &old_cfg != cfg {
+            return Err(Error::invalid(
+                "out",
+                format!("{} holds results of a different configuration (see its config.toml); use another --out or the same config", dir.display()),
+            ));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    neurodyn::io::write_atomic(&path, |w| {
+        std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&path, e))
+    })
+}
+
+fn report(cfg: &SweepConfig, rows: &[TrialResult], dir: &Path, quiet: bool) -> Result<(), Error> {
+    let cells = summarize(cfg, rows);
+    let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
+    let log = cfg.delta_scale == neurodyn::sweep::Scale::Log
+        && cfg.input_scale == neurodyn::sweep::Scale::Log;
+    let curve: Vec<(f64, f64)> = (0..200)
+        .map(|k| {
+            let z = if log {
+                inputs[0] * (inputs[inputs.len() - 1] / inputs[0]).powf(k as f64 / 199.0)
+            } else {
+                inputs[0] + (inputs[inputs.len() - 1] - inputs[0]) * k as f64 / 199.0
+            };
+            (z, critical_delta(cfg.sigma, z))
+        })
+        .filter(|p| p.1.is_finite() && p.1 > 0.0)
+        .collect();
+    let hm = HeatMap {
+        title: format!(
+            "% stable (fixed point) — N = {}, {:?}, {:?} input",
+            cfg.n, cfg.matrix, cfg.input_type
+        ),
+        xlabel: "input norm ‖z‖".into(),
+        ylabel: "δ".into(),
+        xs: inputs.clone(),
+        ys: deltas.clone(),
+        values: cells.iter().map(|c| c.pct_fixed_point).collect(),
+        vmin: 0.0,
+        vmax: 100.0,
+        log,
+        curve: if cfg.mu == 0.0 && cfg.matrix != neurodyn::sweep::MatrixType::SingularValue {
+            Some(("Δc(z)".into(), curve))
+        } else {
+            None
+        },
+    };
+    hm.save(&dir.join("phase_diagram"))?;
+    if !quiet {
+        eprintln!(
+            "{:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "δ", "‖z‖", "trials", "%fixed", "%lin.st", "%period", "%diverg", "%undet"
+        );
+        for c in &cells {
+            eprintln!(
+                "{:>9.4} {:>9.4} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                c.delta,
+                c.input,
+                c.trials,
+                c.pct_fixed_point,
+                c.pct_linearly_stable,
+                c.pct_periodic,
+                c.pct_diverging,
+                c.pct_undetermined
+            );
+        }
+        eprintln!("wrote {0}/results.parquet, {0}/results.csv, {0}/summary.csv, {0}/phase_diagram.png/.svg, {0}/config.toml", dir.display());
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    if let Some(Command::Merge { out, quiet }) = args.command {
+        let path = out.join("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::invalid("out", format!("{}: no sweep here ({e})", path.display()))
+        })?;
+        let cfg = SweepConfig::from_toml(&text, &path.display().to_string())?;
+        let rows = finish(&cfg, &out)?;
+        return report(&cfg, &rows, &out, quiet);
+    }
+    let r = args.run;
+    let cfg = load_config(&r)?;
+    let shard = parse_shard(&r.shard)?;
+    pin_config(&cfg, &r.out)?;
+    let bar = if r.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trials ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b2 = bar.clone();
+    run_jobs(&cfg, &r.out, shard, &move |done, total| {
+        b2.set_length(total as u64);
+        b2.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    match finish(&cfg, &r.out) {
+        Ok(rows) => report(&cfg, &rows, &r.out, r.quiet),
+        Err(e) if shard.1 > 1 => {
+            if !r.quiet {
+                eprintln!("shard {}/{} done ({e}); after the last shard run: stability-sweep merge --out {}", shard.0, shard.1, r.out.display());
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                Error::Invalid { .. } => 2,
+                _ => 1,
+            })
+        }
+    }
+}
