@@ -206,7 +206,8 @@ impl Table {
                     w.write_all(b",")?;
                 }
                 match c {
-                    Column::F64(v) => write!(w, "{}", v[r])?,
+                    // Shortest round-trip form, scientific for tiny/huge values (1e-30, not 0.000…01).
+                    Column::F64(v) => write!(w, "{:?}", v[r])?,
                     Column::I64(v) => write!(w, "{}", v[r])?,
                     Column::Str(v) => write!(w, "{}", csv_field(&v[r]))?,
                 }

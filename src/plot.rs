@@ -35,6 +35,8 @@ pub struct LinePlot {
     pub series: Vec<Series>,
     /// Log10 y axis.
     pub log_y: bool,
+    /// Draw markers (a scatter plot) instead of lines.
+    pub markers: bool,
     pub size: (u32, u32),
 }
 
@@ -50,6 +52,7 @@ impl LinePlot {
             ylabel: ylabel.into(),
             series: vec![],
             log_y: false,
+            markers: false,
             size: (900, 560),
         }
     }

@@ -115,7 +115,7 @@ fn npy_weights_from_the_command_line() {
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0], "t,x0,x1,x2,x3");
-    assert!(rows[1].starts_with("0,0.5,-0.5,1,0"));
+    assert!(rows[1].starts_with("0.0,0.5,-0.5,1.0,0.0"), "{}", rows[1]);
 }
 
 /// Runs the binary expecting failure; returns stderr.

@@ -1,0 +1,244 @@
+//! End-to-end tests of `stability-sweep`: the same table from one run, from a killed-and-resumed
+//! run, from shards merged, and with one or two threads; bad configurations fail cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stability-sweep"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurodyn-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SMALL: &str = r#"
+n = 20
+variant = "unrectified"
+matrix = "goe_symmetric"
+mu = 0.0
+delta_min = 0.05
+delta_max = 1.5
+delta_num = 3
+delta_scale = "log"
+input_min = 0.01
+input_max = 1.0
+input_num = 2
+input_scale = "log"
+input_type = "delocalized"
+trials = 4
+sigma = 0.1
+b0 = 1.0
+b1 = 1.0
+tau_y = 0.002
+tau_a = 0.002
+initial = "first_order"
+max_chunks = 6
+seed = 5
+"#;
+
+fn config(d: &Path) -> PathBuf {
+    let p = d.join("small.toml");
+    std::fs::write(&p, SMALL).unwrap();
+    p
+}
+
+fn run_ok(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn results(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("results.csv")).unwrap()
+}
+
+#[test]
+fn one_run_resume_shards_and_threads_give_the_same_table() {
+    let d = tmpdir("same");
+    let cfg = config(&d);
+    let one = d.join("one");
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&one)
+            .arg("--quiet")
+            .env("RAYON_NUM_THREADS", "2"),
+    );
+    let reference = results(&one);
+    assert_eq!(reference.lines().count(), 1 + 3 * 2 * 4);
+    assert!(
+        one.join("results.parquet").exists()
+            && one.join("summary.csv").exists()
+            && one.join("phase_diagram.png").exists()
+    );
+    assert!(std::fs::read_to_string(one.join("config.toml"))
+        .unwrap()
+        .contains("seed = 5"));
+    let df = neurodyn::io::read_parquet(&one.join("results.parquet")).unwrap();
+    assert_eq!(df.height(), 24);
+
+    // One thread.
+    let single = d.join("single");
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&single)
+            .arg("--quiet")
+            .env("RAYON_NUM_THREADS", "1"),
+    );
+    assert_eq!(results(&single), reference);
+
+    // Shards into one folder, then merge.
+    let sh = d.join("shards");
+    for i in 0..3 {
+        run_ok(
+            bin()
+                .arg("--config")
+                .arg(&cfg)
+                .arg("--out")
+                .arg(&sh)
+                .arg("--shard")
+                .arg(format!("{i}/3"))
+                .arg("--quiet"),
+        );
+    }
+    run_ok(bin().arg("merge").arg("--out").arg(&sh).arg("--quiet"));
+    assert_eq!(results(&sh), reference);
+
+    // Killed: simulate a kill by keeping only part of a journal, with a cut last line; rerun.
+    let killed = d.join("killed");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::copy(one.join("config.toml"), killed.join("config.toml")).unwrap();
+    let journal = std::fs::read_to_string(one.join("rows.0of1.csv")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    let mut partial = lines[..10].join("\n");
+    partial.push('\n');
+    partial.push_str(&lines[10][..lines[10].len() / 2]); // a line cut mid-write
+    std::fs::write(killed.join("rows.0of1.csv"), partial).unwrap();
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&killed)
+            .arg("--quiet"),
+    );
+    assert_eq!(results(&killed), reference);
+}
+
+#[test]
+fn a_real_kill_and_resume() {
+    let d = tmpdir("kill");
+    let cfg = config(&d);
+    let out = d.join("run");
+    let mut child = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .spawn()
+        .unwrap();
+    // Wait until some rows are journaled, then kill -9.
+    let journal = out.join("rows.0of1.csv");
+    for _ in 0..400 {
+        if std::fs::read_to_string(&journal)
+            .map(|t| t.lines().count() > 3)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet"),
+    );
+    let reference = d.join("ref");
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&reference)
+            .arg("--quiet"),
+    );
+    assert_eq!(results(&out), results(&reference));
+}
+
+#[test]
+fn bad_configurations_fail_cleanly() {
+    let d = tmpdir("bad");
+    let fails = |text: &str, want: &str| {
+        let p = d.join("bad.toml");
+        std::fs::write(&p, text).unwrap();
+        let out = d.join("out");
+        let o = bin()
+            .arg("--config")
+            .arg(&p)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success() && o.status.code() != Some(101), "{e}");
+        assert!(e.contains(want), "expected `{want}` in: {e}");
+        assert!(!out.join("results.csv").exists());
+    };
+    fails(
+        &SMALL.replace("trials = 4", "trials = 4\nwobble = 2"),
+        "`wobble`",
+    );
+    fails(
+        &SMALL.replace("delta_min = 0.05", "delta_min = 0.0"),
+        "`delta_min`",
+    );
+    fails(&SMALL.replace("tau_a = 0.002", "tau_a = -1.0"), "`tau_a`");
+    fails(&SMALL.replace("n = 20", "n = \"twenty\""), "`n`");
+    fails(&SMALL.replace("sigma = 0.1", "sigma = nan"), "`sigma`");
+    let o = bin()
+        .args(["--shard", "3/3", "--quiet", "--out"])
+        .arg(d.join("o2"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`shard`"));
+    // A folder holding another configuration's results is refused.
+    let cfg = config(&d);
+    let out = d.join("pinned");
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet"),
+    );
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--seed")
+        .arg("9")
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("different configuration")
+    );
+}
