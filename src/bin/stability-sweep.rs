@@ -227,6 +227,10 @@ fn run(args: Args) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    // The work is parallel across trials / initial states (rayon); faer's own threading inside each
+    // small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms
+    // sequential vs 29 ms threaded; BENCHMARKS.md).
+    faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
