@@ -24,6 +24,8 @@ fn ensure_font() {
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// Draw markers instead of a line.
+    pub markers: bool,
 }
 
 /// A line plot description.
@@ -58,8 +60,19 @@ impl LinePlot {
     }
     pub fn series(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         self.series.push(Series {
+            markers: false,
             label: label.into(),
             points,
+        });
+        self
+    }
+
+    /// Adds a series drawn as markers (a scatter).
+    pub fn points(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        self.series.push(Series {
+            label: label.into(),
+            points,
+            markers: true,
         });
         self
     }
@@ -144,15 +157,30 @@ impl LinePlot {
                 filled: false,
                 stroke_width: 2,
             };
-            chart
-                .draw_series(LineSeries::new(pts, style))
-                .map_err(|e| err(&e))?
-                .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            if self.markers || s.markers {
+                let r = if s.points.len() <= 3 { 7 } else { 2 };
+                let fill = ShapeStyle {
+                    color,
+                    filled: true,
+                    stroke_width: 1,
+                };
+                chart
+                    .draw_series(pts.map(|p| Circle::new(p, r, fill)))
+                    .map_err(|e| err(&e))?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, fill));
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts, style))
+                    .map_err(|e| err(&e))?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            }
         }
         if self.series.len() > 1 && self.series.len() <= 12 {
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 14))
