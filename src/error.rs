@@ -69,3 +69,50 @@ pub fn ensure_finite(field: &str, values: &[f64]) -> Result<()> {
         )),
     }
 }
+
+/// The process exit for a binary's result: success, 2 for invalid input (the message names the
+/// field), 1 for a failure while running. Prints `error: …` on stderr.
+pub fn exit(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(match e {
+                Error::Invalid { .. } | Error::Integrate(IntegrateError::InvalidOption { .. }) => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+/// Parses `start:stop:count` (count ≥ `min_count`) into evenly spaced values; `field` names the
+/// flag in errors.
+pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {
+    let bad = || {
+        Error::invalid(
+            field,
+            format!("`{s}`: expected start:stop:count with count ≥ {min_count}"),
+        )
+    };
+    let p: Vec<&str> = s.split(':').collect();
+    if p.len() != 3 {
+        return Err(bad());
+    }
+    let (a, b): (f64, f64) = (
+        p[0].trim().parse().map_err(|_| bad())?,
+        p[1].trim().parse().map_err(|_| bad())?,
+    );
+    let c: usize = p[2].trim().parse().map_err(|_| bad())?;
+    if c < min_count.max(1) || !a.is_finite() || !b.is_finite() {
+        return Err(bad());
+    }
+    Ok((0..c)
+        .map(|i| {
+            if c == 1 {
+                a
+            } else {
+                a + (b - a) * i as f64 / (c - 1) as f64
+            }
+        })
+        .collect())
+}

@@ -272,15 +272,5 @@ fn main() -> ExitCode {
     // sequential vs 29 ms threaded; BENCHMARKS.md).
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(match e {
-                Error::Invalid { .. }
-                | Error::Integrate(neurodyn::IntegrateError::InvalidOption { .. }) => 2,
-                _ => 1,
-            })
-        }
-    }
+    neurodyn::error::exit(run(args))
 }

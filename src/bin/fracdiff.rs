@@ -58,31 +58,6 @@ struct Args {
     quiet: bool,
 }
 
-fn parse_range(s: &str, field: &str) -> Result<Vec<f64>, Error> {
-    let bad = || Error::invalid(field, format!("`{s}`: expected start:stop:count"));
-    let p: Vec<&str> = s.split(':').collect();
-    if p.len() != 3 {
-        return Err(bad());
-    }
-    let (a, b): (f64, f64) = (
-        p[0].parse().map_err(|_| bad())?,
-        p[1].parse().map_err(|_| bad())?,
-    );
-    let c: usize = p[2].parse().map_err(|_| bad())?;
-    if c < 1 || !a.is_finite() || !b.is_finite() {
-        return Err(bad());
-    }
-    Ok((0..c)
-        .map(|i| {
-            if c == 1 {
-                a
-            } else {
-                a + (b - a) * i as f64 / (c - 1) as f64
-            }
-        })
-        .collect())
-}
-
 fn run(args: Args) -> Result<(), Error> {
     let sig = read_signals(&args.input, "input")?;
     let dt = match (args.dt, &sig.time) {
@@ -115,7 +90,7 @@ fn run(args: Args) -> Result<(), Error> {
         if tgt.t != sig.t || !(tgt.n == 1 || tgt.n == sig.n) {
             return Err(Error::invalid("target", format!("is {}×{}, the input is {}×{} (need the same length, one column or one per signal)", tgt.t, tgt.n, sig.t, sig.n)));
         }
-        let alphas = parse_range(&args.alphas, "alphas")?;
+        let alphas = neurodyn::error::parse_range(&args.alphas, "alphas", 1)?;
         let w: Vec<usize> = args
             .window
             .split(':')
@@ -212,14 +187,5 @@ fn run(args: Args) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(match e {
-                Error::Invalid { .. } => 2,
-                _ => 1,
-            })
-        }
-    }
+    neurodyn::error::exit(run(args))
 }

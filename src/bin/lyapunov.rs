@@ -248,21 +248,7 @@ fn parse_gains(s: &str) -> Result<Vec<f64>, Error> {
         )
     };
     let v: Vec<f64> = if s.contains(':') {
-        let p: Vec<&str> = s.split(':').collect();
-        if p.len() != 3 {
-            return Err(bad());
-        }
-        let (a, b): (f64, f64) = (
-            p[0].parse().map_err(|_| bad())?,
-            p[1].parse().map_err(|_| bad())?,
-        );
-        let c: usize = p[2].parse().map_err(|_| bad())?;
-        if c < 2 {
-            return Err(bad());
-        }
-        (0..c)
-            .map(|i| a + (b - a) * i as f64 / (c - 1) as f64)
-            .collect()
+        neurodyn::error::parse_range(s, "sweep-g", 2)?
     } else {
         s.split(',')
             .map(|x| x.trim().parse::<f64>().map_err(|_| bad()))
@@ -503,15 +489,5 @@ fn file_stem(p: &Path) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(match e {
-                Error::Invalid { .. }
-                | Error::Integrate(neurodyn::IntegrateError::InvalidOption { .. }) => 2,
-                _ => 1,
-            })
-        }
-    }
+    neurodyn::error::exit(run(args))
 }

@@ -233,15 +233,5 @@ fn stem(p: &Path) -> PathBuf {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(match e {
-                Error::Invalid { .. }
-                | Error::Integrate(neurodyn::IntegrateError::InvalidOption { .. }) => 2,
-                _ => 1,
-            })
-        }
-    }
+    neurodyn::error::exit(run(args))
 }
