@@ -268,3 +268,157 @@ pub(crate) fn toml_error_field(e: &toml::de::Error, text: &str) -> String {
     }
     "model".to_string()
 }
+
+/// A matrix in an ORGaNICs preset: a number c (c·I for `W_r`, c·ones for `W`), `"identity"`, or
+/// a path to a float64 `.npy` file (relative to the preset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatSpec {
+    Number(f64),
+    Text(String),
+}
+
+/// The input drive of an ORGaNICs preset: a number (all units), a list, or `"one-hot"` (1 at N/2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DriveSpec {
+    Scalar(f64),
+    List(Vec<f64>),
+    Text(String),
+}
+
+/// An ORGaNICs preset (`model = "organics"`, see models/organics-*.toml). Unset fields take the
+/// paper's defaults (organics.md): W_r = I, W = ones, z one-hot, b0 = b1 = 0.5, σ = 0.1,
+/// τ_y = 2 ms, τ_a = 1 ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganicsPreset {
+    pub model: String,
+    pub n: usize,
+    #[serde(default)]
+    pub variant: crate::model::organics::Variant,
+    #[serde(rename = "W_r")]
+    pub w_r: Option<MatSpec>,
+    #[serde(rename = "W")]
+    pub w: Option<MatSpec>,
+    pub b0: Option<PerUnit>,
+    pub b1: Option<PerUnit>,
+    pub sigma: Option<PerUnit>,
+    pub tau_y: Option<PerUnit>,
+    pub tau_a: Option<PerUnit>,
+    pub z: Option<DriveSpec>,
+    /// Initial state (y then a), length 2N; default: the normalization fixed point's neighbourhood
+    /// y = b1 z, a = (σ b0)².
+    pub x0: Option<Vec<f64>>,
+}
+
+/// Any model a preset can describe.
+pub enum AnyModel {
+    RateRnn(Built),
+    Organics(crate::model::organics::Organics, Vec<f64>),
+}
+
+impl OrganicsPreset {
+    /// Builds the circuit; relative `.npy` paths are resolved against `dir`.
+    pub fn build(&self, dir: &Path) -> Result<(crate::model::organics::Organics, Vec<f64>)> {
+        let n = self.n;
+        if n == 0 {
+            return Err(Error::invalid("n", "must be at least 1"));
+        }
+        let mat =
+            |spec: &Option<MatSpec>, field: &str, identity_default: bool| -> Result<Mat<f64>> {
+                Ok(match spec {
+                    None if identity_default => Mat::identity(n, n),
+                    None => Mat::from_fn(n, n, |_, _| 1.0),
+                    Some(MatSpec::Number(c)) if identity_default => {
+                        Mat::from_fn(n, n, |i, j| if i == j { *c } else { 0.0 })
+                    }
+                    Some(MatSpec::Number(c)) => Mat::from_fn(n, n, |_, _| *c),
+                    Some(MatSpec::Text(t)) if t == "identity" => Mat::identity(n, n),
+                    Some(MatSpec::Text(t)) => {
+                        let p = PathBuf::from(t);
+                        let p = if p.is_absolute() { p } else { dir.join(p) };
+                        read_npy_mat(&p, field, Some((n, n)))?
+                    }
+                })
+            };
+        let w_r = mat(&self.w_r, "W_r", true)?;
+        let w = mat(&self.w, "W", false)?;
+        let pu = |v: &Option<PerUnit>, d: f64, f: &str| {
+            v.clone().unwrap_or(PerUnit::Scalar(d)).expand(n, f)
+        };
+        let z = match &self.z {
+            None => {
+                let mut z = vec![0.0; n];
+                z[n / 2] = 1.0;
+                z
+            }
+            Some(DriveSpec::Text(t)) if t == "one-hot" => {
+                let mut z = vec![0.0; n];
+                z[n / 2] = 1.0;
+                z
+            }
+            Some(DriveSpec::Text(t)) => {
+                return Err(Error::invalid(
+                    "z",
+                    format!("`{t}`: give a number, a list or \"one-hot\""),
+                ))
+            }
+            Some(DriveSpec::Scalar(v)) => vec![*v; n],
+            Some(DriveSpec::List(v)) => PerUnit::List(v.clone()).expand(n, "z")?,
+        };
+        let m = crate::model::organics::Organics::new(
+            self.variant,
+            w_r,
+            w,
+            pu(&self.b0, 0.5, "b0")?,
+            pu(&self.b1, 0.5, "b1")?,
+            pu(&self.sigma, 0.1, "sigma")?,
+            pu(&self.tau_y, 0.002, "tau_y")?,
+            pu(&self.tau_a, 0.001, "tau_a")?,
+            z,
+        )?;
+        let x0 = match &self.x0 {
+            Some(v) if v.len() == 2 * n => v.clone(),
+            Some(v) => {
+                return Err(Error::invalid(
+                    "x0",
+                    format!("has length {}, expected 2N = {}", v.len(), 2 * n),
+                ))
+            }
+            None => (0..n)
+                .map(|i| m.b1[i] * m.z[i])
+                .chain((0..n).map(|i| (m.sigma[i] * m.b0[i]).powi(2)))
+                .collect(),
+        };
+        crate::error::ensure_finite("x0", &x0)?;
+        Ok((m, x0))
+    }
+}
+
+/// Loads a rate-RNN or ORGaNICs preset file, dispatching on its `model` key.
+pub fn load_any(path: &Path) -> Result<AnyModel> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let kind = text
+        .parse::<toml::Table>()
+        .map_err(|e| Error::invalid("model", format!("{}: {}", path.display(), e.message())))?
+        .get("model")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if kind == "organics" {
+        let p: OrganicsPreset = toml::from_str(&text).map_err(|e| {
+            Error::invalid(
+                toml_error_field(&e, &text),
+                format!("{}: {}", path.display(), e.message()),
+            )
+        })?;
+        let (m, x0) = p.build(&dir)?;
+        Ok(AnyModel::Organics(m, x0))
+    } else {
+        Ok(AnyModel::RateRnn(
+            Preset::from_toml(&text, &path.display().to_string())?.build(&dir)?,
+        ))
+    }
+}

@@ -68,3 +68,64 @@ fn contracting_network_has_one_stable_point_and_bad_input_fails() {
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("`W`"));
     assert!(!bad.exists());
 }
+
+#[test]
+fn organics_presets_reproduce_the_paper_cases() {
+    let d = std::env::temp_dir().join(format!("neurodyn-fp-org-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let run = |preset: &str| -> Vec<Vec<String>> {
+        let out = d.join(format!("{preset}.csv"));
+        let o = bin()
+            .args([
+                "--model",
+                &format!("models/{preset}.toml"),
+                "--box",
+                "-1.5:1.5",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let growth = |r: &Vec<String>| r[7].parse::<f64>().unwrap();
+    let single = run("organics-2d-single");
+    assert_eq!(single.len(), 1);
+    assert!((growth(&single[0]) + 187.61492).abs() < 1e-4);
+    let bistable = run("organics-2d-bistable");
+    assert_eq!(bistable.len(), 3);
+    assert_eq!(
+        bistable
+            .iter()
+            .filter(|r| r[5].starts_with("stable"))
+            .count(),
+        1
+    );
+    let rect = run("organics-2d-rectified");
+    assert!((growth(&rect[0]) + 27.59994).abs() < 1e-4);
+    let two = run("organics-two-units");
+    assert!((growth(&two[0]) + 134.0776).abs() < 1e-3);
+    // A typo in an ORGaNICs preset names the key.
+    std::fs::write(
+        d.join("typo.toml"),
+        "model = \"organics\"\nn = 2\nsigmma = 0.1\n",
+    )
+    .unwrap();
+    let o = bin()
+        .arg("--model")
+        .arg(d.join("typo.toml"))
+        .args(["--quiet", "--out"])
+        .arg(d.join("x.csv"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("`sigmma`"), "{e}");
+}

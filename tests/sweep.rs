@@ -312,3 +312,39 @@ fn config_validation_names_fields() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The NeurIPS 2024 claim (organics.md): W_r with largest singular value ≤ 1 (‖z‖ ≤ 1) always
+/// reaches a linearly stable fixed point; at singular value 3 stability breaks down.
+#[test]
+fn neurips_claim_singular_value_one_stable_three_breaks() {
+    let mut c =
+        SweepConfig::from_toml(include_str!("../models/sweep-neurips.toml"), "neurips").unwrap();
+    c.delta_min = 1.0;
+    c.delta_max = 3.0;
+    c.delta_num = 2;
+    c.input_num = 2;
+    c.input_min = 0.3;
+    c.trials = 8;
+    let dir = std::env::temp_dir().join(format!("neurodyn-neurips-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    neurodyn::sweep::run_jobs(&c, &dir, (0, 1), &|_, _| {}).unwrap();
+    let rows = neurodyn::sweep::finish(&c, &dir).unwrap();
+    let cells = neurodyn::sweep::summarize(&c, &rows);
+    for cell in &cells {
+        if cell.delta == 1.0 {
+            assert_eq!(cell.pct_linearly_stable, 100.0, "{cell:?}");
+        } else {
+            assert!(
+                cell.pct_fixed_point < 100.0 || cell.pct_linearly_stable < 100.0,
+                "δ = 3 should break down somewhere: {cell:?}"
+            );
+        }
+    }
+    let broken: f64 = cells
+        .iter()
+        .filter(|c| c.delta == 3.0)
+        .map(|c| 100.0 - c.pct_linearly_stable)
+        .sum();
+    assert!(broken >= 25.0, "{cells:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,7 +25,8 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "fixed-points", version, about, long_about = None)]
 struct Args {
-    /// Rate-RNN preset (TOML); default: the embedded chaotic preset.
+    /// Model preset (TOML): a rate RNN, or an ORGaNICs circuit (`model = "organics"`, see
+    /// models/organics-*.toml); default: the embedded chaotic rate RNN.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Recurrent weights W (N×N float64 .npy).
@@ -117,6 +118,21 @@ fn run(args: Args) -> Result<(), Error> {
         }
         find_fixed_points(&m, &starts, &opts)?
     } else {
+        // An ORGaNICs preset (model = "organics") goes straight to the finder.
+        if let Some(path) = &args.model {
+            if let neurodyn::preset::AnyModel::Organics(m, x0) = neurodyn::preset::load_any(path)? {
+                let n = m.n();
+                let mut starts = random_starts(2 * n, args.starts, lo, hi, args.seed);
+                for s in starts.iter_mut() {
+                    for a in s[n..].iter_mut() {
+                        *a = a.abs();
+                    }
+                }
+                starts.push(x0);
+                let points = find_fixed_points(&m, &starts, &opts)?;
+                return write_points(&args, fmt, &points);
+            }
+        }
         let (mut preset, dir) = match &args.model {
             Some(p) => Preset::load(p)?,
             None => (Preset::default_preset(), PathBuf::from(".")),
@@ -158,6 +174,10 @@ fn run(args: Args) -> Result<(), Error> {
             find_fixed_points(&built.model, &starts, &opts)?
         }
     };
+    write_points(&args, fmt, &points)
+}
+
+fn write_points(args: &Args, fmt: TableFormat, points: &[FixedPoint]) -> Result<(), Error> {
     let mut t = Table::new();
     t.push("index", Column::I64((0..points.len() as i64).collect()));
     t.push(
