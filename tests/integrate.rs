@@ -82,6 +82,13 @@ fn linear_system_matches_expm_for_every_method() {
         (Method::euler(1e-4), 1e-3), // C h
         (Method::dopri5(1e-10, 1e-12), 1e-9),
         (
+            Method::Tsit5 {
+                rtol: 1e-10,
+                atol: 1e-12,
+            },
+            1e-9,
+        ),
+        (
             Method::Tsit45 {
                 rtol: 1e-10,
                 atol: 1e-12,
@@ -158,38 +165,38 @@ fn dopri5_error_scales_with_tolerance_and_dense_output_is_accurate() {
         .map(|k| 0.1 * k as f64 + 0.0123)
         .filter(|&t| t <= 4.0)
         .collect();
-    let mut prev_steps = 0;
-    for &tol in &[1e-4, 1e-7, 1e-10] {
-        let m = Method::dopri5(tol, tol * 1e-2);
-        let dense = integrate(
-            &sys,
-            &x0,
-            (0.0, 4.0),
-            &m,
-            &Options::new().save(SaveAt::Times(times.clone())),
-        )
-        .unwrap();
-        let fin = integrate(
-            &sys,
-            &x0,
-            (0.0, 4.0),
-            &m,
-            &Options::new().save(SaveAt::Final),
-        )
-        .unwrap();
-        // Output times do not force steps.
-        assert_eq!(dense.stats.n_accepted, fin.stats.n_accepted);
-        assert!(dense.stats.n_accepted > prev_steps);
-        prev_steps = dense.stats.n_accepted;
-        let mut worst = 0.0f64;
-        for (k, &t) in dense.t.iter().enumerate() {
-            worst = worst.max((dense.state(k)[0] - sys.exact(x0[0], t)).abs());
+    for mk in [Method::dopri5 as fn(f64, f64) -> Method, |r, a| {
+        Method::Tsit5 { rtol: r, atol: a }
+    }] {
+        let mut prev_steps = 0;
+        for &tol in &[1e-4, 1e-7, 1e-10] {
+            let m = mk(tol, tol * 1e-2);
+            let dense = integrate(
+                &sys,
+                &x0,
+                (0.0, 4.0),
+                &m,
+                &Options::new().save(SaveAt::Times(times.clone())),
+            )
+            .unwrap();
+            let fin = integrate(
+                &sys,
+                &x0,
+                (0.0, 4.0),
+                &m,
+                &Options::new().save(SaveAt::Final),
+            )
+            .unwrap();
+            // Output times do not force steps.
+            assert_eq!(dense.stats.n_accepted, fin.stats.n_accepted);
+            assert!(dense.stats.n_accepted > prev_steps);
+            prev_steps = dense.stats.n_accepted;
+            let mut worst = 0.0f64;
+            for (k, &t) in dense.t.iter().enumerate() {
+                worst = worst.max((dense.state(k)[0] - sys.exact(x0[0], t)).abs());
+            }
+            assert!(worst < 50.0 * tol, "{m:?}: dense-output error {worst:e}");
         }
-        assert!(
-            worst < 50.0 * tol,
-            "tol {tol:e}: dense-output error {worst:e}"
-        );
-        // Accepted steps grow like tol^{-1/5}: between 1e-4 and 1e-10 about 16×, certainly > 5×.
     }
 }
 
@@ -310,6 +317,10 @@ fn steady_state_stop_for_every_method() {
         Method::rk4(0.01),
         Method::euler(0.01),
         Method::dopri5(1e-8, 1e-10),
+        Method::Tsit5 {
+            rtol: 1e-8,
+            atol: 1e-10,
+        },
         Method::bdf(1e-8, 1e-10),
         Method::Esdirk34 {
             rtol: 1e-8,

@@ -9,42 +9,135 @@ use super::{check_state, inf_norm, Options, Recorder, Stats, Status};
 use crate::error::IntegrateError;
 use crate::model::Model;
 
-const C2: f64 = 1.0 / 5.0;
-const C3: f64 = 3.0 / 10.0;
-const C4: f64 = 4.0 / 5.0;
-const C5: f64 = 8.0 / 9.0;
-const A21: f64 = 1.0 / 5.0;
-const A31: f64 = 3.0 / 40.0;
-const A32: f64 = 9.0 / 40.0;
-const A41: f64 = 44.0 / 45.0;
-const A42: f64 = -56.0 / 15.0;
-const A43: f64 = 32.0 / 9.0;
-const A51: f64 = 19372.0 / 6561.0;
-const A52: f64 = -25360.0 / 2187.0;
-const A53: f64 = 64448.0 / 6561.0;
-const A54: f64 = -212.0 / 729.0;
-const A61: f64 = 9017.0 / 3168.0;
-const A62: f64 = -355.0 / 33.0;
-const A63: f64 = 46732.0 / 5247.0;
-const A64: f64 = 49.0 / 176.0;
-const A65: f64 = -5103.0 / 18656.0;
-const A71: f64 = 35.0 / 384.0;
-const A73: f64 = 500.0 / 1113.0;
-const A74: f64 = 125.0 / 192.0;
-const A75: f64 = -2187.0 / 6784.0;
-const A76: f64 = 11.0 / 84.0;
-const E1: f64 = 71.0 / 57600.0;
-const E3: f64 = -71.0 / 16695.0;
-const E4: f64 = 71.0 / 1920.0;
-const E5: f64 = -17253.0 / 339200.0;
-const E6: f64 = 22.0 / 525.0;
-const E7: f64 = -1.0 / 40.0;
 const D1: f64 = -12715105075.0 / 11282082432.0;
 const D3: f64 = 87487479700.0 / 32700410799.0;
 const D4: f64 = -10690763975.0 / 1880347072.0;
 const D5: f64 = 701980252875.0 / 199316789632.0;
 const D6: f64 = -1453857185.0 / 822651844.0;
 const D7: f64 = 69997945.0 / 29380423.0;
+
+/// An explicit 7-stage FSAL Runge–Kutta pair with an embedded error estimate.
+pub(crate) struct Tableau {
+    pub c: [f64; 7],
+    /// Row s holds the coefficients of stage s; row 6 is the propagated (5th-order) solution.
+    pub a: [[f64; 7]; 7],
+    /// Error-estimate weights (b − b̂).
+    pub e: [f64; 7],
+    pub dense: Dense,
+}
+
+/// Dense output of a [`Tableau`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Dense {
+    /// Hairer's 4th-order continuous extension of DOPRI5.
+    Dopri5,
+    /// y(t + θh) = y + h Σ_i b_i(θ) k_i with b_i(θ) = Σ_m β_im θ^(m+1) (m = 0..3).
+    Poly([[f64; 4]; 7]),
+}
+
+/// Dormand & Prince (1980).
+pub(crate) const DOPRI5: Tableau = Tableau {
+    c: [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0],
+    a: [
+        [0.0; 7],
+        [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0, 0.0],
+        [
+            19372.0 / 6561.0,
+            -25360.0 / 2187.0,
+            64448.0 / 6561.0,
+            -212.0 / 729.0,
+            0.0,
+            0.0,
+            0.0,
+        ],
+        [
+            9017.0 / 3168.0,
+            -355.0 / 33.0,
+            46732.0 / 5247.0,
+            49.0 / 176.0,
+            -5103.0 / 18656.0,
+            0.0,
+            0.0,
+        ],
+        [
+            35.0 / 384.0,
+            0.0,
+            500.0 / 1113.0,
+            125.0 / 192.0,
+            -2187.0 / 6784.0,
+            11.0 / 84.0,
+            0.0,
+        ],
+    ],
+    e: [
+        71.0 / 57600.0,
+        0.0,
+        -71.0 / 16695.0,
+        71.0 / 1920.0,
+        -17253.0 / 339200.0,
+        22.0 / 525.0,
+        -1.0 / 40.0,
+    ],
+    dense: Dense::Dopri5,
+};
+
+/// Tsitouras (2011) 5(4), with its free 4th-order interpolant (coefficients as in
+/// OrdinaryDiffEq.jl and diffsol).
+pub(crate) const TSIT5: Tableau = {
+    const C: [f64; 7] = [0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0];
+    const B: [f64; 7] = [
+        0.09646076681806523,
+        0.01,
+        0.4798896504144996,
+        1.379008574103742,
+        -3.290069515436081,
+        2.324710524099774,
+        0.0,
+    ];
+    const A21: f64 = 0.161;
+    const A32: f64 = 0.335480655492357;
+    const A42: f64 = -6.359448489975075;
+    const A43: f64 = 4.362295432869581;
+    const A52: f64 = -11.74888356406283;
+    const A53: f64 = 7.495539342889836;
+    const A54: f64 = -0.09249506636175525;
+    const A62: f64 = -12.92096931784711;
+    const A63: f64 = 8.159367898576159;
+    const A64: f64 = -0.071584973281401;
+    const A65: f64 = -0.02826905039406838;
+    Tableau {
+        c: C,
+        a: [
+            [0.0; 7],
+            [A21, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [C[2] - A32, A32, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [C[3] - A42 - A43, A42, A43, 0.0, 0.0, 0.0, 0.0],
+            [C[4] - A52 - A53 - A54, A52, A53, A54, 0.0, 0.0, 0.0],
+            [C[5] - A62 - A63 - A64 - A65, A62, A63, A64, A65, 0.0, 0.0],
+            B,
+        ],
+        e: [
+            -0.001780011052225777,
+            -0.0008164344596567469,
+            0.007880878010261995,
+            -0.1447110071732629,
+            0.5823571654525552,
+            -0.45808210592918697,
+            0.015151515151515152,
+        ],
+        dense: Dense::Poly([
+            [1.0, -2.76370619727483, 2.91325546182191, -1.05308849772902],
+            [0.0, 0.1317, -0.2234, 0.1017],
+            [0.0, 3.93029623689475, -5.9410338721315, 2.49062728565125],
+            [0.0, -12.4110771669337, 30.3381886302823, -16.5481028892449],
+            [0.0, 37.509313416511, -88.1789048947664, 47.3795219628193],
+            [0.0, -27.8965262891973, 65.0918946747937, -34.8706578614966],
+            [0.0, 1.5, -4.0, 2.5],
+        ]),
+    }
+};
 
 const SAFE: f64 = 0.9;
 const BETA: f64 = 0.04;
@@ -105,6 +198,7 @@ fn initial_step<M: Model + ?Sized>(
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run<M: Model + ?Sized>(
+    tab: &Tableau,
     model: &M,
     x0: &[f64],
     t0: f64,
@@ -117,27 +211,31 @@ pub(crate) fn run<M: Model + ?Sized>(
 ) -> Result<Status, IntegrateError> {
     let n = x0.len();
     let z = || vec![0.0; n];
-    let (mut k1, mut k2, mut k3, mut k4, mut k5, mut k6, mut k7) =
-        (z(), z(), z(), z(), z(), z(), z());
+    let mut k: Vec<Vec<f64>> = (0..7).map(|_| z()).collect();
     let (mut x, mut y1, mut tmp) = (x0.to_vec(), z(), z());
-    let mut rc: [Vec<f64>; 5] = [z(), z(), z(), z(), z()];
+    let mut rc: Vec<Vec<f64>> = if tab.dense == Dense::Dopri5 {
+        (0..5).map(|_| z()).collect()
+    } else {
+        vec![]
+    };
 
-    model.rhs(t0, &x, &mut k1);
+    model.rhs(t0, &x, &mut k[0]);
     stats.n_rhs += 1;
-    if k1.iter().any(|v| !v.is_finite()) {
+    if k[0].iter().any(|v| !v.is_finite()) {
         return Err(IntegrateError::NonFinite { t: t0 });
     }
     rec.start(t0, &x);
+    let (k0, rest) = k.split_at_mut(1);
     let mut h = initial_step(
         model,
         t0,
         x0,
-        &k1,
+        &k0[0],
         t1 - t0,
         rtol,
         atol,
         &mut tmp,
-        &mut k2,
+        &mut rest[0],
         stats,
     );
     let mut t = t0;
@@ -158,39 +256,39 @@ pub(crate) fn run<M: Model + ?Sized>(
             h = t1 - t;
         }
         nsteps += 1;
-        // Stages 2..7.
-        for i in 0..n {
-            tmp[i] = x[i] + h * A21 * k1[i];
-        }
-        model.rhs(t + C2 * h, &tmp, &mut k2);
-        for i in 0..n {
-            tmp[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i]);
-        }
-        model.rhs(t + C3 * h, &tmp, &mut k3);
-        for i in 0..n {
-            tmp[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i]);
-        }
-        model.rhs(t + C4 * h, &tmp, &mut k4);
-        for i in 0..n {
-            tmp[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]);
-        }
-        model.rhs(t + C5 * h, &tmp, &mut k5);
-        for i in 0..n {
-            tmp[i] =
-                x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
-        }
         let tph = if last { t1 } else { t + h };
-        model.rhs(tph, &tmp, &mut k6);
-        for i in 0..n {
-            y1[i] =
-                x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
+        // Stages 2..7; the 7th is evaluated at the new solution (FSAL).
+        for st in 1..7 {
+            let row = &tab.a[st];
+            let dst = if st == 6 { &mut y1 } else { &mut tmp };
+            dst.copy_from_slice(&x);
+            for (j, kj) in k.iter().enumerate().take(st) {
+                let c = h * row[j];
+                if c != 0.0 {
+                    for (d, v) in dst.iter_mut().zip(kj) {
+                        *d += c * v;
+                    }
+                }
+            }
+            let ts = if tab.c[st] == 1.0 {
+                tph
+            } else {
+                t + tab.c[st] * h
+            };
+            let (head, tail) = k.split_at_mut(st);
+            let _ = head;
+            model.rhs(ts, if st == 6 { &y1 } else { &tmp }, &mut tail[0]);
         }
-        model.rhs(tph, &y1, &mut k7);
         stats.n_rhs += 6;
         // Error estimate h Σ e_i k_i, into tmp.
-        for i in 0..n {
-            tmp[i] =
-                h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
+        tmp.fill(0.0);
+        for (j, kj) in k.iter().enumerate() {
+            let c = h * tab.e[j];
+            if c != 0.0 {
+                for (d, v) in tmp.iter_mut().zip(kj) {
+                    *d += c * v;
+                }
+            }
         }
         let err = wrms(&tmp, &x, &y1, rtol, atol);
         let fac11 = err.powf(expo1);
@@ -200,35 +298,55 @@ pub(crate) fn run<M: Model + ?Sized>(
             stats.n_accepted += 1;
             check_state(tph, &y1, opts.blowup)?;
             if rec.wants(tph) {
-                for i in 0..n {
-                    let ydiff = y1[i] - x[i];
-                    let bspl = h * k1[i] - ydiff;
-                    rc[0][i] = x[i];
-                    rc[1][i] = ydiff;
-                    rc[2][i] = bspl;
-                    rc[3][i] = ydiff - h * k7[i] - bspl;
-                    rc[4][i] = h
-                        * (D1 * k1[i]
-                            + D3 * k3[i]
-                            + D4 * k4[i]
-                            + D5 * k5[i]
-                            + D6 * k6[i]
-                            + D7 * k7[i]);
-                }
-                let (ta, hh, rc) = (t, h, &rc);
-                rec.step(tph, &y1, |s, out| {
-                    let th = (s - ta) / hh;
-                    let th1 = 1.0 - th;
-                    for i in 0..out.len() {
-                        out[i] = rc[0][i]
-                            + th * (rc[1][i] + th1 * (rc[2][i] + th * (rc[3][i] + th1 * rc[4][i])));
+                match &tab.dense {
+                    Dense::Dopri5 => {
+                        for i in 0..n {
+                            let ydiff = y1[i] - x[i];
+                            let bspl = h * k[0][i] - ydiff;
+                            rc[0][i] = x[i];
+                            rc[1][i] = ydiff;
+                            rc[2][i] = bspl;
+                            rc[3][i] = ydiff - h * k[6][i] - bspl;
+                            rc[4][i] = h
+                                * (D1 * k[0][i]
+                                    + D3 * k[2][i]
+                                    + D4 * k[3][i]
+                                    + D5 * k[4][i]
+                                    + D6 * k[5][i]
+                                    + D7 * k[6][i]);
+                        }
+                        let (ta, hh, rc) = (t, h, &rc);
+                        rec.step(tph, &y1, |s, out| {
+                            let th = (s - ta) / hh;
+                            let th1 = 1.0 - th;
+                            for i in 0..out.len() {
+                                out[i] = rc[0][i]
+                                    + th * (rc[1][i]
+                                        + th1 * (rc[2][i] + th * (rc[3][i] + th1 * rc[4][i])));
+                            }
+                        });
                     }
-                });
+                    Dense::Poly(beta) => {
+                        let (ta, hh, k, x) = (t, h, &k, &x);
+                        rec.step(tph, &y1, |s, out| {
+                            let th = (s - ta) / hh;
+                            out.copy_from_slice(x);
+                            for (j, kj) in k.iter().enumerate() {
+                                let bj = beta[j];
+                                let w =
+                                    hh * th * (bj[0] + th * (bj[1] + th * (bj[2] + th * bj[3])));
+                                for (o, v) in out.iter_mut().zip(kj) {
+                                    *o += w * v;
+                                }
+                            }
+                        });
+                    }
+                }
             } else {
                 rec.step(tph, &y1, |_, _| {});
             }
             std::mem::swap(&mut x, &mut y1);
-            std::mem::swap(&mut k1, &mut k7);
+            k.swap(0, 6);
             t = tph;
             if let Some(p) = &opts.progress {
                 p(t);
@@ -238,7 +356,7 @@ pub(crate) fn run<M: Model + ?Sized>(
                 return Ok(Status::Completed);
             }
             if let Some(tol) = opts.steady_state_tol {
-                let r = inf_norm(&k1);
+                let r = inf_norm(&k[0]);
                 if r < tol {
                     rec.finish(t, &x);
                     return Ok(Status::SteadyState { t, residual: r });

@@ -18,6 +18,7 @@
 //! | [`Method::Euler`] | fixed step | 1 | 1 rhs per step |
 //! | [`Method::Rk4`] | fixed step | 4 | 4 rhs per step |
 //! | [`Method::Dopri5`] | adaptive explicit | 5(4) | Dormand–Prince with PI control and 4th-order dense output |
+//! | [`Method::Tsit5`] | adaptive explicit | 5(4) | Tsitouras, same engine and controller, its free 4th-order interpolant |
 //! | [`Method::Bdf`] | adaptive stiff | 1–5 | diffsol's variable-order BDF, analytic Jacobian |
 //! | [`Method::Esdirk34`] | adaptive stiff | 3(4) | diffsol's ESDIRK, analytic Jacobian |
 //! | [`Method::TrBdf2`] | adaptive stiff | 2 | diffsol's TR-BDF2, analytic Jacobian |
@@ -44,6 +45,7 @@ pub enum Method {
     Euler { dt: f64 },
     Rk4 { dt: f64 },
     Dopri5 { rtol: f64, atol: f64 },
+    Tsit5 { rtol: f64, atol: f64 },
     Bdf { rtol: f64, atol: f64 },
     Esdirk34 { rtol: f64, atol: f64 },
     TrBdf2 { rtol: f64, atol: f64 },
@@ -71,6 +73,7 @@ impl Method {
             "euler" => Method::Euler { dt },
             "rk4" => Method::Rk4 { dt },
             "dopri5" => Method::Dopri5 { rtol, atol },
+            "tsit5" => Method::Tsit5 { rtol, atol },
             "bdf" => Method::Bdf { rtol, atol },
             "esdirk34" => Method::Esdirk34 { rtol, atol },
             "tr-bdf2" | "trbdf2" => Method::TrBdf2 { rtol, atol },
@@ -78,7 +81,7 @@ impl Method {
             other => {
                 return Err(invalid(
                     "method",
-                    format!("unknown method `{other}` (expected euler, rk4, dopri5, bdf, esdirk34, tr-bdf2 or tsit45)"),
+                    format!("unknown method `{other}` (expected euler, rk4, dopri5, tsit5, bdf, esdirk34, tr-bdf2 or tsit45)"),
                 ))
             }
         })
@@ -100,6 +103,7 @@ impl Method {
                 }
             }
             Method::Dopri5 { rtol, atol }
+            | Method::Tsit5 { rtol, atol }
             | Method::Bdf { rtol, atol }
             | Method::Esdirk34 { rtol, atol }
             | Method::TrBdf2 { rtol, atol }
@@ -343,9 +347,30 @@ pub fn integrate<M: Model + ?Sized>(
             &mut rec,
             &mut stats,
         )?,
-        Method::Dopri5 { rtol, atol } => {
-            dopri5::run(model, x0, t0, t1, rtol, atol, opts, &mut rec, &mut stats)?
-        }
+        Method::Dopri5 { rtol, atol } => dopri5::run(
+            &dopri5::DOPRI5,
+            model,
+            x0,
+            t0,
+            t1,
+            rtol,
+            atol,
+            opts,
+            &mut rec,
+            &mut stats,
+        )?,
+        Method::Tsit5 { rtol, atol } => dopri5::run(
+            &dopri5::TSIT5,
+            model,
+            x0,
+            t0,
+            t1,
+            rtol,
+            atol,
+            opts,
+            &mut rec,
+            &mut stats,
+        )?,
         Method::Bdf { rtol, atol } => stiff::run(
             model,
             stiff::Kind::Bdf,
