@@ -45,7 +45,13 @@ fn bench_rnn_ode(c: &mut Criterion) {
             integrate(&m, &x0, (0.0, 50.0), &Method::dopri5(1e-12, 1e-12), &opts).unwrap();
         for (name, meth) in [
             ("dopri5", Method::dopri5(1e-6, 1e-9)),
-            ("tsit5", Method::Tsit5 { rtol: 1e-6, atol: 1e-9 }),
+            (
+                "tsit5",
+                Method::Tsit5 {
+                    rtol: 1e-6,
+                    atol: 1e-9,
+                },
+            ),
             (
                 "tsit45_diffsol",
                 Method::Tsit45 {

@@ -17,7 +17,7 @@
 //!
 //! [simulate]                  # optional defaults for the `simulate` binary
 //! t1 = 50.0
-//! method = "dopri5"
+//! method = "tsit5"
 //! rtol = 1e-6
 //! atol = 1e-9
 //! dt = 0.01

@@ -17,7 +17,7 @@ use std::time::Instant;
 /// Integrate a rate RNN `tau ⊙ dx/dt = −x + W φ(x) + b` and write times and states to Parquet/CSV.
 ///
 /// With no arguments, simulates the embedded default preset (models/rate-rnn-chaotic.toml: N = 100,
-/// g = 1.5, t ∈ [0, 50], Dormand–Prince 5(4) at rtol 1e-6 / atol 1e-9) into out/traj.parquet.
+/// g = 1.5, t ∈ [0, 50], Tsitouras 5(4) at rtol 1e-6 / atol 1e-9) into out/traj.parquet.
 #[derive(Parser, Debug)]
 #[command(name = "simulate", version, about, long_about = None)]
 struct Args {
@@ -39,7 +39,7 @@ struct Args {
     /// Time constant τ for every unit (overrides the preset).
     #[arg(long)]
     tau: Option<f64>,
-    /// Integration method: euler, rk4, dopri5, bdf, esdirk34, tr-bdf2, tsit45.
+    /// Integration method: euler, rk4, dopri5, tsit5 (default), bdf, esdirk34, tr-bdf2, tsit45 (diffsol).
     #[arg(long)]
     method: Option<String>,
     /// Relative tolerance of adaptive methods (default 1e-6).
@@ -124,7 +124,7 @@ fn run(args: Args) -> Result<(), Error> {
         .method
         .clone()
         .or(d.method.clone())
-        .unwrap_or_else(|| "dopri5".into());
+        .unwrap_or_else(|| "tsit5".into());
     let t1 = args.t1.or(d.t1).unwrap_or(50.0);
     let method = Method::from_name(
         &method_name,
