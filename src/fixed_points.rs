@@ -2,7 +2,8 @@
 //! the spirit of FixedPointFinder (Golub & Sussillo 2018) but with the analytic Jacobian:
 //!
 //! * [`newton`]: damped Newton with backtracking on q(x) = ½‖f(x)‖²; when the Newton direction
-//!   fails (singular or non-descent), a Levenberg–Marquardt step on q. Converges quadratically to
+//!   fails (singular or non-descent), a Levenberg–Marquardt step on q. Once full Newton steps
+//!   contract ‖f‖ tenfold, the factorisation is reused (chord steps) for as long as that holds. Converges quadratically to
 //!   true fixed points; stalls at minima of q with q > 0, which it reports as *slow points*.
 //! * [`find_fixed_points`]: Newton from many initial states (given, random, or sampled from a
 //!   trajectory) in parallel with rayon, keeping points with q below a tolerance, removing
@@ -72,11 +73,29 @@ pub fn newton<M: Model + ?Sized>(
     let mut mu = 1e-3;
     let mut it = 0;
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    // The last factorisation, kept while chord steps with it contract ‖f‖ at least tenfold.
+    let mut chord: Option<faer::linalg::solvers::PartialPivLu<f64>> = None;
     while it < opts.max_iter && !(inf(&f) <= opts.tol) && q.is_finite() {
         it += 1;
-        let j = jacobian_mat(model, 0.0, &x);
         let rhs = Mat::<f64>::from_fn(n, 1, |i, _| -f[i]);
-        let dx = j.partial_piv_lu().solve(&rhs);
+        if let Some(lu) = &chord {
+            let dx = lu.solve(&rhs);
+            for i in 0..n {
+                xt[i] = x[i] + dx[(i, 0)];
+            }
+            model.rhs(0.0, &xt, &mut ft);
+            let qt = q_of(&ft);
+            if qt.is_finite() && qt <= 1e-2 * q {
+                std::mem::swap(&mut x, &mut xt);
+                std::mem::swap(&mut f, &mut ft);
+                q = qt;
+                continue;
+            }
+            chord = None;
+        }
+        let j = jacobian_mat(model, 0.0, &x);
+        let lu = j.partial_piv_lu();
+        let dx = lu.solve(&rhs);
         let mut step: Vec<f64> = (0..n).map(|i| dx[(i, 0)]).collect();
         let mut accepted = false;
         if step.iter().all(|v| v.is_finite()) {
@@ -90,6 +109,9 @@ pub fn newton<M: Model + ?Sized>(
                 let qt = q_of(&ft);
                 if qt.is_finite() && qt <= (1.0 - 1e-4 * t) * q {
                     accepted = true;
+                    if t == 1.0 && qt <= 1e-2 * q {
+                        chord = Some(lu);
+                    }
                     break;
                 }
                 t *= 0.5;
@@ -97,14 +119,13 @@ pub fn newton<M: Model + ?Sized>(
         }
         if !accepted {
             // Levenberg–Marquardt: (JᵀJ + μ I) dx = −Jᵀ f, μ adapted.
-            let jt = j.transpose();
-            let g = jt * &rhs;
+            let g = j.transpose() * &rhs;
             let mut ok = false;
             for _ in 0..30 {
-                let a = Mat::<f64>::from_fn(n, n, |r, c| {
-                    (0..n).map(|k| j[(k, r)] * j[(k, c)]).sum::<f64>()
-                        + if r == c { mu } else { 0.0 }
-                });
+                let mut a = j.transpose() * &j;
+                for r in 0..n {
+                    a[(r, r)] += mu;
+                }
                 let d = a.partial_piv_lu().solve(&g);
                 step = (0..n).map(|i| d[(i, 0)]).collect();
                 for i in 0..n {
