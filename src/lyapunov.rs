@@ -580,6 +580,66 @@ impl Accumulator {
     }
 }
 
+/// The Benettin/QR loop shared by maps and flows. `advance(s, x, q, scratch)` takes the state and
+/// the frame one step forward (the new frame left in `q`; `scratch` is free N×k space) and returns
+/// the step's contribution to the sum identity (ln|det D| for maps, tr J·dt for flows), if known.
+fn benettin(
+    n: usize,
+    mut x: Vec<f64>,
+    k: usize,
+    opts: &LyapunovOptions,
+    on_step: Option<&(dyn Fn(usize) + Sync)>,
+    mut advance: impl FnMut(usize, &mut [f64], &mut Mat<f64>, &mut Mat<f64>) -> Option<f64>,
+) -> Result<Spectrum> {
+    check_finite_state(&x, opts.warmup)?;
+    let mut q = initial_frame(n, k, &opts.frame);
+    let mut scratch = Mat::<f64>::zeros(n, k);
+    let mut ws = QrWorkspace::new(n, k);
+    let mut acc = Accumulator {
+        sum: vec![0.0; k],
+        diag: vec![0.0; k],
+        time: 0.0,
+        nqr: 0,
+        history: vec![],
+        every: opts.history_every,
+    };
+    let (mut identity_sum, mut identity_ok) = (0.0, k == n);
+    let total = opts.transient + opts.steps;
+    let mut since = 0usize;
+    for s in 0..total {
+        // With reorth > 1 the product accumulates in q between QRs.
+        let contribution = advance(opts.warmup + s, &mut x, &mut q, &mut scratch);
+        since += 1;
+        let accumulate = s >= opts.transient;
+        if accumulate {
+            match contribution {
+                Some(v) => identity_sum += v,
+                None => identity_ok = false,
+            }
+        }
+        if since == opts.reorth || s + 1 == total {
+            ws.factor(q.as_mut(), scratch.as_mut(), &mut acc.diag);
+            std::mem::swap(&mut q, &mut scratch);
+            acc.add(since as f64 * opts.dt, accumulate);
+            since = 0;
+            check_finite_state(&x, opts.warmup + s)?;
+        }
+        if let Some(cb) = on_step {
+            cb(s + 1);
+        }
+    }
+    let exponents: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
+    check_exponents(&exponents)?;
+    Ok(Spectrum {
+        exponents,
+        time: acc.time,
+        sum_reference: identity_ok.then(|| identity_sum / (opts.steps as f64 * opts.dt)),
+        history: acc.history,
+        final_state: x,
+        n,
+    })
+}
+
 /// Lyapunov spectrum of a map (see the module documentation).
 ///
 /// `on_step` is called after every tangent step with the number of steps done (progress bars).
@@ -602,64 +662,16 @@ pub fn lyapunov_map<F: Map + ?Sized>(
     for t in 0..opts.warmup {
         map.step(t, &mut h);
     }
-    check_finite_state(&h, opts.warmup)?;
-    let mut q = initial_frame(n, k, &opts.frame);
-    let mut a = Mat::<f64>::zeros(n, k);
-    let mut ws = QrWorkspace::new(n, k);
-    let mut acc = Accumulator {
-        sum: vec![0.0; k],
-        diag: vec![0.0; k],
-        time: 0.0,
-        nqr: 0,
-        history: vec![],
-        every: opts.history_every,
-    };
-    let mut logdet_sum = 0.0;
-    let mut logdet_ok = k == n;
-    let total = opts.transient + opts.steps;
-    let mut since = 0usize;
-    for s in 0..total {
-        let t = opts.warmup + s;
-        // a ← D_t q; with reorth > 1 the product accumulates in q between QRs.
-        let ld = map.step_tangent(t, &mut h, q.as_ref(), a.as_mut());
-        std::mem::swap(&mut q, &mut a);
-        since += 1;
-        let accumulate = s >= opts.transient;
-        if accumulate {
-            match ld {
-                Some(v) => logdet_sum += v,
-                None => logdet_ok = false,
-            }
-        }
-        if since == opts.reorth || s + 1 == total {
-            ws.factor(q.as_mut(), a.as_mut(), &mut acc.diag);
-            std::mem::swap(&mut q, &mut a);
-            acc.add(since as f64 * opts.dt, accumulate);
-            since = 0;
-            check_finite_state(&h, t)?;
-        }
-        if let Some(cb) = on_step {
-            cb(s + 1);
-        }
-    }
-    let exps: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    check_exponents(&exps)?;
-    Ok(Spectrum {
-        exponents: exps,
-        time: acc.time,
-        sum_reference: if logdet_ok {
-            Some(logdet_sum / (opts.steps as f64 * opts.dt))
-        } else {
-            None
-        },
-        history: acc.history,
-        final_state: h,
-        n,
+    benettin(n, h, k, opts, on_step, |t, h, q, a| {
+        let logdet = map.step_tangent(t, h, q.as_ref(), a.as_mut());
+        std::mem::swap(q, a);
+        logdet
     })
 }
 
 /// Lyapunov spectrum of a continuous flow: state and variational equation integrated together by
-/// RK4 with step `opts.dt`; `warmup`, `transient` and `steps` count RK4 steps.
+/// RK4 with step `opts.dt`; `warmup`, `transient` and `steps` count RK4 steps. The sum identity's
+/// reference is the time average of tr J (left-point rule).
 pub fn lyapunov_flow<M: Model + ?Sized>(
     model: &M,
     x0: &[f64],
@@ -681,54 +693,12 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
     for s in 0..opts.warmup {
         rk.step(model, s as f64 * dt, &mut x, dt);
     }
-    check_finite_state(&x, opts.warmup)?;
-    let mut y = initial_frame(n, k, &opts.frame);
-    let mut scratch = Mat::<f64>::zeros(n, k);
-    let mut ws = QrWorkspace::new(n, k);
     let mut tan = TangentRk4::new(n, k);
-    let mut acc = Accumulator {
-        sum: vec![0.0; k],
-        diag: vec![0.0; k],
-        time: 0.0,
-        nqr: 0,
-        history: vec![],
-        every: opts.history_every,
-    };
-    let mut trace_sum = 0.0;
-    let total = opts.transient + opts.steps;
-    let mut since = 0usize;
-    for s in 0..total {
-        let t = (opts.warmup + s) as f64 * dt;
-        let accumulate = s >= opts.transient;
-        if accumulate {
-            trace_sum += model.jacobian_trace(t, &x);
-        }
-        tan.step(model, t, &mut x, y.as_mut(), dt);
-        since += 1;
-        if since == opts.reorth || s + 1 == total {
-            ws.factor(y.as_mut(), scratch.as_mut(), &mut acc.diag);
-            std::mem::swap(&mut y, &mut scratch);
-            acc.add(since as f64 * dt, accumulate);
-            since = 0;
-            check_finite_state(&x, opts.warmup + s)?;
-        }
-        if let Some(cb) = on_step {
-            cb(s + 1);
-        }
-    }
-    let exps: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    check_exponents(&exps)?;
-    Ok(Spectrum {
-        exponents: exps,
-        time: acc.time,
-        sum_reference: if k == n {
-            Some(trace_sum / opts.steps as f64)
-        } else {
-            None
-        },
-        history: acc.history,
-        final_state: x,
-        n,
+    benettin(n, x, k, opts, on_step, |s, x, y, _| {
+        let t = s as f64 * dt;
+        let trace = model.jacobian_trace(t, x);
+        tan.step(model, t, x, y.as_mut(), dt);
+        Some(trace * dt)
     })
 }
 
