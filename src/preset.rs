@@ -422,3 +422,52 @@ pub fn load_any(path: &Path) -> Result<AnyModel> {
         ))
     }
 }
+
+/// Command-line replacements for parts of a preset (paths relative to the working directory).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub w: Option<PathBuf>,
+    pub b: Option<PathBuf>,
+    pub x0: Option<PathBuf>,
+    pub activation: Option<Activation>,
+    pub tau: Option<f64>,
+}
+
+impl Preset {
+    /// Loads `model` (or the embedded default) and applies `o`: a given W fixes N and, unless a
+    /// bias file is given too, a zero bias (a given network gets no random bias).
+    pub fn load_with(model: Option<&Path>, o: &Overrides) -> Result<(Self, PathBuf)> {
+        let (mut p, dir) = match model {
+            Some(m) => Preset::load(m)?,
+            None => (Preset::default_preset(), PathBuf::from(".")),
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let abs = |q: &PathBuf| {
+            if q.is_absolute() {
+                q.clone()
+            } else {
+                cwd.join(q)
+            }
+        };
+        if let Some(w) = &o.w {
+            p.w = Some(abs(w));
+            p.n = None;
+            if o.b.is_none() {
+                p.bias_std = Some(0.0);
+            }
+        }
+        if let Some(b) = &o.b {
+            p.b = Some(abs(b));
+        }
+        if let Some(x) = &o.x0 {
+            p.x0 = Some(abs(x));
+        }
+        if let Some(a) = o.activation {
+            p.activation = a;
+        }
+        if let Some(t) = o.tau {
+            p.tau = Some(PerUnit::Scalar(t));
+        }
+        Ok((p, dir))
+    }
+}

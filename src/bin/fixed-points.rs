@@ -133,22 +133,13 @@ fn run(args: Args) -> Result<(), Error> {
                 return write_points(&args, fmt, &points);
             }
         }
-        let (mut preset, dir) = match &args.model {
-            Some(p) => Preset::load(p)?,
-            None => (Preset::default_preset(), PathBuf::from(".")),
+        let overrides = neurodyn::preset::Overrides {
+            w: args.w.clone(),
+            b: args.b.clone(),
+            activation: args.activation,
+            ..Default::default()
         };
-        let cwd = std::env::current_dir().unwrap_or_default();
-        if let Some(w) = &args.w {
-            preset.w = Some(cwd.join(w));
-            preset.n = None;
-            preset.bias_std = Some(0.0);
-        }
-        if let Some(b) = &args.b {
-            preset.b = Some(cwd.join(b));
-        }
-        if let Some(a) = args.activation {
-            preset.activation = a;
-        }
+        let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
         let built = preset.build(&dir)?;
         let n = built.model.dim();
         let mut starts = random_starts(n, args.starts, lo, hi, args.seed);

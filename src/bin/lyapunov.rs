@@ -142,33 +142,14 @@ fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
         };
         return Ok((System::Anru(a), x0));
     }
-    let (mut preset, dir) = match &args.model {
-        Some(p) => Preset::load(p)?,
-        None => (Preset::default_preset(), PathBuf::from(".")),
+    let overrides = neurodyn::preset::Overrides {
+        w: args.w.clone(),
+        b: args.b.clone(),
+        x0: args.x0.clone(),
+        activation: args.map,
+        tau: None,
     };
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let abs = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            cwd.join(p)
-        }
-    };
-    if let Some(w) = &args.w {
-        preset.w = Some(abs(w));
-        preset.n = None;
-    }
-    if let Some(b) = &args.b {
-        preset.b = Some(abs(b));
-    } else if args.w.is_some() {
-        preset.bias_std = Some(0.0);
-    }
-    if let Some(x) = &args.x0 {
-        preset.x0 = Some(abs(x));
-    }
-    if let Some(a) = args.map {
-        preset.activation = a;
-    }
+    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
     let built = preset.build(&dir)?;
     let m = built.model;
     let w = Mat::from_fn(m.w().nrows(), m.w().ncols(), |i, j| gain * m.w()[(i, j)]);
@@ -185,8 +166,8 @@ fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
     } else {
         let mut map = RnnMap::new(w, m.activation())?.with_bias(m.bias().to_vec())?;
         if let (Some(u), Some(x)) = (&args.u, &args.inputs) {
-            let u = read_npy_mat(&abs(u), "U", None)?;
-            let x = read_npy_mat(&abs(x), "inputs", None)?;
+            let u = read_npy_mat(u, "U", None)?;
+            let x = read_npy_mat(x, "inputs", None)?;
             map = map.with_input(u.as_ref(), x.as_ref())?;
             let len = map.input_len().unwrap_or(0);
             let need = args.warmup + args.transient + args.steps;

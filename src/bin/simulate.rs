@@ -4,7 +4,7 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
-use neurodyn::io::{read_npy_mat, read_npy_vec, Column, Table, TableFormat};
+use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::model::{Activation, Model};
 use neurodyn::plot::LinePlot;
 use neurodyn::preset::Preset;
@@ -84,39 +84,14 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let (mut preset, dir) = match &args.model {
-        Some(p) => Preset::load(p)?,
-        None => (Preset::default_preset(), PathBuf::from(".")),
+    let overrides = neurodyn::preset::Overrides {
+        w: args.w.clone(),
+        b: args.b.clone(),
+        x0: args.x0.clone(),
+        activation: args.activation,
+        tau: args.tau,
     };
-    // Command-line files override the preset; they are resolved against the working directory.
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let abs = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            cwd.join(p)
-        }
-    };
-    if let Some(w) = &args.w {
-        // Validate early so the error names the flag, and let the preset take N from it.
-        read_npy_mat(&abs(w), "W", None)?;
-        preset.w = Some(abs(w));
-        preset.n = None;
-    }
-    if let Some(b) = &args.b {
-        read_npy_vec(&abs(b), "b", None)?;
-        preset.b = Some(abs(b));
-    }
-    if let Some(x0) = &args.x0 {
-        read_npy_vec(&abs(x0), "x0", None)?;
-        preset.x0 = Some(abs(x0));
-    }
-    if let Some(a) = args.activation {
-        preset.activation = a;
-    }
-    if let Some(t) = args.tau {
-        preset.tau = Some(neurodyn::preset::PerUnit::Scalar(t));
-    }
+    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
     let built = preset.build(&dir)?;
     let model = built.model;
     let d = &preset.simulate;
