@@ -310,12 +310,15 @@ pub struct OrganicsPreset {
     /// Initial state (y then a), length 2N; default: the normalization fixed point's neighbourhood
     /// y = b1 z, a = (σ b0)².
     pub x0: Option<Vec<f64>>,
+    /// Defaults for the `simulate` binary (t1 defaults to 100 τ_max).
+    #[serde(default)]
+    pub simulate: SimulateDefaults,
 }
 
 /// Any model a preset can describe.
 pub enum AnyModel {
     RateRnn(Built),
-    Organics(crate::model::organics::Organics, Vec<f64>),
+    Organics(crate::model::organics::Organics, Vec<f64>, SimulateDefaults),
 }
 
 impl OrganicsPreset {
@@ -415,7 +418,17 @@ pub fn load_any(path: &Path) -> Result<AnyModel> {
             )
         })?;
         let (m, x0) = p.build(&dir)?;
-        Ok(AnyModel::Organics(m, x0))
+        let mut sim = p.simulate.clone();
+        if sim.t1.is_none() {
+            sim.t1 = Some(
+                100.0
+                    * m.tau_y
+                        .iter()
+                        .chain(&m.tau_a)
+                        .fold(0.0f64, |a, b| a.max(*b)),
+            );
+        }
+        Ok(AnyModel::Organics(m, x0, sim))
     } else {
         Ok(AnyModel::RateRnn(
             Preset::from_toml(&text, &path.display().to_string())?.build(&dir)?,

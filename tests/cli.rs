@@ -242,3 +242,57 @@ fn help_documents_every_flag() {
         assert!(h.contains(f), "--help lacks {f}");
     }
 }
+
+#[test]
+fn organics_preset_relaxes_to_its_closed_form_fixed_point() {
+    let d = tmpdir("organics");
+    let out = d.join("two.csv");
+    let o = bin()
+        .args([
+            "--model",
+            "models/organics-two-units.toml",
+            "--method",
+            "bdf",
+            "--rtol",
+            "1e-9",
+            "--atol",
+            "1e-11",
+            "--samples",
+            "3",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let last: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // t1 = 100 τ_max = 0.2 s; organics.md: y* = [0.9386465089, 0.700140042], a* = [0.28375, 0.1275].
+    assert_eq!(last[0], 0.2);
+    for (g, w) in last[1..]
+        .iter()
+        .zip([0.9386465089, 0.700140042, 0.28375, 0.1275])
+    {
+        assert!((g - w).abs() < 1e-6 * w, "{g} vs {w}");
+    }
+    let e = bin()
+        .args([
+            "--model",
+            "models/organics-two-units.toml",
+            "--tau",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("x.csv"))
+        .output()
+        .unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("`model`"));
+}

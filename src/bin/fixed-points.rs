@@ -120,7 +120,9 @@ fn run(args: Args) -> Result<(), Error> {
     } else {
         // An ORGaNICs preset (model = "organics") goes straight to the finder.
         if let Some(path) = &args.model {
-            if let neurodyn::preset::AnyModel::Organics(m, x0) = neurodyn::preset::load_any(path)? {
+            if let neurodyn::preset::AnyModel::Organics(m, x0, _) =
+                neurodyn::preset::load_any(path)?
+            {
                 let n = m.n();
                 let mut starts = random_starts(2 * n, args.starts, lo, hi, args.seed);
                 for s in starts.iter_mut() {

@@ -91,10 +91,34 @@ fn run(args: Args) -> Result<(), Error> {
         activation: args.activation,
         tau: args.tau,
     };
-    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
-    let built = preset.build(&dir)?;
-    let model = built.model;
-    let d = &preset.simulate;
+    // An ORGaNICs preset (model = "organics") is simulated as it is; rate-RNN presets take overrides.
+    let organics = match &args.model {
+        Some(p) => match neurodyn::preset::load_any(p)? {
+            neurodyn::preset::AnyModel::Organics(m, x0, sim) => Some((m, x0, sim)),
+            neurodyn::preset::AnyModel::RateRnn(_) => None,
+        },
+        None => None,
+    };
+    let (model, x0, d): (Box<dyn Model>, Vec<f64>, neurodyn::preset::SimulateDefaults) =
+        match organics {
+            Some((m, x0, sim)) => {
+                if args.w.is_some()
+                    || args.b.is_some()
+                    || args.x0.is_some()
+                    || args.activation.is_some()
+                    || args.tau.is_some()
+                {
+                    return Err(Error::invalid("model", "--W/--b/--x0/--activation/--tau apply to rate-RNN presets, not ORGaNICs ones"));
+                }
+                (Box::new(m), x0, sim)
+            }
+            None => {
+                let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
+                let built = preset.build(&dir)?;
+                (Box::new(built.model), built.x0, preset.simulate.clone())
+            }
+        };
+    let d = &d;
     let method_name = args
         .method
         .clone()
@@ -150,7 +174,7 @@ fn run(args: Args) -> Result<(), Error> {
         }));
     }
     let start = Instant::now();
-    let sol = integrate(&model, &built.x0, (args.t0, t1), &method, &opts)?;
+    let sol = integrate(&model, &x0, (args.t0, t1), &method, &opts)?;
     let elapsed = start.elapsed();
     bar.finish_and_clear();
 
