@@ -116,3 +116,15 @@ pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {
         })
         .collect())
 }
+
+/// Checks that a state vector has length `n` and finite entries, naming `field` (`what` names the
+/// system in the message: "model", "map").
+pub fn ensure_state(field: &str, x: &[f64], n: usize, what: &str) -> Result<()> {
+    if x.len() != n {
+        return Err(Error::invalid(
+            field,
+            format!("has length {}, the {what} has dimension {n}", x.len()),
+        ));
+    }
+    ensure_finite(field, x)
+}

@@ -57,13 +57,7 @@ pub fn newton<M: Model + ?Sized>(
     opts: &NewtonOptions,
 ) -> Result<NewtonResult> {
     let n = model.dim();
-    if x0.len() != n {
-        return Err(Error::invalid(
-            "x0",
-            format!("has length {}, the model has dimension {n}", x0.len()),
-        ));
-    }
-    crate::error::ensure_finite("x0", x0)?;
+    crate::error::ensure_state("x0", x0, n, "model")?;
     let mut x = x0.to_vec();
     let mut f = vec![0.0; n];
     let mut ft = vec![0.0; n];

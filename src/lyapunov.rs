@@ -650,13 +650,7 @@ pub fn lyapunov_map<F: Map + ?Sized>(
     on_step: Option<&(dyn Fn(usize) + Sync)>,
 ) -> Result<Spectrum> {
     let n = map.dim();
-    if h0.len() != n {
-        return Err(Error::invalid(
-            "x0",
-            format!("has length {}, the map has dimension {n}", h0.len()),
-        ));
-    }
-    crate::error::ensure_finite("x0", h0)?;
+    crate::error::ensure_state("x0", h0, n, "map")?;
     let k = validate(n, opts)?;
     let mut h = h0.to_vec();
     for t in 0..opts.warmup {
@@ -679,13 +673,7 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
     on_step: Option<&(dyn Fn(usize) + Sync)>,
 ) -> Result<Spectrum> {
     let n = model.dim();
-    if x0.len() != n {
-        return Err(Error::invalid(
-            "x0",
-            format!("has length {}, the model has dimension {n}", x0.len()),
-        ));
-    }
-    crate::error::ensure_finite("x0", x0)?;
+    crate::error::ensure_state("x0", x0, n, "model")?;
     let k = validate(n, opts)?;
     let dt = opts.dt;
     let mut x = x0.to_vec();

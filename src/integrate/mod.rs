@@ -27,7 +27,7 @@
 //! Fixed-step methods interpolate requested times with cubic Hermite polynomials (the right-hand
 //! side at both ends of a step is already known, so it costs no extra evaluation).
 
-mod dopri5;
+mod erk;
 mod explicit;
 mod stiff;
 
@@ -324,101 +324,34 @@ pub fn integrate<M: Model + ?Sized>(
     }
     let mut rec = Recorder::new(&opts.save, n, t0, t1)?;
     let mut stats = Stats::default();
+    let (r, st) = (&mut rec, &mut stats);
     let status = match *method {
-        Method::Euler { dt } => explicit::run_fixed(
-            model,
-            &mut Euler::new(n),
-            x0,
-            t0,
-            t1,
-            dt,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Rk4 { dt } => explicit::run_fixed(
-            model,
-            &mut Rk4::new(n),
-            x0,
-            t0,
-            t1,
-            dt,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Dopri5 { rtol, atol } => dopri5::run(
-            &dopri5::DOPRI5,
-            model,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Tsit5 { rtol, atol } => dopri5::run(
-            &dopri5::TSIT5,
-            model,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Bdf { rtol, atol } => stiff::run(
-            model,
-            stiff::Kind::Bdf,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Esdirk34 { rtol, atol } => stiff::run(
-            model,
-            stiff::Kind::Esdirk34,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::TrBdf2 { rtol, atol } => stiff::run(
-            model,
-            stiff::Kind::TrBdf2,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
-        Method::Tsit45 { rtol, atol } => stiff::run(
-            model,
-            stiff::Kind::Tsit45,
-            x0,
-            t0,
-            t1,
-            rtol,
-            atol,
-            opts,
-            &mut rec,
-            &mut stats,
-        )?,
+        Method::Euler { dt } => {
+            explicit::run_fixed(model, &mut Euler::new(n), x0, t0, t1, dt, opts, r, st)?
+        }
+        Method::Rk4 { dt } => {
+            explicit::run_fixed(model, &mut Rk4::new(n), x0, t0, t1, dt, opts, r, st)?
+        }
+        Method::Dopri5 { rtol, atol } | Method::Tsit5 { rtol, atol } => {
+            let tab = if matches!(method, Method::Dopri5 { .. }) {
+                &erk::DOPRI5
+            } else {
+                &erk::TSIT5
+            };
+            erk::run(tab, model, x0, t0, t1, rtol, atol, opts, r, st)?
+        }
+        Method::Bdf { rtol, atol }
+        | Method::Esdirk34 { rtol, atol }
+        | Method::TrBdf2 { rtol, atol }
+        | Method::Tsit45 { rtol, atol } => {
+            let kind = match method {
+                Method::Bdf { .. } => stiff::Kind::Bdf,
+                Method::Esdirk34 { .. } => stiff::Kind::Esdirk34,
+                Method::TrBdf2 { .. } => stiff::Kind::TrBdf2,
+                _ => stiff::Kind::Tsit45,
+            };
+            stiff::run(model, kind, x0, t0, t1, rtol, atol, opts, r, st)?
+        }
     };
     Ok(Solution {
         t: rec.t,

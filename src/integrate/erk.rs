@@ -1,4 +1,5 @@
-//! Dormand–Prince 5(4) with PI step-size control and Hairer's 4th-order dense output.
+//! Adaptive explicit Runge–Kutta pairs (7-stage, FSAL): Dormand–Prince 5(4) with Hairer's
+//! 4th-order dense output, and Tsitouras 5(4) with its free interpolant; PI step-size control.
 //!
 //! Coefficients: Dormand & Prince (1980); controller and dense output: Hairer, Nørsett & Wanner,
 //! *Solving ODEs I*, §II.4–II.6 (the `DOPRI5` code). The 5th-order solution is propagated (local
