@@ -24,6 +24,7 @@ pub mod preset;
 pub mod stability;
 pub mod sweep;
 pub mod testing;
+pub mod train;
 
 pub use error::{Error, IntegrateError, Result};
 pub use integrate::{integrate, Method, Options, SaveAt, Solution, Stats, Status};
