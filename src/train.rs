@@ -296,12 +296,12 @@ pub fn go_nogo_correct(o: &[f64], go: bool) -> bool {
 }
 
 /// Adam (Kingma & Ba) over the flattened parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
     pub lr: f64,
-    m: Vec<f64>,
-    v: Vec<f64>,
-    t: i32,
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    pub t: i32,
 }
 
 impl Adam {
@@ -363,10 +363,22 @@ pub fn train_go_nogo(
     seed: u64,
 ) -> Vec<f64> {
     let mut adam = Adam::new(lr);
-    let mut task_rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut losses = vec![];
-    for it in 0..iterations {
-        let trials: Vec<_> = (0..batch).map(|_| go_nogo_trial(&mut task_rng)).collect();
+    (0..iterations)
+        .map(|it| train_step(net, &mut adam, it, batch, seed))
+        .collect()
+}
+
+/// One minibatch update at iteration `it` (its trials and noise depend only on (seed, it), so a
+/// run resumed from a checkpoint continues bit for bit). Returns the minibatch loss.
+pub fn train_step(net: &mut RateNet, adam: &mut Adam, it: usize, batch: usize, seed: u64) -> f64 {
+    {
+        let trials: Vec<_> = (0..batch)
+            .map(|k| {
+                go_nogo_trial(&mut ChaCha8Rng::seed_from_u64(crate::sweep::trial_seed(
+                    seed, it, k, 2,
+                )))
+            })
+            .collect();
         let results: Vec<(f64, RateParams)> = trials
             .par_iter()
             .enumerate()
@@ -392,9 +404,8 @@ pub fn train_go_nogo(
             g.b_out += gi.b_out / batch as f64;
         }
         adam.step(&mut net.params, &g);
-        losses.push(loss);
+        loss
     }
-    losses
 }
 
 /// Fraction of `trials` fresh Go/NoGo trials (with noise) answered correctly.
@@ -414,4 +425,185 @@ pub fn go_nogo_accuracy(net: &RateNet, trials: usize, seed: u64) -> f64 {
         })
         .count();
     ok as f64 / trials as f64
+}
+
+fn f64_bytes(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes the network (and the optimiser state) as safetensors, atomically. Tensor names (all
+/// float64, row-major): `W_raw` [N, N], `W` [N, N] (effective, after Dale's law), `dale` [N],
+/// `W_in` [N, N_in], `w_out` [N], `b_out` [1], `gamma` [N], `tau` [N] (steps), and
+/// `adam_m`, `adam_v` [P], `adam_t` [1]; metadata `tau_min`, `tau_max`, `noise`.
+pub fn save_checkpoint(net: &RateNet, adam: &Adam, path: &std::path::Path) -> Result<()> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let n = net.n();
+    let m_in = net.w_in.ncols();
+    let row_major = |m: &Mat<f64>| -> Vec<f64> {
+        (0..m.nrows())
+            .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+            .collect()
+    };
+    let tau: Vec<f64> = net.alpha().iter().map(|a| 1.0 / a).collect();
+    let adam_t = [adam.t as f64];
+    let b_out = [net.params.b_out];
+    let entries: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
+        (
+            "W_raw",
+            vec![n, n],
+            f64_bytes(&row_major(&net.params.w_raw)),
+        ),
+        ("W", vec![n, n], f64_bytes(&row_major(&net.w()))),
+        ("dale", vec![n], f64_bytes(&net.dale)),
+        ("W_in", vec![n, m_in], f64_bytes(&row_major(&net.w_in))),
+        ("w_out", vec![n], f64_bytes(&net.params.w_out)),
+        ("b_out", vec![1], f64_bytes(&b_out)),
+        ("gamma", vec![n], f64_bytes(&net.params.gamma)),
+        ("tau", vec![n], f64_bytes(&tau)),
+        ("adam_m", vec![adam.m.len()], f64_bytes(&adam.m)),
+        ("adam_v", vec![adam.v.len()], f64_bytes(&adam.v)),
+        ("adam_t", vec![1], f64_bytes(&adam_t)),
+    ];
+    let views: Vec<(String, TensorView)> = entries
+        .iter()
+        .map(|(name, shape, data)| {
+            Ok((
+                name.to_string(),
+                TensorView::new(Dtype::F64, shape.clone(), data)
+                    .map_err(|e| Error::invalid("checkpoint", e.to_string()))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let meta: std::collections::HashMap<String, String> = [
+        ("tau_min", net.tau_min),
+        ("tau_max", net.tau_max),
+        ("noise", net.noise),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), format!("{v:?}")))
+    .collect();
+    let bytes = safetensors::serialize(views, &Some(meta))
+        .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+    crate::io::write_atomic(path, |w| {
+        std::io::Write::write_all(w, &bytes).map_err(|e| Error::file(path, e))
+    })
+}
+
+/// Reads a checkpoint written by [`save_checkpoint`] (or by PyTorch with the same tensor names
+/// and float64 dtype); every tensor's dtype and shape is checked.
+pub fn load_checkpoint(path: &std::path::Path) -> Result<(RateNet, Adam)> {
+    use safetensors::tensor::Dtype;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::invalid("checkpoint", format!("cannot read {}: {e}", path.display()))
+    })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        Error::invalid(
+            "checkpoint",
+            format!("{}: not a safetensors file ({e})", path.display()),
+        )
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+    let get = |name: &str, shape: Option<&[usize]>| -> Result<(Vec<usize>, Vec<f64>)> {
+        let t = st.tensor(name).map_err(|_| {
+            Error::invalid(
+                "checkpoint",
+                format!("{}: tensor `{name}` is missing", path.display()),
+            )
+        })?;
+        if t.dtype() != Dtype::F64 {
+            return Err(Error::invalid(
+                "checkpoint",
+                format!(
+                    "{}: tensor `{name}` is {:?}, expected F64",
+                    path.display(),
+                    t.dtype()
+                ),
+            ));
+        }
+        if let Some(s) = shape {
+            if t.shape() != s {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!(
+                        "{}: tensor `{name}` has shape {:?}, expected {:?}",
+                        path.display(),
+                        t.shape(),
+                        s
+                    ),
+                ));
+            }
+        }
+        let v: Vec<f64> = t
+            .data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        crate::error::ensure_finite(&format!("checkpoint tensor {name}"), &v)?;
+        Ok((t.shape().to_vec(), v))
+    };
+    let (ds, dale) = get("dale", None)?;
+    let n = ds.first().copied().unwrap_or(0);
+    if n == 0 {
+        return Err(Error::invalid("checkpoint", "empty network"));
+    }
+    let (_, w_raw) = get("W_raw", Some(&[n, n]))?;
+    let (wis, w_in) = get("W_in", None)?;
+    if wis.len() != 2 || wis[0] != n {
+        return Err(Error::invalid(
+            "checkpoint",
+            format!("tensor `W_in` has shape {wis:?}, expected [{n}, N_in]"),
+        ));
+    }
+    let (_, w_out) = get("w_out", Some(&[n]))?;
+    let (_, b_out) = get("b_out", Some(&[1]))?;
+    let (_, gamma) = get("gamma", Some(&[n]))?;
+    let meta_f = |k: &str| -> Result<f64> {
+        meta.metadata()
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "checkpoint",
+                    format!("metadata `{k}` missing or not a number"),
+                )
+            })
+    };
+    let net = RateNet {
+        params: RateParams {
+            w_raw: Mat::from_fn(n, n, |i, j| w_raw[i * n + j]),
+            w_out,
+            b_out: b_out[0],
+            gamma,
+        },
+        dale,
+        w_in: Mat::from_fn(n, wis[1], |i, j| w_in[i * wis[1] + j]),
+        tau_min: meta_f("tau_min")?,
+        tau_max: meta_f("tau_max")?,
+        noise: meta_f("noise")?,
+    };
+    let adam = match (
+        get("adam_m", None),
+        get("adam_v", None),
+        get("adam_t", Some(&[1])),
+    ) {
+        (Ok((_, m)), Ok((_, v)), Ok((_, t))) => Adam {
+            lr: 0.0,
+            m,
+            v,
+            t: t[0] as i32,
+        },
+        _ => Adam::new(0.0),
+    };
+    Ok((net, adam))
+}
+
+impl RateNet {
+    /// The trained network as a continuous model for analysis: τ ⊙ dx/dt = −x + W σ(x) (time in
+    /// steps, input off), ready for `fixed-points`, `lyapunov`, `simulate`.
+    pub fn to_model(&self) -> Result<crate::model::RateRnn> {
+        crate::model::RateRnn::new(self.w(), crate::model::Activation::Sigmoid)?
+            .with_tau(self.alpha().iter().map(|a| 1.0 / a).collect())
+    }
 }

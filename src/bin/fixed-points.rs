@@ -41,6 +41,10 @@ struct Args {
     /// Fixed points of the discrete map h ← φ(W h + b) instead of the flow.
     #[arg(long)]
     map: bool,
+    /// A network trained by `train` (checkpoint.safetensors): its continuous dynamics
+    /// τ ⊙ dx/dt = −x + W σ(x), input off.
+    #[arg(long, conflicts_with_all = ["organics", "w", "model"])]
+    checkpoint: Option<PathBuf>,
     /// An ORGaNICs circuit with N units and the paper's defaults (organics.md).
     #[arg(long, value_name = "N", conflicts_with_all = ["map", "w", "model"])]
     organics: Option<usize>,
@@ -108,7 +112,17 @@ fn run(args: Args) -> Result<(), Error> {
         },
         ..Default::default()
     };
-    let points: Vec<FixedPoint> = if let Some(n) = args.organics {
+    let points: Vec<FixedPoint> = if let Some(ck) = &args.checkpoint {
+        let (net, _) = neurodyn::train::load_checkpoint(ck)?;
+        let m = net.to_model()?;
+        let starts = random_starts(m.dim(), args.starts, lo, hi, args.seed);
+        if args.map {
+            let rm = RnnMap::new(m.w().clone(), m.activation())?;
+            find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
+        } else {
+            find_fixed_points(&m, &starts, &opts)?
+        }
+    } else if let Some(n) = args.organics {
         let m = Organics::defaults(n)?;
         let mut starts = random_starts(2 * n, args.starts, lo, hi, args.seed);
         for s in starts.iter_mut() {

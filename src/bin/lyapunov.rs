@@ -9,7 +9,7 @@ use neurodyn::lyapunov::{
     lyapunov_flow, lyapunov_map, sweep, EulerMap, InitialFrame, LyapunovOptions, RnnMap, Spectrum,
     SweepSummary,
 };
-use neurodyn::model::{Activation, Anru, RateRnn};
+use neurodyn::model::{Activation, Anru, Model, RateRnn};
 use neurodyn::plot::LinePlot;
 use neurodyn::preset::Preset;
 use neurodyn::Error;
@@ -38,6 +38,10 @@ struct Args {
     /// seed's initialisation drawn from --init-seed (state dimension N(1 + M); use --k).
     #[arg(long, value_name = "N:M", conflicts_with_all = ["map", "flow", "euler", "sweep_g"])]
     anru: Option<String>,
+    /// A network trained by `train` (checkpoint.safetensors), analysed as its flow (--flow) or its
+    /// Euler map with dt = 1 step (--euler), input off.
+    #[arg(long, conflicts_with_all = ["anru", "w", "model", "map"])]
+    checkpoint: Option<PathBuf>,
     /// Seed of the ANRU initialisation.
     #[arg(long, default_value_t = 0)]
     init_seed: u64,
@@ -121,6 +125,21 @@ enum System {
 }
 
 fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
+    if let Some(ck) = &args.checkpoint {
+        let (net, _) = neurodyn::train::load_checkpoint(ck)?;
+        let m = net.to_model()?;
+        let w = Mat::from_fn(m.dim(), m.dim(), |i, j| gain * m.w()[(i, j)]);
+        let r = RateRnn::new(w, m.activation())?.with_tau(m.tau())?;
+        let x0 = vec![0.0; m.dim()];
+        return Ok((
+            if args.euler {
+                System::Euler(r)
+            } else {
+                System::Flow(r)
+            },
+            x0,
+        ));
+    }
     if let Some(spec) = &args.anru {
         let bad = || Error::invalid("anru", format!("`{spec}`: expected N:M, e.g. 64:10"));
         let p: Vec<&str> = spec.split(':').collect();
@@ -248,7 +267,7 @@ fn run(args: Args) -> Result<(), Error> {
             Error::invalid("history", format!("{}: use .csv or .parquet", h.display()))
         })?;
     }
-    let is_map = !(args.flow || args.euler);
+    let is_map = !(args.flow || args.euler || args.checkpoint.is_some());
     if !is_map && !(args.dt > 0.0 && args.dt.is_finite()) {
         return Err(Error::invalid(
             "dt",
