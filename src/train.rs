@@ -295,6 +295,139 @@ pub fn go_nogo_correct(o: &[f64], go: bool) -> bool {
     }
 }
 
+/// The tasks of spiking.md §B.3 (one step = 5 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// T = 200, one input; Go (u = 1 on steps 50..74) → output 1 from step 75, NoGo → 0.
+    GoNoGo,
+    /// T = 300, two inputs: s1 on steps 50..99, s2 on 110..159 (±1 each); target ±1 (same/different)
+    /// on steps 170..269.
+    Xor,
+    /// T = 500, four inputs: two noisy modalities N(0,1) + μ_m (μ_m = ±0.5) on steps 50..249 and a
+    /// context (u[2] or u[3] = 1); target sign(μ of the cued modality) from step 250.
+    Mante,
+}
+
+/// A trial: inputs (T rows of N_in), target (T), and the label the criterion needs
+/// (Go/NoGo: 1 = Go; XOR and Mante: ±1).
+pub type Trial = (Vec<Vec<f64>>, Vec<f64>, f64);
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "go-nogo" => Ok(Task::GoNoGo),
+            "xor" => Ok(Task::Xor),
+            "mante" | "context" => Ok(Task::Mante),
+            _ => Err(Error::invalid("task", format!("unknown task `{s}` (go-nogo, xor or mante; the digits tasks are not implemented yet)"))),
+        }
+    }
+}
+
+impl Task {
+    /// Number of inputs.
+    pub fn n_in(self) -> usize {
+        match self {
+            Task::GoNoGo => 1,
+            Task::Xor => 2,
+            Task::Mante => 4,
+        }
+    }
+
+    /// Draws a trial.
+    pub fn trial(self, rng: &mut ChaCha8Rng) -> Trial {
+        match self {
+            Task::GoNoGo => {
+                let (u, z, go) = go_nogo_trial(rng);
+                (u, z, if go { 1.0 } else { 0.0 })
+            }
+            Task::Xor => {
+                let s1 = if rng.random::<bool>() { 1.0 } else { -1.0 };
+                let s2 = if rng.random::<bool>() { 1.0 } else { -1.0 };
+                let label = s1 * s2;
+                let u = (0..300)
+                    .map(|t| {
+                        vec![
+                            if (50..100).contains(&t) { s1 } else { 0.0 },
+                            if (110..160).contains(&t) { s2 } else { 0.0 },
+                        ]
+                    })
+                    .collect();
+                let z = (0..300)
+                    .map(|t| if (170..270).contains(&t) { label } else { 0.0 })
+                    .collect();
+                (u, z, label)
+            }
+            Task::Mante => {
+                let mu: [f64; 2] = [
+                    if rng.random::<bool>() { 0.5 } else { -0.5 },
+                    if rng.random::<bool>() { 0.5 } else { -0.5 },
+                ];
+                let cue = usize::from(rng.random::<bool>());
+                let label = mu[cue].signum();
+                let u = (0..500)
+                    .map(|t| {
+                        let mut row = vec![0.0; 4];
+                        if (50..250).contains(&t) {
+                            for m in 0..2 {
+                                let z: f64 = StandardNormal.sample(rng);
+                                row[m] = z + mu[m];
+                            }
+                        }
+                        row[2 + cue] = 1.0;
+                        row
+                    })
+                    .collect();
+                let z = (0..500)
+                    .map(|t| if t >= 250 { label } else { 0.0 })
+                    .collect();
+                (u, z, label)
+            }
+        }
+    }
+
+    /// The paper's criterion on outputs o_1..o_{T−1} (o[k] is the output at step k + 1).
+    pub fn correct(self, o: &[f64], label: f64) -> bool {
+        let max = |s: &[f64]| s.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+        let min = |s: &[f64]| s.iter().fold(f64::INFINITY, |m, v| m.min(*v));
+        match self {
+            Task::GoNoGo => go_nogo_correct(o, label > 0.5),
+            // XOR: judged from step 200 on; Mante: over the last 200 steps.
+            Task::Xor | Task::Mante => {
+                let tail = if self == Task::Xor {
+                    &o[199..]
+                } else {
+                    &o[o.len() - 200..]
+                };
+                if label > 0.0 {
+                    max(tail) > 0.7
+                } else {
+                    min(tail) < -0.7
+                }
+            }
+        }
+    }
+}
+
+/// Fraction of `trials` fresh trials of `task` (with noise) answered correctly.
+pub fn accuracy(net: &RateNet, task: Task, trials: usize, seed: u64) -> f64 {
+    let ok = (0..trials)
+        .into_par_iter()
+        .filter(|&k| {
+            let (u, _, label) = task.trial(&mut ChaCha8Rng::seed_from_u64(
+                crate::sweep::trial_seed(seed, 1 << 30, k, 3),
+            ));
+            let (o, _) = net.forward(
+                &u,
+                Some(crate::sweep::trial_seed(seed, 1 << 30, k, 1)),
+                false,
+            );
+            task.correct(&o, label)
+        })
+        .count();
+    ok as f64 / trials as f64
+}
+
 /// Adam (Kingma & Ba) over the flattened parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam {
@@ -371,10 +504,22 @@ pub fn train_go_nogo(
 /// One minibatch update at iteration `it` (its trials and noise depend only on (seed, it), so a
 /// run resumed from a checkpoint continues bit for bit). Returns the minibatch loss.
 pub fn train_step(net: &mut RateNet, adam: &mut Adam, it: usize, batch: usize, seed: u64) -> f64 {
+    train_task_step(net, Task::GoNoGo, adam, it, batch, seed)
+}
+
+/// [`train_step`] for any [`Task`].
+pub fn train_task_step(
+    net: &mut RateNet,
+    task: Task,
+    adam: &mut Adam,
+    it: usize,
+    batch: usize,
+    seed: u64,
+) -> f64 {
     {
         let trials: Vec<_> = (0..batch)
             .map(|k| {
-                go_nogo_trial(&mut ChaCha8Rng::seed_from_u64(crate::sweep::trial_seed(
+                task.trial(&mut ChaCha8Rng::seed_from_u64(crate::sweep::trial_seed(
                     seed, it, k, 2,
                 )))
             })

@@ -118,3 +118,49 @@ fn go_nogo_is_learned() {
     assert_eq!(z[74], 0.0);
     assert_eq!(z[75], if go { 1.0 } else { 0.0 });
 }
+
+#[test]
+fn xor_and_mante_trials_follow_the_spec() {
+    use neurodyn::train::Task;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (mut same, mut diff) = (0, 0);
+    for _ in 0..200 {
+        let (u, z, label) = Task::Xor.trial(&mut rng);
+        assert_eq!((u.len(), u[0].len(), z.len()), (300, 2, 300));
+        assert_eq!(label, u[60][0] * u[120][1]);
+        assert_eq!(
+            (u[49][0], u[100][0], u[109][1], u[160][1]),
+            (0.0, 0.0, 0.0, 0.0)
+        );
+        assert_eq!((z[169], z[170], z[269], z[270]), (0.0, label, label, 0.0));
+        if label > 0.0 {
+            same += 1
+        } else {
+            diff += 1
+        }
+    }
+    assert!(same > 70 && diff > 70, "{same} / {diff}");
+    let (u, z, label) = Task::Mante.trial(&mut rng);
+    assert_eq!((u.len(), u[0].len()), (500, 4));
+    let cue = if u[0][2] == 1.0 { 0 } else { 1 };
+    assert_eq!(u[0][2] + u[0][3], 1.0);
+    let mean: f64 = (50..250).map(|t| u[t][cue]).sum::<f64>() / 200.0;
+    assert!(
+        (mean - 0.5 * label).abs() < 0.25,
+        "cued mean {mean} vs label {label}"
+    );
+    assert_eq!((u[49][0], u[250][1]), (0.0, 0.0));
+    assert_eq!((z[249], z[250], z[499]), (0.0, label, label));
+    // Criteria (spiking.md §B.3).
+    let mut o = vec![0.0; 299];
+    o[250] = 0.8;
+    assert!(Task::Xor.correct(&o, 1.0) && !Task::Xor.correct(&o, -1.0));
+    o[250] = -0.8;
+    assert!(Task::Xor.correct(&o, -1.0));
+    let mut o = vec![0.0; 499];
+    o[250] = 0.8; // before the last 200 outputs: does not count
+    assert!(!Task::Mante.correct(&o, 1.0));
+    o[400] = 0.8;
+    assert!(Task::Mante.correct(&o, 1.0));
+    assert!("digits".parse::<Task>().is_err());
+}

@@ -6,12 +6,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::plot::LinePlot;
 use neurodyn::train::{
-    go_nogo_accuracy, load_checkpoint, save_checkpoint, train_step, Adam, RateNet,
+    accuracy, load_checkpoint, save_checkpoint, train_task_step, Adam, RateNet, Task,
 };
 use neurodyn::Error;
 use std::path::PathBuf;
 
-/// Train a rate RNN with Dale's law (Kim, Li & Sejnowski 2019) on Go/NoGo by BPTT + Adam, on the
+/// Train a rate RNN with Dale's law (Kim, Li & Sejnowski 2019) on Go/NoGo, XOR or the
+/// context-dependent (Mante) task by BPTT + Adam, on the
 /// CPU in float64. Every epoch (--steps minibatches) is evaluated on 200 fresh noisy trials; metrics
 /// go to metrics.csv/.parquet and learning_curve.png/.svg, the network to checkpoint.safetensors
 /// (loadable by `fixed-points --checkpoint` and `lyapunov --checkpoint`). Rerunning with the same
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "train", version, about, long_about = None)]
 struct Args {
-    /// Task (go-nogo; xor, mante and the digits tasks are not implemented yet).
+    /// Task: go-nogo, xor or mante (spiking.md §B.3; the digits tasks are not implemented yet).
     #[arg(long, default_value = "go-nogo")]
     task: String,
     /// Cell (rate; gamma, anru and organics cells are not implemented yet).
@@ -55,12 +56,7 @@ struct Args {
 }
 
 fn run(a: Args) -> Result<(), Error> {
-    if a.task != "go-nogo" {
-        return Err(Error::invalid(
-            "task",
-            format!("`{}`: only go-nogo is implemented so far", a.task),
-        ));
-    }
+    let task: Task = a.task.parse()?;
     if a.cell != "rate" {
         return Err(Error::invalid(
             "cell",
@@ -127,11 +123,20 @@ fn run(a: Args) -> Result<(), Error> {
             }
         }
         let (n, mut ad) = load_checkpoint(&ckpt)?;
+        if n.w_in.ncols() != task.n_in() || n.n() != a.hidden {
+            return Err(Error::invalid(
+                "out",
+                format!(
+                    "{}: the checkpoint does not fit --task/--hidden",
+                    ckpt.display()
+                ),
+            ));
+        }
         ad.lr = a.lr;
         (n, ad)
     } else {
         (
-            RateNet::init(a.hidden, 1, (4.0, 20.0), a.seed)?,
+            RateNet::init(a.hidden, task.n_in(), (4.0, 20.0), a.seed)?,
             Adam::new(a.lr),
         )
     };
@@ -153,10 +158,11 @@ fn run(a: Args) -> Result<(), Error> {
         let mut loss = 0.0;
         for s in 0..a.steps {
             let it = epoch * a.steps + s;
-            loss += train_step(&mut net, &mut adam, it, a.batch, a.seed) / a.steps as f64;
+            loss +=
+                train_task_step(&mut net, task, &mut adam, it, a.batch, a.seed) / a.steps as f64;
             bar.inc(1);
         }
-        let acc = go_nogo_accuracy(&net, 200, a.seed ^ 0x5eed);
+        let acc = accuracy(&net, task, 200, a.seed ^ 0x5eed);
         bar.set_message(format!(
             "epoch {} loss {loss:.4} accuracy {:.1} %",
             epoch + 1,
