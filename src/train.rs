@@ -218,8 +218,10 @@ impl RateNet {
             if t + 1 < tlen {
                 // From x_{t+1} through r_t = σ(x_t): Wᵀ (α ⊙ dx_next) ⊙ σ'(x_t).
                 let a_dx: Vec<f64> = (0..n).map(|i| alpha[i] * dx_next[i]).collect();
-                let mut back = vec![0.0; n];
-                crate::model::kernels::gemv_add(w.transpose(), &a_dx, &mut back);
+                // (Wᵀ v)_i = column i of W · v (contiguous in column-major storage).
+                let back: Vec<f64> = (0..n)
+                    .map(|i| w.col(i).iter().zip(&a_dx).map(|(a, b)| a * b).sum())
+                    .collect();
                 for i in 0..n {
                     let s = sigmoid(x[i]);
                     dx[i] += back[i] * s * (1.0 - s);
@@ -236,11 +238,13 @@ impl RateNet {
             crate::model::kernels::gemv_add(self.w_in.as_ref(), &u[t - 1], &mut drive);
             for i in 0..n {
                 g_alpha[i] += dx[i] * (drive[i] - xp[i]);
-                let c = dx[i] * alpha[i];
-                if c != 0.0 {
-                    for j in 0..n {
-                        g_w[(i, j)] += c * r[j];
-                    }
+            }
+            // g_W += (α ⊙ δ_t) r_{t−1}ᵀ, column by column (contiguous).
+            let c: Vec<f64> = (0..n).map(|i| dx[i] * alpha[i]).collect();
+            for j in 0..n {
+                let rj = r[j];
+                for (g, ci) in g_w.col_mut(j).iter_mut().zip(&c) {
+                    *g += ci * rj;
                 }
             }
             dx_next = dx;
