@@ -1,20 +1,16 @@
 //! End-to-end tests of the `simulate` binary: a good run, and bad input that must fail cleanly
 //! (clear message naming the field, non-zero exit, no output file and no temporary left behind).
 
+mod common;
+use common::tmpdir;
+
 use ndarray::{Array1, Array2};
 use ndarray_npy::WriteNpyExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_simulate"))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn save<T: ndarray_npy::WritableElement, D: ndarray::Dimension>(

@@ -1,19 +1,15 @@
 //! End-to-end tests of the `fracdiff` binary.
 
+mod common;
+use common::tmpdir;
+
 use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fracdiff"))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-fd-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn save<D: ndarray::Dimension>(p: &Path, a: &ndarray::Array<f64, D>) {

@@ -1,31 +1,14 @@
 //! End-to-end tests of the `lyapunov` binary.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{tmpdir, LYAP_SPEC};
+
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lyapunov"))
 }
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-lyap-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-const SPEC: [f64; 10] = [
-    -1.111642945e-3,
-    -0.1818549330,
-    -0.1823568477,
-    -0.4191016377,
-    -0.4903359098,
-    -0.5371738818,
-    -1.053197076,
-    -1.054892157,
-    -1.782614453,
-    -3.451318468,
-];
 
 #[test]
 fn the_spec_cross_check_through_the_binary() {
@@ -65,9 +48,9 @@ fn the_spec_cross_check_through_the_binary() {
         let f: Vec<&str> = r.split(',').collect();
         let l: f64 = f[1].parse().unwrap();
         assert!(
-            (l - SPEC[i]).abs() < 1e-9 * SPEC[i].abs().max(1e-3) + 1e-12,
+            (l - LYAP_SPEC[i]).abs() < 1e-9 * LYAP_SPEC[i].abs().max(1e-3) + 1e-12,
             "row {i}: {l} vs {}",
-            SPEC[i]
+            LYAP_SPEC[i]
         );
         let bits: f64 = f[2].parse().unwrap();
         assert!((bits - l / std::f64::consts::LN_2).abs() < 1e-15);

@@ -1,18 +1,14 @@
 //! End-to-end tests of `stability-sweep`: the same table from one run, from a killed-and-resumed
 //! run, from shards merged, and with one or two threads; bad configurations fail cleanly.
 
+mod common;
+use common::tmpdir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_stability-sweep"))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 const SMALL: &str = r#"

@@ -1,7 +1,10 @@
 //! End-to-end tests of `train`: the accuracy of a run, resume = uninterrupted run, the checkpoint
 //! loads into `fixed-points` and `lyapunov`, bad input fails cleanly.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::tmpdir;
+
+use std::path::Path;
 use std::process::Command;
 
 fn bin(name: &str) -> Command {
@@ -10,13 +13,6 @@ fn bin(name: &str) -> Command {
         "fixed-points" => env!("CARGO_BIN_EXE_fixed-points"),
         _ => env!("CARGO_BIN_EXE_lyapunov"),
     })
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn ok(c: &mut Command) -> String {

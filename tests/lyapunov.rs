@@ -1,5 +1,8 @@
 //! Lyapunov spectra: spec cross-check, exact linear cases, identities, claims.
 
+mod common;
+use common::LYAP_SPEC;
+
 use faer::linalg::solvers::DenseSolveCore;
 use faer::Mat;
 use neurodyn::io::{read_npy_mat, read_npy_vec};
@@ -33,19 +36,6 @@ fn fixture() -> (Mat<f64>, Vec<f64>) {
     (w, h0)
 }
 
-const SPEC: [f64; 10] = [
-    -1.111642945e-3,
-    -0.1818549330,
-    -0.1823568477,
-    -0.4191016377,
-    -0.4903359098,
-    -0.5371738818,
-    -1.053197076,
-    -1.054892157,
-    -1.782614453,
-    -3.451318468,
-];
-
 /// lyapunov.md §B.5: the deterministic tanh-map spectrum (N = 10, g = 1.5).
 #[test]
 fn tanh_map_matches_the_spec_cross_check() {
@@ -76,10 +66,10 @@ fn tanh_map_matches_the_spec_cross_check() {
     for i in 0..10 {
         // The spec prints 10 significant digits.
         assert!(
-            (got[i] - SPEC[i]).abs() < 1e-9 * SPEC[i].abs().max(1e-3) + 1e-12,
+            (got[i] - LYAP_SPEC[i]).abs() < 1e-9 * LYAP_SPEC[i].abs().max(1e-3) + 1e-12,
             "λ_{i} = {} vs {}",
             got[i],
-            SPEC[i]
+            LYAP_SPEC[i]
         );
     }
     assert!((s.sum() - (-9.153957007720)).abs() < 1e-10);

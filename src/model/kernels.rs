@@ -34,6 +34,25 @@ pub fn gemv_add(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {
     gemv_add_generic(a, x, y);
 }
 
+/// Column block of [`gemv_add_blocked`]'s stack buffer.
+pub const BLOCK: usize = 256;
+
+/// `y ← y + A g` where the vector g is produced block by block into a stack buffer:
+/// `fill(j0, buf)` writes g[j0 .. j0 + buf.len()]. The models' right-hand sides use it to form
+/// `W φ(x)` without allocating.
+#[inline]
+pub fn gemv_add_blocked(a: MatRef<'_, f64>, fill: impl Fn(usize, &mut [f64]), y: &mut [f64]) {
+    let m = a.ncols();
+    let mut buf = [0.0f64; BLOCK];
+    let mut j0 = 0;
+    while j0 < m {
+        let nb = BLOCK.min(m - j0);
+        fill(j0, &mut buf[..nb]);
+        gemv_add(a.subcols(j0, nb), &buf[..nb], y);
+        j0 += nb;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemv_add_avx2(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {

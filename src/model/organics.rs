@@ -193,10 +193,15 @@ impl Organics {
         r.fill(0.0);
         match self.variant {
             Variant::Unrectified => crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r),
-            Variant::Rectified => {
-                let yr: Vec<f64> = y.iter().map(|&v| relu(v)).collect();
-                crate::model::kernels::gemv_add(self.w_r.as_ref(), &yr, r)
-            }
+            Variant::Rectified => crate::model::kernels::gemv_add_blocked(
+                self.w_r.as_ref(),
+                |j0, buf| {
+                    buf.iter_mut()
+                        .zip(&y[j0..])
+                        .for_each(|(b, &v)| *b = relu(v))
+                },
+                r,
+            ),
             Variant::RectifiedRecurrence => {
                 crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r);
                 for v in r.iter_mut().take(n) {
@@ -305,17 +310,22 @@ impl Model for Organics {
         let (y, a) = x.split_at(n);
         let (dy, da) = dx.split_at_mut(n);
         self.recurrent(y, dy);
-        let mut p = vec![0.0; n];
-        for i in 0..n {
-            let (yh, _) = self.yhat(y[i]);
-            p[i] = relu(a[i]) * yh * yh;
-        }
         for i in 0..n {
             dy[i] = (-y[i] + self.b1[i] * self.z[i] + (1.0 - relu(a[i]).sqrt()) * dy[i])
                 / self.tau_y[i];
             da[i] = -a[i] + (self.sigma[i] * self.b0[i]).powi(2);
         }
-        crate::model::kernels::gemv_add(self.w.as_ref(), &p, da);
+        // W (⌊a⌋ ⊙ ŷ²), the pooled drive, formed block by block without allocating.
+        crate::model::kernels::gemv_add_blocked(
+            self.w.as_ref(),
+            |j0, buf| {
+                for (k, b) in buf.iter_mut().enumerate() {
+                    let (yh, _) = self.yhat(y[j0 + k]);
+                    *b = relu(a[j0 + k]) * yh * yh;
+                }
+            },
+            da,
+        );
         for i in 0..n {
             da[i] /= self.tau_a[i];
         }

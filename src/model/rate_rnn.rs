@@ -16,15 +16,13 @@
 //! block by block from a stack buffer with the AVX2/FMA matrix-vector kernel of
 //! [`kernels`](super::kernels).
 
-use super::kernels::gemv_add;
+use super::kernels::{gemv_add, gemv_add_blocked};
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::Arc;
 
-/// Column block for the stack-buffered `W φ(x)` product.
-const BLOCK: usize = 256;
 /// Largest input dimension m (a stack buffer holds u(t)).
 pub const MAX_INPUTS: usize = 64;
 
@@ -285,21 +283,6 @@ impl RateRnn {
     pub fn dale(&self) -> Option<&[f64]> {
         self.dale.as_deref()
     }
-
-    /// `out ← out + W g(x)` where `g` fills a column block of `g(x)` into a stack buffer
-    /// (`g(j0, buf)` writes entries `j0 .. j0 + buf.len()`).
-    #[inline]
-    fn add_w_times(&self, g: impl Fn(usize, &mut [f64]), out: &mut [f64]) {
-        let n = self.dim();
-        let mut buf = [0.0f64; BLOCK];
-        let mut j0 = 0;
-        while j0 < n {
-            let nb = BLOCK.min(n - j0);
-            g(j0, &mut buf[..nb]);
-            gemv_add(self.w.as_ref().subcols(j0, nb), &buf[..nb], out);
-            j0 += nb;
-        }
-    }
 }
 
 fn check_len(field: &str, v: &[f64], n: usize) -> Result<()> {
@@ -325,7 +308,7 @@ impl Model for RateRnn {
             sig.eval(t, &mut u[..m]);
             gemv_add(b_in.as_ref(), &u[..m], dx);
         }
-        self.add_w_times(|j0, buf| self.phi_block(j0, x, buf), dx);
+        gemv_add_blocked(self.w.as_ref(), |j0, buf| self.phi_block(j0, x, buf), dx);
         for ((d, xi), it) in dx.iter_mut().zip(x).zip(&self.inv_tau) {
             *d = (*d - xi) * it;
         }
@@ -344,7 +327,11 @@ impl Model for RateRnn {
 
     fn jvp(&self, _t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         out.fill(0.0);
-        self.add_w_times(|j0, buf| self.dphi_mul_block(j0, x, v, buf), out);
+        gemv_add_blocked(
+            self.w.as_ref(),
+            |j0, buf| self.dphi_mul_block(j0, x, v, buf),
+            out,
+        );
         for ((o, vi), it) in out.iter_mut().zip(v).zip(&self.inv_tau) {
             *o = (*o - vi) * it;
         }

@@ -1,0 +1,26 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// A fresh, empty temporary folder for this test process and `name`.
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurodyn-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// lyapunov.md §B.5: the deterministic tanh-map spectrum (N = 10, g = 1.5), 10 significant digits.
+pub const LYAP_SPEC: [f64; 10] = [
+    -1.111642945e-3,
+    -0.1818549330,
+    -0.1823568477,
+    -0.4191016377,
+    -0.4903359098,
+    -0.5371738818,
+    -1.053197076,
+    -1.054892157,
+    -1.782614453,
+    -3.451318468,
+];
