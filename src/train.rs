@@ -13,8 +13,13 @@
 //! The backward pass is derived by hand (the model's Jacobian-transpose products plus the parameter
 //! derivatives) and checked against finite differences in the tests.
 //!
-//! Not here yet (issue 7): the other cells (gamma, ANRU, ORGaNICs), the other tasks, the wgpu
-//! trainer, checkpoints and the `train` binary.
+//! The general engine (any [`cell::Cell`] with a linear read-out, f64 or f32, class or trajectory
+//! losses) is [`net::SeqNet`]; the digits data are in [`data`], the GPU trainer in [`gpu`].
+
+pub mod cell;
+pub mod data;
+pub mod net;
+pub mod real;
 
 use crate::error::{Error, Result};
 use crate::model::activation::sigmoid;
@@ -468,6 +473,27 @@ impl Adam {
         p.w_out.copy_from_slice(&v[n * n..n * n + n]);
         p.b_out = v[n * n + n];
         p.gamma.copy_from_slice(&v[n * n + n + 1..]);
+    }
+
+    /// One update of a flat parameter vector (entries with `train[k] == false` are left alone).
+    pub fn step_flat<F: real::Real>(&mut self, p: &mut [F], g: &[F], train: &[bool]) {
+        if self.m.len() != p.len() {
+            self.m = vec![0.0; p.len()];
+            self.v = vec![0.0; p.len()];
+        }
+        self.t += 1;
+        let (b1, b2) = (0.9f64, 0.999f64);
+        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        for k in 0..p.len() {
+            if !train[k] {
+                continue;
+            }
+            let gk = g[k].f();
+            self.m[k] = b1 * self.m[k] + (1.0 - b1) * gk;
+            self.v[k] = b2 * self.v[k] + (1.0 - b2) * gk * gk;
+            let x = p[k].f() - self.lr * (self.m[k] / c1) / ((self.v[k] / c2).sqrt() + 1e-8);
+            p[k] = F::c(x);
+        }
     }
 
     /// One update of `p` with gradient `g` (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).

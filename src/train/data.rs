@@ -1,0 +1,226 @@
+//! Digits data: an IDX (MNIST format) reader, gzip or raw, and the sequential / permuted-sequential
+//! digits tasks (one pixel per step, pixels scaled to [0, 1] as torchvision's ToTensor does).
+//!
+//! The repository carries a small slice of MNIST in `models/mnist-slice/` (the first 2000 training
+//! and 500 test images; MNIST by Y. LeCun, C. Cortes and C. J. C. Burges, CC BY-SA 3.0) so that the
+//! tests and the embedded default run with nothing downloaded; `--data DIR` points `train` at the
+//! full set (the four standard files, `.gz` or not).
+
+use super::net::{Batch, Targets};
+use super::real::Real;
+use crate::error::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Images (row-major bytes) and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digits {
+    pub rows: usize,
+    pub cols: usize,
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path)
+        .map_err(|e| Error::invalid("data", format!("cannot read {}: {e}", path.display())))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = vec![];
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                Error::invalid("data", format!("{}: corrupt gzip ({e})", path.display()))
+            })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Reads an IDX file of unsigned bytes (magic 0x0000080D: D dimensions); returns (dims, data).
+pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let b = read_all(path)?;
+    let bad = |what: &str| Error::invalid("data", format!("{}: {what}", path.display()));
+    if b.len() < 4 || b[0] != 0 || b[1] != 0 {
+        return Err(bad("not an IDX file (bad magic number)"));
+    }
+    if b[2] != 0x08 {
+        return Err(bad(
+            "only unsigned-byte IDX files (type 0x08) are supported",
+        ));
+    }
+    let nd = b[3] as usize;
+    if nd == 0 || b.len() < 4 + 4 * nd {
+        return Err(bad("truncated header"));
+    }
+    let dims: Vec<usize> = (0..nd)
+        .map(|k| {
+            u32::from_be_bytes([b[4 + 4 * k], b[5 + 4 * k], b[6 + 4 * k], b[7 + 4 * k]]) as usize
+        })
+        .collect();
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let head = 4 + 4 * nd;
+    match count {
+        Some(c) if b.len() == head + c => Ok((dims, b[head..].to_vec())),
+        _ => Err(bad(&format!(
+            "header says {dims:?} but the file holds {} data bytes",
+            b.len() - head
+        ))),
+    }
+}
+
+impl Digits {
+    /// Images and labels from a pair of IDX files.
+    pub fn load(images: &Path, labels: &Path) -> Result<Self> {
+        let (di, im) = read_idx(images)?;
+        let (dl, lb) = read_idx(labels)?;
+        if di.len() != 3 || dl.len() != 1 || di[0] != dl[0] {
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "{} and {}: need images [K, rows, cols] and K labels, got {di:?} and {dl:?}",
+                    images.display(),
+                    labels.display()
+                ),
+            ));
+        }
+        if lb.iter().any(|&l| l > 9) {
+            return Err(Error::invalid("data", "labels must be digits 0..9"));
+        }
+        Ok(Digits {
+            rows: di[1],
+            cols: di[2],
+            images: im,
+            labels: lb,
+        })
+    }
+
+    /// The training or test split in `dir` (`train-images-idx3-ubyte[.gz]` etc.).
+    pub fn load_dir(dir: &Path, train: bool) -> Result<Self> {
+        let stem = if train { "train" } else { "t10k" };
+        let find = |kind: &str| -> Result<PathBuf> {
+            for ext in ["", ".gz"] {
+                let p = dir.join(format!("{stem}-{kind}{ext}"));
+                if p.exists() {
+                    return Ok(p);
+                }
+            }
+            Err(Error::invalid(
+                "data",
+                format!("{}: no {stem}-{kind}[.gz]", dir.display()),
+            ))
+        };
+        Self::load(&find("images-idx3-ubyte")?, &find("labels-idx1-ubyte")?)
+    }
+
+    /// The slice shipped with the repository (`models/mnist-slice`, relative to the crate root).
+    pub fn bundled(train: bool) -> Result<Self> {
+        Self::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist-slice"),
+            train,
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Pixels per image (= steps of the sequential task).
+    pub fn pixels(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Average-pools by `f` × `f` (28 × 28 → 7 × 7 for f = 4: 49 steps instead of 784), rounding.
+    pub fn pooled(&self, f: usize) -> Result<Self> {
+        if f == 0 || self.rows % f != 0 || self.cols % f != 0 {
+            return Err(Error::invalid(
+                "pool",
+                format!("{f} does not divide the {}×{} images", self.rows, self.cols),
+            ));
+        }
+        let (r, c) = (self.rows / f, self.cols / f);
+        let mut images = Vec::with_capacity(self.len() * r * c);
+        for k in 0..self.len() {
+            let img = &self.images[k * self.pixels()..(k + 1) * self.pixels()];
+            for i in 0..r {
+                for j in 0..c {
+                    let mut s = 0u32;
+                    for a in 0..f {
+                        for b in 0..f {
+                            s += img[(i * f + a) * self.cols + j * f + b] as u32;
+                        }
+                    }
+                    images.push(((s as f64) / (f * f) as f64).round() as u8);
+                }
+            }
+        }
+        Ok(Digits {
+            rows: r,
+            cols: c,
+            images,
+            labels: self.labels.clone(),
+        })
+    }
+
+    /// The first `k` images.
+    pub fn head(&self, k: usize) -> Self {
+        let k = k.min(self.len());
+        Digits {
+            rows: self.rows,
+            cols: self.cols,
+            images: self.images[..k * self.pixels()].to_vec(),
+            labels: self.labels[..k].to_vec(),
+        }
+    }
+
+    /// A batch of the sequential task for images `idx`: T = pixels, one input, pixel/255 at step t
+    /// (pixel `perm[t]` when permuted), label targets.
+    pub fn batch<F: Real>(&self, idx: &[usize], perm: Option<&[usize]>) -> Result<Batch<F>> {
+        let t = self.pixels();
+        if let Some(p) = perm {
+            if p.len() != t {
+                return Err(Error::invalid(
+                    "permutation",
+                    format!("has {} entries for {t} pixels", p.len()),
+                ));
+            }
+        }
+        let b = idx.len();
+        let mut u = vec![F::zero(); t * b];
+        for (bi, &k) in idx.iter().enumerate() {
+            let img = &self.images[k * t..(k + 1) * t];
+            for ti in 0..t {
+                let px = perm.map_or(ti, |p| p[ti]);
+                u[ti * b + bi] = F::c(img[px] as f64 / 255.0);
+            }
+        }
+        Ok(Batch {
+            t,
+            b,
+            n_in: 1,
+            u,
+            targets: Targets::Class(idx.iter().map(|&k| self.labels[k] as usize).collect()),
+            noise_seeds: None,
+        })
+    }
+}
+
+/// A permutation of `0..n`, deterministic in `seed` (Fisher–Yates with ChaCha8).
+pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut p: Vec<usize> = (0..n).collect();
+    p.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    p
+}
+
+/// The seed's psMNIST permutation π = RandomState(400).permutation(784) (gamma-anru.md §A.4),
+/// shipped as `models/psmnist-perm.npy` (written by numpy).
+pub fn seed_permutation() -> Result<Vec<usize>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/psmnist-perm.npy");
+    let v: ndarray::Array1<i64> = ndarray_npy::read_npy(&path)
+        .map_err(|e| Error::invalid("permutation", format!("{}: {e}", path.display())))?;
+    Ok(v.iter().map(|&x| x as usize).collect())
+}

@@ -1,0 +1,541 @@
+//! A recurrent cell plus a linear read-out, trained by backpropagation through time on batches of
+//! sequences, in f64 or f32 on the CPU.
+//!
+//! Sequences: inputs u_0..u_{T−1}; s_{t+1} = f(s_t, u_t) from the cell's s₀; read-out
+//! o_t = W_out φ(s_{t+1}[..N]) + b_out (φ: the cell's feature map, e.g. r = σ(x) for the rate cell).
+//! Losses (mean over the batch):
+//! - [`Targets::Class`]: cross-entropy of softmax(o_{T−1}) against a label (the digits tasks);
+//! - [`Targets::Trajectory`]: (1/T) Σ_t ‖o_t − z_t‖² (the rate-network tasks of spiking.md).
+//!
+//! A minibatch is split into fixed chunks of [`CHUNK`] trials that run in parallel with rayon, each
+//! chunk batched through the cell's matrix products; the chunks' gradients are summed in a fixed
+//! order, so a seed gives the same bits whatever the thread count.
+
+use super::cell::{AnruCell, Cell, GammaCell, Layout, OrganicsCell, RateCell};
+use super::real::{cm, cm_mut, rm, rm_mut, Real};
+use crate::error::{Error, Result};
+use faer::{MatMut, MatRef};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+/// Trials per parallel chunk (fixed, so results do not depend on the thread count).
+pub const CHUNK: usize = 16;
+
+/// What a batch is scored against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One class label per trial (cross-entropy on the last step's read-out).
+    Class(Vec<usize>),
+    /// z_t for every step and output, laid out `[t][b][c]` (T × B × C).
+    Trajectory(Vec<f64>),
+}
+
+/// A batch of B sequences of T steps with N_in inputs, laid out `[t][b][k]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<F> {
+    pub t: usize,
+    pub b: usize,
+    pub n_in: usize,
+    pub u: Vec<F>,
+    pub targets: Targets,
+    /// Seeds of the recurrent noise per trial (None: no noise).
+    pub noise_seeds: Option<Vec<u64>>,
+}
+
+impl<F: Real> Batch<F> {
+    /// Builds a batch from per-trial input rows (`trials[b][t]` has N_in entries).
+    pub fn from_trials(trials: &[Vec<Vec<f64>>], targets: Targets) -> Result<Self> {
+        let b = trials.len();
+        let t = trials.first().map(|x| x.len()).unwrap_or(0);
+        let n_in = trials
+            .first()
+            .and_then(|x| x.first())
+            .map(|r| r.len())
+            .unwrap_or(0);
+        if b == 0 || t == 0 || n_in == 0 {
+            return Err(Error::invalid("batch", "empty batch"));
+        }
+        let mut u = vec![F::zero(); t * b * n_in];
+        for (bi, tr) in trials.iter().enumerate() {
+            if tr.len() != t || tr.iter().any(|r| r.len() != n_in) {
+                return Err(Error::invalid("batch", "trials of different shapes"));
+            }
+            for (ti, row) in tr.iter().enumerate() {
+                for (k, v) in row.iter().enumerate() {
+                    u[(ti * b + bi) * n_in + k] = F::c(*v);
+                }
+            }
+        }
+        Ok(Batch {
+            t,
+            b,
+            n_in,
+            u,
+            targets,
+            noise_seeds: None,
+        })
+    }
+}
+
+/// Result of a forward(-backward) pass over a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass<F> {
+    /// Mean loss over the batch.
+    pub loss: f64,
+    /// Gradient of the mean loss (empty for forward-only passes).
+    pub grad: Vec<F>,
+    /// Read-outs `[t][b][c]` (trajectory targets) or `[b][c]` (the last step, class targets).
+    pub outputs: Vec<f64>,
+    /// Trials whose arg-max read-out equals the label (class targets; 0 otherwise).
+    pub correct: usize,
+}
+
+/// Cell + linear read-out with its flat parameter vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqNet<F, C> {
+    pub cell: C,
+    /// Read-out outputs C.
+    pub outputs: usize,
+    /// The cell's tensors followed by `W_out` [C, N] and `b_out` [C].
+    pub layout: Layout,
+    pub params: Vec<F>,
+    /// Std of the recurrent noise added to the first N state entries after every step.
+    pub noise: f64,
+}
+
+impl<F: Real, C: Cell<F>> SeqNet<F, C> {
+    /// A network with zero parameters (fill them with the cell's `init` and [`SeqNet::init_readout`]).
+    pub fn new(cell: C, outputs: usize) -> Result<Self> {
+        if outputs == 0 {
+            return Err(Error::invalid("outputs", "need at least one read-out"));
+        }
+        let mut layout = cell.layout().clone();
+        let n = cell.hidden();
+        layout.push("W_out", &[outputs, n], true);
+        layout.push("b_out", &[outputs], true);
+        let params = vec![F::zero(); layout.len];
+        Ok(SeqNet {
+            cell,
+            outputs,
+            layout,
+            params,
+            noise: 0.0,
+        })
+    }
+
+    /// nn.Linear's initialisation of the read-out: U(±1/√N) for W_out and b_out, times `scale`.
+    pub fn init_readout(&mut self, rng: &mut ChaCha8Rng, scale: f64) {
+        use rand::Rng;
+        let bound = scale / (self.cell.hidden() as f64).sqrt();
+        for name in ["W_out", "b_out"] {
+            let r = self.layout.get(name).expect("read-out").range();
+            for v in &mut self.params[r] {
+                *v = F::c(rng.random_range(-bound..bound));
+            }
+        }
+    }
+
+    fn readout(&self) -> (usize, usize) {
+        (self.layout.off("W_out"), self.layout.off("b_out"))
+    }
+
+    /// Loss, gradient and outputs over a batch (`grad`: also run the backward pass).
+    pub fn pass(&self, batch: &Batch<F>, grad: bool) -> Result<Pass<F>> {
+        self.check_batch(batch)?;
+        let prep = self.cell.prepare(&self.params);
+        let chunks: Vec<(usize, usize)> = (0..batch.b)
+            .step_by(CHUNK)
+            .map(|b0| (b0, (b0 + CHUNK).min(batch.b)))
+            .collect();
+        let parts: Vec<Pass<F>> = chunks
+            .par_iter()
+            .map(|&(b0, b1)| self.chunk(batch, &prep, b0, b1, grad))
+            .collect();
+        let mut total = Pass {
+            loss: 0.0,
+            grad: if grad {
+                vec![F::zero(); self.layout.len]
+            } else {
+                vec![]
+            },
+            outputs: vec![],
+            correct: 0,
+        };
+        let c = self.outputs;
+        let traj = matches!(batch.targets, Targets::Trajectory(_));
+        if traj {
+            total.outputs = vec![0.0; batch.t * batch.b * c];
+        }
+        for (&(b0, b1), part) in chunks.iter().zip(&parts) {
+            total.loss += part.loss;
+            total.correct += part.correct;
+            for (g, v) in total.grad.iter_mut().zip(&part.grad) {
+                *g += *v;
+            }
+            if traj {
+                let nb = b1 - b0;
+                for t in 0..batch.t {
+                    for bi in 0..nb {
+                        for k in 0..c {
+                            total.outputs[(t * batch.b + b0 + bi) * c + k] =
+                                part.outputs[(t * nb + bi) * c + k];
+                        }
+                    }
+                }
+            } else {
+                total.outputs.extend_from_slice(&part.outputs);
+            }
+        }
+        let inv = 1.0 / batch.b as f64;
+        total.loss *= inv;
+        for g in &mut total.grad {
+            *g = *g * F::c(inv);
+        }
+        if grad {
+            self.cell.finish_grad(&self.params, &mut total.grad);
+        }
+        Ok(total)
+    }
+
+    fn check_batch(&self, batch: &Batch<F>) -> Result<()> {
+        if batch.n_in != self.cell.n_in() {
+            return Err(Error::invalid(
+                "inputs",
+                format!(
+                    "the batch has {} inputs per step, the network {}",
+                    batch.n_in,
+                    self.cell.n_in()
+                ),
+            ));
+        }
+        if batch.u.len() != batch.t * batch.b * batch.n_in || batch.t == 0 || batch.b == 0 {
+            return Err(Error::invalid("batch", "inputs do not match T × B × N_in"));
+        }
+        match &batch.targets {
+            Targets::Class(l) => {
+                if l.len() != batch.b || l.iter().any(|&k| k >= self.outputs) {
+                    return Err(Error::invalid(
+                        "labels",
+                        format!("need B = {} labels below {}", batch.b, self.outputs),
+                    ));
+                }
+            }
+            Targets::Trajectory(z) => {
+                if z.len() != batch.t * batch.b * self.outputs {
+                    return Err(Error::invalid("targets", "need T × B × C target values"));
+                }
+            }
+        }
+        if let Some(s) = &batch.noise_seeds {
+            if s.len() != batch.b {
+                return Err(Error::invalid("noise_seeds", "need one seed per trial"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read-out o = W_out φ(s[..N]) + b_out of a state batch, with the features.
+    fn read(&self, s: MatRef<F>) -> (faer::Mat<F>, faer::Mat<F>, faer::Mat<F>) {
+        let (n, nb, c) = (self.cell.hidden(), s.ncols(), self.outputs);
+        let mut f = faer::Mat::<F>::zeros(n, nb);
+        let mut df = faer::Mat::<F>::zeros(n, nb);
+        for j in 0..nb {
+            for i in 0..n {
+                let (v, d) = self.cell.feature(s[(i, j)]);
+                f[(i, j)] = v;
+                df[(i, j)] = d;
+            }
+        }
+        let (wo, bo) = self.readout();
+        let mut o = faer::Mat::<F>::zeros(c, nb);
+        F::matmul(o.as_mut(), false, rm(&self.params[wo..], c, n), f.as_ref());
+        for j in 0..nb {
+            for k in 0..c {
+                o[(k, j)] += self.params[bo + k];
+            }
+        }
+        (o, f, df)
+    }
+
+    fn chunk(&self, batch: &Batch<F>, prep: &C::Prep, b0: usize, b1: usize, grad: bool) -> Pass<F> {
+        let (t_len, nb, n_in) = (batch.t, b1 - b0, batch.n_in);
+        let (sd, n, c) = (self.cell.state_dim(), self.cell.hidden(), self.outputs);
+        let p = &self.params;
+        let keep = if grad { t_len + 1 } else { 2 };
+        let mut states = vec![F::zero(); keep * sd * nb];
+        let mut s0 = vec![F::zero(); sd];
+        self.cell.init_state(p, &mut s0);
+        for j in 0..nb {
+            states[j * sd..(j + 1) * sd].copy_from_slice(&s0);
+        }
+        let mut rngs: Option<Vec<ChaCha8Rng>> = batch.noise_seeds.as_ref().map(|s| {
+            s[b0..b1]
+                .iter()
+                .map(|&x| ChaCha8Rng::seed_from_u64(x))
+                .collect()
+        });
+        let noise = F::c(self.noise);
+        let u_at = |t: usize| -> MatRef<F> { cm(&batch.u[(t * batch.b + b0) * n_in..], n_in, nb) };
+        let mut out = Pass {
+            loss: 0.0,
+            grad: vec![],
+            outputs: vec![],
+            correct: 0,
+        };
+        let traj = match &batch.targets {
+            Targets::Trajectory(z) => Some(z),
+            Targets::Class(_) => None,
+        };
+        if traj.is_some() {
+            out.outputs = vec![0.0; t_len * nb * c];
+        }
+        let blk = sd * nb;
+        for t in 0..t_len {
+            let (cur, nxt) = if grad {
+                (t, t + 1)
+            } else {
+                (t % 2, (t + 1) % 2)
+            };
+            let (lo, hi) = states.split_at_mut(cur.max(nxt) * blk);
+            let (s_cur, s_next) = if cur < nxt {
+                (&lo[cur * blk..], &mut hi[..blk])
+            } else {
+                (&hi[..blk] as &[F], &mut lo[nxt * blk..nxt * blk + blk])
+            };
+            self.cell
+                .step(p, prep, cm(s_cur, sd, nb), u_at(t), cm_mut(s_next, sd, nb));
+            if let Some(rs) = rngs.as_mut() {
+                for (j, r) in rs.iter_mut().enumerate() {
+                    for i in 0..n {
+                        let z: f64 = StandardNormal.sample(r);
+                        s_next[j * sd + i] += noise * F::c(z);
+                    }
+                }
+            }
+            if let Some(z) = traj {
+                let (o, _, _) = self.read(cm(s_next, sd, nb));
+                for j in 0..nb {
+                    for k in 0..c {
+                        let v = o[(k, j)].f();
+                        out.outputs[(t * nb + j) * c + k] = v;
+                        let d = v - z[(t * batch.b + b0 + j) * c + k];
+                        out.loss += d * d / t_len as f64;
+                    }
+                }
+            }
+        }
+        if let Targets::Class(labels) = &batch.targets {
+            let last = if grad { t_len } else { t_len % 2 };
+            let (o, _, _) = self.read(cm(&states[last * blk..], sd, nb));
+            for j in 0..nb {
+                let (lse, arg) = log_sum_exp(&o.col(j).iter().map(|v| v.f()).collect::<Vec<_>>());
+                out.loss += lse - o[(labels[b0 + j], j)].f();
+                out.correct += usize::from(arg == labels[b0 + j]);
+                out.outputs.extend(o.col(j).iter().map(|v| v.f()));
+            }
+        }
+        if !grad {
+            return out;
+        }
+        // Backward through time.
+        let mut g = vec![F::zero(); self.layout.len];
+        let mut ds_next = faer::Mat::<F>::zeros(sd, nb);
+        let mut ds = faer::Mat::<F>::zeros(sd, nb);
+        let (wo, bo) = self.readout();
+        for t in (0..t_len).rev() {
+            let s_next = cm(&states[(t + 1) * blk..], sd, nb);
+            // ∂L/∂o at step t, if the loss reads it.
+            let d_o: Option<faer::Mat<F>> = match &batch.targets {
+                Targets::Trajectory(z) => Some(faer::Mat::from_fn(c, nb, |k, j| {
+                    let v = out.outputs[(t * nb + j) * c + k];
+                    F::c(2.0 * (v - z[(t * batch.b + b0 + j) * c + k]) / t_len as f64)
+                })),
+                Targets::Class(labels) if t + 1 == t_len => {
+                    let (o, _, _) = self.read(s_next);
+                    Some(faer::Mat::from_fn(c, nb, |k, j| {
+                        let (lse, _) =
+                            log_sum_exp(&o.col(j).iter().map(|v| v.f()).collect::<Vec<_>>());
+                        let pk = (o[(k, j)].f() - lse).exp();
+                        F::c(pk - f64::from(u8::from(k == labels[b0 + j])))
+                    }))
+                }
+                _ => None,
+            };
+            if let Some(d_o) = d_o {
+                let (_, f, df) = self.read(s_next);
+                F::matmul(
+                    rm_mut(&mut g[wo..], c, n),
+                    true,
+                    d_o.as_ref(),
+                    f.transpose(),
+                );
+                for j in 0..nb {
+                    for k in 0..c {
+                        g[bo + k] += d_o[(k, j)];
+                    }
+                }
+                let mut dfeat = faer::Mat::<F>::zeros(n, nb);
+                F::matmul(
+                    dfeat.as_mut(),
+                    false,
+                    rm(&p[wo..], c, n).transpose(),
+                    d_o.as_ref(),
+                );
+                for j in 0..nb {
+                    for i in 0..n {
+                        ds_next[(i, j)] += dfeat[(i, j)] * df[(i, j)];
+                    }
+                }
+            }
+            let s_cur = cm(&states[t * blk..], sd, nb);
+            self.cell.step_back(
+                p,
+                prep,
+                s_cur,
+                u_at(t),
+                ds_next.as_ref(),
+                ds.as_mut(),
+                &mut g,
+            );
+            std::mem::swap(&mut ds, &mut ds_next);
+        }
+        out.grad = g;
+        out
+    }
+
+    /// Gradient of the mean loss by central finite differences (for tests; O(P) passes).
+    pub fn fd_grad(&self, batch: &Batch<F>, h: f64) -> Result<Vec<f64>>
+    where
+        C: Clone,
+    {
+        let mut net = self.clone();
+        let mut g = vec![0.0; self.layout.len];
+        for (k, gk) in g.iter_mut().enumerate() {
+            let x = self.params[k];
+            net.params[k] = x + F::c(h);
+            let lp = net.pass(batch, false)?.loss;
+            net.params[k] = x - F::c(h);
+            let lm = net.pass(batch, false)?.loss;
+            net.params[k] = x;
+            *gk = (lp - lm) / (2.0 * h);
+        }
+        Ok(g)
+    }
+}
+
+/// (log Σ e^{x_k}, arg max x_k).
+fn log_sum_exp(x: &[f64]) -> (f64, usize) {
+    let (arg, m) = x
+        .iter()
+        .copied()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |(a, m), (k, v)| {
+                if v > m {
+                    (k, v)
+                } else {
+                    (a, m)
+                }
+            },
+        );
+    (m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln(), arg)
+}
+
+/// The four cells behind one type (what `train` and the checkpoints work with).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyCell {
+    Rate(RateCell),
+    Gamma(GammaCell),
+    Anru(AnruCell),
+    Organics(OrganicsCell),
+}
+
+/// The prepared quantities of [`AnyCell`].
+pub enum AnyPrep<F> {
+    Rate(super::cell::RatePrep<F>),
+    None,
+    Organics(super::cell::OrganicsPrep<F>),
+}
+
+macro_rules! each_cell {
+    ($self:expr, $c:ident => $e:expr) => {
+        match $self {
+            AnyCell::Rate($c) => $e,
+            AnyCell::Gamma($c) => $e,
+            AnyCell::Anru($c) => $e,
+            AnyCell::Organics($c) => $e,
+        }
+    };
+}
+
+impl<F: Real> Cell<F> for AnyCell {
+    type Prep = AnyPrep<F>;
+    fn name(&self) -> &'static str {
+        each_cell!(self, c => Cell::<F>::name(c))
+    }
+    fn hidden(&self) -> usize {
+        each_cell!(self, c => Cell::<F>::hidden(c))
+    }
+    fn state_dim(&self) -> usize {
+        each_cell!(self, c => Cell::<F>::state_dim(c))
+    }
+    fn n_in(&self) -> usize {
+        each_cell!(self, c => Cell::<F>::n_in(c))
+    }
+    fn layout(&self) -> &Layout {
+        each_cell!(self, c => Cell::<F>::layout(c))
+    }
+    fn prepare(&self, p: &[F]) -> AnyPrep<F> {
+        match self {
+            AnyCell::Rate(c) => AnyPrep::Rate(c.prepare(p)),
+            AnyCell::Organics(c) => AnyPrep::Organics(c.prepare(p)),
+            _ => AnyPrep::None,
+        }
+    }
+    fn init_state(&self, p: &[F], s0: &mut [F]) {
+        each_cell!(self, c => c.init_state(p, s0))
+    }
+    fn step(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, out: MatMut<F>) {
+        match (self, pr) {
+            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step(p, q, s, u, out),
+            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step(p, q, s, u, out),
+            (AnyCell::Gamma(c), _) => c.step(p, &(), s, u, out),
+            (AnyCell::Anru(c), _) => c.step(p, &(), s, u, out),
+            _ => unreachable!("prepare() pairs each cell with its own quantities"),
+        }
+    }
+    fn step_back(
+        &self,
+        p: &[F],
+        pr: &AnyPrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        dn: MatRef<F>,
+        ds: MatMut<F>,
+        g: &mut [F],
+    ) {
+        match (self, pr) {
+            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step_back(p, q, s, u, dn, ds, g),
+            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step_back(p, q, s, u, dn, ds, g),
+            (AnyCell::Gamma(c), _) => c.step_back(p, &(), s, u, dn, ds, g),
+            (AnyCell::Anru(c), _) => c.step_back(p, &(), s, u, dn, ds, g),
+            _ => unreachable!("prepare() pairs each cell with its own quantities"),
+        }
+    }
+    fn finish_grad(&self, p: &[F], g: &mut [F]) {
+        each_cell!(self, c => c.finish_grad(p, g))
+    }
+    fn feature(&self, x: F) -> (F, F) {
+        each_cell!(self, c => c.feature(x))
+    }
+}
+
+impl AnyCell {
+    /// The seed initialisation of the cell's parameters into `p`.
+    pub fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+        each_cell!(self, c => c.init(p, rng))
+    }
+}

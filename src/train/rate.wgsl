@@ -1,0 +1,289 @@
+// Rate-cell trainer (f32): the leaky rate RNN of train::cell::RateCell with a linear read-out,
+// forward and backward through time, weight gradients and Adam, all on the device.
+//
+// One workgroup runs one trial's whole sequence (forward, then backward), the recurrent state in
+// registers and φ(x) (or α ⊙ δ) in workgroup memory; the weight gradients are then one thread per
+// parameter, summing over all (t, b). The layout of `params` is the CPU SeqNet's: W_raw [N, N],
+// W_in [N, N_in], gamma [N], W_out [C, N], b_out [C] (row-major).
+
+const WG: u32 = 64u;
+const NMAX: u32 = {{NMAX}}u;
+const PER: u32 = {{PER}}u;
+const CMAX: u32 = {{CMAX}}u;
+
+@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 8>;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> adam: array<f32>;
+@group(0) @binding(4) var<storage, read_write> prep: array<f32>;
+@group(0) @binding(5) var<storage, read_write> data: array<f32>;
+@group(0) @binding(6) var<storage, read_write> work: array<f32>;
+
+var<workgroup> r: array<f32, NMAX>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> logits: array<f32, CMAX>;
+
+// cfg slots (see gpu.rs, `Slot`).
+fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
+fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
+fn N() -> u32 { return cu(0u); }
+fn NIN() -> u32 { return cu(1u); }
+fn C() -> u32 { return cu(2u); }
+fn T() -> u32 { return cu(3u); }
+fn B() -> u32 { return cu(4u); }
+
+fn xi(t: u32, b: u32, i: u32) -> u32 { return cu(17u) + (t * B() + b) * N() + i; }
+fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i; }
+fn di(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
+fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
+fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
+
+fn sigm(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+// tanh without overflow for large |x|.
+fn tanh_s(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+fn phi(x: f32) -> f32 {
+    let k = cu(6u);
+    if (k == 0u) { return tanh_s(x); }
+    if (k == 1u) { return max(x, 0.0); }
+    return sigm(x);
+}
+fn dphi(x: f32) -> f32 {
+    let k = cu(6u);
+    if (k == 0u) { let t = tanh_s(x); return 1.0 - t * t; }
+    if (k == 1u) { return select(0.0, 1.0, x > 0.0); }
+    let s = sigm(x);
+    return s * (1.0 - s);
+}
+
+// Sum of one value per thread over the workgroup (called in uniform control flow).
+fn wg_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    let out = red[0];
+    workgroupBarrier();
+    return out;
+}
+
+fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
+
+// Effective W = relu(W_raw)·diag(d) (or W_raw) and α = 1/τ(γ).
+@compute @workgroup_size(64)
+fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    let n = N();
+    if (k < n * n) {
+        let j = k % n;
+        var w = params[k];
+        if (cu(7u) == 1u) { w = prep[n * n + n + j] * max(w, 0.0); }
+        prep[k] = w;
+    } else if (k < n * n + n) {
+        let i = k - n * n;
+        let lo = cf(23u);
+        let hi = cf(24u);
+        prep[k] = 1.0 / (lo + (hi - lo) * sigm(params[cu(11u) + i]));
+    }
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    let n = N();
+    let nin = NIN();
+    let nc = C();
+    let tl = T();
+    let nb = B();
+    let traj = cu(8u) == 1u;
+    var x: array<f32, PER>;
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        x[q] = 0.0;
+        if (i < n) { work[xi(0u, b, i)] = 0.0; }
+    }
+    var loss = 0.0;
+    for (var t = 0u; t < tl; t++) {
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) { r[i] = phi(x[q]); }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var a = 0.0;
+                for (var j = 0u; j < n; j++) { a += prep[i * n + j] * r[j]; }
+                for (var k = 0u; k < nin; k++) { a += params[cu(10u) + i * nin + k] * data[ui(t, b, k)]; }
+                work[ai(t, b, i)] = a;
+                var xn = x[q] + prep[n * n + i] * (a - x[q]);
+                if (cu(9u) == 1u) { xn += data[cu(16u) + (t * nb + b) * n + i]; }
+                x[q] = xn;
+                work[xi(t + 1u, b, i)] = xn;
+            }
+        }
+        workgroupBarrier();
+        if (traj || t + 1u == tl) {
+            for (var c = 0u; c < nc; c++) {
+                var part = 0.0;
+                for (var q = 0u; q < PER; q++) {
+                    let i = lid + q * WG;
+                    if (i < n) { part += params[cu(12u) + c * n + i] * phi(x[q]); }
+                }
+                let o = wg_sum(lid, part) + params[cu(13u) + c];
+                if (lid == 0u) { logits[c] = o; }
+            }
+            workgroupBarrier();
+            if (lid == 0u) {
+                if (traj) {
+                    for (var c = 0u; c < nc; c++) {
+                        let d = logits[c] - data[cu(15u) + (t * nb + b) * nc + c];
+                        loss += d * d / f32(tl);
+                        work[oi(t, b, c)] = 2.0 * d / f32(tl);
+                    }
+                } else {
+                    var m = logits[0];
+                    var arg = 0u;
+                    for (var c = 1u; c < nc; c++) {
+                        if (logits[c] > m) { m = logits[c]; arg = c; }
+                    }
+                    var s = 0.0;
+                    for (var c = 0u; c < nc; c++) { s += exp(logits[c] - m); }
+                    let lse = m + log(s);
+                    let label = u32(data[cu(15u) + b]);
+                    loss = lse - logits[label];
+                    work[cu(22u) + b] = select(0.0, 1.0, arg == label);
+                    for (var c = 0u; c < nc; c++) {
+                        work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
+                    }
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+    if (lid == 0u) { work[cu(21u) + b] = loss; }
+}
+
+// δ_t = ∂L/∂x_{t+1} (stored per step), backwards: δ gets the read-out's gradient, then
+// ∂L/∂x_t = (1 − α) δ + φ'(x_t) ⊙ Wᵀ(α ⊙ δ).
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    let n = N();
+    let nc = C();
+    let tl = T();
+    var ds: array<f32, PER>;
+    for (var q = 0u; q < PER; q++) { ds[q] = 0.0; }
+    for (var tt = 0u; tt < tl; tt++) {
+        let t = tl - 1u - tt;
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var g = 0.0;
+                for (var c = 0u; c < nc; c++) { g += params[cu(12u) + c * n + i] * work[oi(t, b, c)]; }
+                let dn = ds[q] + dphi(work[xi(t + 1u, b, i)]) * g;
+                work[di(t, b, i)] = dn;
+                r[i] = prep[n * n + i] * dn;
+                ds[q] = dn;
+            }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var s = 0.0;
+                for (var k = 0u; k < n; k++) { s += prep[k * n + i] * r[k]; }
+                ds[q] = (1.0 - prep[n * n + i]) * ds[q] + dphi(work[xi(t, b, i)]) * s;
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+// One thread per parameter: its gradient summed over every (t, b), divided by B.
+@compute @workgroup_size(64)
+fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    if (k >= cu(5u)) { return; }
+    let n = N();
+    let nin = NIN();
+    let nc = C();
+    let tl = T();
+    let nb = B();
+    var s = 0.0;
+    if (k < n * n) {
+        let i = k / n;
+        let j = k % n;
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * phi(work[xi(t, b, j)]); }
+        }
+        s *= prep[n * n + i];
+        if (cu(7u) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
+    } else if (k < cu(11u)) {
+        if (cu(28u) == 0u) {
+            let e = k - cu(10u);
+            let i = e / nin;
+            let kk = e % nin;
+            for (var t = 0u; t < tl; t++) {
+                for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * data[ui(t, b, kk)]; }
+            }
+            s *= prep[n * n + i];
+        }
+    } else if (k < cu(12u)) {
+        if (cu(29u) == 1u) {
+            let i = k - cu(11u);
+            for (var t = 0u; t < tl; t++) {
+                for (var b = 0u; b < nb; b++) {
+                    s += work[di(t, b, i)] * (work[ai(t, b, i)] - work[xi(t, b, i)]);
+                }
+            }
+            let lo = cf(23u);
+            let hi = cf(24u);
+            let sg = sigm(params[k]);
+            let tau = lo + (hi - lo) * sg;
+            s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
+        }
+    } else if (k < cu(13u)) {
+        let e = k - cu(12u);
+        let c = e / n;
+        let i = e % n;
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)] * phi(work[xi(t + 1u, b, i)]); }
+        }
+    } else {
+        let c = k - cu(13u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)]; }
+        }
+    }
+    grads[k] = s / f32(nb);
+}
+
+// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8); cfg 25 = lr, 26 = 1 − β₁ᵗ, 27 = 1 − β₂ᵗ.
+@compute @workgroup_size(64)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    let p = cu(5u);
+    if (k >= p) { return; }
+    if (k >= cu(10u) && k < cu(11u) && cu(28u) == 1u) { return; }
+    if (k >= cu(11u) && k < cu(12u) && cu(29u) == 0u) { return; }
+    let g = grads[k];
+    let m = 0.9 * adam[k] + 0.1 * g;
+    let v = 0.999 * adam[p + k] + 0.001 * g * g;
+    adam[k] = m;
+    adam[p + k] = v;
+    params[k] = params[k] - cf(25u) * (m / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+}

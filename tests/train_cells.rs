@@ -1,0 +1,257 @@
+//! Every trainable cell's hand-derived backward pass against central finite differences (f64,
+//! relative error < 1e-6), for both losses, with batches smaller and larger than a parallel chunk;
+//! f32 against f64; determinism; the digits data.
+
+use neurodyn::train::cell::{AnruCell, Cell, GammaCell, OrganicsCell, RateCell, RatePhi};
+use neurodyn::train::data::{permutation, seed_permutation, Digits};
+use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn cells() -> Vec<(&'static str, AnyCell)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut org = OrganicsCell::new(4, 2, true).unwrap();
+    // Faster rates than the seed's (0.01, 0.01, 0.1) so every path carries weight in 6 steps.
+    org.kappa_max = (0.4, 0.3, 0.5);
+    vec![
+        (
+            "rate-tanh",
+            AnyCell::Rate(
+                RateCell::new(5, 2, RatePhi::Tanh, None, (2.0, 8.0), true, false).unwrap(),
+            ),
+        ),
+        (
+            "rate-dale-sigmoid",
+            AnyCell::Rate(
+                RateCell::new(
+                    6,
+                    2,
+                    RatePhi::Sigmoid,
+                    Some(RateCell::draw_dale(6, &mut rng)),
+                    (2.0, 8.0),
+                    true,
+                    true,
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "rate-relu",
+            AnyCell::Rate(
+                RateCell::new(5, 2, RatePhi::Relu, None, (1.5, 4.0), false, false).unwrap(),
+            ),
+        ),
+        ("gamma", AnyCell::Gamma(GammaCell::new(5, 2, true).unwrap())),
+        ("anru", AnyCell::Anru(AnruCell::new(4, 3, 2).unwrap())),
+        ("organics", AnyCell::Organics(org)),
+    ]
+}
+
+fn net(cell: AnyCell, outputs: usize, seed: u64) -> SeqNet<f64, AnyCell> {
+    let mut net = SeqNet::<f64, AnyCell>::new(cell.clone(), outputs).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    cell.init(&mut net.params, &mut rng);
+    net.init_readout(&mut rng, 3.0);
+    // Move entries off the kinks where a one-sided derivative is defined by convention.
+    if let Some(t) = net.layout.get("log_W").cloned() {
+        let n = t.shape[0];
+        for i in 0..n {
+            net.params[t.offset + i * n + i] = -0.05;
+        }
+    }
+    if let AnyCell::Gamma(_) = &cell {
+        // s ≠ 0 so the logistic part of γ matters.
+        let t = net.layout.get("s").unwrap().clone();
+        for v in &mut net.params[t.range()] {
+            *v = rng.random_range(0.1..0.6);
+        }
+    }
+    net
+}
+
+fn batch(t: usize, b: usize, n_in: usize, outputs: usize, class: bool, seed: u64) -> Batch<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let trials: Vec<Vec<Vec<f64>>> = (0..b)
+        .map(|_| {
+            (0..t)
+                .map(|_| (0..n_in).map(|_| rng.random_range(-1.0..1.5)).collect())
+                .collect()
+        })
+        .collect();
+    let targets = if class {
+        Targets::Class((0..b).map(|_| rng.random_range(0..outputs)).collect())
+    } else {
+        Targets::Trajectory(
+            (0..t * b * outputs)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect(),
+        )
+    };
+    Batch::from_trials(&trials, targets).unwrap()
+}
+
+fn rel_err(net: &SeqNet<f64, AnyCell>, g: &[f64], fd: &[f64]) -> f64 {
+    // Entries sitting exactly on a relu kink (Dale W_raw = 0) have the conventional derivative 0.
+    // The fixed initial states of ORGaNICs are buffers: no gradient is propagated into them.
+    let init = |k: usize| {
+        ["y0", "a0", "b00", "b10"]
+            .iter()
+            .any(|n| net.layout.get(n).is_some_and(|t| t.range().contains(&k)))
+    };
+    let skip: Vec<bool> = (0..g.len())
+        .map(|k| {
+            (matches!(&net.cell, AnyCell::Rate(c) if c.dale.is_some())
+                && net.layout.get("W_raw").unwrap().range().contains(&k)
+                && net.params[k] == 0.0)
+                || init(k)
+        })
+        .collect();
+    let (mut num, mut den) = (0.0, 0.0);
+    for k in 0..g.len() {
+        if skip[k] {
+            assert_eq!(g[k], 0.0);
+            continue;
+        }
+        if std::env::var("SHOW").is_ok() && (g[k] - fd[k]).abs() > 1e-6 * fd[k].abs().max(1e-3) {
+            let t = net
+                .layout
+                .tensors
+                .iter()
+                .find(|t| t.range().contains(&k))
+                .unwrap();
+            eprintln!("{} [{}]: {} vs fd {}", t.name, k - t.offset, g[k], fd[k]);
+        }
+        num += (g[k] - fd[k]).powi(2);
+        den += fd[k].powi(2);
+    }
+    (num / den).sqrt()
+}
+
+#[test]
+fn every_cell_gradient_matches_finite_differences() {
+    for (name, cell) in cells() {
+        let n_in = Cell::<f64>::n_in(&cell);
+        for (class, b) in [(true, 3), (false, 3), (true, 19)] {
+            let outputs = if class { 3 } else { 2 };
+            let mut net = net(cell.clone(), outputs, 11);
+            let mut bt = batch(6, b, n_in, outputs, class, 3);
+            if matches!(cell, AnyCell::Rate(_)) {
+                // Recurrent noise does not change the gradient formula; check it is carried.
+                net.noise = 0.1;
+                bt.noise_seeds = Some((0..b as u64).collect());
+            }
+            let pass = net.pass(&bt, true).unwrap();
+            let fd = net.fd_grad(&bt, 1e-6).unwrap();
+            // Buffers (fixed tensors) get a gradient too, but the optimiser skips them.
+            let err = rel_err(&net, &pass.grad, &fd);
+            assert!(
+                err < 1e-6,
+                "{name} class={class} B={b}: relative gradient error {err:.3e}"
+            );
+            assert!(pass.grad.iter().any(|v| *v != 0.0));
+        }
+    }
+}
+
+#[test]
+fn a_wrong_backward_is_caught() {
+    // Perturbing one analytic gradient entry by 1 % of the norm fails the same check: the test can fail.
+    let (_, cell) = cells().remove(3);
+    let net = net(cell, 3, 2);
+    let bt = batch(5, 4, 2, 3, true, 9);
+    let mut g = net.pass(&bt, true).unwrap().grad;
+    let fd = net.fd_grad(&bt, 1e-6).unwrap();
+    let norm = fd.iter().map(|v| v * v).sum::<f64>().sqrt();
+    g[7] += 0.01 * norm;
+    assert!(rel_err(&net, &g, &fd) > 5e-3);
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    for (name, cell) in cells() {
+        let n_in = Cell::<f64>::n_in(&cell);
+        let n64 = net(cell.clone(), 3, 4);
+        let mut n32 = SeqNet::<f32, AnyCell>::new(cell.clone(), 3).unwrap();
+        n32.params = n64.params.iter().map(|&v| v as f32).collect();
+        let b64 = batch(8, 5, n_in, 3, true, 1);
+        let b32 = Batch::<f32> {
+            t: b64.t,
+            b: b64.b,
+            n_in: b64.n_in,
+            u: b64.u.iter().map(|&v| v as f32).collect(),
+            targets: b64.targets.clone(),
+            noise_seeds: None,
+        };
+        let p64 = n64.pass(&b64, true).unwrap();
+        let p32 = n32.pass(&b32, true).unwrap();
+        assert!(
+            (p64.loss - p32.loss).abs() < 1e-5 * p64.loss.abs().max(1.0),
+            "{name}"
+        );
+        let num: f64 = p64
+            .grad
+            .iter()
+            .zip(&p32.grad)
+            .map(|(a, b)| (a - *b as f64).powi(2))
+            .sum();
+        let den: f64 = p64.grad.iter().map(|a| a * a).sum();
+        assert!((num / den).sqrt() < 1e-4, "{name}: {}", (num / den).sqrt());
+    }
+}
+
+#[test]
+fn same_bits_whatever_the_thread_count() {
+    let (_, cell) = cells().remove(0);
+    let mut net = net(cell, 2, 3);
+    net.noise = 0.1;
+    let mut bt = batch(7, 40, 2, 2, false, 5);
+    bt.noise_seeds = Some((100..140).collect());
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| net.pass(&bt, true).unwrap());
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+        .install(|| net.pass(&bt, true).unwrap());
+    assert_eq!(one, two);
+}
+
+#[test]
+fn bundled_digits_and_permutations() {
+    let tr = Digits::bundled(true).unwrap();
+    let te = Digits::bundled(false).unwrap();
+    assert_eq!((tr.len(), te.len(), tr.rows, tr.cols), (2000, 500, 28, 28));
+    // The first MNIST training labels are 5 0 4 1 9 2 1 3 1 4.
+    assert_eq!(&tr.labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+    let p = tr.pooled(4).unwrap();
+    assert_eq!((p.rows, p.cols), (7, 7));
+    // Pooling keeps the mean intensity (up to rounding).
+    let m0: f64 = tr.images[..784].iter().map(|&v| v as f64).sum::<f64>() / 784.0;
+    let m1: f64 = p.images[..49].iter().map(|&v| v as f64).sum::<f64>() / 49.0;
+    assert!((m0 - m1).abs() < 0.5, "{m0} {m1}");
+    let pi = seed_permutation().unwrap();
+    assert_eq!(&pi[..8], &[745, 491, 157, 422, 329, 168, 133, 44]);
+    let mut s = pi.clone();
+    s.sort();
+    assert_eq!(s, (0..784).collect::<Vec<_>>());
+    let q = permutation(49, 3);
+    assert_ne!(q, (0..49).collect::<Vec<_>>());
+    let b = p.batch::<f64>(&[0, 1], Some(&q)).unwrap();
+    assert_eq!((b.t, b.b, b.n_in), (49, 2, 1));
+    assert_eq!(b.u[2 * 5 + 1], p.images[49 + q[5]] as f64 / 255.0);
+    assert!(p.batch::<f64>(&[0], Some(&q[..48])).is_err());
+}
+
+#[test]
+fn corrupt_idx_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x");
+    std::fs::write(&f, [0u8, 0, 8, 1, 0, 0, 0, 5, 1, 2]).unwrap();
+    let e = neurodyn::train::data::read_idx(&f).unwrap_err().to_string();
+    assert!(e.contains("data bytes"), "{e}");
+    std::fs::write(&f, b"hello world").unwrap();
+    assert!(neurodyn::train::data::read_idx(&f).is_err());
+}
