@@ -51,9 +51,10 @@ fn train_resume_and_analyse() {
         std::fs::read_to_string(resumed.join("metrics.csv")).unwrap()
     );
     // Same weights and optimiser state bit for bit (the files' metadata order may differ).
+    let load = |p: &Path| neurodyn::train::checkpoint::load::<f64>(p).unwrap();
     let (a, b) = (
-        neurodyn::train::load_checkpoint(&full.join("checkpoint.safetensors")).unwrap(),
-        neurodyn::train::load_checkpoint(&resumed.join("checkpoint.safetensors")).unwrap(),
+        load(&full.join("checkpoint.safetensors")),
+        load(&resumed.join("checkpoint.safetensors")),
     );
     assert!(
         a.0 == b.0 && a.1.m == b.1.m && a.1.v == b.1.v && a.1.t == b.1.t,
@@ -142,7 +143,12 @@ fn bad_input_fails_cleanly() {
     // A checkpoint with a wrongly shaped tensor.
     use safetensors::tensor::{Dtype, TensorView};
     let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (dale, w_raw) = (bytes(&[1.0; 4]), bytes(&[0.1; 9]));
+    let (dale, w_raw, w_in, w_out) = (
+        bytes(&[1.0; 4]),
+        bytes(&[0.1; 9]),
+        bytes(&[0.1; 4]),
+        bytes(&[0.1; 4]),
+    );
     let t = vec![
         (
             "dale".to_string(),
@@ -151,6 +157,14 @@ fn bad_input_fails_cleanly() {
         (
             "W_raw".to_string(),
             TensorView::new(Dtype::F64, vec![3, 3], &w_raw).unwrap(),
+        ),
+        (
+            "W_in".to_string(),
+            TensorView::new(Dtype::F64, vec![4, 1], &w_in).unwrap(),
+        ),
+        (
+            "W_out".to_string(),
+            TensorView::new(Dtype::F64, vec![1, 4], &w_out).unwrap(),
         ),
     ];
     std::fs::write(
@@ -166,4 +180,122 @@ fn bad_input_fails_cleanly() {
             .arg(d.join("y.csv")),
         "`W_raw` has shape [3, 3], expected [4, 4]",
     );
+}
+
+#[test]
+fn digits_any_cell_and_gpu() {
+    let d = tmpdir("digits");
+    // Sequential digits on the bundled slice (7 × 7 pooled, 49 steps): the tanh rate cell.
+    ok(bin("train")
+        .args([
+            "--task",
+            "seq-digits",
+            "--cell",
+            "rate",
+            "--hidden",
+            "24",
+            "--pool",
+            "4",
+            "--epochs",
+            "3",
+            "--steps",
+            "100",
+            "--batch",
+            "32",
+            "--eval",
+            "300",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("r")));
+    let m = std::fs::read_to_string(d.join("r/metrics.csv")).unwrap();
+    let acc: f64 = m
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        acc > 0.3,
+        "rate cell on 7×7 digits after 300 minibatches: {acc}"
+    );
+    // A gamma cell in float32, briefly.
+    ok(bin("train")
+        .args([
+            "--task",
+            "perm-digits",
+            "--cell",
+            "gamma",
+            "--hidden",
+            "12",
+            "--pool",
+            "4",
+            "--precision",
+            "f32",
+            "--epochs",
+            "1",
+            "--steps",
+            "5",
+            "--eval",
+            "50",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("g")));
+    // Its checkpoint is the gamma map for the analyses.
+    ok(bin("lyapunov")
+        .arg("--checkpoint")
+        .arg(d.join("g/checkpoint.safetensors"))
+        .args(["--k", "4", "--steps", "200", "--quiet", "--out"])
+        .arg(d.join("g.csv")));
+    assert_eq!(
+        std::fs::read_to_string(d.join("g.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    // The GPU trainer (lavapipe in CI) on Go/NoGo; its float32 checkpoint loads like any other.
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    ok(bin("train")
+        .args([
+            "--device", "gpu", "--epochs", "2", "--steps", "10", "--eval", "50", "--quiet", "--out",
+        ])
+        .arg(d.join("gpu")));
+    let (net, adam) =
+        neurodyn::train::checkpoint::load::<f32>(&d.join("gpu/checkpoint.safetensors")).unwrap();
+    assert_eq!((adam.t, net.outputs), (20, 1));
+    ok(bin("fixed-points")
+        .arg("--checkpoint")
+        .arg(d.join("gpu/checkpoint.safetensors"))
+        .args(["--quiet", "--out"])
+        .arg(d.join("fp.csv")));
+}
+
+#[test]
+fn bad_device_cell_and_precision() {
+    let d = tmpdir("bad2");
+    for (args, want) in [
+        (vec!["--device", "gpu", "--cell", "anru"], "`device`"),
+        (vec!["--device", "tpu"], "`device`"),
+        (vec!["--precision", "f16"], "`precision`"),
+        (vec!["--task", "seq-digits", "--pool", "5"], "`pool`"),
+        (vec!["--clip=-1"], "`clip`"),
+    ] {
+        let o = bin("train")
+            .args(&args)
+            .args(["--quiet", "--out"])
+            .arg(d.join("x"))
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(!d.join("x/checkpoint.safetensors").exists());
+    }
 }

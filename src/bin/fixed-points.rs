@@ -101,7 +101,7 @@ fn run(args: Args) -> Result<(), Error> {
     if args.starts + args.trajectory == 0 {
         return Err(Error::invalid("starts", "need at least one initial state"));
     }
-    let opts = FinderOptions {
+    let mut opts = FinderOptions {
         newton: NewtonOptions::default(),
         q_tol: args.q_tol,
         keep_slow: args.slow,
@@ -113,14 +113,34 @@ fn run(args: Args) -> Result<(), Error> {
         ..Default::default()
     };
     let points: Vec<FixedPoint> = if let Some(ck) = &args.checkpoint {
-        let (net, _) = neurodyn::train::load_checkpoint(ck)?;
-        let m = net.to_model()?;
-        let starts = random_starts(m.dim(), args.starts, lo, hi, args.seed);
-        if args.map {
-            let rm = RnnMap::new(m.w().clone(), m.activation())?;
-            find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
-        } else {
-            find_fixed_points(&m, &starts, &opts)?
+        use neurodyn::train::checkpoint::{analysis, load, Analysis};
+        let (net, _) = load::<f64>(ck)?;
+        match analysis(&net)? {
+            Analysis::Flow(m) => {
+                let starts = random_starts(m.dim(), args.starts, lo, hi, args.seed);
+                if args.map {
+                    let rm = RnnMap::new(m.w().clone(), m.activation())?;
+                    find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
+                } else {
+                    find_fixed_points(&m, &starts, &opts)?
+                }
+            }
+            Analysis::Map(rm) => {
+                opts.kind = TimeKind::Discrete;
+                let starts = random_starts(
+                    neurodyn::lyapunov::Map::dim(&rm),
+                    args.starts,
+                    lo,
+                    hi,
+                    args.seed,
+                );
+                find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
+            }
+            Analysis::Anru(a) => {
+                opts.kind = TimeKind::Discrete;
+                let starts = random_starts(a.n() * (1 + a.m()), args.starts, lo, hi, args.seed);
+                find_fixed_points(&MapResidual { map: &a, t: 0 }, &starts, &opts)?
+            }
         }
     } else if let Some(n) = args.organics {
         let m = Organics::defaults(n)?;

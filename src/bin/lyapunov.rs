@@ -126,19 +126,35 @@ enum System {
 
 fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
     if let Some(ck) = &args.checkpoint {
-        let (net, _) = neurodyn::train::load_checkpoint(ck)?;
-        let m = net.to_model()?;
-        let w = Mat::from_fn(m.dim(), m.dim(), |i, j| gain * m.w()[(i, j)]);
-        let r = RateRnn::new(w, m.activation())?.with_tau(m.tau())?;
-        let x0 = vec![0.0; m.dim()];
-        return Ok((
-            if args.euler {
-                System::Euler(r)
-            } else {
-                System::Flow(r)
-            },
-            x0,
-        ));
+        use neurodyn::train::checkpoint::{analysis, load, Analysis};
+        let (net, _) = load::<f64>(ck)?;
+        let sys = analysis(&net)?;
+        if gain != 1.0 && !matches!(sys, Analysis::Flow(_)) {
+            return Err(Error::invalid(
+                "sweep-g",
+                "scaling the recurrent weights applies to rate-cell checkpoints only",
+            ));
+        }
+        return Ok(match sys {
+            Analysis::Flow(m) => {
+                let w = Mat::from_fn(m.dim(), m.dim(), |i, j| gain * m.w()[(i, j)]);
+                let r = RateRnn::new(w, m.activation())?.with_tau(m.tau())?;
+                let x0 = vec![0.0; m.dim()];
+                if args.euler {
+                    (System::Euler(r), x0)
+                } else {
+                    (System::Flow(r), x0)
+                }
+            }
+            Analysis::Map(m) => {
+                let x0 = vec![0.0; neurodyn::lyapunov::Map::dim(&m)];
+                (System::Map(m), x0)
+            }
+            Analysis::Anru(a) => {
+                let x0 = vec![0.0; a.n() * (1 + a.m())];
+                (System::Anru(a), x0)
+            }
+        });
     }
     if let Some(spec) = &args.anru {
         let bad = || Error::invalid("anru", format!("`{spec}`: expected N:M, e.g. 64:10"));

@@ -1,39 +1,52 @@
 //! `train`: fit a recurrent circuit on a task and write a checkpoint that the analysis binaries load.
-//! A thin shell over `neurodyn::train` (CPU f64 reference trainer so far).
+//! A thin shell over `neurodyn::train`.
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::plot::LinePlot;
-use neurodyn::train::{
-    accuracy, load_checkpoint, save_checkpoint, train_task_step, Adam, RateNet, Task,
-};
+use neurodyn::train::checkpoint;
+use neurodyn::train::gpu::GpuRate;
+use neurodyn::train::net::{AnyCell, SeqNet};
+use neurodyn::train::real::Real;
+use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 use neurodyn::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Train a rate RNN with Dale's law (Kim, Li & Sejnowski 2019) on Go/NoGo, XOR or the
-/// context-dependent (Mante) task by BPTT + Adam, on the
-/// CPU in float64. Every epoch (--steps minibatches) is evaluated on 200 fresh noisy trials; metrics
+/// Train a recurrent cell by BPTT + Adam: the Dale rate RNN of Kim, Li & Sejnowski on Go/NoGo, XOR
+/// or the context-dependent (Mante) task, or any cell (rate, gamma, anru, organics) on sequential or
+/// permuted-sequential digits, on the CPU (float64 or float32) or on a GPU through Vulkan compute
+/// shaders (rate cell). Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
 /// go to metrics.csv/.parquet and learning_curve.png/.svg, the network to checkpoint.safetensors
 /// (loadable by `fixed-points --checkpoint` and `lyapunov --checkpoint`). Rerunning with the same
 /// --out resumes after the last completed epoch, bit for bit.
 ///
-/// Example: train --task go-nogo --cell rate --device cpu --out run/
+/// Examples: train --task go-nogo --cell rate --device cpu --out run/
+///           train --task seq-digits --cell organics --hidden 32 --pool 4 --out digits/
 #[derive(Parser, Debug)]
 #[command(name = "train", version, about, long_about = None)]
 struct Args {
-    /// Task: go-nogo, xor or mante (spiking.md §B.3; the digits tasks are not implemented yet).
+    /// Task: go-nogo, xor, mante (spiking.md §B.3), seq-digits or perm-digits (one pixel per step).
     #[arg(long, default_value = "go-nogo")]
     task: String,
-    /// Cell (rate; gamma, anru and organics cells are not implemented yet).
+    /// Cell: rate, gamma, anru or organics.
     #[arg(long, default_value = "rate")]
     cell: String,
-    /// cpu (the wgpu trainer is not implemented yet).
+    /// cpu or gpu (wgpu/Vulkan, float32; rate cell).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Hidden units N.
-    #[arg(long, default_value_t = 40)]
-    hidden: usize,
+    /// CPU precision: f64 (the reference) or f32.
+    #[arg(long, default_value = "f64")]
+    precision: String,
+    /// Hidden units N [default: 40 on the rate tasks, 32 on digits].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// ANRU controller units M per neuron.
+    #[arg(long, default_value_t = 10)]
+    controller: usize,
+    /// Rate-cell nonlinearity (tanh, relu, sigmoid) [default: sigmoid on the rate tasks, tanh on digits].
+    #[arg(long)]
+    phi: Option<String>,
     /// Epochs (each --steps minibatches, then an evaluation).
     #[arg(long, default_value_t = 16)]
     epochs: usize,
@@ -46,8 +59,20 @@ struct Args {
     /// Adam learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
+    /// Clip the gradient's global norm to this value (CPU).
+    #[arg(long)]
+    clip: Option<f64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Folder with the four MNIST IDX files (.gz or not) [default: the bundled 2000/500 slice].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Average-pool the digits by this factor (4: 7 × 7 images, 49 steps).
+    #[arg(long, default_value_t = 1)]
+    pool: usize,
+    /// Held-out trials (test images) per evaluation.
+    #[arg(long, default_value_t = 200)]
+    eval: usize,
     /// Output folder.
     #[arg(long, default_value = "out/run")]
     out: PathBuf,
@@ -55,46 +80,135 @@ struct Args {
     quiet: bool,
 }
 
+/// Where the network lives while it trains.
+enum Trainer {
+    Cpu64(SeqNet<f64, AnyCell>, Adam),
+    Cpu32(SeqNet<f32, AnyCell>, Adam),
+    Gpu(Box<GpuRate>, f64),
+}
+
+impl Trainer {
+    fn step(&mut self, src: &DataSource, it: usize, a: &Args) -> Result<f64, Error> {
+        fn cpu<F: Real>(
+            net: &mut SeqNet<F, AnyCell>,
+            adam: &mut Adam,
+            src: &DataSource,
+            it: usize,
+            a: &Args,
+        ) -> Result<f64, Error> {
+            Ok(train_step(net, adam, &src.batch::<F>(it, a.batch, a.seed)?, a.clip)?.loss)
+        }
+        match self {
+            Trainer::Cpu64(n, ad) => cpu(n, ad, src, it, a),
+            Trainer::Cpu32(n, ad) => cpu(n, ad, src, it, a),
+            Trainer::Gpu(g, lr) => {
+                let loss = g
+                    .train_step(&src.batch::<f32>(it, a.batch, a.seed)?, *lr)?
+                    .0;
+                if !loss.is_finite() {
+                    return Err(Error::invalid("lr", "the loss became non-finite"));
+                }
+                Ok(loss)
+            }
+        }
+    }
+
+    fn evaluate(&self, src: &DataSource, a: &Args) -> Result<(f64, f64), Error> {
+        let seed = a.seed ^ 0x5eed;
+        match self {
+            Trainer::Cpu64(n, _) => src.evaluate(n, a.eval, seed),
+            Trainer::Cpu32(n, _) => src.evaluate(n, a.eval, seed),
+            Trainer::Gpu(g, _) => src.evaluate(&g.download()?.0, a.eval, seed),
+        }
+    }
+
+    fn save(&self, path: &Path) -> Result<(), Error> {
+        match self {
+            Trainer::Cpu64(n, ad) => checkpoint::save(n, ad, path),
+            Trainer::Cpu32(n, ad) => checkpoint::save(n, ad, path),
+            Trainer::Gpu(g, _) => {
+                let (n, ad) = g.download()?;
+                checkpoint::save(&n, &ad, path)
+            }
+        }
+    }
+
+    fn sizes(&self) -> (usize, usize) {
+        use neurodyn::train::cell::Cell;
+        match self {
+            Trainer::Cpu64(n, _) => (Cell::<f64>::hidden(&n.cell), Cell::<f64>::n_in(&n.cell)),
+            Trainer::Cpu32(n, _) => (Cell::<f32>::hidden(&n.cell), Cell::<f32>::n_in(&n.cell)),
+            Trainer::Gpu(..) => (0, 0),
+        }
+    }
+}
+
 fn run(a: Args) -> Result<(), Error> {
     let task: Task = a.task.parse()?;
-    if a.cell != "rate" {
+    let mut spec = CellSpec::default_for(&a.cell, task);
+    if let Some(h) = a.hidden {
+        if h == 0 {
+            return Err(Error::invalid("hidden", "must be at least 1"));
+        }
+        spec.hidden = h;
+    }
+    spec.controller = a.controller;
+    spec.pool = a.pool;
+    if let Some(p) = &a.phi {
+        spec.phi = neurodyn::train::cell::RatePhi::parse(p)?;
+    }
+    if !["rate", "gamma", "anru", "organics"].contains(&a.cell.as_str()) {
         return Err(Error::invalid(
             "cell",
+            format!("unknown cell `{}` (rate, gamma, anru or organics)", a.cell),
+        ));
+    }
+    let gpu = match a.device.as_str() {
+        "cpu" => false,
+        "gpu" => true,
+        d => return Err(Error::invalid("device", format!("`{d}`: cpu or gpu"))),
+    };
+    if gpu && a.cell != "rate" {
+        return Err(Error::invalid(
+            "device",
             format!(
-                "`{}`: only the Dale rate cell is implemented so far",
+                "the GPU trainer has the rate cell; train `{}` with --device cpu",
                 a.cell
             ),
         ));
     }
-    if a.device != "cpu" {
-        return Err(Error::invalid(
-            "device",
-            format!("`{}`: only cpu is implemented so far", a.device),
-        ));
-    }
-    if a.hidden == 0 {
-        return Err(Error::invalid("hidden", "must be at least 1"));
-    }
-    if a.batch == 0 || a.steps == 0 || a.epochs == 0 {
+    let f32_cpu = match a.precision.as_str() {
+        "f64" => false,
+        "f32" => true,
+        p => return Err(Error::invalid("precision", format!("`{p}`: f64 or f32"))),
+    };
+    if a.batch == 0 || a.steps == 0 || a.epochs == 0 || a.eval == 0 {
         return Err(Error::invalid(
             "batch",
-            "batch, steps and epochs must be at least 1",
+            "batch, steps, epochs and eval must be at least 1",
         ));
     }
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         return Err(Error::invalid("lr", format!("{} (must be positive)", a.lr)));
     }
+    if let Some(c) = a.clip {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(Error::invalid("clip", format!("{c} (must be positive)")));
+        }
+    }
+    let src = DataSource::new(task, a.data_dir.as_deref(), a.pool, a.seed)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
     let ckpt = a.out.join("checkpoint.safetensors");
     let metrics_path = a.out.join("metrics.csv");
     let config = format!(
-        "task = \"{}\"\ncell = \"{}\"\ndevice = \"{}\"\nhidden = {}\nepochs = {}\nsteps = {}\nbatch = {}\nlr = {:?}\nseed = {}\n",
-        a.task, a.cell, a.device, a.hidden, a.epochs, a.steps, a.batch, a.lr, a.seed
+        "task = \"{}\"\ncell = \"{}\"\ndevice = \"{}\"\nprecision = \"{}\"\nhidden = {}\ncontroller = {}\nphi = \"{}\"\nepochs = {}\nsteps = {}\nbatch = {}\nlr = {:?}\nclip = {:?}\nseed = {}\ndata_dir = {:?}\npool = {}\neval = {}\n",
+        task.name(), a.cell, a.device, a.precision, spec.hidden, spec.controller, spec.phi.name(), a.epochs, a.steps, a.batch, a.lr, a.clip, a.seed, a.data_dir, a.pool, a.eval
     );
     let config_path = a.out.join("config.toml");
+    let resume = ckpt.exists() && metrics_path.exists();
     // Resume: same configuration (epochs may grow), checkpoint and metrics present.
     let mut rows: Vec<(i64, i64, f64, f64)> = vec![];
-    let (mut net, mut adam) = if ckpt.exists() && metrics_path.exists() {
+    if resume {
         let old = std::fs::read_to_string(&config_path).unwrap_or_default();
         let strip = |s: &str| {
             s.lines()
@@ -122,24 +236,41 @@ fn run(a: Args) -> Result<(), Error> {
                 }
             }
         }
-        let (n, mut ad) = load_checkpoint(&ckpt)?;
-        if n.w_in.ncols() != task.n_in() || n.n() != a.hidden {
-            return Err(Error::invalid(
-                "out",
-                format!(
-                    "{}: the checkpoint does not fit --task/--hidden",
-                    ckpt.display()
-                ),
-            ));
-        }
-        ad.lr = a.lr;
-        (n, ad)
+    }
+    let mut trainer = if gpu {
+        let (net, adam) = if resume {
+            checkpoint::load::<f32>(&ckpt)?
+        } else {
+            (spec.build::<f32>(task, a.seed)?, Adam::new(a.lr))
+        };
+        Trainer::Gpu(Box::new(GpuRate::new(&net, &adam)?), a.lr)
+    } else if f32_cpu {
+        let (net, mut adam) = if resume {
+            checkpoint::load::<f32>(&ckpt)?
+        } else {
+            (spec.build::<f32>(task, a.seed)?, Adam::new(a.lr))
+        };
+        adam.lr = a.lr;
+        Trainer::Cpu32(net, adam)
     } else {
-        (
-            RateNet::init(a.hidden, task.n_in(), (4.0, 20.0), a.seed)?,
-            Adam::new(a.lr),
-        )
+        let (net, mut adam) = if resume {
+            checkpoint::load::<f64>(&ckpt)?
+        } else {
+            (spec.build::<f64>(task, a.seed)?, Adam::new(a.lr))
+        };
+        adam.lr = a.lr;
+        Trainer::Cpu64(net, adam)
     };
+    let (h, k) = trainer.sizes();
+    if resume && h != 0 && (h != spec.hidden || k != task.n_in()) {
+        return Err(Error::invalid(
+            "out",
+            format!(
+                "{}: the checkpoint does not fit --task/--hidden",
+                ckpt.display()
+            ),
+        ));
+    }
     neurodyn::io::write_atomic(&config_path, |w| {
         std::io::Write::write_all(w, config.as_bytes()).map_err(|e| Error::file(&config_path, e))
     })?;
@@ -158,11 +289,10 @@ fn run(a: Args) -> Result<(), Error> {
         let mut loss = 0.0;
         for s in 0..a.steps {
             let it = epoch * a.steps + s;
-            loss +=
-                train_task_step(&mut net, task, &mut adam, it, a.batch, a.seed) / a.steps as f64;
+            loss += trainer.step(&src, it, &a)? / a.steps as f64;
             bar.inc(1);
         }
-        let acc = accuracy(&net, task, 200, a.seed ^ 0x5eed);
+        let (_, acc) = trainer.evaluate(&src, &a)?;
         bar.set_message(format!(
             "epoch {} loss {loss:.4} accuracy {:.1} %",
             epoch + 1,
@@ -175,7 +305,7 @@ fn run(a: Args) -> Result<(), Error> {
             acc,
         ));
         // Checkpoint first, then the metrics that say it exists.
-        save_checkpoint(&net, &adam, &ckpt)?;
+        trainer.save(&ckpt)?;
         let mut t = Table::new();
         t.push("epoch", Column::I64(rows.iter().map(|r| r.0).collect()));
         t.push("iteration", Column::I64(rows.iter().map(|r| r.1).collect()));
@@ -186,12 +316,21 @@ fn run(a: Args) -> Result<(), Error> {
     }
     bar.finish_and_clear();
     LinePlot::new(
-        "Go/NoGo learning curve (rate RNN, Dale's law)",
+        &format!(
+            "{} learning curve ({} cell, {})",
+            task.name(),
+            a.cell,
+            a.device
+        ),
         "iteration",
         "loss / accuracy",
     )
     .series(
-        "loss (MSE)",
+        if task.is_digits() {
+            "loss (cross-entropy)"
+        } else {
+            "loss (MSE)"
+        },
         rows.iter().map(|r| (r.1 as f64, r.2)).collect(),
     )
     .series("accuracy", rows.iter().map(|r| (r.1 as f64, r.3)).collect())

@@ -233,29 +233,26 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         s *= prep[n * n + i];
         if (cu(7u) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
     } else if (k < cu(11u)) {
-        if (cu(28u) == 0u) {
-            let e = k - cu(10u);
-            let i = e / nin;
-            let kk = e % nin;
-            for (var t = 0u; t < tl; t++) {
-                for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * data[ui(t, b, kk)]; }
-            }
-            s *= prep[n * n + i];
+        // (computed for frozen tensors too, as on the CPU; Adam skips them)
+        let e = k - cu(10u);
+        let i = e / nin;
+        let kk = e % nin;
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * data[ui(t, b, kk)]; }
         }
+        s *= prep[n * n + i];
     } else if (k < cu(12u)) {
-        if (cu(29u) == 1u) {
-            let i = k - cu(11u);
-            for (var t = 0u; t < tl; t++) {
-                for (var b = 0u; b < nb; b++) {
-                    s += work[di(t, b, i)] * (work[ai(t, b, i)] - work[xi(t, b, i)]);
-                }
+        let i = k - cu(11u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                s += work[di(t, b, i)] * (work[ai(t, b, i)] - work[xi(t, b, i)]);
             }
-            let lo = cf(23u);
-            let hi = cf(24u);
-            let sg = sigm(params[k]);
-            let tau = lo + (hi - lo) * sg;
-            s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
         }
+        let lo = cf(23u);
+        let hi = cf(24u);
+        let sg = sigm(params[k]);
+        let tau = lo + (hi - lo) * sg;
+        s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
     } else if (k < cu(13u)) {
         let e = k - cu(12u);
         let c = e / n;

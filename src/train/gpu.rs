@@ -1,0 +1,480 @@
+//! The wgpu trainer (f32): the rate cell of [`RateCell`](super::cell::RateCell) with its read-out,
+//! trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI tests
+//! on) or real GPUs, unchanged.
+//!
+//! Kernels (`rate.wgsl`): `prepare` (effective W and α), `forward` and `backward` (one workgroup
+//! per trial running the whole sequence, the state in registers and φ(x) in workgroup memory),
+//! `gradients` (one thread per parameter, summing over every step and trial), `adam_step`. One
+//! training step is one command buffer of five dispatches; weights, Adam moments and the
+//! trajectories stay on the device, and only the per-trial losses and hits come back. The layout
+//! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuRate::download`] gives a network the
+//! f64 analyses and the checkpoints take as is.
+//!
+//! Not on the GPU yet: the gamma, ANRU and ORGaNICs cells (CPU only) and gradient clipping.
+
+use super::net::{AnyCell, Batch, SeqNet, Targets};
+use super::Adam;
+use crate::error::{Error, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use wgpu::util::DeviceExt;
+
+const WG: usize = 64;
+const SLOTS: usize = 32;
+
+/// Largest hidden size the shader is built for (workgroup memory: N floats).
+pub const MAX_HIDDEN: usize = 2048;
+
+fn gpu_err(what: impl std::fmt::Display) -> Error {
+    Error::invalid("device", format!("gpu: {what}"))
+}
+
+/// A device with the rate-cell trainer's pipelines, parameters and work buffers.
+pub struct GpuRate {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipes: Vec<wgpu::ComputePipeline>,
+    layout: wgpu::BindGroupLayout,
+    cfg: [u32; SLOTS],
+    cfg_buf: wgpu::Buffer,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    adam: wgpu::Buffer,
+    prep: wgpu::Buffer,
+    data: Option<wgpu::Buffer>,
+    work: Option<wgpu::Buffer>,
+    bind: Option<wgpu::BindGroup>,
+    shape: (usize, usize),
+    n: usize,
+    p: usize,
+    /// Adam steps taken (bias correction).
+    pub steps: i32,
+    /// The adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)".
+    pub adapter: String,
+    template: SeqNet<f32, AnyCell>,
+}
+
+const ENTRIES: [&str; 5] = ["prepare", "forward", "backward", "gradients", "adam_step"];
+
+impl GpuRate {
+    /// Uploads `net` (a rate cell) and its Adam state to the first Vulkan adapter.
+    pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
+        let cell = match &net.cell {
+            AnyCell::Rate(c) => c.clone(),
+            other => {
+                return Err(Error::invalid(
+                    "cell",
+                    format!(
+                        "`{}` is trained on the CPU only; the GPU trainer has the rate cell",
+                        super::cell::Cell::<f32>::name(other)
+                    ),
+                ))
+            }
+        };
+        let n = cell.n;
+        if n > MAX_HIDDEN {
+            return Err(Error::invalid(
+                "hidden",
+                format!("{n} is above the GPU trainer's {MAX_HIDDEN}"),
+            ));
+        }
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            gpu_err(format!(
+                "no Vulkan adapter ({e}); install mesa-vulkan-drivers for the software one"
+            ))
+        })?;
+        let info = adapter.get_info();
+        let name = format!("{} ({:?})", info.name, info.device_type);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("neurodyn"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(gpu_err)?;
+        let nmax = n.next_multiple_of(WG);
+        let src = include_str!("rate.wgsl")
+            .replace("{{NMAX}}", &nmax.to_string())
+            .replace("{{PER}}", &(nmax / WG).to_string())
+            .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("rate.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        entries.extend((1..=6).map(storage));
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("rate"),
+            entries: &entries,
+        });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("rate"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipes = ENTRIES
+            .iter()
+            .map(|e| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(e),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(e),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        let p = net.layout.len;
+        let l = &net.layout;
+        let mut cfg = [0u32; SLOTS];
+        cfg[0] = n as u32;
+        cfg[1] = cell.n_in as u32;
+        cfg[2] = net.outputs as u32;
+        cfg[5] = p as u32;
+        cfg[6] = match cell.phi {
+            super::cell::RatePhi::Tanh => 0,
+            super::cell::RatePhi::Relu => 1,
+            super::cell::RatePhi::Sigmoid => 2,
+        };
+        cfg[7] = u32::from(cell.dale.is_some());
+        cfg[10] = l.off("W_in") as u32;
+        cfg[11] = l.off("gamma") as u32;
+        cfg[12] = l.off("W_out") as u32;
+        cfg[13] = l.off("b_out") as u32;
+        cfg[23] = (cell.tau.0 as f32).to_bits();
+        cfg[24] = (cell.tau.1 as f32).to_bits();
+        cfg[28] = u32::from(!l.get("W_in").is_some_and(|t| t.train));
+        cfg[29] = u32::from(l.get("gamma").is_some_and(|t| t.train));
+        let buf = |label: &str, data: &[f32]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+        };
+        let params = buf("params", &net.params);
+        let grads = buf("grads", &vec![0.0; p]);
+        let mut moments = vec![0.0f32; 2 * p];
+        if adam.m.len() == p {
+            for k in 0..p {
+                moments[k] = adam.m[k] as f32;
+                moments[p + k] = adam.v[k] as f32;
+            }
+        }
+        let adam_buf = buf("adam", &moments);
+        let mut prep = vec![0.0f32; n * n + 2 * n];
+        if let Some(d) = &cell.dale {
+            for (j, s) in d.iter().enumerate() {
+                prep[n * n + n + j] = *s as f32;
+            }
+        }
+        let prep = buf("prep", &prep);
+        let cfg_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cfg"),
+            size: (SLOTS * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuRate {
+            device,
+            queue,
+            pipes,
+            layout,
+            cfg,
+            cfg_buf,
+            params,
+            grads,
+            adam: adam_buf,
+            prep,
+            data: None,
+            work: None,
+            bind: None,
+            shape: (0, 0),
+            n,
+            p,
+            steps: if adam.m.len() == p { adam.t } else { 0 },
+            adapter: name,
+            template: net.clone(),
+        })
+    }
+
+    /// (Re)allocates the per-batch buffers for T steps × B trials.
+    fn ensure(&mut self, t: usize, b: usize) {
+        if self.shape == (t, b) && self.bind.is_some() {
+            return;
+        }
+        let (n, k, c) = (self.n, self.cfg[1] as usize, self.cfg[2] as usize);
+        // data: U [T][B][N_in] | Z [T][B][C] (labels: B) | noise [T][B][N]
+        let (off_u, off_z) = (0, t * b * k);
+        let off_noise = off_z + t * b * c.max(1);
+        let data_len = off_noise + t * b * n;
+        // work: X [(T+1)][B][N] | A [T][B][N] | D [T][B][N] | DO [T][B][C] | loss [B] | hits [B]
+        let off_x = 0;
+        let off_a = off_x + (t + 1) * b * n;
+        let off_d = off_a + t * b * n;
+        let off_o = off_d + t * b * n;
+        let off_loss = off_o + t * b * c;
+        let off_hit = off_loss + b;
+        let work_len = off_hit + b;
+        for (slot, v) in [
+            (3, t),
+            (4, b),
+            (14, off_u),
+            (15, off_z),
+            (16, off_noise),
+            (17, off_x),
+            (18, off_a),
+            (19, off_d),
+            (20, off_o),
+            (21, off_loss),
+            (22, off_hit),
+        ] {
+            self.cfg[slot] = v as u32;
+        }
+        let mk = |label: &str, len: usize| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (len.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let data = mk("data", data_len);
+        let work = mk("work", work_len);
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("rate"),
+            layout: &self.layout,
+            entries: &[
+                (0, &self.cfg_buf),
+                (1, &self.params),
+                (2, &self.grads),
+                (3, &self.adam),
+                (4, &self.prep),
+                (5, &data),
+                (6, &work),
+            ]
+            .map(|(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
+            }),
+        });
+        self.data = Some(data);
+        self.work = Some(work);
+        self.bind = Some(bind);
+        self.shape = (t, b);
+    }
+
+    /// Uploads a batch: inputs, targets and the recurrent noise (drawn exactly as the CPU
+    /// trainer draws it, per trial from its seed, so both see the same noise).
+    fn upload(&mut self, batch: &Batch<f32>) -> Result<()> {
+        let (n, k, c) = (self.n, self.cfg[1] as usize, self.cfg[2] as usize);
+        if batch.n_in != k {
+            return Err(Error::invalid(
+                "inputs",
+                format!("the batch has {} inputs, the network {k}", batch.n_in),
+            ));
+        }
+        let (t, b) = (batch.t, batch.b);
+        self.ensure(t, b);
+        let mut data = vec![0.0f32; self.cfg[16] as usize + t * b * n];
+        data[..t * b * k].copy_from_slice(&batch.u);
+        let off_z = self.cfg[15] as usize;
+        match &batch.targets {
+            Targets::Class(l) => {
+                self.cfg[8] = 0;
+                for (j, &v) in l.iter().enumerate() {
+                    if v >= c {
+                        return Err(Error::invalid("labels", format!("label {v} ≥ {c}")));
+                    }
+                    data[off_z + j] = v as f32;
+                }
+            }
+            Targets::Trajectory(z) => {
+                self.cfg[8] = 1;
+                if z.len() != t * b * c {
+                    return Err(Error::invalid("targets", "need T × B × C values"));
+                }
+                for (d, v) in data[off_z..off_z + z.len()].iter_mut().zip(z) {
+                    *d = *v as f32;
+                }
+            }
+        }
+        self.cfg[9] = 0;
+        let noise = self.template.noise;
+        if let (Some(seeds), true) = (&batch.noise_seeds, noise != 0.0) {
+            self.cfg[9] = 1;
+            let off = self.cfg[16] as usize;
+            for (j, &s) in seeds.iter().enumerate() {
+                let mut r = ChaCha8Rng::seed_from_u64(s);
+                for ti in 0..t {
+                    for i in 0..n {
+                        let z: f64 = StandardNormal.sample(&mut r);
+                        data[off + (ti * b + j) * n + i] = (noise as f32) * (z as f32);
+                    }
+                }
+            }
+        }
+        let buf = self
+            .data
+            .as_ref()
+            .ok_or_else(|| gpu_err("no data buffer"))?;
+        self.queue.write_buffer(buf, 0, bytemuck::cast_slice(&data));
+        Ok(())
+    }
+
+    fn dispatch(&self, enc: &mut wgpu::CommandEncoder, which: usize, groups: usize) {
+        let bind = self.bind.as_ref().expect("ensure() ran");
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(ENTRIES[which]),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipes[which]);
+        pass.set_bind_group(0, bind, &[]);
+        let (x, y) = if groups <= 65535 {
+            (groups, 1)
+        } else {
+            (65535, groups.div_ceil(65535))
+        };
+        pass.dispatch_workgroups(x as u32, y as u32, 1);
+    }
+
+    /// Runs the passes on an uploaded batch; `train`: also backward, gradients and Adam at `lr`.
+    fn run(&mut self, batch: &Batch<f32>, grad: bool, lr: Option<f64>) -> Result<(f64, usize)> {
+        self.upload(batch)?;
+        let b = batch.b;
+        if let Some(lr) = lr {
+            self.steps += 1;
+            self.cfg[25] = (lr as f32).to_bits();
+            self.cfg[26] = ((1.0 - 0.9f64.powi(self.steps)) as f32).to_bits();
+            self.cfg[27] = ((1.0 - 0.999f64.powi(self.steps)) as f32).to_bits();
+        }
+        self.queue
+            .write_buffer(&self.cfg_buf, 0, bytemuck::cast_slice(&self.cfg));
+        let work = self
+            .work
+            .as_ref()
+            .ok_or_else(|| gpu_err("no work buffer"))?;
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.clear_buffer(work, 0, None);
+        let n = self.n;
+        self.dispatch(&mut enc, 0, (n * n + n).div_ceil(WG));
+        self.dispatch(&mut enc, 1, b);
+        if grad {
+            self.dispatch(&mut enc, 2, b);
+            self.dispatch(&mut enc, 3, self.p.div_ceil(WG));
+            if lr.is_some() {
+                self.dispatch(&mut enc, 4, self.p.div_ceil(WG));
+            }
+        }
+        let off = self.cfg[21] as usize * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (2 * b * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        enc.copy_buffer_to_buffer(work, off as u64, &staging, 0, (2 * b * 4) as u64);
+        self.queue.submit([enc.finish()]);
+        let v = self.read(&staging)?;
+        let loss = v[..b].iter().map(|&x| x as f64).sum::<f64>() / b as f64;
+        let hits = v[b..].iter().filter(|&&x| x > 0.5).count();
+        Ok((loss, hits))
+    }
+
+    fn read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(gpu_err)?;
+        rx.recv().map_err(gpu_err)?.map_err(gpu_err)?;
+        let out = {
+            let view = slice.get_mapped_range().map_err(gpu_err)?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    fn download_buf(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("download"),
+            size: (len * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (len * 4) as u64);
+        self.queue.submit([enc.finish()]);
+        self.read(&staging)
+    }
+
+    /// Mean loss and hits (class targets) of a batch, forward only.
+    pub fn evaluate(&mut self, batch: &Batch<f32>) -> Result<(f64, usize)> {
+        self.run(batch, false, None)
+    }
+
+    /// Mean loss and gradient of a batch (no update): what the tests compare with the CPU.
+    pub fn loss_and_grad(&mut self, batch: &Batch<f32>) -> Result<(f64, Vec<f32>)> {
+        let (loss, _) = self.run(batch, true, None)?;
+        Ok((loss, self.download_buf(&self.grads, self.p)?))
+    }
+
+    /// One Adam step on a batch at learning rate `lr`; returns (mean loss, hits) before the step.
+    pub fn train_step(&mut self, batch: &Batch<f32>, lr: f64) -> Result<(f64, usize)> {
+        self.run(batch, true, Some(lr))
+    }
+
+    /// The current network (and Adam state), read back from the device.
+    pub fn download(&self) -> Result<(SeqNet<f32, AnyCell>, Adam)> {
+        let mut net = self.template.clone();
+        net.params = self.download_buf(&self.params, self.p)?;
+        let mv = self.download_buf(&self.adam, 2 * self.p)?;
+        let adam = Adam {
+            lr: 0.0,
+            m: mv[..self.p].iter().map(|&v| v as f64).collect(),
+            v: mv[self.p..].iter().map(|&v| v as f64).collect(),
+            t: self.steps,
+        };
+        Ok((net, adam))
+    }
+}

@@ -1,0 +1,132 @@
+//! The wgpu trainer against the CPU reference in f32 (relative error < 1e-4), on whatever Vulkan
+//! device is present (lavapipe in CI: `.ci/run` installs mesa-vulkan-drivers). Set
+//! NEURODYN_SKIP_GPU=1 to skip on a machine without any Vulkan driver.
+
+use neurodyn::train::cell::{RateCell, RatePhi};
+use neurodyn::train::gpu::GpuRate;
+use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
+use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn skip() -> bool {
+    std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1")
+}
+
+fn rel(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+fn net(
+    n: usize,
+    n_in: usize,
+    c: usize,
+    phi: RatePhi,
+    dale: bool,
+    seed: u64,
+) -> SeqNet<f32, AnyCell> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let d = dale.then(|| RateCell::draw_dale(n, &mut rng));
+    let cell = AnyCell::Rate(RateCell::new(n, n_in, phi, d, (2.0, 6.0), true, dale).unwrap());
+    let mut net = SeqNet::<f32, AnyCell>::new(cell.clone(), c).unwrap();
+    cell.init(&mut net.params, &mut rng);
+    net.init_readout(&mut rng, 2.0);
+    net
+}
+
+fn batch(t: usize, b: usize, n_in: usize, c: usize, class: bool, seed: u64) -> Batch<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let trials: Vec<Vec<Vec<f64>>> = (0..b)
+        .map(|_| {
+            (0..t)
+                .map(|_| (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect())
+                .collect()
+        })
+        .collect();
+    let targets = if class {
+        Targets::Class((0..b).map(|_| rng.random_range(0..c)).collect())
+    } else {
+        Targets::Trajectory(
+            (0..t * b * c)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect(),
+        )
+    };
+    Batch::from_trials(&trials, targets).unwrap()
+}
+
+#[test]
+fn forward_and_backward_match_the_cpu() {
+    if skip() {
+        return;
+    }
+    // Hidden and batch sizes on and off the workgroup size (64), all φ, Dale or not, both losses.
+    let cases = [
+        (5, 3, RatePhi::Tanh, false, true),
+        (70, 17, RatePhi::Sigmoid, true, false),
+        (64, 2, RatePhi::Relu, false, true),
+        (33, 65, RatePhi::Tanh, true, true),
+        (130, 5, RatePhi::Sigmoid, false, false),
+    ];
+    for (k, &(n, b, phi, dale, class)) in cases.iter().enumerate() {
+        let c = if class { 4 } else { 2 };
+        let mut cpu = net(n, 2, c, phi, dale, k as u64);
+        let mut bt = batch(9, b, 2, c, class, 7 + k as u64);
+        if dale {
+            cpu.noise = 0.1;
+            bt.noise_seeds = Some((0..b as u64).map(|s| s * 31 + 1).collect());
+        }
+        let mut gpu =
+            GpuRate::new(&cpu, &Adam::new(0.0)).expect("a Vulkan device (lavapipe in CI)");
+        let want = cpu.pass(&bt, true).unwrap();
+        let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
+        let el = (loss - want.loss).abs() / want.loss.abs();
+        let eg = rel(&grad, &want.grad);
+        eprintln!(
+            "N={n} B={b} {phi:?} dale={dale} class={class}: loss {el:.1e} grad {eg:.1e} on {}",
+            gpu.adapter
+        );
+        assert!(
+            el < 1e-4 && eg < 1e-4,
+            "case {k}: loss {el:.2e}, gradient {eg:.2e}"
+        );
+        // The first Adam step agrees too (the parameters after it, read back).
+        let mut adam = Adam::new(0.01);
+        train_step(&mut cpu, &mut adam, &bt, None).unwrap();
+        gpu.train_step(&bt, 0.01).unwrap();
+        let (g_net, g_adam) = gpu.download().unwrap();
+        assert!(
+            rel(&g_net.params, &cpu.params) < 1e-5,
+            "case {k}: parameters after one step"
+        );
+        assert_eq!(g_adam.t, 1);
+    }
+}
+
+#[test]
+fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
+    if skip() {
+        return;
+    }
+    let task = Task::GoNoGo;
+    let spec = CellSpec::default_for("rate", task);
+    let src = DataSource::new(task, None, 1, 1).unwrap();
+    let run = || {
+        let net = spec.build::<f32>(task, 1).unwrap();
+        let mut gpu = GpuRate::new(&net, &Adam::new(0.01)).unwrap();
+        let losses: Vec<f64> = (0..6)
+            .map(|it| {
+                gpu.train_step(&src.batch::<f32>(it, 16, 5).unwrap(), 0.01)
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        losses
+    };
+    let a = run();
+    let b = run();
+    assert_eq!(a, b, "same seed, same device: identical loss curve");
+    assert!(a.iter().all(|l| l.is_finite()));
+}
