@@ -5,7 +5,7 @@
 //! machine without a GPU).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use neurodyn::train::gpu::GpuRate;
+use neurodyn::train::gpu::GpuTrainer;
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 
 fn bench(c: &mut Criterion) {
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
             let mut spec = CellSpec::default_for("rate", digits);
             spec.hidden = n;
             let net = spec.build::<f32>(digits, 1).unwrap();
-            let mut gpu = GpuRate::new(&net, &Adam::new(0.001)).unwrap();
+            let mut gpu = GpuTrainer::new(&net, &Adam::new(0.001)).unwrap();
             eprintln!("wgpu adapter: {}", gpu.adapter);
             g.bench_function(format!("seq784_rate_N{n}_batch32_wgpu"), |b| {
                 b.iter(|| gpu.train_step(&batch, 0.001).unwrap().0)

@@ -2,8 +2,8 @@
 //! device is present (lavapipe in CI: `.ci/run` installs mesa-vulkan-drivers). Set
 //! NEURODYN_SKIP_GPU=1 to skip on a machine without any Vulkan driver.
 
-use neurodyn::train::cell::{RateCell, RatePhi};
-use neurodyn::train::gpu::GpuRate;
+use neurodyn::train::cell::{GammaCell, RateCell, RatePhi};
+use neurodyn::train::gpu::GpuTrainer;
 use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 use rand::{Rng, SeedableRng};
@@ -79,7 +79,7 @@ fn forward_and_backward_match_the_cpu() {
             bt.noise_seeds = Some((0..b as u64).map(|s| s * 31 + 1).collect());
         }
         let mut gpu =
-            GpuRate::new(&cpu, &Adam::new(0.0)).expect("a Vulkan device (lavapipe in CI)");
+            GpuTrainer::new(&cpu, &Adam::new(0.0)).expect("a Vulkan device (lavapipe in CI)");
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -106,6 +106,43 @@ fn forward_and_backward_match_the_cpu() {
 }
 
 #[test]
+fn gamma_cell_matches_the_cpu() {
+    if skip() {
+        return;
+    }
+    for (k, &(n, b, class)) in [(5usize, 3usize, true), (70, 17, false), (33, 65, true)]
+        .iter()
+        .enumerate()
+    {
+        let c = if class { 3 } else { 2 };
+        let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
+        let cell = AnyCell::Gamma(GammaCell::new(n, 2, true).unwrap());
+        let mut cpu = SeqNet::<f32, AnyCell>::new(cell.clone(), c).unwrap();
+        cell.init(&mut cpu.params, &mut rng);
+        cpu.init_readout(&mut rng, 2.0);
+        let s = cpu.layout.get("s").unwrap().range();
+        for v in &mut cpu.params[s] {
+            *v = rng.random_range(0.0..0.5); // the logistic part matters
+        }
+        let bt = batch(9, b, 2, c, class, 3 + k as u64);
+        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let want = cpu.pass(&bt, true).unwrap();
+        let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
+        let el = (loss - want.loss).abs() / want.loss.abs();
+        let eg = rel(&grad, &want.grad);
+        eprintln!("gamma N={n} B={b} class={class}: loss {el:.1e} grad {eg:.1e}");
+        assert!(
+            el < 1e-4 && eg < 1e-4,
+            "gamma case {k}: loss {el:.2e}, gradient {eg:.2e}"
+        );
+        let mut adam = Adam::new(0.01);
+        train_step(&mut cpu, &mut adam, &bt, None).unwrap();
+        gpu.train_step(&bt, 0.01).unwrap();
+        assert!(rel(&gpu.download().unwrap().0.params, &cpu.params) < 1e-5);
+    }
+}
+
+#[test]
 fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
     if skip() {
         return;
@@ -115,7 +152,7 @@ fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
     let src = DataSource::new(task, None, 1, 1).unwrap();
     let run = || {
         let net = spec.build::<f32>(task, 1).unwrap();
-        let mut gpu = GpuRate::new(&net, &Adam::new(0.01)).unwrap();
+        let mut gpu = GpuTrainer::new(&net, &Adam::new(0.01)).unwrap();
         let losses: Vec<f64> = (0..6)
             .map(|it| {
                 gpu.train_step(&src.batch::<f32>(it, 16, 5).unwrap(), 0.01)

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::plot::LinePlot;
 use neurodyn::train::checkpoint;
-use neurodyn::train::gpu::GpuRate;
+use neurodyn::train::gpu::GpuTrainer;
 use neurodyn::train::net::{AnyCell, SeqNet};
 use neurodyn::train::real::Real;
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
@@ -32,7 +32,7 @@ struct Args {
     /// Cell: rate, gamma, anru or organics.
     #[arg(long, default_value = "rate")]
     cell: String,
-    /// cpu or gpu (wgpu/Vulkan, float32; rate cell).
+    /// cpu or gpu (wgpu/Vulkan, float32; rate and gamma cells).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU precision: f64 (the reference) or f32.
@@ -84,7 +84,7 @@ struct Args {
 enum Trainer {
     Cpu64(SeqNet<f64, AnyCell>, Adam),
     Cpu32(SeqNet<f32, AnyCell>, Adam),
-    Gpu(Box<GpuRate>, f64),
+    Gpu(Box<GpuTrainer>, f64),
 }
 
 impl Trainer {
@@ -243,7 +243,7 @@ fn run(a: Args) -> Result<(), Error> {
         } else {
             (spec.build::<f32>(task, a.seed)?, Adam::new(a.lr))
         };
-        Trainer::Gpu(Box::new(GpuRate::new(&net, &adam)?), a.lr)
+        Trainer::Gpu(Box::new(GpuTrainer::new(&net, &adam)?), a.lr)
     } else if f32_cpu {
         let (net, mut adam) = if resume {
             checkpoint::load::<f32>(&ckpt)?

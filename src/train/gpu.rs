@@ -1,16 +1,18 @@
-//! The wgpu trainer (f32): the rate cell of [`RateCell`](super::cell::RateCell) with its read-out,
-//! trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI tests
-//! on) or real GPUs, unchanged.
+//! The wgpu trainer (f32): the rate cell ([`RateCell`](super::cell::RateCell), Dale's law and
+//! learned τ included) and the gamma cell ([`GammaCell`](super::cell::GammaCell)) with their
+//! read-out, trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI
+//! tests on) or real GPUs, unchanged.
 //!
-//! Kernels (`rate.wgsl`): `prepare` (effective W and α), `forward` and `backward` (one workgroup
-//! per trial running the whole sequence, the state in registers and φ(x) in workgroup memory),
-//! `gradients` (one thread per parameter, summing over every step and trial), `adam_step`. One
+//! Kernels (`cells.wgsl`): `prepare` (effective W and α), `forward` and `backward` (one workgroup
+//! per trial running the whole sequence, the state in registers and the presynaptic vector in
+//! workgroup memory), `gradients` (one thread per parameter, summing over every step and trial
+//! the products of stored ∂L/∂a and presynaptic vectors), `adam_step`. One
 //! training step is one command buffer of five dispatches; weights, Adam moments and the
 //! trajectories stay on the device, and only the per-trial losses and hits come back. The layout
-//! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuRate::download`] gives a network the
+//! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuTrainer::download`] gives a network the
 //! f64 analyses and the checkpoints take as is.
 //!
-//! Not on the GPU yet: the gamma, ANRU and ORGaNICs cells (CPU only) and gradient clipping.
+//! Not on the GPU yet: the ANRU and ORGaNICs cells (CPU only) and gradient clipping.
 
 use super::net::{AnyCell, Batch, SeqNet, Targets};
 use super::Adam;
@@ -21,7 +23,7 @@ use rand_distr::{Distribution, StandardNormal};
 use wgpu::util::DeviceExt;
 
 const WG: usize = 64;
-const SLOTS: usize = 32;
+const SLOTS: usize = 48;
 
 /// Largest hidden size the shader is built for (workgroup memory: N floats).
 pub const MAX_HIDDEN: usize = 2048;
@@ -31,7 +33,7 @@ fn gpu_err(what: impl std::fmt::Display) -> Error {
 }
 
 /// A device with the rate-cell trainer's pipelines, parameters and work buffers.
-pub struct GpuRate {
+pub struct GpuTrainer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipes: Vec<wgpu::ComputePipeline>,
@@ -57,22 +59,20 @@ pub struct GpuRate {
 
 const ENTRIES: [&str; 5] = ["prepare", "forward", "backward", "gradients", "adam_step"];
 
-impl GpuRate {
-    /// Uploads `net` (a rate cell) and its Adam state to the first Vulkan adapter.
+impl GpuTrainer {
+    /// Uploads `net` (a rate or gamma cell) and its Adam state to the first Vulkan adapter.
     pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
-        let cell = match &net.cell {
-            AnyCell::Rate(c) => c.clone(),
-            other => {
-                return Err(Error::invalid(
-                    "cell",
-                    format!(
-                        "`{}` is trained on the CPU only; the GPU trainer has the rate cell",
-                        super::cell::Cell::<f32>::name(other)
-                    ),
-                ))
-            }
+        let (rate, n, n_in) = match &net.cell {
+            AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
+            AnyCell::Gamma(c) => (None, c.n, c.n_in),
+            other => return Err(Error::invalid(
+                "cell",
+                format!(
+                    "`{}` is trained on the CPU only; the GPU trainer has the rate and gamma cells",
+                    super::cell::Cell::<f32>::name(other)
+                ),
+            )),
         };
-        let n = cell.n;
         if n > MAX_HIDDEN {
             return Err(Error::invalid(
                 "hidden",
@@ -101,12 +101,12 @@ impl GpuRate {
         }))
         .map_err(gpu_err)?;
         let nmax = n.next_multiple_of(WG);
-        let src = include_str!("rate.wgsl")
+        let src = include_str!("cells.wgsl")
             .replace("{{NMAX}}", &nmax.to_string())
             .replace("{{PER}}", &(nmax / WG).to_string())
             .replace("{{CMAX}}", &net.outputs.max(1).to_string());
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("rate.wgsl"),
+            label: Some("cells.wgsl"),
             source: wgpu::ShaderSource::Wgsl(src.into()),
         });
         let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
@@ -155,24 +155,43 @@ impl GpuRate {
         let p = net.layout.len;
         let l = &net.layout;
         let mut cfg = [0u32; SLOTS];
+        let off = |name: &str| l.get(name).map(|t| t.offset as u32).unwrap_or(p as u32);
+        let train = |name: &str| l.get(name).is_some_and(|t| t.train);
         cfg[0] = n as u32;
-        cfg[1] = cell.n_in as u32;
+        cfg[1] = n_in as u32;
         cfg[2] = net.outputs as u32;
         cfg[5] = p as u32;
-        cfg[6] = match cell.phi {
-            super::cell::RatePhi::Tanh => 0,
-            super::cell::RatePhi::Relu => 1,
-            super::cell::RatePhi::Sigmoid => 2,
-        };
-        cfg[7] = u32::from(cell.dale.is_some());
-        cfg[10] = l.off("W_in") as u32;
-        cfg[11] = l.off("gamma") as u32;
-        cfg[12] = l.off("W_out") as u32;
-        cfg[13] = l.off("b_out") as u32;
-        cfg[23] = (cell.tau.0 as f32).to_bits();
-        cfg[24] = (cell.tau.1 as f32).to_bits();
-        cfg[28] = u32::from(!l.get("W_in").is_some_and(|t| t.train));
-        cfg[29] = u32::from(l.get("gamma").is_some_and(|t| t.train));
+        cfg[12] = off("W_out");
+        cfg[13] = off("b_out");
+        match &rate {
+            Some(cell) => {
+                cfg[6] = match cell.phi {
+                    super::cell::RatePhi::Tanh => 0,
+                    super::cell::RatePhi::Relu => 1,
+                    super::cell::RatePhi::Sigmoid => 2,
+                };
+                cfg[7] = u32::from(cell.dale.is_some());
+                cfg[10] = off("W_in");
+                cfg[11] = off("gamma");
+                cfg[23] = (cell.tau.0 as f32).to_bits();
+                cfg[24] = (cell.tau.1 as f32).to_bits();
+                cfg[28] = u32::from(!train("W_in"));
+                cfg[29] = u32::from(train("gamma"));
+                cfg[30] = 0;
+                cfg[32] = off("W_raw");
+                (cfg[33], cfg[34], cfg[35]) = (p as u32, p as u32, p as u32);
+            }
+            None => {
+                cfg[10] = off("U");
+                cfg[11] = p as u32;
+                cfg[29] = u32::from(train("n"));
+                cfg[30] = 1;
+                cfg[32] = off("V");
+                cfg[33] = off("b");
+                cfg[34] = off("n");
+                cfg[35] = off("s");
+            }
+        }
         let buf = |label: &str, data: &[f32]| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -193,7 +212,7 @@ impl GpuRate {
         }
         let adam_buf = buf("adam", &moments);
         let mut prep = vec![0.0f32; n * n + 2 * n];
-        if let Some(d) = &cell.dale {
+        if let Some(d) = rate.as_ref().and_then(|c| c.dale.as_ref()) {
             for (j, s) in d.iter().enumerate() {
                 prep[n * n + n + j] = *s as f32;
             }
@@ -205,7 +224,7 @@ impl GpuRate {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuRate {
+        Ok(GpuTrainer {
             device,
             queue,
             pipes,
@@ -238,11 +257,13 @@ impl GpuRate {
         let (off_u, off_z) = (0, t * b * k);
         let off_noise = off_z + t * b * c.max(1);
         let data_len = off_noise + t * b * n;
-        // work: X [(T+1)][B][N] | A [T][B][N] | D [T][B][N] | DO [T][B][C] | loss [B] | hits [B]
+        // work: X, R [(T+1)][B][N] | A, D, E [T][B][N] | DO [T][B][C] | loss [B] | hits [B]
         let off_x = 0;
-        let off_a = off_x + (t + 1) * b * n;
+        let off_r = off_x + (t + 1) * b * n;
+        let off_a = off_r + (t + 1) * b * n;
         let off_d = off_a + t * b * n;
-        let off_o = off_d + t * b * n;
+        let off_e = off_d + t * b * n;
+        let off_o = off_e + t * b * n;
         let off_loss = off_o + t * b * c;
         let off_hit = off_loss + b;
         let work_len = off_hit + b;
@@ -258,6 +279,8 @@ impl GpuRate {
             (20, off_o),
             (21, off_loss),
             (22, off_hit),
+            (31, off_r),
+            (36, off_e),
         ] {
             self.cfg[slot] = v as u32;
         }

@@ -1,17 +1,20 @@
-// Rate-cell trainer (f32): the leaky rate RNN of train::cell::RateCell with a linear read-out,
+// GPU trainer (f32) for the single-population cells of train::cell with a linear read-out:
 // forward and backward through time, weight gradients and Adam, all on the device.
+//   rate  (cell 0): a = W φ(x) + W_in u,     x' = x + α ⊙ (a − x),   feature φ(x)
+//   gamma (cell 1): a = V h + U u + b,       h' = γ(a; n, s),          feature h
+// Both read the recurrent input from a "presynaptic" vector r (φ(x) or h), so the weight
+// gradients are the same sums: g_W = Σ_{t,b} e_t r_tᵀ with e = ∂L/∂a (α ⊙ δ or γ_x ⊙ δ).
 //
-// One workgroup runs one trial's whole sequence (forward, then backward), the recurrent state in
-// registers and φ(x) (or α ⊙ δ) in workgroup memory; the weight gradients are then one thread per
-// parameter, summing over all (t, b). The layout of `params` is the CPU SeqNet's: W_raw [N, N],
-// W_in [N, N_in], gamma [N], W_out [C, N], b_out [C] (row-major).
+// One workgroup runs one trial's whole sequence (forward, then backward), the state in registers
+// and r (or e) in workgroup memory; the weight gradients are then one thread per parameter,
+// summing over all (t, b). `params` has the CPU SeqNet's layout (offsets in cfg).
 
 const WG: u32 = 64u;
 const NMAX: u32 = {{NMAX}}u;
 const PER: u32 = {{PER}}u;
 const CMAX: u32 = {{CMAX}}u;
 
-@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 8>;
+@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 12>;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> adam: array<f32>;
@@ -37,6 +40,10 @@ fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i;
 fn di(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
 fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
 fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
+fn ri(t: u32, b: u32, i: u32) -> u32 { return cu(31u) + (t * B() + b) * N() + i; }
+fn ei(t: u32, b: u32, i: u32) -> u32 { return cu(36u) + (t * B() + b) * N() + i; }
+fn GAMMA() -> bool { return cu(30u) == 1u; }
+fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
 
 fn sigm(x: f32) -> f32 {
     if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
@@ -61,6 +68,29 @@ fn dphi(x: f32) -> f32 {
     let s = sigm(x);
     return s * (1.0 - s);
 }
+
+// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (gamma-anru.md §A.1).
+fn sp(x: f32, n: f32) -> f32 {
+    let z = n * x;
+    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
+}
+fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
+fn gam_x(x: f32, n: f32, s: f32) -> f32 {
+    let g = sigm(n * x);
+    return (1.0 - s) * g + s * n * g * (1.0 - g);
+}
+fn gam_n(x: f32, n: f32, s: f32) -> f32 {
+    let z = n * x;
+    let g = sigm(z);
+    var d: f32;
+    if (z > 0.0) { d = -x * sigm(-z) - log(1.0 + exp(-z)) / n; } else { d = x * g - sp(x, n); }
+    return (1.0 - s) / n * d + s * x * g * (1.0 - g);
+}
+fn gam_s(x: f32, n: f32) -> f32 { return sigm(n * x) - sp(x, n); }
+
+// Presynaptic vector / read-out feature of a state entry, and its derivative.
+fn feat(x: f32) -> f32 { if (GAMMA()) { return x; } return phi(x); }
+fn dfeat(x: f32) -> f32 { if (GAMMA()) { return 1.0; } return dphi(x); }
 
 // Sum of one value per thread over the workgroup (called in uniform control flow).
 fn wg_sum(lid: u32, v: f32) -> f32 {
@@ -87,14 +117,18 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let n = N();
     if (k < n * n) {
         let j = k % n;
-        var w = params[k];
+        var w = params[cu(32u) + k];
         if (cu(7u) == 1u) { w = prep[n * n + n + j] * max(w, 0.0); }
         prep[k] = w;
     } else if (k < n * n + n) {
         let i = k - n * n;
-        let lo = cf(23u);
-        let hi = cf(24u);
-        prep[k] = 1.0 / (lo + (hi - lo) * sigm(params[cu(11u) + i]));
+        if (GAMMA()) {
+            prep[k] = 1.0;
+        } else {
+            let lo = cf(23u);
+            let hi = cf(24u);
+            prep[k] = 1.0 / (lo + (hi - lo) * sigm(params[cu(11u) + i]));
+        }
     }
 }
 
@@ -118,7 +152,11 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     for (var t = 0u; t < tl; t++) {
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
-            if (i < n) { r[i] = phi(x[q]); }
+            if (i < n) {
+                let v = feat(x[q]);
+                r[i] = v;
+                work[ri(t, b, i)] = v;
+            }
         }
         workgroupBarrier();
         for (var q = 0u; q < PER; q++) {
@@ -127,8 +165,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                 var a = 0.0;
                 for (var j = 0u; j < n; j++) { a += prep[i * n + j] * r[j]; }
                 for (var k = 0u; k < nin; k++) { a += params[cu(10u) + i * nin + k] * data[ui(t, b, k)]; }
+                var xn: f32;
+                if (GAMMA()) {
+                    a += params[cu(33u) + i];
+                    xn = gam(a, params[cu(34u) + i], params[cu(35u) + i]);
+                } else {
+                    xn = x[q] + prep[n * n + i] * (a - x[q]);
+                }
                 work[ai(t, b, i)] = a;
-                var xn = x[q] + prep[n * n + i] * (a - x[q]);
                 if (cu(9u) == 1u) { xn += data[cu(16u) + (t * nb + b) * n + i]; }
                 x[q] = xn;
                 work[xi(t + 1u, b, i)] = xn;
@@ -140,7 +184,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                 var part = 0.0;
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { part += params[cu(12u) + c * n + i] * phi(x[q]); }
+                    if (i < n) { part += params[cu(12u) + c * n + i] * feat(x[q]); }
                 }
                 let o = wg_sum(lid, part) + params[cu(13u) + c];
                 if (lid == 0u) { logits[c] = o; }
@@ -173,6 +217,10 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             workgroupBarrier();
         }
     }
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) { work[ri(tl, b, i)] = feat(x[q]); }
+    }
     if (lid == 0u) { work[cu(21u) + b] = loss; }
 }
 
@@ -194,9 +242,16 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             if (i < n) {
                 var g = 0.0;
                 for (var c = 0u; c < nc; c++) { g += params[cu(12u) + c * n + i] * work[oi(t, b, c)]; }
-                let dn = ds[q] + dphi(work[xi(t + 1u, b, i)]) * g;
+                let dn = ds[q] + dfeat(work[xi(t + 1u, b, i)]) * g;
                 work[di(t, b, i)] = dn;
-                r[i] = prep[n * n + i] * dn;
+                var e: f32;
+                if (GAMMA()) {
+                    e = dn * gam_x(work[ai(t, b, i)], params[cu(34u) + i], params[cu(35u) + i]);
+                } else {
+                    e = prep[n * n + i] * dn;
+                }
+                work[ei(t, b, i)] = e;
+                r[i] = e;
                 ds[q] = dn;
             }
         }
@@ -206,7 +261,11 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             if (i < n) {
                 var s = 0.0;
                 for (var k = 0u; k < n; k++) { s += prep[k * n + i] * r[k]; }
-                ds[q] = (1.0 - prep[n * n + i]) * ds[q] + dphi(work[xi(t, b, i)]) * s;
+                if (GAMMA()) {
+                    ds[q] = s;
+                } else {
+                    ds[q] = (1.0 - prep[n * n + i]) * ds[q] + dphi(work[xi(t, b, i)]) * s;
+                }
             }
         }
         workgroupBarrier();
@@ -224,24 +283,23 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let tl = T();
     let nb = B();
     var s = 0.0;
-    if (k < n * n) {
-        let i = k / n;
-        let j = k % n;
+    if (inr(k, cu(32u), n * n)) {
+        let e = k - cu(32u);
+        let i = e / n;
+        let j = e % n;
         for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * phi(work[xi(t, b, j)]); }
+            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * work[ri(t, b, j)]; }
         }
-        s *= prep[n * n + i];
         if (cu(7u) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
-    } else if (k < cu(11u)) {
+    } else if (inr(k, cu(10u), n * nin)) {
         // (computed for frozen tensors too, as on the CPU; Adam skips them)
         let e = k - cu(10u);
         let i = e / nin;
         let kk = e % nin;
         for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[di(t, b, i)] * data[ui(t, b, kk)]; }
+            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * data[ui(t, b, kk)]; }
         }
-        s *= prep[n * n + i];
-    } else if (k < cu(12u)) {
+    } else if (!GAMMA() && inr(k, cu(11u), n)) {
         let i = k - cu(11u);
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) {
@@ -253,12 +311,31 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let sg = sigm(params[k]);
         let tau = lo + (hi - lo) * sg;
         s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
-    } else if (k < cu(13u)) {
+    } else if (GAMMA() && inr(k, cu(33u), n)) {
+        let i = k - cu(33u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)]; }
+        }
+    } else if (GAMMA() && (inr(k, cu(34u), n) || inr(k, cu(35u), n))) {
+        let is_n = inr(k, cu(34u), n);
+        var i = k - cu(35u);
+        if (is_n) { i = k - cu(34u); }
+        let nn = params[cu(34u) + i];
+        let ss = params[cu(35u) + i];
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                let a = work[ai(t, b, i)];
+                var d = gam_s(a, nn);
+                if (is_n) { d = gam_n(a, nn, ss); }
+                s += work[di(t, b, i)] * d;
+            }
+        }
+    } else if (inr(k, cu(12u), nc * n)) {
         let e = k - cu(12u);
         let c = e / n;
         let i = e % n;
         for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)] * phi(work[xi(t + 1u, b, i)]); }
+            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)] * work[ri(t + 1u, b, i)]; }
         }
     } else {
         let c = k - cu(13u);
@@ -275,8 +352,12 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let k = flat(gid, nw);
     let p = cu(5u);
     if (k >= p) { return; }
-    if (k >= cu(10u) && k < cu(11u) && cu(28u) == 1u) { return; }
-    if (k >= cu(11u) && k < cu(12u) && cu(29u) == 0u) { return; }
+    if (inr(k, cu(10u), N() * NIN()) && cu(28u) == 1u) { return; }
+    // per-neuron parameters (rate: γ of τ; gamma: n and s) frozen unless learned
+    if (cu(29u) == 0u) {
+        if (!GAMMA() && inr(k, cu(11u), N())) { return; }
+        if (GAMMA() && (inr(k, cu(34u), N()) || inr(k, cu(35u), N()))) { return; }
+    }
     let g = grads[k];
     let m = 0.9 * adam[k] + 0.1 * g;
     let v = 0.999 * adam[p + k] + 0.001 * g * g;
