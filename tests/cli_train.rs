@@ -11,6 +11,7 @@ fn bin(name: &str) -> Command {
     Command::new(match name {
         "train" => env!("CARGO_BIN_EXE_train"),
         "fixed-points" => env!("CARGO_BIN_EXE_fixed-points"),
+        "simulate" => env!("CARGO_BIN_EXE_simulate"),
         _ => env!("CARGO_BIN_EXE_lyapunov"),
     })
 }
@@ -86,6 +87,18 @@ fn train_resume_and_analyse() {
         .args(["--quiet", "--out"])
         .arg(d.join("fp.csv")));
     let fp = std::fs::read_to_string(d.join("fp.csv")).unwrap();
+    ok(bin("simulate")
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--t1", "50", "--quiet", "--out"])
+        .arg(d.join("traj.csv")));
+    assert!(
+        std::fs::read_to_string(d.join("traj.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 10
+    );
     assert!(fp.lines().skip(1).any(|l| l.contains("stable")), "{fp}");
     ok(bin("lyapunov")
         .arg("--checkpoint")

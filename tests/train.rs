@@ -175,3 +175,80 @@ fn xor_and_mante_trials_follow_the_spec() {
     assert!("digits".parse::<Task>().is_err());
     assert_eq!("psmnist".parse::<Task>().unwrap(), Task::PermDigits);
 }
+
+/// Checkpoints round-trip bit for bit, convert between precisions, and a PyTorch-style file
+/// (float32, the documented tensor names, no metadata) loads with its cell recognised.
+#[test]
+fn checkpoints_round_trip_and_load_pytorch_style_files() {
+    use neurodyn::train::checkpoint::{analysis, load, save, Analysis};
+    use safetensors::tensor::{Dtype, TensorView};
+    let dir = tempfile::tempdir().unwrap();
+    for cell in ["rate", "gamma", "anru", "organics"] {
+        let task = if cell == "rate" {
+            Task::GoNoGo
+        } else {
+            Task::SeqDigits
+        };
+        let mut spec = CellSpec::default_for(cell, task);
+        spec.hidden = 6;
+        spec.controller = 3;
+        let net = spec.build::<f64>(task, 3).unwrap();
+        let mut adam = Adam::new(0.01);
+        adam.step_flat(
+            &mut net.params.clone(),
+            &net.params,
+            &net.layout.train_mask(),
+        );
+        let p = dir.path().join(format!("{cell}.safetensors"));
+        save(&net, &adam, &p).unwrap();
+        let (back, ad) = load::<f64>(&p).unwrap();
+        assert_eq!(back, net, "{cell}");
+        assert_eq!((ad.m, ad.t), (adam.m.clone(), 1));
+        let (b32, _) = load::<f32>(&p).unwrap();
+        assert_eq!(b32.params[3], net.params[3] as f32);
+        // Every cell but the ORGaNICs Euler RNN converts to an analysis system.
+        match (cell, analysis(&back)) {
+            ("rate", Ok(Analysis::Flow(_)))
+            | ("gamma", Ok(Analysis::Map(_)))
+            | ("anru", Ok(Analysis::Anru(_))) => {}
+            ("organics", Err(e)) => assert!(e.to_string().contains("checkpoint")),
+            (c, _) => panic!("{c}: unexpected analysis conversion"),
+        }
+    }
+    // PyTorch-style: float32, no metadata.
+    let (n, k) = (4usize, 1usize);
+    let f = |len: usize, s: f32| -> Vec<u8> {
+        (0..len)
+            .flat_map(|i| (s * (i as f32 + 1.0)).to_le_bytes())
+            .collect()
+    };
+    let data = [
+        ("U", vec![n, k], f(n * k, 0.1)),
+        ("V", vec![n, n], f(n * n, 0.01)),
+        ("b", vec![n], f(n, 0.0)),
+        ("n", vec![n], f(n, 2.0)),
+        ("s", vec![n], f(n, 0.05)),
+        ("W_out", vec![10, n], f(10 * n, 0.001)),
+        ("b_out", vec![10], f(10, 0.0)),
+    ];
+    let views: Vec<(String, TensorView)> = data
+        .iter()
+        .map(|(name, shape, d)| {
+            (
+                name.to_string(),
+                TensorView::new(Dtype::F32, shape.clone(), d).unwrap(),
+            )
+        })
+        .collect();
+    let p = dir.path().join("torch.safetensors");
+    std::fs::write(&p, safetensors::serialize(views, &None).unwrap()).unwrap();
+    let (net, adam) = load::<f64>(&p).unwrap();
+    assert_eq!(Cell::<f64>::name(&net.cell), "gamma");
+    assert_eq!((net.outputs, adam.t), (10, 0));
+    assert_eq!(net.params[net.layout.get("n").unwrap().offset + 1], 4.0);
+    // Truncated file: a clear error, no panic.
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load::<f64>(&p).unwrap_err().to_string();
+    assert!(e.contains("checkpoint"), "{e}");
+}

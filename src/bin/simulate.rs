@@ -22,8 +22,12 @@ use std::time::Instant;
 #[command(name = "simulate", version, about, long_about = None)]
 struct Args {
     /// Model preset (TOML, see models/). Default: the embedded chaotic rate RNN.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "checkpoint")]
     model: Option<PathBuf>,
+    /// A network trained by `train` (rate cell): simulates τ ⊙ dx/dt = −x + W φ(x), time in steps,
+    /// input off, from --x0 (default 0).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Recurrent weights W (N×N float64 .npy); overrides the preset's W.
     #[arg(long = "W", value_name = "W.npy")]
     w: Option<PathBuf>,
@@ -100,22 +104,44 @@ fn run(args: Args) -> Result<(), Error> {
         None => None,
     };
     let (model, x0, d): (Box<dyn Model>, Vec<f64>, neurodyn::preset::SimulateDefaults) =
-        match organics {
-            Some((m, x0, sim)) => {
-                if args.w.is_some()
-                    || args.b.is_some()
-                    || args.x0.is_some()
-                    || args.activation.is_some()
-                    || args.tau.is_some()
-                {
-                    return Err(Error::invalid("model", "--W/--b/--x0/--activation/--tau apply to rate-RNN presets, not ORGaNICs ones"));
+        if let Some(ck) = &args.checkpoint {
+            use neurodyn::train::checkpoint::{analysis, load, Analysis};
+            let (net, _) = load::<f64>(ck)?;
+            match analysis(&net)? {
+                Analysis::Flow(m) => {
+                    let n = m.dim();
+                    let x0 = match &args.x0 {
+                        Some(p) => neurodyn::io::read_npy_vec(p, "x0", Some(n))?,
+                        None => vec![0.0; n],
+                    };
+                    (Box::new(m), x0, Default::default())
                 }
-                (Box::new(m), x0, sim)
+                _ => {
+                    return Err(Error::invalid(
+                        "checkpoint",
+                        "this cell is a discrete-time map, not an ODE: analyse it with \
+                         `lyapunov --checkpoint` or `fixed-points --checkpoint`",
+                    ))
+                }
             }
-            None => {
-                let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
-                let built = preset.build(&dir)?;
-                (Box::new(built.model), built.x0, preset.simulate.clone())
+        } else {
+            match organics {
+                Some((m, x0, sim)) => {
+                    if args.w.is_some()
+                        || args.b.is_some()
+                        || args.x0.is_some()
+                        || args.activation.is_some()
+                        || args.tau.is_some()
+                    {
+                        return Err(Error::invalid("model", "--W/--b/--x0/--activation/--tau apply to rate-RNN presets, not ORGaNICs ones"));
+                    }
+                    (Box::new(m), x0, sim)
+                }
+                None => {
+                    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
+                    let built = preset.build(&dir)?;
+                    (Box::new(built.model), built.x0, preset.simulate.clone())
+                }
             }
         };
     let d = &d;

@@ -65,13 +65,15 @@ impl GpuTrainer {
         let (rate, n, n_in) = match &net.cell {
             AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
             AnyCell::Gamma(c) => (None, c.n, c.n_in),
-            other => return Err(Error::invalid(
-                "cell",
-                format!(
+            other => {
+                return Err(Error::invalid(
+                    "cell",
+                    format!(
                     "`{}` is trained on the CPU only; the GPU trainer has the rate and gamma cells",
                     super::cell::Cell::<f32>::name(other)
                 ),
-            )),
+                ))
+            }
         };
         if n > MAX_HIDDEN {
             return Err(Error::invalid(
