@@ -120,6 +120,9 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         var w = params[cu(32u) + k];
         if (cu(7u) == 1u) { w = prep[n * n + n + j] * max(w, 0.0); }
         prep[k] = w;
+        // Wᵀ too: the forward pass reads it so that neighbouring threads (rows i) read
+        // neighbouring addresses.
+        prep[n * n + 2u * n + j * n + k / n] = w;
     } else if (k < n * n + n) {
         let i = k - n * n;
         if (GAMMA()) {
@@ -163,7 +166,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             let i = lid + q * WG;
             if (i < n) {
                 var a = 0.0;
-                for (var j = 0u; j < n; j++) { a += prep[i * n + j] * r[j]; }
+                let wt = n * n + 2u * n;
+                for (var j = 0u; j < n; j++) { a += prep[wt + j * n + i] * r[j]; }
                 for (var k = 0u; k < nin; k++) { a += params[cu(10u) + i * nin + k] * data[ui(t, b, k)]; }
                 var xn: f32;
                 if (GAMMA()) {

@@ -213,7 +213,8 @@ impl GpuTrainer {
             }
         }
         let adam_buf = buf("adam", &moments);
-        let mut prep = vec![0.0f32; n * n + 2 * n];
+        // prep: W [N, N] | α [N] | Dale signs [N] | Wᵀ [N, N]
+        let mut prep = vec![0.0f32; 2 * n * n + 2 * n];
         if let Some(d) = rate.as_ref().and_then(|c| c.dale.as_ref()) {
             for (j, s) in d.iter().enumerate() {
                 prep[n * n + n + j] = *s as f32;
