@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Train a recurrent cell by BPTT + Adam: the Dale rate RNN of Kim, Li & Sejnowski on Go/NoGo, XOR
 /// or the context-dependent (Mante) task, or any cell (rate, gamma, anru, organics) on sequential or
 /// permuted-sequential digits, on the CPU (float64 or float32) or on a GPU through Vulkan compute
-/// shaders (rate cell). Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
+/// shaders (rate, gamma and organics cells). Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
 /// go to metrics.csv/.parquet and learning_curve.png/.svg, the network to checkpoint.safetensors
 /// (loadable by `fixed-points --checkpoint` and `lyapunov --checkpoint`). Rerunning with the same
 /// --out resumes after the last completed epoch, bit for bit.
@@ -32,7 +32,7 @@ struct Args {
     /// Cell: rate, gamma, anru or organics.
     #[arg(long, default_value = "rate")]
     cell: String,
-    /// cpu or gpu (wgpu/Vulkan, float32; rate and gamma cells).
+    /// cpu or gpu (wgpu/Vulkan, float32; rate, gamma and organics cells).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU precision: f64 (the reference) or f32.

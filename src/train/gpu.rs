@@ -1,6 +1,7 @@
 //! The wgpu trainer (f32): the rate cell ([`RateCell`](super::cell::RateCell), Dale's law and
-//! learned τ included) and the gamma cell ([`GammaCell`](super::cell::GammaCell)) with their
-//! read-out, trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI
+//! learned τ included), the gamma cell ([`GammaCell`](super::cell::GammaCell)) and the ORGaNICs
+//! Euler RNN ([`OrganicsCell`](super::cell::OrganicsCell), `organics.wgsl`) with their read-out,
+//! trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI
 //! tests on) or real GPUs, unchanged.
 //!
 //! Kernels (`cells.wgsl`): `prepare` (effective W and α), `forward` and `backward` (one workgroup
@@ -12,7 +13,7 @@
 //! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuTrainer::download`] gives a network the
 //! f64 analyses and the checkpoints take as is.
 //!
-//! Not on the GPU yet: the ANRU and ORGaNICs cells (CPU only) and gradient clipping.
+//! Not on the GPU yet: the ANRU cell (CPU only) and gradient clipping.
 
 use super::net::{AnyCell, Batch, SeqNet, Targets};
 use super::Adam;
@@ -23,7 +24,7 @@ use rand_distr::{Distribution, StandardNormal};
 use wgpu::util::DeviceExt;
 
 const WG: usize = 64;
-const SLOTS: usize = 48;
+const SLOTS: usize = 64;
 
 /// Largest hidden size the shader is built for (workgroup memory: N floats).
 pub const MAX_HIDDEN: usize = 2048;
@@ -50,6 +51,8 @@ pub struct GpuTrainer {
     shape: (usize, usize),
     n: usize,
     p: usize,
+    /// The ORGaNICs shader (4N state, five pre-activations) rather than the single-population one.
+    organics: bool,
     /// Adam steps taken (bias correction).
     pub steps: i32,
     /// The adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)".
@@ -60,20 +63,22 @@ pub struct GpuTrainer {
 const ENTRIES: [&str; 5] = ["prepare", "forward", "backward", "gradients", "adam_step"];
 
 impl GpuTrainer {
-    /// Uploads `net` (a rate or gamma cell) and its Adam state to the first Vulkan adapter.
+    /// Uploads `net` (a rate, gamma or ORGaNICs cell) and its Adam state to the first Vulkan adapter.
     pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
-        let (rate, n, n_in) = match &net.cell {
-            AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
-            AnyCell::Gamma(c) => (None, c.n, c.n_in),
-            other => {
-                return Err(Error::invalid(
+        let (rate, n, n_in) =
+            match &net.cell {
+                AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
+                AnyCell::Gamma(c) => (None, c.n, c.n_in),
+                AnyCell::Organics(c) => (None, c.n, c.n_in),
+                AnyCell::Anru(_) => return Err(Error::invalid(
                     "cell",
-                    format!(
-                    "`{}` is trained on the CPU only; the GPU trainer has the rate and gamma cells",
-                    super::cell::Cell::<f32>::name(other)
-                ),
-                ))
-            }
+                    "`anru` is trained on the CPU only; the GPU trainer has the rate, gamma and \
+                     organics cells",
+                )),
+            };
+        let organics = match &net.cell {
+            AnyCell::Organics(c) => Some(c.clone()),
+            _ => None,
         };
         if n > MAX_HIDDEN {
             return Err(Error::invalid(
@@ -103,10 +108,14 @@ impl GpuTrainer {
         }))
         .map_err(gpu_err)?;
         let nmax = n.next_multiple_of(WG);
-        let src = include_str!("cells.wgsl")
-            .replace("{{NMAX}}", &nmax.to_string())
-            .replace("{{PER}}", &(nmax / WG).to_string())
-            .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        let src = if organics.is_some() {
+            include_str!("organics.wgsl")
+        } else {
+            include_str!("cells.wgsl")
+        }
+        .replace("{{NMAX}}", &nmax.to_string())
+        .replace("{{PER}}", &(nmax / WG).to_string())
+        .replace("{{CMAX}}", &net.outputs.max(1).to_string());
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("cells.wgsl"),
             source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -165,8 +174,22 @@ impl GpuTrainer {
         cfg[5] = p as u32;
         cfg[12] = off("W_out");
         cfg[13] = off("b_out");
-        match &rate {
-            Some(cell) => {
+        match (&rate, &organics) {
+            (_, Some(o)) => {
+                const NAMES: [&str; 17] = [
+                    "W_zx", "W_r", "W_bx0", "W_by0", "W_ba0", "W_bx1", "W_by1", "W_ba1", "log_W",
+                    "theta_y", "theta_a", "theta_b0", "theta_b1", "y0", "a0", "b00", "b10",
+                ];
+                for (k, name) in NAMES.iter().enumerate() {
+                    cfg[37 + k] = off(name);
+                }
+                cfg[29] = u32::from(train("theta_y"));
+                cfg[54] = (o.kappa_max.0 as f32).to_bits();
+                cfg[55] = (o.kappa_max.1 as f32).to_bits();
+                cfg[56] = (o.kappa_max.2 as f32).to_bits();
+                cfg[57] = (o.sigma as f32).to_bits();
+            }
+            (Some(cell), None) => {
                 cfg[6] = match cell.phi {
                     super::cell::RatePhi::Tanh => 0,
                     super::cell::RatePhi::Relu => 1,
@@ -183,7 +206,7 @@ impl GpuTrainer {
                 cfg[32] = off("W_raw");
                 (cfg[33], cfg[34], cfg[35]) = (p as u32, p as u32, p as u32);
             }
-            None => {
+            (None, None) => {
                 cfg[10] = off("U");
                 cfg[11] = p as u32;
                 cfg[29] = u32::from(train("n"));
@@ -213,8 +236,8 @@ impl GpuTrainer {
             }
         }
         let adam_buf = buf("adam", &moments);
-        // prep: W [N, N] | α [N] | Dale signs [N] | Wᵀ [N, N]
-        let mut prep = vec![0.0f32; 2 * n * n + 2 * n];
+        // prep: W [N, N] | α [N] | Dale signs [N] | Wᵀ [N, N]; ORGaNICs: W [N, N] | κ [4, N]
+        let mut prep = vec![0.0f32; 2 * n * n + 4 * n];
         if let Some(d) = rate.as_ref().and_then(|c| c.dale.as_ref()) {
             for (j, s) in d.iter().enumerate() {
                 prep[n * n + n + j] = *s as f32;
@@ -244,6 +267,7 @@ impl GpuTrainer {
             shape: (0, 0),
             n,
             p,
+            organics: organics.is_some(),
             steps: if adam.m.len() == p { adam.t } else { 0 },
             adapter: name,
             template: net.clone(),
@@ -260,13 +284,19 @@ impl GpuTrainer {
         let (off_u, off_z) = (0, t * b * k);
         let off_noise = off_z + t * b * c.max(1);
         let data_len = off_noise + t * b * n;
-        // work: X, R [(T+1)][B][N] | A, D, E [T][B][N] | DO [T][B][C] | loss [B] | hits [B]
+        // work: X, R [(T+1)][B][N] | A, D, E [T][B][N] | DO [T][B][C] | loss [B] | hits [B];
+        // ORGaNICs: S [(T+1)][B][4N] | P [T][B][5N] | D [T][B][4N] | E [T][B][5N] | DO | loss | hits
+        let (sw, pw) = if self.organics { (4, 5) } else { (1, 1) };
         let off_x = 0;
-        let off_r = off_x + (t + 1) * b * n;
-        let off_a = off_r + (t + 1) * b * n;
-        let off_d = off_a + t * b * n;
-        let off_e = off_d + t * b * n;
-        let off_o = off_e + t * b * n;
+        let off_r = off_x + (t + 1) * b * n * sw;
+        let off_a = if self.organics {
+            off_r
+        } else {
+            off_r + (t + 1) * b * n
+        };
+        let off_d = off_a + t * b * n * pw;
+        let off_e = off_d + t * b * n * sw;
+        let off_o = off_e + t * b * n * pw;
         let off_loss = off_o + t * b * c;
         let off_hit = off_loss + b;
         let work_len = off_hit + b;
@@ -417,7 +447,7 @@ impl GpuTrainer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         enc.clear_buffer(work, 0, None);
         let n = self.n;
-        self.dispatch(&mut enc, 0, (n * n + n).div_ceil(WG));
+        self.dispatch(&mut enc, 0, (n * n + 4 * n).div_ceil(WG));
         self.dispatch(&mut enc, 1, b);
         if grad {
             self.dispatch(&mut enc, 2, b);
