@@ -2,7 +2,7 @@
 //! batch 16) and each cell on sequential digits (784 steps, one pixel per step, float32, hidden
 //! 64 / 128, batch 32) — compare with the PyTorch peers run right before in
 //! `benches/compare_train.sh`. Set NEURODYN_BENCH_GPU=1 to add the wgpu trainer (lavapipe on a
-//! machine without a GPU).
+//! machine without a GPU), NEURODYN_BENCH_ALL=1 for the gamma and ORGaNICs cells on the CPU.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use neurodyn::train::gpu::GpuTrainer;
@@ -48,13 +48,13 @@ fn bench(c: &mut Criterion) {
         });
     }
     if std::env::var("NEURODYN_BENCH_GPU").is_ok() {
-        for n in [64usize, 128] {
-            let mut spec = CellSpec::default_for("rate", digits);
+        for (cell, n) in [("rate", 64usize), ("rate", 128), ("gamma", 64), ("organics", 64)] {
+            let mut spec = CellSpec::default_for(cell, digits);
             spec.hidden = n;
             let net = spec.build::<f32>(digits, 1).unwrap();
             let mut gpu = GpuTrainer::new(&net, &Adam::new(0.001)).unwrap();
             eprintln!("wgpu adapter: {}", gpu.adapter);
-            g.bench_function(format!("seq784_rate_N{n}_batch32_wgpu"), |b| {
+            g.bench_function(format!("seq784_{cell}_N{n}_batch32_wgpu"), |b| {
                 b.iter(|| gpu.train_step(&batch, 0.001).unwrap().0)
             });
         }
