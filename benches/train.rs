@@ -48,7 +48,12 @@ fn bench(c: &mut Criterion) {
         });
     }
     if std::env::var("NEURODYN_BENCH_GPU").is_ok() {
-        for (cell, n) in [("rate", 64usize), ("rate", 128), ("gamma", 64), ("organics", 64)] {
+        for (cell, n) in [
+            ("rate", 64usize),
+            ("rate", 128),
+            ("gamma", 64),
+            ("organics", 64),
+        ] {
             let mut spec = CellSpec::default_for(cell, digits);
             spec.hidden = n;
             let net = spec.build::<f32>(digits, 1).unwrap();

@@ -294,7 +294,7 @@ fn digits_any_cell_and_gpu() {
 fn bad_device_cell_and_precision() {
     let d = tmpdir("bad2");
     for (args, want) in [
-        (vec!["--device", "gpu", "--cell", "anru"], "`device`"),
+        (vec!["--device", "gpu", "--precision", "f64"], "`precision`"),
         (vec!["--device", "tpu"], "`device`"),
         (vec!["--precision", "f16"], "`precision`"),
         (vec!["--task", "seq-digits", "--pool", "5"], "`pool`"),

@@ -2,7 +2,7 @@
 //! device is present (lavapipe in CI: `.ci/run` installs mesa-vulkan-drivers). Set
 //! NEURODYN_SKIP_GPU=1 to skip on a machine without any Vulkan driver.
 
-use neurodyn::train::cell::{GammaCell, OrganicsCell, RateCell, RatePhi};
+use neurodyn::train::cell::{AnruCell, GammaCell, OrganicsCell, RateCell, RatePhi};
 use neurodyn::train::gpu::GpuTrainer;
 use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
@@ -177,6 +177,43 @@ fn organics_cell_matches_the_cpu() {
         assert!(
             el < 1e-4 && eg < 1e-4,
             "organics case {k}: loss {el:.2e}, gradient {eg:.2e}"
+        );
+        let mut adam = Adam::new(0.01);
+        train_step(&mut cpu, &mut adam, &bt, None).unwrap();
+        gpu.train_step(&bt, 0.01).unwrap();
+        assert!(rel(&gpu.download().unwrap().0.params, &cpu.params) < 1e-5);
+    }
+}
+
+#[test]
+fn anru_cell_matches_the_cpu() {
+    if skip() {
+        return;
+    }
+    for (k, &(n, m, b, class)) in [
+        (4usize, 3usize, 3usize, true),
+        (70, 5, 6, false),
+        (9, 1, 65, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let c = if class { 3 } else { 2 };
+        let mut rng = ChaCha8Rng::seed_from_u64(20 + k as u64);
+        let cell = AnyCell::Anru(AnruCell::new(n, m, 2).unwrap());
+        let mut cpu = SeqNet::<f32, AnyCell>::new(cell.clone(), c).unwrap();
+        cell.init(&mut cpu.params, &mut rng);
+        cpu.init_readout(&mut rng, 2.0);
+        let bt = batch(7, b, 2, c, class, 9 + k as u64);
+        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let want = cpu.pass(&bt, true).unwrap();
+        let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
+        let el = (loss - want.loss).abs() / want.loss.abs();
+        let eg = rel(&grad, &want.grad);
+        eprintln!("anru N={n} M={m} B={b} class={class}: loss {el:.1e} grad {eg:.1e}");
+        assert!(
+            el < 1e-4 && eg < 1e-4,
+            "anru case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
         let mut adam = Adam::new(0.01);
         train_step(&mut cpu, &mut adam, &bt, None).unwrap();

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Train a recurrent cell by BPTT + Adam: the Dale rate RNN of Kim, Li & Sejnowski on Go/NoGo, XOR
 /// or the context-dependent (Mante) task, or any cell (rate, gamma, anru, organics) on sequential or
 /// permuted-sequential digits, on the CPU (float64 or float32) or on a GPU through Vulkan compute
-/// shaders (rate, gamma and organics cells). Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
+/// shaders. Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
 /// go to metrics.csv/.parquet and learning_curve.png/.svg, the network to checkpoint.safetensors
 /// (loadable by `fixed-points --checkpoint` and `lyapunov --checkpoint`). Rerunning with the same
 /// --out resumes after the last completed epoch, bit for bit.
@@ -32,12 +32,12 @@ struct Args {
     /// Cell: rate, gamma, anru or organics.
     #[arg(long, default_value = "rate")]
     cell: String,
-    /// cpu or gpu (wgpu/Vulkan, float32; rate, gamma and organics cells).
+    /// cpu or gpu (wgpu/Vulkan compute shaders, float32; every cell).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// CPU precision: f64 (the reference) or f32.
-    #[arg(long, default_value = "f64")]
-    precision: String,
+    /// Precision: f64 (the CPU reference) or f32 [default: f64 on the CPU; the GPU trains in f32].
+    #[arg(long)]
+    precision: Option<String>,
     /// Hidden units N [default: 40 on the rate tasks, 32 on digits].
     #[arg(long)]
     hidden: Option<usize>,
@@ -168,19 +168,16 @@ fn run(a: Args) -> Result<(), Error> {
         "gpu" => true,
         d => return Err(Error::invalid("device", format!("`{d}`: cpu or gpu"))),
     };
-    if gpu && a.cell != "rate" {
-        return Err(Error::invalid(
-            "device",
-            format!(
-                "the GPU trainer has the rate cell; train `{}` with --device cpu",
-                a.cell
-            ),
-        ));
-    }
-    let f32_cpu = match a.precision.as_str() {
-        "f64" => false,
-        "f32" => true,
-        p => return Err(Error::invalid("precision", format!("`{p}`: f64 or f32"))),
+    let f32_cpu = match a.precision.as_deref() {
+        None | Some("f64") if !gpu => false,
+        Some("f64") => {
+            return Err(Error::invalid(
+                "precision",
+                "f64 with --device gpu: the GPU trainer works in f32",
+            ))
+        }
+        None | Some("f32") => true,
+        Some(p) => return Err(Error::invalid("precision", format!("`{p}`: f64 or f32"))),
     };
     if a.batch == 0 || a.steps == 0 || a.epochs == 0 || a.eval == 0 {
         return Err(Error::invalid(
@@ -202,7 +199,7 @@ fn run(a: Args) -> Result<(), Error> {
     let metrics_path = a.out.join("metrics.csv");
     let config = format!(
         "task = \"{}\"\ncell = \"{}\"\ndevice = \"{}\"\nprecision = \"{}\"\nhidden = {}\ncontroller = {}\nphi = \"{}\"\nepochs = {}\nsteps = {}\nbatch = {}\nlr = {:?}\nclip = {:?}\nseed = {}\ndata_dir = {:?}\npool = {}\neval = {}\n",
-        task.name(), a.cell, a.device, a.precision, spec.hidden, spec.controller, spec.phi.name(), a.epochs, a.steps, a.batch, a.lr, a.clip, a.seed, a.data_dir, a.pool, a.eval
+        task.name(), a.cell, a.device, if f32_cpu { "f32" } else { "f64" }, spec.hidden, spec.controller, spec.phi.name(), a.epochs, a.steps, a.batch, a.lr, a.clip, a.seed, a.data_dir, a.pool, a.eval
     );
     let config_path = a.out.join("config.toml");
     let resume = ckpt.exists() && metrics_path.exists();

@@ -1,6 +1,7 @@
 //! The wgpu trainer (f32): the rate cell ([`RateCell`](super::cell::RateCell), Dale's law and
 //! learned τ included), the gamma cell ([`GammaCell`](super::cell::GammaCell)) and the ORGaNICs
-//! Euler RNN ([`OrganicsCell`](super::cell::OrganicsCell), `organics.wgsl`) with their read-out,
+//! Euler RNN ([`OrganicsCell`](super::cell::OrganicsCell), `organics.wgsl`) and the ANRU
+//! ([`AnruCell`](super::cell::AnruCell), `anru.wgsl`) with their read-out,
 //! trained entirely on the device. Runs on any Vulkan device, software (lavapipe, what CI
 //! tests on) or real GPUs, unchanged.
 //!
@@ -13,7 +14,8 @@
 //! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuTrainer::download`] gives a network the
 //! f64 analyses and the checkpoints take as is.
 //!
-//! Not on the GPU yet: the ANRU cell (CPU only) and gradient clipping.
+//! The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Not on the GPU yet:
+//! gradient clipping.
 
 use super::net::{AnyCell, Batch, SeqNet, Targets};
 use super::Adam;
@@ -51,8 +53,10 @@ pub struct GpuTrainer {
     shape: (usize, usize),
     n: usize,
     p: usize,
-    /// The ORGaNICs shader (4N state, five pre-activations) rather than the single-population one.
+    /// Which shader: the single-population cells, ORGaNICs (4N state, five pre-activations) or
+    /// ANRU (per-unit controllers).
     organics: bool,
+    anru: Option<usize>,
     /// Adam steps taken (bias correction).
     pub steps: i32,
     /// The adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)".
@@ -63,21 +67,20 @@ pub struct GpuTrainer {
 const ENTRIES: [&str; 5] = ["prepare", "forward", "backward", "gradients", "adam_step"];
 
 impl GpuTrainer {
-    /// Uploads `net` (a rate, gamma or ORGaNICs cell) and its Adam state to the first Vulkan adapter.
+    /// Uploads `net` (any cell) and its Adam state to the first Vulkan adapter.
     pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
-        let (rate, n, n_in) =
-            match &net.cell {
-                AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
-                AnyCell::Gamma(c) => (None, c.n, c.n_in),
-                AnyCell::Organics(c) => (None, c.n, c.n_in),
-                AnyCell::Anru(_) => return Err(Error::invalid(
-                    "cell",
-                    "`anru` is trained on the CPU only; the GPU trainer has the rate, gamma and \
-                     organics cells",
-                )),
-            };
+        let (rate, n, n_in) = match &net.cell {
+            AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
+            AnyCell::Gamma(c) => (None, c.n, c.n_in),
+            AnyCell::Organics(c) => (None, c.n, c.n_in),
+            AnyCell::Anru(c) => (None, c.n, c.n_in),
+        };
         let organics = match &net.cell {
             AnyCell::Organics(c) => Some(c.clone()),
+            _ => None,
+        };
+        let anru = match &net.cell {
+            AnyCell::Anru(c) => Some(c.m),
             _ => None,
         };
         if n > MAX_HIDDEN {
@@ -110,12 +113,15 @@ impl GpuTrainer {
         let nmax = n.next_multiple_of(WG);
         let src = if organics.is_some() {
             include_str!("organics.wgsl")
+        } else if anru.is_some() {
+            include_str!("anru.wgsl")
         } else {
             include_str!("cells.wgsl")
         }
         .replace("{{NMAX}}", &nmax.to_string())
         .replace("{{PER}}", &(nmax / WG).to_string())
-        .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        .replace("{{CMAX}}", &net.outputs.max(1).to_string())
+        .replace("{{MMAX}}", &anru.unwrap_or(1).to_string());
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("cells.wgsl"),
             source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -175,6 +181,15 @@ impl GpuTrainer {
         cfg[12] = off("W_out");
         cfg[13] = off("b_out");
         match (&rate, &organics) {
+            _ if anru.is_some() => {
+                const NAMES: [&str; 10] = [
+                    "U_xh", "b_h", "W_hh", "u_ag", "b_g", "W_gg", "w_gn", "b_gn", "w_gs", "b_gs",
+                ];
+                for (k, name) in NAMES.iter().enumerate() {
+                    cfg[37 + k] = off(name);
+                }
+                cfg[58] = anru.unwrap_or(1) as u32;
+            }
             (_, Some(o)) => {
                 const NAMES: [&str; 17] = [
                     "W_zx", "W_r", "W_bx0", "W_by0", "W_ba0", "W_bx1", "W_by1", "W_ba1", "log_W",
@@ -268,6 +283,7 @@ impl GpuTrainer {
             n,
             p,
             organics: organics.is_some(),
+            anru,
             steps: if adam.m.len() == p { adam.t } else { 0 },
             adapter: name,
             template: net.clone(),
@@ -299,7 +315,7 @@ impl GpuTrainer {
         let off_o = off_e + t * b * n * pw;
         let off_loss = off_o + t * b * c;
         let off_hit = off_loss + b;
-        let work_len = off_hit + b;
+        let mut work_len = off_hit + b;
         for (slot, v) in [
             (3, t),
             (4, b),
@@ -316,6 +332,38 @@ impl GpuTrainer {
             (36, off_e),
         ] {
             self.cfg[slot] = v as u32;
+        }
+        if let Some(m) = self.anru {
+            // H | G (controllers) | A | DH | EA | DN | DS | DP | carry | DO | loss | hits
+            let off_h = 0;
+            let off_g = off_h + (t + 1) * b * n;
+            let off_a = off_g + (t + 1) * b * n * m;
+            let off_dh = off_a + t * b * n;
+            let off_ea = off_dh + t * b * n;
+            let off_dn = off_ea + t * b * n;
+            let off_ds = off_dn + t * b * n;
+            let off_dp = off_ds + t * b * n;
+            let off_carry = off_dp + t * b * n * m;
+            let off_o = off_carry + b * n * m;
+            let off_loss = off_o + t * b * c;
+            let off_hit = off_loss + b;
+            work_len = off_hit + b;
+            for (slot, v) in [
+                (17, off_h),
+                (31, off_g),
+                (18, off_a),
+                (19, off_dh),
+                (36, off_ea),
+                (47, off_dn),
+                (48, off_ds),
+                (49, off_dp),
+                (50, off_carry),
+                (20, off_o),
+                (21, off_loss),
+                (22, off_hit),
+            ] {
+                self.cfg[slot] = v as u32;
+            }
         }
         let mk = |label: &str, len: usize| {
             self.device.create_buffer(&wgpu::BufferDescriptor {

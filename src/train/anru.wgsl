@@ -1,0 +1,356 @@
+// GPU trainer (f32) for the ANRU of train::cell::AnruCell (gamma-anru.md §A.3):
+//   a = U_xh u + W_hh h + b_h,  gⁱ' = tanh(u_ag aⁱ + b_g + W_gg gⁱ),
+//   nⁱ = w_gn·gⁱ' + b_gn,  sⁱ = w_gs·gⁱ' + b_gs,  hⁱ' = γ(aⁱ; nⁱ, sⁱ);  read-out from h.
+// One workgroup per trial; each thread owns units i and their controllers gⁱ (M values, kept in the
+// work buffer). Forward stores h, g and a per step; backward stores ∂L/∂h', ∂L/∂a, ∂L/∂n, ∂L/∂s
+// and ∂L/∂(controller pre-activation); the gradients kernel sums products of those with the
+// presynaptic quantities over every (t, b) (and unit i for the shared controller weights).
+
+const WG: u32 = 64u;
+const NMAX: u32 = {{NMAX}}u;
+const PER: u32 = {{PER}}u;
+const CMAX: u32 = {{CMAX}}u;
+const MMAX: u32 = {{MMAX}}u;
+
+@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> adam: array<f32>;
+@group(0) @binding(4) var<storage, read_write> prep: array<f32>;
+@group(0) @binding(5) var<storage, read_write> data: array<f32>;
+@group(0) @binding(6) var<storage, read_write> work: array<f32>;
+
+var<workgroup> sh: array<f32, NMAX>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> logits: array<f32, CMAX>;
+
+fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
+fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
+fn N() -> u32 { return cu(0u); }
+fn NIN() -> u32 { return cu(1u); }
+fn C() -> u32 { return cu(2u); }
+fn T() -> u32 { return cu(3u); }
+fn B() -> u32 { return cu(4u); }
+fn M() -> u32 { return cu(58u); }
+// Tensor offsets 37..46: U_xh, b_h, W_hh, u_ag, b_g, W_gg, w_gn, b_gn, w_gs, b_gs.
+fn T_(k: u32) -> u32 { return cu(37u + k); }
+
+// work regions: H [(T+1)][B][N] (17), G [(T+1)][B][N][M] (31), A [T][B][N] (18),
+// DH [T][B][N] (19), EA [T][B][N] (36), DN, DS [T][B][N] (47, 48), DP [T][B][N][M] (49),
+// carry [B][N][M] (50), DO (20), loss (21), hits (22)
+fn hi(t: u32, b: u32, i: u32) -> u32 { return cu(17u) + (t * B() + b) * N() + i; }
+fn gi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(31u) + ((t * B() + b) * N() + i) * M() + k; }
+fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i; }
+fn dhi(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
+fn eai(t: u32, b: u32, i: u32) -> u32 { return cu(36u) + (t * B() + b) * N() + i; }
+fn dni(t: u32, b: u32, i: u32) -> u32 { return cu(47u) + (t * B() + b) * N() + i; }
+fn dsi(t: u32, b: u32, i: u32) -> u32 { return cu(48u) + (t * B() + b) * N() + i; }
+fn dpi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(49u) + ((t * B() + b) * N() + i) * M() + k; }
+fn ci(b: u32, i: u32, k: u32) -> u32 { return cu(50u) + (b * N() + i) * M() + k; }
+fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
+fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
+fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
+
+fn sigm(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+fn tanh_s(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+fn sp(x: f32, n: f32) -> f32 {
+    let z = n * x;
+    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
+}
+fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
+fn gam_x(x: f32, n: f32, s: f32) -> f32 {
+    let g = sigm(n * x);
+    return (1.0 - s) * g + s * n * g * (1.0 - g);
+}
+fn gam_n(x: f32, n: f32, s: f32) -> f32 {
+    let z = n * x;
+    let g = sigm(z);
+    var d: f32;
+    if (z > 0.0) { d = -x * sigm(-z) - log(1.0 + exp(-z)) / n; } else { d = x * g - sp(x, n); }
+    return (1.0 - s) / n * d + s * x * g * (1.0 - g);
+}
+fn gam_s(x: f32, n: f32) -> f32 { return sigm(n * x) - sp(x, n); }
+
+fn wg_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    let out = red[0];
+    workgroupBarrier();
+    return out;
+}
+
+fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
+
+// (n, s) of unit i from its controller at step t (G[t]).
+fn gains(t: u32, b: u32, i: u32) -> vec2<f32> {
+    var nv = params[T_(7u)];
+    var sv = params[T_(9u)];
+    for (var k = 0u; k < M(); k++) {
+        let g = work[gi(t, b, i, k)];
+        nv += params[T_(6u) + k] * g;
+        sv += params[T_(8u) + k] * g;
+    }
+    return vec2<f32>(nv, sv);
+}
+
+@compute @workgroup_size(64)
+fn prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
+    // nothing derived: the ANRU uses its parameters as they are
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    let n = N();
+    let m = M();
+    let nin = NIN();
+    let nc = C();
+    let tl = T();
+    let nb = B();
+    let traj = cu(8u) == 1u;
+    var h: array<f32, PER>;
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        h[q] = 0.0;
+        if (i < n) {
+            work[hi(0u, b, i)] = 0.0;
+            for (var k = 0u; k < m; k++) { work[gi(0u, b, i, k)] = 0.0; }
+        }
+    }
+    var loss = 0.0;
+    for (var t = 0u; t < tl; t++) {
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) { sh[i] = h[q]; }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var a = params[T_(1u) + i];
+                for (var j = 0u; j < n; j++) { a += params[T_(2u) + i * n + j] * sh[j]; }
+                for (var k = 0u; k < nin; k++) { a += params[T_(0u) + i * nin + k] * data[ui(t, b, k)]; }
+                work[ai(t, b, i)] = a;
+                for (var k = 0u; k < m; k++) {
+                    var p = params[T_(3u) + k] * a + params[T_(4u) + k];
+                    for (var l = 0u; l < m; l++) { p += params[T_(5u) + k * m + l] * work[gi(t, b, i, l)]; }
+                    work[gi(t + 1u, b, i, k)] = tanh_s(p);
+                }
+                let ns = gains(t + 1u, b, i);
+                var hn = gam(a, ns.x, ns.y);
+                if (cu(9u) == 1u) { hn += data[cu(16u) + (t * nb + b) * n + i]; }
+                h[q] = hn;
+                work[hi(t + 1u, b, i)] = hn;
+            }
+        }
+        workgroupBarrier();
+        if (traj || t + 1u == tl) {
+            for (var c = 0u; c < nc; c++) {
+                var part = 0.0;
+                for (var q = 0u; q < PER; q++) {
+                    let i = lid + q * WG;
+                    if (i < n) { part += params[cu(12u) + c * n + i] * h[q]; }
+                }
+                let o = wg_sum(lid, part) + params[cu(13u) + c];
+                if (lid == 0u) { logits[c] = o; }
+            }
+            workgroupBarrier();
+            if (lid == 0u) {
+                if (traj) {
+                    for (var c = 0u; c < nc; c++) {
+                        let d = logits[c] - data[cu(15u) + (t * nb + b) * nc + c];
+                        loss += d * d / f32(tl);
+                        work[oi(t, b, c)] = 2.0 * d / f32(tl);
+                    }
+                } else {
+                    var mx = logits[0];
+                    var arg = 0u;
+                    for (var c = 1u; c < nc; c++) {
+                        if (logits[c] > mx) { mx = logits[c]; arg = c; }
+                    }
+                    var s = 0.0;
+                    for (var c = 0u; c < nc; c++) { s += exp(logits[c] - mx); }
+                    let lse = mx + log(s);
+                    let label = u32(data[cu(15u) + b]);
+                    loss = lse - logits[label];
+                    work[cu(22u) + b] = select(0.0, 1.0, arg == label);
+                    for (var c = 0u; c < nc; c++) {
+                        work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
+                    }
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+    if (lid == 0u) { work[cu(21u) + b] = loss; }
+}
+
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    let n = N();
+    let m = M();
+    let nc = C();
+    let tl = T();
+    var dh: array<f32, PER>;
+    for (var q = 0u; q < PER; q++) {
+        dh[q] = 0.0;
+        let i = lid + q * WG;
+        if (i < n) {
+            for (var k = 0u; k < m; k++) { work[ci(b, i, k)] = 0.0; }
+        }
+    }
+    for (var tt = 0u; tt < tl; tt++) {
+        let t = tl - 1u - tt;
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var g = 0.0;
+                for (var c = 0u; c < nc; c++) { g += params[cu(12u) + c * n + i] * work[oi(t, b, c)]; }
+                let d1 = dh[q] + g;
+                work[dhi(t, b, i)] = d1;
+                let a = work[ai(t, b, i)];
+                let ns = gains(t + 1u, b, i);
+                let dn = d1 * gam_n(a, ns.x, ns.y);
+                let dsv = d1 * gam_s(a, ns.x);
+                work[dni(t, b, i)] = dn;
+                work[dsi(t, b, i)] = dsv;
+                var da = d1 * gam_x(a, ns.x, ns.y);
+                for (var k = 0u; k < m; k++) {
+                    let gk = work[gi(t + 1u, b, i, k)];
+                    let dp = (work[ci(b, i, k)] + params[T_(6u) + k] * dn + params[T_(8u) + k] * dsv) * (1.0 - gk * gk);
+                    work[dpi(t, b, i, k)] = dp;
+                    da += params[T_(3u) + k] * dp;
+                }
+                // carry = W_ggᵀ dpre: ∂L/∂g at step t.
+                for (var l = 0u; l < m; l++) {
+                    var s = 0.0;
+                    for (var k = 0u; k < m; k++) { s += params[T_(5u) + k * m + l] * work[dpi(t, b, i, k)]; }
+                    work[ci(b, i, l)] = s;
+                }
+                work[eai(t, b, i)] = da;
+                sh[i] = da;
+            }
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < PER; q++) {
+            let i = lid + q * WG;
+            if (i < n) {
+                var s = 0.0;
+                for (var k = 0u; k < n; k++) { s += params[T_(2u) + k * n + i] * sh[k]; }
+                dh[q] = s;
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64)
+fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    if (k >= cu(5u)) { return; }
+    let n = N();
+    let m = M();
+    let nin = NIN();
+    let nc = C();
+    let tl = T();
+    let nb = B();
+    var s = 0.0;
+    if (inr(k, T_(0u), n * nin)) {
+        let e = k - T_(0u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, e / nin)] * data[ui(t, b, e % nin)]; }
+        }
+    } else if (inr(k, T_(1u), n)) {
+        let i = k - T_(1u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, i)]; }
+        }
+    } else if (inr(k, T_(2u), n * n)) {
+        let e = k - T_(2u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, e / n)] * work[hi(t, b, e % n)]; }
+        }
+    } else if (inr(k, T_(3u), m) || inr(k, T_(4u), m)) {
+        let is_u = inr(k, T_(3u), m);
+        var kk = k - T_(4u);
+        if (is_u) { kk = k - T_(3u); }
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                for (var i = 0u; i < n; i++) {
+                    var x = 1.0;
+                    if (is_u) { x = work[ai(t, b, i)]; }
+                    s += work[dpi(t, b, i, kk)] * x;
+                }
+            }
+        }
+    } else if (inr(k, T_(5u), m * m)) {
+        let e = k - T_(5u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                for (var i = 0u; i < n; i++) { s += work[dpi(t, b, i, e / m)] * work[gi(t, b, i, e % m)]; }
+            }
+        }
+    } else if (inr(k, T_(6u), m) || inr(k, T_(8u), m)) {
+        let is_n = inr(k, T_(6u), m);
+        var kk = k - T_(8u);
+        if (is_n) { kk = k - T_(6u); }
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                for (var i = 0u; i < n; i++) {
+                    var d = work[dsi(t, b, i)];
+                    if (is_n) { d = work[dni(t, b, i)]; }
+                    s += d * work[gi(t + 1u, b, i, kk)];
+                }
+            }
+        }
+    } else if (k == T_(7u) || k == T_(9u)) {
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) {
+                for (var i = 0u; i < n; i++) {
+                    if (k == T_(7u)) { s += work[dni(t, b, i)]; } else { s += work[dsi(t, b, i)]; }
+                }
+            }
+        }
+    } else if (inr(k, cu(12u), nc * n)) {
+        let e = k - cu(12u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, e / n)] * work[hi(t + 1u, b, e % n)]; }
+        }
+    } else if (inr(k, cu(13u), nc)) {
+        let c = k - cu(13u);
+        for (var t = 0u; t < tl; t++) {
+            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)]; }
+        }
+    }
+    grads[k] = s / f32(nb);
+}
+
+@compute @workgroup_size(64)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    let p = cu(5u);
+    if (k >= p) { return; }
+    let g = grads[k];
+    let mm = 0.9 * adam[k] + 0.1 * g;
+    let v = 0.999 * adam[p + k] + 0.001 * g * g;
+    adam[k] = mm;
+    adam[p + k] = v;
+    params[k] = params[k] - cf(25u) * (mm / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+}
