@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pass = net.pass(&batch, false)?;
     let (t, b) = (batch.t, batch.b);
     let mut plot = LinePlot::new(
-        format!("Go/NoGo: trained Dale rate RNN, N = 40 ({:.0} % correct)", 100.0 * acc),
+        format!(
+            "Go/NoGo: trained Dale rate RNN, N = 40 ({:.0} % correct)",
+            100.0 * acc
+        ),
         "time (ms)",
         "output o(t)",
     );
@@ -49,7 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pts = (0..t)
             .map(|s| (5.0 * (s + 1) as f64, pass.outputs[s * b + k]))
             .collect();
-        plot = plot.series(format!("{} trial {}", if is_go { "Go" } else { "NoGo" }, *n), pts);
+        plot = plot.series(
+            format!("{} trial {}", if is_go { "Go" } else { "NoGo" }, *n),
+            pts,
+        );
     }
     plot = plot.series(
         "Go cue (u = 1)",
@@ -80,7 +86,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut adam = Adam::new(lr);
         let mut curve = vec![(0.0, src.evaluate(&net, 500, 0)?.1)];
         for it in 0..iters {
-            train_step(&mut net, &mut adam, &src.batch::<f32>(it, 32, 5)?, Some(1.0))?;
+            train_step(
+                &mut net,
+                &mut adam,
+                &src.batch::<f32>(it, 32, 5)?,
+                Some(1.0),
+            )?;
             if (it + 1) % 100 == 0 {
                 curve.push(((it + 1) as f64, src.evaluate(&net, 500, 0)?.1));
             }

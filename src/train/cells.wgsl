@@ -9,52 +9,15 @@
 // and r (or e) in workgroup memory; the weight gradients are then one thread per parameter,
 // summing over all (t, b). `params` has the CPU SeqNet's layout (offsets in cfg).
 
-const WG: u32 = 64u;
-const NMAX: u32 = {{NMAX}}u;
-const PER: u32 = {{PER}}u;
-const CMAX: u32 = {{CMAX}}u;
-
-@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 12>;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(3) var<storage, read_write> adam: array<f32>;
-@group(0) @binding(4) var<storage, read_write> prep: array<f32>;
-@group(0) @binding(5) var<storage, read_write> data: array<f32>;
-@group(0) @binding(6) var<storage, read_write> work: array<f32>;
-
 var<workgroup> r: array<f32, NMAX>;
-var<workgroup> red: array<f32, WG>;
-var<workgroup> logits: array<f32, CMAX>;
-
-// cfg slots (see gpu.rs, `Slot`).
-fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
-fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
-fn N() -> u32 { return cu(0u); }
-fn NIN() -> u32 { return cu(1u); }
-fn C() -> u32 { return cu(2u); }
-fn T() -> u32 { return cu(3u); }
-fn B() -> u32 { return cu(4u); }
 
 fn xi(t: u32, b: u32, i: u32) -> u32 { return cu(17u) + (t * B() + b) * N() + i; }
 fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i; }
 fn di(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
-fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
-fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
 fn ri(t: u32, b: u32, i: u32) -> u32 { return cu(31u) + (t * B() + b) * N() + i; }
 fn ei(t: u32, b: u32, i: u32) -> u32 { return cu(36u) + (t * B() + b) * N() + i; }
 fn GAMMA() -> bool { return cu(30u) == 1u; }
-fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
 
-fn sigm(x: f32) -> f32 {
-    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-// tanh without overflow for large |x|.
-fn tanh_s(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
 fn phi(x: f32) -> f32 {
     let k = cu(6u);
     if (k == 0u) { return tanh_s(x); }
@@ -69,46 +32,9 @@ fn dphi(x: f32) -> f32 {
     return s * (1.0 - s);
 }
 
-// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (gamma-anru.md §A.1).
-fn sp(x: f32, n: f32) -> f32 {
-    let z = n * x;
-    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
-}
-fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
-fn gam_x(x: f32, n: f32, s: f32) -> f32 {
-    let g = sigm(n * x);
-    return (1.0 - s) * g + s * n * g * (1.0 - g);
-}
-fn gam_n(x: f32, n: f32, s: f32) -> f32 {
-    let z = n * x;
-    let g = sigm(z);
-    var d: f32;
-    if (z > 0.0) { d = -x * sigm(-z) - log(1.0 + exp(-z)) / n; } else { d = x * g - sp(x, n); }
-    return (1.0 - s) / n * d + s * x * g * (1.0 - g);
-}
-fn gam_s(x: f32, n: f32) -> f32 { return sigm(n * x) - sp(x, n); }
-
 // Presynaptic vector / read-out feature of a state entry, and its derivative.
 fn feat(x: f32) -> f32 { if (GAMMA()) { return x; } return phi(x); }
 fn dfeat(x: f32) -> f32 { if (GAMMA()) { return 1.0; } return dphi(x); }
-
-// Sum of one value per thread over the workgroup (called in uniform control flow).
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    var s = WG / 2u;
-    loop {
-        if (s == 0u) { break; }
-        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-        workgroupBarrier();
-        s = s / 2u;
-    }
-    let out = red[0];
-    workgroupBarrier();
-    return out;
-}
-
-fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
 
 // Effective W = relu(W_raw)·diag(d) (or W_raw) and α = 1/τ(γ).
 @compute @workgroup_size(64)
@@ -184,41 +110,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         }
         workgroupBarrier();
         if (traj || t + 1u == tl) {
+            var parts: array<f32, CMAX>;
             for (var c = 0u; c < nc; c++) {
-                var part = 0.0;
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { part += params[cu(12u) + c * n + i] * feat(x[q]); }
-                }
-                let o = wg_sum(lid, part) + params[cu(13u) + c];
-                if (lid == 0u) { logits[c] = o; }
-            }
-            workgroupBarrier();
-            if (lid == 0u) {
-                if (traj) {
-                    for (var c = 0u; c < nc; c++) {
-                        let d = logits[c] - data[cu(15u) + (t * nb + b) * nc + c];
-                        loss += d * d / f32(tl);
-                        work[oi(t, b, c)] = 2.0 * d / f32(tl);
-                    }
-                } else {
-                    var m = logits[0];
-                    var arg = 0u;
-                    for (var c = 1u; c < nc; c++) {
-                        if (logits[c] > m) { m = logits[c]; arg = c; }
-                    }
-                    var s = 0.0;
-                    for (var c = 0u; c < nc; c++) { s += exp(logits[c] - m); }
-                    let lse = m + log(s);
-                    let label = u32(data[cu(15u) + b]);
-                    loss = lse - logits[label];
-                    work[cu(22u) + b] = select(0.0, 1.0, arg == label);
-                    for (var c = 0u; c < nc; c++) {
-                        work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
-                    }
+                    if (i < n) { parts[c] += params[cu(12u) + c * n + i] * feat(x[q]); }
                 }
             }
-            workgroupBarrier();
+            loss += score(lid, b, t, parts);
         }
     }
     for (var q = 0u; q < PER; q++) {
@@ -350,7 +249,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     grads[k] = s / f32(nb);
 }
 
-// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8); cfg 25 = lr, 26 = 1 − β₁ᵗ, 27 = 1 − β₂ᵗ.
+// Adam on every trained parameter.
 @compute @workgroup_size(64)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let k = flat(gid, nw);
@@ -362,10 +261,5 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         if (!GAMMA() && inr(k, cu(11u), N())) { return; }
         if (GAMMA() && (inr(k, cu(34u), N()) || inr(k, cu(35u), N()))) { return; }
     }
-    let g = grads[k];
-    let m = 0.9 * adam[k] + 0.1 * g;
-    let v = 0.999 * adam[p + k] + 0.001 * g * g;
-    adam[k] = m;
-    adam[p + k] = v;
-    params[k] = params[k] - cf(25u) * (m / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+    adam_apply(k);
 }

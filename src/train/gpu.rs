@@ -111,17 +111,17 @@ impl GpuTrainer {
         }))
         .map_err(gpu_err)?;
         let nmax = n.next_multiple_of(WG);
-        let src = if organics.is_some() {
+        let cell_src = if organics.is_some() {
             include_str!("organics.wgsl")
         } else if anru.is_some() {
             include_str!("anru.wgsl")
         } else {
             include_str!("cells.wgsl")
-        }
-        .replace("{{NMAX}}", &nmax.to_string())
-        .replace("{{PER}}", &(nmax / WG).to_string())
-        .replace("{{CMAX}}", &net.outputs.max(1).to_string())
-        .replace("{{MMAX}}", &anru.unwrap_or(1).to_string());
+        };
+        let src = format!("{}\n{}", include_str!("common.wgsl"), cell_src)
+            .replace("{{NMAX}}", &nmax.to_string())
+            .replace("{{PER}}", &(nmax / WG).to_string())
+            .replace("{{CMAX}}", &net.outputs.max(1).to_string());
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("cells.wgsl"),
             source: wgpu::ShaderSource::Wgsl(src.into()),

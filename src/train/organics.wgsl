@@ -7,33 +7,11 @@
 // state and of the five pre-activations); the weight gradients are then sums over (t, b) of
 // products of those with the presynaptic vectors u, y, a, q, one thread per parameter.
 
-const WG: u32 = 64u;
-const NMAX: u32 = {{NMAX}}u;
-const PER: u32 = {{PER}}u;
-const CMAX: u32 = {{CMAX}}u;
-
-@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 16>;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(3) var<storage, read_write> adam: array<f32>;
-@group(0) @binding(4) var<storage, read_write> prep: array<f32>;
-@group(0) @binding(5) var<storage, read_write> data: array<f32>;
-@group(0) @binding(6) var<storage, read_write> work: array<f32>;
-
 var<workgroup> s1: array<f32, NMAX>;
 var<workgroup> s2: array<f32, NMAX>;
 var<workgroup> s3: array<f32, NMAX>;
 var<workgroup> s4: array<f32, NMAX>;
-var<workgroup> red: array<f32, WG>;
-var<workgroup> logits: array<f32, CMAX>;
 
-fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
-fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
-fn N() -> u32 { return cu(0u); }
-fn NIN() -> u32 { return cu(1u); }
-fn C() -> u32 { return cu(2u); }
-fn T() -> u32 { return cu(3u); }
-fn B() -> u32 { return cu(4u); }
 // Tensor offsets: 37 W_zx, 38 W_r, 39 W_bx0, 40 W_by0, 41 W_ba0, 42 W_bx1, 43 W_by1, 44 W_ba1,
 // 45 log_W, 46..49 θ_y, θ_a, θ_b0, θ_b1, 50..53 y0, a0, b00, b10.
 fn T_(k: u32) -> u32 { return cu(37u + k); }
@@ -42,34 +20,8 @@ fn si(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(17u) + ((t * B() + b) *
 fn pi(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(18u) + ((t * B() + b) * 5u + w) * N() + i; }
 fn di(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(19u) + ((t * B() + b) * 4u + w) * N() + i; }
 fn ei(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(36u) + ((t * B() + b) * 5u + w) * N() + i; }
-fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
-fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
-fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
 fn kap(w: u32, i: u32) -> f32 { return prep[N() * N() + w * N() + i]; }
-fn sigm(x: f32) -> f32 {
-    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-fn relu(x: f32) -> f32 { return max(x, 0.0); }
 fn q_of(y: f32, a: f32) -> f32 { let r = relu(y); return r * r * relu(a); }
-
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    var s = WG / 2u;
-    loop {
-        if (s == 0u) { break; }
-        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-        workgroupBarrier();
-        s = s / 2u;
-    }
-    let out = red[0];
-    workgroupBarrier();
-    return out;
-}
-
-fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
 
 // W = clamp(e^{log W}, 0, 1) and κ = κ_max σ(θ).
 @compute @workgroup_size(64)
@@ -161,41 +113,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         }
         workgroupBarrier();
         if (traj || t + 1u == tl) {
+            var parts: array<f32, CMAX>;
             for (var c = 0u; c < nc; c++) {
-                var part = 0.0;
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { part += params[cu(12u) + c * n + i] * st[q].x; }
-                }
-                let o = wg_sum(lid, part) + params[cu(13u) + c];
-                if (lid == 0u) { logits[c] = o; }
-            }
-            workgroupBarrier();
-            if (lid == 0u) {
-                if (traj) {
-                    for (var c = 0u; c < nc; c++) {
-                        let d = logits[c] - data[cu(15u) + (t * nb + b) * nc + c];
-                        loss += d * d / f32(tl);
-                        work[oi(t, b, c)] = 2.0 * d / f32(tl);
-                    }
-                } else {
-                    var m = logits[0];
-                    var arg = 0u;
-                    for (var c = 1u; c < nc; c++) {
-                        if (logits[c] > m) { m = logits[c]; arg = c; }
-                    }
-                    var s = 0.0;
-                    for (var c = 0u; c < nc; c++) { s += exp(logits[c] - m); }
-                    let lse = m + log(s);
-                    let label = u32(data[cu(15u) + b]);
-                    loss = lse - logits[label];
-                    work[cu(22u) + b] = select(0.0, 1.0, arg == label);
-                    for (var c = 0u; c < nc; c++) {
-                        work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
-                    }
+                    if (i < n) { parts[c] += params[cu(12u) + c * n + i] * st[q].x; }
                 }
             }
-            workgroupBarrier();
+            loss += score(lid, b, t, parts);
         }
     }
     if (lid == 0u) { work[cu(21u) + b] = loss; }
@@ -381,10 +306,5 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let n = N();
     if (k >= T_(13u) && k < T_(16u) + n) { return; }
     if (cu(29u) == 0u && k >= T_(9u) && k < T_(12u) + n) { return; }
-    let g = grads[k];
-    let m = 0.9 * adam[k] + 0.1 * g;
-    let v = 0.999 * adam[p + k] + 0.001 * g * g;
-    adam[k] = m;
-    adam[p + k] = v;
-    params[k] = params[k] - cf(25u) * (m / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+    adam_apply(k);
 }

@@ -1,0 +1,130 @@
+// Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl and anru.wgsl): the
+// bindings, the cfg accessors, the nonlinearities, the workgroup sum, the read-out's loss, Adam.
+// cfg slots: 0 N, 1 N_in, 2 C, 3 T, 4 B, 5 P, 8 loss (0 class, 1 trajectory), 9 noise on,
+// 12 W_out, 13 b_out, 14 inputs, 15 targets, 16 noise, 20 ∂L/∂o, 21 losses, 22 hits,
+// 25 learning rate, 26 1 − β₁ᵗ, 27 1 − β₂ᵗ; the rest is per cell (see gpu.rs).
+
+const WG: u32 = 64u;
+const NMAX: u32 = {{NMAX}}u;
+const PER: u32 = {{PER}}u;
+const CMAX: u32 = {{CMAX}}u;
+
+@group(0) @binding(0) var<uniform> cfg: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> adam: array<f32>;
+@group(0) @binding(4) var<storage, read_write> prep: array<f32>;
+@group(0) @binding(5) var<storage, read_write> data: array<f32>;
+@group(0) @binding(6) var<storage, read_write> work: array<f32>;
+
+var<workgroup> red: array<f32, WG>;
+var<workgroup> logits: array<f32, CMAX>;
+
+fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
+fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
+fn N() -> u32 { return cu(0u); }
+fn NIN() -> u32 { return cu(1u); }
+fn C() -> u32 { return cu(2u); }
+fn T() -> u32 { return cu(3u); }
+fn B() -> u32 { return cu(4u); }
+fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
+fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
+fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
+fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
+
+fn sigm(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+// tanh without overflow for large |x|.
+fn tanh_s(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+fn relu(x: f32) -> f32 { return max(x, 0.0); }
+
+// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (gamma-anru.md §A.1).
+fn sp(x: f32, n: f32) -> f32 {
+    let z = n * x;
+    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
+}
+fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
+fn gam_x(x: f32, n: f32, s: f32) -> f32 {
+    let g = sigm(n * x);
+    return (1.0 - s) * g + s * n * g * (1.0 - g);
+}
+fn gam_n(x: f32, n: f32, s: f32) -> f32 {
+    let z = n * x;
+    let g = sigm(z);
+    var d: f32;
+    if (z > 0.0) { d = -x * sigm(-z) - log(1.0 + exp(-z)) / n; } else { d = x * g - sp(x, n); }
+    return (1.0 - s) / n * d + s * x * g * (1.0 - g);
+}
+fn gam_s(x: f32, n: f32) -> f32 { return sigm(n * x) - sp(x, n); }
+
+// Sum of one value per thread over the workgroup (called in uniform control flow).
+fn wg_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    let out = red[0];
+    workgroupBarrier();
+    return out;
+}
+
+// Read-out o = Σ (each thread's part) + b_out at step t of trial b, its loss (returned on thread 0)
+// and ∂L/∂o (stored): squared error against the targets (trajectory loss, every step), or
+// cross-entropy against the label (class loss, last step; also records the hit).
+fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
+    let nc = C();
+    for (var c = 0u; c < nc; c++) {
+        let o = wg_sum(lid, parts[c]) + params[cu(13u) + c];
+        if (lid == 0u) { logits[c] = o; }
+    }
+    workgroupBarrier();
+    var loss = 0.0;
+    if (lid == 0u) {
+        if (cu(8u) == 1u) {
+            for (var c = 0u; c < nc; c++) {
+                let d = logits[c] - data[cu(15u) + (t * B() + b) * nc + c];
+                loss += d * d / f32(T());
+                work[oi(t, b, c)] = 2.0 * d / f32(T());
+            }
+        } else {
+            var m = logits[0];
+            var arg = 0u;
+            for (var c = 1u; c < nc; c++) {
+                if (logits[c] > m) { m = logits[c]; arg = c; }
+            }
+            var s = 0.0;
+            for (var c = 0u; c < nc; c++) { s += exp(logits[c] - m); }
+            let lse = m + log(s);
+            let label = u32(data[cu(15u) + b]);
+            loss = lse - logits[label];
+            work[cu(22u) + b] = select(0.0, 1.0, arg == label);
+            for (var c = 0u; c < nc; c++) {
+                work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
+            }
+        }
+    }
+    workgroupBarrier();
+    return loss;
+}
+
+// One Adam update of parameter k (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
+fn adam_apply(k: u32) {
+    let p = cu(5u);
+    let g = grads[k];
+    let m = 0.9 * adam[k] + 0.1 * g;
+    let v = 0.999 * adam[p + k] + 0.001 * g * g;
+    adam[k] = m;
+    adam[p + k] = v;
+    params[k] = params[k] - cf(25u) * (m / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+}
