@@ -288,6 +288,49 @@ fn digits_any_cell_and_gpu() {
         .arg(d.join("gpu/checkpoint.safetensors"))
         .args(["--quiet", "--out"])
         .arg(d.join("fp.csv")));
+    // The ORGaNICs Euler RNN, trained on the GPU, analysed as a map through its own backward pass.
+    ok(bin("train")
+        .args([
+            "--task",
+            "seq-digits",
+            "--cell",
+            "organics",
+            "--device",
+            "gpu",
+            "--hidden",
+            "6",
+            "--pool",
+            "4",
+            "--epochs",
+            "1",
+            "--steps",
+            "3",
+            "--batch",
+            "8",
+            "--eval",
+            "20",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("org")));
+    let ck = d.join("org/checkpoint.safetensors");
+    ok(bin("lyapunov")
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--k", "3", "--steps", "100", "--quiet", "--out"])
+        .arg(d.join("org-ly.csv")));
+    assert_eq!(
+        std::fs::read_to_string(d.join("org-ly.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    ok(bin("fixed-points")
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--starts", "20", "--quiet", "--out"])
+        .arg(d.join("org-fp.csv")));
 }
 
 #[test]

@@ -252,3 +252,81 @@ fn checkpoints_round_trip_and_load_pytorch_style_files() {
     let e = load::<f64>(&p).unwrap_err().to_string();
     assert!(e.contains("checkpoint"), "{e}");
 }
+
+/// Every cell as a map through its own backward pass (`CellMap`): its Jacobian equals the
+/// independent analysis models' (gamma: the RNN+γ map, ANRU: the ANRU map) to round-off, and
+/// central differences of its step for the ORGaNICs Euler RNN and the rate cell.
+#[test]
+fn cell_maps_have_the_right_jacobians() {
+    use neurodyn::lyapunov::Map;
+    use neurodyn::train::checkpoint::{analysis, Analysis, CellMap};
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for cell in ["rate", "gamma", "anru", "organics"] {
+        let task = Task::SeqDigits;
+        let mut spec = CellSpec::default_for(cell, task);
+        spec.hidden = 5;
+        spec.controller = 3;
+        spec.pool = 4; // ORGaNICs κ × 16: every path carries weight
+        let mut net = spec.build::<f64>(task, 9).unwrap();
+        if cell == "gamma" {
+            let t = net.layout.get("s").unwrap().range();
+            for v in &mut net.params[t] {
+                *v = 0.3;
+            }
+        }
+        let map = CellMap::new(net.clone()).with_input(vec![0.4]).unwrap();
+        let s = map.dim();
+        let h: Vec<f64> = (0..s)
+            .map(|_| rand::Rng::random_range(&mut rng, 0.05..0.9))
+            .collect();
+        let mut jac = faer::Mat::<f64>::zeros(s, s);
+        map.jacobian(0, &h, jac.as_mut());
+        // Central differences of the step.
+        let d = 1e-6;
+        let mut err = 0.0f64;
+        let mut scale = 0.0f64;
+        for j in 0..s {
+            let (mut p, mut m) = (h.clone(), h.clone());
+            p[j] += d;
+            m[j] -= d;
+            map.step(0, &mut p);
+            map.step(0, &mut m);
+            for i in 0..s {
+                let fd = (p[i] - m[i]) / (2.0 * d);
+                err = err.max((fd - jac[(i, j)]).abs());
+                scale = scale.max(fd.abs());
+            }
+        }
+        assert!(
+            err < 1e-7 * scale.max(1.0),
+            "{cell}: Jacobian vs FD {err:.2e}"
+        );
+        // Independent models, with the input off.
+        let zero = CellMap::new(net.clone());
+        let mut j0 = faer::Mat::<f64>::zeros(s, s);
+        zero.jacobian(0, &h, j0.as_mut());
+        let mut j1 = faer::Mat::<f64>::zeros(s, s);
+        let other = match analysis(&net).unwrap() {
+            Analysis::Map(m) => {
+                m.jacobian(0, &h, j1.as_mut());
+                true
+            }
+            Analysis::Anru(a) => {
+                a.jacobian(0, &h, j1.as_mut());
+                true
+            }
+            Analysis::Cell(_) => {
+                assert_eq!(cell, "organics");
+                false
+            }
+            Analysis::Flow(_) => false,
+        };
+        if other {
+            let diff = (&j0 - &j1).norm_max();
+            assert!(diff < 1e-12 * j1.norm_max().max(1.0), "{cell}: {diff:e}");
+        }
+        let mut x = map.initial_state();
+        map.step(0, &mut x);
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+}

@@ -136,6 +136,19 @@ fn run(args: Args) -> Result<(), Error> {
                 );
                 find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
             }
+            Analysis::Cell(cm) => {
+                opts.kind = TimeKind::Discrete;
+                let dim = neurodyn::lyapunov::Map::dim(&cm);
+                // State entries of the ORGaNICs Euler RNN (y, a, gains) are non-negative.
+                let mut starts = random_starts(dim, args.starts, lo, hi, args.seed);
+                for s in starts.iter_mut() {
+                    for v in s.iter_mut() {
+                        *v = v.abs();
+                    }
+                }
+                starts.push(cm.initial_state());
+                find_fixed_points(&MapResidual { map: &cm, t: 0 }, &starts, &opts)?
+            }
             Analysis::Anru(a) => {
                 opts.kind = TimeKind::Discrete;
                 let starts = random_starts(a.n() * (1 + a.m()), args.starts, lo, hi, args.seed);

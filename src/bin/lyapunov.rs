@@ -119,6 +119,7 @@ struct Args {
 
 enum System {
     Map(RnnMap),
+    Cell(neurodyn::train::checkpoint::CellMap),
     Anru(Anru),
     Flow(RateRnn),
     Euler(RateRnn),
@@ -153,6 +154,10 @@ fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
             Analysis::Anru(a) => {
                 let x0 = vec![0.0; a.n() * (1 + a.m())];
                 (System::Anru(a), x0)
+            }
+            Analysis::Cell(c) => {
+                let x0 = c.initial_state();
+                (System::Cell(c), x0)
             }
         });
     }
@@ -243,6 +248,7 @@ fn compute(
     match sys {
         System::Map(m) => lyapunov_map(m, x0, opts, progress),
         System::Anru(a) => lyapunov_map(a, x0, opts, progress),
+        System::Cell(c) => lyapunov_map(c, x0, opts, progress),
         System::Flow(r) => lyapunov_flow(r, x0, opts, progress),
         System::Euler(r) => lyapunov_map(
             &EulerMap {
