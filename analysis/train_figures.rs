@@ -28,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (_, acc) = src.evaluate(&net, 200, 99)?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let trials: Vec<_> = (0..12).map(|_| task.trial(&mut rng)).collect();
+    let trials = (0..12)
+        .map(|_| task.trial(&mut rng))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut batch = rate_batch::<f64>(&trials)?;
     batch.noise_seeds = Some((0..12).collect());
     let pass = net.pass(&batch, false)?;

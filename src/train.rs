@@ -133,10 +133,19 @@ impl Task {
         }
     }
 
-    /// Draws a trial of a rate-network task (the digits come from [`DataSource`]).
-    pub fn trial(self, rng: &mut ChaCha8Rng) -> Trial {
-        match self {
-            Task::SeqDigits | Task::PermDigits => (vec![vec![0.0]], vec![0.0], 0.0),
+    /// Draws a trial of a rate-network task; the digits tasks have no generator (their images
+    /// come from [`DataSource`]) and give an error.
+    pub fn trial(self, rng: &mut ChaCha8Rng) -> Result<Trial> {
+        Ok(match self {
+            Task::SeqDigits | Task::PermDigits => {
+                return Err(Error::invalid(
+                    "task",
+                    format!(
+                        "`{}` draws images from a DataSource, not generated trials",
+                        self.name()
+                    ),
+                ))
+            }
             Task::GoNoGo => {
                 let (u, z, go) = go_nogo_trial(rng);
                 (u, z, if go { 1.0 } else { 0.0 })
@@ -183,7 +192,7 @@ impl Task {
                     .collect();
                 (u, z, label)
             }
-        }
+        })
     }
 
     /// The paper's criterion on outputs o_1..o_{T−1} (o[k] is the output at step k + 1).
@@ -407,7 +416,7 @@ impl DataSource {
                         seed, it, k, 2,
                     )))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut batch = rate_batch(&trials)?;
         batch.noise_seeds = Some(
             (0..b)
@@ -446,7 +455,7 @@ impl DataSource {
                         3,
                     )))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut batch = rate_batch::<F>(&set)?;
         batch.noise_seeds = Some(
             (0..trials)

@@ -135,7 +135,7 @@ fn xor_and_mante_trials_follow_the_spec() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let (mut same, mut diff) = (0, 0);
     for _ in 0..200 {
-        let (u, z, label) = Task::Xor.trial(&mut rng);
+        let (u, z, label) = Task::Xor.trial(&mut rng).unwrap();
         assert_eq!((u.len(), u[0].len(), z.len()), (300, 2, 300));
         assert_eq!(label, u[60][0] * u[120][1]);
         assert_eq!(
@@ -150,7 +150,7 @@ fn xor_and_mante_trials_follow_the_spec() {
         }
     }
     assert!(same > 70 && diff > 70, "{same} / {diff}");
-    let (u, z, label) = Task::Mante.trial(&mut rng);
+    let (u, z, label) = Task::Mante.trial(&mut rng).unwrap();
     assert_eq!((u.len(), u[0].len()), (500, 4));
     let cue = if u[0][2] == 1.0 { 0 } else { 1 };
     assert_eq!(u[0][2] + u[0][3], 1.0);
