@@ -282,14 +282,24 @@ fn run(a: Args) -> Result<(), Error> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position((done * a.steps) as u64);
+    let mut last_acc: Option<f64> = rows.last().map(|r| r.3);
     for epoch in done..a.epochs {
         let mut loss = 0.0;
         for s in 0..a.steps {
             let it = epoch * a.steps + s;
             loss += trainer.step(&src, it, &a)? / a.steps as f64;
             bar.inc(1);
+            let acc = last_acc.map_or(String::new(), |v| {
+                format!(", last accuracy {:.1} %", 100.0 * v)
+            });
+            bar.set_message(format!(
+                "epoch {} loss {:.4}{acc}",
+                epoch + 1,
+                loss * a.steps as f64 / (s + 1) as f64
+            ));
         }
         let (_, acc) = trainer.evaluate(&src, &a)?;
+        last_acc = Some(acc);
         bar.set_message(format!(
             "epoch {} loss {loss:.4} accuracy {:.1} %",
             epoch + 1,
