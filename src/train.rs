@@ -507,8 +507,17 @@ pub fn train_step<F: Real, C: Cell<F>>(
             format!("the loss became {} (learning rate too large?)", pass.loss),
         ));
     }
+    let mask = net.layout.train_mask();
     if let Some(c) = clip {
-        let norm = pass.grad.iter().map(|g| g.f() * g.f()).sum::<f64>().sqrt();
+        // The global norm over the trained parameters (frozen tensors have gradients too).
+        let norm = pass
+            .grad
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(g, _)| g.f() * g.f())
+            .sum::<f64>()
+            .sqrt();
         if norm > c {
             let s = F::c(c / norm);
             for g in &mut pass.grad {
@@ -516,7 +525,6 @@ pub fn train_step<F: Real, C: Cell<F>>(
             }
         }
     }
-    let mask = net.layout.train_mask();
     adam.step_flat(&mut net.params, &pass.grad, &mask);
     Ok(pass)
 }

@@ -135,10 +135,25 @@ fn gamma_cell_matches_the_cpu() {
             el < 1e-4 && eg < 1e-4,
             "gamma case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
+        // One Adam step with the gradient clipped to a tenth of its norm, on both.
+        let norm = want.grad.iter().map(|g| g * g).sum::<f32>().sqrt() as f64;
         let mut adam = Adam::new(0.01);
-        train_step(&mut cpu, &mut adam, &bt, None).unwrap();
+        train_step(&mut cpu, &mut adam, &bt, Some(0.1 * norm)).unwrap();
+        gpu.set_clip(Some(0.1 * norm)).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
-        assert!(rel(&gpu.download().unwrap().0.params, &cpu.params) < 1e-5);
+        let (g_net, g_adam) = gpu.download().unwrap();
+        assert!(rel(&g_net.params, &cpu.params) < 1e-5);
+        // Adam's first step is scale-free, its first moment is not: m = 0.1 × the clipped gradient.
+        let m32 = |m: &[f64]| m.iter().map(|&v| v as f32).collect::<Vec<_>>();
+        assert!(
+            rel(&m32(&g_adam.m), &m32(&adam.m)) < 1e-4,
+            "clipped moments differ"
+        );
+        let m_norm = adam.m.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(
+            (m_norm - 0.01 * norm).abs() < 1e-3 * norm,
+            "clipping inactive: {m_norm}"
+        );
     }
 }
 

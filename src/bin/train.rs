@@ -59,7 +59,7 @@ struct Args {
     /// Adam learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
-    /// Clip the gradient's global norm to this value (CPU).
+    /// Clip the gradient's global norm to this value.
     #[arg(long)]
     clip: Option<f64>,
     #[arg(long, default_value_t = 1)]
@@ -240,7 +240,9 @@ fn run(a: Args) -> Result<(), Error> {
         } else {
             (spec.build::<f32>(task, a.seed)?, Adam::new(a.lr))
         };
-        Trainer::Gpu(Box::new(GpuTrainer::new(&net, &adam)?), a.lr)
+        let mut g = GpuTrainer::new(&net, &adam)?;
+        g.set_clip(a.clip)?;
+        Trainer::Gpu(Box::new(g), a.lr)
     } else if f32_cpu {
         let (net, mut adam) = if resume {
             checkpoint::load::<f32>(&ckpt)?

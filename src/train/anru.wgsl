@@ -245,10 +245,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     grads[k] = s / f32(nb);
 }
 
-@compute @workgroup_size(64)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    let p = cu(5u);
-    if (k >= p) { return; }
-    adam_apply(k);
+// Parameters Adam leaves alone (see common.wgsl's adam_step).
+fn frozen(k: u32) -> bool {
+    return false;
 }

@@ -249,17 +249,14 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     grads[k] = s / f32(nb);
 }
 
-// Adam on every trained parameter.
-@compute @workgroup_size(64)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    let p = cu(5u);
-    if (k >= p) { return; }
-    if (inr(k, cu(10u), N() * NIN()) && cu(28u) == 1u) { return; }
-    // per-neuron parameters (rate: γ of τ; gamma: n and s) frozen unless learned
+// Parameters Adam leaves alone (see common.wgsl's adam_step).
+fn frozen(k: u32) -> bool {
+    // W_in of Kim et al.'s network is fixed
+    if (inr(k, cu(10u), N() * NIN()) && cu(28u) == 1u) { return true; }
+    // per-neuron parameters (rate: γ of τ; gamma: n and s) unless learned
     if (cu(29u) == 0u) {
-        if (!GAMMA() && inr(k, cu(11u), N())) { return; }
-        if (GAMMA() && (inr(k, cu(34u), N()) || inr(k, cu(35u), N()))) { return; }
+        if (!GAMMA() && inr(k, cu(11u), N())) { return true; }
+        if (GAMMA() && (inr(k, cu(34u), N()) || inr(k, cu(35u), N()))) { return true; }
     }
-    adam_apply(k);
+    return false;
 }

@@ -2,7 +2,8 @@
 // bindings, the cfg accessors, the nonlinearities, the workgroup sum, the read-out's loss, Adam.
 // cfg slots: 0 N, 1 N_in, 2 C, 3 T, 4 B, 5 P, 8 loss (0 class, 1 trajectory), 9 noise on,
 // 12 W_out, 13 b_out, 14 inputs, 15 targets, 16 noise, 20 ∂L/∂o, 21 losses, 22 hits,
-// 25 learning rate, 26 1 − β₁ᵗ, 27 1 − β₂ᵗ; the rest is per cell (see gpu.rs).
+// 25 learning rate, 26 1 − β₁ᵗ, 27 1 − β₂ᵗ, 59 gradient clip (0: off); the rest is per cell
+// (see gpu.rs). Each cell's shader defines `frozen(k)`: the parameters Adam leaves alone.
 
 const WG: u32 = 64u;
 const NMAX: u32 = {{NMAX}}u;
@@ -118,10 +119,32 @@ fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
     return loss;
 }
 
-// One Adam update of parameter k (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
-fn adam_apply(k: u32) {
+// Global norm of the trained parameters' gradient, into grads[P] (one workgroup; cfg 59 = clip).
+@compute @workgroup_size(64)
+fn clip_norm(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
     let p = cu(5u);
-    let g = grads[k];
+    var s = 0.0;
+    for (var k = lid; k < p; k += WG) {
+        if (!frozen(k)) {
+            let g = grads[k];
+            s += g * g;
+        }
+    }
+    let tot = wg_sum(lid, s);
+    if (lid == 0u) { grads[p] = sqrt(tot); }
+}
+
+// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on every trained parameter, the gradient scaled to
+// global norm ≤ clip when clipping is on.
+@compute @workgroup_size(64)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    let p = cu(5u);
+    if (k >= p || frozen(k)) { return; }
+    var g = grads[k];
+    let c = cf(59u);
+    if (c > 0.0 && grads[p] > c) { g = g * (c / grads[p]); }
     let m = 0.9 * adam[k] + 0.1 * g;
     let v = 0.999 * adam[p + k] + 0.001 * g * g;
     adam[k] = m;

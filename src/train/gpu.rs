@@ -14,8 +14,8 @@
 //! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuTrainer::download`] gives a network the
 //! f64 analyses and the checkpoints take as is.
 //!
-//! The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Not on the GPU yet:
-//! gradient clipping.
+//! The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Gradient clipping
+//! (`set_clip`) is one more single-workgroup dispatch computing the global norm before Adam.
 
 use super::net::{AnyCell, Batch, SeqNet, Targets};
 use super::Adam;
@@ -64,7 +64,14 @@ pub struct GpuTrainer {
     template: SeqNet<f32, AnyCell>,
 }
 
-const ENTRIES: [&str; 5] = ["prepare", "forward", "backward", "gradients", "adam_step"];
+const ENTRIES: [&str; 6] = [
+    "prepare",
+    "forward",
+    "backward",
+    "gradients",
+    "adam_step",
+    "clip_norm",
+];
 
 impl GpuTrainer {
     /// Uploads `net` (any cell) and its Adam state to the first Vulkan adapter.
@@ -242,7 +249,8 @@ impl GpuTrainer {
             })
         };
         let params = buf("params", &net.params);
-        let grads = buf("grads", &vec![0.0; p]);
+        // the gradient, then its global norm (for clipping)
+        let grads = buf("grads", &vec![0.0; p + 1]);
         let mut moments = vec![0.0f32; 2 * p];
         if adam.m.len() == p {
             for k in 0..p {
@@ -501,6 +509,9 @@ impl GpuTrainer {
             self.dispatch(&mut enc, 2, b);
             self.dispatch(&mut enc, 3, self.p.div_ceil(WG));
             if lr.is_some() {
+                if self.cfg[59] != 0 {
+                    self.dispatch(&mut enc, 5, 1);
+                }
                 self.dispatch(&mut enc, 4, self.p.div_ceil(WG));
             }
         }
@@ -561,6 +572,24 @@ impl GpuTrainer {
     pub fn loss_and_grad(&mut self, batch: &Batch<f32>) -> Result<(f64, Vec<f32>)> {
         let (loss, _) = self.run(batch, true, None)?;
         Ok((loss, self.download_buf(&self.grads, self.p)?))
+    }
+
+    /// Clips the gradient's global norm (over the trained parameters) to `clip` before each Adam
+    /// step (None: no clipping), as the CPU trainer's `train_step` does.
+    pub fn set_clip(&mut self, clip: Option<f64>) -> Result<()> {
+        match clip {
+            Some(c) if !(c > 0.0 && c.is_finite()) => {
+                Err(Error::invalid("clip", format!("{c} (must be positive)")))
+            }
+            Some(c) => {
+                self.cfg[59] = (c as f32).to_bits();
+                Ok(())
+            }
+            None => {
+                self.cfg[59] = 0;
+                Ok(())
+            }
+        }
     }
 
     /// One Adam step on a batch at learning rate `lr`; returns (mean loss, hits) before the step.

@@ -298,13 +298,10 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     grads[k] = s / f32(nb);
 }
 
-@compute @workgroup_size(64)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    let p = cu(5u);
-    if (k >= p) { return; }
+// Parameters Adam leaves alone (see common.wgsl's adam_step).
+fn frozen(k: u32) -> bool {
     let n = N();
-    if (k >= T_(13u) && k < T_(16u) + n) { return; }
-    if (cu(29u) == 0u && k >= T_(9u) && k < T_(12u) + n) { return; }
-    adam_apply(k);
+    // the initial states y0, a0, b00, b10 are buffers; θ is fixed unless τ is learned
+    if (k >= T_(13u) && k < T_(16u) + n) { return true; }
+    return cu(29u) == 0u && k >= T_(9u) && k < T_(12u) + n;
 }
