@@ -426,6 +426,22 @@ impl DataSource {
         Ok(batch)
     }
 
+    /// The first `trials` test images (at least one) in batches of up to 256 (digits tasks).
+    pub fn test_batches<F: Real>(&self, trials: usize) -> Result<Vec<Batch<F>>> {
+        let te = self
+            .test
+            .as_ref()
+            .ok_or_else(|| Error::invalid("task", "only the digits tasks have a test set"))?;
+        let k = trials.min(te.len()).max(1);
+        (0..k)
+            .step_by(256)
+            .map(|start| {
+                let idx: Vec<usize> = (start..(start + 256).min(k)).collect();
+                te.batch::<F>(&idx, self.perm.as_deref())
+            })
+            .collect()
+    }
+
     /// Loss and accuracy on `trials` held-out trials (the test images, or fresh noisy trials of a
     /// rate task drawn from `seed`).
     pub fn evaluate<F: Real, C: Cell<F>>(
@@ -434,14 +450,13 @@ impl DataSource {
         trials: usize,
         seed: u64,
     ) -> Result<(f64, f64)> {
-        if let Some(te) = &self.test {
-            let k = trials.min(te.len()).max(1);
-            let (mut loss, mut ok) = (0.0, 0usize);
-            for start in (0..k).step_by(256) {
-                let idx: Vec<usize> = (start..(start + 256).min(k)).collect();
-                let p = net.pass(&te.batch::<F>(&idx, self.perm.as_deref())?, false)?;
-                loss += p.loss * idx.len() as f64;
+        if self.test.is_some() {
+            let (mut loss, mut ok, mut k) = (0.0, 0usize, 0usize);
+            for b in self.test_batches::<F>(trials)? {
+                let p = net.pass(&b, false)?;
+                loss += p.loss * b.b as f64;
                 ok += p.correct;
+                k += b.b;
             }
             return Ok((loss / k as f64, ok as f64 / k as f64));
         }

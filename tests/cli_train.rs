@@ -288,6 +288,59 @@ fn digits_any_cell_and_gpu() {
         .arg(d.join("gpu/checkpoint.safetensors"))
         .args(["--quiet", "--out"])
         .arg(d.join("fp.csv")));
+    // The same digits run on the GPU and on the CPU in f32: the loss curves and accuracies agree.
+    let digits = |dir: &str, device: &str| {
+        ok(bin("train")
+            .args([
+                "--task",
+                "seq-digits",
+                "--cell",
+                "rate",
+                "--hidden",
+                "16",
+                "--pool",
+                "4",
+                "--epochs",
+                "2",
+                "--steps",
+                "20",
+                "--batch",
+                "16",
+                "--eval",
+                "100",
+                "--precision",
+                "f32",
+                "--device",
+                device,
+                "--quiet",
+                "--out",
+            ])
+            .arg(d.join(dir)));
+        let m = std::fs::read_to_string(d.join(dir).join("metrics.csv")).unwrap();
+        m.lines()
+            .skip(1)
+            .map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (g, c) = (digits("dg", "gpu"), digits("dc", "cpu"));
+    for (rg, rc) in g.iter().zip(&c) {
+        assert!(
+            (rg[2] - rc[2]).abs() < 1e-4 * rc[2],
+            "loss {} vs {}",
+            rg[2],
+            rc[2]
+        );
+        assert!(
+            (rg[3] - rc[3]).abs() <= 0.02,
+            "accuracy {} vs {}",
+            rg[3],
+            rc[3]
+        );
+    }
     // The ORGaNICs Euler RNN, trained on the GPU, analysed as a map through its own backward pass.
     ok(bin("train")
         .args([

@@ -84,7 +84,7 @@ struct Args {
 enum Trainer {
     Cpu64(SeqNet<f64, AnyCell>, Adam),
     Cpu32(SeqNet<f32, AnyCell>, Adam),
-    Gpu(Box<GpuTrainer>, f64),
+    Gpu(std::cell::RefCell<GpuTrainer>, f64),
 }
 
 impl Trainer {
@@ -103,6 +103,7 @@ impl Trainer {
             Trainer::Cpu32(n, ad) => cpu(n, ad, src, it, a),
             Trainer::Gpu(g, lr) => {
                 let loss = g
+                    .get_mut()
                     .train_step(&src.batch::<f32>(it, a.batch, a.seed)?, *lr)?
                     .0;
                 if !loss.is_finite() {
@@ -118,7 +119,20 @@ impl Trainer {
         match self {
             Trainer::Cpu64(n, _) => src.evaluate(n, a.eval, seed),
             Trainer::Cpu32(n, _) => src.evaluate(n, a.eval, seed),
-            Trainer::Gpu(g, _) => src.evaluate(&g.download()?.0, a.eval, seed),
+            // Digits: evaluated on the device, only losses and hits come back.
+            Trainer::Gpu(g, _) if src.task.is_digits() => {
+                let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
+                let mut g = g.borrow_mut();
+                for b in src.test_batches::<f32>(a.eval)? {
+                    let (l, h) = g.evaluate(&b)?;
+                    loss += l * b.b as f64;
+                    hits += h;
+                    k += b.b;
+                }
+                Ok((loss / k as f64, hits as f64 / k as f64))
+            }
+            // The rate tasks' criteria need the output trajectories: evaluated on the CPU.
+            Trainer::Gpu(g, _) => src.evaluate(&g.borrow().download()?.0, a.eval, seed),
         }
     }
 
@@ -127,7 +141,7 @@ impl Trainer {
             Trainer::Cpu64(n, ad) => checkpoint::save(n, ad, path),
             Trainer::Cpu32(n, ad) => checkpoint::save(n, ad, path),
             Trainer::Gpu(g, _) => {
-                let (n, ad) = g.download()?;
+                let (n, ad) = g.borrow().download()?;
                 checkpoint::save(&n, &ad, path)
             }
         }
@@ -242,7 +256,7 @@ fn run(a: Args) -> Result<(), Error> {
         };
         let mut g = GpuTrainer::new(&net, &adam)?;
         g.set_clip(a.clip)?;
-        Trainer::Gpu(Box::new(g), a.lr)
+        Trainer::Gpu(std::cell::RefCell::new(g), a.lr)
     } else if f32_cpu {
         let (net, mut adam) = if resume {
             checkpoint::load::<f32>(&ckpt)?
