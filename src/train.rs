@@ -536,7 +536,7 @@ pub fn train_step<F: Real, C: Cell<F>>(
         if norm > c {
             let s = F::c(c / norm);
             for g in &mut pass.grad {
-                *g = *g * s;
+                *g *= s;
             }
         }
     }

@@ -84,7 +84,7 @@ struct Args {
 enum Trainer {
     Cpu64(SeqNet<f64, AnyCell>, Adam),
     Cpu32(SeqNet<f32, AnyCell>, Adam),
-    Gpu(std::cell::RefCell<GpuTrainer>, f64),
+    Gpu(Box<std::cell::RefCell<GpuTrainer>>, f64),
 }
 
 impl Trainer {
@@ -256,7 +256,7 @@ fn run(a: Args) -> Result<(), Error> {
         };
         let mut g = GpuTrainer::new(&net, &adam)?;
         g.set_clip(a.clip)?;
-        Trainer::Gpu(std::cell::RefCell::new(g), a.lr)
+        Trainer::Gpu(Box::new(std::cell::RefCell::new(g)), a.lr)
     } else if f32_cpu {
         let (net, mut adam) = if resume {
             checkpoint::load::<f32>(&ckpt)?
@@ -339,7 +339,7 @@ fn run(a: Args) -> Result<(), Error> {
     }
     bar.finish_and_clear();
     LinePlot::new(
-        &format!(
+        format!(
             "{} learning curve ({} cell, {})",
             task.name(),
             a.cell,

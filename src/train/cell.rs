@@ -427,7 +427,7 @@ impl<F: Real> Cell<F> for RateCell {
             let sg = sig(p[gg + i]);
             let tau = F::c(self.tau.0) + span * sg;
             // α = 1/τ(γ): dα/dγ = −(τ_max − τ_min) σ'(γ)/τ².
-            g[gg + i] = g[gg + i] * (-(span * sg * (F::one() - sg)) / (tau * tau));
+            g[gg + i] *= -(span * sg * (F::one() - sg)) / (tau * tau);
         }
     }
     #[inline]

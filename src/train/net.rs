@@ -191,7 +191,7 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
         let inv = 1.0 / batch.b as f64;
         total.loss *= inv;
         for g in &mut total.grad {
-            *g = *g * F::c(inv);
+            *g *= F::c(inv);
         }
         if grad {
             self.cell.finish_grad(&self.params, &mut total.grad);

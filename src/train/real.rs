@@ -7,7 +7,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::Debug;
 use std::iter::Sum;
-use std::ops::AddAssign;
+use std::ops::{AddAssign, MulAssign};
 
 /// f32 or f64.
 pub trait Real:
@@ -21,6 +21,7 @@ pub trait Real:
     + Debug
     + Sum
     + AddAssign
+    + MulAssign
     + bytemuck::Pod
     + 'static
 {
