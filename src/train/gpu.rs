@@ -299,9 +299,9 @@ impl GpuTrainer {
     }
 
     /// (Re)allocates the per-batch buffers for T steps × B trials.
-    fn ensure(&mut self, t: usize, b: usize) {
+    fn ensure(&mut self, t: usize, b: usize) -> Result<()> {
         if self.shape == (t, b) && self.bind.is_some() {
-            return;
+            return Ok(());
         }
         let (n, k, c) = (self.n, self.cfg[1] as usize, self.cfg[2] as usize);
         // data: U [T][B][N_in] | Z [T][B][C] (labels: B) | noise [T][B][N]
@@ -383,6 +383,19 @@ impl GpuTrainer {
                 mapped_at_creation: false,
             })
         };
+        let limit = self.device.limits().max_storage_buffer_binding_size as usize;
+        let need = work_len.max(data_len) * 4;
+        if need > limit || work_len > u32::MAX as usize {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "{b} trials × {t} steps need a {:.0} MiB work buffer; this device binds at most \
+                     {:.0} MiB: lower --batch",
+                    need as f64 / 1048576.0,
+                    limit as f64 / 1048576.0
+                ),
+            ));
+        }
         let data = mk("data", data_len);
         let work = mk("work", work_len);
         let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -406,6 +419,7 @@ impl GpuTrainer {
         self.work = Some(work);
         self.bind = Some(bind);
         self.shape = (t, b);
+        Ok(())
     }
 
     /// Uploads a batch: inputs, targets and the recurrent noise (drawn exactly as the CPU
@@ -419,7 +433,7 @@ impl GpuTrainer {
             ));
         }
         let (t, b) = (batch.t, batch.b);
-        self.ensure(t, b);
+        self.ensure(t, b)?;
         let mut data = vec![0.0f32; self.cfg[16] as usize + t * b * n];
         data[..t * b * k].copy_from_slice(&batch.u);
         let off_z = self.cfg[15] as usize;
