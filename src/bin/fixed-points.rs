@@ -23,7 +23,7 @@ use std::process::ExitCode;
 /// states; report one row per distinct point (state norm, q = ½‖f‖², class, number of unstable
 /// eigenvalues, max Re λ or max |λ|) and the spectra.
 #[derive(Parser, Debug)]
-#[command(name = "fixed-points", version, about, long_about = None)]
+#[command(name = "fixed-points", version)]
 struct Args {
     /// Model preset (TOML): a rate RNN, or an ORGaNICs circuit (`model = "organics"`, see
     /// models/organics-*.toml); default: the embedded chaotic rate RNN.

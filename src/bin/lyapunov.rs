@@ -26,7 +26,7 @@ use std::process::ExitCode;
 /// models/rate-rnn-chaotic.toml). Exponents are natural-log rates per step (maps) or per unit time
 /// (flows and --euler); --bits adds log2 columns.
 #[derive(Parser, Debug)]
-#[command(name = "lyapunov", version, about, long_about = None)]
+#[command(name = "lyapunov", version)]
 struct Args {
     /// Discrete map h ← φ(W h + b): φ = tanh, relu, sigmoid, softplus, linear or gamma:N:S.
     #[arg(long, conflicts_with_all = ["flow", "euler"])]

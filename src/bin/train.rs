@@ -13,7 +13,9 @@ use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 use neurodyn::Error;
 use std::path::{Path, PathBuf};
 
-/// Train a recurrent cell by BPTT + Adam: the Dale rate RNN of Kim, Li & Sejnowski on Go/NoGo, XOR
+/// Train a recurrent cell (rate, gamma, ANRU, ORGaNICs) by BPTT + Adam, on the CPU or a GPU.
+///
+/// The Dale rate RNN of Kim, Li & Sejnowski on Go/NoGo, XOR
 /// or the context-dependent (Mante) task, or any cell (rate, gamma, anru, organics) on sequential or
 /// permuted-sequential digits, on the CPU (float64 or float32) or on a GPU through Vulkan compute
 /// shaders. Every epoch (--steps minibatches) is evaluated on held-out trials; metrics
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 /// Examples: train --task go-nogo --cell rate --device cpu --out run/
 ///           train --task seq-digits --cell organics --hidden 32 --pool 4 --out digits/
 #[derive(Parser, Debug)]
-#[command(name = "train", version, about, long_about = None)]
+#[command(name = "train", version)]
 struct Args {
     /// Task: go-nogo, xor, mante (spiking.md §B.3), seq-digits or perm-digits (one pixel per step).
     #[arg(long, default_value = "go-nogo")]
