@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python peer (scipy root(hybr) + numpy eigvals, N = 200) and neurodyn's fixed-point bench
 # on the same .npy problem, plus numpy eigvals on the same N = 1000 matrix, one after the other.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PEERS=${PEERS_DIR:-../shared/peers}
-VENV=${PEERS_VENV:-$HOME/.cache/neurodyn-peers/venv}
-export PEERS_DATA=${PEERS_DATA:-$PWD/target/peers-data}
-mkdir -p "$PEERS_DATA"
+source "$(dirname "$0")/peers/env.sh"
 "$VENV/bin/python" "$PEERS/fixedpoint.py" > "$PEERS_DATA/fixedpoint.json"
 "$VENV/bin/python" - "$PEERS_DATA" <<'PY'
 import json, sys, time, statistics, os

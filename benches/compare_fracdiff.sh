@@ -2,12 +2,8 @@
 # Runs the Python peer (differint.GL, numpy O(N^2) loop, zero-padded scipy FFT) and neurodyn's
 # fracdiff bench on the same problem (GL D^0.5 of t^2 on linspace(0, 1, N)), one after the other.
 # The peer script stops at N = 1e5; its own gl_fft is also timed at N = 1e6 here.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PEERS=${PEERS_DIR:-../shared/peers}
-VENV=${PEERS_VENV:-$HOME/.cache/neurodyn-peers/venv}
-OUT=${PEERS_DATA:-$PWD/target/peers-data}
-mkdir -p "$OUT"
+source "$(dirname "$0")/peers/env.sh"
+OUT=$PEERS_DATA
 "$VENV/bin/python" "$PEERS/fracdiff.py" > "$OUT/fracdiff.json"
 "$VENV/bin/python" - "$OUT/fracdiff.json" "$PEERS" <<'PY'
 import json, sys, time, statistics

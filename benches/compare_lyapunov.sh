@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python peer (numpy, torch CPU) and neurodyn's Lyapunov bench on the identical .npy
 # problems, one after the other. Needs: ../shared/peers/setup.sh --with-torch
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PEERS=${PEERS_DIR:-../shared/peers}
-VENV=${PEERS_VENV:-$HOME/.cache/neurodyn-peers/venv}
-export PEERS_DATA=${PEERS_DATA:-$PWD/target/peers-data}
-mkdir -p "$PEERS_DATA"
+source "$(dirname "$0")/peers/env.sh"
 "$VENV/bin/python" "$PEERS/lyap.py" > "$PEERS_DATA/lyap.json"
 "$VENV/bin/python" - "$PEERS_DATA/lyap.json" <<'PY'
 import json, sys

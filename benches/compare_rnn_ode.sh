@@ -2,12 +2,7 @@
 # Runs the Python peer (scipy RK45/DOP853, diffrax Tsit5) and neurodyn's criterion bench on the
 # identical .npy problem, one after the other on the same machine. Ratios go to BENCHMARKS.md.
 # Needs the peers' venv: ../shared/peers/setup.sh --with-jax
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PEERS=${PEERS_DIR:-../shared/peers}
-VENV=${PEERS_VENV:-$HOME/.cache/neurodyn-peers/venv}
-export PEERS_DATA=${PEERS_DATA:-$PWD/target/peers-data}
-mkdir -p "$PEERS_DATA"
+source "$(dirname "$0")/peers/env.sh"
 "$VENV/bin/python" "$PEERS/rnn_ode.py" > "$PEERS_DATA/rnn_ode.json"
 "$VENV/bin/python" - "$PEERS_DATA/rnn_ode.json" <<'PY'
 import json, sys
