@@ -364,3 +364,60 @@ fn pytorch_trained_network_gives_pytorch_logits() {
         }
     }
 }
+
+/// The seed-000 claim for trained circuits: an ORGaNICs Euler RNN trained on sequential digits is a
+/// stable dynamical system. With the input held at zero or at a mid-grey pixel, its largest
+/// Lyapunov exponent (computed through `CellMap`, i.e. the trained cell's own backward pass) is
+/// negative and the trajectory settles on a fixed point whose map Jacobian has spectral radius < 1.
+#[test]
+fn a_trained_organics_network_is_stable() {
+    use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions, Map};
+    use neurodyn::train::checkpoint::CellMap;
+    let task = Task::SeqDigits;
+    let src = DataSource::new(task, None, 4, 1).unwrap();
+    let mut spec = CellSpec::default_for("organics", task);
+    spec.hidden = 16;
+    spec.pool = 4;
+    let mut net = spec.build::<f64>(task, 3).unwrap();
+    let losses = fit(&mut net, &src, 300, 32, 0.01, Some(1.0));
+    assert!(losses[losses.len() - 1] < losses[0]);
+    for u in [0.0, 0.5] {
+        let map = CellMap::new(net.clone()).with_input(vec![u]).unwrap();
+        let opts = LyapunovOptions {
+            k: Some(3),
+            warmup: 2000,
+            steps: 3000,
+            ..Default::default()
+        };
+        let sp = lyapunov_map(&map, &map.initial_state(), &opts, None).unwrap();
+        eprintln!("u = {u}: leading exponents {:?}", sp.exponents);
+        assert!(
+            sp.exponents[0] < 0.0,
+            "u = {u}: λ_max = {}",
+            sp.exponents[0]
+        );
+        // Settled: one more step moves the state by a tiny amount, and the fixed point is stable.
+        let mut x = sp.final_state.clone();
+        for _ in 0..20000 {
+            map.step(0, &mut x);
+        }
+        let mut y = x.clone();
+        map.step(0, &mut y);
+        let moved = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(moved < 1e-8, "u = {u}: still moving by {moved:e}");
+        let s = map.dim();
+        let mut j = faer::Mat::<f64>::zeros(s, s);
+        map.jacobian(0, &x, j.as_mut());
+        let rho = j
+            .eigenvalues()
+            .unwrap()
+            .iter()
+            .map(|z| z.norm())
+            .fold(0.0, f64::max);
+        assert!(rho < 1.0, "u = {u}: spectral radius {rho}");
+    }
+}

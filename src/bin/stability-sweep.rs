@@ -22,7 +22,11 @@ use std::process::ExitCode;
 /// Rerunning with the same --out continues a killed run (no lost or duplicated rows). On a cluster,
 /// run `--shard i/n` for i = 0..n−1 (e.g. a SLURM job array) into one --out folder, then `merge`.
 #[derive(Parser, Debug)]
-#[command(name = "stability-sweep", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "stability-sweep",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
