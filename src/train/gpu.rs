@@ -129,6 +129,20 @@ impl GpuTrainer {
             .replace("{{NMAX}}", &nmax.to_string())
             .replace("{{PER}}", &(nmax / WG).to_string())
             .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        // Workgroup memory: the cell's NMAX-long arrays, the reduction and the logits.
+        let arrays = if organics.is_some() { 4 } else { 1 };
+        let shared = (arrays * nmax + WG + net.outputs.max(1)) * 4;
+        let limit = device.limits().max_compute_workgroup_storage_size as usize;
+        if shared > limit {
+            return Err(Error::invalid(
+                "hidden",
+                format!(
+                    "{n} units need {shared} bytes of workgroup memory; this device has {limit}"
+                ),
+            ));
+        }
+        // Anything the device rejects while building the pipelines becomes an error, not a panic.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("cells.wgsl"),
             source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -176,6 +190,9 @@ impl GpuTrainer {
                 })
             })
             .collect();
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(gpu_err(format!("the device rejected the shaders: {e}")));
+        }
         let p = net.layout.len;
         let l = &net.layout;
         let mut cfg = [0u32; SLOTS];
@@ -396,6 +413,7 @@ impl GpuTrainer {
                 ),
             ));
         }
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let data = mk("data", data_len);
         let work = mk("work", work_len);
         let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -415,6 +433,12 @@ impl GpuTrainer {
                 resource: b.as_entire_binding(),
             }),
         });
+        if let Some(e) = pollster::block_on(oom.pop()) {
+            return Err(Error::invalid(
+                "batch",
+                format!("the device cannot hold {b} trials × {t} steps ({e}): lower --batch"),
+            ));
+        }
         self.data = Some(data);
         self.work = Some(work);
         self.bind = Some(bind);
