@@ -341,6 +341,22 @@ fn digits_any_cell_and_gpu() {
             rc[3]
         );
     }
+    // A GPU run resumed after its first epoch continues exactly as the uninterrupted run.
+    let gpu_run = |dir: &str, epochs: &str| {
+        ok(bin("train")
+            .args([
+                "--device", "gpu", "--epochs", epochs, "--steps", "5", "--eval", "30", "--quiet",
+                "--out",
+            ])
+            .arg(d.join(dir)));
+    };
+    gpu_run("g2", "2");
+    gpu_run("g11", "1");
+    gpu_run("g11", "2");
+    assert_eq!(
+        std::fs::read_to_string(d.join("g2/metrics.csv")).unwrap(),
+        std::fs::read_to_string(d.join("g11/metrics.csv")).unwrap()
+    );
     // The ORGaNICs Euler RNN, trained on the GPU, analysed as a map through its own backward pass.
     ok(bin("train")
         .args([
