@@ -13,10 +13,10 @@
 //! Parameters live in one flat vector described by a [`Layout`] (named, row-major tensors, the
 //! names the checkpoints use); a cell only reads its own slots, so the read-out can be appended.
 
-use super::real::{rm, rm_mut, sig, Real};
+use super::real::{rm, rm_mut, sig, Real, Scratch};
 use crate::error::{Error, Result};
 use crate::model::gamma;
-use faer::reborrow::ReborrowMut;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{MatMut, MatRef};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,8 +99,16 @@ pub trait Cell<F: Real>: Send + Sync {
     fn prepare(&self, p: &[F]) -> Self::Prep;
     /// The initial state s₀ (one column of length S, the same for every trial).
     fn init_state(&self, p: &[F], s0: &mut [F]);
-    /// `out` = f(s, u).
-    fn step(&self, p: &[F], prep: &Self::Prep, s: MatRef<F>, u: MatRef<F>, out: MatMut<F>);
+    /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
+    fn step(
+        &self,
+        p: &[F],
+        prep: &Self::Prep,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    );
     /// `ds` = (∂f/∂s)ᵀ ds_next (overwritten); `g` += (∂f/∂θ)ᵀ ds_next, before [`Cell::finish_grad`].
     #[allow(clippy::too_many_arguments)]
     fn step_back(
@@ -112,6 +120,7 @@ pub trait Cell<F: Real>: Send + Sync {
         ds_next: MatRef<F>,
         ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     );
     /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
     /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
@@ -352,10 +361,23 @@ impl<F: Real> Cell<F> for RateCell {
     fn init_state(&self, _p: &[F], s0: &mut [F]) {
         s0.fill(F::zero());
     }
-    fn step(&self, p: &[F], pr: &RatePrep<F>, s: MatRef<F>, u: MatRef<F>, mut out: MatMut<F>) {
+    fn step(
+        &self,
+        p: &[F],
+        pr: &RatePrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
         let (n, b) = (self.n, s.ncols());
-        let r = faer::Mat::<F>::from_fn(n, b, |i, j| self.phi.eval(s[(i, j)]).0);
-        F::matmul(out.rb_mut(), false, rm(&pr.w, n, n), r.as_ref());
+        let [mut r] = ws.take(0, [(n, b)]);
+        for j in 0..b {
+            for i in 0..n {
+                r[(i, j)] = self.phi.eval(s[(i, j)]).0;
+            }
+        }
+        F::matmul(out.rb_mut(), false, rm(&pr.w, n, n), r.rb());
         let wi = self.layout.off("W_in");
         F::matmul(out.rb_mut(), true, rm(&p[wi..], n, self.n_in), u);
         for j in 0..b {
@@ -374,10 +396,10 @@ impl<F: Real> Cell<F> for RateCell {
         dn: MatRef<F>,
         mut ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     ) {
         let (n, b, m) = (self.n, s.ncols(), self.n_in);
-        let mut r = faer::Mat::<F>::zeros(n, b);
-        let mut dr = faer::Mat::<F>::zeros(n, b);
+        let [mut r, mut dr, mut a, mut ax] = ws.take(0, [(n, b); 4]);
         for j in 0..b {
             for i in 0..n {
                 let (v, d) = self.phi.eval(s[(i, j)]);
@@ -386,11 +408,14 @@ impl<F: Real> Cell<F> for RateCell {
             }
         }
         // drive a = W r + W_in u (for ∂/∂α).
-        let mut a = faer::Mat::<F>::zeros(n, b);
-        F::matmul(a.as_mut(), false, rm(&pr.w, n, n), r.as_ref());
+        F::matmul(a.rb_mut(), false, rm(&pr.w, n, n), r.rb());
         let wi = self.layout.off("W_in");
-        F::matmul(a.as_mut(), true, rm(&p[wi..], n, m), u);
-        let ax = faer::Mat::<F>::from_fn(n, b, |i, j| pr.alpha[i] * dn[(i, j)]);
+        F::matmul(a.rb_mut(), true, rm(&p[wi..], n, m), u);
+        for j in 0..b {
+            for i in 0..n {
+                ax[(i, j)] = pr.alpha[i] * dn[(i, j)];
+            }
+        }
         let gg = self.layout.off("gamma");
         for j in 0..b {
             for i in 0..n {
@@ -398,15 +423,20 @@ impl<F: Real> Cell<F> for RateCell {
             }
         }
         // ds = (1 − α) dn + φ'(x) ⊙ Wᵀ(α ⊙ dn).
-        F::matmul(ds.rb_mut(), false, rm(&pr.w, n, n).transpose(), ax.as_ref());
+        F::matmul(ds.rb_mut(), false, rm(&pr.w, n, n).transpose(), ax.rb());
         for j in 0..b {
             for i in 0..n {
                 ds[(i, j)] = (F::one() - pr.alpha[i]) * dn[(i, j)] + dr[(i, j)] * ds[(i, j)];
             }
         }
         let w0 = self.layout.off("W_raw");
-        F::matmul(rm_mut(&mut g[w0..], n, n), true, ax.as_ref(), r.transpose());
-        F::matmul(rm_mut(&mut g[wi..], n, m), true, ax.as_ref(), u.transpose());
+        F::matmul(
+            rm_mut(&mut g[w0..], n, n),
+            true,
+            ax.rb(),
+            r.rb().transpose(),
+        );
+        F::matmul(rm_mut(&mut g[wi..], n, m), true, ax.rb(), u.transpose());
     }
     fn finish_grad(&self, p: &[F], g: &mut [F]) {
         let n = self.n;
@@ -479,12 +509,12 @@ impl GammaCell {
         }
     }
 
-    fn pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>) -> faer::Mat<F> {
+    /// a = V h + U u + b, into `a`.
+    fn pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>, mut a: MatMut<F>) {
         let (n, b) = (self.n, s.ncols());
-        let mut a = faer::Mat::<F>::zeros(n, b);
-        F::matmul(a.as_mut(), false, rm(&p[self.layout.off("V")..], n, n), s);
+        F::matmul(a.rb_mut(), false, rm(&p[self.layout.off("V")..], n, n), s);
         F::matmul(
-            a.as_mut(),
+            a.rb_mut(),
             true,
             rm(&p[self.layout.off("U")..], n, self.n_in),
             u,
@@ -495,7 +525,6 @@ impl GammaCell {
                 a[(i, j)] += p[bo + i];
             }
         }
-        a
     }
 }
 
@@ -532,8 +561,17 @@ impl<F: Real> Cell<F> for GammaCell {
     fn init_state(&self, _p: &[F], s0: &mut [F]) {
         s0.fill(F::zero());
     }
-    fn step(&self, p: &[F], _: &(), s: MatRef<F>, u: MatRef<F>, mut out: MatMut<F>) {
-        let a = self.pre(p, s, u);
+    fn step(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
+        let [mut a] = ws.take(0, [(self.n, s.ncols())]);
+        self.pre(p, s, u, a.rb_mut());
         let (nn, ss) = (self.layout.off("n"), self.layout.off("s"));
         for j in 0..s.ncols() {
             for i in 0..self.n {
@@ -551,9 +589,11 @@ impl<F: Real> Cell<F> for GammaCell {
         dn: MatRef<F>,
         mut ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     ) {
         let (n, b) = (self.n, s.ncols());
-        let mut a = self.pre(p, s, u);
+        let [mut a] = ws.take(0, [(n, b)]);
+        self.pre(p, s, u, a.rb_mut());
         let (nn, ss, bo) = (
             self.layout.off("n"),
             self.layout.off("s"),
@@ -570,17 +610,12 @@ impl<F: Real> Cell<F> for GammaCell {
             }
         }
         let (vo, uo) = (self.layout.off("V"), self.layout.off("U"));
-        F::matmul(
-            ds.rb_mut(),
-            false,
-            rm(&p[vo..], n, n).transpose(),
-            a.as_ref(),
-        );
-        F::matmul(rm_mut(&mut g[vo..], n, n), true, a.as_ref(), s.transpose());
+        F::matmul(ds.rb_mut(), false, rm(&p[vo..], n, n).transpose(), a.rb());
+        F::matmul(rm_mut(&mut g[vo..], n, n), true, a.rb(), s.transpose());
         F::matmul(
             rm_mut(&mut g[uo..], n, self.n_in),
             true,
-            a.as_ref(),
+            a.rb(),
             u.transpose(),
         );
     }
@@ -643,35 +678,34 @@ impl AnruCell {
         }
     }
 
-    fn pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>) -> faer::Mat<F> {
+    /// a = W_hh h + U_xh u + b_h, into `a`.
+    fn pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>, mut a: MatMut<F>) {
         let (n, b) = (self.n, s.ncols());
         let l = &self.layout;
-        let mut a = faer::Mat::<F>::zeros(n, b);
         F::matmul(
-            a.as_mut(),
+            a.rb_mut(),
             false,
             rm(&p[l.off("W_hh")..], n, n),
             s.subrows(0, n),
         );
-        F::matmul(a.as_mut(), true, rm(&p[l.off("U_xh")..], n, self.n_in), u);
+        F::matmul(a.rb_mut(), true, rm(&p[l.off("U_xh")..], n, self.n_in), u);
         let bo = l.off("b_h");
         for j in 0..b {
             for i in 0..n {
                 a[(i, j)] += p[bo + i];
             }
         }
-        a
     }
 
     /// Controller update of one trial: G' = tanh(W_gg G + u_ag aᵀ + b_g) (M × N).
-    fn controller<F: Real>(&self, p: &[F], g_old: MatRef<F>, a: &[F], mut out: MatMut<F>) {
+    fn controller<F: Real>(&self, p: &[F], g_old: MatRef<F>, a: MatRef<F>, mut out: MatMut<F>) {
         let (n, m) = (self.n, self.m);
         let l = &self.layout;
         F::matmul(out.rb_mut(), false, rm(&p[l.off("W_gg")..], m, m), g_old);
         let (ua, bg) = (l.off("u_ag"), l.off("b_g"));
         for i in 0..n {
             for k in 0..m {
-                out[(k, i)] = (out[(k, i)] + p[ua + k] * a[i] + p[bg + k]).tanh();
+                out[(k, i)] = (out[(k, i)] + p[ua + k] * a[(i, 0)] + p[bg + k]).tanh();
             }
         }
     }
@@ -710,17 +744,28 @@ impl<F: Real> Cell<F> for AnruCell {
     fn init_state(&self, _p: &[F], s0: &mut [F]) {
         s0.fill(F::zero());
     }
-    fn step(&self, p: &[F], _: &(), s: MatRef<F>, u: MatRef<F>, mut out: MatMut<F>) {
-        let (n, m) = (self.n, self.m);
-        let a = self.pre(p, s, u);
-        for j in 0..s.ncols() {
-            let col: Vec<F> = (0..n).map(|i| a[(i, j)]).collect();
-            let g_old = faer::Mat::<F>::from_fn(m, n, |k, i| s[(n + i * m + k, j)]);
-            let mut gnew = faer::Mat::<F>::zeros(m, n);
-            self.controller(p, g_old.as_ref(), &col, gnew.as_mut());
+    fn step(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, m, b) = (self.n, self.m, s.ncols());
+        let [mut a, mut g_old, mut gnew] = ws.take(0, [(n, b), (m, n), (m, n)]);
+        self.pre(p, s, u, a.rb_mut());
+        for j in 0..b {
             for i in 0..n {
-                let (nv, sv) = self.gains(p, gnew.as_ref(), i);
-                out[(i, j)] = F::c(gamma::gamma(col[i].f(), nv.f(), sv.f()));
+                for k in 0..m {
+                    g_old[(k, i)] = s[(n + i * m + k, j)];
+                }
+            }
+            self.controller(p, g_old.rb(), a.rb().subcols(j, 1), gnew.rb_mut());
+            for i in 0..n {
+                let (nv, sv) = self.gains(p, gnew.rb(), i);
+                out[(i, j)] = F::c(gamma::gamma(a[(i, j)].f(), nv.f(), sv.f()));
                 for k in 0..m {
                     out[(n + i * m + k, j)] = gnew[(k, i)];
                 }
@@ -736,22 +781,29 @@ impl<F: Real> Cell<F> for AnruCell {
         dn: MatRef<F>,
         mut ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     ) {
         let (n, m, b) = (self.n, self.m, s.ncols());
-        let l = self.layout.clone();
-        let mut da = self.pre(p, s, u); // overwritten by ∂L/∂a column by column
-        let (wn, ws, bgn, bgs) = (l.off("w_gn"), l.off("w_gs"), l.off("b_gn"), l.off("b_gs"));
+        let l = &self.layout;
+        // da holds a, then ∂L/∂a column by column (a's column is copied to acol first).
+        let [mut da, mut acol, mut g_old, mut gnew, mut dpre, mut dg] =
+            ws.take(0, [(n, b), (n, 1), (m, n), (m, n), (m, n), (m, n)]);
+        self.pre(p, s, u, da.rb_mut());
+        let (wn, wsn, bgn, bgs) = (l.off("w_gn"), l.off("w_gs"), l.off("b_gn"), l.off("b_gs"));
         let (ua, bg, wgg) = (l.off("u_ag"), l.off("b_g"), l.off("W_gg"));
         for j in 0..b {
-            let a: Vec<F> = (0..n).map(|i| da[(i, j)]).collect();
-            let g_old = faer::Mat::<F>::from_fn(m, n, |k, i| s[(n + i * m + k, j)]);
-            let mut gnew = faer::Mat::<F>::zeros(m, n);
-            self.controller(p, g_old.as_ref(), &a, gnew.as_mut());
-            // dpre = (dG' + w_gn dnᵀ + w_gs dsᵀ) ⊙ (1 − G'²)
-            let mut dpre = faer::Mat::<F>::zeros(m, n);
             for i in 0..n {
-                let (nv, sv) = self.gains(p, gnew.as_ref(), i);
-                let (_, gx, gn, gs) = gamma_all(a[i], nv, sv);
+                acol[(i, 0)] = da[(i, j)];
+                for k in 0..m {
+                    g_old[(k, i)] = s[(n + i * m + k, j)];
+                }
+            }
+            self.controller(p, g_old.rb(), acol.rb(), gnew.rb_mut());
+            // dpre = (dG' + w_gn dnᵀ + w_gs dsᵀ) ⊙ (1 − G'²)
+            for i in 0..n {
+                let ai = acol[(i, 0)];
+                let (nv, sv) = self.gains(p, gnew.rb(), i);
+                let (_, gx, gn, gs) = gamma_all(ai, nv, sv);
                 let dh = dn[(i, j)];
                 let (dnv, dsv) = (dh * gn, dh * gs);
                 g[bgn] += dnv;
@@ -760,12 +812,12 @@ impl<F: Real> Cell<F> for AnruCell {
                 for k in 0..m {
                     let gk = gnew[(k, i)];
                     g[wn + k] += dnv * gk;
-                    g[ws + k] += dsv * gk;
-                    let d = (dn[(n + i * m + k, j)] + p[wn + k] * dnv + p[ws + k] * dsv)
+                    g[wsn + k] += dsv * gk;
+                    let d = (dn[(n + i * m + k, j)] + p[wn + k] * dnv + p[wsn + k] * dsv)
                         * (F::one() - gk * gk);
                     dpre[(k, i)] = d;
                     g[bg + k] += d;
-                    g[ua + k] += d * a[i];
+                    g[ua + k] += d * ai;
                     dai += p[ua + k] * d;
                 }
                 da[(i, j)] = dai;
@@ -773,15 +825,14 @@ impl<F: Real> Cell<F> for AnruCell {
             F::matmul(
                 rm_mut(&mut g[wgg..], m, m),
                 true,
-                dpre.as_ref(),
-                g_old.transpose(),
+                dpre.rb(),
+                g_old.rb().transpose(),
             );
-            let mut dg = faer::Mat::<F>::zeros(m, n);
             F::matmul(
-                dg.as_mut(),
+                dg.rb_mut(),
                 false,
                 rm(&p[wgg..], m, m).transpose(),
-                dpre.as_ref(),
+                dpre.rb(),
             );
             for i in 0..n {
                 for k in 0..m {
@@ -794,21 +845,21 @@ impl<F: Real> Cell<F> for AnruCell {
             ds.rb_mut().subrows_mut(0, n),
             false,
             rm(&p[wh..], n, n).transpose(),
-            da.as_ref(),
+            da.rb(),
         );
         F::matmul(
             rm_mut(&mut g[wh..], n, n),
             true,
-            da.as_ref(),
+            da.rb(),
             s.subrows(0, n).transpose(),
         );
         F::matmul(
             rm_mut(&mut g[ux..], n, self.n_in),
             true,
-            da.as_ref(),
+            da.rb(),
             u.transpose(),
         );
-        add_row_sums(da.as_ref(), &mut g[bh..bh + n]);
+        add_row_sums(da.rb(), &mut g[bh..bh + n]);
     }
 }
 
@@ -940,50 +991,48 @@ impl OrganicsCell {
     }
 
     /// Gain pre-activations W_bxk u + W_byk y + W_bak a for k = 0, 1 (N × B each).
-    fn gain_pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>, k: usize) -> faer::Mat<F> {
-        let (n, b) = (self.n, s.ncols());
+    fn gain_pre<F: Real>(&self, p: &[F], s: MatRef<F>, u: MatRef<F>, k: usize, mut out: MatMut<F>) {
+        let n = self.n;
         let l = &self.layout;
-        let mut out = faer::Mat::<F>::zeros(n, b);
         let (x, y, a) = (
             l.off(["W_bx0", "W_bx1"][k]),
             l.off(["W_by0", "W_by1"][k]),
             l.off(["W_ba0", "W_ba1"][k]),
         );
-        F::matmul(out.as_mut(), false, rm(&p[x..], n, self.n_in), u);
-        F::matmul(out.as_mut(), true, rm(&p[y..], n, n), s.subrows(0, n));
-        F::matmul(out.as_mut(), true, rm(&p[a..], n, n), s.subrows(n, n));
-        out
+        F::matmul(out.rb_mut(), false, rm(&p[x..], n, self.n_in), u);
+        F::matmul(out.rb_mut(), true, rm(&p[y..], n, n), s.subrows(0, n));
+        F::matmul(out.rb_mut(), true, rm(&p[a..], n, n), s.subrows(n, n));
     }
 
-    /// Shared forward quantities: pre_z = W_zx u, pre_ŷ = W_r y, gain pre-activations, q, W q.
-    #[allow(clippy::type_complexity)]
+    /// Shared forward quantities into `m` = [pre_z = W_zx u, pre_ŷ = W_r y, the two gain
+    /// pre-activations, q = ⌊y⌋² ⌊a⌋, W q].
     fn fwd<F: Real>(
         &self,
         p: &[F],
         pr: &OrganicsPrep<F>,
         s: MatRef<F>,
         u: MatRef<F>,
-    ) -> [faer::Mat<F>; 6] {
+        m: &mut [MatMut<F>; 6],
+    ) {
         let (n, b) = (self.n, s.ncols());
         let l = &self.layout;
-        let mut pz = faer::Mat::<F>::zeros(n, b);
-        F::matmul(pz.as_mut(), false, rm(&p[l.off("W_zx")..], n, self.n_in), u);
-        let mut py = faer::Mat::<F>::zeros(n, b);
+        let [pz, py, g0, g1, q, wq] = m;
+        F::matmul(pz.rb_mut(), false, rm(&p[l.off("W_zx")..], n, self.n_in), u);
         F::matmul(
-            py.as_mut(),
+            py.rb_mut(),
             false,
             rm(&p[l.off("W_r")..], n, n),
             s.subrows(0, n),
         );
-        let g0 = self.gain_pre(p, s, u, 0);
-        let g1 = self.gain_pre(p, s, u, 1);
-        let q = faer::Mat::<F>::from_fn(n, b, |i, j| {
-            let (y, a) = (s[(i, j)].max(F::zero()), s[(n + i, j)].max(F::zero()));
-            y * y * a
-        });
-        let mut wq = faer::Mat::<F>::zeros(n, b);
-        F::matmul(wq.as_mut(), false, rm(&pr.wn, n, n), q.as_ref());
-        [pz, py, g0, g1, q, wq]
+        self.gain_pre(p, s, u, 0, g0.rb_mut());
+        self.gain_pre(p, s, u, 1, g1.rb_mut());
+        for j in 0..b {
+            for i in 0..n {
+                let (y, a) = (s[(i, j)].max(F::zero()), s[(n + i, j)].max(F::zero()));
+                q[(i, j)] = y * y * a;
+            }
+        }
+        F::matmul(wq.rb_mut(), false, rm(&pr.wn, n, n), q.as_ref());
     }
 }
 
@@ -1023,9 +1072,19 @@ impl<F: Real> Cell<F> for OrganicsCell {
             s0[w * n..(w + 1) * n].copy_from_slice(&p[o..o + n]);
         }
     }
-    fn step(&self, p: &[F], pr: &OrganicsPrep<F>, s: MatRef<F>, u: MatRef<F>, mut out: MatMut<F>) {
+    fn step(
+        &self,
+        p: &[F],
+        pr: &OrganicsPrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
         let n = self.n;
-        let [pz, py, g0, g1, _, wq] = self.fwd(p, pr, s, u);
+        let mut m = ws.take(0, [(n, s.ncols()); 6]);
+        self.fwd(p, pr, s, u, &mut m);
+        let [pz, py, g0, g1, _, wq] = m;
         let sig2 = F::c(self.sigma * self.sigma);
         let [ky, ka, kb0, kb1] = &pr.k;
         for j in 0..s.ncols() {
@@ -1055,10 +1114,15 @@ impl<F: Real> Cell<F> for OrganicsCell {
         dn: MatRef<F>,
         mut ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     ) {
         let (n, b) = (self.n, s.ncols());
         let l = &self.layout;
-        let [pz, py, g0, g1, q, wq] = self.fwd(p, pr, s, u);
+        let [pz, py, g0, g1, q, wq, mut dpz, mut dpy, mut dg0, mut dg1, mut dwq, mut dq] =
+            ws.take(0, [(n, b); 12]);
+        let mut m = [pz, py, g0, g1, q, wq];
+        self.fwd(p, pr, s, u, &mut m);
+        let [pz, py, g0, g1, q, wq] = m;
         let sig2 = F::c(self.sigma * self.sigma);
         let [ky, ka, kb0, kb1] = &pr.k;
         let (ty, ta, tb0, tb1) = (
@@ -1067,12 +1131,7 @@ impl<F: Real> Cell<F> for OrganicsCell {
             l.off("theta_b0"),
             l.off("theta_b1"),
         );
-        // Pre-activation gradients of the matrix products.
-        let mut dpz = faer::Mat::<F>::zeros(n, b);
-        let mut dpy = faer::Mat::<F>::zeros(n, b);
-        let mut dg0 = faer::Mat::<F>::zeros(n, b);
-        let mut dg1 = faer::Mat::<F>::zeros(n, b);
-        let mut dwq = faer::Mat::<F>::zeros(n, b);
+        // Pre-activation gradients of the matrix products (dpz ... dwq, all overwritten below).
         for j in 0..b {
             for i in 0..n {
                 let (y, a, b0, b1) = (
@@ -1101,12 +1160,16 @@ impl<F: Real> Cell<F> for OrganicsCell {
                 let mut da = (F::one() - ka[i]) * da1;
                 let db0 = (F::one() - kb0[i]) * db01 + ga * F::c(2.0) * sig2 * b0;
                 let db1 = (F::one() - kb1[i]) * db11 + gy * z;
-                if pz[(i, j)] > F::zero() {
-                    dpz[(i, j)] = gy * b1;
-                }
-                if py[(i, j)] > F::zero() {
-                    dpy[(i, j)] = gy * (F::one() - sa);
-                }
+                dpz[(i, j)] = if pz[(i, j)] > F::zero() {
+                    gy * b1
+                } else {
+                    F::zero()
+                };
+                dpy[(i, j)] = if py[(i, j)] > F::zero() {
+                    gy * (F::one() - sa)
+                } else {
+                    F::zero()
+                };
                 if a > F::zero() {
                     da += -gy * yh / (F::c(2.0) * sa);
                 }
@@ -1128,9 +1191,8 @@ impl<F: Real> Cell<F> for OrganicsCell {
             dwq.as_ref(),
             q.transpose(),
         );
-        let mut dq = faer::Mat::<F>::zeros(n, b);
         F::matmul(
-            dq.as_mut(),
+            dq.rb_mut(),
             false,
             rm(&pr.wn, n, n).transpose(),
             dwq.as_ref(),

@@ -386,6 +386,7 @@ impl crate::lyapunov::Map for CellMap {
             faer::MatRef::from_column_major_slice(h, s, 1),
             faer::MatRef::from_column_major_slice(&self.u, self.u.len(), 1),
             faer::MatMut::from_column_major_slice_mut(&mut out, s, 1),
+            &mut super::real::Scratch::new(),
         );
         h.copy_from_slice(&out);
     }
@@ -428,6 +429,7 @@ impl crate::lyapunov::Map for CellMap {
             eye.as_ref(),
             jt.as_mut(),
             &mut scratch,
+            &mut super::real::Scratch::new(),
         );
         // Column j of the result is Jᵀ e_j, i.e. row j of J.
         for i in 0..s {

@@ -12,8 +12,9 @@
 //! order, so a seed gives the same bits whatever the thread count.
 
 use super::cell::{AnruCell, Cell, GammaCell, Layout, OrganicsCell, RateCell};
-use super::real::{cm, cm_mut, rm, rm_mut, Real};
+use super::real::{cm, cm_mut, rm, rm_mut, Real, Scratch};
 use crate::error::{Error, Result};
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{MatMut, MatRef};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -236,11 +237,10 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
         Ok(())
     }
 
-    /// Read-out o = W_out φ(s[..N]) + b_out of a state batch, with the features.
-    fn read(&self, s: MatRef<F>) -> (faer::Mat<F>, faer::Mat<F>, faer::Mat<F>) {
+    /// Read-out o = W_out φ(s[..N]) + b_out of a state batch, with the features f = φ(s[..N]) and
+    /// their derivatives, into `o`, `f`, `df`.
+    fn read(&self, s: MatRef<F>, mut o: MatMut<F>, mut f: MatMut<F>, mut df: MatMut<F>) {
         let (n, nb, c) = (self.cell.hidden(), s.ncols(), self.outputs);
-        let mut f = faer::Mat::<F>::zeros(n, nb);
-        let mut df = faer::Mat::<F>::zeros(n, nb);
         for j in 0..nb {
             for i in 0..n {
                 let (v, d) = self.cell.feature(s[(i, j)]);
@@ -249,14 +249,12 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             }
         }
         let (wo, bo) = self.readout();
-        let mut o = faer::Mat::<F>::zeros(c, nb);
-        F::matmul(o.as_mut(), false, rm(&self.params[wo..], c, n), f.as_ref());
+        F::matmul(o.rb_mut(), false, rm(&self.params[wo..], c, n), f.rb());
         for j in 0..nb {
             for k in 0..c {
                 o[(k, j)] += self.params[bo + k];
             }
         }
-        (o, f, df)
     }
 
     fn chunk(&self, batch: &Batch<F>, prep: &C::Prep, b0: usize, b1: usize, grad: bool) -> Pass<F> {
@@ -292,6 +290,10 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             out.outputs = vec![0.0; t_len * nb * c];
         }
         let blk = sd * nb;
+        // The cell's and the read-out's temporaries, reused by every step of this chunk.
+        let mut ws = Scratch::new();
+        let mut rs = Scratch::new();
+        let shapes = [(c, nb), (n, nb), (n, nb), (c, nb), (n, nb)];
         for t in 0..t_len {
             let (cur, nxt) = if grad {
                 (t, t + 1)
@@ -304,8 +306,14 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             } else {
                 (&hi[..blk] as &[F], &mut lo[nxt * blk..nxt * blk + blk])
             };
-            self.cell
-                .step(p, prep, cm(s_cur, sd, nb), u_at(t), cm_mut(s_next, sd, nb));
+            self.cell.step(
+                p,
+                prep,
+                cm(s_cur, sd, nb),
+                u_at(t),
+                cm_mut(s_next, sd, nb),
+                &mut ws,
+            );
             if let Some(rs) = rngs.as_mut() {
                 for (j, r) in rs.iter_mut().enumerate() {
                     for i in 0..n {
@@ -315,7 +323,8 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 }
             }
             if let Some(z) = traj {
-                let (o, _, _) = self.read(cm(s_next, sd, nb));
+                let [mut o, f, df, _, _] = rs.take(0, shapes);
+                self.read(cm(s_next, sd, nb), o.rb_mut(), f, df);
                 for j in 0..nb {
                     for k in 0..c {
                         let v = o[(k, j)].f();
@@ -328,12 +337,14 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
         }
         if let Targets::Class(labels) = &batch.targets {
             let last = if grad { t_len } else { t_len % 2 };
-            let (o, _, _) = self.read(cm(&states[last * blk..], sd, nb));
+            let [mut o, f, df, _, _] = rs.take(0, shapes);
+            self.read(cm(&states[last * blk..], sd, nb), o.rb_mut(), f, df);
             for j in 0..nb {
-                let (lse, arg) = log_sum_exp(&o.col(j).iter().map(|v| v.f()).collect::<Vec<_>>());
+                let (lse, arg) =
+                    log_sum_exp(&o.rb().col(j).iter().map(|v| v.f()).collect::<Vec<_>>());
                 out.loss += lse - o[(labels[b0 + j], j)].f();
                 out.correct += usize::from(arg == labels[b0 + j]);
-                out.outputs.extend(o.col(j).iter().map(|v| v.f()));
+                out.outputs.extend(o.rb().col(j).iter().map(|v| v.f()));
             }
         }
         if !grad {
@@ -347,41 +358,49 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
         for t in (0..t_len).rev() {
             let s_next = cm(&states[(t + 1) * blk..], sd, nb);
             // ∂L/∂o at step t, if the loss reads it.
-            let d_o: Option<faer::Mat<F>> = match &batch.targets {
-                Targets::Trajectory(z) => Some(faer::Mat::from_fn(c, nb, |k, j| {
-                    let v = out.outputs[(t * nb + j) * c + k];
-                    F::c(2.0 * (v - z[(t * batch.b + b0 + j) * c + k]) / t_len as f64)
-                })),
-                Targets::Class(labels) if t + 1 == t_len => {
-                    let (o, _, _) = self.read(s_next);
-                    Some(faer::Mat::from_fn(c, nb, |k, j| {
-                        let (lse, _) =
-                            log_sum_exp(&o.col(j).iter().map(|v| v.f()).collect::<Vec<_>>());
-                        let pk = (o[(k, j)].f() - lse).exp();
-                        F::c(pk - f64::from(u8::from(k == labels[b0 + j])))
-                    }))
-                }
-                _ => None,
+            let reads = match &batch.targets {
+                Targets::Trajectory(_) => true,
+                Targets::Class(_) => t + 1 == t_len,
             };
-            if let Some(d_o) = d_o {
-                let (_, f, df) = self.read(s_next);
+            if reads {
+                let [mut o, mut f, mut df, mut d_o, mut dfeat] = rs.take(0, shapes);
+                self.read(s_next, o.rb_mut(), f.rb_mut(), df.rb_mut());
+                for j in 0..nb {
+                    match &batch.targets {
+                        Targets::Trajectory(z) => {
+                            for k in 0..c {
+                                let v = out.outputs[(t * nb + j) * c + k];
+                                d_o[(k, j)] = F::c(
+                                    2.0 * (v - z[(t * batch.b + b0 + j) * c + k]) / t_len as f64,
+                                );
+                            }
+                        }
+                        Targets::Class(labels) => {
+                            let col: Vec<f64> = (0..c).map(|k| o[(k, j)].f()).collect();
+                            let (lse, _) = log_sum_exp(&col);
+                            for k in 0..c {
+                                let pk = (col[k] - lse).exp();
+                                d_o[(k, j)] = F::c(pk - f64::from(u8::from(k == labels[b0 + j])));
+                            }
+                        }
+                    }
+                }
                 F::matmul(
                     rm_mut(&mut g[wo..], c, n),
                     true,
-                    d_o.as_ref(),
-                    f.transpose(),
+                    d_o.rb(),
+                    f.rb().transpose(),
                 );
                 for j in 0..nb {
                     for k in 0..c {
                         g[bo + k] += d_o[(k, j)];
                     }
                 }
-                let mut dfeat = faer::Mat::<F>::zeros(n, nb);
                 F::matmul(
-                    dfeat.as_mut(),
+                    dfeat.rb_mut(),
                     false,
                     rm(&p[wo..], c, n).transpose(),
-                    d_o.as_ref(),
+                    d_o.rb(),
                 );
                 for j in 0..nb {
                     for i in 0..n {
@@ -398,6 +417,7 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 ds_next.as_ref(),
                 ds.as_mut(),
                 &mut g,
+                &mut ws,
             );
             std::mem::swap(&mut ds, &mut ds_next);
         }
@@ -498,12 +518,20 @@ impl<F: Real> Cell<F> for AnyCell {
     fn init_state(&self, p: &[F], s0: &mut [F]) {
         each_cell!(self, c => c.init_state(p, s0))
     }
-    fn step(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, out: MatMut<F>) {
+    fn step(
+        &self,
+        p: &[F],
+        pr: &AnyPrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
         match (self, pr) {
-            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step(p, q, s, u, out),
-            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step(p, q, s, u, out),
-            (AnyCell::Gamma(c), _) => c.step(p, &(), s, u, out),
-            (AnyCell::Anru(c), _) => c.step(p, &(), s, u, out),
+            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step(p, q, s, u, out, ws),
+            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step(p, q, s, u, out, ws),
+            (AnyCell::Gamma(c), _) => c.step(p, &(), s, u, out, ws),
+            (AnyCell::Anru(c), _) => c.step(p, &(), s, u, out, ws),
             _ => unreachable!("prepare() pairs each cell with its own quantities"),
         }
     }
@@ -516,12 +544,13 @@ impl<F: Real> Cell<F> for AnyCell {
         dn: MatRef<F>,
         ds: MatMut<F>,
         g: &mut [F],
+        ws: &mut Scratch<F>,
     ) {
         match (self, pr) {
-            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step_back(p, q, s, u, dn, ds, g),
-            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step_back(p, q, s, u, dn, ds, g),
-            (AnyCell::Gamma(c), _) => c.step_back(p, &(), s, u, dn, ds, g),
-            (AnyCell::Anru(c), _) => c.step_back(p, &(), s, u, dn, ds, g),
+            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),
+            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),
+            (AnyCell::Gamma(c), _) => c.step_back(p, &(), s, u, dn, ds, g, ws),
+            (AnyCell::Anru(c), _) => c.step_back(p, &(), s, u, dn, ds, g, ws),
             _ => unreachable!("prepare() pairs each cell with its own quantities"),
         }
     }

@@ -91,3 +91,38 @@ pub fn sig<F: Real>(x: F) -> F {
         e / (F::one() + e)
     }
 }
+
+/// Reusable matrices for a cell's temporaries (what a step needs besides its inputs and outputs),
+/// so that the time loop allocates nothing after its first step. Contents are unspecified between
+/// uses: every caller overwrites what it takes.
+#[derive(Debug, Default)]
+pub struct Scratch<F> {
+    mats: Vec<faer::Mat<F>>,
+}
+
+impl<F: Real> Scratch<F> {
+    pub fn new() -> Self {
+        Scratch { mats: vec![] }
+    }
+
+    /// `K` matrices of the given shapes, starting at slot `first` (so that a caller holding some
+    /// slots can take more from further on).
+    pub fn take<const K: usize>(
+        &mut self,
+        first: usize,
+        shapes: [(usize, usize); K],
+    ) -> [MatMut<'_, F>; K] {
+        while self.mats.len() < first + K {
+            self.mats.push(faer::Mat::new());
+        }
+        let mut it = self.mats[first..first + K].iter_mut();
+        std::array::from_fn(|k| {
+            let m = it.next().expect("K slots reserved above");
+            let (r, c) = shapes[k];
+            if m.nrows() != r || m.ncols() != c {
+                m.resize_with(r, c, |_, _| F::zero());
+            }
+            m.as_mut()
+        })
+    }
+}
