@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors of the integrators ([`crate::integrate`]).
+/// Errors of the integrators ([`crate::integrate`](mod@crate::integrate)).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum IntegrateError {
     /// An option of the solve is out of range (`field` names it).

@@ -5,8 +5,8 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`model`] | the [`Model`](model::Model) trait, [`check_jacobian`](model::check_jacobian), the rate RNN |
-//! | [`integrate`] | one front door [`integrate`](integrate::integrate): Euler, RK4, Dormand–Prince 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
+//! | [`model`] | the [`Model`] trait, [`check_jacobian`], the rate RNN |
+//! | [`integrate`](mod@integrate) | one front door [`integrate`](integrate::integrate()): Euler, RK4, Dormand–Prince 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
 //! | [`preset`] | TOML model presets and `.npy` weights |
 //! | [`io`] | `.npy` reading with validation, Parquet/CSV tables, atomic (temp file + rename) writes |
 //! | [`plot`] | PNG + SVG line plots |

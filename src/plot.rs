@@ -231,7 +231,7 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
 }
 
 /// A heat map on (optionally logarithmic) axes with an optional overlaid curve: the sweep's
-/// phase diagram. `values[iy * xs.len() + ix]` is the cell at (xs[ix], ys[iy]), in [vmin, vmax].
+/// phase diagram. `values[iy * xs.len() + ix]` is the cell at (`xs[ix]`, `ys[iy]`), in `[vmin, vmax]`.
 #[derive(Debug, Clone)]
 pub struct HeatMap {
     pub title: String,

@@ -50,7 +50,7 @@ pub fn go_nogo_trial(rng: &mut ChaCha8Rng) -> (Vec<Vec<f64>>, Vec<f64>, bool) {
     (u, z, go)
 }
 
-/// The Go/NoGo criterion on outputs o_1..o_{199} (o[k] is the output at step k + 1): Go correct if
+/// The Go/NoGo criterion on outputs o_1..o_{199} (`o[k]` is the output at step k + 1): Go correct if
 /// max(o over steps ≥ 75) > 0.7, NoGo if max |o| there < 0.3.
 pub fn go_nogo_correct(o: &[f64], go: bool) -> bool {
     let tail = &o[74..];
@@ -70,7 +70,7 @@ pub enum Task {
     /// on steps 170..269.
     Xor,
     /// T = 500, four inputs: two noisy modalities N(0,1) + μ_m (μ_m = ±0.5) on steps 50..249 and a
-    /// context (u[2] or u[3] = 1); target sign(μ of the cued modality) from step 250.
+    /// context (`u[2]` or `u[3]` = 1); target sign(μ of the cued modality) from step 250.
     Mante,
     /// Sequential digits: one pixel per step (784 steps for 28 × 28), 10 classes, cross-entropy on
     /// the last step's read-out.
@@ -195,7 +195,7 @@ impl Task {
         })
     }
 
-    /// The paper's criterion on outputs o_1..o_{T−1} (o[k] is the output at step k + 1).
+    /// The paper's criterion on outputs o_1..o_{T−1} (`o[k]` is the output at step k + 1).
     pub fn correct(self, o: &[f64], label: f64) -> bool {
         let max = |s: &[f64]| s.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
         let min = |s: &[f64]| s.iter().fold(f64::INFINITY, |m, v| m.min(*v));
@@ -281,7 +281,7 @@ pub struct CellSpec {
 
 impl CellSpec {
     /// The default of each cell for a task: Kim et al.'s Dale rate network (N = 40, sigmoid,
-    /// τ ∈ [4, 20] steps, noise 0.1) on the rate tasks; the seeds' sizes scaled down otherwise.
+    /// τ ∈ `[4, 20]` steps, noise 0.1) on the rate tasks; the seeds' sizes scaled down otherwise.
     pub fn default_for(kind: &str, task: Task) -> Self {
         let digits = task.is_digits();
         CellSpec {

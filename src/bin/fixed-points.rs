@@ -69,7 +69,7 @@ struct Args {
     /// Output table of fixed points (.csv or .parquet).
     #[arg(long, default_value = "out/fixed_points.csv")]
     out: PathBuf,
-    /// Output table of spectra (one row per eigenvalue); default: <out>_spectrum.<ext>.
+    /// Output table of spectra (one row per eigenvalue); default: `<out>_spectrum.<ext>`.
     #[arg(long)]
     spectrum: Option<PathBuf>,
     /// Draw the eigenvalues in the complex plane (PNG + SVG).

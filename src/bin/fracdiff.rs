@@ -18,7 +18,7 @@ use std::process::ExitCode;
 /// periodic Fourier operator, any real α). All run in O(N log N) by zero-padded FFTs.
 ///
 /// With --estimate, instead fits each signal's fractional order (fracdiff.md §C.4): for each α of
-/// --alphas, y = Re spectral(x, α) − y[anchor] is compared with --target over --window.
+/// --alphas, y = Re spectral(x, α) − `y[anchor]` is compared with --target over --window.
 #[derive(Parser, Debug)]
 #[command(name = "fracdiff", version)]
 struct Args {

@@ -17,7 +17,7 @@ use std::time::Instant;
 /// Integrate a rate RNN `tau ⊙ dx/dt = −x + W φ(x) + b` and write times and states to Parquet/CSV.
 ///
 /// With no arguments, simulates the embedded default preset (models/rate-rnn-chaotic.toml: N = 100,
-/// g = 1.5, t ∈ [0, 50], Tsitouras 5(4) at rtol 1e-6 / atol 1e-9) into out/traj.parquet.
+/// g = 1.5, t ∈ `[0, 50]`, Tsitouras 5(4) at rtol 1e-6 / atol 1e-9) into out/traj.parquet.
 #[derive(Parser, Debug)]
 #[command(name = "simulate", version)]
 struct Args {

@@ -8,7 +8,7 @@ use wide::f64x4;
 /// | name | φ(x) | φ'(x) |
 /// |---|---|---|
 /// | `tanh` | tanh x | sech² x = 1 − tanh² x |
-/// | `relu` | max(x, 0) | 1[x > 0] (0 at x = 0, as TensorFlow and PyTorch) |
+/// | `relu` | max(x, 0) | `1[x > 0]` (0 at x = 0, as TensorFlow and PyTorch) |
 /// | `sigmoid` | 1/(1 + e^{−x}) | φ(1 − φ) |
 /// | `softplus` | ln(1 + eˣ) | sigmoid(x) |
 /// | `linear` | x | 1 |

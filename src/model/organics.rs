@@ -15,7 +15,7 @@
 //! $$ J_{ay} = W\,\mathrm{diag}(2 a \hat y H)/\tau_a,\quad
 //!    J_{aa} = (-I + W \mathrm{diag}(\hat y^2))/\tau_a, $$
 //!
-//! H = 1 (unrectified) or 1[y > 0]; for a ≤ 0 the √⌊a⌋ terms and their derivatives vanish.
+//! H = 1 (unrectified) or `1[y > 0]`; for a ≤ 0 the √⌊a⌋ terms and their derivatives vanish.
 
 use super::Model;
 use crate::error::{ensure_finite, Error, Result};

@@ -214,7 +214,7 @@ impl RatePhi {
 /// Leaky rate cell (Kim, Li & Sejnowski 2019 with `dale`): x' = x + α ⊙ (−x + W φ(x) + W_in u),
 /// α_i = 1/τ_i, τ_i = τ_min + (τ_max − τ_min) σ(γ_i) (steps), W = relu(W_raw)·diag(d) under Dale's
 /// law (d = ±1 by sending unit) and W = W_raw otherwise. The read-out sees r = φ(x).
-/// Tensors: `W_raw` [N, N], `W_in` [N, N_in] (trained unless `fixed_input`), `gamma` [N]
+/// Tensors: `W_raw` `[N, N]`, `W_in` `[N, N_in]` (trained unless `fixed_input`), `gamma` `[N]`
 /// (trained if `learn_tau`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateCell {
@@ -467,7 +467,7 @@ impl<F: Real> Cell<F> for RateCell {
 }
 
 /// Gamma RNN (gamma-anru.md §A.2, per-neuron "gamma2"): h' = γ(U u + V h + b; n, s).
-/// Tensors: `U` [N, N_in], `V` [N, N], `b` [N] (the seed's b_U + b_V), `n` [N], `s` [N].
+/// Tensors: `U` `[N, N_in]`, `V` `[N, N]`, `b` `[N]` (the seed's b_U + b_V), `n` `[N]`, `s` `[N]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GammaCell {
     pub n: usize,
@@ -623,8 +623,8 @@ impl<F: Real> Cell<F> for GammaCell {
 
 /// ANRU (gamma-anru.md §A.3, the code version): every unit i carries a controller gⁱ ∈ Rᴹ,
 /// stored after h in the state (S = N + N·M, unit i's controller at N + iM).
-/// Tensors: `U_xh` [N, N_in], `b_h` [N] (b_xh + b_hh), `W_hh` [N, N], `u_ag` [M], `b_g` [M]
-/// (b_ag + b_gg), `W_gg` [M, M], `w_gn` [M], `b_gn` [1], `w_gs` [M], `b_gs` [1].
+/// Tensors: `U_xh` `[N, N_in]`, `b_h` `[N]` (b_xh + b_hh), `W_hh` `[N, N]`, `u_ag` `[M]`, `b_g` `[M]`
+/// (b_ag + b_gg), `W_gg` `[M, M]`, `w_gn` `[M]`, `b_gn` `[1]`, `w_gs` `[M]`, `b_gs` `[1]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnruCell {
     pub n: usize,
@@ -864,10 +864,10 @@ impl<F: Real> Cell<F> for AnruCell {
 }
 
 /// ORGaNICs Euler RNN (organics.md; dynamic-divisive-norm's `rnnCell`). State (y, a, b0, b1).
-/// Tensors: `W_zx` [N, N_in], `W_r` [N, N], `W_bx0` [N, N_in], `W_by0`, `W_ba0` [N, N], `W_bx1`
-/// [N, N_in], `W_by1`, `W_ba1` [N, N], `log_W` [N, N], `theta_y`, `theta_a`, `theta_b0`,
-/// `theta_b1` [N] (trained if `learn_tau`), and the fixed initial states `y0`, `a0`, `b00`,
-/// `b10` [N]. κ_max = (0.01, 0.01, 0.1) for (y, a, b) and σ = 1 as in the seed.
+/// Tensors: `W_zx` `[N, N_in]`, `W_r` `[N, N]`, `W_bx0` `[N, N_in]`, `W_by0`, `W_ba0` `[N, N]`, `W_bx1`
+/// `[N, N_in]`, `W_by1`, `W_ba1` `[N, N]`, `log_W` `[N, N]`, `theta_y`, `theta_a`, `theta_b0`,
+/// `theta_b1` `[N]` (trained if `learn_tau`), and the fixed initial states `y0`, `a0`, `b00`,
+/// `b10` `[N]`. κ_max = (0.01, 0.01, 0.1) for (y, a, b) and σ = 1 as in the seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganicsCell {
     pub n: usize,

@@ -1,15 +1,15 @@
-//! Checkpoints: a [`SeqNet`] with any cell as safetensors (one tensor per [`Layout`] entry under
+//! Checkpoints: a [`SeqNet`] with any cell as safetensors (one tensor per [`Layout`](super::cell::Layout) entry under
 //! its name, row-major, float32 or float64 as trained), the Adam state, and the cell's
 //! configuration in the metadata. Written atomically.
 //!
 //! Tensor names (N units, N_in inputs, C outputs, M controller units):
-//! - rate: `W_raw` [N, N], `W_in` [N, N_in], `gamma` [N] (τ = τ_min + (τ_max − τ_min) σ(γ)),
-//!   `dale` [N] (±1, only with Dale's law), and for convenience `W` (effective) and `tau` [N];
-//! - gamma: `U` [N, N_in], `V` [N, N], `b` [N], `n` [N], `s` [N];
-//! - anru: `U_xh`, `b_h`, `W_hh`, `u_ag`, `b_g`, `W_gg`, `w_gn`, `b_gn` [1], `w_gs`, `b_gs` [1];
+//! - rate: `W_raw` `[N, N]`, `W_in` `[N, N_in]`, `gamma` `[N]` (τ = τ_min + (τ_max − τ_min) σ(γ)),
+//!   `dale` `[N]` (±1, only with Dale's law), and for convenience `W` (effective) and `tau` `[N]`;
+//! - gamma: `U` `[N, N_in]`, `V` `[N, N]`, `b` `[N]`, `n` `[N]`, `s` `[N]`;
+//! - anru: `U_xh`, `b_h`, `W_hh`, `u_ag`, `b_g`, `W_gg`, `w_gn`, `b_gn` `[1]`, `w_gs`, `b_gs` `[1]`;
 //! - organics: `W_zx`, `W_r`, `W_bx0`, `W_by0`, `W_ba0`, `W_bx1`, `W_by1`, `W_ba1`, `log_W`,
 //!   `theta_y`, `theta_a`, `theta_b0`, `theta_b1`, `y0`, `a0`, `b00`, `b10`;
-//! - all: `W_out` [C, N], `b_out` [C]; optional `adam_m`, `adam_v` [P], `adam_t` [1].
+//! - all: `W_out` `[C, N]`, `b_out` `[C]`; optional `adam_m`, `adam_v` `[P]`, `adam_t` `[1]`.
 //!
 //! Metadata (strings): `cell`, and per cell `phi`, `tau_min`, `tau_max`, `learn_tau`,
 //! `fixed_input` (rate), `learn_ns` (gamma), `kappa_y`, `kappa_a`, `kappa_b`, `sigma` (organics),

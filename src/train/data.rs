@@ -1,5 +1,5 @@
 //! Digits data: an IDX (MNIST format) reader, gzip or raw, and the sequential / permuted-sequential
-//! digits tasks (one pixel per step, pixels scaled to [0, 1] as torchvision's ToTensor does).
+//! digits tasks (one pixel per step, pixels scaled to `[0, 1]` as torchvision's ToTensor does).
 //!
 //! The repository carries a small slice of MNIST in `models/mnist-slice/` (the first 2000 training
 //! and 500 test images; MNIST by Y. LeCun, C. Cortes and C. J. C. Burges, CC BY-SA 3.0) so that the

@@ -99,7 +99,7 @@ pub struct SeqNet<F, C> {
     pub cell: C,
     /// Read-out outputs C.
     pub outputs: usize,
-    /// The cell's tensors followed by `W_out` [C, N] and `b_out` [C].
+    /// The cell's tensors followed by `W_out` `[C, N]` and `b_out` `[C]`.
     pub layout: Layout,
     pub params: Vec<F>,
     /// Std of the recurrent noise added to the first N state entries after every step.
