@@ -4,11 +4,18 @@
 //!   spiking.md §B.2–B.3) after training on Go/NoGo with the `train` defaults, for fresh noisy Go
 //!   and NoGo trials (their Fig. 1 task): Go trials rise to 1 after the cue, NoGo trials stay at 0;
 //! * `train_digits_curves`: held-out accuracy against minibatches for the four cells (rate, gamma,
-//!   ANRU, ORGaNICs) on 7 × 7 sequential digits from the bundled MNIST slice (float32, N = 24).
+//!   ANRU, ORGaNICs) on 7 × 7 sequential digits from the bundled MNIST slice (float32, N = 24);
+//! * `train_lyap_spectra`: the Lyapunov spectra of those trained networks as autonomous maps (input
+//!   off) — the RNN+γ and ANRU maps of gamma-anru.md, the ORGaNICs Euler RNN through its own
+//!   backward pass — the seed-002 way of comparing trained networks' dynamics. (These briefly
+//!   trained networks are not stable without input: the tanh rate network is chaotic, and the
+//!   ORGaNICs one, whose W_r reached a largest singular value ≈ 10.7, has λ_max ≈ +0.01.)
 //!
 //! Run: `cargo run --release --example train_figures` (about 30 s on 2 cores).
 
+use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions, Map};
 use neurodyn::plot::LinePlot;
+use neurodyn::train::checkpoint::{analysis, Analysis, CellMap};
 use neurodyn::train::{rate_batch, train_step, Adam, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -74,6 +81,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "minibatches of 32",
         "accuracy on 500 held-out images",
     );
+    let mut spectra = LinePlot::new(
+        "Lyapunov spectra of the trained networks (input off)",
+        "index i",
+        "λ_i (per step)",
+    );
     for (cell, iters, lr) in [
         ("rate", 1200, 0.01),
         ("gamma", 1200, 0.003),
@@ -100,9 +112,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         eprintln!("{cell}: {:.1} %", 100.0 * curve[curve.len() - 1].1);
         plot = plot.series(cell, curve);
+        // The trained network as an autonomous map, in f64.
+        let net64 = neurodyn::train::net::SeqNet::<f64, _> {
+            cell: net.cell.clone(),
+            outputs: net.outputs,
+            layout: net.layout.clone(),
+            params: net.params.iter().map(|&v| v as f64).collect(),
+            noise: 0.0,
+        };
+        let opts = LyapunovOptions {
+            warmup: 500,
+            steps: 2000,
+            ..Default::default()
+        };
+        let sp = match analysis(&net64)? {
+            Analysis::Map(m) => lyapunov_map(&m, &vec![0.1; m.dim()], &opts, None),
+            Analysis::Anru(a) => lyapunov_map(&a, &vec![0.1; a.dim()], &opts, None),
+            Analysis::Cell(c) => lyapunov_map(&c, &c.initial_state(), &opts, None),
+            // The rate cell is a flow: its Euler map (the trained update) through CellMap.
+            Analysis::Flow(_) => {
+                let c = CellMap::new(net64.clone());
+                lyapunov_map(&c, &c.initial_state(), &opts, None)
+            }
+        };
+        let sp = match sp {
+            Ok(sp) => sp,
+            Err(e) => {
+                // e.g. a softplus network whose autonomous dynamics run away without input
+                eprintln!("{cell}: no spectrum ({e})");
+                continue;
+            }
+        };
+        if let Some(wr) = net64.layout.get("W_r") {
+            let n = wr.shape[0];
+            let m = faer::Mat::from_fn(n, n, |i, j| net64.params[wr.offset + i * n + j]);
+            let smax = m.singular_values().map(|v| v[0]).unwrap_or(f64::NAN);
+            eprintln!("{cell}: largest singular value of W_r {smax:.3}");
+        }
+        let mut ex: Vec<f64> = sp
+            .exponents
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        ex.sort_by(|a, b| b.total_cmp(a));
+        eprintln!("{cell}: λ_max = {:.4}, {} exponents", ex[0], ex.len());
+        spectra = spectra.series(
+            cell,
+            ex.iter()
+                .enumerate()
+                .map(|(i, &v)| ((i + 1) as f64, v))
+                .collect(),
+        );
     }
     plot = plot.series("chance", vec![(0.0, 0.1), (1200.0, 0.1)]);
     let (png, _) = plot.save(&out.join("train_digits_curves"))?;
+    eprintln!("wrote {}", png.display());
+    let (png, _) = spectra.save(&out.join("train_lyap_spectra"))?;
     eprintln!("wrote {}", png.display());
     Ok(())
 }
