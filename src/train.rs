@@ -277,6 +277,8 @@ pub struct CellSpec {
     /// Digits pooled by this factor: one step covers pool² pixels' time, so the ORGaNICs rates
     /// κ_max are scaled by pool² (at most 1) to span the same time as the 784-step task.
     pub pool: usize,
+    /// ORGaNICs: keep σ_max(W_r) ≤ this during training (None: unconstrained, as the seed).
+    pub wr_max_sv: Option<f64>,
 }
 
 impl CellSpec {
@@ -296,6 +298,7 @@ impl CellSpec {
             dale: !digits,
             tau: if digits { (1.0, 4.0) } else { (4.0, 20.0) },
             pool: 1,
+            wr_max_sv: None,
         }
     }
 
@@ -318,6 +321,15 @@ impl CellSpec {
                 let s = (self.pool * self.pool) as f64;
                 let (y, a, b) = c.kappa_max;
                 c.kappa_max = ((y * s).min(1.0), (a * s).min(1.0), (b * s).min(1.0));
+                if let Some(m) = self.wr_max_sv {
+                    if !(m > 0.0 && m.is_finite()) {
+                        return Err(Error::invalid(
+                            "wr-max-sv",
+                            format!("{m} (must be positive)"),
+                        ));
+                    }
+                }
+                c.wr_max_sv = self.wr_max_sv;
                 AnyCell::Organics(c)
             }
             other => {
@@ -541,5 +553,6 @@ pub fn train_step<F: Real, C: Cell<F>>(
         }
     }
     adam.step_flat(&mut net.params, &pass.grad, &mask);
+    net.cell.project(&mut net.params);
     Ok(pass)
 }

@@ -74,6 +74,11 @@ fn train_resume_and_analyse() {
         "Go/NoGo accuracy after 12 epochs: {}",
         last[3]
     );
+    // The run's configuration is valid TOML.
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(full.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(cfg["task"].as_str(), Some("go-nogo"));
+    assert_eq!(cfg["hidden"].as_integer(), Some(40));
     assert!(
         full.join("learning_curve.png").exists()
             && full.join("metrics.parquet").exists()
@@ -411,6 +416,29 @@ fn bad_device_cell_and_precision() {
         (vec!["--precision", "f16"], "`precision`"),
         (vec!["--task", "seq-digits", "--pool", "5"], "`pool`"),
         (vec!["--clip=-1"], "`clip`"),
+        (
+            vec![
+                "--task",
+                "seq-digits",
+                "--cell",
+                "organics",
+                "--device",
+                "gpu",
+                "--wr-max-sv",
+                "1",
+            ],
+            "`wr-max-sv`",
+        ),
+        (
+            vec![
+                "--task",
+                "seq-digits",
+                "--cell",
+                "organics",
+                "--wr-max-sv=-1",
+            ],
+            "`wr-max-sv`",
+        ),
     ] {
         let o = bin("train")
             .args(&args)

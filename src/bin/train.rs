@@ -61,6 +61,10 @@ struct Args {
     /// Adam learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
+    /// ORGaNICs: keep the largest singular value of W_r at most this (projected after every
+    /// step; organics.md's stability guarantee holds at ≤ 1). CPU only.
+    #[arg(long)]
+    wr_max_sv: Option<f64>,
     /// Clip the gradient's global norm to this value.
     #[arg(long)]
     clip: Option<f64>,
@@ -170,6 +174,7 @@ fn run(a: Args) -> Result<(), Error> {
     }
     spec.controller = a.controller;
     spec.pool = a.pool;
+    spec.wr_max_sv = a.wr_max_sv;
     if let Some(p) = &a.phi {
         spec.phi = neurodyn::train::cell::RatePhi::parse(p)?;
     }
@@ -213,10 +218,34 @@ fn run(a: Args) -> Result<(), Error> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
     let ckpt = a.out.join("checkpoint.safetensors");
     let metrics_path = a.out.join("metrics.csv");
-    let config = format!(
-        "task = \"{}\"\ncell = \"{}\"\ndevice = \"{}\"\nprecision = \"{}\"\nhidden = {}\ncontroller = {}\nphi = \"{}\"\nepochs = {}\nsteps = {}\nbatch = {}\nlr = {:?}\nclip = {:?}\nseed = {}\ndata_dir = {:?}\npool = {}\neval = {}\n",
-        task.name(), a.cell, a.device, if f32_cpu { "f32" } else { "f64" }, spec.hidden, spec.controller, spec.phi.name(), a.epochs, a.steps, a.batch, a.lr, a.clip, a.seed, a.data_dir, a.pool, a.eval
+    // The run's configuration as TOML (optional settings only when given).
+    let quote = |v: &str| toml::Value::String(v.to_string()).to_string();
+    let mut config = format!(
+        "task = {}\ncell = {}\ndevice = {}\nprecision = {}\nhidden = {}\ncontroller = {}\nphi = {}\nepochs = {}\nsteps = {}\nbatch = {}\nlr = {:?}\nseed = {}\npool = {}\neval = {}\n",
+        quote(task.name()),
+        quote(&a.cell),
+        quote(&a.device),
+        quote(if f32_cpu { "f32" } else { "f64" }),
+        spec.hidden,
+        spec.controller,
+        quote(spec.phi.name()),
+        a.epochs,
+        a.steps,
+        a.batch,
+        a.lr,
+        a.seed,
+        a.pool,
+        a.eval
     );
+    if let Some(c) = a.clip {
+        config += &format!("clip = {c:?}\n");
+    }
+    if let Some(d) = &a.data_dir {
+        config += &format!("data_dir = {}\n", quote(&d.display().to_string()));
+    }
+    if let Some(m) = a.wr_max_sv {
+        config += &format!("wr_max_sv = {m:?}\n");
+    }
     let config_path = a.out.join("config.toml");
     let resume = ckpt.exists() && metrics_path.exists();
     // Resume: same configuration (epochs may grow), checkpoint and metrics present.

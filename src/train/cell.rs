@@ -125,6 +125,9 @@ pub trait Cell<F: Real>: Send + Sync {
     /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
     /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
     fn finish_grad(&self, _p: &[F], _g: &mut [F]) {}
+    /// Projects the parameters back onto the cell's constraint set after an optimiser step
+    /// (nothing unless the cell has a constraint).
+    fn project(&self, _p: &mut [F]) {}
     /// The read-out feature of a state entry and its derivative (identity unless overridden).
     #[inline]
     fn feature(&self, x: F) -> (F, F) {
@@ -875,6 +878,9 @@ pub struct OrganicsCell {
     /// κ_max for y, a and the gains b0, b1.
     pub kappa_max: (f64, f64, f64),
     pub sigma: f64,
+    /// Keep the largest singular value of W_r at most this (projected after every optimiser
+    /// step): organics.md's stability guarantee holds for σ_max(W_r) ≤ 1.
+    pub wr_max_sv: Option<f64>,
     layout: Layout,
 }
 
@@ -909,6 +915,7 @@ impl OrganicsCell {
             n_in,
             kappa_max: (0.01, 0.01, 0.1),
             sigma: 1.0,
+            wr_max_sv: None,
             layout,
         })
     }
@@ -1259,6 +1266,23 @@ impl<F: Real> Cell<F> for OrganicsCell {
                 rm(&p[a..], n, n).transpose(),
                 dgk.as_ref(),
             );
+        }
+    }
+    fn project(&self, p: &mut [F]) {
+        let Some(c) = self.wr_max_sv else { return };
+        let n = self.n;
+        let o = self.layout.off("W_r");
+        let w = faer::Mat::<f64>::from_fn(n, n, |i, j| p[o + i * n + j].f());
+        let smax = w
+            .singular_values()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0.0);
+        if smax > c {
+            let k = F::c(c / smax);
+            for v in &mut p[o..o + n * n] {
+                *v *= k;
+            }
         }
     }
     fn finish_grad(&self, p: &[F], g: &mut [F]) {

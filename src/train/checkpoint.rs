@@ -88,6 +88,9 @@ pub fn save<F: Real>(net: &SeqNet<F, AnyCell>, adam: &Adam, path: &Path) -> Resu
             meta.push(("kappa_a", format!("{:?}", c.kappa_max.1)));
             meta.push(("kappa_b", format!("{:?}", c.kappa_max.2)));
             meta.push(("sigma", format!("{:?}", c.sigma)));
+            if let Some(m) = c.wr_max_sv {
+                meta.push(("wr_max_sv", format!("{m:?}")));
+            }
             let train = net.layout.get("theta_y").map(|t| t.train).unwrap_or(true);
             meta.push(("learn_tau", train.to_string()));
         }
@@ -230,6 +233,10 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
                 mf("kappa_b", 0.1)?,
             );
             o.sigma = mf("sigma", 1.0)?;
+            o.wr_max_sv = match meta.get("wr_max_sv") {
+                Some(_) => Some(mf("wr_max_sv", 1.0)?),
+                None => None,
+            };
             AnyCell::Organics(o)
         }
         k => return Err(bad(path, format!("unknown cell `{k}`"))),

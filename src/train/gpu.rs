@@ -86,6 +86,12 @@ impl GpuTrainer {
             AnyCell::Organics(c) => Some(c.clone()),
             _ => None,
         };
+        if organics.as_ref().is_some_and(|o| o.wr_max_sv.is_some()) {
+            return Err(Error::invalid(
+                "wr-max-sv",
+                "the singular-value constraint on W_r is applied by the CPU trainer only",
+            ));
+        }
         let anru = match &net.cell {
             AnyCell::Anru(c) => Some(c.m),
             _ => None,

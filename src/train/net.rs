@@ -557,6 +557,9 @@ impl<F: Real> Cell<F> for AnyCell {
     fn finish_grad(&self, p: &[F], g: &mut [F]) {
         each_cell!(self, c => c.finish_grad(p, g))
     }
+    fn project(&self, p: &mut [F]) {
+        each_cell!(self, c => c.project(p))
+    }
     fn feature(&self, x: F) -> (F, F) {
         each_cell!(self, c => c.feature(x))
     }
