@@ -21,26 +21,30 @@ pub struct Digits {
     pub labels: Vec<u8>,
 }
 
-fn read_all(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path)
-        .map_err(|e| Error::invalid("data", format!("cannot read {}: {e}", path.display())))?;
+/// The bytes of `raw`, gunzipped when they are gzip (`name` labels errors).
+fn decode(raw: &[u8], name: &str) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::invalid("data", format!("{}: corrupt gzip ({e})", path.display()))
-            })?;
+            .map_err(|e| Error::invalid("data", format!("{name}: corrupt gzip ({e})")))?;
         Ok(out)
     } else {
-        Ok(raw)
+        Ok(raw.to_vec())
     }
 }
 
 /// Reads an IDX file of unsigned bytes (magic 0x0000080D: D dimensions); returns (dims, data).
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let b = read_all(path)?;
-    let bad = |what: &str| Error::invalid("data", format!("{}: {what}", path.display()));
+    let raw = std::fs::read(path)
+        .map_err(|e| Error::invalid("data", format!("cannot read {}: {e}", path.display())))?;
+    parse_idx(&raw, &path.display().to_string())
+}
+
+/// Parses IDX bytes (gzipped or not); `name` labels errors.
+pub fn parse_idx(raw: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u8>)> {
+    let b = decode(raw, name)?;
+    let bad = |what: &str| Error::invalid("data", format!("{name}: {what}"));
     if b.len() < 4 || b[0] != 0 || b[1] != 0 {
         return Err(bad("not an IDX file (bad magic number)"));
     }
@@ -69,19 +73,42 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     }
 }
 
+/// The bundled slice, compiled into the library so that installed binaries need no files.
+const SLICE: [(&str, &[u8]); 4] = [
+    (
+        "train-images",
+        include_bytes!("../../models/mnist-slice/train-images-idx3-ubyte.gz"),
+    ),
+    (
+        "train-labels",
+        include_bytes!("../../models/mnist-slice/train-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "t10k-images",
+        include_bytes!("../../models/mnist-slice/t10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "t10k-labels",
+        include_bytes!("../../models/mnist-slice/t10k-labels-idx1-ubyte.gz"),
+    ),
+];
+
 impl Digits {
     /// Images and labels from a pair of IDX files.
     pub fn load(images: &Path, labels: &Path) -> Result<Self> {
-        let (di, im) = read_idx(images)?;
-        let (dl, lb) = read_idx(labels)?;
+        let name = format!("{} and {}", images.display(), labels.display());
+        Self::from_idx(read_idx(images)?, read_idx(labels)?, &name)
+    }
+
+    fn from_idx(
+        (di, im): (Vec<usize>, Vec<u8>),
+        (dl, lb): (Vec<usize>, Vec<u8>),
+        name: &str,
+    ) -> Result<Self> {
         if di.len() != 3 || dl.len() != 1 || di[0] != dl[0] {
             return Err(Error::invalid(
                 "data",
-                format!(
-                    "{} and {}: need images [K, rows, cols] and K labels, got {di:?} and {dl:?}",
-                    images.display(),
-                    labels.display()
-                ),
+                format!("{name}: need images [K, rows, cols] and K labels, got {di:?} and {dl:?}"),
             ));
         }
         if lb.iter().any(|&l| l > 9) {
@@ -113,11 +140,17 @@ impl Digits {
         Self::load(&find("images-idx3-ubyte")?, &find("labels-idx1-ubyte")?)
     }
 
-    /// The slice shipped with the repository (`models/mnist-slice`, relative to the crate root).
+    /// The slice shipped with the repository (`models/mnist-slice`), compiled in.
     pub fn bundled(train: bool) -> Result<Self> {
-        Self::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist-slice"),
-            train,
+        let (im, lb) = if train {
+            (SLICE[0], SLICE[1])
+        } else {
+            (SLICE[2], SLICE[3])
+        };
+        Self::from_idx(
+            parse_idx(im.1, im.0)?,
+            parse_idx(lb.1, lb.0)?,
+            "bundled MNIST slice",
         )
     }
 
@@ -217,10 +250,11 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
 }
 
 /// The seed's psMNIST permutation π = RandomState(400).permutation(784) (gamma-anru.md §A.4),
-/// shipped as `models/psmnist-perm.npy` (written by numpy).
+/// shipped as `models/psmnist-perm.npy` (written by numpy) and compiled in.
 pub fn seed_permutation() -> Result<Vec<usize>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/psmnist-perm.npy");
-    let v: ndarray::Array1<i64> = ndarray_npy::read_npy(&path)
-        .map_err(|e| Error::invalid("permutation", format!("{}: {e}", path.display())))?;
+    use ndarray_npy::ReadNpyExt;
+    let bytes: &[u8] = include_bytes!("../../models/psmnist-perm.npy");
+    let v = ndarray::Array1::<i64>::read_npy(bytes)
+        .map_err(|e| Error::invalid("permutation", format!("models/psmnist-perm.npy: {e}")))?;
     Ok(v.iter().map(|&x| x as usize).collect())
 }
