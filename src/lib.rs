@@ -7,6 +7,11 @@
 //! |---|---|
 //! | [`model`] | the [`Model`] trait, [`check_jacobian`], the rate RNN |
 //! | [`integrate`](mod@integrate) | one front door [`integrate`](integrate::integrate()): Euler, RK4, Dormand–Prince 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
+//! | [`fixed_points`], [`stability`] | fixed points of any model or map, linear stability |
+//! | [`lyapunov`] | Lyapunov spectra of any map or flow |
+//! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
+//! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable) |
+//! | [`train`] | trainable cells (rate, gamma, ANRU, ORGaNICs), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load |
 //! | [`preset`] | TOML model presets and `.npy` weights |
 //! | [`io`] | `.npy` reading with validation, Parquet/CSV tables, atomic (temp file + rename) writes |
 //! | [`plot`] | PNG + SVG line plots |
