@@ -124,8 +124,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
             if (i < n) {
-                var g = 0.0;
-                for (var c = 0u; c < nc; c++) { g += params[cu(12u) + c * n + i] * work[oi(t, b, c)]; }
+                let g = dfeature(t, b, i);
                 let d1 = dh[q] + g;
                 work[dhi(t, b, i)] = d1;
                 let a = work[ai(t, b, i)];
@@ -231,19 +230,14 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                 }
             }
         }
-    } else if (inr(k, cu(12u), nc * n)) {
-        let e = k - cu(12u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, e / n)] * work[hi(t + 1u, b, e % n)]; }
-        }
-    } else if (inr(k, cu(13u), nc)) {
-        let c = k - cu(13u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)]; }
-        }
+    } else if (k >= cu(12u)) {
+        s = readout_grad(k);
     }
     grads[k] = s / f32(nb);
 }
+
+// Unit i's read-out feature at state t (see common.wgsl's readout_grad).
+fn feature_at(t: u32, b: u32, i: u32) -> f32 { return work[hi(t, b, i)]; }
 
 // Parameters Adam leaves alone (see common.wgsl's adam_step).
 fn frozen(k: u32) -> bool {

@@ -3,7 +3,8 @@
 // cfg slots: 0 N, 1 N_in, 2 C, 3 T, 4 B, 5 P, 8 loss (0 class, 1 trajectory), 9 noise on,
 // 12 W_out, 13 b_out, 14 inputs, 15 targets, 16 noise, 20 ∂L/∂o, 21 losses, 22 hits,
 // 25 learning rate, 26 1 − β₁ᵗ, 27 1 − β₂ᵗ, 59 gradient clip (0: off); the rest is per cell
-// (see gpu.rs). Each cell's shader defines `frozen(k)`: the parameters Adam leaves alone.
+// (see gpu.rs). Each cell's shader defines `frozen(k)` (the parameters Adam leaves alone) and
+// `feature_at(t, b, i)` (unit i's read-out feature at state t).
 
 const WG: u32 = 64u;
 const NMAX: u32 = {{NMAX}}u;
@@ -117,6 +118,32 @@ fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
     }
     workgroupBarrier();
     return loss;
+}
+
+// ∂L/∂(read-out feature of unit i) at step t of trial b: Σ_c W_out[c, i] ∂L/∂o_c.
+fn dfeature(t: u32, b: u32, i: u32) -> f32 {
+    var g = 0.0;
+    for (var c = 0u; c < C(); c++) { g += params[cu(12u) + c * N() + i] * work[oi(t, b, c)]; }
+    return g;
+}
+
+// Gradient of read-out parameter k (W_out or b_out, the last two tensors), summed over (t, b). Each
+// cell's shader defines `feature_at(t, b, i)`: unit i's read-out feature at state t.
+fn readout_grad(k: u32) -> f32 {
+    let n = N();
+    var s = 0.0;
+    if (k < cu(13u)) {
+        let e = k - cu(12u);
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) { s += work[oi(t, b, e / n)] * feature_at(t + 1u, b, e % n); }
+        }
+    } else {
+        let c = k - cu(13u);
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) { s += work[oi(t, b, c)]; }
+        }
+    }
+    return s;
 }
 
 // Global norm of the trained parameters' gradient, into grads[P] (one workgroup; cfg 59 = clip).

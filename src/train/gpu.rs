@@ -50,6 +50,8 @@ pub struct GpuTrainer {
     data: Option<wgpu::Buffer>,
     work: Option<wgpu::Buffer>,
     bind: Option<wgpu::BindGroup>,
+    /// Read-back buffer for the per-trial losses and hits (2B floats), made with the work buffer.
+    staging: Option<wgpu::Buffer>,
     shape: (usize, usize),
     n: usize,
     p: usize,
@@ -310,6 +312,7 @@ impl GpuTrainer {
             data: None,
             work: None,
             bind: None,
+            staging: None,
             shape: (0, 0),
             n,
             p,
@@ -445,6 +448,12 @@ impl GpuTrainer {
                 format!("the device cannot hold {b} trials × {t} steps ({e}): lower --batch"),
             ));
         }
+        self.staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (2 * b * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }));
         self.data = Some(data);
         self.work = Some(work);
         self.bind = Some(bind);
@@ -560,15 +569,10 @@ impl GpuTrainer {
             }
         }
         let off = self.cfg[21] as usize * 4;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: (2 * b * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        enc.copy_buffer_to_buffer(work, off as u64, &staging, 0, (2 * b * 4) as u64);
+        let staging = self.staging.as_ref().ok_or_else(|| gpu_err("no read-back buffer"))?;
+        enc.copy_buffer_to_buffer(work, off as u64, staging, 0, (2 * b * 4) as u64);
         self.queue.submit([enc.finish()]);
-        let v = self.read(&staging)?;
+        let v = self.read(staging)?;
         let loss = v[..b].iter().map(|&x| x as f64).sum::<f64>() / b as f64;
         let hits = v[b..].iter().filter(|&&x| x > 0.5).count();
         Ok((loss, hits))

@@ -141,8 +141,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
             if (i < n) {
-                var g = 0.0;
-                for (var c = 0u; c < nc; c++) { g += params[cu(12u) + c * n + i] * work[oi(t, b, c)]; }
+                let g = dfeature(t, b, i);
                 let d1 = ds[q] + vec4<f32>(g, 0.0, 0.0, 0.0);
                 for (var w = 0u; w < 4u; w++) { work[di(t, b, w, i)] = d1[w]; }
                 let y = work[si(t, b, 0u, i)];
@@ -281,22 +280,15 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         if (w >= 2u) { km = cf(56u); }
         let sg = sigm(params[k]);
         s *= km * sg * (1.0 - sg);
-    } else if (inr(k, cu(12u), nc * n)) {
-        let e = k - cu(12u);
-        let c = e / n;
-        let i = e % n;
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)] * work[si(t + 1u, b, 0u, i)]; }
-        }
-    } else if (inr(k, cu(13u), nc)) {
-        let c = k - cu(13u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[oi(t, b, c)]; }
-        }
+    } else if (k >= cu(12u)) {
+        s = readout_grad(k);
     }
     // the initial states y0, a0, b00, b10 are buffers: no gradient (as on the CPU)
     grads[k] = s / f32(nb);
 }
+
+// Unit i's read-out feature at state t (see common.wgsl's readout_grad).
+fn feature_at(t: u32, b: u32, i: u32) -> f32 { return work[si(t, b, 0u, i)]; }
 
 // Parameters Adam leaves alone (see common.wgsl's adam_step).
 fn frozen(k: u32) -> bool {
