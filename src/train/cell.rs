@@ -634,6 +634,8 @@ pub struct AnruCell {
     pub m: usize,
     pub n_in: usize,
     layout: Layout,
+    /// Offsets of w_gn, b_gn, w_gs, b_gs (read for every unit of every trial at every step).
+    gain_off: [usize; 4],
 }
 
 impl AnruCell {
@@ -653,7 +655,14 @@ impl AnruCell {
         layout.push("b_gn", &[1], true);
         layout.push("w_gs", &[m], true);
         layout.push("b_gs", &[1], true);
-        Ok(AnruCell { n, m, n_in, layout })
+        let gain_off = ["w_gn", "b_gn", "w_gs", "b_gs"].map(|t| layout.off(t));
+        Ok(AnruCell {
+            n,
+            m,
+            n_in,
+            layout,
+            gain_off,
+        })
     }
 
     /// The seed's initialisation (§A.3): kaiming U_xh and u_ag, henaff W_hh and W_gg, zero biases,
@@ -714,10 +723,9 @@ impl AnruCell {
     }
 
     fn gains<F: Real>(&self, p: &[F], gnew: MatRef<F>, i: usize) -> (F, F) {
-        let l = &self.layout;
-        let (wn, ws) = (l.off("w_gn"), l.off("w_gs"));
-        let mut nv = p[l.off("b_gn")];
-        let mut sv = p[l.off("b_gs")];
+        let [wn, bn, ws, bs] = self.gain_off;
+        let mut nv = p[bn];
+        let mut sv = p[bs];
         for k in 0..self.m {
             nv += p[wn + k] * gnew[(k, i)];
             sv += p[ws + k] * gnew[(k, i)];

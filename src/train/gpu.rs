@@ -569,7 +569,10 @@ impl GpuTrainer {
             }
         }
         let off = self.cfg[21] as usize * 4;
-        let staging = self.staging.as_ref().ok_or_else(|| gpu_err("no read-back buffer"))?;
+        let staging = self
+            .staging
+            .as_ref()
+            .ok_or_else(|| gpu_err("no read-back buffer"))?;
         enc.copy_buffer_to_buffer(work, off as u64, staging, 0, (2 * b * 4) as u64);
         self.queue.submit([enc.finish()]);
         let v = self.read(staging)?;
