@@ -113,13 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("{cell}: {:.1} %", 100.0 * curve[curve.len() - 1].1);
         plot = plot.series(cell, curve);
         // The trained network as an autonomous map, in f64.
-        let net64 = neurodyn::train::net::SeqNet::<f64, _> {
-            cell: net.cell.clone(),
-            outputs: net.outputs,
-            layout: net.layout.clone(),
-            params: net.params.iter().map(|&v| v as f64).collect(),
-            noise: 0.0,
-        };
+        let net64 = net.cast::<f64>();
         let opts = LyapunovOptions {
             warmup: 500,
             steps: 2000,

@@ -171,8 +171,7 @@ fn f32_agrees_with_f64() {
     for (name, cell) in cells() {
         let n_in = Cell::<f64>::n_in(&cell);
         let n64 = net(cell.clone(), 3, 4);
-        let mut n32 = SeqNet::<f32, AnyCell>::new(cell.clone(), 3).unwrap();
-        n32.params = n64.params.iter().map(|&v| v as f32).collect();
+        let n32: SeqNet<f32, AnyCell> = n64.cast();
         let b64 = batch(8, 5, n_in, 3, true, 1);
         let b32 = Batch::<f32> {
             t: b64.t,

@@ -322,16 +322,7 @@ pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
             vec("b_gs")[0],
             vec("b_h"),
         )?)),
-        AnyCell::Organics(_) => {
-            let net64 = SeqNet::<f64, AnyCell> {
-                cell: net.cell.clone(),
-                outputs: net.outputs,
-                layout: net.layout.clone(),
-                params: p.clone(),
-                noise: net.noise,
-            };
-            Ok(Analysis::Cell(CellMap::new(net64)))
-        }
+        AnyCell::Organics(_) => Ok(Analysis::Cell(CellMap::new(net.cast::<f64>()))),
     }
 }
 

@@ -126,6 +126,20 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
         })
     }
 
+    /// The same network in precision `G` (parameters converted, everything else as is).
+    pub fn cast<G: Real>(&self) -> SeqNet<G, C>
+    where
+        C: Clone,
+    {
+        SeqNet {
+            cell: self.cell.clone(),
+            outputs: self.outputs,
+            layout: self.layout.clone(),
+            params: self.params.iter().map(|v| G::c(v.f())).collect(),
+            noise: self.noise,
+        }
+    }
+
     /// nn.Linear's initialisation of the read-out: U(±1/√N) for W_out and b_out, times `scale`.
     pub fn init_readout(&mut self, rng: &mut ChaCha8Rng, scale: f64) {
         use rand::Rng;
