@@ -10,7 +10,8 @@
 //! Run: `cargo run --release --example lyapunov_figures` (about a minute on 2 cores).
 
 use faer::Mat;
-use neurodyn::lyapunov::{lyapunov_map, sweep, LyapunovOptions, RnnMap, SweepSummary};
+use neurodyn::lyapunov::{lyapunov_map, sweep, LyapunovOptions, SweepSummary};
+use neurodyn::model::RnnMap;
 use neurodyn::model::{gamma::gamma, Activation};
 use neurodyn::plot::LinePlot;
 use rand::SeedableRng;
@@ -59,7 +60,7 @@ fn main() -> neurodyn::Result<()> {
     let gains = [1.5, 2.0, 3.0, 4.0];
     let spectra = sweep(&gains, |g| {
         let (m, h0) = tanh_map(n, g, 1);
-        lyapunov_map(&m, &h0, &opts, None)
+        lyapunov_map(&m, &h0, &opts)
     })?;
     let mut p = LinePlot::new(
         format!("Lyapunov spectra of tanh RNN maps (N = {n})"),
@@ -94,7 +95,7 @@ fn main() -> neurodyn::Result<()> {
     };
     let sp = sweep(&gs, |g| {
         let (m, h0) = tanh_map(n, g, 2);
-        lyapunov_map(&m, &h0, &opts, None)
+        lyapunov_map(&m, &h0, &opts)
     })?;
     let rows: Vec<SweepSummary> = gs.iter().zip(&sp).map(|(&g, s)| (g, s).into()).collect();
     LinePlot::new(

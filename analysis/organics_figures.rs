@@ -2,12 +2,12 @@
 //!
 //! * `organics_phase_w{0.5,2,2_hi}`: phase portraits of the scalar 2-D circuit (W_r = w, W = 1,
 //!   b1 = 0.5, z = 0.1, τ_y = τ_a = 2 ms) with both nullclines, trajectories and the fixed points
-//!   from the quartic, in the three regimes of organics.md: 0 < w ≤ 1 (one stable point); w > 1 with
+//!   from the quartic, in the three regimes of Rawat, Heeger & Martiniani (2024): 0 < w ≤ 1 (one stable point); w > 1 with
 //!   b0σ < 1 − 1/w (one stable, two unstable); w > 1 with b0σ > 1 − 1/w (one stable);
 //! * `organics_eigs_vs_w`: real parts of the Jacobian's eigenvalues at the stable fixed point
 //!   versus the recurrent weight w;
 //! * `organics_phase_diagram`: "% stable" over (input norm, δ) from the embedded reduced sweep
-//!   (sweep.md), with the critical curve Δ_c(z).
+//!   (the stability sweep of Rawat, Heeger & Martiniani (2024)), with the critical curve Δ_c(z).
 //!
 //! Run: `cargo run --release --example organics_figures` (about 30 s on 2 cores).
 

@@ -1,21 +1,23 @@
 //! Regenerates the training figures into `figures/`:
 //!
 //! * `train_go_nogo_outputs`: the read-out of the Dale rate network (Kim, Li & Sejnowski 2019,
-//!   spiking.md §B.2–B.3) after training on Go/NoGo with the `train` defaults, for fresh noisy Go
+//!   Kim, Li & Sejnowski (2019)) after training on Go/NoGo with the `train` defaults, for fresh noisy Go
 //!   and NoGo trials (their Fig. 1 task): Go trials rise to 1 after the cue, NoGo trials stay at 0;
 //! * `train_digits_curves`: held-out accuracy against minibatches for the four cells (rate, gamma,
 //!   ANRU, ORGaNICs) on 7 × 7 sequential digits from the bundled MNIST slice (float32, N = 24);
 //! * `train_lyap_spectra`: the Lyapunov spectra of those trained networks as autonomous maps (input
-//!   off) — the RNN+γ and ANRU maps of gamma-anru.md, the ORGaNICs Euler RNN through its own
+//!   off) — the RNN+γ and ANRU maps of Geadah et al. (2024), the ORGaNICs Euler RNN through its own
 //!   backward pass — the seed-002 way of comparing trained networks' dynamics. (These briefly
 //!   trained networks are not stable without input: the tanh rate network is chaotic, and the
 //!   ORGaNICs one, whose W_r reached a largest singular value ≈ 10.7, has λ_max ≈ +0.01.)
 //!
 //! Run: `cargo run --release --example train_figures` (about 30 s on 2 cores).
 
-use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions, Map};
+use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
+use neurodyn::model::Map;
 use neurodyn::plot::LinePlot;
-use neurodyn::train::checkpoint::{analysis, Analysis, CellMap};
+use neurodyn::train::cell::CellMap;
+use neurodyn::train::checkpoint::{analysis, Analysis};
 use neurodyn::train::{rate_batch, train_step, Adam, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Go/NoGo.
     let task = Task::GoNoGo;
     let src = DataSource::new(task, None, 1, 1)?;
-    let mut net = CellSpec::default_for("rate", task).build::<f64>(task, 1)?;
+    let mut net = CellSpec::default_for("rate".parse().unwrap(), task).build::<f64>(task, 1)?;
     let mut adam = Adam::new(0.01);
     for it in 0..800 {
         train_step(&mut net, &mut adam, &src.batch::<f64>(it, 16, 5)?, None)?;
@@ -92,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("anru", 400, 0.003),
         ("organics", 1200, 0.01),
     ] {
-        let mut spec = CellSpec::default_for(cell, task);
+        let mut spec = CellSpec::default_for(cell.parse().unwrap(), task);
         spec.hidden = 24;
         spec.controller = 4;
         spec.pool = 4;
@@ -120,13 +122,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         };
         let sp = match analysis(&net64)? {
-            Analysis::Map(m) => lyapunov_map(&m, &vec![0.1; m.dim()], &opts, None),
-            Analysis::Anru(a) => lyapunov_map(&a, &vec![0.1; a.dim()], &opts, None),
-            Analysis::Cell(c) => lyapunov_map(&c, &c.initial_state(), &opts, None),
+            Analysis::Map(m) => lyapunov_map(&m, &vec![0.1; m.dim()], &opts),
+            Analysis::Anru(a) => lyapunov_map(&a, &vec![0.1; a.dim()], &opts),
+            Analysis::Cell(c) => lyapunov_map(&c, &c.initial_state(), &opts),
             // The rate cell is a flow: its Euler map (the trained update) through CellMap.
             Analysis::Flow(_) => {
                 let c = CellMap::new(net64.clone());
-                lyapunov_map(&c, &c.initial_state(), &opts, None)
+                lyapunov_map(&c, &c.initial_state(), &opts)
             }
         };
         let sp = match sp {

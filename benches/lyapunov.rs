@@ -7,7 +7,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use faer::Mat;
 use neurodyn::io::{read_npy_mat, read_npy_vec};
-use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, LyapunovOptions, RnnMap};
+use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, LyapunovOptions};
+use neurodyn::model::RnnMap;
 use neurodyn::model::{Activation, RateRnn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -57,7 +58,6 @@ fn bench_maps(c: &mut Criterion) {
                     steps: 50,
                     ..Default::default()
                 },
-                None,
             )
             .unwrap();
             eprintln!(
@@ -71,7 +71,7 @@ fn bench_maps(c: &mut Criterion) {
                 ..Default::default()
             };
             grp.bench_function(format!("full_N{n}_g{g}_{steps}steps"), |b| {
-                b.iter(|| lyapunov_map(&map, &x0, &opts, None).unwrap())
+                b.iter(|| lyapunov_map(&map, &x0, &opts).unwrap())
             });
             if n == 500 {
                 let opts = LyapunovOptions {
@@ -80,7 +80,7 @@ fn bench_maps(c: &mut Criterion) {
                     ..Default::default()
                 };
                 grp.bench_function(format!("k10_N{n}_g{g}_200steps"), |b| {
-                    b.iter(|| lyapunov_map(&map, &x0, &opts, None).unwrap())
+                    b.iter(|| lyapunov_map(&map, &x0, &opts).unwrap())
                 });
             }
         }
@@ -103,7 +103,7 @@ fn bench_maps(c: &mut Criterion) {
             ..Default::default()
         };
         grp.bench_function(format!("rk4_full_N{n}_{steps}steps"), |bch| {
-            bch.iter(|| lyapunov_flow(&rnn, &x0, &opts, None).unwrap())
+            bch.iter(|| lyapunov_flow(&rnn, &x0, &opts).unwrap())
         });
     }
     grp.finish();
@@ -139,7 +139,6 @@ fn scaling(_c: &mut Criterion) {
                         k: Some(k),
                         ..Default::default()
                     },
-                    None,
                 )
                 .unwrap();
             });

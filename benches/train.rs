@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
     let task = Task::GoNoGo;
     let src = DataSource::new(task, None, 1, 1).unwrap();
     for n in [40usize, 128] {
-        let mut spec = CellSpec::default_for("rate", task);
+        let mut spec = CellSpec::default_for("rate".parse().unwrap(), task);
         spec.hidden = n;
         let mut net = spec.build::<f64>(task, 1).unwrap();
         let mut adam = Adam::new(0.01);

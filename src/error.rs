@@ -37,6 +37,10 @@ pub enum Error {
     /// An integration failed.
     #[error(transparent)]
     Integrate(#[from] IntegrateError),
+    /// A run failed on valid input: a trajectory diverged, a loss became non-finite, the GPU
+    /// reported an error. `what` names the stage ("lyapunov", "training", "device", …).
+    #[error("{what} failed: {problem}")]
+    Failed { what: String, problem: String },
 }
 
 impl Error {
@@ -45,6 +49,20 @@ impl Error {
         Error::Invalid {
             field: field.into(),
             problem: problem.into(),
+        }
+    }
+    /// Shorthand for [`Error::Failed`].
+    pub fn failed(what: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Failed {
+            what: what.into(),
+            problem: problem.into(),
+        }
+    }
+    /// The process exit code for this error: 2 for invalid input, 1 for a run that failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Invalid { .. } | Error::Integrate(IntegrateError::InvalidOption { .. }) => 2,
+            _ => 1,
         }
     }
     /// Shorthand for [`Error::File`].
@@ -77,10 +95,7 @@ pub fn exit(result: Result<()>) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::from(match e {
-                Error::Invalid { .. } | Error::Integrate(IntegrateError::InvalidOption { .. }) => 2,
-                _ => 1,
-            })
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

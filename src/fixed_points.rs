@@ -1,4 +1,4 @@
-//! Fixed points of any [`Model`] (f(x) = 0) or discrete map (x = F(x), via [`MapResidual`]), in
+//! Fixed points of any [`Model`] (f(x) = 0) or discrete map (x = F(x), via [`MapResidual`](crate::model::MapResidual)), in
 //! the spirit of FixedPointFinder (Golub & Sussillo 2018) but with the analytic Jacobian:
 //!
 //! * [`newton`]: damped Newton with backtracking on q(x) = ½‖f(x)‖²; when the Newton direction
@@ -10,11 +10,11 @@
 //!   duplicates and outliers, and attaching each point's linear stability.
 
 use crate::error::{Error, Result};
-use crate::lyapunov::Map;
-use crate::model::{jacobian_mat, Model};
+use crate::model::organics::Organics;
+use crate::model::{jacobian_mat, Map, MapResidual, Model, System};
 use crate::stability::{analyze_jacobian, Stability, TimeKind};
 use faer::linalg::solvers::Solve;
-use faer::{Mat, MatMut};
+use faer::Mat;
 use rayon::prelude::*;
 
 /// Options of [`newton`].
@@ -281,29 +281,40 @@ pub fn random_starts(n: usize, count: usize, lo: f64, hi: f64, seed: u64) -> Vec
         .collect()
 }
 
-/// The residual `F(x) − x` of a discrete map, as a [`Model`] whose zeros are the map's fixed points
-/// (FixedPointFinder's setting for trained RNN updates). Use with [`TimeKind::Discrete`].
-pub struct MapResidual<'a, F: Map + ?Sized> {
-    pub map: &'a F,
-    /// The step index t passed to the map (for input-driven maps: a constant input).
-    pub t: usize,
+/// The ORGaNICs fixed point for general W_r (Heeger & Mackey 2019; Rawat et al. 2024): the
+/// model's iterative scheme ([`Organics::fixed_point_iteration`]) polished by [`newton`] on the
+/// ODE. Returns the state (y, a); when Newton does not converge, the scheme's iterate.
+pub fn organics_iterative(model: &Organics, iterations: usize) -> Result<Vec<f64>> {
+    let x = model.fixed_point_iteration(iterations)?;
+    let nr = newton(model, &x, &NewtonOptions::default());
+    Ok(nr.map(|r| r.x).unwrap_or(x))
 }
 
-impl<F: Map + ?Sized> Model for MapResidual<'_, F> {
-    fn dim(&self) -> usize {
-        self.map.dim()
-    }
-    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
-        dx.copy_from_slice(x);
-        self.map.step(self.t, dx);
-        for (d, xi) in dx.iter_mut().zip(x) {
-            *d -= xi;
-        }
-    }
-    fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
-        self.map.jacobian(self.t, x, jac.as_mut());
-        for i in 0..x.len() {
-            jac[(i, i)] -= 1.0;
-        }
+/// Fixed points `h = F_t(h)` of a map (Newton on the residual [`MapResidual`] `F_t(h) − h`), with
+/// their stability as a map (|λ| of `D_t`): [`find_fixed_points`] with `opts.kind` set to
+/// [`TimeKind::Discrete`].
+pub fn find_map_fixed_points<F: Map + ?Sized>(
+    map: &F,
+    t: usize,
+    starts: &[Vec<f64>],
+    opts: &FinderOptions,
+) -> Result<Vec<FixedPoint>> {
+    let opts = FinderOptions {
+        kind: TimeKind::Discrete,
+        ..opts.clone()
+    };
+    find_fixed_points(&MapResidual { map, t }, starts, &opts)
+}
+
+/// Fixed points of a flow or a map ([`System`]): [`find_fixed_points`] or
+/// [`find_map_fixed_points`] (at step 0).
+pub fn find_system_fixed_points(
+    system: &System,
+    starts: &[Vec<f64>],
+    opts: &FinderOptions,
+) -> Result<Vec<FixedPoint>> {
+    match system {
+        System::Flow(m) => find_fixed_points(m, starts, opts),
+        System::Map(m) => find_map_fixed_points(m, 0, starts, opts),
     }
 }

@@ -1,4 +1,4 @@
-//! Fractional derivatives of sampled signals (fracdiff.md), with base point t₀ = 0 on the uniform
+//! Fractional derivatives of sampled signals (Podlubny 1999; Oldham & Spanier 1974), with base point t₀ = 0 on the uniform
 //! grid `t_k = k h`, k = 0..N−1:
 //!
 //! | scheme | formula | order | α |
@@ -10,7 +10,7 @@
 //! with $c_{k,0} = (k-1)^{1-α} - (k+α-1)k^{-α}$, $c_{k,j} = (k-j+1)^{1-α} - 2(k-j)^{1-α} + (k-j-1)^{1-α}$
 //! and $c_{k,k} = 1$. Every scheme is a causal (Toeplitz) convolution plus boundary terms, computed
 //! by a **zero-padded** real FFT (a linear convolution, O(N log N)) — unlike differint's `GL`, whose
-//! unpadded FFT wraps around (fracdiff.md §C.3). The direct O(N²) sums are kept as references
+//! unpadded FFT wraps around (the wrap-around of an unpadded FFT, as in differint 1.0.0's GL). The direct O(N²) sums are kept as references
 //! ([`fracdiff_direct`]). At k = 0 the RL value is singular when f₀ ≠ 0 (returned as NaN) and 0 when
 //! f₀ = 0; GL and L1 return their formula's value (GL: h^{−α} f₀, L1: 0).
 //!
@@ -430,7 +430,7 @@ pub fn fracdiff_columns(
     Ok(out)
 }
 
-/// The seed paper's spectral `frac_diff` (fracdiff.md §C.4): `y = IDFT(H ⊙ DFT(x))` with
+/// The seed paper's spectral `frac_diff` (the spectral method of Geadah et al. 2024): `y = IDFT(H ⊙ DFT(x))` with
 /// `H_m = (i 2π f_m)^α` (principal branch), `H_0 = 0`, `f_m = fftfreq(N, d)`. Periodic, no base
 /// point; exact for on-grid trigonometric signals. Negative α integrates. Returns (Re y, Im y).
 pub fn spectral(x: &[f64], alpha: f64, d: f64) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -485,7 +485,7 @@ pub struct OrderEstimate {
     pub errors: Vec<f64>,
 }
 
-/// The seed's fractional-order estimate (fracdiff.md §C.4, steps 5–6): for each candidate α,
+/// The seed's fractional-order estimate (the spectral method of Geadah et al. 2024): for each candidate α,
 /// `y = Re frac_diff(r, α) − y[anchor]` and the error `E(α) = Σ_signals mean_{t ∈ window} (y(t) − s(t))²`;
 /// returns the minimising α (ties: the first, as numpy's argmin). `signals` and `targets` pair
 /// responses r_ξ with targets s_ξ.

@@ -26,11 +26,52 @@ pub mod lyapunov;
 pub mod model;
 pub mod plot;
 pub mod preset;
+pub mod seed;
+pub mod source;
 pub mod stability;
 pub mod sweep;
 pub mod testing;
 pub mod train;
 
 pub use error::{Error, IntegrateError, Result};
+/// The dense linear algebra every trait method takes (`MatRef`, `MatMut`): re-exported so that a
+/// crate using neurodyn needs no faer dependency of its own (and cannot pin a different one).
+pub use faer;
 pub use integrate::{integrate, Method, Options, SaveAt, Solution, Stats, Status};
 pub use model::{check_jacobian, Activation, Model, RateRnn};
+
+/// Everything needed to define a system and analyse it, in one import:
+///
+/// ```
+/// use neurodyn::prelude::*;
+/// // A stable linear flow dx/dt = −x: one fixed point at 0, eigenvalue −1, all exponents −1.
+/// let f = FlowFn::new(2, |_t, x, dx| {
+///     dx[0] = -x[0];
+///     dx[1] = -x[1];
+/// });
+/// let pts = find_fixed_points(&f, &random_starts(2, 4, -1.0, 1.0, 0), &FinderOptions::default())
+///     .unwrap();
+/// assert_eq!(pts.len(), 1);
+/// assert!(pts[0].stability.class.is_stable());
+/// let s = lyapunov_flow(&f, &[1.0, 0.5], &LyapunovOptions::new().dt(0.01).time(10.0)).unwrap();
+/// assert!((s.exponents[0] + 1.0).abs() < 1e-6);
+/// ```
+pub mod prelude {
+    pub use crate::error::{Error, Result};
+    pub use crate::fixed_points::{
+        find_fixed_points, find_map_fixed_points, find_system_fixed_points, newton, random_starts,
+        FinderOptions, FixedPoint, NewtonOptions,
+    };
+    pub use crate::integrate::{integrate, Method, Options, SaveAt, Solution};
+    pub use crate::lyapunov::{
+        lyapunov_flow, lyapunov_map, lyapunov_system, InitialFrame, LyapunovOptions, Spectrum,
+    };
+    pub use crate::model::{
+        check_jacobian, check_map_jacobian, fd_jacobian, jacobian_mat, map_jacobian_mat,
+        Activation, EulerMap, FlowFn, Map, MapFn, MapResidual, Model, RateRnn, RnnMap, System,
+    };
+    pub use crate::stability::{
+        analyze, analyze_jacobian, analyze_map, eigenvalues, Class, Stability, TimeKind,
+    };
+    pub use faer::{self, c64, Mat, MatMut, MatRef};
+}

@@ -1,5 +1,5 @@
 //! Lyapunov spectra by the Benettin / QR method (Benettin et al. 1980; Shimada & Nagashima 1979;
-//! Engelken, Wolf & Abbott 2023 for RNNs; lyapunov.md).
+//! Engelken, Wolf & Abbott 2023 for RNNs).
 //!
 //! A frame `Q` of k orthonormal tangent vectors is propagated with the linearised dynamics and
 //! re-orthonormalised by a QR factorisation every `reorth` steps; the exponents are the time
@@ -8,11 +8,24 @@
 //! $$ \lambda_i = \lim_{T\to\infty} \frac{1}{T} \sum_{\text{QR}} \ln |R_{ii}|. $$
 //!
 //! * **Maps** `h_{t+1} = F_t(h_t)` ([`Map`]): `Q ← D_t Q` with `D_t = ∂F_t/∂h (h_t)`. Exponents per
-//!   step (divided by [`LyapunovOptions::dt`] when the map is a time discretisation).
-//!   [`RnnMap`] is the discrete RNN `h ← φ(W h + b + U x_t)` (`D_t = diag(φ'(a_t)) W`);
-//!   [`EulerMap`] discretises any [`Model`].
-//! * **Flows** `dx/dt = f(t, x)` ([`lyapunov_flow`]): the variational equation `dY/dt = J(x) Y`
-//!   integrated together with the state by classic RK4 (step `dt`), through [`Model::jac_mul_mat`].
+//!   step (divided by [`LyapunovOptions::dt`] when the map is a time discretisation). The maps
+//!   themselves live with the flows in [`crate::model`]: [`RnnMap`](crate::model::RnnMap),
+//!   [`EulerMap`](crate::model::EulerMap), the ANRU map, any [`MapFn`](crate::model::MapFn).
+//! * **Flows** `dx/dt = f(t, x)` ([`lyapunov_flow`]): the variational system
+//!   ([`Variational`]: `x' = f`, `Y' = J(x) Y`) stepped by the ordinary classic RK4 stepper
+//!   (step `dt`), through [`Model::jac_mul_mat`].
+//!
+//! Exponents come back sorted, largest first.
+//!
+//! ```
+//! use neurodyn::prelude::*;
+//! // A linear map h ← A h: the exponents are ln|eig(A)|.
+//! let a = Mat::from_fn(2, 2, |i, j| [[0.5, 0.2], [0.0, 2.0]][i][j]);
+//! let map = RnnMap::new(a, Activation::Linear).unwrap();
+//! let s = lyapunov_map(&map, &[1.0, 1.0], &LyapunovOptions::new().steps(200)).unwrap();
+//! assert!((s.exponents[0] - 2f64.ln()).abs() < 1e-10);
+//! assert!((s.exponents[1] - 0.5f64.ln()).abs() < 1e-10);
+//! ```
 //!
 //! With `k < N` only the k leading exponents are computed, at O(N² k) per step instead of O(N³):
 //! the first k columns of a Householder QR do not depend on the others, so the partial spectrum is
@@ -25,295 +38,53 @@
 
 use crate::error::{Error, Result};
 use crate::integrate::{FixedStepper, Rk4};
-use crate::model::{Activation, Model};
+use crate::model::{Map, Model, Variational};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::householder;
-use faer::linalg::matmul::matmul;
 use faer::linalg::qr::no_pivoting::factor as qr;
-use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
+use faer::{Conj, Mat, MatMut, Par};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-
-/// A discrete-time system `h_{t+1} = F_t(h_t)` with its Jacobian.
-pub trait Map: Send + Sync {
-    /// State dimension N.
-    fn dim(&self) -> usize;
-    /// `h ← F_t(h)`.
-    fn step(&self, t: usize, h: &mut [f64]);
-    /// `h ← F_t(h)` and `out ← D_t q` with `D_t = ∂F_t/∂h` at the old h. Returns
-    /// `ln |det D_t|` when it is available cheaply (used for the sum identity), else `None`.
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: MatRef<'_, f64>,
-        out: MatMut<'_, f64>,
-    ) -> Option<f64>;
-    /// The dense Jacobian `D_t` at h (for checks and small systems).
-    fn jacobian(&self, t: usize, h: &[f64], jac: MatMut<'_, f64>);
-}
-
-/// The discrete RNN map `h_{t+1} = φ(W h_t + b + U x_t)` (x_t an optional input sequence), with
-/// `D_t = diag(φ'(a_t)) W`, `a_t = W h_t + b + U x_t`, and `ln|det D_t| = ln|det W| + Σ ln|φ'(a_t,i)|`.
-#[derive(Debug, Clone)]
-pub struct RnnMap {
-    w: Mat<f64>,
-    b: Vec<f64>,
-    act: Activation,
-    /// Per-neuron gamma (n_i, s_i), overriding `act`.
-    gamma_ns: Option<(Vec<f64>, Vec<f64>)>,
-    /// `U x_t` for t = 0..T, one column per step.
-    drive: Option<Mat<f64>>,
-    ln_abs_det_w: f64,
-}
-
-impl RnnMap {
-    /// `h ← φ(W h)`.
-    pub fn new(w: Mat<f64>, act: Activation) -> Result<Self> {
-        let n = w.nrows();
-        if n == 0 || w.ncols() != n {
-            return Err(Error::invalid(
-                "W",
-                format!(
-                    "must be square and non-empty, got {}×{}",
-                    w.nrows(),
-                    w.ncols()
-                ),
-            ));
-        }
-        for j in 0..n {
-            for i in 0..n {
-                if !w[(i, j)].is_finite() {
-                    return Err(Error::invalid(
-                        "W",
-                        format!("entry ({i}, {j}) is {} (must be finite)", w[(i, j)]),
-                    ));
-                }
-            }
-        }
-        let lu = w.partial_piv_lu();
-        let u = lu.U();
-        let ln_abs_det_w = (0..n).map(|i| u[(i, i)].abs().ln()).sum();
-        Ok(RnnMap {
-            w,
-            b: vec![0.0; n],
-            act,
-            gamma_ns: None,
-            drive: None,
-            ln_abs_det_w,
-        })
-    }
-
-    /// Adds the bias b.
-    pub fn with_bias(mut self, b: Vec<f64>) -> Result<Self> {
-        if b.len() != self.dim() {
-            return Err(Error::invalid(
-                "b",
-                format!("has length {}, expected {}", b.len(), self.dim()),
-            ));
-        }
-        crate::error::ensure_finite("b", &b)?;
-        self.b = b;
-        Ok(self)
-    }
-
-    /// Per-neuron gamma units γ(·; n_i, s_i).
-    pub fn with_gamma_per_neuron(mut self, n: Vec<f64>, s: Vec<f64>) -> Result<Self> {
-        let d = self.dim();
-        if n.len() != d || s.len() != d {
-            return Err(Error::invalid(
-                "gamma",
-                format!(
-                    "n and s need {d} entries each, got {} and {}",
-                    n.len(),
-                    s.len()
-                ),
-            ));
-        }
-        if let Some(i) = n.iter().position(|&v| !(v > 0.0 && v.is_finite())) {
-            return Err(Error::invalid(
-                "gamma.n",
-                format!("entry {i} is {} (must be positive)", n[i]),
-            ));
-        }
-        crate::error::ensure_finite("gamma.s", &s)?;
-        self.act = Activation::Gamma { n: n[0], s: s[0] };
-        self.gamma_ns = Some((n, s));
-        Ok(self)
-    }
-
-    /// Input drive: `u` (N_in × T, column t is x_t) through `U` (N × N_in); `U x_t` is precomputed.
-    pub fn with_input(mut self, u_in: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Result<Self> {
-        if u_in.nrows() != self.dim() || u_in.ncols() != x.nrows() {
-            return Err(Error::invalid(
-                "input",
-                format!(
-                    "U is {}×{} and the inputs have {} rows; need U: N×N_in, inputs: N_in×T",
-                    u_in.nrows(),
-                    u_in.ncols(),
-                    x.nrows()
-                ),
-            ));
-        }
-        let mut d = Mat::<f64>::zeros(self.dim(), x.ncols());
-        matmul(d.as_mut(), Accum::Replace, u_in, x, 1.0, Par::Seq);
-        self.drive = Some(d);
-        Ok(self)
-    }
-
-    /// Number of input steps (the longest run allowed), if input-driven.
-    pub fn input_len(&self) -> Option<usize> {
-        self.drive.as_ref().map(|d| d.ncols())
-    }
-
-    pub fn w(&self) -> &Mat<f64> {
-        &self.w
-    }
-
-    /// a = W h + b + U x_t.
-    fn preactivation(&self, t: usize, h: &[f64], a: &mut [f64]) {
-        a.copy_from_slice(&self.b);
-        if let Some(d) = &self.drive {
-            let c = t.min(d.ncols() - 1);
-            for (i, ai) in a.iter_mut().enumerate() {
-                *ai += d[(i, c)];
-            }
-        }
-        crate::model::kernels::gemv_add(self.w.as_ref(), h, a);
-    }
-
-    fn phi(&self, i: usize, a: f64) -> f64 {
-        match &self.gamma_ns {
-            Some((n, s)) => crate::model::gamma::gamma(a, n[i], s[i]),
-            None => self.act.eval(a),
-        }
-    }
-
-    fn dphi(&self, i: usize, a: f64) -> f64 {
-        match &self.gamma_ns {
-            Some((n, s)) => crate::model::gamma::gamma_dx(a, n[i], s[i]),
-            None => self.act.deriv(a),
-        }
-    }
-}
-
-impl Map for RnnMap {
-    fn dim(&self) -> usize {
-        self.w.nrows()
-    }
-
-    fn step(&self, t: usize, h: &mut [f64]) {
-        let mut a = vec![0.0; h.len()];
-        self.preactivation(t, h, &mut a);
-        for (i, hi) in h.iter_mut().enumerate() {
-            *hi = self.phi(i, a[i]);
-        }
-    }
-
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: MatRef<'_, f64>,
-        mut out: MatMut<'_, f64>,
-    ) -> Option<f64> {
-        let n = h.len();
-        let mut a = vec![0.0; n];
-        self.preactivation(t, h, &mut a);
-        let par = if n * n * q.ncols() >= 1 << 22 {
-            Par::rayon(0)
-        } else {
-            Par::Seq
-        };
-        matmul(out.as_mut(), Accum::Replace, self.w.as_ref(), q, 1.0, par);
-        let mut logdet = self.ln_abs_det_w;
-        for i in 0..n {
-            let d = self.dphi(i, a[i]);
-            logdet += d.abs().ln();
-            h[i] = self.phi(i, a[i]);
-            for j in 0..out.ncols() {
-                out[(i, j)] *= d;
-            }
-        }
-        Some(logdet)
-    }
-
-    fn jacobian(&self, t: usize, h: &[f64], mut jac: MatMut<'_, f64>) {
-        let n = h.len();
-        let mut a = vec![0.0; n];
-        self.preactivation(t, h, &mut a);
-        for j in 0..n {
-            for i in 0..n {
-                jac[(i, j)] = self.dphi(i, a[i]) * self.w[(i, j)];
-            }
-        }
-    }
-}
-
-/// The forward-Euler discretisation `h ← h + dt f(t dt, h)` of a continuous [`Model`], with
-/// `D = I + dt J` (lyapunov.md §B.1). Its exponents per unit time are those per step divided by dt.
-pub struct EulerMap<'a, M: Model + ?Sized> {
-    pub model: &'a M,
-    pub dt: f64,
-}
-
-impl<M: Model + ?Sized> Map for EulerMap<'_, M> {
-    fn dim(&self) -> usize {
-        self.model.dim()
-    }
-    fn step(&self, t: usize, h: &mut [f64]) {
-        let mut f = vec![0.0; h.len()];
-        self.model.rhs(t as f64 * self.dt, h, &mut f);
-        h.iter_mut().zip(&f).for_each(|(x, fx)| *x += self.dt * fx);
-    }
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: MatRef<'_, f64>,
-        mut out: MatMut<'_, f64>,
-    ) -> Option<f64> {
-        let time = t as f64 * self.dt;
-        self.model.jac_mul_mat(time, h, q, out.as_mut());
-        for j in 0..q.ncols() {
-            for i in 0..q.nrows() {
-                out[(i, j)] = q[(i, j)] + self.dt * out[(i, j)];
-            }
-        }
-        self.step(t, h);
-        None
-    }
-    fn jacobian(&self, t: usize, h: &[f64], mut jac: MatMut<'_, f64>) {
-        self.model.jacobian(t as f64 * self.dt, h, jac.as_mut());
-        for j in 0..h.len() {
-            for i in 0..h.len() {
-                jac[(i, j)] = self.dt * jac[(i, j)] + if i == j { 1.0 } else { 0.0 };
-            }
-        }
-    }
-}
+use std::sync::Arc;
 
 /// The initial tangent frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InitialFrame {
     /// The first k columns of the identity.
     Identity,
-    /// The Q factor of an N×k standard-normal matrix drawn with this seed (ChaCha8).
+    /// The Q factor of an N×k standard-normal matrix drawn with this seed (ChaCha8, column by
+    /// column: the frame for k is the head of the frame for any larger k).
     Random(u64),
     /// A given N×k matrix (orthonormalised before use).
     Given(Mat<f64>),
 }
 
-/// Options of a spectrum computation.
+/// Called after every tangent step with the number of steps done (progress bars).
+#[derive(Clone)]
+pub struct StepCallback(pub Arc<dyn Fn(usize) + Send + Sync>);
+
+impl std::fmt::Debug for StepCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepCallback")
+    }
+}
+
+/// Options of a spectrum computation. Build them with the chained setters
+/// (`LyapunovOptions::new().dt(0.01).warmup_time(10.0).time(1000.0).k(3)`) or as a struct literal
+/// with `..Default::default()`.
+///
+/// Lengths count steps (`warmup`, `transient`, `steps`) or, when [`time`](Self::time) /
+/// [`warmup_time`](Self::warmup_time) are set, time (converted to `round(T / dt)` steps, whatever
+/// the order the setters were called in).
 #[derive(Debug, Clone)]
 pub struct LyapunovOptions {
     /// Number of exponents k (default: all N).
     pub k: Option<usize>,
     /// State-only steps before the tangent dynamics start.
     pub warmup: usize,
-    /// Tangent steps whose QR is done but not accumulated (lets the frame align; lyapunov.md's ONS
-    /// transient).
+    /// Tangent steps whose QR is done but not accumulated (lets the frame align; Geist, Parlitz &
+    /// Lauterborn 1990's transient of the orthonormal set).
     pub transient: usize,
     /// Accumulated steps.
     pub steps: usize,
@@ -325,6 +96,12 @@ pub struct LyapunovOptions {
     pub frame: InitialFrame,
     /// Record the running estimate every this many QRs (0: never).
     pub history_every: usize,
+    /// Accumulated time; overrides `steps` when set.
+    pub time: Option<f64>,
+    /// Warm-up time; overrides `warmup` when set.
+    pub warmup_time: Option<f64>,
+    /// Progress callback, called after every tangent step.
+    pub progress: Option<StepCallback>,
 }
 
 impl Default for LyapunovOptions {
@@ -338,22 +115,89 @@ impl Default for LyapunovOptions {
             dt: 1.0,
             frame: InitialFrame::Identity,
             history_every: 0,
+            time: None,
+            warmup_time: None,
+            progress: None,
         }
+    }
+}
+
+impl LyapunovOptions {
+    /// The defaults: all exponents, no warm-up, 1000 steps of dt = 1, QR every step.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Compute the k leading exponents only (O(N k²) per QR).
+    pub fn k(mut self, k: usize) -> Self {
+        self.k = Some(k);
+        self
+    }
+    /// State-only warm-up steps.
+    pub fn warmup(mut self, steps: usize) -> Self {
+        self.warmup = steps;
+        self.warmup_time = None;
+        self
+    }
+    /// Warm-up time (`round(T / dt)` steps).
+    pub fn warmup_time(mut self, t: f64) -> Self {
+        self.warmup_time = Some(t);
+        self
+    }
+    /// Frame-alignment steps (QR done, not accumulated).
+    pub fn transient(mut self, steps: usize) -> Self {
+        self.transient = steps;
+        self
+    }
+    /// Accumulated steps.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self.time = None;
+        self
+    }
+    /// Accumulated time (`round(T / dt)` steps).
+    pub fn time(mut self, t: f64) -> Self {
+        self.time = Some(t);
+        self
+    }
+    /// QR every this many steps.
+    pub fn reorth(mut self, every: usize) -> Self {
+        self.reorth = every;
+        self
+    }
+    /// Time per step (a flow's RK4 step; a map's time step).
+    pub fn dt(mut self, dt: f64) -> Self {
+        self.dt = dt;
+        self
+    }
+    /// The initial tangent frame.
+    pub fn frame(mut self, frame: InitialFrame) -> Self {
+        self.frame = frame;
+        self
+    }
+    /// Record a running estimate every this many QRs.
+    pub fn history_every(mut self, every: usize) -> Self {
+        self.history_every = every;
+        self
+    }
+    /// Call `f(steps done)` after every tangent step.
+    pub fn progress(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.progress = Some(StepCallback(Arc::new(f)));
+        self
     }
 }
 
 /// A Lyapunov spectrum with its diagnostics.
 #[derive(Debug, Clone)]
 pub struct Spectrum {
-    /// Exponents in QR column order (descending once converged), natural log per unit time. An
-    /// exponent is −∞ when the Jacobian annihilates a direction exactly (dead or saturated units).
+    /// Exponents, largest first, natural log per unit time. An exponent is −∞ when the Jacobian
+    /// annihilates a direction exactly (dead or saturated units).
     pub exponents: Vec<f64>,
     /// Time over which they were averaged (steps × dt).
     pub time: f64,
     /// The independent value of Σλ when k = N: ⟨ln|det D|⟩/dt for maps (when the map provides it),
     /// ⟨tr J⟩ for flows.
     pub sum_reference: Option<f64>,
-    /// Running estimates: (time, exponents so far).
+    /// Running estimates: (time, exponents so far, in the frame's QR column order).
     pub history: Vec<(f64, Vec<f64>)>,
     /// State at the end.
     pub final_state: Vec<f64>,
@@ -393,7 +237,7 @@ impl Spectrum {
             .filter(|&&l| l > 0.0)
             .fold(0.0, |a, l| a + l)
     }
-    /// Kaplan–Yorke dimension (lyapunov.md §B.3); NaN when every partial sum is ≥ 0 (the spectrum
+    /// Kaplan–Yorke dimension (Engelken, Wolf & Abbott 2023); NaN when every partial sum is ≥ 0 (the spectrum
     /// does not reach the contracting directions: compute more exponents).
     pub fn kaplan_yorke(&self) -> f64 {
         kaplan_yorke(&self.sorted())
@@ -480,7 +324,9 @@ impl QrWorkspace {
     }
 }
 
-fn validate(n: usize, opts: &LyapunovOptions) -> Result<usize> {
+/// Checks the options against a system of dimension n and resolves `k` and the time-based lengths
+/// into step counts (the returned options have `k` set and `time`/`warmup_time` cleared).
+fn validate(n: usize, opts: &LyapunovOptions) -> Result<LyapunovOptions> {
     let k = opts.k.unwrap_or(n);
     if k == 0 || k > n {
         return Err(Error::invalid(
@@ -488,17 +334,40 @@ fn validate(n: usize, opts: &LyapunovOptions) -> Result<usize> {
             format!("{k} exponents requested for a system of dimension {n} (need 1 ≤ k ≤ N)"),
         ));
     }
-    if opts.steps == 0 {
-        return Err(Error::invalid("steps", "must be at least 1"));
-    }
-    if opts.reorth == 0 {
-        return Err(Error::invalid("reorth", "must be at least 1"));
-    }
     if !(opts.dt > 0.0 && opts.dt.is_finite()) {
         return Err(Error::invalid(
             "dt",
             format!("{} (must be positive and finite)", opts.dt),
         ));
+    }
+    let to_steps = |field: &str, t: f64| -> Result<usize> {
+        let s = (t / opts.dt).round();
+        if !(t >= 0.0 && s.is_finite() && s < 1e15) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{t} (must be ≥ 0 and at most 1e15 steps of dt = {})",
+                    opts.dt
+                ),
+            ));
+        }
+        Ok(s as usize)
+    };
+    let mut r = opts.clone();
+    r.k = Some(k);
+    if let Some(t) = opts.time {
+        r.steps = to_steps("time", t)?;
+        r.time = None;
+    }
+    if let Some(t) = opts.warmup_time {
+        r.warmup = to_steps("warmup_time", t)?;
+        r.warmup_time = None;
+    }
+    if r.steps == 0 {
+        return Err(Error::invalid("steps", "must be at least 1"));
+    }
+    if r.reorth == 0 {
+        return Err(Error::invalid("reorth", "must be at least 1"));
     }
     if let InitialFrame::Given(m) = &opts.frame {
         if m.nrows() != n || m.ncols() != k {
@@ -508,7 +377,7 @@ fn validate(n: usize, opts: &LyapunovOptions) -> Result<usize> {
             ));
         }
     }
-    Ok(k)
+    Ok(r)
 }
 
 fn initial_frame(n: usize, k: usize, frame: &InitialFrame) -> Mat<f64> {
@@ -519,7 +388,9 @@ fn initial_frame(n: usize, k: usize, frame: &InitialFrame) -> Mat<f64> {
             let z: Vec<f64> = (0..n * k)
                 .map(|_| StandardNormal.sample(&mut rng))
                 .collect();
-            Mat::from_fn(n, k, |i, j| z[i * k + j])
+            // Column by column, so the first k columns of a wider draw are this draw: a partial
+            // spectrum starts from the head of the full frame and stays its head.
+            Mat::from_fn(n, k, |i, j| z[j * n + i])
         }
         InitialFrame::Given(m) => m.clone(),
     };
@@ -531,23 +402,48 @@ fn initial_frame(n: usize, k: usize, frame: &InitialFrame) -> Mat<f64> {
     q
 }
 
+/// What a non-finite value in the state or the exponents is blamed on: a map diverged, or a flow
+/// diverged or its RK4 step was too large.
+#[derive(Clone, Copy)]
+enum Kind {
+    Map,
+    Flow { dt: f64 },
+}
+
+impl Kind {
+    fn hint(self) -> String {
+        match self {
+            Kind::Map => "the map's trajectory diverges from this initial state".into(),
+            Kind::Flow { dt } => format!(
+                "the flow diverges, or the RK4 step dt = {dt} is too large for it (try a smaller dt)"
+            ),
+        }
+    }
+}
+
 /// −∞ is a legitimate exponent (a direction annihilated in finite time: an exactly singular
-/// Jacobian, e.g. a dead ReLU or fully saturated unit); NaN or +∞ is a failure.
-fn check_exponents(exps: &[f64]) -> Result<()> {
+/// Jacobian, e.g. a dead ReLU or fully saturated unit); NaN or +∞ is a failure of the run.
+fn check_exponents(exps: &[f64], kind: Kind) -> Result<()> {
     if exps.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
-        return Err(Error::invalid(
-            "x0",
-            "the tangent dynamics produced NaN or +∞ exponents (diverging trajectory?)",
+        return Err(Error::failed(
+            "lyapunov",
+            format!(
+                "the tangent dynamics produced NaN or +∞ exponents: {}",
+                kind.hint()
+            ),
         ));
     }
     Ok(())
 }
 
-fn check_finite_state(h: &[f64], step: usize) -> Result<()> {
+fn check_finite_state(h: &[f64], step: usize, kind: Kind) -> Result<()> {
     if h.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            "x0",
-            format!("the trajectory became non-finite at step {step} (diverging system?)"),
+        return Err(Error::failed(
+            "lyapunov",
+            format!(
+                "the trajectory became non-finite at step {step}: {}",
+                kind.hint()
+            ),
         ));
     }
     Ok(())
@@ -580,19 +476,25 @@ impl Accumulator {
     }
 }
 
-/// The Benettin/QR loop shared by maps and flows. `advance(s, x, q, scratch)` takes the state and
-/// the frame one step forward (the new frame left in `q`; `scratch` is free N×k space) and returns
-/// the step's contribution to the sum identity (ln|det D| for maps, tr J·dt for flows), if known.
+/// A system with its tangent frame, as the Benettin loop sees it: one step forward of the state
+/// and the frame, the frame (to re-orthonormalise in place) and the state.
+trait Tangent {
+    /// One step from step index `s`; returns the step's contribution to the sum identity
+    /// (ln|det D| for maps, tr J·dt for flows), if known.
+    fn advance(&mut self, s: usize) -> Option<f64>;
+    fn frame(&mut self) -> MatMut<'_, f64>;
+    fn state(&self) -> &[f64];
+}
+
+/// The Benettin/QR loop shared by maps and flows (`opts` resolved by [`validate`]).
 fn benettin(
+    t: &mut impl Tangent,
     n: usize,
-    mut x: Vec<f64>,
-    k: usize,
     opts: &LyapunovOptions,
-    on_step: Option<&(dyn Fn(usize) + Sync)>,
-    mut advance: impl FnMut(usize, &mut [f64], &mut Mat<f64>, &mut Mat<f64>) -> Option<f64>,
+    kind: Kind,
 ) -> Result<Spectrum> {
-    check_finite_state(&x, opts.warmup)?;
-    let mut q = initial_frame(n, k, &opts.frame);
+    let k = opts.k.unwrap_or(n);
+    check_finite_state(t.state(), opts.warmup, kind)?;
     let mut scratch = Mat::<f64>::zeros(n, k);
     let mut ws = QrWorkspace::new(n, k);
     let mut acc = Accumulator {
@@ -607,8 +509,8 @@ fn benettin(
     let total = opts.transient + opts.steps;
     let mut since = 0usize;
     for s in 0..total {
-        // With reorth > 1 the product accumulates in q between QRs.
-        let contribution = advance(opts.warmup + s, &mut x, &mut q, &mut scratch);
+        // With reorth > 1 the product accumulates in the frame between QRs.
+        let contribution = t.advance(opts.warmup + s);
         since += 1;
         let accumulate = s >= opts.transient;
         if accumulate {
@@ -618,139 +520,144 @@ fn benettin(
             }
         }
         if since == opts.reorth || s + 1 == total {
+            let mut q = t.frame();
             ws.factor(q.as_mut(), scratch.as_mut(), &mut acc.diag);
-            std::mem::swap(&mut q, &mut scratch);
+            q.copy_from(scratch.as_ref());
             acc.add(since as f64 * opts.dt, accumulate);
             since = 0;
-            check_finite_state(&x, opts.warmup + s)?;
+            check_finite_state(t.state(), opts.warmup + s, kind)?;
         }
-        if let Some(cb) = on_step {
-            cb(s + 1);
+        if let Some(cb) = &opts.progress {
+            (cb.0)(s + 1);
         }
     }
-    let exponents: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    check_exponents(&exponents)?;
+    let mut exponents: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
+    check_exponents(&exponents, kind)?;
+    exponents.sort_by(|a, b| b.total_cmp(a));
     Ok(Spectrum {
         exponents,
         time: acc.time,
         sum_reference: identity_ok.then(|| identity_sum / (opts.steps as f64 * opts.dt)),
         history: acc.history,
-        final_state: x,
+        final_state: t.state().to_vec(),
         n,
     })
 }
 
+/// A map with its frame: `q` is the frame, `a` the product buffer (swapped after each step).
+struct MapTangent<'a, F: Map + ?Sized> {
+    map: &'a F,
+    h: Vec<f64>,
+    q: Mat<f64>,
+    a: Mat<f64>,
+}
+
+impl<F: Map + ?Sized> Tangent for MapTangent<'_, F> {
+    fn advance(&mut self, s: usize) -> Option<f64> {
+        let logdet = self
+            .map
+            .step_tangent(s, &mut self.h, self.q.as_ref(), self.a.as_mut());
+        std::mem::swap(&mut self.q, &mut self.a);
+        logdet
+    }
+    fn frame(&mut self) -> MatMut<'_, f64> {
+        self.q.as_mut()
+    }
+    fn state(&self) -> &[f64] {
+        &self.h
+    }
+}
+
+/// A flow with its frame: the joint state `z = (x, Y)` of the [`Variational`] system, stepped by
+/// RK4.
+struct FlowTangent<'a, M: Model + ?Sized> {
+    var: Variational<'a, M>,
+    z: Vec<f64>,
+    rk: Rk4,
+    dt: f64,
+}
+
+impl<M: Model + ?Sized> Tangent for FlowTangent<'_, M> {
+    fn advance(&mut self, s: usize) -> Option<f64> {
+        let n = self.var.model.dim();
+        let t = s as f64 * self.dt;
+        let trace = self.var.model.jacobian_trace(t, &self.z[..n]);
+        self.rk.step(&self.var, t, &mut self.z, self.dt);
+        Some(trace * self.dt)
+    }
+    fn frame(&mut self) -> MatMut<'_, f64> {
+        self.var.frame_mut(&mut self.z)
+    }
+    fn state(&self) -> &[f64] {
+        &self.z[..self.var.model.dim()]
+    }
+}
+
 /// Lyapunov spectrum of a map (see the module documentation).
-///
-/// `on_step` is called after every tangent step with the number of steps done (progress bars).
 pub fn lyapunov_map<F: Map + ?Sized>(
     map: &F,
     h0: &[f64],
     opts: &LyapunovOptions,
-    on_step: Option<&(dyn Fn(usize) + Sync)>,
 ) -> Result<Spectrum> {
     let n = map.dim();
     crate::error::ensure_state("x0", h0, n, "map")?;
-    let k = validate(n, opts)?;
+    let opts = validate(n, opts)?;
+    let k = opts.k.unwrap_or(n);
     let mut h = h0.to_vec();
     for t in 0..opts.warmup {
         map.step(t, &mut h);
     }
-    benettin(n, h, k, opts, on_step, |t, h, q, a| {
-        let logdet = map.step_tangent(t, h, q.as_ref(), a.as_mut());
-        std::mem::swap(q, a);
-        logdet
-    })
+    let mut tan = MapTangent {
+        map,
+        h,
+        q: initial_frame(n, k, &opts.frame),
+        a: Mat::zeros(n, k),
+    };
+    benettin(&mut tan, n, &opts, Kind::Map)
 }
 
-/// Lyapunov spectrum of a continuous flow: state and variational equation integrated together by
-/// RK4 with step `opts.dt`; `warmup`, `transient` and `steps` count RK4 steps. The sum identity's
-/// reference is the time average of tr J (left-point rule).
+/// Lyapunov spectrum of a continuous flow: state and variational equation ([`Variational`])
+/// integrated together by RK4 with step `opts.dt`; `warmup`, `transient` and `steps` count RK4
+/// steps (or set [`LyapunovOptions::time`]). The sum identity's reference is the time average of
+/// tr J (left-point rule).
 pub fn lyapunov_flow<M: Model + ?Sized>(
     model: &M,
     x0: &[f64],
     opts: &LyapunovOptions,
-    on_step: Option<&(dyn Fn(usize) + Sync)>,
 ) -> Result<Spectrum> {
     let n = model.dim();
     crate::error::ensure_state("x0", x0, n, "model")?;
-    let k = validate(n, opts)?;
+    let opts = validate(n, opts)?;
+    let k = opts.k.unwrap_or(n);
     let dt = opts.dt;
     let mut x = x0.to_vec();
     let mut rk = Rk4::new(n);
     for s in 0..opts.warmup {
         rk.step(model, s as f64 * dt, &mut x, dt);
     }
-    let mut tan = TangentRk4::new(n, k);
-    benettin(n, x, k, opts, on_step, |s, x, y, _| {
-        let t = s as f64 * dt;
-        let trace = model.jacobian_trace(t, x);
-        tan.step(model, t, x, y.as_mut(), dt);
-        Some(trace * dt)
-    })
+    let var = Variational::new(model, k);
+    let mut z = x;
+    z.resize(n * (1 + k), 0.0);
+    var.frame_mut(&mut z)
+        .copy_from(initial_frame(n, k, &opts.frame).as_ref());
+    let mut tan = FlowTangent {
+        var,
+        z,
+        rk: Rk4::new(n * (1 + k)),
+        dt,
+    };
+    benettin(&mut tan, n, &opts, Kind::Flow { dt })
 }
 
-/// Classic RK4 on the joint system (x' = f(t, x), Y' = J(t, x) Y), preallocated.
-struct TangentRk4 {
-    k: [Vec<f64>; 4],
-    xs: Vec<f64>,
-    kk: [Mat<f64>; 4],
-    ys: Mat<f64>,
-}
-
-impl TangentRk4 {
-    fn new(n: usize, k: usize) -> Self {
-        let m = || Mat::<f64>::zeros(n, k);
-        TangentRk4 {
-            k: std::array::from_fn(|_| vec![0.0; n]),
-            xs: vec![0.0; n],
-            kk: [m(), m(), m(), m()],
-            ys: m(),
-        }
-    }
-
-    fn step<M: Model + ?Sized>(
-        &mut self,
-        model: &M,
-        t: f64,
-        x: &mut [f64],
-        mut y: MatMut<'_, f64>,
-        h: f64,
-    ) {
-        let (n, kc) = (x.len(), y.ncols());
-        let c = [0.0, 0.5, 0.5, 1.0];
-        for st in 0..4 {
-            if st == 0 {
-                self.xs.copy_from_slice(x);
-                self.ys.copy_from(y.as_ref());
-            } else {
-                let a = c[st] * h;
-                for i in 0..n {
-                    self.xs[i] = x[i] + a * self.k[st - 1][i];
-                }
-                let prev = &self.kk[st - 1];
-                for j in 0..kc {
-                    for i in 0..n {
-                        self.ys[(i, j)] = y[(i, j)] + a * prev[(i, j)];
-                    }
-                }
-            }
-            let ts = t + c[st] * h;
-            model.rhs(ts, &self.xs, &mut self.k[st]);
-            model.jac_mul_mat(ts, &self.xs, self.ys.as_ref(), self.kk[st].as_mut());
-        }
-        let h6 = h / 6.0;
-        for i in 0..n {
-            x[i] += h6 * (self.k[0][i] + 2.0 * (self.k[1][i] + self.k[2][i]) + self.k[3][i]);
-        }
-        for j in 0..kc {
-            for i in 0..n {
-                y[(i, j)] += h6
-                    * (self.kk[0][(i, j)]
-                        + 2.0 * (self.kk[1][(i, j)] + self.kk[2][(i, j)])
-                        + self.kk[3][(i, j)]);
-            }
-        }
+/// Lyapunov spectrum of a flow or a map ([`System`](crate::model::System)).
+pub fn lyapunov_system(
+    system: &crate::model::System,
+    x0: &[f64],
+    opts: &LyapunovOptions,
+) -> Result<Spectrum> {
+    match system {
+        crate::model::System::Flow(m) => lyapunov_flow(m, x0, opts),
+        crate::model::System::Map(m) => lyapunov_map(m, x0, opts),
     }
 }
 

@@ -288,7 +288,7 @@ pub enum DriveSpec {
 }
 
 /// An ORGaNICs preset (`model = "organics"`, see models/organics-*.toml). Unset fields take the
-/// paper's defaults (organics.md): W_r = I, W = ones, z one-hot, b0 = b1 = 0.5, σ = 0.1,
+/// paper's defaults (Rawat, Heeger & Martiniani 2024): W_r = I, W = ones, z one-hot, b0 = b1 = 0.5, σ = 0.1,
 /// τ_y = 2 ms, τ_a = 1 ms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -145,3 +145,15 @@ pub fn analyze<M: crate::model::Model + ?Sized>(model: &M, x: &[f64]) -> Result<
     let j = crate::model::jacobian_mat(model, 0.0, x);
     analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10)
 }
+
+/// Linear stability of a map's fixed point h* (eigenvalues of `D_t` at h*, stable when all
+/// |λ| < 1).
+pub fn analyze_map<F: crate::model::Map + ?Sized>(
+    map: &F,
+    t: usize,
+    h: &[f64],
+) -> Result<Stability> {
+    crate::error::ensure_state("x", h, map.dim(), "map")?;
+    let j = crate::model::map_jacobian_mat(map, t, h);
+    analyze_jacobian(j.as_ref(), TimeKind::Discrete, 1e-10)
+}

@@ -2,12 +2,12 @@
 //! reference) or f32, and on a GPU through wgpu compute shaders ([`gpu`]); the trained network goes
 //! straight to the f64 analyses ([`checkpoint::analysis`]).
 //!
-//! - [`cell`]: the cells (Dale rate RNN of spiking.md §B.2, gamma RNN and ANRU of gamma-anru.md,
-//!   the ORGaNICs Euler RNN of organics.md), each with its hand-derived backward pass;
+//! - [`cell`]: the cells (Dale rate RNN of Kim, Li & Sejnowski (2019), gamma RNN and ANRU of Geadah et al. (2024),
+//!   the ORGaNICs Euler RNN of Rawat, Heeger & Martiniani (2024)), each with its hand-derived backward pass;
 //! - [`net`]: cell + linear read-out, batched BPTT, cross-entropy or trajectory MSE;
 //! - [`data`]: the digits (IDX reader, bundled MNIST slice, permutations);
 //! - [`checkpoint`]: safetensors in and out (also PyTorch-trained weights with the same names);
-//! - here: the tasks of spiking.md §B.3 and the digits tasks, minibatch sources, Adam with
+//! - here: the tasks of Kim, Li & Sejnowski (2019) and the digits tasks, minibatch sources, Adam with
 //!   gradient clipping, the training step and evaluation.
 //!
 //! Reproducibility: the trials and noise of minibatch `it` depend only on (seed, it), and the
@@ -20,18 +20,19 @@ pub mod data;
 pub mod gpu;
 pub mod net;
 pub mod real;
+pub mod run;
 
 use crate::error::{Error, Result};
-use cell::{AnruCell, Cell, GammaCell, OrganicsCell, RateCell, RatePhi};
+use cell::{AnyCell, Cell, CellKind, RatePhi};
 use data::Digits;
-use net::{AnyCell, Batch, SeqNet, Targets};
+use net::{Batch, SeqNet, Targets};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use real::Real;
 use std::path::Path;
 
-/// One Go/NoGo trial (spiking.md §B.3): T = 200 steps; Go (prob. 0.5): u = 1 on steps 50..74 and
+/// One Go/NoGo trial (Kim, Li & Sejnowski 2019): T = 200 steps; Go (prob. 0.5): u = 1 on steps 50..74 and
 /// target 1 on steps 75..199; NoGo: no input, target 0. Returns (u rows, target, is_go).
 pub fn go_nogo_trial(rng: &mut ChaCha8Rng) -> (Vec<Vec<f64>>, Vec<f64>, bool) {
     let go = rng.random::<bool>();
@@ -61,21 +62,29 @@ pub fn go_nogo_correct(o: &[f64], go: bool) -> bool {
     }
 }
 
-/// The tasks of spiking.md §B.3 (one step = 5 ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The tasks: those of Kim, Li & Sejnowski (2019) (one step = 5 ms) and the sequential digits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Task {
     /// T = 200, one input; Go (u = 1 on steps 50..74) → output 1 from step 75, NoGo → 0.
+    #[value(name = "go-nogo")]
+    #[serde(rename = "go-nogo")]
     GoNoGo,
     /// T = 300, two inputs: s1 on steps 50..99, s2 on 110..159 (±1 each); target ±1 (same/different)
     /// on steps 170..269.
     Xor,
     /// T = 500, four inputs: two noisy modalities N(0,1) + μ_m (μ_m = ±0.5) on steps 50..249 and a
     /// context (`u[2]` or `u[3]` = 1); target sign(μ of the cued modality) from step 250.
+    #[value(alias = "context")]
     Mante,
     /// Sequential digits: one pixel per step (784 steps for 28 × 28), 10 classes, cross-entropy on
     /// the last step's read-out.
+    #[value(alias = "smnist")]
     SeqDigits,
     /// Permuted sequential digits: the pixels in a fixed random order (the seed's π for 28 × 28).
+    #[value(alias = "psmnist")]
     PermDigits,
 }
 
@@ -264,8 +273,8 @@ impl Adam {
 /// The cells `train --cell` accepts, with their options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellSpec {
-    /// rate, gamma, anru or organics.
-    pub kind: String,
+    /// Which registered cell.
+    pub kind: CellKind,
     pub hidden: usize,
     /// ANRU controller size M.
     pub controller: usize,
@@ -284,10 +293,10 @@ pub struct CellSpec {
 impl CellSpec {
     /// The default of each cell for a task: Kim et al.'s Dale rate network (N = 40, sigmoid,
     /// τ ∈ `[4, 20]` steps, noise 0.1) on the rate tasks; the seeds' sizes scaled down otherwise.
-    pub fn default_for(kind: &str, task: Task) -> Self {
+    pub fn default_for(kind: CellKind, task: Task) -> Self {
         let digits = task.is_digits();
         CellSpec {
-            kind: kind.to_string(),
+            kind,
             hidden: if digits { 32 } else { 40 },
             controller: 10,
             phi: if digits {
@@ -306,45 +315,16 @@ impl CellSpec {
     pub fn build<F: Real>(&self, task: Task, seed: u64) -> Result<SeqNet<F, AnyCell>> {
         let (n, k) = (self.hidden, task.n_in());
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let cell = match self.kind.as_str() {
-            "rate" => {
-                let dale = self.dale.then(|| RateCell::draw_dale(n, &mut rng));
-                // Kim et al. keep W_in fixed; on digits it is learned.
-                AnyCell::Rate(RateCell::new(
-                    n, k, self.phi, dale, self.tau, true, self.dale,
-                )?)
-            }
-            "gamma" => AnyCell::Gamma(GammaCell::new(n, k, true)?),
-            "anru" => AnyCell::Anru(AnruCell::new(n, self.controller, k)?),
-            "organics" => {
-                let mut c = OrganicsCell::new(n, k, true)?;
-                let s = (self.pool * self.pool) as f64;
-                let (y, a, b) = c.kappa_max;
-                c.kappa_max = ((y * s).min(1.0), (a * s).min(1.0), (b * s).min(1.0));
-                if let Some(m) = self.wr_max_sv {
-                    if !(m > 0.0 && m.is_finite()) {
-                        return Err(Error::invalid(
-                            "wr-max-sv",
-                            format!("{m} (must be positive)"),
-                        ));
-                    }
-                }
-                c.wr_max_sv = self.wr_max_sv;
-                AnyCell::Organics(c)
-            }
-            other => {
-                return Err(Error::invalid(
-                    "cell",
-                    format!("unknown cell `{other}` (rate, gamma, anru or organics)"),
-                ))
-            }
-        };
+        if n == 0 {
+            return Err(Error::invalid("hidden", "must be at least 1"));
+        }
+        let cell = self.kind.build(self, k, &mut rng)?;
         let mut net = SeqNet::<F, AnyCell>::new(cell.clone(), task.outputs())?;
         cell.init(&mut net.params, &mut rng);
         if task.is_digits() {
             net.init_readout(&mut rng, 1.0);
         } else {
-            // spiking.md §B.2: w_out ~ N(0, 1)/100, b_out = 0, recurrent noise 0.1.
+            // Kim, Li & Sejnowski (2019): w_out ~ N(0, 1)/100, b_out = 0, recurrent noise 0.1.
             let t = net.layout.get("W_out").expect("read-out").range();
             for v in &mut net.params[t] {
                 let z: f64 = StandardNormal.sample(&mut rng);
@@ -424,7 +404,7 @@ impl DataSource {
         let trials: Vec<Trial> = (0..b)
             .map(|k| {
                 self.task
-                    .trial(&mut ChaCha8Rng::seed_from_u64(crate::sweep::trial_seed(
+                    .trial(&mut ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
                         seed, it, k, 2,
                     )))
             })
@@ -432,7 +412,7 @@ impl DataSource {
         let mut batch = rate_batch(&trials)?;
         batch.noise_seeds = Some(
             (0..b)
-                .map(|k| crate::sweep::trial_seed(seed, it, k, 0))
+                .map(|k| crate::seed::trial_seed(seed, it, k, 0))
                 .collect(),
         );
         Ok(batch)
@@ -475,7 +455,7 @@ impl DataSource {
         let set: Vec<Trial> = (0..trials)
             .map(|k| {
                 self.task
-                    .trial(&mut ChaCha8Rng::seed_from_u64(crate::sweep::trial_seed(
+                    .trial(&mut ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
                         seed,
                         1 << 30,
                         k,
@@ -486,7 +466,7 @@ impl DataSource {
         let mut batch = rate_batch::<F>(&set)?;
         batch.noise_seeds = Some(
             (0..trials)
-                .map(|k| crate::sweep::trial_seed(seed, 1 << 30, k, 1))
+                .map(|k| crate::seed::trial_seed(seed, 1 << 30, k, 1))
                 .collect(),
         );
         let p = net.pass(&batch, false)?;
@@ -502,7 +482,7 @@ impl DataSource {
 }
 
 /// A batch of rate-task trials: steps 1..T−1 driven by u_0..u_{T−2}, scored against z_1..z_{T−1}
-/// (spiking.md §B.7.1 pairs o_t with z_t).
+/// (Kim, Li & Sejnowski (2019) pairs o_t with z_t).
 pub fn rate_batch<F: Real>(trials: &[Trial]) -> Result<Batch<F>> {
     let inputs: Vec<Vec<Vec<f64>>> = trials
         .iter()
@@ -529,9 +509,12 @@ pub fn train_step<F: Real, C: Cell<F>>(
 ) -> Result<net::Pass<F>> {
     let mut pass = net.pass(batch, true)?;
     if !pass.loss.is_finite() {
-        return Err(Error::invalid(
-            "lr",
-            format!("the loss became {} (learning rate too large?)", pass.loss),
+        return Err(Error::failed(
+            "training",
+            format!(
+                "the loss became {} (learning rate too large? try a smaller --lr or --clip)",
+                pass.loss
+            ),
         ));
     }
     let mask = net.layout.train_mask();

@@ -270,7 +270,7 @@ fn organics_preset_relaxes_to_its_closed_form_fixed_point() {
         .split(',')
         .map(|v| v.parse().unwrap())
         .collect();
-    // t1 = 100 τ_max = 0.2 s; organics.md: y* = [0.9386465089, 0.700140042], a* = [0.28375, 0.1275].
+    // t1 = 100 τ_max = 0.2 s; Rawat, Heeger & Martiniani (2024): y* = [0.9386465089, 0.700140042], a* = [0.28375, 0.1275].
     assert_eq!(last[0], 0.2);
     for (g, w) in last[1..]
         .iter()

@@ -1,4 +1,4 @@
-//! Fractional derivatives: fracdiff.md §C.5 cross-checks, exact power laws with measured orders,
+//! Fractional derivatives: closed-form cross-checks, exact power laws with measured orders,
 //! FFT against the direct sums, limits, the differint wrap-around case, bad input.
 
 use neurodyn::fracdiff::{
@@ -62,7 +62,7 @@ fn spec_cross_checks_t_squared() {
     let (t, h) = grid(1000);
     let f: Vec<f64> = t.iter().map(|x| x * x).collect();
     let d = fracdiff(&f, 0.5, h, GL).unwrap();
-    // The correct (zero-padded) GL value at k = 500 (fracdiff.md §C.3), within O(h) of the exact one.
+    // The correct (zero-padded) GL value at k = 500 (the wrap-around of an unpadded FFT, as in differint 1.0.0's GL), within O(h) of the exact one.
     assert!(
         (d[500] - 0.5323224654).abs() < 1e-9,
         "GL at k = 500: {}",

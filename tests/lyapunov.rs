@@ -7,9 +7,9 @@ use faer::linalg::solvers::DenseSolveCore;
 use faer::Mat;
 use neurodyn::io::{read_npy_mat, read_npy_vec};
 use neurodyn::lyapunov::{
-    kaplan_yorke, lyapunov_flow, lyapunov_map, EulerMap, InitialFrame, LyapunovOptions, Map, RnnMap,
+    kaplan_yorke, lyapunov_flow, lyapunov_map, InitialFrame, LyapunovOptions,
 };
-use neurodyn::model::{Activation, RateRnn};
+use neurodyn::model::{Activation, EulerMap, Map, RateRnn, RnnMap};
 use neurodyn::testing::Linear;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,7 +36,7 @@ fn fixture() -> (Mat<f64>, Vec<f64>) {
     (w, h0)
 }
 
-/// lyapunov.md §B.5: the deterministic tanh-map spectrum (N = 10, g = 1.5).
+/// Engelken, Wolf & Abbott (2023): the deterministic tanh-map spectrum (N = 10, g = 1.5).
 #[test]
 fn tanh_map_matches_the_spec_cross_check() {
     let (w, h0) = fixture();
@@ -61,7 +61,7 @@ fn tanh_map_matches_the_spec_cross_check() {
         steps: 1000,
         ..Default::default()
     };
-    let s = lyapunov_map(&map, &h0, &opts, None).unwrap();
+    let s = lyapunov_map(&map, &h0, &opts).unwrap();
     let got = s.sorted();
     for i in 0..10 {
         // The spec prints 10 significant digits.
@@ -103,7 +103,7 @@ fn linear_map_exponents_are_log_moduli_of_eigenvalues() {
         frame: InitialFrame::Random(7),
         ..Default::default()
     };
-    let s = lyapunov_map(&map, &[0.0; 6], &opts, None).unwrap();
+    let s = lyapunov_map(&map, &[0.0; 6], &opts).unwrap();
     let mut want: Vec<f64> = eig.iter().map(|e: &f64| e.abs().ln()).collect();
     want.sort_by(|a, b| b.total_cmp(a));
     for (g, w) in s.exponents.iter().zip(&want) {
@@ -126,7 +126,7 @@ fn linear_flow_exponents_are_real_parts_of_eigenvalues() {
         ..Default::default()
     };
     // Start at 0: the state stays there, the tangent frame does the work.
-    let s = lyapunov_flow(&sys, &[0.0; 4], &opts, None).unwrap();
+    let s = lyapunov_flow(&sys, &[0.0; 4], &opts).unwrap();
     for (g, w) in s.exponents.iter().zip(&eig) {
         assert!((g - w).abs() < 1e-8, "{g} vs {w}");
     }
@@ -150,7 +150,7 @@ fn contracting_and_chaotic_networks() {
         ..Default::default()
     };
     let (m, h0) = tanh_map(50, 0.5, 3);
-    let s = lyapunov_map(&m, &h0, &opts, None).unwrap();
+    let s = lyapunov_map(&m, &h0, &opts).unwrap();
     assert!(s.max() < 0.0, "g = 0.5: λ_max = {}", s.max());
     // The orbit collapses to h = 0, so λ_i → ln|eig_i(W)|: the sum is ln|det W|.
     let ldw: f64 = {
@@ -163,7 +163,7 @@ fn contracting_and_chaotic_networks() {
         s.sum()
     );
     let (m, h0) = tanh_map(50, 3.0, 4);
-    let s = lyapunov_map(&m, &h0, &opts, None).unwrap();
+    let s = lyapunov_map(&m, &h0, &opts).unwrap();
     assert!(s.max() > 0.05, "g = 3: λ_max = {}", s.max());
     assert!(s.entropy() > 0.0 && s.kaplan_yorke() > 1.0 && s.kaplan_yorke() < 50.0);
     let (sum, refv) = (s.sum(), s.sum_reference.unwrap());
@@ -184,7 +184,6 @@ fn partial_spectrum_is_the_head_of_the_full_one() {
             steps: 300,
             ..Default::default()
         },
-        None,
     )
     .unwrap();
     let part = lyapunov_map(
@@ -196,7 +195,6 @@ fn partial_spectrum_is_the_head_of_the_full_one() {
             k: Some(5),
             ..Default::default()
         },
-        None,
     )
     .unwrap();
     assert_eq!(part.exponents.len(), 5);
@@ -226,8 +224,8 @@ fn flow_sum_identity_and_discretised_map() {
         history_every: 100,
         ..Default::default()
     };
-    let sp = lyapunov_flow(&rnn, &x0, &opts, None).unwrap();
-    // No autapses: tr J ≡ −N, so Σλ = −N exactly up to the integration error (lyapunov.md §B.3).
+    let sp = lyapunov_flow(&rnn, &x0, &opts).unwrap();
+    // No autapses: tr J ≡ −N, so Σλ = −N exactly up to the integration error (Engelken, Wolf & Abbott 2023).
     assert!((sp.sum_reference.unwrap() + n as f64).abs() < 1e-12);
     // RK4's propagator has det = e^{−N h} + O(h⁵) per step, so the identity holds to O(h⁴): check
     // the size and the order.
@@ -239,7 +237,7 @@ fn flow_sum_identity_and_discretised_map() {
         steps: 8000,
         ..Default::default()
     };
-    let e2 = (lyapunov_flow(&rnn, &x0, &half, None).unwrap().sum() + n as f64).abs();
+    let e2 = (lyapunov_flow(&rnn, &x0, &half).unwrap().sum() + n as f64).abs();
     let order = (e1 / e2).log2();
     assert!(
         (order - 4.0).abs() < 0.3,
@@ -262,7 +260,6 @@ fn flow_sum_identity_and_discretised_map() {
             k: Some(3),
             ..Default::default()
         },
-        None,
     )
     .unwrap();
     assert!(
@@ -334,7 +331,7 @@ fn kaplan_yorke_dimension() {
 #[test]
 fn bad_options_are_errors() {
     let (m, h0) = tanh_map(5, 1.0, 1);
-    let e = |o: LyapunovOptions, h: &[f64]| match lyapunov_map(&m, h, &o, None) {
+    let e = |o: LyapunovOptions, h: &[f64]| match lyapunov_map(&m, h, &o) {
         Err(neurodyn::Error::Invalid { field, .. }) => field,
         other => panic!("expected an error, got {other:?}"),
     };

@@ -1,5 +1,5 @@
 //! Model contract tests: Jacobians against finite differences (and a checker that can fail),
-//! the rate RNN against a naive implementation and against spiking.md's cross-check X1.
+//! the rate RNN against a naive implementation and against the one-step cross-check of Kim, Li & Sejnowski's (2019) model.
 
 use faer::{Mat, MatMut};
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
@@ -195,7 +195,7 @@ fn input_table_is_linearly_interpolated_and_held() {
     assert!(bad.is_err());
 }
 
-/// spiking.md §B.8 X1: one Euler step (Δt = 1 step) of the Dale's-law rate model,
+/// the one-step cross-check of the Kim, Li & Sejnowski (2019) rate model: one Euler step (Δt = 1 step) of the Dale's-law rate model,
 /// x1 = (1 − 1/τ) x0 + (1/τ)(W σ(x0) + W_in u), is one forward-Euler step of τ dx/dt = −x + W σ(x) + W_in u.
 #[test]
 fn spiking_x1_one_euler_step_of_the_dale_rate_model() {

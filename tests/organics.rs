@@ -1,4 +1,4 @@
-//! ORGaNICs: organics.md cross-checks, the papers' stability claims, fixed-point finders.
+//! ORGaNICs: Rawat, Heeger & Martiniani (2024) cross-checks, the papers' stability claims, fixed-point finders.
 
 use faer::Mat;
 use neurodyn::fixed_points::{
@@ -127,7 +127,7 @@ fn cross_check_two_units_identity_recurrence() {
         1e-6,
     );
     // The iterative scheme (general W_r) lands on the same point.
-    let it = m.fixed_point_iterative(20).unwrap();
+    let it = neurodyn::fixed_points::organics_iterative(&m, 20).unwrap();
     for (g, w) in it.iter().zip(&x) {
         assert!(rel(*g, *w) < 1e-10);
     }

@@ -1,4 +1,4 @@
-//! The stability sweep: sweep.md §11's deterministic vectors, find_peaks semantics, determinism,
+//! The stability sweep: the deterministic cross-check vectors of the original sweep code (Rawat, Heeger & Martiniani 2024), find_peaks semantics, determinism,
 //! resume and shard/merge identity (the command-line side is in tests/cli_sweep.rs).
 
 use neurodyn::sweep::{
@@ -230,7 +230,7 @@ fn deterministic_vectors_of_the_spec() {
 
 #[test]
 fn the_borderline_slow_row() {
-    // δ = 0.3, z = 0.01: 17 chunks in the original; a last-bit difference may move it (sweep.md §11).
+    // δ = 0.3, z = 0.01: 17 chunks in the original; a last-bit difference may move it (the stability sweep of Rawat, Heeger & Martiniani 2024).
     let c = cfg(0.3, 0.01, InputType::Delocalized, InitialType::FirstOrder);
     let r = run_trial(&c, &c.deltas(), &c.inputs(), 0).unwrap();
     assert_eq!(r.condition, Condition::FixedPoint);
@@ -314,7 +314,7 @@ fn config_validation_names_fields() {
     }
 }
 
-/// The NeurIPS 2024 claim (organics.md): W_r with largest singular value ≤ 1 (‖z‖ ≤ 1) always
+/// The NeurIPS 2024 claim (Rawat, Heeger & Martiniani 2024): W_r with largest singular value ≤ 1 (‖z‖ ≤ 1) always
 /// reaches a linearly stable fixed point; at singular value 3 stability breaks down.
 #[test]
 fn neurips_claim_singular_value_one_stable_three_breaks() {

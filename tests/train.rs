@@ -1,13 +1,14 @@
-//! The training engine end to end on the CPU: the spiking.md X1 step through the trainer, Go/NoGo
+//! The training engine end to end on the CPU: the the Kim, Li & Sejnowski (2019) one-step cross-check step through the trainer, Go/NoGo
 //! learned by the Dale rate network, sequential digits learned by every cell, the task generators.
 
+use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{Cell, RateCell, RatePhi};
-use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
+use neurodyn::train::net::{Batch, SeqNet, Targets};
 use neurodyn::train::{go_nogo_trial, train_step, Adam, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// spiking.md §B.8 X1 through the trainer's forward pass (no noise): x_1 = α ⊙ (W r_0 + W_in u_0)
+/// the one-step cross-check of the Kim, Li & Sejnowski (2019) rate model through the trainer's forward pass (no noise): x_1 = α ⊙ (W r_0 + W_in u_0)
 /// from x_0 = 0 (r_0 = σ(0) = 1/2), o_1 = w_out · σ(x_1) + b_out, τ(γ = 1) = 15.6969372580801.
 #[test]
 fn one_step_cross_check() {
@@ -72,7 +73,7 @@ fn fit<F: neurodyn::train::real::Real>(
 #[test]
 fn go_nogo_is_learned() {
     let task = Task::GoNoGo;
-    let spec = CellSpec::default_for("rate", task);
+    let spec = CellSpec::default_for("rate".parse().unwrap(), task);
     let src = DataSource::new(task, None, 1, 1).unwrap();
     let mut net = spec.build::<f64>(task, 1).unwrap();
     let (_, before) = src.evaluate(&net, 100, 99).unwrap();
@@ -109,7 +110,7 @@ fn every_cell_learns_sequential_digits() {
         ("anru", 400, 0.003, 0.38),
         ("organics", 1200, 0.01, 0.38),
     ] {
-        let mut spec = CellSpec::default_for(cell, task);
+        let mut spec = CellSpec::default_for(cell.parse().unwrap(), task);
         spec.hidden = 24;
         spec.controller = 4;
         spec.pool = 4;
@@ -161,7 +162,7 @@ fn xor_and_mante_trials_follow_the_spec() {
     );
     assert_eq!((u[49][0], u[250][1]), (0.0, 0.0));
     assert_eq!((z[249], z[250], z[499]), (0.0, label, label));
-    // Criteria (spiking.md §B.3).
+    // Criteria (Kim, Li & Sejnowski 2019).
     let mut o = vec![0.0; 299];
     o[250] = 0.8;
     assert!(Task::Xor.correct(&o, 1.0) && !Task::Xor.correct(&o, -1.0));
@@ -189,7 +190,7 @@ fn checkpoints_round_trip_and_load_pytorch_style_files() {
         } else {
             Task::SeqDigits
         };
-        let mut spec = CellSpec::default_for(cell, task);
+        let mut spec = CellSpec::default_for(cell.parse().unwrap(), task);
         spec.hidden = 6;
         spec.controller = 3;
         let net = spec.build::<f64>(task, 3).unwrap();
@@ -258,12 +259,13 @@ fn checkpoints_round_trip_and_load_pytorch_style_files() {
 /// central differences of its step for the ORGaNICs Euler RNN and the rate cell.
 #[test]
 fn cell_maps_have_the_right_jacobians() {
-    use neurodyn::lyapunov::Map;
-    use neurodyn::train::checkpoint::{analysis, Analysis, CellMap};
+    use neurodyn::model::Map;
+    use neurodyn::train::cell::CellMap;
+    use neurodyn::train::checkpoint::{analysis, Analysis};
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     for cell in ["rate", "gamma", "anru", "organics"] {
         let task = Task::SeqDigits;
-        let mut spec = CellSpec::default_for(cell, task);
+        let mut spec = CellSpec::default_for(cell.parse().unwrap(), task);
         spec.hidden = 5;
         spec.controller = 3;
         spec.pool = 4; // ORGaNICs κ × 16: every path carries weight
@@ -370,15 +372,16 @@ fn pytorch_trained_network_gives_pytorch_logits() {
 /// eigenvalues of the map's Jacobian at the fixed point the trajectory settles on must agree,
 /// λ_max = ln ρ(J*) < 0, with the input held at zero or at a mid-grey pixel. (This seeded circuit is
 /// stable although training took W_r's largest singular value to ≈ 3.6; a longer-trained one in
-/// `analysis/train_figures.rs`, at ≈ 10.7, is not — organics.md's sweep sees stability break down
+/// `analysis/train_figures.rs`, at ≈ 10.7, is not — the stability sweep of Rawat, Heeger & Martiniani (2024) sees stability break down
 /// from about 3.)
 #[test]
 fn a_trained_organics_network_is_stable() {
-    use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions, Map};
-    use neurodyn::train::checkpoint::CellMap;
+    use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
+    use neurodyn::model::Map;
+    use neurodyn::train::cell::CellMap;
     let task = Task::SeqDigits;
     let src = DataSource::new(task, None, 4, 1).unwrap();
-    let mut spec = CellSpec::default_for("organics", task);
+    let mut spec = CellSpec::default_for("organics".parse().unwrap(), task);
     spec.hidden = 16;
     spec.pool = 4;
     let mut net = spec.build::<f64>(task, 3).unwrap();
@@ -399,7 +402,7 @@ fn a_trained_organics_network_is_stable() {
             steps: 3000,
             ..Default::default()
         };
-        let sp = lyapunov_map(&map, &map.initial_state(), &opts, None).unwrap();
+        let sp = lyapunov_map(&map, &map.initial_state(), &opts).unwrap();
         eprintln!("u = {u}: leading exponents {:?}", sp.exponents);
         assert!(
             sp.exponents[0] < 0.0,
@@ -443,7 +446,7 @@ fn a_trained_organics_network_is_stable() {
     }
 }
 
-/// organics.md's stability condition enforced during training: with `wr_max_sv = 1` every optimiser
+/// Rawat, Heeger & Martiniani's (2024) stability condition enforced during training: with `wr_max_sv = 1` every optimiser
 /// step projects W_r back to σ_max ≤ 1, the network still learns the digits, and with the input off
 /// the trained circuit is stable (λ_max < 0). (The guarantee is for fixed input gains: this Euler
 /// RNN's gains b0, b1 are learned functions of u, y and a, and with a constant mid-grey input held
@@ -452,10 +455,10 @@ fn a_trained_organics_network_is_stable() {
 #[test]
 fn organics_trained_with_bounded_wr_is_stable() {
     use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
-    use neurodyn::train::checkpoint::CellMap;
+    use neurodyn::train::cell::CellMap;
     let task = Task::SeqDigits;
     let src = DataSource::new(task, None, 4, 1).unwrap();
-    let mut spec = CellSpec::default_for("organics", task);
+    let mut spec = CellSpec::default_for("organics".parse().unwrap(), task);
     spec.hidden = 24;
     spec.pool = 4;
     spec.wr_max_sv = Some(1.0);
@@ -476,7 +479,7 @@ fn organics_trained_with_bounded_wr_is_stable() {
         steps: 3000,
         ..Default::default()
     };
-    let sp = lyapunov_map(&map, &map.initial_state(), &opts, None).unwrap();
+    let sp = lyapunov_map(&map, &map.initial_state(), &opts).unwrap();
     let lmax = sp
         .exponents
         .iter()

@@ -2,9 +2,10 @@
 //! relative error < 1e-6), for both losses, with batches smaller and larger than a parallel chunk;
 //! f32 against f64; determinism; the digits data.
 
+use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{AnruCell, Cell, GammaCell, OrganicsCell, RateCell, RatePhi};
 use neurodyn::train::data::{permutation, seed_permutation, Digits};
-use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
+use neurodyn::train::net::{Batch, SeqNet, Targets};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -2,9 +2,10 @@
 //! device is present (lavapipe in CI: `.ci/run` installs mesa-vulkan-drivers). Set
 //! NEURODYN_SKIP_GPU=1 to skip on a machine without any Vulkan driver.
 
+use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{AnruCell, GammaCell, OrganicsCell, RateCell, RatePhi};
 use neurodyn::train::gpu::GpuTrainer;
-use neurodyn::train::net::{AnyCell, Batch, SeqNet, Targets};
+use neurodyn::train::net::{Batch, SeqNet, Targets};
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -243,7 +244,7 @@ fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
         return;
     }
     let task = Task::GoNoGo;
-    let spec = CellSpec::default_for("rate", task);
+    let spec = CellSpec::default_for("rate".parse().unwrap(), task);
     let src = DataSource::new(task, None, 1, 1).unwrap();
     let run = || {
         let net = spec.build::<f32>(task, 1).unwrap();

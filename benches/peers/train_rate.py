@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer for one training step of the Dale rate RNN on Go/NoGo (CPU, float64).
 
-Same cell as neurodyn::train (spiking.md §B.2): x_t = (1-α)x_{t-1} + α(W σ(x_{t-1}) + W_in u_{t-1}) + ξ,
+Same cell as neurodyn::train (Kim, Li & Sejnowski 2019): x_t = (1-α)x_{t-1} + α(W σ(x_{t-1}) + W_in u_{t-1}) + ξ,
 W = relu(W̃)·diag(d), τ = τmin + (τmax-τmin)σ(γ), o_t = w_out·σ(x_t) + b_out, MSE loss, autograd + Adam.
 The per-time-step Python loop is how such custom cells are written in PyTorch (no fused kernel).
 Usage: python train_rate.py [N] [batch]  -> prints ms per training step (median of 20 after 3 warm-up).

@@ -6,7 +6,7 @@ Python loop over time steps, autograd, Adam. Inputs: the first `batch` images of
 slice (models/mnist-slice), pixel/255; cross-entropy on the last step's read-out.
   rate:     x' = x + α(−x + W tanh(x) + W_in u), α = 1/(1 + 3σ(γ)); read-out from tanh(x_T)
   gamma:    h' = γ(U u + V h + b; n, s), γ = (1−s) softplus(n a)/n + s σ(n a); read-out from h_T
-  organics: the Euler RNN of organics.md (κ_max = 0.01, 0.01, 0.1; σ = 1); read-out from y_T
+  organics: the Euler RNN of Rawat, Heeger & Martiniani (2024) (κ_max = 0.01, 0.01, 0.1; σ = 1); read-out from y_T
 Usage: python train_seq.py CELL N BATCH [cpu|cuda] -> ms per training step (median of 5 after 2 warm-up).
 """
 import gzip, os, statistics, sys, time

@@ -1,17 +1,15 @@
-//! `fixed-points`: fixed points (and slow points) of a model, with their linear stability.
-//! A thin shell over `neurodyn::fixed_points` and `neurodyn::stability`.
+//! `fixed-points`: fixed points (and slow points) of a flow or a map, with their linear stability.
+//! Argument parsing → the resolver (`neurodyn::source`) → `find_system_fixed_points` → writing.
 
 use clap::Parser;
 use neurodyn::fixed_points::{
-    find_fixed_points, random_starts, FinderOptions, FixedPoint, MapResidual, NewtonOptions,
+    find_system_fixed_points, random_starts, FinderOptions, FixedPoint, NewtonOptions,
 };
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
 use neurodyn::io::{Column, Table, TableFormat};
-use neurodyn::lyapunov::RnnMap;
-use neurodyn::model::organics::Organics;
-use neurodyn::model::{Activation, Model};
+use neurodyn::model::{Map, System};
 use neurodyn::plot::LinePlot;
-use neurodyn::preset::Preset;
+use neurodyn::source::{SourceArgs, View};
 use neurodyn::stability::TimeKind;
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -25,29 +23,11 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "fixed-points", version)]
 struct Args {
-    /// Model preset (TOML): a rate RNN, or an ORGaNICs circuit (`model = "organics"`, see
-    /// models/organics-*.toml); default: the embedded chaotic rate RNN.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Recurrent weights W (N×N float64 .npy).
-    #[arg(long = "W", value_name = "W.npy")]
-    w: Option<PathBuf>,
-    /// Bias b (length N).
-    #[arg(long, value_name = "b.npy")]
-    b: Option<PathBuf>,
-    /// Nonlinearity (tanh, relu, sigmoid, softplus, linear, gamma:N:S).
-    #[arg(long)]
-    activation: Option<Activation>,
-    /// Fixed points of the discrete map h ← φ(W h + b) instead of the flow.
-    #[arg(long)]
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Fixed points of the discrete map h ← φ(W h + b) instead of the rate RNN's flow.
+    #[arg(long, conflicts_with = "organics")]
     map: bool,
-    /// A network trained by `train` (checkpoint.safetensors): its continuous dynamics
-    /// τ ⊙ dx/dt = −x + W σ(x), input off.
-    #[arg(long, conflicts_with_all = ["organics", "w", "model"])]
-    checkpoint: Option<PathBuf>,
-    /// An ORGaNICs circuit with N units and the paper's defaults (organics.md).
-    #[arg(long, value_name = "N", conflicts_with_all = ["map", "w", "model"])]
-    organics: Option<usize>,
     /// Number of random initial states.
     #[arg(long, default_value_t = 64)]
     starts: usize,
@@ -101,7 +81,7 @@ fn run(args: Args) -> Result<(), Error> {
     if args.starts + args.trajectory == 0 {
         return Err(Error::invalid("starts", "need at least one initial state"));
     }
-    let mut opts = FinderOptions {
+    let opts = FinderOptions {
         newton: NewtonOptions::default(),
         q_tol: args.q_tol,
         keep_slow: args.slow,
@@ -112,109 +92,53 @@ fn run(args: Args) -> Result<(), Error> {
         },
         ..Default::default()
     };
-    let points: Vec<FixedPoint> = if let Some(ck) = &args.checkpoint {
-        use neurodyn::train::checkpoint::{analysis, load, Analysis};
-        let (net, _) = load::<f64>(ck)?;
-        match analysis(&net)? {
-            Analysis::Flow(m) => {
-                let starts = random_starts(m.dim(), args.starts, lo, hi, args.seed);
-                if args.map {
-                    let rm = RnnMap::new(m.w().clone(), m.activation())?;
-                    find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
-                } else {
-                    find_fixed_points(&m, &starts, &opts)?
-                }
-            }
-            Analysis::Map(rm) => {
-                opts.kind = TimeKind::Discrete;
-                let starts = random_starts(
-                    neurodyn::lyapunov::Map::dim(&rm),
-                    args.starts,
-                    lo,
-                    hi,
-                    args.seed,
-                );
-                find_fixed_points(&MapResidual { map: &rm, t: 0 }, &starts, &opts)?
-            }
-            Analysis::Cell(cm) => {
-                opts.kind = TimeKind::Discrete;
-                let dim = neurodyn::lyapunov::Map::dim(&cm);
-                // State entries of the ORGaNICs Euler RNN (y, a, gains) are non-negative.
-                let mut starts = random_starts(dim, args.starts, lo, hi, args.seed);
-                for s in starts.iter_mut() {
-                    for v in s.iter_mut() {
-                        *v = v.abs();
-                    }
-                }
-                starts.push(cm.initial_state());
-                find_fixed_points(&MapResidual { map: &cm, t: 0 }, &starts, &opts)?
-            }
-            Analysis::Anru(a) => {
-                opts.kind = TimeKind::Discrete;
-                let starts = random_starts(a.n() * (1 + a.m()), args.starts, lo, hi, args.seed);
-                find_fixed_points(&MapResidual { map: &a, t: 0 }, &starts, &opts)?
-            }
+    let view = if args.map { View::Map } else { View::Natural };
+    let r = args.source.source()?.resolve(view, 1.0)?;
+    let n = r.system.dim();
+    let mut starts = random_starts(n, args.starts, lo, hi, args.seed);
+    for s in starts.iter_mut() {
+        for v in s[r.nonnegative.clone()].iter_mut() {
+            *v = v.abs();
         }
-    } else if let Some(n) = args.organics {
-        let m = Organics::defaults(n)?;
-        let mut starts = random_starts(2 * n, args.starts, lo, hi, args.seed);
-        for s in starts.iter_mut() {
-            for a in s[n..].iter_mut() {
-                *a = a.abs(); // modulators start non-negative
-            }
-        }
-        find_fixed_points(&m, &starts, &opts)?
-    } else {
-        // An ORGaNICs preset (model = "organics") goes straight to the finder.
-        if let Some(path) = &args.model {
-            if let neurodyn::preset::AnyModel::Organics(m, x0, _) =
-                neurodyn::preset::load_any(path)?
-            {
-                let n = m.n();
-                let mut starts = random_starts(2 * n, args.starts, lo, hi, args.seed);
-                for s in starts.iter_mut() {
-                    for a in s[n..].iter_mut() {
-                        *a = a.abs();
-                    }
-                }
-                starts.push(x0);
-                let points = find_fixed_points(&m, &starts, &opts)?;
-                return write_points(&args, fmt, &points);
-            }
-        }
-        let overrides = neurodyn::preset::Overrides {
-            w: args.w.clone(),
-            b: args.b.clone(),
-            activation: args.activation,
-            ..Default::default()
-        };
-        let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
-        let built = preset.build(&dir)?;
-        let n = built.model.dim();
-        let mut starts = random_starts(n, args.starts, lo, hi, args.seed);
-        if args.trajectory > 0 {
+    }
+    if let Some(x) = r.extra_start {
+        starts.push(x);
+    }
+    if args.trajectory > 0 {
+        starts.extend(trajectory_starts(&r.system, &r.x0, args.trajectory)?);
+    }
+    let points = find_system_fixed_points(&r.system, &starts, &opts)?;
+    write_points(&args, fmt, &points)
+}
+
+/// `count` states along a trajectory from x0: a flow over t ∈ [0, 50] (RK4, dt = 0.05, evenly
+/// spaced samples), a map over `count` steps.
+fn trajectory_starts(system: &System, x0: &[f64], count: usize) -> Result<Vec<Vec<f64>>, Error> {
+    Ok(match system {
+        System::Flow(m) => {
             let sol = integrate(
-                &built.model,
-                &built.x0,
+                m,
+                x0,
                 (0.0, 50.0),
                 &Method::rk4(0.05),
-                &Options::new().save(SaveAt::Uniform(args.trajectory.max(2))),
+                &Options::new().save(SaveAt::Uniform(count.max(2))),
             )?;
-            starts.extend(
-                (0..sol.len())
-                    .take(args.trajectory)
-                    .map(|k| sol.state(k).to_vec()),
-            );
+            (0..sol.len())
+                .take(count)
+                .map(|k| sol.state(k).to_vec())
+                .collect()
         }
-        if args.map {
-            let m = RnnMap::new(built.model.w().clone(), built.model.activation())?
-                .with_bias(built.model.bias().to_vec())?;
-            find_fixed_points(&MapResidual { map: &m, t: 0 }, &starts, &opts)?
-        } else {
-            find_fixed_points(&built.model, &starts, &opts)?
+        System::Map(m) => {
+            let mut h = x0.to_vec();
+            (0..count)
+                .map(|t| {
+                    let s = h.clone();
+                    m.step(t, &mut h);
+                    s
+                })
+                .collect()
         }
-    };
-    write_points(&args, fmt, &points)
+    })
 }
 
 fn write_points(args: &Args, fmt: TableFormat, points: &[FixedPoint]) -> Result<(), Error> {

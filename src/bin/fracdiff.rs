@@ -17,7 +17,7 @@ use std::process::ExitCode;
 /// O(h^{2−α}), 0 < α < 1), l1 (Caputo L1, O(h^{2−α}), 0 < α < 1), spectral (the seed paper's
 /// periodic Fourier operator, any real α). All run in O(N log N) by zero-padded FFTs.
 ///
-/// With --estimate, instead fits each signal's fractional order (fracdiff.md §C.4): for each α of
+/// With --estimate, instead fits each signal's fractional order (the spectral method of Geadah et al. 2024): for each α of
 /// --alphas, y = Re spectral(x, α) − `y[anchor]` is compared with --target over --window.
 #[derive(Parser, Debug)]
 #[command(name = "fracdiff", version)]

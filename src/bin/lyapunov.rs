@@ -1,17 +1,13 @@
-//! `lyapunov`: Lyapunov spectra of RNN maps and rate-RNN flows (Benettin/QR), and sweeps over g.
-//! A thin shell: parse → build (library) → spectrum (library) → write (library).
+//! `lyapunov`: Lyapunov spectra of any flow or map the resolver knows (Benettin/QR), and sweeps
+//! over the gain g. Argument parsing → `neurodyn::source` → `lyapunov_system` → writing.
 
 use clap::Parser;
-use faer::Mat;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::io::{read_npy_mat, Column, Table, TableFormat};
-use neurodyn::lyapunov::{
-    lyapunov_flow, lyapunov_map, sweep, EulerMap, InitialFrame, LyapunovOptions, RnnMap, Spectrum,
-    SweepSummary,
-};
-use neurodyn::model::{Activation, Anru, Model, RateRnn};
+use neurodyn::io::{Column, Table, TableFormat};
+use neurodyn::lyapunov::{lyapunov_system, sweep, InitialFrame, LyapunovOptions, SweepSummary};
+use neurodyn::model::Activation;
 use neurodyn::plot::LinePlot;
-use neurodyn::preset::Preset;
+use neurodyn::source::{Resolved, Source, SourceArgs, View};
 use neurodyn::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,47 +24,18 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "lyapunov", version)]
 struct Args {
-    /// Discrete map h ← φ(W h + b): φ = tanh, relu, sigmoid, softplus, linear or gamma:N:S.
-    #[arg(long, conflicts_with_all = ["flow", "euler"])]
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The rate RNN's discrete map h ← φ(W h + b) with this φ: tanh, relu, sigmoid, softplus,
+    /// linear or gamma:N:S (the default view of rate networks, with the preset's φ).
+    #[arg(long, value_name = "PHI", conflicts_with_all = ["flow", "euler", "activation"])]
     map: Option<Activation>,
-    /// The continuous rate-RNN flow, integrated with RK4 at step --dt.
+    /// The flow itself, integrated with RK4 at step --dt (rate RNNs, ORGaNICs, rate checkpoints).
     #[arg(long)]
     flow: bool,
-    /// An ANRU network (gamma-anru.md §A.3) with N neurons and M controller units per neuron, in the
-    /// seed's initialisation drawn from --init-seed (state dimension N(1 + M); use --k).
-    #[arg(long, value_name = "N:M", conflicts_with_all = ["map", "flow", "euler", "sweep_g"])]
-    anru: Option<String>,
-    /// A network trained by `train` (checkpoint.safetensors), analysed as its flow (--flow) or its
-    /// Euler map with dt = 1 step (--euler), input off.
-    #[arg(long, conflicts_with_all = ["anru", "w", "model", "map"])]
-    checkpoint: Option<PathBuf>,
-    /// Seed of the ANRU initialisation.
-    #[arg(long, default_value_t = 0)]
-    init_seed: u64,
-    /// Constant drive added to every ANRU pre-activation.
-    #[arg(long, default_value_t = 0.0)]
-    drive: f64,
-    /// The forward-Euler map of the rate-RNN flow with step --dt (lyapunov.md §B.1).
+    /// The forward-Euler map of the flow with step --dt.
     #[arg(long, conflicts_with = "flow")]
     euler: bool,
-    /// Model preset (TOML) providing W, b, x0, τ and φ when the files are not given.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Recurrent weights W (N×N float64 .npy).
-    #[arg(long = "W", value_name = "W.npy")]
-    w: Option<PathBuf>,
-    /// Bias b (length N).
-    #[arg(long, value_name = "b.npy")]
-    b: Option<PathBuf>,
-    /// Initial state (length N).
-    #[arg(long, value_name = "h0.npy")]
-    x0: Option<PathBuf>,
-    /// Input weights U (N×N_in) for an input-driven map (with --inputs).
-    #[arg(long = "U", value_name = "U.npy", requires = "inputs")]
-    u: Option<PathBuf>,
-    /// Input sequence (N_in×T: column t is x_t) for an input-driven map (with --U).
-    #[arg(long, value_name = "X.npy", requires = "u")]
-    inputs: Option<PathBuf>,
     /// State-only steps before the tangent dynamics start.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -117,149 +84,60 @@ struct Args {
     quiet: bool,
 }
 
-enum System {
-    Map(RnnMap),
-    Cell(neurodyn::train::checkpoint::CellMap),
-    Anru(Anru),
-    Flow(RateRnn),
-    Euler(RateRnn),
-}
-
-fn build(args: &Args, gain: f64) -> Result<(System, Vec<f64>), Error> {
-    if let Some(ck) = &args.checkpoint {
-        use neurodyn::train::checkpoint::{analysis, load, Analysis};
-        let (net, _) = load::<f64>(ck)?;
-        let sys = analysis(&net)?;
-        if gain != 1.0 && !matches!(sys, Analysis::Flow(_)) {
-            return Err(Error::invalid(
-                "sweep-g",
-                "scaling the recurrent weights applies to rate-cell checkpoints only",
-            ));
-        }
-        return Ok(match sys {
-            Analysis::Flow(m) => {
-                let w = Mat::from_fn(m.dim(), m.dim(), |i, j| gain * m.w()[(i, j)]);
-                let r = RateRnn::new(w, m.activation())?.with_tau(m.tau())?;
-                let x0 = vec![0.0; m.dim()];
-                if args.euler {
-                    (System::Euler(r), x0)
-                } else {
-                    (System::Flow(r), x0)
-                }
-            }
-            Analysis::Map(m) => {
-                let x0 = vec![0.0; neurodyn::lyapunov::Map::dim(&m)];
-                (System::Map(m), x0)
-            }
-            Analysis::Anru(a) => {
-                let x0 = vec![0.0; a.n() * (1 + a.m())];
-                (System::Anru(a), x0)
-            }
-            Analysis::Cell(c) => {
-                let x0 = c.initial_state();
-                (System::Cell(c), x0)
-            }
-        });
-    }
-    if let Some(spec) = &args.anru {
-        let bad = || Error::invalid("anru", format!("`{spec}`: expected N:M, e.g. 64:10"));
-        let p: Vec<&str> = spec.split(':').collect();
-        if p.len() != 2 {
-            return Err(bad());
-        }
-        let (n, m): (usize, usize) = (
-            p[0].parse().map_err(|_| bad())?,
-            p[1].parse().map_err(|_| bad())?,
-        );
-        let mut a = Anru::seed_init(n, m, args.init_seed)?;
-        if !args.drive.is_finite() {
-            return Err(Error::invalid("drive", "must be finite"));
-        }
-        a.bias = vec![args.drive; n];
-        let x0 = match &args.x0 {
-            Some(p) => neurodyn::io::read_npy_vec(p, "x0", Some(n * (1 + m)))?,
-            None => vec![0.0; n * (1 + m)],
-        };
-        return Ok((System::Anru(a), x0));
-    }
-    let overrides = neurodyn::preset::Overrides {
-        w: args.w.clone(),
-        b: args.b.clone(),
-        x0: args.x0.clone(),
-        activation: args.map,
-        tau: None,
-    };
-    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
-    let built = preset.build(&dir)?;
-    let m = built.model;
-    let w = Mat::from_fn(m.w().nrows(), m.w().ncols(), |i, j| gain * m.w()[(i, j)]);
-    let sys = if args.flow || args.euler {
-        let tau = m.tau();
-        let r = RateRnn::new(w, m.activation())?
-            .with_bias(m.bias().to_vec())?
-            .with_tau(tau)?;
-        if args.flow {
-            System::Flow(r)
-        } else {
-            System::Euler(r)
-        }
+/// The view of the source this invocation asks for.
+fn view(args: &Args) -> View {
+    if args.flow {
+        View::Natural
+    } else if args.euler {
+        View::Euler(args.dt)
+    } else if args.map.is_some() {
+        View::Map
     } else {
-        let mut map = RnnMap::new(w, m.activation())?.with_bias(m.bias().to_vec())?;
-        if let (Some(u), Some(x)) = (&args.u, &args.inputs) {
-            let u = read_npy_mat(u, "U", None)?;
-            let x = read_npy_mat(x, "inputs", None)?;
-            map = map.with_input(u.as_ref(), x.as_ref())?;
-            let len = map.input_len().unwrap_or(0);
-            let need = args.warmup + args.transient + args.steps;
-            if len < need {
-                return Err(Error::invalid(
-                    "inputs",
-                    format!("has {len} steps but warmup + transient + steps = {need}"),
-                ));
-            }
-        }
-        System::Map(map)
-    };
-    Ok((sys, built.x0))
+        View::PreferMap
+    }
 }
 
-fn options(args: &Args, map: bool) -> LyapunovOptions {
+/// The source, with `--map PHI` as the rate RNN's activation.
+fn source(args: &Args) -> Result<Source, Error> {
+    let mut sa = args.source.clone();
+    if let Some(phi) = args.map {
+        sa.activation = Some(phi);
+    }
+    sa.source()
+}
+
+/// Options for a resolved system: maps step in units of their own time step (1, or the Euler dt),
+/// flows in RK4 steps of --dt.
+fn options(args: &Args, r: &Resolved) -> LyapunovOptions {
     LyapunovOptions {
         k: args.k,
         warmup: args.warmup,
         transient: args.transient,
         steps: args.steps,
         reorth: args.reorth,
-        dt: if map { 1.0 } else { args.dt },
-        frame: args
-            .seed
-            .map(InitialFrame::Random)
-            .unwrap_or(InitialFrame::Identity),
+        dt: r.map_dt.unwrap_or(args.dt),
+        frame: match (args.seed, args.source.anru.is_some()) {
+            (Some(s), _) => InitialFrame::Random(s),
+            (None, true) => InitialFrame::Random(0),
+            (None, false) => InitialFrame::Identity,
+        },
         history_every: args.every,
+        ..Default::default()
     }
 }
 
-fn compute(
-    sys: &System,
-    x0: &[f64],
-    opts: &LyapunovOptions,
-    progress: Option<&(dyn Fn(usize) + Sync)>,
-) -> Result<Spectrum, Error> {
-    match sys {
-        System::Map(m) => lyapunov_map(m, x0, opts, progress),
-        System::Anru(a) => lyapunov_map(a, x0, opts, progress),
-        System::Cell(c) => lyapunov_map(c, x0, opts, progress),
-        System::Flow(r) => lyapunov_flow(r, x0, opts, progress),
-        System::Euler(r) => lyapunov_map(
-            &EulerMap {
-                model: r,
-                dt: opts.dt,
-            },
-            x0,
-            opts,
-            progress,
-        ),
+/// Checks that an input-driven map has input for every step.
+fn check_input(args: &Args, r: &Resolved) -> Result<(), Error> {
+    if let Some(len) = r.input_len {
+        let need = args.warmup + args.transient + args.steps;
+        if len < need {
+            return Err(Error::invalid(
+                "inputs",
+                format!("has {len} steps but warmup + transient + steps = {need}"),
+            ));
+        }
     }
+    Ok(())
 }
 
 fn parse_gains(s: &str) -> Result<Vec<f64>, Error> {
@@ -289,43 +167,32 @@ fn run(args: Args) -> Result<(), Error> {
             Error::invalid("history", format!("{}: use .csv or .parquet", h.display()))
         })?;
     }
-    let is_map = !(args.flow || args.euler || args.checkpoint.is_some());
-    if !is_map && !(args.dt > 0.0 && args.dt.is_finite()) {
+    if (args.flow || args.euler) && !(args.dt > 0.0 && args.dt.is_finite()) {
         return Err(Error::invalid(
             "dt",
             format!("{} (must be positive)", args.dt),
         ));
     }
-    let opts = options(&args, is_map && !args.euler);
-    let opts = if args.euler {
-        LyapunovOptions {
-            dt: args.dt,
-            ..opts
-        }
-    } else {
-        opts
-    };
-    let unit = if is_map && !args.euler {
-        "per step"
-    } else {
-        "per unit time"
-    };
+    let source = source(&args)?;
+    let view = view(&args);
+    let probe = source.resolve(view, 1.0)?;
+    let is_map = probe.system.is_map() && !args.euler;
+    let unit = if is_map { "per step" } else { "per unit time" };
 
     if let Some(gs) = &args.sweep_g {
         let gains = parse_gains(gs)?;
-        let g0 = match (args.g0, &args.w, &args.model) {
-            (Some(g), _, _) => g,
-            (None, Some(_), _) => 1.0,
-            (None, None, Some(p)) => Preset::load(p)?.0.g.unwrap_or(1.0),
-            (None, None, None) => Preset::default_preset().g.unwrap_or(1.0),
+        let g0 = match args.g0 {
+            Some(g) => g,
+            None => source.reference_gain()?,
         };
         if !(g0 > 0.0) {
             return Err(Error::invalid("g0", format!("{g0} (must be positive)")));
         }
         let bar = bar(args.quiet, gains.len() as u64, "gains");
         let spectra = sweep(&gains, |g| {
-            let (sys, x0) = build(&args, g / g0)?;
-            let s = compute(&sys, &x0, &opts, None);
+            let r = source.resolve(view, g / g0)?;
+            check_input(&args, &r)?;
+            let s = lyapunov_system(&r.system, &r.x0, &options(&args, &r));
             bar.inc(1);
             s
         })?;
@@ -397,16 +264,16 @@ fn run(args: Args) -> Result<(), Error> {
         return Ok(());
     }
 
-    let (sys, x0) = build(&args, 1.0)?;
+    check_input(&args, &probe)?;
     let total = (args.transient + args.steps) as u64;
     let bar = bar(args.quiet, total, "steps");
     let b2 = bar.clone();
-    let progress = move |s: usize| {
+    let opts = options(&args, &probe).progress(move |s: usize| {
         if s % 16 == 0 || s as u64 == total {
             b2.set_position(s as u64)
         }
-    };
-    let s = compute(&sys, &x0, &opts, Some(&progress))?;
+    });
+    let s = lyapunov_system(&probe.system, &probe.x0, &opts)?;
     bar.finish_and_clear();
     let k = s.exponents.len();
     let mut t = Table::new();
@@ -465,7 +332,7 @@ fn run(args: Args) -> Result<(), Error> {
     if !args.quiet {
         eprintln!("λ_max = {:.6e} {unit}; Σλ = {:.10}", s.max(), s.sum());
         if let Some(r) = s.sum_reference {
-            let what = if is_map && !args.euler {
+            let what = if is_map {
                 "⟨ln|det D|⟩"
             } else {
                 "⟨tr J⟩"

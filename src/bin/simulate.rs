@@ -1,13 +1,13 @@
-//! `simulate`: integrate a model preset or `.npy` weights and write the trajectory.
-//! A thin shell: parse → build the model (library) → integrate (library) → write (library).
+//! `simulate`: integrate a flow (preset, `.npy` weights, checkpoint, ORGaNICs) and write the
+//! trajectory. Argument parsing → the resolver (`neurodyn::source`) → `integrate` → writing.
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
 use neurodyn::io::{Column, Table, TableFormat};
-use neurodyn::model::{Activation, Model};
+use neurodyn::model::{Model, System};
 use neurodyn::plot::LinePlot;
-use neurodyn::preset::Preset;
+use neurodyn::source::{SourceArgs, View};
 use neurodyn::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,28 +21,8 @@ use std::time::Instant;
 #[derive(Parser, Debug)]
 #[command(name = "simulate", version)]
 struct Args {
-    /// Model preset (TOML, see models/). Default: the embedded chaotic rate RNN.
-    #[arg(long, conflicts_with = "checkpoint")]
-    model: Option<PathBuf>,
-    /// A network trained by `train` (rate cell): simulates τ ⊙ dx/dt = −x + W φ(x), time in steps,
-    /// input off, from --x0 (default 0).
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// Recurrent weights W (N×N float64 .npy); overrides the preset's W.
-    #[arg(long = "W", value_name = "W.npy")]
-    w: Option<PathBuf>,
-    /// Bias b (length-N float64 .npy); overrides the preset's b.
-    #[arg(long, value_name = "b.npy")]
-    b: Option<PathBuf>,
-    /// Initial state x0 (length-N float64 .npy); overrides the preset's x0.
-    #[arg(long, value_name = "x0.npy")]
-    x0: Option<PathBuf>,
-    /// Nonlinearity φ: tanh, relu, sigmoid, softplus or linear (overrides the preset).
-    #[arg(long)]
-    activation: Option<Activation>,
-    /// Time constant τ for every unit (overrides the preset).
-    #[arg(long)]
-    tau: Option<f64>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Integration method: euler, rk4, dopri5, tsit5 (default), bdf, esdirk34, tr-bdf2, tsit45 (diffsol).
     #[arg(long)]
     method: Option<String>,
@@ -88,62 +68,25 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let overrides = neurodyn::preset::Overrides {
-        w: args.w.clone(),
-        b: args.b.clone(),
-        x0: args.x0.clone(),
-        activation: args.activation,
-        tau: args.tau,
+    let resolved = args.source.source()?.resolve(View::Natural, 1.0)?;
+    let model = match resolved.system {
+        System::Flow(m) => m,
+        System::Map(m) => {
+            return Err(Error::invalid(
+                if args.source.checkpoint.is_some() {
+                    "checkpoint"
+                } else {
+                    "model"
+                },
+                format!(
+                    "{} is a discrete-time map, not an ODE: analyse it with `lyapunov` or \
+                     `fixed-points`",
+                    m.name()
+                ),
+            ))
+        }
     };
-    // An ORGaNICs preset (model = "organics") is simulated as it is; rate-RNN presets take overrides.
-    let organics = match &args.model {
-        Some(p) => match neurodyn::preset::load_any(p)? {
-            neurodyn::preset::AnyModel::Organics(m, x0, sim) => Some((m, x0, sim)),
-            neurodyn::preset::AnyModel::RateRnn(_) => None,
-        },
-        None => None,
-    };
-    let (model, x0, d): (Box<dyn Model>, Vec<f64>, neurodyn::preset::SimulateDefaults) =
-        if let Some(ck) = &args.checkpoint {
-            use neurodyn::train::checkpoint::{analysis, load, Analysis};
-            let (net, _) = load::<f64>(ck)?;
-            match analysis(&net)? {
-                Analysis::Flow(m) => {
-                    let n = m.dim();
-                    let x0 = match &args.x0 {
-                        Some(p) => neurodyn::io::read_npy_vec(p, "x0", Some(n))?,
-                        None => vec![0.0; n],
-                    };
-                    (Box::new(m), x0, Default::default())
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "checkpoint",
-                        "this cell is a discrete-time map, not an ODE: analyse it with \
-                         `lyapunov --checkpoint` or `fixed-points --checkpoint`",
-                    ))
-                }
-            }
-        } else {
-            match organics {
-                Some((m, x0, sim)) => {
-                    if args.w.is_some()
-                        || args.b.is_some()
-                        || args.x0.is_some()
-                        || args.activation.is_some()
-                        || args.tau.is_some()
-                    {
-                        return Err(Error::invalid("model", "--W/--b/--x0/--activation/--tau apply to rate-RNN presets, not ORGaNICs ones"));
-                    }
-                    (Box::new(m), x0, sim)
-                }
-                None => {
-                    let (preset, dir) = Preset::load_with(args.model.as_deref(), &overrides)?;
-                    let built = preset.build(&dir)?;
-                    (Box::new(built.model), built.x0, preset.simulate.clone())
-                }
-            }
-        };
+    let (x0, d) = (resolved.x0, resolved.simulate);
     let d = &d;
     let method_name = args
         .method

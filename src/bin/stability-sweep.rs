@@ -1,4 +1,4 @@
-//! `stability-sweep`: the ORGaNICs stability phase diagram (sweep.md). A thin shell over
+//! `stability-sweep`: the ORGaNICs stability phase diagram (the stability sweep of Rawat, Heeger & Martiniani (2024)). A thin shell over
 //! `neurodyn::sweep`: parse → config → run the trials (resumable, shardable) → tables and figure.
 
 use clap::{Parser, Subcommand};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Classify random ORGaNICs circuits over a grid of recurrent scales δ and input strengths as
-/// fixed point / periodic / diverging / undetermined (sweep.md), with the Jacobian spectrum at
+/// fixed point / periodic / diverging / undetermined (the stability sweep of Rawat, Heeger & Martiniani (2024)), with the Jacobian spectrum at
 /// every fixed point, and draw the "% stable" phase diagram with the critical curve Δ_c(z).
 ///
 /// With no arguments: the embedded reduced phase diagram (N = 100, 8 δ × 6 inputs × 10 trials,
@@ -39,7 +39,7 @@ struct RunArgs {
     /// Sweep configuration (TOML; see models/sweep-*.toml). Default: the embedded reduced grid.
     #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
-    /// Built-in configuration: `default` (reduced) or `full` (sweep.md §8).
+    /// Built-in configuration: `default` (reduced) or `full` (the stability sweep of Rawat, Heeger & Martiniani 2024).
     #[arg(long)]
     preset: Option<String>,
     /// Output folder (journals, config.toml, results.parquet/.csv, summary.csv, phase diagram).

@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(Activation::Softplus.eval(-800.0), 0.0);
         assert_eq!(sigmoid(-800.0), 0.0);
         assert_eq!(sigmoid(800.0), 1.0);
-        assert!((sigmoid(0.3) - 0.574_442_516_811_659).abs() < 1e-14); // spiking.md X1, r0 of unit 2
+        assert!((sigmoid(0.3) - 0.574_442_516_811_659).abs() < 1e-14); // the Kim, Li & Sejnowski (2019) one-step cross-check, r0 of unit 2
         assert_eq!(Activation::Relu.deriv(0.0), 0.0);
         assert_eq!("softplus".parse::<Activation>(), Ok(Activation::Softplus));
         assert!("gelu".parse::<Activation>().is_err());

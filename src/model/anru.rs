@@ -1,4 +1,4 @@
-//! The adaptive nonlinearity recurrent unit (ANRU) of Geadah et al. (gamma-anru.md §A.3), as a
+//! The adaptive nonlinearity recurrent unit (ANRU) of Geadah et al. (Geadah et al. 2024), as a
 //! discrete-time map for analysis (Lyapunov spectra, fixed points of the map). Training comes
 //! with the training engine.
 //!
@@ -20,8 +20,8 @@
 //! O(N²k + N M² k) per step.
 
 use super::gamma::{gamma, gamma_dn, gamma_ds, gamma_dx};
+use super::map::Map;
 use crate::error::{ensure_finite, Error, Result};
-use crate::lyapunov::Map;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::{Rng, SeedableRng};
@@ -65,7 +65,7 @@ pub fn henaff(n: usize, rng: &mut ChaCha8Rng) -> Mat<f64> {
 }
 
 impl Anru {
-    /// The seed's initialisation (gamma-anru.md §A.3): henaff W_hh and W_gg, u_ag ~ N(0, 2),
+    /// The seed's initialisation (Geadah et al. 2024): henaff W_hh and W_gg, u_ag ~ N(0, 2),
     /// w_gn ~ N(0, 0.1²·2/(M+1)), w_gs ~ N(0, 0.01²·2/(M+1)), b_gn = 5 + 2 U(0, 1), zero biases.
     pub fn seed_init(n: usize, m: usize, seed: u64) -> Result<Self> {
         if n == 0 || m == 0 {

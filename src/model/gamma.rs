@@ -1,4 +1,4 @@
-//! The adaptive gamma nonlinearity of Geadah et al. (gamma-anru.md §A.1):
+//! The adaptive gamma nonlinearity of Geadah et al. (Geadah et al. 2024):
 //!
 //! $$ \gamma(x; n, s) = (1 - s)\,\mathrm{sp}_n(x) + s\,\sigma(n x), \qquad
 //!    \mathrm{sp}_n(x) = \tfrac1n \ln(1 + e^{n x}), $$
@@ -64,7 +64,7 @@ pub fn gamma_ds(x: f64, n: f64, _s: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// gamma-anru.md §A.1 cross-checks (mpmath values to 15 digits; ln 2 appears as the spec prints it).
+    /// Geadah et al. (2024) cross-checks (mpmath values to 15 digits; ln 2 appears as the spec prints it).
     #[allow(clippy::approx_constant)]
     const TABLE: [[f64; 7]; 5] = [
         [

@@ -1,32 +1,58 @@
-//! The model contract: a continuous-time system
+//! The systems: continuous-time flows and discrete-time maps, defined together.
+//!
+//! A **flow** ([`Model`]) is
 //!
 //! $$ \frac{dx}{dt} = f(t, x), \qquad x \in \mathbb{R}^n, $$
 //!
-//! with an analytic Jacobian $J_{ij} = \partial f_i / \partial x_j$. Every analysis in neurodyn
-//! (integration, fixed points, stability, Lyapunov spectra, sweeps) takes any [`Model`], so a new
-//! model gets all of them by implementing three methods.
+//! with an analytic Jacobian $J_{ij} = \partial f_i / \partial x_j$; a **map** ([`Map`]) is
+//! $h_{t+1} = F_t(h_t)$ with its Jacobian $D_t$. Every analysis in neurodyn (integration, fixed
+//! points, stability, Lyapunov spectra, continuation, sweeps) takes any flow or map, so a new
+//! system gets all of them by implementing three methods — or none: [`FlowFn`] and [`MapFn`] build
+//! one from closures, with a finite-difference Jacobian when none is given.
+//!
+//! This layer imports no analysis: the arrows run from the analyses to the systems only.
+//!
+//! | module | systems |
+//! |---|---|
+//! | [`rate_rnn`] | the rate RNN flow `τ ⊙ dx/dt = −x + W φ(x) + b + B u(t)` |
+//! | [`map`] | [`Map`], the RNN map [`RnnMap`], [`EulerMap`], [`MapResidual`] |
+//! | [`organics`] | the ORGaNICs circuit (Heeger & Mackey 2019; Rawat et al. 2024) |
+//! | [`anru`], [`gamma`] | the adaptive gamma nonlinearity and the ANRU map (Geadah et al. 2024) |
+//! | [`closure`] | [`FlowFn`], [`MapFn`]: systems from closures; [`fd_jacobian`] |
+//! | [`variational`] | [`Variational`]: a flow with its tangent frame, `(x, Y)' = (f, J Y)` |
 //!
 //! Buffers are owned by the caller: `rhs`, `jacobian` and `jvp` write into slices or a faer
-//! [`MatMut`] and must not allocate in the models shipped here.
+//! [`MatMut`]; the default methods take their temporaries from a per-thread pool
+//! ([`scratch::with_scratch`]), so nothing allocates in a hot loop after the first call.
 
 pub mod activation;
 pub mod anru;
+pub mod closure;
 pub mod gamma;
 pub mod kernels;
+pub mod map;
 pub mod organics;
 pub mod rate_rnn;
+pub mod scratch;
+pub mod variational;
 
 pub use activation::Activation;
 pub use anru::Anru;
+pub use closure::{fd_jacobian, FlowFn, MapFn};
+pub use map::{check_map_jacobian, map_jacobian_mat, EulerMap, Map, MapResidual, RnnMap, System};
 pub use rate_rnn::{InputSignal, RateRnn};
+use scratch::with_scratch;
+pub use variational::Variational;
 
 use faer::{Mat, MatMut, MatRef};
 
 /// A continuous-time dynamical system `dx/dt = f(t, x)` with an analytic Jacobian.
 ///
 /// Required: [`dim`](Model::dim), [`rhs`](Model::rhs), [`jacobian`](Model::jacobian).
-/// Optional: [`jvp`](Model::jvp) (the Jacobian-vector product; the default assembles the dense
-/// Jacobian, which allocates and costs O(n²) — large models should override it matrix-free).
+/// Optional: [`jvp`](Model::jvp), [`jac_mul_mat`](Model::jac_mul_mat),
+/// [`jacobian_trace`](Model::jacobian_trace) (the defaults assemble the dense Jacobian in a reused
+/// per-thread buffer, O(n²) per call with no allocation after the first — large models override
+/// them matrix-free).
 pub trait Model: Send + Sync {
     /// State dimension n.
     fn dim(&self) -> usize;
@@ -37,36 +63,47 @@ pub trait Model: Send + Sync {
     /// Writes the dense Jacobian `∂f/∂x (t, x)` into the n×n matrix `jac` (every entry is set).
     fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>);
 
-    /// Writes `J(t, x) v` into `out`. Default: assemble the Jacobian and multiply.
+    /// Writes `J(t, x) v` into `out`. Default: assemble the Jacobian (per-thread scratch) and
+    /// multiply.
     fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
         let n = self.dim();
-        let mut jac = Mat::<f64>::zeros(n, n);
-        self.jacobian(t, x, jac.as_mut());
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = (0..n).map(|j| jac[(i, j)] * v[j]).sum();
-        }
+        with_scratch(n * n, |buf| {
+            let mut jac = MatMut::from_column_major_slice_mut(buf, n, n);
+            self.jacobian(t, x, jac.as_mut());
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = (0..n).map(|j| jac[(i, j)] * v[j]).sum();
+            }
+        });
     }
 
-    /// Writes `J(t, x) Y` into `out` (both n×k). Default: assemble the Jacobian and multiply
-    /// (allocates n²); models override it matrix-free (the tangent dynamics of Lyapunov spectra
-    /// call it every stage).
+    /// Writes `J(t, x) Y` into `out` (both n×k). Default: assemble the Jacobian (per-thread
+    /// scratch) and multiply; models override it matrix-free (the tangent dynamics of Lyapunov
+    /// spectra call it every stage).
     fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
-        let j = jacobian_mat(self, t, x);
-        faer::linalg::matmul::matmul(
-            out,
-            faer::Accum::Replace,
-            j.as_ref(),
-            y,
-            1.0,
-            faer::Par::Seq,
-        );
+        let n = self.dim();
+        with_scratch(n * n, |buf| {
+            let mut jac = MatMut::from_column_major_slice_mut(buf, n, n);
+            self.jacobian(t, x, jac.as_mut());
+            faer::linalg::matmul::matmul(
+                out,
+                faer::Accum::Replace,
+                jac.as_ref(),
+                y,
+                1.0,
+                faer::Par::Seq,
+            );
+        });
     }
 
     /// `tr J(t, x)` (the phase-space contraction rate; the sum of all Lyapunov exponents of a flow is
-    /// its time average). Default: from the assembled Jacobian.
+    /// its time average). Default: from the Jacobian assembled in per-thread scratch.
     fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
-        let j = jacobian_mat(self, t, x);
-        (0..self.dim()).map(|i| j[(i, i)]).sum()
+        let n = self.dim();
+        with_scratch(n * n, |buf| {
+            let mut jac = MatMut::from_column_major_slice_mut(buf, n, n);
+            self.jacobian(t, x, jac.as_mut());
+            (0..n).map(|i| jac[(i, i)]).sum()
+        })
     }
 
     /// A short human-readable name, used in tables and plot titles.

@@ -1,5 +1,5 @@
 //! ORGaNICs: oscillatory recurrent gated neural integrator circuits (Heeger & Mackey 2019; Rawat,
-//! Heeger & Martiniani 2024; organics.md, sweep.md §1).
+//! Heeger & Martiniani 2024; Heeger & Mackey 2019).
 //!
 //! State $x = (y, a) \in \mathbb{R}^{2N}$ (principal neurons y, modulators a), input drive z:
 //!
@@ -21,7 +21,7 @@ use super::Model;
 use crate::error::{ensure_finite, Error, Result};
 use faer::{Mat, MatMut};
 
-/// Which ORGaNICs right-hand side (sweep.md §1).
+/// Which ORGaNICs right-hand side (the stability sweep of Rawat, Heeger & Martiniani 2024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
@@ -64,7 +64,7 @@ fn heav(x: f64) -> f64 {
 
 impl Organics {
     /// The paper's defaults for N units: W_r = I, W = ones, z one-hot at N/2, b0 = b1 = 0.5,
-    /// σ = 0.1, τ_a = 0.001, τ_y = 0.002 (organics.md).
+    /// σ = 0.1, τ_a = 0.001, τ_y = 0.002 (Rawat, Heeger & Martiniani 2024).
     pub fn defaults(n: usize) -> Result<Self> {
         if n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
@@ -218,7 +218,7 @@ impl Organics {
         }
     }
 
-    /// The closed-form fixed point for W_r = I (organics.md): `a* = (σ b0)² + W (b1 z)²`,
+    /// The closed-form fixed point for W_r = I (Rawat, Heeger & Martiniani 2024): `a* = (σ b0)² + W (b1 z)²`,
     /// `y* = b1 z / √a*` (rectified: `y* = b1 z` where z ≤ 0, and the pool sees ⌊b1 z⌋²).
     /// Errors if W_r is not the identity.
     pub fn fixed_point_identity(&self) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -255,10 +255,11 @@ impl Organics {
         Ok((y, a))
     }
 
-    /// The iterative scheme for general W_r (organics.md): from `a = (b0 σ)²`, repeat
-    /// `y ← solve(I − diag(1 − √a) W_r, b1 z)`, `a ← (b0σ)² + W(a ⊙ y²)`, then polish by Newton on
-    /// the ODE. Unrectified variant only (the linear solve needs it). Returns the state (y, a).
-    pub fn fixed_point_iterative(&self, iterations: usize) -> Result<Vec<f64>> {
+    /// The iterative scheme for general W_r (Rawat, Heeger & Martiniani 2024): from `a = (b0 σ)²`, repeat
+    /// `y ← solve(I − diag(1 − √a) W_r, b1 z)`, `a ← (b0σ)² + W(a ⊙ y²)`. Unrectified variant only
+    /// (the linear solve needs it). Returns the state (y, a) after `iterations` rounds;
+    /// [`crate::fixed_points::organics_iterative`] polishes it by Newton on the ODE.
+    pub fn fixed_point_iteration(&self, iterations: usize) -> Result<Vec<f64>> {
         if self.variant != Variant::Unrectified {
             return Err(Error::invalid(
                 "variant",
@@ -294,9 +295,7 @@ impl Organics {
                 "the iterative fixed-point scheme diverged (I − diag(1 − √a) W_r singular?)",
             ));
         }
-        let nr =
-            crate::fixed_points::newton(self, &x, &crate::fixed_points::NewtonOptions::default());
-        Ok(nr.map(|r| r.x).unwrap_or(x))
+        Ok(x)
     }
 }
 
@@ -376,7 +375,7 @@ impl Model for Organics {
 }
 
 /// All fixed points of the scalar 2-D circuit (N = 1, W_r = w, W = `wn`), unrectified, from the
-/// quartic in s = √a (organics.md):
+/// quartic in s = √a (Rawat, Heeger & Martiniani 2024):
 /// `w² s⁴ + 2(1−w) w s³ + [(1−w)² − W (b1 z)² − (b0 σ w)²] s² − 2(1−w) w (b0σ)² s − (1−w)² (b0σ)² = 0`,
 /// every positive real root s giving `a = s²`, `y = b1 z / (1 − w + w s)`. Returns the (y, a) pairs,
 /// sorted by a.

@@ -8,7 +8,7 @@
 //!
 //! $$ J_{ij} = \frac{1}{\tau_i}\left(-\delta_{ij} + W_{ij}\,\varphi'(x_j)\right). $$
 //!
-//! **Dale's law** (spiking.md §B.2): given a sign per *sending* unit $d_j = \pm 1$, the effective
+//! **Dale's law** (Kim, Li & Sejnowski 2019): given a sign per *sending* unit $d_j = \pm 1$, the effective
 //! matrix is $W = \operatorname{relu}(\tilde W)\,\operatorname{diag}(d)$, i.e.
 //! $W_{ij} = d_j \max(\tilde W_{ij}, 0)$; [`RateRnn::with_dale`] applies it once at build time.
 //!

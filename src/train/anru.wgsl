@@ -1,4 +1,4 @@
-// GPU trainer (f32) for the ANRU of train::cell::AnruCell (gamma-anru.md §A.3):
+// GPU trainer (f32) for the ANRU of train::cell::AnruCell (Geadah et al. 2024):
 //   a = U_xh u + W_hh h + b_h,  gⁱ' = tanh(u_ag aⁱ + b_g + W_gg gⁱ),
 //   nⁱ = w_gn·gⁱ' + b_gn,  sⁱ = w_gs·gⁱ' + b_gs,  hⁱ' = γ(aⁱ; nⁱ, sⁱ);  read-out from h.
 // One workgroup per trial; each thread owns units i and their controllers gⁱ (M values, kept in the
@@ -8,22 +8,22 @@
 
 var<workgroup> sh: array<f32, NMAX>;
 
-fn M() -> u32 { return cu(58u); }
+fn M() -> u32 { return cu(S_M); }
 // Tensor offsets 37..46: U_xh, b_h, W_hh, u_ag, b_g, W_gg, w_gn, b_gn, w_gs, b_gs.
-fn T_(k: u32) -> u32 { return cu(37u + k); }
+fn T_(k: u32) -> u32 { return cu(S_TENSORS + k); }
 
 // work regions: H [(T+1)][B][N] (17), G [(T+1)][B][N][M] (31), A [T][B][N] (18),
 // DH [T][B][N] (19), EA [T][B][N] (36), DN, DS [T][B][N] (47, 48), DP [T][B][N][M] (49),
 // carry [B][N][M] (50), DO (20), loss (21), hits (22)
-fn hi(t: u32, b: u32, i: u32) -> u32 { return cu(17u) + (t * B() + b) * N() + i; }
-fn gi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(31u) + ((t * B() + b) * N() + i) * M() + k; }
-fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i; }
-fn dhi(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
-fn eai(t: u32, b: u32, i: u32) -> u32 { return cu(36u) + (t * B() + b) * N() + i; }
-fn dni(t: u32, b: u32, i: u32) -> u32 { return cu(47u) + (t * B() + b) * N() + i; }
-fn dsi(t: u32, b: u32, i: u32) -> u32 { return cu(48u) + (t * B() + b) * N() + i; }
-fn dpi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(49u) + ((t * B() + b) * N() + i) * M() + k; }
-fn ci(b: u32, i: u32, k: u32) -> u32 { return cu(50u) + (b * N() + i) * M() + k; }
+fn hi(t: u32, b: u32, i: u32) -> u32 { return cu(S_H) + (t * B() + b) * N() + i; }
+fn gi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(S_G) + ((t * B() + b) * N() + i) * M() + k; }
+fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(S_A) + (t * B() + b) * N() + i; }
+fn dhi(t: u32, b: u32, i: u32) -> u32 { return cu(S_DH) + (t * B() + b) * N() + i; }
+fn eai(t: u32, b: u32, i: u32) -> u32 { return cu(S_EA) + (t * B() + b) * N() + i; }
+fn dni(t: u32, b: u32, i: u32) -> u32 { return cu(S_DN) + (t * B() + b) * N() + i; }
+fn dsi(t: u32, b: u32, i: u32) -> u32 { return cu(S_DS) + (t * B() + b) * N() + i; }
+fn dpi(t: u32, b: u32, i: u32, k: u32) -> u32 { return cu(S_DP) + ((t * B() + b) * N() + i) * M() + k; }
+fn ci(b: u32, i: u32, k: u32) -> u32 { return cu(S_CARRY) + (b * N() + i) * M() + k; }
 
 // (n, s) of unit i from its controller at step t (G[t]).
 fn gains(t: u32, b: u32, i: u32) -> vec2<f32> {
@@ -52,7 +52,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let nc = C();
     let tl = T();
     let nb = B();
-    let traj = cu(8u) == 1u;
+    let traj = cu(S_LOSS_KIND) == 1u;
     var h: array<f32, PER>;
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
@@ -83,7 +83,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                 }
                 let ns = gains(t + 1u, b, i);
                 var hn = gam(a, ns.x, ns.y);
-                if (cu(9u) == 1u) { hn += data[cu(16u) + (t * nb + b) * n + i]; }
+                if (cu(S_NOISE_ON) == 1u) { hn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
                 h[q] = hn;
                 work[hi(t + 1u, b, i)] = hn;
             }
@@ -94,13 +94,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             for (var c = 0u; c < nc; c++) {
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(12u) + c * n + i] * h[q]; }
+                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * h[q]; }
                 }
             }
             loss += score(lid, b, t, parts);
         }
     }
-    if (lid == 0u) { work[cu(21u) + b] = loss; }
+    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
 }
 
 @compute @workgroup_size(64)
@@ -166,7 +166,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
 @compute @workgroup_size(64)
 fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let k = flat(gid, nw);
-    if (k >= cu(5u)) { return; }
+    if (k >= cu(S_P)) { return; }
     let n = N();
     let m = M();
     let nin = NIN();
@@ -230,7 +230,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                 }
             }
         }
-    } else if (k >= cu(12u)) {
+    } else if (k >= cu(S_W_OUT)) {
         s = readout_grad(k);
     }
     grads[k] = s / f32(nb);

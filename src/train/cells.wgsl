@@ -11,21 +11,21 @@
 
 var<workgroup> r: array<f32, NMAX>;
 
-fn xi(t: u32, b: u32, i: u32) -> u32 { return cu(17u) + (t * B() + b) * N() + i; }
-fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(18u) + (t * B() + b) * N() + i; }
-fn di(t: u32, b: u32, i: u32) -> u32 { return cu(19u) + (t * B() + b) * N() + i; }
-fn ri(t: u32, b: u32, i: u32) -> u32 { return cu(31u) + (t * B() + b) * N() + i; }
-fn ei(t: u32, b: u32, i: u32) -> u32 { return cu(36u) + (t * B() + b) * N() + i; }
-fn GAMMA() -> bool { return cu(30u) == 1u; }
+fn xi(t: u32, b: u32, i: u32) -> u32 { return cu(S_X) + (t * B() + b) * N() + i; }
+fn ai(t: u32, b: u32, i: u32) -> u32 { return cu(S_A) + (t * B() + b) * N() + i; }
+fn di(t: u32, b: u32, i: u32) -> u32 { return cu(S_D) + (t * B() + b) * N() + i; }
+fn ri(t: u32, b: u32, i: u32) -> u32 { return cu(S_R) + (t * B() + b) * N() + i; }
+fn ei(t: u32, b: u32, i: u32) -> u32 { return cu(S_E) + (t * B() + b) * N() + i; }
+fn GAMMA() -> bool { return cu(S_IS_GAMMA) == 1u; }
 
 fn phi(x: f32) -> f32 {
-    let k = cu(6u);
+    let k = cu(S_PHI);
     if (k == 0u) { return tanh_s(x); }
     if (k == 1u) { return max(x, 0.0); }
     return sigm(x);
 }
 fn dphi(x: f32) -> f32 {
-    let k = cu(6u);
+    let k = cu(S_PHI);
     if (k == 0u) { let t = tanh_s(x); return 1.0 - t * t; }
     if (k == 1u) { return select(0.0, 1.0, x > 0.0); }
     let s = sigm(x);
@@ -43,8 +43,8 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let n = N();
     if (k < n * n) {
         let j = k % n;
-        var w = params[cu(32u) + k];
-        if (cu(7u) == 1u) { w = prep[n * n + n + j] * max(w, 0.0); }
+        var w = params[cu(S_W_REC) + k];
+        if (cu(S_DALE) == 1u) { w = prep[n * n + n + j] * max(w, 0.0); }
         prep[k] = w;
         // Wᵀ too: the forward pass reads it so that neighbouring threads (rows i) read
         // neighbouring addresses.
@@ -54,9 +54,9 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         if (GAMMA()) {
             prep[k] = 1.0;
         } else {
-            let lo = cf(23u);
-            let hi = cf(24u);
-            prep[k] = 1.0 / (lo + (hi - lo) * sigm(params[cu(11u) + i]));
+            let lo = cf(S_TAU_MIN);
+            let hi = cf(S_TAU_MAX);
+            prep[k] = 1.0 / (lo + (hi - lo) * sigm(params[cu(S_TAU_PARAM) + i]));
         }
     }
 }
@@ -70,7 +70,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let nc = C();
     let tl = T();
     let nb = B();
-    let traj = cu(8u) == 1u;
+    let traj = cu(S_LOSS_KIND) == 1u;
     var x: array<f32, PER>;
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
@@ -94,16 +94,16 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                 var a = 0.0;
                 let wt = n * n + 2u * n;
                 for (var j = 0u; j < n; j++) { a += prep[wt + j * n + i] * r[j]; }
-                for (var k = 0u; k < nin; k++) { a += params[cu(10u) + i * nin + k] * data[ui(t, b, k)]; }
+                for (var k = 0u; k < nin; k++) { a += params[cu(S_W_IN) + i * nin + k] * data[ui(t, b, k)]; }
                 var xn: f32;
                 if (GAMMA()) {
-                    a += params[cu(33u) + i];
-                    xn = gam(a, params[cu(34u) + i], params[cu(35u) + i]);
+                    a += params[cu(S_BIAS) + i];
+                    xn = gam(a, params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
                 } else {
                     xn = x[q] + prep[n * n + i] * (a - x[q]);
                 }
                 work[ai(t, b, i)] = a;
-                if (cu(9u) == 1u) { xn += data[cu(16u) + (t * nb + b) * n + i]; }
+                if (cu(S_NOISE_ON) == 1u) { xn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
                 x[q] = xn;
                 work[xi(t + 1u, b, i)] = xn;
             }
@@ -114,7 +114,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             for (var c = 0u; c < nc; c++) {
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(12u) + c * n + i] * feat(x[q]); }
+                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * feat(x[q]); }
                 }
             }
             loss += score(lid, b, t, parts);
@@ -124,7 +124,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         let i = lid + q * WG;
         if (i < n) { work[ri(tl, b, i)] = feat(x[q]); }
     }
-    if (lid == 0u) { work[cu(21u) + b] = loss; }
+    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
 }
 
 // δ_t = ∂L/∂x_{t+1} (stored per step), backwards: δ gets the read-out's gradient, then
@@ -148,7 +148,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
                 work[di(t, b, i)] = dn;
                 var e: f32;
                 if (GAMMA()) {
-                    e = dn * gam_x(work[ai(t, b, i)], params[cu(34u) + i], params[cu(35u) + i]);
+                    e = dn * gam_x(work[ai(t, b, i)], params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
                 } else {
                     e = prep[n * n + i] * dn;
                 }
@@ -178,52 +178,52 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
 @compute @workgroup_size(64)
 fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let k = flat(gid, nw);
-    if (k >= cu(5u)) { return; }
+    if (k >= cu(S_P)) { return; }
     let n = N();
     let nin = NIN();
     let nc = C();
     let tl = T();
     let nb = B();
     var s = 0.0;
-    if (inr(k, cu(32u), n * n)) {
-        let e = k - cu(32u);
+    if (inr(k, cu(S_W_REC), n * n)) {
+        let e = k - cu(S_W_REC);
         let i = e / n;
         let j = e % n;
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * work[ri(t, b, j)]; }
         }
-        if (cu(7u) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
-    } else if (inr(k, cu(10u), n * nin)) {
+        if (cu(S_DALE) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
+    } else if (inr(k, cu(S_W_IN), n * nin)) {
         // (computed for frozen tensors too, as on the CPU; Adam skips them)
-        let e = k - cu(10u);
+        let e = k - cu(S_W_IN);
         let i = e / nin;
         let kk = e % nin;
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * data[ui(t, b, kk)]; }
         }
-    } else if (!GAMMA() && inr(k, cu(11u), n)) {
-        let i = k - cu(11u);
+    } else if (!GAMMA() && inr(k, cu(S_TAU_PARAM), n)) {
+        let i = k - cu(S_TAU_PARAM);
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) {
                 s += work[di(t, b, i)] * (work[ai(t, b, i)] - work[xi(t, b, i)]);
             }
         }
-        let lo = cf(23u);
-        let hi = cf(24u);
+        let lo = cf(S_TAU_MIN);
+        let hi = cf(S_TAU_MAX);
         let sg = sigm(params[k]);
         let tau = lo + (hi - lo) * sg;
         s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
-    } else if (GAMMA() && inr(k, cu(33u), n)) {
-        let i = k - cu(33u);
+    } else if (GAMMA() && inr(k, cu(S_BIAS), n)) {
+        let i = k - cu(S_BIAS);
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)]; }
         }
-    } else if (GAMMA() && (inr(k, cu(34u), n) || inr(k, cu(35u), n))) {
-        let is_n = inr(k, cu(34u), n);
-        var i = k - cu(35u);
-        if (is_n) { i = k - cu(34u); }
-        let nn = params[cu(34u) + i];
-        let ss = params[cu(35u) + i];
+    } else if (GAMMA() && (inr(k, cu(S_GAMMA_N), n) || inr(k, cu(S_GAMMA_S), n))) {
+        let is_n = inr(k, cu(S_GAMMA_N), n);
+        var i = k - cu(S_GAMMA_S);
+        if (is_n) { i = k - cu(S_GAMMA_N); }
+        let nn = params[cu(S_GAMMA_N) + i];
+        let ss = params[cu(S_GAMMA_S) + i];
         for (var t = 0u; t < tl; t++) {
             for (var b = 0u; b < nb; b++) {
                 let a = work[ai(t, b, i)];
@@ -232,7 +232,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                 s += work[di(t, b, i)] * d;
             }
         }
-    } else if (k >= cu(12u)) {
+    } else if (k >= cu(S_W_OUT)) {
         s = readout_grad(k);
     }
     grads[k] = s / f32(nb);
@@ -244,11 +244,11 @@ fn feature_at(t: u32, b: u32, i: u32) -> f32 { return work[ri(t, b, i)]; }
 // Parameters Adam leaves alone (see common.wgsl's adam_step).
 fn frozen(k: u32) -> bool {
     // W_in of Kim et al.'s network is fixed
-    if (inr(k, cu(10u), N() * NIN()) && cu(28u) == 1u) { return true; }
+    if (inr(k, cu(S_W_IN), N() * NIN()) && cu(S_FIXED_INPUT) == 1u) { return true; }
     // per-neuron parameters (rate: γ of τ; gamma: n and s) unless learned
-    if (cu(29u) == 0u) {
-        if (!GAMMA() && inr(k, cu(11u), N())) { return true; }
-        if (GAMMA() && (inr(k, cu(34u), N()) || inr(k, cu(35u), N()))) { return true; }
+    if (cu(S_LEARN_NL) == 0u) {
+        if (!GAMMA() && inr(k, cu(S_TAU_PARAM), N())) { return true; }
+        if (GAMMA() && (inr(k, cu(S_GAMMA_N), N()) || inr(k, cu(S_GAMMA_S), N()))) { return true; }
     }
     return false;
 }

@@ -1,9 +1,8 @@
 // Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl and anru.wgsl): the
 // bindings, the cfg accessors, the nonlinearities, the workgroup sum, the read-out's loss, Adam.
-// cfg slots: 0 N, 1 N_in, 2 C, 3 T, 4 B, 5 P, 8 loss (0 class, 1 trajectory), 9 noise on,
-// 12 W_out, 13 b_out, 14 inputs, 15 targets, 16 noise, 20 ∂L/∂o, 21 losses, 22 hits,
-// 25 learning rate, 26 1 − β₁ᵗ, 27 1 − β₂ᵗ, 59 gradient clip (0: off); the rest is per cell
-// (see gpu.rs). Each cell's shader defines `frozen(k)` (the parameters Adam leaves alone) and
+// cfg slots are read by name, `cu(S_W_OUT)`: the constants S_* are generated into the prelude
+// from the one table the Rust side writes them with (gpu.rs `slot::COMMON` and each cell's
+// `GpuCell::slots`). Each cell's shader defines `frozen(k)` (the parameters Adam leaves alone) and
 // `feature_at(t, b, i)` (unit i's read-out feature at state t).
 
 const WG: u32 = 64u;
@@ -24,13 +23,13 @@ var<workgroup> logits: array<f32, CMAX>;
 
 fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
 fn cf(k: u32) -> f32 { return bitcast<f32>(cu(k)); }
-fn N() -> u32 { return cu(0u); }
-fn NIN() -> u32 { return cu(1u); }
-fn C() -> u32 { return cu(2u); }
-fn T() -> u32 { return cu(3u); }
-fn B() -> u32 { return cu(4u); }
-fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(20u) + (t * B() + b) * C() + c; }
-fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(14u) + (t * B() + b) * NIN() + k; }
+fn N() -> u32 { return cu(S_N); }
+fn NIN() -> u32 { return cu(S_N_IN); }
+fn C() -> u32 { return cu(S_C); }
+fn T() -> u32 { return cu(S_T); }
+fn B() -> u32 { return cu(S_B); }
+fn oi(t: u32, b: u32, c: u32) -> u32 { return cu(S_D_OUT) + (t * B() + b) * C() + c; }
+fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(S_INPUTS) + (t * B() + b) * NIN() + k; }
 fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
 fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
 
@@ -46,7 +45,7 @@ fn tanh_s(x: f32) -> f32 {
 }
 fn relu(x: f32) -> f32 { return max(x, 0.0); }
 
-// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (gamma-anru.md §A.1).
+// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (Geadah et al. 2024).
 fn sp(x: f32, n: f32) -> f32 {
     let z = n * x;
     return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
@@ -87,15 +86,15 @@ fn wg_sum(lid: u32, v: f32) -> f32 {
 fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
     let nc = C();
     for (var c = 0u; c < nc; c++) {
-        let o = wg_sum(lid, parts[c]) + params[cu(13u) + c];
+        let o = wg_sum(lid, parts[c]) + params[cu(S_B_OUT) + c];
         if (lid == 0u) { logits[c] = o; }
     }
     workgroupBarrier();
     var loss = 0.0;
     if (lid == 0u) {
-        if (cu(8u) == 1u) {
+        if (cu(S_LOSS_KIND) == 1u) {
             for (var c = 0u; c < nc; c++) {
-                let d = logits[c] - data[cu(15u) + (t * B() + b) * nc + c];
+                let d = logits[c] - data[cu(S_TARGETS) + (t * B() + b) * nc + c];
                 loss += d * d / f32(T());
                 work[oi(t, b, c)] = 2.0 * d / f32(T());
             }
@@ -108,9 +107,9 @@ fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
             var s = 0.0;
             for (var c = 0u; c < nc; c++) { s += exp(logits[c] - m); }
             let lse = m + log(s);
-            let label = u32(data[cu(15u) + b]);
+            let label = u32(data[cu(S_TARGETS) + b]);
             loss = lse - logits[label];
-            work[cu(22u) + b] = select(0.0, 1.0, arg == label);
+            work[cu(S_HITS) + b] = select(0.0, 1.0, arg == label);
             for (var c = 0u; c < nc; c++) {
                 work[oi(t, b, c)] = exp(logits[c] - lse) - select(0.0, 1.0, c == label);
             }
@@ -123,7 +122,7 @@ fn score(lid: u32, b: u32, t: u32, parts: array<f32, CMAX>) -> f32 {
 // ∂L/∂(read-out feature of unit i) at step t of trial b: Σ_c W_out[c, i] ∂L/∂o_c.
 fn dfeature(t: u32, b: u32, i: u32) -> f32 {
     var g = 0.0;
-    for (var c = 0u; c < C(); c++) { g += params[cu(12u) + c * N() + i] * work[oi(t, b, c)]; }
+    for (var c = 0u; c < C(); c++) { g += params[cu(S_W_OUT) + c * N() + i] * work[oi(t, b, c)]; }
     return g;
 }
 
@@ -132,13 +131,13 @@ fn dfeature(t: u32, b: u32, i: u32) -> f32 {
 fn readout_grad(k: u32) -> f32 {
     let n = N();
     var s = 0.0;
-    if (k < cu(13u)) {
-        let e = k - cu(12u);
+    if (k < cu(S_B_OUT)) {
+        let e = k - cu(S_W_OUT);
         for (var t = 0u; t < T(); t++) {
             for (var b = 0u; b < B(); b++) { s += work[oi(t, b, e / n)] * feature_at(t + 1u, b, e % n); }
         }
     } else {
-        let c = k - cu(13u);
+        let c = k - cu(S_B_OUT);
         for (var t = 0u; t < T(); t++) {
             for (var b = 0u; b < B(); b++) { s += work[oi(t, b, c)]; }
         }
@@ -150,7 +149,7 @@ fn readout_grad(k: u32) -> f32 {
 @compute @workgroup_size(64)
 fn clip_norm(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
-    let p = cu(5u);
+    let p = cu(S_P);
     var s = 0.0;
     for (var k = lid; k < p; k += WG) {
         if (!frozen(k)) {
@@ -167,14 +166,14 @@ fn clip_norm(@builtin(local_invocation_id) lid3: vec3<u32>) {
 @compute @workgroup_size(64)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let k = flat(gid, nw);
-    let p = cu(5u);
+    let p = cu(S_P);
     if (k >= p || frozen(k)) { return; }
     var g = grads[k];
-    let c = cf(59u);
+    let c = cf(S_CLIP);
     if (c > 0.0 && grads[p] > c) { g = g * (c / grads[p]); }
     let m = 0.9 * adam[k] + 0.1 * g;
     let v = 0.999 * adam[p + k] + 0.001 * g * g;
     adam[k] = m;
     adam[p + k] = v;
-    params[k] = params[k] - cf(25u) * (m / cf(26u)) / (sqrt(v / cf(27u)) + 1e-8);
+    params[k] = params[k] - cf(S_LR) * (m / cf(S_BC1)) / (sqrt(v / cf(S_BC2)) + 1e-8);
 }

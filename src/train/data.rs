@@ -249,7 +249,7 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     p
 }
 
-/// The seed's psMNIST permutation π = RandomState(400).permutation(784) (gamma-anru.md §A.4),
+/// The seed's psMNIST permutation π = RandomState(400).permutation(784) (Geadah et al. 2024),
 /// shipped as `models/psmnist-perm.npy` (written by numpy) and compiled in.
 pub fn seed_permutation() -> Result<Vec<usize>> {
     use ndarray_npy::ReadNpyExt;

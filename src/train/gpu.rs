@@ -17,7 +17,8 @@
 //! The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Gradient clipping
 //! (`set_clip`) is one more single-workgroup dispatch computing the global norm before Adam.
 
-use super::net::{AnyCell, Batch, SeqNet, Targets};
+use super::cell::AnyCell;
+use super::net::{Batch, SeqNet, Targets};
 use super::Adam;
 use crate::error::{Error, Result};
 use rand::SeedableRng;
@@ -26,13 +27,116 @@ use rand_distr::{Distribution, StandardNormal};
 use wgpu::util::DeviceExt;
 
 const WG: usize = 64;
-const SLOTS: usize = 64;
 
 /// Largest hidden size the shader is built for (workgroup memory: N floats).
 pub const MAX_HIDDEN: usize = 2048;
 
+/// A device failure (no adapter, rejected shaders, lost device): a run failure, not bad input.
 fn gpu_err(what: impl std::fmt::Display) -> Error {
-    Error::invalid("device", format!("gpu: {what}"))
+    Error::failed("device", format!("gpu: {what}"))
+}
+
+/// The uniform slots every shader shares, named once: the Rust side writes `cfg[slot::W_OUT]`,
+/// the shaders read `cu(S_W_OUT)` from constants generated into their prelude ([`prelude`]).
+pub mod slot {
+    /// (name, slot) of the slots every cell's shader uses.
+    pub const COMMON: &[(&str, usize)] = &[
+        ("N", N),
+        ("N_IN", N_IN),
+        ("C", C),
+        ("T", T),
+        ("B", B),
+        ("P", P),
+        ("LOSS_KIND", LOSS_KIND),
+        ("NOISE_ON", NOISE_ON),
+        ("W_OUT", W_OUT),
+        ("B_OUT", B_OUT),
+        ("INPUTS", INPUTS),
+        ("TARGETS", TARGETS),
+        ("NOISE", NOISE),
+        ("D_OUT", D_OUT),
+        ("LOSSES", LOSSES),
+        ("HITS", HITS),
+        ("LR", LR),
+        ("BC1", BC1),
+        ("BC2", BC2),
+        ("CLIP", CLIP),
+    ];
+    /// Units N, inputs N_in, read-out size C, steps T, trials B, parameters P.
+    pub const N: usize = 0;
+    pub const N_IN: usize = 1;
+    pub const C: usize = 2;
+    pub const T: usize = 3;
+    pub const B: usize = 4;
+    pub const P: usize = 5;
+    /// 0: cross-entropy on the last step; 1: trajectory MSE.
+    pub const LOSS_KIND: usize = 8;
+    /// 1 when the batch carries recurrent noise.
+    pub const NOISE_ON: usize = 9;
+    /// Parameter offsets of the read-out.
+    pub const W_OUT: usize = 12;
+    pub const B_OUT: usize = 13;
+    /// Data-buffer offsets: inputs, targets (or labels), noise.
+    pub const INPUTS: usize = 14;
+    pub const TARGETS: usize = 15;
+    pub const NOISE: usize = 16;
+    /// Work-buffer offsets: ∂L/∂o, per-trial losses, per-trial hits.
+    pub const D_OUT: usize = 20;
+    pub const LOSSES: usize = 21;
+    pub const HITS: usize = 22;
+    /// Adam: learning rate, 1 − β₁ᵗ, 1 − β₂ᵗ (f32 bits).
+    pub const LR: usize = 25;
+    pub const BC1: usize = 26;
+    pub const BC2: usize = 27;
+    /// Gradient clip (f32 bits; 0: off).
+    pub const CLIP: usize = 59;
+    /// Slots 6, 7, 10, 11, 17–19, 23, 24, 28–58 belong to the cells ([`super::GpuCell::slots`]).
+    pub const COUNT: usize = 64;
+}
+
+/// The WGSL constants `const S_<NAME>: u32 = <slot>u;` for the common slots and a cell's own.
+pub fn prelude(cell: &[(&str, usize)]) -> String {
+    slot::COMMON
+        .iter()
+        .chain(cell)
+        .map(|(name, k)| format!("const S_{name}: u32 = {k}u;\n"))
+        .collect()
+}
+
+/// The work-buffer layout of a cell for T steps × B trials (N units, C outputs; `cfg` holds the
+/// cell's fixed slots): the (slot, offset) pairs to set (its own arrays and the common ∂L/∂o,
+/// losses, hits) and the length.
+pub type WorkLayout =
+    fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> (Vec<(usize, usize)>, usize);
+
+/// What the GPU trainer needs from a cell ([`CellFamily::gpu`](super::cell::CellFamily::gpu)).
+pub struct GpuCell {
+    /// The cell's WGSL (appended to `common.wgsl`; defines `forward`, `backward`, `gradients`,
+    /// `prepare`, `frozen(k)`, `feature_at(t, b, i)`).
+    pub shader: &'static str,
+    /// Workgroup-memory arrays of NMAX floats the shader declares (for the device-limit check).
+    pub wg_arrays: usize,
+    /// The cell's named uniform slots (emitted into the shader as `S_<NAME>`).
+    pub slots: &'static [(&'static str, usize)],
+    /// Slot values fixed for the run (tensor offsets, flags, constants as f32 bits).
+    pub cfg: Vec<(usize, u32)>,
+    /// Initial entries of the prep buffer (e.g. Dale signs).
+    pub prep: Vec<(usize, f32)>,
+    /// The work-buffer layout.
+    pub work: WorkLayout,
+}
+
+/// The offset of tensor `name` in `layout` as a slot value (P, an empty range, when absent).
+pub fn tensor_slot(layout: &super::cell::Layout, name: &str) -> u32 {
+    layout
+        .get(name)
+        .map(|t| t.offset as u32)
+        .unwrap_or(layout.len as u32)
+}
+
+/// f32 bits of a constant for a slot.
+pub fn f32_slot(v: f64) -> u32 {
+    (v as f32).to_bits()
 }
 
 /// A device with the rate-cell trainer's pipelines, parameters and work buffers.
@@ -41,7 +145,7 @@ pub struct GpuTrainer {
     queue: wgpu::Queue,
     pipes: Vec<wgpu::ComputePipeline>,
     layout: wgpu::BindGroupLayout,
-    cfg: [u32; SLOTS],
+    cfg: [u32; slot::COUNT],
     cfg_buf: wgpu::Buffer,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
@@ -55,10 +159,8 @@ pub struct GpuTrainer {
     shape: (usize, usize),
     n: usize,
     p: usize,
-    /// Which shader: the single-population cells, ORGaNICs (4N state, five pre-activations) or
-    /// ANRU (per-unit controllers).
-    organics: bool,
-    anru: Option<usize>,
+    /// The cell's work-buffer layout.
+    work_layout: WorkLayout,
     /// Adam steps taken (bias correction).
     pub steps: i32,
     /// The adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)".
@@ -78,26 +180,9 @@ const ENTRIES: [&str; 6] = [
 impl GpuTrainer {
     /// Uploads `net` (any cell) and its Adam state to the first Vulkan adapter.
     pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
-        let (rate, n, n_in) = match &net.cell {
-            AnyCell::Rate(c) => (Some(c.clone()), c.n, c.n_in),
-            AnyCell::Gamma(c) => (None, c.n, c.n_in),
-            AnyCell::Organics(c) => (None, c.n, c.n_in),
-            AnyCell::Anru(c) => (None, c.n, c.n_in),
-        };
-        let organics = match &net.cell {
-            AnyCell::Organics(c) => Some(c.clone()),
-            _ => None,
-        };
-        if organics.as_ref().is_some_and(|o| o.wr_max_sv.is_some()) {
-            return Err(Error::invalid(
-                "wr-max-sv",
-                "the singular-value constraint on W_r is applied by the CPU trainer only",
-            ));
-        }
-        let anru = match &net.cell {
-            AnyCell::Anru(c) => Some(c.m),
-            _ => None,
-        };
+        use super::cell::Cell;
+        let (n, n_in) = (Cell::<f32>::hidden(&net.cell), Cell::<f32>::n_in(&net.cell));
+        let cell = net.cell.gpu(&net.layout)?;
         if n > MAX_HIDDEN {
             return Err(Error::invalid(
                 "hidden",
@@ -126,20 +211,17 @@ impl GpuTrainer {
         }))
         .map_err(gpu_err)?;
         let nmax = n.next_multiple_of(WG);
-        let cell_src = if organics.is_some() {
-            include_str!("organics.wgsl")
-        } else if anru.is_some() {
-            include_str!("anru.wgsl")
-        } else {
-            include_str!("cells.wgsl")
-        };
-        let src = format!("{}\n{}", include_str!("common.wgsl"), cell_src)
-            .replace("{{NMAX}}", &nmax.to_string())
-            .replace("{{PER}}", &(nmax / WG).to_string())
-            .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        let src = format!(
+            "{}\n{}\n{}",
+            prelude(cell.slots),
+            include_str!("common.wgsl"),
+            cell.shader
+        )
+        .replace("{{NMAX}}", &nmax.to_string())
+        .replace("{{PER}}", &(nmax / WG).to_string())
+        .replace("{{CMAX}}", &net.outputs.max(1).to_string());
         // Workgroup memory: the cell's NMAX-long arrays, the reduction and the logits.
-        let arrays = if organics.is_some() { 4 } else { 1 };
-        let shared = (arrays * nmax + WG + net.outputs.max(1)) * 4;
+        let shared = (cell.wg_arrays * nmax + WG + net.outputs.max(1)) * 4;
         let limit = device.limits().max_compute_workgroup_storage_size as usize;
         if shared > limit {
             return Err(Error::invalid(
@@ -203,66 +285,15 @@ impl GpuTrainer {
         }
         let p = net.layout.len;
         let l = &net.layout;
-        let mut cfg = [0u32; SLOTS];
-        let off = |name: &str| l.get(name).map(|t| t.offset as u32).unwrap_or(p as u32);
-        let train = |name: &str| l.get(name).is_some_and(|t| t.train);
-        cfg[0] = n as u32;
-        cfg[1] = n_in as u32;
-        cfg[2] = net.outputs as u32;
-        cfg[5] = p as u32;
-        cfg[12] = off("W_out");
-        cfg[13] = off("b_out");
-        match (&rate, &organics) {
-            _ if anru.is_some() => {
-                const NAMES: [&str; 10] = [
-                    "U_xh", "b_h", "W_hh", "u_ag", "b_g", "W_gg", "w_gn", "b_gn", "w_gs", "b_gs",
-                ];
-                for (k, name) in NAMES.iter().enumerate() {
-                    cfg[37 + k] = off(name);
-                }
-                cfg[58] = anru.unwrap_or(1) as u32;
-            }
-            (_, Some(o)) => {
-                const NAMES: [&str; 17] = [
-                    "W_zx", "W_r", "W_bx0", "W_by0", "W_ba0", "W_bx1", "W_by1", "W_ba1", "log_W",
-                    "theta_y", "theta_a", "theta_b0", "theta_b1", "y0", "a0", "b00", "b10",
-                ];
-                for (k, name) in NAMES.iter().enumerate() {
-                    cfg[37 + k] = off(name);
-                }
-                cfg[29] = u32::from(train("theta_y"));
-                cfg[54] = (o.kappa_max.0 as f32).to_bits();
-                cfg[55] = (o.kappa_max.1 as f32).to_bits();
-                cfg[56] = (o.kappa_max.2 as f32).to_bits();
-                cfg[57] = (o.sigma as f32).to_bits();
-            }
-            (Some(cell), None) => {
-                cfg[6] = match cell.phi {
-                    super::cell::RatePhi::Tanh => 0,
-                    super::cell::RatePhi::Relu => 1,
-                    super::cell::RatePhi::Sigmoid => 2,
-                };
-                cfg[7] = u32::from(cell.dale.is_some());
-                cfg[10] = off("W_in");
-                cfg[11] = off("gamma");
-                cfg[23] = (cell.tau.0 as f32).to_bits();
-                cfg[24] = (cell.tau.1 as f32).to_bits();
-                cfg[28] = u32::from(!train("W_in"));
-                cfg[29] = u32::from(train("gamma"));
-                cfg[30] = 0;
-                cfg[32] = off("W_raw");
-                (cfg[33], cfg[34], cfg[35]) = (p as u32, p as u32, p as u32);
-            }
-            (None, None) => {
-                cfg[10] = off("U");
-                cfg[11] = p as u32;
-                cfg[29] = u32::from(train("n"));
-                cfg[30] = 1;
-                cfg[32] = off("V");
-                cfg[33] = off("b");
-                cfg[34] = off("n");
-                cfg[35] = off("s");
-            }
+        let mut cfg = [0u32; slot::COUNT];
+        cfg[slot::N] = n as u32;
+        cfg[slot::N_IN] = n_in as u32;
+        cfg[slot::C] = net.outputs as u32;
+        cfg[slot::P] = p as u32;
+        cfg[slot::W_OUT] = tensor_slot(l, "W_out");
+        cfg[slot::B_OUT] = tensor_slot(l, "b_out");
+        for &(k, v) in &cell.cfg {
+            cfg[k] = v;
         }
         let buf = |label: &str, data: &[f32]| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -286,15 +317,13 @@ impl GpuTrainer {
         let adam_buf = buf("adam", &moments);
         // prep: W [N, N] | α [N] | Dale signs [N] | Wᵀ [N, N]; ORGaNICs: W [N, N] | κ [4, N]
         let mut prep = vec![0.0f32; 2 * n * n + 4 * n];
-        if let Some(d) = rate.as_ref().and_then(|c| c.dale.as_ref()) {
-            for (j, s) in d.iter().enumerate() {
-                prep[n * n + n + j] = *s as f32;
-            }
+        for &(k, v) in &cell.prep {
+            prep[k] = v;
         }
         let prep = buf("prep", &prep);
         let cfg_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("cfg"),
-            size: (SLOTS * 4) as u64,
+            size: (slot::COUNT * 4) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -316,8 +345,7 @@ impl GpuTrainer {
             shape: (0, 0),
             n,
             p,
-            organics: organics.is_some(),
-            anru,
+            work_layout: cell.work,
             steps: if adam.m.len() == p { adam.t } else { 0 },
             adapter: name,
             template: net.clone(),
@@ -329,75 +357,27 @@ impl GpuTrainer {
         if self.shape == (t, b) && self.bind.is_some() {
             return Ok(());
         }
-        let (n, k, c) = (self.n, self.cfg[1] as usize, self.cfg[2] as usize);
+        let (n, k, c) = (
+            self.n,
+            self.cfg[slot::N_IN] as usize,
+            self.cfg[slot::C] as usize,
+        );
         // data: U [T][B][N_in] | Z [T][B][C] (labels: B) | noise [T][B][N]
         let (off_u, off_z) = (0, t * b * k);
         let off_noise = off_z + t * b * c.max(1);
         let data_len = off_noise + t * b * n;
-        // work: X, R [(T+1)][B][N] | A, D, E [T][B][N] | DO [T][B][C] | loss [B] | hits [B];
-        // ORGaNICs: S [(T+1)][B][4N] | P [T][B][5N] | D [T][B][4N] | E [T][B][5N] | DO | loss | hits
-        let (sw, pw) = if self.organics { (4, 5) } else { (1, 1) };
-        let off_x = 0;
-        let off_r = off_x + (t + 1) * b * n * sw;
-        let off_a = if self.organics {
-            off_r
-        } else {
-            off_r + (t + 1) * b * n
-        };
-        let off_d = off_a + t * b * n * pw;
-        let off_e = off_d + t * b * n * sw;
-        let off_o = off_e + t * b * n * pw;
-        let off_loss = off_o + t * b * c;
-        let off_hit = off_loss + b;
-        let mut work_len = off_hit + b;
         for (slot, v) in [
-            (3, t),
-            (4, b),
-            (14, off_u),
-            (15, off_z),
-            (16, off_noise),
-            (17, off_x),
-            (18, off_a),
-            (19, off_d),
-            (20, off_o),
-            (21, off_loss),
-            (22, off_hit),
-            (31, off_r),
-            (36, off_e),
+            (slot::T, t),
+            (slot::B, b),
+            (slot::INPUTS, off_u),
+            (slot::TARGETS, off_z),
+            (slot::NOISE, off_noise),
         ] {
             self.cfg[slot] = v as u32;
         }
-        if let Some(m) = self.anru {
-            // H | G (controllers) | A | DH | EA | DN | DS | DP | carry | DO | loss | hits
-            let off_h = 0;
-            let off_g = off_h + (t + 1) * b * n;
-            let off_a = off_g + (t + 1) * b * n * m;
-            let off_dh = off_a + t * b * n;
-            let off_ea = off_dh + t * b * n;
-            let off_dn = off_ea + t * b * n;
-            let off_ds = off_dn + t * b * n;
-            let off_dp = off_ds + t * b * n;
-            let off_carry = off_dp + t * b * n * m;
-            let off_o = off_carry + b * n * m;
-            let off_loss = off_o + t * b * c;
-            let off_hit = off_loss + b;
-            work_len = off_hit + b;
-            for (slot, v) in [
-                (17, off_h),
-                (31, off_g),
-                (18, off_a),
-                (19, off_dh),
-                (36, off_ea),
-                (47, off_dn),
-                (48, off_ds),
-                (49, off_dp),
-                (50, off_carry),
-                (20, off_o),
-                (21, off_loss),
-                (22, off_hit),
-            ] {
-                self.cfg[slot] = v as u32;
-            }
+        let (slots, work_len) = (self.work_layout)(t, b, n, c, &self.cfg);
+        for (slot, v) in slots {
+            self.cfg[slot] = v as u32;
         }
         let mk = |label: &str, len: usize| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -464,7 +444,11 @@ impl GpuTrainer {
     /// Uploads a batch: inputs, targets and the recurrent noise (drawn exactly as the CPU
     /// trainer draws it, per trial from its seed, so both see the same noise).
     fn upload(&mut self, batch: &Batch<f32>) -> Result<()> {
-        let (n, k, c) = (self.n, self.cfg[1] as usize, self.cfg[2] as usize);
+        let (n, k, c) = (
+            self.n,
+            self.cfg[slot::N_IN] as usize,
+            self.cfg[slot::C] as usize,
+        );
         if batch.n_in != k {
             return Err(Error::invalid(
                 "inputs",
@@ -473,12 +457,12 @@ impl GpuTrainer {
         }
         let (t, b) = (batch.t, batch.b);
         self.ensure(t, b)?;
-        let mut data = vec![0.0f32; self.cfg[16] as usize + t * b * n];
+        let mut data = vec![0.0f32; self.cfg[slot::NOISE] as usize + t * b * n];
         data[..t * b * k].copy_from_slice(&batch.u);
-        let off_z = self.cfg[15] as usize;
+        let off_z = self.cfg[slot::TARGETS] as usize;
         match &batch.targets {
             Targets::Class(l) => {
-                self.cfg[8] = 0;
+                self.cfg[slot::LOSS_KIND] = 0;
                 for (j, &v) in l.iter().enumerate() {
                     if v >= c {
                         return Err(Error::invalid("labels", format!("label {v} ≥ {c}")));
@@ -487,7 +471,7 @@ impl GpuTrainer {
                 }
             }
             Targets::Trajectory(z) => {
-                self.cfg[8] = 1;
+                self.cfg[slot::LOSS_KIND] = 1;
                 if z.len() != t * b * c {
                     return Err(Error::invalid("targets", "need T × B × C values"));
                 }
@@ -496,11 +480,11 @@ impl GpuTrainer {
                 }
             }
         }
-        self.cfg[9] = 0;
+        self.cfg[slot::NOISE_ON] = 0;
         let noise = self.template.noise;
         if let (Some(seeds), true) = (&batch.noise_seeds, noise != 0.0) {
-            self.cfg[9] = 1;
-            let off = self.cfg[16] as usize;
+            self.cfg[slot::NOISE_ON] = 1;
+            let off = self.cfg[slot::NOISE] as usize;
             for (j, &s) in seeds.iter().enumerate() {
                 let mut r = ChaCha8Rng::seed_from_u64(s);
                 for ti in 0..t {
@@ -541,9 +525,9 @@ impl GpuTrainer {
         let b = batch.b;
         if let Some(lr) = lr {
             self.steps += 1;
-            self.cfg[25] = (lr as f32).to_bits();
-            self.cfg[26] = ((1.0 - 0.9f64.powi(self.steps)) as f32).to_bits();
-            self.cfg[27] = ((1.0 - 0.999f64.powi(self.steps)) as f32).to_bits();
+            self.cfg[slot::LR] = (lr as f32).to_bits();
+            self.cfg[slot::BC1] = ((1.0 - 0.9f64.powi(self.steps)) as f32).to_bits();
+            self.cfg[slot::BC2] = ((1.0 - 0.999f64.powi(self.steps)) as f32).to_bits();
         }
         self.queue
             .write_buffer(&self.cfg_buf, 0, bytemuck::cast_slice(&self.cfg));
@@ -562,13 +546,13 @@ impl GpuTrainer {
             self.dispatch(&mut enc, 2, b);
             self.dispatch(&mut enc, 3, self.p.div_ceil(WG));
             if lr.is_some() {
-                if self.cfg[59] != 0 {
+                if self.cfg[slot::CLIP] != 0 {
                     self.dispatch(&mut enc, 5, 1);
                 }
                 self.dispatch(&mut enc, 4, self.p.div_ceil(WG));
             }
         }
-        let off = self.cfg[21] as usize * 4;
+        let off = self.cfg[slot::LOSSES] as usize * 4;
         let staging = self
             .staging
             .as_ref()
@@ -633,11 +617,11 @@ impl GpuTrainer {
                 Err(Error::invalid("clip", format!("{c} (must be positive)")))
             }
             Some(c) => {
-                self.cfg[59] = (c as f32).to_bits();
+                self.cfg[slot::CLIP] = (c as f32).to_bits();
                 Ok(())
             }
             None => {
-                self.cfg[59] = 0;
+                self.cfg[slot::CLIP] = 0;
                 Ok(())
             }
         }

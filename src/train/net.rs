@@ -5,13 +5,13 @@
 //! o_t = W_out φ(s_{t+1}[..N]) + b_out (φ: the cell's feature map, e.g. r = σ(x) for the rate cell).
 //! Losses (mean over the batch):
 //! - [`Targets::Class`]: cross-entropy of softmax(o_{T−1}) against a label (the digits tasks);
-//! - [`Targets::Trajectory`]: (1/T) Σ_t ‖o_t − z_t‖² (the rate-network tasks of spiking.md).
+//! - [`Targets::Trajectory`]: (1/T) Σ_t ‖o_t − z_t‖² (the rate-network tasks of Kim, Li & Sejnowski (2019)).
 //!
 //! A minibatch is split into fixed chunks of [`CHUNK`] trials that run in parallel with rayon, each
 //! chunk batched through the cell's matrix products; the chunks' gradients are summed in a fixed
 //! order, so a seed gives the same bits whatever the thread count.
 
-use super::cell::{AnruCell, Cell, GammaCell, Layout, OrganicsCell, RateCell};
+use super::cell::{Cell, Layout};
 use super::real::{cm, cm_mut, rm, rm_mut, Real, Scratch};
 use crate::error::{Error, Result};
 use faer::reborrow::{Reborrow, ReborrowMut};
@@ -476,112 +476,4 @@ fn log_sum_exp(x: &[f64]) -> (f64, usize) {
             },
         );
     (m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln(), arg)
-}
-
-/// The four cells behind one type (what `train` and the checkpoints work with).
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyCell {
-    Rate(RateCell),
-    Gamma(GammaCell),
-    Anru(AnruCell),
-    Organics(OrganicsCell),
-}
-
-/// The prepared quantities of [`AnyCell`].
-pub enum AnyPrep<F> {
-    Rate(super::cell::RatePrep<F>),
-    None,
-    Organics(super::cell::OrganicsPrep<F>),
-}
-
-macro_rules! each_cell {
-    ($self:expr, $c:ident => $e:expr) => {
-        match $self {
-            AnyCell::Rate($c) => $e,
-            AnyCell::Gamma($c) => $e,
-            AnyCell::Anru($c) => $e,
-            AnyCell::Organics($c) => $e,
-        }
-    };
-}
-
-impl<F: Real> Cell<F> for AnyCell {
-    type Prep = AnyPrep<F>;
-    fn name(&self) -> &'static str {
-        each_cell!(self, c => Cell::<F>::name(c))
-    }
-    fn hidden(&self) -> usize {
-        each_cell!(self, c => Cell::<F>::hidden(c))
-    }
-    fn state_dim(&self) -> usize {
-        each_cell!(self, c => Cell::<F>::state_dim(c))
-    }
-    fn n_in(&self) -> usize {
-        each_cell!(self, c => Cell::<F>::n_in(c))
-    }
-    fn layout(&self) -> &Layout {
-        each_cell!(self, c => Cell::<F>::layout(c))
-    }
-    fn prepare(&self, p: &[F]) -> AnyPrep<F> {
-        match self {
-            AnyCell::Rate(c) => AnyPrep::Rate(c.prepare(p)),
-            AnyCell::Organics(c) => AnyPrep::Organics(c.prepare(p)),
-            _ => AnyPrep::None,
-        }
-    }
-    fn init_state(&self, p: &[F], s0: &mut [F]) {
-        each_cell!(self, c => c.init_state(p, s0))
-    }
-    fn step(
-        &self,
-        p: &[F],
-        pr: &AnyPrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
-        match (self, pr) {
-            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step(p, q, s, u, out, ws),
-            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step(p, q, s, u, out, ws),
-            (AnyCell::Gamma(c), _) => c.step(p, &(), s, u, out, ws),
-            (AnyCell::Anru(c), _) => c.step(p, &(), s, u, out, ws),
-            _ => unreachable!("prepare() pairs each cell with its own quantities"),
-        }
-    }
-    fn step_back(
-        &self,
-        p: &[F],
-        pr: &AnyPrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
-        match (self, pr) {
-            (AnyCell::Rate(c), AnyPrep::Rate(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),
-            (AnyCell::Organics(c), AnyPrep::Organics(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),
-            (AnyCell::Gamma(c), _) => c.step_back(p, &(), s, u, dn, ds, g, ws),
-            (AnyCell::Anru(c), _) => c.step_back(p, &(), s, u, dn, ds, g, ws),
-            _ => unreachable!("prepare() pairs each cell with its own quantities"),
-        }
-    }
-    fn finish_grad(&self, p: &[F], g: &mut [F]) {
-        each_cell!(self, c => c.finish_grad(p, g))
-    }
-    fn project(&self, p: &mut [F]) {
-        each_cell!(self, c => c.project(p))
-    }
-    fn feature(&self, x: F) -> (F, F) {
-        each_cell!(self, c => c.feature(x))
-    }
-}
-
-impl AnyCell {
-    /// The seed initialisation of the cell's parameters into `p`.
-    pub fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
-        each_cell!(self, c => c.init(p, rng))
-    }
 }

@@ -1,4 +1,4 @@
-// GPU trainer (f32) for the ORGaNICs Euler RNN of train::cell::OrganicsCell (organics.md):
+// GPU trainer (f32) for the ORGaNICs Euler RNN of train::cell::OrganicsCell (Rawat, Heeger & Martiniani 2024):
 //   z = ⌊W_zx u⌋, ŷ = ⌊W_r y⌋, B_k = σ(W_bxk u + W_byk y + W_bak a),
 //   y' = y + κ_y(−y + b1 z + (1 − √⌊a⌋) ŷ),  a' = a + κ_a(−a + σ² b0² + W(⌊y⌋² ⊙ ⌊a⌋)),
 //   b_k' = b_k + κ_bk(−b_k + B_k),  κ = κ_max σ(θ),  W = clamp(e^{log W}, 0, 1); read-out from y.
@@ -14,12 +14,12 @@ var<workgroup> s4: array<f32, NMAX>;
 
 // Tensor offsets: 37 W_zx, 38 W_r, 39 W_bx0, 40 W_by0, 41 W_ba0, 42 W_bx1, 43 W_by1, 44 W_ba1,
 // 45 log_W, 46..49 θ_y, θ_a, θ_b0, θ_b1, 50..53 y0, a0, b00, b10.
-fn T_(k: u32) -> u32 { return cu(37u + k); }
+fn T_(k: u32) -> u32 { return cu(S_TENSORS + k); }
 
-fn si(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(17u) + ((t * B() + b) * 4u + w) * N() + i; }
-fn pi(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(18u) + ((t * B() + b) * 5u + w) * N() + i; }
-fn di(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(19u) + ((t * B() + b) * 4u + w) * N() + i; }
-fn ei(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(36u) + ((t * B() + b) * 5u + w) * N() + i; }
+fn si(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(S_S) + ((t * B() + b) * 4u + w) * N() + i; }
+fn pi(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(S_PRE) + ((t * B() + b) * 5u + w) * N() + i; }
+fn di(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(S_D) + ((t * B() + b) * 4u + w) * N() + i; }
+fn ei(t: u32, b: u32, w: u32, i: u32) -> u32 { return cu(S_E) + ((t * B() + b) * 5u + w) * N() + i; }
 fn kap(w: u32, i: u32) -> f32 { return prep[N() * N() + w * N() + i]; }
 fn q_of(y: f32, a: f32) -> f32 { let r = relu(y); return r * r * relu(a); }
 
@@ -34,9 +34,9 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         let e = k - n * n;
         let w = e / n;
         let i = e % n;
-        var km = cf(54u);
-        if (w == 1u) { km = cf(55u); }
-        if (w >= 2u) { km = cf(56u); }
+        var km = cf(S_KAPPA_Y);
+        if (w == 1u) { km = cf(S_KAPPA_A); }
+        if (w >= 2u) { km = cf(S_KAPPA_B); }
         prep[k] = km * sigm(params[T_(9u + w) + i]);
     }
 }
@@ -50,8 +50,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let nc = C();
     let tl = T();
     let nb = B();
-    let traj = cu(8u) == 1u;
-    let sig2 = cf(57u) * cf(57u);
+    let traj = cu(S_LOSS_KIND) == 1u;
+    let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
     var st: array<vec4<f32>, PER>;
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
@@ -106,7 +106,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
                 let an = s.y + kap(1u, i) * (-s.y + sig2 * s.z * s.z + wq);
                 let b0n = s.z + kap(2u, i) * (-s.z + sigm(g0));
                 let b1n = s.w + kap(3u, i) * (-s.w + sigm(g1));
-                if (cu(9u) == 1u) { yn += data[cu(16u) + (t * nb + b) * n + i]; }
+                if (cu(S_NOISE_ON) == 1u) { yn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
                 st[q] = vec4<f32>(yn, an, b0n, b1n);
                 for (var w = 0u; w < 4u; w++) { work[si(t + 1u, b, w, i)] = st[q][w]; }
             }
@@ -117,13 +117,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             for (var c = 0u; c < nc; c++) {
                 for (var q = 0u; q < PER; q++) {
                     let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(12u) + c * n + i] * st[q].x; }
+                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * st[q].x; }
                 }
             }
             loss += score(lid, b, t, parts);
         }
     }
-    if (lid == 0u) { work[cu(21u) + b] = loss; }
+    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
 }
 
 @compute @workgroup_size(64)
@@ -133,7 +133,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     let n = N();
     let nc = C();
     let tl = T();
-    let sig2 = cf(57u) * cf(57u);
+    let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
     var ds: array<vec4<f32>, PER>;
     for (var q = 0u; q < PER; q++) { ds[q] = vec4<f32>(0.0); }
     for (var tt = 0u; tt < tl; tt++) {
@@ -231,13 +231,13 @@ fn sum_e(w: u32, i: u32, pre: u32, j: u32) -> f32 {
 @compute @workgroup_size(64)
 fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let k = flat(gid, nw);
-    if (k >= cu(5u)) { return; }
+    if (k >= cu(S_P)) { return; }
     let n = N();
     let nin = NIN();
     let nc = C();
     let tl = T();
     let nb = B();
-    let sig2 = cf(57u) * cf(57u);
+    let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
     var s = 0.0;
     // (matrix, e slot, presynaptic: 0 u, 1 y, 2 a, 3 q, columns)
     if (inr(k, T_(0u), n * nin)) { let e = k - T_(0u); s = sum_e(0u, e / nin, 0u, e % nin); }
@@ -275,12 +275,12 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                 s += work[di(t, b, w, i)] * br;
             }
         }
-        var km = cf(54u);
-        if (w == 1u) { km = cf(55u); }
-        if (w >= 2u) { km = cf(56u); }
+        var km = cf(S_KAPPA_Y);
+        if (w == 1u) { km = cf(S_KAPPA_A); }
+        if (w >= 2u) { km = cf(S_KAPPA_B); }
         let sg = sigm(params[k]);
         s *= km * sg * (1.0 - sg);
-    } else if (k >= cu(12u)) {
+    } else if (k >= cu(S_W_OUT)) {
         s = readout_grad(k);
     }
     // the initial states y0, a0, b00, b10 are buffers: no gradient (as on the CPU)
@@ -295,5 +295,5 @@ fn frozen(k: u32) -> bool {
     let n = N();
     // the initial states y0, a0, b00, b10 are buffers; θ is fixed unless τ is learned
     if (k >= T_(13u) && k < T_(16u) + n) { return true; }
-    return cu(29u) == 0u && k >= T_(9u) && k < T_(12u) + n;
+    return cu(S_LEARN_TAU) == 0u && k >= T_(9u) && k < T_(12u) + n;
 }

@@ -11,7 +11,7 @@ pub fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// lyapunov.md §B.5: the deterministic tanh-map spectrum (N = 10, g = 1.5), 10 significant digits.
+/// Engelken, Wolf & Abbott (2023): the deterministic tanh-map spectrum (N = 10, g = 1.5), 10 significant digits.
 pub const LYAP_SPEC: [f64; 10] = [
     -1.111642945e-3,
     -0.1818549330,

@@ -1,0 +1,460 @@
+//! The model resolver: where a system comes from, resolved once into a flow or a map plus its
+//! initial state, for every binary and script.
+//!
+//! A [`Source`] is one of
+//!
+//! * a **preset** TOML file (`model = "rate-rnn"` or `model = "organics"`, see `models/`), or the
+//!   embedded default rate RNN, with command-line overrides (`--W`, `--b`, `--x0`, `--activation`,
+//!   `--tau`) for rate-RNN presets;
+//! * a **checkpoint** written by `train` (or PyTorch under the same tensor names): the rate cell
+//!   as its flow, the gamma cell as its RNN map, ANRU as its map, any other cell as the map of its
+//!   own update ([`CellMap`]);
+//! * `--organics N`: an ORGaNICs circuit with N units and the defaults of Heeger & Mackey (2019);
+//! * `--anru N:M`: an ANRU network (Geadah et al. 2024) in the seed initialisation.
+//!
+//! A [`View`] says how a binary wants to see it (the natural system, the rate RNN's discrete map
+//! `h ← φ(W h + b)`, or the forward-Euler map of a flow), and a gain scales the recurrent weights of
+//! rate networks (`lyapunov --sweep-g`). [`SourceArgs`] is the one set of clap arguments that
+//! `simulate`, `fixed-points` and `lyapunov` flatten into their own.
+//!
+//! A new model family adds a variant to [`Source`] (and, if it has a flag, one field to
+//! [`SourceArgs`]); every binary then reaches it.
+//!
+//! ```
+//! use neurodyn::source::{Source, View};
+//! // The embedded default preset (a chaotic rate RNN, N = 100) as its flow and as its map.
+//! let flow = Source::default().resolve(View::Natural, 1.0).unwrap();
+//! assert!(!flow.system.is_map() && flow.system.dim() == 100);
+//! let map = Source::default().resolve(View::Map, 1.0).unwrap();
+//! assert!(map.system.is_map() && map.x0.len() == 100);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::io::{read_npy_mat, read_npy_vec};
+use crate::model::organics::Organics;
+use crate::model::{Activation, Anru, EulerMap, RateRnn, RnnMap, System};
+use crate::preset::{load_any, AnyModel, Overrides, Preset, SimulateDefaults};
+use crate::train::checkpoint::{analysis, load, Analysis};
+use faer::Mat;
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// Where a system comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A preset file (`None`: the embedded default rate RNN) with overrides for rate RNNs.
+    Preset {
+        path: Option<PathBuf>,
+        overrides: Overrides,
+        /// Input weights U (N×N_in) and an input sequence (N_in×T) driving the rate RNN's map.
+        input: Option<(PathBuf, PathBuf)>,
+    },
+    /// A training checkpoint (safetensors); `x0` overrides the initial state.
+    Checkpoint { path: PathBuf, x0: Option<PathBuf> },
+    /// An ORGaNICs circuit with N units and the paper's defaults.
+    Organics { n: usize, x0: Option<PathBuf> },
+    /// An ANRU network with N neurons and M controller units each, seed initialisation, a constant
+    /// drive added to every pre-activation.
+    Anru {
+        n: usize,
+        m: usize,
+        seed: u64,
+        drive: f64,
+        x0: Option<PathBuf>,
+    },
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Preset {
+            path: None,
+            overrides: Overrides::default(),
+            input: None,
+        }
+    }
+}
+
+/// How a binary sees the source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum View {
+    /// The source's own system: rate RNNs and ORGaNICs as flows, map cells as maps.
+    Natural,
+    /// Rate RNNs as the discrete map `h ← φ(W h + b)` (FixedPointFinder's and the Lyapunov
+    /// literature's setting); an error for other flows; maps as they are.
+    Map,
+    /// Rate RNNs as their discrete map, every other source as its natural system.
+    PreferMap,
+    /// The forward-Euler map `x ← x + dt f(x)` of a flow; an error for maps.
+    Euler(f64),
+}
+
+/// A resolved system with everything the binaries need to know about it.
+pub struct Resolved {
+    pub system: System,
+    /// The natural initial state (the preset's x0, the cell's initial state, zeros, or `--x0`).
+    pub x0: Vec<f64>,
+    /// `simulate` defaults from the preset.
+    pub simulate: SimulateDefaults,
+    /// Time per step for maps (1, or the Euler step); `None` for flows.
+    pub map_dt: Option<f64>,
+    /// State entries that are non-negative by construction (ORGaNICs modulators, the ORGaNICs cell's
+    /// state): random starts are folded into them.
+    pub nonnegative: Range<usize>,
+    /// A state the fixed-point finder should also start from (ORGaNICs presets and trained cells).
+    pub extra_start: Option<Vec<f64>>,
+    /// Steps of input available to an input-driven map.
+    pub input_len: Option<usize>,
+}
+
+impl Source {
+    /// The reference gain g0 of the recurrent weights (the preset's g; 1 for given weights and
+    /// other sources): `--sweep-g g` scales W by g / g0.
+    pub fn reference_gain(&self) -> Result<f64> {
+        match self {
+            Source::Preset {
+                path, overrides, ..
+            } => {
+                if overrides.w.is_some() {
+                    return Ok(1.0);
+                }
+                Ok(match path {
+                    Some(p) => match load_any(p)? {
+                        AnyModel::RateRnn(_) => Preset::load(p)?.0.g.unwrap_or(1.0),
+                        AnyModel::Organics(..) => 1.0,
+                    },
+                    None => Preset::default_preset().g.unwrap_or(1.0),
+                })
+            }
+            _ => Ok(1.0),
+        }
+    }
+
+    /// Resolves the source into a system (`gain` scales a rate network's W; it must be 1 for
+    /// other sources).
+    pub fn resolve(&self, view: View, gain: f64) -> Result<Resolved> {
+        if !(gain.is_finite() && gain >= 0.0) {
+            return Err(Error::invalid(
+                "gain",
+                format!("{gain} (must be finite and ≥ 0)"),
+            ));
+        }
+        let not_rate = |what: &str| -> Result<()> {
+            if gain != 1.0 {
+                return Err(Error::invalid(
+                    "sweep-g",
+                    format!(
+                        "scaling the recurrent weights applies to rate networks, not to {what}"
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        match self {
+            Source::Preset {
+                path,
+                overrides,
+                input,
+            } => {
+                if let Some(p) = path {
+                    if let AnyModel::Organics(m, x0, sim) = load_any(p)? {
+                        not_rate("ORGaNICs circuits")?;
+                        if overrides.w.is_some()
+                            || overrides.b.is_some()
+                            || overrides.activation.is_some()
+                            || overrides.tau.is_some()
+                        {
+                            return Err(Error::invalid(
+                                "model",
+                                "--W/--b/--activation/--tau apply to rate-RNN presets, not ORGaNICs ones",
+                            ));
+                        }
+                        let n = m.n();
+                        let x0 = match &overrides.x0 {
+                            Some(p) => read_npy_vec(p, "x0", Some(2 * n))?,
+                            None => x0,
+                        };
+                        let mut r = organics(m, x0.clone(), view)?;
+                        r.simulate = sim;
+                        r.extra_start = Some(x0);
+                        return Ok(r);
+                    }
+                }
+                let (preset, dir) = Preset::load_with(path.as_deref(), overrides)?;
+                let built = preset.build(&dir)?;
+                let mut r = rate(built.model, built.x0, view, gain, input.as_ref())?;
+                r.simulate = preset.simulate.clone();
+                Ok(r)
+            }
+            Source::Checkpoint { path, x0 } => {
+                let (net, _) = load::<f64>(path)?;
+                let sys = analysis(&net)?;
+                let x0_or = |n: usize, default: Vec<f64>| -> Result<Vec<f64>> {
+                    match x0 {
+                        Some(p) => read_npy_vec(p, "x0", Some(n)),
+                        None => Ok(default),
+                    }
+                };
+                match sys {
+                    Analysis::Flow(m) => {
+                        let n = crate::model::Model::dim(&m);
+                        let x = x0_or(n, vec![0.0; n])?;
+                        rate(m, x, view, gain, None)
+                    }
+                    Analysis::Map(m) => {
+                        not_rate("this cell")?;
+                        let n = crate::model::Map::dim(&m);
+                        map(Box::new(m), x0_or(n, vec![0.0; n])?, view, None)
+                    }
+                    Analysis::Anru(a) => {
+                        not_rate("ANRU")?;
+                        let n = crate::model::Map::dim(&a);
+                        map(Box::new(a), x0_or(n, vec![0.0; n])?, view, None)
+                    }
+                    Analysis::Cell(c) => {
+                        not_rate("this cell")?;
+                        let n = crate::model::Map::dim(&c);
+                        let init = c.initial_state();
+                        let x = x0_or(n, init.clone())?;
+                        // State entries of the ORGaNICs Euler RNN (y, a, gains) are non-negative.
+                        let mut r = map(Box::new(c), x, view, Some(0..n))?;
+                        r.extra_start = Some(init);
+                        Ok(r)
+                    }
+                }
+            }
+            Source::Organics { n, x0 } => {
+                not_rate("ORGaNICs circuits")?;
+                let m = Organics::defaults(*n)?;
+                let x = match x0 {
+                    Some(p) => read_npy_vec(p, "x0", Some(2 * n))?,
+                    None => (0..*n)
+                        .map(|i| m.b1[i] * m.z[i])
+                        .chain((0..*n).map(|i| (m.sigma[i] * m.b0[i]).powi(2)))
+                        .collect(),
+                };
+                organics(m, x, view)
+            }
+            Source::Anru {
+                n,
+                m,
+                seed,
+                drive,
+                x0,
+            } => {
+                not_rate("ANRU")?;
+                let dim = n
+                    .checked_mul(1 + m)
+                    .filter(|&d| d <= 1 << 20 && *n <= 1 << 14)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "anru",
+                            format!("{n}:{m} is too large (N ≤ 16384 and N(1 + M) ≤ 2^20)"),
+                        )
+                    })?;
+                if !drive.is_finite() {
+                    return Err(Error::invalid("drive", "must be finite"));
+                }
+                let mut a = Anru::seed_init(*n, *m, *seed)?;
+                a.bias = vec![*drive; *n];
+                let x = match x0 {
+                    Some(p) => read_npy_vec(p, "x0", Some(dim))?,
+                    None => vec![0.0; dim],
+                };
+                map(Box::new(a), x, view, None)
+            }
+        }
+    }
+}
+
+fn resolved(system: System, x0: Vec<f64>, map_dt: Option<f64>) -> Resolved {
+    Resolved {
+        system,
+        x0,
+        simulate: SimulateDefaults::default(),
+        map_dt,
+        nonnegative: 0..0,
+        extra_start: None,
+        input_len: None,
+    }
+}
+
+/// A rate RNN (scaled by `gain`) in the requested view.
+fn rate(
+    m: RateRnn,
+    x0: Vec<f64>,
+    view: View,
+    gain: f64,
+    input: Option<&(PathBuf, PathBuf)>,
+) -> Result<Resolved> {
+    let n = m.w().nrows();
+    let scaled = |m: &RateRnn| -> Result<RateRnn> {
+        if gain == 1.0 {
+            return Ok(m.clone());
+        }
+        let w = Mat::from_fn(n, m.w().ncols(), |i, j| gain * m.w()[(i, j)]);
+        RateRnn::new(w, m.activation())?
+            .with_bias(m.bias().to_vec())?
+            .with_tau(m.tau())
+    };
+    if input.is_some() && !matches!(view, View::Map | View::PreferMap) {
+        return Err(Error::invalid(
+            "U",
+            "an input sequence (--U/--inputs) drives the discrete map only",
+        ));
+    }
+    match view {
+        View::Natural => Ok(resolved(System::Flow(Box::new(scaled(&m)?)), x0, None)),
+        View::Euler(dt) => Ok(resolved(
+            System::Map(Box::new(EulerMap {
+                model: scaled(&m)?,
+                dt,
+            })),
+            x0,
+            Some(dt),
+        )),
+        View::Map | View::PreferMap => {
+            let w = Mat::from_fn(n, m.w().ncols(), |i, j| gain * m.w()[(i, j)]);
+            let mut map = RnnMap::new(w, m.activation())?.with_bias(m.bias().to_vec())?;
+            let mut input_len = None;
+            if let Some((u, x)) = input {
+                let u = read_npy_mat(u, "U", None)?;
+                let x = read_npy_mat(x, "inputs", None)?;
+                map = map.with_input(u.as_ref(), x.as_ref())?;
+                input_len = map.input_len();
+            }
+            let mut r = resolved(System::Map(Box::new(map)), x0, Some(1.0));
+            r.input_len = input_len;
+            Ok(r)
+        }
+    }
+}
+
+fn organics(m: Organics, x0: Vec<f64>, view: View) -> Result<Resolved> {
+    let n = m.n();
+    let mut r =
+        match view {
+            View::Natural | View::PreferMap => resolved(System::Flow(Box::new(m)), x0, None),
+            View::Euler(dt) => resolved(
+                System::Map(Box::new(EulerMap { model: m, dt })),
+                x0,
+                Some(dt),
+            ),
+            View::Map => return Err(Error::invalid(
+                "map",
+                "an ORGaNICs circuit is a flow: analyse it as it is, or as its Euler map (--euler)",
+            )),
+        };
+    r.nonnegative = n..2 * n;
+    Ok(r)
+}
+
+fn map(
+    m: Box<dyn crate::model::Map>,
+    x0: Vec<f64>,
+    view: View,
+    nonnegative: Option<Range<usize>>,
+) -> Result<Resolved> {
+    if let View::Euler(_) = view {
+        return Err(Error::invalid(
+            "euler",
+            "this source is a discrete-time map already (the Euler map is for flows)",
+        ));
+    }
+    let mut r = resolved(System::Map(m), x0, Some(1.0));
+    r.nonnegative = nonnegative.unwrap_or(0..0);
+    Ok(r)
+}
+
+/// The command-line arguments that name a source, shared by `simulate`, `fixed-points`,
+/// `lyapunov` (flatten them with `#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// Model preset (TOML, see models/): a rate RNN (`model = "rate-rnn"`) or an ORGaNICs circuit
+    /// (`model = "organics"`). Default: the embedded chaotic rate RNN (N = 100, g = 1.5).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A network trained by `train` (checkpoint.safetensors): the rate cell as its flow
+    /// τ ⊙ dx/dt = −x + W φ(x) (time in steps), the other cells as maps of their update; input off.
+    #[arg(long, conflicts_with_all = ["model", "w", "organics", "anru"])]
+    pub checkpoint: Option<PathBuf>,
+    /// An ORGaNICs circuit with N units and the paper's defaults (W_r = I, W = ones, one-hot z,
+    /// b0 = b1 = 0.5, σ = 0.1, τ_y = 2 ms, τ_a = 1 ms).
+    #[arg(long, value_name = "N", conflicts_with_all = ["model", "w", "anru"])]
+    pub organics: Option<usize>,
+    /// An ANRU network with N neurons and M controller units per neuron (state dimension
+    /// N(1 + M)), initialised as in the seed from --init-seed.
+    #[arg(long, value_name = "N:M", conflicts_with_all = ["model", "w"])]
+    pub anru: Option<String>,
+    /// Seed of the ANRU initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub init_seed: u64,
+    /// Constant drive added to every ANRU pre-activation.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub drive: f64,
+    /// Recurrent weights W (N×N float64 .npy); overrides the preset's W.
+    #[arg(long = "W", value_name = "W.npy")]
+    pub w: Option<PathBuf>,
+    /// Bias b (length-N float64 .npy); overrides the preset's b.
+    #[arg(long, value_name = "b.npy")]
+    pub b: Option<PathBuf>,
+    /// Initial state x0 (float64 .npy of the system's dimension); overrides the source's.
+    #[arg(long, value_name = "x0.npy")]
+    pub x0: Option<PathBuf>,
+    /// Nonlinearity φ of a rate RNN: tanh, relu, sigmoid, softplus, linear or gamma:N:S
+    /// (overrides the preset's).
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Time constant τ of every unit of a rate RNN (overrides the preset's).
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Input weights U (N×N_in) for an input-driven RNN map (with --inputs).
+    #[arg(long = "U", value_name = "U.npy", requires = "inputs")]
+    pub u: Option<PathBuf>,
+    /// Input sequence (N_in×T: column t is x_t) for an input-driven RNN map (with --U).
+    #[arg(long, value_name = "X.npy", requires = "u")]
+    pub inputs: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The source these arguments name.
+    pub fn source(&self) -> Result<Source> {
+        if let Some(path) = &self.checkpoint {
+            return Ok(Source::Checkpoint {
+                path: path.clone(),
+                x0: self.x0.clone(),
+            });
+        }
+        if let Some(n) = self.organics {
+            return Ok(Source::Organics {
+                n,
+                x0: self.x0.clone(),
+            });
+        }
+        if let Some(spec) = &self.anru {
+            let bad = || Error::invalid("anru", format!("`{spec}`: expected N:M, e.g. 64:10"));
+            let (n, m) = spec.split_once(':').ok_or_else(bad)?;
+            let (n, m): (usize, usize) = (
+                n.trim().parse().map_err(|_| bad())?,
+                m.trim().parse().map_err(|_| bad())?,
+            );
+            return Ok(Source::Anru {
+                n,
+                m,
+                seed: self.init_seed,
+                drive: self.drive,
+                x0: self.x0.clone(),
+            });
+        }
+        Ok(Source::Preset {
+            path: self.model.clone(),
+            overrides: Overrides {
+                w: self.w.clone(),
+                b: self.b.clone(),
+                x0: self.x0.clone(),
+                activation: self.activation,
+                tau: self.tau,
+            },
+            input: self.u.clone().zip(self.inputs.clone()),
+        })
+    }
+}

@@ -1,0 +1,374 @@
+//! One trial of the sweep: the recurrent matrix and input draws, the chunked forward-Euler
+//! simulation with its fixed-point / periodic / diverging criteria, the analytic start.
+
+use super::config::*;
+use crate::error::Result;
+use crate::integrate::{Euler, FixedStepper};
+use crate::model::organics::Organics;
+use crate::model::{jacobian_mat, Model};
+use crate::seed::trial_seed;
+use faer::Mat;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Trial classes (the original codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Undetermined = 0,
+    Diverging = 1,
+    FixedPoint = 2,
+    Periodic = 3,
+}
+
+impl Condition {
+    pub fn label(self) -> &'static str {
+        match self {
+            Condition::Undetermined => "undetermined",
+            Condition::Diverging => "diverging",
+            Condition::FixedPoint => "fixed_point",
+            Condition::Periodic => "periodic",
+        }
+    }
+}
+
+/// What one trial records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialResult {
+    pub job: usize,
+    pub i_delta: usize,
+    pub j_input: usize,
+    pub k_trial: usize,
+    pub delta: f64,
+    pub input: f64,
+    pub seed: u64,
+    pub condition: Condition,
+    pub chunks: usize,
+    /// max |eig(W)| of the recurrent matrix.
+    pub spectral_radius: f64,
+    /// ‖y‖ at the final state (NaN when diverging).
+    pub y_norm: f64,
+    /// max Re eig(J) at the final state (fixed points only, else NaN), 1/s.
+    pub max_re_eig: f64,
+    /// ‖y* − y0‖/‖y0‖ against the normalization fixed point (fixed points only, else NaN).
+    pub dist_y0: f64,
+}
+
+/// The recurrent matrix for δ (the stability sweep of Rawat, Heeger & Martiniani 2024).
+pub fn make_matrix(cfg: &SweepConfig, delta: f64, rng: &mut ChaCha8Rng) -> Mat<f64> {
+    let n = cfg.n;
+    let nf = n as f64;
+    match cfg.matrix {
+        MatrixType::Deterministic => Mat::from_fn(n, n, |i, j| {
+            let g = (0.37 * ((i + 1) * (j + 1)) as f64 + 0.5).sin() / nf.sqrt();
+            (if i == j { 1.0 } else { 0.0 }) + delta * g
+        }),
+        MatrixType::Goe | MatrixType::GoeSymmetric => {
+            let c = cfg.sparsity.unwrap_or(nf);
+            let (mean, std) = (cfg.mu / c, delta / c.sqrt());
+            let p = c / nf;
+            let mut m0 = Mat::<f64>::zeros(n, n);
+            for i in 0..n {
+                for j in 0..n {
+                    let z: f64 = StandardNormal.sample(rng);
+                    let keep = if p >= 1.0 {
+                        true
+                    } else {
+                        rand::Rng::random::<f64>(rng) < p
+                    };
+                    m0[(i, j)] = if keep { mean + std * z } else { 0.0 };
+                }
+            }
+            Mat::from_fn(n, n, |i, j| {
+                let m = if cfg.matrix == MatrixType::GoeSymmetric {
+                    0.5 * (m0[(i, j)] + m0[(j, i)])
+                } else {
+                    m0[(i, j)]
+                };
+                (if i == j { 1.0 } else { 0.0 }) + m
+            })
+        }
+        MatrixType::SingularValue => {
+            let g = Mat::<f64>::from_fn(n, n, |_, _| {
+                let z: f64 = StandardNormal.sample(rng);
+                z / nf.sqrt()
+            });
+            let smax = g
+                .singular_values()
+                .map(|s| s.iter().copied().fold(0.0, f64::max))
+                .unwrap_or(1.0);
+            Mat::from_fn(n, n, |i, j| delta * g[(i, j)] / smax)
+        }
+    }
+}
+
+/// The input drive z with norm `norm` (the stability sweep of Rawat, Heeger & Martiniani 2024).
+pub fn make_input(cfg: &SweepConfig, norm: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let n = cfg.n;
+    let mut z = match cfg.input_type {
+        InputType::Localized => {
+            let mut z = vec![0.0; n];
+            z[0] = 1.0;
+            z
+        }
+        InputType::Delocalized => vec![1.0 / (n as f64).sqrt(); n],
+        InputType::Random => (0..n).map(|_| StandardNormal.sample(rng)).collect(),
+        InputType::Gaussian => {
+            let s = n as f64 / 10.0;
+            (0..n)
+                .map(|i| (-((i * i) as f64) / (2.0 * s * s)).exp())
+                .collect()
+        }
+    };
+    let nz = z.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if nz > 0.0 {
+        for v in z.iter_mut() {
+            *v *= norm / nz;
+        }
+    }
+    z
+}
+
+/// scipy.signal.find_peaks (no options) on `x`: indices of local maxima, plateaus at their
+/// midpoint rounded down, endpoints never, NaN comparisons false (the stability sweep of Rawat, Heeger & Martiniani 2024).
+pub fn find_peaks(x: &[f64]) -> Vec<usize> {
+    let n = x.len();
+    let mut peaks = vec![];
+    if n < 3 {
+        return peaks;
+    }
+    let mut i = 1;
+    while i < n - 1 {
+        if x[i - 1] < x[i] {
+            let mut j = i + 1;
+            while j < n - 1 && x[j] == x[i] {
+                j += 1;
+            }
+            if x[j] < x[i] {
+                peaks.push((i + j - 1) / 2);
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    peaks
+}
+
+/// The periodic test of the original sweep code on s_n = ‖y_n‖.
+pub fn is_periodic(s: &[f64]) -> bool {
+    let mut e = find_peaks(s);
+    let neg: Vec<f64> = s.iter().map(|v| -v).collect();
+    e.extend(find_peaks(&neg));
+    e.sort_unstable();
+    if e.len() < 4 {
+        return false;
+    }
+    let starts: Vec<usize> = e.iter().step_by(2).copied().collect();
+    let periods: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+    if periods.is_empty() {
+        return false;
+    }
+    let mean = periods.iter().sum::<f64>() / periods.len() as f64;
+    let var = periods.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / periods.len() as f64;
+    if !(var.sqrt() / mean < 1e-2) {
+        return false;
+    }
+    let amps: Vec<f64> = e.windows(2).map(|w| (s[w[1]] - s[w[0]]).abs()).collect();
+    let ma = amps.iter().sum::<f64>() / amps.len() as f64;
+    amps.iter()
+        .all(|a| (a - ma).abs() <= 1e-8 + 1e-2 * ma.abs())
+}
+
+/// Runs one trial on a given recurrent matrix and drive (the library core of the sweep; the
+/// spec's deterministic vectors call it directly). Returns (condition, chunks, final state).
+pub fn simulate_trial(
+    model: &Organics,
+    x0: &[f64],
+    max_chunks: usize,
+) -> (Condition, usize, Vec<f64>) {
+    let n2 = model.dim();
+    let n = n2 / 2;
+    let tau_max = model
+        .tau_y
+        .iter()
+        .chain(&model.tau_a)
+        .fold(0.0f64, |m, v| m.max(*v));
+    let tau_min = model
+        .tau_y
+        .iter()
+        .chain(&model.tau_a)
+        .fold(f64::INFINITY, |m, v| m.min(*v));
+    let chunk = 100.0 * tau_max;
+    let dt = 0.05 * tau_min;
+    let points = (chunk / dt).floor() as usize;
+    // numpy.linspace(0, chunk, points): t_k = k·step, the last one exactly `chunk`.
+    let step = chunk / (points - 1) as f64;
+    let t: Vec<f64> = (0..points)
+        .map(|k| {
+            if k == points - 1 {
+                chunk
+            } else {
+                k as f64 * step
+            }
+        })
+        .collect();
+    let window_start = points - points / 2; // the last floor(points/2) rows
+    let mut x = x0.to_vec();
+    let mut prev = vec![0.0; n2];
+    let mut euler = Euler::new(n2);
+    let mut s = vec![0.0; points];
+    for c in 1..=max_chunks {
+        let mut diverged = false;
+        let mut max_diff = 0.0f64;
+        let check = |x: &[f64]| x.iter().any(|v| v.is_nan() || v.abs() > 1e10);
+        diverged |= check(&x);
+        s[0] = x[..n].iter().map(|v| v * v).sum::<f64>().sqrt();
+        for k in 0..points - 1 {
+            // The grid is numpy.linspace's, not uniform to the last bit: one Euler step per
+            // interval with its own h (the integrators' stepper: x ← x + h f(x)).
+            let record = k >= window_start;
+            if record {
+                prev.copy_from_slice(&x);
+            }
+            euler.step(model, 0.0, &mut x, t[k + 1] - t[k]);
+            if record {
+                // |x_{n+1} − x_n| as computed from the stored rows.
+                for i in 0..n2 {
+                    let diff = (x[i] - prev[i]).abs();
+                    if diff > max_diff || diff.is_nan() {
+                        max_diff = diff;
+                    }
+                }
+            }
+            if check(&x) {
+                diverged = true;
+            }
+            s[k + 1] = x[..n].iter().map(|v| v * v).sum::<f64>().sqrt();
+            if diverged && x.iter().all(|v| v.is_nan()) {
+                break;
+            }
+        }
+        if diverged {
+            return (Condition::Diverging, c, x);
+        }
+        if max_diff < 1e-6 {
+            return (Condition::FixedPoint, c, x);
+        }
+        if is_periodic(&s) {
+            return (Condition::Periodic, c, x);
+        }
+    }
+    (Condition::Undetermined, max_chunks, x)
+}
+
+/// The normalization fixed point (y0, a0) and the first-order correction (y1, a1) in K = W − I
+/// (the stability sweep of Rawat, Heeger & Martiniani 2024), for the sweep's all-ones pool W_ay.
+pub fn analytic_start(model: &Organics) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let n = model.n();
+    let drive2: Vec<f64> = (0..n).map(|i| (model.b1[i] * model.z[i]).powi(2)).collect();
+    let mut a0: Vec<f64> = (0..n)
+        .map(|i| (model.sigma[i] * model.b0[i]).powi(2))
+        .collect();
+    crate::model::kernels::gemv_add(model.w.as_ref(), &drive2, &mut a0);
+    let y0: Vec<f64> = (0..n)
+        .map(|i| model.b1[i] * model.z[i] / a0[i].sqrt())
+        .collect();
+    let mut ky0 = vec![0.0; n];
+    crate::model::kernels::gemv_add(model.w_r.as_ref(), &y0, &mut ky0);
+    for i in 0..n {
+        ky0[i] -= y0[i];
+    }
+    let p: Vec<f64> = (0..n)
+        .map(|i| 2.0 * model.b1[i] * model.z[i] * (1.0 - a0[i].sqrt()) * ky0[i])
+        .collect();
+    let mut a1 = vec![0.0; n];
+    crate::model::kernels::gemv_add(model.w.as_ref(), &p, &mut a1);
+    let y1: Vec<f64> = (0..n)
+        .map(|i| (1.0 - a0[i].sqrt()) / a0[i].sqrt() * ky0[i] - y0[i] * a1[i] / (2.0 * a0[i]))
+        .collect();
+    (y0, a0, y1, a1)
+}
+
+/// One full trial of the sweep for job (i, j, k).
+pub fn run_trial(
+    cfg: &SweepConfig,
+    deltas: &[f64],
+    inputs: &[f64],
+    job: usize,
+) -> Result<TrialResult> {
+    let (i, j, k) = job_index(cfg, job);
+    let seed = trial_seed(cfg.seed, i, j, k);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w_r = make_matrix(cfg, deltas[i], &mut rng);
+    let z = make_input(cfg, inputs[j], &mut rng);
+    let n = cfg.n;
+    let spectral_radius = w_r
+        .eigenvalues()
+        .map(|e| e.iter().map(|l| l.norm()).fold(0.0, f64::max))
+        .unwrap_or(f64::NAN);
+    let model = Organics::new(
+        cfg.variant,
+        w_r,
+        Mat::from_fn(n, n, |_, _| 1.0),
+        vec![cfg.b0; n],
+        vec![cfg.b1; n],
+        vec![cfg.sigma; n],
+        vec![cfg.tau_y; n],
+        vec![cfg.tau_a; n],
+        z,
+    )?;
+    let (y0, a0, y1, a1) = analytic_start(&model);
+    let x0: Vec<f64> = match cfg.initial {
+        InitialType::Norm => y0.iter().chain(&a0).copied().collect(),
+        InitialType::FirstOrder => y0
+            .iter()
+            .zip(&y1)
+            .map(|(a, b)| a + b)
+            .chain(a0.iter().zip(&a1).map(|(a, b)| a + b))
+            .collect(),
+        InitialType::Zero => vec![0.0; 2 * n],
+        InitialType::ZeroEpsilon => vec![1e-3; 2 * n],
+        InitialType::Random => (0..2 * n)
+            .map(|_| rand::Rng::random::<f64>(&mut rng))
+            .collect(),
+    };
+    let (condition, chunks, x) = simulate_trial(&model, &x0, cfg.max_chunks);
+    let y_norm = if condition == Condition::Diverging {
+        f64::NAN
+    } else {
+        x[..n].iter().map(|v| v * v).sum::<f64>().sqrt()
+    };
+    let (max_re_eig, dist_y0) = if condition == Condition::FixedPoint {
+        let j = jacobian_mat(&model, 0.0, &x);
+        let m = j
+            .eigenvalues()
+            .map(|e| e.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max))
+            .unwrap_or(f64::NAN);
+        let n0 = y0.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let d = x[..n]
+            .iter()
+            .zip(&y0)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        (m, d / n0)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    Ok(TrialResult {
+        job,
+        i_delta: i,
+        j_input: j,
+        k_trial: k,
+        delta: deltas[i],
+        input: inputs[j],
+        seed,
+        condition,
+        chunks,
+        spectral_radius,
+        y_norm,
+        max_re_eig,
+        dist_y0,
+    })
+}

@@ -1,0 +1,122 @@
+//! Any trained cell as a discrete-time map `s ← f(s, u)` for the f64 analyses (fixed points,
+//! stability, Lyapunov spectra), its Jacobian from the cell's own backward pass. It lives with
+//! the cells because it is made from one: the default system of
+//! [`CellFamily::analysis`](super::CellFamily::analysis).
+
+use super::{AnyCell, AnyPrep, Cell};
+use crate::error::{Error, Result};
+use crate::train::net::SeqNet;
+use crate::train::real::Scratch;
+
+/// Any trained cell as a discrete-time map for the analyses, `s ← f(s, u)` with the input held at
+/// `u` (zero by default). Its Jacobian comes from the cell's own backward pass: one batched
+/// `step_back` over the identity gives Jᵀ, so every cell — the ORGaNICs Euler RNN included — gets
+/// fixed points and Lyapunov spectra with no extra code (O(S³) per Jacobian for S state entries).
+pub struct CellMap {
+    net: SeqNet<f64, AnyCell>,
+    prep: AnyPrep<f64>,
+    u: Vec<f64>,
+}
+
+impl CellMap {
+    pub fn new(net: SeqNet<f64, AnyCell>) -> Self {
+        let prep = Cell::<f64>::prepare(&net.cell, &net.params);
+        let k = Cell::<f64>::n_in(&net.cell);
+        CellMap {
+            net,
+            prep,
+            u: vec![0.0; k],
+        }
+    }
+
+    /// Holds the input at `u` (length N_in).
+    pub fn with_input(mut self, u: Vec<f64>) -> Result<Self> {
+        if u.len() != self.u.len() {
+            return Err(Error::invalid(
+                "input",
+                format!("need {} values, got {}", self.u.len(), u.len()),
+            ));
+        }
+        crate::error::ensure_finite("input", &u)?;
+        self.u = u;
+        Ok(self)
+    }
+
+    /// The cell's initial state s₀ (a natural start for the analyses).
+    pub fn initial_state(&self) -> Vec<f64> {
+        let mut s0 = vec![0.0; Cell::<f64>::state_dim(&self.net.cell)];
+        self.net.cell.init_state(&self.net.params, &mut s0);
+        s0
+    }
+}
+
+impl crate::model::Map for CellMap {
+    fn name(&self) -> String {
+        format!("{} cell map", Cell::<f64>::name(&self.net.cell))
+    }
+
+    fn dim(&self) -> usize {
+        Cell::<f64>::state_dim(&self.net.cell)
+    }
+
+    fn step(&self, _t: usize, h: &mut [f64]) {
+        let s = self.dim();
+        let mut out = vec![0.0; s];
+        self.net.cell.step(
+            &self.net.params,
+            &self.prep,
+            faer::MatRef::from_column_major_slice(h, s, 1),
+            faer::MatRef::from_column_major_slice(&self.u, self.u.len(), 1),
+            faer::MatMut::from_column_major_slice_mut(&mut out, s, 1),
+            &mut Scratch::new(),
+        );
+        h.copy_from_slice(&out);
+    }
+
+    fn step_tangent(
+        &self,
+        t: usize,
+        h: &mut [f64],
+        q: faer::MatRef<'_, f64>,
+        out: faer::MatMut<'_, f64>,
+    ) -> Option<f64> {
+        let s = self.dim();
+        let mut jac = faer::Mat::<f64>::zeros(s, s);
+        self.jacobian(t, h, jac.as_mut());
+        faer::linalg::matmul::matmul(
+            out,
+            faer::Accum::Replace,
+            jac.as_ref(),
+            q,
+            1.0,
+            faer::Par::Seq,
+        );
+        self.step(t, h);
+        None
+    }
+
+    fn jacobian(&self, _t: usize, h: &[f64], mut jac: faer::MatMut<'_, f64>) {
+        let s = self.dim();
+        let states = faer::Mat::<f64>::from_fn(s, s, |i, _| h[i]);
+        let inputs = faer::Mat::<f64>::from_fn(self.u.len(), s, |k, _| self.u[k]);
+        let eye = faer::Mat::<f64>::identity(s, s);
+        let mut jt = faer::Mat::<f64>::zeros(s, s);
+        let mut scratch = vec![0.0; self.net.layout.len];
+        self.net.cell.step_back(
+            &self.net.params,
+            &self.prep,
+            states.as_ref(),
+            inputs.as_ref(),
+            eye.as_ref(),
+            jt.as_mut(),
+            &mut scratch,
+            &mut Scratch::new(),
+        );
+        // Column j of the result is Jᵀ e_j, i.e. row j of J.
+        for i in 0..s {
+            for j in 0..s {
+                jac[(i, j)] = jt[(j, i)];
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Trainable recurrent cells: one discrete update `s_{t+1} = f(s_t, u_t; θ)` each, batched over
+//! trials, with a hand-derived backward pass (the Jacobian-transpose product of the update plus
+//! the parameter derivatives). Every backward pass is checked against finite differences in
+//! `tests/train_cells.rs`.
+//!
+//! | cell | state | update (all right-hand sides use the previous state) |
+//! |---|---|---|
+//! | [`RateCell`] | x (N) | x' = x + α ⊙ (−x + W φ(x) + W_in u), α = 1/τ(γ), W = relu(W_raw)·diag(d) with Dale's law (Kim, Li & Sejnowski 2019) |
+//! | [`GammaCell`] | h (N) | h' = γ(U u + V h + b; n, s), n, s ∈ Rᴺ learned (Geadah et al. 2024) |
+//! | [`AnruCell`] | h (N), g (M per unit) | Geadah et al. (2024): gⁱ' = tanh(u_ag aⁱ + b_g + W_gg gⁱ), nⁱ = w_gn·gⁱ' + b_gn, sⁱ = w_gs·gⁱ' + b_gs, h' = γ(a; n, s) with a = U_xh u + W_hh h + b_h |
+//! | [`OrganicsCell`] | y, a, b0, b1 (N each) | Rawat, Heeger & Martiniani (2024), Euler RNN: z = ⌊W_zx u⌋, ŷ = ⌊W_r y⌋, B_k = σ(W_bxk u + W_byk y + W_bak a), b_k' = b_k + κ_bk(−b_k + B_k), y' = y + κ_y(−y + b1 z + (1 − √⌊a⌋) ŷ), a' = a + κ_a(−a + σ² b0² + W(⌊y⌋² ⊙ ⌊a⌋)), κ = κ_max σ(θ), W = clamp(e^{log W}, 0, 1) |
+//!
+//! Parameters live in one flat vector described by a [`Layout`] (named, row-major tensors, the
+//! names the checkpoints use); a cell only reads its own slots, so the read-out can be appended.
+//!
+//! ## Adding a cell
+//! One file here (the cell type with [`Cell`] — its update and backward pass — and
+//! [`CellFamily`] — how `train` builds it, how a checkpoint stores and restores it, what the f64
+//! analyses see, and what the GPU trainer runs), its WGSL shader, and one line in the
+//! [`registry!`] call below. Everything else (`train --cell`, checkpoints, `fixed-points` /
+//! `lyapunov` / `simulate --checkpoint`, the GPU trainer) dispatches through the registry. A cell
+//! that keeps the default [`CellFamily::analysis`] is analysed as the map of its own update
+//! ([`CellMap`]), so it gets fixed points and Lyapunov spectra with no further code.
+
+pub mod anru;
+pub mod gamma;
+pub mod map;
+pub mod organics;
+pub mod rate;
+
+pub use anru::AnruCell;
+pub use gamma::GammaCell;
+pub use map::CellMap;
+pub use organics::{OrganicsCell, OrganicsPrep};
+pub use rate::{RateCell, RatePhi, RatePrep};
+
+use super::checkpoint::{Analysis, CheckpointReader, CheckpointWriter};
+use super::gpu::GpuCell;
+use super::net::SeqNet;
+use super::real::{Real, Scratch};
+use super::CellSpec;
+use crate::error::{Error, Result};
+use faer::{MatMut, MatRef};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// One named tensor of the flat parameter vector (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    /// Trained (true) or a fixed buffer (initial states, fixed τ, input weights of Kim et al.).
+    pub train: bool,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// The tensors of a flat parameter vector, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layout {
+    pub tensors: Vec<Tensor>,
+    pub len: usize,
+}
+
+impl Layout {
+    /// Appends a tensor; returns its offset.
+    pub fn push(&mut self, name: &str, shape: &[usize], train: bool) -> usize {
+        let off = self.len;
+        let t = Tensor {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            offset: off,
+            train,
+        };
+        self.len += t.len();
+        self.tensors.push(t);
+        off
+    }
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+    /// Offset of a tensor that must exist (the cells' own names).
+    pub fn off(&self, name: &str) -> usize {
+        self.get(name).map(|t| t.offset).unwrap_or(usize::MAX)
+    }
+    /// 1 for trained entries, 0 for buffers.
+    pub fn train_mask(&self) -> Vec<bool> {
+        let mut m = vec![false; self.len];
+        for t in &self.tensors {
+            for v in &mut m[t.range()] {
+                *v = t.train;
+            }
+        }
+        m
+    }
+}
+
+/// A trainable recurrent cell. `s`, `ds`: state batches `S × B`; `u`: inputs `N_in × B`;
+/// `p`: the flat parameters, `g`: their gradient (accumulated).
+pub trait Cell<F: Real>: Send + Sync {
+    /// Derived quantities computed once per forward/backward pass (effective weights, rates).
+    type Prep: Send + Sync;
+    fn name(&self) -> &'static str;
+    /// Units N (the read-out reads the first N state entries).
+    fn hidden(&self) -> usize;
+    /// State size S.
+    fn state_dim(&self) -> usize;
+    fn n_in(&self) -> usize;
+    fn layout(&self) -> &Layout;
+    fn prepare(&self, p: &[F]) -> Self::Prep;
+    /// The initial state s₀ (one column of length S, the same for every trial).
+    fn init_state(&self, p: &[F], s0: &mut [F]);
+    /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
+    fn step(
+        &self,
+        p: &[F],
+        prep: &Self::Prep,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    );
+    /// `ds` = (∂f/∂s)ᵀ ds_next (overwritten); `g` += (∂f/∂θ)ᵀ ds_next, before [`Cell::finish_grad`].
+    #[allow(clippy::too_many_arguments)]
+    fn step_back(
+        &self,
+        p: &[F],
+        prep: &Self::Prep,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        ds_next: MatRef<F>,
+        ds: MatMut<F>,
+        g: &mut [F],
+        ws: &mut Scratch<F>,
+    );
+    /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
+    /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
+    fn finish_grad(&self, _p: &[F], _g: &mut [F]) {}
+    /// Projects the parameters back onto the cell's constraint set after an optimiser step
+    /// (nothing unless the cell has a constraint).
+    fn project(&self, _p: &mut [F]) {}
+    /// The read-out feature of a state entry and its derivative (identity unless overridden).
+    #[inline]
+    fn feature(&self, x: F) -> (F, F) {
+        (x, F::one())
+    }
+}
+
+pub(crate) fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+pub(crate) fn henaff_into<F: Real>(p: &mut [F], n: usize, rng: &mut ChaCha8Rng) {
+    let w = crate::model::anru::henaff(n, rng);
+    for i in 0..n {
+        for j in 0..n {
+            p[i * n + j] = F::c(w[(i, j)]);
+        }
+    }
+}
+
+/// Σ over the columns of a batch, added to `out`.
+pub(crate) fn add_row_sums<F: Real>(m: MatRef<F>, out: &mut [F]) {
+    for j in 0..m.ncols() {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += m[(i, j)];
+        }
+    }
+}
+
+pub(crate) fn check_sizes(n: usize, n_in: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid("hidden", "must be at least 1"));
+    }
+    if n_in == 0 {
+        return Err(Error::invalid(
+            "inputs",
+            "the cell needs at least one input",
+        ));
+    }
+    Ok(())
+}
+
+/// What the rest of neurodyn needs from a cell beyond its update: how `train` builds it, how a
+/// checkpoint stores and restores it, which f64 system the analyses see, and how the GPU trainer
+/// runs it. One impl per cell file; the [`registry!`] dispatches to it.
+pub trait CellFamily: Sized {
+    /// A tensor only this cell has: recognises checkpoints written without metadata (PyTorch's
+    /// `safetensors.torch.save_file` under the documented names).
+    const SIGNATURE: &'static str;
+    /// The cell for `spec` with `n_in` inputs (structural random draws, e.g. Dale signs, from
+    /// `rng`, before the parameters are initialised).
+    fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self>;
+    /// The seed initialisation of the cell's parameters into `p`.
+    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng);
+    /// The cell's configuration (metadata) and any derived tensors, into a checkpoint.
+    fn save<F: Real>(&self, layout: &Layout, p: &[F], out: &mut CheckpointWriter);
+    /// The cell from a checkpoint (its configuration and tensor shapes).
+    fn load(ck: &CheckpointReader) -> Result<Self>;
+    /// The trained network (this cell + read-out, f64) as a system for the analyses. Default:
+    /// the map of the cell's own update, with its Jacobian from the backward pass ([`CellMap`]).
+    fn analysis(&self, net: &SeqNet<f64, AnyCell>) -> Result<Analysis> {
+        Ok(Analysis::Cell(CellMap::new(net.clone())))
+    }
+    /// What the GPU trainer needs: the shader, named uniform slots, the work-buffer layout.
+    fn gpu(&self, layout: &Layout) -> Result<GpuCell>;
+}
+
+/// The cell registry: one line per cell (`Variant(Type) = "name"`) generates [`AnyCell`] (every
+/// cell behind one type), [`AnyPrep`], [`CellKind`] (the names `train --cell` accepts) and the
+/// dispatch of [`Cell`] and [`CellFamily`] over them.
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal ),* $(,)?) => {
+        /// Every cell behind one type (what `train` and the checkpoints work with).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyCell {
+            $( $(#[$doc])* $variant($ty), )*
+        }
+
+        /// The prepared quantities of [`AnyCell`].
+        pub enum AnyPrep<F: Real> {
+            $( $variant(<$ty as Cell<F>>::Prep), )*
+        }
+
+        /// The cells `train --cell` accepts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+        pub enum CellKind {
+            $( $(#[$doc])* #[value(name = $name)] #[serde(rename = $name)] $variant, )*
+        }
+
+        impl CellKind {
+            /// Every registered cell.
+            pub const ALL: &'static [CellKind] = &[$(CellKind::$variant),*];
+            /// The registry name (`--cell`, checkpoint metadata).
+            pub fn name(self) -> &'static str {
+                match self { $(CellKind::$variant => $name,)* }
+            }
+            /// Builds a cell of this kind for `spec` with `n_in` inputs.
+            pub fn build(self, spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<AnyCell> {
+                match self { $(CellKind::$variant => Ok(AnyCell::$variant(<$ty as CellFamily>::build(spec, n_in, rng)?)),)* }
+            }
+            /// The cell a checkpoint without metadata holds, from its tensor names.
+            pub fn from_tensors(has: impl Fn(&str) -> bool) -> Option<CellKind> {
+                $( if has(<$ty as CellFamily>::SIGNATURE) { return Some(CellKind::$variant); } )*
+                None
+            }
+            /// Restores a cell of this kind from a checkpoint.
+            pub fn load(self, ck: &CheckpointReader) -> Result<AnyCell> {
+                match self { $(CellKind::$variant => Ok(AnyCell::$variant(<$ty as CellFamily>::load(ck)?)),)* }
+            }
+        }
+
+        impl std::str::FromStr for CellKind {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($name => Ok(CellKind::$variant),)*
+                    _ => Err(Error::invalid("cell", format!(
+                        "unknown cell `{s}` ({})",
+                        CellKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl AnyCell {
+            /// Which registered cell this is.
+            pub fn kind(&self) -> CellKind {
+                match self { $(AnyCell::$variant(_) => CellKind::$variant,)* }
+            }
+            /// The seed initialisation of the cell's parameters into `p`.
+            pub fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+                match self { $(AnyCell::$variant(c) => CellFamily::init(c, p, rng),)* }
+            }
+            /// Metadata and derived tensors for a checkpoint.
+            pub fn save<F: Real>(&self, layout: &Layout, p: &[F], out: &mut CheckpointWriter) {
+                match self { $(AnyCell::$variant(c) => c.save(layout, p, out),)* }
+            }
+            /// The trained network as a system for the f64 analyses.
+            pub fn analysis(&self, net: &SeqNet<f64, AnyCell>) -> Result<Analysis> {
+                match self { $(AnyCell::$variant(c) => c.analysis(net),)* }
+            }
+            /// The GPU trainer's description of the cell.
+            pub fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+                match self { $(AnyCell::$variant(c) => c.gpu(layout),)* }
+            }
+        }
+
+        impl<F: Real> Cell<F> for AnyCell {
+            type Prep = AnyPrep<F>;
+            fn name(&self) -> &'static str {
+                match self { $(AnyCell::$variant(c) => Cell::<F>::name(c),)* }
+            }
+            fn hidden(&self) -> usize {
+                match self { $(AnyCell::$variant(c) => Cell::<F>::hidden(c),)* }
+            }
+            fn state_dim(&self) -> usize {
+                match self { $(AnyCell::$variant(c) => Cell::<F>::state_dim(c),)* }
+            }
+            fn n_in(&self) -> usize {
+                match self { $(AnyCell::$variant(c) => Cell::<F>::n_in(c),)* }
+            }
+            fn layout(&self) -> &Layout {
+                match self { $(AnyCell::$variant(c) => Cell::<F>::layout(c),)* }
+            }
+            fn prepare(&self, p: &[F]) -> AnyPrep<F> {
+                match self { $(AnyCell::$variant(c) => AnyPrep::$variant(c.prepare(p)),)* }
+            }
+            fn init_state(&self, p: &[F], s0: &mut [F]) {
+                match self { $(AnyCell::$variant(c) => c.init_state(p, s0),)* }
+            }
+            fn step(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, out: MatMut<F>, ws: &mut Scratch<F>) {
+                match (self, pr) {
+                    $((AnyCell::$variant(c), AnyPrep::$variant(q)) => c.step(p, q, s, u, out, ws),)*
+                    #[allow(unreachable_patterns)]
+                    _ => unreachable!("prepare() pairs each cell with its own quantities"),
+                }
+            }
+            #[allow(clippy::too_many_arguments)]
+            fn step_back(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, dn: MatRef<F>, ds: MatMut<F>, g: &mut [F], ws: &mut Scratch<F>) {
+                match (self, pr) {
+                    $((AnyCell::$variant(c), AnyPrep::$variant(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),)*
+                    #[allow(unreachable_patterns)]
+                    _ => unreachable!("prepare() pairs each cell with its own quantities"),
+                }
+            }
+            fn finish_grad(&self, p: &[F], g: &mut [F]) {
+                match self { $(AnyCell::$variant(c) => c.finish_grad(p, g),)* }
+            }
+            fn project(&self, p: &mut [F]) {
+                match self { $(AnyCell::$variant(c) => c.project(p),)* }
+            }
+            fn feature(&self, x: F) -> (F, F) {
+                match self { $(AnyCell::$variant(c) => c.feature(x),)* }
+            }
+        }
+    };
+}
+
+registry! {
+    /// The leaky rate RNN with Dale's law (Kim, Li & Sejnowski 2019).
+    Rate(RateCell) = "rate",
+    /// The RNN with per-neuron gamma units (Geadah et al. 2024).
+    Gamma(GammaCell) = "gamma",
+    /// The adaptive nonlinearity recurrent unit (Geadah et al. 2024).
+    Anru(AnruCell) = "anru",
+    /// The ORGaNICs Euler RNN (Rawat, Heeger & Martiniani 2024).
+    Organics(OrganicsCell) = "organics",
+}
+
+/// Seeded generator for initialisations.
+pub fn init_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}

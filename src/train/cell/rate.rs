@@ -1,0 +1,485 @@
+//! The leaky rate RNN with Dale's law (Kim, Li & Sejnowski 2019), one Euler step per time step:
+//!
+//! $$ x' = x + \alpha \odot (-x + W \varphi(x) + W_{in} u), \qquad \alpha = 1/\tau(\gamma),
+//!    \quad \tau = \tau_{min} + (\tau_{max} - \tau_{min})\,\sigma(\gamma), $$
+//!
+//! with $W = \mathrm{relu}(W_{raw})\,\mathrm{diag}(d)$ under Dale's law ($d_j = \pm 1$ the sign
+//! of sending unit j). Trained, it is analysed as its continuous flow
+//! $\tau \odot \dot x = -x + W\varphi(x)$ ([`RateRnn`]).
+use super::*;
+use crate::model::RateRnn;
+use crate::train::gpu::{f32_slot, tensor_slot};
+use crate::train::real::{rm, rm_mut, sig};
+use faer::reborrow::{Reborrow, ReborrowMut};
+use rand::Rng;
+
+/// The pointwise nonlinearity of the rate cell.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RatePhi {
+    Tanh,
+    Relu,
+    Sigmoid,
+}
+
+impl RatePhi {
+    #[inline]
+    fn eval<F: Real>(self, x: F) -> (F, F) {
+        match self {
+            RatePhi::Tanh => {
+                let t = x.tanh();
+                (t, F::one() - t * t)
+            }
+            RatePhi::Relu => {
+                if x > F::zero() {
+                    (x, F::one())
+                } else {
+                    (F::zero(), F::zero())
+                }
+            }
+            RatePhi::Sigmoid => {
+                let s = sig(x);
+                (s, s * (F::one() - s))
+            }
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            RatePhi::Tanh => "tanh",
+            RatePhi::Relu => "relu",
+            RatePhi::Sigmoid => "sigmoid",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "tanh" => Ok(RatePhi::Tanh),
+            "relu" => Ok(RatePhi::Relu),
+            "sigmoid" => Ok(RatePhi::Sigmoid),
+            _ => Err(Error::invalid(
+                "activation",
+                format!("`{s}`: the rate cell takes tanh, relu or sigmoid"),
+            )),
+        }
+    }
+    /// The analysis crate's activation.
+    pub fn activation(self) -> crate::model::Activation {
+        match self {
+            RatePhi::Tanh => crate::model::Activation::Tanh,
+            RatePhi::Relu => crate::model::Activation::Relu,
+            RatePhi::Sigmoid => crate::model::Activation::Sigmoid,
+        }
+    }
+}
+
+/// Leaky rate cell (Kim, Li & Sejnowski 2019 with `dale`): x' = x + α ⊙ (−x + W φ(x) + W_in u),
+/// α_i = 1/τ_i, τ_i = τ_min + (τ_max − τ_min) σ(γ_i) (steps), W = relu(W_raw)·diag(d) under Dale's
+/// law (d = ±1 by sending unit) and W = W_raw otherwise. The read-out sees r = φ(x).
+/// Tensors: `W_raw` `[N, N]`, `W_in` `[N, N_in]` (trained unless `fixed_input`), `gamma` `[N]`
+/// (trained if `learn_tau`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateCell {
+    pub n: usize,
+    pub n_in: usize,
+    pub phi: RatePhi,
+    pub dale: Option<Vec<f64>>,
+    pub tau: (f64, f64),
+    layout: Layout,
+}
+
+/// Effective W (row-major) and α of the rate cell.
+pub struct RatePrep<F> {
+    w: Vec<F>,
+    alpha: Vec<F>,
+}
+
+impl RateCell {
+    pub fn new(
+        n: usize,
+        n_in: usize,
+        phi: RatePhi,
+        dale: Option<Vec<f64>>,
+        tau: (f64, f64),
+        learn_tau: bool,
+        fixed_input: bool,
+    ) -> Result<Self> {
+        check_sizes(n, n_in)?;
+        if !(tau.0 >= 1.0 && tau.1 >= tau.0 && tau.1.is_finite()) {
+            return Err(Error::invalid(
+                "tau",
+                format!("{tau:?}: need 1 ≤ τ_min ≤ τ_max (in steps)"),
+            ));
+        }
+        if let Some(d) = &dale {
+            if d.len() != n || d.iter().any(|v| v.abs() != 1.0) {
+                return Err(Error::invalid("dale", "need N signs ±1"));
+            }
+        }
+        let mut layout = Layout::default();
+        layout.push("W_raw", &[n, n], true);
+        layout.push("W_in", &[n, n_in], !fixed_input);
+        layout.push("gamma", &[n], learn_tau);
+        Ok(RateCell {
+            n,
+            n_in,
+            phi,
+            dale,
+            tau,
+            layout,
+        })
+    }
+
+    /// Dale signs: 20 % inhibitory.
+    pub fn draw_dale(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        (0..n)
+            .map(|_| if rng.random::<f64>() < 0.2 { -1.0 } else { 1.0 })
+            .collect()
+    }
+
+    /// Effective recurrent matrix (row-major) and τ (steps) of parameters `p`.
+    pub fn effective<F: Real>(&self, p: &[F]) -> (Vec<f64>, Vec<f64>) {
+        let pr = <Self as Cell<F>>::prepare(self, p);
+        (
+            pr.w.iter().map(|v| v.f()).collect(),
+            pr.alpha.iter().map(|a| 1.0 / a.f()).collect(),
+        )
+    }
+}
+
+impl<F: Real> Cell<F> for RateCell {
+    type Prep = RatePrep<F>;
+    fn name(&self) -> &'static str {
+        "rate"
+    }
+    fn hidden(&self) -> usize {
+        self.n
+    }
+    fn state_dim(&self) -> usize {
+        self.n
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn prepare(&self, p: &[F]) -> RatePrep<F> {
+        let n = self.n;
+        let w0 = self.layout.off("W_raw");
+        let w = (0..n * n)
+            .map(|k| match &self.dale {
+                Some(d) => F::c(d[k % n]) * p[w0 + k].max(F::zero()),
+                None => p[w0 + k],
+            })
+            .collect();
+        let g = self.layout.off("gamma");
+        let alpha = (0..n)
+            .map(|i| F::one() / (F::c(self.tau.0) + F::c(self.tau.1 - self.tau.0) * sig(p[g + i])))
+            .collect();
+        RatePrep { w, alpha }
+    }
+    fn init_state(&self, _p: &[F], s0: &mut [F]) {
+        s0.fill(F::zero());
+    }
+    fn step(
+        &self,
+        p: &[F],
+        pr: &RatePrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, b) = (self.n, s.ncols());
+        let [mut r] = ws.take(0, [(n, b)]);
+        for j in 0..b {
+            for i in 0..n {
+                r[(i, j)] = self.phi.eval(s[(i, j)]).0;
+            }
+        }
+        F::matmul(out.rb_mut(), false, rm(&pr.w, n, n), r.rb());
+        let wi = self.layout.off("W_in");
+        F::matmul(out.rb_mut(), true, rm(&p[wi..], n, self.n_in), u);
+        for j in 0..b {
+            for i in 0..n {
+                let x = s[(i, j)];
+                out[(i, j)] = x + pr.alpha[i] * (out[(i, j)] - x);
+            }
+        }
+    }
+    fn step_back(
+        &self,
+        p: &[F],
+        pr: &RatePrep<F>,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        dn: MatRef<F>,
+        mut ds: MatMut<F>,
+        g: &mut [F],
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, b, m) = (self.n, s.ncols(), self.n_in);
+        let [mut r, mut dr, mut a, mut ax] = ws.take(0, [(n, b); 4]);
+        for j in 0..b {
+            for i in 0..n {
+                let (v, d) = self.phi.eval(s[(i, j)]);
+                r[(i, j)] = v;
+                dr[(i, j)] = d;
+            }
+        }
+        // drive a = W r + W_in u (for ∂/∂α).
+        F::matmul(a.rb_mut(), false, rm(&pr.w, n, n), r.rb());
+        let wi = self.layout.off("W_in");
+        F::matmul(a.rb_mut(), true, rm(&p[wi..], n, m), u);
+        for j in 0..b {
+            for i in 0..n {
+                ax[(i, j)] = pr.alpha[i] * dn[(i, j)];
+            }
+        }
+        let gg = self.layout.off("gamma");
+        for j in 0..b {
+            for i in 0..n {
+                g[gg + i] += dn[(i, j)] * (a[(i, j)] - s[(i, j)]);
+            }
+        }
+        // ds = (1 − α) dn + φ'(x) ⊙ Wᵀ(α ⊙ dn).
+        F::matmul(ds.rb_mut(), false, rm(&pr.w, n, n).transpose(), ax.rb());
+        for j in 0..b {
+            for i in 0..n {
+                ds[(i, j)] = (F::one() - pr.alpha[i]) * dn[(i, j)] + dr[(i, j)] * ds[(i, j)];
+            }
+        }
+        let w0 = self.layout.off("W_raw");
+        F::matmul(
+            rm_mut(&mut g[w0..], n, n),
+            true,
+            ax.rb(),
+            r.rb().transpose(),
+        );
+        F::matmul(rm_mut(&mut g[wi..], n, m), true, ax.rb(), u.transpose());
+    }
+    fn finish_grad(&self, p: &[F], g: &mut [F]) {
+        let n = self.n;
+        let w0 = self.layout.off("W_raw");
+        if let Some(d) = &self.dale {
+            for k in 0..n * n {
+                // relu'(0) = 0 (Kim, Li & Sejnowski 2019).
+                g[w0 + k] = if p[w0 + k] > F::zero() {
+                    g[w0 + k] * F::c(d[k % n])
+                } else {
+                    F::zero()
+                };
+            }
+        }
+        let gg = self.layout.off("gamma");
+        let span = F::c(self.tau.1 - self.tau.0);
+        for i in 0..n {
+            let sg = sig(p[gg + i]);
+            let tau = F::c(self.tau.0) + span * sg;
+            // α = 1/τ(γ): dα/dγ = −(τ_max − τ_min) σ'(γ)/τ².
+            g[gg + i] *= -(span * sg * (F::one() - sg)) / (tau * tau);
+        }
+    }
+    #[inline]
+    fn feature(&self, x: F) -> (F, F) {
+        self.phi.eval(x)
+    }
+}
+
+impl CellFamily for RateCell {
+    const SIGNATURE: &'static str = "W_raw";
+
+    fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self> {
+        let dale = spec.dale.then(|| RateCell::draw_dale(spec.hidden, rng));
+        // Kim et al. keep W_in fixed; on digits it is learned.
+        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, true, spec.dale)
+    }
+
+    /// Kim, Li & Sejnowski (2019) initialisation into `p`: connection probability 0.2, W_raw = |g N(0,1)/√(Np)|
+    /// with gain 1.5 under Dale's law (20 % inhibitory), g N(0,1)/√N otherwise; W_in ~ N(0, 1);
+    /// γ ~ N(0, 1).
+    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+        let n = self.n;
+        let w = self.layout.off("W_raw");
+        for k in 0..n * n {
+            p[w + k] = if self.dale.is_some() {
+                let z = normal(rng);
+                if rng.random::<f64>() < 0.2 {
+                    F::c((1.5 * z / (0.2 * n as f64).sqrt()).abs())
+                } else {
+                    F::zero()
+                }
+            } else {
+                F::c(1.5 * normal(rng) / (n as f64).sqrt())
+            };
+        }
+        let wi = self.layout.off("W_in");
+        for k in 0..n * self.n_in {
+            p[wi + k] = F::c(normal(rng));
+        }
+        let g = self.layout.off("gamma");
+        for k in 0..n {
+            p[g + k] = F::c(normal(rng));
+        }
+    }
+
+    fn save<F: Real>(&self, layout: &Layout, p: &[F], out: &mut CheckpointWriter) {
+        out.meta("phi", self.phi.name());
+        out.meta_f64("tau_min", self.tau.0);
+        out.meta_f64("tau_max", self.tau.1);
+        let train = |n: &str| layout.get(n).map(|t| t.train).unwrap_or(true);
+        out.meta("learn_tau", train("gamma"));
+        out.meta("fixed_input", !train("W_in"));
+        let n = self.n;
+        if let Some(d) = &self.dale {
+            out.tensor("dale", vec![n], d.clone());
+        }
+        let (w, tau) = self.effective(p);
+        out.tensor("W", vec![n, n], w);
+        out.tensor("tau", vec![n], tau);
+    }
+
+    fn load(ck: &CheckpointReader) -> Result<Self> {
+        let (n, k) = (ck.dim("W_in", 0)?, ck.dim("W_in", 1)?);
+        let dale = if ck.has("dale") {
+            Some(ck.tensor("dale")?.1)
+        } else {
+            None
+        };
+        let phi = RatePhi::parse(ck.meta("phi").unwrap_or("sigmoid"))?;
+        RateCell::new(
+            n,
+            k,
+            phi,
+            dale,
+            (ck.meta_f64("tau_min", 4.0)?, ck.meta_f64("tau_max", 20.0)?),
+            ck.meta_bool("learn_tau", true),
+            ck.meta_bool("fixed_input", false),
+        )
+    }
+
+    fn analysis(&self, net: &SeqNet<f64, AnyCell>) -> Result<Analysis> {
+        let (w, tau) = self.effective(&net.params);
+        let n = self.n;
+        let w = faer::Mat::from_fn(n, n, |i, j| w[i * n + j]);
+        Ok(Analysis::Flow(
+            RateRnn::new(w, self.phi.activation())?.with_tau(tau)?,
+        ))
+    }
+
+    fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+        let p = layout.len as u32;
+        let train = |name: &str| layout.get(name).is_some_and(|t| t.train);
+        let n = self.n;
+        Ok(GpuCell {
+            shader: include_str!("../cells.wgsl"),
+            wg_arrays: 1,
+            slots: SLOTS,
+            cfg: vec![
+                (
+                    PHI,
+                    match self.phi {
+                        RatePhi::Tanh => 0,
+                        RatePhi::Relu => 1,
+                        RatePhi::Sigmoid => 2,
+                    },
+                ),
+                (DALE, u32::from(self.dale.is_some())),
+                (W_IN, tensor_slot(layout, "W_in")),
+                (TAU_PARAM, tensor_slot(layout, "gamma")),
+                (TAU_MIN, f32_slot(self.tau.0)),
+                (TAU_MAX, f32_slot(self.tau.1)),
+                (FIXED_INPUT, u32::from(!train("W_in"))),
+                (LEARN_NL, u32::from(train("gamma"))),
+                (IS_GAMMA, 0),
+                (W_REC, tensor_slot(layout, "W_raw")),
+                (BIAS, p),
+                (GAMMA_N, p),
+                (GAMMA_S, p),
+            ],
+            // prep: W [N, N] | α [N] | Dale signs [N] | Wᵀ [N, N]
+            prep: self
+                .dale
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(j, s)| (n * n + n + j, *s as f32))
+                .collect(),
+            work: single_population_work,
+        })
+    }
+}
+
+// The uniform slots of `cells.wgsl` (the rate and gamma cells), by name.
+pub(crate) const PHI: usize = 6;
+pub(crate) const DALE: usize = 7;
+pub(crate) const W_IN: usize = 10;
+pub(crate) const TAU_PARAM: usize = 11;
+pub(crate) const X: usize = 17;
+pub(crate) const A: usize = 18;
+pub(crate) const D: usize = 19;
+pub(crate) const TAU_MIN: usize = 23;
+pub(crate) const TAU_MAX: usize = 24;
+pub(crate) const FIXED_INPUT: usize = 28;
+pub(crate) const LEARN_NL: usize = 29;
+pub(crate) const IS_GAMMA: usize = 30;
+pub(crate) const R: usize = 31;
+pub(crate) const W_REC: usize = 32;
+pub(crate) const BIAS: usize = 33;
+pub(crate) const GAMMA_N: usize = 34;
+pub(crate) const GAMMA_S: usize = 35;
+pub(crate) const E: usize = 36;
+pub(crate) const SLOTS: &[(&str, usize)] = &[
+    ("PHI", PHI),
+    ("DALE", DALE),
+    ("W_IN", W_IN),
+    ("TAU_PARAM", TAU_PARAM),
+    ("X", X),
+    ("A", A),
+    ("D", D),
+    ("TAU_MIN", TAU_MIN),
+    ("TAU_MAX", TAU_MAX),
+    ("FIXED_INPUT", FIXED_INPUT),
+    ("LEARN_NL", LEARN_NL),
+    ("IS_GAMMA", IS_GAMMA),
+    ("R", R),
+    ("W_REC", W_REC),
+    ("BIAS", BIAS),
+    ("GAMMA_N", GAMMA_N),
+    ("GAMMA_S", GAMMA_S),
+    ("E", E),
+];
+
+/// Work buffer of `cells.wgsl`: X, R [(T+1)][B][N] | A, D, E [T][B][N] | ∂L/∂o [T][B][C] |
+/// losses [B] | hits [B].
+pub(crate) fn single_population_work(
+    t: usize,
+    b: usize,
+    n: usize,
+    c: usize,
+    _cfg: &[u32],
+) -> (Vec<(usize, usize)>, usize) {
+    use crate::train::gpu::slot;
+    let off_x = 0;
+    let off_r = off_x + (t + 1) * b * n;
+    let off_a = off_r + (t + 1) * b * n;
+    let off_d = off_a + t * b * n;
+    let off_e = off_d + t * b * n;
+    let off_o = off_e + t * b * n;
+    let off_loss = off_o + t * b * c;
+    let off_hit = off_loss + b;
+    (
+        vec![
+            (X, off_x),
+            (A, off_a),
+            (D, off_d),
+            (slot::D_OUT, off_o),
+            (slot::LOSSES, off_loss),
+            (slot::HITS, off_hit),
+            (R, off_r),
+            (E, off_e),
+        ],
+        off_hit + b,
+    )
+}

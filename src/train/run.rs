@@ -1,0 +1,519 @@
+//! A training run as the `train` binary performs it: the configuration ([`RunConfig`], written to
+//! `config.toml`), the engine (CPU in f64 or f32, or the GPU), epochs of minibatches each followed
+//! by an evaluation, the metrics table and learning curve, and the checkpoint — which records the
+//! run's state (`run.epoch`, `run.metrics`), so that a rerun with the same output folder resumes
+//! after the last completed epoch, bit for bit.
+//!
+//! ```no_run
+//! use neurodyn::train::run::{Run, RunConfig};
+//! use neurodyn::train::{cell::CellKind, Task};
+//! let cfg = RunConfig::new(Task::GoNoGo, CellKind::Rate);
+//! let mut run = Run::open(cfg, "out/run".as_ref()).unwrap();
+//! let rows = run.train(&mut |_| {}).unwrap();
+//! println!("final accuracy {:.1} %", 100.0 * rows.last().unwrap().accuracy);
+//! ```
+
+use super::cell::{AnyCell, CellKind, RatePhi};
+use super::checkpoint;
+use super::gpu::GpuTrainer;
+use super::net::SeqNet;
+use super::real::Real;
+use super::{train_step, Adam, CellSpec, DataSource, Task};
+use crate::error::{Error, Result};
+use crate::io::{Column, Table, TableFormat};
+use crate::plot::LinePlot;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where the network trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    /// wgpu compute shaders (Vulkan; lavapipe without a GPU), float32.
+    Gpu,
+}
+
+/// Floating-point precision of the trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        }
+    }
+}
+
+/// The configuration of a run (the `train` flags; `config.toml` in the output folder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub task: Task,
+    pub cell: CellKind,
+    pub device: Device,
+    pub precision: Precision,
+    pub hidden: usize,
+    pub controller: usize,
+    pub phi: RatePhi,
+    pub epochs: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+    pub pool: usize,
+    pub eval: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wr_max_sv: Option<f64>,
+}
+
+impl RunConfig {
+    /// The defaults of `train` for this task and cell (the cell's [`CellSpec::default_for`]; 16
+    /// epochs of 50 minibatches of 16, Adam 0.01, seed 1, 200 evaluation trials, CPU f64).
+    pub fn new(task: Task, cell: CellKind) -> Self {
+        let spec = CellSpec::default_for(cell, task);
+        RunConfig {
+            task,
+            cell,
+            device: Device::Cpu,
+            precision: Precision::F64,
+            hidden: spec.hidden,
+            controller: spec.controller,
+            phi: spec.phi,
+            epochs: 16,
+            steps: 50,
+            batch: 16,
+            lr: 0.01,
+            seed: 1,
+            pool: 1,
+            eval: 200,
+            clip: None,
+            data_dir: None,
+            wr_max_sv: None,
+        }
+    }
+
+    /// The cell specification.
+    pub fn spec(&self) -> CellSpec {
+        let mut s = CellSpec::default_for(self.cell, self.task);
+        s.hidden = self.hidden;
+        s.controller = self.controller;
+        s.phi = self.phi;
+        s.pool = self.pool;
+        s.wr_max_sv = self.wr_max_sv;
+        s
+    }
+
+    /// Checks every field, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden == 0 {
+            return Err(Error::invalid("hidden", "must be at least 1"));
+        }
+        if self.device == Device::Gpu && self.precision == Precision::F64 {
+            return Err(Error::invalid(
+                "precision",
+                "f64 with --device gpu: the GPU trainer works in f32",
+            ));
+        }
+        for (field, v) in [
+            ("batch", self.batch),
+            ("steps", self.steps),
+            ("epochs", self.epochs),
+            ("eval", self.eval),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(field, "must be at least 1"));
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid(
+                "lr",
+                format!("{} (must be positive)", self.lr),
+            ));
+        }
+        if let Some(c) = self.clip {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(Error::invalid("clip", format!("{c} (must be positive)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML (what `config.toml` holds).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))
+    }
+
+    /// Whether a run with configuration `other` may continue this one (everything equal but the
+    /// number of epochs).
+    fn continues(&self, other: &RunConfig) -> bool {
+        RunConfig {
+            epochs: other.epochs,
+            ..self.clone()
+        } == *other
+    }
+}
+
+/// One evaluated epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochRow {
+    pub epoch: usize,
+    /// Minibatches done.
+    pub iteration: usize,
+    /// Mean training loss over the epoch.
+    pub loss: f64,
+    /// Held-out accuracy after the epoch.
+    pub accuracy: f64,
+}
+
+/// Encodes the rows for the checkpoint metadata (`{:?}` floats: exact round trip).
+fn encode_rows(rows: &[EpochRow]) -> String {
+    rows.iter()
+        .map(|r| format!("{},{},{:?},{:?}", r.epoch, r.iteration, r.loss, r.accuracy))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
+    let bad = || {
+        Error::invalid(
+            "checkpoint",
+            format!("{}: corrupt `run.metrics` metadata", path.display()),
+        )
+    };
+    if s.is_empty() {
+        return Ok(vec![]);
+    }
+    s.split(';')
+        .map(|r| {
+            let f: Vec<&str> = r.split(',').collect();
+            if f.len() != 4 {
+                return Err(bad());
+            }
+            Ok(EpochRow {
+                epoch: f[0].parse().map_err(|_| bad())?,
+                iteration: f[1].parse().map_err(|_| bad())?,
+                loss: f[2].parse().map_err(|_| bad())?,
+                accuracy: f[3].parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// Where the network lives while it trains.
+enum Engine {
+    Cpu64(SeqNet<f64, AnyCell>, Adam),
+    Cpu32(SeqNet<f32, AnyCell>, Adam),
+    Gpu(Box<GpuTrainer>),
+}
+
+impl Engine {
+    fn step(&mut self, src: &DataSource, it: usize, c: &RunConfig) -> Result<f64> {
+        fn cpu<F: Real>(
+            net: &mut SeqNet<F, AnyCell>,
+            adam: &mut Adam,
+            src: &DataSource,
+            it: usize,
+            c: &RunConfig,
+        ) -> Result<f64> {
+            Ok(train_step(net, adam, &src.batch::<F>(it, c.batch, c.seed)?, c.clip)?.loss)
+        }
+        match self {
+            Engine::Cpu64(n, ad) => cpu(n, ad, src, it, c),
+            Engine::Cpu32(n, ad) => cpu(n, ad, src, it, c),
+            Engine::Gpu(g) => {
+                let loss = g
+                    .train_step(&src.batch::<f32>(it, c.batch, c.seed)?, c.lr)?
+                    .0;
+                if !loss.is_finite() {
+                    return Err(Error::failed(
+                        "training",
+                        format!(
+                            "the loss became {loss} at minibatch {it} (learning rate too large? \
+                             try a smaller --lr or --clip)"
+                        ),
+                    ));
+                }
+                Ok(loss)
+            }
+        }
+    }
+
+    fn evaluate(&mut self, src: &DataSource, c: &RunConfig) -> Result<(f64, f64)> {
+        let seed = c.seed ^ 0x5eed;
+        match self {
+            Engine::Cpu64(n, _) => src.evaluate(n, c.eval, seed),
+            Engine::Cpu32(n, _) => src.evaluate(n, c.eval, seed),
+            // Digits: evaluated on the device, only losses and hits come back.
+            Engine::Gpu(g) if src.task.is_digits() => {
+                let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
+                for b in src.test_batches::<f32>(c.eval)? {
+                    let (l, h) = g.evaluate(&b)?;
+                    loss += l * b.b as f64;
+                    hits += h;
+                    k += b.b;
+                }
+                Ok((loss / k as f64, hits as f64 / k as f64))
+            }
+            // The rate tasks' criteria need the output trajectories: evaluated on the CPU.
+            Engine::Gpu(g) => src.evaluate(&g.download()?.0, c.eval, seed),
+        }
+    }
+
+    fn save(&self, path: &Path, meta: &[(String, String)]) -> Result<()> {
+        match self {
+            Engine::Cpu64(n, ad) => checkpoint::save_with(n, ad, path, meta),
+            Engine::Cpu32(n, ad) => checkpoint::save_with(n, ad, path, meta),
+            Engine::Gpu(g) => {
+                let (n, ad) = g.download()?;
+                checkpoint::save_with(&n, &ad, path, meta)
+            }
+        }
+    }
+}
+
+/// Loads a checkpoint into the configured engine, or builds a fresh network.
+fn engine(cfg: &RunConfig, resume: Option<&Path>) -> Result<Engine> {
+    fn net<F: Real>(cfg: &RunConfig, resume: Option<&Path>) -> Result<(SeqNet<F, AnyCell>, Adam)> {
+        let (net, mut adam) = match resume {
+            Some(p) => checkpoint::load::<F>(p)?,
+            None => (
+                cfg.spec().build::<F>(cfg.task, cfg.seed)?,
+                Adam::new(cfg.lr),
+            ),
+        };
+        adam.lr = cfg.lr;
+        if resume.is_some() {
+            use super::cell::Cell;
+            let (h, k) = (Cell::<F>::hidden(&net.cell), Cell::<F>::n_in(&net.cell));
+            if net.cell.kind() != cfg.cell || h != cfg.hidden || k != cfg.task.n_in() {
+                return Err(Error::invalid(
+                    "out",
+                    format!(
+                        "{}: the checkpoint does not fit --task/--cell/--hidden",
+                        resume.unwrap_or(Path::new("")).display()
+                    ),
+                ));
+            }
+        }
+        Ok((net, adam))
+    }
+    Ok(match (cfg.device, cfg.precision) {
+        (Device::Gpu, _) => {
+            let (n, adam) = net::<f32>(cfg, resume)?;
+            let mut g = GpuTrainer::new(&n, &adam)?;
+            g.set_clip(cfg.clip)?;
+            Engine::Gpu(Box::new(g))
+        }
+        (Device::Cpu, Precision::F32) => {
+            let (n, adam) = net::<f32>(cfg, resume)?;
+            Engine::Cpu32(n, adam)
+        }
+        (Device::Cpu, Precision::F64) => {
+            let (n, adam) = net::<f64>(cfg, resume)?;
+            Engine::Cpu64(n, adam)
+        }
+    })
+}
+
+/// A training run bound to its output folder.
+pub struct Run {
+    pub config: RunConfig,
+    pub out: PathBuf,
+    /// The epochs done so far (restored from the checkpoint when resuming).
+    pub rows: Vec<EpochRow>,
+    engine: Engine,
+    data: DataSource,
+}
+
+/// Files of a run inside its output folder.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+pub const CONFIG: &str = "config.toml";
+
+impl Run {
+    /// Opens a run in `out`: a fresh one, or — when `out` holds a checkpoint — the same run
+    /// resumed after its last completed epoch (the configuration must match but for `epochs`).
+    /// Writes `config.toml`.
+    pub fn open(config: RunConfig, out: &Path) -> Result<Run> {
+        config.validate()?;
+        let data = DataSource::new(
+            config.task,
+            config.data_dir.as_deref(),
+            config.pool,
+            config.seed,
+        )?;
+        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+        let ckpt = out.join(CHECKPOINT);
+        let config_path = out.join(CONFIG);
+        let mut rows = vec![];
+        let resume = ckpt.exists();
+        if resume {
+            let other = std::fs::read_to_string(&config_path)
+                .ok()
+                .and_then(|t| toml::from_str::<RunConfig>(&t).ok());
+            if !other.is_some_and(|o| o.continues(&config)) {
+                return Err(Error::invalid(
+                    "out",
+                    format!("{} holds a run with another configuration", out.display()),
+                ));
+            }
+            let meta = checkpoint::read_metadata(&ckpt)?;
+            let (Some(epoch), Some(metrics)) = (meta.get("run.epoch"), meta.get("run.metrics"))
+            else {
+                return Err(Error::invalid(
+                    "out",
+                    format!(
+                        "{}: the checkpoint records no run state to resume from (use a new --out)",
+                        ckpt.display()
+                    ),
+                ));
+            };
+            rows = decode_rows(metrics, &ckpt)?;
+            if epoch.parse::<usize>().ok() != Some(rows.len()) {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!(
+                        "{}: `run.epoch` disagrees with `run.metrics`",
+                        ckpt.display()
+                    ),
+                ));
+            }
+        }
+        let engine = engine(&config, resume.then_some(ckpt.as_path()))?;
+        let text = config.to_toml()?;
+        crate::io::write_atomic(&config_path, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&config_path, e))
+        })?;
+        Ok(Run {
+            config,
+            out: out.to_path_buf(),
+            rows,
+            engine,
+            data,
+        })
+    }
+
+    /// Epochs already done.
+    pub fn done(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Trains the remaining epochs. After each: the checkpoint (with the run state), then
+    /// `metrics.csv`/`.parquet` that say it exists; at the end `learning_curve.png/.svg`.
+    /// `progress(event)` is called after every minibatch and every evaluation.
+    pub fn train(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Vec<EpochRow>> {
+        let c = self.config.clone();
+        for epoch in self.done()..c.epochs {
+            let mut loss = 0.0;
+            for s in 0..c.steps {
+                let it = epoch * c.steps + s;
+                loss += self.engine.step(&self.data, it, &c)? / c.steps as f64;
+                progress(Progress::Step {
+                    epoch,
+                    step: s,
+                    running_loss: loss * c.steps as f64 / (s + 1) as f64,
+                });
+            }
+            let (_, accuracy) = self.engine.evaluate(&self.data, &c)?;
+            let row = EpochRow {
+                epoch: epoch + 1,
+                iteration: (epoch + 1) * c.steps,
+                loss,
+                accuracy,
+            };
+            self.rows.push(row);
+            progress(Progress::Epoch(row));
+            // Checkpoint first (with the run state), then the metrics that say it exists.
+            let meta = vec![
+                ("run.epoch".to_string(), self.rows.len().to_string()),
+                ("run.metrics".to_string(), encode_rows(&self.rows)),
+            ];
+            self.engine.save(&self.out.join(CHECKPOINT), &meta)?;
+            let t = self.metrics();
+            t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
+            t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)?;
+        }
+        self.learning_curve()?;
+        Ok(self.rows.clone())
+    }
+
+    /// The metrics table (one row per epoch).
+    pub fn metrics(&self) -> Table {
+        let r = &self.rows;
+        let mut t = Table::new();
+        t.push(
+            "epoch",
+            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        );
+        t.push(
+            "iteration",
+            Column::I64(r.iter().map(|r| r.iteration as i64).collect()),
+        );
+        t.push("loss", Column::F64(r.iter().map(|r| r.loss).collect()));
+        t.push(
+            "accuracy",
+            Column::F64(r.iter().map(|r| r.accuracy).collect()),
+        );
+        t
+    }
+
+    fn learning_curve(&self) -> Result<()> {
+        let c = &self.config;
+        LinePlot::new(
+            format!(
+                "{} learning curve ({} cell, {})",
+                c.task.name(),
+                c.cell.name(),
+                match c.device {
+                    Device::Cpu => "cpu",
+                    Device::Gpu => "gpu",
+                }
+            ),
+            "iteration",
+            "loss / accuracy",
+        )
+        .series(
+            if c.task.is_digits() {
+                "loss (cross-entropy)"
+            } else {
+                "loss (MSE)"
+            },
+            self.rows
+                .iter()
+                .map(|r| (r.iteration as f64, r.loss))
+                .collect(),
+        )
+        .series(
+            "accuracy",
+            self.rows
+                .iter()
+                .map(|r| (r.iteration as f64, r.accuracy))
+                .collect(),
+        )
+        .save(&self.out.join("learning_curve"))?;
+        Ok(())
+    }
+}
+
+/// What [`Run::train`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// A minibatch of `epoch` (0-based) is done; the epoch's mean loss so far.
+    Step {
+        epoch: usize,
+        step: usize,
+        running_loss: f64,
+    },
+    /// An epoch was evaluated.
+    Epoch(EpochRow),
+}
