@@ -1,21 +1,27 @@
 //! # neurodyn
 //!
-//! Fit and dissect recurrent neural circuit models. A model is a continuous ODE system
-//! `dx/dt = f(t, x)` with an analytic Jacobian ([`model::Model`]); every analysis takes any model.
+//! Fit and dissect recurrent neural circuit models. A system is a continuous flow
+//! `dx/dt = f(t, x)` ([`Model`]) or a discrete map `h ← F_t(h)` ([`Map`](model::Map)), each with
+//! its analytic Jacobian; every analysis takes any system. Start with [`prelude`].
 //!
 //! | module | what |
 //! |---|---|
-//! | [`model`] | the [`Model`] trait, [`check_jacobian`], the rate RNN |
-//! | [`integrate`](mod@integrate) | one front door [`integrate`](integrate::integrate()): Euler, RK4, Dormand–Prince 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
-//! | [`fixed_points`], [`stability`] | fixed points of any model or map, linear stability |
+//! | [`model`] | the systems: [`Model`] (flows) and [`Map`](model::Map) (maps) side by side, the rate RNN, ORGaNICs, gamma/ANRU, the RNN map, closures ([`FlowFn`](model::FlowFn), [`MapFn`](model::MapFn)), the variational system, [`check_jacobian`]; imports no analysis |
+//! | [`source`] | the model resolver: preset / `.npy` / checkpoint / `--organics` / `--anru` → a flow or map and its initial state |
+//! | [`integrate`](mod@integrate) | one front door [`integrate`](integrate::integrate()): Euler, RK4, Dormand–Prince 5(4) and Tsitouras 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
+//! | [`fixed_points`], [`stability`] | fixed points of any flow or map, linear stability |
 //! | [`lyapunov`] | Lyapunov spectra of any map or flow |
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
-//! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable) |
-//! | [`train`] | trainable cells (rate, gamma, ANRU, ORGaNICs), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load |
-//! | [`preset`] | TOML model presets and `.npy` weights |
+//! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
+//! | [`seed`] | per-trial seed derivation (sweep and trainer) |
+//! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
+//! | [`preset`] | TOML model presets |
 //! | [`io`] | `.npy` reading with validation, Parquet/CSV tables, atomic (temp file + rename) writes |
 //! | [`plot`] | PNG + SVG line plots |
 //! | [`testing`] | reference problems with exact solutions, the matrix exponential |
+//!
+//! Equations in these docs are `$…$` TeX; `docs/katex-header.html` renders them
+//! (`RUSTDOCFLAGS="--html-in-header docs/katex-header.html" cargo doc --no-deps`).
 
 pub mod error;
 pub mod fixed_points;

@@ -45,6 +45,13 @@ fn train_resume_and_analyse() {
     let (full, resumed) = (d.join("full"), d.join("resumed"));
     train(&full, 12);
     train(&resumed, 6);
+    // The resume point is the checkpoint's own run state, not the metrics files: with them gone
+    // the run still continues from epoch 6 and rewrites all 12 rows.
+    let meta = neurodyn::train::checkpoint::read_metadata(&resumed.join("checkpoint.safetensors"))
+        .unwrap();
+    assert_eq!(meta.get("run.epoch").map(String::as_str), Some("6"));
+    std::fs::remove_file(resumed.join("metrics.csv")).unwrap();
+    std::fs::remove_file(resumed.join("metrics.parquet")).unwrap();
     train(&resumed, 12); // continues from epoch 6
     let metrics = std::fs::read_to_string(full.join("metrics.csv")).unwrap();
     assert_eq!(
@@ -134,13 +141,13 @@ fn bad_input_fails_cleanly() {
         bin("train")
             .args(["--task", "xor-ish", "--quiet", "--out"])
             .arg(d.join("a")),
-        "`task`",
+        "'--task <TASK>'",
     );
     fails(
         bin("train")
             .args(["--cell", "lstm", "--quiet", "--out"])
             .arg(d.join("a")),
-        "`cell`",
+        "'--cell <CELL>'",
     );
     fails(
         bin("train")
@@ -412,8 +419,9 @@ fn bad_device_cell_and_precision() {
     let d = tmpdir("bad2");
     for (args, want) in [
         (vec!["--device", "gpu", "--precision", "f64"], "`precision`"),
-        (vec!["--device", "tpu"], "`device`"),
-        (vec!["--precision", "f16"], "`precision`"),
+        // Parsed into enums by clap: the message names the flag and lists the accepted values.
+        (vec!["--device", "tpu"], "'--device <DEVICE>'"),
+        (vec!["--precision", "f16"], "'--precision <PRECISION>'"),
         (vec!["--task", "seq-digits", "--pool", "5"], "`pool`"),
         (vec!["--clip=-1"], "`clip`"),
         (
