@@ -51,6 +51,13 @@ fn q_of(f: &[f64]) -> f64 {
 }
 
 /// Damped Newton / Levenberg–Marquardt on f(x) = 0 from x0 (see the module documentation).
+///
+/// ```
+/// use neurodyn::prelude::*;
+/// let f = FlowFn::new(1, |_t, x, dx| dx[0] = x[0] * x[0] - 2.0);
+/// let r = newton(&f, &[1.0], &NewtonOptions::default()).unwrap();
+/// assert!(r.converged && (r.x[0] - 2f64.sqrt()).abs() < 1e-12);
+/// ```
 pub fn newton<M: Model + ?Sized>(
     model: &M,
     x0: &[f64],
@@ -195,6 +202,19 @@ impl Default for FinderOptions {
 
 /// Fixed points reached by Newton from each of `starts`, deduplicated, with stability (sorted by
 /// the first coordinate, then the second, for reproducible output).
+///
+/// ```
+/// use neurodyn::prelude::*;
+/// // x' = x − x³ has three fixed points: −1 and 1 (stable), 0 (unstable).
+/// let f = FlowFn::new(1, |_t, x, dx| dx[0] = x[0] - x[0].powi(3))
+///     .with_jacobian(|_t, x, mut j| j[(0, 0)] = 1.0 - 3.0 * x[0] * x[0]);
+/// let pts = find_fixed_points(&f, &random_starts(1, 50, -2.0, 2.0, 7), &FinderOptions::default())
+///     .unwrap();
+/// let xs: Vec<f64> = pts.iter().map(|p| p.x[0]).collect();
+/// assert_eq!(pts.len(), 3);
+/// assert!((xs[0] + 1.0).abs() < 1e-12 && xs[1].abs() < 1e-12 && (xs[2] - 1.0).abs() < 1e-12);
+/// assert!(pts[0].stability.class.is_stable() && !pts[1].stability.class.is_stable());
+/// ```
 pub fn find_fixed_points<M: Model + ?Sized>(
     model: &M,
     starts: &[Vec<f64>],

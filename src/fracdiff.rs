@@ -9,8 +9,8 @@
 //!
 //! with $c_{k,0} = (k-1)^{1-α} - (k+α-1)k^{-α}$, $c_{k,j} = (k-j+1)^{1-α} - 2(k-j)^{1-α} + (k-j-1)^{1-α}$
 //! and $c_{k,k} = 1$. Every scheme is a causal (Toeplitz) convolution plus boundary terms, computed
-//! by a **zero-padded** real FFT (a linear convolution, O(N log N)) — unlike differint's `GL`, whose
-//! unpadded FFT wraps around (the wrap-around of an unpadded FFT, as in differint 1.0.0's GL). The direct O(N²) sums are kept as references
+//! by a **zero-padded** real FFT (a linear convolution, O(N log N)) — unlike differint's `GL` (version 1.0.0), whose
+//! unpadded FFT wraps around. The direct O(N²) sums are kept as references
 //! ([`fracdiff_direct`]). At k = 0 the RL value is singular when f₀ ≠ 0 (returned as NaN) and 0 when
 //! f₀ = 0; GL and L1 return their formula's value (GL: h^{−α} f₀, L1: 0).
 //!
@@ -340,6 +340,15 @@ fn padded_spectrum(x: &[f64], len: usize) -> Result<Vec<Complex64>> {
 
 /// D^α f by FFT convolution, O(N log N) (see the module documentation). The kernel's and the
 /// signal's transforms run in parallel; for many signals of one length prefer [`Operator`].
+///
+/// ```
+/// use neurodyn::fracdiff::{fracdiff, power_derivative, Scheme};
+/// // D^0.5 t² on t ∈ [0, 1]: Caputo L1 is O(h^{1.5}) accurate against Γ(3)/Γ(2.5) t^1.5.
+/// let h = 1e-3;
+/// let f: Vec<f64> = (0..=1000).map(|k| (k as f64 * h).powi(2)).collect();
+/// let d = fracdiff(&f, 0.5, h, Scheme::CaputoL1).unwrap();
+/// assert!((d[1000] - power_derivative(2.0, 0.5, 1.0)).abs() < 1e-3);
+/// ```
 pub fn fracdiff(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<Vec<f64>> {
     validate(f, alpha, h, scheme)?;
     let n = f.len();

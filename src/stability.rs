@@ -92,6 +92,15 @@ pub fn eigenvalues(m: MatRef<'_, f64>) -> Result<Vec<c64>> {
 
 /// Stability from a Jacobian. `tol` is the margin around the stability boundary below which the
 /// verdict is `Marginal` (relative to the spectral scale max|λ|, plus 1e-12).
+///
+/// ```
+/// use neurodyn::prelude::*;
+/// // A damped oscillator x'' + 0.2 x' + x = 0: a stable focus, Re λ = −0.1.
+/// let j = Mat::from_fn(2, 2, |i, k| [[0.0, 1.0], [-1.0, -0.2]][i][k]);
+/// let s = analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10).unwrap();
+/// assert_eq!(s.class, Class::StableFocus);
+/// assert!((s.max_growth + 0.1).abs() < 1e-12);
+/// ```
 pub fn analyze_jacobian(jac: MatRef<'_, f64>, kind: TimeKind, tol: f64) -> Result<Stability> {
     let mut ev = eigenvalues(jac)?;
     if ev.iter().any(|l| !l.re.is_finite() || !l.im.is_finite()) {

@@ -114,6 +114,9 @@ fn lorenz_spectrum_and_sum_identity() {
     let e1_short = (run(0.01, 100.0).sum() - exact).abs();
     assert!(e1 < 1e-3, "Σλ error {e1:e} at dt = 0.01");
     let order = (e1_short / e2).log2();
+    eprintln!(
+        "Lorenz λ = {l:?}; Σλ error {e1:.2e} (dt 0.01, T 500), order {order:.2} ({e1_short:.2e} → {e2:.2e})"
+    );
     assert!(
         (order - 4.0).abs() < 0.5,
         "observed order {order} ({e1_short:e} → {e2:e})"
@@ -150,6 +153,11 @@ fn henon_fixed_points_stability_and_spectrum() {
     .unwrap();
     assert!((s.exponents[0] - 0.41922).abs() < 2e-3, "{:?}", s.exponents);
     assert!((s.exponents[1] + 1.62319).abs() < 2e-3, "{:?}", s.exponents);
+    eprintln!(
+        "Hénon λ = {:?}, Σλ − ln b = {:.1e}",
+        s.exponents,
+        s.sum() - 0.3f64.ln()
+    );
     // det D = −b at every step: Σλ = ln b to round-off.
     assert!(
         (s.sum() - 0.3f64.ln()).abs() < 1e-12,

@@ -194,6 +194,14 @@ impl JacobianCheck {
 /// `(−f(x+2h) + 8f(x+h) − 8f(x−h) + f(x−2h)) / 12h`, so a correct Jacobian of a smooth model
 /// agrees to ~1e-10 and the test threshold 1e-6 separates right from wrong by orders of magnitude.
 /// Also compares [`Model::jvp`] with the analytic `J v`.
+///
+/// ```
+/// use neurodyn::prelude::*;
+/// let w = Mat::from_fn(4, 4, |i, j| ((i * 4 + j) as f64 * 0.7).sin());
+/// let rnn = RateRnn::new(w, Activation::Tanh).unwrap();
+/// let c = check_jacobian(&rnn, 0.0, &[0.1, -0.3, 0.5, 0.2]);
+/// assert!(c.passes(1e-8), "{c:?}");
+/// ```
 pub fn check_jacobian<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> JacobianCheck {
     let n = model.dim();
     assert_eq!(

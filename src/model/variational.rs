@@ -33,6 +33,16 @@ impl<'a, M: Model + ?Sized> Variational<'a, M> {
     }
 }
 
+/// ```
+/// use neurodyn::prelude::*;
+/// use neurodyn::model::Variational;
+/// // x' = −2x with one tangent vector: y' = −2y.
+/// let f = FlowFn::new(1, |_t, x, dx| dx[0] = -2.0 * x[0]).with_jacobian(|_t, _x, mut j| j[(0, 0)] = -2.0);
+/// let var = Variational::new(&f, 1);
+/// let mut dz = [0.0; 2];
+/// var.rhs(0.0, &[1.0, 3.0], &mut dz);
+/// assert_eq!(dz, [-2.0, -6.0]);
+/// ```
 impl<M: Model + ?Sized> Model for Variational<'_, M> {
     fn dim(&self) -> usize {
         self.model.dim() * (1 + self.k)

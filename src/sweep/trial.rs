@@ -291,6 +291,15 @@ pub fn analytic_start(model: &Organics) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f6
 }
 
 /// One full trial of the sweep for job (i, j, k).
+///
+/// ```
+/// use neurodyn::sweep::{run_trial, SweepConfig, DEFAULT_CONFIG, Condition};
+/// let cfg = SweepConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
+/// let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
+/// // The smallest recurrent perturbation δ at the smallest input: the circuit settles.
+/// let r = run_trial(&cfg, &deltas, &inputs, 0).unwrap();
+/// assert_eq!(r.condition, Condition::FixedPoint);
+/// ```
 pub fn run_trial(
     cfg: &SweepConfig,
     deltas: &[f64],
