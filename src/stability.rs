@@ -85,9 +85,12 @@ pub fn eigenvalues(m: MatRef<'_, f64>) -> Result<Vec<c64>> {
         ));
     }
     let owned: Mat<f64> = m.to_owned();
-    owned
-        .eigenvalues()
-        .map_err(|e| Error::invalid("jacobian", format!("eigenvalue solver failed: {e:?}")))
+    owned.eigenvalues().map_err(|e| {
+        Error::failed(
+            "eigenvalues",
+            format!("the eigenvalue solver failed: {e:?}"),
+        )
+    })
 }
 
 /// Stability from a Jacobian. `tol` is the margin around the stability boundary below which the
@@ -104,7 +107,10 @@ pub fn eigenvalues(m: MatRef<'_, f64>) -> Result<Vec<c64>> {
 pub fn analyze_jacobian(jac: MatRef<'_, f64>, kind: TimeKind, tol: f64) -> Result<Stability> {
     let mut ev = eigenvalues(jac)?;
     if ev.iter().any(|l| !l.re.is_finite() || !l.im.is_finite()) {
-        return Err(Error::invalid("jacobian", "non-finite eigenvalues"));
+        return Err(Error::failed(
+            "stability",
+            "non-finite eigenvalues (a non-finite Jacobian at this state)",
+        ));
     }
     let growth = |l: &c64| match kind {
         TimeKind::Continuous => l.re,

@@ -192,3 +192,64 @@ fn anru_spectrum_runs_and_partial_is_the_head() {
     .into_owned();
     assert!(e.contains("`anru`"), "{e}");
 }
+
+/// A trajectory that diverges is a run failure (exit 1) that blames the step, not invalid input
+/// (exit 2), and leaves no output; the same source through every view the resolver offers works.
+#[test]
+fn divergence_is_a_run_failure_and_every_view_resolves() {
+    let d = tmpdir("diverge");
+    let o = bin()
+        .args(["--flow", "--dt", "10", "--steps", "200", "--quiet", "--out"])
+        .arg(d.join("x.csv"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("dt = 10"), "{e}");
+    assert!(!d.join("x.csv").exists());
+    // ORGaNICs through the resolver: the flow and its Euler map agree on λ_max to O(dt).
+    let run = |view: &[&str], out: &str| {
+        let o = bin()
+            .args([
+                "--organics",
+                "4",
+                "--k",
+                "2",
+                "--warmup",
+                "2000",
+                "--steps",
+                "4000",
+            ])
+            .args(view)
+            .args(["--quiet", "--out"])
+            .arg(d.join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(d.join(out))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let flow = run(&["--flow", "--dt", "0.0001"], "flow.csv");
+    let euler = run(&["--euler", "--dt", "0.0001"], "euler.csv");
+    assert!(flow < 0.0, "the default circuit is stable: λ_max = {flow}");
+    assert!(
+        (flow - euler).abs() < 0.02 * flow.abs(),
+        "flow {flow} vs Euler map {euler}"
+    );
+    // --map is the rate RNN's view: asking it of an ORGaNICs circuit names the problem.
+    let o = bin()
+        .args(["--organics", "4", "--map", "tanh", "--quiet", "--out"])
+        .arg(d.join("m.csv"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+}

@@ -290,9 +290,9 @@ impl Organics {
         let mut x = y;
         x.extend_from_slice(&a);
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid(
-                "W_r",
-                "the iterative fixed-point scheme diverged (I − diag(1 − √a) W_r singular?)",
+            return Err(Error::failed(
+                "fixed point",
+                "the iterative scheme diverged (I − diag(1 − √a) W_r singular for this W_r?)",
             ));
         }
         Ok(x)
