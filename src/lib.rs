@@ -23,6 +23,7 @@
 //! Equations in these docs are `$…$` TeX; `docs/katex-header.html` renders them
 //! (`RUSTDOCFLAGS="--html-in-header docs/katex-header.html" cargo doc --no-deps`).
 
+pub mod continuation;
 pub mod error;
 pub mod fixed_points;
 pub mod fracdiff;

@@ -26,6 +26,10 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Draw markers instead of a line.
     pub markers: bool,
+    /// Draw a dashed line.
+    pub dashed: bool,
+    /// Palette index of the colour (default: the series' position).
+    pub color: Option<usize>,
 }
 
 /// A line plot description.
@@ -63,6 +67,27 @@ impl LinePlot {
             markers: false,
             label: label.into(),
             points,
+            dashed: false,
+            color: None,
+        });
+        self
+    }
+
+    /// Adds a line in a given palette colour, dashed or solid; an empty label stays out of the
+    /// legend (for the second and later pieces of one curve).
+    pub fn segment(
+        mut self,
+        label: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        color: usize,
+        dashed: bool,
+    ) -> Self {
+        self.series.push(Series {
+            markers: false,
+            label: label.into(),
+            points,
+            dashed,
+            color: Some(color),
         });
         self
     }
@@ -73,6 +98,8 @@ impl LinePlot {
             label: label.into(),
             points,
             markers: true,
+            dashed: false,
+            color: None,
         });
         self
     }
@@ -140,7 +167,7 @@ impl LinePlot {
             .draw()
             .map_err(|e| err(&e))?;
         for (k, s) in self.series.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
+            let color = Palette99::pick(s.color.unwrap_or(k)).to_rgba();
             let log_y = self.log_y;
             let pts = s.points.iter().map(move |&(x, y)| {
                 (
@@ -164,20 +191,33 @@ impl LinePlot {
                     filled: true,
                     stroke_width: 1,
                 };
-                chart
+                let a = chart
                     .draw_series(pts.map(|p| Circle::new(p, r, fill)))
-                    .map_err(|e| err(&e))?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, fill));
+                    .map_err(|e| err(&e))?;
+                if !s.label.is_empty() {
+                    a.label(s.label.clone())
+                        .legend(move |(x, y)| Circle::new((x + 10, y), 4, fill));
+                }
+            } else if s.dashed {
+                let a = chart
+                    .draw_series(DashedLineSeries::new(pts, 8, 5, style))
+                    .map_err(|e| err(&e))?;
+                if !s.label.is_empty() {
+                    a.label(s.label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], style));
+                }
             } else {
-                chart
+                let a = chart
                     .draw_series(LineSeries::new(pts, style))
-                    .map_err(|e| err(&e))?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                    .map_err(|e| err(&e))?;
+                if !s.label.is_empty() {
+                    a.label(s.label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                }
             }
         }
-        if self.series.len() > 1 && self.series.len() <= 12 {
+        let labelled = self.series.iter().filter(|s| !s.label.is_empty()).count();
+        if labelled > 1 && labelled <= 12 {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperLeft)
