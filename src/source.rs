@@ -458,3 +458,270 @@ impl SourceArgs {
         })
     }
 }
+
+/// A parametrised system from a source, for `continuation`: the system, its start state and the
+/// parameter's meaning (see [`Source::parametrised`]).
+pub struct ResolvedParam {
+    pub system: Box<dyn crate::continuation::Parametrised>,
+    pub x0: Vec<f64>,
+    /// What p means, for messages and tables.
+    pub description: String,
+}
+
+impl Source {
+    /// The source with one named parameter (Keller-style continuation needs ∂f/∂p):
+    ///
+    /// * rate RNNs (presets, `.npy`, rate checkpoints), as flows or maps (`view`): `g` (W scaled by
+    ///   p / g0, g0 the preset's g or 1), `bias` (p added to every b_i), `input` (p times an input
+    ///   pattern: `input` if given, else for a checkpoint W_in·1, else all ones);
+    /// * ORGaNICs (presets, `--organics N`): `W_r` (W_r = p·I; the preset's W_r must be c·I),
+    ///   `b0`, `b1`, `sigma`, `tau_y`, `tau_a` (every unit = p), `z` (p times the preset's drive
+    ///   pattern z/max|z|), `delta` (W_r = I + p G, G a seeded N(0, 1/N) matrix);
+    /// * other trained cells: `input` (every input channel held at p).
+    pub fn parametrised(
+        &self,
+        view: View,
+        param: &str,
+        input: Option<Vec<f64>>,
+        seed: u64,
+        from: f64,
+    ) -> Result<ResolvedParam> {
+        use crate::continuation::{RateKnob, RateParam, Rebuild};
+        let rate_knob = |g0: f64, n: usize, dflt: Option<Vec<f64>>| -> Result<RateKnob> {
+            Ok(match param {
+                "g" => RateKnob::Gain { g0 },
+                "bias" => RateKnob::Bias,
+                "input" => RateKnob::Input(input.clone().or(dflt).unwrap_or(vec![1.0; n])),
+                other => {
+                    return Err(Error::invalid(
+                        "param",
+                        format!("`{other}` is not a parameter of a rate RNN (g, bias or input)"),
+                    ))
+                }
+            })
+        };
+        let map = match view {
+            View::Map => true,
+            View::Natural | View::PreferMap => false,
+            View::Euler(_) => return Err(Error::invalid(
+                "euler",
+                "continuation follows the flow's fixed points (the Euler map has the same ones)",
+            )),
+        };
+        // Rate networks: presets and `.npy`, or rate checkpoints.
+        let organics_base: Option<(Organics, Vec<f64>)> = match self {
+            Source::Preset { path, .. } => match path {
+                Some(p) => match load_any(p)? {
+                    AnyModel::Organics(m, x0, _) => Some((m, x0)),
+                    AnyModel::RateRnn(_) => None,
+                },
+                None => None,
+            },
+            Source::Organics { .. } => {
+                let r = self.resolve(View::Natural, 1.0)?;
+                Some((Organics::defaults(r.x0.len() / 2)?, r.x0))
+            }
+            _ => None,
+        };
+        if let Some((base, x0)) = organics_base {
+            if map {
+                return Err(Error::invalid("map", "an ORGaNICs circuit is a flow"));
+            }
+            let x0 = match self {
+                Source::Preset { overrides, .. } => match &overrides.x0 {
+                    Some(p) => read_npy_vec(p, "x0", Some(x0.len()))?,
+                    None => x0,
+                },
+                Source::Organics { x0: Some(p), .. } => read_npy_vec(p, "x0", Some(x0.len()))?,
+                _ => x0,
+            };
+            let make = organics_param(base, param, seed)?;
+            let description = format!("ORGaNICs `{param}`");
+            let system = Rebuild::new(param, from, move |p| Ok(System::Flow(Box::new(make(p)?))))?;
+            return Ok(ResolvedParam {
+                system: Box::new(system),
+                x0,
+                description,
+            });
+        }
+        match self {
+            Source::Preset {
+                path, overrides, ..
+            } => {
+                let (preset, dir) = Preset::load_with(path.as_deref(), overrides)?;
+                let built = preset.build(&dir)?;
+                let g0 = self.reference_gain()?;
+                let n = built.x0.len();
+                let knob = rate_knob(g0, n, None)?;
+                let description = format!("rate RNN `{param}`");
+                Ok(ResolvedParam {
+                    system: Box::new(RateParam::new(built.model, knob, map)?),
+                    x0: built.x0,
+                    description,
+                })
+            }
+            Source::Checkpoint { path, x0 } => {
+                let (net, _) = load::<f64>(path)?;
+                match analysis(&net)? {
+                    Analysis::Flow(m) => {
+                        let n = crate::model::Model::dim(&m);
+                        // The input pattern W_in·1 (every input channel at 1).
+                        let w_in = net.layout.get("W_in").map(|t| {
+                            let k = t.shape[1];
+                            (0..n)
+                                .map(|i| (0..k).map(|c| net.params[t.offset + i * k + c]).sum())
+                                .collect::<Vec<f64>>()
+                        });
+                        let knob = rate_knob(1.0, n, w_in)?;
+                        let x = match x0 {
+                            Some(p) => read_npy_vec(p, "x0", Some(n))?,
+                            None => vec![0.0; n],
+                        };
+                        Ok(ResolvedParam {
+                            system: Box::new(RateParam::new(m, knob, map)?),
+                            x0: x,
+                            description: format!("trained rate network `{param}`"),
+                        })
+                    }
+                    _ => {
+                        if param != "input" {
+                            return Err(Error::invalid(
+                                "param",
+                                format!(
+                                    "`{param}`: a trained {} cell is continued in `input` only",
+                                    crate::train::cell::Cell::<f64>::name(&net.cell)
+                                ),
+                            ));
+                        }
+                        let k = crate::train::cell::Cell::<f64>::n_in(&net.cell);
+                        let start = self.resolve(View::Natural, 1.0)?;
+                        let sys = Rebuild::new("input", from, move |p| {
+                            Ok(System::Map(Box::new(
+                                crate::train::cell::CellMap::new(net.clone())
+                                    .with_input(vec![p; k])?,
+                            )))
+                        })?;
+                        Ok(ResolvedParam {
+                            system: Box::new(sys),
+                            x0: start.x0,
+                            description: "trained cell `input`".into(),
+                        })
+                    }
+                }
+            }
+            Source::Anru { .. } => Err(Error::invalid(
+                "anru",
+                "continuation of ANRU networks is not offered (use a trained checkpoint's `input`)",
+            )),
+            Source::Organics { .. } => unreachable!("handled above"),
+        }
+    }
+}
+
+type OrganicsMake = std::sync::Arc<dyn Fn(f64) -> Result<Organics> + Send + Sync>;
+
+/// The ORGaNICs circuit as a function of one named parameter.
+fn organics_param(base: Organics, param: &str, seed: u64) -> Result<OrganicsMake> {
+    let n = base.n();
+    let rebuild = |b: &Organics,
+                   w_r: Mat<f64>,
+                   b0: Vec<f64>,
+                   b1: Vec<f64>,
+                   sigma: Vec<f64>,
+                   tau_y: Vec<f64>,
+                   tau_a: Vec<f64>,
+                   z: Vec<f64>|
+     -> Result<Organics> {
+        Organics::new(b.variant, w_r, b.w.clone(), b0, b1, sigma, tau_y, tau_a, z)
+    };
+    let b = base;
+    let make: OrganicsMake = match param {
+        "W_r" => {
+            let c = b.w_r[(0, 0)];
+            let scalar = (0..n).all(|i| {
+                (0..n).all(|j| b.w_r[(i, j)] == if i == j { c } else { 0.0 })
+            });
+            if !scalar {
+                return Err(Error::invalid(
+                    "param",
+                    "`W_r` is a parameter only when the preset's W_r is c·I (use `delta`)",
+                ));
+            }
+            std::sync::Arc::new(move |p| {
+                rebuild(
+                    &b,
+                    Mat::from_fn(n, n, |i, j| if i == j { p } else { 0.0 }),
+                    b.b0.clone(),
+                    b.b1.clone(),
+                    b.sigma.clone(),
+                    b.tau_y.clone(),
+                    b.tau_a.clone(),
+                    b.z.clone(),
+                )
+            })
+        }
+        "delta" => {
+            use rand::SeedableRng;
+            use rand_distr::{Distribution, StandardNormal};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let s = 1.0 / (n as f64).sqrt();
+            let g = Mat::from_fn(n, n, |_, _| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                s * z
+            });
+            std::sync::Arc::new(move |p| {
+                rebuild(
+                    &b,
+                    Mat::from_fn(n, n, |i, j| (if i == j { 1.0 } else { 0.0 }) + p * g[(i, j)]),
+                    b.b0.clone(),
+                    b.b1.clone(),
+                    b.sigma.clone(),
+                    b.tau_y.clone(),
+                    b.tau_a.clone(),
+                    b.z.clone(),
+                )
+            })
+        }
+        "b0" | "b1" | "sigma" | "tau_y" | "tau_a" | "z" => {
+            let which = param.to_string();
+            let zmax = b.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if which == "z" && zmax == 0.0 {
+                return Err(Error::invalid("param", "`z`: the preset's drive is zero"));
+            }
+            std::sync::Arc::new(move |p| {
+                let all = vec![p; n];
+                let pick = |name: &str, v: &Vec<f64>| {
+                    if which == name {
+                        all.clone()
+                    } else {
+                        v.clone()
+                    }
+                };
+                let z = if which == "z" {
+                    b.z.iter().map(|v| p * v / zmax).collect()
+                } else {
+                    b.z.clone()
+                };
+                rebuild(
+                    &b,
+                    b.w_r.clone(),
+                    pick("b0", &b.b0),
+                    pick("b1", &b.b1),
+                    pick("sigma", &b.sigma),
+                    pick("tau_y", &b.tau_y),
+                    pick("tau_a", &b.tau_a),
+                    z,
+                )
+            })
+        }
+        other => {
+            return Err(Error::invalid(
+                "param",
+                format!(
+                    "`{other}` is not an ORGaNICs parameter (W_r, delta, b0, b1, sigma, tau_y, tau_a, z)"
+                ),
+            ))
+        }
+    };
+    Ok(make)
+}

@@ -78,12 +78,39 @@ impl RateParam {
             }
         }
         let inv_tau = base.tau().iter().map(|t| 1.0 / t).collect();
-        Ok(RateParam {
+        let p = RateParam {
             base,
             inv_tau,
             knob,
             map,
-        })
+        };
+        // At the base parameter the flow must be the network's own right-hand side: this catches
+        // what the parametrisation does not model (per-neuron nonlinearities, time-dependent input).
+        if !map {
+            use crate::model::Model;
+            let x: Vec<f64> = (0..n)
+                .map(|i| 0.3 * ((i as f64) * 0.7 + 0.1).sin())
+                .collect();
+            let p0 = match p.knob {
+                RateKnob::Gain { g0 } => g0,
+                _ => 0.0,
+            };
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            p.eval(&x, p0, &mut a);
+            p.base.rhs(0.0, &x, &mut b);
+            let err = a
+                .iter()
+                .zip(&b)
+                .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
+            if !(err <= 1e-12 * (1.0 + b.iter().fold(0.0f64, |m, v| m.max(v.abs())))) {
+                return Err(crate::Error::invalid(
+                    "param",
+                    "this rate network has per-neuron nonlinearities or a time-dependent input, \
+                     which the rate-RNN parameters do not model",
+                ));
+            }
+        }
+        Ok(p)
     }
 
     fn act(&self) -> Activation {

@@ -1,0 +1,350 @@
+//! `continuation`: follow a branch of fixed points through one parameter and locate its
+//! bifurcations. Argument parsing → the resolver (`neurodyn::source`) → `continue_branch` → writing.
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Kind, Stop};
+use neurodyn::fixed_points::{find_fixed_points, random_starts, FinderOptions};
+use neurodyn::io::{read_npy_vec, Column, Table, TableFormat};
+use neurodyn::plot::LinePlot;
+use neurodyn::source::{SourceArgs, View};
+use neurodyn::stability::TimeKind;
+use neurodyn::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Follow the fixed points of a flow or map through one parameter by pseudo-arclength
+/// continuation, through folds, and detect and locate folds, branch points, Hopf points (with ω
+/// and the first Lyapunov coefficient), flips and Neimark–Sacker points.
+///
+/// Parameters: rate RNNs (presets, --W, rate checkpoints; flows or --map) `g`, `bias`, `input`;
+/// ORGaNICs (presets, --organics N) `W_r`, `delta`, `b0`, `b1`, `sigma`, `tau_y`, `tau_a`, `z`;
+/// other trained cells `input`.
+///
+/// Example: continuation --model models/organics-2d-bistable.toml --param W_r --from 3 --to 0.5 --out out/cont
+///
+/// Writes DIR/branch.csv + .parquet (param, x0 … x{n-1}, stable, n_unstable, max_re_eig or
+/// max_abs_eig), DIR/bifurcations.csv (kind, param, x…, omega, l1) and DIR/diagram.png/.svg.
+#[derive(Parser, Debug)]
+#[command(name = "continuation", version)]
+struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Continue the rate RNN's discrete map h ← φ(W h + b) instead of its flow.
+    #[arg(long)]
+    map: bool,
+    /// The parameter (see above).
+    #[arg(long)]
+    param: String,
+    /// Start value of the parameter.
+    #[arg(long, allow_hyphen_values = true)]
+    from: f64,
+    /// End value: the branch is followed from --from towards --to and stops when the parameter
+    /// leaves the interval between them.
+    #[arg(long, allow_hyphen_values = true)]
+    to: f64,
+    /// Input pattern for `input` (float64 .npy of length N) [default: W_in·1 for checkpoints,
+    /// all ones otherwise].
+    #[arg(long, value_name = "u.npy")]
+    input_pattern: Option<PathBuf>,
+    /// Seed of the random W_r direction of `delta`, and of the finder's starts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Random starts of the fixed-point finder when --x0 is not given (the point nearest the
+    /// source's initial state is continued).
+    #[arg(long, default_value_t = 32)]
+    starts: usize,
+    /// Initial arclength step [default: 1 % of |to − from|].
+    #[arg(long)]
+    ds: Option<f64>,
+    /// Largest arclength step [default: 5 % of |to − from|].
+    #[arg(long)]
+    ds_max: Option<f64>,
+    /// Most points on the branch.
+    #[arg(long, default_value_t = 1000)]
+    max_points: usize,
+    /// State unit drawn in the diagram (default: the norm ‖x‖).
+    #[arg(long)]
+    unit: Option<usize>,
+    /// Output folder.
+    #[arg(long, default_value = "out/continuation")]
+    out: PathBuf,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn run(a: Args) -> Result<(), Error> {
+    // Check the output folder before computing.
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(Error::invalid(
+            "out",
+            format!("{} exists and is not a folder", a.out.display()),
+        ));
+    }
+    let view = if a.map { View::Map } else { View::Natural };
+    let input = a
+        .input_pattern
+        .as_ref()
+        .map(|p| read_npy_vec(p, "input-pattern", None))
+        .transpose()?;
+    let source = a.source.source()?;
+    let r = source.parametrised(view, &a.param, input, a.seed, a.from)?;
+    let sys = r.system.as_ref();
+    let n = sys.dim();
+    if let Some(u) = a.unit {
+        if u >= n {
+            return Err(Error::invalid(
+                "unit",
+                format!("{u} (the system has {n} units)"),
+            ));
+        }
+    }
+    let mut opts = ContinuationOptions::new(a.from, a.to).max_points(a.max_points);
+    if let Some(ds) = a.ds {
+        opts = opts.ds(ds);
+    }
+    if let Some(m) = a.ds_max {
+        opts = opts.ds_max(m);
+    }
+    // The start: --x0 as given (polished by Newton), or the fixed point the finder reaches
+    // nearest the source's initial state at p = from.
+    let x0 = if a.source.x0.is_some() {
+        r.x0.clone()
+    } else {
+        start_point(sys, &r.x0, a.from, a.starts, a.seed)?
+    };
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(a.max_points as u64);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos} points")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let b2 = bar.clone();
+    opts = opts.progress(move |k| b2.set_position(k as u64));
+    let branch = continue_branch(sys, &x0, &opts)?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
+    write(&a, &branch, n)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: {} points from {} = {} ({})",
+            r.description,
+            branch.points.len(),
+            a.param,
+            a.from,
+            match branch.stop {
+                Stop::Range => "left the range".to_string(),
+                Stop::Points => "point budget spent".to_string(),
+                Stop::Step { p } => format!("the step became too small at {} = {p}", a.param),
+            }
+        );
+        for z in &branch.bifurcations {
+            eprintln!(
+                "  {:<15} {} = {:.12}{}{}",
+                z.kind.label(),
+                a.param,
+                z.p,
+                z.omega.map_or(String::new(), |w| format!(", ω = {w:.8}")),
+                z.l1.map_or(String::new(), |l| format!(
+                    ", l1 = {l:.6e} ({})",
+                    if l < 0.0 {
+                        "supercritical"
+                    } else {
+                        "subcritical"
+                    }
+                )),
+            );
+        }
+        eprintln!(
+            "wrote {0}/branch.csv, branch.parquet, bifurcations.csv, diagram.png/.svg",
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The fixed point at p = from nearest `x0` among those Newton reaches from x0 and random starts.
+fn start_point(
+    sys: &dyn neurodyn::continuation::Parametrised,
+    x0: &[f64],
+    from: f64,
+    starts: usize,
+    seed: u64,
+) -> Result<Vec<f64>, Error> {
+    let n = sys.dim();
+    // The residual at p = from as a flow, for the finder.
+    struct AtP<'a>(&'a dyn neurodyn::continuation::Parametrised, f64);
+    impl neurodyn::model::Model for AtP<'_> {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+            self.0.eval(x, self.1, dx);
+            if self.0.kind() == TimeKind::Discrete {
+                for (d, xi) in dx.iter_mut().zip(x) {
+                    *d -= xi;
+                }
+            }
+        }
+        fn jacobian(&self, _t: f64, x: &[f64], mut jac: neurodyn::faer::MatMut<'_, f64>) {
+            self.0.jacobian(x, self.1, jac.as_mut());
+            if self.0.kind() == TimeKind::Discrete {
+                for i in 0..x.len() {
+                    jac[(i, i)] -= 1.0;
+                }
+            }
+        }
+    }
+    let scale = x0.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let mut s = random_starts(n, starts, -2.0 * scale, 2.0 * scale, seed);
+    s.push(x0.to_vec());
+    let pts = find_fixed_points(&AtP(sys, from), &s, &FinderOptions::default())?;
+    let dist = |x: &[f64]| -> f64 { x.iter().zip(x0).map(|(a, b)| (a - b) * (a - b)).sum() };
+    pts.into_iter()
+        .map(|p| p.x)
+        .min_by(|a, b| dist(a).total_cmp(&dist(b)))
+        .ok_or_else(|| {
+            Error::failed(
+                "continuation",
+                format!("no fixed point found at p = {from}: give a start with --x0"),
+            )
+        })
+}
+
+fn write(a: &Args, b: &Branch, n: usize) -> Result<(), Error> {
+    let map = b.kind == TimeKind::Discrete;
+    let mut t = Table::new();
+    t.push("param", Column::F64(b.points.iter().map(|p| p.p).collect()));
+    for i in 0..n {
+        t.push(
+            format!("x{i}"),
+            Column::F64(b.points.iter().map(|p| p.x[i]).collect()),
+        );
+    }
+    t.push(
+        "stable",
+        Column::I64(
+            b.points
+                .iter()
+                .map(|p| i64::from(p.stability.class.is_stable()))
+                .collect(),
+        ),
+    );
+    t.push(
+        "n_unstable",
+        Column::I64(
+            b.points
+                .iter()
+                .map(|p| p.stability.n_unstable as i64)
+                .collect(),
+        ),
+    );
+    t.push(
+        if map { "max_abs_eig" } else { "max_re_eig" },
+        Column::F64(b.points.iter().map(|p| p.stability.max_growth).collect()),
+    );
+    t.push(
+        "residual",
+        Column::F64(b.points.iter().map(|p| p.residual).collect()),
+    );
+    t.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
+    t.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
+    let mut z = Table::new();
+    let bf = &b.bifurcations;
+    z.push(
+        "kind",
+        Column::Str(bf.iter().map(|z| z.kind.label().to_string()).collect()),
+    );
+    z.push("param", Column::F64(bf.iter().map(|z| z.p).collect()));
+    for i in 0..n {
+        z.push(
+            format!("x{i}"),
+            Column::F64(bf.iter().map(|z| z.x[i]).collect()),
+        );
+    }
+    z.push(
+        "omega",
+        Column::F64(bf.iter().map(|z| z.omega.unwrap_or(f64::NAN)).collect()),
+    );
+    z.push(
+        "l1",
+        Column::F64(bf.iter().map(|z| z.l1.unwrap_or(f64::NAN)).collect()),
+    );
+    z.write(&a.out.join("bifurcations.csv"), TableFormat::Csv)?;
+    // The diagram: stable solid, unstable dashed, bifurcations marked.
+    let y = |x: &[f64]| match a.unit {
+        Some(u) => x[u],
+        None => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+    };
+    let ylabel = match a.unit {
+        Some(u) => format!("x{u}"),
+        None => "‖x‖".to_string(),
+    };
+    let mut plot = LinePlot::new(
+        format!("Fixed points vs {}", a.param),
+        a.param.clone(),
+        ylabel,
+    );
+    let mut seg: Vec<(f64, f64)> = vec![];
+    let mut stable_prev: Option<bool> = None;
+    let (mut shown_s, mut shown_u) = (false, false);
+    let mut flush = |plot: LinePlot, seg: &mut Vec<(f64, f64)>, stable: bool| -> LinePlot {
+        if seg.len() < 2 {
+            return plot;
+        }
+        let label = match (stable, shown_s, shown_u) {
+            (true, false, _) => {
+                shown_s = true;
+                "stable"
+            }
+            (false, _, false) => {
+                shown_u = true;
+                "unstable"
+            }
+            _ => "",
+        };
+        plot.segment(label, std::mem::take(seg), 0, !stable)
+    };
+    for p in &b.points {
+        let s = p.stability.class.is_stable();
+        if let Some(prev) = stable_prev {
+            if prev != s {
+                let last = *seg.last().unwrap_or(&(p.p, y(&p.x)));
+                plot = flush(plot, &mut seg, prev);
+                seg.push(last);
+            }
+        }
+        seg.push((p.p, y(&p.x)));
+        stable_prev = Some(s);
+    }
+    if let Some(s) = stable_prev {
+        plot = flush(plot, &mut seg, s);
+    }
+    for kind in [
+        Kind::Fold,
+        Kind::BranchPoint,
+        Kind::Hopf,
+        Kind::Flip,
+        Kind::NeimarkSacker,
+    ] {
+        let pts: Vec<(f64, f64)> = bf
+            .iter()
+            .filter(|z| z.kind == kind)
+            .map(|z| (z.p, y(&z.x)))
+            .collect();
+        if !pts.is_empty() {
+            plot = plot.points(kind.label(), pts);
+        }
+    }
+    plot.save(&a.out.join("diagram"))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    faer::set_global_parallelism(faer::Par::Seq);
+    neurodyn::error::exit(run(Args::parse()))
+}

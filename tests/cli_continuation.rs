@@ -1,0 +1,151 @@
+//! End-to-end tests of the `continuation` binary: the closed-form folds of a 1-D rate network
+//! given as `.npy` weights, an ORGaNICs preset through the resolver, and bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_continuation"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neurodyn-cont-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn folds_of_a_one_unit_network_from_npy_weights() {
+    let d = tmpdir("fold");
+    neurodyn::io::write_npy_mat(&d.join("W.npy"), 1, 1, &[2.0]).unwrap();
+    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[-2.96]).unwrap();
+    let o = bin()
+        .args(["--W"])
+        .arg(d.join("W.npy"))
+        .args(["--x0"])
+        .arg(d.join("x0.npy"))
+        .args([
+            "--activation",
+            "tanh",
+            "--param",
+            "bias",
+            "--from",
+            "-1",
+            "--to",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let z = rows(&d.join("out/bifurcations.csv"));
+    assert_eq!(z[0], ["kind", "param", "x0", "omega", "l1"]);
+    let bf = 2f64.sqrt() - 2f64.sqrt().acosh();
+    let mut ps: Vec<f64> = z[1..]
+        .iter()
+        .filter(|r| r[0] == "fold")
+        .map(|r| r[1].parse().unwrap())
+        .collect();
+    ps.sort_by(f64::total_cmp);
+    assert_eq!(ps.len(), 2, "{z:?}");
+    assert!(
+        (ps[0] + bf).abs() < 1e-10 && (ps[1] - bf).abs() < 1e-10,
+        "{ps:?}"
+    );
+    let b = rows(&d.join("out/branch.csv"));
+    assert_eq!(
+        b[0],
+        [
+            "param",
+            "x0",
+            "stable",
+            "n_unstable",
+            "max_re_eig",
+            "residual"
+        ]
+    );
+    assert!(b[1..].iter().all(|r| r[5].parse::<f64>().unwrap() < 1e-10));
+    for f in ["branch.parquet", "diagram.png", "diagram.svg"] {
+        assert!(d.join("out").join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn organics_preset_and_bad_input() {
+    let d = tmpdir("org");
+    let o = bin()
+        .args([
+            "--model",
+            "models/organics-2d-bistable.toml",
+            "--param",
+            "W_r",
+            "--from",
+            "3",
+            "--to",
+            "0.5",
+            "--quiet",
+            "--out",
+        ])
+        .arg(d.join("o"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let z = rows(&d.join("o/bifurcations.csv"));
+    let kinds: Vec<&str> = z[1..].iter().map(|r| r[0].as_str()).collect();
+    assert!(
+        kinds.contains(&"fold") && kinds.contains(&"hopf"),
+        "{kinds:?}"
+    );
+    let hopf = z[1..].iter().find(|r| r[0] == "hopf").unwrap();
+    // Time in seconds (τ = 2 ms): ω of a few hundred rad/s.
+    let omega: f64 = hopf[4].parse().unwrap();
+    assert!(omega > 10.0 && omega < 1e4, "{hopf:?}");
+    for (args, want) in [
+        (
+            vec!["--param", "nope", "--from", "0", "--to", "1"],
+            "`param`",
+        ),
+        (vec!["--param", "g", "--from", "1", "--to", "1"], "`to`"),
+        (
+            vec![
+                "--organics",
+                "4",
+                "--param",
+                "W_r",
+                "--from",
+                "1",
+                "--to",
+                "2",
+                "--map",
+            ],
+            "`map`",
+        ),
+        (
+            vec!["--param", "g", "--from", "1", "--to", "2", "--unit", "1000"],
+            "`unit`",
+        ),
+    ] {
+        let out = d.join("bad");
+        let o = bin()
+            .args(&args)
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(!out.exists(), "{args:?} left output");
+    }
+}
