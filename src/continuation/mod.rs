@@ -311,19 +311,24 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
         let inf = |v: &[f64]| v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
         let scale = 1.0 + inf(y_pred);
         let mut last_dy = f64::INFINITY;
+        // Chord steps: the bordered matrix is factorised at the first iterate and again only when
+        // an iteration contracts less than fivefold (one LU per step on a smooth branch).
+        let mut lu: Option<faer::linalg::solvers::PartialPivLu<f64>> = None;
         for it in 1..=max_it {
             self.residual(&y[..n], y[n], &mut g);
             if !g.iter().all(|v| v.is_finite()) {
                 return None;
             }
-            let a = self.jac_ext(&y[..n], y[n]);
-            let m = self.bordered(&a, t);
+            if lu.is_none() {
+                let a = self.jac_ext(&y[..n], y[n]);
+                lu = Some(self.bordered(&a, t).partial_piv_lu());
+            }
             let mut rhs = Mat::<f64>::zeros(n + 1, 1);
             for i in 0..n {
                 rhs[(i, 0)] = -g[i];
             }
             rhs[(n, 0)] = -(0..=n).map(|i| t[i] * (y[i] - y_pred[i])).sum::<f64>();
-            let dy = m.partial_piv_lu().solve(&rhs);
+            let dy = lu.as_ref()?.solve(&rhs);
             let mut d = 0.0f64;
             for i in 0..=n {
                 y[i] += dy[(i, 0)];
@@ -331,6 +336,9 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
             }
             if !d.is_finite() || (it > 3 && d > 0.9 * last_dy && d > 1e-8 * scale) {
                 return None;
+            }
+            if d > 0.2 * last_dy {
+                lu = None;
             }
             last_dy = d;
             if d <= 1e-13 * scale || (d <= 1e-9 * scale && inf(&g) <= self.tol) {
@@ -640,41 +648,73 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
             "the start point is singular (a fold or branch point exactly at `from`): start elsewhere",
         )
     })?;
-    // If the tangent at a fold start has no p component, orient it anyway along `dir`.
     let (lo, hi) = (opts.from.min(opts.to), opts.from.max(opts.to));
-    let mut points = vec![prob.point(y0, t0)?];
-    let mut bifs = vec![];
+    // 1. Trace the branch (LU work only): raw points (y, t).
+    let mut raw: Vec<(Vec<f64>, Vec<f64>)> = vec![(y0, t0)];
+    let mut beyond: Option<(Vec<f64>, Vec<f64>)> = None;
+    let mut boundary: Option<(Vec<f64>, Vec<f64>)> = None;
     let mut ds = opts.ds;
     let mut iters = 0usize;
     let stop = loop {
-        if points.len() >= opts.max_points {
+        if raw.len() >= opts.max_points {
             break Stop::Points;
         }
-        let last = points
-            .last()
-            .cloned()
-            .ok_or_else(|| Error::failed("continuation", "empty"))?;
-        let y: Vec<f64> = last.x.iter().copied().chain([last.p]).collect();
-        let t = last.tangent.clone();
+        let (y, t) = raw.last().cloned().ok_or_else(|| Error::failed("continuation", "empty"))?;
         let pred: Vec<f64> = (0..=n).map(|i| y[i] + ds * t[i]).collect();
-        let Some((y1, it)) = prob.correct(&pred, &t) else {
+        let step = prob
+            .correct(&pred, &t)
+            .and_then(|(y1, it)| prob.tangent(&y1, &t).map(|t1| (y1, t1, it)));
+        let Some((y1, t1, it)) = step else {
             ds *= 0.5;
             if ds < opts.ds_min {
-                break Stop::Step { p: last.p };
+                break Stop::Step { p: y[n] };
             }
             continue;
         };
         iters += it;
-        let Some(t1) = prob.tangent(&y1, &t) else {
-            ds *= 0.5;
-            if ds < opts.ds_min {
-                break Stop::Step { p: last.p };
+        if y1[n] < lo || y1[n] > hi {
+            // End exactly on the boundary: Newton at fixed p from the interpolated state.
+            let bound = if y1[n] > hi { hi } else { lo };
+            let w = (bound - y[n]) / (y1[n] - y[n]);
+            let mut yb: Vec<f64> = (0..n).map(|i| y[i] + w * (y1[i] - y[i])).collect();
+            yb.push(bound);
+            if let Some((yb, _)) = prob.correct(&yb, &e_p) {
+                boundary = prob.tangent(&yb, &t).map(|tb| (yb, tb));
             }
-            continue;
-        };
-        let next = prob.point(y1, t1)?;
-        let out_of_range = next.p < lo || next.p > hi;
-        if opts.detect {
+            beyond = Some((y1, t1));
+            break Stop::Range;
+        }
+        raw.push((y1, t1));
+        if let Some(cb) = &opts.progress {
+            cb(raw.len());
+        }
+        if it <= 3 {
+            ds = (ds * 1.5).min(opts.ds_max);
+        } else if it >= 7 {
+            ds = (ds * 0.7).max(opts.ds_min);
+        }
+    };
+    // 2. The spectrum at every point, in parallel (it costs more than tracing).
+    use rayon::prelude::*;
+    let inside = raw.len();
+    let analysed: Vec<BranchPoint> = raw
+        .into_par_iter()
+        .chain(beyond.into_par_iter())
+        .map(|(y, t)| prob.point(y, t))
+        .collect::<Result<_>>()?;
+    // 3. Detection between consecutive points, location between them.
+    let mut bifs = vec![];
+    if opts.detect {
+        for k in 1..analysed.len() {
+            let (last, next) = (&analysed[k - 1], &analysed[k]);
+            let ds: f64 = last
+                .x
+                .iter()
+                .chain([&last.p])
+                .zip(next.x.iter().chain([&next.p]))
+                .map(|(a, b)| (b - a) * (b - a))
+                .sum::<f64>()
+                .sqrt();
             let (sa, sb) = (
                 prob.signature(&last.stability),
                 prob.signature(&next.stability),
@@ -697,7 +737,7 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
                 kinds.push(Kind::Flip);
             }
             for kind in kinds {
-                let located = prob.locate(kind, &last, &next, ds).map(|z| {
+                let located = prob.locate(kind, last, next, ds).map(|z| {
                     if kind == Kind::BranchPoint {
                         prob.refine_bp(&z)
                             .filter(|r| (r.p - z.p).abs() <= (next.p - last.p).abs())
@@ -706,58 +746,37 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
                         z
                     }
                 });
-                if let Some(z) = located {
-                    if z.p < lo - 1e-12 * hi.abs().max(1.0) || z.p > hi + 1e-12 * hi.abs().max(1.0)
-                    {
-                        continue;
+                let Some(z) = located else { continue };
+                if z.p < lo - 1e-12 * hi.abs().max(1.0) || z.p > hi + 1e-12 * hi.abs().max(1.0) {
+                    continue;
+                }
+                let test = prob.test(kind, &z);
+                let crit = critical_pair(&z.stability, prob.map);
+                let (omega, l1) = match (kind, crit) {
+                    (Kind::Hopf, Some(l)) => {
+                        let w = l.im.abs();
+                        (Some(w), hopf::first_lyapunov(sys, &z.x, z.p, w).ok())
                     }
-                    let test = prob.test(kind, &z);
-                    let crit = critical_pair(&z.stability, prob.map);
-                    let (omega, l1) = match (kind, crit) {
-                        (Kind::Hopf, Some(l)) => {
-                            let w = l.im.abs();
-                            (Some(w), hopf::first_lyapunov(sys, &z.x, z.p, w).ok())
-                        }
-                        (Kind::NeimarkSacker, Some(l)) => (Some(l.im.atan2(l.re).abs()), None),
-                        _ => (None, None),
-                    };
-                    bifs.push(Bifurcation {
-                        kind,
-                        p: z.p,
-                        x: z.x,
-                        index: points.len(),
-                        omega,
-                        l1,
-                        test,
-                    });
-                }
+                    (Kind::NeimarkSacker, Some(l)) => (Some(l.im.atan2(l.re).abs()), None),
+                    _ => (None, None),
+                };
+                bifs.push(Bifurcation {
+                    kind,
+                    p: z.p,
+                    x: z.x,
+                    index: k,
+                    omega,
+                    l1,
+                    test,
+                });
             }
         }
-        if out_of_range {
-            // End exactly on the boundary: Newton at fixed p from the interpolated state.
-            let bound = if next.p > hi { hi } else { lo };
-            let w = (bound - last.p) / (next.p - last.p);
-            let mut y: Vec<f64> = (0..n)
-                .map(|i| last.x[i] + w * (next.x[i] - last.x[i]))
-                .collect();
-            y.push(bound);
-            if let Some((yb, _)) = prob.correct(&y, &e_p) {
-                if let Some(tb) = prob.tangent(&yb, &last.tangent) {
-                    points.push(prob.point(yb, tb)?);
-                }
-            }
-            break Stop::Range;
-        }
-        points.push(next);
-        if let Some(cb) = &opts.progress {
-            cb(points.len());
-        }
-        if it <= 3 {
-            ds = (ds * 1.5).min(opts.ds_max);
-        } else if it >= 7 {
-            ds = (ds * 0.7).max(opts.ds_min);
-        }
-    };
+    }
+    let mut points = analysed;
+    points.truncate(inside);
+    if let Some((yb, tb)) = boundary {
+        points.push(prob.point(yb, tb)?);
+    }
     Ok(Branch {
         points,
         bifurcations: bifs,
