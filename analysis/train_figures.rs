@@ -1,7 +1,7 @@
 //! Regenerates the training figures into `figures/`:
 //!
-//! * `train_go_nogo_outputs`: the read-out of the Dale rate network (Kim, Li & Sejnowski 2019,
-//!   Kim, Li & Sejnowski (2019)) after training on Go/NoGo with the `train` defaults, for fresh noisy Go
+//! * `train_go_nogo_outputs`: the read-out of the Dale rate network (Kim, Li & Sejnowski 2019)
+//!   after training on Go/NoGo with the `train` defaults, for fresh noisy Go
 //!   and NoGo trials (their Fig. 1 task): Go trials rise to 1 after the cue, NoGo trials stay at 0;
 //! * `train_digits_curves`: held-out accuracy against minibatches for the four cells (rate, gamma,
 //!   ANRU, ORGaNICs) on 7 × 7 sequential digits from the bundled MNIST slice (float32, N = 24);

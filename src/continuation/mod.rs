@@ -659,7 +659,10 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
         if raw.len() >= opts.max_points {
             break Stop::Points;
         }
-        let (y, t) = raw.last().cloned().ok_or_else(|| Error::failed("continuation", "empty"))?;
+        let (y, t) = raw
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::failed("continuation", "empty"))?;
         let pred: Vec<f64> = (0..=n).map(|i| y[i] + ds * t[i]).collect();
         let step = prob
             .correct(&pred, &t)
