@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
         &[("rate", 64), ("rate", 128)]
     };
     for &(cell, n) in cells {
-        let mut spec = CellSpec::default_for(cell, digits);
+        let mut spec = CellSpec::default_for(cell.parse().unwrap(), digits);
         spec.hidden = n;
         let mut net = spec.build::<f32>(digits, 1).unwrap();
         let mut adam = Adam::new(0.001);
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
             ("gamma", 64),
             ("organics", 64),
         ] {
-            let mut spec = CellSpec::default_for(cell, digits);
+            let mut spec = CellSpec::default_for(cell.parse().unwrap(), digits);
             spec.hidden = n;
             let net = spec.build::<f32>(digits, 1).unwrap();
             let mut gpu = GpuTrainer::new(&net, &Adam::new(0.001)).unwrap();

@@ -1,0 +1,432 @@
+//! The native half of the `neurodyn` Python package. Arrays cross as float64 bytes in row-major
+//! (C) order with explicit shapes; `pysrc/neurodyn/__init__.py` converts numpy arrays to and from
+//! them and gives the functions their documented signatures. Every call releases the GIL while it
+//! computes; errors become `ValueError` (invalid input, exit code 2 in the binaries) or
+//! `RuntimeError` (a run that failed), with the binaries' messages.
+
+use neurodyn::continuation::{continue_branch, ContinuationOptions, RateKnob, RateParam};
+use neurodyn::faer::Mat;
+use neurodyn::fixed_points::{
+    find_fixed_points, find_map_fixed_points, random_starts, FinderOptions,
+};
+use neurodyn::integrate::{integrate, Method, Options, SaveAt};
+use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, InitialFrame, LyapunovOptions};
+use neurodyn::model::{jacobian_mat, map_jacobian_mat, Activation, RateRnn, RnnMap};
+use neurodyn::Error;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+fn err(e: Error) -> PyErr {
+    match e.exit_code() {
+        2 => PyValueError::new_err(e.to_string()),
+        _ => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+fn floats(field: &str, b: &[u8], len: usize) -> PyResult<Vec<f64>> {
+    if b.len() != 8 * len {
+        return Err(PyValueError::new_err(format!(
+            "invalid `{field}`: {} bytes for {len} float64 values",
+            b.len()
+        )));
+    }
+    Ok(b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
+}
+
+fn bytes<'py>(py: Python<'py>, v: &[f64]) -> Bound<'py, PyBytes> {
+    let mut out = Vec::with_capacity(8 * v.len());
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    PyBytes::new(py, &out)
+}
+
+fn activation(name: &str) -> PyResult<Activation> {
+    name.parse::<Activation>()
+        .map_err(|e| PyValueError::new_err(format!("invalid `activation`: {e}")))
+}
+
+/// The rate RNN τ dx/dt = −x + W φ(x) + b from row-major W (n×n).
+fn rate(w: &[u8], n: usize, b: Option<&[u8]>, act: &str, tau: f64) -> PyResult<RateRnn> {
+    let wv = floats("W", w, n * n)?;
+    let w = Mat::from_fn(n, n, |i, j| wv[i * n + j]);
+    let mut m = RateRnn::new(w, activation(act)?).map_err(err)?;
+    if let Some(b) = b {
+        m = m.with_bias(floats("b", b, n)?).map_err(err)?;
+    }
+    if tau != 1.0 {
+        m = m.with_tau(vec![tau; n]).map_err(err)?;
+    }
+    Ok(m)
+}
+
+fn rnn_map(w: &[u8], n: usize, b: Option<&[u8]>, act: &str) -> PyResult<RnnMap> {
+    let wv = floats("W", w, n * n)?;
+    let w = Mat::from_fn(n, n, |i, j| wv[i * n + j]);
+    let mut m = RnnMap::new(w, activation(act)?).map_err(err)?;
+    if let Some(b) = b {
+        m = m.with_bias(floats("b", b, n)?).map_err(err)?;
+    }
+    Ok(m)
+}
+
+/// Integrates the rate RNN; returns (t bytes, X bytes row per time, number of times).
+#[pyfunction]
+#[pyo3(signature = (w, n, x0, t1, b, activation, tau, method, rtol, atol, dt, t_eval))]
+#[allow(clippy::too_many_arguments)]
+fn simulate<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    x0: &[u8],
+    t1: f64,
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: f64,
+    method: &str,
+    rtol: f64,
+    atol: f64,
+    dt: f64,
+    t_eval: Option<&[u8]>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize)> {
+    let m = rate(w, n, b, activation, tau)?;
+    let x0 = floats("x0", x0, n)?;
+    let save = match t_eval {
+        Some(t) => SaveAt::Times(floats("t_eval", t, t.len() / 8)?),
+        None => SaveAt::Steps,
+    };
+    let method = Method::from_name(method, dt, rtol, atol).map_err(|e| err(e.into()))?;
+    if !(t1 > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "invalid `t1`: {t1} (must be > 0)"
+        )));
+    }
+    let sol = py
+        .allow_threads(|| integrate(&m, &x0, (0.0, t1), &method, &Options::new().save(save)))
+        .map_err(err)?;
+    let k = sol.len();
+    let mut x = Vec::with_capacity(k * n);
+    for i in 0..k {
+        x.extend_from_slice(sol.state(i));
+    }
+    Ok((bytes(py, &sol.t), bytes(py, &x), k))
+}
+
+/// The Jacobian of the flow (or of the map) at x, row-major.
+#[pyfunction]
+#[pyo3(signature = (w, n, x, b, activation, tau, map))]
+#[allow(clippy::too_many_arguments)]
+fn jacobian<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    x: &[u8],
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: f64,
+    map: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let x = floats("x", x, n)?;
+    let j = if map {
+        map_jacobian_mat(&rnn_map(w, n, b, activation)?, 0, &x)
+    } else {
+        jacobian_mat(&rate(w, n, b, activation, tau)?, 0.0, &x)
+    };
+    let v: Vec<f64> = (0..n * n).map(|k| j[(k / n, k % n)]).collect();
+    Ok(bytes(py, &v))
+}
+
+/// Eigenvalues of a row-major n×n matrix: (re bytes, im bytes).
+#[pyfunction]
+fn eigenvalues<'py>(
+    py: Python<'py>,
+    m: &[u8],
+    n: usize,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let v = floats("J", m, n * n)?;
+    let a = Mat::from_fn(n, n, |i, j| v[i * n + j]);
+    let ev = py
+        .allow_threads(|| neurodyn::stability::eigenvalues(a.as_ref()))
+        .map_err(err)?;
+    let re: Vec<f64> = ev.iter().map(|l| l.re).collect();
+    let im: Vec<f64> = ev.iter().map(|l| l.im).collect();
+    Ok((bytes(py, &re), bytes(py, &im)))
+}
+
+/// Fixed points: a dict with x (K·n bytes), q, residual, stable, n_unstable, eigenvalue parts.
+#[pyfunction]
+#[pyo3(signature = (w, n, b, activation, tau, map, starts, seed, lo, hi, extra))]
+#[allow(clippy::too_many_arguments)]
+fn fixed_points<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: f64,
+    map: bool,
+    starts: usize,
+    seed: u64,
+    lo: f64,
+    hi: f64,
+    extra: Option<&[u8]>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if starts == 0 && extra.is_none() {
+        return Err(PyValueError::new_err(
+            "invalid `starts`: need at least one initial state",
+        ));
+    }
+    let mut s = random_starts(n, starts, lo, hi, seed);
+    if let Some(e) = extra {
+        let v = floats("x0", e, e.len() / 8)?;
+        if v.len() % n != 0 {
+            return Err(PyValueError::new_err(
+                "invalid `x0`: rows must have length N",
+            ));
+        }
+        s.extend(v.chunks(n).map(|c| c.to_vec()));
+    }
+    let opts = FinderOptions::default();
+    let pts = if map {
+        let m = rnn_map(w, n, b, activation)?;
+        py.allow_threads(|| find_map_fixed_points(&m, 0, &s, &opts))
+    } else {
+        let m = rate(w, n, b, activation, tau)?;
+        py.allow_threads(|| find_fixed_points(&m, &s, &opts))
+    }
+    .map_err(err)?;
+    let d = PyDict::new(py);
+    let x: Vec<f64> = pts.iter().flat_map(|p| p.x.clone()).collect();
+    let re: Vec<f64> = pts
+        .iter()
+        .flat_map(|p| {
+            p.stability
+                .eigenvalues
+                .iter()
+                .map(|l| l.re)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let im: Vec<f64> = pts
+        .iter()
+        .flat_map(|p| {
+            p.stability
+                .eigenvalues
+                .iter()
+                .map(|l| l.im)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    d.set_item("count", pts.len())?;
+    d.set_item("x", bytes(py, &x))?;
+    d.set_item("q", pts.iter().map(|p| p.q).collect::<Vec<_>>())?;
+    d.set_item(
+        "residual",
+        pts.iter().map(|p| p.residual).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "stable",
+        pts.iter()
+            .map(|p| p.stability.class.is_stable())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "n_unstable",
+        pts.iter()
+            .map(|p| p.stability.n_unstable)
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "classes",
+        pts.iter()
+            .map(|p| p.stability.class.label())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("eig_re", bytes(py, &re))?;
+    d.set_item("eig_im", bytes(py, &im))?;
+    Ok(d)
+}
+
+/// Lyapunov spectrum, largest first.
+#[pyfunction]
+#[pyo3(signature = (w, n, h0, b, activation, warmup, steps, k, flow, dt, seed))]
+#[allow(clippy::too_many_arguments)]
+fn lyapunov<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    h0: &[u8],
+    b: Option<&[u8]>,
+    activation: &str,
+    warmup: usize,
+    steps: usize,
+    k: Option<usize>,
+    flow: bool,
+    dt: f64,
+    seed: Option<u64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let h0 = floats("h0", h0, n)?;
+    let mut opts = LyapunovOptions::new().warmup(warmup).steps(steps);
+    if let Some(k) = k {
+        opts = opts.k(k);
+    }
+    if let Some(s) = seed {
+        opts = opts.frame(InitialFrame::Random(s));
+    }
+    let s = if flow {
+        let m = rate(w, n, b, activation, 1.0)?;
+        let opts = opts.dt(dt);
+        py.allow_threads(|| lyapunov_flow(&m, &h0, &opts))
+    } else {
+        let m = rnn_map(w, n, b, activation)?;
+        py.allow_threads(|| lyapunov_map(&m, &h0, &opts))
+    }
+    .map_err(err)?;
+    Ok(bytes(py, &s.exponents))
+}
+
+/// D^α f on a uniform grid (one signal).
+#[pyfunction]
+fn fracdiff<'py>(
+    py: Python<'py>,
+    f: &[u8],
+    alpha: f64,
+    dt: f64,
+    method: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let f = floats("f", f, f.len() / 8)?;
+    let scheme: neurodyn::fracdiff::Scheme = method.parse().map_err(err)?;
+    let d = py
+        .allow_threads(|| neurodyn::fracdiff::fracdiff(&f, alpha, dt, scheme))
+        .map_err(err)?;
+    Ok(bytes(py, &d))
+}
+
+/// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
+#[pyfunction]
+#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern))]
+#[allow(clippy::too_many_arguments)]
+fn continuation<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    x0: &[u8],
+    b: Option<&[u8]>,
+    activation: &str,
+    param: &str,
+    start: f64,
+    stop: f64,
+    map: bool,
+    ds: Option<f64>,
+    max_points: usize,
+    pattern: Option<&[u8]>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let m = rate(w, n, b, activation, 1.0)?;
+    let x0 = floats("x0", x0, n)?;
+    let knob = match param {
+        "g" => RateKnob::Gain { g0: 1.0 },
+        "bias" => RateKnob::Bias,
+        "input" => RateKnob::Input(match pattern {
+            Some(u) => floats("input_pattern", u, n)?,
+            None => vec![1.0; n],
+        }),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "invalid `param`: `{other}` (g, bias or input)"
+            )))
+        }
+    };
+    let sys = RateParam::new(m, knob, map).map_err(err)?;
+    let mut opts = ContinuationOptions::new(start, stop).max_points(max_points);
+    if let Some(ds) = ds {
+        opts = opts.ds(ds);
+    }
+    let br = py
+        .allow_threads(|| continue_branch(&sys, &x0, &opts))
+        .map_err(err)?;
+    let d = PyDict::new(py);
+    d.set_item("param", br.points.iter().map(|p| p.p).collect::<Vec<_>>())?;
+    let x: Vec<f64> = br.points.iter().flat_map(|p| p.x.clone()).collect();
+    d.set_item("x", bytes(py, &x))?;
+    d.set_item(
+        "stable",
+        br.points
+            .iter()
+            .map(|p| p.stability.class.is_stable())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "n_unstable",
+        br.points
+            .iter()
+            .map(|p| p.stability.n_unstable)
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "max_growth",
+        br.points
+            .iter()
+            .map(|p| p.stability.max_growth)
+            .collect::<Vec<_>>(),
+    )?;
+    let bifs = PyList::empty(py);
+    for z in &br.bifurcations {
+        let e = PyDict::new(py);
+        e.set_item("kind", z.kind.label())?;
+        e.set_item("param", z.p)?;
+        e.set_item("x", bytes(py, &z.x))?;
+        e.set_item("omega", z.omega)?;
+        e.set_item("l1", z.l1)?;
+        bifs.append(e)?;
+    }
+    d.set_item("bifurcations", bifs)?;
+    Ok(d)
+}
+
+/// A checkpoint's tensors: name → (shape, float64 bytes), plus its metadata.
+#[pyfunction]
+fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDict>> {
+    let p = std::path::Path::new(path);
+    let (net, _) = neurodyn::train::checkpoint::load::<f64>(p).map_err(err)?;
+    let meta = neurodyn::train::checkpoint::read_metadata(p).map_err(err)?;
+    let d = PyDict::new(py);
+    for t in &net.layout.tensors {
+        d.set_item(
+            t.name.clone(),
+            (t.shape.clone(), bytes(py, &net.params[t.range()])),
+        )?;
+    }
+    let m = PyDict::new(py);
+    for (k, v) in meta {
+        m.set_item(k, v)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("tensors", d)?;
+    out.set_item("metadata", m)?;
+    Ok(out)
+}
+
+/// Raises KeyboardInterrupt if Ctrl-C arrived (for long Python-side loops).
+#[pyfunction]
+fn check_signals(py: Python<'_>) -> PyResult<()> {
+    py.check_signals()
+        .map_err(|_| PyKeyboardInterrupt::new_err("interrupted"))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(jacobian, m)?)?;
+    m.add_function(wrap_pyfunction!(eigenvalues, m)?)?;
+    m.add_function(wrap_pyfunction!(fixed_points, m)?)?;
+    m.add_function(wrap_pyfunction!(lyapunov, m)?)?;
+    m.add_function(wrap_pyfunction!(fracdiff, m)?)?;
+    m.add_function(wrap_pyfunction!(continuation, m)?)?;
+    m.add_function(wrap_pyfunction!(load_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(check_signals, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
