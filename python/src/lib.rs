@@ -44,21 +44,26 @@ fn bytes<'py>(py: Python<'py>, v: &[f64]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &out)
 }
 
+fn ones(n: usize) -> Vec<u8> {
+    (0..n).flat_map(|_| 1.0f64.to_le_bytes()).collect()
+}
+
 fn activation(name: &str) -> PyResult<Activation> {
     name.parse::<Activation>()
         .map_err(|e| PyValueError::new_err(format!("invalid `activation`: {e}")))
 }
 
-/// The rate RNN τ dx/dt = −x + W φ(x) + b from row-major W (n×n).
-fn rate(w: &[u8], n: usize, b: Option<&[u8]>, act: &str, tau: f64) -> PyResult<RateRnn> {
+/// The rate RNN τ ⊙ dx/dt = −x + W φ(x) + b from row-major W (n×n) and one τ per unit.
+fn rate(w: &[u8], n: usize, b: Option<&[u8]>, act: &str, tau: &[u8]) -> PyResult<RateRnn> {
     let wv = floats("W", w, n * n)?;
     let w = Mat::from_fn(n, n, |i, j| wv[i * n + j]);
     let mut m = RateRnn::new(w, activation(act)?).map_err(err)?;
     if let Some(b) = b {
         m = m.with_bias(floats("b", b, n)?).map_err(err)?;
     }
-    if tau != 1.0 {
-        m = m.with_tau(vec![tau; n]).map_err(err)?;
+    let tau = floats("tau", tau, n)?;
+    if tau.iter().any(|&t| t != 1.0) {
+        m = m.with_tau(tau).map_err(err)?;
     }
     Ok(m)
 }
@@ -85,7 +90,7 @@ fn simulate<'py>(
     t1: f64,
     b: Option<&[u8]>,
     activation: &str,
-    tau: f64,
+    tau: &[u8],
     method: &str,
     rtol: f64,
     atol: f64,
@@ -106,7 +111,7 @@ fn simulate<'py>(
     }
     let sol = py
         .allow_threads(|| integrate(&m, &x0, (0.0, t1), &method, &Options::new().save(save)))
-        .map_err(err)?;
+        .map_err(|e| err(e.into()))?;
     let k = sol.len();
     let mut x = Vec::with_capacity(k * n);
     for i in 0..k {
@@ -126,7 +131,7 @@ fn jacobian<'py>(
     x: &[u8],
     b: Option<&[u8]>,
     activation: &str,
-    tau: f64,
+    tau: &[u8],
     map: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let x = floats("x", x, n)?;
@@ -166,7 +171,7 @@ fn fixed_points<'py>(
     n: usize,
     b: Option<&[u8]>,
     activation: &str,
-    tau: f64,
+    tau: &[u8],
     map: bool,
     starts: usize,
     seed: u64,
@@ -252,7 +257,7 @@ fn fixed_points<'py>(
 
 /// Lyapunov spectrum, largest first.
 #[pyfunction]
-#[pyo3(signature = (w, n, h0, b, activation, warmup, steps, k, flow, dt, seed))]
+#[pyo3(signature = (w, n, h0, b, activation, tau, warmup, steps, k, flow, dt, seed))]
 #[allow(clippy::too_many_arguments)]
 fn lyapunov<'py>(
     py: Python<'py>,
@@ -261,6 +266,7 @@ fn lyapunov<'py>(
     h0: &[u8],
     b: Option<&[u8]>,
     activation: &str,
+    tau: &[u8],
     warmup: usize,
     steps: usize,
     k: Option<usize>,
@@ -277,7 +283,7 @@ fn lyapunov<'py>(
         opts = opts.frame(InitialFrame::Random(s));
     }
     let s = if flow {
-        let m = rate(w, n, b, activation, 1.0)?;
+        let m = rate(w, n, b, activation, tau)?;
         let opts = opts.dt(dt);
         py.allow_threads(|| lyapunov_flow(&m, &h0, &opts))
     } else {
@@ -324,7 +330,7 @@ fn continuation<'py>(
     max_points: usize,
     pattern: Option<&[u8]>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let m = rate(w, n, b, activation, 1.0)?;
+    let m = rate(w, n, b, activation, &ones(n))?;
     let x0 = floats("x0", x0, n)?;
     let knob = match param {
         "g" => RateKnob::Gain { g0: 1.0 },
@@ -390,14 +396,12 @@ fn continuation<'py>(
 #[pyfunction]
 fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDict>> {
     let p = std::path::Path::new(path);
-    let (net, _) = neurodyn::train::checkpoint::load::<f64>(p).map_err(err)?;
+    // Loading the network first validates the file as a checkpoint of a known cell.
+    neurodyn::train::checkpoint::load::<f64>(p).map_err(err)?;
     let meta = neurodyn::train::checkpoint::read_metadata(p).map_err(err)?;
     let d = PyDict::new(py);
-    for t in &net.layout.tensors {
-        d.set_item(
-            t.name.clone(),
-            (t.shape.clone(), bytes(py, &net.params[t.range()])),
-        )?;
+    for (name, shape, v) in neurodyn::train::checkpoint::read_tensors(p).map_err(err)? {
+        d.set_item(name, (shape, bytes(py, &v)))?;
     }
     let m = PyDict::new(py);
     for (k, v) in meta {

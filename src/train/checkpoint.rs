@@ -281,3 +281,27 @@ pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
     let net = net.cast::<f64>();
     net.cell.analysis(&net)
 }
+
+/// Every tensor of a checkpoint file as (name, shape, f64 values), in name order — the network's
+/// own tensors and the derived ones a cell stores (the rate cell's effective `W` and `tau`), and
+/// the Adam state.
+pub fn read_tensors(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read ({e})")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
+    let meta = HashMap::new();
+    let ck = CheckpointReader {
+        path,
+        st: &st,
+        meta: &meta,
+    };
+    let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let (shape, v) = ck.tensor(&name)?;
+            Ok((name, shape, v))
+        })
+        .collect()
+}

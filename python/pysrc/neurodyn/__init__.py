@@ -1,0 +1,200 @@
+"""neurodyn: fit and dissect recurrent neural circuit models, from Python.
+
+The rate RNN of every function below is the flow
+
+    tau dx/dt = -x + W phi(x) + b
+
+(``tau`` a number or one value per unit) or, with ``map=True``, the discrete map ``h <- phi(W h + b)``; ``phi`` is ``"tanh"``, ``"relu"``,
+``"sigmoid"``, ``"softplus"``, ``"linear"`` or ``"gamma:N:S"``. Arrays are numpy float64 in and
+out (float32 and Fortran-ordered inputs are accepted and converted). Invalid input raises
+``ValueError`` naming the field; a run that fails (a diverging trajectory, Newton not converging)
+raises ``RuntimeError``. Long calls release the GIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _native
+
+__version__ = _native.__version__
+
+__all__ = [
+    "simulate",
+    "jacobian",
+    "eigenvalues",
+    "fixed_points",
+    "lyapunov",
+    "fracdiff",
+    "continuation",
+    "load_checkpoint",
+]
+
+
+def _f64(a, name, ndim=None):
+    try:
+        arr = np.ascontiguousarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"invalid `{name}`: not a float array ({e})") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"invalid `{name}`: expected a {ndim}-D array, got {arr.ndim}-D")
+    return arr
+
+
+def _square(W):
+    W = _f64(W, "W", 2)
+    if W.shape[0] != W.shape[1] or W.shape[0] == 0:
+        raise ValueError(f"invalid `W`: must be square and non-empty, got {W.shape}")
+    return W, W.shape[0]
+
+
+def _vec(v, name, n):
+    v = _f64(v, name, 1)
+    if v.shape[0] != n:
+        raise ValueError(f"invalid `{name}`: has length {v.shape[0]}, the network has {n} units")
+    return v
+
+
+def _opt(v, name, n):
+    return None if v is None else _vec(v, name, n).tobytes()
+
+
+def _tau(tau, n):
+    t = np.full(n, float(tau)) if np.ndim(tau) == 0 else _vec(tau, "tau", n)
+    return np.ascontiguousarray(t, dtype=np.float64).tobytes()
+
+
+def _arr(b, shape):
+    return np.frombuffer(b, dtype=np.float64).reshape(shape).copy()
+
+
+def simulate(W, x0, t1, *, b=None, activation="tanh", tau=1.0, method="tsit5", rtol=1e-6,
+             atol=1e-9, dt=0.01, t_eval=None):
+    """Integrate ``tau dx/dt = -x + W phi(x) + b`` from x(0) = x0 to t1.
+
+    ``method``: euler, rk4 (step ``dt``), dopri5, tsit5 (adaptive, ``rtol``/``atol``), bdf,
+    esdirk34, tr-bdf2 (stiff). Returns ``(t, X)`` with one row of X per time: every accepted step,
+    or the times ``t_eval`` (dense output, steps not forced).
+    """
+    W, n = _square(W)
+    x0 = _vec(x0, "x0", n)
+    te = None if t_eval is None else _f64(t_eval, "t_eval", 1).tobytes()
+    t, x, k = _native.simulate(W.tobytes(), n, x0.tobytes(), float(t1), _opt(b, "b", n),
+                               activation, _tau(tau, n), method, float(rtol), float(atol), float(dt), te)
+    return _arr(t, (k,)), _arr(x, (k, n))
+
+
+def jacobian(W, x, *, b=None, activation="tanh", tau=1.0, map=False):
+    """The Jacobian of the flow (``(-I + W diag(phi'(x))) / tau``) or of the map
+    (``diag(phi'(a)) W``, ``a = W x + b``) at x."""
+    W, n = _square(W)
+    x = _vec(x, "x", n)
+    return _arr(_native.jacobian(W.tobytes(), n, x.tobytes(), _opt(b, "b", n), activation,
+                                 _tau(tau, n), bool(map)), (n, n))
+
+
+def eigenvalues(J):
+    """Eigenvalues of a square matrix (complex array, faer's non-symmetric solver)."""
+    J = _f64(J, "J", 2)
+    if J.shape[0] != J.shape[1]:
+        raise ValueError(f"invalid `J`: must be square, got {J.shape}")
+    n = J.shape[0]
+    re, im = _native.eigenvalues(J.tobytes(), n)
+    return _arr(re, (n,)) + 1j * _arr(im, (n,))
+
+
+def fixed_points(W, *, b=None, activation="tanh", tau=1.0, map=False, starts=64, seed=0,
+                 box=(-2.0, 2.0), x0=None):
+    """Fixed points of the flow (f(x) = 0) or of the map (h = F(h)) by damped Newton /
+    Levenberg-Marquardt from ``starts`` random states in ``box`` (plus the rows of ``x0``),
+    deduplicated, with their linear stability.
+
+    Returns a dict: ``x`` (K x N), ``q`` (1/2 |f|^2), ``residual``, ``eigenvalues`` (K x N complex,
+    largest growth first), ``stable`` (bool), ``n_unstable``, ``classes`` (labels).
+    """
+    W, n = _square(W)
+    extra = None
+    if x0 is not None:
+        x0 = _f64(x0, "x0")
+        if x0.ndim == 1:
+            x0 = x0[None, :]
+        if x0.ndim != 2 or x0.shape[1] != n:
+            raise ValueError(f"invalid `x0`: rows must have length {n}")
+        extra = x0.tobytes()
+    d = _native.fixed_points(W.tobytes(), n, _opt(b, "b", n), activation, _tau(tau, n), bool(map),
+                             int(starts), int(seed), float(box[0]), float(box[1]), extra)
+    k = d["count"]
+    return {
+        "x": _arr(d["x"], (k, n)),
+        "q": np.array(d["q"]),
+        "residual": np.array(d["residual"]),
+        "eigenvalues": _arr(d["eig_re"], (k, n)) + 1j * _arr(d["eig_im"], (k, n)),
+        "stable": np.array(d["stable"], dtype=bool),
+        "n_unstable": np.array(d["n_unstable"], dtype=np.int64),
+        "classes": list(d["classes"]),
+    }
+
+
+def lyapunov(W, h0, *, b=None, map="tanh", warmup=100, steps=1000, k=None, flow=False, dt=None,
+             seed=None, tau=1.0):
+    """Lyapunov spectrum (largest first) by the Benettin/QR method.
+
+    Default: the map ``h <- phi(W h + b)`` with ``phi = map``, exponents per step. ``flow=True``:
+    the flow ``tau dx/dt = -x + W phi(x) + b`` with RK4 at step ``dt`` (default 0.05), exponents per unit
+    time; ``warmup`` and ``steps`` count steps. ``k``: only the k leading exponents. ``seed``: a
+    random initial frame (default: the identity's first k columns).
+    """
+    W, n = _square(W)
+    h0 = _vec(h0, "h0", n)
+    return _arr(_native.lyapunov(W.tobytes(), n, h0.tobytes(), _opt(b, "b", n), str(map),
+                                 _tau(tau, n), int(warmup), int(steps), None if k is None else int(k),
+                                 bool(flow), 0.05 if dt is None else float(dt),
+                                 None if seed is None else int(seed)),
+                (n if k is None else int(k),))
+
+
+def fracdiff(f, alpha, dt, *, method="gl"):
+    """The fractional derivative D^alpha f of samples f on a uniform grid of step dt from t = 0:
+    ``gl`` (Grunwald-Letnikov, O(h)), ``rl`` (Riemann-Liouville trapezoid) or ``l1`` (Caputo L1,
+    O(h^(2-alpha))), by zero-padded FFT convolution."""
+    f = _f64(f, "f", 1)
+    return _arr(_native.fracdiff(f.tobytes(), float(alpha), float(dt), method), f.shape)
+
+
+def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,
+                 max_points=1000, input_pattern=None):
+    """Follow the fixed point near ``x0`` at ``param = start`` towards ``stop`` by pseudo-arclength
+    continuation, through folds; detect and locate folds, branch points, Hopf points (with omega and
+    the first Lyapunov coefficient l1), flips and Neimark-Sacker points.
+
+    ``param``: ``g`` (W scaled by g), ``bias`` (added to every b_i) or ``input`` (times
+    ``input_pattern``, default all ones). Returns a dict: ``param``, ``x`` (points x N), ``stable``,
+    ``n_unstable``, ``max_growth``, ``bifurcations`` (list of dicts: kind, param, x, omega, l1).
+    """
+    W, n = _square(W)
+    x0 = _vec(x0, "x0", n)
+    d = _native.continuation(W.tobytes(), n, x0.tobytes(), _opt(b, "b", n), activation, str(param),
+                             float(start), float(stop), bool(map),
+                             None if ds is None else float(ds), int(max_points),
+                             _opt(input_pattern, "input_pattern", n))
+    m = len(d["param"])
+    for z in d["bifurcations"]:
+        z["x"] = _arr(z["x"], (n,))
+    return {
+        "param": np.array(d["param"]),
+        "x": _arr(d["x"], (m, n)),
+        "stable": np.array(d["stable"], dtype=bool),
+        "n_unstable": np.array(d["n_unstable"], dtype=np.int64),
+        "max_growth": np.array(d["max_growth"]),
+        "bifurcations": d["bifurcations"],
+    }
+
+
+def load_checkpoint(path):
+    """A checkpoint written by ``train`` (or PyTorch's ``safetensors`` under the same names):
+    ``{name: array}`` for every tensor of the network, plus ``"__metadata__"`` (the cell's
+    configuration and the run state)."""
+    d = _native.load_checkpoint(str(path))
+    out = {name: _arr(b, tuple(shape)) for name, (shape, b) in d["tensors"].items()}
+    out["__metadata__"] = dict(d["metadata"])
+    return out

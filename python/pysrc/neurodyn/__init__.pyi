@@ -1,0 +1,38 @@
+from os import PathLike
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+ArrayLike = npt.ArrayLike
+F64 = npt.NDArray[np.float64]
+
+def simulate(
+    W: ArrayLike, x0: ArrayLike, t1: float, *, b: Optional[ArrayLike] = ..., activation: str = ...,
+    tau: Union[float, ArrayLike] = ..., method: str = ..., rtol: float = ..., atol: float = ..., dt: float = ...,
+    t_eval: Optional[ArrayLike] = ...,
+) -> tuple[F64, F64]: ...
+def jacobian(
+    W: ArrayLike, x: ArrayLike, *, b: Optional[ArrayLike] = ..., activation: str = ...,
+    tau: Union[float, ArrayLike] = ..., map: bool = ...,
+) -> F64: ...
+def eigenvalues(J: ArrayLike) -> npt.NDArray[np.complex128]: ...
+def fixed_points(
+    W: ArrayLike, *, b: Optional[ArrayLike] = ..., activation: str = ..., tau: Union[float, ArrayLike] = ...,
+    map: bool = ..., starts: int = ..., seed: int = ..., box: tuple[float, float] = ...,
+    x0: Optional[ArrayLike] = ...,
+) -> dict[str, Any]: ...
+def lyapunov(
+    W: ArrayLike, h0: ArrayLike, *, b: Optional[ArrayLike] = ..., map: str = ..., warmup: int = ...,
+    steps: int = ..., k: Optional[int] = ..., flow: bool = ..., dt: Optional[float] = ...,
+    seed: Optional[int] = ..., tau: Union[float, ArrayLike] = ...,
+) -> F64: ...
+def fracdiff(f: ArrayLike, alpha: float, dt: float, *, method: str = ...) -> F64: ...
+def continuation(
+    W: ArrayLike, x0: ArrayLike, *, param: str = ..., start: float, stop: float,
+    b: Optional[ArrayLike] = ..., activation: str = ..., map: bool = ..., ds: Optional[float] = ...,
+    max_points: int = ..., input_pattern: Optional[ArrayLike] = ...,
+) -> dict[str, Any]: ...
+def load_checkpoint(path: Union[str, PathLike[str]]) -> dict[str, Any]: ...

@@ -1,0 +1,130 @@
+"""The Python package against independent numpy/scipy references on the same arrays."""
+import os
+import resource
+
+import numpy as np
+import pytest
+
+import neurodyn as nd
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def net(n=8, g=1.5, seed=0):
+    rng = np.random.default_rng(seed)
+    return g * rng.standard_normal((n, n)) / np.sqrt(n), rng.standard_normal(n), 0.1 * rng.standard_normal(n)
+
+
+def test_simulate_matches_scipy_dop853():
+    scipy_integrate = pytest.importorskip("scipy.integrate")
+    W, x0, b = net(10)
+    t_eval = np.linspace(0.0, 20.0, 41)
+    t, X = nd.simulate(W, x0, 20.0, b=b, method="dopri5", rtol=1e-11, atol=1e-13, t_eval=t_eval)
+    ref = scipy_integrate.solve_ivp(lambda t, x: -x + W @ np.tanh(x) + b, (0, 20), x0,
+                                    method="DOP853", rtol=1e-12, atol=1e-14, t_eval=t_eval)
+    assert np.array_equal(t, t_eval)
+    assert np.abs(X - ref.y.T).max() < 1e-7
+
+
+def test_lyapunov_matches_a_numpy_qr_loop():
+    W, h0, _ = net(8, g=2.0)
+    warmup, steps = 100, 300
+    h = h0.copy()
+    for _ in range(warmup):
+        h = np.tanh(W @ h)
+    Q = np.eye(8)
+    s = np.zeros(8)
+    for _ in range(steps):
+        a = W @ h
+        h = np.tanh(a)
+        Q, R = np.linalg.qr((1 - h ** 2)[:, None] * W @ Q)
+        s += np.log(np.abs(np.diag(R)))
+    ref = np.sort(s / steps)[::-1]
+    got = nd.lyapunov(W, h0, warmup=warmup, steps=steps)
+    assert np.abs(got - ref).max() < 1e-10
+    # The k leading exponents are the head of the full spectrum.
+    assert np.abs(nd.lyapunov(W, h0, warmup=warmup, steps=steps, k=3) - got[:3]).max() < 1e-10
+
+
+def test_fracdiff_matches_the_direct_sum():
+    rng = np.random.default_rng(3)
+    f = np.cumsum(rng.standard_normal(400)) * 0.01
+    alpha, h = 0.4, 0.01
+    w = np.empty(400)
+    w[0] = 1.0
+    for j in range(1, 400):
+        w[j] = w[j - 1] * (j - 1 - alpha) / j
+    ref = np.array([np.dot(w[: k + 1], f[k::-1]) for k in range(400)]) / h ** alpha
+    got = nd.fracdiff(f, alpha, h, method="gl")
+    assert np.abs(got - ref).max() < 1e-12 * max(1.0, np.abs(ref).max())
+
+
+def test_fixed_points_residuals_and_eigenvalues():
+    W, _, b = net(12, g=0.8)
+    fp = nd.fixed_points(W, b=b, starts=16)
+    assert fp["x"].shape[1] == 12 and len(fp["x"]) >= 1
+    for x, ev in zip(fp["x"], fp["eigenvalues"]):
+        assert np.abs(-x + W @ np.tanh(x) + b).max() < 1e-9
+        J = -np.eye(12) + W * (1 - np.tanh(x) ** 2)[None, :]
+        assert np.allclose(np.sort_complex(ev), np.sort_complex(np.linalg.eigvals(J)), atol=1e-9)
+        assert np.abs(nd.jacobian(W, x, b=b) - J).max() < 1e-12
+    assert fp["stable"].all()  # g = 0.8: a contracting network
+
+
+def test_eigenvalues_match_numpy():
+    A = np.random.default_rng(5).standard_normal((30, 30))
+    got = np.sort_complex(nd.eigenvalues(A))
+    assert np.allclose(got, np.sort_complex(np.linalg.eigvals(A)), atol=1e-10)
+    # float32 and Fortran order are accepted.
+    got32 = np.sort_complex(nd.eigenvalues(np.asfortranarray(A.astype(np.float32))))
+    assert np.allclose(got32, np.sort_complex(np.linalg.eigvals(A.astype(np.float32).astype(float))), atol=1e-10)
+
+
+def test_continuation_folds_in_closed_form():
+    br = nd.continuation(np.array([[2.0]]), np.array([-2.96]), param="bias", start=-1.0, stop=1.0)
+    folds = sorted(z["param"] for z in br["bifurcations"] if z["kind"] == "fold")
+    bf = np.sqrt(2) - np.arccosh(np.sqrt(2))
+    assert len(folds) == 2 and abs(folds[0] + bf) < 1e-10 and abs(folds[1] - bf) < 1e-10
+    assert br["x"].shape == (len(br["param"]), 1)
+
+
+def test_load_checkpoint_reads_a_torch_export():
+    d = nd.load_checkpoint(os.path.join(ROOT, "tests", "fixtures", "torch_gamma.safetensors"))
+    assert {"U", "V", "b", "n", "s", "W_out", "b_out"} <= set(d)
+    assert d["V"].shape[0] == d["V"].shape[1] == d["n"].shape[0]
+
+
+def test_bad_input_and_run_failures():
+    W, x0, _ = net(4)
+    with pytest.raises(ValueError, match="`x0`"):
+        nd.simulate(W, np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="`W`"):
+        nd.lyapunov(np.ones((3, 4)), np.ones(3))
+    with pytest.raises(ValueError, match="`activation`"):
+        nd.jacobian(W, x0, activation="swish")
+    with pytest.raises(ValueError, match="`k`"):
+        nd.lyapunov(W, x0, k=10)
+    with pytest.raises(ValueError, match="`param`"):
+        nd.continuation(W, x0, param="nope", start=0, stop=1)
+    with pytest.raises(ValueError, match="checkpoint"):
+        nd.load_checkpoint("/nonexistent.safetensors")
+    # A diverging flow is a run failure naming the step.
+    with pytest.raises(RuntimeError, match="dt = 10"):
+        nd.lyapunov(W * 3, x0, flow=True, dt=10.0, steps=200)
+
+
+def test_no_memory_growth_over_many_small_calls():
+    import tracemalloc
+    f = np.linspace(0.0, 1.0, 10)
+    for _ in range(200):
+        nd.fracdiff(f, 0.5, 0.1)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    snap0 = tracemalloc.take_snapshot()
+    for _ in range(10_000):
+        nd.fracdiff(f, 0.5, 0.1)
+    snap1 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename"))
+    assert grown < 200_000, grown
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 20_000  # kB
