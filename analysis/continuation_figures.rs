@@ -17,7 +17,7 @@
 //!
 //! Run: `cargo run --release --example continuation_figures` (about 15 s on 2 cores).
 
-use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions};
+use neurodyn::continuation::{continue_branch, ContinuationOptions};
 use neurodyn::plot::LinePlot;
 use neurodyn::source::{Source, View};
 use neurodyn::train::{checkpoint, train_step, Adam, CellSpec, DataSource, Task};
@@ -25,53 +25,6 @@ use std::path::Path;
 
 fn norm(x: &[f64]) -> f64 {
     x.iter().map(|v| v * v).sum::<f64>().sqrt()
-}
-
-/// Stable solid, unstable dashed, bifurcations as markers.
-fn diagram(
-    b: &Branch,
-    title: &str,
-    xlabel: &str,
-    ylabel: &str,
-    y: impl Fn(&[f64]) -> f64,
-) -> LinePlot {
-    let mut plot = LinePlot::new(title, xlabel, ylabel);
-    let mut seg: Vec<(f64, f64)> = vec![];
-    let mut prev: Option<bool> = None;
-    let (mut s_shown, mut u_shown) = (false, false);
-    let mut pieces = vec![];
-    for p in &b.points {
-        let s = p.stability.class.is_stable();
-        if prev.is_some_and(|q| q != s) {
-            let last = *seg.last().unwrap();
-            pieces.push((prev.unwrap(), std::mem::take(&mut seg)));
-            seg.push(last);
-        }
-        seg.push((p.p, y(&p.x)));
-        prev = Some(s);
-    }
-    if let Some(s) = prev {
-        pieces.push((s, seg));
-    }
-    for (stable, pts) in pieces {
-        let label = if stable && !s_shown {
-            s_shown = true;
-            "stable"
-        } else if !stable && !u_shown {
-            u_shown = true;
-            "unstable"
-        } else {
-            ""
-        };
-        plot = plot.segment(label, pts, 0, !stable);
-    }
-    for z in &b.bifurcations {
-        plot = plot.points(
-            format!("{} at {:.6}", z.kind.label(), z.p),
-            vec![(z.p, y(&z.x))],
-        );
-    }
-    plot
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -100,10 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             z.l1
         );
     }
-    diagram(
-        &b,
-        "Scalar ORGaNICs circuit: fixed points vs w",
-        "w = W_r",
+    b.diagram(
+        "Scalar ORGaNICs circuit: fixed points vs w = W_r",
         "‖(y, a)‖",
         norm,
     )
@@ -189,10 +140,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for z in &b.bifurcations {
         eprintln!("Go/NoGo network: {} at u = {:.10}", z.kind.label(), z.p);
     }
-    diagram(
-        &b,
-        "Trained Go/NoGo network: fixed points vs input level",
-        "input u",
+    b.diagram(
+        "Trained Go/NoGo network: fixed points vs input level u",
         "‖x‖",
         norm,
     )

@@ -3,10 +3,9 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Kind, Stop};
+use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
 use neurodyn::fixed_points::{find_fixed_points, random_starts, FinderOptions};
 use neurodyn::io::{read_npy_vec, Column, Table, TableFormat};
-use neurodyn::plot::LinePlot;
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::stability::TimeKind;
 use neurodyn::Error;
@@ -284,62 +283,7 @@ fn write(a: &Args, b: &Branch, n: usize) -> Result<(), Error> {
         Some(u) => format!("x{u}"),
         None => "‖x‖".to_string(),
     };
-    let mut plot = LinePlot::new(
-        format!("Fixed points vs {}", a.param),
-        a.param.clone(),
-        ylabel,
-    );
-    let mut seg: Vec<(f64, f64)> = vec![];
-    let mut stable_prev: Option<bool> = None;
-    let (mut shown_s, mut shown_u) = (false, false);
-    let mut flush = |plot: LinePlot, seg: &mut Vec<(f64, f64)>, stable: bool| -> LinePlot {
-        if seg.len() < 2 {
-            return plot;
-        }
-        let label = match (stable, shown_s, shown_u) {
-            (true, false, _) => {
-                shown_s = true;
-                "stable"
-            }
-            (false, _, false) => {
-                shown_u = true;
-                "unstable"
-            }
-            _ => "",
-        };
-        plot.segment(label, std::mem::take(seg), 0, !stable)
-    };
-    for p in &b.points {
-        let s = p.stability.class.is_stable();
-        if let Some(prev) = stable_prev {
-            if prev != s {
-                let last = *seg.last().unwrap_or(&(p.p, y(&p.x)));
-                plot = flush(plot, &mut seg, prev);
-                seg.push(last);
-            }
-        }
-        seg.push((p.p, y(&p.x)));
-        stable_prev = Some(s);
-    }
-    if let Some(s) = stable_prev {
-        plot = flush(plot, &mut seg, s);
-    }
-    for kind in [
-        Kind::Fold,
-        Kind::BranchPoint,
-        Kind::Hopf,
-        Kind::Flip,
-        Kind::NeimarkSacker,
-    ] {
-        let pts: Vec<(f64, f64)> = bf
-            .iter()
-            .filter(|z| z.kind == kind)
-            .map(|z| (z.p, y(&z.x)))
-            .collect();
-        if !pts.is_empty() {
-            plot = plot.points(kind.label(), pts);
-        }
-    }
+    let plot = b.diagram(&format!("Fixed points vs {}", a.param), &ylabel, y);
     plot.save(&a.out.join("diagram"))?;
     Ok(())
 }

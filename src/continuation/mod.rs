@@ -224,6 +224,57 @@ pub struct Branch {
     pub kind: TimeKind,
 }
 
+impl Branch {
+    /// The bifurcation diagram: `y(x)` against the parameter, stable pieces solid, unstable ones
+    /// dashed, each located bifurcation a labelled marker.
+    pub fn diagram(
+        &self,
+        title: &str,
+        ylabel: &str,
+        y: impl Fn(&[f64]) -> f64,
+    ) -> crate::plot::LinePlot {
+        let mut plot = crate::plot::LinePlot::new(title, self.param.clone(), ylabel);
+        let mut pieces: Vec<(bool, Vec<(f64, f64)>)> = vec![];
+        for p in &self.points {
+            let s = p.stability.class.is_stable();
+            let pt = (p.p, y(&p.x));
+            match pieces.last_mut() {
+                Some((stable, seg)) if *stable == s => seg.push(pt),
+                Some((_, seg)) => {
+                    // The new piece starts where the last one ended (no gap in the curve).
+                    let joint = *seg.last().unwrap_or(&pt);
+                    pieces.push((s, vec![joint, pt]));
+                }
+                None => pieces.push((s, vec![pt])),
+            }
+        }
+        let (mut stable_shown, mut unstable_shown) = (false, false);
+        for (stable, pts) in pieces {
+            let shown = if stable {
+                &mut stable_shown
+            } else {
+                &mut unstable_shown
+            };
+            let label = if *shown {
+                ""
+            } else if stable {
+                "stable"
+            } else {
+                "unstable"
+            };
+            *shown = true;
+            plot = plot.segment(label, pts, 0, !stable);
+        }
+        for z in &self.bifurcations {
+            plot = plot.points(
+                format!("{} at {:.6}", z.kind.label(), z.p),
+                vec![(z.p, y(&z.x))],
+            );
+        }
+        plot
+    }
+}
+
 /// The residual machinery around a parametrised system.
 struct Problem<'a, P: Parametrised + ?Sized> {
     sys: &'a P,
