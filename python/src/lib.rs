@@ -413,6 +413,93 @@ fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDi
     Ok(out)
 }
 
+/// The ORGaNICs stability sweep of a TOML configuration into `out` (resumable: the per-trial
+/// journal there), on `threads` threads; returns the results table as columns. Ctrl-C stops it
+/// within a trial's time (KeyboardInterrupt), the finished trials staying in the journal.
+#[pyfunction]
+#[pyo3(signature = (config, out, threads))]
+fn stability_sweep<'py>(
+    py: Python<'py>,
+    config: &str,
+    out: &str,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use neurodyn::sweep::{finish, results_table, run_jobs_cancellable, SweepConfig};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let cfg = SweepConfig::from_toml(config, "config").map_err(err)?;
+    cfg.validate().map_err(err)?;
+    let dir = std::path::PathBuf::from(out);
+    let pool = rayon_pool(threads)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let (cfg, dir, cancel) = (cfg.clone(), dir.clone(), cancel.clone());
+        std::thread::spawn(move || {
+            let r = pool.install(|| {
+                run_jobs_cancellable(&cfg, &dir, (0, 1), &|_, _| {}, &cancel)
+                    .and_then(|_| finish(&cfg, &dir))
+            });
+            let _ = tx.send(r);
+        })
+    };
+    let rx = std::sync::Mutex::new(rx);
+    let rows = loop {
+        let got = py.allow_threads(|| match rx.lock() {
+            Ok(r) => r.recv_timeout(std::time::Duration::from_millis(100)),
+            Err(_) => Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+        });
+        match got {
+            Ok(r) => break r.map_err(err)?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    cancel.store(true, Ordering::Relaxed);
+                    py.allow_threads(|| {
+                        let _ = worker.join();
+                    });
+                    return Err(e);
+                }
+            }
+            Err(_) => return Err(PyRuntimeError::new_err("the sweep worker stopped")),
+        }
+    };
+    let _ = worker.join();
+    let t = results_table(&rows);
+    let d = PyDict::new(py);
+    for (name, col) in t.columns {
+        match col {
+            neurodyn::io::Column::F64(v) => d.set_item(name, v)?,
+            neurodyn::io::Column::I64(v) => d.set_item(name, v)?,
+            neurodyn::io::Column::Str(v) => d.set_item(name, v)?,
+        }
+    }
+    Ok(d)
+}
+
+fn rayon_pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
+    let mut b = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(PyValueError::new_err(
+                "invalid `threads`: must be at least 1",
+            ));
+        }
+        b = b.num_threads(t);
+    }
+    b.build()
+        .map_err(|e| PyRuntimeError::new_err(format!("thread pool: {e}")))
+}
+
+/// The built-in sweep configurations (`default`, `full`) as TOML text.
+#[pyfunction]
+fn sweep_config(name: &str) -> PyResult<&'static str> {
+    match name {
+        "default" => Ok(neurodyn::sweep::DEFAULT_CONFIG),
+        "full" => Ok(neurodyn::sweep::FULL_CONFIG),
+        _ => Err(PyValueError::new_err(format!("invalid `config`: `{name}`"))),
+    }
+}
+
 /// Raises KeyboardInterrupt if Ctrl-C arrived (for long Python-side loops).
 #[pyfunction]
 fn check_signals(py: Python<'_>) -> PyResult<()> {
@@ -431,6 +518,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(continuation, m)?)?;
     m.add_function(wrap_pyfunction!(load_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(check_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(stability_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_config, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

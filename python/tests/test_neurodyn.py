@@ -128,3 +128,66 @@ def test_no_memory_growth_over_many_small_calls():
     grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename"))
     assert grown < 200_000, grown
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 20_000  # kB
+
+
+def sweep_config(**over):
+    """The built-in default configuration with some keys replaced."""
+    import re
+    text = nd._native.sweep_config("default")
+    for k, v in over.items():
+        text = re.sub(rf"(?m)^{k} = .*$", f"{k} = {v}", text)
+    return text
+
+
+SMALL_SWEEP = sweep_config(n=10, delta_num=3, input_num=2, trials=2, seed=4)
+
+
+def test_stability_sweep_equals_the_binary(tmp_path):
+    import subprocess
+    exe = os.path.join(ROOT, "target", "release", "stability-sweep")
+    if not os.path.exists(exe):
+        pytest.skip("build the binaries first (cargo build --release)")
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(SMALL_SWEEP)
+    subprocess.run([exe, "--config", str(cfg), "--out", str(tmp_path / "bin"), "--quiet"], check=True)
+    got = nd.stability_sweep(str(cfg), out=tmp_path / "py", threads=1)
+    cols = got if isinstance(got, dict) else {c: got[c].to_numpy() for c in got.columns}
+    # The binary's CSV, column by column, exactly (same seeds, same code).
+    with open(tmp_path / "bin" / "results.csv") as f:
+        header = f.readline().strip().split(",")
+        rows = [line.strip().split(",") for line in f]
+    assert header == list(cols)
+    for k, name in enumerate(header):
+        col = cols[name]
+        for r, v in zip(rows, col):
+            if isinstance(v, str) or getattr(v, "dtype", None) is not None and v.dtype.kind in "US":
+                assert r[k] == str(v)
+            elif r[k] in ("NaN", "nan"):
+                assert np.isnan(v)
+            else:
+                assert float(r[k]) == float(v), (name, r[k], v)
+    # The same config again into the same folder: resumed from the journal, same table.
+    again = nd.stability_sweep(str(cfg), out=tmp_path / "py", threads=2)
+    again = again if isinstance(again, dict) else {c: again[c].to_numpy() for c in again.columns}
+    for name in header:
+        a, b = np.asarray(cols[name]), np.asarray(again[name])
+        assert (a == b).all() or (a.dtype.kind == "f" and np.array_equal(a, b, equal_nan=True))
+
+
+def test_keyboard_interrupt_stops_a_long_sweep(tmp_path):
+    import _thread
+    import threading
+    import time
+    big = sweep_config(n=100, delta_num=40, trials=50)
+    threading.Timer(0.5, _thread.interrupt_main).start()
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        nd.stability_sweep(big, out=tmp_path / "big")
+    assert time.perf_counter() - t < 0.5 + 1.0
+    # The finished trials are in the journal; the run can resume from them.
+    assert any(p.name.startswith("rows.") for p in (tmp_path / "big").iterdir())
+
+
+def test_sweep_bad_config():
+    with pytest.raises(ValueError, match="nope"):
+        nd.stability_sweep("nope = 1\n")

@@ -109,6 +109,24 @@ pub fn run_jobs(
     shard: (usize, usize),
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<()> {
+    run_jobs_cancellable(
+        cfg,
+        dir,
+        shard,
+        progress,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
+/// [`run_jobs`] that stops starting trials once `cancel` is set (trials already running finish
+/// and are journalled; the run resumes from the journal) and then returns a run failure.
+pub fn run_jobs_cancellable(
+    cfg: &SweepConfig,
+    dir: &Path,
+    shard: (usize, usize),
+    progress: &(dyn Fn(usize, usize) + Sync),
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     cfg.validate()?;
     let (si, sn) = shard;
     if sn == 0 || si >= sn {
@@ -149,6 +167,12 @@ pub fn run_jobs(
     progress(total - jobs.len(), total);
     let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
     jobs.par_iter().try_for_each(|&job| -> Result<()> {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::failed(
+                "sweep",
+                "interrupted (the journal keeps the finished trials)",
+            ));
+        }
         let r = run_trial(cfg, &deltas, &inputs, job)?;
         let line = journal_line(&r);
         {

@@ -28,6 +28,7 @@ __all__ = [
     "fracdiff",
     "continuation",
     "load_checkpoint",
+    "stability_sweep",
 ]
 
 
@@ -198,3 +199,37 @@ def load_checkpoint(path):
     out = {name: _arr(b, tuple(shape)) for name, (shape, b) in d["tensors"].items()}
     out["__metadata__"] = dict(d["metadata"])
     return out
+
+
+def stability_sweep(config, out=None, threads=None):
+    """The ORGaNICs stability sweep (Rawat, Heeger & Martiniani 2024) of a configuration: TOML text,
+    a path to a TOML file, or ``"default"``/``"full"`` for the built-in grids. Runs into ``out``
+    (a folder; resumable from its journal, as ``stability-sweep`` is) or a temporary folder, on
+    ``threads`` threads. Returns the results table (one row per trial) as a pandas DataFrame when
+    pandas is installed, else a dict of numpy arrays. Ctrl-C stops it (KeyboardInterrupt) with the
+    finished trials kept in ``out``'s journal.
+    """
+    import os
+    import tempfile
+
+    text = config
+    if config in ("default", "full"):
+        text = _native.sweep_config(config)
+    elif os.path.exists(str(config)):
+        with open(config) as f:
+            text = f.read()
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="neurodyn-sweep-")
+        out = tmp.name
+    try:
+        cols = _native.stability_sweep(text, str(out), None if threads is None else int(threads))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    cols = {k: np.asarray(v) for k, v in cols.items()}
+    try:
+        import pandas as pd
+    except ImportError:
+        return cols
+    return pd.DataFrame(cols)
