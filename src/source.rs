@@ -510,12 +510,9 @@ impl Source {
         };
         // Rate networks: presets and `.npy`, or rate checkpoints.
         let organics_base: Option<(Organics, Vec<f64>)> = match self {
-            Source::Preset { path, .. } => match path {
-                Some(p) => match load_any(p)? {
-                    AnyModel::Organics(m, x0, _) => Some((m, x0)),
-                    AnyModel::RateRnn(_) => None,
-                },
-                None => None,
+            Source::Preset { path: Some(p), .. } => match load_any(p)? {
+                AnyModel::Organics(m, x0, _) => Some((m, x0)),
+                AnyModel::RateRnn(_) => None,
             },
             Source::Organics { .. } => {
                 let r = self.resolve(View::Natural, 1.0)?;

@@ -282,10 +282,13 @@ pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
     net.cell.analysis(&net)
 }
 
+/// A tensor read from a file: (name, shape, values as f64).
+pub type NamedTensor = (String, Vec<usize>, Vec<f64>);
+
 /// Every tensor of a checkpoint file as (name, shape, f64 values), in name order — the network's
 /// own tensors and the derived ones a cell stores (the rate cell's effective `W` and `tau`), and
 /// the Adam state.
-pub fn read_tensors(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+pub fn read_tensors(path: &Path) -> Result<Vec<NamedTensor>> {
     let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read ({e})")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
