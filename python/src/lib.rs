@@ -490,6 +490,262 @@ fn rayon_pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
         .map_err(|e| PyRuntimeError::new_err(format!("thread pool: {e}")))
 }
 
+/// An ORGaNICs circuit (Heeger & Mackey 2019; Rawat, Heeger & Martiniani 2024):
+/// τ_y ẏ = −y + b1 z + (1 − √⌊a⌋) W_r ŷ, τ_a ȧ = −a + (σ b0)² + W(⌊a⌋ ⊙ y²) (unrectified form),
+/// state (y, a) of length 2N.
+#[pyclass(name = "Organics", module = "neurodyn")]
+struct PyOrganics {
+    m: neurodyn::model::organics::Organics,
+}
+
+#[pymethods]
+impl PyOrganics {
+    /// Units N.
+    #[getter]
+    fn n(&self) -> usize {
+        self.m.n()
+    }
+    /// The fixed point (y, a) concatenated: closed form when W_r = I, else the iterative scheme
+    /// polished by Newton.
+    fn fixed_point<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let x = match self.m.fixed_point_identity() {
+            Ok((y, a)) => y.into_iter().chain(a).collect::<Vec<f64>>(),
+            Err(_) => neurodyn::fixed_points::organics_iterative(&self.m, 50).map_err(err)?,
+        };
+        Ok(bytes(py, &x))
+    }
+    /// The right-hand side at x (length 2N).
+    fn rhs<'py>(&self, py: Python<'py>, x: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        use neurodyn::model::Model;
+        let x = floats("x", x, 2 * self.m.n())?;
+        let mut dx = vec![0.0; x.len()];
+        self.m.rhs(0.0, &x, &mut dx);
+        Ok(bytes(py, &dx))
+    }
+    /// The Jacobian at x, row-major 2N × 2N.
+    fn jacobian<'py>(&self, py: Python<'py>, x: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let n2 = 2 * self.m.n();
+        let x = floats("x", x, n2)?;
+        let j = jacobian_mat(&self.m, 0.0, &x);
+        let v: Vec<f64> = (0..n2 * n2).map(|k| j[(k / n2, k % n2)]).collect();
+        Ok(bytes(py, &v))
+    }
+    /// Integrates from x0 to t1: (t bytes, X bytes, number of times).
+    #[pyo3(signature = (x0, t1, method, rtol, atol, dt, t_eval))]
+    #[allow(clippy::too_many_arguments)]
+    fn simulate<'py>(
+        &self,
+        py: Python<'py>,
+        x0: &[u8],
+        t1: f64,
+        method: &str,
+        rtol: f64,
+        atol: f64,
+        dt: f64,
+        t_eval: Option<&[u8]>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize)> {
+        let n2 = 2 * self.m.n();
+        let x0 = floats("x0", x0, n2)?;
+        let save = match t_eval {
+            Some(t) => SaveAt::Times(floats("t_eval", t, t.len() / 8)?),
+            None => SaveAt::Steps,
+        };
+        let method = Method::from_name(method, dt, rtol, atol).map_err(|e| err(e.into()))?;
+        let m = &self.m;
+        let sol = py
+            .allow_threads(|| integrate(m, &x0, (0.0, t1), &method, &Options::new().save(save)))
+            .map_err(|e| err(e.into()))?;
+        let k = sol.len();
+        let mut x = Vec::with_capacity(k * n2);
+        for i in 0..k {
+            x.extend_from_slice(sol.state(i));
+        }
+        Ok((bytes(py, &sol.t), bytes(py, &x), k))
+    }
+}
+
+/// Builds an ORGaNICs circuit (matrices row-major N×N, vectors of length N).
+#[pyfunction]
+#[pyo3(signature = (n, w_r, w, b0, b1, sigma, tau_y, tau_a, z, variant))]
+#[allow(clippy::too_many_arguments)]
+fn organics(
+    n: usize,
+    w_r: &[u8],
+    w: &[u8],
+    b0: &[u8],
+    b1: &[u8],
+    sigma: &[u8],
+    tau_y: &[u8],
+    tau_a: &[u8],
+    z: &[u8],
+    variant: &str,
+) -> PyResult<PyOrganics> {
+    use neurodyn::model::organics::{Organics, Variant};
+    let mat = |name: &str, b: &[u8]| -> PyResult<Mat<f64>> {
+        let v = floats(name, b, n * n)?;
+        Ok(Mat::from_fn(n, n, |i, j| v[i * n + j]))
+    };
+    let variant = match variant {
+        "unrectified" => Variant::Unrectified,
+        "rectified" => Variant::Rectified,
+        "rectified-recurrence" => Variant::RectifiedRecurrence,
+        v => {
+            return Err(PyValueError::new_err(format!(
+                "invalid `variant`: `{v}` (unrectified, rectified or rectified-recurrence)"
+            )))
+        }
+    };
+    let m = Organics::new(
+        variant,
+        mat("W_r", w_r)?,
+        mat("W", w)?,
+        floats("b0", b0, n)?,
+        floats("b1", b1, n)?,
+        floats("sigma", sigma, n)?,
+        floats("tau_y", tau_y, n)?,
+        floats("tau_a", tau_a, n)?,
+        floats("z", z, n)?,
+    )
+    .map_err(err)?;
+    Ok(PyOrganics { m })
+}
+
+/// Fixed points of a trained network (any cell, through the resolver): like `fixed_points`.
+#[pyfunction]
+#[pyo3(signature = (path, map, starts, seed, lo, hi))]
+fn checkpoint_fixed_points<'py>(
+    py: Python<'py>,
+    path: &str,
+    map: bool,
+    starts: usize,
+    seed: u64,
+    lo: f64,
+    hi: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    use neurodyn::fixed_points::find_system_fixed_points;
+    use neurodyn::source::{Source, View};
+    let src = Source::Checkpoint {
+        path: path.into(),
+        x0: None,
+    };
+    let r = src
+        .resolve(if map { View::Map } else { View::Natural }, 1.0)
+        .map_err(err)?;
+    let n = r.system.dim();
+    let mut s = random_starts(n, starts, lo, hi, seed);
+    for st in s.iter_mut() {
+        for v in st[r.nonnegative.clone()].iter_mut() {
+            *v = v.abs();
+        }
+    }
+    s.extend(r.extra_start.clone());
+    let pts = py
+        .allow_threads(|| find_system_fixed_points(&r.system, &s, &FinderOptions::default()))
+        .map_err(err)?;
+    let d = PyDict::new(py);
+    let x: Vec<f64> = pts.iter().flat_map(|p| p.x.clone()).collect();
+    let re: Vec<f64> = pts
+        .iter()
+        .flat_map(|p| {
+            p.stability
+                .eigenvalues
+                .iter()
+                .map(|l| l.re)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let im: Vec<f64> = pts
+        .iter()
+        .flat_map(|p| {
+            p.stability
+                .eigenvalues
+                .iter()
+                .map(|l| l.im)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    d.set_item("n", n)?;
+    d.set_item("count", pts.len())?;
+    d.set_item("x", bytes(py, &x))?;
+    d.set_item("q", pts.iter().map(|p| p.q).collect::<Vec<_>>())?;
+    d.set_item(
+        "residual",
+        pts.iter().map(|p| p.residual).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "stable",
+        pts.iter()
+            .map(|p| p.stability.class.is_stable())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "n_unstable",
+        pts.iter()
+            .map(|p| p.stability.n_unstable)
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "classes",
+        pts.iter()
+            .map(|p| p.stability.class.label())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("eig_re", bytes(py, &re))?;
+    d.set_item("eig_im", bytes(py, &im))?;
+    Ok(d)
+}
+
+/// The Lyapunov spectrum of a trained network (any cell, through the resolver).
+#[pyfunction]
+#[pyo3(signature = (path, h0, warmup, steps, k, euler, dt, seed))]
+#[allow(clippy::too_many_arguments)]
+fn checkpoint_lyapunov<'py>(
+    py: Python<'py>,
+    path: &str,
+    h0: Option<&[u8]>,
+    warmup: usize,
+    steps: usize,
+    k: Option<usize>,
+    euler: bool,
+    dt: f64,
+    seed: Option<u64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    use neurodyn::source::{Source, View};
+    let src = Source::Checkpoint {
+        path: path.into(),
+        x0: None,
+    };
+    let r = src
+        .resolve(
+            if euler {
+                View::Euler(dt)
+            } else {
+                View::Natural
+            },
+            1.0,
+        )
+        .map_err(err)?;
+    let n = r.system.dim();
+    let x0 = match h0 {
+        Some(h) => floats("h0", h, n)?,
+        None => r.x0.clone(),
+    };
+    let mut opts = LyapunovOptions::new()
+        .warmup(warmup)
+        .steps(steps)
+        .dt(r.map_dt.unwrap_or(dt));
+    if let Some(k) = k {
+        opts = opts.k(k);
+    }
+    if let Some(s) = seed {
+        opts = opts.frame(InitialFrame::Random(s));
+    }
+    let s = py
+        .allow_threads(|| neurodyn::lyapunov::lyapunov_system(&r.system, &x0, &opts))
+        .map_err(err)?;
+    Ok(bytes(py, &s.exponents))
+}
+
 /// The built-in sweep configurations (`default`, `full`) as TOML text.
 #[pyfunction]
 fn sweep_config(name: &str) -> PyResult<&'static str> {
@@ -520,6 +776,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_signals, m)?)?;
     m.add_function(wrap_pyfunction!(stability_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_config, m)?)?;
+    m.add_function(wrap_pyfunction!(organics, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint_fixed_points, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint_lyapunov, m)?)?;
+    m.add_class::<PyOrganics>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

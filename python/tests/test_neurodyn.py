@@ -191,3 +191,41 @@ def test_keyboard_interrupt_stops_a_long_sweep(tmp_path):
 def test_sweep_bad_config():
     with pytest.raises(ValueError, match="nope"):
         nd.stability_sweep("nope = 1\n")
+
+
+def test_organics_closed_form_and_simulation():
+    # The two-unit cross-check of Rawat, Heeger & Martiniani (2024): with W_r = I the closed form
+    # y* = b1 z / sqrt(a*), a* = (sigma b0)^2 + W (b1 z)^2; the flow settles there.
+    c = nd.organics(2, W=np.array([[0.5, 0.5], [0.5, 0.5]]), z=np.array([1.0, 0.5]), b0=0.5, b1=0.5)
+    x = c.fixed_point()
+    a = (0.1 * 0.5) ** 2 + 0.5 * ((0.5 * 1.0) ** 2 + (0.5 * 0.5) ** 2)
+    assert np.allclose(x[2:], [a, a], atol=1e-14)
+    assert np.allclose(x[:2], 0.5 * np.array([1.0, 0.5]) / np.sqrt(a), atol=1e-12)
+    assert np.abs(c.rhs(x)).max() < 1e-10
+    J = c.jacobian(x)
+    h = 1e-6
+    fd = np.column_stack([(c.rhs(x + h * e) - c.rhs(x - h * e)) / (2 * h) for e in np.eye(4)])
+    assert np.abs(J - fd).max() < 1e-5 * np.abs(J).max()
+    t, X = c.simulate(x + 0.01, 0.2, rtol=1e-10, atol=1e-12, t_eval=[0.0, 0.2])
+    assert np.abs(X[-1] - x).max() < 1e-6
+    with pytest.raises(ValueError, match="`tau_y`"):
+        nd.organics(2, tau_y=-1.0)
+
+
+def test_analyses_take_a_checkpoint():
+    ck = os.path.join(ROOT, "tests", "fixtures", "torch_gamma.safetensors")
+    fp = nd.fixed_points(checkpoint=ck, starts=8)
+    n = fp["x"].shape[1]
+    d = nd.load_checkpoint(ck)
+    assert n == d["V"].shape[0]
+    # The gamma cell is the map h <- gamma(V h + b; n, s) (Geadah et al. 2024): each point found
+    # is fixed by it, computed here in numpy.
+    V, b, nn, ss = d["V"], d["b"], d["n"], d["s"]
+    gam = lambda a: (1 - ss) * np.logaddexp(0, nn * a) / nn + ss / (1 + np.exp(-nn * a))
+    assert len(fp["x"]) >= 1
+    for h in fp["x"]:
+        assert np.abs(gam(V @ h + b) - h).max() < 1e-9
+    lam = nd.lyapunov(checkpoint=ck, warmup=50, steps=200, k=3)
+    assert lam.shape == (3,) and np.all(np.diff(lam) <= 0)
+    with pytest.raises(ValueError, match="`checkpoint`"):
+        nd.fixed_points(np.eye(2), checkpoint=ck)

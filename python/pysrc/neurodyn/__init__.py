@@ -29,6 +29,8 @@ __all__ = [
     "continuation",
     "load_checkpoint",
     "stability_sweep",
+    "organics",
+    "Organics",
 ]
 
 
@@ -104,15 +106,26 @@ def eigenvalues(J):
     return _arr(re, (n,)) + 1j * _arr(im, (n,))
 
 
-def fixed_points(W, *, b=None, activation="tanh", tau=1.0, map=False, starts=64, seed=0,
-                 box=(-2.0, 2.0), x0=None):
+def fixed_points(W=None, *, b=None, activation="tanh", tau=1.0, map=False, starts=64, seed=0,
+                 box=(-2.0, 2.0), x0=None, checkpoint=None):
     """Fixed points of the flow (f(x) = 0) or of the map (h = F(h)) by damped Newton /
     Levenberg-Marquardt from ``starts`` random states in ``box`` (plus the rows of ``x0``),
     deduplicated, with their linear stability.
 
     Returns a dict: ``x`` (K x N), ``q`` (1/2 |f|^2), ``residual``, ``eigenvalues`` (K x N complex,
     largest growth first), ``stable`` (bool), ``n_unstable``, ``classes`` (labels).
+
+    ``checkpoint=path`` instead of ``W``: a network trained by ``train`` — the rate cell's flow
+    (or its map with ``map=True``), any other cell as the map of its own update.
     """
+    if checkpoint is not None:
+        if W is not None:
+            raise ValueError("invalid `checkpoint`: give W or checkpoint, not both")
+        d = _native.checkpoint_fixed_points(str(checkpoint), bool(map), int(starts), int(seed),
+                                            float(box[0]), float(box[1]))
+        return _points(d, d["n"])
+    if W is None:
+        raise ValueError("invalid `W`: give the weights W or checkpoint=path")
     W, n = _square(W)
     extra = None
     if x0 is not None:
@@ -124,6 +137,10 @@ def fixed_points(W, *, b=None, activation="tanh", tau=1.0, map=False, starts=64,
         extra = x0.tobytes()
     d = _native.fixed_points(W.tobytes(), n, _opt(b, "b", n), activation, _tau(tau, n), bool(map),
                              int(starts), int(seed), float(box[0]), float(box[1]), extra)
+    return _points(d, n)
+
+
+def _points(d, n):
     k = d["count"]
     return {
         "x": _arr(d["x"], (k, n)),
@@ -136,15 +153,30 @@ def fixed_points(W, *, b=None, activation="tanh", tau=1.0, map=False, starts=64,
     }
 
 
-def lyapunov(W, h0, *, b=None, map="tanh", warmup=100, steps=1000, k=None, flow=False, dt=None,
-             seed=None, tau=1.0):
+def lyapunov(W=None, h0=None, *, b=None, map="tanh", warmup=100, steps=1000, k=None, flow=False,
+             dt=None, seed=None, tau=1.0, checkpoint=None, euler=False):
     """Lyapunov spectrum (largest first) by the Benettin/QR method.
 
     Default: the map ``h <- phi(W h + b)`` with ``phi = map``, exponents per step. ``flow=True``:
     the flow ``tau dx/dt = -x + W phi(x) + b`` with RK4 at step ``dt`` (default 0.05), exponents per unit
     time; ``warmup`` and ``steps`` count steps. ``k``: only the k leading exponents. ``seed``: a
     random initial frame (default: the identity's first k columns).
+
+    ``checkpoint=path`` instead of ``W``: a trained network as the analyses see it (the rate cell's
+    flow with RK4 at ``dt`` — or its Euler map with ``euler=True`` —, the other cells as maps);
+    ``h0`` defaults to the cell's own initial state.
     """
+    if checkpoint is not None:
+        if W is not None:
+            raise ValueError("invalid `checkpoint`: give W or checkpoint, not both")
+        h = None if h0 is None else _f64(h0, "h0", 1).tobytes()
+        e = _native.checkpoint_lyapunov(str(checkpoint), h, int(warmup), int(steps),
+                                        None if k is None else int(k), bool(euler),
+                                        0.05 if dt is None else float(dt),
+                                        None if seed is None else int(seed))
+        return np.frombuffer(e, dtype=np.float64).copy()
+    if W is None or h0 is None:
+        raise ValueError("invalid `W`: give the weights W and h0, or checkpoint=path")
     W, n = _square(W)
     h0 = _vec(h0, "h0", n)
     return _arr(_native.lyapunov(W.tobytes(), n, h0.tobytes(), _opt(b, "b", n), str(map),
@@ -233,3 +265,71 @@ def stability_sweep(config, out=None, threads=None):
     except ImportError:
         return cols
     return pd.DataFrame(cols)
+
+
+class Organics:
+    """An ORGaNICs circuit (Heeger & Mackey 2019; Rawat, Heeger & Martiniani 2024), state
+    x = (y, a) of length 2N:
+
+        tau_y dy/dt = -y + b1 z + (1 - sqrt(a)) W_r y
+        tau_a da/dt = -a + (sigma b0)^2 + W (a * y^2)
+
+    Build it with :func:`organics`.
+    """
+
+    def __init__(self, native):
+        self._m = native
+
+    @property
+    def n(self):
+        return self._m.n
+
+    def fixed_point(self):
+        """The fixed point (y, a) concatenated: closed form when W_r = I, else the iterative scheme
+        polished by Newton."""
+        return _arr(self._m.fixed_point(), (2 * self.n,))
+
+    def rhs(self, x):
+        return _arr(self._m.rhs(_vec(x, "x", 2 * self.n).tobytes()), (2 * self.n,))
+
+    def jacobian(self, x):
+        n2 = 2 * self.n
+        return _arr(self._m.jacobian(_vec(x, "x", n2).tobytes()), (n2, n2))
+
+    def simulate(self, x0, t1, *, method="tsit5", rtol=1e-6, atol=1e-9, dt=1e-5, t_eval=None):
+        """Integrates from x0 to t1 (seconds); returns ``(t, X)`` with one row per time."""
+        n2 = 2 * self.n
+        te = None if t_eval is None else _f64(t_eval, "t_eval", 1).tobytes()
+        t, x, k = self._m.simulate(_vec(x0, "x0", n2).tobytes(), float(t1), method, float(rtol),
+                                   float(atol), float(dt), te)
+        return _arr(t, (k,)), _arr(x, (k, n2))
+
+
+def organics(n=None, *, W_r=None, W=None, b0=0.5, b1=0.5, sigma=0.1, tau_y=0.002, tau_a=0.001,
+             z=None, variant="unrectified"):
+    """An ORGaNICs circuit with the papers' defaults: W_r = I, W = ones, z one-hot at N/2,
+    b0 = b1 = 0.5, sigma = 0.1, tau_y = 2 ms, tau_a = 1 ms. Scalars apply to every unit; N comes
+    from ``n`` or from the matrices."""
+    if n is None:
+        for m in (W_r, W, z):
+            if m is not None:
+                n = np.shape(m)[0]
+                break
+    if n is None or int(n) < 1:
+        raise ValueError("invalid `n`: give n or a matrix")
+    n = int(n)
+    mat = lambda m, name, dflt: _f64(dflt if m is None else (np.eye(n) * m if np.ndim(m) == 0 else m), name, 2)
+    vec = lambda v, name: np.full(n, float(v)) if np.ndim(v) == 0 else _vec(v, name, n)
+    if z is None:
+        z = np.zeros(n)
+        z[n // 2] = 1.0
+    Wr = mat(W_r, "W_r", np.eye(n))
+    Wn = _f64(np.full((n, n), float(W)) if (W is not None and np.ndim(W) == 0) else (np.ones((n, n)) if W is None else W), "W", 2)
+    for name, m in (("W_r", Wr), ("W", Wn)):
+        if m.shape != (n, n):
+            raise ValueError(f"invalid `{name}`: expected {n}x{n}, got {m.shape}")
+    native = _native.organics(n, Wr.tobytes(), Wn.tobytes(), vec(b0, "b0").tobytes(),
+                              vec(b1, "b1").tobytes(), vec(sigma, "sigma").tobytes(),
+                              vec(tau_y, "tau_y").tobytes(), vec(tau_a, "tau_a").tobytes(),
+                              vec(z, "z").tobytes(), str(variant))
+    return Organics(native)
