@@ -311,6 +311,34 @@ fn fracdiff<'py>(
     Ok(bytes(py, &d))
 }
 
+/// The fractional-order estimate of Geadah et al. (2024): (alpha, alphas, errors).
+#[pyfunction]
+#[pyo3(signature = (signals, targets, rows, cols, alphas, d, anchor, start, end))]
+#[allow(clippy::too_many_arguments)]
+fn estimate_order<'py>(
+    py: Python<'py>,
+    signals: &[u8],
+    targets: &[u8],
+    rows: usize,
+    cols: usize,
+    alphas: Vec<f64>,
+    d: f64,
+    anchor: usize,
+    start: usize,
+    end: usize,
+) -> PyResult<(f64, Vec<f64>, Vec<f64>)> {
+    let s = floats("signals", signals, rows * cols)?;
+    let t = floats("targets", targets, rows * cols)?;
+    let split = |v: &[f64]| -> Vec<Vec<f64>> { v.chunks(cols).map(|c| c.to_vec()).collect() };
+    let (s, t) = (split(&s), split(&t));
+    let r = py
+        .allow_threads(|| {
+            neurodyn::fracdiff::estimate_order(&s, &t, &alphas, d, anchor, start..end)
+        })
+        .map_err(err)?;
+    Ok((r.alpha, r.alphas, r.errors))
+}
+
 /// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
 #[pyfunction]
 #[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern))]
@@ -771,6 +799,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fixed_points, m)?)?;
     m.add_function(wrap_pyfunction!(lyapunov, m)?)?;
     m.add_function(wrap_pyfunction!(fracdiff, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate_order, m)?)?;
     m.add_function(wrap_pyfunction!(continuation, m)?)?;
     m.add_function(wrap_pyfunction!(load_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(check_signals, m)?)?;

@@ -26,6 +26,7 @@ __all__ = [
     "fixed_points",
     "lyapunov",
     "fracdiff",
+    "estimate_order",
     "continuation",
     "load_checkpoint",
     "stability_sweep",
@@ -71,14 +72,31 @@ def _arr(b, shape):
     return np.frombuffer(b, dtype=np.float64).reshape(shape).copy()
 
 
-def simulate(W, x0, t1, *, b=None, activation="tanh", tau=1.0, method="tsit5", rtol=1e-6,
-             atol=1e-9, dt=0.01, t_eval=None):
+def simulate(W=None, x0=None, t1=50.0, *, b=None, activation="tanh", tau=1.0, method="tsit5",
+             rtol=1e-6, atol=1e-9, dt=0.01, t_eval=None, checkpoint=None):
     """Integrate ``tau dx/dt = -x + W phi(x) + b`` from x(0) = x0 to t1.
 
     ``method``: euler, rk4 (step ``dt``), dopri5, tsit5 (adaptive, ``rtol``/``atol``), bdf,
     esdirk34, tr-bdf2 (stiff). Returns ``(t, X)`` with one row of X per time: every accepted step,
     or the times ``t_eval`` (dense output, steps not forced).
+
+    ``checkpoint=path`` instead of ``W``: a rate network trained by ``train`` (its effective W, its
+    per-unit tau in steps and its nonlinearity; ``x0`` defaults to 0). Other cells are maps, not
+    ODEs: analyse them with ``fixed_points`` / ``lyapunov``.
     """
+    if checkpoint is not None:
+        if W is not None:
+            raise ValueError("invalid `checkpoint`: give W or checkpoint, not both")
+        ck = load_checkpoint(checkpoint)
+        if ck["__metadata__"].get("cell", "rate") != "rate" or "W" not in ck:
+            raise ValueError("invalid `checkpoint`: this cell is a discrete-time map, not an ODE "
+                             "(use fixed_points or lyapunov)")
+        W, tau = ck["W"], ck["tau"]
+        activation = ck["__metadata__"].get("phi", "sigmoid")
+        if x0 is None:
+            x0 = np.zeros(W.shape[0])
+    if W is None or x0 is None:
+        raise ValueError("invalid `W`: give the weights W and x0, or checkpoint=path")
     W, n = _square(W)
     x0 = _vec(x0, "x0", n)
     te = None if t_eval is None else _f64(t_eval, "t_eval", 1).tobytes()
@@ -192,6 +210,24 @@ def fracdiff(f, alpha, dt, *, method="gl"):
     O(h^(2-alpha))), by zero-padded FFT convolution."""
     f = _f64(f, "f", 1)
     return _arr(_native.fracdiff(f.tobytes(), float(alpha), float(dt), method), f.shape)
+
+
+def estimate_order(signals, targets, alphas, dt, *, anchor=0, window=None):
+    """The fractional order that best maps responses to targets (Geadah et al. 2024): for each
+    candidate alpha, y = Re D^alpha r (the periodic spectral operator) minus y[anchor], and the error
+    sum over signals of mean over ``window`` (a (start, end) pair, default all) of (y - s)^2.
+    ``signals`` and ``targets``: one signal per row. Returns ``(alpha, alphas, errors)``."""
+    S = _f64(signals, "signals")
+    T = _f64(targets, "targets")
+    if S.ndim == 1:
+        S, T = S[None, :], T[None, :] if T.ndim == 1 else T
+    if S.shape != T.shape or S.ndim != 2:
+        raise ValueError(f"invalid `targets`: shape {T.shape} does not match the signals' {S.shape}")
+    a = [float(v) for v in np.atleast_1d(alphas)]
+    w0, w1 = (0, S.shape[1]) if window is None else (int(window[0]), int(window[1]))
+    alpha, al, err = _native.estimate_order(S.tobytes(), T.tobytes(), S.shape[0], S.shape[1], a,
+                                            float(dt), int(anchor), w0, w1)
+    return alpha, np.array(al), np.array(err)
 
 
 def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,

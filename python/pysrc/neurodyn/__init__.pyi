@@ -10,9 +10,9 @@ ArrayLike = npt.ArrayLike
 F64 = npt.NDArray[np.float64]
 
 def simulate(
-    W: ArrayLike, x0: ArrayLike, t1: float, *, b: Optional[ArrayLike] = ..., activation: str = ...,
+    W: Optional[ArrayLike] = ..., x0: Optional[ArrayLike] = ..., t1: float = ..., *, b: Optional[ArrayLike] = ..., activation: str = ...,
     tau: Union[float, ArrayLike] = ..., method: str = ..., rtol: float = ..., atol: float = ..., dt: float = ...,
-    t_eval: Optional[ArrayLike] = ...,
+    t_eval: Optional[ArrayLike] = ..., checkpoint: Optional[Union[str, PathLike[str]]] = ...,
 ) -> tuple[F64, F64]: ...
 def jacobian(
     W: ArrayLike, x: ArrayLike, *, b: Optional[ArrayLike] = ..., activation: str = ...,
@@ -31,6 +31,10 @@ def lyapunov(
     checkpoint: Optional[Union[str, PathLike[str]]] = ..., euler: bool = ...,
 ) -> F64: ...
 def fracdiff(f: ArrayLike, alpha: float, dt: float, *, method: str = ...) -> F64: ...
+def estimate_order(
+    signals: ArrayLike, targets: ArrayLike, alphas: ArrayLike, dt: float, *, anchor: int = ...,
+    window: Optional[tuple[int, int]] = ...,
+) -> tuple[float, F64, F64]: ...
 def continuation(
     W: ArrayLike, x0: ArrayLike, *, param: str = ..., start: float, stop: float,
     b: Optional[ArrayLike] = ..., activation: str = ..., map: bool = ..., ds: Optional[float] = ...,
