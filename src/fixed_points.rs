@@ -1,4 +1,4 @@
-//! Fixed points of any [`Model`] (f(x) = 0) or discrete map (x = F(x), via [`MapResidual`](crate::model::MapResidual)), in
+//! Fixed points of any [`Model`] (f(x) = 0) or discrete map (x = F(x), via [`crate::model::MapResidual`]), in
 //! the spirit of FixedPointFinder (Golub & Sussillo 2018) but with the analytic Jacobian:
 //!
 //! * [`newton`]: damped Newton with backtracking on q(x) = ½‖f(x)‖²; when the Newton direction

@@ -8,7 +8,7 @@
 //!   `--tau`) for rate-RNN presets;
 //! * a **checkpoint** written by `train` (or PyTorch under the same tensor names): the rate cell
 //!   as its flow, the gamma cell as its RNN map, ANRU as its map, any other cell as the map of its
-//!   own update ([`CellMap`]);
+//!   own update ([`CellMap`](crate::train::cell::CellMap));
 //! * `--organics N`: an ORGaNICs circuit with N units and the defaults of Heeger & Mackey (2019);
 //! * `--anru N:M`: an ANRU network (Geadah et al. 2024) in the seed initialisation.
 //!

@@ -17,7 +17,7 @@
 //! One file here (the cell type with [`Cell`] — its update and backward pass — and
 //! [`CellFamily`] — how `train` builds it, how a checkpoint stores and restores it, what the f64
 //! analyses see, and what the GPU trainer runs), its WGSL shader, and one line in the
-//! [`registry!`] call below. Everything else (`train --cell`, checkpoints, `fixed-points` /
+//! `registry!` call below. Everything else (`train --cell`, checkpoints, `fixed-points` /
 //! `lyapunov` / `simulate --checkpoint`, the GPU trainer) dispatches through the registry. A cell
 //! that keeps the default [`CellFamily::analysis`] is analysed as the map of its own update
 //! ([`CellMap`]), so it gets fixed points and Lyapunov spectra with no further code.
@@ -195,7 +195,7 @@ pub(crate) fn check_sizes(n: usize, n_in: usize) -> Result<()> {
 
 /// What the rest of neurodyn needs from a cell beyond its update: how `train` builds it, how a
 /// checkpoint stores and restores it, which f64 system the analyses see, and how the GPU trainer
-/// runs it. One impl per cell file; the [`registry!`] dispatches to it.
+/// runs it. One impl per cell file; the `registry!` macro dispatches to it.
 pub trait CellFamily: Sized {
     /// A tensor only this cell has: recognises checkpoints written without metadata (PyTorch's
     /// `safetensors.torch.save_file` under the documented names).
@@ -218,7 +218,7 @@ pub trait CellFamily: Sized {
     fn gpu(&self, layout: &Layout) -> Result<GpuCell>;
 }
 
-/// The cell registry: one line per cell (`Variant(Type) = "name"`) generates [`AnyCell`] (every
+/// The cell registry (`registry!`): one line per cell (`Variant(Type) = "name"`) generates [`AnyCell`] (every
 /// cell behind one type), [`AnyPrep`], [`CellKind`] (the names `train --cell` accepts) and the
 /// dispatch of [`Cell`] and [`CellFamily`] over them.
 macro_rules! registry {
