@@ -121,7 +121,12 @@ fn options(args: &Args, r: &Resolved) -> LyapunovOptions {
             (None, true) => InitialFrame::Random(0),
             (None, false) => InitialFrame::Identity,
         },
-        history_every: args.every,
+        // Running estimates only when something reads them (bounded memory on long runs).
+        history_every: if args.history.is_some() || args.plot {
+            args.every
+        } else {
+            0
+        },
         ..Default::default()
     }
 }
