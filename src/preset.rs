@@ -389,10 +389,7 @@ impl OrganicsPreset {
                     format!("has length {}, expected 2N = {}", v.len(), 2 * n),
                 ))
             }
-            None => (0..n)
-                .map(|i| m.b1[i] * m.z[i])
-                .chain((0..n).map(|i| (m.sigma[i] * m.b0[i]).powi(2)))
-                .collect(),
+            None => m.default_start(),
         };
         crate::error::ensure_finite("x0", &x0)?;
         Ok((m, x0))

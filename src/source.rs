@@ -227,10 +227,7 @@ impl Source {
                 let m = Organics::defaults(*n)?;
                 let x = match x0 {
                     Some(p) => read_npy_vec(p, "x0", Some(2 * n))?,
-                    None => (0..*n)
-                        .map(|i| m.b1[i] * m.z[i])
-                        .chain((0..*n).map(|i| (m.sigma[i] * m.b0[i]).powi(2)))
-                        .collect(),
+                    None => m.default_start(),
                 };
                 organics(m, x, view)
             }
@@ -514,9 +511,10 @@ impl Source {
                 AnyModel::Organics(m, x0, _) => Some((m, x0)),
                 AnyModel::RateRnn(_) => None,
             },
-            Source::Organics { .. } => {
-                let r = self.resolve(View::Natural, 1.0)?;
-                Some((Organics::defaults(r.x0.len() / 2)?, r.x0))
+            Source::Organics { n, .. } => {
+                let m = Organics::defaults(*n)?;
+                let x0 = m.default_start();
+                Some((m, x0))
             }
             _ => None,
         };
@@ -617,27 +615,24 @@ impl Source {
 
 type OrganicsMake = std::sync::Arc<dyn Fn(f64) -> Result<Organics> + Send + Sync>;
 
+/// `b` with one change applied, rebuilt through [`Organics::new`] (validation, and the W_r = I
+/// test for the closed form, redone for the new values).
+fn modified(b: &Organics, change: impl FnOnce(&mut Organics)) -> Result<Organics> {
+    let mut m = b.clone();
+    change(&mut m);
+    Organics::new(
+        m.variant, m.w_r, m.w, m.b0, m.b1, m.sigma, m.tau_y, m.tau_a, m.z,
+    )
+}
+
 /// The ORGaNICs circuit as a function of one named parameter.
-fn organics_param(base: Organics, param: &str, seed: u64) -> Result<OrganicsMake> {
-    let n = base.n();
-    let rebuild = |b: &Organics,
-                   w_r: Mat<f64>,
-                   b0: Vec<f64>,
-                   b1: Vec<f64>,
-                   sigma: Vec<f64>,
-                   tau_y: Vec<f64>,
-                   tau_a: Vec<f64>,
-                   z: Vec<f64>|
-     -> Result<Organics> {
-        Organics::new(b.variant, w_r, b.w.clone(), b0, b1, sigma, tau_y, tau_a, z)
-    };
-    let b = base;
+fn organics_param(b: Organics, param: &str, seed: u64) -> Result<OrganicsMake> {
+    let n = b.n();
     let make: OrganicsMake = match param {
         "W_r" => {
             let c = b.w_r[(0, 0)];
-            let scalar = (0..n).all(|i| {
-                (0..n).all(|j| b.w_r[(i, j)] == if i == j { c } else { 0.0 })
-            });
+            let scalar =
+                (0..n).all(|i| (0..n).all(|j| b.w_r[(i, j)] == if i == j { c } else { 0.0 }));
             if !scalar {
                 return Err(Error::invalid(
                     "param",
@@ -645,16 +640,9 @@ fn organics_param(base: Organics, param: &str, seed: u64) -> Result<OrganicsMake
                 ));
             }
             std::sync::Arc::new(move |p| {
-                rebuild(
-                    &b,
-                    Mat::from_fn(n, n, |i, j| if i == j { p } else { 0.0 }),
-                    b.b0.clone(),
-                    b.b1.clone(),
-                    b.sigma.clone(),
-                    b.tau_y.clone(),
-                    b.tau_a.clone(),
-                    b.z.clone(),
-                )
+                modified(&b, |m| {
+                    m.w_r = Mat::from_fn(n, n, |i, j| if i == j { p } else { 0.0 })
+                })
             })
         }
         "delta" => {
@@ -667,48 +655,36 @@ fn organics_param(base: Organics, param: &str, seed: u64) -> Result<OrganicsMake
                 s * z
             });
             std::sync::Arc::new(move |p| {
-                rebuild(
-                    &b,
-                    Mat::from_fn(n, n, |i, j| (if i == j { 1.0 } else { 0.0 }) + p * g[(i, j)]),
-                    b.b0.clone(),
-                    b.b1.clone(),
-                    b.sigma.clone(),
-                    b.tau_y.clone(),
-                    b.tau_a.clone(),
-                    b.z.clone(),
-                )
+                modified(&b, |m| {
+                    m.w_r = Mat::from_fn(n, n, |i, j| {
+                        (if i == j { 1.0 } else { 0.0 }) + p * g[(i, j)]
+                    })
+                })
             })
         }
-        "b0" | "b1" | "sigma" | "tau_y" | "tau_a" | "z" => {
-            let which = param.to_string();
+        "z" => {
             let zmax = b.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            if which == "z" && zmax == 0.0 {
+            if zmax == 0.0 {
                 return Err(Error::invalid("param", "`z`: the preset's drive is zero"));
             }
+            let pattern: Vec<f64> = b.z.iter().map(|v| v / zmax).collect();
             std::sync::Arc::new(move |p| {
-                let all = vec![p; n];
-                let pick = |name: &str, v: &Vec<f64>| {
-                    if which == name {
-                        all.clone()
-                    } else {
-                        v.clone()
+                modified(&b, |m| m.z = pattern.iter().map(|v| p * v).collect())
+            })
+        }
+        "b0" | "b1" | "sigma" | "tau_y" | "tau_a" => {
+            let which = param.to_string();
+            std::sync::Arc::new(move |p| {
+                modified(&b, |m| {
+                    let all = vec![p; n];
+                    match which.as_str() {
+                        "b0" => m.b0 = all,
+                        "b1" => m.b1 = all,
+                        "sigma" => m.sigma = all,
+                        "tau_y" => m.tau_y = all,
+                        _ => m.tau_a = all,
                     }
-                };
-                let z = if which == "z" {
-                    b.z.iter().map(|v| p * v / zmax).collect()
-                } else {
-                    b.z.clone()
-                };
-                rebuild(
-                    &b,
-                    b.w_r.clone(),
-                    pick("b0", &b.b0),
-                    pick("b1", &b.b1),
-                    pick("sigma", &b.sigma),
-                    pick("tau_y", &b.tau_y),
-                    pick("tau_a", &b.tau_a),
-                    z,
-                )
+                })
             })
         }
         other => {

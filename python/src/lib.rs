@@ -48,6 +48,60 @@ fn ones(n: usize) -> Vec<u8> {
     (0..n).flat_map(|_| 1.0f64.to_le_bytes()).collect()
 }
 
+/// A solution as (t bytes, states row-major bytes, number of times).
+fn solution<'py>(
+    py: Python<'py>,
+    sol: &neurodyn::integrate::Solution,
+) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize) {
+    let k = sol.len();
+    let x: Vec<f64> = (0..k).flat_map(|i| sol.state(i).to_vec()).collect();
+    (bytes(py, &sol.t), bytes(py, &x), k)
+}
+
+/// Fixed points as the dict the Python layer unpacks (`n` the state dimension).
+fn points<'py>(
+    py: Python<'py>,
+    pts: &[neurodyn::fixed_points::FixedPoint],
+    n: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let x: Vec<f64> = pts.iter().flat_map(|p| p.x.clone()).collect();
+    let ev = |f: fn(&neurodyn::faer::c64) -> f64| -> Vec<f64> {
+        pts.iter()
+            .flat_map(|p| p.stability.eigenvalues.iter().map(f).collect::<Vec<_>>())
+            .collect()
+    };
+    d.set_item("n", n)?;
+    d.set_item("count", pts.len())?;
+    d.set_item("x", bytes(py, &x))?;
+    d.set_item("q", pts.iter().map(|p| p.q).collect::<Vec<_>>())?;
+    d.set_item(
+        "residual",
+        pts.iter().map(|p| p.residual).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "stable",
+        pts.iter()
+            .map(|p| p.stability.class.is_stable())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "n_unstable",
+        pts.iter()
+            .map(|p| p.stability.n_unstable)
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "classes",
+        pts.iter()
+            .map(|p| p.stability.class.label())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("eig_re", bytes(py, &ev(|l| l.re)))?;
+    d.set_item("eig_im", bytes(py, &ev(|l| l.im)))?;
+    Ok(d)
+}
+
 fn activation(name: &str) -> PyResult<Activation> {
     name.parse::<Activation>()
         .map_err(|e| PyValueError::new_err(format!("invalid `activation`: {e}")))
@@ -112,12 +166,7 @@ fn simulate<'py>(
     let sol = py
         .allow_threads(|| integrate(&m, &x0, (0.0, t1), &method, &Options::new().save(save)))
         .map_err(|e| err(e.into()))?;
-    let k = sol.len();
-    let mut x = Vec::with_capacity(k * n);
-    for i in 0..k {
-        x.extend_from_slice(sol.state(i));
-    }
-    Ok((bytes(py, &sol.t), bytes(py, &x), k))
+    Ok(solution(py, &sol))
 }
 
 /// The Jacobian of the flow (or of the map) at x, row-major.
@@ -203,56 +252,7 @@ fn fixed_points<'py>(
         py.allow_threads(|| find_fixed_points(&m, &s, &opts))
     }
     .map_err(err)?;
-    let d = PyDict::new(py);
-    let x: Vec<f64> = pts.iter().flat_map(|p| p.x.clone()).collect();
-    let re: Vec<f64> = pts
-        .iter()
-        .flat_map(|p| {
-            p.stability
-                .eigenvalues
-                .iter()
-                .map(|l| l.re)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let im: Vec<f64> = pts
-        .iter()
-        .flat_map(|p| {
-            p.stability
-                .eigenvalues
-                .iter()
-                .map(|l| l.im)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    d.set_item("count", pts.len())?;
-    d.set_item("x", bytes(py, &x))?;
-    d.set_item("q", pts.iter().map(|p| p.q).collect::<Vec<_>>())?;
-    d.set_item(
-        "residual",
-        pts.iter().map(|p| p.residual).collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "stable",
-        pts.iter()
-            .map(|p| p.stability.class.is_stable())
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "n_unstable",
-        pts.iter()
-            .map(|p| p.stability.n_unstable)
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "classes",
-        pts.iter()
-            .map(|p| p.stability.class.label())
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item("eig_re", bytes(py, &re))?;
-    d.set_item("eig_im", bytes(py, &im))?;
-    Ok(d)
+    points(py, &pts, n)
 }
 
 /// Lyapunov spectrum, largest first.
@@ -583,12 +583,7 @@ impl PyOrganics {
         let sol = py
             .allow_threads(|| integrate(m, &x0, (0.0, t1), &method, &Options::new().save(save)))
             .map_err(|e| err(e.into()))?;
-        let k = sol.len();
-        let mut x = Vec::with_capacity(k * n2);
-        for i in 0..k {
-            x.extend_from_slice(sol.state(i));
-        }
-        Ok((bytes(py, &sol.t), bytes(py, &x), k))
+        Ok(solution(py, &sol))
     }
 }
 
@@ -670,57 +665,7 @@ fn checkpoint_fixed_points<'py>(
     let pts = py
         .allow_threads(|| find_system_fixed_points(&r.system, &s, &FinderOptions::default()))
         .map_err(err)?;
-    let d = PyDict::new(py);
-    let x: Vec<f64> = pts.iter().flat_map(|p| p.x.clone()).collect();
-    let re: Vec<f64> = pts
-        .iter()
-        .flat_map(|p| {
-            p.stability
-                .eigenvalues
-                .iter()
-                .map(|l| l.re)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let im: Vec<f64> = pts
-        .iter()
-        .flat_map(|p| {
-            p.stability
-                .eigenvalues
-                .iter()
-                .map(|l| l.im)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    d.set_item("n", n)?;
-    d.set_item("count", pts.len())?;
-    d.set_item("x", bytes(py, &x))?;
-    d.set_item("q", pts.iter().map(|p| p.q).collect::<Vec<_>>())?;
-    d.set_item(
-        "residual",
-        pts.iter().map(|p| p.residual).collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "stable",
-        pts.iter()
-            .map(|p| p.stability.class.is_stable())
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "n_unstable",
-        pts.iter()
-            .map(|p| p.stability.n_unstable)
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item(
-        "classes",
-        pts.iter()
-            .map(|p| p.stability.class.label())
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item("eig_re", bytes(py, &re))?;
-    d.set_item("eig_im", bytes(py, &im))?;
-    Ok(d)
+    points(py, &pts, n)
 }
 
 /// The Lyapunov spectrum of a trained network (any cell, through the resolver).

@@ -84,6 +84,16 @@ impl Organics {
         )
     }
 
+    /// The conventional start (y, a) = (b1 z, (σ b0)²): the drive without recurrence and the
+    /// modulators at rest, near the normalization fixed point.
+    pub fn default_start(&self) -> Vec<f64> {
+        let n = self.n();
+        (0..n)
+            .map(|i| self.b1[i] * self.z[i])
+            .chain((0..n).map(|i| (self.sigma[i] * self.b0[i]).powi(2)))
+            .collect()
+    }
+
     /// Builds and validates a circuit (every vector has length N; τ > 0; W ≥ 0; all finite).
     #[allow(clippy::too_many_arguments)]
     pub fn new(

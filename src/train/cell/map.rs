@@ -73,27 +73,8 @@ impl crate::model::Map for CellMap {
         h.copy_from_slice(&out);
     }
 
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: faer::MatRef<'_, f64>,
-        out: faer::MatMut<'_, f64>,
-    ) -> Option<f64> {
-        let s = self.dim();
-        let mut jac = faer::Mat::<f64>::zeros(s, s);
-        self.jacobian(t, h, jac.as_mut());
-        faer::linalg::matmul::matmul(
-            out,
-            faer::Accum::Replace,
-            jac.as_ref(),
-            q,
-            1.0,
-            faer::Par::Seq,
-        );
-        self.step(t, h);
-        None
-    }
+    // `step_tangent`: the `Map` default (the Jacobian below, assembled in per-thread scratch,
+    // times the frame).
 
     fn jacobian(&self, _t: usize, h: &[f64], mut jac: faer::MatMut<'_, f64>) {
         let s = self.dim();
