@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
+use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Residual, Stop};
 use neurodyn::fixed_points::{find_fixed_points, random_starts, FinderOptions};
 use neurodyn::io::{read_npy_vec, Column, Table, TableFormat};
 use neurodyn::source::{SourceArgs, View};
@@ -175,33 +175,10 @@ fn start_point(
     seed: u64,
 ) -> Result<Vec<f64>, Error> {
     let n = sys.dim();
-    // The residual at p = from as a flow, for the finder.
-    struct AtP<'a>(&'a dyn neurodyn::continuation::Parametrised, f64);
-    impl neurodyn::model::Model for AtP<'_> {
-        fn dim(&self) -> usize {
-            self.0.dim()
-        }
-        fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
-            self.0.eval(x, self.1, dx);
-            if self.0.kind() == TimeKind::Discrete {
-                for (d, xi) in dx.iter_mut().zip(x) {
-                    *d -= xi;
-                }
-            }
-        }
-        fn jacobian(&self, _t: f64, x: &[f64], mut jac: neurodyn::faer::MatMut<'_, f64>) {
-            self.0.jacobian(x, self.1, jac.as_mut());
-            if self.0.kind() == TimeKind::Discrete {
-                for i in 0..x.len() {
-                    jac[(i, i)] -= 1.0;
-                }
-            }
-        }
-    }
     let scale = x0.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     let mut s = random_starts(n, starts, -2.0 * scale, 2.0 * scale, seed);
     s.push(x0.to_vec());
-    let pts = find_fixed_points(&AtP(sys, from), &s, &FinderOptions::default())?;
+    let pts = find_fixed_points(&Residual { sys, p: from }, &s, &FinderOptions::default())?;
     let dist = |x: &[f64]| -> f64 { x.iter().zip(x0).map(|(a, b)| (a - b) * (a - b)).sum() };
     pts.into_iter()
         .map(|p| p.x)

@@ -45,7 +45,7 @@
 pub mod hopf;
 pub mod param;
 
-pub use param::{jacobian_at, ParamFn, Parametrised, RateKnob, RateParam, Rebuild};
+pub use param::{jacobian_at, ParamFn, Parametrised, RateKnob, RateParam, Rebuild, Residual};
 
 use crate::error::{Error, Result};
 use crate::stability::{analyze_jacobian, Stability, TimeKind};
@@ -296,24 +296,16 @@ struct Signature {
 
 impl<P: Parametrised + ?Sized> Problem<'_, P> {
     fn residual(&self, x: &[f64], p: f64, out: &mut [f64]) {
-        self.sys.eval(x, p, out);
-        if self.map {
-            for (o, xi) in out.iter_mut().zip(x) {
-                *o -= xi;
-            }
-        }
+        use crate::model::Model;
+        Residual { sys: self.sys, p }.rhs(0.0, x, out)
     }
 
     /// [G_x G_p] as an n × (n+1) matrix (columns: x, then p).
     fn jac_ext(&self, x: &[f64], p: f64) -> Mat<f64> {
         let n = self.n;
+        use crate::model::Model;
         let mut a = Mat::<f64>::zeros(n, n + 1);
-        self.sys.jacobian(x, p, a.as_mut().subcols_mut(0, n));
-        if self.map {
-            for i in 0..n {
-                a[(i, i)] -= 1.0;
-            }
-        }
+        Residual { sys: self.sys, p }.jacobian(0.0, x, a.as_mut().subcols_mut(0, n));
         let mut gp = vec![0.0; n];
         self.sys.dp(x, p, &mut gp);
         for i in 0..n {
@@ -481,13 +473,14 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
     fn refine_bp(&self, z: &BranchPoint) -> Option<BranchPoint> {
         let n = self.n;
         let gx = |y: &[f64]| -> Mat<f64> {
-            let mut j = jacobian_at(self.sys, &y[..n], y[n]);
-            if self.map {
-                for i in 0..n {
-                    j[(i, i)] -= 1.0;
-                }
-            }
-            j
+            crate::model::jacobian_mat(
+                &Residual {
+                    sys: self.sys,
+                    p: y[n],
+                },
+                0.0,
+                &y[..n],
+            )
         };
         let mut y: Vec<f64> = z.x.iter().copied().chain([z.p]).collect();
         // Null vectors of G_x at the start: eigenvectors of G_x and G_xᵀ for the eigenvalue

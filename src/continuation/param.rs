@@ -381,6 +381,36 @@ impl Parametrised for ParamFn {
     }
 }
 
+/// The residual `G(x) = f(x; p)` (flows) or `F(x; p) − x` (maps) at a fixed parameter, as a
+/// [`Model`](crate::model::Model): its zeros are the fixed points at p (for the fixed-point finder,
+/// and the x part of the continuation's extended system).
+pub struct Residual<'a, P: Parametrised + ?Sized> {
+    pub sys: &'a P,
+    pub p: f64,
+}
+
+impl<P: Parametrised + ?Sized> crate::model::Model for Residual<'_, P> {
+    fn dim(&self) -> usize {
+        self.sys.dim()
+    }
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        self.sys.eval(x, self.p, dx);
+        if self.sys.kind() == TimeKind::Discrete {
+            for (d, xi) in dx.iter_mut().zip(x) {
+                *d -= xi;
+            }
+        }
+    }
+    fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {
+        self.sys.jacobian(x, self.p, jac.as_mut());
+        if self.sys.kind() == TimeKind::Discrete {
+            for i in 0..x.len() {
+                jac[(i, i)] -= 1.0;
+            }
+        }
+    }
+}
+
 /// The dense Jacobian at (x, p) as a new matrix.
 pub fn jacobian_at<P: Parametrised + ?Sized>(sys: &P, x: &[f64], p: f64) -> Mat<f64> {
     let n = sys.dim();
