@@ -14,6 +14,7 @@
 //! | [`continuation`] | fixed points followed through a parameter; folds, branch points, Hopf (with l1), flips, Neimark–Sacker |
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
 //! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
+//! | [`spiking`] | rate RNN → leaky integrate-and-fire networks (Kim, Li & Sejnowski 2019): the LIF/QIF simulator (event-driven, sparse spikes), the conversion W_spk = λW, the λ grid search |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |
 //! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
 //! | [`preset`] | TOML model presets |
@@ -36,6 +37,7 @@ pub mod plot;
 pub mod preset;
 pub mod seed;
 pub mod source;
+pub mod spiking;
 pub mod stability;
 pub mod sweep;
 pub mod testing;
