@@ -184,3 +184,114 @@ pub fn rate_accuracy(rate: &RateNetwork, task: Task, trials: usize, seed: u64) -
         .count();
     Ok(ok as f64 / trials.max(1) as f64)
 }
+
+/// The resume journal of a grid run: a header naming the run, then one line per finished value of
+/// s (`s,correct,trials,mean_rate`, exact decimal round trips), appended and synced as each
+/// finishes. A rerun with the same header continues after the last line; another header is refused.
+#[derive(Debug)]
+pub struct Journal {
+    path: std::path::PathBuf,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` for the run described by `header` (one line),
+    /// returning the rows already finished.
+    pub fn open(path: &std::path::Path, header: &str) -> Result<(Journal, Vec<GridRow>)> {
+        let head = format!("# neurodyn spiking grid v1 {header}");
+        let mut rows = vec![];
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mut lines = text.lines();
+                if lines.next() != Some(head.as_str()) {
+                    return Err(Error::invalid(
+                        "out",
+                        format!(
+                            "{} belongs to a different grid (checkpoint, task, trials, seed or \
+                             simulation options differ); use another --out or delete it",
+                            path.display()
+                        ),
+                    ));
+                }
+                for (k, line) in lines.enumerate() {
+                    let bad = || {
+                        Error::invalid(
+                            "out",
+                            format!(
+                                "{} line {}: `{line}` is not `s,correct,trials,mean_rate`",
+                                path.display(),
+                                k + 2
+                            ),
+                        )
+                    };
+                    let f: Vec<&str> = line.split(',').collect();
+                    if f.len() != 4 {
+                        return Err(bad());
+                    }
+                    rows.push(GridRow {
+                        scaling: f[0].parse().map_err(|_| bad())?,
+                        correct: f[1].parse().map_err(|_| bad())?,
+                        trials: f[2].parse().map_err(|_| bad())?,
+                        mean_rate: f[3].parse().map_err(|_| bad())?,
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::io::write_atomic(path, |w| {
+                    use std::io::Write;
+                    writeln!(w, "{head}").map_err(|e| Error::file(path, e))
+                })?;
+            }
+            Err(e) => return Err(Error::file(path, e)),
+        }
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+            },
+            rows,
+        ))
+    }
+
+    /// Appends a finished row and syncs it to disk.
+    pub fn append(&mut self, row: &GridRow) -> Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::file(&self.path, e))?;
+        writeln!(
+            f,
+            "{:?},{},{},{:?}",
+            row.scaling, row.correct, row.trials, row.mean_rate
+        )
+        .and_then(|_| f.sync_data())
+        .map_err(|e| Error::file(&self.path, e))
+    }
+}
+
+/// Parses `start:stop:step` (stop included when the steps land on it) into the grid of s.
+pub fn parse_scalings(s: &str) -> Result<Vec<f64>> {
+    let bad = |why: &str| {
+        Error::invalid(
+            "scaling",
+            format!("`{s}`: expected start:stop:step with 0 < start ≤ stop and step > 0 ({why})"),
+        )
+    };
+    let p: Vec<&str> = s.split(':').collect();
+    if p.len() != 3 {
+        return Err(bad("three numbers"));
+    }
+    let v: Vec<f64> = p
+        .iter()
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad("not numbers"))?;
+    let (a, b, h) = (v[0], v[1], v[2]);
+    if !(a.is_finite() && b.is_finite() && h.is_finite()) || a <= 0.0 || b < a || h <= 0.0 {
+        return Err(bad("out of range"));
+    }
+    let count = ((b - a) / h + 1e-9).floor() + 1.0;
+    if count > 10_000.0 {
+        return Err(bad(&format!("{count} values; at most 10,000")));
+    }
+    Ok((0..count as usize).map(|k| a + h * k as f64).collect())
+}

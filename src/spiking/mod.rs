@@ -207,3 +207,74 @@ pub fn seeded_trial(task: Task, seed: u64, k: usize) -> Result<(Vec<Vec<f64>>, T
     let (cols, trial) = lif_trial(task, &mut rng)?;
     Ok((cols, trial, crate::seed::trial_seed(seed, k, 0, 1)))
 }
+
+/// The LIF read-out sampled on the rate network's 5-ms grid: the value after LIF step 100·(k + 1)
+/// (time (k + 1)·5 ms), aligned with the rate output o_{k+1} (`o[k]`), for k = 0..T−2.
+pub fn on_rate_grid(trial: &SpikeTrial, rate_steps: usize) -> Vec<f64> {
+    let per = (RATE_STEP / trial.dt).round() as usize;
+    (0..rate_steps)
+        .filter_map(|k| trial.output.get(per * (k + 1) - 1).copied())
+        .collect()
+}
+
+/// Pearson's correlation coefficient of two equally long series (NaN if either is constant).
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return f64::NAN;
+    }
+    let (ma, mb) = (
+        a[..n].iter().sum::<f64>() / n as f64,
+        b[..n].iter().sum::<f64>() / n as f64,
+    );
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for k in 0..n {
+        let (x, y) = (a[k] - ma, b[k] - mb);
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    sab / (saa * sbb).sqrt()
+}
+
+/// One trial at scaling factor `s` beside the rate network's output on the same input.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub label: f64,
+    pub trial: SpikeTrial,
+    /// The rate output o_1..o_{T−1} (with its recurrent noise).
+    pub rate_output: Vec<f64>,
+    /// The LIF read-out on the rate grid ([`on_rate_grid`]).
+    pub lif_on_grid: Vec<f64>,
+    /// Pearson r of the two.
+    pub r: f64,
+    pub lif_correct: bool,
+    pub rate_correct: bool,
+}
+
+/// Seeded trial `k` run through the LIF network at `s` and through the rate network.
+pub fn compare(
+    rate: &RateNetwork,
+    task: Task,
+    s: f64,
+    opts: &SimOptions,
+    seed: u64,
+    k: usize,
+) -> Result<Comparison> {
+    let net = rate.to_spiking(s)?;
+    let (cols, trial, noise) = seeded_trial(task, seed, k)?;
+    let lif = simulate(&net, &cols, opts, noise)?;
+    let rate_output = rate
+        .outputs(std::slice::from_ref(&trial), Some(vec![noise]))?
+        .remove(0);
+    let lif_on_grid = on_rate_grid(&lif, rate_output.len());
+    Ok(Comparison {
+        label: trial.2,
+        r: pearson(&lif_on_grid, &rate_output),
+        lif_correct: lif_correct(task, &lif.output, lif.dt, trial.2),
+        rate_correct: task.correct(&rate_output, trial.2),
+        trial: lif,
+        rate_output,
+        lif_on_grid,
+    })
+}
