@@ -52,9 +52,10 @@ pub fn go_nogo_trial(rng: &mut ChaCha8Rng) -> (Vec<Vec<f64>>, Vec<f64>, bool) {
 }
 
 /// The Go/NoGo criterion on outputs o_1..o_{199} (`o[k]` is the output at step k + 1): Go correct if
-/// max(o over steps ≥ 75) > 0.7, NoGo if max |o| there < 0.3.
+/// max(o[75..]) > 0.7, NoGo if max |o[75..]| < 0.3 — Kim et al.'s window, `o[75:]` of their output
+/// list, i.e. steps 76..199.
 pub fn go_nogo_correct(o: &[f64], go: bool) -> bool {
-    let tail = &o[74..];
+    let tail = &o[75.min(o.len())..];
     if go {
         tail.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v)) > 0.7
     } else {
@@ -212,12 +213,12 @@ impl Task {
             // Digits are scored by arg-max in the network pass.
             Task::SeqDigits | Task::PermDigits => false,
             Task::GoNoGo => go_nogo_correct(o, label > 0.5),
-            // XOR: judged from step 200 on; Mante: over the last 200 steps.
+            // XOR: o[200..] (steps 201..299, Kim et al.'s `o[200:]`); Mante: the last 200 outputs.
             Task::Xor | Task::Mante => {
                 let tail = if self == Task::Xor {
-                    &o[199..]
+                    &o[200.min(o.len())..]
                 } else {
-                    &o[o.len() - 200..]
+                    &o[o.len().saturating_sub(200)..]
                 };
                 if label > 0.0 {
                     max(tail) > 0.7

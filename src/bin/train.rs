@@ -4,7 +4,7 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::train::cell::{CellKind, RatePhi};
-use neurodyn::train::run::{Device, Precision, Progress, Run, RunConfig};
+use neurodyn::train::run::{Device, Precision, Progress, Protocol, Run, RunConfig};
 use neurodyn::train::Task;
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -46,15 +46,15 @@ struct Args {
     /// Rate-cell nonlinearity [default: sigmoid on the rate tasks, tanh on digits].
     #[arg(long, value_enum)]
     phi: Option<RatePhi>,
-    /// Epochs (each --steps minibatches, then an evaluation).
-    #[arg(long, default_value_t = 16)]
-    epochs: usize,
-    /// Minibatches per epoch.
-    #[arg(long, default_value_t = 50)]
-    steps: usize,
-    /// Trials per minibatch.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
+    /// Epochs (each --steps minibatches, then an evaluation) [default: 16; 60 with --protocol paper].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Minibatches per epoch [default: 50; 100 with --protocol paper].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Trials per minibatch [default: 16; 1 with --protocol paper].
+    #[arg(long)]
+    batch: Option<usize>,
     /// Adam learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
@@ -73,12 +73,17 @@ struct Args {
     /// Average-pool the digits by this factor (4: 7 × 7 images, 49 steps).
     #[arg(long, default_value_t = 1)]
     pool: usize,
-    /// Held-out trials (test images) per evaluation.
-    #[arg(long, default_value_t = 200)]
-    eval: usize,
+    /// Held-out trials (test images) per evaluation [default: 200; 100 with --protocol paper].
+    #[arg(long)]
+    eval: Option<usize>,
     /// Output folder.
     #[arg(long, default_value = "out/run")]
     out: PathBuf,
+    /// default, or paper: Kim, Li & Sejnowski's protocol on the rate tasks (loss √Σ(o − z)² per
+    /// trial, x(0) ~ N(0, 1)/100, batch 1, evaluation on 100 trials every 100, stop at loss < 7 and
+    /// accuracy > 0.95).
+    #[arg(long, value_enum, default_value = "default")]
+    protocol: Protocol,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -86,6 +91,8 @@ struct Args {
 impl Args {
     fn config(&self) -> RunConfig {
         let mut c = RunConfig::new(self.task, self.cell);
+        let paper = self.protocol == Protocol::Paper;
+        c.protocol = self.protocol;
         c.device = self.device;
         c.precision = self.precision.unwrap_or(match self.device {
             Device::Cpu => Precision::F64,
@@ -94,13 +101,13 @@ impl Args {
         c.hidden = self.hidden.unwrap_or(c.hidden);
         c.controller = self.controller;
         c.phi = self.phi.unwrap_or(c.phi);
-        c.epochs = self.epochs;
-        c.steps = self.steps;
-        c.batch = self.batch;
+        c.epochs = self.epochs.unwrap_or(if paper { 60 } else { 16 });
+        c.steps = self.steps.unwrap_or(if paper { 100 } else { 50 });
+        c.batch = self.batch.unwrap_or(if paper { 1 } else { 16 });
         c.lr = self.lr;
         c.seed = self.seed;
         c.pool = self.pool;
-        c.eval = self.eval;
+        c.eval = self.eval.unwrap_or(if paper { 100 } else { 200 });
         c.clip = self.clip;
         c.data_dir = self.data_dir.clone();
         c.wr_max_sv = self.wr_max_sv;

@@ -323,6 +323,7 @@ pub struct LifState {
     inv_rd: Vec<f64>,
     decay_r: f64,
     jd: Vec<f64>,
+    noise: Vec<f64>,
     spiking: Vec<u32>,
     n_ref: i64,
     dt: f64,
@@ -355,6 +356,7 @@ impl LifState {
             inv_rd: net.tau_d.iter().map(|t| 1.0 / (c.tau_r * t)).collect(),
             decay_r: (-dt / c.tau_r).exp(),
             jd: vec![0.0; n],
+            noise: vec![0.0; n],
             spiking: Vec::with_capacity(n),
             n_ref: (c.t_ref / dt).round() as i64,
             dt,
@@ -377,29 +379,25 @@ impl LifState {
         let i = self.step as i64;
         let (dt, tau_m, bias, v_th) = (self.dt, self.c.tau_m, self.c.bias, self.c.v_th);
         let n = self.v.len();
-        // 1–2. Currents and the voltage update (refractory units receive noise only).
-        match self.neuron {
-            Neuron::Lif => {
-                for k in 0..n {
-                    if i > self.last[k] + self.n_ref {
-                        let cur = self.ipsc[k] + bias + ext[k];
-                        self.v[k] += dt * ((-self.v[k] + cur) / tau_m);
-                    }
-                }
-            }
-            Neuron::Qif => {
-                for k in 0..n {
-                    if i > self.last[k] + self.n_ref {
-                        let cur = self.ipsc[k] + bias + ext[k];
-                        self.v[k] += dt * ((self.v[k] * self.v[k] + cur) / tau_m);
-                    }
-                }
-            }
+        // 1–2. Currents and the voltage update (refractory units receive noise only); branch-free
+        // over zipped slices so that the loop vectorises.
+        let a = dt / tau_m;
+        let n_ref = self.n_ref;
+        let lin = matches!(self.neuron, Neuron::Lif);
+        for (((v, ipsc), e), last) in self.v.iter_mut().zip(&self.ipsc).zip(&ext[..n]).zip(&self.last) {
+            let open = if i > *last + n_ref { a } else { 0.0 };
+            let cur = *ipsc + bias + *e;
+            let drive = if lin { -*v + cur } else { *v * *v + cur };
+            *v += open * drive;
         }
         if let Some((rng, sd)) = noise.as_mut() {
-            for v in self.v.iter_mut() {
-                let z: f64 = StandardNormal.sample(*rng);
-                *v += *sd * z;
+            self.noise.resize(n, 0.0);
+            for z in self.noise.iter_mut() {
+                *z = StandardNormal.sample(*rng);
+            }
+            let sd = *sd;
+            for (v, z) in self.v.iter_mut().zip(&self.noise) {
+                *v += sd * *z;
             }
         }
         // 3. Stimulation.
@@ -428,22 +426,25 @@ impl LifState {
         }
         // 5. Synaptic filters.
         let er = self.decay_r;
-        for k in 0..n {
-            self.ipsc[k] = self.ipsc[k] * self.decay_d[k] + self.h[k] * dt;
-            self.r[k] = self.r[k] * self.decay_d[k] + self.hr[k] * dt;
+        for ((((ipsc, r), h), hr), ed) in self
+            .ipsc
+            .iter_mut()
+            .zip(self.r.iter_mut())
+            .zip(self.h.iter_mut())
+            .zip(self.hr.iter_mut())
+            .zip(&self.decay_d)
+        {
+            *ipsc = *ipsc * ed + *h * dt;
+            *r = *r * ed + *hr * dt;
+            *h *= er;
+            *hr *= er;
         }
         if any {
-            for k in 0..n {
-                self.h[k] = self.h[k] * er + self.jd[k] * self.inv_rd[k];
-                self.hr[k] *= er;
+            for ((h, jd), inv) in self.h.iter_mut().zip(&self.jd).zip(&self.inv_rd) {
+                *h += jd * inv;
             }
             for &j in &self.spiking {
                 self.hr[j as usize] += self.inv_rd[j as usize];
-            }
-        } else {
-            for k in 0..n {
-                self.h[k] *= er;
-                self.hr[k] *= er;
             }
         }
         // 6. Marker then reset (the marker is what a voltage recording shows).
@@ -462,7 +463,17 @@ impl LifState {
 
     /// The read-out w_out · r.
     pub fn output(&self, net: &SpikingNetwork) -> f64 {
-        self.r.iter().zip(&net.w_out).map(|(a, b)| a * b).sum()
+        // Four partial sums (vectorisable), then combined.
+        let mut acc = [0.0f64; 4];
+        let (r4, rt) = self.r.split_at(self.r.len() / 4 * 4);
+        let (w4, wt) = net.w_out.split_at(r4.len());
+        for (r, w) in r4.chunks_exact(4).zip(w4.chunks_exact(4)) {
+            for k in 0..4 {
+                acc[k] += r[k] * w[k];
+            }
+        }
+        let tail: f64 = rt.iter().zip(wt).map(|(a, b)| a * b).sum();
+        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
     }
 }
 

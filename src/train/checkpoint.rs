@@ -164,6 +164,12 @@ pub fn save_with<F: Real>(
     w.meta("format", "neurodyn-seqnet-1");
     w.meta("cell", net.cell.kind().name());
     w.meta_f64("noise", net.noise);
+    if net.x0_noise != 0.0 {
+        w.meta_f64("x0_noise", net.x0_noise);
+    }
+    if net.traj_loss != super::net::TrajLoss::MeanSquare {
+        w.meta("loss", net.traj_loss.name());
+    }
     net.cell.save(&net.layout, &net.params, &mut w);
     for (name, shape, data) in &w.tensors {
         entries.push((name.clone(), shape.clone(), f64b(data), Dtype::F64));
@@ -231,6 +237,11 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
     let cell = kind.load(&ck)?;
     let mut net = SeqNet::<F, AnyCell>::new(cell, c)?;
     net.noise = ck.meta_f64("noise", 0.0)?;
+    net.x0_noise = ck.meta_f64("x0_noise", 0.0)?;
+    if let Some(l) = ck.meta("loss") {
+        net.traj_loss = super::net::TrajLoss::parse(l)
+            .ok_or_else(|| bad(path, format!("unknown `loss` metadata `{l}`")))?;
+    }
     for t in net.layout.tensors.clone() {
         let (s, v) = ck.tensor(&t.name)?;
         if s != t.shape {

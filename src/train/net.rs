@@ -5,7 +5,8 @@
 //! o_t = W_out φ(s_{t+1}[..N]) + b_out (φ: the cell's feature map, e.g. r = σ(x) for the rate cell).
 //! Losses (mean over the batch):
 //! - [`Targets::Class`]: cross-entropy of softmax(o_{T−1}) against a label (the digits tasks);
-//! - [`Targets::Trajectory`]: (1/T) Σ_t ‖o_t − z_t‖² (the rate-network tasks of Kim, Li & Sejnowski (2019)).
+//! - [`Targets::Trajectory`]: (1/T) Σ_t ‖o_t − z_t‖² ([`TrajLoss::MeanSquare`], the default), or Kim,
+//!   Li & Sejnowski's (2019) per-trial √(Σ_t ‖o_t − z_t‖²) ([`TrajLoss::RootSum`]), for the rate-network tasks.
 //!
 //! A minibatch is split into fixed chunks of [`CHUNK`] trials that run in parallel with rayon, each
 //! chunk batched through the cell's matrix products; the chunks' gradients are summed in a fixed
@@ -31,6 +32,32 @@ pub enum Targets {
     Class(Vec<usize>),
     /// z_t for every step and output, laid out `[t][b][c]` (T × B × C).
     Trajectory(Vec<f64>),
+}
+
+/// The loss on trajectory targets (per trial, then the batch mean).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrajLoss {
+    /// (1/T) Σ_t ‖o_t − z_t‖².
+    #[default]
+    MeanSquare,
+    /// √(Σ_t ‖o_t − z_t‖²): Kim, Li & Sejnowski (2019), the square root of a sum, not of a mean.
+    RootSum,
+}
+
+impl TrajLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrajLoss::MeanSquare => "mean-square",
+            TrajLoss::RootSum => "root-sum",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mean-square" => Some(TrajLoss::MeanSquare),
+            "root-sum" => Some(TrajLoss::RootSum),
+            _ => None,
+        }
+    }
 }
 
 /// A batch of B sequences of T steps with N_in inputs, laid out `[t][b][k]`.
@@ -104,6 +131,11 @@ pub struct SeqNet<F, C> {
     pub params: Vec<F>,
     /// Std of the recurrent noise added to the first N state entries after every step.
     pub noise: f64,
+    /// Std of a random initial state added to the cell's s₀ (first N entries) per noisy trial,
+    /// drawn from the trial's noise stream before the first step (Kim et al.: x(0) ~ N(0, 1)/100).
+    pub x0_noise: f64,
+    /// The loss on trajectory targets.
+    pub traj_loss: TrajLoss,
 }
 
 impl<F: Real, C: Cell<F>> SeqNet<F, C> {
@@ -123,6 +155,8 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             layout,
             params,
             noise: 0.0,
+            x0_noise: 0.0,
+            traj_loss: TrajLoss::MeanSquare,
         })
     }
 
@@ -137,6 +171,8 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             layout: self.layout.clone(),
             params: self.params.iter().map(|v| G::c(v.f())).collect(),
             noise: self.noise,
+            x0_noise: self.x0_noise,
+            traj_loss: self.traj_loss,
         }
     }
 
@@ -288,6 +324,14 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 .map(|&x| ChaCha8Rng::seed_from_u64(x))
                 .collect()
         });
+        if let (Some(rs), true) = (rngs.as_mut(), self.x0_noise != 0.0) {
+            for (j, r) in rs.iter_mut().enumerate() {
+                for i in 0..n {
+                    let z: f64 = StandardNormal.sample(r);
+                    states[j * sd + i] += F::c(self.x0_noise * z);
+                }
+            }
+        }
         let noise = F::c(self.noise);
         let u_at = |t: usize| -> MatRef<F> { cm(&batch.u[(t * batch.b + b0) * n_in..], n_in, nb) };
         let mut out = Pass {
@@ -304,6 +348,8 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             out.outputs = vec![0.0; t_len * nb * c];
         }
         let blk = sd * nb;
+        // Σ_t ‖o_t − z_t‖² per trial (trajectory targets).
+        let mut sq = vec![0.0f64; nb];
         // The cell's and the read-out's temporaries, reused by every step of this chunk.
         let mut ws = Scratch::new();
         let mut rs = Scratch::new();
@@ -344,10 +390,16 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                         let v = o[(k, j)].f();
                         out.outputs[(t * nb + j) * c + k] = v;
                         let d = v - z[(t * batch.b + b0 + j) * c + k];
-                        out.loss += d * d / t_len as f64;
+                        sq[j] += d * d;
                     }
                 }
             }
+        }
+        if traj.is_some() {
+            out.loss = match self.traj_loss {
+                TrajLoss::MeanSquare => sq.iter().sum::<f64>() / t_len as f64,
+                TrajLoss::RootSum => sq.iter().map(|v| v.sqrt()).sum(),
+            };
         }
         if let Targets::Class(labels) = &batch.targets {
             let last = if grad { t_len } else { t_len % 2 };
@@ -382,11 +434,16 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 for j in 0..nb {
                     match &batch.targets {
                         Targets::Trajectory(z) => {
+                            // ∂L/∂o: 2d/T (mean square) or d/√S (root sum, 0 at S = 0).
+                            let scale = match self.traj_loss {
+                                TrajLoss::MeanSquare => 2.0 / t_len as f64,
+                                TrajLoss::RootSum if sq[j] > 0.0 => 1.0 / sq[j].sqrt(),
+                                TrajLoss::RootSum => 0.0,
+                            };
                             for k in 0..c {
                                 let v = out.outputs[(t * nb + j) * c + k];
-                                d_o[(k, j)] = F::c(
-                                    2.0 * (v - z[(t * batch.b + b0 + j) * c + k]) / t_len as f64,
-                                );
+                                d_o[(k, j)] =
+                                    F::c(scale * (v - z[(t * batch.b + b0 + j) * c + k]));
                             }
                         }
                         Targets::Class(labels) => {

@@ -51,6 +51,26 @@ impl Precision {
     }
 }
 
+/// The training protocol on the rate tasks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Minibatches, mean-square trajectory loss, x(0) = 0, every epoch run.
+    #[default]
+    Default,
+    /// Kim, Li & Sejnowski (2019): loss √(Σ_t (o_t − z_t)²) per trial, x(0) ~ N(0, 1)/100, and the
+    /// stop rule: after an evaluation with mean loss < 7 and accuracy > 0.95 (Go/NoGo: also more
+    /// than 1,500 trials seen). `train` then defaults to batch 1, 100 trials per epoch, 100
+    /// evaluation trials and at most 60 epochs (6,000 trials). CPU, rate cell, rate tasks.
+    Paper,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// The configuration of a run (the `train` flags; `config.toml` in the output folder).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +95,8 @@ pub struct RunConfig {
     pub data_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wr_max_sv: Option<f64>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protocol: Protocol,
 }
 
 impl RunConfig {
@@ -100,7 +122,17 @@ impl RunConfig {
             clip: None,
             data_dir: None,
             wr_max_sv: None,
+            protocol: Protocol::Default,
         }
+    }
+
+    /// Whether the paper's stop rule ends the run after an evaluation with this loss and
+    /// accuracy, `trials` trials into training.
+    pub fn stops(&self, eval_loss: f64, accuracy: f64, trials: usize) -> bool {
+        self.protocol == Protocol::Paper
+            && eval_loss < 7.0
+            && accuracy > 0.95
+            && (self.task != Task::GoNoGo || trials > 1500)
     }
 
     /// The cell specification.
@@ -146,6 +178,14 @@ impl RunConfig {
                 return Err(Error::invalid("clip", format!("{c} (must be positive)")));
             }
         }
+        if self.protocol == Protocol::Paper
+            && (self.cell != CellKind::Rate || self.task.is_digits() || self.device != Device::Cpu)
+        {
+            return Err(Error::invalid(
+                "protocol",
+                "`paper` is Kim, Li & Sejnowski's protocol: --cell rate on go-nogo, xor or mante, --device cpu",
+            ));
+        }
         Ok(())
     }
 
@@ -174,12 +214,19 @@ pub struct EpochRow {
     pub loss: f64,
     /// Held-out accuracy after the epoch.
     pub accuracy: f64,
+    /// Held-out loss after the epoch (NaN in runs recorded before it was kept).
+    pub eval_loss: f64,
 }
 
 /// Encodes the rows for the checkpoint metadata (`{:?}` floats: exact round trip).
 fn encode_rows(rows: &[EpochRow]) -> String {
     rows.iter()
-        .map(|r| format!("{},{},{:?},{:?}", r.epoch, r.iteration, r.loss, r.accuracy))
+        .map(|r| {
+            format!(
+                "{},{},{:?},{:?},{:?}",
+                r.epoch, r.iteration, r.loss, r.accuracy, r.eval_loss
+            )
+        })
         .collect::<Vec<_>>()
         .join(";")
 }
@@ -197,7 +244,7 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
     s.split(';')
         .map(|r| {
             let f: Vec<&str> = r.split(',').collect();
-            if f.len() != 4 {
+            if f.len() != 4 && f.len() != 5 {
                 return Err(bad());
             }
             Ok(EpochRow {
@@ -205,6 +252,10 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
                 iteration: f[1].parse().map_err(|_| bad())?,
                 loss: f[2].parse().map_err(|_| bad())?,
                 accuracy: f[3].parse().map_err(|_| bad())?,
+                eval_loss: match f.get(4) {
+                    Some(v) => v.parse().map_err(|_| bad())?,
+                    None => f64::NAN,
+                },
             })
         })
         .collect()
@@ -287,10 +338,14 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>) -> Result<Engine> {
     fn net<F: Real>(cfg: &RunConfig, resume: Option<&Path>) -> Result<(SeqNet<F, AnyCell>, Adam)> {
         let (net, mut adam) = match resume {
             Some(p) => checkpoint::load::<F>(p)?,
-            None => (
-                cfg.spec().build::<F>(cfg.task, cfg.seed)?,
-                Adam::new(cfg.lr),
-            ),
+            None => {
+                let mut net = cfg.spec().build::<F>(cfg.task, cfg.seed)?;
+                if cfg.protocol == Protocol::Paper {
+                    net.traj_loss = super::net::TrajLoss::RootSum;
+                    net.x0_noise = 0.01;
+                }
+                (net, Adam::new(cfg.lr))
+            }
         };
         adam.lr = cfg.lr;
         if resume.is_some() {
@@ -408,12 +463,23 @@ impl Run {
         self.rows.len()
     }
 
+    /// Whether the stop rule ended the run (the paper protocol).
+    pub fn stopped(&self) -> bool {
+        self.rows.last().is_some_and(|r| {
+            self.config
+                .stops(r.eval_loss, r.accuracy, r.iteration * self.config.batch)
+        })
+    }
+
     /// Trains the remaining epochs. After each: the checkpoint (with the run state), then
     /// `metrics.csv`/`.parquet` that say it exists; at the end `learning_curve.png/.svg`.
     /// `progress(event)` is called after every minibatch and every evaluation.
     pub fn train(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Vec<EpochRow>> {
         let c = self.config.clone();
         for epoch in self.done()..c.epochs {
+            if self.stopped() {
+                break;
+            }
             let mut loss = 0.0;
             for s in 0..c.steps {
                 let it = epoch * c.steps + s;
@@ -424,12 +490,13 @@ impl Run {
                     running_loss: loss * c.steps as f64 / (s + 1) as f64,
                 });
             }
-            let (_, accuracy) = self.engine.evaluate(&self.data, &c)?;
+            let (eval_loss, accuracy) = self.engine.evaluate(&self.data, &c)?;
             let row = EpochRow {
                 epoch: epoch + 1,
                 iteration: (epoch + 1) * c.steps,
                 loss,
                 accuracy,
+                eval_loss,
             };
             self.rows.push(row);
             progress(Progress::Epoch(row));
@@ -464,6 +531,10 @@ impl Run {
             "accuracy",
             Column::F64(r.iter().map(|r| r.accuracy).collect()),
         );
+        t.push(
+            "eval_loss",
+            Column::F64(r.iter().map(|r| r.eval_loss).collect()),
+        );
         t
     }
 
@@ -485,6 +556,8 @@ impl Run {
         .series(
             if c.task.is_digits() {
                 "loss (cross-entropy)"
+            } else if c.protocol == Protocol::Paper {
+                "loss (root sum of squares)"
             } else {
                 "loss (MSE)"
             },
