@@ -171,3 +171,27 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A committed network (trained by `train`, stripped to float32 by `scripts/strip_checkpoint.py`):
+/// its full grid (12 × 100 trials) chose s = 35 with 100 % (README); here fewer trials at the chosen
+/// s and far off it.
+fn committed(task: Task, file: &str, s_best: f64, s_bad: f64, bad_max: f64) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/spiking").join(file);
+    let rate = RateNetwork::load(&path).unwrap();
+    let opts = GridOptions {
+        scalings: vec![],
+        trials: 24,
+        seed: 3,
+        sim: SimOptions::default(),
+    };
+    let best = evaluate_scaling(&rate, task, s_best, &opts, &|| {}).unwrap();
+    assert!(best.accuracy() >= 0.9, "{file} at s = {s_best}: {best:?}");
+    let bad = evaluate_scaling(&rate, task, s_bad, &opts, &|| {}).unwrap();
+    assert!(bad.accuracy() <= bad_max, "{file} at s = {s_bad}: {bad:?}");
+    assert!(rate_accuracy(&rate, task, 50, 3).unwrap() >= 0.95);
+}
+
+#[test]
+fn committed_mante_network_converts() {
+    committed(Task::Mante, "mante-rate-n200.safetensors", 35.0, 60.0, 0.1);
+}

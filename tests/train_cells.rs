@@ -255,3 +255,41 @@ fn corrupt_idx_is_rejected() {
     std::fs::write(&f, b"hello world").unwrap();
     assert!(neurodyn::train::data::read_idx(&f).is_err());
 }
+
+#[test]
+fn kim_et_al_root_sum_loss_and_random_start_gradients_match_finite_differences() {
+    // The paper protocol: L = √(Σ_t (o_t − z_t)²) per trial, x(0) ~ N(0, 1)/100 from the trial's
+    // noise stream; the backward pass through both against central differences.
+    let (_, cell) = cells()
+        .into_iter()
+        .find(|(_, c)| matches!(c, AnyCell::Rate(_)))
+        .unwrap();
+    let n_in = Cell::<f64>::n_in(&cell);
+    let mut net = net(cell, 2, 5);
+    net.noise = 0.1;
+    net.x0_noise = 0.01;
+    net.traj_loss = neurodyn::train::net::TrajLoss::RootSum;
+    let mut bt = batch(7, 4, n_in, 2, false, 2);
+    bt.noise_seeds = Some(vec![3, 4, 5, 6]);
+    let pass = net.pass(&bt, true).unwrap();
+    let fd = net.fd_grad(&bt, 1e-6).unwrap();
+    let err = rel_err(&net, &pass.grad, &fd);
+    assert!(err < 1e-6, "relative gradient error {err:.3e}");
+    // The loss is the mean over trials of √Σ(o − z)², from the returned outputs.
+    let neurodyn::train::net::Targets::Trajectory(z) = &bt.targets else { unreachable!() };
+    let l: f64 = (0..4)
+        .map(|j| {
+            (0..7)
+                .flat_map(|t| (0..2).map(move |k| (t, k)))
+                .map(|(t, k)| (pass.outputs[(t * 4 + j) * 2 + k] - z[(t * 4 + j) * 2 + k]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .sum::<f64>()
+        / 4.0;
+    assert!((pass.loss - l).abs() < 1e-12 * l, "{} vs {l}", pass.loss);
+    // The random start is drawn: the same trials without it give other outputs.
+    let mut net0 = net.clone();
+    net0.x0_noise = 0.0;
+    assert_ne!(net0.pass(&bt, false).unwrap().outputs, pass.outputs);
+}
