@@ -99,7 +99,7 @@ fn x5_two_unit_circuit() {
         vec![1.0, 0.0],
     );
     let opts = quiet(vec![-65.0, -65.0], true);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut rng = neurodyn::spiking::lif::NoiseRng::new(0);
     let mut st = LifState::new(&nw, &opts, &mut rng).unwrap();
     let ext = [10.0, -5.0];
     let (mut s0, mut s1) = (vec![], vec![]);
@@ -246,4 +246,24 @@ fn same_seed_same_spikes_whatever_the_thread_count() {
     assert_eq!(a, b);
     assert!(a[0].spikes.len() > 10);
     assert_ne!(a[0].spikes, a[1].spikes, "different seeds, different noise");
+}
+
+#[test]
+fn noise_stream_is_standard_normal() {
+    // Ziggurat on wyrand: mean 0, variance 1, kurtosis 3 and the tails of N(0, 1) over 10⁶ draws.
+    let mut r = neurodyn::spiking::lif::NoiseRng::new(11);
+    let mut z = vec![0.0; 1_000_003];
+    r.fill_normal(&mut z);
+    let n = z.len() as f64;
+    let m = z.iter().sum::<f64>() / n;
+    let v = z.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
+    let k = z.iter().map(|x| (x - m).powi(4)).sum::<f64>() / n / (v * v);
+    assert!(m.abs() < 5e-3 && (v - 1.0).abs() < 5e-3 && (k - 3.0).abs() < 2e-2, "{m} {v} {k}");
+    let tail = z.iter().filter(|x| x.abs() > 2.0).count() as f64 / n;
+    assert!((tail - 0.045_500_263_896).abs() < 1e-3, "{tail}");
+    assert!(z.iter().all(|x| x.is_finite()));
+    let mut a = neurodyn::spiking::lif::NoiseRng::new(11);
+    let mut b = vec![0.0; 13];
+    a.fill_normal(&mut b);
+    assert_eq!(b[..8], z[..8]);
 }
