@@ -516,17 +516,6 @@ impl LifState {
     }
 }
 
-/// Bytes a trial of `n` units, `n_in` inputs and `columns` input columns needs (state, input
-/// currents, output trace, a generous spike buffer).
-pub fn trial_bytes(n: usize, n_in: usize, columns: usize, opts: &SimOptions) -> u128 {
-    let steps = opts.steps(columns) as u128;
-    let (n, n_in, cols) = (n as u128, n_in as u128, columns as u128);
-    let state = 12 * n;
-    let ext = n * cols + n_in * cols;
-    let trace = steps + steps * opts.record_voltage.len() as u128;
-    8 * (state + ext + trace) + 8 * n * 64
-}
-
 /// Simulates one trial: `u` holds the input columns (5 ms each, N_in values), `seed` drives the
 /// initial voltages, the voltage noise and the stimulation. The same seed gives the same bits.
 pub fn simulate(
