@@ -87,7 +87,10 @@ fn bench(c: &mut Criterion) {
     for n in [100usize, 200, 500, 1000, 2000] {
         let net = random_dale(n, 1.0, 2);
         let tr = simulate(&net, &go_input(), &opts, 1).unwrap();
-        eprintln!("size N = {n}: {:.1} Hz per unit", tr.spikes.len() as f64 / (n as f64 * tr.duration()));
+        eprintln!(
+            "size N = {n}: {:.1} Hz per unit",
+            tr.spikes.len() as f64 / (n as f64 * tr.duration())
+        );
         g.bench_function(format!("size_N{n}"), |b| {
             b.iter(|| simulate(black_box(&net), &go_input(), &opts, 1).unwrap())
         });

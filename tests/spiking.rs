@@ -42,7 +42,10 @@ fn x3_single_neuron_constant_input() {
     let tr = simulate(&nw, &ones(201), &quiet(vec![-65.0], true), 0).unwrap();
     assert_eq!(tr.steps, 20_000);
     let s = tr.train(0);
-    assert_eq!(s[0], 290, "first spike (i_last = 0 freezes the first 40 steps)");
+    assert_eq!(
+        s[0], 290,
+        "first spike (i_last = 0 freezes the first 40 steps)"
+    );
     assert!(s.windows(2).all(|w| w[1] - w[0] == 290), "ISI 290 steps");
     assert_eq!(s.len(), 68);
     // The discrete ISI (14.5 ms) is within one step of the continuous one, t_ref + τ_m ln 3.5.
@@ -78,11 +81,11 @@ fn x4_double_exponential_kernel() {
     let r = |n: usize| tr.output[n]; // output[i − 1] is step i; step 1 + n ↦ index n
     assert!((r(1) - 0.714_285_714_285_714).abs() < 1e-12);
     assert!((r(100) - 24.097_387_607_672_3).abs() < 1e-10);
-    let (n_peak, peak) = tr
-        .output
-        .iter()
-        .enumerate()
-        .fold((0, 0.0), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+    let (n_peak, peak) =
+        tr.output
+            .iter()
+            .enumerate()
+            .fold((0, 0.0), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
     assert_eq!(n_peak, 121);
     assert!((peak - 24.340_177_233_936_2).abs() < 1e-10);
     let area: f64 = tr.output.iter().sum::<f64>() * BASE_DT;
@@ -114,11 +117,19 @@ fn x5_two_unit_circuit() {
         let spk = st.step(&nw, &ext, None, None).to_vec();
         st.reset_spiking();
         for j in spk {
-            if j == 0 { s0.push(i) } else { s1.push(i) }
+            if j == 0 {
+                s0.push(i)
+            } else {
+                s1.push(i)
+            }
         }
         for &(at, ipsc, v) in &checks {
             if at == i {
-                assert!((st.ipsc[1] - ipsc).abs() < 1e-10, "IPSC₁ at {i}: {}", st.ipsc[1]);
+                assert!(
+                    (st.ipsc[1] - ipsc).abs() < 1e-10,
+                    "IPSC₁ at {i}: {}",
+                    st.ipsc[1]
+                );
                 assert!((st.v[1] - v).abs() < 1e-10, "v₁ at {i}: {}", st.v[1]);
             }
         }
@@ -145,7 +156,12 @@ fn x6_trial_bookkeeping_and_criteria() {
             seen_go = true;
             assert_eq!(cols.iter().map(|c| c[0]).sum::<f64>(), 25.0);
             assert_eq!(z.iter().sum::<f64>(), 125.0);
-            assert!(cols[50][0] == 1.0 && cols[74][0] == 1.0 && cols[75][0] == 0.0 && cols[49][0] == 0.0);
+            assert!(
+                cols[50][0] == 1.0
+                    && cols[74][0] == 1.0
+                    && cols[75][0] == 0.0
+                    && cols[49][0] == 0.0
+            );
         }
     }
     assert!(seen_go);
@@ -156,10 +172,17 @@ fn x6_trial_bookkeeping_and_criteria() {
     let (cols, (_, z, _)) = lif_trial(Task::Mante, &mut rng).unwrap();
     assert_eq!(cols.len(), 501);
     assert_eq!(z.iter().filter(|v| **v != 0.0).count(), 250);
-    assert_eq!(cols[500][2] + cols[500][3], 1.0, "the context lasts the whole trial");
+    assert_eq!(
+        cols[500][2] + cols[500][3],
+        1.0,
+        "the context lasts the whole trial"
+    );
     // 20,000 / 30,000 / 50,000 steps of 0.05 ms.
     let o = SimOptions::default();
-    assert_eq!((o.steps(201), o.steps(301), o.steps(501)), (20_000, 30_000, 50_000));
+    assert_eq!(
+        (o.steps(201), o.steps(301), o.steps(501)),
+        (20_000, 30_000, 50_000)
+    );
     // Criteria windows: Go/NoGo from step 10,000 (t = 0.5 s) on.
     let mut out = vec![0.0; 20_000];
     out[9_998] = 1.0; // step 9,999: before the window
@@ -209,9 +232,17 @@ fn qif_fires_and_bad_inputs_are_refused() {
     assert!(simulate(&nw, &ones(1), &o, 0).is_err());
     let mut bad = o.clone();
     bad.downsample = 0;
-    assert!(simulate(&nw, &ones(21), &bad, 0).unwrap_err().to_string().contains("downsample"));
-    let e = SpikingNetwork::new(Mat::zeros(2, 2), Mat::zeros(2, 1), vec![0.0, 1.0], vec![0.0; 2])
-        .unwrap_err();
+    assert!(simulate(&nw, &ones(21), &bad, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("downsample"));
+    let e = SpikingNetwork::new(
+        Mat::zeros(2, 2),
+        Mat::zeros(2, 1),
+        vec![0.0, 1.0],
+        vec![0.0; 2],
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("tau_d"), "{e}");
 }
 
@@ -258,7 +289,10 @@ fn noise_stream_is_standard_normal() {
     let m = z.iter().sum::<f64>() / n;
     let v = z.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
     let k = z.iter().map(|x| (x - m).powi(4)).sum::<f64>() / n / (v * v);
-    assert!(m.abs() < 5e-3 && (v - 1.0).abs() < 5e-3 && (k - 3.0).abs() < 2e-2, "{m} {v} {k}");
+    assert!(
+        m.abs() < 5e-3 && (v - 1.0).abs() < 5e-3 && (k - 3.0).abs() < 2e-2,
+        "{m} {v} {k}"
+    );
     let tail = z.iter().filter(|x| x.abs() > 2.0).count() as f64 / n;
     assert!((tail - 0.045_500_263_896).abs() < 1e-3, "{tail}");
     assert!(z.iter().all(|x| x.is_finite()));

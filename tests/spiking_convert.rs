@@ -38,21 +38,36 @@ fn go_nogo_converts_at_an_interior_scaling_factor() {
         seed: 1,
         sim: SimOptions::default(),
     };
-    assert_eq!(opts.scalings, (0..12).map(|k| 20.0 + 5.0 * k as f64).collect::<Vec<_>>());
+    assert_eq!(
+        opts.scalings,
+        (0..12).map(|k| 20.0 + 5.0 * k as f64).collect::<Vec<_>>()
+    );
     let res = grid_search(&rate, Task::GoNoGo, &opts, vec![], &mut |_| Ok(()), &|| {}).unwrap();
     let best = res.best_row().clone();
     eprintln!(
         "grid: {:?}",
-        res.rows.iter().map(|r| (r.scaling, r.correct)).collect::<Vec<_>>()
+        res.rows
+            .iter()
+            .map(|r| (r.scaling, r.correct))
+            .collect::<Vec<_>>()
     );
-    assert!(res.best > 0 && res.best + 1 < res.rows.len(), "s = {} on the grid's edge", best.scaling);
+    assert!(
+        res.best > 0 && res.best + 1 < res.rows.len(),
+        "s = {} on the grid's edge",
+        best.scaling
+    );
     // Ties go to the smaller s.
-    assert!(res.rows[..res.best].iter().all(|r| r.correct < best.correct));
+    assert!(res.rows[..res.best]
+        .iter()
+        .all(|r| r.correct < best.correct));
     // 100 fresh trials at the chosen s.
     opts.seed = 2;
     opts.trials = 100;
     let fresh = evaluate_scaling(&rate, Task::GoNoGo, best.scaling, &opts, &|| {}).unwrap();
-    eprintln!("s = {}: LIF {} / 100 fresh trials correct", best.scaling, fresh.correct);
+    eprintln!(
+        "s = {}: LIF {} / 100 fresh trials correct",
+        best.scaling, fresh.correct
+    );
     assert!(fresh.accuracy() >= 0.9, "{fresh:?}");
     assert!(rate_accuracy(&rate, Task::GoNoGo, 100, 2).unwrap() >= 0.95);
     // The LIF read-out follows the rate read-out on Go trials (on the 5-ms grid).
@@ -95,7 +110,11 @@ fn wrong_networks_and_tasks_are_refused() {
     };
     let e = grid_search(&rate, Task::Xor, &opts, vec![], &mut |_| Ok(()), &|| {}).unwrap_err();
     assert!(e.to_string().contains("task") && e.exit_code() == 2, "{e}");
-    assert!(rate.to_spiking(0.0).unwrap_err().to_string().contains("scaling"));
+    assert!(rate
+        .to_spiking(0.0)
+        .unwrap_err()
+        .to_string()
+        .contains("scaling"));
     assert!(rate.to_spiking(-5.0).is_err());
 }
 
@@ -110,7 +129,15 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
     let _ = std::fs::remove_dir_all(&out);
     let run = |extra: &[&str]| {
         let mut c = bin();
-        c.arg("--checkpoint").arg(ck).args(["--task", "go-nogo", "--trials", "6", "--scaling", "25:35:5", "-q"]);
+        c.arg("--checkpoint").arg(ck).args([
+            "--task",
+            "go-nogo",
+            "--trials",
+            "6",
+            "--scaling",
+            "25:35:5",
+            "-q",
+        ]);
         c.arg("--out").arg(&out).args(extra);
         c.output().unwrap()
     };
@@ -123,10 +150,22 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
         Some("scaling_factor,lambda,accuracy,correct,trials,mean_rate_hz")
     );
     assert_eq!(lines.count(), 3);
-    for f in ["grid.parquet", "summary.toml", "accuracy.png", "accuracy.svg", "raster_go.png", "output_nogo.svg", "isi.png", "rates.svg"] {
+    for f in [
+        "grid.parquet",
+        "summary.toml",
+        "accuracy.png",
+        "accuracy.svg",
+        "raster_go.png",
+        "output_nogo.svg",
+        "isi.png",
+        "rates.svg",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
-    let summary: toml::Table = std::fs::read_to_string(out.join("summary.toml")).unwrap().parse().unwrap();
+    let summary: toml::Table = std::fs::read_to_string(out.join("summary.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     let s = summary["scaling_factor"].as_float().unwrap();
     assert!([25.0, 30.0, 35.0].contains(&s));
     assert!((summary["lambda"].as_float().unwrap() - 1.0 / s).abs() < 1e-15);
@@ -143,14 +182,23 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
     // One trial: spikes as (unit, step, time_s), the output trace.
     let single = out.join("single");
     let o = bin()
-        .arg("--checkpoint").arg(ck)
-        .args(["--task", "go-nogo", "--simulate", "30", "-q", "--out"]).arg(&single)
-        .output().unwrap();
+        .arg("--checkpoint")
+        .arg(ck)
+        .args(["--task", "go-nogo", "--simulate", "30", "-q", "--out"])
+        .arg(&single)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let spikes = std::fs::read_to_string(single.join("spikes.csv")).unwrap();
     assert!(spikes.starts_with("unit,step,time_s\n"));
     assert!(spikes.lines().count() > 100);
-    assert_eq!(std::fs::read_to_string(single.join("output.csv")).unwrap().lines().count(), 20_001);
+    assert_eq!(
+        std::fs::read_to_string(single.join("output.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        20_001
+    );
     // Bad input: exit 2, the field named, nothing written.
     let bad = out.join("bad");
     for (args, field) in [
@@ -160,14 +208,31 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
         (vec!["--task", "go-nogo", "--trials", "0"], "trials"),
         (vec!["--task", "go-nogo", "--downsample", "0"], "downsample"),
     ] {
-        let o = bin().arg("--checkpoint").arg(ck).args(&args).arg("--out").arg(&bad).output().unwrap();
+        let o = bin()
+            .arg("--checkpoint")
+            .arg(ck)
+            .args(&args)
+            .arg("--out")
+            .arg(&bad)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(field), "{args:?}: {err}");
         assert!(!err.contains("panicked"));
         assert!(!bad.exists(), "{args:?} left {}", bad.display());
     }
-    let o = bin().args(["--checkpoint", "/nonexistent.safetensors", "--task", "go-nogo", "--out"]).arg(&bad).output().unwrap();
+    let o = bin()
+        .args([
+            "--checkpoint",
+            "/nonexistent.safetensors",
+            "--task",
+            "go-nogo",
+            "--out",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -176,7 +241,9 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
 /// its full grid (12 × 100 trials) chose s = 35 (Mante) or 45 (XOR) with 100 % (README); here fewer trials at the chosen
 /// s and far off it.
 fn committed(task: Task, file: &str, s_best: f64, s_bad: f64, bad_max: f64) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/spiking").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models/spiking")
+        .join(file);
     let rate = RateNetwork::load(&path).unwrap();
     let opts = GridOptions {
         scalings: vec![],

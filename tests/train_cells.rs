@@ -276,7 +276,9 @@ fn kim_et_al_root_sum_loss_and_random_start_gradients_match_finite_differences()
     let err = rel_err(&net, &pass.grad, &fd);
     assert!(err < 1e-6, "relative gradient error {err:.3e}");
     // The loss is the mean over trials of √Σ(o − z)², from the returned outputs.
-    let neurodyn::train::net::Targets::Trajectory(z) = &bt.targets else { unreachable!() };
+    let neurodyn::train::net::Targets::Trajectory(z) = &bt.targets else {
+        unreachable!()
+    };
     let l: f64 = (0..4)
         .map(|j| {
             (0..7)

@@ -93,7 +93,10 @@ fn run(a: Args) -> Result<(), Error> {
         return Err(Error::invalid("trials", "need at least one trial"));
     }
     if a.trials > 1_000_000 {
-        return Err(Error::invalid("trials", format!("{}: at most 1,000,000", a.trials)));
+        return Err(Error::invalid(
+            "trials",
+            format!("{}: at most 1,000,000", a.trials),
+        ));
     }
     let rate = RateNetwork::load(&a.checkpoint)?;
     if a.task.is_digits() || a.task.n_in() != rate.n_in() {
@@ -110,11 +113,17 @@ fn run(a: Args) -> Result<(), Error> {
     }
     let sim = sim_options(&a);
     if sim.downsample == 0 || sim.downsample > 100 {
-        return Err(Error::invalid("downsample", format!("{}: need 1 ≤ downsample ≤ 100", a.downsample)));
+        return Err(Error::invalid(
+            "downsample",
+            format!("{}: need 1 ≤ downsample ≤ 100", a.downsample),
+        ));
     }
     if let Some(s) = a.simulate {
         if !(s.is_finite() && s > 0.0) {
-            return Err(Error::invalid("simulate", format!("{s}: s = 1/λ must be positive")));
+            return Err(Error::invalid(
+                "simulate",
+                format!("{s}: s = 1/λ must be positive"),
+            ));
         }
         prepare_out(&a.out)?;
         let c = compare(&rate, a.task, s, &sim, a.seed, a.trial)?;
@@ -151,8 +160,10 @@ fn run(a: Args) -> Result<(), Error> {
         ProgressBar::new(total)
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trials {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trials {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position((done.len() * opts.trials) as u64);
     let tick = || bar.inc(1);
@@ -162,7 +173,11 @@ fn run(a: Args) -> Result<(), Error> {
         &opts,
         done,
         &mut |row| {
-            bar.set_message(format!("s = {}: {:.0} %", row.scaling, 100.0 * row.accuracy()));
+            bar.set_message(format!(
+                "s = {}: {:.0} %",
+                row.scaling,
+                100.0 * row.accuracy()
+            ));
             journal.append(row)
         },
         &tick,
@@ -279,12 +294,30 @@ fn write_grid(
         }
     }
     let mut t = Table::new();
-    t.push("scaling_factor", Column::F64(res.rows.iter().map(|r| r.scaling).collect()))
-        .push("lambda", Column::F64(res.rows.iter().map(|r| 1.0 / r.scaling).collect()))
-        .push("accuracy", Column::F64(res.rows.iter().map(|r| r.accuracy()).collect()))
-        .push("correct", Column::I64(res.rows.iter().map(|r| r.correct as i64).collect()))
-        .push("trials", Column::I64(res.rows.iter().map(|r| r.trials as i64).collect()))
-        .push("mean_rate_hz", Column::F64(res.rows.iter().map(|r| r.mean_rate).collect()));
+    t.push(
+        "scaling_factor",
+        Column::F64(res.rows.iter().map(|r| r.scaling).collect()),
+    )
+    .push(
+        "lambda",
+        Column::F64(res.rows.iter().map(|r| 1.0 / r.scaling).collect()),
+    )
+    .push(
+        "accuracy",
+        Column::F64(res.rows.iter().map(|r| r.accuracy()).collect()),
+    )
+    .push(
+        "correct",
+        Column::I64(res.rows.iter().map(|r| r.correct as i64).collect()),
+    )
+    .push(
+        "trials",
+        Column::I64(res.rows.iter().map(|r| r.trials as i64).collect()),
+    )
+    .push(
+        "mean_rate_hz",
+        Column::F64(res.rows.iter().map(|r| r.mean_rate).collect()),
+    );
     both(&t, &a.out.join("grid"))?;
     let mut summary = toml::Table::new();
     let mut put = |k: &str, v: toml::Value| {
@@ -302,7 +335,10 @@ fn write_grid(
     put("dt_ms", (opts.sim.dt() * 1e3).into());
     put("downsample", (opts.sim.downsample as i64).into());
     put("mean_rate_hz", best.mean_rate.into());
-    put("at_grid_edge", (res.best == 0 || res.best + 1 == res.rows.len()).into());
+    put(
+        "at_grid_edge",
+        (res.best == 0 || res.best + 1 == res.rows.len()).into(),
+    );
     for (name, c) in &shown {
         put(&format!("pearson_r_{name}"), c.r.into());
     }
@@ -314,13 +350,22 @@ fn write_grid(
     let acc: Vec<(f64, f64)> = res.rows.iter().map(|r| (r.scaling, r.accuracy())).collect();
     let (x0, x1) = (res.rows[0].scaling, res.rows[res.rows.len() - 1].scaling);
     LinePlot::new(
-        format!("LIF accuracy vs scaling factor ({}, {} trials each)", a.task.name(), opts.trials),
+        format!(
+            "LIF accuracy vs scaling factor ({}, {} trials each)",
+            a.task.name(),
+            opts.trials
+        ),
         "scaling factor s = 1/λ",
         "fraction correct",
     )
     .series("LIF", acc.clone())
     .points("", acc)
-    .segment("rate network", vec![(x0, rate_acc), (x1, rate_acc)], 1, true)
+    .segment(
+        "rate network",
+        vec![(x0, rate_acc), (x1, rate_acc)],
+        1,
+        true,
+    )
     .save(&a.out.join("accuracy"))?;
     let mut isis = vec![];
     let mut rates = vec![];
@@ -354,12 +399,24 @@ fn write_grid(
 
 fn write_single(a: &Args, s: f64, c: &Comparison) -> Result<(), Error> {
     let mut sp = Table::new();
-    sp.push("unit", Column::I64(c.trial.spikes.iter().map(|x| x.0 as i64).collect()))
-        .push("step", Column::I64(c.trial.spikes.iter().map(|x| x.1 as i64).collect()))
-        .push(
-            "time_s",
-            Column::F64(c.trial.spikes.iter().map(|x| x.1 as f64 * c.trial.dt).collect()),
-        );
+    sp.push(
+        "unit",
+        Column::I64(c.trial.spikes.iter().map(|x| x.0 as i64).collect()),
+    )
+    .push(
+        "step",
+        Column::I64(c.trial.spikes.iter().map(|x| x.1 as i64).collect()),
+    )
+    .push(
+        "time_s",
+        Column::F64(
+            c.trial
+                .spikes
+                .iter()
+                .map(|x| x.1 as f64 * c.trial.dt)
+                .collect(),
+        ),
+    );
     both(&sp, &a.out.join("spikes"))?;
     let mut o = Table::new();
     o.push(

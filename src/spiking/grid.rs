@@ -69,7 +69,10 @@ fn check_task(rate: &RateNetwork, task: Task) -> Result<()> {
     if task.is_digits() {
         return Err(Error::invalid(
             "task",
-            format!("`{}` is not a rate-network task (go-nogo, xor or mante)", task.name()),
+            format!(
+                "`{}` is not a rate-network task (go-nogo, xor or mante)",
+                task.name()
+            ),
         ));
     }
     if task.n_in() != rate.n_in() {
@@ -136,7 +139,10 @@ pub fn grid_search(
         return Err(Error::invalid("scaling", "the grid has no values"));
     }
     if opts.trials == 0 {
-        return Err(Error::invalid("trials", "need at least one trial per value"));
+        return Err(Error::invalid(
+            "trials",
+            "need at least one trial per value",
+        ));
     }
     if let Some(s) = opts.scalings.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
         return Err(Error::invalid(

@@ -147,7 +147,11 @@ impl SpikingNetwork {
         if n == 0 || w.ncols() != n {
             return Err(Error::invalid(
                 "W",
-                format!("need a square N × N matrix, got {} × {}", w.nrows(), w.ncols()),
+                format!(
+                    "need a square N × N matrix, got {} × {}",
+                    w.nrows(),
+                    w.ncols()
+                ),
             ));
         }
         if w_in.nrows() != n {
@@ -168,7 +172,8 @@ impl SpikingNetwork {
                 format!("has {} entries, the network {n} units", w_out.len()),
             ));
         }
-        let finite = |m: &Mat<f64>| (0..m.ncols()).all(|j| (0..m.nrows()).all(|i| m[(i, j)].is_finite()));
+        let finite =
+            |m: &Mat<f64>| (0..m.ncols()).all(|j| (0..m.nrows()).all(|i| m[(i, j)].is_finite()));
         if !finite(&w) || !finite(&w_in) || w_out.iter().any(|v| !v.is_finite()) {
             return Err(Error::invalid("weights", "contain NaN or infinity"));
         }
@@ -264,7 +269,10 @@ impl SimOptions {
         if self.downsample == 0 || self.downsample > STEPS_PER_COLUMN {
             return Err(Error::invalid(
                 "downsample",
-                format!("{}: need 1 ≤ downsample ≤ {STEPS_PER_COLUMN}", self.downsample),
+                format!(
+                    "{}: need 1 ≤ downsample ≤ {STEPS_PER_COLUMN}",
+                    self.downsample
+                ),
             ));
         }
         if let InitialVoltage::Given(v) = &self.v0 {
@@ -391,7 +399,14 @@ impl LifState {
             h: vec![0.0; n],
             r: vec![0.0; n],
             hr: vec![0.0; n],
-            last: vec![if opts.initial_refractory { 0 } else { i64::MIN / 2 }; n],
+            last: vec![
+                if opts.initial_refractory {
+                    0
+                } else {
+                    i64::MIN / 2
+                };
+                n
+            ],
             step: 0,
             decay_d: net.tau_d.iter().map(|t| (-dt / t).exp()).collect(),
             inv_rd: net.tau_d.iter().map(|t| 1.0 / (c.tau_r * t)).collect(),
@@ -425,7 +440,13 @@ impl LifState {
         let a = dt / tau_m;
         let n_ref = self.n_ref;
         let lin = matches!(self.neuron, Neuron::Lif);
-        for (((v, ipsc), e), last) in self.v.iter_mut().zip(&self.ipsc).zip(&ext[..n]).zip(&self.last) {
+        for (((v, ipsc), e), last) in self
+            .v
+            .iter_mut()
+            .zip(&self.ipsc)
+            .zip(&ext[..n])
+            .zip(&self.last)
+        {
             let open = if i > *last + n_ref { a } else { 0.0 };
             let cur = *ipsc + bias + *e;
             let drive = if lin { -*v + cur } else { *v * *v + cur };
@@ -528,7 +549,10 @@ pub fn simulate(
     if let Some((k, c)) = u.iter().enumerate().find(|(_, c)| c.len() != n_in) {
         return Err(Error::invalid(
             "inputs",
-            format!("column {k} has {} values, the network takes {n_in}", c.len()),
+            format!(
+                "column {k} has {} values, the network takes {n_in}",
+                c.len()
+            ),
         ));
     }
     if u.iter().flatten().any(|v| !v.is_finite()) {
@@ -549,7 +573,10 @@ pub fn simulate(
         ));
     }
     if steps > u32::MAX as usize {
-        return Err(Error::invalid("inputs", format!("{steps} steps is too long a trial")));
+        return Err(Error::invalid(
+            "inputs",
+            format!("{steps} steps is too long a trial"),
+        ));
     }
     // W^in u for the kept columns, column-major.
     let kept: Vec<&Vec<f64>> = u.iter().step_by(ds).collect();
@@ -557,7 +584,10 @@ pub fn simulate(
     for (c, col) in kept.iter().enumerate() {
         for (m, &uv) in col.iter().enumerate() {
             if uv != 0.0 {
-                for (e, w) in ext[c * n..(c + 1) * n].iter_mut().zip(net.w_in.col(m).iter()) {
+                for (e, w) in ext[c * n..(c + 1) * n]
+                    .iter_mut()
+                    .zip(net.w_in.col(m).iter())
+                {
                     *e += w * uv;
                 }
             }

@@ -21,8 +21,8 @@ pub mod lif;
 
 pub use grid::{grid_search, GridOptions, GridResult, GridRow};
 pub use lif::{
-    simulate, Constants, InitialVoltage, LifState, Neuron, SimOptions, SpikeTrial,
-    SpikingNetwork, Stimulation, RATE_STEP,
+    simulate, Constants, InitialVoltage, LifState, Neuron, SimOptions, SpikeTrial, SpikingNetwork,
+    Stimulation, RATE_STEP,
 };
 
 use crate::error::{Error, Result};
@@ -134,7 +134,11 @@ impl RateNetwork {
 
     /// The rate network's outputs o_1..o_{T−1} on trials (`noise_seeds`: the recurrent noise of
     /// each trial, None for a noiseless run), `[trial][step]`.
-    pub fn outputs(&self, trials: &[Trial], noise_seeds: Option<Vec<u64>>) -> Result<Vec<Vec<f64>>> {
+    pub fn outputs(
+        &self,
+        trials: &[Trial],
+        noise_seeds: Option<Vec<u64>>,
+    ) -> Result<Vec<Vec<f64>>> {
         let mut batch = rate_batch::<f64>(trials)?;
         let b = trials.len();
         batch.noise_seeds = noise_seeds;
@@ -155,7 +159,10 @@ pub fn lif_trial(task: Task, rng: &mut ChaCha8Rng) -> Result<(Vec<Vec<f64>>, Tri
     if task.is_digits() {
         return Err(Error::invalid(
             "task",
-            format!("`{}` is not a rate-network task (go-nogo, xor or mante)", task.name()),
+            format!(
+                "`{}` is not a rate-network task (go-nogo, xor or mante)",
+                task.name()
+            ),
         ));
     }
     let trial = task.trial(rng)?;

@@ -442,8 +442,7 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                             };
                             for k in 0..c {
                                 let v = out.outputs[(t * nb + j) * c + k];
-                                d_o[(k, j)] =
-                                    F::c(scale * (v - z[(t * batch.b + b0 + j) * c + k]));
+                                d_o[(k, j)] = F::c(scale * (v - z[(t * batch.b + b0 + j) * c + k]));
                             }
                         }
                         Targets::Class(labels) => {

@@ -52,9 +52,7 @@ impl Precision {
 }
 
 /// The training protocol on the rate tasks.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Minibatches, mean-square trajectory loss, x(0) = 0, every epoch run.
