@@ -289,6 +289,8 @@ pub struct CellSpec {
     pub pool: usize,
     /// ORGaNICs: keep σ_max(W_r) ≤ this during training (None: unconstrained, as the seed).
     pub wr_max_sv: Option<f64>,
+    /// Rate cell with Dale's law: SST units (som_N; 0 = no mask).
+    pub som: usize,
 }
 
 impl CellSpec {
@@ -309,6 +311,7 @@ impl CellSpec {
             tau: if digits { (1.0, 4.0) } else { (4.0, 20.0) },
             pool: 1,
             wr_max_sv: None,
+            som: 0,
         }
     }
 

@@ -267,3 +267,56 @@ fn committed_mante_network_converts() {
 fn committed_xor_network_converts() {
     committed(Task::Xor, "xor-rate-n100.safetensors", 45.0, 75.0, 0.25);
 }
+
+/// The SST motif carries into the LIF network: a Go/NoGo network trained with `som` = 4 SST
+/// units keeps every inhibitory entry of the SST rows at zero after training, and W_spk = λ W
+/// keeps them at zero while every other entry is λ times the rate entry.
+#[test]
+fn sst_units_receive_no_inhibition_in_the_trained_and_the_spiking_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RunConfig::new(Task::GoNoGo, CellKind::Rate);
+    cfg.hidden = 30;
+    cfg.epochs = 2;
+    cfg.steps = 5;
+    cfg.eval = 10;
+    cfg.som = 4;
+    let mut run = Run::open(cfg.clone(), dir.path()).unwrap();
+    run.train(&mut |_| {}).unwrap();
+    let rate = RateNetwork::load(&dir.path().join("checkpoint.safetensors")).unwrap();
+    let neurodyn::train::cell::AnyCell::Rate(cell) = &rate.net.cell else {
+        panic!("rate cell")
+    };
+    assert_eq!(cell.som, 4);
+    let d = cell.dale.as_ref().unwrap();
+    let inh: Vec<usize> = (0..30).filter(|&j| d[j] < 0.0).collect();
+    let sst = &inh[..4];
+    let spk = rate.to_spiking(40.0).unwrap();
+    let mut inhibition_elsewhere = 0;
+    for i in 0..30 {
+        for &j in &inh {
+            if sst.contains(&i) {
+                assert_eq!(rate.w[(i, j)], 0.0, "rate W[{i}, {j}]");
+                assert_eq!(spk.w[(i, j)], 0.0, "LIF W[{i}, {j}]");
+            } else if rate.w[(i, j)] < 0.0 {
+                inhibition_elsewhere += 1;
+            }
+        }
+    }
+    assert!(inhibition_elsewhere > 10, "{inhibition_elsewhere}");
+    for i in 0..30 {
+        for j in 0..30 {
+            assert_eq!(spk.w[(i, j)], rate.w[(i, j)] * (1.0 / 40.0));
+        }
+    }
+    // Refused where it cannot be: too many SST units, a non-Dale cell, the GPU.
+    let mut bad = cfg.clone();
+    bad.som = 1000;
+    let e = Run::open(bad, &dir.path().join("b1"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("som"), "{e}");
+    let mut bad = RunConfig::new(Task::Xor, CellKind::Gamma);
+    bad.som = 2;
+    assert!(bad.validate().unwrap_err().to_string().contains("som"));
+}

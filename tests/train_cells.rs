@@ -37,6 +37,24 @@ fn cells() -> Vec<(&'static str, AnyCell)> {
             ),
         ),
         (
+            // The SST motif: units 1 and 3 are SST (the first two inhibitory units).
+            "rate-dale-sst",
+            AnyCell::Rate(
+                RateCell::new(
+                    7,
+                    2,
+                    RatePhi::Sigmoid,
+                    Some(vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0]),
+                    (2.0, 8.0),
+                    true,
+                    true,
+                )
+                .unwrap()
+                .with_som(2)
+                .unwrap(),
+            ),
+        ),
+        (
             "rate-relu",
             AnyCell::Rate(
                 RateCell::new(5, 2, RatePhi::Relu, None, (1.5, 4.0), false, false).unwrap(),
@@ -294,4 +312,70 @@ fn kim_et_al_root_sum_loss_and_random_start_gradients_match_finite_differences()
     let mut net0 = net.clone();
     net0.x0_noise = 0.0;
     assert_ne!(net0.pass(&bt, false).unwrap().outputs, pass.outputs);
+}
+
+/// Kim, Li & Sejnowski's SST motif: the first som_N inhibitory units receive no inhibition, all
+/// other entries are relu(W̃)·D; the mask survives a checkpoint round trip and refuses what it
+/// cannot be.
+#[test]
+fn sst_mask_zeroes_inhibition_onto_sst_units_and_round_trips() {
+    let signs = vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0];
+    let cell = RateCell::new(
+        7,
+        2,
+        RatePhi::Sigmoid,
+        Some(signs.clone()),
+        (2.0, 8.0),
+        true,
+        true,
+    )
+    .unwrap()
+    .with_som(2)
+    .unwrap();
+    let mut net = SeqNet::<f64, AnyCell>::new(AnyCell::Rate(cell.clone()), 1).unwrap();
+    let w0 = net.layout.get("W_raw").unwrap().offset;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for k in 0..49 {
+        net.params[w0 + k] = rng.random_range(0.1..1.0);
+    }
+    let (w, _) = cell.effective(&net.params);
+    let mut zeros = 0;
+    for i in 0..7 {
+        for j in 0..7 {
+            let sst_row = i == 1 || i == 3;
+            let expect = if sst_row && signs[j] < 0.0 {
+                zeros += 1;
+                0.0
+            } else {
+                signs[j] * net.params[w0 + i * 7 + j]
+            };
+            assert_eq!(w[i * 7 + j], expect, "W[{i}, {j}]");
+        }
+    }
+    assert_eq!(zeros, 6);
+    // Unit 5, the third inhibitory unit, still receives inhibition.
+    assert!(w[5 * 7 + 1] < 0.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sst.safetensors");
+    neurodyn::train::checkpoint::save(&net, &neurodyn::train::Adam::new(0.01), &path).unwrap();
+    let (back, _) = neurodyn::train::checkpoint::load::<f64>(&path).unwrap();
+    let AnyCell::Rate(c) = &back.cell else {
+        panic!("not a rate cell")
+    };
+    assert_eq!(c.som, 2);
+    assert_eq!(c.effective(&back.params).0, w);
+
+    let e = RateCell::new(7, 2, RatePhi::Sigmoid, Some(signs), (2.0, 8.0), true, true)
+        .unwrap()
+        .with_som(4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("som") && e.contains("only 3 inhibitory"), "{e}");
+    let e = RateCell::new(7, 2, RatePhi::Tanh, None, (2.0, 8.0), true, false)
+        .unwrap()
+        .with_som(1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Dale"), "{e}");
 }

@@ -84,6 +84,10 @@ struct Args {
     /// accuracy > 0.95).
     #[arg(long, value_enum, default_value = "default")]
     protocol: Protocol,
+    /// SST units som_N of the Dale rate network: the first som_N inhibitory units receive no
+    /// inhibition (Kim, Li & Sejnowski 2019's SST motif; rate tasks, CPU).
+    #[arg(long, default_value_t = 0)]
+    som: usize,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -111,6 +115,7 @@ impl Args {
         c.clip = self.clip;
         c.data_dir = self.data_dir.clone();
         c.wr_max_sv = self.wr_max_sv;
+        c.som = self.som;
         c
     }
 }

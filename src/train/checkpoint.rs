@@ -123,6 +123,17 @@ impl CheckpointReader<'_> {
                 .map_err(|_| self.error(format!("metadata `{key}` = `{v}` is not a number"))),
         }
     }
+    /// A non-negative integer metadata entry, `default` when absent.
+    pub fn meta_usize(&self, key: &str, default: usize) -> Result<usize> {
+        match self.meta.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse::<usize>().map_err(|_| {
+                self.error(format!(
+                    "metadata `{key}` = `{v}` is not a non-negative integer"
+                ))
+            }),
+        }
+    }
     /// A boolean metadata entry (`"true"`), `default` when absent.
     pub fn meta_bool(&self, key: &str, default: bool) -> bool {
         self.meta.get(key).map(|v| v == "true").unwrap_or(default)

@@ -95,6 +95,10 @@ pub struct RunConfig {
     pub wr_max_sv: Option<f64>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub protocol: Protocol,
+    /// Rate cell with Dale's law: the first `som` inhibitory units are SST units (Kim et al.'s
+    /// SST motif; CPU only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub som: usize,
 }
 
 impl RunConfig {
@@ -121,6 +125,7 @@ impl RunConfig {
             data_dir: None,
             wr_max_sv: None,
             protocol: Protocol::Default,
+            som: 0,
         }
     }
 
@@ -141,6 +146,7 @@ impl RunConfig {
         s.phi = self.phi;
         s.pool = self.pool;
         s.wr_max_sv = self.wr_max_sv;
+        s.som = self.som;
         s
     }
 
@@ -175,6 +181,18 @@ impl RunConfig {
             if !(c > 0.0 && c.is_finite()) {
                 return Err(Error::invalid("clip", format!("{c} (must be positive)")));
             }
+        }
+        if self.som > 0 && (self.cell != CellKind::Rate || self.task.is_digits()) {
+            return Err(Error::invalid(
+                "som",
+                "SST units need the Dale rate network: --cell rate on go-nogo, xor or mante",
+            ));
+        }
+        if self.som > 0 && self.device != Device::Cpu {
+            return Err(Error::invalid(
+                "som",
+                "the SST mask is trained on the CPU only (--device cpu)",
+            ));
         }
         if self.protocol == Protocol::Paper
             && (self.cell != CellKind::Rate || self.task.is_digits() || self.device != Device::Cpu)

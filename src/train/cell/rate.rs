@@ -4,7 +4,9 @@
 //!    \quad \tau = \tau_{min} + (\tau_{max} - \tau_{min})\,\sigma(\gamma), $$
 //!
 //! with $W = \mathrm{relu}(W_{raw})\,\mathrm{diag}(d)$ under Dale's law ($d_j = \pm 1$ the sign
-//! of sending unit j). Trained, it is analysed as its continuous flow
+//! of sending unit j), masked by $M_{som}$ when the network has SST units: with `som` = som_N > 0
+//! the first som_N inhibitory units are SST units, which receive no inhibition
+//! ($W_{ij} = 0$ for SST unit i and inhibitory unit j; Kim, Li & Sejnowski 2019, SI). Trained, it is analysed as its continuous flow
 //! $\tau \odot \dot x = -x + W\varphi(x)$ ([`RateRnn`]).
 use super::*;
 use crate::model::RateRnn;
@@ -75,7 +77,8 @@ impl RatePhi {
 
 /// Leaky rate cell (Kim, Li & Sejnowski 2019 with `dale`): x' = x + α ⊙ (−x + W φ(x) + W_in u),
 /// α_i = 1/τ_i, τ_i = τ_min + (τ_max − τ_min) σ(γ_i) (steps), W = relu(W_raw)·diag(d) under Dale's
-/// law (d = ±1 by sending unit) and W = W_raw otherwise. The read-out sees r = φ(x).
+/// law (d = ±1 by sending unit) and W = W_raw otherwise, times the SST mask M_som (`som` SST units,
+/// see [`RateCell::with_som`]). The read-out sees r = φ(x).
 /// Tensors: `W_raw` `[N, N]`, `W_in` `[N, N_in]` (trained unless `fixed_input`), `gamma` `[N]`
 /// (trained if `learn_tau`).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +88,10 @@ pub struct RateCell {
     pub phi: RatePhi,
     pub dale: Option<Vec<f64>>,
     pub tau: (f64, f64),
+    /// som_N: the first `som` inhibitory units are SST units (0: no mask).
+    pub som: usize,
+    /// Per row i: whether unit i is an SST unit (empty when `som` = 0).
+    sst: Vec<bool>,
     layout: Layout,
 }
 
@@ -126,8 +133,54 @@ impl RateCell {
             phi,
             dale,
             tau,
+            som: 0,
+            sst: Vec::new(),
             layout,
         })
+    }
+
+    /// The SST motif of Kim, Li & Sejnowski (2019): the first `som` inhibitory units (in unit
+    /// order) are SST units, and the rows of the SST units are zeroed in the columns of all
+    /// inhibitory units (M_som; SST units receive no inhibition). Needs Dale's law and at least
+    /// `som` inhibitory units; `som` = 0 removes the mask.
+    pub fn with_som(mut self, som: usize) -> Result<Self> {
+        if som == 0 {
+            self.som = 0;
+            self.sst.clear();
+            return Ok(self);
+        }
+        let Some(d) = &self.dale else {
+            return Err(Error::invalid(
+                "som",
+                format!("{som} SST units need Dale's law (a network with inhibitory units)"),
+            ));
+        };
+        let inh: Vec<usize> = (0..self.n).filter(|&j| d[j] < 0.0).collect();
+        if som > inh.len() {
+            return Err(Error::invalid(
+                "som",
+                format!(
+                    "{som} SST units, but the network has only {} inhibitory units",
+                    inh.len()
+                ),
+            ));
+        }
+        let mut sst = vec![false; self.n];
+        for &i in &inh[..som] {
+            sst[i] = true;
+        }
+        self.som = som;
+        self.sst = sst;
+        Ok(self)
+    }
+
+    /// Whether M_som zeroes entry k = i N + j (SST row i, inhibitory column j).
+    #[inline]
+    fn masked(&self, k: usize) -> bool {
+        match (&self.dale, self.som) {
+            (Some(d), s) if s > 0 => self.sst[k / self.n] && d[k % self.n] < 0.0,
+            _ => false,
+        }
     }
 
     /// Dale signs: 20 % inhibitory.
@@ -169,6 +222,7 @@ impl<F: Real> Cell<F> for RateCell {
         let w0 = self.layout.off("W_raw");
         let w = (0..n * n)
             .map(|k| match &self.dale {
+                _ if self.masked(k) => F::zero(),
                 Some(d) => F::c(d[k % n]) * p[w0 + k].max(F::zero()),
                 None => p[w0 + k],
             })
@@ -264,8 +318,8 @@ impl<F: Real> Cell<F> for RateCell {
         let w0 = self.layout.off("W_raw");
         if let Some(d) = &self.dale {
             for k in 0..n * n {
-                // relu'(0) = 0 (Kim, Li & Sejnowski 2019).
-                g[w0 + k] = if p[w0 + k] > F::zero() {
+                // relu'(0) = 0 (Kim, Li & Sejnowski 2019); M_som entries get no gradient.
+                g[w0 + k] = if p[w0 + k] > F::zero() && !self.masked(k) {
                     g[w0 + k] * F::c(d[k % n])
                 } else {
                     F::zero()
@@ -293,7 +347,8 @@ impl CellFamily for RateCell {
     fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self> {
         let dale = spec.dale.then(|| RateCell::draw_dale(spec.hidden, rng));
         // Kim et al. keep W_in fixed; on digits it is learned.
-        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, true, spec.dale)
+        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, true, spec.dale)?
+            .with_som(spec.som)
     }
 
     /// Kim, Li & Sejnowski (2019) initialisation into `p`: connection probability 0.2, W_raw = |g N(0,1)/√(Np)|
@@ -331,6 +386,9 @@ impl CellFamily for RateCell {
         let train = |n: &str| layout.get(n).map(|t| t.train).unwrap_or(true);
         out.meta("learn_tau", train("gamma"));
         out.meta("fixed_input", !train("W_in"));
+        if self.som > 0 {
+            out.meta("som", self.som);
+        }
         let n = self.n;
         if let Some(d) = &self.dale {
             out.tensor("dale", vec![n], d.clone());
@@ -356,7 +414,8 @@ impl CellFamily for RateCell {
             (ck.meta_f64("tau_min", 4.0)?, ck.meta_f64("tau_max", 20.0)?),
             ck.meta_bool("learn_tau", true),
             ck.meta_bool("fixed_input", false),
-        )
+        )?
+        .with_som(ck.meta_usize("som", 0)?)
     }
 
     fn analysis(&self, net: &SeqNet<f64, AnyCell>) -> Result<Analysis> {
@@ -369,6 +428,12 @@ impl CellFamily for RateCell {
     }
 
     fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+        if self.som > 0 {
+            return Err(Error::invalid(
+                "som",
+                "the SST mask is trained on the CPU only (--device cpu)",
+            ));
+        }
         let p = layout.len as u32;
         let train = |name: &str| layout.get(name).is_some_and(|t| t.train);
         let n = self.n;
