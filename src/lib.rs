@@ -33,6 +33,7 @@ pub mod integrate;
 pub mod io;
 pub mod lyapunov;
 pub mod model;
+pub mod nn;
 pub mod plot;
 pub mod preset;
 pub mod seed;
