@@ -32,6 +32,7 @@ pub mod fracdiff;
 pub mod integrate;
 pub mod io;
 pub mod lyapunov;
+pub mod memory;
 pub mod model;
 pub mod nn;
 pub mod plot;

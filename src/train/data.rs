@@ -93,7 +93,42 @@ const SLICE: [(&str, &[u8]); 4] = [
     ),
 ];
 
+/// The bundled Fashion-MNIST slice (`models/fashion-mnist-slice`: 1000 training, 500 test images;
+/// Xiao, Rasul & Vollgraf 2017, MIT license).
+const FASHION_SLICE: [(&str, &[u8]); 4] = [
+    (
+        "train-images",
+        include_bytes!("../../models/fashion-mnist-slice/train-images-idx3-ubyte.gz"),
+    ),
+    (
+        "train-labels",
+        include_bytes!("../../models/fashion-mnist-slice/train-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "t10k-images",
+        include_bytes!("../../models/fashion-mnist-slice/t10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "t10k-labels",
+        include_bytes!("../../models/fashion-mnist-slice/t10k-labels-idx1-ubyte.gz"),
+    ),
+];
+
 impl Digits {
+    /// The bundled Fashion-MNIST slice (training or test split), compiled in.
+    pub fn bundled_fashion(train: bool) -> Result<Self> {
+        let (im, lb) = if train {
+            (FASHION_SLICE[0], FASHION_SLICE[1])
+        } else {
+            (FASHION_SLICE[2], FASHION_SLICE[3])
+        };
+        Self::from_idx(
+            parse_idx(im.1, im.0)?,
+            parse_idx(lb.1, lb.0)?,
+            "bundled Fashion-MNIST slice",
+        )
+    }
+
     /// Images and labels from a pair of IDX files.
     pub fn load(images: &Path, labels: &Path) -> Result<Self> {
         let name = format!("{} and {}", images.display(), labels.display());
