@@ -366,6 +366,60 @@ impl<F: Real> Sequential<F> {
         Ok((loss / labels.len().max(1) as f64, correct))
     }
 
+    /// Seconds per layer for one training pass over `x` (forward, backward), averaged over
+    /// `reps` passes: the benchmarks' per-layer table.
+    pub fn profile(&mut self, x: &[F], b: usize, reps: usize) -> Vec<(String, f64, f64)> {
+        let reps = reps.max(1);
+        let n = self.layers.len();
+        let mut fwd = vec![0.0; n];
+        let mut bwd = vec![0.0; n];
+        let c = self.outputs();
+        for rep in 0..reps {
+            let ws = &mut self.ws;
+            ws.acts[0].clear();
+            ws.acts[0].extend_from_slice(&x[..b * self.input.len()]);
+            for (i, ((_, l), r)) in self.layers.iter().zip(&self.ranges).enumerate() {
+                let t0 = std::time::Instant::now();
+                let (head, tail) = ws.acts.split_at_mut(i + 1);
+                tail[0].resize(b * l.out_shape().len(), F::zero());
+                ws.ctx[i].train = true;
+                ws.ctx[i].seed = rep as u64;
+                l.forward(
+                    &mut self.params[r.clone()],
+                    &head[i],
+                    &mut tail[0],
+                    b,
+                    &mut ws.ctx[i],
+                );
+                fwd[i] += t0.elapsed().as_secs_f64();
+            }
+            let [cur, next] = &mut ws.d;
+            cur.clear();
+            cur.resize(b * c, F::c(1e-3));
+            for (i, ((_, l), r)) in self.layers.iter().zip(&self.ranges).enumerate().rev() {
+                let t0 = std::time::Instant::now();
+                next.resize(b * l.in_shape().len(), F::zero());
+                l.backward(
+                    &self.params[r.clone()],
+                    &ws.acts[i],
+                    &ws.acts[i + 1],
+                    cur,
+                    (i > 0).then_some(&mut next[..]),
+                    &mut self.grad[r.clone()],
+                    b,
+                    &ws.ctx[i],
+                );
+                std::mem::swap(cur, next);
+                bwd[i] += t0.elapsed().as_secs_f64();
+            }
+        }
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), fwd[i] / reps as f64, bwd[i] / reps as f64))
+            .collect()
+    }
+
     /// Which parameter entries the optimiser trains.
     pub fn train_mask(&self) -> Vec<bool> {
         self.layout.train_mask()

@@ -35,9 +35,14 @@ impl<F: Real> Layer<F> for Relu {
     }
     fn forward(&self, _p: &mut [F], x: &[F], y: &mut [F], b: usize, _ctx: &mut Ctx<F>) {
         let n = b * self.shape.len();
-        for (yv, xv) in y[..n].iter_mut().zip(&x[..n]) {
-            *yv = xv.max(F::zero());
-        }
+        y[..n]
+            .par_chunks_mut(1 << 14)
+            .zip(x[..n].par_chunks(1 << 14))
+            .for_each(|(yc, xc)| {
+                for (yv, xv) in yc.iter_mut().zip(xc) {
+                    *yv = if *xv > F::zero() { *xv } else { F::zero() };
+                }
+            });
     }
     fn backward(
         &self,
@@ -52,9 +57,14 @@ impl<F: Real> Layer<F> for Relu {
     ) {
         let Some(dx) = dx else { return };
         let n = b * self.shape.len();
-        for k in 0..n {
-            dx[k] = if x[k] > F::zero() { dy[k] } else { F::zero() };
-        }
+        dx[..n]
+            .par_chunks_mut(1 << 14)
+            .zip(x[..n].par_chunks(1 << 14).zip(dy[..n].par_chunks(1 << 14)))
+            .for_each(|(dc, (xc, gc))| {
+                for ((d, xv), g) in dc.iter_mut().zip(xc).zip(gc) {
+                    *d = if *xv > F::zero() { *g } else { F::zero() };
+                }
+            });
     }
 }
 

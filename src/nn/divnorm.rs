@@ -174,21 +174,31 @@ impl<F: Real> Layer<F> for DivNorm {
         y[..b * len]
             .par_chunks_mut(len)
             .zip(x[..b * len].par_chunks(len))
-            .for_each(|(ys, xs)| {
-                for k in 0..self.pools() {
-                    let eg = gam[k.min(ng - 1)].exp();
-                    let sp = self.pw(sig[k.min(sig.len() - 1)]).0;
-                    for q in 0..pl {
-                        let mut d = sp + eps;
+            .for_each_init(
+                || vec![F::zero(); pl],
+                |d, (ys, xs)| {
+                    for k in 0..self.pools() {
+                        let eg = gam[k.min(ng - 1)].exp();
+                        let sp = self.pw(sig[k.min(sig.len() - 1)]).0;
+                        d.fill(sp + eps);
+                        // y = |x|^P first, then the pool's sum, then the division: contiguous
+                        // passes over each channel's plane.
                         for c in k * ps..(k + 1) * ps {
-                            d += self.pw(xs[c * pl + q]).0;
+                            let (yc, xc) =
+                                (&mut ys[c * pl..(c + 1) * pl], &xs[c * pl..(c + 1) * pl]);
+                            for ((yv, xv), dv) in yc.iter_mut().zip(xc).zip(d.iter_mut()) {
+                                *yv = self.pw(*xv).0;
+                                *dv += *yv;
+                            }
                         }
                         for c in k * ps..(k + 1) * ps {
-                            ys[c * pl + q] = eg * self.pw(xs[c * pl + q]).0 / d;
+                            for (yv, dv) in ys[c * pl..(c + 1) * pl].iter_mut().zip(d.iter()) {
+                                *yv = eg * *yv / *dv;
+                            }
                         }
                     }
-                }
-            });
+                },
+            );
     }
     fn backward(
         &self,
@@ -207,6 +217,7 @@ impl<F: Real> Layer<F> for DivNorm {
         let eps = F::c(self.opts.eps);
         let work = |(b0, b1): (usize, usize), mut dxc: Option<&mut [F]>| -> Vec<F> {
             let mut part = vec![F::zero(); ng + ns];
+            let (mut d, mut sum) = (vec![F::zero(); pl], vec![F::zero(); pl]);
             for s in b0..b1 {
                 let xs = &x[s * len..(s + 1) * len];
                 let dys = &dy[s * len..(s + 1) * len];
@@ -214,23 +225,39 @@ impl<F: Real> Layer<F> for DivNorm {
                     let (kg, ks) = (k.min(ng - 1), k.min(ns - 1));
                     let eg = gam[kg].exp();
                     let (sp, dsp) = self.pw(sig[ks]);
-                    for q in 0..pl {
-                        let mut d = sp + eps;
-                        for c in k * ps..(k + 1) * ps {
-                            d += self.pw(xs[c * pl + q]).0;
+                    d.fill(sp + eps);
+                    sum.fill(F::zero());
+                    for c in k * ps..(k + 1) * ps {
+                        for (dv, xv) in d.iter_mut().zip(&xs[c * pl..(c + 1) * pl]) {
+                            *dv += self.pw(*xv).0;
                         }
-                        // S = Σ_c ∂L/∂y_c y_c = ∂L/∂γ_k at this position.
-                        let mut sum = F::zero();
-                        for c in k * ps..(k + 1) * ps {
-                            sum += dys[c * pl + q] * eg * self.pw(xs[c * pl + q]).0 / d;
+                    }
+                    // S = Σ_c ∂L/∂y_c y_c (= ∂L/∂γ_k at each position).
+                    for c in k * ps..(k + 1) * ps {
+                        let r = c * pl..(c + 1) * pl;
+                        for ((sv, (xv, gv)), dv) in sum
+                            .iter_mut()
+                            .zip(xs[r.clone()].iter().zip(&dys[r]))
+                            .zip(&d)
+                        {
+                            *sv += *gv * eg * self.pw(*xv).0 / *dv;
                         }
-                        part[kg] += sum;
-                        part[ng + ks] -= sum / d * dsp;
-                        if let Some(dxc) = dxc.as_deref_mut() {
-                            for c in k * ps..(k + 1) * ps {
-                                let i = c * pl + q;
-                                let du = (eg * dys[i] - sum) / d;
-                                dxc[(s - b0) * len + i] = du * self.pw(xs[i]).1;
+                    }
+                    for (sv, dv) in sum.iter().zip(&d) {
+                        part[kg] += *sv;
+                        part[ng + ks] -= *sv / *dv * dsp;
+                    }
+                    if let Some(dxc) = dxc.as_deref_mut() {
+                        for c in k * ps..(k + 1) * ps {
+                            let r = c * pl..(c + 1) * pl;
+                            let o = (s - b0) * len + c * pl;
+                            for (q, ((xv, gv), dxv)) in xs[r.clone()]
+                                .iter()
+                                .zip(&dys[r])
+                                .zip(&mut dxc[o..o + pl])
+                                .enumerate()
+                            {
+                                *dxv = (eg * *gv - sum[q]) / d[q] * self.pw(*xv).1;
                             }
                         }
                     }

@@ -92,12 +92,10 @@ impl<F: Real> Layer<F> for MaxPool2d {
                         for i in r0..r1 {
                             for j in c0..c1 {
                                 let v = xp[i * self.input.w + j];
-                                if v > best || v.is_nan() {
+                                // `!(v <= best)`: a larger value or a NaN (which propagates).
+                                if !(v <= best) && !best.is_nan() {
                                     best = v;
                                     arg = i * self.input.w + j;
-                                    if v.is_nan() {
-                                        break;
-                                    }
                                 }
                             }
                         }
