@@ -516,7 +516,19 @@ pub fn estimate_order(
         return Err(Error::invalid("alpha", "no candidate orders"));
     }
     for (s, t) in signals.iter().zip(targets) {
-        if s.len() != t.len() || window.end > s.len() || anchor >= s.len() || window.is_empty() {
+        if s.len() != t.len() {
+            return Err(Error::invalid(
+                "target",
+                format!("has length {}, the signal {}", t.len(), s.len()),
+            ));
+        }
+        if anchor >= s.len() {
+            return Err(Error::invalid(
+                "anchor",
+                format!("{anchor}: past the end of signals of length {}", s.len()),
+            ));
+        }
+        if window.end > s.len() || window.is_empty() {
             return Err(Error::invalid(
                 "window",
                 format!(

@@ -96,9 +96,30 @@ pub fn write_atomic(
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::file(dir, format!("cannot create folder: {e}")))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".neurodyn-")
-        .suffix(".tmp")
+    // `.neurodyn-<name>-XXXXXX.tmp`: a temp file that a killed writer left for this same target
+    // is removed first.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".neurodyn-{name}-");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f.starts_with(&prefix) && f.ends_with(".tmp") && f.len() == prefix.len() + 10 {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp").rand_bytes(6);
+    // Finished files get the user's umask (0644 normally), not the temp-file default 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::file(dir, format!("cannot create a temporary file: {e}")))?;
     let (file, tmp_path) = tmp.into_parts();
@@ -455,4 +476,57 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
         time,
         one_d: false,
     })
+}
+
+/// A tensor to write: name, shape, little-endian bytes, dtype (`"F32"`, `"F64"`).
+pub type RawTensor = (String, Vec<usize>, Vec<u8>, &'static str);
+
+/// The bytes of a safetensors file with the tensors in the given order and the metadata in key
+/// order, so that the same contents always give the same bytes (the `safetensors` crate writes
+/// its metadata from a `HashMap`, in an order that changes from run to run). Header padded with
+/// spaces to a multiple of 8 bytes, as the format recommends.
+pub fn safetensors_bytes(
+    tensors: &[RawTensor],
+    meta: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let mut header = serde_json::Map::new();
+    if !meta.is_empty() {
+        let m: serde_json::Map<String, serde_json::Value> = meta
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        header.insert("__metadata__".into(), serde_json::Value::Object(m));
+    }
+    let mut off = 0usize;
+    for (name, shape, data, dtype) in tensors {
+        let width = match *dtype {
+            "F64" | "I64" => 8,
+            "F32" | "I32" => 4,
+            other => return Err(Error::invalid("dtype", format!("`{other}` is not written here"))),
+        };
+        let n: usize = shape.iter().product();
+        if n * width != data.len() {
+            return Err(Error::invalid(
+                name,
+                format!("shape {shape:?} of {dtype} needs {} bytes, got {}", n * width, data.len()),
+            ));
+        }
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [off, off + data.len()]}),
+        );
+        off += data.len();
+    }
+    let mut h = serde_json::to_vec(&serde_json::Value::Object(header))
+        .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + h.len() + off);
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    for (_, _, data, _) in tensors {
+        out.extend_from_slice(data);
+    }
+    Ok(out)
 }

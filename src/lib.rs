@@ -15,6 +15,8 @@
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
 //! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
 //! | [`spiking`] | rate RNN → leaky integrate-and-fire networks (Kim, Li & Sejnowski 2019): the LIF/QIF simulator (event-driven, sparse spikes), the conversion W_spk = λW, the λ grid search |
+//! | [`nn`] | feed-forward layers with hand-derived backward passes (conv, pooling, BatchNorm, linear, dropout, divisive normalization, the static ORGaNICs layer), SGD/Adam, small AlexNet/VGG, the resumable `train-cnn` run |
+//! | [`memory`] | memory estimates checked before allocating |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |
 //! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
 //! | [`preset`] | TOML model presets |

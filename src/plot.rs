@@ -234,8 +234,7 @@ impl LinePlot {
     /// Writes `stem.png` and `stem.svg`; returns both paths.
     pub fn save(&self, stem: &Path) -> Result<(PathBuf, PathBuf)> {
         ensure_font();
-        let png = stem.with_extension("png");
-        let svg = stem.with_extension("svg");
+        let (png, svg) = (with_suffix(stem, "png"), with_suffix(stem, "svg"));
         // SVG: render into a string, then write atomically.
         let mut s = String::new();
         {
@@ -440,7 +439,7 @@ impl HeatMap {
             ));
         }
         let size = (900u32, 620u32);
-        let (png, svg) = (stem.with_extension("png"), stem.with_extension("svg"));
+        let (png, svg) = (with_suffix(stem, "png"), with_suffix(stem, "svg"));
         let mut s = String::new();
         {
             let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
@@ -461,4 +460,22 @@ impl HeatMap {
 
 fn self_width<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>) -> u32 {
     root.dim_in_pixel().0
+}
+
+/// `stem` + `.ext`, keeping any dot already in the stem (`phase_w0.5` → `phase_w0.5.png`, where
+/// `Path::with_extension` would give `phase_w0.png`).
+pub fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod suffix_tests {
+    #[test]
+    fn a_dot_in_the_stem_survives() {
+        let p = super::with_suffix(std::path::Path::new("figs/organics_phase_w0.5"), "png");
+        assert_eq!(p, std::path::PathBuf::from("figs/organics_phase_w0.5.png"));
+    }
 }

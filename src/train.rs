@@ -291,6 +291,9 @@ pub struct CellSpec {
     pub wr_max_sv: Option<f64>,
     /// Rate cell with Dale's law: SST units (som_N; 0 = no mask).
     pub som: usize,
+    /// Rate and ORGaNICs cells: keep the time constants at their initial values (the ORGaNICs
+    /// paper's fixed-τ runs; Kim et al.'s single τ).
+    pub fixed_tau: bool,
 }
 
 impl CellSpec {
@@ -312,6 +315,7 @@ impl CellSpec {
             pool: 1,
             wr_max_sv: None,
             som: 0,
+            fixed_tau: false,
         }
     }
 

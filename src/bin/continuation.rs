@@ -25,7 +25,7 @@ use std::process::ExitCode;
 /// Writes DIR/branch.csv + .parquet (param, x0 … x{n-1}, stable, n_unstable, max_re_eig or
 /// max_abs_eig), DIR/bifurcations.csv (kind, param, x…, omega, l1) and DIR/diagram.png/.svg.
 #[derive(Parser, Debug)]
-#[command(name = "continuation", version)]
+#[command(name = "continuation", version, allow_negative_numbers = true)]
 struct Args {
     #[command(flatten)]
     source: SourceArgs,

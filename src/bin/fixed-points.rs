@@ -21,7 +21,7 @@ use std::process::ExitCode;
 /// states; report one row per distinct point (state norm, q = ½‖f‖², class, number of unstable
 /// eigenvalues, max Re λ or max |λ|) and the spectra.
 #[derive(Parser, Debug)]
-#[command(name = "fixed-points", version)]
+#[command(name = "fixed-points", version, allow_negative_numbers = true)]
 struct Args {
     #[command(flatten)]
     source: SourceArgs,

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 /// With --estimate, instead fits each signal's fractional order (the spectral method of Geadah et al. 2024): for each α of
 /// --alphas, y = Re spectral(x, α) − `y[anchor]` is compared with --target over --window.
 #[derive(Parser, Debug)]
-#[command(name = "fracdiff", version)]
+#[command(name = "fracdiff", version, allow_negative_numbers = true)]
 struct Args {
     /// Input signals: .npy (1-D, or 2-D T×N with one signal per column), .parquet or .csv (one
     /// signal per column; a column `t` is the time, e.g. the output of `simulate`).

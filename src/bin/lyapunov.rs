@@ -22,7 +22,7 @@ use std::process::ExitCode;
 /// models/rate-rnn-chaotic.toml). Exponents are natural-log rates per step (maps) or per unit time
 /// (flows and --euler); --bits adds log2 columns.
 #[derive(Parser, Debug)]
-#[command(name = "lyapunov", version)]
+#[command(name = "lyapunov", version, allow_negative_numbers = true)]
 struct Args {
     #[command(flatten)]
     source: SourceArgs,
@@ -123,6 +123,7 @@ fn options(args: &Args, r: &Resolved) -> LyapunovOptions {
         },
         // Running estimates only when something reads them (bounded memory on long runs).
         history_every: if args.history.is_some() || args.plot {
+            // (--every 0 is refused in `run` before this.)
             args.every
         } else {
             0
@@ -171,6 +172,12 @@ fn run(args: Args) -> Result<(), Error> {
         TableFormat::from_path(h).map_err(|_| {
             Error::invalid("history", format!("{}: use .csv or .parquet", h.display()))
         })?;
+    }
+    if args.every == 0 && (args.history.is_some() || args.plot) {
+        return Err(Error::invalid(
+            "every",
+            "must be at least 1 (a running estimate every this many QRs)",
+        ));
     }
     if (args.flow || args.euler) && !(args.dt > 0.0 && args.dt.is_finite()) {
         return Err(Error::invalid(

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// With no arguments, simulates the embedded default preset (models/rate-rnn-chaotic.toml: N = 100,
 /// g = 1.5, t ∈ `[0, 50]`, Tsitouras 5(4) at rtol 1e-6 / atol 1e-9) into out/traj.parquet.
 #[derive(Parser, Debug)]
-#[command(name = "simulate", version)]
+#[command(name = "simulate", version, allow_negative_numbers = true)]
 struct Args {
     #[command(flatten)]
     source: SourceArgs,

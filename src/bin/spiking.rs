@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 ///
 /// Example: spiking --checkpoint run/checkpoint.safetensors --task go-nogo --out spk/
 #[derive(Parser, Debug)]
-#[command(name = "spiking", version)]
+#[command(name = "spiking", version, allow_negative_numbers = true)]
 struct Args {
     /// A rate-network checkpoint (`train --cell rate`).
     #[arg(long)]

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 /// fixed point / periodic / diverging / undetermined (the stability sweep of Rawat, Heeger & Martiniani (2024)), with the Jacobian spectrum at
 /// every fixed point, and draw the "% stable" phase diagram with the critical curve Δ_c(z).
 ///
-/// With no arguments: the embedded reduced phase diagram (N = 100, 8 δ × 6 inputs × 10 trials,
-/// about a minute on 2 cores) into out/sweep/. `--preset full` is the published 200 × 200 × 100 grid.
+/// With no arguments: the embedded reduced phase diagram (N = 100, 14 δ × 10 input norms × 10
+/// trials, 15–30 s on 2 cores) into out/sweep/. `--preset full` is the published 200 × 200 × 100 grid.
 ///
 /// Rerunning with the same --out continues a killed run (no lost or duplicated rows). On a cluster,
 /// run `--shard i/n` for i = 0..n−1 (e.g. a SLURM job array) into one --out folder, then `merge`.
@@ -25,7 +25,8 @@ use std::process::ExitCode;
 #[command(
     name = "stability-sweep",
     version,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
 )]
 struct Args {
     #[command(subcommand)]
@@ -200,6 +201,17 @@ fn run(args: Args) -> Result<(), Error> {
     let r = args.run;
     let cfg = load_config(&r)?;
     let shard = parse_shard(&r.shard)?;
+    if shard.1 > cfg.jobs() {
+        return Err(Error::invalid(
+            "shard",
+            format!(
+                "{}/{}: more shards than the sweep's {} trials (every shard past the last trial would run nothing)",
+                shard.0,
+                shard.1,
+                cfg.jobs()
+            ),
+        ));
+    }
     pin_config(&cfg, &r.out)?;
     let bar = if r.quiet {
         ProgressBar::hidden()

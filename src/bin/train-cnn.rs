@@ -22,7 +22,7 @@ use std::path::PathBuf;
 /// Examples: train-cnn --dataset mnist --arch small-alexnet --norm divnorm --relu off --out cnn/
 ///           train-cnn --arch static-organics --data-dir ../mnist --epochs 20 --out organics/
 #[derive(Parser, Debug)]
-#[command(name = "train-cnn", version)]
+#[command(name = "train-cnn", version, allow_negative_numbers = true)]
 struct Args {
     /// mnist or fashion-mnist (the bundled slices: 2000/500 and 1000/500 images).
     #[arg(long, value_enum, default_value = "mnist")]

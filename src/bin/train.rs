@@ -22,7 +22,7 @@ use std::path::PathBuf;
 /// Examples: train --task go-nogo --cell rate --device cpu --out run/
 ///           train --task seq-digits --cell organics --hidden 32 --pool 4 --out digits/
 #[derive(Parser, Debug)]
-#[command(name = "train", version)]
+#[command(name = "train", version, allow_negative_numbers = true)]
 struct Args {
     /// Task: go-nogo, xor, mante (Kim, Li & Sejnowski 2019), seq-digits or perm-digits (one pixel
     /// per step).
@@ -88,6 +88,10 @@ struct Args {
     /// inhibition (Kim, Li & Sejnowski 2019's SST motif; rate tasks, CPU).
     #[arg(long, default_value_t = 0)]
     som: usize,
+    /// Keep the time constants at their initial values (rate and ORGaNICs cells): the ORGaNICs
+    /// paper's fixed-τ runs (Rawat, Heeger & Martiniani 2024: 94.8 % / 84.8 % at 128 units).
+    #[arg(long)]
+    fixed_tau: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -116,6 +120,7 @@ impl Args {
         c.data_dir = self.data_dir.clone();
         c.wr_max_sv = self.wr_max_sv;
         c.som = self.som;
+        c.fixed_tau = self.fixed_tau;
         c
     }
 }

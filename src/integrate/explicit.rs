@@ -166,10 +166,14 @@ pub(crate) fn run_fixed<M: Model + ?Sized, S: FixedStepper>(
     let span = t1 - t0;
     let nsteps_f = (span / dt * (1.0 - 1e-12)).ceil();
     if nsteps_f > opts.max_steps as f64 {
-        return Err(IntegrateError::MaxSteps {
-            t: t0,
-            steps: opts.max_steps,
-        });
+        // Known before the first step: a size problem of the request, not a failed run.
+        return Err(super::invalid(
+            "t1",
+            format!(
+                "the span {span:e} with the fixed step dt = {dt:e} needs {nsteps_f:e} steps, more than the limit of {} (raise dt or shorten the span)",
+                opts.max_steps
+            ),
+        ));
     }
     let nsteps = (nsteps_f as usize).max(1);
     let mut x = x0.to_vec();

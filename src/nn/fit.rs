@@ -21,7 +21,7 @@ use crate::train::data::Digits;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -542,16 +542,11 @@ impl CnnRun {
                 ));
             }
         }
-        let bad = |e: &dyn std::fmt::Display| Error::file(path, e.to_string());
-        let views: Vec<(String, TensorView)> = entries
-            .iter()
-            .map(|(n, s, d, t)| {
-                TensorView::new(*t, s.clone(), d)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| bad(&e))
-            })
-            .collect::<Result<_>>()?;
-        let meta: HashMap<String, String> = [
+        let raw: Vec<crate::io::RawTensor> = entries
+            .into_iter()
+            .map(|(n, s, d, t)| (n, s, d, if t == Dtype::F32 { "F32" } else { "F64" }))
+            .collect();
+        let meta: std::collections::BTreeMap<String, String> = [
             ("format".to_string(), "neurodyn-cnn-1".to_string()),
             ("config".to_string(), self.config.to_toml()?),
             ("epoch".to_string(), self.rows.len().to_string()),
@@ -560,7 +555,7 @@ impl CnnRun {
         ]
         .into_iter()
         .collect();
-        let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| bad(&e))?;
+        let bytes = crate::io::safetensors_bytes(&raw, &meta)?;
         crate::io::write_atomic(path, |w| {
             std::io::Write::write_all(w, &bytes).map_err(|e| Error::file(path, e))
         })

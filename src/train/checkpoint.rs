@@ -24,7 +24,7 @@ use super::net::SeqNet;
 use super::real::Real;
 use super::Adam;
 use crate::error::{Error, Result};
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -200,16 +200,13 @@ pub fn save_with<F: Real>(
         ));
         entries.push(("adam_t".into(), vec![1], f64b(&[adam.t as f64]), Dtype::F64));
     }
-    let views: Vec<(String, TensorView)> = entries
-        .iter()
-        .map(|(name, shape, data, dt)| {
-            TensorView::new(*dt, shape.clone(), data)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| bad(path, e))
-        })
-        .collect::<Result<_>>()?;
-    let meta: HashMap<String, String> = w.meta.into_iter().chain(extra.iter().cloned()).collect();
-    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| bad(path, e))?;
+    let raw: Vec<crate::io::RawTensor> = entries
+        .into_iter()
+        .map(|(name, shape, data, dt)| (name, shape, data, if dt == Dtype::F32 { "F32" } else { "F64" }))
+        .collect();
+    let meta: std::collections::BTreeMap<String, String> =
+        w.meta.into_iter().chain(extra.iter().cloned()).collect();
+    let bytes = crate::io::safetensors_bytes(&raw, &meta).map_err(|e| bad(path, e))?;
     crate::io::write_atomic(path, |wr| {
         std::io::Write::write_all(wr, &bytes).map_err(|e| Error::file(path, e))
     })

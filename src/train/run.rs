@@ -99,6 +99,9 @@ pub struct RunConfig {
     /// SST motif; CPU only).
     #[serde(default, skip_serializing_if = "is_default")]
     pub som: usize,
+    /// Rate and ORGaNICs cells: time constants fixed at their initial values.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fixed_tau: bool,
 }
 
 impl RunConfig {
@@ -126,6 +129,7 @@ impl RunConfig {
             wr_max_sv: None,
             protocol: Protocol::Default,
             som: 0,
+            fixed_tau: false,
         }
     }
 
@@ -147,6 +151,7 @@ impl RunConfig {
         s.pool = self.pool;
         s.wr_max_sv = self.wr_max_sv;
         s.som = self.som;
+        s.fixed_tau = self.fixed_tau;
         s
     }
 
@@ -186,6 +191,12 @@ impl RunConfig {
             return Err(Error::invalid(
                 "som",
                 "SST units need the Dale rate network: --cell rate on go-nogo, xor or mante",
+            ));
+        }
+        if self.fixed_tau && !matches!(self.cell, CellKind::Rate | CellKind::Organics) {
+            return Err(Error::invalid(
+                "fixed-tau",
+                "only the rate and ORGaNICs cells have time constants to fix",
             ));
         }
         if self.som > 0 && self.device != Device::Cpu {
@@ -423,22 +434,31 @@ impl Run {
             config.pool,
             config.seed,
         )?;
-        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+        if out.exists() && !out.is_dir() {
+            return Err(Error::invalid(
+                "out",
+                format!("{} exists and is not a folder", out.display()),
+            ));
+        }
         let ckpt = out.join(CHECKPOINT);
         let config_path = out.join(CONFIG);
         let mut rows = vec![];
         let resume = ckpt.exists();
         if resume {
-            let other = std::fs::read_to_string(&config_path)
-                .ok()
-                .and_then(|t| toml::from_str::<RunConfig>(&t).ok());
+            let meta = checkpoint::read_metadata(&ckpt)?;
+            // The checkpoint's own copy of the configuration is authoritative (config.toml is
+            // for people); checkpoints from before it was kept fall back to config.toml.
+            let text = match meta.get("run.config") {
+                Some(t) => Some(t.clone()),
+                None => std::fs::read_to_string(&config_path).ok(),
+            };
+            let other = text.and_then(|t| toml::from_str::<RunConfig>(&t).ok());
             if !other.is_some_and(|o| o.continues(&config)) {
                 return Err(Error::invalid(
                     "out",
                     format!("{} holds a run with another configuration", out.display()),
                 ));
             }
-            let meta = checkpoint::read_metadata(&ckpt)?;
             let (Some(epoch), Some(metrics)) = (meta.get("run.epoch"), meta.get("run.metrics"))
             else {
                 return Err(Error::invalid(
@@ -461,17 +481,27 @@ impl Run {
             }
         }
         let engine = engine(&config, resume.then_some(ckpt.as_path()))?;
+        // Only now, with every input checked, does the run folder come into being.
+        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
         let text = config.to_toml()?;
         crate::io::write_atomic(&config_path, |w| {
             std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&config_path, e))
         })?;
-        Ok(Run {
+        let run = Run {
             config,
             out: out.to_path_buf(),
             rows,
             engine,
             data,
-        })
+        };
+        if resume {
+            // The metrics are rewritten from the checkpoint (a kill between saving it and writing
+            // them must not leave them one epoch behind).
+            let t = run.metrics();
+            t.write(&run.out.join("metrics.csv"), TableFormat::Csv)?;
+            t.write(&run.out.join("metrics.parquet"), TableFormat::Parquet)?;
+        }
+        Ok(run)
     }
 
     /// Epochs already done.
@@ -520,6 +550,7 @@ impl Run {
             let meta = vec![
                 ("run.epoch".to_string(), self.rows.len().to_string()),
                 ("run.metrics".to_string(), encode_rows(&self.rows)),
+                ("run.config".to_string(), c.to_toml()?),
             ];
             self.engine.save(&self.out.join(CHECKPOINT), &meta)?;
             let t = self.metrics();

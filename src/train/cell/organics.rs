@@ -391,7 +391,7 @@ impl CellFamily for OrganicsCell {
     const SIGNATURE: &'static str = "W_zx";
 
     fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
-        let mut c = OrganicsCell::new(spec.hidden, n_in, true)?;
+        let mut c = OrganicsCell::new(spec.hidden, n_in, !spec.fixed_tau)?;
         // Digits pooled by p: one step covers p² pixels' time, so the rates scale by p² (≤ 1).
         let s = (spec.pool * spec.pool) as f64;
         let (y, a, b) = c.kappa_max;

@@ -347,7 +347,7 @@ impl CellFamily for RateCell {
     fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self> {
         let dale = spec.dale.then(|| RateCell::draw_dale(spec.hidden, rng));
         // Kim et al. keep W_in fixed; on digits it is learned.
-        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, true, spec.dale)?
+        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, !spec.fixed_tau, spec.dale)?
             .with_som(spec.som)
     }
 
