@@ -15,7 +15,10 @@ use neurodyn::plot::LinePlot;
 use std::path::{Path, PathBuf};
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,8 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("none", Norm::None, false),
     ];
     let datasets = [
-        (Dataset::Mnist, std::env::var("MNIST_DIR").ok().map(PathBuf::from)),
-        (Dataset::FashionMnist, std::env::var("FASHION_DIR").ok().map(PathBuf::from)),
+        (
+            Dataset::Mnist,
+            std::env::var("MNIST_DIR").ok().map(PathBuf::from),
+        ),
+        (
+            Dataset::FashionMnist,
+            std::env::var("FASHION_DIR").ok().map(PathBuf::from),
+        ),
     ];
     let mut rows = vec![];
     let mut csv = String::from("dataset,config,seed,test_accuracy,seconds\n");
@@ -46,9 +55,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 c.data_dir = dir.clone();
                 let t0 = std::time::Instant::now();
                 let mut run = CnnRun::open(c, tmp.path(), None)?;
-                let acc = run.train(&mut |_| {})?.last().map_or(f64::NAN, |r| r.test_accuracy);
+                let acc = run
+                    .train(&mut |_| {})?
+                    .last()
+                    .map_or(f64::NAN, |r| r.test_accuracy);
                 let secs = t0.elapsed().as_secs_f64();
-                eprintln!("{} {name} seed {seed}: {:.2} % ({secs:.1} s)", ds.name(), 100.0 * acc);
+                eprintln!(
+                    "{} {name} seed {seed}: {:.2} % ({secs:.1} s)",
+                    ds.name(),
+                    100.0 * acc
+                );
                 csv.push_str(&format!("{},{name},{seed},{acc},{secs:.2}\n", ds.name()));
                 rows.push((*ds, ci, acc));
             }
@@ -62,7 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|r| r.2)
             .collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
-        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
+        let sd =
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
         (m, sd)
     };
     println!("| small-alexnet, {epochs} epochs, {seeds} seeds | MNIST | Fashion-MNIST |");
@@ -90,7 +107,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|r| (r.1 as f64, r.2))
             .collect();
         plot = plot.points(format!("{} runs", ds.name()), pts);
-        let mean: Vec<(f64, f64)> = (0..configs.len()).map(|ci| (ci as f64, stat(*ds, ci).0)).collect();
+        let mean: Vec<(f64, f64)> = (0..configs.len())
+            .map(|ci| (ci as f64, stat(*ds, ci).0))
+            .collect();
         plot = plot.series(format!("{} mean", ds.name()), mean);
     }
     plot.save(&out.join("cnn_ablation"))?;

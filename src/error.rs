@@ -121,6 +121,8 @@ pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {
     if c < min_count.max(1) || !a.is_finite() || !b.is_finite() {
         return Err(bad());
     }
+    // Every grid value becomes at least a result row: refuse grids whose rows alone exceed memory.
+    crate::memory::check(field, c as u128 * 256, None)?;
     Ok((0..c)
         .map(|i| {
             if c == 1 {

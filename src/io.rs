@@ -8,7 +8,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyError, ReadNpyExt};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn open(path: &Path, field: &str) -> Result<File> {
     File::open(path)
@@ -82,6 +82,59 @@ pub fn read_npy_mat(
         ));
     }
     Ok(Mat::from_fn(r, c, |i, j| a[(i, j)]))
+}
+
+/// Checks, before any work, that an output file can be written at `path` (named by `field`):
+/// it is not a folder, and its nearest existing ancestor is a folder this process can create
+/// files in. A run checks all its outputs with this first, so that a bad second output path
+/// cannot leave the first output behind.
+pub fn check_output(field: &str, path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid(field, "empty path"));
+    }
+    if path.is_dir() {
+        return Err(Error::invalid(
+            field,
+            format!("{} is a folder; give a file name", path.display()),
+        ));
+    }
+    let mut dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+            _ => {
+                dir = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{}: {} is a file, not a folder",
+                path.display(),
+                dir.display()
+            ),
+        ));
+    }
+    tempfile::Builder::new()
+        .prefix(".neurodyn-probe-")
+        .tempfile_in(&dir)
+        .map(drop)
+        .map_err(|e| {
+            Error::invalid(
+                field,
+                format!(
+                    "{}: cannot write in {} ({e})",
+                    path.display(),
+                    dir.display()
+                ),
+            )
+        })
 }
 
 /// Writes `path` atomically: `write` fills a temporary file in the same folder, which is renamed to
@@ -502,13 +555,22 @@ pub fn safetensors_bytes(
         let width = match *dtype {
             "F64" | "I64" => 8,
             "F32" | "I32" => 4,
-            other => return Err(Error::invalid("dtype", format!("`{other}` is not written here"))),
+            other => {
+                return Err(Error::invalid(
+                    "dtype",
+                    format!("`{other}` is not written here"),
+                ))
+            }
         };
         let n: usize = shape.iter().product();
         if n * width != data.len() {
             return Err(Error::invalid(
                 name,
-                format!("shape {shape:?} of {dtype} needs {} bytes, got {}", n * width, data.len()),
+                format!(
+                    "shape {shape:?} of {dtype} needs {} bytes, got {}",
+                    n * width,
+                    data.len()
+                ),
             ));
         }
         header.insert(

@@ -166,6 +166,8 @@ impl Preset {
         if n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
         }
+        // W, the Jacobian and an eigen-workspace, before drawing or reading anything N × N.
+        crate::memory::check("n", (n as u128).pow(2) * 8 * 4, None)?;
         if let Some(w) = &w_file {
             if w.ncols() != n {
                 return Err(Error::invalid(
@@ -328,6 +330,7 @@ impl OrganicsPreset {
         if n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
         }
+        crate::model::organics::check_size("n", n)?;
         let mat =
             |spec: &Option<MatSpec>, field: &str, identity_default: bool| -> Result<Mat<f64>> {
                 Ok(match spec {

@@ -61,6 +61,10 @@ struct Args {
 
 fn run(args: Args) -> Result<(), Error> {
     let fmt = TableFormat::from_path(&args.out)?;
+    neurodyn::io::check_output("out", &args.out)?;
+    if let Some(s) = &args.spectrum {
+        neurodyn::io::check_output("spectrum", s)?;
+    }
     let (lo, hi) = args
         .r#box
         .split_once(':')
@@ -95,6 +99,12 @@ fn run(args: Args) -> Result<(), Error> {
     let view = if args.map { View::Map } else { View::Natural };
     let r = args.source.source()?.resolve(view, 1.0)?;
     let n = r.system.dim();
+    // The starts and one result row with a Jacobian per start, before allocating them.
+    neurodyn::memory::check(
+        "starts",
+        args.starts as u128 * (n as u128 * 8 * 4 + 256) + (n as u128).pow(2) * 8 * 4,
+        None,
+    )?;
     let mut starts = random_starts(n, args.starts, lo, hi, args.seed);
     for s in starts.iter_mut() {
         for v in s[r.nonnegative.clone()].iter_mut() {

@@ -59,6 +59,7 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Error> {
+    neurodyn::io::check_output("out", &args.out)?;
     let sig = read_signals(&args.input, "input")?;
     let dt = match (args.dt, &sig.time) {
         (Some(d), _) => d,

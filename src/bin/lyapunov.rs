@@ -168,6 +168,10 @@ fn parse_gains(s: &str) -> Result<Vec<f64>, Error> {
 
 fn run(args: Args) -> Result<(), Error> {
     let format = TableFormat::from_path(&args.out)?;
+    neurodyn::io::check_output("out", &args.out)?;
+    if let Some(h) = &args.history {
+        neurodyn::io::check_output("history", h)?;
+    }
     if let Some(h) = &args.history {
         TableFormat::from_path(h).map_err(|_| {
             Error::invalid("history", format!("{}: use .csv or .parquet", h.display()))

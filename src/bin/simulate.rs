@@ -68,7 +68,16 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Error> {
+    neurodyn::io::check_output("out", &args.out)?;
     let resolved = args.source.source()?.resolve(View::Natural, 1.0)?;
+    if !args.every_step {
+        // The saved samples (and their table) before integrating.
+        neurodyn::memory::check(
+            "samples",
+            args.samples as u128 * (resolved.system.dim() as u128 + 1) * 8 * 3,
+            None,
+        )?;
+    }
     let model = match resolved.system {
         System::Flow(m) => m,
         System::Map(m) => {

@@ -62,6 +62,12 @@ fn heav(x: f64) -> f64 {
     }
 }
 
+/// Refuses (naming `field`) a circuit of N units whose W_r, W and 2N × 2N Jacobian with its
+/// eigen-workspace exceed the memory available.
+pub fn check_size(field: &str, n: usize) -> Result<()> {
+    crate::memory::check(field, (n as u128).pow(2) * 8 * (2 + 3 * 4), None)
+}
+
 impl Organics {
     /// The paper's defaults for N units: W_r = I, W = ones, z one-hot at N/2, b0 = b1 = 0.5,
     /// σ = 0.1, τ_a = 0.001, τ_y = 0.002 (Rawat, Heeger & Martiniani 2024).
@@ -69,6 +75,7 @@ impl Organics {
         if n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
         }
+        check_size("organics", n)?;
         let mut z = vec![0.0; n];
         z[n / 2] = 1.0;
         Organics::new(

@@ -175,6 +175,13 @@ impl SweepConfig {
         if self.trials == 0 {
             return Err(Error::invalid("trials", "must be at least 1"));
         }
+        // Per worker thread: W_r, W, the 2N × 2N Jacobian and its eigen-workspace; per trial a
+        // result row. Checked before anything is allocated.
+        let threads = rayon::current_num_threads().max(1) as u128;
+        let n = self.n as u128;
+        crate::memory::check("n", threads * (2 * n * n + 3 * 4 * n * n) * 8, None)?;
+        let jobs = (self.delta_num as u128) * (self.input_num as u128) * (self.trials as u128);
+        crate::memory::check("trials", jobs * 256, None)?;
         if self.max_chunks == 0 {
             return Err(Error::invalid("max_chunks", "must be at least 1"));
         }

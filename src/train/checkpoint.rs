@@ -202,7 +202,14 @@ pub fn save_with<F: Real>(
     }
     let raw: Vec<crate::io::RawTensor> = entries
         .into_iter()
-        .map(|(name, shape, data, dt)| (name, shape, data, if dt == Dtype::F32 { "F32" } else { "F64" }))
+        .map(|(name, shape, data, dt)| {
+            (
+                name,
+                shape,
+                data,
+                if dt == Dtype::F32 { "F32" } else { "F64" },
+            )
+        })
         .collect();
     let meta: std::collections::BTreeMap<String, String> =
         w.meta.into_iter().chain(extra.iter().cloned()).collect();

@@ -187,6 +187,7 @@ impl RunConfig {
                 return Err(Error::invalid("clip", format!("{c} (must be positive)")));
             }
         }
+        self.check_memory()?;
         if self.som > 0 && (self.cell != CellKind::Rate || self.task.is_digits()) {
             return Err(Error::invalid(
                 "som",
@@ -214,6 +215,33 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses sizes whose parameters (with gradient and Adam moments) or whose minibatch of
+    /// stored states (BPTT keeps every step) exceed the memory available, naming the field.
+    fn check_memory(&self) -> Result<()> {
+        let n = self.hidden as u128;
+        let m = self.controller as u128;
+        let state = match self.cell {
+            CellKind::Anru => n * (1 + m),
+            CellKind::Organics => 4 * n,
+            _ => n,
+        };
+        let inputs = self.task.n_in() as u128;
+        // Upper bound over the cells: ORGaNICs has 5 N × N matrices and 3 N × N_in.
+        let params = 6 * n * n + n * (3 * inputs + 2 * m + 16) + 10 * (n + 1);
+        crate::memory::check("hidden", params * 8 * 4, None)?;
+        let steps = if self.task.is_digits() {
+            (784 / (self.pool * self.pool).max(1)) as u128
+        } else {
+            501
+        };
+        let per_trial = steps * (6 * state + inputs + 2) * 8;
+        crate::memory::check(
+            "batch",
+            per_trial * (self.batch.max(self.eval) as u128),
+            None,
+        )
     }
 
     /// The configuration as TOML (what `config.toml` holds).

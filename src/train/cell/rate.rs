@@ -347,8 +347,16 @@ impl CellFamily for RateCell {
     fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self> {
         let dale = spec.dale.then(|| RateCell::draw_dale(spec.hidden, rng));
         // Kim et al. keep W_in fixed; on digits it is learned.
-        RateCell::new(spec.hidden, n_in, spec.phi, dale, spec.tau, !spec.fixed_tau, spec.dale)?
-            .with_som(spec.som)
+        RateCell::new(
+            spec.hidden,
+            n_in,
+            spec.phi,
+            dale,
+            spec.tau,
+            !spec.fixed_tau,
+            spec.dale,
+        )?
+        .with_som(spec.som)
     }
 
     /// Kim, Li & Sejnowski (2019) initialisation into `p`: connection probability 0.2, W_raw = |g N(0,1)/√(Np)|

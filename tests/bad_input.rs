@@ -1,0 +1,243 @@
+//! The bad-input corpus: every binary, every class of mistake. Each case must exit with the
+//! expected code (2 for invalid input, 1 for a run that failed), print no panic, name the field
+//! in its message, and leave the working folder exactly as it was (no file added or changed).
+//! Size cases run under a 6 GiB address-space limit (`prlimit`, when the machine has it), so a
+//! regression to allocate-then-abort fails here instead of swapping.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "simulate" => env!("CARGO_BIN_EXE_simulate"),
+        "fixed-points" => env!("CARGO_BIN_EXE_fixed-points"),
+        "lyapunov" => env!("CARGO_BIN_EXE_lyapunov"),
+        "fracdiff" => env!("CARGO_BIN_EXE_fracdiff"),
+        "stability-sweep" => env!("CARGO_BIN_EXE_stability-sweep"),
+        "train" => env!("CARGO_BIN_EXE_train"),
+        "train-cnn" => env!("CARGO_BIN_EXE_train-cnn"),
+        "spiking" => env!("CARGO_BIN_EXE_spiking"),
+        "continuation" => env!("CARGO_BIN_EXE_continuation"),
+        other => panic!("no binary {other}"),
+    })
+}
+
+/// Every file under `dir` with its size and modification time.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let md = e.metadata().unwrap();
+            if md.is_dir() {
+                m.insert(p.clone(), (0, std::time::SystemTime::UNIX_EPOCH));
+                stack.push(p);
+            } else {
+                m.insert(p, (md.len(), md.modified().unwrap()));
+            }
+        }
+    }
+    m
+}
+
+fn has_prlimit() -> bool {
+    Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+struct Case {
+    bin: &'static str,
+    args: Vec<String>,
+    field: &'static str,
+    code: i32,
+    limited: bool,
+}
+
+fn case(bin: &'static str, args: &str, field: &'static str) -> Case {
+    Case {
+        bin,
+        args: args.split_whitespace().map(String::from).collect(),
+        field,
+        code: 2,
+        limited: false,
+    }
+}
+
+fn big(bin: &'static str, args: &str, field: &'static str) -> Case {
+    Case {
+        limited: true,
+        ..case(bin, args, field)
+    }
+}
+
+#[test]
+fn bad_input_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    w(
+        "big.toml",
+        "model = \"rate-rnn\"\nn = 1000000000\ng = 1.5\n",
+    );
+    w("mid.toml", "model = \"rate-rnn\"\nn = 100000\ng = 1.5\n");
+    w("sig.csv", "t,x\n0,0\n0.1,0.1\n0.2,0.4\n0.3,0.9\n");
+    let sweep = std::fs::read_to_string("models/sweep-default.toml").unwrap();
+    w("sweep-n.toml", &sweep.replace("n = 100", "n = 1000000000"));
+    w(
+        "sweep-trials.toml",
+        &sweep.replace("trials = 10", "trials = 1000000000"),
+    );
+    w("a-file", "x");
+    std::fs::create_dir(d.join("a-dir")).unwrap();
+    let cases = vec![
+        // simulate
+        big("simulate", "--model big.toml --out o.csv", "n"),
+        big("simulate", "--model mid.toml --out o.csv", "n"),
+        big("simulate", "--samples 100000000 --out o.csv", "samples"),
+        case("simulate", "--samples 1 --out o.csv", "samples"),
+        case("simulate", "--t1 1e12 --method rk4 --out o.csv", "t1"),
+        case("simulate", "--t1 -1 --out o.csv", "t1"),
+        case("simulate", "--out o.txt", "out"),
+        case("simulate", "--out a-dir", "out"),
+        case("simulate", "--out a-file/o.csv", "out"),
+        // fixed-points
+        big(
+            "fixed-points",
+            "--organics 1000000000 --out o.csv",
+            "organics",
+        ),
+        big("fixed-points", "--starts 1000000000 --out o.csv", "starts"),
+        case("fixed-points", "--box 3:1 --out o.csv", "box"),
+        case("fixed-points", "--spectrum a-dir --out o.csv", "spectrum"),
+        case(
+            "fixed-points",
+            "--spectrum a-file/s.csv --out o.csv",
+            "spectrum",
+        ),
+        case("fixed-points", "--out o.xyz", "out"),
+        case("fixed-points", "--organics 0 --out o.csv", "n"),
+        // lyapunov
+        big(
+            "lyapunov",
+            "--sweep-g 0.5:4:1000000000 --out o.csv",
+            "sweep-g",
+        ),
+        case("lyapunov", "--history a-dir --out o.csv", "history"),
+        case("lyapunov", "--history h.txt --out o.csv", "history"),
+        case("lyapunov", "--every 0 --history h.csv --out o.csv", "every"),
+        case("lyapunov", "--flow --dt 0 --out o.csv", "dt"),
+        case("lyapunov", "--steps 0 --out o.csv", "steps"),
+        case("lyapunov", "--reorth 0 --out o.csv", "reorth"),
+        case("lyapunov", "--anru 1000000:10 --out o.csv", "anru"),
+        // fracdiff
+        case(
+            "fracdiff",
+            "--input missing.csv --alpha 0.5 --out o.csv",
+            "input",
+        ),
+        case(
+            "fracdiff",
+            "--input sig.csv --estimate --target sig.csv --anchor 100000 --window 0:2 --out o.csv",
+            "anchor",
+        ),
+        case(
+            "fracdiff",
+            "--input sig.csv --estimate --target sig.csv --window 3:2 --out o.csv",
+            "window",
+        ),
+        big(
+            "fracdiff",
+            "--input sig.csv --estimate --target sig.csv --alphas 1:-1:1000000000 --out o.csv",
+            "alphas",
+        ),
+        case(
+            "fracdiff",
+            "--input sig.csv --alpha 0.5 --method nope --out o.csv",
+            "method",
+        ),
+        // stability-sweep
+        big("stability-sweep", "--config sweep-n.toml --out sw", "n"),
+        big(
+            "stability-sweep",
+            "--config sweep-trials.toml --out sw",
+            "trials",
+        ),
+        case(
+            "stability-sweep",
+            "--shard 5/1000000000000 --out sw",
+            "shard",
+        ),
+        case("stability-sweep", "--shard 3/2 --out sw", "shard"),
+        case(
+            "stability-sweep",
+            "--config missing.toml --out sw",
+            "config",
+        ),
+        // train
+        big("train", "--hidden 1000000000 --out tr", "hidden"),
+        big("train", "--batch 1000000000 --out tr", "batch"),
+        case("train", "--epochs 0 --out tr", "epochs"),
+        case("train", "--eval 0 --out tr", "eval"),
+        case(
+            "train",
+            "--cell anru --task seq-digits --controller 0 --out tr",
+            "controller",
+        ),
+        case(
+            "train",
+            "--cell organics --task seq-digits --wr-max-sv -1 --out tr",
+            "wr-max-sv",
+        ),
+        case("train", "--som 500 --out tr", "som"),
+        case("train", "--lr -1 --out tr", "lr"),
+        case(
+            "train",
+            "--cell gamma --task seq-digits --fixed-tau --out tr",
+            "fixed-tau",
+        ),
+        case("train", "--clip -1 --out tr", "clip"),
+        case("train", "--out a-file", "out"),
+        // train-cnn
+        case("train-cnn", "--batch 0 --out cnn", "batch"),
+        case("train-cnn", "--max-memory 1000 --out cnn", "batch"),
+        case("train-cnn", "--arch static-organics --out cnn", "norm"),
+        // spiking
+        case(
+            "spiking",
+            "--checkpoint missing.safetensors --task go-nogo --out spk",
+            "checkpoint",
+        ),
+        // continuation
+        case("continuation", "--out a-file", "out"),
+    ];
+    assert!(cases.len() >= 40);
+    let limit = has_prlimit();
+    for c in &cases {
+        let before = snapshot(d);
+        let mut cmd = if c.limited && limit {
+            let mut k = Command::new("prlimit");
+            k.arg("--as=6442450944").arg(bin(c.bin));
+            k
+        } else {
+            Command::new(bin(c.bin))
+        };
+        let out = cmd.args(&c.args).arg("-q").current_dir(d).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let what = format!("{} {}", c.bin, c.args.join(" "));
+        assert_eq!(out.status.code(), Some(c.code), "{what}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("memory allocation"),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains(c.field),
+            "{what}: `{err}` does not name `{}`",
+            c.field
+        );
+        assert_eq!(snapshot(d), before, "{what} changed the folder");
+    }
+}
