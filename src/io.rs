@@ -19,7 +19,7 @@ fn npy_err(path: &Path, field: &str, e: ReadNpyError) -> Error {
     let problem = match &e {
         ReadNpyError::WrongDescriptor(d) => {
             format!(
-                "{}: expected a float64 array ('<f8'), found dtype {d:?}",
+                "{}: expected a float64 or float32 array ('<f8', '<f4'), found dtype {d:?}",
                 path.display()
             )
         }
@@ -34,10 +34,27 @@ fn npy_err(path: &Path, field: &str, e: ReadNpyError) -> Error {
     Error::invalid(field, problem)
 }
 
-/// Reads a 1-D float64 `.npy` vector; `field` names it in errors. Checks finiteness and, if given,
+/// Reads a float `.npy` array of dimension `D`: float64 as is, float32 (what PyTorch users save)
+/// widened exactly; integer, complex and other dtypes are refused naming the dtype.
+fn read_float<D: ndarray::Dimension>(path: &Path, field: &str) -> Result<ndarray::Array<f64, D>> {
+    match ndarray::Array::<f64, D>::read_npy(open(path, field)?) {
+        Ok(a) => Ok(a),
+        Err(ReadNpyError::WrongDescriptor(d)) => {
+            match ndarray::Array::<f32, D>::read_npy(open(path, field)?) {
+                Ok(a) => Ok(a.mapv(f64::from)),
+                // A float32 array of the wrong dimension: say so.
+                Err(e @ ReadNpyError::WrongNdim(..)) => Err(npy_err(path, field, e)),
+                Err(_) => Err(npy_err(path, field, ReadNpyError::WrongDescriptor(d))),
+            }
+        }
+        Err(e) => Err(npy_err(path, field, e)),
+    }
+}
+
+/// Reads a 1-D float64 (or float32, widened) `.npy` vector; `field` names it in errors. Checks finiteness and, if given,
 /// the length.
 pub fn read_npy_vec(path: &Path, field: &str, expected_len: Option<usize>) -> Result<Vec<f64>> {
-    let a = Array1::<f64>::read_npy(open(path, field)?).map_err(|e| npy_err(path, field, e))?;
+    let a: Array1<f64> = read_float(path, field)?;
     let v = a.to_vec();
     if let Some(n) = expected_len {
         if v.len() != n {
@@ -56,13 +73,13 @@ pub fn read_npy_vec(path: &Path, field: &str, expected_len: Option<usize>) -> Re
     Ok(v)
 }
 
-/// Reads a 2-D float64 `.npy` matrix (C or Fortran order); checks finiteness and, if given, the shape.
+/// Reads a 2-D float64 (or float32, widened) `.npy` matrix (C or Fortran order); checks finiteness and, if given, the shape.
 pub fn read_npy_mat(
     path: &Path,
     field: &str,
     expected: Option<(usize, usize)>,
 ) -> Result<Mat<f64>> {
-    let a = Array2::<f64>::read_npy(open(path, field)?).map_err(|e| npy_err(path, field, e))?;
+    let a: Array2<f64> = read_float(path, field)?;
     let (r, c) = a.dim();
     if let Some((er, ec)) = expected {
         if (r, c) != (er, ec) {
@@ -377,7 +394,7 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
         .unwrap_or_default();
     let (names, cols, time): (Vec<String>, Vec<Vec<f64>>, Option<Vec<f64>>) = match ext.as_str() {
         "npy" => {
-            if let Ok(a) = Array1::<f64>::read_npy(open(path, field)?) {
+            if let Ok(a) = read_float::<ndarray::Ix1>(path, field) {
                 let v = a.to_vec();
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                     return Err(Error::invalid(
@@ -434,43 +451,41 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
             (names, cols, time)
         }
         "csv" => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::invalid(field, format!("cannot read {}: {e}", path.display()))
-            })?;
-            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-            let header: Vec<String> = lines
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .map(|s| s.trim().trim_matches('"').to_string())
+            // The csv crate: quoted fields, CRLF, a header row; an empty cell is NaN, as pandas
+            // writes a missing value.
+            let mut rd = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_path(path)
+                .map_err(|e| {
+                    Error::invalid(field, format!("cannot read {}: {e}", path.display()))
+                })?;
+            let header: Vec<String> = rd
+                .headers()
+                .map_err(|e| Error::invalid(field, format!("{}: {e}", path.display())))?
+                .iter()
+                .map(|s| s.to_string())
                 .collect();
             let mut cols: Vec<Vec<f64>> = vec![vec![]; header.len()];
-            for (r, line) in lines.enumerate() {
-                let cells: Vec<&str> = line.split(',').collect();
-                if cells.len() != header.len() {
-                    return Err(Error::invalid(
-                        field,
-                        format!(
-                            "{}: row {} has {} fields, the header has {}",
-                            path.display(),
-                            r + 1,
-                            cells.len(),
-                            header.len()
-                        ),
-                    ));
-                }
-                for (c, cell) in cells.iter().enumerate() {
-                    let v: f64 = cell.trim().parse().map_err(|_| {
-                        Error::invalid(
-                            field,
-                            format!(
-                                "{}: row {}, column `{}`: `{cell}` is not a number",
-                                path.display(),
-                                r + 1,
-                                header[c]
-                            ),
-                        )
-                    })?;
+            for (r, rec) in rd.records().enumerate() {
+                let rec = rec.map_err(|e| {
+                    Error::invalid(field, format!("{}: row {}: {e}", path.display(), r + 1))
+                })?;
+                for (c, cell) in rec.iter().enumerate() {
+                    let v: f64 = if cell.is_empty() {
+                        f64::NAN
+                    } else {
+                        cell.parse().map_err(|_| {
+                            Error::invalid(
+                                field,
+                                format!(
+                                    "{}: row {}, column `{}`: `{cell}` is not a number",
+                                    path.display(),
+                                    r + 1,
+                                    header[c]
+                                ),
+                            )
+                        })?
+                    };
                     cols[c].push(v);
                 }
             }

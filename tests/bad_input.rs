@@ -241,3 +241,109 @@ fn bad_input_corpus() {
         assert_eq!(snapshot(d), before, "{what} changed the folder");
     }
 }
+
+/// Interop: float32 `.npy` (what torch users save) is widened exactly; integers are refused
+/// naming the dtype; CSV with quoted headers, CRLF and an empty cell (pandas' NaN) is read.
+#[test]
+fn float32_npy_and_pandas_csv_are_read() {
+    use ndarray_npy::WriteNpyExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w32.npy");
+    let a = ndarray::Array2::<f32>::from_shape_fn((3, 2), |(i, j)| 0.1 * (i * 2 + j) as f32 + 1e-7);
+    a.write_npy(std::fs::File::create(&p).unwrap()).unwrap();
+    let m = neurodyn::io::read_npy_mat(&p, "W", None).unwrap();
+    for i in 0..3 {
+        for j in 0..2 {
+            assert_eq!(m[(i, j)], a[(i, j)] as f64);
+        }
+    }
+    let v = neurodyn::io::read_npy_vec(&p, "x", None)
+        .unwrap_err()
+        .to_string();
+    assert!(v.contains("1-D"), "{v}");
+    let pi = dir.path().join("int.npy");
+    ndarray::Array1::<i64>::from_vec(vec![1, 2])
+        .write_npy(std::fs::File::create(&pi).unwrap())
+        .unwrap();
+    let e = neurodyn::io::read_npy_vec(&pi, "x", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("float64 or float32") && e.contains("`x`"), "{e}");
+
+    let c = dir.path().join("s.csv");
+    std::fs::write(&c, "\"t\",\"unit, 0\"\r\n0,1.5\r\n0.1,\"2.5\"\r\n").unwrap();
+    let s = neurodyn::io::read_signals(&c, "input").unwrap();
+    assert_eq!(s.names, vec!["unit, 0".to_string()]);
+    assert_eq!(s.data, vec![1.5, 2.5]);
+    assert_eq!(s.time, Some(vec![0.0, 0.1]));
+    std::fs::write(&c, "t,x\n0,1\n0.1,\n").unwrap();
+    let e = neurodyn::io::read_signals(&c, "input")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sample 1 is NaN"), "{e}");
+}
+
+/// Finished files get the user's umask (not the temp-file default 0600); a temp file a killed
+/// writer left for the same target is cleaned up by the next write.
+#[cfg(unix)]
+#[test]
+fn outputs_are_shareable_and_stale_temp_files_go() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("table.csv");
+    let stale = dir.path().join(".neurodyn-table.csv-abcdef.tmp");
+    std::fs::write(&stale, "half").unwrap();
+    let other = dir.path().join(".neurodyn-other.csv-abcdef.tmp");
+    std::fs::write(&other, "someone else's").unwrap();
+    let mut t = neurodyn::io::Table::new();
+    t.push("x", neurodyn::io::Column::F64(vec![1.0]));
+    t.write(&target, neurodyn::io::TableFormat::Csv).unwrap();
+    assert!(!stale.exists() && other.exists());
+    let umask = {
+        // What a plain create gets here is what the user's umask allows.
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, "").unwrap();
+        std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777
+    };
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, umask);
+}
+
+/// Two identical `train` runs write byte-identical checkpoints (metadata in a fixed key order),
+/// and a resumed run whose metrics lag its checkpoint (killed between the two writes) rewrites
+/// them from the checkpoint.
+#[test]
+fn train_checkpoints_are_deterministic_and_the_source_of_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path, epochs: &str| {
+        let o = Command::new(bin("train"))
+            .args([
+                "--task", "go-nogo", "--hidden", "12", "--steps", "3", "--eval", "8", "--epochs",
+                epochs, "-q", "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run(&a, "2");
+    run(&b, "2");
+    let ck = |d: &Path| std::fs::read(d.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        ck(&a) == ck(&b),
+        "identical runs, different checkpoint bytes"
+    );
+    // Simulate a kill after the checkpoint of epoch 2 but before its metrics: drop the last row.
+    let m = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    let lagging: Vec<&str> = m.lines().take(2).collect();
+    std::fs::write(a.join("metrics.csv"), lagging.join("\n") + "\n").unwrap();
+    run(&a, "2");
+    assert_eq!(std::fs::read_to_string(a.join("metrics.csv")).unwrap(), m);
+    assert!(ck(&a) == ck(&b));
+    // Resuming for a third epoch equals a run of three.
+    let c = dir.path().join("c");
+    run(&a, "3");
+    run(&c, "3");
+    assert!(ck(&a) == ck(&c), "resumed ≠ uninterrupted");
+}

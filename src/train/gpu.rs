@@ -189,6 +189,13 @@ impl GpuTrainer {
                 format!("{n} is above the GPU trainer's {MAX_HIDDEN}"),
             ));
         }
+        const NO_ADAPTER_HINT: &str = if cfg!(target_vendor = "apple") {
+            "Metal is part of macOS: check that the machine has a GPU (Apple silicon or a supported AMD/Intel GPU), or train with --device cpu"
+        } else if cfg!(windows) {
+            "install your GPU vendor's driver (DX12 or Vulkan), or train with --device cpu"
+        } else {
+            "install your GPU's Vulkan driver, or mesa-vulkan-drivers (apt) for the software lavapipe device, or train with --device cpu"
+        };
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -197,11 +204,7 @@ impl GpuTrainer {
             compatible_surface: None,
             ..Default::default()
         }))
-        .map_err(|e| {
-            gpu_err(format!(
-                "no Vulkan adapter ({e}); install mesa-vulkan-drivers for the software one"
-            ))
-        })?;
+        .map_err(|e| gpu_err(format!("no GPU adapter ({e}); {}", NO_ADAPTER_HINT)))?;
         let info = adapter.get_info();
         let name = format!("{} ({:?})", info.name, info.device_type);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
