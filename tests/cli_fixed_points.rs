@@ -129,3 +129,134 @@ fn organics_presets_reproduce_the_paper_cases() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("`sigmma`"), "{e}");
 }
+
+/// The scalar ORGaNICs circuit with w = 2 (three fixed points): the table's coordinates and
+/// `--points-npy` match the closed form (the quartic in √a) to 1e-10; the Jacobians and
+/// eigenvectors satisfy J v = λ v with the spectrum table's λ.
+#[test]
+fn organics_w2_points_jacobians_and_eigenvectors() {
+    use ndarray_npy::ReadNpyExt;
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fp.csv");
+    let (pts, jac, vec) = (
+        d.path().join("x.npy"),
+        d.path().join("j.npy"),
+        d.path().join("v.npy"),
+    );
+    let o = bin()
+        .args([
+            "--model",
+            "models/organics-2d-bistable.toml",
+            "--box",
+            "-1.5:1.5",
+            "--quiet",
+            "--plot",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--points-npy")
+        .arg(&pts)
+        .arg("--jacobians-npy")
+        .arg(&jac)
+        .arg("--eigenvectors")
+        .arg(&vec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exact = neurodyn::model::organics::scalar_fixed_points(2.0, 1.0, 1.0, 0.5, 0.05, 0.1);
+    assert_eq!(exact.len(), 3);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let (cx, ca) = (
+        header.iter().position(|h| *h == "x0").unwrap(),
+        header.iter().position(|h| *h == "x1").unwrap(),
+    );
+    let rows: Vec<(f64, f64)> = lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[cx].parse().unwrap(), c[ca].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for (y, a) in &exact {
+        assert!(
+            rows.iter()
+                .any(|(ry, ra)| (ry - y).abs() < 1e-10 && (ra - a).abs() < 1e-10),
+            "({y}, {a}) not in {rows:?}"
+        );
+    }
+    let x = ndarray::Array2::<f64>::read_npy(std::fs::File::open(&pts).unwrap()).unwrap();
+    assert_eq!(x.dim(), (3, 2));
+    for (k, (ry, ra)) in rows.iter().enumerate() {
+        assert_eq!((x[(k, 0)], x[(k, 1)]), (*ry, *ra));
+    }
+    let j = ndarray::Array3::<f64>::read_npy(std::fs::File::open(&jac).unwrap()).unwrap();
+    let v = ndarray::Array4::<f64>::read_npy(std::fs::File::open(&vec).unwrap()).unwrap();
+    assert_eq!(j.dim(), (3, 2, 2));
+    assert_eq!(v.dim(), (3, 2, 2, 2));
+    // The spectrum table's eigenvalues, in order, per point.
+    let spec = std::fs::read_to_string(d.path().join("fp_spectrum.csv")).unwrap();
+    for (row, line) in spec.lines().skip(1).enumerate() {
+        let c: Vec<f64> = line.split(',').map(|s| s.parse().unwrap()).collect();
+        let (k, lre, lim) = (c[0] as usize, c[1], c[2]);
+        let col = row % 2;
+        // J v = λ v for the complex eigenvector column `col` of point k.
+        for i in 0..2 {
+            let (mut re, mut im) = (0.0, 0.0);
+            for m in 0..2 {
+                re += j[(k, i, m)] * v[(k, m, col, 0)];
+                im += j[(k, i, m)] * v[(k, m, col, 1)];
+            }
+            let (vr, vi) = (v[(k, i, col, 0)], v[(k, i, col, 1)]);
+            let scale = 1.0 + lre.abs() + lim.abs();
+            assert!(
+                (re - (lre * vr - lim * vi)).abs() < 1e-8 * scale,
+                "point {k} λ {lre}+{lim}i"
+            );
+            assert!((im - (lre * vi + lim * vr)).abs() < 1e-8 * scale);
+        }
+    }
+    assert!(d.path().join("fp_pca.png").exists() && d.path().join("fp_pca.svg").exists());
+}
+
+/// A trained rate network held at a constant input: the fixed point moves with the input, and
+/// the table records the input level.
+#[test]
+fn fixed_points_under_a_constant_input() {
+    let d = tempfile::tempdir().unwrap();
+    let ck = d.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "--task", "go-nogo", "--hidden", "12", "--steps", "5", "--epochs", "1", "-q", "--out",
+        ])
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let run = |c: &str| -> Vec<f64> {
+        let out = d.path().join(format!("fp{c}.csv"));
+        let o = bin()
+            .arg("--checkpoint")
+            .arg(ck.join("checkpoint.safetensors"))
+            .args(["--input-scalar", c, "--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut l = text.lines();
+        let h: Vec<&str> = l.next().unwrap().split(',').collect();
+        let row: Vec<&str> = l.next().unwrap().split(',').collect();
+        let ci = h.iter().position(|x| *x == "input").unwrap();
+        assert_eq!(row[ci].parse::<f64>().unwrap(), c.parse::<f64>().unwrap());
+        let x0 = h.iter().position(|x| *x == "x0").unwrap();
+        row[x0..x0 + 12]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect()
+    };
+    let (a, b) = (run("0"), run("1"));
+    let moved: f64 = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum();
+    assert!(moved > 1e-3, "the input did not move the fixed point");
+}

@@ -52,9 +52,28 @@ struct Args {
     /// Output table of spectra (one row per eigenvalue); default: `<out>_spectrum.<ext>`.
     #[arg(long)]
     spectrum: Option<PathBuf>,
-    /// Draw the eigenvalues in the complex plane (PNG + SVG).
+    /// Draw the eigenvalues in the complex plane, and the points with a few trajectories in the
+    /// plane of their first two principal components (PNG + SVG: `<out>`, `<out>_pca`).
     #[arg(long)]
     plot: bool,
+    /// Also write the points' coordinates as a K × N float64 array.
+    #[arg(long, value_name = "FILE.npy")]
+    points_npy: Option<PathBuf>,
+    /// Also write the Jacobian at each point as a K × N × N float64 array.
+    #[arg(long, value_name = "FILE.npy")]
+    jacobians_npy: Option<PathBuf>,
+    /// Also write the eigenvectors at each point as a K × N × N × 2 float64 array (real and
+    /// imaginary parts; column j belongs to the j-th eigenvalue of the spectrum table).
+    #[arg(long, value_name = "FILE.npy")]
+    eigenvectors: Option<PathBuf>,
+    /// Hold the network at a constant input: the input pattern (length N; default for a rate
+    /// checkpoint W_in·1, for a rate preset all ones) scaled by --input-scalar (default 1).
+    /// Trained non-rate cells: every input channel at --input-scalar.
+    #[arg(long, value_name = "u.npy")]
+    input: Option<PathBuf>,
+    /// The constant input level c (times the pattern of --input).
+    #[arg(long, value_name = "c")]
+    input_scalar: Option<f64>,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -62,8 +81,23 @@ struct Args {
 fn run(args: Args) -> Result<(), Error> {
     let fmt = TableFormat::from_path(&args.out)?;
     neurodyn::io::check_output("out", &args.out)?;
-    if let Some(s) = &args.spectrum {
-        neurodyn::io::check_output("spectrum", s)?;
+    for (field, path) in [
+        ("spectrum", &args.spectrum),
+        ("points-npy", &args.points_npy),
+        ("jacobians-npy", &args.jacobians_npy),
+        ("eigenvectors", &args.eigenvectors),
+    ] {
+        if let Some(p) = path {
+            neurodyn::io::check_output(field, p)?;
+        }
+    }
+    if let Some(c) = args.input_scalar {
+        if !c.is_finite() {
+            return Err(Error::invalid(
+                "input-scalar",
+                format!("{c} (must be finite)"),
+            ));
+        }
     }
     let (lo, hi) = args
         .r#box
@@ -97,8 +131,24 @@ fn run(args: Args) -> Result<(), Error> {
         ..Default::default()
     };
     let view = if args.map { View::Map } else { View::Natural };
-    let r = args.source.source()?.resolve(view, 1.0)?;
+    let source = args.source.source()?;
+    let mut r = source.resolve(view, 1.0)?;
     let n = r.system.dim();
+    // Under a constant input: the same network with its input held at c (the continuation's
+    // `input` parameter, frozen at c).
+    let input_level = match (&args.input, args.input_scalar) {
+        (None, None) => None,
+        (pattern, c) => {
+            let pattern = pattern
+                .as_ref()
+                .map(|p| neurodyn::io::read_npy_vec(p, "input", Some(n)))
+                .transpose()?;
+            let c = c.unwrap_or(1.0);
+            let ps = source.parametrised(view, "input", pattern, 0, c)?;
+            r.system = neurodyn::continuation::frozen(std::sync::Arc::from(ps.system), c);
+            Some(c)
+        }
+    };
     // The starts and one result row with a Jacobian per start, before allocating them.
     neurodyn::memory::check(
         "starts",
@@ -118,7 +168,150 @@ fn run(args: Args) -> Result<(), Error> {
         starts.extend(trajectory_starts(&r.system, &r.x0, args.trajectory)?);
     }
     let points = find_system_fixed_points(&r.system, &starts, &opts)?;
-    write_points(&args, fmt, &points)
+    write_points(&args, fmt, &points, &r.system, input_level)?;
+    if args.plot {
+        pca_plot(&args, &points, &r.system, &starts)?;
+    }
+    if !args.quiet {
+        for (k, p) in points.iter().enumerate() {
+            eprintln!(
+                "#{k}: ‖x‖ = {:.6}, q = {:.2e}, {} (max growth {:.4e}), from {} starts",
+                p.x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+                p.q,
+                p.stability.class.label(),
+                p.stability.max_growth,
+                p.count
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The Jacobian of `system` at x.
+fn jacobian(system: &System, x: &[f64]) -> faer::Mat<f64> {
+    match system {
+        System::Flow(m) => neurodyn::model::jacobian_mat(m.as_ref(), 0.0, x),
+        System::Map(m) => neurodyn::model::map_jacobian_mat(m.as_ref(), 0, x),
+    }
+}
+
+/// Eigenvectors of `j` ordered as `eig` (the spectrum table's order): for each listed eigenvalue
+/// the eigenvector of the nearest unused eigenvalue of the decomposition.
+fn eigenvectors(j: &faer::Mat<f64>, eig: &[faer::c64]) -> Result<Vec<Vec<faer::c64>>, Error> {
+    let n = j.nrows();
+    let e = j
+        .eigen()
+        .map_err(|e| Error::failed("eigenvectors", format!("{e:?}")))?;
+    let (vals, vecs) = (e.S(), e.U());
+    let mut used = vec![false; n];
+    let mut out = vec![];
+    for l in eig {
+        let k = (0..n)
+            .filter(|&k| !used[k])
+            .min_by(|&a, &b| {
+                let da = (vals[a] - *l).norm();
+                let db = (vals[b] - *l).norm();
+                da.total_cmp(&db)
+            })
+            .unwrap_or(0);
+        used[k] = true;
+        out.push((0..n).map(|i| vecs[(i, k)]).collect());
+    }
+    Ok(out)
+}
+
+/// The points and trajectories from the first few starts, projected on the first two principal
+/// components of the points and trajectory states together.
+fn pca_plot(
+    args: &Args,
+    points: &[FixedPoint],
+    system: &System,
+    starts: &[Vec<f64>],
+) -> Result<(), Error> {
+    let n = system.dim();
+    let mut trajs: Vec<Vec<Vec<f64>>> = vec![];
+    for s in starts.iter().take(5) {
+        let t = match system {
+            System::Flow(m) => {
+                let sol = integrate(
+                    m.as_ref(),
+                    s,
+                    (0.0, 50.0),
+                    &Method::rk4(0.05),
+                    &Options::new().save(SaveAt::Uniform(200)).blowup(1e6),
+                );
+                match sol {
+                    Ok(sol) => (0..sol.len()).map(|k| sol.state(k).to_vec()).collect(),
+                    Err(_) => continue,
+                }
+            }
+            System::Map(m) => {
+                let mut h = s.clone();
+                (0..200)
+                    .map(|t| {
+                        let x = h.clone();
+                        m.step(t, &mut h);
+                        x
+                    })
+                    .collect()
+            }
+        };
+        trajs.push(t);
+    }
+    let rows: Vec<&Vec<f64>> = points
+        .iter()
+        .map(|p| &p.x)
+        .chain(trajs.iter().flatten())
+        .filter(|x| x.iter().all(|v| v.is_finite()))
+        .collect();
+    if rows.len() < 2 || n < 2 {
+        return Ok(());
+    }
+    let mean: Vec<f64> = (0..n)
+        .map(|i| rows.iter().map(|x| x[i]).sum::<f64>() / rows.len() as f64)
+        .collect();
+    let a = faer::Mat::from_fn(rows.len(), n, |r, i| rows[r][i] - mean[i]);
+    let svd = a
+        .thin_svd()
+        .map_err(|e| Error::failed("pca", format!("{e:?}")))?;
+    let v = svd.V();
+    let proj = |x: &[f64]| -> (f64, f64) {
+        let (mut p, mut q) = (0.0, 0.0);
+        for i in 0..n {
+            p += (x[i] - mean[i]) * v[(i, 0)];
+            q += (x[i] - mean[i]) * v[(i, 1)];
+        }
+        (p, q)
+    };
+    let mut plot = LinePlot::new(
+        "Fixed points and trajectories (first two PCs)",
+        "PC 1",
+        "PC 2",
+    );
+    for (k, t) in trajs.iter().enumerate() {
+        plot = plot.series(
+            format!("trajectory {k}"),
+            t.iter()
+                .filter(|x| x.iter().all(|v| v.is_finite()))
+                .map(|x| proj(x))
+                .collect(),
+        );
+    }
+    for (k, p) in points.iter().enumerate().take(20) {
+        plot = plot.points(
+            format!("#{k} {}", p.stability.class.label()),
+            vec![proj(&p.x)],
+        );
+    }
+    let stem = args.out.with_extension("");
+    let name = format!(
+        "{}_pca",
+        stem.file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    plot.save(&stem.with_file_name(name))?;
+    Ok(())
 }
 
 /// `count` states along a trajectory from x0: a flow over t ∈ [0, 50] (RK4, dt = 0.05, evenly
@@ -151,7 +344,26 @@ fn trajectory_starts(system: &System, x0: &[f64], count: usize) -> Result<Vec<Ve
     })
 }
 
-fn write_points(args: &Args, fmt: TableFormat, points: &[FixedPoint]) -> Result<(), Error> {
+fn write_points(
+    args: &Args,
+    fmt: TableFormat,
+    points: &[FixedPoint],
+    system: &System,
+    input: Option<f64>,
+) -> Result<(), Error> {
+    let n = system.dim();
+    let k = points.len();
+    // Everything is computed before the first file is written.
+    let jacs: Vec<faer::Mat<f64>> = points.iter().map(|p| jacobian(system, &p.x)).collect();
+    let vecs = match &args.eigenvectors {
+        Some(_) => Some(
+            jacs.iter()
+                .zip(points)
+                .map(|(j, p)| eigenvectors(j, &p.stability.eigenvalues))
+                .collect::<Result<Vec<_>, Error>>()?,
+        ),
+        None => None,
+    };
     let mut t = Table::new();
     t.push("index", Column::I64((0..points.len() as i64).collect()));
     t.push(
@@ -193,6 +405,33 @@ fn write_points(args: &Args, fmt: TableFormat, points: &[FixedPoint]) -> Result<
         "starts",
         Column::I64(points.iter().map(|p| p.count as i64).collect()),
     );
+    t.push("input", Column::F64(vec![input.unwrap_or(f64::NAN); k]));
+    // The coordinates, one column per unit (x0 … x{N−1}).
+    for i in 0..n {
+        t.push(
+            format!("x{i}"),
+            Column::F64(points.iter().map(|p| p.x[i]).collect()),
+        );
+    }
+    if let Some(path) = &args.points_npy {
+        let data: Vec<f64> = points.iter().flat_map(|p| p.x.iter().copied()).collect();
+        neurodyn::io::write_npy_mat(path, k, n, &data)?;
+    }
+    if let Some(path) = &args.jacobians_npy {
+        let a = ndarray::Array3::from_shape_fn((k, n, n), |(p, i, j)| jacs[p][(i, j)]);
+        write_npy_nd(path, &a)?;
+    }
+    if let (Some(path), Some(vecs)) = (&args.eigenvectors, &vecs) {
+        let a = ndarray::Array4::from_shape_fn((k, n, n, 2), |(p, i, j, c)| {
+            let z = vecs[p][j][i];
+            if c == 0 {
+                z.re
+            } else {
+                z.im
+            }
+        });
+        write_npy_nd(path, &a)?;
+    }
     t.write(&args.out, fmt)?;
     let spec_path = args.spectrum.clone().unwrap_or_else(|| {
         let stem = args
@@ -239,24 +478,6 @@ fn write_points(args: &Args, fmt: TableFormat, points: &[FixedPoint]) -> Result<
         }
         p.save(&args.out.with_extension(""))?;
     }
-    if !args.quiet {
-        for (k, p) in points.iter().enumerate() {
-            eprintln!(
-                "#{k}: ‖x‖ = {:.6}, q = {:.2e}, {} (max growth {:.4e}), from {} starts",
-                p.x.iter().map(|v| v * v).sum::<f64>().sqrt(),
-                p.q,
-                p.stability.class.label(),
-                p.stability.max_growth,
-                p.count
-            );
-        }
-        eprintln!(
-            "{} point(s); wrote {} and {}",
-            points.len(),
-            args.out.display(),
-            spec_path.display()
-        );
-    }
     Ok(())
 }
 
@@ -267,4 +488,13 @@ fn main() -> ExitCode {
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
     neurodyn::error::exit(run(args))
+}
+
+/// Writes an n-D float64 array as `.npy` (atomically).
+fn write_npy_nd<D: ndarray::Dimension>(
+    path: &std::path::Path,
+    a: &ndarray::Array<f64, D>,
+) -> Result<(), Error> {
+    use ndarray_npy::WriteNpyExt;
+    neurodyn::io::write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
 }

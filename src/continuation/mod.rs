@@ -45,7 +45,9 @@
 pub mod hopf;
 pub mod param;
 
-pub use param::{jacobian_at, ParamFn, Parametrised, RateKnob, RateParam, Rebuild, Residual};
+pub use param::{
+    frozen, jacobian_at, ParamFn, Parametrised, RateKnob, RateParam, Rebuild, Residual,
+};
 
 use crate::error::{Error, Result};
 use crate::stability::{analyze_jacobian, Stability, TimeKind};

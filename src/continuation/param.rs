@@ -418,3 +418,28 @@ pub fn jacobian_at<P: Parametrised + ?Sized>(sys: &P, x: &[f64], p: f64) -> Mat<
     sys.jacobian(x, p, j.as_mut());
     j
 }
+
+/// The system `f(·; p)` at a fixed parameter value, as a flow or a map with its analytic
+/// Jacobian: what `fixed-points --input-scalar` analyses (a network held at a constant input).
+pub fn frozen(sys: Arc<dyn Parametrised>, p: f64) -> System {
+    let n = sys.dim();
+    match sys.kind() {
+        TimeKind::Continuous => {
+            let (s1, s2) = (sys.clone(), sys);
+            System::Flow(Box::new(
+                crate::model::FlowFn::new(n, move |_t, x, dx| s1.eval(x, p, dx))
+                    .with_jacobian(move |_t, x, j| s2.jacobian(x, p, j)),
+            ))
+        }
+        TimeKind::Discrete => {
+            let (s1, s2) = (sys.clone(), sys);
+            System::Map(Box::new(
+                crate::model::MapFn::new(n, move |_t, h| {
+                    let x = h.to_vec();
+                    s1.eval(&x, p, h)
+                })
+                .with_jacobian(move |_t, h, j| s2.jacobian(h, p, j)),
+            ))
+        }
+    }
+}
