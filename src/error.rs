@@ -100,6 +100,39 @@ pub fn exit(result: Result<()>) -> std::process::ExitCode {
     }
 }
 
+/// [`exit`], and with `json` a machine-readable summary on stdout (the human messages stay on
+/// stderr): `{"status": "ok", "exit_code": 0, "outputs": [files written]}` or
+/// `{"status": "error", "exit_code": 2, "field": "…", "error": "…", "outputs": […]}`.
+pub fn exit_with(result: Result<()>, json: bool) -> std::process::ExitCode {
+    if json {
+        let outputs: Vec<String> = crate::io::written()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let v = match &result {
+            Ok(()) => serde_json::json!({"status": "ok", "exit_code": 0, "outputs": outputs}),
+            Err(e) => {
+                let field = match e {
+                    Error::Invalid { field, .. } => Some(field.clone()),
+                    Error::Integrate(IntegrateError::InvalidOption { field, .. }) => {
+                        Some(field.clone())
+                    }
+                    _ => None,
+                };
+                serde_json::json!({
+                    "status": "error",
+                    "exit_code": e.exit_code(),
+                    "field": field,
+                    "error": e.to_string(),
+                    "outputs": outputs,
+                })
+            }
+        };
+        println!("{v}");
+    }
+    exit(result)
+}
+
 /// Parses `start:stop:count` (count ≥ `min_count`) into evenly spaced values; `field` names the
 /// flag in errors.
 pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {

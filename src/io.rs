@@ -154,6 +154,22 @@ pub fn check_output(field: &str, path: &Path) -> Result<()> {
         })
 }
 
+/// Every file this process finished writing (what `--json` lists).
+static WRITTEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The files this process has written so far, in order (each once).
+pub fn written() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = vec![];
+    if let Ok(w) = WRITTEN.lock() {
+        for p in w.iter() {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Writes `path` atomically: `write` fills a temporary file in the same folder, which is renamed to
 /// `path` only if `write` succeeds. On error the temporary file is removed and `path` is untouched.
 pub fn write_atomic(
@@ -203,6 +219,9 @@ pub fn write_atomic(
             format!("cannot move the finished file into place: {e}"),
         )
     })?;
+    if let Ok(mut w) = WRITTEN.lock() {
+        w.push(path.to_path_buf());
+    }
     Ok(())
 }
 

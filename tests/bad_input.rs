@@ -347,3 +347,82 @@ fn train_checkpoints_are_deterministic_and_the_source_of_truth() {
     run(&c, "3");
     assert!(ck(&a) == ck(&c), "resumed ≠ uninterrupted");
 }
+
+/// `--json`: one JSON object on stdout with the status, exit code, files written, and on failure
+/// the error and its field; the human messages stay on stderr.
+#[test]
+fn json_summaries_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    let o = Command::new(bin("simulate"))
+        .args(["--t1", "2", "--json", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["outputs"][0], out.display().to_string());
+    for (b, args, field) in [
+        ("lyapunov", vec!["--steps", "0"], "steps"),
+        ("train", vec!["--epochs", "0"], "epochs"),
+        ("stability-sweep", vec!["--shard", "3/2"], "shard"),
+    ] {
+        let o = Command::new(bin(b))
+            .args(&args)
+            .args(["--json", "-q", "--out"])
+            .arg(dir.path().join("x.csv"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["status"], "error", "{b}");
+        assert_eq!(v["exit_code"], 2);
+        assert_eq!(v["field"], field);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("error:"));
+    }
+}
+
+/// Killed at each phase of an epoch boundary (before the checkpoint, between the checkpoint and
+/// the metrics), `train` resumes to the same weights, Adam state and metrics as a run that was
+/// never killed.
+#[test]
+fn train_killed_at_every_phase_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--task", "go-nogo", "--hidden", "10", "--steps", "3", "--eval", "8", "--epochs", "3",
+        "-q", "--out",
+    ];
+    let clean = dir.path().join("clean");
+    let o = Command::new(bin("train"))
+        .args(args)
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    for phase in ["before-checkpoint", "after-checkpoint"] {
+        let out = dir.path().join(phase);
+        let o = Command::new(bin("train"))
+            .args(args)
+            .arg(&out)
+            .env("NEURODYN_FAILPOINT", format!("{phase}:2"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(137), "{phase}");
+        let o = Command::new(bin("train"))
+            .args(args)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{phase}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for f in ["checkpoint.safetensors", "metrics.csv"] {
+            assert!(
+                std::fs::read(out.join(f)).unwrap() == std::fs::read(clean.join(f)).unwrap(),
+                "{phase}: {f} differs from the uninterrupted run"
+            );
+        }
+    }
+}

@@ -70,6 +70,10 @@ struct Args {
     out: PathBuf,
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn run(a: Args) -> Result<(), Error> {
@@ -267,5 +271,7 @@ fn write(a: &Args, b: &Branch, n: usize) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     faer::set_global_parallelism(faer::Par::Seq);
-    neurodyn::error::exit(run(Args::parse()))
+    let args = Args::parse();
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

@@ -76,6 +76,10 @@ struct Args {
     input_scalar: Option<f64>,
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -487,7 +491,8 @@ fn main() -> ExitCode {
     // sequential vs 29 ms threaded; BENCHMARKS.md).
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
-    neurodyn::error::exit(run(args))
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }
 
 /// Writes an n-D float64 array as `.npy` (atomically).

@@ -56,6 +56,10 @@ struct Args {
     /// No summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -188,5 +192,6 @@ fn run(args: Args) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    neurodyn::error::exit(run(args))
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

@@ -82,6 +82,10 @@ struct Args {
     /// No progress bar or summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The view of the source this invocation asks for.
@@ -394,5 +398,6 @@ fn file_stem(p: &Path) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    neurodyn::error::exit(run(args))
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

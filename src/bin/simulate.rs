@@ -65,6 +65,10 @@ struct Args {
     /// No progress bar or summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -210,5 +214,6 @@ fn stem(p: &Path) -> PathBuf {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    neurodyn::error::exit(run(args))
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

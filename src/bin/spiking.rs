@@ -69,6 +69,10 @@ struct Args {
     trial: usize,
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn sim_options(a: &Args) -> SimOptions {
@@ -454,5 +458,7 @@ fn write_single(a: &Args, s: f64, c: &Comparison) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    neurodyn::error::exit(run(Args::parse()))
+    let args = Args::parse();
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

@@ -31,6 +31,10 @@ use std::process::ExitCode;
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -248,5 +252,6 @@ fn main() -> ExitCode {
     // sequential vs 29 ms threaded; BENCHMARKS.md).
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
-    neurodyn::error::exit(run(args))
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

@@ -77,6 +77,10 @@ struct Args {
     out: PathBuf,
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 fn on_off(s: &str) -> Result<bool, String> {
@@ -144,5 +148,7 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    neurodyn::error::exit(run(Args::parse()))
+    let args = Args::parse();
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

@@ -94,6 +94,10 @@ struct Args {
     fixed_tau: bool,
     #[arg(long, short)]
     quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Args {
@@ -178,5 +182,7 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    neurodyn::error::exit(run(Args::parse()))
+    let args = Args::parse();
+    let json = args.json;
+    neurodyn::error::exit_with(run(args), json)
 }

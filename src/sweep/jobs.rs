@@ -69,7 +69,8 @@ fn parse_line(line: &str) -> Option<TrialResult> {
 }
 
 /// Reads every journal (`rows.*.csv`) in `dir`; complete lines only (a line cut by a kill is
-/// dropped and its trial recomputed), first occurrence of a job wins.
+/// dropped and its trial recomputed), first occurrence of a job wins; a complete line that does
+/// not parse is an error naming the file and line.
 pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
     let mut out: Vec<TrialResult> = vec![];
     let mut seen = std::collections::HashSet::new();
@@ -89,11 +90,21 @@ pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
     for p in files {
         let text = std::fs::read_to_string(&p).map_err(|e| Error::file(&p, e))?;
         let complete = text.rfind('\n').map(|i| &text[..i]).unwrap_or("");
-        for line in complete.lines().skip(1) {
-            if let Some(r) = parse_line(line) {
-                if seen.insert(r.job) {
-                    out.push(r);
-                }
+        for (k, line) in complete.lines().enumerate().skip(1) {
+            // A complete line that does not parse is corruption, not a kill: name it.
+            let r = parse_line(line).ok_or_else(|| {
+                Error::invalid(
+                    "journal",
+                    format!(
+                        "{}, line {}: unreadable row `{}` (delete the line to recompute that trial)",
+                        p.display(),
+                        k + 1,
+                        line.chars().take(80).collect::<String>()
+                    ),
+                )
+            })?;
+            if seen.insert(r.job) {
+                out.push(r);
             }
         }
     }

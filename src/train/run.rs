@@ -580,7 +580,9 @@ impl Run {
                 ("run.metrics".to_string(), encode_rows(&self.rows)),
                 ("run.config".to_string(), c.to_toml()?),
             ];
+            failpoint("before-checkpoint", epoch + 1);
             self.engine.save(&self.out.join(CHECKPOINT), &meta)?;
+            failpoint("after-checkpoint", epoch + 1);
             let t = self.metrics();
             t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
             t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)?;
@@ -664,4 +666,14 @@ pub enum Progress {
     },
     /// An epoch was evaluated.
     Epoch(EpochRow),
+}
+
+/// A test hook: with `NEURODYN_FAILPOINT=<name>:<epoch>` the process dies (exit 137, as a kill)
+/// at that point of that epoch, so the tests can kill a run at each phase of an epoch boundary.
+fn failpoint(name: &str, epoch: usize) {
+    if let Ok(v) = std::env::var("NEURODYN_FAILPOINT") {
+        if v == format!("{name}:{epoch}") {
+            std::process::exit(137);
+        }
+    }
 }
