@@ -605,3 +605,267 @@ fn same_bits_whatever_the_thread_count() {
     assert_eq!(a.0, b2.0);
     assert!(a.1 == b2.1 && a.2 == b2.2);
 }
+
+/// PyTorch parity: the networks of `benches/peers/cnn_torch.py` (every layer type; the static
+/// ORGaNICs network), built here from the same weights, give PyTorch's logits, loss, parameter
+/// gradients and running statistics in float32 to 1e-5 (fixture `tests/fixtures/nn_torch.safetensors`,
+/// made by `cnn_torch.py fixture`; no torch needed here).
+mod torch_parity {
+    use super::*;
+    use neurodyn::train::checkpoint::read_tensors;
+    use std::path::Path;
+
+    type Tensors = Vec<(String, Vec<usize>, Vec<f64>)>;
+
+    fn get<'a>(t: &'a Tensors, name: &str) -> &'a [f64] {
+        &t.iter()
+            .find(|x| x.0 == name)
+            .unwrap_or_else(|| panic!("fixture has no `{name}`"))
+            .2
+    }
+
+    /// max |got − want| ≤ 1e-5 × max(max |want|, `floor`).
+    fn close_to(what: &str, got: &[f32], want: &[f64], floor: f64) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(floor);
+        let err = got
+            .iter()
+            .zip(want)
+            .fold(0.0f64, |m, (g, w)| m.max((*g as f64 - w).abs()));
+        assert!(
+            err / scale < 1e-5,
+            "{what}: max |Δ| {err:e} (scale {scale:e})"
+        );
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f64]) {
+        close_to(what, got, want, 1e-3)
+    }
+
+    fn check(tag: &str, mut net: Sequential<f32>, t: &Tensors) {
+        for tensor in net.layout.tensors.clone() {
+            let v = get(t, &format!("{tag}/{}", tensor.name));
+            for (d, s) in net.params[tensor.range()].iter_mut().zip(v) {
+                *d = *s as f32;
+            }
+        }
+        let x: Vec<f32> = get(t, "input").iter().map(|v| *v as f32).collect();
+        let labels: Vec<u8> = get(t, "labels").iter().map(|v| *v as u8).collect();
+        let logits = net.forward(&x, labels.len(), true, 0).to_vec();
+        close(
+            &format!("{tag} logits"),
+            &logits,
+            get(t, &format!("{tag}.logits")),
+        );
+        let (loss, _) = net.loss_grad(&x, &labels, 0).unwrap();
+        let want = get(t, &format!("{tag}.loss"))[0];
+        assert!(
+            (loss - want).abs() < 1e-5 * want.abs(),
+            "{tag} loss {loss} vs {want}"
+        );
+        // Gradients relative to the largest gradient entry of the network: some are zero in exact
+        // arithmetic (a divnorm γ in front of BatchNorm only rescales what BatchNorm normalizes).
+        let trained: Vec<_> = net.layout.tensors.iter().filter(|t| t.train).collect();
+        let global = trained
+            .iter()
+            .flat_map(|x| get(t, &format!("{tag}.grad/{}", x.name)).to_vec())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for tensor in &trained {
+            let g = &net.grad[tensor.range()];
+            let name = format!("{tag}.grad/{}", tensor.name);
+            close_to(
+                &format!("{tag} ∂L/∂{}", tensor.name),
+                g,
+                get(t, &name),
+                global,
+            );
+        }
+        assert!(trained.len() >= 4);
+    }
+
+    #[test]
+    fn conv_network_matches_pytorch() {
+        let t = read_tensors(Path::new("tests/fixtures/nn_torch.safetensors")).unwrap();
+        let s0 = Shape::new(1, 12, 12);
+        let conv1 = Conv2d::new(s0, 4, 3, 1, 1).unwrap();
+        let s1 = Layer::<f32>::out_shape(&conv1);
+        let dn = DivNorm::new(s1, DivNormOptions::default()).unwrap();
+        let pool1 = MaxPool2d::new(s1, 3, 2, 0).unwrap();
+        let s2 = Layer::<f32>::out_shape(&pool1);
+        let conv2 = Conv2d::new(s2, 8, 3, 2, 1).unwrap();
+        let s3 = Layer::<f32>::out_shape(&conv2);
+        let mut miller = MillerNorm::new(s3);
+        miller.init = [0.7, 0.4, 0.8, 1.5];
+        let pool2 = AvgPool2d::new(s3, 3, 2, 1, true).unwrap();
+        let s4 = Layer::<f32>::out_shape(&pool2);
+        assert_eq!(s4, Shape::new(8, 2, 2));
+        let layers: Vec<(String, Box<dyn Layer<f32>>)> = vec![
+            ("conv1".into(), Box::new(conv1)),
+            ("relu1".into(), Box::new(Relu { shape: s1 })),
+            ("divnorm1".into(), Box::new(dn)),
+            ("bn1".into(), Box::new(BatchNorm2d::new(s1))),
+            ("pool1".into(), Box::new(pool1)),
+            ("conv2".into(), Box::new(conv2)),
+            ("relu2".into(), Box::new(Relu { shape: s3 })),
+            ("miller2".into(), Box::new(miller)),
+            ("bn2".into(), Box::new(BatchNorm2d::new(s3))),
+            ("pool2".into(), Box::new(pool2)),
+            ("fc".into(), Box::new(Linear::new(s4, 10).unwrap())),
+        ];
+        let net = Sequential::new(s0, layers).unwrap();
+        check("conv", net, &t);
+    }
+
+    #[test]
+    fn batchnorm_running_statistics_match_pytorch() {
+        let t = read_tensors(Path::new("tests/fixtures/nn_torch.safetensors")).unwrap();
+        // One training pass from the fixture's initial buffers (mean 0, var 1) gives torch's
+        // running statistics: rebuild the first block and compare bn1's buffers.
+        let s0 = Shape::new(1, 12, 12);
+        let conv1 = Conv2d::new(s0, 4, 3, 1, 1).unwrap();
+        let s1 = Layer::<f32>::out_shape(&conv1);
+        let layers: Vec<(String, Box<dyn Layer<f32>>)> = vec![
+            ("conv1".into(), Box::new(conv1)),
+            ("relu1".into(), Box::new(Relu { shape: s1 })),
+            (
+                "divnorm1".into(),
+                Box::new(DivNorm::new(s1, DivNormOptions::default()).unwrap()),
+            ),
+            ("bn1".into(), Box::new(BatchNorm2d::new(s1))),
+        ];
+        let mut net = Sequential::new(s0, layers).unwrap();
+        for tensor in net.layout.tensors.clone() {
+            let v = get(&t, &format!("conv/{}", tensor.name));
+            for (d, s) in net.params[tensor.range()].iter_mut().zip(v) {
+                *d = *s as f32;
+            }
+        }
+        let x: Vec<f32> = get(&t, "input").iter().map(|v| *v as f32).collect();
+        net.forward(&x, 6, true, 0);
+        for name in ["bn1.running_mean", "bn1.running_var"] {
+            let r = net.layout.get(name).unwrap().range();
+            close(name, &net.params[r], get(&t, &format!("conv.after/{name}")));
+        }
+    }
+
+    #[test]
+    fn static_organics_network_matches_pytorch() {
+        let t = read_tensors(Path::new("tests/fixtures/nn_torch.safetensors")).unwrap();
+        let s0 = Shape::new(1, 12, 12);
+        let org = StaticOrganics::new(s0, 16, 0.5).unwrap();
+        let layers: Vec<(String, Box<dyn Layer<f32>>)> = vec![
+            ("organics".into(), Box::new(org)),
+            (
+                "fc".into(),
+                Box::new(Linear::new(Shape::new(16, 1, 1), 10).unwrap()),
+            ),
+        ];
+        check("organics", Sequential::new(s0, layers).unwrap(), &t);
+    }
+}
+
+/// `train-cnn` end to end on the bundled MNIST slice: ≥ 90 % test accuracy in three epochs, a
+/// killed-and-resumed run equal bit for bit to an uninterrupted one, tables pandas/polars read,
+/// and bad input refused with exit 2 and nothing written.
+mod train_cnn {
+    use neurodyn::nn::fit::load;
+    use std::process::Command;
+
+    fn bin() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_train-cnn"))
+    }
+
+    fn run(args: &[&str]) -> std::process::Output {
+        bin().args(args).arg("-q").output().unwrap()
+    }
+
+    #[test]
+    fn trains_to_90_percent_and_resumes_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        // a: two epochs, then "restarted" for three; b: three at once.
+        assert!(run(&["--epochs", "2", "--out", a]).status.success());
+        let o = run(&["--epochs", "3", "--out", a]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(run(&["--epochs", "3", "--out", b]).status.success());
+        let (ca, na) =
+            load::<f32>(&std::path::Path::new(a).join("checkpoint.safetensors")).unwrap();
+        let (cb, nb) =
+            load::<f32>(&std::path::Path::new(b).join("checkpoint.safetensors")).unwrap();
+        assert_eq!(ca, cb);
+        assert!(na.params == nb.params, "resumed weights differ");
+        let df =
+            neurodyn::io::read_parquet(&std::path::Path::new(a).join("metrics.parquet")).unwrap();
+        assert_eq!(df.height(), 3);
+        let acc = df.column("test_accuracy").unwrap().f64().unwrap();
+        let last = acc.get(2).unwrap();
+        assert!(last >= 0.90, "test accuracy after 3 epochs: {last}");
+        let csv = std::fs::read_to_string(std::path::Path::new(b).join("metrics.csv")).unwrap();
+        let first = csv.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,seconds"
+        );
+        // Same test accuracies in both runs (the seconds column is wall time).
+        let col = |csv: &str| -> Vec<String> {
+            csv.lines()
+                .skip(1)
+                .map(|l| l.split(',').nth(5).unwrap().to_string())
+                .collect()
+        };
+        let csv_a = std::fs::read_to_string(std::path::Path::new(a).join("metrics.csv")).unwrap();
+        assert_eq!(col(&csv_a), col(&csv));
+        for f in ["learning_curve.png", "learning_curve.svg", "config.toml"] {
+            assert!(std::path::Path::new(a).join(f).exists(), "{f}");
+        }
+        // A different configuration in the same folder is refused.
+        let o = run(&["--epochs", "3", "--norm", "batchnorm", "--out", a]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("another configuration"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let out = dir.path().join("never");
+        let o = out.to_str().unwrap();
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["--batch", "0", "--out", o], "batch"),
+            (vec!["--lr=-1", "--out", o], "lr"),
+            (vec!["--epochs", "0", "--out", o], "epochs"),
+            (vec!["--dropout", "1.5", "--out", o], "dropout"),
+            (vec!["--arch", "static-organics", "--out", o], "norm"),
+            (vec!["--data-dir", "/nonexistent", "--out", o], "data"),
+            (vec!["--max-memory", "1000", "--out", o], "memory"),
+            (
+                vec![
+                    "--arch",
+                    "static-organics",
+                    "--norm",
+                    "none",
+                    "--hidden",
+                    "100000000",
+                    "--out",
+                    o,
+                ],
+                "hidden",
+            ),
+            (vec!["--out", file.to_str().unwrap()], "not a folder"),
+        ];
+        for (args, what) in cases {
+            let r = run(&args);
+            let err = String::from_utf8_lossy(&r.stderr);
+            assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(what),
+                "{args:?}: `{err}` does not mention {what}"
+            );
+            assert!(!out.exists(), "{args:?} left {}", out.display());
+        }
+        let r = run(&["--relu", "maybe", "--out", o]);
+        assert_eq!(r.status.code(), Some(2));
+    }
+}
