@@ -28,11 +28,13 @@
 //! (`RUSTDOCFLAGS="--html-in-header docs/katex-header.html" cargo doc --no-deps`).
 
 pub mod continuation;
+pub mod cordsnet;
 pub mod error;
 pub mod fixed_points;
 pub mod fracdiff;
 pub mod integrate;
 pub mod io;
+pub mod krylov;
 pub mod lyapunov;
 pub mod memory;
 pub mod model;

@@ -69,8 +69,8 @@ fn parse_line(line: &str) -> Option<TrialResult> {
 }
 
 /// Reads every journal (`rows.*.csv`) in `dir`; complete lines only (a line cut by a kill is
-/// dropped and its trial recomputed), first occurrence of a job wins; a complete line that does
-/// not parse is an error naming the file and line.
+/// dropped and its trial recomputed), first occurrence of a job wins; a line with every field
+/// that does not parse is an error naming the file and line.
 pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
     let mut out: Vec<TrialResult> = vec![];
     let mut seen = std::collections::HashSet::new();
@@ -91,18 +91,24 @@ pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
         let text = std::fs::read_to_string(&p).map_err(|e| Error::file(&p, e))?;
         let complete = text.rfind('\n').map(|i| &text[..i]).unwrap_or("");
         for (k, line) in complete.lines().enumerate().skip(1) {
-            // A complete line that does not parse is corruption, not a kill: name it.
-            let r = parse_line(line).ok_or_else(|| {
-                Error::invalid(
-                    "journal",
-                    format!(
-                        "{}, line {}: unreadable row `{}` (delete the line to recompute that trial)",
-                        p.display(),
-                        k + 1,
-                        line.chars().take(80).collect::<String>()
-                    ),
-                )
-            })?;
+            // A row cut by a kill (fewer than 13 fields; the resumed run appends after it) is
+            // dropped and its trial recomputed; a row with all its fields that does not parse is
+            // corruption: name it.
+            let r = match parse_line(line) {
+                Some(r) => r,
+                None if line.split(',').count() < 13 => continue,
+                None => {
+                    return Err(Error::invalid(
+                        "journal",
+                        format!(
+                            "{}, line {}: unreadable row `{}` (delete the line to recompute that trial)",
+                            p.display(),
+                            k + 1,
+                            line.chars().take(80).collect::<String>()
+                        ),
+                    ))
+                }
+            };
             if seen.insert(r.job) {
                 out.push(r);
             }

@@ -1,0 +1,327 @@
+//! CordsNet (Soo et al. 2024) against the spec's cross-checks (A.11: X1–X6, X11), the Krylov
+//! methods against dense ground truth, the matrix-free JVP against the dense Jacobian and finite
+//! differences, and Newton–Krylov steady states against long simulations.
+
+use neurodyn::cordsnet::conv::{avg_pool_3_2_1, conv2d, ConvOperator};
+use neurodyn::cordsnet::{weight_norm, Arch, CordsNet};
+use neurodyn::krylov::{
+    arnoldi, newton_krylov, power_iteration, LinearOperator, NewtonKrylovOptions,
+};
+use neurodyn::model::{check_jacobian, Model};
+use rand::{Rng, SeedableRng};
+
+#[test]
+fn x1_x2_sizes_and_the_r8_parameter_count() {
+    let a = Arch::r8();
+    a.validate().unwrap();
+    assert_eq!(a.stem_size(), 56);
+    assert_eq!(a.sizes(), vec![56, 56, 28, 28, 14, 14, 7, 7]);
+    assert_eq!(a.units(), 752_640);
+    assert_eq!(a.params(), 12_475_280);
+    assert_eq!(neurodyn::cordsnet::out_size(56, 1, 2, 0), 28);
+    Arch::mini().validate().unwrap();
+    Arch::mnist().validate().unwrap();
+    let mut bad = Arch::mini();
+    bad.channels[2] = 7; // layer 4's identity skip adds 7 to 3 channels
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("identity skip"));
+}
+
+#[test]
+fn x3_x4_pooling_and_weight_norm() {
+    let (y, m) = avg_pool_3_2_1(&[1.0; 16], 1, 4);
+    assert_eq!(m, 2);
+    let want = [4.0 / 9.0, 6.0 / 9.0, 6.0 / 9.0, 1.0];
+    for k in 0..4 {
+        assert!((y[k] - want[k]).abs() < 1e-15);
+    }
+    let k = weight_norm(&[2.0, 0.5], &[3.0, 4.0, 1.0, 0.0], 2).unwrap();
+    for (a, b) in k.iter().zip([1.2, 1.6, 0.5, 0.0]) {
+        assert!((a - b).abs() < 1e-15);
+    }
+}
+
+/// X5: one layer, 1 channel, 4 × 4, α = 0.2: the pre-activation, r(1), r(2), r(200), and the
+/// linearisation at the fixed point (spectral radius and max Re of D·K_rec).
+#[test]
+fn x5_one_layer_dynamics_and_linearisation() {
+    let r0: Vec<f64> = (0..16).map(|k| 0.1 * k as f64).collect();
+    let h = [
+        1.0, -1.0, 0.5, 0.0, 0.0, 2.0, -0.5, 1.0, -1.0, 0.0, 1.0, 0.5, 0.5, 0.5, -2.0, 1.0,
+    ];
+    let krec = [0.05, -0.1, 0.05, 0.1, 0.2, -0.1, 0.0, 0.05, 0.1];
+    let kin = [0.1, 0.2, 0.1, 0.0, 0.5, 0.0, -0.1, -0.2, -0.1];
+    let b: Vec<f64> = (0..16)
+        .map(|k| ((4 * (k / 4) + k % 4) as f64 - 8.0) / 20.0)
+        .collect();
+    let (inp, _) = conv2d(&h, 1, 4, &kin, 1, 3, 1, 1);
+    let pre = |r: &[f64]| -> Vec<f64> {
+        let (rc, _) = conv2d(r, 1, 4, &krec, 1, 3, 1, 1);
+        (0..16).map(|k| rc[k] + b[k] + inp[k]).collect()
+    };
+    let p0 = pre(&r0);
+    let want = [
+        -0.04, -1.115, -0.13, -0.285, 0.265, 1.025, -0.34, 0.535, -0.205, 0.815, 1.45, 0.905,
+        0.325, 0.74, -0.19, 1.43,
+    ];
+    for k in 0..16 {
+        assert!((p0[k] - want[k]).abs() < 1e-12, "pre[{k}]");
+    }
+    let step = |r: &[f64]| -> Vec<f64> {
+        let p = pre(r);
+        (0..16).map(|k| 0.8 * r[k] + 0.2 * p[k].max(0.0)).collect()
+    };
+    let r1 = step(&r0);
+    assert!((r1.iter().sum::<f64>() - 11.098).abs() < 1e-12);
+    let r2 = step(&r1);
+    assert!((r2.iter().sum::<f64>() - 10.35418).abs() < 1e-12);
+    assert!((r2[5] - 0.69669).abs() < 1e-12 && (r2[15] - 1.47032).abs() < 1e-12);
+    let mut r = r2;
+    for _ in 2..200 {
+        r = step(&r);
+    }
+    assert!((r.iter().sum::<f64>() - 6.58521253907042).abs() < 1e-12);
+    assert!((r[0] - 0.0260709450640421).abs() < 1e-13);
+    assert!((r[5] - 1.20624327465202).abs() < 1e-12);
+    for _ in 0..20_000 {
+        r = step(&r);
+    }
+    let p = pre(&r);
+    let mask: Vec<f64> = p.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+    assert_eq!(mask.iter().sum::<f64>(), 10.0);
+    let mut op = ConvOperator::new(krec.to_vec(), 1, 3, 4, 4).unwrap();
+    op.mask = Some(mask);
+    let eig = op.dense().eigenvalues().unwrap();
+    let rho = eig.iter().map(|l| l.norm()).fold(0.0, f64::max);
+    let re = eig.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max);
+    assert!((rho - 0.31990175580769).abs() < 1e-12, "{rho}");
+    assert!((re - 0.276302570897628).abs() < 1e-12, "{re}");
+    let euler = eig
+        .iter()
+        .map(|l| (0.8 + 0.2 * *l).norm())
+        .fold(0.0, f64::max);
+    assert!((euler - 0.855868160420748).abs() < 1e-12);
+}
+
+/// X6: the separable binomial kernel's spectrum is known in closed form; Arnoldi, the dense
+/// eigen-solver and power iteration all give its spectral radius.
+#[test]
+fn x6_conv_operator_spectra() {
+    let sep =
+        |a: [f64; 3], b: [f64; 3]| -> Vec<f64> { (0..9).map(|k| a[k / 3] * b[k % 3]).collect() };
+    let op = ConvOperator::new(sep([0.25, 0.5, 0.25], [0.25, 0.5, 0.25]), 1, 3, 10, 10).unwrap();
+    let rho = ((1.0 + (std::f64::consts::PI / 11.0).cos()) / 2.0).powi(2);
+    assert!((rho - 0.959903178411146).abs() < 1e-14);
+    let ritz = arnoldi(&op, 100, 1).unwrap();
+    assert!((ritz.values[0].norm() - rho).abs() < 1e-12);
+    let dense = op.dense().eigenvalues().unwrap();
+    let dmax = dense.iter().map(|l| l.norm()).fold(0.0, f64::max);
+    assert!((dmax - rho).abs() < 1e-12);
+    let (lam, _) = power_iteration(&op, 4, 2000, 3).unwrap();
+    assert!((lam - rho).abs() < 1e-9, "{lam}");
+    let smallest = ((1.0 + (10.0 * std::f64::consts::PI / 11.0).cos()) / 2.0).powi(2);
+    assert!((smallest - 4.10204796648952e-4).abs() < 1e-16);
+    let ns = ConvOperator::new(sep([0.1, 0.5, 0.3], [0.2, 0.4, 0.05]), 1, 3, 10, 10).unwrap();
+    let r = arnoldi(&ns, 100, 2).unwrap();
+    assert!((r.values[0].norm() - 0.492683437115488).abs() < 1e-12);
+}
+
+/// Arnoldi (m = 300) on the conv operator of a random 10-channel 10 × 10 layer (N = 1,000): the
+/// leading 10 Ritz values equal the dense eigenvalues to 1e-8, with residuals below 1e-8.
+#[test]
+fn arnoldi_matches_the_dense_spectrum() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let k: Vec<f64> = (0..900)
+        .map(|_| rng.random_range(-1.0..1.0) / 9.0)
+        .collect();
+    let op = ConvOperator::new(k, 10, 3, 10, 10).unwrap();
+    let ritz = arnoldi(&op, 300, 5).unwrap();
+    let mut dense = op.dense().eigenvalues().unwrap();
+    dense.sort_by(|a, b| b.norm().total_cmp(&a.norm()));
+    for i in 0..10 {
+        let d = dense
+            .iter()
+            .map(|l| (*l - ritz.values[i]).norm())
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            d < 1e-8,
+            "Ritz value {i} {:?}: {d:e} from the dense spectrum",
+            ritz.values[i]
+        );
+        assert!(
+            ritz.residuals[i] < 1e-8,
+            "residual {i}: {:e}",
+            ritz.residuals[i]
+        );
+        assert!((ritz.values[i].norm() - dense[i].norm()).abs() < 1e-8);
+    }
+}
+
+/// X11: the R8 wiring at tiny sizes with the spec's sine-filled weights, the full protocol.
+#[test]
+fn x11_mini_network_end_to_end() {
+    let net = CordsNet::sine_filled(Arch::mini()).unwrap();
+    assert!((net.stem[0] - 0.120210140686842).abs() < 1e-14);
+    assert!((net.stem[2] + 0.135943153412788).abs() < 1e-14);
+    let fb = [-0.054402111088937, -0.076198358391903, 0.074037588995245];
+    for k in 0..3 {
+        assert!((net.fc_b[k] - fb[k]).abs() < 1e-14);
+    }
+    let img: Vec<f64> = (0..32 * 32)
+        .map(|k| (0.3 * (k / 32) as f64).sin() * (0.2 * (k % 32) as f64).cos())
+        .collect();
+    assert!((img.iter().sum::<f64>() - 3.88680481151959).abs() < 1e-12);
+    let h = net.stem_forward(&img).unwrap();
+    // The spec's "stem-output sum" is h, after the pool.
+    assert!((h.iter().sum::<f64>() + 0.180151027162988).abs() < 1e-12);
+    assert_eq!(h.len(), 2 * 8 * 8);
+    let spont = net.run(&vec![0.0; 1024], 100, 0).unwrap();
+    let want = [
+        4.06270573094262,
+        4.24532915450855,
+        1.57771758451365,
+        1.69984969912901,
+        0.606694847054417,
+        0.567788358208787,
+        0.309847969068163,
+        0.18962714311059,
+    ];
+    for l in 0..8 {
+        assert!(
+            (spont.layer_sums[99][l] - want[l]).abs() < 1e-10,
+            "layer {l}"
+        );
+    }
+    let lg = [-0.0643175450737082, -0.208995400972392, 0.243843823529612];
+    for k in 0..3 {
+        assert!((spont.logits[k] - lg[k]).abs() < 1e-12);
+    }
+    let run = net.run(&img, 100, 100).unwrap();
+    let first = [
+        4.51920046587757,
+        4.33428623924843,
+        1.57771758424454,
+        1.69984971102301,
+    ];
+    for l in 0..4 {
+        assert!(
+            (run.layer_sums[100][l] - first[l]).abs() < 1e-10,
+            "layer {l} after step 101"
+        );
+    }
+    let last = [
+        6.31393630736917,
+        4.28381580804479,
+        1.71874002170075,
+        1.66277006857513,
+        0.603397258093497,
+        0.568351105414064,
+        0.302573770336289,
+        0.189671729332036,
+    ];
+    for l in 0..8 {
+        assert!(
+            (run.layer_sums[199][l] - last[l]).abs() < 1e-10,
+            "layer {l} at step 200"
+        );
+    }
+    let fl = [-0.0652774351955697, -0.206511195944843, 0.241812671660885];
+    for k in 0..3 {
+        assert!((run.logits[k] - fl[k]).abs() < 1e-12, "logit {k}");
+    }
+}
+
+/// The matrix-free JVP equals the dense Jacobian times v, and the Jacobian passes the
+/// finite-difference check, on a small random network.
+#[test]
+fn jvp_matches_the_dense_jacobian_and_finite_differences() {
+    let net = CordsNet::random(Arch::mini(), 3, 0.8).unwrap();
+    let img: Vec<f64> = (0..1024).map(|k| (0.1 * k as f64).sin()).collect();
+    let run = net.run(&img, 10, 20).unwrap();
+    let h = net.stem_forward(&img).unwrap();
+    let flow = net.flow(&h);
+    let n = flow.dim();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    // A state with mixed signs, away from relu kinks.
+    let x: Vec<f64> = run
+        .state
+        .iter()
+        .map(|v| v + rng.random_range(-0.3..0.3))
+        .collect();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut jv = vec![0.0; n];
+    flow.jvp(0.0, &x, &v, &mut jv);
+    let j = neurodyn::model::jacobian_mat(&flow, 0.0, &x);
+    for i in 0..n {
+        let d: f64 = (0..n).map(|k| j[(i, k)] * v[k]).sum();
+        assert!((d - jv[i]).abs() < 1e-12, "row {i}");
+    }
+    let c = check_jacobian(&flow, 0.0, &x);
+    assert!(c.rel_err < 1e-6, "FD error {:e}", c.rel_err);
+    assert!(c.jvp_rel_err < 1e-12, "JVP error {:e}", c.jvp_rel_err);
+}
+
+/// Newton–Krylov reaches the state a long simulation ends in (1e-9), on the small MNIST preset
+/// and on a network of 100,352 units.
+#[test]
+fn newton_krylov_steady_states() {
+    let net = CordsNet::random(Arch::mnist(), 7, 0.5).unwrap();
+    let img: Vec<f64> = (0..784)
+        .map(|k| ((k % 28) as f64 / 28.0 - 0.5) * 2.0)
+        .collect();
+    let long = net.run(&img, 0, 3000).unwrap();
+    let h = net.stem_forward(&img).unwrap();
+    let flow = net.flow(&h);
+    let short = net.run(&img, 0, 30).unwrap();
+    let nk = newton_krylov(&flow, &short.state, &NewtonKrylovOptions::default()).unwrap();
+    assert!(nk.converged, "residual {:e}", nk.residual);
+    let d =
+        nk.x.iter()
+            .zip(&long.state)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(d < 1e-9, "Newton–Krylov vs simulation: {d:e}");
+    // 2 × 16 channels on a 56 × 56 grid.
+    let big = Arch {
+        img_channels: 1,
+        img_size: 224,
+        stem: 16,
+        channels: vec![16, 16],
+        strides: vec![1, 1],
+        classes: 10,
+        alpha: 0.2,
+        tau: 10.0,
+    };
+    let net = CordsNet::random(big, 9, 0.5).unwrap();
+    assert_eq!(net.arch.units(), 100_352);
+    let img: Vec<f64> = (0..224 * 224)
+        .map(|k| ((k / 224) as f64 * 0.05).sin())
+        .collect();
+    let h = net.stem_forward(&img).unwrap();
+    let flow = net.flow(&h);
+    let t0 = std::time::Instant::now();
+    let nk = newton_krylov(
+        &flow,
+        &vec![0.0; flow.dim()],
+        &NewtonKrylovOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        nk.converged,
+        "residual {:e} after {} steps",
+        nk.residual, nk.newton_steps
+    );
+    eprintln!(
+        "Newton–Krylov on {} units: {} Newton steps, {} JVPs, {:.2} s",
+        flow.dim(),
+        nk.newton_steps,
+        nk.jvps,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut f = vec![0.0; flow.dim()];
+    flow.rhs(0.0, &nk.x, &mut f);
+    assert!(f.iter().all(|v| v.abs() <= 1e-10));
+    let _ = LinearOperator::dim(&ConvOperator::new(vec![0.0; 9], 1, 3, 2, 2).unwrap());
+}
