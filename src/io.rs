@@ -36,7 +36,10 @@ fn npy_err(path: &Path, field: &str, e: ReadNpyError) -> Error {
 
 /// Reads a float `.npy` array of dimension `D`: float64 as is, float32 (what PyTorch users save)
 /// widened exactly; integer, complex and other dtypes are refused naming the dtype.
-fn read_float<D: ndarray::Dimension>(path: &Path, field: &str) -> Result<ndarray::Array<f64, D>> {
+pub fn read_float<D: ndarray::Dimension>(
+    path: &Path,
+    field: &str,
+) -> Result<ndarray::Array<f64, D>> {
     match ndarray::Array::<f64, D>::read_npy(open(path, field)?) {
         Ok(a) => Ok(a),
         Err(ReadNpyError::WrongDescriptor(d)) => {

@@ -325,3 +325,66 @@ fn newton_krylov_steady_states() {
     assert!(f.iter().all(|v| v.abs() <= 1e-10));
     let _ = LinearOperator::dim(&ConvOperator::new(vec![0.0; 9], 1, 3, 2, 2).unwrap());
 }
+
+/// The `cordsnet` binary: `info` prints the R8 table and count, `spectrum` writes the Ritz values
+/// of a kernel from `.npy` (binomial kernel: spectral radius in closed form), `steady-state` runs,
+/// and bad input exits 2 naming the field.
+#[test]
+fn cordsnet_binary() {
+    use ndarray_npy::WriteNpyExt;
+    let bin = || std::process::Command::new(env!("CARGO_BIN_EXE_cordsnet"));
+    let o = bin().args(["info", "--arch", "r8"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("parameters 12475280"));
+    let d = tempfile::tempdir().unwrap();
+    let k = ndarray::Array4::from_shape_fn((1, 1, 3, 3), |(_, _, i, j)| {
+        [0.25, 0.5, 0.25][i] * [0.25, 0.5, 0.25][j]
+    });
+    let kp = d.path().join("K.npy");
+    k.write_npy(std::fs::File::create(&kp).unwrap()).unwrap();
+    let out = d.path().join("ritz.csv");
+    let o = bin()
+        .args([
+            "spectrum", "--size", "10", "10", "--m", "100", "--k", "5", "-q", "--kernel",
+        ])
+        .arg(&kp)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = std::fs::read_to_string(&out).unwrap();
+    let mut l = t.lines();
+    assert_eq!(l.next().unwrap(), "re,im,residual");
+    let first: Vec<f64> = l
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!((first[0] - 0.959903178411146).abs() < 1e-12 && first[2] < 1e-8);
+    assert_eq!(t.lines().count(), 6);
+    let o = bin()
+        .args(["steady-state", "--mnist", "3", "-q", "--out"])
+        .arg(d.path().join("ss.csv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (args, field) in [
+        (vec!["info", "--arch", "r9"], "arch"),
+        (
+            vec!["simulate", "--mnist", "100000", "--out", "x.csv"],
+            "mnist",
+        ),
+        (
+            vec!["simulate", "--arch", "r8", "--mnist", "0", "--out", "x.csv"],
+            "mnist",
+        ),
+    ] {
+        let o = bin().args(&args).current_dir(d.path()).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(field),
+            "{args:?}"
+        );
+    }
+}
