@@ -15,6 +15,8 @@
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
 //! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
 //! | [`spiking`] | rate RNN → leaky integrate-and-fire networks (Kim, Li & Sejnowski 2019): the LIF/QIF simulator (event-driven, sparse spikes), the conversion W_spk = λW, the λ grid search |
+//! | [`cordsnet`] | CordsNet convolutional RNNs (Soo et al. 2024) as flows with a matrix-free JVP; the convolution as a linear operator |
+//! | [`krylov`] | matrix-free Arnoldi (Ritz values and residuals), power iteration, GMRES, Newton–Krylov on any `LinearOperator` |
 //! | [`nn`] | feed-forward layers with hand-derived backward passes (conv, pooling, BatchNorm, linear, dropout, divisive normalization, the static ORGaNICs layer), SGD/Adam, small AlexNet/VGG, the resumable `train-cnn` run |
 //! | [`memory`] | memory estimates checked before allocating |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |

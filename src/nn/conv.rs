@@ -6,7 +6,7 @@
 //! a `(C·K·K) × (H_out·W_out)` matrix U, so that Y = W U + b is one matrix product; the backward
 //! pass is ∂L/∂W = Σ_samples ∂L/∂Y Uᵀ, ∂L/∂b = row sums, ∂L/∂U = Wᵀ ∂L/∂Y folded back (col2im).
 
-use super::{chunks, reduce_into, torch_uniform, Ctx, Layer, Param, Real, Shape};
+use super::{chunked_backward, torch_uniform, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use crate::train::real::{rm, rm_mut};
 use rand_chacha::ChaCha8Rng;
@@ -225,15 +225,6 @@ impl<F: Real> Layer<F> for Conv2d {
             }
             part
         };
-        let ch = chunks(b);
-        let parts: Vec<Vec<F>> = match dx {
-            Some(dx) => dx[..b * n_in]
-                .par_chunks_mut(super::CHUNK * n_in)
-                .zip(ch.par_iter())
-                .map(|(dxc, &c)| work(c, Some(dxc)))
-                .collect(),
-            None => ch.par_iter().map(|&c| work(c, None)).collect(),
-        };
-        reduce_into(g, &parts);
+        chunked_backward(b, n_in, dx, g, work);
     }
 }

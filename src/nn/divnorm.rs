@@ -18,7 +18,7 @@
 //! with λ, α, β, k learned (λ = 10, α = 0.1, β = 1, k = 10 at init, the study's defaults); the
 //! window follows λ at every pass, as in the original.
 
-use super::{chunks, reduce_into, Ctx, Layer, Param, Real, Shape};
+use super::{chunked_backward, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -265,16 +265,7 @@ impl<F: Real> Layer<F> for DivNorm {
             }
             part
         };
-        let ch = chunks(b);
-        let parts: Vec<Vec<F>> = match dx {
-            Some(dx) => dx[..b * len]
-                .par_chunks_mut(super::CHUNK * len)
-                .zip(ch.par_iter())
-                .map(|(dxc, &c)| work(c, Some(dxc)))
-                .collect(),
-            None => ch.par_iter().map(|&c| work(c, None)).collect(),
-        };
-        reduce_into(g, &parts);
+        chunked_backward(b, len, dx, g, work);
     }
 }
 
@@ -424,15 +415,6 @@ impl<F: Real> Layer<F> for MillerNorm {
             }
             part
         };
-        let ch = chunks(b);
-        let parts: Vec<Vec<F>> = match dx {
-            Some(dx) => dx[..b * len]
-                .par_chunks_mut(super::CHUNK * len)
-                .zip(ch.par_iter())
-                .map(|(dxc, &c)| work(c, Some(dxc)))
-                .collect(),
-            None => ch.par_iter().map(|&c| work(c, None)).collect(),
-        };
-        reduce_into(g, &parts);
+        chunked_backward(b, len, dx, g, work);
     }
 }

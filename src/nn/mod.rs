@@ -157,6 +157,29 @@ pub fn chunks(b: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The chunk-parallel backward pass of a layer whose samples are independent: `work(chunk, dx)`
+/// handles samples `[b0, b1)`, writes their ∂L/∂x into its slice of `dx` (when asked for) and
+/// returns its part of the parameter gradient; the parts are summed into `g` in chunk order.
+pub(crate) fn chunked_backward<F: Real>(
+    b: usize,
+    len: usize,
+    dx: Option<&mut [F]>,
+    g: &mut [F],
+    work: impl Fn((usize, usize), Option<&mut [F]>) -> Vec<F> + Sync,
+) {
+    use rayon::prelude::*;
+    let ch = chunks(b);
+    let parts: Vec<Vec<F>> = match dx {
+        Some(dx) => dx[..b * len]
+            .par_chunks_mut(CHUNK * len)
+            .zip(ch.par_iter())
+            .map(|(dxc, &c)| work(c, Some(dxc)))
+            .collect(),
+        None => ch.par_iter().map(|&c| work(c, None)).collect(),
+    };
+    reduce_into(g, &parts);
+}
+
 /// Sums per-chunk gradient parts into `g` in chunk order (deterministic).
 pub(crate) fn reduce_into<F: Real>(g: &mut [F], parts: &[Vec<F>]) {
     for part in parts {
