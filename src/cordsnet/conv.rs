@@ -138,46 +138,66 @@ impl ConvOperator {
     }
 }
 
+impl ConvOperator {
+    /// The unfolded input U `[(C·k·k) × (H·W)]` (row-major) of a stride-1, padding-k/2 conv.
+    fn im2col(&self, x: &[f64], u: &mut [f64]) {
+        let (h, w, k) = (self.h, self.w, self.k);
+        let p = (k / 2) as isize;
+        let plane = h * w;
+        u.par_chunks_mut(k * k * plane)
+            .enumerate()
+            .for_each(|(ci, uc)| {
+                let xc = &x[ci * plane..(ci + 1) * plane];
+                for a in 0..k {
+                    for b in 0..k {
+                        let row = &mut uc[(a * k + b) * plane..(a * k + b + 1) * plane];
+                        let (da, db) = (a as isize - p, b as isize - p);
+                        for i in 0..h {
+                            let ii = i as isize + da;
+                            let dst = &mut row[i * w..(i + 1) * w];
+                            if ii < 0 || ii >= h as isize {
+                                dst.fill(0.0);
+                                continue;
+                            }
+                            let src = &xc[ii as usize * w..(ii as usize + 1) * w];
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                let jj = j as isize + db;
+                                *d = if jj >= 0 && jj < w as isize {
+                                    src[jj as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    }
+                }
+            });
+    }
+}
+
+/// y = K ⊛ x as one matrix product Y = K_mat U (im2col; faer's parallel GEMM), then the mask.
 impl LinearOperator for ConvOperator {
     fn dim(&self) -> usize {
         self.channels * self.h * self.w
     }
     fn apply(&self, x: &[f64], y: &mut [f64]) {
-        let (c, h, w, k) = (self.channels, self.h, self.w, self.k);
-        let p = (k / 2) as isize;
-        let plane = h * w;
-        y.par_chunks_mut(plane).enumerate().for_each(|(o, yo)| {
-            yo.fill(0.0);
-            for ci in 0..c {
-                let xc = &x[ci * plane..(ci + 1) * plane];
-                for a in 0..k {
-                    for b in 0..k {
-                        let wv = self.kernel[((o * c + ci) * k + a) * k + b];
-                        if wv == 0.0 {
-                            continue;
-                        }
-                        let (da, db) = (a as isize - p, b as isize - p);
-                        for i in 0..h {
-                            let ii = i as isize + da;
-                            if ii < 0 || ii >= h as isize {
-                                continue;
-                            }
-                            let src = &xc[ii as usize * w..(ii as usize + 1) * w];
-                            let dst = &mut yo[i * w..(i + 1) * w];
-                            let (j0, j1) =
-                                ((-db).max(0) as usize, (w as isize - db.max(0)) as usize);
-                            for j in j0..j1 {
-                                dst[j] += wv * src[(j as isize + db) as usize];
-                            }
-                        }
-                    }
-                }
+        let (c, k) = (self.channels, self.k);
+        let plane = self.h * self.w;
+        let rows = c * k * k;
+        let mut u = vec![0.0; rows * plane];
+        self.im2col(x, &mut u);
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_row_major_slice_mut(&mut y[..c * plane], c, plane),
+            faer::Accum::Replace,
+            faer::MatRef::from_row_major_slice(&self.kernel, c, rows),
+            faer::MatRef::from_row_major_slice(&u, rows, plane),
+            1.0,
+            faer::Par::rayon(0),
+        );
+        if let Some(m) = &self.mask {
+            for (v, d) in y.iter_mut().zip(m) {
+                *v *= d;
             }
-            if let Some(m) = &self.mask {
-                for (v, d) in yo.iter_mut().zip(&m[o * plane..(o + 1) * plane]) {
-                    *v *= d;
-                }
-            }
-        });
+        }
     }
 }
