@@ -104,6 +104,14 @@ pub fn exit(result: Result<()>) -> std::process::ExitCode {
 /// stderr): `{"status": "ok", "exit_code": 0, "outputs": [files written]}` or
 /// `{"status": "error", "exit_code": 2, "field": "…", "error": "…", "outputs": […]}`.
 pub fn exit_with(result: Result<()>, json: bool) -> std::process::ExitCode {
+    // A staged run's files appear now, all together, or not at all.
+    let result = match result {
+        Ok(()) => crate::io::commit_outputs(),
+        Err(e) => {
+            crate::io::discard_outputs();
+            Err(e)
+        }
+    };
     if json {
         let outputs: Vec<String> = crate::io::written()
             .iter()

@@ -216,7 +216,23 @@ pub fn write_atomic(
     write(&mut w)?;
     w.flush().map_err(|e| Error::file(path, e))?;
     drop(w);
-    tmp_path.persist(path).map_err(|e| {
+    // A staged run: renamed by `commit_outputs` once everything succeeded.
+    let tmp_path = STAGED.with(|s| match s.borrow_mut().as_mut() {
+        Some(list) => {
+            list.retain(|(_, p)| p != path);
+            list.push((tmp_path, path.to_path_buf()));
+            None
+        }
+        None => Some(tmp_path),
+    });
+    match tmp_path {
+        Some(t) => persist(t, path),
+        None => Ok(()),
+    }
+}
+
+fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<()> {
+    tmp.persist(path).map_err(|e| {
         Error::file(
             path,
             format!("cannot move the finished file into place: {e}"),
@@ -226,6 +242,36 @@ pub fn write_atomic(
         w.push(path.to_path_buf());
     }
     Ok(())
+}
+
+/// Finished temporary files of a staged run and their destinations.
+type Staged = Vec<(tempfile::TempPath, PathBuf)>;
+thread_local! {
+    // Per thread: a binary stages on its main thread; concurrent tests do not see each other's.
+    static STAGED: std::cell::RefCell<Option<Staged>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on (on this thread), [`write_atomic`] keeps each finished file as a temporary file next to its
+/// destination; [`commit_outputs`] renames them all, [`discard_outputs`] deletes them. A run's
+/// outputs then appear together or not at all (the one-shot binaries stage; the resumable ones —
+/// `train`, `stability-sweep`, `spiking` — write each epoch's files as they go, on purpose).
+pub fn stage_outputs() {
+    STAGED.with(|s| *s.borrow_mut() = Some(vec![]));
+}
+
+/// Renames every staged file into place (in the order written).
+pub fn commit_outputs() -> Result<()> {
+    let list = STAGED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    for (tmp, path) in list {
+        persist(tmp, &path)?;
+    }
+    Ok(())
+}
+
+/// Deletes every staged file (a failed run leaves nothing).
+pub fn discard_outputs() {
+    let list = STAGED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    drop(list);
 }
 
 /// Output table format.

@@ -426,3 +426,39 @@ fn train_killed_at_every_phase_resumes_exactly() {
         }
     }
 }
+
+/// A staged run's outputs appear together at commit, or not at all: discarded, they leave
+/// neither the files nor temporary files behind.
+#[test]
+fn staged_outputs_appear_together_or_not_at_all() {
+    use neurodyn::io::{
+        commit_outputs, discard_outputs, stage_outputs, Column, Table, TableFormat,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Table::new();
+    t.push("x", Column::F64(vec![1.0, 2.0]));
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.parquet"));
+    stage_outputs();
+    t.write(&a, TableFormat::Csv).unwrap();
+    t.write(&b, TableFormat::Parquet).unwrap();
+    assert!(
+        !a.exists() && !b.exists(),
+        "staged files appeared before the commit"
+    );
+    discard_outputs();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a discarded run left files"
+    );
+    stage_outputs();
+    t.write(&a, TableFormat::Csv).unwrap();
+    t.write(&b, TableFormat::Parquet).unwrap();
+    commit_outputs().unwrap();
+    assert!(a.exists() && b.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    // Unstaged again: writes land at once.
+    let c = dir.path().join("c.csv");
+    t.write(&c, TableFormat::Csv).unwrap();
+    assert!(c.exists());
+}

@@ -270,6 +270,7 @@ fn write(a: &Args, b: &Branch, n: usize) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    neurodyn::io::stage_outputs();
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
     let json = args.json;

@@ -327,6 +327,7 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
+    neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
     neurodyn::error::exit_with(run(args), json)

@@ -486,6 +486,7 @@ fn write_points(
 }
 
 fn main() -> ExitCode {
+    neurodyn::io::stage_outputs();
     // The work is parallel across trials / initial states (rayon); faer's own threading inside each
     // small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms
     // sequential vs 29 ms threaded; BENCHMARKS.md).

@@ -191,6 +191,7 @@ fn run(args: Args) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
     neurodyn::error::exit_with(run(args), json)

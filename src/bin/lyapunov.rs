@@ -397,6 +397,7 @@ fn file_stem(p: &Path) -> String {
 }
 
 fn main() -> ExitCode {
+    neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
     neurodyn::error::exit_with(run(args), json)

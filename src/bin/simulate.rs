@@ -213,6 +213,7 @@ fn stem(p: &Path) -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
     neurodyn::error::exit_with(run(args), json)
