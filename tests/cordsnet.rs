@@ -323,7 +323,12 @@ fn newton_krylov_steady_states() {
     let mut f = vec![0.0; flow.dim()];
     flow.rhs(0.0, &nk.x, &mut f);
     assert!(f.iter().all(|v| v.abs() <= 1e-10));
-    let _ = LinearOperator::dim(&ConvOperator::new(vec![0.0; 9], 1, 3, 2, 2).unwrap());
+    // The Jacobian as a linear operator at the steady state: its dimension is the network's.
+    let jop = neurodyn::krylov::JacobianOperator {
+        model: &flow,
+        x: nk.x.clone(),
+    };
+    assert_eq!(LinearOperator::dim(&jop), 100_352);
 }
 
 /// The `cordsnet` binary: `info` prints the R8 table and count, `spectrum` writes the Ritz values

@@ -345,7 +345,6 @@ impl CordsNet {
     /// A_t = gain_t / √(fan-in) for weights and gain_t for biases (gains 1, 0.5, 0.5 per
     /// recurrent, 1 per input conv, 0.1 per bias, 1 per projection, 1 and 0.1 for the read-out).
     pub fn sine_filled(arch: Arch) -> Result<Self> {
-        let l = arch.depth();
         let shapes = tensor_shapes(&arch);
         let tensors = shapes
             .iter()
@@ -373,7 +372,6 @@ impl CordsNet {
                     .collect()
             })
             .collect();
-        let _ = l;
         Self::from_tensors(arch, tensors)
     }
 
