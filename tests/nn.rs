@@ -869,3 +869,44 @@ mod train_cnn {
         assert_eq!(r.status.code(), Some(2));
     }
 }
+
+/// The fused conv + ReLU equals the two layers (forward and backward), and passes the FD check.
+#[test]
+fn fused_relu_convolution_equals_conv_then_relu() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let s = Shape::new(2, 6, 5);
+    let plain = Conv2d::new(s, 3, 3, 1, 1).unwrap();
+    let fused = plain.clone().with_relu();
+    let p = params_of(&plain, 4, 0.2);
+    let b = 3;
+    let x = rand_vec(b * s.len(), &mut rng, -1.0, 1.0);
+    check_layer(
+        "fused conv+relu",
+        &fused,
+        b,
+        &mut p.clone(),
+        x.clone(),
+        true,
+    );
+    let out = Layer::<f64>::out_shape(&plain);
+    let layers: Vec<(String, Box<dyn Layer<f64>>)> = vec![
+        ("conv1".into(), Box::new(plain)),
+        ("relu".into(), Box::new(Relu { shape: out })),
+    ];
+    let mut two = Sequential::new(s, layers).unwrap();
+    two.params.copy_from_slice(&p);
+    let mut one = Sequential::new(
+        s,
+        vec![("conv1".to_string(), Box::new(fused) as Box<dyn Layer<f64>>)],
+    )
+    .unwrap();
+    one.params.copy_from_slice(&p);
+    assert_eq!(
+        two.forward(&x, b, true, 0).to_vec(),
+        one.forward(&x, b, true, 0).to_vec()
+    );
+    let d = rand_vec(b * out.len(), &mut rng, -1.0, 1.0);
+    two.backward(&d, b);
+    one.backward(&d, b);
+    assert_eq!(two.grad, one.grad);
+}

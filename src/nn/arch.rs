@@ -146,11 +146,15 @@ impl<F: Real> Builder<'_, F> {
     fn block(&mut self, c: usize, k: usize, pad: usize) -> Result<()> {
         self.blocks += 1;
         let i = self.blocks;
+        // ReLU fused onto the convolution (the same function as a separate layer, one pass
+        // over the activations fewer each way).
         let conv = Conv2d::new(self.shape, c, k, 1, pad)?;
+        let conv = if self.spec.relu {
+            conv.with_relu()
+        } else {
+            conv
+        };
         self.push(&format!("conv{i}"), conv);
-        if self.spec.relu {
-            self.relu(&format!("conv{i}"));
-        }
         let s = self.shape;
         let dn = DivNormOptions::default();
         match self.spec.norm {
