@@ -393,3 +393,90 @@ fn cordsnet_binary() {
         );
     }
 }
+
+/// The checkpoint loader reads the original's state-dict layout (spec A.5): weight-normed
+/// `<name>.parametrizations.weight.original0` (g, `[C_out, 1, …]`) and `…original1` (V) pairs, plain
+/// `conv_bias.{l}` and `out_fc.bias`; K = g V/‖V‖ per output row. Written here from the X11
+/// network (V = 2K, g = ‖K‖ per row) and loaded back: the same logits at step 200.
+#[test]
+fn loads_the_original_state_dict_layout() {
+    let net = CordsNet::sine_filled(Arch::mini()).unwrap();
+    let shapes = neurodyn::cordsnet::tensor_shapes(&net.arch);
+    let mut tensors: Vec<Vec<f64>> = vec![net.stem.clone(), net.inp_skip.clone()];
+    tensors.extend(net.rec.iter().cloned());
+    tensors.extend(net.inp.iter().cloned());
+    tensors.extend(net.bias.iter().cloned());
+    tensors.extend(net.proj.iter().cloned());
+    tensors.push(net.fc_w.clone());
+    tensors.push(net.fc_b.clone());
+    let mut raw: Vec<neurodyn::io::RawTensor> = vec![];
+    let bytes = |v: &[f64]| {
+        v.iter()
+            .flat_map(|x| (*x as f32).to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    for ((name, shape), t) in shapes.iter().zip(&tensors) {
+        let plain = name.starts_with("conv_bias") || name == "out_fc.bias";
+        if plain {
+            raw.push((name.clone(), shape.clone(), bytes(t), "F32"));
+            continue;
+        }
+        let base = name.trim_end_matches(".weight");
+        let out = shape[0];
+        let per = t.len() / out;
+        let g: Vec<f64> = (0..out)
+            .map(|o| {
+                t[o * per..(o + 1) * per]
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect();
+        let v: Vec<f64> = t.iter().map(|x| 2.0 * x).collect();
+        let mut gshape = vec![out];
+        gshape.extend(std::iter::repeat_n(1, shape.len() - 1));
+        raw.push((
+            format!("{base}.parametrizations.weight.original0"),
+            gshape,
+            bytes(&g),
+            "F32",
+        ));
+        raw.push((
+            format!("{base}.parametrizations.weight.original1"),
+            shape.clone(),
+            bytes(&v),
+            "F32",
+        ));
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("mini.safetensors");
+    std::fs::write(
+        &p,
+        neurodyn::io::safetensors_bytes(&raw, &Default::default()).unwrap(),
+    )
+    .unwrap();
+    let back = CordsNet::load(&p, Arch::mini()).unwrap();
+    let img: Vec<f64> = (0..32 * 32)
+        .map(|k| (0.3 * (k / 32) as f64).sin() * (0.2 * (k % 32) as f64).cos())
+        .collect();
+    let fl = [-0.0652774351955697, -0.206511195944843, 0.241812671660885];
+    let run = back.run(&img, 100, 100).unwrap();
+    for k in 0..3 {
+        // float32 storage: agreement to ~1e-6.
+        assert!(
+            (run.logits[k] - fl[k]).abs() < 1e-5,
+            "logit {k}: {}",
+            run.logits[k]
+        );
+    }
+    // A missing tensor is named.
+    raw.retain(|t| t.0 != "conv_bias.3");
+    std::fs::write(
+        &p,
+        neurodyn::io::safetensors_bytes(&raw, &Default::default()).unwrap(),
+    )
+    .unwrap();
+    let e = CordsNet::load(&p, Arch::mini()).unwrap_err().to_string();
+    assert!(e.contains("conv_bias.3"), "{e}");
+}
