@@ -469,7 +469,18 @@ impl CordsNet {
 
     /// The flow for a fixed stem output h (see the module documentation).
     pub fn flow<'a>(&'a self, h: &'a [f64]) -> CordsFlow<'a> {
-        CordsFlow { net: self, h }
+        let a = &self.arch;
+        let proj = a.projections();
+        CordsFlow {
+            net: self,
+            h,
+            off: a.offsets(),
+            sizes: a.sizes(),
+            proj_of: (0..a.depth())
+                .map(|l| proj.iter().position(|&k| k == l))
+                .collect(),
+            active: std::sync::Mutex::new(None),
+        }
     }
 
     /// Logits of a state.
@@ -564,15 +575,43 @@ pub fn weight_norm(g: &[f64], v: &[f64], out: usize) -> Result<Vec<f64>> {
 pub struct CordsFlow<'a> {
     pub net: &'a CordsNet,
     pub h: &'a [f64],
+    /// Layer offsets in the state, H_l, and each layer's projection index (odd l ≥ 3), derived
+    /// once from the architecture.
+    off: Vec<usize>,
+    sizes: Vec<usize>,
+    proj_of: Vec<Option<usize>>,
+    /// D = 1[pre > 0] per layer at the last state a JVP was asked at: the Krylov solvers call
+    /// the JVP many times at one state, and D costs a full forward pass.
+    active: std::sync::Mutex<Option<(Vec<f64>, Vec<Vec<bool>>)>>,
 }
 
 impl CordsFlow<'_> {
+    /// D per layer at state r, from the cache when r is the state of the previous call.
+    fn active_at(&self, r: &[f64]) -> Vec<Vec<bool>> {
+        use rayon::prelude::*;
+        if let Ok(c) = self.active.lock() {
+            if let Some((x, d)) = c.as_ref() {
+                if x.as_slice() == r {
+                    return d.clone();
+                }
+            }
+        }
+        let d: Vec<Vec<bool>> = (0..self.net.arch.depth())
+            .into_par_iter()
+            .map(|l| self.pre(r, l).iter().map(|p| *p > 0.0).collect())
+            .collect();
+        if let Ok(mut c) = self.active.lock() {
+            *c = Some((r.to_vec(), d.clone()));
+        }
+        d
+    }
+
     /// u_l of state r (channels `in_channels(l)`, grid of r_{l−1} or of h).
     fn input(&self, r: &[f64], l: usize, relu: bool) -> Vec<f64> {
         let net = self.net;
         let a = &net.arch;
-        let off = a.offsets();
-        let s = a.sizes();
+        let off = &self.off;
+        let s = &self.sizes;
         let act = |x: f64| if relu { x.max(0.0) } else { x };
         match l {
             0 => self.h.to_vec(),
@@ -602,7 +641,7 @@ impl CordsFlow<'_> {
                         .map(|(x, y)| act(*x) + act(*y))
                         .collect()
                 } else {
-                    let i = a.projections().iter().position(|&k| k == l).unwrap();
+                    let i = self.proj_of[l].expect("odd layer ≥ 3 has a projection");
                     let two_act: Vec<f64> = two.iter().map(|x| act(*x)).collect();
                     let (p, _) = conv2d(
                         &two_act,
@@ -624,8 +663,8 @@ impl CordsFlow<'_> {
     fn pre(&self, r: &[f64], l: usize) -> Vec<f64> {
         let net = self.net;
         let a = &net.arch;
-        let off = a.offsets();
-        let s = a.sizes();
+        let off = &self.off;
+        let s = &self.sizes;
         let in_size = if l == 0 { a.stem_size() } else { s[l - 1] };
         let u = self.input(r, l, true);
         let (mut p, _) = conv2d(
@@ -657,8 +696,8 @@ impl CordsFlow<'_> {
     /// δu_l for a state perturbation v (through the relu(r) terms; h is fixed).
     fn dinput(&self, r: &[f64], v: &[f64], l: usize) -> Option<Vec<f64>> {
         let a = &self.net.arch;
-        let off = a.offsets();
-        let s = a.sizes();
+        let off = &self.off;
+        let s = &self.sizes;
         let d = |x: f64, dv: f64| if x > 0.0 { dv } else { 0.0 };
         match l {
             0 => None,
@@ -683,7 +722,7 @@ impl CordsFlow<'_> {
                 if l % 2 == 0 {
                     Some(prev.iter().zip(&two).map(|(x, y)| x + y).collect())
                 } else {
-                    let i = a.projections().iter().position(|&k| k == l).unwrap();
+                    let i = self.proj_of[l].expect("odd layer ≥ 3 has a projection");
                     let (p, _) = conv2d(
                         &two,
                         a.channels[l - 2],
@@ -708,7 +747,7 @@ impl Model for CordsFlow<'_> {
     fn rhs(&self, _t: f64, r: &[f64], dr: &mut [f64]) {
         use rayon::prelude::*;
         let a = &self.net.arch;
-        let off = a.offsets();
+        let off = &self.off;
         let tau = a.tau;
         let pres: Vec<Vec<f64>> = (0..a.depth())
             .into_par_iter()
@@ -738,12 +777,13 @@ impl Model for CordsFlow<'_> {
         use rayon::prelude::*;
         let net = self.net;
         let a = &net.arch;
-        let off = a.offsets();
-        let s = a.sizes();
+        let off = &self.off;
+        let s = &self.sizes;
+        let active = self.active_at(r);
         let parts: Vec<Vec<f64>> = (0..a.depth())
             .into_par_iter()
             .map(|l| {
-                let pre = self.pre(r, l);
+                let pre = &active[l];
                 let (mut dp, _) = conv2d(
                     &v[off[l]..off[l + 1]],
                     a.channels[l],
@@ -771,9 +811,9 @@ impl Model for CordsFlow<'_> {
                     }
                 }
                 dp.iter()
-                    .zip(&pre)
+                    .zip(pre)
                     .zip(&v[off[l]..off[l + 1]])
-                    .map(|((d, p), vi)| (-vi + if *p > 0.0 { *d } else { 0.0 }) / a.tau)
+                    .map(|((d, on), vi)| (-vi + if *on { *d } else { 0.0 }) / a.tau)
                     .collect()
             })
             .collect();
