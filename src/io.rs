@@ -614,8 +614,21 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
     })
 }
 
-/// A tensor to write: name, shape, little-endian bytes, dtype (`"F32"`, `"F64"`).
-pub type RawTensor = (String, Vec<usize>, Vec<u8>, &'static str);
+/// A tensor to write: name, shape, little-endian bytes, dtype (F32, F64, I32 or I64).
+pub type RawTensor = (String, Vec<usize>, Vec<u8>, safetensors::Dtype);
+
+/// Writes a safetensors file atomically with [`safetensors_bytes`]' fixed layout (the
+/// checkpoints of `train` and `train-cnn`).
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[RawTensor],
+    meta: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let bytes = safetensors_bytes(tensors, meta)?;
+    write_atomic(path, |w| {
+        w.write_all(&bytes).map_err(|e| Error::file(path, e))
+    })
+}
 
 /// The bytes of a safetensors file with the tensors in the given order and the metadata in key
 /// order, so that the same contents always give the same bytes (the `safetensors` crate writes
@@ -635,13 +648,16 @@ pub fn safetensors_bytes(
     }
     let mut off = 0usize;
     for (name, shape, data, dtype) in tensors {
-        let width = match *dtype {
-            "F64" | "I64" => 8,
-            "F32" | "I32" => 4,
+        use safetensors::Dtype;
+        let (width, dname) = match *dtype {
+            Dtype::F64 => (8, "F64"),
+            Dtype::I64 => (8, "I64"),
+            Dtype::F32 => (4, "F32"),
+            Dtype::I32 => (4, "I32"),
             other => {
                 return Err(Error::invalid(
                     "dtype",
-                    format!("`{other}` is not written here"),
+                    format!("`{other:?}` is not written here"),
                 ))
             }
         };
@@ -650,7 +666,7 @@ pub fn safetensors_bytes(
             return Err(Error::invalid(
                 name,
                 format!(
-                    "shape {shape:?} of {dtype} needs {} bytes, got {}",
+                    "shape {shape:?} of {dname} needs {} bytes, got {}",
                     n * width,
                     data.len()
                 ),
@@ -658,7 +674,7 @@ pub fn safetensors_bytes(
         }
         header.insert(
             name.clone(),
-            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [off, off + data.len()]}),
+            serde_json::json!({"dtype": dname, "shape": shape, "data_offsets": [off, off + data.len()]}),
         );
         off += data.len();
     }

@@ -418,7 +418,12 @@ fn loads_the_original_state_dict_layout() {
     for ((name, shape), t) in shapes.iter().zip(&tensors) {
         let plain = name.starts_with("conv_bias") || name == "out_fc.bias";
         if plain {
-            raw.push((name.clone(), shape.clone(), bytes(t), "F32"));
+            raw.push((
+                name.clone(),
+                shape.clone(),
+                bytes(t),
+                safetensors::Dtype::F32,
+            ));
             continue;
         }
         let base = name.trim_end_matches(".weight");
@@ -440,13 +445,13 @@ fn loads_the_original_state_dict_layout() {
             format!("{base}.parametrizations.weight.original0"),
             gshape,
             bytes(&g),
-            "F32",
+            safetensors::Dtype::F32,
         ));
         raw.push((
             format!("{base}.parametrizations.weight.original1"),
             shape.clone(),
             bytes(&v),
-            "F32",
+            safetensors::Dtype::F32,
         ));
     }
     let d = tempfile::tempdir().unwrap();

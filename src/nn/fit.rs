@@ -542,10 +542,6 @@ impl CnnRun {
                 ));
             }
         }
-        let raw: Vec<crate::io::RawTensor> = entries
-            .into_iter()
-            .map(|(n, s, d, t)| (n, s, d, if t == Dtype::F32 { "F32" } else { "F64" }))
-            .collect();
         let meta: std::collections::BTreeMap<String, String> = [
             ("format".to_string(), "neurodyn-cnn-1".to_string()),
             ("config".to_string(), self.config.to_toml()?),
@@ -555,10 +551,7 @@ impl CnnRun {
         ]
         .into_iter()
         .collect();
-        let bytes = crate::io::safetensors_bytes(&raw, &meta)?;
-        crate::io::write_atomic(path, |w| {
-            std::io::Write::write_all(w, &bytes).map_err(|e| Error::file(path, e))
-        })
+        crate::io::write_safetensors(path, &entries, &meta)
     }
 }
 

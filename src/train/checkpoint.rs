@@ -200,23 +200,9 @@ pub fn save_with<F: Real>(
         ));
         entries.push(("adam_t".into(), vec![1], f64b(&[adam.t as f64]), Dtype::F64));
     }
-    let raw: Vec<crate::io::RawTensor> = entries
-        .into_iter()
-        .map(|(name, shape, data, dt)| {
-            (
-                name,
-                shape,
-                data,
-                if dt == Dtype::F32 { "F32" } else { "F64" },
-            )
-        })
-        .collect();
     let meta: std::collections::BTreeMap<String, String> =
         w.meta.into_iter().chain(extra.iter().cloned()).collect();
-    let bytes = crate::io::safetensors_bytes(&raw, &meta).map_err(|e| bad(path, e))?;
-    crate::io::write_atomic(path, |wr| {
-        std::io::Write::write_all(wr, &bytes).map_err(|e| Error::file(path, e))
-    })
+    crate::io::write_safetensors(path, &entries, &meta).map_err(|e| bad(path, e))
 }
 
 /// The metadata of a checkpoint (without reading its tensors into a network).
