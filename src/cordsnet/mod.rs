@@ -24,6 +24,7 @@
 //! average pool divides by 9 everywhere (count_include_pad).
 
 pub mod conv;
+pub mod train;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
