@@ -6,7 +6,12 @@ use clap::{Parser, Subcommand};
 use neurodyn::cordsnet::conv::ConvOperator;
 use neurodyn::cordsnet::{Arch, CordsNet};
 use neurodyn::io::{Column, Table, TableFormat};
+use indicatif::{ProgressBar, ProgressStyle};
+use neurodyn::cordsnet::analyze::AnalyzeOptions;
+use neurodyn::cordsnet::fit::{CordsConfig, CordsProgress, CordsRun};
+use neurodyn::cordsnet::train::Protocol;
 use neurodyn::krylov::{arnoldi, newton_krylov, LinearOperator, NewtonKrylovOptions};
+use neurodyn::nn::fit::Dataset;
 use neurodyn::model::Model;
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -18,6 +23,8 @@ use std::path::PathBuf;
 ///           cordsnet spectrum --kernel K.npy --size 10 10 --m 300 --k 10 --out ritz.csv
 ///           cordsnet simulate --arch mnist --seed 1 --mnist 0 --out traj.csv
 ///           cordsnet steady-state --arch mnist --seed 1 --mnist 0 --out ss.csv
+///           cordsnet train --out cords/
+///           cordsnet analyze --checkpoint cords/checkpoint.safetensors --images 20 --out cords/analysis
 #[derive(Parser, Debug)]
 #[command(name = "cordsnet", version, allow_negative_numbers = true)]
 struct Args {
@@ -104,6 +111,39 @@ impl Net {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Train on MNIST / Fashion-MNIST: linear stage, PReLU anneal, ReLU fine-tune (spec A.8
+    /// stages 4–5, A.7 loss), resumable.
+    Train(TrainArgs),
+    /// Dissect a trained network image by image: steady states (Newton–Krylov), the leading
+    /// spectrum of each layer's D·K^rec there, the stimulus phase's largest Lyapunov exponent,
+    /// and traces of chosen units; tables and figures into a folder.
+    Analyze {
+        /// A checkpoint written by `cordsnet train`.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, value_enum, default_value = "mnist")]
+        dataset: Dataset,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The first this many test images.
+        #[arg(long, default_value_t = 10)]
+        images: usize,
+        #[arg(long, default_value_t = 20)]
+        spont: usize,
+        #[arg(long, default_value_t = 40)]
+        stim: usize,
+        /// Arnoldi steps per layer, Ritz values kept.
+        #[arg(long, default_value_t = 60)]
+        m: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// A unit to trace, `layer,channel,row,column` (repeatable; default: the centre unit of
+        /// channel 0 in every layer).
+        #[arg(long, value_parser = parse_unit)]
+        unit: Vec<[usize; 4]>,
+        #[arg(long, default_value = "out/cordsnet_analysis")]
+        out: PathBuf,
+    },
     /// The layer table and the parameter count.
     Info {
         #[arg(long, default_value = "r8")]
@@ -158,8 +198,240 @@ enum Cmd {
     },
 }
 
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    #[arg(long, value_enum, default_value = "mnist")]
+    dataset: Dataset,
+    /// Folder with the four IDX files (default: the bundled slice, 2,000 / 500 images).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Architecture preset (28 × 28 input): mnist-wide (stem 16; 16, 16, 32, 32 channels) or
+    /// mnist (half the width).
+    #[arg(long, default_value = "mnist-wide")]
+    arch: String,
+    /// Epochs of the linear stage (slope 1, stimulus only; spec A.8 stage 4).
+    #[arg(long, default_value_t = 1)]
+    linear_epochs: usize,
+    /// Epochs of the PReLU anneal (slope 1 − (e+1)/n; stage 5).
+    #[arg(long, default_value_t = 2)]
+    anneal_epochs: usize,
+    /// Epochs of ReLU fine-tuning (slope 0; may be raised when resuming).
+    #[arg(long, default_value_t = 1)]
+    relu_epochs: usize,
+    /// Steps of the spontaneous / stimulus / post-stimulus phases.
+    #[arg(long, default_value_t = 10)]
+    spont: usize,
+    #[arg(long, default_value_t = 20)]
+    stim: usize,
+    #[arg(long, default_value_t = 10)]
+    post: usize,
+    /// Stimulus states in the ramp-weighted cross-entropy (the last R).
+    #[arg(long, default_value_t = 30)]
+    ramp: usize,
+    /// Post-stimulus states in the stability term (the last W).
+    #[arg(long, default_value_t = 10)]
+    window: usize,
+    /// `paper`: 100 / 100 / 100 steps (overrides --spont/--stim/--post).
+    #[arg(long, value_parser = ["paper"])]
+    protocol: Option<String>,
+    /// Weight λ of the stability term.
+    #[arg(long, default_value_t = 1e-3)]
+    stability: f64,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Global L2 gradient-norm clip.
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// Scale of the random recurrent kernels.
+    #[arg(long, default_value_t = 0.5)]
+    rec_gain: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    train_limit: Option<usize>,
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Refuse runs whose memory estimate exceeds this many bytes.
+    #[arg(long)]
+    max_memory: Option<u64>,
+    /// Run folder: checkpoint.safetensors, config.toml, metrics.csv/.parquet,
+    /// learning_curve.png/.svg (resumed when it holds the same run).
+    #[arg(long, default_value = "out/cordsnet")]
+    out: PathBuf,
+}
+
+fn parse_unit(s: &str) -> Result<[usize; 4], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| t.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}`: expected layer,channel,row,column"))?;
+    <[usize; 4]>::try_from(v).map_err(|_| format!("`{s}`: expected four numbers"))
+}
+
+fn train(t: TrainArgs, quiet: bool) -> Result<(), Error> {
+    let mut c = CordsConfig::new(t.dataset);
+    c.arch = t.arch;
+    c.data_dir = t.data_dir;
+    c.linear_epochs = t.linear_epochs;
+    c.anneal_epochs = t.anneal_epochs;
+    c.relu_epochs = t.relu_epochs;
+    c.protocol = Protocol {
+        spont: t.spont,
+        stim: t.stim,
+        post: t.post,
+        ramp: t.ramp,
+        window: t.window,
+        stability: t.stability,
+    };
+    if t.protocol.is_some() {
+        c.protocol = Protocol {
+            stability: t.stability,
+            ..Protocol::paper()
+        };
+    }
+    c.batch = t.batch;
+    c.lr = t.lr;
+    c.clip = t.clip;
+    c.rec_gain = t.rec_gain;
+    c.seed = t.seed;
+    c.train_limit = t.train_limit;
+    c.test_limit = t.test_limit;
+    let mut run = CordsRun::open(c, &t.out, t.max_memory)?;
+    let steps = run.steps_per_epoch();
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new((run.config.epochs() * steps) as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position((run.done() * steps) as u64);
+    let mut last = run.rows.last().map(|r| r.test_accuracy);
+    let cfg = run.config.clone();
+    let rows = run.train(&mut |p| match p {
+        CordsProgress::Step { epoch, loss, .. } => {
+            bar.inc(1);
+            let acc = last.map_or(String::new(), |v| {
+                format!(", test accuracy {:.1} %", 100.0 * v)
+            });
+            let slope = cfg.stage(epoch).0;
+            bar.set_message(format!(
+                "epoch {} (slope {slope:.2}) loss {loss:.4}{acc}",
+                epoch + 1
+            ));
+        }
+        CordsProgress::Epoch(r) => last = Some(r.test_accuracy),
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        if let Some(r) = rows.last() {
+            eprintln!(
+                "epoch {} (slope {}): train loss {:.4}, test accuracy {:.2} %; wrote {}/checkpoint.safetensors, metrics.csv/.parquet, learning_curve.png/.svg",
+                r.epoch,
+                r.slope,
+                r.train_loss,
+                100.0 * r.test_accuracy,
+                t.out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(a: Args) -> Result<(), Error> {
     match a.command {
+        Cmd::Train(t) => train(t, a.quiet),
+        Cmd::Analyze {
+            checkpoint,
+            dataset,
+            data_dir,
+            images,
+            spont,
+            stim,
+            m,
+            k,
+            unit,
+            out,
+        } => {
+            let net = CordsNet::load_checkpoint(&checkpoint)?;
+            let d = dataset.load(data_dir.as_deref(), false)?;
+            if images == 0 || images > d.len() {
+                return Err(Error::invalid(
+                    "images",
+                    format!("{images}: the test split has {} images", d.len()),
+                ));
+            }
+            let a2 = net.arch.clone();
+            if (a2.img_channels, a2.img_size) != (1, d.rows) || d.rows != d.cols {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!(
+                        "the network takes {}×{}×{} images; the data are 1×{}×{}",
+                        a2.img_channels, a2.img_size, a2.img_size, d.rows, d.cols
+                    ),
+                ));
+            }
+            let mut units = unit;
+            if units.is_empty() {
+                // Default: the centre unit of channel 0 in every layer.
+                let s = a2.sizes();
+                units = (0..a2.depth()).map(|l| [l, 0, s[l] / 2, s[l] / 2]).collect();
+            }
+            for u in &units {
+                net.unit_index(*u)?;
+            }
+            let opts = AnalyzeOptions {
+                spont,
+                stim,
+                m,
+                k,
+                units: units.clone(),
+                ..AnalyzeOptions::default()
+            };
+            std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, e))?;
+            let (mm, ss) = dataset.mean_std();
+            let bar = if a.quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(images as u64)
+            };
+            let mut results = vec![];
+            for i in 0..images {
+                let img: Vec<f64> = d.images[i * 784..(i + 1) * 784]
+                    .iter()
+                    .map(|&p| (p as f64 / 255.0 - mm) / ss)
+                    .collect();
+                results.push(net.analyze_image(&img, &opts)?);
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            neurodyn::cordsnet::analyze::write_outputs(
+                &net,
+                &results,
+                &d.labels[..images],
+                &units,
+                &out,
+            )?;
+            if !a.quiet {
+                let acc = results
+                    .iter()
+                    .zip(&d.labels)
+                    .filter(|(r, &y)| r.predicted_steady == y as usize)
+                    .count();
+                let conv = results.iter().filter(|r| r.converged).count();
+                let lmax = results.iter().map(|r| r.lyapunov).fold(f64::NEG_INFINITY, f64::max);
+                eprintln!(
+                    "{images} images: {conv} steady states converged, {acc} classified correctly at the steady state, largest stimulus-phase λ₁ = {lmax:.4} /ms; wrote {}/images.csv, spectra.csv, traces.csv, eigenvalues.png/.svg, steady_state.png/.svg, traces.png/.svg",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
         Cmd::Info { arch } => {
             let ar = Arch::preset(&arch)?;
             ar.validate()?;
@@ -280,29 +552,14 @@ fn run(a: Args) -> Result<(), Error> {
                 ));
             }
             // Per layer: D·K^rec at the steady state (D = active units).
-            let a2 = &net.arch;
-            let s = a2.sizes();
-            let units = a2.layer_units();
-            let mut f = vec![0.0; flow.dim()];
-            flow.rhs(0.0, &nk.x, &mut f);
             let (mut layer, mut re, mut im, mut res) = (vec![], vec![], vec![], vec![]);
-            let mut off = 0;
-            for l in 0..a2.depth() {
-                // Active where relu(pre) > 0, i.e. where r* > 0 at the steady state.
-                let mask: Vec<f64> = nk.x[off..off + units[l]]
-                    .iter()
-                    .map(|v| if *v > 0.0 { 1.0 } else { 0.0 })
-                    .collect();
-                let mut op = ConvOperator::new(net.rec[l].clone(), a2.channels[l], 3, s[l], s[l])?;
-                op.mask = Some(mask);
-                let r = arnoldi(&op, m, l as u64)?;
-                for i in 0..k.min(r.values.len()) {
+            for (l, sp) in net.layer_spectra(&nk.x, m, k)?.iter().enumerate() {
+                for (v, e) in sp {
                     layer.push(l as i64);
-                    re.push(r.values[i].re);
-                    im.push(r.values[i].im);
-                    res.push(r.residuals[i]);
+                    re.push(v.re);
+                    im.push(v.im);
+                    res.push(*e);
                 }
-                off += units[l];
             }
             let mut t = Table::new();
             t.push("layer", Column::I64(layer));
@@ -327,8 +584,11 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    neurodyn::io::stage_outputs();
     let args = Args::parse();
+    // One-shot commands write all their files or none; a training run keeps every epoch.
+    if !matches!(args.command, Cmd::Train(_)) {
+        neurodyn::io::stage_outputs();
+    }
     let json = args.json;
     neurodyn::error::exit_with(run(args), json)
 }

@@ -23,7 +23,9 @@
 //! Conventions (spec A.2): convolutions are PyTorch's cross-correlations with zero padding; the
 //! average pool divides by 9 everywhere (count_include_pad).
 
+pub mod analyze;
 pub mod conv;
+pub mod fit;
 pub mod train;
 
 use crate::error::{Error, Result};
@@ -94,15 +96,25 @@ impl Arch {
             tau: 10.0,
         }
     }
-    /// By name: `r8`, `mini`, `mnist`.
+    /// The MNIST network at twice the width: stem 16, channels 16, 16, 32, 32 (what `cordsnet
+    /// train` uses by default: the read-out sees 32 features instead of 16).
+    pub fn mnist_wide() -> Self {
+        Arch {
+            stem: 16,
+            channels: vec![16, 16, 32, 32],
+            ..Self::mnist()
+        }
+    }
+    /// By name: `r8`, `mini`, `mnist`, `mnist-wide`.
     pub fn preset(name: &str) -> Result<Self> {
         match name {
             "r8" => Ok(Self::r8()),
             "mini" => Ok(Self::mini()),
             "mnist" => Ok(Self::mnist()),
+            "mnist-wide" => Ok(Self::mnist_wide()),
             other => Err(Error::invalid(
                 "arch",
-                format!("`{other}`: the presets are r8, mini and mnist"),
+                format!("`{other}`: the presets are r8, mini, mnist and mnist-wide"),
             )),
         }
     }
@@ -447,6 +459,32 @@ impl CordsNet {
             tensors.push(t);
         }
         Self::from_tensors(arch, tensors)
+    }
+
+    /// A network trained by `cordsnet train`: the architecture from the checkpoint's `arch`
+    /// metadata, the tensors by [`CordsNet::load`].
+    pub fn load_checkpoint(path: &std::path::Path) -> Result<Self> {
+        let meta = crate::train::checkpoint::read_metadata(path)?;
+        let arch: Arch = meta
+            .get("arch")
+            .ok_or_else(|| {
+                Error::invalid(
+                    "checkpoint",
+                    format!(
+                        "{}: no `arch` metadata (not written by `cordsnet train`; pass --arch and --weights)",
+                        path.display()
+                    ),
+                )
+            })
+            .and_then(|t| {
+                toml::from_str(t).map_err(|e| {
+                    Error::invalid(
+                        "checkpoint",
+                        format!("{}: unreadable `arch` ({e})", path.display()),
+                    )
+                })
+            })?;
+        Self::load(path, arch)
     }
 
     /// The stem's output h for an image `[C_img, S, S]` (zeros for a blank image).

@@ -450,8 +450,41 @@ impl<F: Real> Bptt<F> {
         Ok(b)
     }
 
-    /// A forward pass without gradients (evaluation): the result at the last stimulus state.
+    /// A forward pass without gradients (evaluation): the result at the last stimulus state
+    /// (groups of 32 samples in parallel).
     pub fn evaluate(
+        &self,
+        x: &[F],
+        labels: &[u8],
+        slope: f64,
+        proto: &Protocol,
+    ) -> Result<PassResult> {
+        use rayon::prelude::*;
+        let b = self.check_batch(x, labels)?;
+        let d = x.len() / b;
+        let groups: Vec<(usize, usize)> = (0..b).step_by(32).map(|b0| (b0, (b0 + 32).min(b))).collect();
+        let parts = groups
+            .par_iter()
+            .map(|&(b0, b1)| self.evaluate_group(&x[b0 * d..b1 * d], &labels[b0..b1], slope, proto))
+            .collect::<Result<Vec<_>>>()?;
+        let mut acc = PassResult {
+            loss: 0.0,
+            cross_entropy: 0.0,
+            stability: 0.0,
+            correct: 0,
+            logits: vec![],
+        };
+        for (r, &(b0, b1)) in parts.iter().zip(&groups) {
+            let w = (b1 - b0) as f64 / b as f64;
+            acc.loss += w * r.loss;
+            acc.cross_entropy += w * r.cross_entropy;
+            acc.correct += r.correct;
+            acc.logits.extend_from_slice(&r.logits);
+        }
+        Ok(acc)
+    }
+
+    fn evaluate_group(
         &self,
         x: &[F],
         labels: &[u8],
@@ -589,7 +622,9 @@ impl<F: Real> Bptt<F> {
     }
 
     /// Loss and gradient (into `self.grad`, overwritten) of one batch under `proto` at PReLU
-    /// slope `slope`.
+    /// slope `slope`. The batch is split into fixed groups of [`crate::nn::CHUNK`] samples that
+    /// run in parallel, their results summed in group order (the same bits whatever the thread
+    /// count).
     pub fn loss_grad(
         &mut self,
         x: &[F],
@@ -597,7 +632,47 @@ impl<F: Real> Bptt<F> {
         slope: f64,
         proto: &Protocol,
     ) -> Result<PassResult> {
+        use rayon::prelude::*;
         proto.validate()?;
+        let b = self.check_batch(x, labels)?;
+        let d = x.len() / b;
+        let parts = crate::nn::chunks(b)
+            .par_iter()
+            .map(|&(b0, b1)| {
+                self.group_loss_grad(&x[b0 * d..b1 * d], &labels[b0..b1], slope, proto)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut acc = PassResult {
+            loss: 0.0,
+            cross_entropy: 0.0,
+            stability: 0.0,
+            correct: 0,
+            logits: vec![],
+        };
+        self.grad.fill(F::zero());
+        for ((r, g), &(b0, b1)) in parts.iter().zip(&crate::nn::chunks(b)) {
+            let w = (b1 - b0) as f64 / b as f64;
+            acc.loss += w * r.loss;
+            acc.cross_entropy += w * r.cross_entropy;
+            acc.stability += w * r.stability;
+            acc.correct += r.correct;
+            acc.logits.extend_from_slice(&r.logits);
+            let wf = F::c(w);
+            for (a, v) in self.grad.iter_mut().zip(g) {
+                *a += wf * *v;
+            }
+        }
+        Ok(acc)
+    }
+
+    /// [`Bptt::loss_grad`] of one group of samples, the gradient returned.
+    fn group_loss_grad(
+        &self,
+        x: &[F],
+        labels: &[u8],
+        slope: f64,
+        proto: &Protocol,
+    ) -> Result<(PassResult, Vec<F>)> {
         let b = self.check_batch(x, labels)?;
         let l = self.arch.depth();
         let steps = proto.steps();
@@ -635,8 +710,7 @@ impl<F: Real> Bptt<F> {
             us.push(u);
         }
         // Backward sweep.
-        let mut grad = std::mem::take(&mut self.grad);
-        grad.fill(F::zero());
+        let mut grad = vec![F::zero(); self.params.len()];
         let mut acc = PassResult {
             loss: 0.0,
             cross_entropy: 0.0,
@@ -755,8 +829,7 @@ impl<F: Real> Bptt<F> {
                 *a += *v;
             }
         }
-        self.grad = grad;
         acc.loss = acc.cross_entropy + proto.stability * acc.stability;
-        Ok(acc)
+        Ok((acc, grad))
     }
 }

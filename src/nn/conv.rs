@@ -12,6 +12,10 @@ use crate::train::real::{rm, rm_mut};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+/// Output planes smaller than this many positions are computed for a chunk's samples side by
+/// side in one matrix product.
+const SIDE_BY_SIDE: usize = 128;
+
 /// A 2-D convolution with square kernels. Parameters `weight` `[C_out, C_in, K, K]`, `bias` `[C_out]`.
 #[derive(Debug, Clone)]
 pub struct Conv2d {
@@ -24,6 +28,9 @@ pub struct Conv2d {
     /// fewer each way than a separate [`Relu`](super::Relu) layer.
     pub relu: bool,
     output: Shape,
+    /// For small output planes: per entry of U, the input index it copies (`u32::MAX`: padding),
+    /// so that unfolding is one gather instead of many short row copies.
+    gather: Vec<u32>,
 }
 
 impl Conv2d {
@@ -61,7 +68,7 @@ impl Conv2d {
                 ),
             ));
         };
-        Ok(Conv2d {
+        let mut conv = Conv2d {
             input,
             out_channels,
             kernel,
@@ -69,15 +76,39 @@ impl Conv2d {
             padding,
             relu: false,
             output: Shape::new(out_channels, h, w),
-        })
+            gather: vec![],
+        };
+        if h * w < SIDE_BY_SIDE {
+            // The unfolding of the input whose entry i holds i: the gather table.
+            let (n, cols) = (input.len(), h * w);
+            crate::memory::check("conv", (conv.rows() * cols) as u128 * 12, None)?;
+            let ids: Vec<f64> = (0..n).map(|i| i as f64 + 1.0).collect();
+            let mut u = vec![0.0f64; conv.rows() * cols];
+            conv.im2col(&ids, &mut u, cols, 0);
+            conv.gather = u
+                .iter()
+                .map(|&v| if v == 0.0 { u32::MAX } else { v as u32 - 1 })
+                .collect();
+        }
+        Ok(conv)
     }
 
     fn rows(&self) -> usize {
         self.input.c * self.kernel * self.kernel
     }
 
-    /// U (row-major `(C·K·K) × (H_out·W_out)`) of one sample.
-    fn im2col<F: Real>(&self, x: &[F], u: &mut [F]) {
+    /// U (row-major `(C·K·K) × (H_out·W_out)`) of one sample, written at column `off` of rows
+    /// `ld` long (several samples side by side: ld = n·H_out·W_out).
+    fn im2col<F: Real>(&self, x: &[F], u: &mut [F], ld: usize, off: usize) {
+        let cols = self.output.plane();
+        if !self.gather.is_empty() {
+            for (row, idx) in self.gather.chunks(cols).enumerate() {
+                for (d, &i) in u[row * ld + off..][..cols].iter_mut().zip(idx) {
+                    *d = if i == u32::MAX { F::zero() } else { x[i as usize] };
+                }
+            }
+            return;
+        }
         let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
         let (ho, wo) = (self.output.h, self.output.w);
         let (h, w) = (self.input.h as isize, self.input.w as isize);
@@ -86,22 +117,26 @@ impl Conv2d {
             let xc = &x[c * self.input.plane()..(c + 1) * self.input.plane()];
             for ki in 0..k {
                 for kj in 0..k {
-                    let row = &mut u[((c * k + ki) * k + kj) * cols..][..cols];
+                    let row = &mut u[((c * k + ki) * k + kj) * ld + off..][..cols];
+                    let (lo, hi) = self.valid(kj, w as usize, wo);
                     for oi in 0..ho {
                         let ii = (oi * s) as isize - p + ki as isize;
                         let dst = &mut row[oi * wo..(oi + 1) * wo];
-                        if ii < 0 || ii >= h {
+                        if ii < 0 || ii >= h || lo >= hi {
                             dst.fill(F::zero());
                             continue;
                         }
                         let src = &xc[ii as usize * w as usize..][..w as usize];
-                        for (oj, d) in dst.iter_mut().enumerate() {
-                            let jj = (oj * s) as isize - p + kj as isize;
-                            *d = if jj < 0 || jj >= w {
-                                F::zero()
-                            } else {
-                                src[jj as usize]
-                            };
+                        dst[..lo].fill(F::zero());
+                        dst[hi..].fill(F::zero());
+                        // jj = oj·s − p + kj ≥ 0 on [lo, hi).
+                        let j0 = (lo * s) as isize - p + kj as isize;
+                        if s == 1 {
+                            dst[lo..hi].copy_from_slice(&src[j0 as usize..][..hi - lo]);
+                        } else {
+                            for (d, jj) in dst[lo..hi].iter_mut().zip((j0 as usize..).step_by(s)) {
+                                *d = src[jj];
+                            }
                         }
                     }
                 }
@@ -109,8 +144,32 @@ impl Conv2d {
         }
     }
 
-    /// dx += fold(dU) (the adjoint of [`Conv2d::im2col`]).
-    fn col2im<F: Real>(&self, du: &[F], dx: &mut [F]) {
+    /// The output columns oj whose input column oj·s − p + kj lies inside [0, w): [lo, hi).
+    fn valid(&self, kj: usize, w: usize, wo: usize) -> (usize, usize) {
+        let (s, p) = (self.stride, self.padding);
+        let lo = if kj >= p { 0 } else { (p - kj).div_ceil(s) };
+        // oj·s + kj − p ≤ w − 1
+        let hi = if w + p > kj {
+            ((w + p - kj - 1) / s + 1).min(wo)
+        } else {
+            0
+        };
+        (lo.min(wo), hi.max(lo.min(wo)))
+    }
+
+    /// dx += fold(dU) (the adjoint of [`Conv2d::im2col`], same `ld`, `off`).
+    fn col2im<F: Real>(&self, du: &[F], dx: &mut [F], ld: usize, off: usize) {
+        let cols = self.output.plane();
+        if !self.gather.is_empty() {
+            for (row, idx) in self.gather.chunks(cols).enumerate() {
+                for (v, &i) in du[row * ld + off..][..cols].iter().zip(idx) {
+                    if i != u32::MAX {
+                        dx[i as usize] += *v;
+                    }
+                }
+            }
+            return;
+        }
         let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
         let (ho, wo) = (self.output.h, self.output.w);
         let (h, w) = (self.input.h as isize, self.input.w as isize);
@@ -119,17 +178,26 @@ impl Conv2d {
             let xc = &mut dx[c * self.input.plane()..(c + 1) * self.input.plane()];
             for ki in 0..k {
                 for kj in 0..k {
-                    let row = &du[((c * k + ki) * k + kj) * cols..][..cols];
+                    let row = &du[((c * k + ki) * k + kj) * ld + off..][..cols];
+                    let (lo, hi) = self.valid(kj, w as usize, wo);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let j0 = (lo * s) as isize - p + kj as isize;
                     for oi in 0..ho {
                         let ii = (oi * s) as isize - p + ki as isize;
                         if ii < 0 || ii >= h {
                             continue;
                         }
                         let dst = &mut xc[ii as usize * w as usize..][..w as usize];
-                        for (oj, v) in row[oi * wo..(oi + 1) * wo].iter().enumerate() {
-                            let jj = (oj * s) as isize - p + kj as isize;
-                            if jj >= 0 && jj < w {
-                                dst[jj as usize] += *v;
+                        let src = &row[oi * wo + lo..oi * wo + hi];
+                        if s == 1 {
+                            for (d, v) in dst[j0 as usize..][..hi - lo].iter_mut().zip(src) {
+                                *d += *v;
+                            }
+                        } else {
+                            for (v, jj) in src.iter().zip((j0 as usize..).step_by(s)) {
+                                dst[jj] += *v;
                             }
                         }
                     }
@@ -175,19 +243,37 @@ impl<F: Real> Layer<F> for Conv2d {
             .par_chunks_mut(super::CHUNK * n_out)
             .enumerate()
             .for_each(|(ci, yc)| {
-                let mut u = vec![F::zero(); r * cols];
-                for (k, ys) in yc.chunks_mut(n_out).enumerate() {
-                    let s = ci * super::CHUNK + k;
-                    self.im2col(&x[s * n_in..(s + 1) * n_in], &mut u);
-                    F::matmul(rm_mut(ys, m, cols), false, w, rm(&u, r, cols));
-                    for (o, row) in ys.chunks_mut(cols).enumerate() {
-                        if self.relu {
-                            for v in row {
-                                *v = (*v + bias[o]).max(F::zero());
+                // Small planes: the chunk's samples side by side in one product (one call of
+                // m × r × n·cols instead of n calls too small to reach the matrix kernel's speed).
+                let n = if cols < SIDE_BY_SIDE { yc.len() / n_out } else { 1 };
+                let ld = n * cols;
+                let mut u = vec![F::zero(); r * ld];
+                let mut yb = vec![F::zero(); if n > 1 { m * ld } else { 0 }];
+                for (g, yg) in yc.chunks_mut(n * n_out).enumerate() {
+                    for k in 0..yg.len() / n_out {
+                        let s = ci * super::CHUNK + g * n + k;
+                        self.im2col(&x[s * n_in..(s + 1) * n_in], &mut u, ld, k * cols);
+                    }
+                    if n == 1 {
+                        F::matmul(rm_mut(yg, m, cols), false, w, rm(&u, r, cols));
+                    } else {
+                        F::matmul(rm_mut(&mut yb, m, ld), false, w, rm(&u, r, ld));
+                        for (k, ys) in yg.chunks_mut(n_out).enumerate() {
+                            for (o, row) in ys.chunks_mut(cols).enumerate() {
+                                row.copy_from_slice(&yb[o * ld + k * cols..][..cols]);
                             }
-                        } else {
-                            for v in row {
-                                *v += bias[o];
+                        }
+                    }
+                    for ys in yg.chunks_mut(n_out) {
+                        for (o, row) in ys.chunks_mut(cols).enumerate() {
+                            if self.relu {
+                                for v in row {
+                                    *v = (*v + bias[o]).max(F::zero());
+                                }
+                            } else {
+                                for v in row {
+                                    *v += bias[o];
+                                }
                             }
                         }
                     }
@@ -212,40 +298,60 @@ impl<F: Real> Layer<F> for Conv2d {
         let plen = m * r + m;
         let work = |(b0, b1): (usize, usize), mut dxc: Option<&mut [F]>| -> Vec<F> {
             let mut part = vec![F::zero(); plen];
-            let mut u = vec![F::zero(); r * cols];
-            let mut du = vec![F::zero(); r * cols];
-            let mut masked = vec![F::zero(); if self.relu { n_out } else { 0 }];
-            for s in b0..b1 {
-                let mut dys = &dy[s * n_out..(s + 1) * n_out];
-                if self.relu {
-                    // relu'(0) = 0: through the fused ReLU only where the output is positive.
-                    let ys = &y[s * n_out..(s + 1) * n_out];
-                    for ((d, g), yv) in masked.iter_mut().zip(dys).zip(ys) {
-                        *d = if *yv > F::zero() { *g } else { F::zero() };
+            // Small planes: the chunk's samples side by side, as in the forward pass.
+            let n = if cols < SIDE_BY_SIDE { b1 - b0 } else { 1 };
+            let ld = n * cols;
+            let mut u = vec![F::zero(); r * ld];
+            let mut du = vec![F::zero(); r * ld];
+            let mut dyb = vec![F::zero(); m * ld];
+            for g0 in (b0..b1).step_by(n) {
+                let g1 = (g0 + n).min(b1);
+                for s in g0..g1 {
+                    let k = s - g0;
+                    let dys = &dy[s * n_out..(s + 1) * n_out];
+                    let ys = &y[if self.relu { s * n_out } else { 0 }..][..if self.relu { n_out } else { 0 }];
+                    for o in 0..m {
+                        let dst = &mut dyb[o * ld + k * cols..][..cols];
+                        let src = &dys[o * cols..(o + 1) * cols];
+                        if self.relu {
+                            // relu'(0) = 0: through the fused ReLU only where the output is positive.
+                            let yo = &ys[o * cols..(o + 1) * cols];
+                            for ((d, g), yv) in dst.iter_mut().zip(src).zip(yo) {
+                                *d = if *yv > F::zero() { *g } else { F::zero() };
+                            }
+                        } else {
+                            dst.copy_from_slice(src);
+                        }
                     }
-                    dys = &masked;
+                    self.im2col(&x[s * n_in..(s + 1) * n_in], &mut u, ld, k * cols);
                 }
-                self.im2col(&x[s * n_in..(s + 1) * n_in], &mut u);
+                let used = (g1 - g0) * cols;
+                if used < ld {
+                    // A short last group: clear the columns of absent samples.
+                    for row in dyb.chunks_mut(ld) {
+                        row[used..].fill(F::zero());
+                    }
+                    for row in u.chunks_mut(ld) {
+                        row[used..].fill(F::zero());
+                    }
+                }
                 // ∂L/∂W += ∂L/∂Y Uᵀ
                 F::matmul(
                     rm_mut(&mut part[..m * r], m, r),
                     true,
-                    rm(dys, m, cols),
-                    rm(&u, r, cols).transpose(),
+                    rm(&dyb, m, ld),
+                    rm(&u, r, ld).transpose(),
                 );
-                for (o, row) in dys.chunks(cols).enumerate() {
+                for (o, row) in dyb.chunks(ld).enumerate() {
                     part[m * r + o] += row.iter().copied().sum::<F>();
                 }
                 if let Some(dxc) = dxc.as_deref_mut() {
-                    F::matmul(
-                        rm_mut(&mut du, r, cols),
-                        false,
-                        w.transpose(),
-                        rm(dys, m, cols),
-                    );
-                    let dxs = &mut dxc[(s - b0) * n_in..(s - b0 + 1) * n_in];
-                    dxs.fill(F::zero());
-                    self.col2im(&du, dxs);
+                    F::matmul(rm_mut(&mut du, r, ld), false, w.transpose(), rm(&dyb, m, ld));
+                    for s in g0..g1 {
+                        let dxs = &mut dxc[(s - b0) * n_in..(s - b0 + 1) * n_in];
+                        dxs.fill(F::zero());
+                        self.col2im(&du, dxs, ld, (s - g0) * cols);
+                    }
                 }
             }
             part

@@ -1,0 +1,521 @@
+//! A resumable CordsNet training run on MNIST or Fashion-MNIST (what `cordsnet train` calls): the
+//! last two stages of the original's recipe (Soo et al. 2024; spec A.8) from a random start, which
+//! the original README allows —
+//!
+//! 1. **linear stage** (A.8 stage 4): slope a = 1 (no nonlinearity inside the update), stimulus
+//!    steps only from r = 0, the ramp-weighted cross-entropy;
+//! 2. **anneal** (stage 5): the full spontaneous / stimulus / post-stimulus protocol and the A.7
+//!    loss, the PReLU slope set at the start of anneal epoch e (of n) to a = 1 − (e + 1)/n —
+//!    for n = 20 exactly the original's 0.95, 0.90, …, 0;
+//! 3. **ReLU fine-tune** (a = 0): the model itself.
+//!
+//! Adam with a global L2 gradient clip, minibatches in a seeded order per epoch, the test split
+//! evaluated after each epoch at that epoch's slope (the last rows, a = 0, are the model's
+//! accuracy). The original trains with AdamW at lr 10⁻⁵, clip 10⁻⁴, for 20 epochs per stage on
+//! GPUs; the defaults here (the `mnist-wide` preset, Adam 3·10⁻³, clip 1, 1 + 2 + 1 epochs, 10/20/10
+//! steps: 2τ, 4τ, 2τ at α = 0.2) fit 2 cores —
+//! `--protocol paper` restores the 100/100/100 steps.
+//!
+//! The checkpoint (`checkpoint.safetensors`, after every epoch) is the source of truth: float32
+//! tensors under [`Bptt`]'s names (which [`CordsNet::load_checkpoint`](super::CordsNet) reads for
+//! the f64 analyses), `optimizer.m`/`optimizer.v` (float64), and metadata `format` =
+//! `neurodyn-cordsnet-1`, `arch` and `config` (TOML), `epoch`, `optimizer.t`, `metrics`. A killed
+//! run resumes after its last saved epoch with the same bits.
+
+use super::train::{Bptt, Protocol};
+use super::Arch;
+use crate::error::{Error, Result};
+use crate::io::{Column, Table, TableFormat};
+use crate::nn::fit::{Dataset, ImageSet};
+use crate::nn::optim::{Optimizer, OptimizerKind};
+use crate::plot::LinePlot;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::tensor::Dtype;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything that defines a run (`config.toml`; the checkpoint holds a copy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CordsConfig {
+    /// Architecture preset (`mnist`).
+    pub arch: String,
+    pub dataset: Dataset,
+    pub protocol: Protocol,
+    pub linear_epochs: usize,
+    pub anneal_epochs: usize,
+    pub relu_epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Global L2 norm the gradient is clipped to.
+    pub clip: f64,
+    /// Scale of the random recurrent kernels (N(0, gain²/fan-in)).
+    pub rec_gain: f64,
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+}
+
+impl CordsConfig {
+    /// The 2-core defaults (see the module documentation).
+    pub fn new(dataset: Dataset) -> Self {
+        CordsConfig {
+            arch: "mnist-wide".into(),
+            dataset,
+            protocol: Protocol {
+                spont: 10,
+                stim: 20,
+                post: 10,
+                ramp: 30,
+                window: 10,
+                stability: 1e-3,
+            },
+            linear_epochs: 1,
+            anneal_epochs: 2,
+            relu_epochs: 1,
+            batch: 32,
+            lr: 3e-3,
+            clip: 1.0,
+            rec_gain: 0.5,
+            seed: 1,
+            data_dir: None,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+
+    pub fn epochs(&self) -> usize {
+        self.linear_epochs + self.anneal_epochs + self.relu_epochs
+    }
+
+    /// The PReLU slope and the protocol of epoch `e` (0-based).
+    pub fn stage(&self, e: usize) -> (f64, Protocol) {
+        if e < self.linear_epochs {
+            (1.0, self.protocol.stimulus_only())
+        } else if e < self.linear_epochs + self.anneal_epochs {
+            let k = e - self.linear_epochs + 1;
+            (
+                (1.0 - k as f64 / self.anneal_epochs as f64).max(0.0),
+                self.protocol,
+            )
+        } else {
+            (0.0, self.protocol)
+        }
+    }
+
+    /// Checks every field, naming the first bad one.
+    pub fn validate(&self) -> Result<Arch> {
+        let arch = Arch::preset(&self.arch)?;
+        arch.validate()?;
+        if (arch.img_channels, arch.img_size) != (1, 28) {
+            return Err(Error::invalid(
+                "arch",
+                format!(
+                    "`{}` takes {}×{}×{} images; MNIST is 1×28×28 (use --arch mnist)",
+                    self.arch, arch.img_channels, arch.img_size, arch.img_size
+                ),
+            ));
+        }
+        self.protocol.validate()?;
+        if self.epochs() == 0 {
+            return Err(Error::invalid("epochs", "no epochs in any stage"));
+        }
+        if self.batch == 0 {
+            return Err(Error::invalid("batch", "must be positive"));
+        }
+        for (f, v) in [("lr", self.lr), ("clip", self.clip), ("rec-gain", self.rec_gain)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::invalid(f, format!("{v}: must be positive and finite")));
+            }
+        }
+        for (f, v) in [("train-limit", self.train_limit), ("test-limit", self.test_limit)] {
+            if v == Some(0) {
+                return Err(Error::invalid(f, "must be positive"));
+            }
+        }
+        Ok(arch)
+    }
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CordsRow {
+    pub epoch: usize,
+    /// PReLU slope a of the epoch (1: linear stage, 0: the ReLU model).
+    pub slope: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    /// Fraction of test images classified correctly at the last stimulus step.
+    pub test_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// What [`CordsRun::train`] reports.
+#[derive(Debug, Clone, Copy)]
+pub enum CordsProgress {
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: f64,
+    },
+    Epoch(CordsRow),
+}
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// A training run bound to its output folder.
+pub struct CordsRun {
+    pub config: CordsConfig,
+    pub out: PathBuf,
+    pub rows: Vec<CordsRow>,
+    pub net: Bptt<f32>,
+    pub optimizer: Optimizer,
+    pub train: ImageSet,
+    pub test: ImageSet,
+}
+
+impl CordsRun {
+    /// Opens a run in `out`: fresh, or resumed from its checkpoint when that holds the same
+    /// configuration (but for `relu_epochs`, which may grow). Nothing is written before every
+    /// input has been checked and the memory estimated.
+    pub fn open(config: CordsConfig, out: &Path, max_memory: Option<u64>) -> Result<CordsRun> {
+        let arch = config.validate()?;
+        if out.exists() && !out.is_dir() {
+            return Err(Error::invalid(
+                "out",
+                format!("{} exists and is not a folder", out.display()),
+            ));
+        }
+        let dir = config.data_dir.as_deref();
+        let train_d = config.dataset.load(dir, true)?;
+        let test_d = config.dataset.load(dir, false)?;
+        for d in [&train_d, &test_d] {
+            if (d.rows, d.cols) != (28, 28) {
+                return Err(Error::invalid(
+                    "data-dir",
+                    format!("images are {}×{}; the network takes 28×28", d.rows, d.cols),
+                ));
+            }
+        }
+        let mut net = Bptt::<f32>::new(arch)?;
+        let data = (train_d.len() + test_d.len()) as u128 * 784 * 4;
+        crate::memory::check(
+            "batch",
+            net.tape_bytes(config.batch.max(256), config.protocol.steps())
+                + net.params.len() as u128 * 24
+                + data,
+            max_memory,
+        )?;
+        net.init(config.seed, config.rec_gain);
+        let train = ImageSet::new(&train_d, config.dataset, config.train_limit);
+        let test = ImageSet::new(&test_d, config.dataset, config.test_limit);
+        let mut optimizer = Optimizer::new(OptimizerKind::Adam, config.lr)?;
+        let ckpt = out.join(CHECKPOINT);
+        let mut rows = vec![];
+        if ckpt.exists() {
+            let meta = crate::train::checkpoint::read_metadata(&ckpt)?;
+            let other: Option<CordsConfig> =
+                meta.get("config").and_then(|t| toml::from_str(t).ok());
+            if other.is_none_or(|o| {
+                CordsConfig {
+                    relu_epochs: config.relu_epochs,
+                    ..o
+                } != config
+            }) {
+                return Err(Error::invalid(
+                    "out",
+                    format!(
+                        "{} holds a run with another configuration (use a new --out)",
+                        out.display()
+                    ),
+                ));
+            }
+            rows = meta
+                .get("metrics")
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.split(';')
+                        .map(|r| {
+                            toml::from_str::<CordsRow>(r).map_err(|e| {
+                                Error::invalid(
+                                    "checkpoint",
+                                    format!("{}: unreadable metrics row ({e})", ckpt.display()),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+            if meta.get("epoch").and_then(|e| e.parse::<usize>().ok()) != Some(rows.len()) {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!("{}: `epoch` disagrees with `metrics`", ckpt.display()),
+                ));
+            }
+            let tensors = crate::train::checkpoint::read_tensors(&ckpt)?;
+            for t in net.layout.tensors.clone() {
+                let got = tensors.iter().find(|x| x.0 == t.name).ok_or_else(|| {
+                    Error::invalid(
+                        "checkpoint",
+                        format!("{}: no tensor `{}`", ckpt.display(), t.name),
+                    )
+                })?;
+                if got.2.len() != t.len() {
+                    return Err(Error::invalid(
+                        "checkpoint",
+                        format!("{}: `{}` has the wrong size", ckpt.display(), t.name),
+                    ));
+                }
+                for (d, s) in net.params[t.range()].iter_mut().zip(&got.2) {
+                    *d = *s as f32;
+                }
+            }
+            let find = |n: &str| tensors.iter().find(|x| x.0 == n).map(|x| x.2.clone());
+            if let (Some(m), Some(v)) = (find("optimizer.m"), find("optimizer.v")) {
+                optimizer.m = m;
+                optimizer.v = v;
+                optimizer.t = meta
+                    .get("optimizer.t")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+        let text = toml::to_string(&config)
+            .map_err(|e| Error::invalid("config", format!("cannot serialise ({e})")))?;
+        let cpath = out.join("config.toml");
+        crate::io::write_atomic(&cpath, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&cpath, e))
+        })?;
+        let run = CordsRun {
+            config,
+            out: out.to_path_buf(),
+            rows,
+            net,
+            optimizer,
+            train,
+            test,
+        };
+        if !run.rows.is_empty() {
+            run.write_metrics()?;
+        }
+        Ok(run)
+    }
+
+    pub fn done(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.config.batch)
+    }
+
+    /// Test loss and accuracy at slope `slope` (batches of 256).
+    pub fn evaluate(&self, slope: f64, proto: &Protocol) -> Result<(f64, f64)> {
+        let (mut loss, mut correct) = (0.0, 0);
+        let n = self.test.len();
+        for b0 in (0..n).step_by(256) {
+            let b1 = (b0 + 256).min(n);
+            let r = self.net.evaluate(
+                &self.test.x[b0 * 784..b1 * 784],
+                &self.test.labels[b0..b1],
+                slope,
+                proto,
+            )?;
+            loss += r.loss * (b1 - b0) as f64;
+            correct += r.correct;
+        }
+        Ok((loss / n as f64, correct as f64 / n as f64))
+    }
+
+    /// Trains the remaining epochs; after each, the checkpoint, then the metrics; at the end the
+    /// learning curve.
+    pub fn train(&mut self, progress: &mut dyn FnMut(CordsProgress)) -> Result<Vec<CordsRow>> {
+        let c = self.config.clone();
+        let steps = self.steps_per_epoch();
+        let mask = self.net.layout.train_mask();
+        let mut xb = vec![0f32; c.batch * 784];
+        let mut lb = vec![0u8; c.batch];
+        for epoch in self.done()..c.epochs() {
+            let t0 = std::time::Instant::now();
+            let (slope, proto) = c.stage(epoch);
+            let mut order: Vec<usize> = (0..self.train.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
+                c.seed, epoch, 0, 1,
+            )));
+            let (mut loss, mut correct) = (0.0, 0usize);
+            for step in 0..steps {
+                let idx = &order[step * c.batch..((step + 1) * c.batch).min(order.len())];
+                let b = idx.len();
+                for (k, &i) in idx.iter().enumerate() {
+                    xb[k * 784..(k + 1) * 784].copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
+                    lb[k] = self.train.labels[i];
+                }
+                let r = self
+                    .net
+                    .loss_grad(&xb[..b * 784], &lb[..b], slope, &proto)?;
+                if !r.loss.is_finite() {
+                    return Err(Error::failed(
+                        "train",
+                        format!(
+                            "the loss became {} at epoch {}, step {} (try a smaller --lr or --rec-gain)",
+                            r.loss,
+                            epoch + 1,
+                            step + 1
+                        ),
+                    ));
+                }
+                let norm = self
+                    .net
+                    .grad
+                    .iter()
+                    .map(|g| (*g as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if norm > c.clip {
+                    let s = (c.clip / norm) as f32;
+                    self.net.grad.iter_mut().for_each(|g| *g *= s);
+                }
+                self.optimizer
+                    .step(&mut self.net.params, &self.net.grad, &mask);
+                loss += r.loss * b as f64;
+                correct += r.correct;
+                progress(CordsProgress::Step {
+                    epoch,
+                    step,
+                    steps,
+                    loss: r.loss,
+                });
+            }
+            let (test_loss, test_accuracy) = self.evaluate(slope, &proto)?;
+            let n = self.train.len() as f64;
+            let row = CordsRow {
+                epoch: epoch + 1,
+                slope,
+                train_loss: loss / n,
+                train_accuracy: correct as f64 / n,
+                test_loss,
+                test_accuracy,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            self.rows.push(row);
+            self.save(&self.out.join(CHECKPOINT))?;
+            self.write_metrics()?;
+            progress(CordsProgress::Epoch(row));
+        }
+        self.learning_curve()?;
+        Ok(self.rows.clone())
+    }
+
+    /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
+    pub fn metrics(&self) -> Table {
+        let r = &self.rows;
+        let mut t = Table::new();
+        t.push(
+            "epoch",
+            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        );
+        type Get = fn(&CordsRow) -> f64;
+        let cols: [(&str, Get); 6] = [
+            ("slope", |r| r.slope),
+            ("train_loss", |r| r.train_loss),
+            ("train_accuracy", |r| r.train_accuracy),
+            ("test_loss", |r| r.test_loss),
+            ("test_accuracy", |r| r.test_accuracy),
+            ("seconds", |r| r.seconds),
+        ];
+        for (name, f) in cols {
+            t.push(name, Column::F64(r.iter().map(f).collect()));
+        }
+        t
+    }
+
+    fn write_metrics(&self) -> Result<()> {
+        let t = self.metrics();
+        t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
+        t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)
+    }
+
+    fn learning_curve(&self) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let pts = |f: fn(&CordsRow) -> f64| -> Vec<(f64, f64)> {
+            self.rows.iter().map(|r| (r.epoch as f64, f(r))).collect()
+        };
+        LinePlot::new(
+            format!(
+                "CordsNet `{}` on {}: linear → PReLU anneal → ReLU",
+                self.config.arch,
+                self.config.dataset.name()
+            ),
+            "epoch",
+            "accuracy / slope",
+        )
+        .series("train accuracy", pts(|r| r.train_accuracy))
+        .series("test accuracy", pts(|r| r.test_accuracy))
+        .series("PReLU slope a", pts(|r| r.slope))
+        .save(&self.out.join("learning_curve"))?;
+        Ok(())
+    }
+
+    /// Writes the checkpoint (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
+            .net
+            .layout
+            .tensors
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.shape.clone(),
+                    bytemuck::cast_slice(&self.net.params[t.range()]).to_vec(),
+                    Dtype::F32,
+                )
+            })
+            .collect();
+        let o = &self.optimizer;
+        if !o.m.is_empty() {
+            for (name, v) in [("optimizer.m", &o.m), ("optimizer.v", &o.v)] {
+                entries.push((
+                    name.into(),
+                    vec![v.len()],
+                    bytemuck::cast_slice(v).to_vec(),
+                    Dtype::F64,
+                ));
+            }
+        }
+        let rows = self
+            .rows
+            .iter()
+            .map(to_toml)
+            .collect::<Result<Vec<_>>>()?
+            .join(";");
+        let meta: std::collections::BTreeMap<String, String> = [
+            ("format".to_string(), "neurodyn-cordsnet-1".to_string()),
+            ("arch".to_string(), to_toml(&self.net.arch)?),
+            ("config".to_string(), to_toml(&self.config)?),
+            ("epoch".to_string(), self.rows.len().to_string()),
+            ("metrics".to_string(), rows),
+            ("optimizer.t".to_string(), o.t.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        crate::io::write_safetensors(path, &entries, &meta)
+    }
+}
+
+/// TOML text of a value (a metrics row has no `;`, which separates the rows).
+fn to_toml<T: Serialize>(v: &T) -> Result<String> {
+    toml::to_string(v).map_err(|e| Error::invalid("checkpoint", format!("cannot serialise ({e})")))
+}
