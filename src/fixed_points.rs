@@ -310,6 +310,64 @@ pub fn organics_iterative(model: &Organics, iterations: usize) -> Result<Vec<f64
     Ok(nr.map(|r| r.x).unwrap_or(x))
 }
 
+/// The ORGaNICs-specific ways to a fixed point (Rawat, Heeger & Martiniani 2024), beside the
+/// multi-start Newton search every model gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrganicsMethod {
+    /// The closed form for W_r = I: a* = (σ b0)² + W (b1 z)², y* = b1 z / √a*.
+    ClosedForm,
+    /// Every positive root of the quartic in s = √a of the one-unit (2-D) circuit.
+    Quartic,
+    /// The iterative scheme y ← (I − diag(1 − √a) W_r)⁻¹ b1 z, a ← (σ b0)² + W(a ⊙ y²), then
+    /// Newton on the ODE (any W_r; the unrectified model).
+    Iterative,
+}
+
+impl OrganicsMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            OrganicsMethod::ClosedForm => "closed-form",
+            OrganicsMethod::Quartic => "quartic",
+            OrganicsMethod::Iterative => "iterative",
+        }
+    }
+}
+
+/// The candidate fixed points (states (y, a)) one ORGaNICs method gives; an error says why the
+/// method does not apply (W_r ≠ I for the closed form, N ≠ 1 for the quartic, a rectified model
+/// for the iterative scheme).
+pub fn organics_candidates(model: &Organics, method: OrganicsMethod) -> Result<Vec<Vec<f64>>> {
+    match method {
+        OrganicsMethod::ClosedForm => {
+            let (mut y, a) = model.fixed_point_identity()?;
+            y.extend(a);
+            Ok(vec![y])
+        }
+        OrganicsMethod::Quartic => {
+            let n = model.n();
+            let w_r = model.w_r[(0, 0)];
+            if n != 1 {
+                return Err(Error::invalid(
+                    "method",
+                    format!("the quartic is the one-unit (2-D) circuit's; this one has N = {n}"),
+                ));
+            }
+            Ok(crate::model::organics::scalar_fixed_points(
+                w_r,
+                model.w[(0, 0)],
+                model.b0[0],
+                model.b1[0],
+                model.sigma[0],
+                model.z[0],
+            )
+            .into_iter()
+            .map(|(y, a)| vec![y, a])
+            .collect())
+        }
+        OrganicsMethod::Iterative => Ok(vec![organics_iterative(model, 50)?]),
+    }
+}
+
 /// Fixed points `h = F_t(h)` of a map (Newton on the residual [`MapResidual`] `F_t(h) − h`), with
 /// their stability as a map (|λ| of `D_t`): [`find_fixed_points`] with `opts.kind` set to
 /// [`TimeKind::Discrete`].

@@ -107,6 +107,36 @@ pub struct Resolved {
 }
 
 impl Source {
+    /// The ORGaNICs circuit and its initial state (`--x0` applied) when the source is one (an
+    /// ORGaNICs preset or `--organics N`): what the circuit-specific analyses (the closed-form
+    /// and iterative fixed points, parameters) need beyond the flow.
+    pub fn organics_model(&self) -> Result<Option<(Organics, Vec<f64>)>> {
+        let base = match self {
+            Source::Preset { path: Some(p), .. } => match load_any(p)? {
+                AnyModel::Organics(m, x0, _) => Some((m, x0)),
+                AnyModel::RateRnn(_) => None,
+            },
+            Source::Organics { n, .. } => {
+                let m = Organics::defaults(*n)?;
+                let x0 = m.default_start();
+                Some((m, x0))
+            }
+            _ => None,
+        };
+        let Some((m, x0)) = base else {
+            return Ok(None);
+        };
+        let x0 = match self {
+            Source::Preset { overrides, .. } => match &overrides.x0 {
+                Some(p) => read_npy_vec(p, "x0", Some(x0.len()))?,
+                None => x0,
+            },
+            Source::Organics { x0: Some(p), .. } => read_npy_vec(p, "x0", Some(x0.len()))?,
+            _ => x0,
+        };
+        Ok(Some((m, x0)))
+    }
+
     /// The reference gain g0 of the recurrent weights (the preset's g; 1 for given weights and
     /// other sources): `--sweep-g g` scales W by g / g0.
     pub fn reference_gain(&self) -> Result<f64> {
@@ -505,31 +535,11 @@ impl Source {
                 "continuation follows the flow's fixed points (the Euler map has the same ones)",
             )),
         };
-        // Rate networks: presets and `.npy`, or rate checkpoints.
-        let organics_base: Option<(Organics, Vec<f64>)> = match self {
-            Source::Preset { path: Some(p), .. } => match load_any(p)? {
-                AnyModel::Organics(m, x0, _) => Some((m, x0)),
-                AnyModel::RateRnn(_) => None,
-            },
-            Source::Organics { n, .. } => {
-                let m = Organics::defaults(*n)?;
-                let x0 = m.default_start();
-                Some((m, x0))
-            }
-            _ => None,
-        };
+        let organics_base = self.organics_model()?;
         if let Some((base, x0)) = organics_base {
             if map {
                 return Err(Error::invalid("map", "an ORGaNICs circuit is a flow"));
             }
-            let x0 = match self {
-                Source::Preset { overrides, .. } => match &overrides.x0 {
-                    Some(p) => read_npy_vec(p, "x0", Some(x0.len()))?,
-                    None => x0,
-                },
-                Source::Organics { x0: Some(p), .. } => read_npy_vec(p, "x0", Some(x0.len()))?,
-                _ => x0,
-            };
             let make = organics_param(base, param, seed)?;
             let description = format!("ORGaNICs `{param}`");
             let system = Rebuild::new(param, from, move |p| Ok(System::Flow(Box::new(make(p)?))))?;

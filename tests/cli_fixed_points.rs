@@ -260,3 +260,67 @@ fn fixed_points_under_a_constant_input() {
     let moved: f64 = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum();
     assert!(moved > 1e-3, "the input did not move the fixed point");
 }
+
+/// The ORGaNICs methods side by side (issue: which method finds what): on the bistable one-unit
+/// circuit (W_r ≠ I) the quartic finds all three points, Newton from many starts too, the
+/// iterative scheme only the saddle, and the closed form does not apply.
+#[test]
+fn organics_methods_report_which_finds_what() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fp.csv");
+    let o = bin()
+        .args([
+            "--model",
+            "models/organics-2d-bistable.toml",
+            "--method",
+            "all",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("closed-form: does not apply"), "{err}");
+    let mut rdr = csv::Reader::from_path(&out).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let mut saddles = 0;
+    for r in &rows {
+        let by = &r[col("found_by")];
+        assert!(by.contains("newton") && by.contains("quartic"), "{by}");
+        assert!(r[col("residual")].parse::<f64>().unwrap() < 1e-10);
+        if r[col("class")].starts_with("saddle") {
+            saddles += 1;
+            assert!(by.contains("iterative"), "{by}");
+        } else {
+            assert!(!by.contains("iterative"), "{by}");
+        }
+    }
+    assert_eq!(saddles, 1);
+    // One method asked for explicitly that does not apply: exit 2 naming why.
+    let o = bin()
+        .args([
+            "--model",
+            "models/organics-2d-bistable.toml",
+            "--method",
+            "closed-form",
+            "--out",
+        ])
+        .arg(d.path().join("cf.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("W_r"));
+    assert!(!d.path().join("cf.csv").exists());
+    // A rate network has no ORGaNICs methods.
+    let o = bin()
+        .args(["--method", "quartic", "--out"])
+        .arg(d.path().join("r.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("method"));
+}

@@ -397,3 +397,73 @@ fn bad_parameters_are_named() {
         "W_r"
     );
 }
+
+/// The iterative scheme with W_r ≠ I (Rawat, Heeger & Martiniani 2024): on a 6-unit circuit with
+/// a non-normal W_r = 0.6 I + G (‖G‖ small, random) the scheme's point solves the ODE to 1e-12,
+/// is the one multi-start Newton finds, and is where a long integration ends.
+#[test]
+fn iterative_scheme_with_general_recurrence() {
+    use neurodyn::fixed_points::{
+        find_fixed_points, organics_candidates, random_starts, FinderOptions, OrganicsMethod,
+    };
+    use neurodyn::integrate::{integrate, Method, Options};
+    use neurodyn::model::Model;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 6;
+    let w_r = Mat::from_fn(n, n, |i, j| {
+        (if i == j { 0.6 } else { 0.0 }) + rng.random_range(-0.08..0.08)
+    });
+    let w = Mat::from_fn(n, n, |_, _| rng.random_range(0.0..0.4));
+    let z: Vec<f64> = (0..n).map(|_| rng.random_range(0.2..1.0)).collect();
+    let m = Organics::new(
+        Variant::Unrectified,
+        w_r,
+        w,
+        vec![0.5; n],
+        vec![0.5; n],
+        vec![0.1; n],
+        vec![0.002; n],
+        vec![0.002; n],
+        z,
+    )
+    .unwrap();
+    // The closed form refuses W_r ≠ I, naming it.
+    let e = organics_candidates(&m, OrganicsMethod::ClosedForm)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("W_r"), "{e}");
+    let x = organics_candidates(&m, OrganicsMethod::Iterative)
+        .unwrap()
+        .remove(0);
+    let mut f = vec![0.0; 2 * n];
+    m.rhs(0.0, &x, &mut f);
+    let res = f.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(res < 1e-9, "‖f‖∞ = {res:e}");
+    // The scheme alone (no Newton polish) converges to the same point.
+    let raw = m.fixed_point_iteration(200).unwrap();
+    for (a, b) in raw.iter().zip(&x) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    // Multi-start Newton finds the same (single, stable) point.
+    let mut starts = random_starts(2 * n, 24, 0.0, 1.0, 3);
+    starts.push(m.default_start());
+    let pts = find_fixed_points(&m, &starts, &FinderOptions::default()).unwrap();
+    assert!(pts.iter().any(|p| p
+        .x
+        .iter()
+        .zip(&x)
+        .all(|(a, b)| (a - b).abs() < 1e-8)));
+    // And a long integration from the default start ends there.
+    let sol = integrate(
+        &m,
+        &m.default_start(),
+        (0.0, 2.0),
+        &Method::rk4(1e-5),
+        &Options::new(),
+    )
+    .unwrap();
+    let end = sol.state(sol.len() - 1);
+    for (a, b) in end.iter().zip(&x) {
+        assert!((a - b).abs() < 1e-8, "{a} vs {b}");
+    }
+}

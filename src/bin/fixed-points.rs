@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use neurodyn::fixed_points::{
-    find_system_fixed_points, random_starts, FinderOptions, FixedPoint, NewtonOptions,
+    find_system_fixed_points, organics_candidates, random_starts, FinderOptions, FixedPoint,
+    NewtonOptions, OrganicsMethod,
 };
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
 use neurodyn::io::{Column, Table, TableFormat};
@@ -74,12 +75,27 @@ struct Args {
     /// The constant input level c (times the pattern of --input).
     #[arg(long, value_name = "c")]
     input_scalar: Option<f64>,
+    /// How to find the points: newton (multi-start Newton / Levenberg–Marquardt, any model), or
+    /// for ORGaNICs circuits closed-form (W_r = I), quartic (all roots, one-unit circuit),
+    /// iterative (the scheme + Newton, any W_r), or all of them; repeatable. Each point's
+    /// `found_by` column lists the methods that found it.
+    #[arg(long, value_enum, default_value = "newton")]
+    method: Vec<MethodArg>,
     #[arg(long, short)]
     quiet: bool,
     /// Print a machine-readable summary on stdout (status, exit code, files written; the error
     /// and its field on failure).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Newton,
+    ClosedForm,
+    Quartic,
+    Iterative,
+    All,
 }
 
 fn run(args: Args) -> Result<(), Error> {
@@ -171,21 +187,112 @@ fn run(args: Args) -> Result<(), Error> {
     if args.trajectory > 0 {
         starts.extend(trajectory_starts(&r.system, &r.x0, args.trajectory)?);
     }
-    let points = find_system_fixed_points(&r.system, &starts, &opts)?;
-    write_points(&args, fmt, &points, &r.system, input_level)?;
+    // The methods asked for, in order; ORGaNICs methods need an ORGaNICs circuit.
+    let mut methods: Vec<MethodArg> = vec![];
+    for m in &args.method {
+        let add: &[MethodArg] = match m {
+            MethodArg::All => &[
+                MethodArg::Newton,
+                MethodArg::ClosedForm,
+                MethodArg::Quartic,
+                MethodArg::Iterative,
+            ],
+            one => std::slice::from_ref(one),
+        };
+        for a in add {
+            if !methods.contains(a) {
+                methods.push(*a);
+            }
+        }
+    }
+    let organics = if methods.iter().any(|m| *m != MethodArg::Newton) {
+        if input_level.is_some() {
+            return Err(Error::invalid(
+                "method",
+                "the ORGaNICs methods take the circuit as it is (drop --input/--input-scalar)",
+            ));
+        }
+        match source.organics_model()? {
+            Some((m, _)) => Some(m),
+            None => {
+                return Err(Error::invalid(
+                    "method",
+                    "closed-form, quartic and iterative are ORGaNICs methods (use an ORGaNICs preset or --organics N); other models use newton",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let explicit_one = methods.len() == 1;
+    let mut points: Vec<FixedPoint> = vec![];
+    let mut found_by: Vec<Vec<&'static str>> = vec![];
+    let mut notes: Vec<String> = vec![];
+    for m in &methods {
+        let (name, found) = match m {
+            MethodArg::Newton => ("newton", find_system_fixed_points(&r.system, &starts, &opts)?),
+            other => {
+                let om = match other {
+                    MethodArg::ClosedForm => OrganicsMethod::ClosedForm,
+                    MethodArg::Quartic => OrganicsMethod::Quartic,
+                    _ => OrganicsMethod::Iterative,
+                };
+                let model = organics.as_ref().expect("checked above");
+                match organics_candidates(model, om) {
+                    Ok(c) if c.is_empty() => {
+                        notes.push(format!("{}: no candidate (no positive root)", om.name()));
+                        continue;
+                    }
+                    Ok(c) => (om.name(), find_system_fixed_points(&r.system, &c, &opts)?),
+                    Err(e) if !explicit_one => {
+                        notes.push(format!("{}: does not apply ({e})", om.name()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        notes.push(format!("{name}: {} point(s)", found.len()));
+        for p in found {
+            let scale = 1.0 + p.x.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let same = points.iter().position(|q| {
+                q.x.iter()
+                    .zip(&p.x)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max)
+                    < 1e-7 * scale
+            });
+            match same {
+                Some(k) => {
+                    if !found_by[k].contains(&name) {
+                        found_by[k].push(name);
+                    }
+                }
+                None => {
+                    points.push(p);
+                    found_by.push(vec![name]);
+                }
+            }
+        }
+    }
+    let found_by: Vec<String> = found_by.iter().map(|v| v.join(";")).collect();
+    write_points(&args, fmt, &points, &found_by, &r.system, input_level)?;
     if args.plot {
         pca_plot(&args, &points, &r.system, &starts)?;
     }
     if !args.quiet {
         for (k, p) in points.iter().enumerate() {
             eprintln!(
-                "#{k}: ‖x‖ = {:.6}, q = {:.2e}, {} (max growth {:.4e}), from {} starts",
+                "#{k}: ‖x‖ = {:.6}, q = {:.2e}, {} (max growth {:.4e}), found by {}",
                 p.x.iter().map(|v| v * v).sum::<f64>().sqrt(),
                 p.q,
                 p.stability.class.label(),
                 p.stability.max_growth,
-                p.count
+                found_by[k]
             );
+        }
+        if methods != [MethodArg::Newton] {
+            eprintln!("{}", notes.join("; "));
         }
     }
     Ok(())
@@ -352,6 +459,7 @@ fn write_points(
     args: &Args,
     fmt: TableFormat,
     points: &[FixedPoint],
+    found_by: &[String],
     system: &System,
     input: Option<f64>,
 ) -> Result<(), Error> {
@@ -410,6 +518,7 @@ fn write_points(
         Column::I64(points.iter().map(|p| p.count as i64).collect()),
     );
     t.push("input", Column::F64(vec![input.unwrap_or(f64::NAN); k]));
+    t.push("found_by", Column::Str(found_by.to_vec()));
     // The coordinates, one column per unit (x0 … x{N−1}).
     for i in 0..n {
         t.push(

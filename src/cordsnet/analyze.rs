@@ -292,13 +292,16 @@ pub fn write_outputs(
             .collect();
         p = p.points(format!("layer {l}"), pts);
     }
-    let circle = (0..=128)
-        .map(|k| {
-            let th = std::f64::consts::TAU * k as f64 / 128.0;
-            (th.cos(), th.sin())
-        })
-        .collect();
-    p.segment("|μ| = 1 (Re λ = 0 for the flow)", circle, depth, true)
+    // The flow's eigenvalues are (μ − 1)/τ: its stability boundary is the line Re μ = 1.
+    let (lo, hi) = imv
+        .iter()
+        .fold((-1.0f64, 1.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+    p.segment(
+        "Re μ = 1 (Re λ = 0 for the flow)",
+        vec![(1.0, lo), (1.0, hi)],
+        depth,
+        true,
+    )
         .save(&out.join("eigenvalues"))?;
 
     if let Some(r0) = results.first() {
