@@ -16,6 +16,7 @@
 
 pub mod cell;
 pub mod checkpoint;
+pub mod custom;
 pub mod data;
 pub mod gpu;
 pub mod net;
@@ -87,6 +88,8 @@ pub enum Task {
     /// Permuted sequential digits: the pixels in a fixed random order (the seed's π for 28 × 28).
     #[value(alias = "psmnist")]
     PermDigits,
+    /// The user's own task: `--inputs u.npy --targets z.npy [--mask m.npy]` ([`custom`]).
+    Custom,
 }
 
 /// A trial: inputs (T rows of N_in), target (T), and the label the criterion needs
@@ -102,18 +105,22 @@ impl std::str::FromStr for Task {
             "mante" | "context" => Ok(Task::Mante),
             "seq-digits" | "smnist" => Ok(Task::SeqDigits),
             "perm-digits" | "psmnist" => Ok(Task::PermDigits),
+            "custom" => Ok(Task::Custom),
             _ => Err(Error::invalid(
                 "task",
-                format!("unknown task `{s}` (go-nogo, xor, mante, seq-digits or perm-digits)"),
+                format!(
+                    "unknown task `{s}` (go-nogo, xor, mante, seq-digits, perm-digits or custom)"
+                ),
             )),
         }
     }
 }
 
 impl Task {
-    /// Number of inputs.
+    /// Number of inputs (a custom task's come from its data: 0 here).
     pub fn n_in(self) -> usize {
         match self {
+            Task::Custom => 0,
             Task::GoNoGo | Task::SeqDigits | Task::PermDigits => 1,
             Task::Xor => 2,
             Task::Mante => 4,
@@ -140,6 +147,7 @@ impl Task {
             Task::Mante => "mante",
             Task::SeqDigits => "seq-digits",
             Task::PermDigits => "perm-digits",
+            Task::Custom => "custom",
         }
     }
 
@@ -147,7 +155,7 @@ impl Task {
     /// come from [`DataSource`]) and give an error.
     pub fn trial(self, rng: &mut ChaCha8Rng) -> Result<Trial> {
         Ok(match self {
-            Task::SeqDigits | Task::PermDigits => {
+            Task::SeqDigits | Task::PermDigits | Task::Custom => {
                 return Err(Error::invalid(
                     "task",
                     format!(
@@ -210,8 +218,8 @@ impl Task {
         let max = |s: &[f64]| s.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
         let min = |s: &[f64]| s.iter().fold(f64::INFINITY, |m, v| m.min(*v));
         match self {
-            // Digits are scored by arg-max in the network pass.
-            Task::SeqDigits | Task::PermDigits => false,
+            // Digits are scored by arg-max in the network pass, custom tasks by their data.
+            Task::SeqDigits | Task::PermDigits | Task::Custom => false,
             Task::GoNoGo => go_nogo_correct(o, label > 0.5),
             // XOR: o[200..] (steps 201..299, Kim et al.'s `o[200:]`); Mante: the last 200 outputs.
             Task::Xor | Task::Mante => {
@@ -321,15 +329,27 @@ impl CellSpec {
 
     /// Builds the cell and its seeded initial parameters (read-out included).
     pub fn build<F: Real>(&self, task: Task, seed: u64) -> Result<SeqNet<F, AnyCell>> {
-        let (n, k) = (self.hidden, task.n_in());
+        self.build_sized(task.n_in(), task.outputs(), task.is_digits(), seed)
+    }
+
+    /// [`CellSpec::build`] for `n_in` inputs and `outputs` read-outs; `classes`: the digits
+    /// tasks' read-out initialisation (PyTorch's), else Kim et al.'s (N(0, 1)/100, noise 0.1).
+    pub fn build_sized<F: Real>(
+        &self,
+        n_in: usize,
+        outputs: usize,
+        classes: bool,
+        seed: u64,
+    ) -> Result<SeqNet<F, AnyCell>> {
+        let (n, k) = (self.hidden, n_in);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         if n == 0 {
             return Err(Error::invalid("hidden", "must be at least 1"));
         }
         let cell = self.kind.build(self, k, &mut rng)?;
-        let mut net = SeqNet::<F, AnyCell>::new(cell.clone(), task.outputs())?;
+        let mut net = SeqNet::<F, AnyCell>::new(cell.clone(), outputs)?;
         cell.init(&mut net.params, &mut rng);
-        if task.is_digits() {
+        if classes {
             net.init_readout(&mut rng, 1.0);
         } else {
             // Kim, Li & Sejnowski (2019): w_out ~ N(0, 1)/100, b_out = 0, recurrent noise 0.1.
@@ -351,6 +371,8 @@ pub struct DataSource {
     pub train: Option<Digits>,
     pub test: Option<Digits>,
     pub perm: Option<Vec<usize>>,
+    /// The user's own task.
+    pub custom: Option<custom::CustomData>,
 }
 
 impl DataSource {
@@ -364,6 +386,7 @@ impl DataSource {
                 train: None,
                 test: None,
                 perm: None,
+                custom: None,
             });
         }
         let (mut tr, mut te) = match data_dir {
@@ -388,12 +411,54 @@ impl DataSource {
             train: Some(tr),
             test: Some(te),
             perm,
+            custom: None,
         })
+    }
+
+    /// A custom task's source.
+    pub fn custom(data: custom::CustomData) -> Self {
+        DataSource {
+            task: Task::Custom,
+            train: None,
+            test: None,
+            perm: None,
+            custom: Some(data),
+        }
+    }
+
+    /// Inputs per step, read-out size, and whether the read-out is a classifier.
+    pub fn dims(&self) -> (usize, usize, bool) {
+        match &self.custom {
+            Some(c) => (c.n_in, c.outputs, c.z.is_err()),
+            None => (self.task.n_in(), self.task.outputs(), self.task.is_digits()),
+        }
     }
 
     /// Minibatch `it` of size `b`: digits in a seeded shuffle per pass over the training set;
     /// rate tasks as fresh trials with per-trial noise seeds.
     pub fn batch<F: Real>(&self, it: usize, b: usize, seed: u64) -> Result<Batch<F>> {
+        if let Some(c) = &self.custom {
+            // A seeded shuffle of the training trials per pass, with recurrent-noise seeds.
+            let len = c.train.len();
+            let mut cached: Option<(usize, Vec<usize>)> = None;
+            let idx: Vec<usize> = (0..b)
+                .map(|j| {
+                    let g = it * b + j;
+                    let (epoch, pos) = (g / len, g % len);
+                    if cached.as_ref().map(|c| c.0) != Some(epoch) {
+                        cached = Some((epoch, data::permutation(len, seed ^ (epoch as u64) << 20)));
+                    }
+                    c.train[cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)]
+                })
+                .collect();
+            let mut batch = c.batch::<F>(&idx);
+            batch.noise_seeds = Some(
+                (0..b)
+                    .map(|k| crate::seed::trial_seed(seed, it, k, 0))
+                    .collect(),
+            );
+            return Ok(batch);
+        }
         if let Some(tr) = &self.train {
             let len = tr.len();
             let mut cached: Option<(usize, Vec<usize>)> = None;
@@ -450,6 +515,24 @@ impl DataSource {
         trials: usize,
         seed: u64,
     ) -> Result<(f64, f64)> {
+        if let Some(c) = &self.custom {
+            // Every held-out trial (up to `trials`), in batches of 256, with fixed noise seeds.
+            let idx = &c.test[..trials.clamp(1, c.test.len())];
+            let (mut loss, mut score, mut k) = (0.0, 0.0, 0usize);
+            for (g, chunk) in idx.chunks(256).enumerate() {
+                let mut b = c.batch::<F>(chunk);
+                b.noise_seeds = Some(
+                    (0..chunk.len())
+                        .map(|j| crate::seed::trial_seed(seed, 1 << 30, g * 256 + j, 1))
+                        .collect(),
+                );
+                let p = net.pass(&b, false)?;
+                loss += p.loss * chunk.len() as f64;
+                score += c.score(chunk, &p.outputs, p.correct) * chunk.len() as f64;
+                k += chunk.len();
+            }
+            return Ok((loss / k as f64, score / k as f64));
+        }
         if self.test.is_some() {
             let (mut loss, mut ok, mut k) = (0.0, 0usize, 0usize);
             for b in self.test_batches::<F>(trials)? {

@@ -353,6 +353,7 @@ fn pytorch_trained_network_gives_pytorch_logits() {
         u: u.iter().copied().collect(),
         targets: Targets::Class(vec![0; b]),
         noise_seeds: None,
+        mask: None,
     };
     let p = net.pass(&batch, false).unwrap();
     let c = net.outputs;

@@ -199,6 +199,7 @@ fn f32_agrees_with_f64() {
             u: b64.u.iter().map(|&v| v as f32).collect(),
             targets: b64.targets.clone(),
             noise_seeds: None,
+            mask: None,
         };
         let p64 = n64.pass(&b64, true).unwrap();
         let p32 = n32.pass(&b32, true).unwrap();

@@ -2,6 +2,7 @@
 //! Argument parsing → `neurodyn::train::run::Run` → exit code.
 
 use clap::Parser;
+use neurodyn::train::custom::{CustomLoss, CustomSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::train::cell::{CellKind, RatePhi};
 use neurodyn::train::run::{Device, Precision, Progress, Protocol, Run, RunConfig};
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 #[command(name = "train", version, allow_negative_numbers = true)]
 struct Args {
     /// Task: go-nogo, xor, mante (Kim, Li & Sejnowski 2019), seq-digits or perm-digits (one pixel
-    /// per step).
+    /// per step), or custom (your own arrays: --inputs, --targets, --mask).
     #[arg(long, value_enum, default_value = "go-nogo")]
     task: Task,
     /// Cell (every registered cell: rate, gamma, anru, organics).
@@ -92,6 +93,21 @@ struct Args {
     /// paper's fixed-τ runs (Rawat, Heeger & Martiniani 2024: 94.8 % / 84.8 % at 128 units).
     #[arg(long)]
     fixed_tau: bool,
+    /// --task custom: inputs, trials × T × N_in (.npy, float32/64).
+    #[arg(long, value_name = "u.npy")]
+    inputs: Option<PathBuf>,
+    /// --task custom: targets, trials × T × C (mse) or one class label per trial (cross-entropy).
+    #[arg(long, value_name = "z.npy")]
+    targets: Option<PathBuf>,
+    /// --task custom: loss weights, trials × T or trials × T × C (mse only).
+    #[arg(long, value_name = "m.npy")]
+    mask: Option<PathBuf>,
+    /// --task custom: mse (every masked step) or cross-entropy (the last step).
+    #[arg(long, value_enum, default_value = "mse")]
+    loss: CustomLoss,
+    /// --task custom: fraction of the trials held out for evaluation.
+    #[arg(long, default_value_t = 0.2)]
+    holdout: f64,
     #[arg(long, short)]
     quiet: bool,
     /// Print a machine-readable summary on stdout (status, exit code, files written; the error
@@ -125,6 +141,15 @@ impl Args {
         c.wr_max_sv = self.wr_max_sv;
         c.som = self.som;
         c.fixed_tau = self.fixed_tau;
+        if self.inputs.is_some() || self.targets.is_some() || self.mask.is_some() {
+            c.custom = Some(CustomSpec {
+                inputs: self.inputs.clone().unwrap_or_default(),
+                targets: self.targets.clone().unwrap_or_default(),
+                mask: self.mask.clone(),
+                loss: self.loss,
+                holdout: self.holdout,
+            });
+        }
         c
     }
 }

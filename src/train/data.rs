@@ -271,6 +271,7 @@ impl Digits {
             u,
             targets: Targets::Class(idx.iter().map(|&k| self.labels[k] as usize).collect()),
             noise_seeds: None,
+            mask: None,
         })
     }
 }

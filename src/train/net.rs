@@ -70,6 +70,9 @@ pub struct Batch<F> {
     pub targets: Targets,
     /// Seeds of the recurrent noise per trial (None: no noise).
     pub noise_seeds: Option<Vec<u64>>,
+    /// Weights of the trajectory loss per step, trial and output (`[t][b][c]`, like the
+    /// targets; None: all 1) — PsychRNN's output mask.
+    pub mask: Option<Vec<f64>>,
 }
 
 impl<F: Real> Batch<F> {
@@ -103,6 +106,7 @@ impl<F: Real> Batch<F> {
             u,
             targets,
             noise_seeds: None,
+            mask: None,
         })
     }
 }
@@ -279,6 +283,16 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 }
             }
         }
+        if let Some(m) = &batch.mask {
+            if m.len() != batch.t * batch.b * self.outputs
+                || !matches!(batch.targets, Targets::Trajectory(_))
+            {
+                return Err(Error::invalid(
+                    "mask",
+                    "needs T × B × C weights and trajectory targets",
+                ));
+            }
+        }
         if let Some(s) = &batch.noise_seeds {
             if s.len() != batch.b {
                 return Err(Error::invalid("noise_seeds", "need one seed per trial"));
@@ -389,8 +403,10 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                     for k in 0..c {
                         let v = o[(k, j)].f();
                         out.outputs[(t * nb + j) * c + k] = v;
-                        let d = v - z[(t * batch.b + b0 + j) * c + k];
-                        sq[j] += d * d;
+                        let at = (t * batch.b + b0 + j) * c + k;
+                        let d = v - z[at];
+                        let w = batch.mask.as_ref().map_or(1.0, |m| m[at]);
+                        sq[j] += w * d * d;
                     }
                 }
             }
@@ -442,7 +458,9 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                             };
                             for k in 0..c {
                                 let v = out.outputs[(t * nb + j) * c + k];
-                                d_o[(k, j)] = F::c(scale * (v - z[(t * batch.b + b0 + j) * c + k]));
+                                let at = (t * batch.b + b0 + j) * c + k;
+                                let w = batch.mask.as_ref().map_or(1.0, |m| m[at]);
+                                d_o[(k, j)] = F::c(scale * w * (v - z[at]));
                             }
                         }
                         Targets::Class(labels) => {

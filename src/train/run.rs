@@ -102,6 +102,9 @@ pub struct RunConfig {
     /// Rate and ORGaNICs cells: time constants fixed at their initial values.
     #[serde(default, skip_serializing_if = "is_default")]
     pub fixed_tau: bool,
+    /// `--task custom`: the arrays and the loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<super::custom::CustomSpec>,
 }
 
 impl RunConfig {
@@ -130,6 +133,7 @@ impl RunConfig {
             protocol: Protocol::Default,
             som: 0,
             fixed_tau: false,
+            custom: None,
         }
     }
 
@@ -188,6 +192,27 @@ impl RunConfig {
             }
         }
         self.check_memory()?;
+        match (&self.custom, self.task) {
+            (None, Task::Custom) => {
+                return Err(Error::invalid(
+                    "inputs",
+                    "--task custom needs --inputs u.npy and --targets z.npy",
+                ))
+            }
+            (Some(_), t) if t != Task::Custom => {
+                return Err(Error::invalid(
+                    "inputs",
+                    "--inputs/--targets/--mask go with --task custom",
+                ))
+            }
+            (Some(c), _) if c.mask.is_some() && self.device == Device::Gpu => {
+                return Err(Error::invalid(
+                    "mask",
+                    "the GPU trainer has no loss mask (--device cpu)",
+                ))
+            }
+            _ => {}
+        }
         if self.som > 0 && (self.cell != CellKind::Rate || self.task.is_digits()) {
             return Err(Error::invalid(
                 "som",
@@ -207,7 +232,10 @@ impl RunConfig {
             ));
         }
         if self.protocol == Protocol::Paper
-            && (self.cell != CellKind::Rate || self.task.is_digits() || self.device != Device::Cpu)
+            && (self.cell != CellKind::Rate
+                || self.task.is_digits()
+                || self.task == Task::Custom
+                || self.device != Device::Cpu)
         {
             return Err(Error::invalid(
                 "protocol",
@@ -389,12 +417,16 @@ impl Engine {
 }
 
 /// Loads a checkpoint into the configured engine, or builds a fresh network.
-fn engine(cfg: &RunConfig, resume: Option<&Path>) -> Result<Engine> {
-    fn net<F: Real>(cfg: &RunConfig, resume: Option<&Path>) -> Result<(SeqNet<F, AnyCell>, Adam)> {
+fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) -> Result<Engine> {
+    fn net_for<F: Real>(
+        cfg: &RunConfig,
+        resume: Option<&Path>,
+        dims: (usize, usize, bool),
+    ) -> Result<(SeqNet<F, AnyCell>, Adam)> {
         let (net, mut adam) = match resume {
             Some(p) => checkpoint::load::<F>(p)?,
             None => {
-                let mut net = cfg.spec().build::<F>(cfg.task, cfg.seed)?;
+                let mut net = cfg.spec().build_sized::<F>(dims.0, dims.1, dims.2, cfg.seed)?;
                 if cfg.protocol == Protocol::Paper {
                     net.traj_loss = super::net::TrajLoss::RootSum;
                     net.x0_noise = 0.01;
@@ -406,7 +438,7 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>) -> Result<Engine> {
         if resume.is_some() {
             use super::cell::Cell;
             let (h, k) = (Cell::<F>::hidden(&net.cell), Cell::<F>::n_in(&net.cell));
-            if net.cell.kind() != cfg.cell || h != cfg.hidden || k != cfg.task.n_in() {
+            if net.cell.kind() != cfg.cell || h != cfg.hidden || k != dims.0 {
                 return Err(Error::invalid(
                     "out",
                     format!(
@@ -420,17 +452,17 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>) -> Result<Engine> {
     }
     Ok(match (cfg.device, cfg.precision) {
         (Device::Gpu, _) => {
-            let (n, adam) = net::<f32>(cfg, resume)?;
+            let (n, adam) = net_for::<f32>(cfg, resume, dims)?;
             let mut g = GpuTrainer::new(&n, &adam)?;
             g.set_clip(cfg.clip)?;
             Engine::Gpu(Box::new(g))
         }
         (Device::Cpu, Precision::F32) => {
-            let (n, adam) = net::<f32>(cfg, resume)?;
+            let (n, adam) = net_for::<f32>(cfg, resume, dims)?;
             Engine::Cpu32(n, adam)
         }
         (Device::Cpu, Precision::F64) => {
-            let (n, adam) = net::<f64>(cfg, resume)?;
+            let (n, adam) = net_for::<f64>(cfg, resume, dims)?;
             Engine::Cpu64(n, adam)
         }
     })
@@ -456,12 +488,25 @@ impl Run {
     /// Writes `config.toml`.
     pub fn open(config: RunConfig, out: &Path) -> Result<Run> {
         config.validate()?;
-        let data = DataSource::new(
-            config.task,
-            config.data_dir.as_deref(),
-            config.pool,
-            config.seed,
-        )?;
+        let data = match &config.custom {
+            Some(spec) => {
+                let d = super::custom::CustomData::load(spec, config.seed)?;
+                // A minibatch of stored states for this T (check_memory assumed ≤ 501 steps).
+                let per_trial = d.t as u128 * (6 * config.hidden as u128 + d.n_in as u128 + 2) * 8;
+                crate::memory::check(
+                    "batch",
+                    per_trial * config.batch.max(config.eval.min(d.test.len())) as u128,
+                    None,
+                )?;
+                DataSource::custom(d)
+            }
+            None => DataSource::new(
+                config.task,
+                config.data_dir.as_deref(),
+                config.pool,
+                config.seed,
+            )?,
+        };
         if out.exists() && !out.is_dir() {
             return Err(Error::invalid(
                 "out",
@@ -508,7 +553,7 @@ impl Run {
                 ));
             }
         }
-        let engine = engine(&config, resume.then_some(ckpt.as_path()))?;
+        let engine = engine(&config, resume.then_some(ckpt.as_path()), data.dims())?;
         // Only now, with every input checked, does the run folder come into being.
         std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
         let text = config.to_toml()?;
