@@ -37,7 +37,7 @@ use crate::preset::{load_any, AnyModel, Overrides, Preset, SimulateDefaults};
 use crate::train::checkpoint::{analysis, load, Analysis};
 use faer::Mat;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a system comes from.
 #[derive(Debug, Clone)]
@@ -216,6 +216,15 @@ impl Source {
                 Ok(r)
             }
             Source::Checkpoint { path, x0 } => {
+                if let Some(m) = torch_layer(path)? {
+                    not_rate("PyTorch recurrent layers")?;
+                    let n = crate::model::Map::dim(&m);
+                    let x = match x0 {
+                        Some(p) => read_npy_vec(p, "x0", Some(n))?,
+                        None => vec![0.0; n],
+                    };
+                    return map(Box::new(m), x, view, None);
+                }
                 let (net, _) = load::<f64>(path)?;
                 let sys = analysis(&net)?;
                 let x0_or = |n: usize, default: Vec<f64>| -> Result<Vec<f64>> {
@@ -354,6 +363,25 @@ fn rate(
             Ok(r)
         }
     }
+}
+
+/// A PyTorch `nn.RNN`/`nn.GRU`/`nn.LSTM` state dict (recognised by `weight_hh_l0`), at zero input.
+fn torch_layer(path: &Path) -> Result<Option<crate::model::torch_rnn::TorchRnn>> {
+    let meta = crate::train::checkpoint::read_metadata(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+    let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+        .map(|st| st.names().into_iter().cloned().collect())
+        .unwrap_or_default();
+    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    if !crate::model::torch_rnn::TorchRnn::recognises(&refs) {
+        return Ok(None);
+    }
+    let tensors = crate::train::checkpoint::read_tensors(path)?;
+    crate::model::torch_rnn::TorchRnn::from_tensors(
+        &tensors,
+        meta.get("nonlinearity").map(|s| s.as_str()),
+    )
+    .map(Some)
 }
 
 fn organics(m: Organics, x0: Vec<f64>, view: View) -> Result<Resolved> {
@@ -566,6 +594,12 @@ impl Source {
                 })
             }
             Source::Checkpoint { path, x0 } => {
+                if torch_layer(path)?.is_some() {
+                    return Err(Error::invalid(
+                        "param",
+                        "a PyTorch nn.RNN/GRU/LSTM loads as a map for fixed points, Lyapunov spectra and simulation; continuation in its parameters is not built",
+                    ));
+                }
                 let (net, _) = load::<f64>(path)?;
                 match analysis(&net)? {
                     Analysis::Flow(m) => {

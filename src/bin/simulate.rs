@@ -84,20 +84,7 @@ fn run(args: Args) -> Result<(), Error> {
     }
     let model = match resolved.system {
         System::Flow(m) => m,
-        System::Map(m) => {
-            return Err(Error::invalid(
-                if args.source.checkpoint.is_some() {
-                    "checkpoint"
-                } else {
-                    "model"
-                },
-                format!(
-                    "{} is a discrete-time map, not an ODE: analyse it with `lyapunov` or \
-                     `fixed-points`",
-                    m.name()
-                ),
-            ))
-        }
+        System::Map(m) => return iterate_map(&args, m.as_ref(), &resolved.x0),
     };
     let (x0, d) = (resolved.x0, resolved.simulate);
     let d = &d;
@@ -210,6 +197,85 @@ fn run(args: Args) -> Result<(), Error> {
 
 fn stem(p: &Path) -> PathBuf {
     p.with_extension("")
+}
+
+/// A discrete-time map (a trained gamma/ANRU/ORGaNICs cell, a PyTorch nn.RNN/GRU/LSTM) iterated
+/// from x0 for t1 − t0 steps (t1 default 50); `t` is the step index. Every step with
+/// --every-step, else `samples` evenly spaced steps (at most one per step).
+fn iterate_map(args: &Args, m: &dyn neurodyn::model::Map, x0: &[f64]) -> Result<(), Error> {
+    let t1 = args.t1.unwrap_or(50.0);
+    if !(t1 > args.t0) || !(t1 - args.t0).is_finite() {
+        return Err(Error::invalid(
+            "t1",
+            format!("{t1} must be greater than t0 = {}", args.t0),
+        ));
+    }
+    let steps = (t1 - args.t0).round().max(1.0) as usize;
+    let n = m.dim();
+    let format = TableFormat::from_path(&args.out)?;
+    let keep: Vec<usize> = if args.every_step || args.samples > steps {
+        (0..=steps).collect()
+    } else {
+        if args.samples < 2 {
+            return Err(Error::invalid(
+                "samples",
+                format!("{} (need at least 2)", args.samples),
+            ));
+        }
+        let mut k: Vec<usize> = (0..args.samples)
+            .map(|i| (i as f64 * steps as f64 / (args.samples - 1) as f64).round() as usize)
+            .collect();
+        k.dedup();
+        k
+    };
+    neurodyn::memory::check("t1", keep.len() as u128 * (n as u128 + 1) * 8 * 3, None)?;
+    let mut h = x0.to_vec();
+    let mut rows: Vec<Vec<f64>> = vec![];
+    let mut next = 0;
+    for step in 0..=steps {
+        if keep.get(next) == Some(&step) {
+            rows.push(h.clone());
+            next += 1;
+        }
+        if step < steps {
+            m.step(step, &mut h);
+        }
+    }
+    if let Some(bad) = rows.iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+        return Err(Error::failed(
+            "simulate",
+            format!("the state became non-finite by step {}", keep[bad]),
+        ));
+    }
+    let ts: Vec<f64> = keep.iter().map(|&k| args.t0 + k as f64).collect();
+    let mut table = Table::new();
+    table.push("t", Column::F64(ts.clone()));
+    for i in 0..n {
+        table.push(format!("x{i}"), Column::F64(rows.iter().map(|r| r[i]).collect()));
+    }
+    table.write(&args.out, format)?;
+    if args.csv && format != TableFormat::Csv {
+        table.write(&args.out.with_extension("csv"), TableFormat::Csv)?;
+    }
+    if args.plot {
+        let mut p = LinePlot::new(format!("{} — iterated", m.name()), "step", "h_i");
+        for i in 0..args.plot_units.min(n) {
+            p = p.series(
+                format!("x{i}"),
+                ts.iter().copied().zip(rows.iter().map(|r| r[i])).collect(),
+            );
+        }
+        p.save(&stem(&args.out))?;
+    }
+    if !args.quiet {
+        eprintln!(
+            "{}: {steps} steps of the map from t = {}; wrote {}",
+            m.name(),
+            args.t0,
+            args.out.display()
+        );
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

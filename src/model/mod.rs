@@ -34,6 +34,7 @@ pub mod map;
 pub mod organics;
 pub mod rate_rnn;
 pub mod scratch;
+pub mod torch_rnn;
 pub mod variational;
 
 pub use activation::Activation;
