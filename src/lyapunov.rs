@@ -102,6 +102,12 @@ pub struct LyapunovOptions {
     pub warmup_time: Option<f64>,
     /// Progress callback, called after every tangent step.
     pub progress: Option<StepCallback>,
+    /// Split the accumulated QRs into this many equal blocks and keep each block's exponents
+    /// (confidence intervals, [`Spectrum::confidence`]); 0: none.
+    pub blocks: usize,
+    /// Keep the local (finite-time) exponents ln|R_ii|/Δt of every accumulated QR
+    /// ([`Spectrum::local`]).
+    pub record_local: bool,
 }
 
 impl Default for LyapunovOptions {
@@ -118,6 +124,8 @@ impl Default for LyapunovOptions {
             time: None,
             warmup_time: None,
             progress: None,
+            blocks: 0,
+            record_local: false,
         }
     }
 }
@@ -179,6 +187,16 @@ impl LyapunovOptions {
         self.history_every = every;
         self
     }
+    /// Block averages in `b` equal blocks (confidence intervals).
+    pub fn blocks(mut self, b: usize) -> Self {
+        self.blocks = b;
+        self
+    }
+    /// Keep the local (finite-time) exponents of every accumulated QR.
+    pub fn record_local(mut self, on: bool) -> Self {
+        self.record_local = on;
+        self
+    }
     /// Call `f(steps done)` after every tangent step.
     pub fn progress(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
         self.progress = Some(StepCallback(Arc::new(f)));
@@ -203,6 +221,15 @@ pub struct Spectrum {
     pub final_state: Vec<f64>,
     /// Dimension N of the system.
     pub n: usize,
+    /// Per block (`blocks` > 0), its exponents, in the order of `exponents`.
+    pub block_exponents: Vec<Vec<f64>>,
+    /// Local exponents (`record_local`): (time at the end of the QR interval, ln|R_ii|/Δt in the
+    /// order of `exponents`).
+    pub local: Vec<(f64, Vec<f64>)>,
+    /// Participation ratio P_j = 1/Σ_i q_ij⁴ of the final backward (Gram–Schmidt) vector of each
+    /// exponent, in the order of `exponents`: 1 for a vector on one unit, N for one spread evenly
+    /// (the localisation of Lyapunov vectors; Engelken, Wolf & Abbott 2023).
+    pub participation: Vec<f64>,
 }
 
 impl Spectrum {
@@ -236,6 +263,26 @@ impl Spectrum {
             .iter()
             .filter(|&&l| l > 0.0)
             .fold(0.0, |a, l| a + l)
+    }
+    /// Two-sided confidence intervals of the exponents at `level` (e.g. 0.95) from the block
+    /// averages: mean ± t_{B−1} s/√B (B blocks, Student's t); None without blocks (B < 2).
+    pub fn confidence(&self, level: f64) -> Option<Vec<(f64, f64)>> {
+        let b = self.block_exponents.len();
+        if b < 2 {
+            return None;
+        }
+        let t = student_t_quantile(0.5 + level / 2.0, (b - 1) as f64);
+        Some(
+            (0..self.exponents.len())
+                .map(|i| {
+                    let xs: Vec<f64> = self.block_exponents.iter().map(|v| v[i]).collect();
+                    let m = xs.iter().sum::<f64>() / b as f64;
+                    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (b - 1) as f64;
+                    let h = t * (var / b as f64).sqrt();
+                    (m - h, m + h)
+                })
+                .collect(),
+        )
     }
     /// Kaplan–Yorke dimension (Engelken, Wolf & Abbott 2023); NaN when every partial sum is ≥ 0 (the spectrum
     /// does not reach the contracting directions: compute more exponents).
@@ -457,6 +504,12 @@ struct Accumulator {
     nqr: usize,
     history: Vec<(f64, Vec<f64>)>,
     every: usize,
+    /// QRs per block (0: no blocks), the current block's sums and time, finished blocks.
+    block_len: usize,
+    block_sum: Vec<f64>,
+    block_time: f64,
+    blocks: Vec<Vec<f64>>,
+    local: Option<Vec<(f64, Vec<f64>)>>,
 }
 
 impl Accumulator {
@@ -469,6 +522,22 @@ impl Accumulator {
         }
         self.time += dt_since;
         self.nqr += 1;
+        if let Some(l) = &mut self.local {
+            l.push((self.time, self.diag.iter().map(|d| d / dt_since).collect()));
+        }
+        if self.block_len > 0 {
+            for (s, d) in self.block_sum.iter_mut().zip(&self.diag) {
+                *s += d;
+            }
+            self.block_time += dt_since;
+            if self.nqr % self.block_len == 0 {
+                let bt = self.block_time;
+                self.blocks
+                    .push(self.block_sum.iter().map(|s| s / bt).collect());
+                self.block_sum.iter_mut().for_each(|s| *s = 0.0);
+                self.block_time = 0.0;
+            }
+        }
         if self.every > 0 && self.nqr % self.every == 0 {
             self.history
                 .push((self.time, self.sum.iter().map(|s| s / self.time).collect()));
@@ -497,6 +566,8 @@ fn benettin(
     check_finite_state(t.state(), opts.warmup, kind)?;
     let mut scratch = Mat::<f64>::zeros(n, k);
     let mut ws = QrWorkspace::new(n, k);
+    // QRs that accumulate: one per `reorth` steps (and one at the end).
+    let nqr = opts.steps.div_ceil(opts.reorth.max(1));
     let mut acc = Accumulator {
         sum: vec![0.0; k],
         diag: vec![0.0; k],
@@ -504,6 +575,15 @@ fn benettin(
         nqr: 0,
         history: vec![],
         every: opts.history_every,
+        block_len: if opts.blocks > 0 {
+            (nqr / opts.blocks).max(1)
+        } else {
+            0
+        },
+        block_sum: vec![0.0; k],
+        block_time: 0.0,
+        blocks: vec![],
+        local: opts.record_local.then(Vec::new),
     };
     let (mut identity_sum, mut identity_ok) = (0.0, k == n);
     let total = opts.transient + opts.steps;
@@ -531,16 +611,38 @@ fn benettin(
             (cb.0)(s + 1);
         }
     }
-    let mut exponents: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
-    check_exponents(&exponents, kind)?;
-    exponents.sort_by(|a, b| b.total_cmp(a));
+    let raw: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();
+    check_exponents(&raw, kind)?;
+    // Sorted descending; the diagnostics follow the same order.
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| raw[b].total_cmp(&raw[a]));
+    let perm = |v: &[f64]| -> Vec<f64> { order.iter().map(|&i| v[i]).collect() };
+    let q = t.frame();
+    let participation: Vec<f64> = order
+        .iter()
+        .map(|&j| {
+            let (s2, s4) = (0..n).fold((0.0, 0.0), |(a, b), i| {
+                let v = q[(i, j)] * q[(i, j)];
+                (a + v, b + v * v)
+            });
+            s2 * s2 / s4
+        })
+        .collect();
     Ok(Spectrum {
-        exponents,
+        exponents: perm(&raw),
         time: acc.time,
         sum_reference: identity_ok.then(|| identity_sum / (opts.steps as f64 * opts.dt)),
         history: acc.history,
         final_state: t.state().to_vec(),
         n,
+        block_exponents: acc.blocks.iter().map(|b| perm(b)).collect(),
+        local: acc
+            .local
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, v)| (t, perm(&v)))
+            .collect(),
+        participation,
     })
 }
 
@@ -647,6 +749,124 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
         dt,
     };
     benettin(&mut tan, n, &opts, Kind::Flow { dt })
+}
+
+/// The largest exponent by the original two-trajectory method (Benettin et al. 1976), as an
+/// independent check of the QR method: a reference trajectory x and a neighbour y = x + d0·u,
+/// both stepped by the system itself (a map's step, or RK4 of step `dt` for a flow); every
+/// `renorm` steps the separation d = ‖y − x‖ is measured, ln(d/d0) accumulated and y pulled back
+/// to distance d0 along y − x. λ₁ = Σ ln(d/d0) / (steps · dt). `warmup` state-only steps first.
+pub fn lyapunov_two_trajectories(
+    system: &crate::model::System,
+    x0: &[f64],
+    dt: f64,
+    warmup: usize,
+    steps: usize,
+    d0: f64,
+    renorm: usize,
+) -> Result<f64> {
+    use crate::model::System;
+    let n = system.dim();
+    crate::error::ensure_state("x0", x0, n, "system")?;
+    if !(d0 > 0.0 && d0 < 1.0) || renorm == 0 || steps == 0 || !(dt > 0.0) {
+        return Err(Error::invalid(
+            "brute-force",
+            "need 0 < d0 < 1, renorm ≥ 1, steps ≥ 1 and dt > 0",
+        ));
+    }
+    let mut rk = Rk4::new(n);
+    let mut advance = |x: &mut Vec<f64>, s: usize| match system {
+        System::Map(m) => m.step(s, x),
+        System::Flow(m) => rk.step(m.as_ref(), s as f64 * dt, x, dt),
+    };
+    let mut x = x0.to_vec();
+    for s in 0..warmup {
+        advance(&mut x, s);
+    }
+    // The initial offset: a fixed, spread-out direction.
+    let u: Vec<f64> = (0..n).map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5).collect();
+    let un = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut y: Vec<f64> = x.iter().zip(&u).map(|(a, b)| a + d0 * b / un).collect();
+    let mut sum = 0.0;
+    for s in 0..steps {
+        advance(&mut x, warmup + s);
+        advance(&mut y, warmup + s);
+        if (s + 1) % renorm == 0 || s + 1 == steps {
+            let d = x.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+            if !(d > 0.0 && d.is_finite()) {
+                return Err(Error::failed(
+                    "brute-force",
+                    format!("the two trajectories' separation became {d} at step {}", s + 1),
+                ));
+            }
+            sum += (d / d0).ln();
+            for (yi, xi) in y.iter_mut().zip(&x) {
+                *yi = xi + (*yi - xi) * d0 / d;
+            }
+        }
+    }
+    Ok(sum / (steps as f64 * dt))
+}
+
+/// The quantile of Student's t distribution with `nu` degrees of freedom (p in (0.5, 1)): the
+/// normal quantile (Acklam's rational approximation) refined by the Cornish–Fisher expansion
+/// (Abramowitz & Stegun 26.7.5); relative error below 1e-3 for ν ≥ 3, exact enough for intervals.
+pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
+    let z = normal_quantile(p);
+    let g1 = (z.powi(3) + z) / 4.0;
+    let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
+    let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
+    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5) - 1920.0 * z.powi(3)
+        - 945.0 * z)
+        / 92160.0;
+    z + g1 / nu + g2 / nu.powi(2) + g3 / nu.powi(3) + g4 / nu.powi(4)
+}
+
+fn normal_quantile(p: f64) -> f64 {
+    // Acklam's algorithm (relative error < 1.2e-9).
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
 }
 
 /// Lyapunov spectrum of a flow or a map ([`System`](crate::model::System)).

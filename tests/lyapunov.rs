@@ -381,3 +381,59 @@ fn bad_options_are_errors() {
         "x0"
     );
 }
+
+/// Diagnostics of lyapunov.md §B.2: the two-trajectory λ₁ against Benettin's QR λ₁ on a chaotic
+/// map, block averages and local exponents that average back to the spectrum, confidence
+/// intervals that hold it, and the participation ratio of the Lyapunov vectors (exactly 1 for a
+/// map whose Jacobian is diagonal).
+#[test]
+fn lyapunov_diagnostics() {
+    use neurodyn::lyapunov::{lyapunov_two_trajectories, student_t_quantile};
+    use neurodyn::model::System;
+    let n = 60;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let g = 3.0;
+    let w = Mat::from_fn(n, n, |_, _| {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        g * z / (n as f64).sqrt()
+    });
+    let map = RnnMap::new(w, Activation::Tanh).unwrap();
+    let h0: Vec<f64> = (0..n).map(|i| 0.1 * ((i as f64) * 0.7).sin()).collect();
+    let opts = LyapunovOptions::new()
+        .warmup(500)
+        .steps(40_000)
+        .k(5)
+        .blocks(20)
+        .record_local(true);
+    let s = lyapunov_map(&map, &h0, &opts).unwrap();
+    assert!(s.max() > 0.1, "chaotic at g = 3: {}", s.max());
+    let sys = System::Map(Box::new(map));
+    let brute = lyapunov_two_trajectories(&sys, &h0, 1.0, 500, 40_000, 1e-8, 1).unwrap();
+    assert!(
+        (brute - s.max()).abs() < 1e-3,
+        "two trajectories {brute} vs QR {}",
+        s.max()
+    );
+    // 40,000 QRs in 20 equal blocks: the block means average to the exponents exactly, and so
+    // do the local exponents; each 95 % interval holds its exponent.
+    assert_eq!(s.block_exponents.len(), 20);
+    assert_eq!(s.local.len(), 40_000);
+    let ci = s.confidence(0.95).unwrap();
+    for i in 0..5 {
+        let mb = s.block_exponents.iter().map(|b| b[i]).sum::<f64>() / 20.0;
+        let ml = s.local.iter().map(|(_, v)| v[i]).sum::<f64>() / 40_000.0;
+        assert!((mb - s.exponents[i]).abs() < 1e-12);
+        assert!((ml - s.exponents[i]).abs() < 1e-12);
+        assert!(ci[i].0 < s.exponents[i] && s.exponents[i] < ci[i].1);
+        assert!(ci[i].1 - ci[i].0 < 0.02, "{:?}", ci[i]);
+        assert!(s.participation[i] >= 1.0 && s.participation[i] <= n as f64);
+    }
+    // Student's t: t_{0.975}(19) = 2.093024, t_{0.975}(4) = 2.776445.
+    assert!((student_t_quantile(0.975, 19.0) - 2.093024).abs() < 1e-3);
+    assert!((student_t_quantile(0.975, 4.0) - 2.776445).abs() < 5e-3);
+    // A diagonal Jacobian keeps the identity frame's vectors on single units: P = 1.
+    let d = Mat::from_fn(8, 8, |i, j| if i == j { 0.3 + 0.1 * i as f64 } else { 0.0 });
+    let diag = RnnMap::new(d, Activation::Tanh).unwrap();
+    let sd = lyapunov_map(&diag, &[0.5; 8], &LyapunovOptions::new().steps(200)).unwrap();
+    assert!(sd.participation.iter().all(|p| (p - 1.0).abs() < 1e-12), "{:?}", sd.participation);
+}

@@ -76,6 +76,18 @@ struct Args {
     /// Add log2 (bits) columns.
     #[arg(long)]
     bits: bool,
+    /// Confidence intervals: split the accumulated QRs into this many blocks and add columns
+    /// `ci_lo`, `ci_hi` (95 %, Student's t over the block averages) and `block_sd`.
+    #[arg(long, default_value_t = 0)]
+    blocks: usize,
+    /// Also write the local (finite-time) exponents of every QR interval to this table (time,
+    /// lambda0, …), and add the columns `local_sd` (their standard deviation) to the output.
+    #[arg(long)]
+    local: Option<PathBuf>,
+    /// Also compute λ₁ by the two-trajectory method (a neighbour at distance 1e-8, renormalised
+    /// every step) over the same warm-up and steps: column `lambda1_two_trajectories`.
+    #[arg(long)]
+    brute_force: bool,
     /// Draw the spectrum and its convergence (or λ_max and D_KY versus g) as PNG + SVG.
     #[arg(long)]
     plot: bool,
@@ -175,6 +187,19 @@ fn run(args: Args) -> Result<(), Error> {
     neurodyn::io::check_output("out", &args.out)?;
     if let Some(h) = &args.history {
         neurodyn::io::check_output("history", h)?;
+    }
+    if let Some(h) = &args.local {
+        neurodyn::io::check_output("local", h)?;
+        TableFormat::from_path(h)?;
+    }
+    if args.blocks == 1 || args.blocks > args.steps.max(1) {
+        return Err(Error::invalid(
+            "blocks",
+            format!(
+                "{}: need at least 2 blocks and no more than --steps ({})",
+                args.blocks, args.steps
+            ),
+        ));
     }
     if let Some(h) = &args.history {
         TableFormat::from_path(h).map_err(|_| {
@@ -288,11 +313,14 @@ fn run(args: Args) -> Result<(), Error> {
     let total = (args.transient + args.steps) as u64;
     let bar = bar(args.quiet, total, "steps");
     let b2 = bar.clone();
-    let opts = options(&args, &probe).progress(move |s: usize| {
-        if s % 16 == 0 || s as u64 == total {
-            b2.set_position(s as u64)
-        }
-    });
+    let opts = options(&args, &probe)
+        .blocks(args.blocks)
+        .record_local(args.local.is_some())
+        .progress(move |s: usize| {
+            if s % 16 == 0 || s as u64 == total {
+                b2.set_position(s as u64)
+            }
+        });
     let s = lyapunov_system(&probe.system, &probe.x0, &opts)?;
     bar.finish_and_clear();
     let k = s.exponents.len();
@@ -303,7 +331,68 @@ fn run(args: Args) -> Result<(), Error> {
         t.push("exponent_bits", Column::F64(s.bits()));
     }
     t.push("unit", Column::Str(vec![unit.to_string(); k]));
+    // Localisation of the final backward (Gram–Schmidt) vectors.
+    t.push("participation", Column::F64(s.participation.clone()));
+    if let Some(ci) = s.confidence(0.95) {
+        t.push("ci_lo", Column::F64(ci.iter().map(|c| c.0).collect()));
+        t.push("ci_hi", Column::F64(ci.iter().map(|c| c.1).collect()));
+        let b = s.block_exponents.len() as f64;
+        t.push(
+            "block_sd",
+            Column::F64(
+                (0..k)
+                    .map(|i| {
+                        let xs: Vec<f64> = s.block_exponents.iter().map(|v| v[i]).collect();
+                        let m = xs.iter().sum::<f64>() / b;
+                        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (b - 1.0)).sqrt()
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    if !s.local.is_empty() {
+        let m = s.local.len() as f64;
+        t.push(
+            "local_sd",
+            Column::F64(
+                (0..k)
+                    .map(|i| {
+                        let mean = s.local.iter().map(|(_, v)| v[i]).sum::<f64>() / m;
+                        (s.local.iter().map(|(_, v)| (v[i] - mean).powi(2)).sum::<f64>()
+                            / (m - 1.0).max(1.0))
+                        .sqrt()
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    let brute = if args.brute_force {
+        let r = neurodyn::lyapunov::lyapunov_two_trajectories(
+            &probe.system,
+            &probe.x0,
+            opts.dt,
+            args.warmup + args.transient,
+            args.steps,
+            1e-8,
+            1,
+        )?;
+        t.push("lambda1_two_trajectories", Column::F64(vec![r; k]));
+        Some(r)
+    } else {
+        None
+    };
     t.write(&args.out, format)?;
+    if let Some(path) = &args.local {
+        let mut lt = Table::new();
+        lt.push("time", Column::F64(s.local.iter().map(|(t, _)| *t).collect()));
+        for i in 0..k {
+            lt.push(
+                format!("lambda{i}"),
+                Column::F64(s.local.iter().map(|(_, v)| v[i]).collect()),
+            );
+        }
+        lt.write(path, TableFormat::from_path(path)?)?;
+    }
     if let Some(h) = &args.history {
         let mut ht = Table::new();
         let rows = s.history.len();
@@ -351,6 +440,21 @@ fn run(args: Args) -> Result<(), Error> {
     }
     if !args.quiet {
         eprintln!("λ_max = {:.6e} {unit}; Σλ = {:.10}", s.max(), s.sum());
+        if let Some(ci) = s.confidence(0.95) {
+            eprintln!(
+                "λ_max 95 % interval from {} blocks: [{:.6e}, {:.6e}]",
+                s.block_exponents.len(),
+                ci[0].0,
+                ci[0].1
+            );
+        }
+        if let Some(r) = brute {
+            eprintln!(
+                "λ₁ by two nearby trajectories = {r:.6e} {unit} (QR: {:.6e}, difference {:.1e})",
+                s.max(),
+                r - s.max()
+            );
+        }
         if let Some(r) = s.sum_reference {
             let what = if is_map {
                 "⟨ln|det D|⟩"
