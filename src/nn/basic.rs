@@ -240,6 +240,35 @@ impl BatchNorm2d {
     }
 }
 
+/// Σ f(v) over `xs` in 8 interleaved partial sums (no serial dependency chain: vectorisable).
+#[inline]
+fn lanes<F: Real>(xs: &[F], f: impl Fn(F) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut it = xs.chunks_exact(8);
+    for c in &mut it {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += f(*v);
+        }
+    }
+    let tail: f64 = it.remainder().iter().map(|v| f(*v)).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Σ f(a_k, b_k) in 8 interleaved partial sums.
+#[inline]
+fn lanes2<F: Real>(a: &[F], b: &[F], f: impl Fn(F, F) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += f(x[k], y[k]);
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| f(*x, *y)).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
 impl<F: Real> Layer<F> for BatchNorm2d {
     fn kind(&self) -> &'static str {
         "batchnorm"
@@ -278,16 +307,12 @@ impl<F: Real> Layer<F> for BatchNorm2d {
                 }
                 let mut s = 0.0;
                 for n in 0..b {
-                    for v in &x[n * len + ch * pl..][..pl] {
-                        s += v.f();
-                    }
+                    s += lanes(&x[n * len + ch * pl..][..pl], |v| v.f());
                 }
                 let mean = s / m;
                 let mut ss = 0.0;
                 for n in 0..b {
-                    for v in &x[n * len + ch * pl..][..pl] {
-                        ss += (v.f() - mean).powi(2);
-                    }
+                    ss += lanes(&x[n * len + ch * pl..][..pl], |v| (v.f() - mean).powi(2));
                 }
                 (F::c(mean), F::c(1.0 / (ss / m + self.eps).sqrt()))
             })
@@ -337,10 +362,10 @@ impl<F: Real> Layer<F> for BatchNorm2d {
                 let (mut s, mut sx) = (0.0, 0.0);
                 for n in 0..b {
                     let o = n * len + ch * pl;
-                    for k in o..o + pl {
-                        s += dy[k].f();
-                        sx += (dy[k] * (x[k] - mean) * inv).f();
-                    }
+                    s += lanes(&dy[o..o + pl], |v| v.f());
+                    sx += lanes2(&dy[o..o + pl], &x[o..o + pl], |d, xv| {
+                        (d * (xv - mean) * inv).f()
+                    });
                 }
                 (s, sx)
             })
