@@ -784,7 +784,9 @@ pub fn lyapunov_two_trajectories(
         advance(&mut x, s);
     }
     // The initial offset: a fixed, spread-out direction.
-    let u: Vec<f64> = (0..n).map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5).collect();
+    let u: Vec<f64> = (0..n)
+        .map(|i| ((i as f64 + 1.0) * 0.618_033_988_75).fract() - 0.5)
+        .collect();
     let un = u.iter().map(|v| v * v).sum::<f64>().sqrt();
     let mut y: Vec<f64> = x.iter().zip(&u).map(|(a, b)| a + d0 * b / un).collect();
     let mut sum = 0.0;
@@ -792,11 +794,19 @@ pub fn lyapunov_two_trajectories(
         advance(&mut x, warmup + s);
         advance(&mut y, warmup + s);
         if (s + 1) % renorm == 0 || s + 1 == steps {
-            let d = x.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+            let d = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
             if !(d > 0.0 && d.is_finite()) {
                 return Err(Error::failed(
                     "brute-force",
-                    format!("the two trajectories' separation became {d} at step {}", s + 1),
+                    format!(
+                        "the two trajectories' separation became {d} at step {}",
+                        s + 1
+                    ),
                 ));
             }
             sum += (d / d0).ln();
@@ -816,7 +826,8 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
     let g1 = (z.powi(3) + z) / 4.0;
     let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
     let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
-    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5) - 1920.0 * z.powi(3)
+    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5)
+        - 1920.0 * z.powi(3)
         - 945.0 * z)
         / 92160.0;
     z + g1 / nu + g2 / nu.powi(2) + g3 / nu.powi(3) + g4 / nu.powi(4)

@@ -161,7 +161,10 @@ fn training_on_the_bundled_slice_learns_and_resumes_bit_for_bit() {
     let mut resumed = CordsRun::open(short.clone(), &b, None).unwrap();
     assert_eq!(resumed.done(), 3);
     let rows_b = resumed.train(&mut |_| {}).unwrap();
-    assert!(resumed.net.params == run.net.params, "resumed parameters differ");
+    assert!(
+        resumed.net.params == run.net.params,
+        "resumed parameters differ"
+    );
     for (x, y) in rows.iter().zip(&rows_b) {
         assert_eq!(
             (x.train_loss, x.test_accuracy),
@@ -169,10 +172,7 @@ fn training_on_the_bundled_slice_learns_and_resumes_bit_for_bit() {
         );
     }
     // Another configuration in the same folder is refused, naming `out`.
-    let other = CordsConfig {
-        lr: 1e-4,
-        ..short
-    };
+    let other = CordsConfig { lr: 1e-4, ..short };
     let e = CordsRun::open(other, &b, None).err().unwrap().to_string();
     assert!(e.contains("out"), "{e}");
     // The checkpoint loads as the f64 model, whose protocol gives the f32 network's logits.
@@ -184,7 +184,10 @@ fn training_on_the_bundled_slice_learns_and_resumes_bit_for_bit() {
         .unwrap()
         .logits;
     let img: Vec<f64> = x.iter().map(|v| *v as f64).collect();
-    let f64_logits = net.run(&img, c.protocol.spont, c.protocol.stim).unwrap().logits;
+    let f64_logits = net
+        .run(&img, c.protocol.spont, c.protocol.stim)
+        .unwrap()
+        .logits;
     for (p, q) in f32_logits.iter().zip(&f64_logits) {
         assert!((p - q).abs() < 1e-3 * (1.0 + q.abs()), "{p} vs {q}");
     }

@@ -435,5 +435,9 @@ fn lyapunov_diagnostics() {
     let d = Mat::from_fn(8, 8, |i, j| if i == j { 0.3 + 0.1 * i as f64 } else { 0.0 });
     let diag = RnnMap::new(d, Activation::Tanh).unwrap();
     let sd = lyapunov_map(&diag, &[0.5; 8], &LyapunovOptions::new().steps(200)).unwrap();
-    assert!(sd.participation.iter().all(|p| (p - 1.0).abs() < 1e-12), "{:?}", sd.participation);
+    assert!(
+        sd.participation.iter().all(|p| (p - 1.0).abs() < 1e-12),
+        "{:?}",
+        sd.participation
+    );
 }

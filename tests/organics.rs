@@ -448,11 +448,9 @@ fn iterative_scheme_with_general_recurrence() {
     let mut starts = random_starts(2 * n, 24, 0.0, 1.0, 3);
     starts.push(m.default_start());
     let pts = find_fixed_points(&m, &starts, &FinderOptions::default()).unwrap();
-    assert!(pts.iter().any(|p| p
-        .x
+    assert!(pts
         .iter()
-        .zip(&x)
-        .all(|(a, b)| (a - b).abs() < 1e-8)));
+        .any(|p| p.x.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-8)));
     // And a long integration from the default start ends there.
     let sol = integrate(
         &m,

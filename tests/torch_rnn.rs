@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 #[test]
@@ -48,7 +50,11 @@ fn torch_layers_load_into_the_analysis_binaries() {
         .arg(d.path().join("fp.csv"))
         .output()
         .unwrap();
-    assert!(fp.status.success(), "{}", String::from_utf8_lossy(&fp.stderr));
+    assert!(
+        fp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fp.stderr)
+    );
     let mut rdr = csv::Reader::from_path(d.path().join("fp.csv")).unwrap();
     let h = rdr.headers().unwrap().clone();
     let res = h.iter().position(|c| c == "residual").unwrap();
@@ -73,7 +79,11 @@ fn torch_layers_load_into_the_analysis_binaries() {
         .arg(d.path().join("ly.csv"))
         .output()
         .unwrap();
-    assert!(ly.status.success(), "{}", String::from_utf8_lossy(&ly.stderr));
+    assert!(
+        ly.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ly.stderr)
+    );
     let text = std::fs::read_to_string(d.path().join("ly.csv")).unwrap();
     assert_eq!(text.lines().count(), 17, "{text}"); // 16 exponents for the 2N-state LSTM
     let sim = Command::new(env!("CARGO_BIN_EXE_simulate"))
@@ -83,7 +93,11 @@ fn torch_layers_load_into_the_analysis_binaries() {
         .arg(d.path().join("sim.csv"))
         .output()
         .unwrap();
-    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
     // A continuation parameter is refused with a clear message.
     let co = Command::new(env!("CARGO_BIN_EXE_continuation"))
         .arg("--checkpoint")

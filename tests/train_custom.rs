@@ -104,7 +104,9 @@ fn custom_task_trains_end_to_end_and_bad_input_is_named() {
         .arg(p("z.npy"))
         .arg("--mask")
         .arg(p("m.npy"))
-        .args(["--epochs", "6", "--steps", "20", "--lr", "0.01", "-q", "--out"])
+        .args([
+            "--epochs", "6", "--steps", "20", "--lr", "0.01", "-q", "--out",
+        ])
         .arg(p("run"))
         .output()
         .unwrap();
@@ -123,7 +125,11 @@ fn custom_task_trains_end_to_end_and_bad_input_is_named() {
         .arg(p("fp.csv"))
         .output()
         .unwrap();
-    assert!(fp.status.success(), "{}", String::from_utf8_lossy(&fp.stderr));
+    assert!(
+        fp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fp.stderr)
+    );
     // Labels and the cross-entropy loss on the last step.
     let o = train()
         .args(["--task", "custom", "--cell", "rate", "--hidden", "16"])
@@ -131,7 +137,16 @@ fn custom_task_trains_end_to_end_and_bad_input_is_named() {
         .arg(p("u.npy"))
         .arg("--targets")
         .arg(p("labels.npy"))
-        .args(["--loss", "cross-entropy", "--epochs", "3", "--steps", "10", "-q", "--out"])
+        .args([
+            "--loss",
+            "cross-entropy",
+            "--epochs",
+            "3",
+            "--steps",
+            "10",
+            "-q",
+            "--out",
+        ])
         .arg(p("ce"))
         .output()
         .unwrap();
@@ -141,11 +156,27 @@ fn custom_task_trains_end_to_end_and_bad_input_is_named() {
         (vec!["--targets", "z.npy"], "inputs"),
         (vec!["--inputs", "u.npy", "--targets", "m.npy"], "targets"),
         (
-            vec!["--inputs", "u.npy", "--targets", "z.npy", "--holdout", "1.5"],
+            vec![
+                "--inputs",
+                "u.npy",
+                "--targets",
+                "z.npy",
+                "--holdout",
+                "1.5",
+            ],
             "holdout",
         ),
         (
-            vec!["--inputs", "u.npy", "--targets", "labels.npy", "--loss", "cross-entropy", "--mask", "m.npy"],
+            vec![
+                "--inputs",
+                "u.npy",
+                "--targets",
+                "labels.npy",
+                "--loss",
+                "cross-entropy",
+                "--mask",
+                "m.npy",
+            ],
             "mask",
         ),
     ] {

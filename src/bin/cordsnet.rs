@@ -3,16 +3,16 @@
 //! per-layer spectra. Argument parsing → `neurodyn::cordsnet` / `neurodyn::krylov` → exit code.
 
 use clap::{Parser, Subcommand};
-use neurodyn::cordsnet::conv::ConvOperator;
-use neurodyn::cordsnet::{Arch, CordsNet};
-use neurodyn::io::{Column, Table, TableFormat};
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::cordsnet::analyze::AnalyzeOptions;
+use neurodyn::cordsnet::conv::ConvOperator;
 use neurodyn::cordsnet::fit::{CordsConfig, CordsProgress, CordsRun};
 use neurodyn::cordsnet::train::Protocol;
+use neurodyn::cordsnet::{Arch, CordsNet};
+use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::krylov::{arnoldi, newton_krylov, LinearOperator, NewtonKrylovOptions};
-use neurodyn::nn::fit::Dataset;
 use neurodyn::model::Model;
+use neurodyn::nn::fit::Dataset;
 use neurodyn::Error;
 use std::path::PathBuf;
 
@@ -380,7 +380,9 @@ fn run(a: Args) -> Result<(), Error> {
             if units.is_empty() {
                 // Default: the centre unit of channel 0 in every layer.
                 let s = a2.sizes();
-                units = (0..a2.depth()).map(|l| [l, 0, s[l] / 2, s[l] / 2]).collect();
+                units = (0..a2.depth())
+                    .map(|l| [l, 0, s[l] / 2, s[l] / 2])
+                    .collect();
             }
             for u in &units {
                 net.unit_index(*u)?;
@@ -424,7 +426,10 @@ fn run(a: Args) -> Result<(), Error> {
                     .filter(|(r, &y)| r.predicted_steady == y as usize)
                     .count();
                 let conv = results.iter().filter(|r| r.converged).count();
-                let lmax = results.iter().map(|r| r.lyapunov).fold(f64::NEG_INFINITY, f64::max);
+                let lmax = results
+                    .iter()
+                    .map(|r| r.lyapunov)
+                    .fold(f64::NEG_INFINITY, f64::max);
                 eprintln!(
                     "{images} images: {conv} steady states converged, {acc} classified correctly at the steady state, largest stimulus-phase λ₁ = {lmax:.4} /ms; wrote {}/images.csv, spectra.csv, traces.csv, eigenvalues.png/.svg, steady_state.png/.svg, traces.png/.svg",
                     out.display()

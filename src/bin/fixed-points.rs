@@ -230,7 +230,10 @@ fn run(args: Args) -> Result<(), Error> {
     let mut notes: Vec<String> = vec![];
     for m in &methods {
         let (name, found) = match m {
-            MethodArg::Newton => ("newton", find_system_fixed_points(&r.system, &starts, &opts)?),
+            MethodArg::Newton => (
+                "newton",
+                find_system_fixed_points(&r.system, &starts, &opts)?,
+            ),
             other => {
                 let om = match other {
                     MethodArg::ClosedForm => OrganicsMethod::ClosedForm,

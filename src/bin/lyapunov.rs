@@ -358,7 +358,10 @@ fn run(args: Args) -> Result<(), Error> {
                 (0..k)
                     .map(|i| {
                         let mean = s.local.iter().map(|(_, v)| v[i]).sum::<f64>() / m;
-                        (s.local.iter().map(|(_, v)| (v[i] - mean).powi(2)).sum::<f64>()
+                        (s.local
+                            .iter()
+                            .map(|(_, v)| (v[i] - mean).powi(2))
+                            .sum::<f64>()
                             / (m - 1.0).max(1.0))
                         .sqrt()
                     })
@@ -384,7 +387,10 @@ fn run(args: Args) -> Result<(), Error> {
     t.write(&args.out, format)?;
     if let Some(path) = &args.local {
         let mut lt = Table::new();
-        lt.push("time", Column::F64(s.local.iter().map(|(t, _)| *t).collect()));
+        lt.push(
+            "time",
+            Column::F64(s.local.iter().map(|(t, _)| *t).collect()),
+        );
         for i in 0..k {
             lt.push(
                 format!("lambda{i}"),

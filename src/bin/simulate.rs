@@ -251,7 +251,10 @@ fn iterate_map(args: &Args, m: &dyn neurodyn::model::Map, x0: &[f64]) -> Result<
     let mut table = Table::new();
     table.push("t", Column::F64(ts.clone()));
     for i in 0..n {
-        table.push(format!("x{i}"), Column::F64(rows.iter().map(|r| r[i]).collect()));
+        table.push(
+            format!("x{i}"),
+            Column::F64(rows.iter().map(|r| r[i]).collect()),
+        );
     }
     table.write(&args.out, format)?;
     if args.csv && format != TableFormat::Csv {

@@ -2,9 +2,9 @@
 //! Argument parsing → `neurodyn::train::run::Run` → exit code.
 
 use clap::Parser;
-use neurodyn::train::custom::{CustomLoss, CustomSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::train::cell::{CellKind, RatePhi};
+use neurodyn::train::custom::{CustomLoss, CustomSpec};
 use neurodyn::train::run::{Device, Precision, Progress, Protocol, Run, RunConfig};
 use neurodyn::train::Task;
 use neurodyn::Error;

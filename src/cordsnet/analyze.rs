@@ -302,7 +302,7 @@ pub fn write_outputs(
         depth,
         true,
     )
-        .save(&out.join("eigenvalues"))?;
+    .save(&out.join("eigenvalues"))?;
 
     if let Some(r0) = results.first() {
         let s = a.sizes()[0];

@@ -129,12 +129,22 @@ impl CordsConfig {
         if self.batch == 0 {
             return Err(Error::invalid("batch", "must be positive"));
         }
-        for (f, v) in [("lr", self.lr), ("clip", self.clip), ("rec-gain", self.rec_gain)] {
+        for (f, v) in [
+            ("lr", self.lr),
+            ("clip", self.clip),
+            ("rec-gain", self.rec_gain),
+        ] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::invalid(f, format!("{v}: must be positive and finite")));
+                return Err(Error::invalid(
+                    f,
+                    format!("{v}: must be positive and finite"),
+                ));
             }
         }
-        for (f, v) in [("train-limit", self.train_limit), ("test-limit", self.test_limit)] {
+        for (f, v) in [
+            ("train-limit", self.train_limit),
+            ("test-limit", self.test_limit),
+        ] {
             if v == Some(0) {
                 return Err(Error::invalid(f, "must be positive"));
             }
@@ -357,7 +367,8 @@ impl CordsRun {
                 let idx = &order[step * c.batch..((step + 1) * c.batch).min(order.len())];
                 let b = idx.len();
                 for (k, &i) in idx.iter().enumerate() {
-                    xb[k * 784..(k + 1) * 784].copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
+                    xb[k * 784..(k + 1) * 784]
+                        .copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
                     lb[k] = self.train.labels[i];
                 }
                 let r = self

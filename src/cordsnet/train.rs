@@ -106,7 +106,10 @@ impl Protocol {
             return Err(Error::invalid("stim", "need at least one stimulus step"));
         }
         if self.ramp == 0 {
-            return Err(Error::invalid("ramp", "need at least one state in the loss"));
+            return Err(Error::invalid(
+                "ramp",
+                "need at least one state in the loss",
+            ));
         }
         if !(self.stability >= 0.0 && self.stability.is_finite()) {
             return Err(Error::invalid(
@@ -182,7 +185,13 @@ impl<F: Real> Bptt<F> {
                 (arch.channels[k - 1], s[k - 1])
             };
             convs.push((
-                Conv2d::new(Shape::new(cin, n, n), arch.channels[k], 3, arch.strides[k], 1)?,
+                Conv2d::new(
+                    Shape::new(cin, n, n),
+                    arch.channels[k],
+                    3,
+                    arch.strides[k],
+                    1,
+                )?,
                 2 + l + k,
             ));
         }
@@ -379,7 +388,9 @@ impl<F: Real> Bptt<F> {
                     let pi = self.proj(k).expect("odd layers ≥ 3 have projections");
                     let act: Vec<F> = r[k - 2].iter().map(|&v| relu(v)).collect();
                     tmp.resize(b * self.units[k - 1], F::zero());
-                    self.convs[pi].0.forward(&mut packs[pi], &act, tmp, b, &mut ctx);
+                    self.convs[pi]
+                        .0
+                        .forward(&mut packs[pi], &act, tmp, b, &mut ctx);
                     for (a, v) in uk.iter_mut().zip(tmp.iter()) {
                         *a += *v;
                     }
@@ -389,7 +400,9 @@ impl<F: Real> Bptt<F> {
             let pk = &mut pre[k];
             pk.resize(b * n, F::zero());
             let ri = self.rec(k);
-            self.convs[ri].0.forward(&mut packs[ri], &r[k], pk, b, &mut ctx);
+            self.convs[ri]
+                .0
+                .forward(&mut packs[ri], &r[k], pk, b, &mut ctx);
             let bias = self.bias(k);
             for row in pk.chunks_mut(n) {
                 for (a, c) in row.iter_mut().zip(bias) {
@@ -405,7 +418,9 @@ impl<F: Real> Bptt<F> {
             } else {
                 let ii = self.inp(k);
                 tmp.resize(b * n, F::zero());
-                self.convs[ii].0.forward(&mut packs[ii], &u[k], tmp, b, &mut ctx);
+                self.convs[ii]
+                    .0
+                    .forward(&mut packs[ii], &u[k], tmp, b, &mut ctx);
                 for (a, v) in pk.iter_mut().zip(tmp.iter()) {
                     *a += *v;
                 }
@@ -429,7 +444,9 @@ impl<F: Real> Bptt<F> {
         self.pool.forward(&mut [], &s, &mut h, b, &mut ctx);
         let i0 = self.inp(0);
         let mut in0 = vec![F::zero(); b * self.units[0]];
-        self.convs[i0].0.forward(&mut packs[i0], &h, &mut in0, b, &mut ctx);
+        self.convs[i0]
+            .0
+            .forward(&mut packs[i0], &h, &mut in0, b, &mut ctx);
         let mut sk = vec![F::zero(); b * self.units[0]];
         self.convs[SKIP]
             .0
@@ -462,7 +479,10 @@ impl<F: Real> Bptt<F> {
         use rayon::prelude::*;
         let b = self.check_batch(x, labels)?;
         let d = x.len() / b;
-        let groups: Vec<(usize, usize)> = (0..b).step_by(32).map(|b0| (b0, (b0 + 32).min(b))).collect();
+        let groups: Vec<(usize, usize)> = (0..b)
+            .step_by(32)
+            .map(|b0| (b0, (b0 + 32).min(b)))
+            .collect();
         let parts = groups
             .par_iter()
             .map(|&(b0, b1)| self.evaluate_group(&x[b0 * d..b1 * d], &labels[b0..b1], slope, proto))
@@ -494,9 +514,8 @@ impl<F: Real> Bptt<F> {
         let b = self.check_batch(x, labels)?;
         let mut packs = self.packs();
         let [_, _, in0, sk] = self.stem(&mut packs, x, b);
-        let zeros = |u: &[usize]| -> Vec<Vec<F>> {
-            u.iter().map(|&n| vec![F::zero(); b * n]).collect()
-        };
+        let zeros =
+            |u: &[usize]| -> Vec<Vec<F>> { u.iter().map(|&n| vec![F::zero(); b * n]).collect() };
         let mut r = zeros(&self.units);
         let mut next = zeros(&self.units);
         let mut pre = zeros(&self.units);
@@ -680,9 +699,8 @@ impl<F: Real> Bptt<F> {
         let sl = F::c(slope);
         let mut packs = self.packs();
         let [s_out, h, in0, sk] = self.stem(&mut packs, x, b);
-        let zeros = |u: &[usize]| -> Vec<Vec<F>> {
-            u.iter().map(|&n| vec![F::zero(); b * n]).collect()
-        };
+        let zeros =
+            |u: &[usize]| -> Vec<Vec<F>> { u.iter().map(|&n| vec![F::zero(); b * n]).collect() };
         // The tape: states 0..=T, pre-activations and inputs of updates 0..T−1.
         let mut rs: Vec<Vec<Vec<F>>> = vec![zeros(&self.units)];
         let mut pres: Vec<Vec<Vec<F>>> = Vec::with_capacity(steps);
@@ -729,7 +747,16 @@ impl<F: Real> Bptt<F> {
         let bias_t = 2 + 2 * l;
         let base = rs[proto.spont].clone();
         for t in (0..steps).rev() {
-            self.state_loss(t + 1, &rs[t + 1], &base, &mut dr, labels, proto, &mut acc, &mut grad)?;
+            self.state_loss(
+                t + 1,
+                &rs[t + 1],
+                &base,
+                &mut dr,
+                labels,
+                proto,
+                &mut acc,
+                &mut grad,
+            )?;
             let (r, pre, u) = (&rs[t], &pres[t], &us[t]);
             for k in 0..l {
                 for v in da[k].iter_mut() {
@@ -747,7 +774,16 @@ impl<F: Real> Bptt<F> {
                 let ri = self.rec(k);
                 dx.resize(b * n, F::zero());
                 let rc = &self.convs[ri].0;
-                rc.backward(&packs[ri], &r[k], &[], &e, Some(&mut dx), &mut gp[ri], b, &ctx);
+                rc.backward(
+                    &packs[ri],
+                    &r[k],
+                    &[],
+                    &e,
+                    Some(&mut dx),
+                    &mut gp[ri],
+                    b,
+                    &ctx,
+                );
                 for ((p, d), x) in dprev[k].iter_mut().zip(&dr[k]).zip(&dx) {
                     *p = (F::one() - alpha) * *d + *x;
                 }
@@ -770,7 +806,16 @@ impl<F: Real> Bptt<F> {
                 let ii = self.inp(k);
                 dx.resize(b * self.units[k - 1], F::zero());
                 let ic = &self.convs[ii].0;
-                ic.backward(&packs[ii], &u[k], &[], &e, Some(&mut dx), &mut gp[ii], b, &ctx);
+                ic.backward(
+                    &packs[ii],
+                    &u[k],
+                    &[],
+                    &e,
+                    Some(&mut dx),
+                    &mut gp[ii],
+                    b,
+                    &ctx,
+                );
                 for (a, v) in da[k - 1].iter_mut().zip(&dx) {
                     *a += *v;
                 }
@@ -789,7 +834,16 @@ impl<F: Real> Bptt<F> {
                     let act: Vec<F> = r[k - 2].iter().map(|v| v.max(F::zero())).collect();
                     dx2.resize(b * self.units[k - 2], F::zero());
                     let pc = &self.convs[pi].0;
-                    pc.backward(&packs[pi], &act, &[], &dx, Some(&mut dx2), &mut gp[pi], b, &ctx);
+                    pc.backward(
+                        &packs[pi],
+                        &act,
+                        &[],
+                        &dx,
+                        Some(&mut dx2),
+                        &mut gp[pi],
+                        b,
+                        &ctx,
+                    );
                     for (a, v) in da[k - 2].iter_mut().zip(&dx2) {
                         *a += *v;
                     }

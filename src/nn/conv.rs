@@ -104,7 +104,11 @@ impl Conv2d {
         if !self.gather.is_empty() {
             for (row, idx) in self.gather.chunks(cols).enumerate() {
                 for (d, &i) in u[row * ld + off..][..cols].iter_mut().zip(idx) {
-                    *d = if i == u32::MAX { F::zero() } else { x[i as usize] };
+                    *d = if i == u32::MAX {
+                        F::zero()
+                    } else {
+                        x[i as usize]
+                    };
                 }
             }
             return;
@@ -245,7 +249,11 @@ impl<F: Real> Layer<F> for Conv2d {
             .for_each(|(ci, yc)| {
                 // Small planes: the chunk's samples side by side in one product (one call of
                 // m × r × n·cols instead of n calls too small to reach the matrix kernel's speed).
-                let n = if cols < SIDE_BY_SIDE { yc.len() / n_out } else { 1 };
+                let n = if cols < SIDE_BY_SIDE {
+                    yc.len() / n_out
+                } else {
+                    1
+                };
                 let ld = n * cols;
                 let mut u = vec![F::zero(); r * ld];
                 let mut yb = vec![F::zero(); if n > 1 { m * ld } else { 0 }];
@@ -309,7 +317,8 @@ impl<F: Real> Layer<F> for Conv2d {
                 for s in g0..g1 {
                     let k = s - g0;
                     let dys = &dy[s * n_out..(s + 1) * n_out];
-                    let ys = &y[if self.relu { s * n_out } else { 0 }..][..if self.relu { n_out } else { 0 }];
+                    let ys = &y[if self.relu { s * n_out } else { 0 }..]
+                        [..if self.relu { n_out } else { 0 }];
                     for o in 0..m {
                         let dst = &mut dyb[o * ld + k * cols..][..cols];
                         let src = &dys[o * cols..(o + 1) * cols];
@@ -346,7 +355,12 @@ impl<F: Real> Layer<F> for Conv2d {
                     part[m * r + o] += row.iter().copied().sum::<F>();
                 }
                 if let Some(dxc) = dxc.as_deref_mut() {
-                    F::matmul(rm_mut(&mut du, r, ld), false, w.transpose(), rm(&dyb, m, ld));
+                    F::matmul(
+                        rm_mut(&mut du, r, ld),
+                        false,
+                        w.transpose(),
+                        rm(&dyb, m, ld),
+                    );
                     for s in g0..g1 {
                         let dxs = &mut dxc[(s - b0) * n_in..(s - b0 + 1) * n_in];
                         dxs.fill(F::zero());

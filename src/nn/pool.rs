@@ -85,44 +85,44 @@ impl<F: Real> Layer<F> for MaxPool2d {
             .zip(ctx.idx[..planes * po].par_chunks_mut(GROUP * po))
             .enumerate()
             .for_each(|(gq, (yg, ig))| {
-              for (qq, (yp, ip)) in yg.chunks_mut(po).zip(ig.chunks_mut(po)).enumerate() {
-                let q = gq * GROUP + qq;
-                let xp = &x[q * pi..(q + 1) * pi];
-                for oi in 0..self.output.h {
-                    let (r0, r1) = window(oi, s, p, k, self.input.h);
-                    for oj in 0..self.output.w {
-                        let (c0, c1) = window(oj, s, p, k, w);
-                        // Branch-free over the window (the comparisons are data-dependent
-                        // and mispredict); a window holding a NaN is redone in order.
-                        let mut best = F::neg_infinity();
-                        let mut arg = r0 * w + c0;
-                        let mut nan = false;
-                        for i in r0..r1 {
-                            let row = &xp[i * w + c0..i * w + c1];
-                            for (jj, &v) in row.iter().enumerate() {
-                                let gt = v > best;
-                                best = if gt { v } else { best };
-                                arg = if gt { i * w + c0 + jj } else { arg };
-                                nan |= v.is_nan();
+                for (qq, (yp, ip)) in yg.chunks_mut(po).zip(ig.chunks_mut(po)).enumerate() {
+                    let q = gq * GROUP + qq;
+                    let xp = &x[q * pi..(q + 1) * pi];
+                    for oi in 0..self.output.h {
+                        let (r0, r1) = window(oi, s, p, k, self.input.h);
+                        for oj in 0..self.output.w {
+                            let (c0, c1) = window(oj, s, p, k, w);
+                            // Branch-free over the window (the comparisons are data-dependent
+                            // and mispredict); a window holding a NaN is redone in order.
+                            let mut best = F::neg_infinity();
+                            let mut arg = r0 * w + c0;
+                            let mut nan = false;
+                            for i in r0..r1 {
+                                let row = &xp[i * w + c0..i * w + c1];
+                                for (jj, &v) in row.iter().enumerate() {
+                                    let gt = v > best;
+                                    best = if gt { v } else { best };
+                                    arg = if gt { i * w + c0 + jj } else { arg };
+                                    nan |= v.is_nan();
+                                }
                             }
-                        }
-                        if nan {
-                            // The first NaN of the window, in row-major order, propagates.
-                            'find: for i in r0..r1 {
-                                for j in c0..c1 {
-                                    if xp[i * w + j].is_nan() {
-                                        best = F::nan();
-                                        arg = i * w + j;
-                                        break 'find;
+                            if nan {
+                                // The first NaN of the window, in row-major order, propagates.
+                                'find: for i in r0..r1 {
+                                    for j in c0..c1 {
+                                        if xp[i * w + j].is_nan() {
+                                            best = F::nan();
+                                            arg = i * w + j;
+                                            break 'find;
+                                        }
                                     }
                                 }
                             }
+                            yp[oi * self.output.w + oj] = best;
+                            ip[oi * self.output.w + oj] = arg as u32;
                         }
-                        yp[oi * self.output.w + oj] = best;
-                        ip[oi * self.output.w + oj] = arg as u32;
                     }
                 }
-              }
             });
     }
     fn backward(

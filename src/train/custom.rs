@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The loss of a custom task.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CustomLoss {
     /// Mean-square error on the (masked) steps: (1/T) Σ_t Σ_c m_tc (o_tc − z_tc)².
@@ -101,16 +99,16 @@ impl CustomData {
         let &[trials, t, n_in] = u.shape() else {
             return Err(Error::invalid(
                 "inputs",
-                format!(
-                    "has shape {:?}; need trials × T × N_in (3 axes)",
-                    u.shape()
-                ),
+                format!("has shape {:?}; need trials × T × N_in (3 axes)", u.shape()),
             ));
         };
         if trials < 2 || t == 0 || n_in == 0 {
             return Err(Error::invalid(
                 "inputs",
-                format!("has shape {:?}; need at least 2 trials, 1 step and 1 input", u.shape()),
+                format!(
+                    "has shape {:?}; need at least 2 trials, 1 step and 1 input",
+                    u.shape()
+                ),
             ));
         }
         if u.iter().any(|v| !v.is_finite()) {
@@ -184,14 +182,12 @@ impl CustomData {
                     [a, b, c] if (*a, *b, *c) == (trials, t, outputs) => {
                         m.iter().copied().collect()
                     }
-                    s => {
-                        return Err(Error::invalid(
-                            "mask",
-                            format!(
-                                "has shape {s:?}; need trials × T ({trials} × {t}) or trials × T × C"
-                            ),
-                        ))
-                    }
+                    s => return Err(Error::invalid(
+                        "mask",
+                        format!(
+                            "has shape {s:?}; need trials × T ({trials} × {t}) or trials × T × C"
+                        ),
+                    )),
                 };
                 if full.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                     return Err(Error::invalid("mask", "needs finite weights ≥ 0"));
@@ -263,9 +259,7 @@ impl CustomData {
             Ok(z) => {
                 let (t, c, b) = (self.t, self.outputs, idx.len());
                 let w = |tr: usize, s: usize, q: usize| {
-                    self.mask
-                        .as_ref()
-                        .map_or(1.0, |m| m[(tr * t + s) * c + q])
+                    self.mask.as_ref().map_or(1.0, |m| m[(tr * t + s) * c + q])
                 };
                 let mut mean = vec![(0.0, 0.0); c];
                 for &tr in idx {

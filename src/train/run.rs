@@ -426,7 +426,9 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) ->
         let (net, mut adam) = match resume {
             Some(p) => checkpoint::load::<F>(p)?,
             None => {
-                let mut net = cfg.spec().build_sized::<F>(dims.0, dims.1, dims.2, cfg.seed)?;
+                let mut net = cfg
+                    .spec()
+                    .build_sized::<F>(dims.0, dims.1, dims.2, cfg.seed)?;
                 if cfg.protocol == Protocol::Paper {
                     net.traj_loss = super::net::TrajLoss::RootSum;
                     net.x0_noise = 0.01;
