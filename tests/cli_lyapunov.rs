@@ -42,7 +42,7 @@ fn the_spec_cross_check_through_the_binary() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows[0], "index,exponent,exponent_bits,unit");
+    assert_eq!(rows[0], "index,exponent,exponent_bits,unit,participation");
     assert_eq!(rows.len(), 11);
     for (i, r) in rows[1..].iter().enumerate() {
         let f: Vec<&str> = r.split(',').collect();
