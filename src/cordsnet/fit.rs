@@ -32,7 +32,6 @@ use crate::plot::LinePlot;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -481,31 +480,8 @@ impl CordsRun {
 
     /// Writes the checkpoint (atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
-            .net
-            .layout
-            .tensors
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    t.shape.clone(),
-                    bytemuck::cast_slice(&self.net.params[t.range()]).to_vec(),
-                    Dtype::F32,
-                )
-            })
-            .collect();
         let o = &self.optimizer;
-        if !o.m.is_empty() {
-            for (name, v) in [("optimizer.m", &o.m), ("optimizer.v", &o.v)] {
-                entries.push((
-                    name.into(),
-                    vec![v.len()],
-                    bytemuck::cast_slice(v).to_vec(),
-                    Dtype::F64,
-                ));
-            }
-        }
+        let entries = crate::nn::fit::checkpoint_entries(&self.net.layout, &self.net.params, o);
         let rows = self
             .rows
             .iter()

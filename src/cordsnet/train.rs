@@ -758,11 +758,7 @@ impl<F: Real> Bptt<F> {
                 &mut grad,
             )?;
             let (r, pre, u) = (&rs[t], &pres[t], &us[t]);
-            for k in 0..l {
-                for v in da[k].iter_mut() {
-                    *v = F::zero();
-                }
-            }
+            da.iter_mut().flatten().for_each(|v| *v = F::zero());
             for k in 0..l {
                 let n = self.units[k];
                 e.clear();

@@ -517,31 +517,8 @@ impl CnnRun {
 
     /// Writes the checkpoint (atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
-            .net
-            .layout
-            .tensors
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    t.shape.clone(),
-                    bytemuck::cast_slice(&self.net.params[t.range()]).to_vec(),
-                    Dtype::F32,
-                )
-            })
-            .collect();
+        let entries = checkpoint_entries(&self.net.layout, &self.net.params, &self.optimizer);
         let o = &self.optimizer;
-        if !o.m.is_empty() {
-            for (name, v) in [("optimizer.m", &o.m), ("optimizer.v", &o.v)] {
-                entries.push((
-                    name.into(),
-                    vec![v.len()],
-                    bytemuck::cast_slice(v).to_vec(),
-                    Dtype::F64,
-                ));
-            }
-        }
         let meta: std::collections::BTreeMap<String, String> = [
             ("format".to_string(), "neurodyn-cnn-1".to_string()),
             ("config".to_string(), self.config.to_toml()?),
@@ -553,6 +530,39 @@ impl CnnRun {
         .collect();
         crate::io::write_safetensors(path, &entries, &meta)
     }
+}
+
+/// A float32 training checkpoint's tensors: the parameters under their [`Layout`] names, then
+/// the optimiser's moments `optimizer.m`, `optimizer.v` (float64) once it has stepped — what
+/// `train-cnn` and `cordsnet train` write with their own metadata.
+pub(crate) fn checkpoint_entries(
+    layout: &crate::train::cell::Layout,
+    params: &[f32],
+    o: &Optimizer,
+) -> Vec<(String, Vec<usize>, Vec<u8>, Dtype)> {
+    let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = layout
+        .tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.shape.clone(),
+                bytemuck::cast_slice(&params[t.range()]).to_vec(),
+                Dtype::F32,
+            )
+        })
+        .collect();
+    if !o.m.is_empty() {
+        for (name, v) in [("optimizer.m", &o.m), ("optimizer.v", &o.v)] {
+            entries.push((
+                name.into(),
+                vec![v.len()],
+                bytemuck::cast_slice(v).to_vec(),
+                Dtype::F64,
+            ));
+        }
+    }
+    entries
 }
 
 /// `small-alexnet` etc.

@@ -182,12 +182,14 @@ impl CustomData {
                     [a, b, c] if (*a, *b, *c) == (trials, t, outputs) => {
                         m.iter().copied().collect()
                     }
-                    s => return Err(Error::invalid(
-                        "mask",
-                        format!(
+                    s => {
+                        return Err(Error::invalid(
+                            "mask",
+                            format!(
                             "has shape {s:?}; need trials × T ({trials} × {t}) or trials × T × C"
                         ),
-                    )),
+                        ))
+                    }
                 };
                 if full.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                     return Err(Error::invalid("mask", "needs finite weights ≥ 0"));
