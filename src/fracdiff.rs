@@ -571,3 +571,243 @@ pub fn estimate_order(
 pub fn power_derivative(p: f64, alpha: f64, t: f64) -> f64 {
     gamma_fn(p + 1.0) / gamma_fn(p + 1.0 - alpha) * t.powf(p - alpha)
 }
+
+/// The spectral fractional integral of order α (the seed's `frac_int`): `y = IDFT(X / H)` with
+/// the same `H_m = (i 2π f_m)^α` as [`spectral`] and the DC bin mapped to 0, so that
+/// `spectral(frac_int(x, α), α)` returns x minus its mean. Returns (Re y, Im y).
+pub fn spectral_integral(x: &[f64], alpha: f64, d: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    // 1/H_m = (i 2π f_m)^(−α) for m ≠ 0, and H_0 = 0 maps to 0 in both.
+    spectral(x, -alpha, d)
+}
+
+/// Options of [`anru_orders`]: the seed's appendix protocol (Geadah et al. 2024; fracdiff.md
+/// §C.4 steps 1–4 and 7).
+#[derive(Debug, Clone)]
+pub struct AnruOrderOptions {
+    pub trials: usize,
+    /// Step amplitudes ξ added to every pre-activation while the step is on.
+    pub xis: Vec<f64>,
+    /// Steps per trial T.
+    pub steps: usize,
+    /// The step is on for `on.0 < t < on.1`.
+    pub on: (usize, usize),
+    /// Per-neuron input x_i ~ N(mean, sd²) plus ε_i ~ N(0, noise²), constant in a trial.
+    pub input_mean: f64,
+    pub input_sd: f64,
+    pub noise_sd: f64,
+    /// W_hh ← diag(W_hh) (the "isolated" setting).
+    pub isolated: bool,
+    /// Candidate orders for the mean response and per neuron.
+    pub mean_alphas: Vec<f64>,
+    pub neuron_alphas: Vec<f64>,
+    pub window: std::ops::Range<usize>,
+    pub anchor: usize,
+    pub seed: u64,
+}
+
+impl Default for AnruOrderOptions {
+    fn default() -> Self {
+        let lin = |a: f64, b: f64, n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
+                .collect()
+        };
+        AnruOrderOptions {
+            trials: 20,
+            xis: vec![0.0, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0],
+            steps: 150,
+            on: (50, 101),
+            input_mean: 0.8,
+            input_sd: 0.1,
+            noise_sd: 0.1,
+            isolated: false,
+            mean_alphas: lin(0.0, 1.0, 1001),
+            neuron_alphas: lin(-1.0, 1.0, 100),
+            window: 40..110,
+            anchor: 25,
+            seed: 0,
+        }
+    }
+}
+
+/// What [`anru_orders`] finds.
+#[derive(Debug, Clone)]
+pub struct AnruOrders {
+    /// α* of the mean response (summed error over ξ ≠ 0), with the error curve.
+    pub mean: OrderEstimate,
+    /// Per neuron, α* of its trial-averaged response to the largest ξ.
+    pub neuron_alpha: Vec<f64>,
+    /// Per ξ, the mean response r_ξ(t) over trials and neurons.
+    pub responses: Vec<Vec<f64>>,
+    /// Per ξ, the target s_ξ(t) = input_mean + ξ·1[|t − c| < w], c = ⌊(on.0 + on.1)/2⌋,
+    /// w = ⌊(on.1 − on.0)/2⌋ (the seed's |t − 75| < 25 for the default drive).
+    pub targets: Vec<Vec<f64>>,
+}
+
+/// The seed's fractional-order analysis of an ANRU network (fracdiff.md §C.4): each neuron gets
+/// its own scalar input u_i x_i (U_xh ← diag: `u` holds the per-neuron input weights), the
+/// network (optionally isolated) is run from h = 0, g = 0 for `trials` seeded trials per ξ with
+/// ξ added to every pre-activation for on.0 < t < on.1, and the spectral order estimate is fitted
+/// to the mean response (orders `mean_alphas`, ξ ≠ 0 summed) and to each neuron's trial-averaged
+/// response to the largest ξ (orders `neuron_alphas`). Trials run in parallel; the same seed gives
+/// the same bits on any thread count.
+pub fn anru_orders(
+    net: &crate::model::Anru,
+    u: &[f64],
+    opts: &AnruOrderOptions,
+) -> Result<AnruOrders> {
+    use crate::model::Map;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let n = net.n();
+    if u.len() != n {
+        return Err(Error::invalid(
+            "input",
+            format!("{} input weights for {n} neurons", u.len()),
+        ));
+    }
+    if opts.trials == 0 || opts.xis.is_empty() || opts.steps < 2 {
+        return Err(Error::invalid(
+            "trials",
+            "need at least one trial, one ξ and two steps",
+        ));
+    }
+    if !(opts.input_sd >= 0.0 && opts.noise_sd >= 0.0) {
+        return Err(Error::invalid("input", "standard deviations must be ≥ 0"));
+    }
+    crate::memory::check(
+        "trials",
+        (opts.xis.len() * opts.steps * n * 8 * 3) as u128,
+        None,
+    )?;
+    let mut base = net.clone();
+    if opts.isolated {
+        base.w_hh = faer::Mat::from_fn(n, n, |i, j| if i == j { net.w_hh[(i, j)] } else { 0.0 });
+    }
+    let t_len = opts.steps;
+    // Per ξ: Σ over trials of h_i(t), laid out [t][i].
+    let per_xi: Vec<Vec<f64>> = opts
+        .xis
+        .iter()
+        .map(|&xi| -> Result<Vec<f64>> {
+            let sums: Vec<Vec<f64>> = (0..opts.trials)
+                .into_par_iter()
+                .map(|trial| -> Result<Vec<f64>> {
+                    // The trial's inputs depend on the trial only (the same for every ξ).
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
+                        opts.seed, trial, 0, 7,
+                    ));
+                    let nx = Normal::new(opts.input_mean, opts.input_sd)
+                        .map_err(|e| Error::invalid("input", e.to_string()))?;
+                    let ne = Normal::new(0.0, opts.noise_sd)
+                        .map_err(|e| Error::invalid("input", e.to_string()))?;
+                    let x: Vec<f64> = (0..n)
+                        .map(|_| nx.sample(&mut rng) + ne.sample(&mut rng))
+                        .collect();
+                    let mut m = base.clone();
+                    m.drive_seq = Some(faer::Mat::from_fn(n, t_len, |i, t| {
+                        let step = if t > opts.on.0 && t < opts.on.1 {
+                            xi
+                        } else {
+                            0.0
+                        };
+                        u[i] * x[i] + net.bias[i] + step
+                    }));
+                    let mut s = vec![0.0; m.dim()];
+                    let mut out = Vec::with_capacity(t_len * n);
+                    for t in 0..t_len {
+                        m.step(t, &mut s);
+                        out.extend_from_slice(&s[..n]);
+                    }
+                    if out.iter().any(|v| !v.is_finite()) {
+                        return Err(Error::failed(
+                            "simulate",
+                            format!("trial {trial} at ξ = {xi} became non-finite"),
+                        ));
+                    }
+                    Ok(out)
+                })
+                .collect::<Result<_>>()?;
+            let mut acc = vec![0.0; t_len * n];
+            for s in &sums {
+                for (a, v) in acc.iter_mut().zip(s) {
+                    *a += v;
+                }
+            }
+            Ok(acc)
+        })
+        .collect::<Result<_>>()?;
+    let trials = opts.trials as f64;
+    // The seed's target window |t − 75| < 25 for the drive 50 < t < 101 (one step shorter).
+    let mid = ((opts.on.0 + opts.on.1) / 2) as f64;
+    let half = ((opts.on.1 - opts.on.0) / 2) as f64;
+    let target = |xi: f64| -> Vec<f64> {
+        (0..t_len)
+            .map(|t| {
+                opts.input_mean
+                    + if ((t as f64) - mid).abs() < half {
+                        xi
+                    } else {
+                        0.0
+                    }
+            })
+            .collect()
+    };
+    let responses: Vec<Vec<f64>> = per_xi
+        .iter()
+        .map(|acc| {
+            (0..t_len)
+                .map(|t| acc[t * n..(t + 1) * n].iter().sum::<f64>() / (trials * n as f64))
+                .collect()
+        })
+        .collect();
+    let targets: Vec<Vec<f64>> = opts.xis.iter().map(|&x| target(x)).collect();
+    let (sig, tgt): (Vec<Vec<f64>>, Vec<Vec<f64>>) = responses
+        .iter()
+        .zip(&targets)
+        .zip(&opts.xis)
+        .filter(|(_, &x)| x != 0.0)
+        .map(|((r, t), _)| (r.clone(), t.clone()))
+        .unzip();
+    if sig.is_empty() {
+        return Err(Error::invalid("xis", "need at least one ξ ≠ 0"));
+    }
+    let mean = estimate_order(
+        &sig,
+        &tgt,
+        &opts.mean_alphas,
+        1.0,
+        opts.anchor,
+        opts.window.clone(),
+    )?;
+    let (kmax, &ximax) = opts
+        .xis
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("non-empty");
+    let tmax = target(ximax);
+    let neuron_alpha = (0..n)
+        .into_par_iter()
+        .map(|i| -> Result<f64> {
+            let r: Vec<f64> = (0..t_len)
+                .map(|t| per_xi[kmax][t * n + i] / trials)
+                .collect();
+            Ok(estimate_order(
+                &[r],
+                &[tmax.clone()],
+                &opts.neuron_alphas,
+                1.0,
+                opts.anchor,
+                opts.window.clone(),
+            )?
+            .alpha)
+        })
+        .collect::<Result<_>>()?;
+    Ok(AnruOrders {
+        mean,
+        neuron_alpha,
+        responses,
+        targets,
+    })
+}

@@ -2,7 +2,10 @@
 //! A thin shell: parse → read (library) → differentiate / estimate (library) → write (library).
 
 use clap::Parser;
-use neurodyn::fracdiff::{estimate_order, fracdiff_columns, spectral, Scheme};
+use neurodyn::fracdiff::{
+    anru_orders, estimate_order, fracdiff_columns, spectral, spectral_integral, AnruOrderOptions,
+    Scheme,
+};
 use neurodyn::io::{read_signals, write_npy_mat, write_npy_vec, Column, Table, TableFormat};
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -24,15 +27,32 @@ use std::process::ExitCode;
 struct Args {
     /// Input signals: .npy (1-D, or 2-D T×N with one signal per column), .parquet or .csv (one
     /// signal per column; a column `t` is the time, e.g. the output of `simulate`).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "anru")]
+    input: Option<PathBuf>,
     /// Order α.
-    #[arg(long, required_unless_present = "estimate")]
+    #[arg(long, required_unless_present_any = ["estimate", "anru"])]
     alpha: Option<f64>,
+    /// The seed's fractional-order analysis of a trained ANRU checkpoint (Geadah et al. 2024):
+    /// per-neuron inputs (U_xh ← diag), 20 trials per step amplitude ξ ∈ {0, 1, 2.5, 5, 10, 15,
+    /// 20, 30} on for 50 < t < 101 of 150 steps, the order of the mean response (α ∈ [0, 1],
+    /// 1001 values) and of each neuron's response to ξ = 30 (α ∈ [−1, 1], 100 values). Writes
+    /// --out (neuron, alpha), `<out>_mean.csv` (alpha, error), `<out>_responses.csv` and the
+    /// histogram `<out>_hist.png/.svg`.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["input", "estimate"])]
+    anru: Option<PathBuf>,
+    /// --anru: W_hh ← diag(W_hh) (the "isolated" network).
+    #[arg(long, requires = "anru")]
+    isolated: bool,
+    /// --anru: trials per ξ.
+    #[arg(long, default_value_t = 20)]
+    trials: usize,
+    /// --anru: seed of the trials' inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Sample spacing h (default: from the `t` column of a table).
     #[arg(long)]
     dt: Option<f64>,
-    /// gl, rl, l1 or spectral.
+    /// gl, rl, l1, spectral, or spectral-int (the seed's `frac_int`: X/H, DC to 0).
     #[arg(long, default_value = "gl")]
     method: String,
     /// Output: .npy (same shape as the input), .parquet or .csv (same column names).
@@ -62,9 +82,115 @@ struct Args {
     json: bool,
 }
 
-fn run(args: Args) -> Result<(), Error> {
+/// `fracdiff --anru CHECKPOINT`: the per-neuron order analysis (library: `anru_orders`).
+fn anru_pipeline(args: &Args, path: &std::path::Path) -> Result<(), Error> {
+    use neurodyn::io::{Column, Table, TableFormat};
+    use neurodyn::train::checkpoint::{analysis, load, read_tensors, Analysis};
+    let fmt = TableFormat::from_path(&args.out)?;
     neurodyn::io::check_output("out", &args.out)?;
-    let sig = read_signals(&args.input, "input")?;
+    let (net, _) = load::<f64>(path)?;
+    let Analysis::Anru(model) = analysis(&net)? else {
+        return Err(Error::invalid(
+            "anru",
+            format!(
+                "{}: not an ANRU checkpoint (train --cell anru)",
+                path.display()
+            ),
+        ));
+    };
+    let u_xh = read_tensors(path)?
+        .into_iter()
+        .find(|t| t.0 == "U_xh")
+        .ok_or_else(|| Error::invalid("anru", "the checkpoint has no `U_xh`"))?;
+    let k = u_xh.1.get(1).copied().unwrap_or(1).max(1);
+    // U_xh ← diag: neuron i's own input x_i enters with weight Σ_c U_xh[i, c] (U_xh[i, 0] for
+    // the one-channel psMNIST network).
+    let u: Vec<f64> = u_xh.2.chunks(k).map(|r| r.iter().sum()).collect();
+    let opts = AnruOrderOptions {
+        trials: args.trials,
+        isolated: args.isolated,
+        seed: args.seed,
+        ..AnruOrderOptions::default()
+    };
+    let r = anru_orders(&model, &u, &opts)?;
+    let mut t = Table::new();
+    t.push("neuron", Column::I64((0..u.len() as i64).collect()));
+    t.push("alpha", Column::F64(r.neuron_alpha.clone()));
+    t.write(&args.out, fmt)?;
+    let stem = args.out.with_extension("");
+    let side = |suffix: &str| {
+        let name = format!(
+            "{}_{suffix}",
+            stem.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        stem.with_file_name(name)
+    };
+    let mut m = Table::new();
+    m.push("alpha", Column::F64(r.mean.alphas.clone()));
+    m.push("error", Column::F64(r.mean.errors.clone()));
+    m.write(&side("mean.csv"), TableFormat::Csv)?;
+    let mut rt = Table::new();
+    rt.push("t", Column::I64((0..opts.steps as i64).collect()));
+    for (x, resp) in opts.xis.iter().zip(&r.responses) {
+        rt.push(format!("r_xi{x}"), Column::F64(resp.clone()));
+    }
+    rt.write(&side("responses.csv"), TableFormat::Csv)?;
+    // Histogram of the per-neuron orders over [−1, 1] in 20 bins (a step outline).
+    let bins = 20;
+    let mut counts = vec![0usize; bins];
+    for a in &r.neuron_alpha {
+        let b = (((a + 1.0) / 2.0 * bins as f64).floor() as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let mut pts = vec![];
+    for (b, c) in counts.iter().enumerate() {
+        let (x0, x1) = (
+            -1.0 + 2.0 * b as f64 / bins as f64,
+            -1.0 + 2.0 * (b + 1) as f64 / bins as f64,
+        );
+        pts.push((x0, *c as f64));
+        pts.push((x1, *c as f64));
+    }
+    neurodyn::plot::LinePlot::new(
+        format!(
+            "per-neuron fractional order ({} network, ξ = {}; mean response α* = {:.3})",
+            if args.isolated {
+                "isolated"
+            } else {
+                "interacting"
+            },
+            opts.xis.iter().cloned().fold(0.0, f64::max),
+            r.mean.alpha
+        ),
+        "α (> 0: differentiation / adaptation, < 0: integration)",
+        "neurons",
+    )
+    .series("neurons per bin", pts)
+    .save(&side("hist"))?;
+    if !args.quiet {
+        let mean_a = r.neuron_alpha.iter().sum::<f64>() / r.neuron_alpha.len() as f64;
+        eprintln!(
+            "mean-response order α* = {:.4}; per-neuron α: mean {mean_a:.4}; wrote {}, {}_mean.csv, _responses.csv, _hist.png/.svg",
+            r.mean.alpha,
+            args.out.display(),
+            stem.display()
+        );
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    if let Some(p) = args.anru.clone() {
+        return anru_pipeline(&args, &p);
+    }
+    let input = args
+        .input
+        .clone()
+        .ok_or_else(|| Error::invalid("input", "missing: give --input"))?;
+    neurodyn::io::check_output("out", &args.out)?;
+    let sig = read_signals(&input, "input")?;
     let dt = match (args.dt, &sig.time) {
         (Some(d), _) => d,
         (None, Some(t)) if t.len() >= 2 => {
@@ -139,10 +265,14 @@ fn run(args: Args) -> Result<(), Error> {
     let alpha = args
         .alpha
         .ok_or_else(|| Error::invalid("alpha", "missing: give --alpha"))?;
-    let out = if args.method == "spectral" {
+    let out = if args.method == "spectral" || args.method == "spectral-int" {
         let mut d = vec![0.0; sig.t * sig.n];
         for i in 0..sig.n {
-            let (re, _) = spectral(&sig.column(i), alpha, dt)?;
+            let (re, _) = if args.method == "spectral" {
+                spectral(&sig.column(i), alpha, dt)?
+            } else {
+                spectral_integral(&sig.column(i), alpha, dt)?
+            };
             for k in 0..sig.t {
                 d[k * sig.n + i] = re[k];
             }
