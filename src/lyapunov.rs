@@ -60,6 +60,9 @@ pub enum InitialFrame {
     Given(Mat<f64>),
 }
 
+/// The longest interval between QRs of the adaptive re-orthonormalisation.
+pub const MAX_REORTH: usize = 64;
+
 /// Called after every tangent step with the number of steps done (progress bars).
 #[derive(Clone)]
 pub struct StepCallback(pub Arc<dyn Fn(usize) + Send + Sync>);
@@ -90,6 +93,10 @@ pub struct LyapunovOptions {
     pub steps: usize,
     /// QR every this many steps (1 = every step).
     pub reorth: usize,
+    /// Adaptive re-orthonormalisation: the interval between QRs is chosen so that the frame's
+    /// conditioning, predicted from the exponents so far as exp((λ_1 − λ_k) Δt), stays below
+    /// 10^digits (at most [`MAX_REORTH`] steps); `reorth` is then ignored.
+    pub adaptive: Option<f64>,
     /// Time per step: the map's time step, or the RK4 step of a flow. Exponents are per unit time
     /// (per step when dt = 1).
     pub dt: f64,
@@ -118,6 +125,7 @@ impl Default for LyapunovOptions {
             transient: 0,
             steps: 1000,
             reorth: 1,
+            adaptive: None,
             dt: 1.0,
             frame: InitialFrame::Identity,
             history_every: 0,
@@ -170,6 +178,12 @@ impl LyapunovOptions {
     /// QR every this many steps.
     pub fn reorth(mut self, every: usize) -> Self {
         self.reorth = every;
+        self.adaptive = None;
+        self
+    }
+    /// Adaptive re-orthonormalisation keeping the frame's conditioning below 10^digits.
+    pub fn adaptive(mut self, digits: f64) -> Self {
+        self.adaptive = Some(digits);
         self
     }
     /// Time per step (a flow's RK4 step; a map's time step).
@@ -226,6 +240,8 @@ pub struct Spectrum {
     /// Local exponents (`record_local`): (time at the end of the QR interval, ln|R_ii|/Δt in the
     /// order of `exponents`).
     pub local: Vec<(f64, Vec<f64>)>,
+    /// QR factorisations done (transient and accumulated).
+    pub factorizations: usize,
     /// Participation ratio P_j = 1/Σ_i q_ij⁴ of the final backward (Gram–Schmidt) vector of each
     /// exponent, in the order of `exponents`: 1 for a vector on one unit, N for one spread evenly
     /// (the localisation of Lyapunov vectors; Engelken, Wolf & Abbott 2023).
@@ -413,6 +429,20 @@ fn validate(n: usize, opts: &LyapunovOptions) -> Result<LyapunovOptions> {
     if r.steps == 0 {
         return Err(Error::invalid("steps", "must be at least 1"));
     }
+    if let Some(d) = r.adaptive {
+        if r.blocks > 0 {
+            return Err(Error::invalid(
+                "blocks",
+                "block confidence intervals need a fixed QR interval (--reorth N)",
+            ));
+        }
+        if !(1.0..=12.0).contains(&d) {
+            return Err(Error::invalid(
+                "reorth",
+                format!("adaptive digits {d}: use 1 to 12 (the frame keeps 16)"),
+            ));
+        }
+    }
     if r.reorth == 0 {
         return Err(Error::invalid("reorth", "must be at least 1"));
     }
@@ -566,8 +596,13 @@ fn benettin(
     check_finite_state(t.state(), opts.warmup, kind)?;
     let mut scratch = Mat::<f64>::zeros(n, k);
     let mut ws = QrWorkspace::new(n, k);
-    // QRs that accumulate: one per `reorth` steps (and one at the end).
-    let nqr = opts.steps.div_ceil(opts.reorth.max(1));
+    // QRs that accumulate: one per `reorth` steps (and one at the end); adaptive runs block by
+    // steps instead (blocks of steps/B steps, closed at the first QR past each boundary).
+    let nqr = if opts.adaptive.is_some() {
+        opts.steps
+    } else {
+        opts.steps.div_ceil(opts.reorth.max(1))
+    };
     let mut acc = Accumulator {
         sum: vec![0.0; k],
         diag: vec![0.0; k],
@@ -588,6 +623,12 @@ fn benettin(
     let (mut identity_sum, mut identity_ok) = (0.0, k == n);
     let total = opts.transient + opts.steps;
     let mut since = 0usize;
+    let mut interval = if opts.adaptive.is_some() {
+        1
+    } else {
+        opts.reorth
+    };
+    let mut factorizations = 0usize;
     for s in 0..total {
         // With reorth > 1 the product accumulates in the frame between QRs.
         let contribution = t.advance(opts.warmup + s);
@@ -599,10 +640,38 @@ fn benettin(
                 None => identity_ok = false,
             }
         }
-        if since == opts.reorth || s + 1 == total {
+        // (Adaptive intervals also close at the end of the transient, so that no QR interval
+        // mixes discarded and accumulated steps.)
+        let boundary = opts.adaptive.is_some() && s + 1 == opts.transient;
+        if since >= interval || s + 1 == total || boundary {
             let mut q = t.frame();
             ws.factor(q.as_mut(), scratch.as_mut(), &mut acc.diag);
             q.copy_from(scratch.as_ref());
+            factorizations += 1;
+            if let Some(digits) = opts.adaptive {
+                // Rates of growth: the running exponents once accumulating, else this interval's.
+                let span = since as f64 * opts.dt;
+                let rates: Vec<f64> = if acc.time > 0.0 {
+                    acc.sum.iter().map(|v| v / acc.time).collect()
+                } else {
+                    acc.diag.iter().map(|d| d / span).collect()
+                };
+                let (hi, lo) = rates
+                    .iter()
+                    .fold((f64::NEG_INFINITY, f64::INFINITY), |(a, b), r| {
+                        (a.max(*r), b.min(*r))
+                    });
+                let spread = hi - lo;
+                let growth = rates.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+                interval = if !(spread.is_finite() && growth.is_finite()) {
+                    1
+                } else {
+                    let by_cond = digits * std::f64::consts::LN_10 / (spread * opts.dt).max(1e-300);
+                    // Columns must not overflow between QRs: growth·m·dt ≤ 300.
+                    let by_size = 300.0 / (growth * opts.dt).max(1e-300);
+                    (by_cond.min(by_size).floor() as usize).clamp(1, MAX_REORTH)
+                };
+            }
             acc.add(since as f64 * opts.dt, accumulate);
             since = 0;
             check_finite_state(t.state(), opts.warmup + s, kind)?;
@@ -635,6 +704,7 @@ fn benettin(
         history: acc.history,
         final_state: t.state().to_vec(),
         n,
+        factorizations,
         block_exponents: acc.blocks.iter().map(|b| perm(b)).collect(),
         local: acc
             .local
