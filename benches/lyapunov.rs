@@ -74,6 +74,16 @@ fn bench_maps(c: &mut Criterion) {
                 b.iter(|| lyapunov_map(&map, &x0, &opts).unwrap())
             });
             if n == 500 {
+                // Adaptive re-orthonormalisation against every step, over 100 steps (enough for
+                // the interval to settle).
+                for (name, o) in [
+                    ("every", LyapunovOptions::new().steps(100)),
+                    ("auto", LyapunovOptions::new().steps(100).adaptive(8.0)),
+                ] {
+                    grp.bench_function(format!("full_N{n}_g{g}_100steps_{name}"), |b| {
+                        b.iter(|| lyapunov_map(&map, &x0, &o).unwrap())
+                    });
+                }
                 let opts = LyapunovOptions {
                     steps: 200,
                     k: Some(10),
