@@ -439,17 +439,9 @@ impl DataSource {
     pub fn batch<F: Real>(&self, it: usize, b: usize, seed: u64) -> Result<Batch<F>> {
         if let Some(c) = &self.custom {
             // A seeded shuffle of the training trials per pass, with recurrent-noise seeds.
-            let len = c.train.len();
-            let mut cached: Option<(usize, Vec<usize>)> = None;
-            let idx: Vec<usize> = (0..b)
-                .map(|j| {
-                    let g = it * b + j;
-                    let (epoch, pos) = (g / len, g % len);
-                    if cached.as_ref().map(|c| c.0) != Some(epoch) {
-                        cached = Some((epoch, data::permutation(len, seed ^ (epoch as u64) << 20)));
-                    }
-                    c.train[cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)]
-                })
+            let idx: Vec<usize> = shuffled_positions(c.train.len(), it, b, seed)
+                .into_iter()
+                .map(|k| c.train[k])
                 .collect();
             let mut batch = c.batch::<F>(&idx);
             batch.noise_seeds = Some(
@@ -460,18 +452,7 @@ impl DataSource {
             return Ok(batch);
         }
         if let Some(tr) = &self.train {
-            let len = tr.len();
-            let mut cached: Option<(usize, Vec<usize>)> = None;
-            let idx: Vec<usize> = (0..b)
-                .map(|j| {
-                    let g = it * b + j;
-                    let (epoch, pos) = (g / len, g % len);
-                    if cached.as_ref().map(|c| c.0) != Some(epoch) {
-                        cached = Some((epoch, data::permutation(len, seed ^ (epoch as u64) << 20)));
-                    }
-                    cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)
-                })
-                .collect();
+            let idx = shuffled_positions(tr.len(), it, b, seed);
             return tr.batch(&idx, self.perm.as_deref());
         }
         let trials: Vec<Trial> = (0..b)
@@ -570,6 +551,22 @@ impl DataSource {
             .count();
         Ok((p.loss, ok as f64 / trials as f64))
     }
+}
+
+/// Positions (in `0..len`) of minibatch `it` of size `b`: passes over the set, each in its own
+/// seeded order (the digits tasks and custom tasks).
+fn shuffled_positions(len: usize, it: usize, b: usize, seed: u64) -> Vec<usize> {
+    let mut cached: Option<(usize, Vec<usize>)> = None;
+    (0..b)
+        .map(|j| {
+            let g = it * b + j;
+            let (epoch, pos) = (g / len, g % len);
+            if cached.as_ref().map(|c| c.0) != Some(epoch) {
+                cached = Some((epoch, data::permutation(len, seed ^ (epoch as u64) << 20)));
+            }
+            cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)
+        })
+        .collect()
 }
 
 /// A batch of rate-task trials: steps 1..T−1 driven by u_0..u_{T−2}, scored against z_1..z_{T−1}

@@ -240,7 +240,12 @@ fn run(args: Args) -> Result<(), Error> {
                     MethodArg::Quartic => OrganicsMethod::Quartic,
                     _ => OrganicsMethod::Iterative,
                 };
-                let model = organics.as_ref().expect("checked above");
+                let Some(model) = organics.as_ref() else {
+                    return Err(Error::invalid(
+                        "method",
+                        "the ORGaNICs methods need an ORGaNICs circuit",
+                    ));
+                };
                 match organics_candidates(model, om) {
                     Ok(c) if c.is_empty() => {
                         notes.push(format!("{}: no candidate (no positive root)", om.name()));

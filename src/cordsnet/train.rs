@@ -147,6 +147,8 @@ pub struct Bptt<F: Real> {
     pool: AvgPool2d,
     units: Vec<usize>,
     plane_last: usize,
+    /// Per layer k, the index in `convs` of the projection feeding u_k (odd k ≥ 3).
+    proj_of: Vec<Option<usize>>,
 }
 
 // Index of each convolution in `convs`.
@@ -208,7 +210,17 @@ impl<F: Real> Bptt<F> {
             ));
         }
         let n = layout.len;
+        let projections = arch.projections();
+        let proj_of = (0..l)
+            .map(|k| {
+                projections
+                    .iter()
+                    .position(|&q| q == k)
+                    .map(|i| 2 + 2 * l + i)
+            })
+            .collect();
         Ok(Bptt {
+            proj_of,
             units: arch.layer_units(),
             plane_last: s[l - 1] * s[l - 1],
             arch,
@@ -290,11 +302,7 @@ impl<F: Real> Bptt<F> {
         2 + self.arch.depth() + l
     }
     fn proj(&self, k: usize) -> Option<usize> {
-        self.arch
-            .projections()
-            .iter()
-            .position(|&q| q == k)
-            .map(|i| 2 + 2 * self.arch.depth() + i)
+        self.proj_of[k]
     }
 
     /// Each convolution's parameters as [`Conv2d`] wants them: weight, then a zero bias.
@@ -573,13 +581,14 @@ impl<F: Real> Bptt<F> {
         dr: &mut [Vec<F>],
         labels: &[u8],
         proto: &Protocol,
+        ramp: &[(usize, f64)],
         acc: &mut PassResult,
         grad: &mut [F],
     ) -> Result<()> {
         let l = self.arch.depth();
         let b = labels.len();
         let classes = self.arch.classes;
-        if let Some(&(_, w)) = proto.ramp_states().iter().find(|(s, _)| *s == t) {
+        if let Some(&(_, w)) = ramp.iter().find(|(s, _)| *s == t) {
             let (mut feat, mut logits) = (vec![], vec![]);
             self.readout(r, b, &mut feat, &mut logits);
             let mut dlog = vec![F::zero(); b * classes];
@@ -745,15 +754,18 @@ impl<F: Real> Bptt<F> {
         let (mut e, mut dx, mut dx2) = (vec![], vec![], vec![]);
         let ctx = Ctx::default();
         let bias_t = 2 + 2 * l;
-        let base = rs[proto.spont].clone();
+        // The stability term's baseline (a constant: no gradient flows into it) and the ramp.
+        let base = &rs[proto.spont];
+        let ramp = proto.ramp_states();
         for t in (0..steps).rev() {
             self.state_loss(
                 t + 1,
                 &rs[t + 1],
-                &base,
+                base,
                 &mut dr,
                 labels,
                 proto,
+                &ramp,
                 &mut acc,
                 &mut grad,
             )?;
