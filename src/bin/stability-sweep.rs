@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::plot::HeatMap;
 use neurodyn::sweep::{
-    critical_delta, finish, run_jobs, summarize, SweepConfig, TrialResult, DEFAULT_CONFIG,
+    critical_curve, finish, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
     FULL_CONFIG,
 };
 use neurodyn::Error;
@@ -56,6 +56,11 @@ struct RunArgs {
     /// Run only shard i of n (0-based), e.g. 3/100 for SLURM_ARRAY_TASK_ID = 3 of 100.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Per-trial arrays to keep (comma-separated; overrides the config's `store`): `eigvals`
+    /// (eig(J) at fixed points → eigvals.npy, complex128), `start` (y0, a0, y1, a1 → .npy),
+    /// `final` (the final state → y_final.npy, a_final.npy); each shaped (δ, input, trial, ·).
+    #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
+    store: Option<Vec<String>>,
     /// No progress bar or summary table.
     #[arg(long, short)]
     quiet: bool,
@@ -94,6 +99,33 @@ fn load_config(run: &RunArgs) -> Result<SweepConfig, Error> {
     };
     if let Some(s) = run.seed {
         cfg.seed = s;
+    }
+    if let Some(groups) = &run.store {
+        cfg.store = groups
+            .iter()
+            .filter(|g| !g.trim().is_empty())
+            .map(|g| match g.trim() {
+                "eigvals" => Ok(Store::Eigvals),
+                "start" => Ok(Store::Start),
+                "final" => Ok(Store::Final),
+                other => Err(Error::invalid(
+                    "store",
+                    format!("unknown group `{other}` (eigvals, start, final)"),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        cfg.validate()?;
+    }
+    if let Some(p) = &cfg.initial_file {
+        // Relative to the config's folder (as the model presets' .npy files), pinned as an
+        // absolute path: `merge` and resumed runs may start elsewhere.
+        let dir = run
+            .config
+            .as_ref()
+            .and_then(|c| c.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let p = if p.is_relative() { dir.join(p) } else { p.clone() };
+        cfg.initial_file = Some(std::path::absolute(&p).unwrap_or(p));
     }
     Ok(cfg)
 }
@@ -138,17 +170,7 @@ fn report(cfg: &SweepConfig, rows: &[TrialResult], dir: &Path, quiet: bool) -> R
     let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
     let log = cfg.delta_scale == neurodyn::sweep::Scale::Log
         && cfg.input_scale == neurodyn::sweep::Scale::Log;
-    let curve: Vec<(f64, f64)> = (0..200)
-        .map(|k| {
-            let z = if log {
-                inputs[0] * (inputs[inputs.len() - 1] / inputs[0]).powf(k as f64 / 199.0)
-            } else {
-                inputs[0] + (inputs[inputs.len() - 1] - inputs[0]) * k as f64 / 199.0
-            };
-            (z, critical_delta(cfg.sigma, z))
-        })
-        .filter(|p| p.1.is_finite() && p.1 > 0.0)
-        .collect();
+    let curve = critical_curve(cfg, 200);
     let hm = HeatMap {
         title: format!(
             "% stable (fixed point) — N = {}, {:?}, {:?} input",
@@ -162,11 +184,7 @@ fn report(cfg: &SweepConfig, rows: &[TrialResult], dir: &Path, quiet: bool) -> R
         vmin: 0.0,
         vmax: 100.0,
         log,
-        curve: if cfg.mu == 0.0 && cfg.matrix != neurodyn::sweep::MatrixType::SingularValue {
-            Some(("Δc(z)".into(), curve))
-        } else {
-            None
-        },
+        curve: (!curve.is_empty()).then(|| ("Δc(z)".to_string(), curve)),
     };
     hm.save(&dir.join("phase_diagram"))?;
     if !quiet {

@@ -37,6 +37,58 @@ pub enum InitialType {
     Zero,
     ZeroEpsilon,
     Random,
+    /// A user-supplied state (§5.4): `initial_file` holds one state of length 2N ([y; a]) used by
+    /// every trial, or one row per trial (trials in job order × 2N, e.g. the `y_final`/`a_final`
+    /// of an earlier sweep joined, to continue it).
+    Custom,
+}
+
+/// What each trial stores besides its results row (the per-trial arrays of §6), written by
+/// [`finish`](super::finish) as `.npy` arrays shaped (δ, input, trial, ·) in f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Store {
+    /// eig(J) at the final state, 2N complex values (`eigvals.npy`, complex128; NaN unless the
+    /// trial ended at a fixed point).
+    Eigvals,
+    /// The analytic start: y0, a0 (normalization fixed point) and y1, a1 (first-order
+    /// correction) — `y0.npy`, `a0.npy`, `y1.npy`, `a1.npy`.
+    Start,
+    /// The final state of every trial (`y_final.npy`, `a_final.npy`; for diverging trials
+    /// whatever the last Euler step produced).
+    Final,
+}
+
+impl Store {
+    /// The `.npy` file stems of this group (each array N values per trial, `eigvals` 2N complex).
+    pub fn arrays(self) -> &'static [&'static str] {
+        match self {
+            Store::Eigvals => &["eigvals"],
+            Store::Start => &["y0", "a0", "y1", "a1"],
+            Store::Final => &["y_final", "a_final"],
+        }
+    }
+    /// f64 values per trial for a circuit of N neurons.
+    pub fn len(self, n: usize) -> usize {
+        match self {
+            Store::Eigvals => 4 * n,
+            Store::Start => 4 * n,
+            Store::Final => 2 * n,
+        }
+    }
+}
+
+/// How a trial is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// The adaptive chunk loop of §5.6 (fixed point / periodic / diverging / undetermined).
+    #[default]
+    Adaptive,
+    /// The legacy non-adaptive test of §10: one run of 200 τ_max; "stable" (reported as a fixed
+    /// point) when the last row is finite and every |x[−1] − x[−2]| < 1e-5, otherwise
+    /// undetermined. No periodic or diverging classes.
+    Legacy,
 }
 
 /// Grid spacing.
@@ -75,9 +127,22 @@ pub struct SweepConfig {
     pub tau_y: f64,
     pub tau_a: f64,
     pub initial: InitialType,
+    /// The state file of `initial = "custom"` (.npy, length 2N or trials × 2N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_file: Option<std::path::PathBuf>,
+    /// Per-trial arrays to keep (`["eigvals", "start", "final"]`); default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store: Vec<Store>,
+    /// `adaptive` (default, §5–7) or `legacy` (§10).
+    #[serde(default, skip_serializing_if = "is_adaptive")]
+    pub criterion: Criterion,
     /// Chunks of 100 τ_max before a trial is "undetermined".
     pub max_chunks: usize,
     pub seed: u64,
+}
+
+fn is_adaptive(c: &Criterion) -> bool {
+    *c == Criterion::Adaptive
 }
 
 /// The embedded default: a reduced phase diagram (N = 100, 14 δ × 10 input norms × 10 trials =
@@ -182,6 +247,33 @@ impl SweepConfig {
         crate::memory::check("n", threads * (2 * n * n + 3 * 4 * n * n) * 8, None)?;
         let jobs = (self.delta_num as u128) * (self.input_num as u128) * (self.trials as u128);
         crate::memory::check("trials", jobs * 256, None)?;
+        match (self.initial, &self.initial_file) {
+            (InitialType::Custom, None) => {
+                return Err(Error::invalid(
+                    "initial_file",
+                    "initial = \"custom\" needs initial_file (an .npy state of length 2N)",
+                ))
+            }
+            (InitialType::Custom, Some(_)) | (_, None) => {}
+            (other, Some(_)) => {
+                return Err(Error::invalid(
+                    "initial_file",
+                    format!("given, but initial = {other:?} does not read it (use initial = \"custom\")"),
+                ))
+            }
+        }
+        let mut seen = vec![];
+        for s in &self.store {
+            if seen.contains(s) {
+                return Err(Error::invalid("store", format!("{s:?} listed twice")));
+            }
+            seen.push(*s);
+        }
+        if !self.store.is_empty() {
+            // The stored arrays are streamed to disk, never held whole; the per-trial record is.
+            let per: u128 = self.store.iter().map(|s| s.len(self.n) as u128).sum();
+            crate::memory::check("store", threads * per * 8 * 4, None)?;
+        }
         if self.max_chunks == 0 {
             return Err(Error::invalid("max_chunks", "must be at least 1"));
         }
@@ -220,9 +312,69 @@ impl SweepConfig {
             self.input_scale,
         )
     }
+    /// f64 values each trial stores (the sum of its [`Store`] groups).
+    pub fn record_len(&self) -> usize {
+        self.store.iter().map(|s| s.len(self.n)).sum()
+    }
+
+    /// The initial states of `initial = "custom"`: `None` for the other initial conditions; one
+    /// state (length 2N) shared by every trial, or one per trial (jobs × 2N, job order). Errors
+    /// name `initial_file` and what is wrong with it.
+    pub fn initial_states(&self) -> Result<Option<InitialStates>> {
+        let (InitialType::Custom, Some(path)) = (self.initial, &self.initial_file) else {
+            return Ok(None);
+        };
+        let n2 = 2 * self.n;
+        crate::memory::check(
+            "initial_file",
+            (self.jobs() as u128) * (n2 as u128) * 8,
+            None,
+        )?;
+        let a: ndarray::ArrayD<f64> = crate::io::read_float(path, "initial_file")?;
+        let shape = a.shape().to_vec();
+        let data: Vec<f64> = a.iter().copied().collect();
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "initial_file",
+                format!("{}: value {i} is {} (must be finite)", path.display(), data[i]),
+            ));
+        }
+        match shape.as_slice() {
+            [m] if *m == n2 => Ok(Some(InitialStates { data, per_trial: false })),
+            [j, m] if *m == n2 && *j == self.jobs() => Ok(Some(InitialStates { data, per_trial: true })),
+            _ => Err(Error::invalid(
+                "initial_file",
+                format!(
+                    "{}: shape {shape:?}; expected [{n2}] (one state [y; a] for N = {}) or [{}, {n2}] (one per trial)",
+                    path.display(),
+                    self.n,
+                    self.jobs()
+                ),
+            )),
+        }
+    }
+
     /// Total number of trials.
     pub fn jobs(&self) -> usize {
         self.delta_num * self.input_num * self.trials
+    }
+}
+
+/// The user's initial states of `initial = "custom"` ([`SweepConfig::initial_states`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitialStates {
+    data: Vec<f64>,
+    per_trial: bool,
+}
+
+impl InitialStates {
+    /// The initial state of trial `job` (length 2N).
+    pub fn state(&self, job: usize, n2: usize) -> &[f64] {
+        if self.per_trial {
+            &self.data[job * n2..(job + 1) * n2]
+        } else {
+            &self.data[..n2]
+        }
     }
 }
 

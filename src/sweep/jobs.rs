@@ -179,7 +179,13 @@ pub fn run_jobs_cancellable(
             writeln!(file).map_err(|e| Error::file(&path, e))?;
         }
     }
-    let file = Mutex::new(file);
+    let arrays = if cfg.store.is_empty() {
+        None
+    } else {
+        Some(open_record_journal(cfg, dir, shard)?)
+    };
+    let custom = cfg.initial_states()?;
+    let file = Mutex::new((file, arrays));
     let counter = std::sync::atomic::AtomicUsize::new(total - jobs.len());
     progress(total - jobs.len(), total);
     let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
@@ -190,12 +196,20 @@ pub fn run_jobs_cancellable(
                 "interrupted (the journal keeps the finished trials)",
             ));
         }
-        let r = run_trial(cfg, &deltas, &inputs, job)?;
-        let line = journal_line(&r);
+        let out = run_trial_full(cfg, &deltas, &inputs, job, custom.as_ref())?;
+        let line = journal_line(&out.result);
+        let record = (!cfg.store.is_empty()).then(|| record_bytes(job, &out.record(&cfg.store)));
         {
-            let mut f = file
+            let mut guard = file
                 .lock()
                 .map_err(|_| Error::invalid("journal", "lock poisoned"))?;
+            let (f, arrays) = &mut *guard;
+            // The record first: a trial is done once its results row exists, and then its arrays do.
+            if let (Some((a, apath)), Some(rec)) = (arrays.as_mut(), record.as_ref()) {
+                a.write_all(rec)
+                    .and_then(|_| a.flush())
+                    .map_err(|e| Error::file(&*apath, e))?;
+            }
             writeln!(f, "{line}")
                 .and_then(|_| f.flush())
                 .map_err(|e| Error::file(&path, e))?;
@@ -204,4 +218,117 @@ pub fn run_jobs_cancellable(
         progress(d, total);
         Ok(())
     })
+}
+
+/// The first bytes of a per-trial array journal: magic and the record's f64 count.
+const RECORD_MAGIC: &[u8; 8] = b"NDSWEEP1";
+
+fn record_bytes(job: usize, values: &[f64]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(8 + 8 * values.len());
+    b.extend_from_slice(&(job as u64).to_le_bytes());
+    for v in values {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// Opens (or creates) `dir/arrays.<i>of<n>.bin` for appending: 16 header bytes, then one fixed-size
+/// record per trial (job as u64, then the stored f64 values, little-endian). A record cut by a kill
+/// is cut off, so the next one starts at a record boundary.
+fn open_record_journal(
+    cfg: &SweepConfig,
+    dir: &Path,
+    (si, sn): (usize, usize),
+) -> Result<(std::fs::File, PathBuf)> {
+    let path = dir.join(format!("arrays.{si}of{sn}.bin"));
+    let rec = 8 + 8 * cfg.record_len() as u64;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::file(&path, e))?;
+    let len = f.metadata().map_err(|e| Error::file(&path, e))?.len();
+    let mut header = [0u8; 16];
+    header[..8].copy_from_slice(RECORD_MAGIC);
+    header[8..].copy_from_slice(&(cfg.record_len() as u64).to_le_bytes());
+    if len < 16 {
+        f.set_len(0).map_err(|e| Error::file(&path, e))?;
+        f.write_all(&header).map_err(|e| Error::file(&path, e))?;
+    } else {
+        let mut got = [0u8; 16];
+        std::io::Read::read_exact(&mut f, &mut got).map_err(|e| Error::file(&path, e))?;
+        if got != header {
+            return Err(Error::invalid(
+                "journal",
+                format!("{}: not a per-trial array journal of this configuration", path.display()),
+            ));
+        }
+        let whole = 16 + (len - 16) / rec * rec;
+        f.set_len(whole).map_err(|e| Error::file(&path, e))?;
+    }
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(|e| Error::file(&path, e))?;
+    Ok((f, path))
+}
+
+/// Where each trial's record lies: (file, byte offset of its values) per job, from every
+/// `arrays.*.bin` in `dir` (first occurrence of a job wins). Errors name the first missing job.
+pub(crate) fn index_records(
+    cfg: &SweepConfig,
+    dir: &Path,
+) -> Result<(Vec<(std::fs::File, PathBuf)>, Vec<(u32, u64)>)> {
+    let rec = 8 + 8 * cfg.record_len() as u64;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::file(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("arrays.") && n.ends_with(".bin"))
+        })
+        .collect();
+    paths.sort();
+    let jobs = cfg.jobs();
+    let mut index = vec![(u32::MAX, 0u64); jobs];
+    let mut files = vec![];
+    for p in paths {
+        let bytes_len = std::fs::metadata(&p).map_err(|e| Error::file(&p, e))?.len();
+        let mut f = std::fs::File::open(&p).map_err(|e| Error::file(&p, e))?;
+        let mut r = std::io::BufReader::new(&mut f);
+        let mut header = [0u8; 16];
+        std::io::Read::read_exact(&mut r, &mut header).map_err(|e| Error::file(&p, e))?;
+        if &header[..8] != RECORD_MAGIC || header[8..] != (cfg.record_len() as u64).to_le_bytes() {
+            return Err(Error::invalid(
+                "journal",
+                format!("{}: not a per-trial array journal of this configuration", p.display()),
+            ));
+        }
+        let count = (bytes_len - 16) / rec;
+        let fi = files.len() as u32;
+        let mut job_bytes = [0u8; 8];
+        for k in 0..count {
+            let off = 16 + k * rec;
+            if k > 0 {
+                r.seek_relative(rec as i64 - 8).map_err(|e| Error::file(&p, e))?;
+            }
+            std::io::Read::read_exact(&mut r, &mut job_bytes).map_err(|e| Error::file(&p, e))?;
+            let job = u64::from_le_bytes(job_bytes) as usize;
+            if job < jobs && index[job].0 == u32::MAX {
+                index[job] = (fi, off + 8);
+            }
+        }
+        drop(r);
+        files.push((f, p));
+    }
+    if let Some(missing) = index.iter().position(|e| e.0 == u32::MAX) {
+        return Err(Error::invalid(
+            "store",
+            format!(
+                "the stored arrays of trial {missing} are missing from {} (delete its row from rows.*.csv to recompute it)",
+                dir.display()
+            ),
+        ));
+    }
+    Ok((files, index))
 }

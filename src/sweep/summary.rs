@@ -91,15 +91,77 @@ pub fn results_table(rows: &[TrialResult]) -> Table {
     t
 }
 
-/// The critical curve Δ_c(z) = √2 √(σ² + z²)/(1 − √(σ² + z²)) for μ = 0 (the stability sweep of Rawat, Heeger & Martiniani 2024); NaN where
-/// the denominator is ≤ 0.
+/// The critical curve Δ_c(z) = √2 √(σ² + z²)/(1 − √(σ² + z²)) for μ = 0 (Morone, Rawat, Heeger &
+/// Martiniani 2025; the same for both input types); NaN where the denominator is ≤ 0.
 pub fn critical_delta(sigma: f64, z: f64) -> f64 {
-    let r = (sigma * sigma + z * z).sqrt();
-    if r >= 1.0 {
-        f64::NAN
-    } else {
-        2f64.sqrt() * r / (1.0 - r)
+    critical_delta_mu(InputType::Delocalized, 1, 0.0, sigma, z)
+}
+
+/// The critical curve Δ_c(z) for a mean μ of the random part (Morone, Rawat, Heeger & Martiniani
+/// 2025; b0 = b1 = 1, W_yy = I + M with M the symmetric Gaussian ensemble of entry-std scale δ).
+/// With G = (1 − √(σ² + z²))/(σ² + z²):
+///
+/// * delocalized: Δ_c = √(2N) [n + μ z G (1 − z²/(σ² + z²))/√N]/(G z), n = z/(√N √(σ² + z²));
+/// * localized: Δ_c = √2 (n + μ z G)/(G z), n = z/√(σ² + z²).
+///
+/// Both reduce to [`critical_delta`] at μ = 0. NaN where G ≤ 0 (no normalization fixed point
+/// with a positive gain) or where the formula gives Δ_c ≤ 0 (no stable range); NaN for the
+/// other input types, which have no closed form.
+pub fn critical_delta_mu(input_type: InputType, n: usize, mu: f64, sigma: f64, z: f64) -> f64 {
+    let r2 = sigma * sigma + z * z;
+    let g = (1.0 - r2.sqrt()) / r2;
+    if !(g > 0.0) || !(z > 0.0) {
+        return f64::NAN;
     }
+    let nf = n as f64;
+    let d = match input_type {
+        InputType::Delocalized => {
+            let nn = z / (nf.sqrt() * r2.sqrt());
+            (2.0 * nf).sqrt() * (nn + mu * z * g * (1.0 - z * z / r2) / nf.sqrt()) / (g * z)
+        }
+        InputType::Localized => {
+            let nn = z / r2.sqrt();
+            2f64.sqrt() * (nn + mu * z * g) / (g * z)
+        }
+        InputType::Random | InputType::Gaussian => f64::NAN,
+    };
+    if d > 0.0 {
+        d
+    } else {
+        f64::NAN
+    }
+}
+
+/// The configuration's critical curve, sampled at `points` input norms across its input range
+/// (log-spaced on a log grid): (z, Δ_c(z)) where defined. Empty where the formula does not apply
+/// (a matrix other than the symmetric ensemble or the deterministic one, b0 or b1 ≠ 1, random or
+/// Gaussian inputs).
+pub fn critical_curve(cfg: &SweepConfig, points: usize) -> Vec<(f64, f64)> {
+    let applies = matches!(cfg.matrix, MatrixType::GoeSymmetric | MatrixType::Deterministic)
+        && cfg.b0 == 1.0
+        && cfg.b1 == 1.0
+        && matches!(cfg.input_type, InputType::Delocalized | InputType::Localized);
+    if !applies || points < 2 {
+        return vec![];
+    }
+    let (lo, hi) = (cfg.input_min, cfg.input_max);
+    (0..points)
+        .map(|k| {
+            let f = k as f64 / (points - 1) as f64;
+            if cfg.input_scale == Scale::Log {
+                lo * (hi / lo).powf(f)
+            } else {
+                lo + (hi - lo) * f
+            }
+        })
+        .map(|z| {
+            (
+                z,
+                critical_delta_mu(cfg.input_type, cfg.n, cfg.mu, cfg.sigma, z),
+            )
+        })
+        .filter(|p| p.1.is_finite())
+        .collect()
 }
 
 /// Joins the journals of `dir` into the final tables when every job of the configuration is
@@ -151,5 +213,45 @@ pub fn finish(cfg: &SweepConfig, dir: &Path) -> Result<Vec<TrialResult>> {
         Column::F64(s.iter().map(|c| c.pct_linearly_stable).collect()),
     );
     st.write(&dir.join("summary.csv"), TableFormat::Csv)?;
+    write_arrays(cfg, dir)?;
     Ok(rows)
+}
+
+/// Writes the stored per-trial arrays of `cfg.store` from the record journals of `dir` as `.npy`
+/// files shaped (δ, input, trial, N) in f64 — `eigvals.npy` (δ, input, trial, 2N) complex128 —
+/// streamed in job order (the C order of that shape), so no array is ever held whole.
+pub fn write_arrays(cfg: &SweepConfig, dir: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    if cfg.store.is_empty() {
+        return Ok(());
+    }
+    let (mut files, index) = index_records(cfg, dir)?;
+    let n = cfg.n;
+    let mut offset = 0usize; // f64 values into the record
+    for group in &cfg.store {
+        for name in group.arrays() {
+            let len = if *name == "eigvals" { 4 * n } else { n };
+            let path = dir.join(format!("{name}.npy"));
+            let mut buf = vec![0u8; 8 * len];
+            crate::io::write_atomic(&path, |w| {
+                let shape = [cfg.delta_num, cfg.input_num, cfg.trials, len / if *name == "eigvals" { 2 } else { 1 }];
+                let header = if *name == "eigvals" {
+                    ndarray_npy::write_zeroed_npy::<faer::c64, _>(w.get_ref(), ndarray::IxDyn(&shape))
+                } else {
+                    ndarray_npy::write_zeroed_npy::<f64, _>(w.get_ref(), ndarray::IxDyn(&shape))
+                };
+                header.map_err(|e| Error::file(&path, e))?;
+                for &(fi, off) in &index {
+                    let (f, fpath) = &mut files[fi as usize];
+                    f.seek(SeekFrom::Start(off + 8 * offset as u64))
+                        .and_then(|_| f.read_exact(&mut buf))
+                        .map_err(|e| Error::file(&*fpath, e))?;
+                    w.write_all(&buf).map_err(|e| Error::file(&path, e))?;
+                }
+                Ok(())
+            })?;
+            offset += len;
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! simulation with its fixed-point / periodic / diverging criteria, the analytic start.
 
 use super::config::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::integrate::{Euler, FixedStepper};
 use crate::model::organics::Organics;
 use crate::model::{jacobian_mat, Model};
@@ -180,6 +180,23 @@ pub fn is_periodic(s: &[f64]) -> bool {
         .all(|a| (a - ma).abs() <= 1e-8 + 1e-2 * ma.abs())
 }
 
+/// (min τ, max τ) over both populations.
+fn tau_range(model: &Organics) -> (f64, f64) {
+    let taus = || model.tau_y.iter().chain(&model.tau_a).copied();
+    (
+        taus().fold(f64::INFINITY, f64::min),
+        taus().fold(0.0, f64::max),
+    )
+}
+
+/// numpy.linspace(0, span, points): t_k = k·step, the last one exactly `span`.
+fn linspace(span: f64, points: usize) -> Vec<f64> {
+    let step = span / (points - 1) as f64;
+    (0..points)
+        .map(|k| if k == points - 1 { span } else { k as f64 * step })
+        .collect()
+}
+
 /// Runs one trial on a given recurrent matrix and drive (the library core of the sweep; the
 /// spec's deterministic vectors call it directly). Returns (condition, chunks, final state).
 pub fn simulate_trial(
@@ -189,30 +206,10 @@ pub fn simulate_trial(
 ) -> (Condition, usize, Vec<f64>) {
     let n2 = model.dim();
     let n = n2 / 2;
-    let tau_max = model
-        .tau_y
-        .iter()
-        .chain(&model.tau_a)
-        .fold(0.0f64, |m, v| m.max(*v));
-    let tau_min = model
-        .tau_y
-        .iter()
-        .chain(&model.tau_a)
-        .fold(f64::INFINITY, |m, v| m.min(*v));
+    let (tau_min, tau_max) = tau_range(model);
     let chunk = 100.0 * tau_max;
-    let dt = 0.05 * tau_min;
-    let points = (chunk / dt).floor() as usize;
-    // numpy.linspace(0, chunk, points): t_k = k·step, the last one exactly `chunk`.
-    let step = chunk / (points - 1) as f64;
-    let t: Vec<f64> = (0..points)
-        .map(|k| {
-            if k == points - 1 {
-                chunk
-            } else {
-                k as f64 * step
-            }
-        })
-        .collect();
+    let points = (chunk / (0.05 * tau_min)).floor() as usize;
+    let t = linspace(chunk, points);
     let window_start = points - points / 2; // the last floor(points/2) rows
     let mut x = x0.to_vec();
     let mut prev = vec![0.0; n2];
@@ -290,22 +287,38 @@ pub fn analytic_start(model: &Organics) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f6
     (y0, a0, y1, a1)
 }
 
-/// One full trial of the sweep for job (i, j, k).
-///
-/// ```
-/// use neurodyn::sweep::{run_trial, SweepConfig, DEFAULT_CONFIG, Condition};
-/// let cfg = SweepConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
-/// let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
-/// // The smallest recurrent perturbation δ at the smallest input: the circuit settles.
-/// let r = run_trial(&cfg, &deltas, &inputs, 0).unwrap();
-/// assert_eq!(r.condition, Condition::FixedPoint);
-/// ```
-pub fn run_trial(
+/// Everything one trial is built from: its draws, the circuit, the analytic start and the initial
+/// state (what [`run_trial`] simulates; the analysis scripts rebuild a trial with it to continue
+/// or dissect it).
+#[derive(Debug, Clone)]
+pub struct TrialSetup {
+    pub job: usize,
+    pub i_delta: usize,
+    pub j_input: usize,
+    pub k_trial: usize,
+    pub seed: u64,
+    pub model: Organics,
+    /// max |eig(W)| of the recurrent matrix.
+    pub spectral_radius: f64,
+    /// Normalization fixed point (y0, a0) and first-order correction (y1, a1), §5.2–3.
+    pub y0: Vec<f64>,
+    pub a0: Vec<f64>,
+    pub y1: Vec<f64>,
+    pub a1: Vec<f64>,
+    /// The initial state [y; a] of the configured initial type.
+    pub x0: Vec<f64>,
+}
+
+/// Draws trial `job` of the configuration: W from the trial's own stream, then z, then (for
+/// `initial = "random"`) the start. `custom` holds the states of `initial = "custom"`
+/// ([`SweepConfig::initial_states`]).
+pub fn setup_trial(
     cfg: &SweepConfig,
     deltas: &[f64],
     inputs: &[f64],
     job: usize,
-) -> Result<TrialResult> {
+    custom: Option<&InitialStates>,
+) -> Result<TrialSetup> {
     let (i, j, k) = job_index(cfg, job);
     let seed = trial_seed(cfg.seed, i, j, k);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -341,23 +354,149 @@ pub fn run_trial(
         InitialType::Random => (0..2 * n)
             .map(|_| rand::Rng::random::<f64>(&mut rng))
             .collect(),
+        InitialType::Custom => custom
+            .ok_or_else(|| {
+                Error::invalid(
+                    "initial_file",
+                    "initial = \"custom\": the states were not loaded (SweepConfig::initial_states)",
+                )
+            })?
+            .state(job, 2 * n)
+            .to_vec(),
     };
-    let (condition, chunks, x) = simulate_trial(&model, &x0, cfg.max_chunks);
+    Ok(TrialSetup {
+        job,
+        i_delta: i,
+        j_input: j,
+        k_trial: k,
+        seed,
+        model,
+        spectral_radius,
+        y0,
+        a0,
+        y1,
+        a1,
+        x0,
+    })
+}
+
+/// A finished trial with its arrays (§6): the results row, what it was built from, the final
+/// state and, at fixed points, eig(J) there (empty otherwise).
+#[derive(Debug, Clone)]
+pub struct TrialOutput {
+    pub result: TrialResult,
+    pub setup: TrialSetup,
+    pub final_state: Vec<f64>,
+    pub eigvals: Vec<faer::c64>,
+}
+
+impl TrialOutput {
+    /// The stored record of this trial: the groups of `store` in order, f64 (eigenvalues as
+    /// interleaved re, im — the bytes of complex128; NaN where the trial has none).
+    pub fn record(&self, store: &[Store]) -> Vec<f64> {
+        let n = self.setup.y0.len();
+        let mut out = Vec::with_capacity(store.iter().map(|s| s.len(n)).sum());
+        for s in store {
+            match s {
+                Store::Eigvals => {
+                    if self.eigvals.len() == 2 * n {
+                        for l in &self.eigvals {
+                            out.push(l.re);
+                            out.push(l.im);
+                        }
+                    } else {
+                        out.extend(std::iter::repeat_n(f64::NAN, 4 * n));
+                    }
+                }
+                Store::Start => {
+                    for v in [&self.setup.y0, &self.setup.a0, &self.setup.y1, &self.setup.a1] {
+                        out.extend_from_slice(v);
+                    }
+                }
+                Store::Final => out.extend_from_slice(&self.final_state),
+            }
+        }
+        out
+    }
+}
+
+/// The legacy non-adaptive test (§10): 200 τ_max of Euler steps on numpy.linspace's grid with
+/// the adaptive path's dt; "stable" (a fixed point) when the last row is finite and every
+/// |x[−1] − x[−2]| < 1e-5, otherwise undetermined. Returns (condition, 1, final state).
+pub fn simulate_legacy(model: &Organics, x0: &[f64]) -> (Condition, usize, Vec<f64>) {
+    let (tau_min, tau_max) = tau_range(model);
+    let span = 200.0 * tau_max;
+    let points = (span / (0.05 * tau_min)).floor() as usize;
+    let t = linspace(span, points);
+    let mut x = x0.to_vec();
+    let mut prev = x.clone();
+    let mut euler = Euler::new(x.len());
+    for k in 0..points - 1 {
+        prev.copy_from_slice(&x);
+        euler.step(model, 0.0, &mut x, t[k + 1] - t[k]);
+    }
+    let stable = x.iter().all(|v| !v.is_nan())
+        && x.iter().zip(&prev).all(|(a, b)| (a - b).abs() < 1e-5);
+    let c = if stable {
+        Condition::FixedPoint
+    } else {
+        Condition::Undetermined
+    };
+    (c, 1, x)
+}
+
+/// One full trial of the sweep for job (i, j, k).
+///
+/// ```
+/// use neurodyn::sweep::{run_trial, SweepConfig, DEFAULT_CONFIG, Condition};
+/// let cfg = SweepConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
+/// let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
+/// // The smallest recurrent perturbation δ at the smallest input: the circuit settles.
+/// let r = run_trial(&cfg, &deltas, &inputs, 0).unwrap();
+/// assert_eq!(r.condition, Condition::FixedPoint);
+/// ```
+pub fn run_trial(
+    cfg: &SweepConfig,
+    deltas: &[f64],
+    inputs: &[f64],
+    job: usize,
+) -> Result<TrialResult> {
+    let custom = cfg.initial_states()?;
+    Ok(run_trial_full(cfg, deltas, inputs, job, custom.as_ref())?.result)
+}
+
+/// [`run_trial`] with the trial's arrays, for preloaded custom initial states.
+pub fn run_trial_full(
+    cfg: &SweepConfig,
+    deltas: &[f64],
+    inputs: &[f64],
+    job: usize,
+    custom: Option<&InitialStates>,
+) -> Result<TrialOutput> {
+    let setup = setup_trial(cfg, deltas, inputs, job, custom)?;
+    let n = cfg.n;
+    let (condition, chunks, x) = match cfg.criterion {
+        Criterion::Adaptive => simulate_trial(&setup.model, &setup.x0, cfg.max_chunks),
+        Criterion::Legacy => simulate_legacy(&setup.model, &setup.x0),
+    };
     let y_norm = if condition == Condition::Diverging {
         f64::NAN
     } else {
         x[..n].iter().map(|v| v * v).sum::<f64>().sqrt()
     };
+    let mut eigvals = vec![];
     let (max_re_eig, dist_y0) = if condition == Condition::FixedPoint {
-        let j = jacobian_mat(&model, 0.0, &x);
-        let m = j
-            .eigenvalues()
-            .map(|e| e.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max))
-            .unwrap_or(f64::NAN);
-        let n0 = y0.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let j = jacobian_mat(&setup.model, 0.0, &x);
+        eigvals = j.eigenvalues().unwrap_or_default();
+        let m = if eigvals.is_empty() {
+            f64::NAN
+        } else {
+            eigvals.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max)
+        };
+        let n0 = setup.y0.iter().map(|v| v * v).sum::<f64>().sqrt();
         let d = x[..n]
             .iter()
-            .zip(&y0)
+            .zip(&setup.y0)
             .map(|(a, b)| (a - b).powi(2))
             .sum::<f64>()
             .sqrt();
@@ -365,19 +504,25 @@ pub fn run_trial(
     } else {
         (f64::NAN, f64::NAN)
     };
-    Ok(TrialResult {
+    let result = TrialResult {
         job,
-        i_delta: i,
-        j_input: j,
-        k_trial: k,
-        delta: deltas[i],
-        input: inputs[j],
-        seed,
+        i_delta: setup.i_delta,
+        j_input: setup.j_input,
+        k_trial: setup.k_trial,
+        delta: deltas[setup.i_delta],
+        input: inputs[setup.j_input],
+        seed: setup.seed,
         condition,
         chunks,
-        spectral_radius,
+        spectral_radius: setup.spectral_radius,
         y_norm,
         max_re_eig,
         dist_y0,
+    };
+    Ok(TrialOutput {
+        result,
+        setup,
+        final_state: x,
+        eigvals,
     })
 }
