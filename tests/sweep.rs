@@ -314,38 +314,297 @@ fn config_validation_names_fields() {
     }
 }
 
-/// The NeurIPS 2024 claim (Rawat, Heeger & Martiniani 2024): W_r with largest singular value ≤ 1 (‖z‖ ≤ 1) always
-/// reaches a linearly stable fixed point; at singular value 3 stability breaks down.
+/// The NeurIPS 2024 claim (Rawat, Heeger & Martiniani 2024) on the preset itself
+/// (`models/sweep-neurips.toml`: N = 100, δ ∈ {1, 2, 3}, ‖z‖ ∈ {0.1, 0.316, 1}, 10 trials): every
+/// circuit at δ = 1 reaches a linearly stable fixed point; at δ = 2 all but one do, and that one
+/// (‖z‖ = 0.316, trial 6) is a real instability — its fixed point has a complex pair with
+/// Re λ ≈ +16 /s and the trajectory settles on a limit cycle (period 48.2 ms) with two maxima of
+/// ‖y‖ per period, which the original periodic test cannot accept; Newton's method from the
+/// analytic start, the iterative scheme and 16 states along the cycle finds only that unstable
+/// point. At δ = 3 at most half reach a fixed point.
 #[test]
-fn neurips_claim_singular_value_one_stable_three_breaks() {
-    let mut c =
+fn neurips_claim_on_the_preset_and_the_delta_two_limit_cycle() {
+    let c =
         SweepConfig::from_toml(include_str!("../models/sweep-neurips.toml"), "neurips").unwrap();
-    c.delta_min = 1.0;
-    c.delta_max = 3.0;
-    c.delta_num = 2;
-    c.input_num = 2;
-    c.input_min = 0.3;
-    c.trials = 8;
     let dir = std::env::temp_dir().join(format!("neurodyn-neurips-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     neurodyn::sweep::run_jobs(&c, &dir, (0, 1), &|_, _| {}).unwrap();
     let rows = neurodyn::sweep::finish(&c, &dir).unwrap();
-    let cells = neurodyn::sweep::summarize(&c, &rows);
-    for cell in &cells {
-        if cell.delta == 1.0 {
-            assert_eq!(cell.pct_linearly_stable, 100.0, "{cell:?}");
-        } else {
-            assert!(
-                cell.pct_fixed_point < 100.0 || cell.pct_linearly_stable < 100.0,
-                "δ = 3 should break down somewhere: {cell:?}"
-            );
+    let _ = std::fs::remove_dir_all(&dir);
+    let at = |d: f64| rows.iter().filter(move |r| r.delta == d);
+    assert!(at(1.0).all(|r| r.condition == Condition::FixedPoint && r.max_re_eig < 0.0));
+    let odd: Vec<_> = at(2.0)
+        .filter(|r| r.condition != Condition::FixedPoint)
+        .collect();
+    assert_eq!(odd.len(), 1, "{odd:?}");
+    assert_eq!(
+        (odd[0].j_input, odd[0].k_trial, odd[0].condition),
+        (1, 6, Condition::Undetermined)
+    );
+    assert!(at(2.0)
+        .filter(|r| r.condition == Condition::FixedPoint)
+        .all(|r| r.max_re_eig < 0.0));
+    let fixed3 = at(3.0)
+        .filter(|r| r.condition == Condition::FixedPoint)
+        .count();
+    assert!(fixed3 <= 15, "{fixed3} of 30 at δ = 3");
+
+    let (d, z) = (c.deltas(), c.inputs());
+    let setup = neurodyn::sweep::setup_trial(&c, &d, &z, odd[0].job, None).unwrap();
+    let (cond, chunks, x) = neurodyn::sweep::simulate_trial(&setup.model, &setup.x0, c.max_chunks);
+    assert_eq!((cond, chunks), (Condition::Undetermined, 20));
+    let dg = neurodyn::sweep::diagnose(&setup, &x, 2).unwrap();
+    assert_eq!(dg.verdict, neurodyn::sweep::Verdict::LimitCycle);
+    let cycle = dg.cycle.unwrap();
+    assert_eq!(cycle.maxima_per_period, 2, "{cycle:?}");
+    assert!(
+        (cycle.period - 0.04817).abs() < 2e-4 && cycle.mismatch < 1e-4,
+        "{cycle:?}"
+    );
+    let (xs, res, eig) = dg.fixed_point.unwrap();
+    assert!(res < 1e-10);
+    assert!(
+        (eig[0].re - 16.04).abs() < 0.05 && (eig[0].im.abs() - 134.6).abs() < 0.2,
+        "{:?}",
+        &eig[..3]
+    );
+    assert!(eig[2].re < 0.0);
+    // Newton from states along the cycle, the analytic start and the ORGaNICs iterative scheme.
+    let mut starts = vec![setup.x0.clone()];
+    starts.extend(
+        neurodyn::fixed_points::organics_candidates(
+            &setup.model,
+            neurodyn::fixed_points::OrganicsMethod::Iterative,
+        )
+        .unwrap_or_default(),
+    );
+    {
+        let (h, _) = neurodyn::sweep::chunk_grid(&setup.model);
+        let mut xx = dg.final_state.clone();
+        let mut e = neurodyn::integrate::Euler::new(200);
+        for k in 0..960 {
+            neurodyn::integrate::FixedStepper::step(&mut e, &setup.model, 0.0, &mut xx, h);
+            if k % 60 == 0 {
+                starts.push(xx.clone());
+            }
         }
     }
-    let broken: f64 = cells
-        .iter()
-        .filter(|c| c.delta == 3.0)
-        .map(|c| 100.0 - c.pct_linearly_stable)
-        .sum();
-    assert!(broken >= 25.0, "{cells:?}");
+    let pts = neurodyn::fixed_points::find_fixed_points(&setup.model, &starts, &Default::default())
+        .unwrap();
+    // Every start that converges reaches the one unstable point: no stable fixed point competes.
+    assert_eq!(pts.len(), 1);
+    assert!(pts[0].count >= 10 && (pts[0].stability.max_growth - eig[0].re).abs() < 1e-6);
+    assert!(pts[0].x.iter().zip(&xs).all(|(a, b)| (a - b).abs() < 1e-9));
+    // The original periodic test on the same cycle fails (its ‖y‖ has two maxima per period).
+    let (h, points) = neurodyn::sweep::chunk_grid(&setup.model);
+    let mut xx = dg.final_state.clone();
+    let mut e = neurodyn::integrate::Euler::new(200);
+    let s: Vec<f64> = (0..points)
+        .map(|_| {
+            neurodyn::integrate::FixedStepper::step(&mut e, &setup.model, 0.0, &mut xx, h);
+            xx[..100].iter().map(|v| v * v).sum::<f64>().sqrt()
+        })
+        .collect();
+    assert!(!is_periodic(&s));
+    assert_eq!(neurodyn::sweep::find_cycle(&s, h, 1), None);
+    assert_eq!(
+        neurodyn::sweep::find_cycle(&s, h, 4).map(|c| c.maxima_per_period),
+        Some(2)
+    );
+}
+
+/// Δ_c(z) (Morone, Rawat, Heeger & Martiniani 2025, §7 of the sweep): the spec's μ = 0 examples,
+/// both input types equal at μ = 0, and the general-μ formulas at hand-evaluated points.
+#[test]
+fn critical_delta_formulas() {
+    use neurodyn::sweep::{critical_delta, critical_delta_mu};
+    assert!((critical_delta(0.1, 0.01) - 0.158).abs() < 5e-4);
+    assert!((critical_delta(0.1, 0.1) - 0.233).abs() < 5e-4);
+    for z in [0.01, 0.1, 0.5, 0.9] {
+        let a = critical_delta_mu(InputType::Delocalized, 100, 0.0, 0.1, z);
+        let b = critical_delta_mu(InputType::Localized, 100, 0.0, 0.1, z);
+        assert!((a - critical_delta(0.1, z)).abs() < 1e-12 && (a - b).abs() < 1e-12);
+    }
+    let de = critical_delta_mu(InputType::Delocalized, 100, 1.0, 0.1, 0.1);
+    let lo = critical_delta_mu(InputType::Localized, 100, 1.0, 0.1, 0.1);
+    assert!((de - 0.9400499151125291).abs() < 1e-12 && (lo - 1.6471566962990765).abs() < 1e-12);
+    assert!(
+        (critical_delta_mu(InputType::Delocalized, 100, -0.5, 0.1, 0.3) - 0.5833281571449758).abs()
+            < 1e-12
+    );
+    // Localized with μ = −0.5 at z = 0.3: no stable range (the formula is negative).
+    assert!(critical_delta_mu(InputType::Localized, 100, -0.5, 0.1, 0.3).is_nan());
+    // G ≤ 0 beyond √(σ² + z²) = 1.
+    assert!(critical_delta(0.1, 0.999).is_nan());
+}
+
+fn small(dir_name: &str) -> (SweepConfig, std::path::PathBuf) {
+    let mut c = SweepConfig::from_toml(neurodyn::sweep::DEFAULT_CONFIG, "default").unwrap();
+    c.n = 12;
+    c.delta_min = 0.05;
+    c.delta_max = 2.0;
+    c.delta_num = 3;
+    c.input_num = 2;
+    c.trials = 3;
+    c.max_chunks = 4;
+    let dir = std::env::temp_dir().join(format!("neurodyn-{dir_name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    (c, dir)
+}
+
+/// The stored per-trial arrays (§6): shapes, eig(J) equal to the Jacobian's at the stored final
+/// state, the analytic start's closed form, NaN eigenvalues off fixed points; a record cut by a
+/// kill and lost rows are recomputed to the same bits; a custom initial state per trial equal to
+/// the first-order start reproduces the first-order sweep.
+#[test]
+fn stored_arrays_resume_and_custom_initial_states() {
+    use ndarray::{ArrayD, Axis};
+    use neurodyn::model::jacobian_mat;
+    use neurodyn::sweep::{finish, run_jobs, setup_trial, Store};
+    let (mut c, dir) = small("store");
+    c.store = vec![Store::Eigvals, Store::Start, Store::Final];
+    run_jobs(&c, &dir, (0, 1), &|_, _| {}).unwrap();
+    let rows = finish(&c, &dir).unwrap();
+    let load = |name: &str| -> ArrayD<f64> {
+        ndarray_npy::read_npy(dir.join(format!("{name}.npy"))).unwrap()
+    };
+    let eig: ArrayD<faer::c64> = ndarray_npy::read_npy(dir.join("eigvals.npy")).unwrap();
+    assert_eq!(eig.shape(), &[3, 2, 3, 24]);
+    let (y0, a0, y1, a1, yf, af) = (
+        load("y0"),
+        load("a0"),
+        load("y1"),
+        load("a1"),
+        load("y_final"),
+        load("a_final"),
+    );
+    assert_eq!(yf.shape(), &[3, 2, 3, 12]);
+    let (d, z) = (c.deltas(), c.inputs());
+    let mut fixed = 0;
+    for r in &rows {
+        let at = |a: &ArrayD<f64>| -> Vec<f64> {
+            a.index_axis(Axis(0), r.i_delta)
+                .index_axis(Axis(0), r.j_input)
+                .index_axis(Axis(0), r.k_trial)
+                .iter()
+                .copied()
+                .collect()
+        };
+        let s = setup_trial(&c, &d, &z, r.job, None).unwrap();
+        assert!(at(&y0) == s.y0 && at(&a0) == s.a0 && at(&y1) == s.y1 && at(&a1) == s.a1);
+        // Delocalized, b0 = b1 = 1: a0 = σ² + ‖z‖², y0 = z/√a0.
+        let a0_closed = 0.01 + r.input * r.input;
+        assert!(
+            (s.a0[0] - a0_closed).abs() < 1e-14
+                && (s.y0[0] - r.input / 12f64.sqrt() / a0_closed.sqrt()).abs() < 1e-14
+        );
+        let e: Vec<faer::c64> = eig
+            .index_axis(Axis(0), r.i_delta)
+            .index_axis(Axis(0), r.j_input)
+            .index_axis(Axis(0), r.k_trial)
+            .iter()
+            .copied()
+            .collect();
+        let yn = at(&yf).iter().map(|v| v * v).sum::<f64>().sqrt();
+        if r.condition == Condition::FixedPoint {
+            fixed += 1;
+            assert_eq!(yn.to_bits(), r.y_norm.to_bits());
+            let x: Vec<f64> = at(&yf).into_iter().chain(at(&af)).collect();
+            let mut want = jacobian_mat(&s.model, 0.0, &x).eigenvalues().unwrap();
+            let mut got = e.clone();
+            for v in [&mut want, &mut got] {
+                v.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+            }
+            assert!(got
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| (g - w).norm() < 1e-9 * (1.0 + w.norm())));
+            let m = got.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max);
+            assert!((m - r.max_re_eig).abs() <= 1e-9 * m.abs());
+        } else {
+            assert!(e.iter().all(|l| l.re.is_nan() && l.im.is_nan()));
+        }
+    }
+    assert!(
+        fixed > 0 && fixed < rows.len(),
+        "{fixed} fixed points of {}",
+        rows.len()
+    );
+    let before = std::fs::read(dir.join("eigvals.npy")).unwrap();
+    // A kill: the last record cut mid-way, the last three results rows gone.
+    let bin = dir.join("arrays.0of1.bin");
+    let mut b = std::fs::read(&bin).unwrap();
+    b.truncate(b.len() - 100);
+    std::fs::write(&bin, &b).unwrap();
+    let csv = dir.join("rows.0of1.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&csv, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
+    run_jobs(&c, &dir, (0, 1), &|_, _| {}).unwrap();
+    finish(&c, &dir).unwrap();
+    assert!(std::fs::read(dir.join("eigvals.npy")).unwrap() == before);
+
+    // initial = "custom", one state per trial: the first-order starts give the first-order sweep.
+    let x0: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            let s = setup_trial(&c, &d, &z, r.job, None).unwrap();
+            s.x0
+        })
+        .collect();
+    let x0_path = dir.join("x0.npy");
+    neurodyn::io::write_npy_mat(&x0_path, rows.len(), 24, &x0).unwrap();
+    let mut cc = c.clone();
+    cc.store.clear();
+    cc.initial = InitialType::Custom;
+    cc.initial_file = Some(x0_path.clone());
+    let dir2 = dir.join("custom");
+    run_jobs(&cc, &dir2, (0, 1), &|_, _| {}).unwrap();
+    let rows2 = finish(&cc, &dir2).unwrap();
+    assert!(rows2
+        .iter()
+        .zip(&rows)
+        .all(|(a, b)| a.condition == b.condition && a.y_norm.to_bits() == b.y_norm.to_bits()));
+    // Bad custom states name initial_file.
+    for (shape, data) in [(vec![5usize], vec![0.0; 5]), (vec![2, 24], vec![0.0; 48])] {
+        let p = dir.join("bad.npy");
+        ndarray_npy::write_npy(&p, &ndarray::ArrayD::from_shape_vec(shape, data).unwrap()).unwrap();
+        cc.initial_file = Some(p);
+        match cc.initial_states() {
+            Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "initial_file"),
+            other => panic!("{other:?}"),
+        }
+    }
+    cc.initial_file = None;
+    match cc.validate() {
+        Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "initial_file"),
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The legacy non-adaptive test (§10) on the spec's deterministic vectors: δ = 0 is stable, the
+/// diverging δ = 1.5 row is "not stable" (NaN in the last row), and at δ = 0.6, ‖z‖ = 0.01 (a
+/// limit cycle under the adaptive criteria) the last step moves by more than 1e-5.
+#[test]
+fn legacy_criterion() {
+    for (delta, input, want) in [
+        (0.0, 0.1, Condition::FixedPoint),
+        (1.5, 0.01, Condition::Undetermined),
+        (0.6, 0.01, Condition::Undetermined),
+    ] {
+        let mut c = cfg(
+            delta,
+            input,
+            InputType::Delocalized,
+            InitialType::FirstOrder,
+        );
+        c.criterion = neurodyn::sweep::Criterion::Legacy;
+        let r = run_trial(&c, &c.deltas(), &c.inputs(), 0).unwrap();
+        assert_eq!(
+            (r.condition, r.chunks),
+            (want, 1),
+            "δ = {delta}, z = {input}"
+        );
+    }
 }

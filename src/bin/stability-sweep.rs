@@ -124,7 +124,11 @@ fn load_config(run: &RunArgs) -> Result<SweepConfig, Error> {
             .as_ref()
             .and_then(|c| c.parent().map(Path::to_path_buf))
             .unwrap_or_default();
-        let p = if p.is_relative() { dir.join(p) } else { p.clone() };
+        let p = if p.is_relative() {
+            dir.join(p)
+        } else {
+            p.clone()
+        };
         cfg.initial_file = Some(std::path::absolute(&p).unwrap_or(p));
     }
     Ok(cfg)

@@ -258,7 +258,9 @@ impl SweepConfig {
             (other, Some(_)) => {
                 return Err(Error::invalid(
                     "initial_file",
-                    format!("given, but initial = {other:?} does not read it (use initial = \"custom\")"),
+                    format!(
+                    "given, but initial = {other:?} does not read it (use initial = \"custom\")"
+                ),
                 ))
             }
         }
@@ -336,7 +338,11 @@ impl SweepConfig {
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 "initial_file",
-                format!("{}: value {i} is {} (must be finite)", path.display(), data[i]),
+                format!(
+                    "{}: value {i} is {} (must be finite)",
+                    path.display(),
+                    data[i]
+                ),
             ));
         }
         match shape.as_slice() {

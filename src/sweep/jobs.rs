@@ -262,7 +262,10 @@ fn open_record_journal(
         if got != header {
             return Err(Error::invalid(
                 "journal",
-                format!("{}: not a per-trial array journal of this configuration", path.display()),
+                format!(
+                    "{}: not a per-trial array journal of this configuration",
+                    path.display()
+                ),
             ));
         }
         let whole = 16 + (len - 16) / rec * rec;
@@ -301,7 +304,10 @@ pub(crate) fn index_records(
         if &header[..8] != RECORD_MAGIC || header[8..] != (cfg.record_len() as u64).to_le_bytes() {
             return Err(Error::invalid(
                 "journal",
-                format!("{}: not a per-trial array journal of this configuration", p.display()),
+                format!(
+                    "{}: not a per-trial array journal of this configuration",
+                    p.display()
+                ),
             ));
         }
         let count = (bytes_len - 16) / rec;
@@ -310,7 +316,8 @@ pub(crate) fn index_records(
         for k in 0..count {
             let off = 16 + k * rec;
             if k > 0 {
-                r.seek_relative(rec as i64 - 8).map_err(|e| Error::file(&p, e))?;
+                r.seek_relative(rec as i64 - 8)
+                    .map_err(|e| Error::file(&p, e))?;
             }
             std::io::Read::read_exact(&mut r, &mut job_bytes).map_err(|e| Error::file(&p, e))?;
             let job = u64::from_le_bytes(job_bytes) as usize;

@@ -15,13 +15,16 @@
 //! | [`trial`] | one trial: the matrix and input draws, the chunked Euler simulation, its criteria |
 //! | [`jobs`] | job numbering, shards, the per-trial journal and resuming |
 //! | [`summary`] | per-cell summaries, the results table, Δ_c, the final tables |
+//! | [`diagnose`] | what an undetermined trial is: continued, its fixed point and spectrum, cycles with several maxima per period |
 
 pub mod config;
+pub mod diagnose;
 pub mod jobs;
 pub mod summary;
 pub mod trial;
 
 pub use config::*;
+pub use diagnose::*;
 pub use jobs::*;
 pub use summary::*;
 pub use trial::*;

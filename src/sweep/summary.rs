@@ -137,10 +137,15 @@ pub fn critical_delta_mu(input_type: InputType, n: usize, mu: f64, sigma: f64, z
 /// (a matrix other than the symmetric ensemble or the deterministic one, b0 or b1 ≠ 1, random or
 /// Gaussian inputs).
 pub fn critical_curve(cfg: &SweepConfig, points: usize) -> Vec<(f64, f64)> {
-    let applies = matches!(cfg.matrix, MatrixType::GoeSymmetric | MatrixType::Deterministic)
-        && cfg.b0 == 1.0
+    let applies = matches!(
+        cfg.matrix,
+        MatrixType::GoeSymmetric | MatrixType::Deterministic
+    ) && cfg.b0 == 1.0
         && cfg.b1 == 1.0
-        && matches!(cfg.input_type, InputType::Delocalized | InputType::Localized);
+        && matches!(
+            cfg.input_type,
+            InputType::Delocalized | InputType::Localized
+        );
     if !applies || points < 2 {
         return vec![];
     }
@@ -234,9 +239,17 @@ pub fn write_arrays(cfg: &SweepConfig, dir: &Path) -> Result<()> {
             let path = dir.join(format!("{name}.npy"));
             let mut buf = vec![0u8; 8 * len];
             crate::io::write_atomic(&path, |w| {
-                let shape = [cfg.delta_num, cfg.input_num, cfg.trials, len / if *name == "eigvals" { 2 } else { 1 }];
+                let shape = [
+                    cfg.delta_num,
+                    cfg.input_num,
+                    cfg.trials,
+                    len / if *name == "eigvals" { 2 } else { 1 },
+                ];
                 let header = if *name == "eigvals" {
-                    ndarray_npy::write_zeroed_npy::<faer::c64, _>(w.get_ref(), ndarray::IxDyn(&shape))
+                    ndarray_npy::write_zeroed_npy::<faer::c64, _>(
+                        w.get_ref(),
+                        ndarray::IxDyn(&shape),
+                    )
                 } else {
                     ndarray_npy::write_zeroed_npy::<f64, _>(w.get_ref(), ndarray::IxDyn(&shape))
                 };

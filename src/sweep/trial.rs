@@ -189,11 +189,25 @@ fn tau_range(model: &Organics) -> (f64, f64) {
     )
 }
 
+/// The Euler step h = chunk/(points − 1) and the points of one chunk (§5.5).
+pub fn chunk_grid(model: &Organics) -> (f64, usize) {
+    let (tau_min, tau_max) = tau_range(model);
+    let chunk = 100.0 * tau_max;
+    let points = (chunk / (0.05 * tau_min)).floor() as usize;
+    (chunk / (points - 1) as f64, points)
+}
+
 /// numpy.linspace(0, span, points): t_k = k·step, the last one exactly `span`.
 fn linspace(span: f64, points: usize) -> Vec<f64> {
     let step = span / (points - 1) as f64;
     (0..points)
-        .map(|k| if k == points - 1 { span } else { k as f64 * step })
+        .map(|k| {
+            if k == points - 1 {
+                span
+            } else {
+                k as f64 * step
+            }
+        })
         .collect()
 }
 
@@ -409,7 +423,12 @@ impl TrialOutput {
                     }
                 }
                 Store::Start => {
-                    for v in [&self.setup.y0, &self.setup.a0, &self.setup.y1, &self.setup.a1] {
+                    for v in [
+                        &self.setup.y0,
+                        &self.setup.a0,
+                        &self.setup.y1,
+                        &self.setup.a1,
+                    ] {
                         out.extend_from_slice(v);
                     }
                 }
@@ -435,8 +454,8 @@ pub fn simulate_legacy(model: &Organics, x0: &[f64]) -> (Condition, usize, Vec<f
         prev.copy_from_slice(&x);
         euler.step(model, 0.0, &mut x, t[k + 1] - t[k]);
     }
-    let stable = x.iter().all(|v| !v.is_nan())
-        && x.iter().zip(&prev).all(|(a, b)| (a - b).abs() < 1e-5);
+    let stable =
+        x.iter().all(|v| !v.is_nan()) && x.iter().zip(&prev).all(|(a, b)| (a - b).abs() < 1e-5);
     let c = if stable {
         Condition::FixedPoint
     } else {
@@ -491,7 +510,10 @@ pub fn run_trial_full(
         let m = if eigvals.is_empty() {
             f64::NAN
         } else {
-            eigvals.iter().map(|l| l.re).fold(f64::NEG_INFINITY, f64::max)
+            eigvals
+                .iter()
+                .map(|l| l.re)
+                .fold(f64::NEG_INFINITY, f64::max)
         };
         let n0 = setup.y0.iter().map(|v| v * v).sum::<f64>().sqrt();
         let d = x[..n]
