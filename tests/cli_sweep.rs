@@ -206,6 +206,28 @@ fn bad_configurations_fail_cleanly() {
     fails(&SMALL.replace("tau_a = 0.002", "tau_a = -1.0"), "`tau_a`");
     fails(&SMALL.replace("n = 20", "n = \"twenty\""), "`n`");
     fails(&SMALL.replace("sigma = 0.1", "sigma = nan"), "`sigma`");
+    fails(
+        &SMALL.replace("initial = \"first_order\"", "initial = \"custom\""),
+        "`initial_file`",
+    );
+    fails(
+        &SMALL.replace(
+            "initial = \"first_order\"",
+            "initial = \"custom\"\ninitial_file = \"missing.npy\"",
+        ),
+        "`initial_file`",
+    );
+    assert!(
+        !d.join("out").exists(),
+        "nothing written for a bad initial state"
+    );
+    let o = bin()
+        .args(["--store", "eigvals,bogus", "--quiet", "--out"])
+        .arg(d.join("o3"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`store`") && !d.join("o3").exists());
     let o = bin()
         .args(["--shard", "3/3", "--quiet", "--out"])
         .arg(d.join("o2"))

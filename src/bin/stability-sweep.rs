@@ -238,6 +238,8 @@ fn run(args: Args) -> Result<(), Error> {
             ),
         ));
     }
+    // A bad custom initial state is refused before anything is written.
+    cfg.initial_states()?;
     pin_config(&cfg, &r.out)?;
     let bar = if r.quiet {
         ProgressBar::hidden()
