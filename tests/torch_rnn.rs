@@ -108,3 +108,64 @@ fn torch_layers_load_into_the_analysis_binaries() {
         .unwrap();
     assert_eq!(co.status.code(), Some(2));
 }
+
+/// The trainable `lstm` and `gru` cells are PyTorch's layers: with the fixtures' weights copied
+/// in, their step equals torch's forward pass (1e-12), and their checkpoints are state dicts that
+/// load as the layer's map (the same kind and weights) into the analyses.
+#[test]
+fn trainable_gated_cells_are_torch_layers() {
+    use faer::{MatMut, MatRef};
+    use neurodyn::train::cell::{AnyCell, Cell, GruCell, LstmCell};
+    use neurodyn::train::net::SeqNet;
+    use neurodyn::train::real::Scratch;
+    use neurodyn::train::Adam;
+    for (name, kind) in [("gru", TorchKind::Gru), ("lstm", TorchKind::Lstm)] {
+        let src = fixture(&format!("torch_{name}.safetensors"));
+        let tensors = neurodyn::train::checkpoint::read_tensors(&src).unwrap();
+        let m = TorchRnn::load(&src).unwrap();
+        let cell = match kind {
+            TorchKind::Gru => AnyCell::Gru(GruCell::new(m.n, m.k).unwrap()),
+            _ => AnyCell::Lstm(LstmCell::new(m.n, m.k).unwrap()),
+        };
+        let mut net = SeqNet::<f64, AnyCell>::new(cell, 2).unwrap();
+        for t in net.layout.tensors.clone() {
+            if let Some(src) = tensors.iter().find(|s| s.0 == t.name) {
+                net.params[t.range()].copy_from_slice(&src.2);
+            }
+        }
+        let traj: ndarray::Array2<f64> =
+            ndarray_npy::read_npy(fixture(&format!("torch_{name}_traj.npy"))).unwrap();
+        let sd = Cell::<f64>::state_dim(&net.cell);
+        assert_eq!(sd, traj.ncols());
+        let prep = Cell::<f64>::prepare(&net.cell, &net.params);
+        let mut ws = Scratch::new();
+        let u = vec![0.0; m.k];
+        let mut s: Vec<f64> = traj.row(0).to_vec();
+        for k in 1..traj.nrows() {
+            let mut out = vec![0.0; sd];
+            net.cell.step(
+                &net.params,
+                &prep,
+                MatRef::from_column_major_slice(&s, sd, 1),
+                MatRef::from_column_major_slice(&u, m.k, 1),
+                MatMut::from_column_major_slice_mut(&mut out, sd, 1),
+                &mut ws,
+            );
+            for (a, b) in out.iter().zip(traj.row(k)) {
+                assert!((a - b).abs() < 1e-12, "{name} step {k}: {a} vs {b}");
+            }
+            s = out;
+        }
+        let dir =
+            std::env::temp_dir().join(format!("neurodyn-gated-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ck = dir.join("ck.safetensors");
+        neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &ck).unwrap();
+        let back = TorchRnn::load(&ck).unwrap();
+        assert_eq!(back.kind, kind);
+        assert!(back.w_hh.as_ref() == m.w_hh.as_ref() && back.b_hh == m.b_hh);
+        let (again, _) = neurodyn::train::checkpoint::load::<f64>(&ck).unwrap();
+        assert!(again.params == net.params && again.cell == net.cell);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -3,7 +3,9 @@
 //! f32 against f64; determinism; the digits data.
 
 use neurodyn::train::cell::AnyCell;
-use neurodyn::train::cell::{AnruCell, Cell, GammaCell, OrganicsCell, RateCell, RatePhi};
+use neurodyn::train::cell::{
+    AnruCell, Cell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
+};
 use neurodyn::train::data::{permutation, seed_permutation, Digits};
 use neurodyn::train::net::{Batch, SeqNet, Targets};
 use rand::{Rng, SeedableRng};
@@ -63,6 +65,8 @@ fn cells() -> Vec<(&'static str, AnyCell)> {
         ("gamma", AnyCell::Gamma(GammaCell::new(5, 2, true).unwrap())),
         ("anru", AnyCell::Anru(AnruCell::new(4, 3, 2).unwrap())),
         ("organics", AnyCell::Organics(org)),
+        ("lstm", AnyCell::Lstm(LstmCell::new(4, 2).unwrap())),
+        ("gru", AnyCell::Gru(GruCell::new(5, 2).unwrap())),
     ]
 }
 

@@ -7,6 +7,8 @@
 //!   `dale` `[N]` (±1, only with Dale's law), and for convenience `W` (effective) and `tau` `[N]`;
 //! - gamma: `U` `[N, N_in]`, `V` `[N, N]`, `b` `[N]`, `n` `[N]`, `s` `[N]`;
 //! - anru: `U_xh`, `b_h`, `W_hh`, `u_ag`, `b_g`, `W_gg`, `w_gn`, `b_gn` `[1]`, `w_gs`, `b_gs` `[1]`;
+//! - lstm, gru: PyTorch's `weight_ih_l0` `[G·N, N_in]`, `weight_hh_l0` `[G·N, N]`, `bias_ih_l0`,
+//!   `bias_hh_l0` `[G·N]` (G = 4, 3), so the file is also the layer's state dict;
 //! - organics: `W_zx`, `W_r`, `W_bx0`, `W_by0`, `W_ba0`, `W_bx1`, `W_by1`, `W_ba1`, `log_W`,
 //!   `theta_y`, `theta_a`, `theta_b0`, `theta_b1`, `y0`, `a0`, `b00`, `b10`;
 //! - all: `W_out` `[C, N]`, `b_out` `[C]`; optional `adam_m`, `adam_v` `[P]`, `adam_t` `[1]`.
@@ -231,7 +233,7 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
         Some(k) => k
             .parse::<CellKind>()
             .map_err(|_| bad(path, format!("unknown cell `{k}`")))?,
-        None => CellKind::from_tensors(|n| ck.has(n))
+        None => CellKind::from_tensors(|n| ck.has(n), |n| ck.shape(n).ok())
             .ok_or_else(|| bad(path, "no `cell` metadata and no known tensor names"))?,
     };
     let c = ck.dim("W_out", 0)?;

@@ -253,11 +253,13 @@ impl RunConfig {
         let state = match self.cell {
             CellKind::Anru => n * (1 + m),
             CellKind::Organics => 4 * n,
+            CellKind::Lstm => 2 * n,
             _ => n,
         };
         let inputs = self.task.n_in() as u128;
-        // Upper bound over the cells: ORGaNICs has 5 N × N matrices and 3 N × N_in.
-        let params = 6 * n * n + n * (3 * inputs + 2 * m + 16) + 10 * (n + 1);
+        // Upper bound over the cells: ORGaNICs has 5 N × N matrices and 3 N × N_in; the LSTM
+        // 4 N × N and 4 N × N_in.
+        let params = 6 * n * n + n * (4 * inputs + 2 * m + 16) + 10 * (n + 1);
         crate::memory::check("hidden", params * 8 * 4, None)?;
         let steps = if self.task.is_digits() {
             (784 / (self.pool * self.pool).max(1)) as u128

@@ -8,6 +8,8 @@
 //! | [`RateCell`] | x (N) | x' = x + α ⊙ (−x + W φ(x) + W_in u), α = 1/τ(γ), W = relu(W_raw)·diag(d) with Dale's law (Kim, Li & Sejnowski 2019) |
 //! | [`GammaCell`] | h (N) | h' = γ(U u + V h + b; n, s), n, s ∈ Rᴺ learned (Geadah et al. 2024) |
 //! | [`AnruCell`] | h (N), g (M per unit) | Geadah et al. (2024): gⁱ' = tanh(u_ag aⁱ + b_g + W_gg gⁱ), nⁱ = w_gn·gⁱ' + b_gn, sⁱ = w_gs·gⁱ' + b_gs, h' = γ(a; n, s) with a = U_xh u + W_hh h + b_h |
+//! | [`LstmCell`] | h, c (N each) | PyTorch's nn.LSTM: c' = σ(a_f) ⊙ c + σ(a_i) ⊙ tanh(a_g), h' = σ(a_o) ⊙ tanh(c'), a = W_ih u + b_ih + W_hh h + b_hh (gates i, f, g, o) |
+//! | [`GruCell`] | h (N) | PyTorch's nn.GRU: r, z = σ(·), n = tanh(W_in u + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h |
 //! | [`OrganicsCell`] | y, a, b0, b1 (N each) | Rawat, Heeger & Martiniani (2024), Euler RNN: z = ⌊W_zx u⌋, ŷ = ⌊W_r y⌋, B_k = σ(W_bxk u + W_byk y + W_bak a), b_k' = b_k + κ_bk(−b_k + B_k), y' = y + κ_y(−y + b1 z + (1 − √⌊a⌋) ŷ), a' = a + κ_a(−a + σ² b0² + W(⌊y⌋² ⊙ ⌊a⌋)), κ = κ_max σ(θ), W = clamp(e^{log W}, 0, 1) |
 //!
 //! Parameters live in one flat vector described by a [`Layout`] (named, row-major tensors, the
@@ -24,12 +26,16 @@
 
 pub mod anru;
 pub mod gamma;
+pub mod gru;
+pub mod lstm;
 pub mod map;
 pub mod organics;
 pub mod rate;
 
 pub use anru::AnruCell;
 pub use gamma::GammaCell;
+pub use gru::GruCell;
+pub use lstm::LstmCell;
 pub use map::CellMap;
 pub use organics::{OrganicsCell, OrganicsPrep};
 pub use rate::{RateCell, RatePhi, RatePrep};
@@ -200,6 +206,11 @@ pub trait CellFamily: Sized {
     /// A tensor only this cell has: recognises checkpoints written without metadata (PyTorch's
     /// `safetensors.torch.save_file` under the documented names).
     const SIGNATURE: &'static str;
+    /// Whether a checkpoint without metadata holds this cell, from its tensor names and shapes
+    /// (default: it has [`CellFamily::SIGNATURE`]; the gated cells also check the gate count).
+    fn recognises(has: &dyn Fn(&str) -> bool, _shape: &dyn Fn(&str) -> Option<Vec<usize>>) -> bool {
+        has(Self::SIGNATURE)
+    }
     /// The cell for `spec` with `n_in` inputs (structural random draws, e.g. Dale signs, from
     /// `rng`, before the parameters are initialised).
     fn build(spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<Self>;
@@ -251,9 +262,9 @@ macro_rules! registry {
             pub fn build(self, spec: &CellSpec, n_in: usize, rng: &mut ChaCha8Rng) -> Result<AnyCell> {
                 match self { $(CellKind::$variant => Ok(AnyCell::$variant(<$ty as CellFamily>::build(spec, n_in, rng)?)),)* }
             }
-            /// The cell a checkpoint without metadata holds, from its tensor names.
-            pub fn from_tensors(has: impl Fn(&str) -> bool) -> Option<CellKind> {
-                $( if has(<$ty as CellFamily>::SIGNATURE) { return Some(CellKind::$variant); } )*
+            /// The cell a checkpoint without metadata holds, from its tensor names and shapes.
+            pub fn from_tensors(has: impl Fn(&str) -> bool, shape: impl Fn(&str) -> Option<Vec<usize>>) -> Option<CellKind> {
+                $( if <$ty as CellFamily>::recognises(&has, &shape) { return Some(CellKind::$variant); } )*
                 None
             }
             /// Restores a cell of this kind from a checkpoint.
@@ -358,6 +369,10 @@ registry! {
     Anru(AnruCell) = "anru",
     /// The ORGaNICs Euler RNN (Rawat, Heeger & Martiniani 2024).
     Organics(OrganicsCell) = "organics",
+    /// PyTorch's LSTM (state [h; c]; the psMNIST baseline).
+    Lstm(LstmCell) = "lstm",
+    /// PyTorch's GRU (the psMNIST baseline).
+    Gru(GruCell) = "gru",
 }
 
 /// Seeded generator for initialisations.

@@ -1,0 +1,314 @@
+//! PyTorch's GRU as a trainable cell (Cho et al. 2014, in `nn.GRU`'s gate order r, z, n — the
+//! other baseline of Geadah et al. 2024's psMNIST table):
+//!
+//! $$ \begin{aligned} r &= \sigma(W_{ir} u + b_{ir} + W_{hr} h + b_{hr}), \quad
+//!    z = \sigma(W_{iz} u + b_{iz} + W_{hz} h + b_{hz}),\\
+//!    n &= \tanh(W_{in} u + b_{in} + r \odot (W_{hn} h + b_{hn})), \qquad
+//!    h' = (1 - z) \odot n + z \odot h. \end{aligned} $$
+//!
+//! Tensors carry PyTorch's names (`weight_ih_l0` [3N, N_in], `weight_hh_l0` [3N, N],
+//! `bias_ih_l0`, `bias_hh_l0` [3N]): a checkpoint is also an `nn.GRU` state dict, and the
+//! analyses take it as the layer's map at zero input
+//! ([`TorchRnn`](crate::model::torch_rnn::TorchRnn)).
+//!
+//! Backward (δh' given): e_n = δh' ⊙ (1 − z) ⊙ (1 − n²), e_z = δh' ⊙ (h − n) ⊙ z(1 − z),
+//! e_r = e_n ⊙ (W_hn h + b_hn) ⊙ r(1 − r); the input side of the gates has errors (e_r, e_z, e_n),
+//! the recurrent side (e_r, e_z, e_n ⊙ r); δh = δh' ⊙ z + W_hhᵀ (recurrent errors).
+use super::*;
+use crate::train::gpu::{tensor_slot, WorkLayout};
+use crate::train::real::{rm, rm_mut, sig};
+use faer::reborrow::{Reborrow, ReborrowMut};
+use rand::Rng;
+
+/// PyTorch `nn.GRU` (one layer) as a trainable cell; see the module documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GruCell {
+    pub n: usize,
+    pub n_in: usize,
+    layout: Layout,
+}
+
+/// The four tensors of a PyTorch recurrent layer with G gates.
+pub(crate) fn gated_layout(gates: usize, n: usize, n_in: usize) -> Layout {
+    let mut l = Layout::default();
+    l.push("weight_ih_l0", &[gates * n, n_in], true);
+    l.push("weight_hh_l0", &[gates * n, n], true);
+    l.push("bias_ih_l0", &[gates * n], true);
+    l.push("bias_hh_l0", &[gates * n], true);
+    l
+}
+
+/// PyTorch's initialisation of its recurrent layers: every entry U(−1/√N, 1/√N).
+pub(crate) fn gated_init<F: Real>(layout: &Layout, n: usize, p: &mut [F], rng: &mut ChaCha8Rng) {
+    let k = 1.0 / (n as f64).sqrt();
+    for name in ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"] {
+        if let Some(t) = layout.get(name) {
+            for v in &mut p[t.range()] {
+                *v = F::c(rng.random_range(-k..k));
+            }
+        }
+    }
+}
+
+/// (N, N_in) of a checkpoint's gated layer with G gates, its shapes checked.
+pub(crate) fn gated_load(ck: &CheckpointReader, gates: usize) -> Result<(usize, usize)> {
+    let hh = ck.shape("weight_hh_l0")?;
+    let ih = ck.shape("weight_ih_l0")?;
+    match (hh.as_slice(), ih.as_slice()) {
+        ([r, n], [r2, k]) if *n > 0 && *r == gates * n && r2 == r && *k > 0 => Ok((*n, *k)),
+        _ => Err(ck.error(format!(
+            "`weight_hh_l0` {hh:?} / `weight_ih_l0` {ih:?}: a {}-gate layer needs [{gates}·N, N] and [{gates}·N, N_in]",
+            gates
+        ))),
+    }
+}
+
+/// Whether `weight_hh_l0` has G·N rows for N columns.
+pub(crate) fn torch_shape_is(shape: &dyn Fn(&str) -> Option<Vec<usize>>, gates: usize) -> bool {
+    matches!(shape("weight_hh_l0").as_deref(), Some([r, n]) if *n > 0 && *r == gates * n)
+}
+
+// The uniform slots of `gated.wgsl`, by name.
+const H: usize = 17;
+const CC: usize = 18;
+const GA: usize = 19;
+const EA: usize = 31;
+const W_IH: usize = 32;
+const W_HH: usize = 33;
+const B_IH: usize = 34;
+const B_HH: usize = 35;
+const GATES: usize = 36;
+const IS_LSTM: usize = 37;
+const SLOTS: &[(&str, usize)] = &[
+    ("H", H),
+    ("CC", CC),
+    ("GA", GA),
+    ("EA", EA),
+    ("W_IH", W_IH),
+    ("W_HH", W_HH),
+    ("B_IH", B_IH),
+    ("B_HH", B_HH),
+    ("GATES", GATES),
+    ("IS_LSTM", IS_LSTM),
+];
+
+/// h and c per state (T + 1), gate values and errors per step (4N each), then the common arrays.
+fn gated_work(
+    t: usize,
+    b: usize,
+    n: usize,
+    c: usize,
+    _cfg: &[u32],
+) -> (Vec<(usize, usize)>, usize) {
+    use crate::train::gpu::slot;
+    let off_h = 0;
+    let off_c = off_h + (t + 1) * b * n;
+    let off_g = off_c + (t + 1) * b * n;
+    let off_e = off_g + t * b * 4 * n;
+    let off_o = off_e + t * b * 4 * n;
+    let off_loss = off_o + t * b * c;
+    let off_hit = off_loss + b;
+    (
+        vec![
+            (H, off_h),
+            (CC, off_c),
+            (GA, off_g),
+            (EA, off_e),
+            (slot::D_OUT, off_o),
+            (slot::LOSSES, off_loss),
+            (slot::HITS, off_hit),
+        ],
+        off_hit + b,
+    )
+}
+
+/// The GPU description shared by the LSTM (G = 4) and the GRU (G = 3).
+pub(crate) fn gated_gpu(layout: &Layout, gates: usize, _n: usize) -> Result<GpuCell> {
+    let work: WorkLayout = gated_work;
+    Ok(GpuCell {
+        shader: include_str!("../gated.wgsl"),
+        wg_arrays: 4,
+        slots: SLOTS,
+        cfg: vec![
+            (W_IH, tensor_slot(layout, "weight_ih_l0")),
+            (W_HH, tensor_slot(layout, "weight_hh_l0")),
+            (B_IH, tensor_slot(layout, "bias_ih_l0")),
+            (B_HH, tensor_slot(layout, "bias_hh_l0")),
+            (GATES, gates as u32),
+            (IS_LSTM, u32::from(gates == 4)),
+        ],
+        prep: vec![],
+        work,
+    })
+}
+
+impl GruCell {
+    pub fn new(n: usize, n_in: usize) -> Result<Self> {
+        check_sizes(n, n_in)?;
+        Ok(GruCell {
+            n,
+            n_in,
+            layout: gated_layout(3, n, n_in),
+        })
+    }
+
+    /// ai = W_ih u + b_ih, ah = W_hh h + b_hh (3N × B each).
+    fn pre<F: Real>(
+        &self,
+        p: &[F],
+        h: MatRef<F>,
+        u: MatRef<F>,
+        mut ai: MatMut<F>,
+        mut ah: MatMut<F>,
+    ) {
+        let (n, l) = (self.n, &self.layout);
+        F::matmul(
+            ah.rb_mut(),
+            false,
+            rm(&p[l.off("weight_hh_l0")..], 3 * n, n),
+            h,
+        );
+        F::matmul(
+            ai.rb_mut(),
+            false,
+            rm(&p[l.off("weight_ih_l0")..], 3 * n, self.n_in),
+            u,
+        );
+        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
+        for j in 0..h.ncols() {
+            for r in 0..3 * n {
+                ai[(r, j)] += p[bi + r];
+                ah[(r, j)] += p[bh + r];
+            }
+        }
+    }
+}
+
+impl<F: Real> Cell<F> for GruCell {
+    type Prep = ();
+    fn name(&self) -> &'static str {
+        "gru"
+    }
+    fn hidden(&self) -> usize {
+        self.n
+    }
+    fn state_dim(&self) -> usize {
+        self.n
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn prepare(&self, _p: &[F]) {}
+    fn init_state(&self, _p: &[F], s0: &mut [F]) {
+        s0.fill(F::zero());
+    }
+    fn step(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, b) = (self.n, s.ncols());
+        let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
+        self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
+        for j in 0..b {
+            for i in 0..n {
+                let r = sig(ai[(i, j)] + ah[(i, j)]);
+                let z = sig(ai[(n + i, j)] + ah[(n + i, j)]);
+                let nn = (ai[(2 * n + i, j)] + r * ah[(2 * n + i, j)]).tanh();
+                out[(i, j)] = (F::one() - z) * nn + z * s[(i, j)];
+            }
+        }
+    }
+    fn step_back(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        dn: MatRef<F>,
+        mut ds: MatMut<F>,
+        g: &mut [F],
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, b, one) = (self.n, s.ncols(), F::one());
+        let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
+        self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
+        // ai ← input-side errors (e_r, e_z, e_n), ah ← recurrent-side (e_r, e_z, e_n ⊙ r).
+        for j in 0..b {
+            for i in 0..n {
+                let r = sig(ai[(i, j)] + ah[(i, j)]);
+                let z = sig(ai[(n + i, j)] + ah[(n + i, j)]);
+                let hn = ah[(2 * n + i, j)];
+                let nn = (ai[(2 * n + i, j)] + r * hn).tanh();
+                let d = dn[(i, j)];
+                let e_n = d * (one - z) * (one - nn * nn);
+                let e_z = d * (s[(i, j)] - nn) * z * (one - z);
+                let e_r = e_n * hn * r * (one - r);
+                ai[(i, j)] = e_r;
+                ai[(n + i, j)] = e_z;
+                ai[(2 * n + i, j)] = e_n;
+                ah[(i, j)] = e_r;
+                ah[(n + i, j)] = e_z;
+                ah[(2 * n + i, j)] = e_n * r;
+                ds[(i, j)] = d * z;
+            }
+        }
+        let l = &self.layout;
+        let (wh, wi) = (l.off("weight_hh_l0"), l.off("weight_ih_l0"));
+        F::matmul(
+            ds.rb_mut(),
+            true,
+            rm(&p[wh..], 3 * n, n).transpose(),
+            ah.rb(),
+        );
+        F::matmul(rm_mut(&mut g[wh..], 3 * n, n), true, ah.rb(), s.transpose());
+        F::matmul(
+            rm_mut(&mut g[wi..], 3 * n, self.n_in),
+            true,
+            ai.rb(),
+            u.transpose(),
+        );
+        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
+        for j in 0..b {
+            for r in 0..3 * n {
+                g[bi + r] += ai[(r, j)];
+                g[bh + r] += ah[(r, j)];
+            }
+        }
+    }
+}
+
+impl CellFamily for GruCell {
+    const SIGNATURE: &'static str = "weight_hh_l0";
+
+    fn recognises(has: &dyn Fn(&str) -> bool, shape: &dyn Fn(&str) -> Option<Vec<usize>>) -> bool {
+        has(Self::SIGNATURE) && torch_shape_is(shape, 3)
+    }
+
+    fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
+        GruCell::new(spec.hidden, n_in)
+    }
+
+    /// PyTorch's initialisation: every weight and bias U(−1/√N, 1/√N).
+    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+        gated_init(&self.layout, self.n, p, rng);
+    }
+
+    fn save<F: Real>(&self, _layout: &Layout, _p: &[F], _out: &mut CheckpointWriter) {}
+
+    fn load(ck: &CheckpointReader) -> Result<Self> {
+        let (n, n_in) = gated_load(ck, 3)?;
+        GruCell::new(n, n_in)
+    }
+
+    fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+        gated_gpu(layout, 3, self.n)
+    }
+}

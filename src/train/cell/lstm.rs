@@ -1,0 +1,198 @@
+//! PyTorch's LSTM as a trainable cell (Hochreiter & Schmidhuber 1997, in `nn.LSTM`'s gate order
+//! i, f, g, o — the baseline of Geadah et al. 2024's psMNIST table), state s = [h; c] (2N):
+//!
+//! $$ \begin{aligned} (\tilde\imath, \tilde f, \tilde g, \tilde o) &= W_{ih} u + b_{ih} + W_{hh} h + b_{hh},\\
+//!    i, f, o &= \sigma(\cdot), \quad g = \tanh(\tilde g),\\
+//!    c' &= f \odot c + i \odot g, \qquad h' = o \odot \tanh(c'). \end{aligned} $$
+//!
+//! Tensors carry PyTorch's names (`weight_ih_l0` [4N, N_in], `weight_hh_l0` [4N, N],
+//! `bias_ih_l0`, `bias_hh_l0` [4N]), so a checkpoint is also an `nn.LSTM` state dict: it loads
+//! into PyTorch with `load_state_dict`, and `fixed-points` / `lyapunov` / `simulate --checkpoint`
+//! analyse it as the layer's map at zero input ([`TorchRnn`](crate::model::torch_rnn::TorchRnn)).
+//! The read-out reads h.
+//!
+//! Backward (δh', δc' given): δc̄ = δc' + δh' ⊙ o ⊙ (1 − tanh² c'), then the gate pre-activations
+//! get e_i = δc̄ ⊙ g ⊙ i(1 − i), e_f = δc̄ ⊙ c ⊙ f(1 − f), e_g = δc̄ ⊙ i ⊙ (1 − g²),
+//! e_o = δh' ⊙ tanh c' ⊙ o(1 − o); δh = W_hhᵀ e, δc = δc̄ ⊙ f; the weight gradients are e hᵀ,
+//! e uᵀ and Σ e for both biases.
+use super::gru::{gated_init, gated_layout, gated_load, torch_shape_is};
+use super::*;
+use crate::train::real::{rm, rm_mut, sig};
+use faer::reborrow::{Reborrow, ReborrowMut};
+
+/// PyTorch `nn.LSTM` (one layer) as a trainable cell; see the module documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmCell {
+    pub n: usize,
+    pub n_in: usize,
+    layout: Layout,
+}
+
+impl LstmCell {
+    pub fn new(n: usize, n_in: usize) -> Result<Self> {
+        check_sizes(n, n_in)?;
+        Ok(LstmCell {
+            n,
+            n_in,
+            layout: gated_layout(4, n, n_in),
+        })
+    }
+
+    /// a = W_hh h + W_ih u + b_ih + b_hh (4N × B).
+    fn pre<F: Real>(&self, p: &[F], h: MatRef<F>, u: MatRef<F>, mut a: MatMut<F>) {
+        let (n, l) = (self.n, &self.layout);
+        F::matmul(
+            a.rb_mut(),
+            false,
+            rm(&p[l.off("weight_hh_l0")..], 4 * n, n),
+            h,
+        );
+        F::matmul(
+            a.rb_mut(),
+            true,
+            rm(&p[l.off("weight_ih_l0")..], 4 * n, self.n_in),
+            u,
+        );
+        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
+        for j in 0..a.ncols() {
+            for r in 0..4 * n {
+                a[(r, j)] += p[bi + r] + p[bh + r];
+            }
+        }
+    }
+}
+
+impl<F: Real> Cell<F> for LstmCell {
+    type Prep = ();
+    fn name(&self) -> &'static str {
+        "lstm"
+    }
+    fn hidden(&self) -> usize {
+        self.n
+    }
+    fn state_dim(&self) -> usize {
+        2 * self.n
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn prepare(&self, _p: &[F]) {}
+    fn init_state(&self, _p: &[F], s0: &mut [F]) {
+        s0.fill(F::zero());
+    }
+    fn step(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        mut out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    ) {
+        let n = self.n;
+        let [mut a] = ws.take(0, [(4 * n, s.ncols())]);
+        self.pre(p, s.subrows(0, n), u, a.rb_mut());
+        for j in 0..s.ncols() {
+            for i in 0..n {
+                let ig = sig(a[(i, j)]);
+                let fg = sig(a[(n + i, j)]);
+                let gg = a[(2 * n + i, j)].tanh();
+                let og = sig(a[(3 * n + i, j)]);
+                let c = fg * s[(n + i, j)] + ig * gg;
+                out[(n + i, j)] = c;
+                out[(i, j)] = og * c.tanh();
+            }
+        }
+    }
+    fn step_back(
+        &self,
+        p: &[F],
+        _: &(),
+        s: MatRef<F>,
+        u: MatRef<F>,
+        dn: MatRef<F>,
+        mut ds: MatMut<F>,
+        g: &mut [F],
+        ws: &mut Scratch<F>,
+    ) {
+        let (n, b, one) = (self.n, s.ncols(), F::one());
+        let [mut a] = ws.take(0, [(4 * n, b)]);
+        self.pre(p, s.subrows(0, n), u, a.rb_mut());
+        // a ← e = ∂L/∂(pre-activations); ds's c part ← δc.
+        for j in 0..b {
+            for i in 0..n {
+                let ig = sig(a[(i, j)]);
+                let fg = sig(a[(n + i, j)]);
+                let gg = a[(2 * n + i, j)].tanh();
+                let og = sig(a[(3 * n + i, j)]);
+                let c = s[(n + i, j)];
+                let tc = (fg * c + ig * gg).tanh();
+                let (dh, dc) = (dn[(i, j)], dn[(n + i, j)]);
+                let dcb = dc + dh * og * (one - tc * tc);
+                a[(i, j)] = dcb * gg * ig * (one - ig);
+                a[(n + i, j)] = dcb * c * fg * (one - fg);
+                a[(2 * n + i, j)] = dcb * ig * (one - gg * gg);
+                a[(3 * n + i, j)] = dh * tc * og * (one - og);
+                ds[(n + i, j)] = dcb * fg;
+            }
+        }
+        let l = &self.layout;
+        let (wh, wi) = (l.off("weight_hh_l0"), l.off("weight_ih_l0"));
+        F::matmul(
+            ds.rb_mut().subrows_mut(0, n),
+            false,
+            rm(&p[wh..], 4 * n, n).transpose(),
+            a.rb(),
+        );
+        F::matmul(
+            rm_mut(&mut g[wh..], 4 * n, n),
+            true,
+            a.rb(),
+            s.subrows(0, n).transpose(),
+        );
+        F::matmul(
+            rm_mut(&mut g[wi..], 4 * n, self.n_in),
+            true,
+            a.rb(),
+            u.transpose(),
+        );
+        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
+        for j in 0..b {
+            for r in 0..4 * n {
+                g[bi + r] += a[(r, j)];
+                g[bh + r] += a[(r, j)];
+            }
+        }
+    }
+}
+
+impl CellFamily for LstmCell {
+    const SIGNATURE: &'static str = "weight_hh_l0";
+
+    fn recognises(has: &dyn Fn(&str) -> bool, shape: &dyn Fn(&str) -> Option<Vec<usize>>) -> bool {
+        has(Self::SIGNATURE) && torch_shape_is(shape, 4)
+    }
+
+    fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
+        LstmCell::new(spec.hidden, n_in)
+    }
+
+    /// PyTorch's initialisation: every weight and bias U(−1/√N, 1/√N).
+    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+        gated_init(&self.layout, self.n, p, rng);
+    }
+
+    fn save<F: Real>(&self, _layout: &Layout, _p: &[F], _out: &mut CheckpointWriter) {}
+
+    fn load(ck: &CheckpointReader) -> Result<Self> {
+        let (n, n_in) = gated_load(ck, 4)?;
+        LstmCell::new(n, n_in)
+    }
+
+    fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+        super::gru::gated_gpu(layout, 4, self.n)
+    }
+}
