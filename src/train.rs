@@ -371,8 +371,17 @@ pub struct DataSource {
     pub train: Option<Digits>,
     pub test: Option<Digits>,
     pub perm: Option<Vec<usize>>,
+    /// Digits held out of the training set for validation ([`DataSource::with_validation`]).
+    pub val: Option<Digits>,
     /// The user's own task.
     pub custom: Option<custom::CustomData>,
+}
+
+/// Which held-out digits to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSet {
+    Validation,
+    Test,
 }
 
 impl DataSource {
@@ -386,6 +395,7 @@ impl DataSource {
                 train: None,
                 test: None,
                 perm: None,
+                val: None,
                 custom: None,
             });
         }
@@ -411,8 +421,60 @@ impl DataSource {
             train: Some(tr),
             test: Some(te),
             perm,
+            val: None,
             custom: None,
         })
+    }
+
+    /// Holds `val` training images out as a validation set (the psMNIST protocol: 10,000 of the
+    /// 60,000, split by RandomState(400)'s second permutation as the original;
+    /// [`data::validation_split`]). 0: no split. Only for the digits tasks.
+    pub fn with_validation(mut self, val: usize, seed: u64) -> Result<Self> {
+        if val == 0 {
+            return Ok(self);
+        }
+        let Some(tr) = &self.train else {
+            return Err(Error::invalid(
+                "val",
+                "a validation split needs the digits tasks (seq-digits, perm-digits)",
+            ));
+        };
+        if val >= tr.len() {
+            return Err(Error::invalid(
+                "val",
+                format!("{val} of {} training images leaves none to train on", tr.len()),
+            ));
+        }
+        let (train_idx, val_idx) = data::validation_split(tr.len(), val, seed);
+        self.val = Some(tr.select(&val_idx));
+        self.train = Some(tr.select(&train_idx));
+        Ok(self)
+    }
+
+    /// Batches of 256 of up to `trials` images of a digits set (in order), perturbed if asked.
+    pub fn digit_batches<F: Real>(
+        &self,
+        set: EvalSet,
+        trials: usize,
+        perturb: Option<data::Perturbation>,
+    ) -> Result<Vec<Batch<F>>> {
+        let d = match set {
+            EvalSet::Validation => self.val.as_ref(),
+            EvalSet::Test => self.test.as_ref(),
+        }
+        .ok_or_else(|| Error::invalid("task", "this task has no such held-out set"))?;
+        let k = trials.min(d.len()).max(1);
+        (0..k)
+            .step_by(256)
+            .map(|start| {
+                let idx: Vec<usize> = (start..(start + 256).min(k)).collect();
+                let mut b = d.batch::<F>(&idx, self.perm.as_deref())?;
+                if let Some(p) = perturb {
+                    p.apply(&mut b);
+                }
+                Ok(b)
+            })
+            .collect()
     }
 
     /// A custom task's source.
@@ -422,6 +484,7 @@ impl DataSource {
             train: None,
             test: None,
             perm: None,
+            val: None,
             custom: Some(data),
         }
     }
@@ -474,18 +537,7 @@ impl DataSource {
 
     /// The first `trials` test images (at least one) in batches of up to 256 (digits tasks).
     pub fn test_batches<F: Real>(&self, trials: usize) -> Result<Vec<Batch<F>>> {
-        let te = self
-            .test
-            .as_ref()
-            .ok_or_else(|| Error::invalid("task", "only the digits tasks have a test set"))?;
-        let k = trials.min(te.len()).max(1);
-        (0..k)
-            .step_by(256)
-            .map(|start| {
-                let idx: Vec<usize> = (start..(start + 256).min(k)).collect();
-                te.batch::<F>(&idx, self.perm.as_deref())
-            })
-            .collect()
+        self.digit_batches(EvalSet::Test, trials, None)
     }
 
     /// Loss and accuracy on `trials` held-out trials (the test images, or fresh noisy trials of a

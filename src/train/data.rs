@@ -294,3 +294,153 @@ pub fn seed_permutation() -> Result<Vec<usize>> {
         .map_err(|e| Error::invalid("permutation", format!("models/psmnist-perm.npy: {e}")))?;
     Ok(v.iter().map(|&x| x as usize).collect())
 }
+
+/// numpy's legacy `RandomState` (MT19937 seeded by `init_genrand`) as far as the psMNIST protocol
+/// needs it: `permutation(n)`, drawn exactly as numpy draws it (Fisher–Yates from the top, each
+/// index by masked rejection on 32-bit outputs), so that `RandomState(400)`'s first two draws give
+/// the seed's pixel order π and its 50k/10k train/validation split (Geadah et al. 2024) bit for
+/// bit. No crate in the dependency tree provides numpy's stream.
+pub struct NumpyRandomState {
+    mt: [u32; 624],
+    pos: usize,
+}
+
+impl NumpyRandomState {
+    /// `numpy.random.RandomState(seed)` for a 32-bit integer seed.
+    pub fn new(seed: u32) -> Self {
+        let mut mt = [0u32; 624];
+        mt[0] = seed;
+        for i in 1..624 {
+            mt[i] = 1812433253u32
+                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
+                .wrapping_add(i as u32);
+        }
+        NumpyRandomState { mt, pos: 624 }
+    }
+
+    /// The next 32-bit output of MT19937.
+    pub fn next_u32(&mut self) -> u32 {
+        if self.pos >= 624 {
+            for i in 0..624 {
+                let y = (self.mt[i] & 0x8000_0000) | (self.mt[(i + 1) % 624] & 0x7fff_ffff);
+                let mut v = self.mt[(i + 397) % 624] ^ (y >> 1);
+                if y & 1 == 1 {
+                    v ^= 0x9908_b0df;
+                }
+                self.mt[i] = v;
+            }
+            self.pos = 0;
+        }
+        let mut y = self.mt[self.pos];
+        self.pos += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// A uniform integer in 0..=max (numpy's `random_interval`, for max < 2³²).
+    fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mut mask = max;
+        for s in [1, 2, 4, 8, 16] {
+            mask |= mask >> s;
+        }
+        loop {
+            let v = self.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `RandomState.permutation(n)` (n < 2³²).
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i as u32) as usize;
+            p.swap(i, j);
+        }
+        p
+    }
+}
+
+/// The psMNIST protocol's train/validation split of `len` training images with `val` held out
+/// (Geadah et al. 2024): for the 60,000 MNIST images, R = RandomState(400)'s second permutation
+/// (after π), train = R[..len − val], validation = R[len − val..] — the original 50k/10k split
+/// when val = 10,000; for other sets a seeded permutation. Returns (train, validation) indices.
+pub fn validation_split(len: usize, val: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let r = if len == 60_000 {
+        let mut rs = NumpyRandomState::new(400);
+        rs.permutation(784);
+        rs.permutation(len)
+    } else {
+        permutation(len, seed ^ 0x5a11)
+    };
+    let cut = len.saturating_sub(val);
+    (r[..cut].to_vec(), r[cut..].to_vec())
+}
+
+impl Digits {
+    /// The images at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Self {
+        let t = self.pixels();
+        let mut images = Vec::with_capacity(idx.len() * t);
+        for &k in idx {
+            images.extend_from_slice(&self.images[k * t..(k + 1) * t]);
+        }
+        Digits {
+            rows: self.rows,
+            cols: self.cols,
+            images,
+            labels: idx.iter().map(|&k| self.labels[k]).collect(),
+        }
+    }
+}
+
+/// The psMNIST robustness perturbations (Geadah et al. 2024, applied to a batch's inputs with time
+/// measured on the 784-step clock, so pooled sequences see the same perturbation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Perturbation {
+    /// x'_t = x_t (1 + A sin(2π f t/784 + φ)) on the non-zero pixels.
+    Sin { amplitude: f64, frequency: f64, phase: f64 },
+    /// x'_t = x_t + ξ_t with the step drive ξ_t = 1 for 200 < t < 400, else 0.
+    Step,
+}
+
+impl Perturbation {
+    /// Applies the perturbation to every trial of `batch` (a digits batch: one input).
+    pub fn apply<F: Real>(&self, batch: &mut Batch<F>) {
+        let (t, b) = (batch.t, batch.b);
+        let scale = 784.0 / t as f64;
+        for ti in 0..t {
+            let clock = ti as f64 * scale;
+            for bi in 0..b {
+                let x = &mut batch.u[(ti * b + bi) * batch.n_in];
+                match *self {
+                    Perturbation::Sin {
+                        amplitude,
+                        frequency,
+                        phase,
+                    } => {
+                        if *x != F::zero() {
+                            let m = 1.0
+                                + amplitude
+                                    * (2.0 * std::f64::consts::PI * frequency * clock / 784.0
+                                        + phase)
+                                        .sin();
+                            *x = F::c(x.f() * m);
+                        }
+                    }
+                    Perturbation::Step => {
+                        if clock > 200.0 && clock < 400.0 {
+                            *x += F::one();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -16,9 +16,10 @@
 use super::cell::{AnyCell, CellKind, RatePhi};
 use super::checkpoint;
 use super::gpu::GpuTrainer;
-use super::net::SeqNet;
+use super::data::Perturbation;
+use super::net::{Batch, SeqNet};
 use super::real::Real;
-use super::{train_step, Adam, CellSpec, DataSource, Task};
+use super::{train_step, Adam, CellSpec, DataSource, EvalSet, Task};
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
 use crate::plot::LinePlot;
@@ -105,6 +106,18 @@ pub struct RunConfig {
     /// `--task custom`: the arrays and the loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<super::custom::CustomSpec>,
+    /// Digits: training images held out as a validation set (the psMNIST protocol's 10,000 of
+    /// 60,000, split as the original); the per-epoch `accuracy`/`eval_loss` are then the
+    /// validation set's and `test_accuracy` the test set's. 0: none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub val: usize,
+    /// ReduceLROnPlateau patience on the held-out loss (factor 0.1; the protocol's 10). 0: off.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub plateau: usize,
+    /// After training, the psMNIST robustness tests (clean, sin transform, step drive) →
+    /// robustness.csv.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub robustness: bool,
 }
 
 impl RunConfig {
@@ -134,6 +147,9 @@ impl RunConfig {
             som: 0,
             fixed_tau: false,
             custom: None,
+            val: 0,
+            plateau: 0,
+            robustness: false,
         }
     }
 
@@ -192,6 +208,13 @@ impl RunConfig {
             }
         }
         self.check_memory()?;
+        if (self.val > 0 || self.robustness) && !self.task.is_digits() {
+            let field = if self.val > 0 { "val" } else { "robustness" };
+            return Err(Error::invalid(
+                field,
+                "the validation split and the robustness tests are for the digits tasks (seq-digits, perm-digits)",
+            ));
+        }
         match (&self.custom, self.task) {
             (None, Task::Custom) => {
                 return Err(Error::invalid(
@@ -301,6 +324,34 @@ pub struct EpochRow {
     pub accuracy: f64,
     /// Held-out loss after the epoch (NaN in runs recorded before it was kept).
     pub eval_loss: f64,
+    /// The learning rate the epoch trained at (NaN in runs recorded before it was kept).
+    pub lr: f64,
+    /// With a validation split (`val`), `accuracy` and `eval_loss` are the validation set's and
+    /// this is the test set's accuracy; NaN otherwise.
+    pub test_accuracy: f64,
+}
+
+/// torch's ReduceLROnPlateau (mode min, factor 0.1, threshold 1e-4 in relative mode, cooldown
+/// 0) stepped once per loss in `losses`: the learning rate after them, from `lr`. `patience` 0:
+/// constant. NaN losses count as no improvement.
+pub fn plateau_schedule(lr: f64, patience: usize, losses: &[f64]) -> f64 {
+    if patience == 0 {
+        return lr;
+    }
+    let (mut lr, mut best, mut bad) = (lr, f64::INFINITY, 0usize);
+    for &l in losses {
+        if l < best * (1.0 - 1e-4) {
+            best = l;
+            bad = 0;
+        } else {
+            bad += 1;
+        }
+        if bad > patience {
+            lr *= 0.1;
+            bad = 0;
+        }
+    }
+    lr
 }
 
 /// Encodes the rows for the checkpoint metadata (`{:?}` floats: exact round trip).
@@ -308,8 +359,8 @@ fn encode_rows(rows: &[EpochRow]) -> String {
     rows.iter()
         .map(|r| {
             format!(
-                "{},{},{:?},{:?},{:?}",
-                r.epoch, r.iteration, r.loss, r.accuracy, r.eval_loss
+                "{},{},{:?},{:?},{:?},{:?},{:?}",
+                r.epoch, r.iteration, r.loss, r.accuracy, r.eval_loss, r.lr, r.test_accuracy
             )
         })
         .collect::<Vec<_>>()
@@ -329,18 +380,23 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
     s.split(';')
         .map(|r| {
             let f: Vec<&str> = r.split(',').collect();
-            if f.len() != 4 && f.len() != 5 {
+            if !(4..=7).contains(&f.len()) {
                 return Err(bad());
             }
+            let opt = |k: usize| -> Result<f64> {
+                match f.get(k) {
+                    Some(v) => v.parse().map_err(|_| bad()),
+                    None => Ok(f64::NAN),
+                }
+            };
             Ok(EpochRow {
                 epoch: f[0].parse().map_err(|_| bad())?,
                 iteration: f[1].parse().map_err(|_| bad())?,
                 loss: f[2].parse().map_err(|_| bad())?,
                 accuracy: f[3].parse().map_err(|_| bad())?,
-                eval_loss: match f.get(4) {
-                    Some(v) => v.parse().map_err(|_| bad())?,
-                    None => f64::NAN,
-                },
+                eval_loss: opt(4)?,
+                lr: opt(5)?,
+                test_accuracy: opt(6)?,
             })
         })
         .collect()
@@ -354,7 +410,7 @@ enum Engine {
 }
 
 impl Engine {
-    fn step(&mut self, src: &DataSource, it: usize, c: &RunConfig) -> Result<f64> {
+    fn step(&mut self, src: &DataSource, it: usize, c: &RunConfig, lr: f64) -> Result<f64> {
         fn cpu<F: Real>(
             net: &mut SeqNet<F, AnyCell>,
             adam: &mut Adam,
@@ -365,11 +421,17 @@ impl Engine {
             Ok(train_step(net, adam, &src.batch::<F>(it, c.batch, c.seed)?, c.clip)?.loss)
         }
         match self {
-            Engine::Cpu64(n, ad) => cpu(n, ad, src, it, c),
-            Engine::Cpu32(n, ad) => cpu(n, ad, src, it, c),
+            Engine::Cpu64(n, ad) => {
+                ad.lr = lr;
+                cpu(n, ad, src, it, c)
+            }
+            Engine::Cpu32(n, ad) => {
+                ad.lr = lr;
+                cpu(n, ad, src, it, c)
+            }
             Engine::Gpu(g) => {
                 let loss = g
-                    .train_step(&src.batch::<f32>(it, c.batch, c.seed)?, c.lr)?
+                    .train_step(&src.batch::<f32>(it, c.batch, c.seed)?, lr)?
                     .0;
                 if !loss.is_finite() {
                     return Err(Error::failed(
@@ -386,24 +448,57 @@ impl Engine {
     }
 
     fn evaluate(&mut self, src: &DataSource, c: &RunConfig) -> Result<(f64, f64)> {
+        if src.task.is_digits() {
+            let set = if src.val.is_some() {
+                EvalSet::Validation
+            } else {
+                EvalSet::Test
+            };
+            return self.evaluate_digits(src, set, c.eval, None);
+        }
         let seed = c.seed ^ 0x5eed;
         match self {
             Engine::Cpu64(n, _) => src.evaluate(n, c.eval, seed),
             Engine::Cpu32(n, _) => src.evaluate(n, c.eval, seed),
-            // Digits: evaluated on the device, only losses and hits come back.
-            Engine::Gpu(g) if src.task.is_digits() => {
-                let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
-                for b in src.test_batches::<f32>(c.eval)? {
-                    let (l, h) = g.evaluate(&b)?;
-                    loss += l * b.b as f64;
-                    hits += h;
-                    k += b.b;
-                }
-                Ok((loss / k as f64, hits as f64 / k as f64))
-            }
             // The rate tasks' criteria need the output trajectories: evaluated on the CPU.
             Engine::Gpu(g) => src.evaluate(&g.download()?.0, c.eval, seed),
         }
+    }
+
+    /// Loss and accuracy on up to `trials` images of a digits set, optionally perturbed (on the
+    /// device for the GPU engine: only losses and hits come back).
+    fn evaluate_digits(
+        &mut self,
+        src: &DataSource,
+        set: EvalSet,
+        trials: usize,
+        perturb: Option<Perturbation>,
+    ) -> Result<(f64, f64)> {
+        fn cpu<F: Real>(
+            net: &SeqNet<F, AnyCell>,
+            batches: Vec<Batch<F>>,
+        ) -> Result<Vec<(f64, usize, usize)>> {
+            batches
+                .iter()
+                .map(|b| net.pass(b, false).map(|p| (p.loss, p.correct, b.b)))
+                .collect()
+        }
+        let parts = match self {
+            Engine::Cpu64(n, _) => cpu(n, src.digit_batches(set, trials, perturb)?)?,
+            Engine::Cpu32(n, _) => cpu(n, src.digit_batches(set, trials, perturb)?)?,
+            Engine::Gpu(g) => src
+                .digit_batches::<f32>(set, trials, perturb)?
+                .iter()
+                .map(|b| g.evaluate(b).map(|(l, h)| (l, h, b.b)))
+                .collect::<Result<_>>()?,
+        };
+        let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
+        for (l, h, b) in parts {
+            loss += l * b as f64;
+            hits += h;
+            k += b;
+        }
+        Ok((loss / k.max(1) as f64, hits as f64 / k.max(1) as f64))
     }
 
     fn save(&self, path: &Path, meta: &[(String, String)]) -> Result<()> {
@@ -509,7 +604,8 @@ impl Run {
                 config.data_dir.as_deref(),
                 config.pool,
                 config.seed,
-            )?,
+            )?
+            .with_validation(config.val, config.seed)?,
         };
         if out.exists() && !out.is_dir() {
             return Err(Error::invalid(
@@ -603,10 +699,11 @@ impl Run {
             if self.stopped() {
                 break;
             }
+            let lr = self.learning_rate();
             let mut loss = 0.0;
             for s in 0..c.steps {
                 let it = epoch * c.steps + s;
-                loss += self.engine.step(&self.data, it, &c)? / c.steps as f64;
+                loss += self.engine.step(&self.data, it, &c, lr)? / c.steps as f64;
                 progress(Progress::Step {
                     epoch,
                     step: s,
@@ -614,12 +711,21 @@ impl Run {
                 });
             }
             let (eval_loss, accuracy) = self.engine.evaluate(&self.data, &c)?;
+            let test_accuracy = if self.data.val.is_some() {
+                self.engine
+                    .evaluate_digits(&self.data, EvalSet::Test, c.eval, None)?
+                    .1
+            } else {
+                f64::NAN
+            };
             let row = EpochRow {
                 epoch: epoch + 1,
                 iteration: (epoch + 1) * c.steps,
                 loss,
                 accuracy,
                 eval_loss,
+                lr,
+                test_accuracy,
             };
             self.rows.push(row);
             progress(Progress::Epoch(row));
@@ -637,7 +743,57 @@ impl Run {
             t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)?;
         }
         self.learning_curve()?;
+        if c.robustness {
+            self.robustness()?;
+        }
         Ok(self.rows.clone())
+    }
+
+    /// The learning rate of the next epoch: `lr`, or with `plateau` > 0 torch's
+    /// ReduceLROnPlateau (mode min, factor 0.1, threshold 1e-4 relative, patience `plateau`)
+    /// replayed over the recorded held-out losses — so a resumed run continues the schedule.
+    pub fn learning_rate(&self) -> f64 {
+        let losses: Vec<f64> = self.rows.iter().map(|r| r.eval_loss).collect();
+        plateau_schedule(self.config.lr, self.config.plateau, &losses)
+    }
+
+    /// The psMNIST robustness tests (Geadah et al. 2024) on the test images: clean, the sin
+    /// transform (A = 0.5, f = 1, φ = 0) and the step drive; `robustness.csv` (condition, loss,
+    /// accuracy). Returns the rows.
+    pub fn robustness(&mut self) -> Result<Vec<(String, f64, f64)>> {
+        if !self.data.task.is_digits() {
+            return Err(Error::invalid(
+                "robustness",
+                "the robustness tests perturb the digit sequences: --task seq-digits or perm-digits",
+            ));
+        }
+        let mut rows = vec![];
+        for (name, p) in [
+            ("clean", None),
+            (
+                "sin",
+                Some(Perturbation::Sin {
+                    amplitude: 0.5,
+                    frequency: 1.0,
+                    phase: 0.0,
+                }),
+            ),
+            ("step", Some(Perturbation::Step)),
+        ] {
+            let (l, a) =
+                self.engine
+                    .evaluate_digits(&self.data, EvalSet::Test, self.config.eval, p)?;
+            rows.push((name.to_string(), l, a));
+        }
+        let mut t = Table::new();
+        t.push(
+            "condition",
+            Column::Str(rows.iter().map(|r| r.0.clone()).collect()),
+        );
+        t.push("loss", Column::F64(rows.iter().map(|r| r.1).collect()));
+        t.push("accuracy", Column::F64(rows.iter().map(|r| r.2).collect()));
+        t.write(&self.out.join("robustness.csv"), TableFormat::Csv)?;
+        Ok(rows)
     }
 
     /// The metrics table (one row per epoch).
@@ -661,6 +817,13 @@ impl Run {
             "eval_loss",
             Column::F64(r.iter().map(|r| r.eval_loss).collect()),
         );
+        t.push("lr", Column::F64(r.iter().map(|r| r.lr).collect()));
+        if self.data.val.is_some() {
+            t.push(
+                "test_accuracy",
+                Column::F64(r.iter().map(|r| r.test_accuracy).collect()),
+            );
+        }
         t
     }
 
