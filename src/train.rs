@@ -442,7 +442,10 @@ impl DataSource {
         if val >= tr.len() {
             return Err(Error::invalid(
                 "val",
-                format!("{val} of {} training images leaves none to train on", tr.len()),
+                format!(
+                    "{val} of {} training images leaves none to train on",
+                    tr.len()
+                ),
             ));
         }
         let (train_idx, val_idx) = data::validation_split(tr.len(), val, seed);

@@ -268,6 +268,126 @@ fn bundled_digits_and_permutations() {
     assert!(p.batch::<f64>(&[0], Some(&q[..48])).is_err());
 }
 
+/// The psMNIST protocol's pieces (Geadah et al. 2024): numpy's RandomState(400) reproduced —
+/// its first permutation is the shipped π, its second the 50k/10k split (values from numpy);
+/// torch's ReduceLROnPlateau; the robustness perturbations.
+#[test]
+fn psmnist_protocol_pieces() {
+    use neurodyn::train::data::{validation_split, NumpyRandomState, Perturbation};
+    use neurodyn::train::run::plateau_schedule;
+    let mut rs = NumpyRandomState::new(400);
+    assert_eq!(rs.permutation(784), seed_permutation().unwrap());
+    let r = rs.permutation(60_000);
+    assert_eq!(&r[..6], &[9076, 28647, 23674, 17838, 51316, 14085]);
+    assert_eq!(&r[50_000..50_004], &[40850, 5585, 2368, 34033]);
+    assert_eq!(r.iter().sum::<usize>(), 1_799_970_000);
+    let (train, val) = validation_split(60_000, 10_000, 0);
+    assert_eq!((train.len(), val.len()), (50_000, 10_000));
+    assert!(train[..6] == r[..6] && val[..4] == r[50_000..50_004]);
+    // Another size: a seeded split, disjoint and complete.
+    let (a, b) = validation_split(2000, 300, 1);
+    let mut all: Vec<usize> = a.iter().chain(&b).copied().collect();
+    all.sort();
+    assert!(b.len() == 300 && all == (0..2000).collect::<Vec<_>>());
+
+    // ReduceLROnPlateau (factor 0.1, threshold 1e-4 rel): patience 2 — the third epoch without
+    // improvement cuts the rate, the count restarts, an improvement smaller than 1e-4 relative is
+    // none.
+    let l = [1.0, 0.9, 0.9, 0.9, 0.9, 0.89999, 0.9, 0.9];
+    let lrs: Vec<f64> = (0..=l.len())
+        .map(|k| plateau_schedule(0.01, 2, &l[..k]))
+        .collect();
+    let want = [0.01, 0.01, 0.01, 0.01, 0.01, 1e-3, 1e-3, 1e-3, 1e-4];
+    assert!(
+        lrs.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-15),
+        "{lrs:?}"
+    );
+    assert_eq!(plateau_schedule(0.01, 0, &l), 0.01);
+
+    // Perturbations on the 784-step clock, also for pooled (49-step) sequences.
+    let tr = Digits::bundled(true).unwrap().pooled(4).unwrap();
+    let clean = tr.batch::<f64>(&[0, 1], None).unwrap();
+    let mut sin = clean.clone();
+    Perturbation::Sin {
+        amplitude: 0.5,
+        frequency: 1.0,
+        phase: 0.0,
+    }
+    .apply(&mut sin);
+    let mut step = clean.clone();
+    Perturbation::Step.apply(&mut step);
+    for t in 0..49 {
+        let clock = t as f64 * 16.0;
+        let m = 1.0 + 0.5 * (2.0 * std::f64::consts::PI * clock / 784.0).sin();
+        for b in 0..2 {
+            let k = t * 2 + b;
+            assert!((sin.u[k] - clean.u[k] * m).abs() < 1e-15);
+            let xi = if clock > 200.0 && clock < 400.0 {
+                1.0
+            } else {
+                0.0
+            };
+            assert_eq!(step.u[k], clean.u[k] + xi);
+        }
+    }
+    assert!(
+        clean.u.iter().any(|&v| v == 0.0)
+            && sin
+                .u
+                .iter()
+                .zip(&clean.u)
+                .all(|(s, c)| (*c == 0.0) == (*s == 0.0))
+    );
+}
+
+/// `train` with the protocol's flags on the bundled slice: a GRU learns pooled psMNIST, the
+/// metrics carry the learning rate and the test accuracy beside the validation one,
+/// robustness.csv has the three conditions, and bad combinations name their field.
+#[test]
+fn psmnist_protocol_run() {
+    use neurodyn::train::cell::CellKind;
+    use neurodyn::train::run::{Run, RunConfig};
+    use neurodyn::train::Task;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = RunConfig::new(Task::PermDigits, CellKind::Gru);
+    c.hidden = 32;
+    c.pool = 4;
+    c.epochs = 6;
+    c.steps = 50;
+    c.batch = 32;
+    c.val = 300;
+    c.plateau = 1;
+    c.robustness = true;
+    let mut run = Run::open(c.clone(), dir.path()).unwrap();
+    let rows = run.train(&mut |_| {}).unwrap();
+    let last = rows.last().unwrap();
+    assert!(last.accuracy > 0.3 && last.test_accuracy > 0.3, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.lr == 0.01 || r.lr == 1e-3 || r.lr == 1e-4));
+    let m = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert!(m.lines().next().unwrap().ends_with(",lr,test_accuracy"));
+    let rb = std::fs::read_to_string(dir.path().join("robustness.csv")).unwrap();
+    let names: Vec<&str> = rb
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["clean", "sin", "step"]);
+    let mut bad = RunConfig::new(Task::GoNoGo, CellKind::Gru);
+    bad.val = 10;
+    match Run::open(bad, &dir.path().join("x")) {
+        Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "val"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let mut bad = c;
+    bad.val = 5000;
+    match Run::open(bad, &dir.path().join("y")) {
+        Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "val"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
 #[test]
 fn corrupt_idx_is_rejected() {
     let dir = tempfile::tempdir().unwrap();

@@ -405,7 +405,11 @@ impl Digits {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Perturbation {
     /// x'_t = x_t (1 + A sin(2π f t/784 + φ)) on the non-zero pixels.
-    Sin { amplitude: f64, frequency: f64, phase: f64 },
+    Sin {
+        amplitude: f64,
+        frequency: f64,
+        phase: f64,
+    },
     /// x'_t = x_t + ξ_t with the step drive ξ_t = 1 for 200 < t < 400, else 0.
     Step,
 }

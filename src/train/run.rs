@@ -15,8 +15,8 @@
 
 use super::cell::{AnyCell, CellKind, RatePhi};
 use super::checkpoint;
-use super::gpu::GpuTrainer;
 use super::data::Perturbation;
+use super::gpu::GpuTrainer;
 use super::net::{Batch, SeqNet};
 use super::real::Real;
 use super::{train_step, Adam, CellSpec, DataSource, EvalSet, Task};
@@ -430,9 +430,7 @@ impl Engine {
                 cpu(n, ad, src, it, c)
             }
             Engine::Gpu(g) => {
-                let loss = g
-                    .train_step(&src.batch::<f32>(it, c.batch, c.seed)?, lr)?
-                    .0;
+                let loss = g.train_step(&src.batch::<f32>(it, c.batch, c.seed)?, lr)?.0;
                 if !loss.is_finite() {
                     return Err(Error::failed(
                         "training",
