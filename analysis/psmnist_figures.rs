@@ -173,7 +173,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "initial range (n = 5 + 2U(0, 1), s = 0)",
                 vec![(5.0, 0.0), (7.0, 0.0)],
             )
-            .points("learned", n.iter().copied().zip(s.iter().copied()).collect())
+            .points(
+                "learned",
+                n.iter().copied().zip(s.iter().copied()).collect(),
+            )
             .save(&out.join("psmnist_gamma_ns"))?;
         }
     }

@@ -608,3 +608,89 @@ fn legacy_criterion() {
         );
     }
 }
+
+/// The sweep's fast paths are the same system: the uniform-pool right-hand side equals the
+/// circuit's (1e-13), the (N + 1)-dimensional spectrum equals the full 2N eigen-decomposition
+/// (1e-9) for every variant at random states (a < 0 included), a non-uniform pool falls back, and
+/// the symmetric spectral radius equals the general one.
+#[test]
+fn fast_paths_equal_the_general_ones() {
+    use neurodyn::model::organics::{Organics, Variant};
+    use neurodyn::model::{jacobian_mat, Model};
+    use neurodyn::sweep::{jacobian_spectrum, spectral_radius};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let n = 9;
+    let sorted = |mut v: Vec<faer::c64>| {
+        v.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+        v
+    };
+    for variant in [
+        Variant::Unrectified,
+        Variant::Rectified,
+        Variant::RectifiedRecurrence,
+    ] {
+        for uniform in [true, false] {
+            let w_r = faer::Mat::from_fn(n, n, |_, _| rng.random_range(-0.6..0.6));
+            let w = faer::Mat::from_fn(n, n, |_, _| {
+                if uniform {
+                    0.7
+                } else {
+                    rng.random_range(0.1..1.0)
+                }
+            });
+            let m = Organics::new(
+                variant,
+                w_r,
+                w,
+                vec![0.8; n],
+                vec![0.9; n],
+                vec![0.1; n],
+                vec![0.002; n],
+                vec![0.003; n],
+                (0..n).map(|_| rng.random_range(-0.5..0.5)).collect(),
+            )
+            .unwrap();
+            assert_eq!(m.uniform_pool().is_some(), uniform);
+            for _ in 0..3 {
+                let x: Vec<f64> = (0..2 * n).map(|_| rng.random_range(-0.4..1.0)).collect();
+                if let Some(u) = m.uniform_pool() {
+                    let (mut a, mut b) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
+                    m.rhs(0.0, &x, &mut a);
+                    u.rhs(0.0, &x, &mut b);
+                    assert!(
+                        a.iter()
+                            .zip(&b)
+                            .all(|(p, q)| (p - q).abs() <= 1e-13 * (1.0 + p.abs())),
+                        "{variant:?}"
+                    );
+                }
+                let want = sorted(jacobian_mat(&m, 0.0, &x).eigenvalues().unwrap());
+                let got = sorted(jacobian_spectrum(&m, &x));
+                assert_eq!(got.len(), 2 * n);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).norm() < 1e-9 * (1.0 + w.norm()),
+                        "{variant:?} {uniform}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+    let g = faer::Mat::from_fn(30, 30, |_, _| rng.random_range(-1.0..1.0));
+    let sym = faer::Mat::from_fn(30, 30, |i, j| 0.5 * (g[(i, j)] + g[(j, i)]));
+    let general = sym
+        .eigenvalues()
+        .unwrap()
+        .iter()
+        .map(|l| l.norm())
+        .fold(0.0, f64::max);
+    assert!((spectral_radius(sym.as_ref()) - general).abs() < 1e-12 * general);
+    let ng = g
+        .eigenvalues()
+        .unwrap()
+        .iter()
+        .map(|l| l.norm())
+        .fold(0.0, f64::max);
+    assert_eq!(spectral_radius(g.as_ref()), ng);
+}

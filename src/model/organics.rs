@@ -316,12 +316,9 @@ impl Organics {
     }
 }
 
-impl Model for Organics {
-    fn dim(&self) -> usize {
-        2 * self.n()
-    }
-
-    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+impl Organics {
+    /// The right-hand side with the pooled drive W (⌊a⌋ ⊙ ŷ²) added into `da` by `pool(y, a, da)`.
+    fn rhs_with(&self, x: &[f64], dx: &mut [f64], pool: impl Fn(&[f64], &[f64], &mut [f64])) {
         let n = self.n();
         let (y, a) = x.split_at(n);
         let (dy, da) = dx.split_at_mut(n);
@@ -331,20 +328,115 @@ impl Model for Organics {
                 / self.tau_y[i];
             da[i] = -a[i] + (self.sigma[i] * self.b0[i]).powi(2);
         }
-        // W (⌊a⌋ ⊙ ŷ²), the pooled drive, formed block by block without allocating.
-        crate::model::kernels::gemv_add_blocked(
-            self.w.as_ref(),
-            |j0, buf| {
-                for (k, b) in buf.iter_mut().enumerate() {
-                    let (yh, _) = self.yhat(y[j0 + k]);
-                    *b = relu(a[j0 + k]) * yh * yh;
-                }
-            },
-            da,
-        );
+        pool(y, a, da);
         for i in 0..n {
             da[i] /= self.tau_a[i];
         }
+    }
+
+    /// This circuit seen through its all-to-all pool, when every entry of W is the same value c
+    /// (the stability sweep's W = 11ᵀ; Morone, Rawat, Heeger & Martiniani 2025): the same system,
+    /// whose pooled drive is c Σ_j ⌊a_j⌋ ŷ_j² — one pass instead of a matrix–vector product.
+    /// `None` when W is not uniform. Checked when called (O(N²)), so it is never stale.
+    pub fn uniform_pool(&self) -> Option<UniformPool<'_>> {
+        let c = *self.w.get(0, 0);
+        let uniform = (0..self.w.ncols()).all(|j| self.w.col(j).iter().all(|&v| v == c));
+        let n = self.n();
+        uniform.then(|| UniformPool {
+            model: self,
+            c,
+            inv_tau_y: self.tau_y.iter().map(|t| 1.0 / t).collect(),
+            inv_tau_a: self.tau_a.iter().map(|t| 1.0 / t).collect(),
+            drive: (0..n).map(|i| self.b1[i] * self.z[i]).collect(),
+            floor: (0..n)
+                .map(|i| (self.sigma[i] * self.b0[i]).powi(2))
+                .collect(),
+        })
+    }
+}
+
+/// An [`Organics`] circuit whose pool W = c 11ᵀ ([`Organics::uniform_pool`]), for long
+/// fixed-step runs: the pooled drive is summed once, and the per-unit constants (b1 z, (σ b0)²,
+/// 1/τ) are formed once, so a right-hand side is the W_r product plus one vectorised pass. It is
+/// the same system; its values differ from [`Organics`]'s only by rounding (the order of the
+/// pool's additions, a multiplication by 1/τ for a division by τ).
+#[derive(Debug, Clone)]
+pub struct UniformPool<'a> {
+    pub model: &'a Organics,
+    /// The common entry of W.
+    pub c: f64,
+    inv_tau_y: Vec<f64>,
+    inv_tau_a: Vec<f64>,
+    drive: Vec<f64>,
+    floor: Vec<f64>,
+}
+
+/// Σ_j ⌊a_j⌋ ŷ_j², four interleaved partial sums (the loop vectorises; the order is fixed).
+fn pooled(y: &[f64], a: &[f64], yhat: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (yc, ac) = (y.chunks_exact(4), a.chunks_exact(4));
+    let (yr, ar) = (yc.remainder(), ac.remainder());
+    for (yq, aq) in yc.zip(ac) {
+        for k in 0..4 {
+            let yh = yhat(yq[k]);
+            acc[k] += relu(aq[k]) * yh * yh;
+        }
+    }
+    let tail = yr
+        .iter()
+        .zip(ar)
+        .fold(0.0, |t, (yj, aj)| t + relu(*aj) * yhat(*yj) * yhat(*yj));
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+impl Model for UniformPool<'_> {
+    fn dim(&self) -> usize {
+        self.model.dim()
+    }
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        let m = self.model;
+        let n = m.n();
+        let (y, a) = x.split_at(n);
+        let (dy, da) = dx.split_at_mut(n);
+        m.recurrent(y, dy);
+        let s = self.c
+            * if m.variant == Variant::Unrectified {
+                pooled(y, a, |v| v)
+            } else {
+                pooled(y, a, relu)
+            };
+        for i in 0..n {
+            dy[i] = (-y[i] + self.drive[i] + (1.0 - relu(a[i]).sqrt()) * dy[i]) * self.inv_tau_y[i];
+            da[i] = (-a[i] + self.floor[i] + s) * self.inv_tau_a[i];
+        }
+    }
+    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
+        self.model.jacobian(t, x, jac)
+    }
+    fn name(&self) -> String {
+        self.model.name()
+    }
+}
+
+impl Model for Organics {
+    fn dim(&self) -> usize {
+        2 * self.n()
+    }
+
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        // W (⌊a⌋ ⊙ ŷ²), the pooled drive, formed block by block without allocating.
+        self.rhs_with(x, dx, |y, a, da| {
+            crate::model::kernels::gemv_add_blocked(
+                self.w.as_ref(),
+                |j0, buf| {
+                    for (k, b) in buf.iter_mut().enumerate() {
+                        let (yh, _) = self.yhat(y[j0 + k]);
+                        *b = relu(a[j0 + k]) * yh * yh;
+                    }
+                },
+                da,
+            )
+        });
     }
 
     fn jacobian(&self, _t: f64, x: &[f64], mut jac: MatMut<'_, f64>) {

@@ -218,6 +218,19 @@ pub fn simulate_trial(
     x0: &[f64],
     max_chunks: usize,
 ) -> (Condition, usize, Vec<f64>) {
+    // The sweep's pool is all-to-all (W = 11ᵀ): its drive is one sum per step, not a product.
+    match model.uniform_pool() {
+        Some(u) => simulate_chunks(&u, model, x0, max_chunks),
+        None => simulate_chunks(model, model, x0, max_chunks),
+    }
+}
+
+fn simulate_chunks<M: Model>(
+    sys: &M,
+    model: &Organics,
+    x0: &[f64],
+    max_chunks: usize,
+) -> (Condition, usize, Vec<f64>) {
     let n2 = model.dim();
     let n = n2 / 2;
     let (tau_min, tau_max) = tau_range(model);
@@ -226,36 +239,27 @@ pub fn simulate_trial(
     let t = linspace(chunk, points);
     let window_start = points - points / 2; // the last floor(points/2) rows
     let mut x = x0.to_vec();
-    let mut prev = vec![0.0; n2];
-    let mut euler = Euler::new(n2);
+    let mut f = vec![0.0; n2];
     let mut s = vec![0.0; points];
     for c in 1..=max_chunks {
-        let mut diverged = false;
         let mut max_diff = 0.0f64;
-        let check = |x: &[f64]| x.iter().any(|v| v.is_nan() || v.abs() > 1e10);
-        diverged |= check(&x);
-        s[0] = x[..n].iter().map(|v| v * v).sum::<f64>().sqrt();
+        // NaN, ±∞ or |x| > 1e10 anywhere (branch-free, so it vectorises).
+        let mut diverged = x.iter().fold(false, |b, v| b | !(v.abs() <= 1e10));
+        s[0] = norm(&x[..n]);
         for k in 0..points - 1 {
-            // The grid is numpy.linspace's, not uniform to the last bit: one Euler step per
-            // interval with its own h (the integrators' stepper: x ← x + h f(x)).
-            let record = k >= window_start;
-            if record {
-                prev.copy_from_slice(&x);
+            // The grid is numpy.linspace's, not uniform to the last bit: one forward-Euler step
+            // x ← x + h f(x) per interval with its own h, fused with the chunk's statistics in
+            // one pass: the divergence test, max |x_{n+1} − x_n| over the last floor(points/2)
+            // rows (as computed from the stored rows; a NaN there means a NaN state, which the
+            // divergence test reports first) and ‖y‖ of every row.
+            let h = t[k + 1] - t[k];
+            sys.rhs(0.0, &x, &mut f);
+            let (bad, diff) = euler_pass(&mut x, &f, h);
+            if k >= window_start {
+                max_diff = max_diff.max(diff);
             }
-            euler.step(model, 0.0, &mut x, t[k + 1] - t[k]);
-            if record {
-                // |x_{n+1} − x_n| as computed from the stored rows.
-                for i in 0..n2 {
-                    let diff = (x[i] - prev[i]).abs();
-                    if diff > max_diff || diff.is_nan() {
-                        max_diff = diff;
-                    }
-                }
-            }
-            if check(&x) {
-                diverged = true;
-            }
-            s[k + 1] = x[..n].iter().map(|v| v * v).sum::<f64>().sqrt();
+            diverged |= bad;
+            s[k + 1] = norm(&x[..n]);
             if diverged && x.iter().all(|v| v.is_nan()) {
                 break;
             }
@@ -271,6 +275,52 @@ pub fn simulate_trial(
         }
     }
     (Condition::Undetermined, max_chunks, x)
+}
+
+/// x ← x + h f, returning (any entry NaN, ±∞ or beyond 1e10; max |x_new − x_old|) — four lanes
+/// of accumulators so that the pass vectorises (a NaN difference may be dropped: the state is
+/// then NaN and the first value says so).
+#[inline]
+fn euler_pass(x: &mut [f64], f: &[f64], h: f64) -> (bool, f64) {
+    let (mut d4, mut b4) = ([0.0f64; 4], [false; 4]);
+    let mut xc = x.chunks_exact_mut(4);
+    let mut fc = f.chunks_exact(4);
+    for (xq, fq) in (&mut xc).zip(&mut fc) {
+        for l in 0..4 {
+            let new = xq[l] + h * fq[l];
+            let d = (new - xq[l]).abs();
+            d4[l] = if d > d4[l] { d } else { d4[l] };
+            b4[l] |= !(new.abs() <= 1e10);
+            xq[l] = new;
+        }
+    }
+    let (mut d, mut b) = (
+        d4[0].max(d4[1]).max(d4[2].max(d4[3])),
+        b4.iter().any(|&v| v),
+    );
+    for (xi, fi) in xc.into_remainder().iter_mut().zip(fc.remainder()) {
+        let new = *xi + h * fi;
+        d = d.max((new - *xi).abs());
+        b |= !(new.abs() <= 1e10);
+        *xi = new;
+    }
+    (b, d)
+}
+
+/// ‖v‖₂ with four interleaved partial sums (vectorised; one rounding order, fixed).
+fn norm(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            acc[k] += c[k] * c[k];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for r in chunks.remainder() {
+        s += r * r;
+    }
+    s.sqrt()
 }
 
 /// The normalization fixed point (y0, a0) and the first-order correction (y1, a1) in K = W − I
@@ -323,6 +373,21 @@ pub struct TrialSetup {
     pub x0: Vec<f64>,
 }
 
+/// max |eig(W)|: by the symmetric eigensolver when W is exactly symmetric (the 2025 sweep's
+/// ensemble and the deterministic matrix; several times faster), else the general one.
+pub fn spectral_radius(w: faer::MatRef<'_, f64>) -> f64 {
+    let n = w.nrows();
+    let symmetric = (0..n).all(|i| (0..i).all(|j| w[(i, j)] == w[(j, i)]));
+    let r = if symmetric {
+        w.self_adjoint_eigenvalues(faer::Side::Lower)
+            .map(|e| e.iter().map(|l| l.abs()).fold(0.0, f64::max))
+    } else {
+        w.eigenvalues()
+            .map(|e| e.iter().map(|l| l.norm()).fold(0.0, f64::max))
+    };
+    r.unwrap_or(f64::NAN)
+}
+
 /// Draws trial `job` of the configuration: W from the trial's own stream, then z, then (for
 /// `initial = "random"`) the start. `custom` holds the states of `initial = "custom"`
 /// ([`SweepConfig::initial_states`]).
@@ -339,10 +404,7 @@ pub fn setup_trial(
     let w_r = make_matrix(cfg, deltas[i], &mut rng);
     let z = make_input(cfg, inputs[j], &mut rng);
     let n = cfg.n;
-    let spectral_radius = w_r
-        .eigenvalues()
-        .map(|e| e.iter().map(|l| l.norm()).fold(0.0, f64::max))
-        .unwrap_or(f64::NAN);
+    let spectral_radius = spectral_radius(w_r.as_ref());
     let model = Organics::new(
         cfg.variant,
         w_r,
@@ -439,6 +501,41 @@ impl TrialOutput {
     }
 }
 
+/// The eigenvalues of the circuit's Jacobian at `x` (1/s, 2N values, unordered). With the sweep's
+/// all-to-all pool (W = c 11ᵀ) and one τ_a, J = [[J_yy, diag(d)], [1 vᵀ, −I/τ_a + 1 wᵀ]]: the
+/// subspace {[p; c 1]} is invariant, with the (N + 1) × (N + 1) matrix
+/// K = [[J_yy, d], [vᵀ, Σw − 1/τ_a]], and J acts as −1/τ_a on the quotient. So
+/// eig J = eig K ∪ {−1/τ_a} × (N − 1): one (N + 1)-dimensional eigenproblem instead of a 2N one
+/// (≈ 8× less work), and the degenerate −1/τ_a cluster exact. Otherwise the full 2N problem.
+pub fn jacobian_spectrum(model: &Organics, x: &[f64]) -> Vec<faer::c64> {
+    let n = model.n();
+    let j = jacobian_mat(model, 0.0, x);
+    let tau_a = model.tau_a[0];
+    let structured =
+        n >= 2 && model.uniform_pool().is_some() && model.tau_a.iter().all(|&t| t == tau_a);
+    if !structured {
+        return j.eigenvalues().unwrap_or_default();
+    }
+    // Row i of J_ay is vᵀ for every i; off the diagonal, J_aa[i, k] = w_k.
+    let w = |k: usize| j[(n + (k + 1) % n, n + k)];
+    let sum_w: f64 = (0..n).map(w).sum();
+    let k = faer::Mat::<f64>::from_fn(n + 1, n + 1, |r, c| match (r < n, c < n) {
+        (true, true) => j[(r, c)],
+        (true, false) => j[(r, n + r)],
+        (false, true) => j[(n, c)],
+        (false, false) => sum_w - 1.0 / tau_a,
+    });
+    let mut out = k.eigenvalues().unwrap_or_default();
+    if out.len() != n + 1 {
+        return j.eigenvalues().unwrap_or_default();
+    }
+    out.extend(std::iter::repeat_n(
+        faer::c64::new(-1.0 / tau_a, 0.0),
+        n - 1,
+    ));
+    out
+}
+
 /// The legacy non-adaptive test (§10): 200 τ_max of Euler steps on numpy.linspace's grid with
 /// the adaptive path's dt; "stable" (a fixed point) when the last row is finite and every
 /// |x[−1] − x[−2]| < 1e-5, otherwise undetermined. Returns (condition, 1, final state).
@@ -450,9 +547,14 @@ pub fn simulate_legacy(model: &Organics, x0: &[f64]) -> (Condition, usize, Vec<f
     let mut x = x0.to_vec();
     let mut prev = x.clone();
     let mut euler = Euler::new(x.len());
+    let pool = model.uniform_pool();
+    let sys: &dyn Model = match &pool {
+        Some(u) => u,
+        None => model,
+    };
     for k in 0..points - 1 {
         prev.copy_from_slice(&x);
-        euler.step(model, 0.0, &mut x, t[k + 1] - t[k]);
+        euler.step(sys, 0.0, &mut x, t[k + 1] - t[k]);
     }
     let stable =
         x.iter().all(|v| !v.is_nan()) && x.iter().zip(&prev).all(|(a, b)| (a - b).abs() < 1e-5);
@@ -505,8 +607,7 @@ pub fn run_trial_full(
     };
     let mut eigvals = vec![];
     let (max_re_eig, dist_y0) = if condition == Condition::FixedPoint {
-        let j = jacobian_mat(&setup.model, 0.0, &x);
-        eigvals = j.eigenvalues().unwrap_or_default();
+        eigvals = jacobian_spectrum(&setup.model, &x);
         let m = if eigvals.is_empty() {
             f64::NAN
         } else {
