@@ -76,6 +76,8 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    sweep_floor(c);
+
     if std::env::var("SWEEP_SCALING").is_err() {
         eprintln!("(set SWEEP_SCALING=1 for sweep throughput versus N)");
         return;
@@ -97,6 +99,78 @@ fn bench(c: &mut Criterion) {
         let rows = neurodyn::sweep::read_journals(&out).unwrap();
         let chunks: usize = rows.iter().map(|r| r.chunks).sum();
         eprintln!("sweep N = {n}: {} trials in {s:.2} s = {:.4} s/trial wall ({:.1} trials/s), {chunks} chunks simulated", rows.len(), s / rows.len() as f64, rows.len() as f64 / s);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+/// The sweep trial against its floor (N = 100): one W_r·y product (the floor of an Euler step),
+/// the uniform-pool right-hand side (the product plus one pass), the fixed-point spectrum by the
+/// full 2N eigenproblem and by the invariant (N + 1)-dimensional one, ρ(W) by the general and the
+/// symmetric solver. With SWEEP_720=1 also the 720-trial grid (12 δ log 0.01–10 × 3 inputs log
+/// 0.01–1 × 20 trials) with its floor: Euler steps × (one product) / threads.
+fn sweep_floor(c: &mut Criterion) {
+    use neurodyn::model::Model;
+    use neurodyn::sweep::{jacobian_spectrum, setup_trial, spectral_radius};
+    faer::set_global_parallelism(faer::Par::Seq);
+    let mut cfg = SweepConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
+    cfg.delta_min = 0.3;
+    cfg.delta_max = 0.3;
+    cfg.delta_num = 1;
+    cfg.input_num = 1;
+    cfg.input_min = 0.1;
+    cfg.trials = 1;
+    let s = setup_trial(&cfg, &cfg.deltas(), &cfg.inputs(), 0, None).unwrap();
+    let u = s.model.uniform_pool().unwrap();
+    let x = s.x0.clone();
+    let mut g = c.benchmark_group("sweep_floor");
+    g.sample_size(30);
+    let mut r = vec![0.0; 100];
+    let gemv = |r: &mut [f64]| {
+        r.fill(0.0);
+        neurodyn::model::kernels::gemv_add(s.model.w_r.as_ref(), &x[..100], r)
+    };
+    g.bench_function("gemv_N100", |b| b.iter(|| gemv(&mut r)));
+    let mut f = vec![0.0; 200];
+    g.bench_function("rhs_uniform_pool_N100", |b| b.iter(|| u.rhs(0.0, &x, &mut f)));
+    g.bench_function("rhs_general_N100", |b| b.iter(|| s.model.rhs(0.0, &x, &mut f)));
+    let j = neurodyn::model::jacobian_mat(&s.model, 0.0, &x);
+    g.bench_function("eig_full_2N200", |b| b.iter(|| j.eigenvalues().unwrap()));
+    g.bench_function("eig_invariant_N101", |b| b.iter(|| jacobian_spectrum(&s.model, &x)));
+    let w = s.model.w_r.as_ref();
+    g.bench_function("rho_general_N100", |b| b.iter(|| w.eigenvalues().unwrap()));
+    g.bench_function("rho_symmetric_N100", |b| b.iter(|| spectral_radius(w)));
+    g.finish();
+    faer::set_global_parallelism(faer::Par::rayon(0));
+    if std::env::var("SWEEP_720").is_ok() {
+        let mut cfg = SweepConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
+        cfg.delta_min = 0.01;
+        cfg.delta_max = 10.0;
+        cfg.delta_num = 12;
+        cfg.input_num = 3;
+        cfg.trials = 20;
+        let t_gemv = {
+            let t = Instant::now();
+            for _ in 0..20_000 {
+                gemv(&mut r);
+            }
+            t.elapsed().as_secs_f64() / 20_000.0
+        };
+        let out = std::env::temp_dir().join(format!("neurodyn-sweep720-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let t = Instant::now();
+        faer::set_global_parallelism(faer::Par::Seq);
+        run_jobs(&cfg, &out, (0, 1), &|_, _| {}).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let rows = neurodyn::sweep::read_journals(&out).unwrap();
+        let chunks: usize = rows.iter().map(|r| r.chunks).sum();
+        let threads = rayon::current_num_threads() as f64;
+        let floor = chunks as f64 * 1999.0 * t_gemv / threads;
+        eprintln!(
+            "sweep 720: {} trials in {secs:.2} s on {threads} threads; {chunks} chunks; floor {floor:.2} s ({:.2} µs per product); {:.2}× the floor",
+            rows.len(),
+            t_gemv * 1e6,
+            secs / floor
+        );
         let _ = std::fs::remove_dir_all(&out);
     }
 }
