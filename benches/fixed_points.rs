@@ -131,11 +131,17 @@ fn sweep_floor(c: &mut Criterion) {
     };
     g.bench_function("gemv_N100", |b| b.iter(|| gemv(&mut r)));
     let mut f = vec![0.0; 200];
-    g.bench_function("rhs_uniform_pool_N100", |b| b.iter(|| u.rhs(0.0, &x, &mut f)));
-    g.bench_function("rhs_general_N100", |b| b.iter(|| s.model.rhs(0.0, &x, &mut f)));
+    g.bench_function("rhs_uniform_pool_N100", |b| {
+        b.iter(|| u.rhs(0.0, &x, &mut f))
+    });
+    g.bench_function("rhs_general_N100", |b| {
+        b.iter(|| s.model.rhs(0.0, &x, &mut f))
+    });
     let j = neurodyn::model::jacobian_mat(&s.model, 0.0, &x);
     g.bench_function("eig_full_2N200", |b| b.iter(|| j.eigenvalues().unwrap()));
-    g.bench_function("eig_invariant_N101", |b| b.iter(|| jacobian_spectrum(&s.model, &x)));
+    g.bench_function("eig_invariant_N101", |b| {
+        b.iter(|| jacobian_spectrum(&s.model, &x))
+    });
     let w = s.model.w_r.as_ref();
     g.bench_function("rho_general_N100", |b| b.iter(|| w.eigenvalues().unwrap()));
     g.bench_function("rho_symmetric_N100", |b| b.iter(|| spectral_radius(w)));
