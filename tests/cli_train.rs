@@ -145,7 +145,7 @@ fn bad_input_fails_cleanly() {
     );
     fails(
         bin("train")
-            .args(["--cell", "lstm", "--quiet", "--out"])
+            .args(["--cell", "transformer", "--quiet", "--out"])
             .arg(d.join("a")),
         "'--cell <CELL>'",
     );

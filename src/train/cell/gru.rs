@@ -63,6 +63,31 @@ pub(crate) fn gated_load(ck: &CheckpointReader, gates: usize) -> Result<(usize, 
     }
 }
 
+/// The weight gradients of a PyTorch recurrent layer from the pre-activation errors of a step:
+/// `e_in` (input side, G·N × B) and `e_rec` (recurrent side; the same but for the GRU's n gate),
+/// the previous hidden state `h` (N × B) and the inputs `u`: g_Wih += e_in uᵀ, g_Whh += e_rec hᵀ,
+/// g_bih += Σ e_in, g_bhh += Σ e_rec.
+pub(crate) fn gated_weight_grads<F: Real>(
+    l: &Layout,
+    e_in: MatRef<F>,
+    e_rec: MatRef<F>,
+    h: MatRef<F>,
+    u: MatRef<F>,
+    g: &mut [F],
+) {
+    let (rows, n, n_in) = (e_in.nrows(), h.nrows(), u.nrows());
+    let (wh, wi) = (l.off("weight_hh_l0"), l.off("weight_ih_l0"));
+    F::matmul(rm_mut(&mut g[wh..], rows, n), true, e_rec, h.transpose());
+    F::matmul(rm_mut(&mut g[wi..], rows, n_in), true, e_in, u.transpose());
+    let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
+    for j in 0..e_in.ncols() {
+        for r in 0..rows {
+            g[bi + r] += e_in[(r, j)];
+            g[bh + r] += e_rec[(r, j)];
+        }
+    }
+}
+
 /// Whether `weight_hh_l0` has G·N rows for N columns.
 pub(crate) fn torch_shape_is(shape: &dyn Fn(&str) -> Option<Vec<usize>>, gates: usize) -> bool {
     matches!(shape("weight_hh_l0").as_deref(), Some([r, n]) if *n > 0 && *r == gates * n)
@@ -261,27 +286,14 @@ impl<F: Real> Cell<F> for GruCell {
             }
         }
         let l = &self.layout;
-        let (wh, wi) = (l.off("weight_hh_l0"), l.off("weight_ih_l0"));
+        let wh = l.off("weight_hh_l0");
         F::matmul(
             ds.rb_mut(),
             true,
             rm(&p[wh..], 3 * n, n).transpose(),
             ah.rb(),
         );
-        F::matmul(rm_mut(&mut g[wh..], 3 * n, n), true, ah.rb(), s.transpose());
-        F::matmul(
-            rm_mut(&mut g[wi..], 3 * n, self.n_in),
-            true,
-            ai.rb(),
-            u.transpose(),
-        );
-        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
-        for j in 0..b {
-            for r in 0..3 * n {
-                g[bi + r] += ai[(r, j)];
-                g[bh + r] += ah[(r, j)];
-            }
-        }
+        gated_weight_grads(l, ai.rb(), ah.rb(), s, u, g);
     }
 }
 

@@ -15,9 +15,9 @@
 //! get e_i = δc̄ ⊙ g ⊙ i(1 − i), e_f = δc̄ ⊙ c ⊙ f(1 − f), e_g = δc̄ ⊙ i ⊙ (1 − g²),
 //! e_o = δh' ⊙ tanh c' ⊙ o(1 − o); δh = W_hhᵀ e, δc = δc̄ ⊙ f; the weight gradients are e hᵀ,
 //! e uᵀ and Σ e for both biases.
-use super::gru::{gated_init, gated_layout, gated_load, torch_shape_is};
+use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch_shape_is};
 use super::*;
-use crate::train::real::{rm, rm_mut, sig};
+use crate::train::real::{rm, sig};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// PyTorch `nn.LSTM` (one layer) as a trainable cell; see the module documentation.
@@ -140,32 +140,14 @@ impl<F: Real> Cell<F> for LstmCell {
             }
         }
         let l = &self.layout;
-        let (wh, wi) = (l.off("weight_hh_l0"), l.off("weight_ih_l0"));
+        let wh = l.off("weight_hh_l0");
         F::matmul(
             ds.rb_mut().subrows_mut(0, n),
             false,
             rm(&p[wh..], 4 * n, n).transpose(),
             a.rb(),
         );
-        F::matmul(
-            rm_mut(&mut g[wh..], 4 * n, n),
-            true,
-            a.rb(),
-            s.subrows(0, n).transpose(),
-        );
-        F::matmul(
-            rm_mut(&mut g[wi..], 4 * n, self.n_in),
-            true,
-            a.rb(),
-            u.transpose(),
-        );
-        let (bi, bh) = (l.off("bias_ih_l0"), l.off("bias_hh_l0"));
-        for j in 0..b {
-            for r in 0..4 * n {
-                g[bi + r] += a[(r, j)];
-                g[bh + r] += a[(r, j)];
-            }
-        }
+        gated_weight_grads(l, a.rb(), a.rb(), s.subrows(0, n), u, g);
     }
 }
 
