@@ -15,7 +15,7 @@
 //! | [`trial`] | one trial: the matrix and input draws, the chunked Euler simulation, its criteria |
 //! | [`jobs`] | job numbering, shards, the per-trial journal and resuming |
 //! | [`summary`] | per-cell summaries, the results table, Δ_c, the final tables |
-//! | [`diagnose`] | what an undetermined trial is: continued, its fixed point and spectrum, cycles with several maxima per period |
+//! | [`mod@diagnose`] | what an undetermined trial is: continued, its fixed point and spectrum, cycles with several maxima per period |
 
 pub mod config;
 pub mod diagnose;

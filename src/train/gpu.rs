@@ -14,7 +14,9 @@
 //! of the parameter buffer is the CPU [`SeqNet`]'s, so [`GpuTrainer::download`] gives a network the
 //! f64 analyses and the checkpoints take as is.
 //!
-//! The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Gradient clipping
+//! PyTorch's LSTM and GRU ([`LstmCell`](super::cell::LstmCell), [`GruCell`](super::cell::GruCell))
+//! share `gated.wgsl`: h and c per state, the gate values and their errors per step in the work
+//! buffer. The ANRU (`anru.wgsl`) keeps each unit's controller in the work buffer. Gradient clipping
 //! (`set_clip`) is one more single-workgroup dispatch computing the global norm before Adam.
 
 use super::cell::AnyCell;

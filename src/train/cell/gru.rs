@@ -7,7 +7,7 @@
 //!    h' = (1 - z) \odot n + z \odot h. \end{aligned} $$
 //!
 //! Tensors carry PyTorch's names (`weight_ih_l0` [3N, N_in], `weight_hh_l0` [3N, N],
-//! `bias_ih_l0`, `bias_hh_l0` [3N]): a checkpoint is also an `nn.GRU` state dict, and the
+//! `bias_ih_l0`, `bias_hh_l0` `[3N]`): a checkpoint is also an `nn.GRU` state dict, and the
 //! analyses take it as the layer's map at zero input
 //! ([`TorchRnn`](crate::model::torch_rnn::TorchRnn)).
 //!

@@ -6,7 +6,7 @@
 //!    c' &= f \odot c + i \odot g, \qquad h' = o \odot \tanh(c'). \end{aligned} $$
 //!
 //! Tensors carry PyTorch's names (`weight_ih_l0` [4N, N_in], `weight_hh_l0` [4N, N],
-//! `bias_ih_l0`, `bias_hh_l0` [4N]), so a checkpoint is also an `nn.LSTM` state dict: it loads
+//! `bias_ih_l0`, `bias_hh_l0` `[4N]`), so a checkpoint is also an `nn.LSTM` state dict: it loads
 //! into PyTorch with `load_state_dict`, and `fixed-points` / `lyapunov` / `simulate --checkpoint`
 //! analyse it as the layer's map at zero input ([`TorchRnn`](crate::model::torch_rnn::TorchRnn)).
 //! The read-out reads h.
