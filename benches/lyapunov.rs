@@ -96,6 +96,33 @@ fn bench_maps(c: &mut Criterion) {
         }
     }
     grp.finish();
+    // The floor of a full-spectrum step at N = 500: the one N × N × N product the tangent map
+    // needs (faer, both cores), and what the QR adds (Householder factorisation, forming Q).
+    let mut grp = c.benchmark_group("lyap_floor");
+    grp.sample_size(10);
+    let n = 500;
+    let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
+    let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);
+    let mut out = Mat::<f64>::zeros(n, n);
+    grp.bench_function("gemm_N500", |b| {
+        b.iter(|| {
+            faer::linalg::matmul::matmul(
+                out.as_mut(),
+                faer::Accum::Replace,
+                a.as_ref(),
+                q.as_ref(),
+                1.0,
+                faer::Par::rayon(0),
+            )
+        })
+    });
+    grp.bench_function("qr_with_q_N500", |b| {
+        b.iter(|| {
+            let qr = a.qr();
+            qr.compute_thin_Q()
+        })
+    });
+    grp.finish();
     let mut grp = c.benchmark_group("lyap_flow");
     grp.sample_size(10);
     for n in [100usize, 500] {
