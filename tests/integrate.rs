@@ -453,3 +453,71 @@ fn invalid_options_name_the_field() {
     );
     assert!(Method::from_name("rk5", 0.1, 1e-6, 1e-9).is_err());
 }
+
+/// Ensembles: every member of `integrate_ensemble` equals its single `integrate` run bit for bit —
+/// the saved samples, the step counts and the status — for a chaotic rate network (whose batched
+/// right-hand side is one matrix product; members take different numbers of steps), with both
+/// adaptive explicit methods, for N across a column block (300 > 256), and for a model on the
+/// default per-column `rhs_batch`; bad starts are named.
+#[test]
+fn ensemble_members_equal_single_runs_bit_for_bit() {
+    use neurodyn::integrate::integrate_ensemble;
+    use neurodyn::model::{Activation, RateRnn};
+    for (n, count) in [(40usize, 9usize), (300, 3)] {
+        let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+        let g = 1.8 / (n as f64).sqrt();
+        let w = Mat::from_fn(n, n, |_, _| g * randn(&mut rng));
+        let m = RateRnn::new(w, Activation::Tanh).unwrap();
+        let x0s: Vec<Vec<f64>> = (0..count)
+            .map(|k| {
+                (0..n)
+                    .map(|_| (0.2 + 0.3 * k as f64) * randn(&mut rng))
+                    .collect()
+            })
+            .collect();
+        for method in [
+            Method::Tsit5 {
+                rtol: 1e-7,
+                atol: 1e-9,
+            },
+            Method::dopri5(1e-6, 1e-8),
+        ] {
+            let opts = Options::new().save(SaveAt::Uniform(11));
+            let ens = integrate_ensemble(&m, &x0s, (0.0, 15.0), &method, &opts).unwrap();
+            let mut steps = vec![];
+            for (x0, e) in x0s.iter().zip(&ens) {
+                let e = e.as_ref().unwrap();
+                let s = integrate(&m, x0, (0.0, 15.0), &method, &opts).unwrap();
+                assert!(e.t == s.t && e.x == s.x && e.stats == s.stats && e.status == s.status);
+                steps.push(s.stats.n_accepted + s.stats.n_rejected);
+            }
+            assert!(
+                steps.iter().any(|&s| s != steps[0]),
+                "members should differ: {steps:?}"
+            );
+        }
+    }
+    // A model on the default rhs_batch (one rhs per column), with a steady-state stop.
+    let lin = Linear {
+        a: stable_matrix(10, 3),
+    };
+    let x0s: Vec<Vec<f64>> = (0..4).map(|k| vec![1.0 + k as f64; 10]).collect();
+    let opts = Options::new().save(SaveAt::Steps).steady_state(1e-6);
+    let method = Method::Tsit5 {
+        rtol: 1e-8,
+        atol: 1e-10,
+    };
+    let ens = integrate_ensemble(&lin, &x0s, (0.0, 100.0), &method, &opts).unwrap();
+    for (x0, e) in x0s.iter().zip(&ens) {
+        let s = integrate(&lin, x0, (0.0, 100.0), &method, &opts).unwrap();
+        let e = e.as_ref().unwrap();
+        assert!(e.x == s.x && matches!(e.status, Status::SteadyState { .. }));
+    }
+    let bad = vec![vec![0.0; 10], vec![f64::NAN; 10]];
+    match integrate_ensemble(&lin, &bad, (0.0, 1.0), &method, &opts) {
+        Err(IntegrateError::InvalidOption { field, problem }) => {
+            assert!(field == "x0" && problem.contains("state 1"), "{problem}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

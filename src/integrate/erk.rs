@@ -157,46 +157,48 @@ fn wrms(v: &[f64], a: &[f64], b: &[f64], rtol: f64, atol: f64) -> f64 {
     (s / v.len() as f64).sqrt()
 }
 
-/// Hairer's initial step-size guess (HNW I, §II.4).
-#[allow(clippy::too_many_arguments)]
-fn initial_step<M: Model + ?Sized>(
-    model: &M,
-    t0: f64,
-    x0: &[f64],
-    f0: &[f64],
-    span: f64,
-    rtol: f64,
-    atol: f64,
-    tmp: &mut [f64],
-    f1: &mut [f64],
-    stats: &mut Stats,
-) -> f64 {
-    let d0 = wrms(x0, x0, x0, rtol, atol);
-    let d1 = wrms(f0, x0, x0, rtol, atol);
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-        1e-6
-    } else {
-        0.01 * d0 / d1
-    };
-    let h0 = h0.min(span);
-    for i in 0..x0.len() {
-        tmp[i] = x0[i] + h0 * f0[i];
-    }
-    model.rhs(t0 + h0, tmp, f1);
-    stats.n_rhs += 1;
-    for i in 0..x0.len() {
-        f1[i] -= f0[i];
-    }
-    let d2 = wrms(f1, x0, x0, rtol, atol) / h0;
-    let dm = d1.max(d2);
-    let h1 = if !(dm > 1e-15) {
-        (h0 * 1e-3).max(1e-6)
-    } else {
-        (0.01 / dm).powf(0.2)
-    };
-    (100.0 * h0).min(h1).min(span)
+/// One trajectory of [`run_batch`]: its state, stages and step-size controller.
+struct Traj {
+    x: Vec<f64>,
+    y1: Vec<f64>,
+    tmp: Vec<f64>,
+    k: Vec<Vec<f64>>,
+    rc: Vec<Vec<f64>>,
+    t: f64,
+    h: f64,
+    facold: f64,
+    last_rejected: bool,
+    nsteps: usize,
+    last: bool,
+    tph: f64,
+    out: Option<Result<Status, IntegrateError>>,
 }
 
+/// Evaluates f for the trajectories `js`, each at its own time `ts[i]` and state `input(traj)`,
+/// in one [`Model::rhs_batch`] call, and stores the values in stage `st` of each.
+fn eval_batch<M: Model + ?Sized>(
+    model: &M,
+    trajs: &mut [Traj],
+    js: &[usize],
+    ts: &[f64],
+    st: usize,
+    input: impl Fn(&Traj) -> &[f64],
+    buf: &mut (Vec<f64>, Vec<f64>),
+) {
+    let n = model.dim();
+    let (xin, fout) = buf;
+    xin.resize(n * js.len(), 0.0);
+    fout.resize(n * js.len(), 0.0);
+    for (c, &j) in js.iter().enumerate() {
+        xin[c * n..(c + 1) * n].copy_from_slice(input(&trajs[j]));
+    }
+    model.rhs_batch(ts, xin, fout);
+    for (c, &j) in js.iter().enumerate() {
+        trajs[j].k[st].copy_from_slice(&fout[c * n..(c + 1) * n]);
+    }
+}
+
+/// One trajectory ([`run_batch`] with a single start).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run<M: Model + ?Sized>(
     tab: &Tableau,
@@ -210,179 +212,322 @@ pub(crate) fn run<M: Model + ?Sized>(
     rec: &mut Recorder,
     stats: &mut Stats,
 ) -> Result<Status, IntegrateError> {
-    let n = x0.len();
-    let z = || vec![0.0; n];
-    let mut k: Vec<Vec<f64>> = (0..7).map(|_| z()).collect();
-    let (mut x, mut y1, mut tmp) = (x0.to_vec(), z(), z());
-    let mut rc: Vec<Vec<f64>> = if tab.dense == Dense::Dopri5 {
-        (0..5).map(|_| z()).collect()
-    } else {
-        vec![]
-    };
-
-    model.rhs(t0, &x, &mut k[0]);
-    stats.n_rhs += 1;
-    if k[0].iter().any(|v| !v.is_finite()) {
-        return Err(IntegrateError::NonFinite { t: t0 });
-    }
-    rec.start(t0, &x);
-    let (k0, rest) = k.split_at_mut(1);
-    let mut h = initial_step(
+    run_batch(
+        tab,
         model,
+        &[x0],
         t0,
-        x0,
-        &k0[0],
-        t1 - t0,
+        t1,
         rtol,
         atol,
-        &mut tmp,
-        &mut rest[0],
-        stats,
-    );
-    let mut t = t0;
-    let mut facold: f64 = 1e-4;
-    let mut last_rejected = false;
-    let mut nsteps = 0usize;
+        opts,
+        std::slice::from_mut(rec),
+        std::slice::from_mut(stats),
+    )
+    .pop()
+    .unwrap_or(Err(IntegrateError::NonFinite { t: t0 }))
+}
+
+/// Integrates every start in `x0s` over (t0, t1) with its own step-size control (its own step
+/// sizes, accepted and rejected steps, and end), evaluating the right-hand sides of all
+/// trajectories still running in one [`Model::rhs_batch`] call per stage. Each trajectory's
+/// arithmetic is exactly the single-trajectory algorithm's, so with a batched right-hand side that
+/// equals the per-column one bit for bit, every trajectory equals its single run bit for bit.
+/// One result per start; a failed trajectory stops alone.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_batch<M: Model + ?Sized>(
+    tab: &Tableau,
+    model: &M,
+    x0s: &[&[f64]],
+    t0: f64,
+    t1: f64,
+    rtol: f64,
+    atol: f64,
+    opts: &Options,
+    recs: &mut [Recorder],
+    stats: &mut [Stats],
+) -> Vec<Result<Status, IntegrateError>> {
+    let n = model.dim();
+    let z = || vec![0.0; n];
+    let mut trajs: Vec<Traj> = x0s
+        .iter()
+        .map(|x0| Traj {
+            x: x0.to_vec(),
+            y1: z(),
+            tmp: z(),
+            k: (0..7).map(|_| z()).collect(),
+            rc: if tab.dense == Dense::Dopri5 {
+                (0..5).map(|_| z()).collect()
+            } else {
+                vec![]
+            },
+            t: t0,
+            h: 0.0,
+            facold: 1e-4,
+            last_rejected: false,
+            nsteps: 0,
+            last: false,
+            tph: t0,
+            out: None,
+        })
+        .collect();
+    let mut buf = (vec![], vec![]);
+    let all: Vec<usize> = (0..trajs.len()).collect();
+    let ts0 = vec![t0; all.len()];
+    eval_batch(model, &mut trajs, &all, &ts0, 0, |tr| &tr.x, &mut buf);
+    for (j, tr) in trajs.iter_mut().enumerate() {
+        stats[j].n_rhs += 1;
+        if tr.k[0].iter().any(|v| !v.is_finite()) {
+            tr.out = Some(Err(IntegrateError::NonFinite { t: t0 }));
+        } else {
+            recs[j].start(t0, &tr.x);
+        }
+    }
+    // Hairer's initial step-size guess (HNW I, §II.4), with f at the trial point batched.
+    let span = t1 - t0;
+    let active: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&j| trajs[j].out.is_none())
+        .collect();
+    let mut d01 = vec![(0.0, 0.0, 0.0); trajs.len()];
+    let mut ts = vec![];
+    for &j in &active {
+        let tr = &mut trajs[j];
+        let d0 = wrms(&tr.x, &tr.x, &tr.x, rtol, atol);
+        let d1 = wrms(&tr.k[0], &tr.x, &tr.x, rtol, atol);
+        let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+            1e-6
+        } else {
+            0.01 * d0 / d1
+        };
+        let h0 = h0.min(span);
+        for i in 0..n {
+            tr.tmp[i] = tr.x[i] + h0 * tr.k[0][i];
+        }
+        d01[j] = (d0, d1, h0);
+        ts.push(t0 + h0);
+    }
+    eval_batch(model, &mut trajs, &active, &ts, 1, |tr| &tr.tmp, &mut buf);
+    for &j in &active {
+        stats[j].n_rhs += 1;
+        let tr = &mut trajs[j];
+        let (_, d1, h0) = d01[j];
+        let (k0, rest) = tr.k.split_at_mut(1);
+        for i in 0..n {
+            rest[0][i] -= k0[0][i];
+        }
+        let d2 = wrms(&rest[0], &tr.x, &tr.x, rtol, atol) / h0;
+        let dm = d1.max(d2);
+        let h1 = if !(dm > 1e-15) {
+            (h0 * 1e-3).max(1e-6)
+        } else {
+            (0.01 / dm).powf(0.2)
+        };
+        tr.h = (100.0 * h0).min(h1).min(span);
+    }
     let expo1 = 0.2 - BETA * 0.75;
 
     loop {
-        if nsteps >= opts.max_steps {
-            return Err(IntegrateError::MaxSteps { t, steps: nsteps });
+        let mut active = vec![];
+        for (j, tr) in trajs.iter_mut().enumerate() {
+            if tr.out.is_some() {
+                continue;
+            }
+            if tr.nsteps >= opts.max_steps {
+                tr.out = Some(Err(IntegrateError::MaxSteps {
+                    t: tr.t,
+                    steps: tr.nsteps,
+                }));
+                continue;
+            }
+            if tr.h < 10.0 * f64::EPSILON * tr.t.abs().max(1.0) {
+                tr.out = Some(Err(IntegrateError::StepSizeTooSmall { t: tr.t, h: tr.h }));
+                continue;
+            }
+            tr.last = tr.t + 1.01 * tr.h >= t1;
+            if tr.last {
+                tr.h = t1 - tr.t;
+            }
+            tr.nsteps += 1;
+            tr.tph = if tr.last { t1 } else { tr.t + tr.h };
+            active.push(j);
         }
-        if h < 10.0 * f64::EPSILON * t.abs().max(1.0) {
-            return Err(IntegrateError::StepSizeTooSmall { t, h });
+        if active.is_empty() {
+            break;
         }
-        let last = t + 1.01 * h >= t1;
-        if last {
-            h = t1 - t;
-        }
-        nsteps += 1;
-        let tph = if last { t1 } else { t + h };
         // Stages 2..7; the 7th is evaluated at the new solution (FSAL).
         for st in 1..7 {
             let row = &tab.a[st];
-            let dst = if st == 6 { &mut y1 } else { &mut tmp };
-            dst.copy_from_slice(&x);
-            for (j, kj) in k.iter().enumerate().take(st) {
-                let c = h * row[j];
-                if c != 0.0 {
-                    for (d, v) in dst.iter_mut().zip(kj) {
-                        *d += c * v;
-                    }
-                }
-            }
-            let ts = if tab.c[st] == 1.0 {
-                tph
-            } else {
-                t + tab.c[st] * h
-            };
-            let (head, tail) = k.split_at_mut(st);
-            let _ = head;
-            model.rhs(ts, if st == 6 { &y1 } else { &tmp }, &mut tail[0]);
-        }
-        stats.n_rhs += 6;
-        // Error estimate h Σ e_i k_i, into tmp.
-        tmp.fill(0.0);
-        for (j, kj) in k.iter().enumerate() {
-            let c = h * tab.e[j];
-            if c != 0.0 {
-                for (d, v) in tmp.iter_mut().zip(kj) {
-                    *d += c * v;
-                }
-            }
-        }
-        let err = wrms(&tmp, &x, &y1, rtol, atol);
-        let fac11 = err.powf(expo1);
-
-        if err <= 1.0 {
-            // Accept.
-            stats.n_accepted += 1;
-            check_state(tph, &y1, opts.blowup)?;
-            if rec.wants(tph) {
-                match &tab.dense {
-                    Dense::Dopri5 => {
-                        for i in 0..n {
-                            let ydiff = y1[i] - x[i];
-                            let bspl = h * k[0][i] - ydiff;
-                            rc[0][i] = x[i];
-                            rc[1][i] = ydiff;
-                            rc[2][i] = bspl;
-                            rc[3][i] = ydiff - h * k[6][i] - bspl;
-                            rc[4][i] = h
-                                * (D1 * k[0][i]
-                                    + D3 * k[2][i]
-                                    + D4 * k[3][i]
-                                    + D5 * k[4][i]
-                                    + D6 * k[5][i]
-                                    + D7 * k[6][i]);
+            let mut ts = Vec::with_capacity(active.len());
+            for &j in &active {
+                let tr = &mut trajs[j];
+                let (h, t, tph) = (tr.h, tr.t, tr.tph);
+                let dst = if st == 6 { &mut tr.y1 } else { &mut tr.tmp };
+                dst.copy_from_slice(&tr.x);
+                for (jj, kj) in tr.k.iter().enumerate().take(st) {
+                    let c = h * row[jj];
+                    if c != 0.0 {
+                        for (d, v) in dst.iter_mut().zip(kj) {
+                            *d += c * v;
                         }
-                        let (ta, hh, rc) = (t, h, &rc);
-                        rec.step(tph, &y1, |s, out| {
-                            let th = (s - ta) / hh;
-                            let th1 = 1.0 - th;
-                            for i in 0..out.len() {
-                                out[i] = rc[0][i]
-                                    + th * (rc[1][i]
-                                        + th1 * (rc[2][i] + th * (rc[3][i] + th1 * rc[4][i])));
-                            }
-                        });
-                    }
-                    Dense::Poly(beta) => {
-                        let (ta, hh, k, x) = (t, h, &k, &x);
-                        rec.step(tph, &y1, |s, out| {
-                            let th = (s - ta) / hh;
-                            out.copy_from_slice(x);
-                            for (j, kj) in k.iter().enumerate() {
-                                let bj = beta[j];
-                                let w =
-                                    hh * th * (bj[0] + th * (bj[1] + th * (bj[2] + th * bj[3])));
-                                for (o, v) in out.iter_mut().zip(kj) {
-                                    *o += w * v;
-                                }
-                            }
-                        });
                     }
                 }
+                ts.push(if tab.c[st] == 1.0 {
+                    tph
+                } else {
+                    t + tab.c[st] * h
+                });
+            }
+            if st == 6 {
+                eval_batch(model, &mut trajs, &active, &ts, st, |tr| &tr.y1, &mut buf);
             } else {
-                rec.step(tph, &y1, |_, _| {});
+                eval_batch(model, &mut trajs, &active, &ts, st, |tr| &tr.tmp, &mut buf);
             }
-            std::mem::swap(&mut x, &mut y1);
-            k.swap(0, 6);
-            t = tph;
-            if let Some(p) = &opts.progress {
-                p(t);
+        }
+        for &j in &active {
+            stats[j].n_rhs += 6;
+            if let Err(e) = step_end(
+                tab,
+                &mut trajs[j],
+                rtol,
+                atol,
+                expo1,
+                opts,
+                &mut recs[j],
+                &mut stats[j],
+            ) {
+                trajs[j].out = Some(Err(e));
             }
-            if last {
-                rec.finish(t, &x);
-                return Ok(Status::Completed);
-            }
-            if let Some(tol) = opts.steady_state_tol {
-                let r = inf_norm(&k[0]);
-                if r < tol {
-                    rec.finish(t, &x);
-                    return Ok(Status::SteadyState { t, residual: r });
-                }
-            }
-            // PI controller (Lund stabilisation), HNW I §IV.2.
-            let mut fac = fac11 / facold.powf(BETA);
-            fac = (fac / SAFE).clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
-            facold = err.max(1e-4);
-            let mut hnew = h / fac;
-            if last_rejected {
-                hnew = hnew.min(h);
-            }
-            last_rejected = false;
-            h = hnew;
-        } else {
-            // Reject (also when err is NaN: the step shrinks until it succeeds or underflows).
-            stats.n_rejected += 1;
-            last_rejected = true;
-            let shrink = if err.is_finite() {
-                (fac11 / SAFE).min(1.0 / FAC_MIN)
-            } else {
-                1.0 / FAC_MIN
-            };
-            h /= shrink;
         }
     }
+    trajs
+        .into_iter()
+        .map(|tr| tr.out.unwrap_or(Err(IntegrateError::NonFinite { t: t1 })))
+        .collect()
+}
+
+/// The error test, acceptance (dense output, recording, steady-state test) or rejection, and the
+/// step-size update of one trajectory after its stages.
+#[allow(clippy::too_many_arguments)]
+fn step_end(
+    tab: &Tableau,
+    tr: &mut Traj,
+    rtol: f64,
+    atol: f64,
+    expo1: f64,
+    opts: &Options,
+    rec: &mut Recorder,
+    stats: &mut Stats,
+) -> Result<(), IntegrateError> {
+    let n = tr.x.len();
+    let (h, t, tph) = (tr.h, tr.t, tr.tph);
+    // Error estimate h Σ e_i k_i, into tmp.
+    tr.tmp.fill(0.0);
+    for (j, kj) in tr.k.iter().enumerate() {
+        let c = h * tab.e[j];
+        if c != 0.0 {
+            for (d, v) in tr.tmp.iter_mut().zip(kj) {
+                *d += c * v;
+            }
+        }
+    }
+    let err = wrms(&tr.tmp, &tr.x, &tr.y1, rtol, atol);
+    let fac11 = err.powf(expo1);
+
+    if err <= 1.0 {
+        // Accept.
+        stats.n_accepted += 1;
+        check_state(tph, &tr.y1, opts.blowup)?;
+        let (x, y1, k, rc) = (&tr.x, &tr.y1, &tr.k, &mut tr.rc);
+        if rec.wants(tph) {
+            match &tab.dense {
+                Dense::Dopri5 => {
+                    for i in 0..n {
+                        let ydiff = y1[i] - x[i];
+                        let bspl = h * k[0][i] - ydiff;
+                        rc[0][i] = x[i];
+                        rc[1][i] = ydiff;
+                        rc[2][i] = bspl;
+                        rc[3][i] = ydiff - h * k[6][i] - bspl;
+                        rc[4][i] = h
+                            * (D1 * k[0][i]
+                                + D3 * k[2][i]
+                                + D4 * k[3][i]
+                                + D5 * k[4][i]
+                                + D6 * k[5][i]
+                                + D7 * k[6][i]);
+                    }
+                    let rc = &*rc;
+                    rec.step(tph, y1, |s, out| {
+                        let th = (s - t) / h;
+                        let th1 = 1.0 - th;
+                        for i in 0..out.len() {
+                            out[i] = rc[0][i]
+                                + th * (rc[1][i]
+                                    + th1 * (rc[2][i] + th * (rc[3][i] + th1 * rc[4][i])));
+                        }
+                    });
+                }
+                Dense::Poly(beta) => {
+                    rec.step(tph, y1, |s, out| {
+                        let th = (s - t) / h;
+                        out.copy_from_slice(x);
+                        for (j, kj) in k.iter().enumerate() {
+                            let bj = beta[j];
+                            let w = h * th * (bj[0] + th * (bj[1] + th * (bj[2] + th * bj[3])));
+                            for (o, v) in out.iter_mut().zip(kj) {
+                                *o += w * v;
+                            }
+                        }
+                    });
+                }
+            }
+        } else {
+            rec.step(tph, y1, |_, _| {});
+        }
+        std::mem::swap(&mut tr.x, &mut tr.y1);
+        tr.k.swap(0, 6);
+        tr.t = tph;
+        if let Some(p) = &opts.progress {
+            p(tr.t);
+        }
+        if tr.last {
+            rec.finish(tr.t, &tr.x);
+            tr.out = Some(Ok(Status::Completed));
+            return Ok(());
+        }
+        if let Some(tol) = opts.steady_state_tol {
+            let r = inf_norm(&tr.k[0]);
+            if r < tol {
+                rec.finish(tr.t, &tr.x);
+                tr.out = Some(Ok(Status::SteadyState {
+                    t: tr.t,
+                    residual: r,
+                }));
+                return Ok(());
+            }
+        }
+        // PI controller (Lund stabilisation), HNW I §IV.2.
+        let mut fac = fac11 / tr.facold.powf(BETA);
+        fac = (fac / SAFE).clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
+        tr.facold = err.max(1e-4);
+        let mut hnew = h / fac;
+        if tr.last_rejected {
+            hnew = hnew.min(h);
+        }
+        tr.last_rejected = false;
+        tr.h = hnew;
+    } else {
+        // Reject (also when err is NaN: the step shrinks until it succeeds or underflows).
+        stats.n_rejected += 1;
+        tr.last_rejected = true;
+        let shrink = if err.is_finite() {
+            (fac11 / SAFE).min(1.0 / FAC_MIN)
+        } else {
+            1.0 / FAC_MIN
+        };
+        tr.h /= shrink;
+    }
+    Ok(())
 }

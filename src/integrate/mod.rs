@@ -289,39 +289,7 @@ pub fn integrate<M: Model + ?Sized>(
 ) -> Result<Solution, IntegrateError> {
     let n = model.dim();
     let (t0, t1) = span;
-    if x0.len() != n {
-        return Err(invalid(
-            "x0",
-            format!("has length {}, the model has dimension {n}", x0.len()),
-        ));
-    }
-    if let Some(i) = x0.iter().position(|v| !v.is_finite()) {
-        return Err(invalid(
-            "x0",
-            format!("entry {i} is {} (must be finite)", x0[i]),
-        ));
-    }
-    if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
-        return Err(invalid(
-            "t1",
-            format!("the time span ({t0}, {t1}) must be finite with t1 > t0"),
-        ));
-    }
-    method.validate()?;
-    if let Some(tol) = opts.steady_state_tol {
-        if !(tol > 0.0 && tol.is_finite()) {
-            return Err(invalid(
-                "steady_state_tol",
-                format!("{tol} (must be positive and finite)"),
-            ));
-        }
-    }
-    if !(opts.blowup > 0.0) {
-        return Err(invalid(
-            "blowup",
-            format!("{} (must be positive)", opts.blowup),
-        ));
-    }
+    check_inputs(n, x0, span, method, opts)?;
     let mut rec = Recorder::new(&opts.save, n, t0, t1)?;
     let mut stats = Stats::default();
     let (r, st) = (&mut rec, &mut stats);
@@ -360,6 +328,121 @@ pub fn integrate<M: Model + ?Sized>(
         stats,
         status,
     })
+}
+
+/// The checks of [`integrate`]'s input: the state's length and values, the span, the method's and
+/// the options' values.
+fn check_inputs(
+    n: usize,
+    x0: &[f64],
+    span: (f64, f64),
+    method: &Method,
+    opts: &Options,
+) -> Result<(), IntegrateError> {
+    let (t0, t1) = span;
+    if x0.len() != n {
+        return Err(invalid(
+            "x0",
+            format!("has length {}, the model has dimension {n}", x0.len()),
+        ));
+    }
+    if let Some(i) = x0.iter().position(|v| !v.is_finite()) {
+        return Err(invalid(
+            "x0",
+            format!("entry {i} is {} (must be finite)", x0[i]),
+        ));
+    }
+    if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
+        return Err(invalid(
+            "t1",
+            format!("the time span ({t0}, {t1}) must be finite with t1 > t0"),
+        ));
+    }
+    method.validate()?;
+    if let Some(tol) = opts.steady_state_tol {
+        if !(tol > 0.0 && tol.is_finite()) {
+            return Err(invalid(
+                "steady_state_tol",
+                format!("{tol} (must be positive and finite)"),
+            ));
+        }
+    }
+    if !(opts.blowup > 0.0) {
+        return Err(invalid(
+            "blowup",
+            format!("{} (must be positive)", opts.blowup),
+        ));
+    }
+    Ok(())
+}
+
+/// Integrates `model` from every start in `x0s` over `span` — an ensemble of trajectories of one
+/// system (many initial states, a fixed-point finder's starts, the trials of an evaluation).
+///
+/// With the adaptive explicit methods (`dopri5`, `tsit5`) every trajectory keeps its own step-size
+/// control — its own steps, rejections and end, as `integrate` would take them — while the
+/// right-hand sides of all trajectories still running are evaluated together, one
+/// [`Model::rhs_batch`] call per stage (for a rate network one matrix–matrix product instead of m
+/// matrix–vector products). This is the choice of per-trajectory control over a shared step with
+/// per-trajectory error control: a shared step is set by the stiffest member and makes every
+/// other member take its steps, while separate control leaves each trajectory exactly what a
+/// single run gives — bit for bit, since `rhs_batch` must equal `rhs` column by column. Other
+/// methods run the members one after the other. The outer error is invalid input (checked
+/// for every start first); each member's own failure (blow-up, step size) is its own result.
+pub fn integrate_ensemble<M: Model + ?Sized>(
+    model: &M,
+    x0s: &[Vec<f64>],
+    span: (f64, f64),
+    method: &Method,
+    opts: &Options,
+) -> Result<Vec<Result<Solution, IntegrateError>>, IntegrateError> {
+    let n = model.dim();
+    let (t0, t1) = span;
+    if x0s.is_empty() {
+        return Err(invalid("x0", "the ensemble has no initial states"));
+    }
+    for (j, x0) in x0s.iter().enumerate() {
+        check_inputs(n, x0, span, method, opts).map_err(|e| match e {
+            IntegrateError::InvalidOption { field, problem } if field == "x0" => {
+                invalid("x0", format!("state {j}: {problem}"))
+            }
+            e => e,
+        })?;
+    }
+    let (Method::Dopri5 { rtol, atol } | Method::Tsit5 { rtol, atol }) = *method else {
+        return Ok(x0s
+            .iter()
+            .map(|x0| integrate(model, x0, span, method, opts))
+            .collect());
+    };
+    let tab = if matches!(method, Method::Dopri5 { .. }) {
+        &erk::DOPRI5
+    } else {
+        &erk::TSIT5
+    };
+    let mut recs = x0s
+        .iter()
+        .map(|_| Recorder::new(&opts.save, n, t0, t1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stats = vec![Stats::default(); x0s.len()];
+    let starts: Vec<&[f64]> = x0s.iter().map(|x| x.as_slice()).collect();
+    let out = erk::run_batch(
+        tab, model, &starts, t0, t1, rtol, atol, opts, &mut recs, &mut stats,
+    );
+    Ok(out
+        .into_iter()
+        .zip(recs)
+        .zip(stats)
+        .map(|((r, rec), stats)| {
+            r.map(|status| Solution {
+                t: rec.t,
+                x: rec.x,
+                n,
+                stats,
+                status,
+            })
+        })
+        .collect())
 }
 
 pub(crate) fn invalid(field: &str, problem: impl Into<String>) -> IntegrateError {

@@ -61,6 +61,18 @@ pub trait Model: Send + Sync {
     /// Writes `f(t, x)` into `dx` (both of length n).
     fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]);
 
+    /// f(t_j, x_j) for many states at once: `x` and `dx` hold `t.len()` states of length n as
+    /// consecutive columns (column-major n × m). The ensemble integrators call this once per
+    /// stage. Default: one [`Model::rhs`] per column. A model whose right-hand side is a
+    /// matrix–vector product overrides it with one matrix–matrix product; an override must give
+    /// every column the bits [`Model::rhs`] gives it, so that ensemble members equal single runs.
+    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
+        let n = self.dim();
+        for (j, &tj) in t.iter().enumerate() {
+            self.rhs(tj, &x[j * n..(j + 1) * n], &mut dx[j * n..(j + 1) * n]);
+        }
+    }
+
     /// Writes the dense Jacobian `∂f/∂x (t, x)` into the n×n matrix `jac` (every entry is set).
     fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>);
 

@@ -16,7 +16,7 @@
 //! block by block from a stack buffer with the AVX2/FMA matrix-vector kernel of
 //! [`kernels`](super::kernels).
 
-use super::kernels::{gemv_add, gemv_add_blocked};
+use super::kernels::{gemv_add, gemv_add_blocked, gemv_add_many, BLOCK};
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
 use faer::linalg::matmul::matmul;
@@ -311,6 +311,45 @@ impl Model for RateRnn {
         gemv_add_blocked(self.w.as_ref(), |j0, buf| self.phi_block(j0, x, buf), dx);
         for ((d, xi), it) in dx.iter_mut().zip(x).zip(&self.inv_tau) {
             *d = (*d - xi) * it;
+        }
+    }
+
+    /// One matrix–matrix product for all columns ([`gemv_add_many`]), each column's arithmetic
+    /// that of [`Model::rhs`] (φ formed over the same column blocks), so the columns equal
+    /// single evaluations bit for bit.
+    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
+        thread_local! {
+            static PHI: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let (n, m) = (self.dim(), t.len());
+        for (j, &tj) in t.iter().enumerate() {
+            let d = &mut dx[j * n..(j + 1) * n];
+            d.copy_from_slice(&self.b);
+            if let Some((b_in, sig)) = &self.input {
+                let k = b_in.ncols();
+                let mut u = [0.0f64; MAX_INPUTS];
+                sig.eval(tj, &mut u[..k]);
+                gemv_add(b_in.as_ref(), &u[..k], d);
+            }
+        }
+        PHI.with(|cell| {
+            let mut phi = cell.borrow_mut();
+            let mut j0 = 0;
+            while j0 < n {
+                let nb = BLOCK.min(n - j0);
+                phi.resize(nb * m, 0.0);
+                for j in 0..m {
+                    self.phi_block(j0, &x[j * n..(j + 1) * n], &mut phi[j * nb..(j + 1) * nb]);
+                }
+                gemv_add_many(self.w.as_ref().subcols(j0, nb), &phi[..nb * m], dx);
+                j0 += nb;
+            }
+        });
+        for j in 0..m {
+            let (d, xj) = (&mut dx[j * n..(j + 1) * n], &x[j * n..(j + 1) * n]);
+            for ((di, xi), it) in d.iter_mut().zip(xj).zip(&self.inv_tau) {
+                *di = (*di - xi) * it;
+            }
         }
     }
 
