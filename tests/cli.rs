@@ -292,3 +292,62 @@ fn organics_preset_relaxes_to_its_closed_form_fixed_point() {
         .unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("`model`"));
 }
+
+/// `simulate --ensemble`: one row group per member in long format (member, t, x…), each member
+/// equal to the single run from that start; a wrong shape exits 2 naming `ensemble` with nothing
+/// written.
+#[test]
+fn ensemble_runs_every_start_and_refuses_a_wrong_shape() {
+    let d = tmpdir("ens");
+    let n = 100; // the embedded default preset
+    let starts = Array2::from_shape_fn((3, n), |(r, c)| {
+        0.1 * (r + 1) as f64 * ((c as f64) * 0.37).sin()
+    });
+    save(&d.join("x0s.npy"), &starts);
+    let out = d.join("ens.csv");
+    let o = bin()
+        .args(["--t1", "3", "--samples", "4", "--quiet", "--ensemble"])
+        .arg(d.join("x0s.npy"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["member", "t", "x0"]);
+    assert_eq!(rows.len(), 1 + 3 * 4);
+    // Member 2 equals the single run from its start.
+    save(&d.join("x2.npy"), &Array1::from(starts.row(2).to_vec()));
+    let single = d.join("one.csv");
+    let o = bin()
+        .args(["--t1", "3", "--samples", "4", "--quiet", "--x0"])
+        .arg(d.join("x2.npy"))
+        .arg("--out")
+        .arg(&single)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let one: Vec<String> = std::fs::read_to_string(&single)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let member2: Vec<String> = rows[1 + 8..].iter().map(|r| r[1..].join(",")).collect();
+    assert_eq!(one, member2);
+    save(&d.join("bad.npy"), &Array2::<f64>::zeros((2, 7)));
+    let bad = d.join("bad.csv");
+    let o = bin()
+        .args(["--quiet", "--ensemble"])
+        .arg(d.join("bad.npy"))
+        .arg("--out")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`ensemble`") && !bad.exists());
+}

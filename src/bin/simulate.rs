@@ -50,6 +50,12 @@ struct Args {
     /// Stop once ‖f(x)‖∞ falls below this tolerance (steady state reached).
     #[arg(long)]
     steady_tol: Option<f64>,
+    /// Integrate an ensemble: every row of this .npy (M × N, float64/32) is an initial state.
+    /// Each member keeps its own step-size control and equals its single run bit for bit; the
+    /// right-hand sides of the members are evaluated together (one matrix product per stage for
+    /// a rate network). The table gets a `member` column (long format: M × samples rows).
+    #[arg(long, value_name = "x0s.npy")]
+    ensemble: Option<PathBuf>,
     /// Output table (.parquet or .csv).
     #[arg(long, default_value = "out/traj.parquet")]
     out: PathBuf,
@@ -82,10 +88,15 @@ fn run(args: Args) -> Result<(), Error> {
             None,
         )?;
     }
-    let model = match resolved.system {
-        System::Flow(m) => m,
-        System::Map(m) => return iterate_map(&args, m.as_ref(), &resolved.x0),
-    };
+    let model =
+        match resolved.system {
+            System::Flow(m) => m,
+            System::Map(_) if args.ensemble.is_some() => return Err(Error::invalid(
+                "ensemble",
+                "this model is a map: --ensemble integrates flows (iterate a map once per start)",
+            )),
+            System::Map(m) => return iterate_map(&args, m.as_ref(), &resolved.x0),
+        };
     let (x0, d) = (resolved.x0, resolved.simulate);
     let d = &d;
     let method_name = args
@@ -141,6 +152,79 @@ fn run(args: Args) -> Result<(), Error> {
             bar.set_position(((t - t0) / span * 1000.0) as u64);
             bar.set_message(format!("{t:.3}"));
         }));
+    }
+    if let Some(path) = &args.ensemble {
+        let n = model.dim();
+        let starts = neurodyn::io::read_npy_mat(path, "ensemble", None)?;
+        if starts.ncols() != n || starts.nrows() == 0 {
+            return Err(Error::invalid(
+                "ensemble",
+                format!(
+                    "{}: shape [{}, {}]; need [M, {n}] (one initial state of the {n}-unit model per row)",
+                    path.display(),
+                    starts.nrows(),
+                    starts.ncols()
+                ),
+            ));
+        }
+        let samples = if args.every_step { 1 } else { args.samples } as u128;
+        neurodyn::memory::check(
+            "ensemble",
+            samples * starts.nrows() as u128 * (n as u128 + 2) * 8 * 3,
+            None,
+        )?;
+        let x0s: Vec<Vec<f64>> = (0..starts.nrows())
+            .map(|r| (0..n).map(|c| starts[(r, c)]).collect())
+            .collect();
+        let start = Instant::now();
+        let sols = neurodyn::integrate::integrate_ensemble(
+            &model,
+            &x0s,
+            (args.t0, t1),
+            &method,
+            &Options {
+                progress: None,
+                ..opts
+            },
+        )?;
+        let elapsed = start.elapsed();
+        bar.finish_and_clear();
+        let mut member = vec![];
+        let mut t = vec![];
+        let mut cols: Vec<Vec<f64>> = vec![vec![]; n];
+        let mut steps = 0usize;
+        for (j, sol) in sols.into_iter().enumerate() {
+            let sol = sol.map_err(|e| {
+                Error::failed(
+                    "ensemble",
+                    format!("member {j} (row {j} of {}): {e}", path.display()),
+                )
+            })?;
+            steps += sol.stats.n_accepted + sol.stats.n_rejected;
+            member.extend(std::iter::repeat_n(j as i64, sol.t.len()));
+            for (i, c) in cols.iter_mut().enumerate() {
+                c.extend(sol.unit(i));
+            }
+            t.extend(sol.t);
+        }
+        let mut table = Table::new();
+        table.push("member", Column::I64(member));
+        table.push("t", Column::F64(t));
+        for (i, c) in cols.into_iter().enumerate() {
+            table.push(format!("x{i}"), Column::F64(c));
+        }
+        table.write(&args.out, format)?;
+        if !args.quiet {
+            eprintln!(
+                "{}: {} members, {method_name} over [{}, {t1}] in {:.3} s ({steps} steps in all); wrote {}",
+                model.name(),
+                x0s.len(),
+                args.t0,
+                elapsed.as_secs_f64(),
+                args.out.display()
+            );
+        }
+        return Ok(());
     }
     let start = Instant::now();
     let sol = integrate(&model, &x0, (args.t0, t1), &method, &opts)?;

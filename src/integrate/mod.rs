@@ -420,29 +420,47 @@ pub fn integrate_ensemble<M: Model + ?Sized>(
     } else {
         &erk::TSIT5
     };
-    let mut recs = x0s
-        .iter()
-        .map(|_| Recorder::new(&opts.save, n, t0, t1))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stats = vec![Stats::default(); x0s.len()];
-    let starts: Vec<&[f64]> = x0s.iter().map(|x| x.as_slice()).collect();
-    let out = erk::run_batch(
-        tab, model, &starts, t0, t1, rtol, atol, opts, &mut recs, &mut stats,
-    );
-    Ok(out
-        .into_iter()
-        .zip(recs)
-        .zip(stats)
-        .map(|((r, rec), stats)| {
-            r.map(|status| Solution {
-                t: rec.t,
-                x: rec.x,
-                n,
-                stats,
-                status,
+    // One batch per worker thread (contiguous members; each member's arithmetic does not depend
+    // on its batch, so the results are the same on any number of threads).
+    let threads = rayon::current_num_threads().clamp(1, x0s.len());
+    let per = x0s.len().div_ceil(threads);
+    let groups: Vec<&[Vec<f64>]> = x0s.chunks(per).collect();
+    type Members = Vec<Result<Solution, IntegrateError>>;
+    let run = |group: &[Vec<f64>]| -> Result<Members, IntegrateError> {
+        let mut recs = group
+            .iter()
+            .map(|_| Recorder::new(&opts.save, n, t0, t1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stats = vec![Stats::default(); group.len()];
+        let starts: Vec<&[f64]> = group.iter().map(|x| x.as_slice()).collect();
+        let out = erk::run_batch(
+            tab, model, &starts, t0, t1, rtol, atol, opts, &mut recs, &mut stats,
+        );
+        Ok(out
+            .into_iter()
+            .zip(recs)
+            .zip(stats)
+            .map(|((r, rec), stats)| {
+                r.map(|status| Solution {
+                    t: rec.t,
+                    x: rec.x,
+                    n,
+                    stats,
+                    status,
+                })
             })
-        })
-        .collect())
+            .collect())
+    };
+    let parts: Vec<Members> = if groups.len() == 1 {
+        vec![run(groups[0])?]
+    } else {
+        use rayon::prelude::*;
+        groups
+            .par_iter()
+            .map(|g| run(g))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(parts.into_iter().flatten().collect())
 }
 
 pub(crate) fn invalid(field: &str, problem: impl Into<String>) -> IntegrateError {

@@ -132,6 +132,9 @@ impl<M: Model + ?Sized> Model for &M {
     fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
         (**self).rhs(t, x, dx)
     }
+    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
+        (**self).rhs_batch(t, x, dx)
+    }
     fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
         (**self).jacobian(t, x, jac)
     }
@@ -155,6 +158,9 @@ impl<M: Model + ?Sized> Model for Box<M> {
     }
     fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
         (**self).rhs(t, x, dx)
+    }
+    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
+        (**self).rhs_batch(t, x, dx)
     }
     fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
         (**self).jacobian(t, x, jac)
