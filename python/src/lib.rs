@@ -9,7 +9,7 @@ use neurodyn::faer::Mat;
 use neurodyn::fixed_points::{
     find_fixed_points, find_map_fixed_points, random_starts, FinderOptions,
 };
-use neurodyn::integrate::{integrate, Method, Options, SaveAt};
+use neurodyn::integrate::{integrate, integrate_ensemble, Method, Options, SaveAt};
 use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, InitialFrame, LyapunovOptions};
 use neurodyn::model::{jacobian_mat, map_jacobian_mat, Activation, RateRnn, RnnMap};
 use neurodyn::Error;
@@ -167,6 +167,59 @@ fn simulate<'py>(
         .allow_threads(|| integrate(&m, &x0, (0.0, t1), &method, &Options::new().save(save)))
         .map_err(|e| err(e.into()))?;
     Ok(solution(py, &sol))
+}
+
+/// An ensemble: every row of `x0s` (m × n) integrated with its own step control, saved at the
+/// shared times `t_eval`; returns the states as m × len(t_eval) × n.
+#[pyfunction]
+#[pyo3(signature = (w, n, x0s, m, t1, b, activation, tau, method, rtol, atol, dt, t_eval))]
+#[allow(clippy::too_many_arguments)]
+fn simulate_ensemble<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    x0s: &[u8],
+    m: usize,
+    t1: f64,
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: &[u8],
+    method: &str,
+    rtol: f64,
+    atol: f64,
+    dt: f64,
+    t_eval: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let model = rate(w, n, b, activation, tau)?;
+    let flat = floats("x0", x0s, n * m)?;
+    let starts: Vec<Vec<f64>> = flat.chunks_exact(n.max(1)).map(|c| c.to_vec()).collect();
+    let times = floats("t_eval", t_eval, t_eval.len() / 8)?;
+    let method = Method::from_name(method, dt, rtol, atol).map_err(|e| err(e.into()))?;
+    if !(t1 > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "invalid `t1`: {t1} (must be > 0)"
+        )));
+    }
+    let k = times.len();
+    let sols = py
+        .allow_threads(|| {
+            integrate_ensemble(
+                &model,
+                &starts,
+                (0.0, t1),
+                &method,
+                &Options::new().save(SaveAt::Times(times)),
+            )
+        })
+        .map_err(|e| err(e.into()))?;
+    let mut out = Vec::with_capacity(m * k * n);
+    for (j, sol) in sols.into_iter().enumerate() {
+        let sol = sol.map_err(|e| {
+            PyRuntimeError::new_err(format!("ensemble member {j} (row {j} of x0): {e}"))
+        })?;
+        out.extend_from_slice(&sol.x);
+    }
+    Ok(bytes(py, &out))
 }
 
 /// The Jacobian of the flow (or of the map) at x, row-major.
@@ -739,6 +792,7 @@ fn check_signals(py: Python<'_>) -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_ensemble, m)?)?;
     m.add_function(wrap_pyfunction!(jacobian, m)?)?;
     m.add_function(wrap_pyfunction!(eigenvalues, m)?)?;
     m.add_function(wrap_pyfunction!(fixed_points, m)?)?;

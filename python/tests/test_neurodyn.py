@@ -26,6 +26,19 @@ def test_simulate_matches_scipy_dop853():
     assert np.abs(X - ref.y.T).max() < 1e-7
 
 
+def test_simulate_ensemble_members_equal_single_runs():
+    W, x0, b = net(12, g=1.8)
+    X0 = np.stack([x0 * s for s in (0.5, 1.0, 1.5, 2.0)])
+    t_eval = np.linspace(0.0, 10.0, 6)
+    X = nd.simulate_ensemble(W, X0, t_eval, b=b)
+    assert X.shape == (4, 6, 12)
+    for j in range(4):
+        _, Xj = nd.simulate(W, X0[j], 10.0, b=b, t_eval=t_eval)
+        assert np.array_equal(X[j], Xj)
+    with pytest.raises(ValueError, match="X0"):
+        nd.simulate_ensemble(W, X0[:, :5], t_eval)
+
+
 def test_lyapunov_matches_a_numpy_qr_loop():
     W, h0, _ = net(8, g=2.0)
     warmup, steps = 100, 300

@@ -21,6 +21,7 @@ __version__ = _native.__version__
 
 __all__ = [
     "simulate",
+    "simulate_ensemble",
     "jacobian",
     "eigenvalues",
     "fixed_points",
@@ -103,6 +104,26 @@ def simulate(W=None, x0=None, t1=50.0, *, b=None, activation="tanh", tau=1.0, me
     t, x, k = _native.simulate(W.tobytes(), n, x0.tobytes(), float(t1), _opt(b, "b", n),
                                activation, _tau(tau, n), method, float(rtol), float(atol), float(dt), te)
     return _arr(t, (k,)), _arr(x, (k, n))
+
+
+def simulate_ensemble(W, X0, t_eval, *, b=None, activation="tanh", tau=1.0, method="tsit5",
+                      rtol=1e-6, atol=1e-9, dt=0.01):
+    """Integrate every row of ``X0`` (M x N) as in :func:`simulate`, each with its own step-size
+    control, saved at the shared times ``t_eval`` (t from 0 to ``t_eval[-1]``). Returns an array
+    M x len(t_eval) x N; each member equals ``simulate(W, X0[j], t_eval=t_eval)`` bit for bit,
+    while the members' right-hand sides are evaluated together and split over the cores."""
+    W, n = _square(W)
+    X0 = _f64(X0, "X0", 2)
+    if X0.shape[1] != n:
+        raise ValueError(f"invalid `X0`: rows of length {X0.shape[1]}, the network has {n} units")
+    te = _f64(t_eval, "t_eval", 1)
+    if te.shape[0] == 0:
+        raise ValueError("invalid `t_eval`: no times")
+    m = X0.shape[0]
+    x = _native.simulate_ensemble(W.tobytes(), n, X0.tobytes(), m, float(te[-1]), _opt(b, "b", n),
+                                  activation, _tau(tau, n), method, float(rtol), float(atol),
+                                  float(dt), te.tobytes())
+    return _arr(x, (m, te.shape[0], n))
 
 
 def jacobian(W, x, *, b=None, activation="tanh", tau=1.0, map=False):

@@ -14,6 +14,10 @@ def simulate(
     tau: Union[float, ArrayLike] = ..., method: str = ..., rtol: float = ..., atol: float = ..., dt: float = ...,
     t_eval: Optional[ArrayLike] = ..., checkpoint: Optional[Union[str, PathLike[str]]] = ...,
 ) -> tuple[F64, F64]: ...
+def simulate_ensemble(
+    W: ArrayLike, X0: ArrayLike, t_eval: ArrayLike, *, b: Optional[ArrayLike] = ..., activation: str = ...,
+    tau: Union[float, ArrayLike] = ..., method: str = ..., rtol: float = ..., atol: float = ..., dt: float = ...,
+) -> F64: ...
 def jacobian(
     W: ArrayLike, x: ArrayLike, *, b: Optional[ArrayLike] = ..., activation: str = ...,
     tau: Union[float, ArrayLike] = ..., map: bool = ...,
