@@ -507,3 +507,49 @@ fn adaptive_reorthonormalisation_equals_every_step() {
     )
     .is_err());
 }
+
+/// Spectra of many tanh maps on the GPU (f32, CGS2, one workgroup per network; lavapipe in CI)
+/// against the f64 CPU spectra: non-chaotic networks (g < 1) agree to 1e-4 relative, for N below
+/// and above one workgroup (64 units). NEURODYN_SKIP_GPU=1 skips it on a machine without Vulkan.
+#[test]
+fn gpu_map_spectra_match_the_cpu() {
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    use neurodyn::lyapunov::gpu::tanh_map_spectra;
+    use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
+    use neurodyn::model::{Activation, RnnMap};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    for (n, k) in [(40usize, 5usize), (90, 3)] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(n as u64);
+        let nets: Vec<faer::Mat<f64>> = [0.4, 0.7, 0.9]
+            .iter()
+            .map(|g| {
+                let s = g / (n as f64).sqrt();
+                faer::Mat::from_fn(n, n, |_, _| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    s * z
+                })
+            })
+            .collect();
+        let x0: Vec<f64> = (0..n).map(|i| 0.5 * ((i as f64) * 0.7).sin()).collect();
+        let gpu = tanh_map_spectra(&nets, &x0, k, 50, 300).unwrap();
+        for (w, got) in nets.iter().zip(&gpu) {
+            let map = RnnMap::new(w.clone(), Activation::Tanh).unwrap();
+            let opts = LyapunovOptions {
+                k: Some(k),
+                warmup: 50,
+                steps: 300,
+                ..Default::default()
+            };
+            let want = lyapunov_map(&map, &x0, &opts).unwrap().exponents;
+            for (g, c) in got.iter().zip(&want) {
+                assert!(
+                    *c < 0.0 && (g - c).abs() <= 1e-4 * c.abs(),
+                    "N = {n}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+}

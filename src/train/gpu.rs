@@ -141,6 +141,36 @@ pub fn f32_slot(v: f64) -> u32 {
     (v as f32).to_bits()
 }
 
+/// The first Vulkan (Metal, DX12) adapter with its full limits: (device, queue, adapter name).
+/// A missing adapter is a run failure that says what to install.
+pub fn open_device() -> Result<(wgpu::Device, wgpu::Queue, String)> {
+    const NO_ADAPTER_HINT: &str = if cfg!(target_vendor = "apple") {
+        "Metal is part of macOS: check that the machine has a GPU (Apple silicon or a supported AMD/Intel GPU), or run with --device cpu"
+    } else if cfg!(windows) {
+        "install your GPU vendor's driver (DX12 or Vulkan), or run with --device cpu"
+    } else {
+        "install your GPU's Vulkan driver, or mesa-vulkan-drivers (apt) for the software lavapipe device, or run with --device cpu"
+    };
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        ..Default::default()
+    }))
+    .map_err(|e| gpu_err(format!("no GPU adapter ({e}); {}", NO_ADAPTER_HINT)))?;
+    let info = adapter.get_info();
+    let name = format!("{} ({:?})", info.name, info.device_type);
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("neurodyn"),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .map_err(gpu_err)?;
+    Ok((device, queue, name))
+}
+
 /// A device with the rate-cell trainer's pipelines, parameters and work buffers.
 pub struct GpuTrainer {
     device: wgpu::Device,
@@ -191,30 +221,7 @@ impl GpuTrainer {
                 format!("{n} is above the GPU trainer's {MAX_HIDDEN}"),
             ));
         }
-        const NO_ADAPTER_HINT: &str = if cfg!(target_vendor = "apple") {
-            "Metal is part of macOS: check that the machine has a GPU (Apple silicon or a supported AMD/Intel GPU), or train with --device cpu"
-        } else if cfg!(windows) {
-            "install your GPU vendor's driver (DX12 or Vulkan), or train with --device cpu"
-        } else {
-            "install your GPU's Vulkan driver, or mesa-vulkan-drivers (apt) for the software lavapipe device, or train with --device cpu"
-        };
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            ..Default::default()
-        }))
-        .map_err(|e| gpu_err(format!("no GPU adapter ({e}); {}", NO_ADAPTER_HINT)))?;
-        let info = adapter.get_info();
-        let name = format!("{} ({:?})", info.name, info.device_type);
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("neurodyn"),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(gpu_err)?;
+        let (device, queue, name) = open_device()?;
         let nmax = n.next_multiple_of(WG);
         let src = format!(
             "{}\n{}\n{}",

@@ -36,6 +36,8 @@
 //! integration error), the Kaplan–Yorke dimension and the entropy rate (sum of positive exponents,
 //! Pesin).
 
+pub mod gpu;
+
 use crate::error::{Error, Result};
 use crate::integrate::{FixedStepper, Rk4};
 use crate::model::{Map, Model, Variational};
