@@ -253,3 +253,70 @@ fn divergence_is_a_run_failure_and_every_view_resolves() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
 }
+
+/// `--device gpu` with `--sweep-g`: the same table as the CPU's to 1e-5 relative (f32 on the
+/// device) on a non-chaotic range; without --sweep-g, or on a map with a bias, it exits 2 naming
+/// `device`. NEURODYN_SKIP_GPU=1 skips the GPU run on a machine without Vulkan.
+#[test]
+fn gpu_gain_sweep_matches_the_cpu() {
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let d = tmpdir("gpu");
+    let run = |device: &str, out: &Path| {
+        bin()
+            .args([
+                "--map",
+                "tanh",
+                "--W",
+                "tests/fixtures/lyap_tanh_N10_g1.5_W.npy",
+            ])
+            .args([
+                "--sweep-g",
+                "0.3:0.9:3",
+                "--g0",
+                "1.5",
+                "--k",
+                "4",
+                "--steps",
+                "300",
+            ])
+            .args(["--device", device, "--quiet", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (cpu, gpu) = (d.join("cpu.csv"), d.join("gpu.csv"));
+    for (dev, out) in [("cpu", &cpu), ("gpu", &gpu)] {
+        let o = run(dev, out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let read = |p: &Path| -> Vec<Vec<f64>> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect()
+    };
+    let (c, g) = (read(&cpu), read(&gpu));
+    assert_eq!(c.len(), 3);
+    for (rc, rg) in c.iter().zip(&g) {
+        for (a, b) in rc.iter().zip(rg) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{rc:?} vs {rg:?}");
+        }
+    }
+    let o = bin()
+        .args([
+            "--map",
+            "tanh",
+            "--W",
+            "tests/fixtures/lyap_tanh_N10_g1.5_W.npy",
+        ])
+        .args(["--device", "gpu", "--quiet", "--out"])
+        .arg(d.join("x.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`device`"));
+}

@@ -36,6 +36,10 @@ struct Args {
     /// The forward-Euler map of the flow with step --dt.
     #[arg(long, conflicts_with = "flow")]
     euler: bool,
+    /// Where --sweep-g runs: cpu (f64, default) or gpu (f32 WGSL, all gains at once; tanh maps
+    /// h ← tanh(W h) without bias: `--map tanh` on a W or preset).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    device: String,
     /// State-only steps before the tangent dynamics start.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -259,6 +263,12 @@ fn run(args: Args) -> Result<(), Error> {
     let is_map = probe.system.is_map() && !args.euler;
     let unit = if is_map { "per step" } else { "per unit time" };
 
+    if args.device == "gpu" && args.sweep_g.is_none() {
+        return Err(Error::invalid(
+            "device",
+            "--device gpu computes the spectra of a gain sweep at once: give --sweep-g",
+        ));
+    }
     if let Some(gs) = &args.sweep_g {
         let gains = parse_gains(gs)?;
         let g0 = match args.g0 {
@@ -267,6 +277,63 @@ fn run(args: Args) -> Result<(), Error> {
         };
         if !(g0 > 0.0) {
             return Err(Error::invalid("g0", format!("{g0} (must be positive)")));
+        }
+        if args.device == "gpu" {
+            let mut nets = vec![];
+            let mut x0 = vec![];
+            for &g in &gains {
+                let r = source.resolve(view, g / g0)?;
+                check_input(&args, &r)?;
+                let w = match &r.system {
+                    neurodyn::model::System::Map(m) => m.tanh_weights().map(|w| w.to_owned()),
+                    _ => None,
+                };
+                let Some(w) = w else {
+                    return Err(Error::invalid(
+                        "device",
+                        "--device gpu runs tanh maps h ← tanh(W h) without bias (--map tanh on a W or preset)",
+                    ));
+                };
+                nets.push(w);
+                x0 = r.x0;
+            }
+            let n = x0.len();
+            let k = args.k.unwrap_or(n).min(n);
+            let spectra =
+                neurodyn::lyapunov::gpu::tanh_map_spectra(&nets, &x0, k, args.warmup, args.steps)?;
+            let mut t = Table::new();
+            let rows: Vec<SweepSummary> = gains
+                .iter()
+                .zip(&spectra)
+                .map(|(&g, e)| SweepSummary::from_exponents(g, e))
+                .collect();
+            t.push("g", Column::F64(gains.clone()));
+            t.push(
+                "lambda_max",
+                Column::F64(rows.iter().map(|r| r.lambda_max).collect()),
+            );
+            t.push("sum", Column::F64(rows.iter().map(|r| r.sum).collect()));
+            t.push(
+                "kaplan_yorke",
+                Column::F64(rows.iter().map(|r| r.kaplan_yorke).collect()),
+            );
+            t.push(
+                "entropy",
+                Column::F64(rows.iter().map(|r| r.entropy).collect()),
+            );
+            t.push(
+                "n_positive",
+                Column::I64(rows.iter().map(|r| r.n_positive as i64).collect()),
+            );
+            t.write(&args.out, format)?;
+            if !args.quiet {
+                eprintln!(
+                    "{} networks on the GPU (f32, k = {k}); wrote {}",
+                    gains.len(),
+                    args.out.display()
+                );
+            }
+            return Ok(());
         }
         let bar = bar(args.quiet, gains.len() as u64, "gains");
         let spectra = sweep(&gains, |g| {

@@ -986,6 +986,20 @@ pub struct SweepSummary {
     pub n_positive: usize,
 }
 
+impl SweepSummary {
+    /// The row of a spectrum known only by its exponents, largest first (the GPU spectra).
+    pub fn from_exponents(value: f64, sorted: &[f64]) -> Self {
+        SweepSummary {
+            value,
+            lambda_max: sorted.first().copied().unwrap_or(f64::NAN),
+            sum: sorted.iter().sum(),
+            kaplan_yorke: kaplan_yorke(sorted),
+            entropy: sorted.iter().filter(|&&l| l > 0.0).fold(0.0, |a, l| a + l),
+            n_positive: sorted.iter().filter(|&&l| l > 0.0).count(),
+        }
+    }
+}
+
 impl From<(f64, &Spectrum)> for SweepSummary {
     fn from((value, s): (f64, &Spectrum)) -> Self {
         SweepSummary {

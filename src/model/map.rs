@@ -52,12 +52,20 @@ pub trait Map: Send + Sync {
         None
     }
     /// A short human-readable name, used in tables and plot titles.
+    /// W when this map is exactly h ← tanh(W h) (no bias, drive or per-neuron gamma): what the
+    /// GPU spectra ([`crate::lyapunov::gpu`]) can run. Default: `None`.
+    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
+        None
+    }
     fn name(&self) -> String {
         "map".to_string()
     }
 }
 
 impl<F: Map + ?Sized> Map for &F {
+    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
+        (**self).tanh_weights()
+    }
     fn dim(&self) -> usize {
         (**self).dim()
     }
@@ -82,6 +90,9 @@ impl<F: Map + ?Sized> Map for &F {
 }
 
 impl<F: Map + ?Sized> Map for Box<F> {
+    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
+        (**self).tanh_weights()
+    }
     fn dim(&self) -> usize {
         (**self).dim()
     }
@@ -260,6 +271,13 @@ impl RnnMap {
 impl Map for RnnMap {
     fn dim(&self) -> usize {
         self.w.nrows()
+    }
+    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
+        let plain = self.act == Activation::Tanh
+            && self.gamma_ns.is_none()
+            && self.drive.is_none()
+            && self.b.iter().all(|&v| v == 0.0);
+        plain.then(|| self.w.as_ref())
     }
 
     fn step(&self, t: usize, h: &mut [f64]) {
