@@ -7,7 +7,7 @@
 //! to 1e-4 relative (tested).
 
 use crate::error::{Error, Result};
-use crate::train::gpu::open_device;
+use crate::train::gpu::{open_device, read_back};
 use faer::Mat;
 use wgpu::util::DeviceExt;
 
@@ -175,22 +175,7 @@ pub fn tanh_map_spectra(
         queue.submit([enc.finish()]);
         s0 = s1;
     }
-    let slice = staging.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    let fail = |e: String| Error::failed("device", format!("gpu: {e}"));
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| fail(e.to_string()))?;
-    rx.recv()
-        .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(e.to_string()))?;
-    let acc: Vec<f32> = {
-        let view = slice.get_mapped_range().map_err(|e| fail(e.to_string()))?;
-        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-    };
+    let acc = read_back(&device, &staging)?;
     Ok(acc
         .chunks_exact(k)
         .map(|c| {

@@ -171,6 +171,25 @@ pub fn open_device() -> Result<(wgpu::Device, wgpu::Queue, String)> {
     Ok((device, queue, name))
 }
 
+/// The f32 contents of a mappable (`MAP_READ`) buffer, after the queued work finishes.
+pub fn read_back(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
+    let slice = staging.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(gpu_err)?;
+    rx.recv().map_err(gpu_err)?.map_err(gpu_err)?;
+    let out = {
+        let view = slice.get_mapped_range().map_err(gpu_err)?;
+        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+    };
+    staging.unmap();
+    Ok(out)
+}
+
 /// A device with the rate-cell trainer's pipelines, parameters and work buffers.
 pub struct GpuTrainer {
     device: wgpu::Device,
@@ -578,21 +597,7 @@ impl GpuTrainer {
     }
 
     fn read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(gpu_err)?;
-        rx.recv().map_err(gpu_err)?.map_err(gpu_err)?;
-        let out = {
-            let view = slice.get_mapped_range().map_err(gpu_err)?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
-        Ok(out)
+        read_back(&self.device, staging)
     }
 
     fn download_buf(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
