@@ -327,9 +327,14 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
         tr.h = (100.0 * h0).min(h1).min(span);
     }
     let expo1 = 0.2 - BETA * 0.75;
+    // Reused from step to step: the members still running and their stage times.
+    let (mut active, mut ts) = (
+        Vec::with_capacity(trajs.len()),
+        Vec::with_capacity(trajs.len()),
+    );
 
     loop {
-        let mut active = vec![];
+        active.clear();
         for (j, tr) in trajs.iter_mut().enumerate() {
             if tr.out.is_some() {
                 continue;
@@ -359,7 +364,7 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
         // Stages 2..7; the 7th is evaluated at the new solution (FSAL).
         for st in 1..7 {
             let row = &tab.a[st];
-            let mut ts = Vec::with_capacity(active.len());
+            ts.clear();
             for &j in &active {
                 let tr = &mut trajs[j];
                 let (h, t, tph) = (tr.h, tr.t, tr.tph);
