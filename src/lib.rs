@@ -11,6 +11,7 @@
 //! | [`integrate`](mod@integrate) | one front door [`integrate`](integrate::integrate()): Euler, RK4, Dormand–Prince 5(4) and Tsitouras 5(4) with dense output, BDF / ESDIRK34 / TR-BDF2 (diffsol) |
 //! | [`fixed_points`], [`stability`] | fixed points of any flow or map, linear stability |
 //! | [`lyapunov`] | Lyapunov spectra of any map or flow |
+//! | [`gpu`] | the device code path every GPU computation shares (adapter, shader compilation, buffers, read-back, WGSL helpers) |
 //! | [`continuation`] | fixed points followed through a parameter; folds, branch points, Hopf (with l1), flips, Neimark–Sacker |
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
 //! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
@@ -34,6 +35,7 @@ pub mod cordsnet;
 pub mod error;
 pub mod fixed_points;
 pub mod fracdiff;
+pub mod gpu;
 pub mod integrate;
 pub mod io;
 pub mod krylov;

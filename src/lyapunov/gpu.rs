@@ -7,11 +7,8 @@
 //! to 1e-4 relative (tested).
 
 use crate::error::{Error, Result};
-use crate::train::gpu::{open_device, read_back};
+use crate::gpu::{self, open_device, read_back, WG};
 use faer::Mat;
-use wgpu::util::DeviceExt;
-
-const WG: usize = 64;
 
 /// Largest network the shader is built for (workgroup memory: N floats).
 pub const MAX_N: usize = 4096;
@@ -51,9 +48,13 @@ pub fn tanh_map_spectra(
     )?;
     let (device, queue, _) = open_device()?;
     let nmax = n.next_multiple_of(WG);
-    let src = include_str!("maps.wgsl")
-        .replace("{{NMAX}}", &nmax.to_string())
-        .replace("{{PER}}", &(nmax / WG).to_string());
+    let src = gpu::shader(
+        include_str!("maps.wgsl"),
+        &[
+            ("NMAX", nmax.to_string()),
+            ("PER", (nmax / WG).to_string()),
+        ],
+    );
     let limit = device.limits().max_compute_workgroup_storage_size as usize;
     if (nmax + WG) * 4 > limit {
         return Err(Error::invalid(
@@ -61,16 +62,11 @@ pub fn tanh_map_spectra(
             format!("N = {n} needs more workgroup memory than this device's {limit} bytes"),
         ));
     }
-    let f32s = |v: &mut Vec<f32>, w: &Mat<f64>| {
-        for i in 0..n {
-            for j in 0..n {
-                v.push(w[(i, j)] as f32);
-            }
-        }
-    };
     let mut wdata = Vec::with_capacity(m * n * n);
     for w in nets {
-        f32s(&mut wdata, w);
+        for i in 0..n {
+            wdata.extend((0..n).map(|j| w[(i, j)] as f32));
+        }
     }
     let mut state = Vec::with_capacity(m * n);
     let mut q = vec![0.0f32; m * n * k];
@@ -80,15 +76,6 @@ pub fn tanh_map_spectra(
             q[net * n * k + c * n + c] = 1.0;
         }
     }
-    let storage =
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-    let buf = |label: &str, data: &[f32]| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: storage,
-        })
-    };
     let cfg_of = |s0: usize, s1: usize| -> [u32; 8] {
         [
             n as u32,
@@ -101,53 +88,17 @@ pub fn tanh_map_spectra(
             0,
         ]
     };
-    let cfg = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("cfg"),
-        contents: bytemuck::cast_slice(&cfg_of(0, 0)),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    });
-    let (wb, sb, qb) = (buf("w", &wdata), buf("state", &state), buf("q", &q));
-    let zb = buf("z", &vec![0.0; m * n * k]);
-    let ab = buf("acc", &vec![0.0; m * k]);
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("maps.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("lyapunov"),
-        layout: None,
-        module: &module,
-        entry_point: Some("run"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(Error::failed(
-            "device",
-            format!("gpu: the device rejected the shader: {e}"),
-        ));
-    }
-    let layout = pipe.get_bind_group_layout(0);
-    let entries: Vec<wgpu::BindGroupEntry> = [&cfg, &wb, &sb, &qb, &zb, &ab]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("lyapunov"),
-        layout: &layout,
-        entries: &entries,
-    });
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("read-back"),
-        size: (m * k * 4) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let cfg = gpu::uniform(&device, "cfg", &cfg_of(0, 0));
+    let (wb, sb, qb) = (
+        gpu::storage(&device, "w", &wdata),
+        gpu::storage(&device, "state", &state),
+        gpu::storage(&device, "q", &q),
+    );
+    let zb = gpu::storage(&device, "z", &vec![0.0f32; m * n * k]);
+    let ab = gpu::storage(&device, "acc", &vec![0.0f32; m * k]);
+    let pipe = gpu::compile(&device, "maps.wgsl", &src, &["run"])?.remove(0);
+    let bind = gpu::bind(&device, &pipe, &[&cfg, &wb, &sb, &qb, &zb, &ab]);
+    let staging = gpu::staging(&device, m * k * 4);
     // Bounded work per dispatch (≈ 4·10⁵ multiply-adds per network; state, Q and the sums carry
     // over in the buffers): one dispatch running hundreds of steps at k = 5 returned sums of
     // only part of the steps on lavapipe, chunked runs match the CPU (tested).
@@ -175,7 +126,7 @@ pub fn tanh_map_spectra(
         queue.submit([enc.finish()]);
         s0 = s1;
     }
-    let acc = read_back(&device, &staging)?;
+    let acc = read_back::<f32>(&device, &staging)?;
     Ok(acc
         .chunks_exact(k)
         .map(|c| {

@@ -2,9 +2,8 @@
 // the warm-up, then every step the tangent update Z = D W Q (D = diag(1 − h'²)) and a classical
 // Gram–Schmidt QR with re-orthogonalisation (CGS2) of Z into Q, accumulating ln r_cc.
 // cfg[0]: n, k, warm-up steps, steps; cfg[1]: the step range of this dispatch. W row-major per
-// network; Q, Z column-major per network.
+// network; Q, Z column-major per network. Prepended: the crate's helpers.wgsl (WG, wg_sum, tanh_s).
 
-const WG: u32 = 64u;
 const NMAX: u32 = {{NMAX}}u;
 const PER: u32 = {{PER}}u;
 
@@ -16,28 +15,8 @@ const PER: u32 = {{PER}}u;
 @group(0) @binding(5) var<storage, read_write> acc: array<f32>;
 
 var<workgroup> h: array<f32, NMAX>;
-var<workgroup> red: array<f32, WG>;
 
-fn tanh_s(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
 
-// Sum of one value per thread over the workgroup (called in uniform control flow).
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    var s = WG / 2u;
-    loop {
-        if (s == 0u) { break; }
-        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-        workgroupBarrier();
-        s = s / 2u;
-    }
-    let out = red[0];
-    workgroupBarrier();
-    return out;
-}
 
 @compute @workgroup_size(64)
 fn run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {

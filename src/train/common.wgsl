@@ -1,11 +1,11 @@
-// Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl and anru.wgsl): the
-// bindings, the cfg accessors, the nonlinearities, the workgroup sum, the read-out's loss, Adam.
+// Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl, anru.wgsl and
+// gated.wgsl, after the crate's helpers.wgsl — WG, wg_sum, sigm, tanh_s): the bindings, the cfg
+// accessors, the gamma nonlinearity, the read-out's loss, Adam.
 // cfg slots are read by name, `cu(S_W_OUT)`: the constants S_* are generated into the prelude
 // from the one table the Rust side writes them with (gpu.rs `slot::COMMON` and each cell's
 // `GpuCell::slots`). Each cell's shader defines `frozen(k)` (the parameters Adam leaves alone) and
 // `feature_at(t, b, i)` (unit i's read-out feature at state t).
 
-const WG: u32 = 64u;
 const NMAX: u32 = {{NMAX}}u;
 const PER: u32 = {{PER}}u;
 const CMAX: u32 = {{CMAX}}u;
@@ -18,7 +18,6 @@ const CMAX: u32 = {{CMAX}}u;
 @group(0) @binding(5) var<storage, read_write> data: array<f32>;
 @group(0) @binding(6) var<storage, read_write> work: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
 var<workgroup> logits: array<f32, CMAX>;
 
 fn cu(k: u32) -> u32 { return cfg[k / 4u][k % 4u]; }
@@ -33,16 +32,6 @@ fn ui(t: u32, b: u32, k: u32) -> u32 { return cu(S_INPUTS) + (t * B() + b) * NIN
 fn inr(k: u32, off: u32, len: u32) -> bool { return k >= off && k < off + len; }
 fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG; }
 
-fn sigm(x: f32) -> f32 {
-    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
-// tanh without overflow for large |x|.
-fn tanh_s(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
 fn relu(x: f32) -> f32 { return max(x, 0.0); }
 
 // The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (Geadah et al. 2024).
@@ -64,21 +53,6 @@ fn gam_n(x: f32, n: f32, s: f32) -> f32 {
 }
 fn gam_s(x: f32, n: f32) -> f32 { return sigm(n * x) - sp(x, n); }
 
-// Sum of one value per thread over the workgroup (called in uniform control flow).
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    var s = WG / 2u;
-    loop {
-        if (s == 0u) { break; }
-        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-        workgroupBarrier();
-        s = s / 2u;
-    }
-    let out = red[0];
-    workgroupBarrier();
-    return out;
-}
 
 // Read-out o = Σ (each thread's part) + b_out at step t of trial b, its loss (returned on thread 0)
 // and ∂L/∂o (stored): squared error against the targets (trajectory loss, every step), or

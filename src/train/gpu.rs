@@ -23,20 +23,15 @@ use super::cell::AnyCell;
 use super::net::{Batch, SeqNet, Targets};
 use super::Adam;
 use crate::error::{Error, Result};
+use crate::gpu::{gpu_err, open_device, read_back, WG};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use wgpu::util::DeviceExt;
 
-const WG: usize = 64;
 
 /// Largest hidden size the shader is built for (workgroup memory: N floats).
 pub const MAX_HIDDEN: usize = 2048;
-
-/// A device failure (no adapter, rejected shaders, lost device): a run failure, not bad input.
-fn gpu_err(what: impl std::fmt::Display) -> Error {
-    Error::failed("device", format!("gpu: {what}"))
-}
 
 /// The uniform slots every shader shares, named once: the Rust side writes `cfg[slot::W_OUT]`,
 /// the shaders read `cu(S_W_OUT)` from constants generated into their prelude ([`prelude`]).
@@ -141,55 +136,6 @@ pub fn f32_slot(v: f64) -> u32 {
     (v as f32).to_bits()
 }
 
-/// The first Vulkan (Metal, DX12) adapter with its full limits: (device, queue, adapter name).
-/// A missing adapter is a run failure that says what to install.
-pub fn open_device() -> Result<(wgpu::Device, wgpu::Queue, String)> {
-    const NO_ADAPTER_HINT: &str = if cfg!(target_vendor = "apple") {
-        "Metal is part of macOS: check that the machine has a GPU (Apple silicon or a supported AMD/Intel GPU), or run with --device cpu"
-    } else if cfg!(windows) {
-        "install your GPU vendor's driver (DX12 or Vulkan), or run with --device cpu"
-    } else {
-        "install your GPU's Vulkan driver, or mesa-vulkan-drivers (apt) for the software lavapipe device, or run with --device cpu"
-    };
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-        ..Default::default()
-    }))
-    .map_err(|e| gpu_err(format!("no GPU adapter ({e}); {}", NO_ADAPTER_HINT)))?;
-    let info = adapter.get_info();
-    let name = format!("{} ({:?})", info.name, info.device_type);
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("neurodyn"),
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .map_err(gpu_err)?;
-    Ok((device, queue, name))
-}
-
-/// The f32 contents of a mappable (`MAP_READ`) buffer, after the queued work finishes.
-pub fn read_back(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-    let slice = staging.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(gpu_err)?;
-    rx.recv().map_err(gpu_err)?.map_err(gpu_err)?;
-    let out = {
-        let view = slice.get_mapped_range().map_err(gpu_err)?;
-        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-    };
-    staging.unmap();
-    Ok(out)
-}
-
 /// A device with the rate-cell trainer's pipelines, parameters and work buffers.
 pub struct GpuTrainer {
     device: wgpu::Device,
@@ -242,15 +188,19 @@ impl GpuTrainer {
         }
         let (device, queue, name) = open_device()?;
         let nmax = n.next_multiple_of(WG);
-        let src = format!(
-            "{}\n{}\n{}",
-            prelude(cell.slots),
-            include_str!("common.wgsl"),
-            cell.shader
-        )
-        .replace("{{NMAX}}", &nmax.to_string())
-        .replace("{{PER}}", &(nmax / WG).to_string())
-        .replace("{{CMAX}}", &net.outputs.max(1).to_string());
+        let src = crate::gpu::shader(
+            &format!(
+                "{}\n{}\n{}",
+                prelude(cell.slots),
+                include_str!("common.wgsl"),
+                cell.shader
+            ),
+            &[
+                ("NMAX", nmax.to_string()),
+                ("PER", (nmax / WG).to_string()),
+                ("CMAX", net.outputs.max(1).to_string()),
+            ],
+        );
         // Workgroup memory: the cell's NMAX-long arrays, the reduction and the logits.
         let shared = (cell.wg_arrays * nmax + WG + net.outputs.max(1)) * 4;
         let limit = device.limits().max_compute_workgroup_storage_size as usize;
@@ -597,7 +547,7 @@ impl GpuTrainer {
     }
 
     fn read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-        read_back(&self.device, staging)
+        read_back::<f32>(&self.device, staging)
     }
 
     fn download_buf(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {

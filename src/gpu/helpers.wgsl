@@ -1,0 +1,52 @@
+// Shared by every neurodyn shader (prepended by `gpu::shader`): the workgroup size, the
+// workgroup reductions and the nonlinearities. The shaders that include it run workgroups of
+// 64 threads.
+
+const WG: u32 = 64u;
+
+var<workgroup> red: array<f32, WG>;
+
+fn sigm(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// tanh without overflow for large |x|.
+fn tanh_s(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// Sum of one value per thread over the workgroup (called in uniform control flow).
+fn wg_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    let out = red[0];
+    workgroupBarrier();
+    return out;
+}
+
+// Maximum of one value per thread over the workgroup (called in uniform control flow; NaN
+// entries are dropped unless every entry is NaN).
+fn wg_max(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    let out = red[0];
+    workgroupBarrier();
+    return out;
+}
