@@ -260,3 +260,69 @@ fn bad_configurations_fail_cleanly() {
             && String::from_utf8_lossy(&o.stderr).contains("different configuration")
     );
 }
+
+/// `condition,chunks` of every row of results.csv.
+fn classes(dir: &Path) -> Vec<String> {
+    let text = results(dir);
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (c, k) = (col("condition"), col("chunks"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{}", f[c], f[k])
+        })
+        .collect()
+}
+
+#[test]
+fn device_gpu_gives_the_cpu_classes_resumes_and_is_pinned() {
+    let d = tmpdir("gpu");
+    let cfg = config(&d);
+    let (cpu, gpu) = (d.join("cpu"), d.join("gpu"));
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&cpu)
+            .arg("--quiet"),
+    );
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--device", "gpu", "--quiet", "--out"])
+            .arg(&gpu),
+    );
+    assert_eq!(classes(&gpu), classes(&cpu));
+    assert!(std::fs::read_to_string(gpu.join("config.toml"))
+        .unwrap()
+        .contains("device = \"gpu\""));
+    // Resumed after a kill (a cut journal): the same bits as the uninterrupted GPU run.
+    let resumed = d.join("resumed");
+    std::fs::create_dir_all(&resumed).unwrap();
+    std::fs::copy(gpu.join("config.toml"), resumed.join("config.toml")).unwrap();
+    let journal = std::fs::read_to_string(gpu.join("rows.0of1.csv")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    std::fs::write(resumed.join("rows.0of1.csv"), lines[..7].join("\n")).unwrap();
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--device", "gpu", "--quiet", "--out"])
+            .arg(&resumed),
+    );
+    assert_eq!(results(&resumed), results(&gpu));
+    // One folder never mixes devices.
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--device", "gpu", "--quiet", "--out"])
+        .arg(&cpu)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+}

@@ -61,6 +61,11 @@ struct RunArgs {
     /// `final` (the final state → y_final.npy, a_final.npy); each shaped (δ, input, trial, ·).
     #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
     store: Option<Vec<String>>,
+    /// Where the trials run (overrides the config's `device`): `cpu` (f64) or `gpu` (f32 compute
+    /// shaders: the Euler chunks and the classification on the device, the matrix draws and the
+    /// spectra at fixed points on the CPU). Any Vulkan device; lavapipe without a GPU.
+    #[arg(long, value_enum)]
+    device: Option<neurodyn::gpu::Device>,
     /// No progress bar or summary table.
     #[arg(long, short)]
     quiet: bool,
@@ -99,6 +104,9 @@ fn load_config(run: &RunArgs) -> Result<SweepConfig, Error> {
     };
     if let Some(s) = run.seed {
         cfg.seed = s;
+    }
+    if let Some(d) = run.device {
+        cfg.device = d;
     }
     if let Some(groups) = &run.store {
         cfg.store = groups

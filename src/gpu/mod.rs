@@ -10,6 +10,26 @@
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
+/// Where a computation runs: the f64 CPU code, or the f32 compute shaders.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// wgpu compute shaders (Vulkan; lavapipe without a GPU), float32.
+    Gpu,
+}
+
 /// Threads per workgroup of every shader (`WG` in `helpers.wgsl`).
 pub const WG: usize = 64;
 
@@ -151,7 +171,10 @@ pub fn bind(
 }
 
 /// The contents of a mappable (`MAP_READ`) buffer, after the queued work finishes.
-pub fn read_back<T: bytemuck::Pod>(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+pub fn read_back<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+) -> Result<Vec<T>> {
     let slice = staging.slice(..);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {

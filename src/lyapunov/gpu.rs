@@ -50,10 +50,7 @@ pub fn tanh_map_spectra(
     let nmax = n.next_multiple_of(WG);
     let src = gpu::shader(
         include_str!("maps.wgsl"),
-        &[
-            ("NMAX", nmax.to_string()),
-            ("PER", (nmax / WG).to_string()),
-        ],
+        &[("NMAX", nmax.to_string()), ("PER", (nmax / WG).to_string())],
     );
     let limit = device.limits().max_compute_workgroup_storage_size as usize;
     if (nmax + WG) * 4 > limit {

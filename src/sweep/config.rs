@@ -139,6 +139,14 @@ pub struct SweepConfig {
     /// Chunks of 100 τ_max before a trial is "undetermined".
     pub max_chunks: usize,
     pub seed: u64,
+    /// Where the trials run: `cpu` (default; f64) or `gpu` (f32 compute shaders, [`super::gpu`]).
+    /// Part of the configuration so that one output folder never mixes the two.
+    #[serde(default, skip_serializing_if = "is_cpu")]
+    pub device: crate::gpu::Device,
+}
+
+fn is_cpu(d: &crate::gpu::Device) -> bool {
+    *d == crate::gpu::Device::Cpu
 }
 
 fn is_adaptive(c: &Criterion) -> bool {

@@ -189,16 +189,19 @@ pub fn run_jobs_cancellable(
     let counter = std::sync::atomic::AtomicUsize::new(total - jobs.len());
     progress(total - jobs.len(), total);
     let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
-    jobs.par_iter().try_for_each(|&job| -> Result<()> {
+    let interrupted = || -> Result<()> {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(Error::failed(
                 "sweep",
                 "interrupted (the journal keeps the finished trials)",
             ));
         }
-        let out = run_trial_full(cfg, &deltas, &inputs, job, custom.as_ref())?;
+        Ok(())
+    };
+    let journal = |out: &TrialOutput| -> Result<()> {
         let line = journal_line(&out.result);
-        let record = (!cfg.store.is_empty()).then(|| record_bytes(job, &out.record(&cfg.store)));
+        let record =
+            (!cfg.store.is_empty()).then(|| record_bytes(out.result.job, &out.record(&cfg.store)));
         {
             let mut guard = file
                 .lock()
@@ -217,7 +220,41 @@ pub fn run_jobs_cancellable(
         let d = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         progress(d, total);
         Ok(())
-    })
+    };
+    match cfg.device {
+        crate::gpu::Device::Cpu => jobs.par_iter().try_for_each(|&job| -> Result<()> {
+            interrupted()?;
+            journal(&run_trial_full(
+                cfg,
+                &deltas,
+                &inputs,
+                job,
+                custom.as_ref(),
+            )?)
+        }),
+        crate::gpu::Device::Gpu => {
+            // Batches of trials: drawn on the CPU threads, simulated and classified on the device,
+            // finished (f64 spectra at fixed points) on the CPU threads, journalled in job order.
+            // A batch's circuits hold two N × N f64 matrices each: ≤ 512 MB per batch.
+            let batch = ((512usize << 20) / (16 * cfg.n * cfg.n + 1)).clamp(1, 4096);
+            for part in jobs.chunks(batch) {
+                interrupted()?;
+                let setups = part
+                    .par_iter()
+                    .map(|&job| setup_trial(cfg, &deltas, &inputs, job, custom.as_ref()))
+                    .collect::<Result<Vec<_>>>()?;
+                let pairs: Vec<_> = setups.iter().map(|s| (&s.model, s.x0.as_slice())).collect();
+                let ran = super::gpu::simulate_trials(&pairs, cfg.max_chunks, cfg.criterion)?;
+                let outs: Vec<TrialOutput> = setups
+                    .into_par_iter()
+                    .zip(ran)
+                    .map(|(s, r)| finish_trial(s, &deltas, &inputs, r.condition, r.chunks, r.state))
+                    .collect();
+                outs.iter().try_for_each(&journal)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The first bytes of a per-trial array journal: magic and the record's f64 count.

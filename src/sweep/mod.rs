@@ -15,10 +15,12 @@
 //! | [`trial`] | one trial: the matrix and input draws, the chunked Euler simulation, its criteria |
 //! | [`jobs`] | job numbering, shards, the per-trial journal and resuming |
 //! | [`summary`] | per-cell summaries, the results table, Δ_c, the final tables |
+//! | [`gpu`] | trials on a GPU: the Euler chunks and the classification in WGSL, f32 (`device = "gpu"`) |
 //! | [`mod@diagnose`] | what an undetermined trial is: continued, its fixed point and spectrum, cycles with several maxima per period |
 
 pub mod config;
 pub mod diagnose;
+pub mod gpu;
 pub mod jobs;
 pub mod summary;
 pub mod trial;

@@ -595,11 +595,24 @@ pub fn run_trial_full(
     custom: Option<&InitialStates>,
 ) -> Result<TrialOutput> {
     let setup = setup_trial(cfg, deltas, inputs, job, custom)?;
-    let n = cfg.n;
     let (condition, chunks, x) = match cfg.criterion {
         Criterion::Adaptive => simulate_trial(&setup.model, &setup.x0, cfg.max_chunks),
         Criterion::Legacy => simulate_legacy(&setup.model, &setup.x0),
     };
+    Ok(finish_trial(setup, deltas, inputs, condition, chunks, x))
+}
+
+/// The row and arrays of a simulated trial (whichever device ran it): ‖y‖, and at a fixed point
+/// eig(J) there in f64 and the distance to the normalization fixed point.
+pub fn finish_trial(
+    setup: TrialSetup,
+    deltas: &[f64],
+    inputs: &[f64],
+    condition: Condition,
+    chunks: usize,
+    x: Vec<f64>,
+) -> TrialOutput {
+    let n = setup.model.n();
     let y_norm = if condition == Condition::Diverging {
         f64::NAN
     } else {
@@ -628,7 +641,7 @@ pub fn run_trial_full(
         (f64::NAN, f64::NAN)
     };
     let result = TrialResult {
-        job,
+        job: setup.job,
         i_delta: setup.i_delta,
         j_input: setup.j_input,
         k_trial: setup.k_trial,
@@ -642,10 +655,10 @@ pub fn run_trial_full(
         max_re_eig,
         dist_y0,
     };
-    Ok(TrialOutput {
+    TrialOutput {
         result,
         setup,
         final_state: x,
         eigvals,
-    })
+    }
 }

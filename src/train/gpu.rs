@@ -29,7 +29,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use wgpu::util::DeviceExt;
 
-
 /// Largest hidden size the shader is built for (workgroup memory: N floats).
 pub const MAX_HIDDEN: usize = 2048;
 

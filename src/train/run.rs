@@ -27,13 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Where the network trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    Cpu,
-    /// wgpu compute shaders (Vulkan; lavapipe without a GPU), float32.
-    Gpu,
-}
+pub use crate::gpu::Device;
 
 /// Floating-point precision of the trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
