@@ -278,6 +278,9 @@ fn classes(dir: &Path) -> Vec<String> {
 
 #[test]
 fn device_gpu_gives_the_cpu_classes_resumes_and_is_pinned() {
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
     let d = tmpdir("gpu");
     let cfg = config(&d);
     let (cpu, gpu) = (d.join("cpu"), d.join("gpu"));

@@ -553,3 +553,25 @@ fn gpu_map_spectra_match_the_cpu() {
         }
     }
 }
+
+#[test]
+fn gpu_map_spectra_report_the_software_loop_cap() {
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    // The full spectrum of an N = 256 map: one step's tangent update is ≈ 2.6·10⁵ loop iterations
+    // per thread, past llvmpipe's 65,535 — an error naming the cap there, never exponents of a
+    // partial update; a real GPU computes it.
+    let (_, _, adapter) = neurodyn::gpu::open_device().unwrap();
+    let n = 256;
+    let w = faer::Mat::<f64>::from_fn(n, n, |i, j| {
+        0.5 * (((i * 7 + j * 13) % 17) as f64 / 17.0 - 0.5)
+    });
+    let got = neurodyn::lyapunov::gpu::tanh_map_spectra(&[w], &vec![0.1; n], n, 0, 1);
+    if adapter.contains("llvmpipe") {
+        let e = got.unwrap_err().to_string();
+        assert!(e.contains("65,535"), "{e}");
+    } else {
+        assert_eq!(got.unwrap()[0].len(), n);
+    }
+}

@@ -10,6 +10,11 @@ use neurodyn::sweep::{
     SweepConfig,
 };
 
+/// NEURODYN_SKIP_GPU=1 skips these tests on a machine without any Vulkan driver.
+fn skip() -> bool {
+    std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1")
+}
+
 fn grid(n: usize, deltas: usize, inputs: usize, trials: usize) -> SweepConfig {
     let mut c = SweepConfig::from_toml(neurodyn::sweep::DEFAULT_CONFIG, "default").unwrap();
     c.n = n;
@@ -69,6 +74,9 @@ fn compare(cfg: &SweepConfig) -> (usize, Vec<Condition>) {
 
 #[test]
 fn gpu_classes_match_the_cpu() {
+    if skip() {
+        return;
+    }
     // 72 trials at N = 40 spanning every class: fixed points taking 1–16 chunks, limit cycles,
     // divergence.
     let (differ, classes) = compare(&grid(40, 8, 3, 3));
@@ -88,6 +96,9 @@ fn gpu_classes_match_the_cpu() {
 
 #[test]
 fn gpu_rectified_variants_wide_circuits_and_the_legacy_criterion() {
+    if skip() {
+        return;
+    }
     // N = 70: each thread holds two units (64 threads per workgroup).
     for variant in ["rectified", "rectified-recurrence"] {
         let mut cfg = grid(70, 4, 2, 2);
@@ -108,6 +119,9 @@ fn gpu_rectified_variants_wide_circuits_and_the_legacy_criterion() {
 
 #[test]
 fn gpu_jobs_write_the_rows_the_cpu_writes() {
+    if skip() {
+        return;
+    }
     let base = std::env::temp_dir().join(format!("nd_sweep_gpu_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let mut rows = vec![];
@@ -134,4 +148,32 @@ fn gpu_jobs_write_the_rows_the_cpu_writes() {
         }
     }
     let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn gpu_loop_cap_is_an_error_not_a_class() {
+    if skip() {
+        return;
+    }
+    // A whole 2,000-step chunk in one dispatch (≈ 100 loop iterations per step and thread) runs
+    // past llvmpipe's 65,535 loop iterations per invocation: on lavapipe that must be an error
+    // naming the cap, never a class; on a real GPU the trials are classified as on the CPU.
+    let (_, _, adapter) = neurodyn::gpu::open_device().unwrap();
+    let cfg = grid(40, 2, 1, 1);
+    let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
+    let setups: Vec<_> = (0..2)
+        .map(|j| setup_trial(&cfg, &deltas, &inputs, j, None).unwrap())
+        .collect();
+    let pairs: Vec<_> = setups.iter().map(|s| (&s.model, s.x0.as_slice())).collect();
+    let got =
+        neurodyn::sweep::gpu::simulate_trials_budget(&pairs, 3, Criterion::Adaptive, usize::MAX);
+    if adapter.contains("llvmpipe") {
+        let e = got.unwrap_err().to_string();
+        assert!(e.contains("65,535"), "{e}");
+    } else {
+        let got = got.unwrap();
+        for (g, s) in got.iter().zip(&setups) {
+            assert_eq!(g.condition, simulate_trial(&s.model, &s.x0, 3).0);
+        }
+    }
 }

@@ -312,3 +312,62 @@ fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
     assert_eq!(a, b, "same seed, same device: identical loss curve");
     assert!(a.iter().all(|l| l.is_finite()));
 }
+
+#[test]
+fn psmnist_length_sequences_match_the_cpu() {
+    // 784 steps (one pixel per step, as psMNIST) in one forward and one backward dispatch per
+    // workgroup: the long-sequence case the short tests above do not reach (the Lyapunov shader
+    // found single dispatches of ~10⁷ multiply-adds per workgroup returning partial sums on
+    // lavapipe). Every cell the psMNIST protocol trains, N = 24, one input, 10 classes.
+    if skip() {
+        return;
+    }
+    let cells: Vec<(&str, AnyCell)> = vec![
+        (
+            "rate",
+            AnyCell::Rate(
+                RateCell::new(24, 1, RatePhi::Tanh, None, (2.0, 6.0), true, false).unwrap(),
+            ),
+        ),
+        (
+            "gamma",
+            AnyCell::Gamma(GammaCell::new(24, 1, true).unwrap()),
+        ),
+        ("anru", AnyCell::Anru(AnruCell::new(24, 8, 1).unwrap())),
+        ("lstm", AnyCell::Lstm(LstmCell::new(24, 1).unwrap())),
+        ("gru", AnyCell::Gru(GruCell::new(24, 1).unwrap())),
+    ];
+    let mut capped = 0;
+    for (k, (name, cell)) in cells.into_iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(90 + k as u64);
+        let mut cpu = SeqNet::<f32, AnyCell>::new(cell.clone(), 10).unwrap();
+        cell.init(&mut cpu.params, &mut rng);
+        cpu.init_readout(&mut rng, 2.0);
+        let bt = batch(784, 3, 1, 10, true, 5 + k as u64);
+        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let software = gpu.adapter.contains("llvmpipe");
+        let want = cpu.pass(&bt, true).unwrap();
+        match gpu.loss_and_grad(&bt) {
+            Ok((loss, grad)) => {
+                let el = (loss - want.loss).abs() / want.loss.abs();
+                let eg = rel(&grad, &want.grad);
+                eprintln!("{name} T = 784: loss {el:.1e} grad {eg:.1e}");
+                assert!(
+                    el < 1e-4 && eg < 1e-3,
+                    "{name}: loss {el:.2e}, gradient {eg:.2e}"
+                );
+            }
+            // llvmpipe ends an invocation's loops after 65,535 iterations: the run must say so
+            // instead of returning a loss of the steps it did.
+            Err(e) => {
+                eprintln!("{name} T = 784: {e}");
+                assert!(software && e.to_string().contains("65,535"), "{name}: {e}");
+                capped += 1;
+            }
+        }
+        if software && name == "anru" {
+            // Its controllers make ≈ 80 loop iterations per step: over the cap at 784 steps.
+            assert_eq!(capped, 1, "the ANRU's cut-short loops went unnoticed");
+        }
+    }
+}

@@ -50,3 +50,14 @@ fn wg_max(lid: u32, v: f32) -> f32 {
     workgroupBarrier();
     return out;
 }
+
+// llvmpipe (Mesa's software Vulkan, lavapipe) stops every loop of an invocation once the
+// invocation has run 65,535 loop iterations in total, silently. A kernel calls this last: true
+// when this invocation hit that cap — a probe loop of max(n, 2) iterations (not a constant, so it
+// is not unrolled away) then runs only once. The host turns the kernel's flag into an error.
+fn loops_cut_short(n: u32) -> bool {
+    let want = max(n, 2u);
+    var k = 0u;
+    for (var i = 0u; i < want; i++) { k++; }
+    return k != want;
+}

@@ -41,6 +41,17 @@ pub(crate) fn gpu_err(what: impl std::fmt::Display) -> Error {
     Error::failed("device", format!("gpu: {what}"))
 }
 
+/// The error for a kernel whose loops the device stopped early: llvmpipe (lavapipe) ends every
+/// loop of a shader invocation after 65,535 iterations in total, without an error of its own
+/// (`loops_cut_short` in `helpers.wgsl` detects it). `what` names the size that asked too much.
+pub fn loop_cap_error(what: impl std::fmt::Display) -> Error {
+    gpu_err(format!(
+        "the device stopped a shader's loops early ({what}): the software Vulkan device (lavapipe) \
+         caps each shader invocation at 65,535 loop iterations — use --device cpu, smaller sizes, \
+         or a real GPU"
+    ))
+}
+
 /// The first Vulkan (Metal, DX12) adapter with its full limits: (device, queue, adapter name).
 /// A missing adapter is a run failure that says what to install.
 pub fn open_device() -> Result<(wgpu::Device, wgpu::Queue, String)> {

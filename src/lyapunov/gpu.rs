@@ -92,15 +92,16 @@ pub fn tanh_map_spectra(
         gpu::storage(&device, "q", &q),
     );
     let zb = gpu::storage(&device, "z", &vec![0.0f32; m * n * k]);
-    let ab = gpu::storage(&device, "acc", &vec![0.0f32; m * k]);
+    let ab = gpu::storage(&device, "acc", &vec![0.0f32; m * k + 1]);
     let pipe = gpu::compile(&device, "maps.wgsl", &src, &["run"])?.remove(0);
     let bind = gpu::bind(&device, &pipe, &[&cfg, &wb, &sb, &qb, &zb, &ab]);
-    let staging = gpu::staging(&device, m * k * 4);
-    // Bounded work per dispatch (≈ 4·10⁵ multiply-adds per network; state, Q and the sums carry
-    // over in the buffers): one dispatch running hundreds of steps at k = 5 returned sums of
-    // only part of the steps on lavapipe, chunked runs match the CPU (tested).
-    let per_step = (n * n * (k + 1) + n * k * k * 3).max(1);
-    let chunk = (400_000 / per_step).max(1);
+    let staging = gpu::staging(&device, (m * k + 1) * 4);
+    // Bounded loop iterations per thread and dispatch (state, Q and the sums carry over in the
+    // buffers): llvmpipe (lavapipe) ends an invocation's loops after 65,535 iterations in total
+    // ([`crate::gpu::loop_cap_error`]); a step that alone exceeds it is reported, not summed.
+    let per = n.div_ceil(WG);
+    let per_step = per * n * (k + 1) + k * (2 * k + 1) * (per + 8) + 8;
+    let chunk = (30_000 / per_step).max(1);
     let total = warmup + steps;
     let mut s0 = 0;
     while s0 < total {
@@ -118,12 +119,17 @@ pub fn tanh_map_spectra(
             pass.dispatch_workgroups(m as u32, 1, 1);
         }
         if s1 == total {
-            enc.copy_buffer_to_buffer(&ab, 0, &staging, 0, (m * k * 4) as u64);
+            enc.copy_buffer_to_buffer(&ab, 0, &staging, 0, ((m * k + 1) * 4) as u64);
         }
         queue.submit([enc.finish()]);
         s0 = s1;
     }
-    let acc = read_back::<f32>(&device, &staging)?;
+    let mut acc = read_back::<f32>(&device, &staging)?;
+    if acc.pop() != Some(0.0) {
+        return Err(crate::gpu::loop_cap_error(format!(
+            "N = {n}, k = {k}: one step's tangent update"
+        )));
+    }
     Ok(acc
         .chunks_exact(k)
         .map(|c| {

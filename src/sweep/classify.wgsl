@@ -112,6 +112,8 @@ fn classify(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else if (chunk >= cfg[1].z) {
         cls = 1u;
     }
+    // 5: the device cut this trial's loops short (lavapipe's 65,535 iterations; helpers.wgsl).
+    if (crit[tr * 4u + 3u] != 0.0 || loops_cut_short(points)) { cls = 5u; }
     status[tr * 2u] = cls;
     status[tr * 2u + 1u] = chunk;
 }

@@ -35,9 +35,11 @@ pub struct GpuTrial {
     pub criterion: f64,
 }
 
-/// Multiply-adds one workgroup runs per dispatch: long single dispatches gave wrong results on
-/// lavapipe (see [`crate::lyapunov::gpu`]); the steps of a chunk go in dispatches of this much work.
-const WORK_PER_DISPATCH: usize = 400_000;
+/// Loop iterations one thread runs per dispatch: llvmpipe (lavapipe) ends every loop of an
+/// invocation after 65,535 iterations in total ([`crate::gpu::loop_cap_error`]), so the steps of a
+/// chunk go in dispatches of at most this many; a trial whose loops were cut anyway (one step of
+/// a very wide circuit) is an error, never a wrong class.
+const ITERATIONS_PER_DISPATCH: usize = 30_000;
 
 /// Runs the trials (circuit, start) on the device: chunks of forward-Euler steps classified as
 /// [`super::simulate_trial`] does (`Criterion::Adaptive`, up to `max_chunks`), or the single long
@@ -48,6 +50,18 @@ pub fn simulate_trials(
     trials: &[(&Organics, &[f64])],
     max_chunks: usize,
     criterion: Criterion,
+) -> Result<Vec<GpuTrial>> {
+    simulate_trials_budget(trials, max_chunks, criterion, ITERATIONS_PER_DISPATCH)
+}
+
+/// [`simulate_trials`] with `iterations` loop iterations per thread and dispatch (the tests push
+/// it past lavapipe's cap to check that the cut is reported).
+#[doc(hidden)]
+pub fn simulate_trials_budget(
+    trials: &[(&Organics, &[f64])],
+    max_chunks: usize,
+    criterion: Criterion,
+    iterations: usize,
 ) -> Result<Vec<GpuTrial>> {
     let Some((first, _)) = trials.first() else {
         return Ok(vec![]);
@@ -159,6 +173,7 @@ pub fn simulate_trials(
         c: pools[0] as f32,
         threshold,
         mode,
+        iterations,
     };
     let mut out = Vec::with_capacity(trials.len());
     for part in trials.chunks(batch) {
@@ -182,6 +197,7 @@ struct Setup<'a> {
     c: f32,
     threshold: f32,
     mode: u32,
+    iterations: usize,
 }
 
 impl Setup<'_> {
@@ -216,8 +232,8 @@ impl Setup<'_> {
         let status_b = gpu::storage(device, "status", &vec![0u32; b * 2]);
         let active_b = gpu::storage(device, "active", &(0..b as u32).collect::<Vec<_>>());
         // The step ranges of a chunk, each with its own uniform (same for every chunk).
-        let per_step = n * n + 16 * n;
-        let span = (WORK_PER_DISPATCH / per_step).max(1);
+        let per_step = (n.div_ceil(WG)) * (n + 4) + 32;
+        let span = (self.iterations / per_step).max(1);
         let steps = points - 1;
         let ranges: Vec<(usize, usize)> = (0..steps)
             .step_by(span)
@@ -327,6 +343,11 @@ impl Setup<'_> {
                     2 => Condition::Diverging,
                     3 => Condition::FixedPoint,
                     4 => Condition::Periodic,
+                    5 => {
+                        return Err(crate::gpu::loop_cap_error(format!(
+                            "sweep trials of N = {n} with {points} steps per chunk"
+                        )))
+                    }
                     other => {
                         return Err(Error::failed(
                             "device",

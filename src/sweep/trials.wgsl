@@ -76,6 +76,7 @@ fn steps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
         dv = crit[tr * 4u + 1u] > 0.0;
     }
     workgroupBarrier();
+    var steps_done = 0u;
     for (var k = s0; k < s1; k++) {
         // The pooled drive c Σ_j ⌊a_j⌋ ŷ_j².
         var pp = 0.0;
@@ -113,6 +114,7 @@ fn steps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
         }
         let s = sqrt(wg_sum(lid, sq));
         if (lid == 0u) { ynorm[po + k + 1u] = s; }
+        steps_done++;
     }
     for (var p = 0u; p < PER; p++) {
         let i = lid + p * WG;
@@ -128,4 +130,6 @@ fn steps(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
         crit[tr * 4u] = m;
         crit[tr * 4u + 1u] = d;
     }
+    // lavapipe ends an invocation's loops after 65,535 iterations (helpers.wgsl): say so.
+    if (steps_done != s1 - s0 || loops_cut_short(n)) { crit[tr * 4u + 3u] = 1.0; }
 }

@@ -46,6 +46,7 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let m = M();
     let nin = NIN();
@@ -63,6 +64,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         }
     }
     var loss = 0.0;
+    var steps_done = 0u;
     for (var t = 0u; t < tl; t++) {
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
@@ -99,14 +101,17 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             }
             loss += score(lid, b, t, parts);
         }
+        steps_done++;
     }
     if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
+    end(lid, b, steps_done == tl);
 }
 
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let m = M();
     let nc = C();
@@ -119,6 +124,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             for (var k = 0u; k < m; k++) { work[ci(b, i, k)] = 0.0; }
         }
     }
+    var steps_done = 0u;
     for (var tt = 0u; tt < tl; tt++) {
         let t = tl - 1u - tt;
         for (var q = 0u; q < PER; q++) {
@@ -160,7 +166,9 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             }
         }
         workgroupBarrier();
+        steps_done++;
     }
+    end(lid, b, steps_done == tl);
 }
 
 @compute @workgroup_size(64)
@@ -234,6 +242,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         s = readout_grad(k);
     }
     grads[k] = s / f32(nb);
+    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).

@@ -65,6 +65,7 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let nin = NIN();
     let nc = C();
@@ -78,6 +79,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         if (i < n) { work[xi(0u, b, i)] = 0.0; }
     }
     var loss = 0.0;
+    var steps_done = 0u;
     for (var t = 0u; t < tl; t++) {
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
@@ -119,12 +121,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             }
             loss += score(lid, b, t, parts);
         }
+        steps_done++;
     }
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
         if (i < n) { work[ri(tl, b, i)] = feat(x[q]); }
     }
     if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
+    end(lid, b, steps_done == tl);
 }
 
 // δ_t = ∂L/∂x_{t+1} (stored per step), backwards: δ gets the read-out's gradient, then
@@ -133,11 +137,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let nc = C();
     let tl = T();
     var ds: array<f32, PER>;
     for (var q = 0u; q < PER; q++) { ds[q] = 0.0; }
+    var steps_done = 0u;
     for (var tt = 0u; tt < tl; tt++) {
         let t = tl - 1u - tt;
         for (var q = 0u; q < PER; q++) {
@@ -171,7 +177,9 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             }
         }
         workgroupBarrier();
+        steps_done++;
     }
+    end(lid, b, steps_done == tl);
 }
 
 // One thread per parameter: its gradient summed over every (t, b), divided by B.
@@ -236,6 +244,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         s = readout_grad(k);
     }
     grads[k] = s / f32(nb);
+    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).

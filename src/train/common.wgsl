@@ -34,6 +34,17 @@ fn flat(gid: vec3<u32>, nw: vec3<u32>) -> u32 { return gid.x + gid.y * nw.x * WG
 
 fn relu(x: f32) -> f32 { return max(x, 0.0); }
 
+// The per-trial flags after the hits (gpu.rs reads them back with the losses): a kernel working
+// on trial b calls begin(lid, b) first and end(lid, b, complete) last, `complete` saying that its
+// time loop ran every step. The first flag is raised by thread 0 at the start and lowered at the
+// end, so an invocation that never reaches the end leaves it up; the second is raised by any
+// thread whose time loop ended early or whose loops lavapipe cut short (helpers.wgsl).
+fn begin(lid: u32, b: u32) { if (lid == 0u) { work[cu(S_HITS) + B() + b] = 1.0; } }
+fn end(lid: u32, b: u32, complete: bool) {
+    if (lid == 0u) { work[cu(S_HITS) + B() + b] = 0.0; }
+    if (!complete || loops_cut_short(N())) { work[cu(S_HITS) + 2u * B() + b] = 1.0; }
+}
+
 // The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (Geadah et al. 2024).
 fn sp(x: f32, n: f32) -> f32 {
     let z = n * x;

@@ -47,6 +47,7 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let nc = C();
     let tl = T();
@@ -59,6 +60,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         c[q] = 0.0;
     }
     var loss = 0.0;
+    var steps_done = 0u;
     for (var t = 0u; t < tl; t++) {
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
@@ -110,6 +112,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             }
             loss += score(lid, b, t, parts);
         }
+        steps_done++;
     }
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
@@ -119,6 +122,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         }
     }
     if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
+    end(lid, b, steps_done == tl);
 }
 
 // Backwards through the steps: δh (and δc) of state t+1 get the read-out's gradient, the gate
@@ -128,6 +132,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let tl = T();
     let g = GATES();
@@ -137,6 +142,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
         dh[q] = 0.0;
         dc[q] = 0.0;
     }
+    var steps_done = 0u;
     for (var tt = 0u; tt < tl; tt++) {
         let t = tl - 1u - tt;
         for (var q = 0u; q < PER; q++) {
@@ -192,7 +198,9 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             }
         }
         workgroupBarrier();
+        steps_done++;
     }
+    end(lid, b, steps_done == tl);
 }
 
 // The recurrent-side error of row r at (t, b): e, with the GRU's n rows scaled by r.
@@ -242,6 +250,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         s = readout_grad(k);
     }
     grads[k] = s / f32(nb);
+    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
 }
 
 // Unit i's read-out feature at state t: h.

@@ -359,6 +359,12 @@ impl GpuTrainer {
         for (slot, v) in slots {
             self.cfg[slot] = v as u32;
         }
+        // Two flags per trial after the hits (every cell's layout ends with them): "a kernel
+        // started and did not finish" and "a kernel's loops were cut short" (helpers.wgsl).
+        if self.cfg[slot::HITS] as usize + b != work_len {
+            return Err(gpu_err("the cell's work layout must end with the hits"));
+        }
+        let work_len = work_len + 2 * b;
         let mk = |label: &str, len: usize| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -410,7 +416,7 @@ impl GpuTrainer {
         }
         self.staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: (2 * b * 4) as u64,
+            size: (4 * b * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         }));
@@ -537,11 +543,19 @@ impl GpuTrainer {
             .staging
             .as_ref()
             .ok_or_else(|| gpu_err("no read-back buffer"))?;
-        enc.copy_buffer_to_buffer(work, off as u64, staging, 0, (2 * b * 4) as u64);
+        enc.copy_buffer_to_buffer(work, off as u64, staging, 0, (4 * b * 4) as u64);
         self.queue.submit([enc.finish()]);
         let v = self.read(staging)?;
+        // The kernels' flags (common.wgsl `begin`, `end`): one left standing means a kernel
+        // stopped early (lavapipe's loop cap) and the loss and gradient are not to be trusted.
+        if v[2 * b..].iter().any(|&x| x != 0.0) {
+            return Err(crate::gpu::loop_cap_error(format!(
+                "{} steps × {b} trials of {n} units",
+                batch.t
+            )));
+        }
         let loss = v[..b].iter().map(|&x| x as f64).sum::<f64>() / b as f64;
-        let hits = v[b..].iter().filter(|&&x| x > 0.5).count();
+        let hits = v[b..2 * b].iter().filter(|&&x| x > 0.5).count();
         Ok((loss, hits))
     }
 

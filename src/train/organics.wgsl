@@ -45,6 +45,7 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let nin = NIN();
     let nc = C();
@@ -61,6 +62,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         }
     }
     var loss = 0.0;
+    var steps_done = 0u;
     for (var t = 0u; t < tl; t++) {
         for (var q = 0u; q < PER; q++) {
             let i = lid + q * WG;
@@ -122,20 +124,24 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             }
             loss += score(lid, b, t, parts);
         }
+        steps_done++;
     }
     if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
+    end(lid, b, steps_done == tl);
 }
 
 @compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let b = wid.x;
     let lid = lid3.x;
+    begin(lid, b);
     let n = N();
     let nc = C();
     let tl = T();
     let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
     var ds: array<vec4<f32>, PER>;
     for (var q = 0u; q < PER; q++) { ds[q] = vec4<f32>(0.0); }
+    var steps_done = 0u;
     for (var tt = 0u; tt < tl; tt++) {
         let t = tl - 1u - tt;
         for (var q = 0u; q < PER; q++) {
@@ -209,7 +215,9 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             }
         }
         workgroupBarrier();
+        steps_done++;
     }
+    end(lid, b, steps_done == tl);
 }
 
 // Σ over (t, b) of a stored pre-activation gradient (slot w) times a presynaptic value.
@@ -285,6 +293,7 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
     // the initial states y0, a0, b00, b10 are buffers: no gradient (as on the CPU)
     grads[k] = s / f32(nb);
+    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).
