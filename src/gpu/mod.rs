@@ -91,13 +91,15 @@ pub fn shader(body: &str, subst: &[(&str, String)]) -> String {
     src
 }
 
-/// Compiles `src` and builds one pipeline per entry point with the layout the shader implies
-/// (bind group 0); anything the device rejects is an error naming `label`, not a panic.
+/// Compiles `src` and builds one pipeline per entry point, with `layout` or (None) the layout the
+/// shader implies (bind group 0); anything the device rejects is an error naming `label`, not a
+/// panic.
 pub fn compile(
     device: &wgpu::Device,
     label: &str,
     src: &str,
     entries: &[&str],
+    layout: Option<&wgpu::PipelineLayout>,
 ) -> Result<Vec<wgpu::ComputePipeline>> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -109,7 +111,7 @@ pub fn compile(
         .map(|e| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(e),
-                layout: None,
+                layout,
                 module: &module,
                 entry_point: Some(e),
                 compilation_options: Default::default(),

@@ -93,7 +93,7 @@ pub fn tanh_map_spectra(
     );
     let zb = gpu::storage(&device, "z", &vec![0.0f32; m * n * k]);
     let ab = gpu::storage(&device, "acc", &vec![0.0f32; m * k + 1]);
-    let pipe = gpu::compile(&device, "maps.wgsl", &src, &["run"])?.remove(0);
+    let pipe = gpu::compile(&device, "maps.wgsl", &src, &["run"], None)?.remove(0);
     let bind = gpu::bind(&device, &pipe, &[&cfg, &wb, &sb, &qb, &zb, &ab]);
     let staging = gpu::staging(&device, (m * k + 1) * 4);
     // Bounded loop iterations per thread and dispatch (state, Q and the sums carry over in the

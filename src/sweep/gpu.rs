@@ -150,6 +150,7 @@ pub fn simulate_trials_budget(
         "trials.wgsl",
         &gpu::shader(include_str!("trials.wgsl"), &subst),
         &["steps"],
+        None,
     )?
     .remove(0);
     let class_pipe = gpu::compile(
@@ -157,6 +158,7 @@ pub fn simulate_trials_budget(
         "classify.wgsl",
         &gpu::shader(include_str!("classify.wgsl"), &subst),
         &["classify"],
+        None,
     )?
     .remove(0);
     let setup = Setup {

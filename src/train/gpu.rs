@@ -211,12 +211,6 @@ impl GpuTrainer {
                 ),
             ));
         }
-        // Anything the device rejects while building the pipelines becomes an error, not a panic.
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("cells.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
         let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -247,22 +241,8 @@ impl GpuTrainer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipes = ENTRIES
-            .iter()
-            .map(|e| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(e),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some(e),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .collect();
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(gpu_err(format!("the device rejected the shaders: {e}")));
-        }
+        let pipes =
+            crate::gpu::compile(&device, "the trainer's shaders", &src, &ENTRIES, Some(&pl))?;
         let p = net.layout.len;
         let l = &net.layout;
         let mut cfg = [0u32; slot::COUNT];
