@@ -255,7 +255,7 @@ fn divergence_is_a_run_failure_and_every_view_resolves() {
 }
 
 /// `--device gpu` with `--sweep-g`: the same table as the CPU's to 1e-5 relative (f32 on the
-/// device) on a non-chaotic range; without --sweep-g, or on a map with a bias, it exits 2 naming
+/// device) on a non-chaotic range; without --sweep-g or --checkpoints it exits 2 naming
 /// `device`. NEURODYN_SKIP_GPU=1 skips the GPU run on a machine without Vulkan.
 #[test]
 fn gpu_gain_sweep_matches_the_cpu() {
@@ -319,4 +319,84 @@ fn gpu_gain_sweep_matches_the_cpu() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`device`"));
+}
+
+/// `--checkpoints a,b,c`: one row per trained network, on the CPU (f64) and on the GPU (f32, all
+/// at once) — gamma-cell checkpoints, per-unit (n, s), bias — the same table to 1e-4; an LSTM
+/// checkpoint (not one recurrent layer) on the GPU exits 2 naming `device`.
+#[test]
+fn checkpoint_lists_on_both_devices() {
+    use neurodyn::train::cell::{AnyCell, GammaCell, LstmCell};
+    use neurodyn::train::net::SeqNet;
+    use neurodyn::train::Adam;
+    use rand::SeedableRng;
+    let d = tmpdir("ckpts");
+    let mut paths = vec![];
+    for seed in 0..3u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let cell = AnyCell::Gamma(GammaCell::new(16, 2, true).unwrap());
+        let mut net = SeqNet::<f64, AnyCell>::new(cell.clone(), 3).unwrap();
+        cell.init(&mut net.params, &mut rng);
+        net.init_readout(&mut rng, 2.0);
+        // A contracting recurrence (non-chaotic, so f32 and f64 agree to 1e-4).
+        let v = net.layout.get("V").unwrap().range();
+        for p in &mut net.params[v] {
+            *p *= 0.3;
+        }
+        let path = d.join(format!("g{seed}.safetensors"));
+        neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &path).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let list = paths.join(",");
+    let run = |device: &str, list: &str, out: &Path| {
+        bin()
+            .args(["--checkpoints", list, "--k", "3", "--steps", "300"])
+            .args(["--device", device, "--quiet", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (cpu, gpu) = (d.join("cpu.csv"), d.join("gpu.csv"));
+    let o = run("cpu", &list, &cpu);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = |p: &Path| -> Vec<(String, Vec<f64>)> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (name, rest) = l.split_once(',').unwrap();
+                (
+                    name.to_string(),
+                    rest.split(',').map(|v| v.parse().unwrap()).collect(),
+                )
+            })
+            .collect()
+    };
+    let c = rows(&cpu);
+    assert_eq!(c.len(), 3);
+    assert!(c[1].0.ends_with("g1.safetensors"));
+    assert!(c.iter().all(|(_, v)| v[0] < 0.0), "{c:?}");
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let o = run("gpu", &list, &gpu);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for ((nc, vc), (ng, vg)) in c.iter().zip(&rows(&gpu)) {
+        assert_eq!(nc, ng);
+        for (a, b) in vc.iter().zip(vg) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{vc:?} vs {vg:?}");
+        }
+    }
+    // An LSTM checkpoint is the map of its own update, not one layer h ← φ(W h + b).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let cell = AnyCell::Lstm(LstmCell::new(8, 1).unwrap());
+    let mut net = SeqNet::<f64, AnyCell>::new(cell.clone(), 2).unwrap();
+    cell.init(&mut net.params, &mut rng);
+    let rate = d.join("lstm.safetensors");
+    neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &rate).unwrap();
+    let o = run("gpu", &rate.display().to_string(), &d.join("r.csv"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`device`"));
+    assert!(!d.join("r.csv").exists());
 }

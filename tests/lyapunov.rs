@@ -575,3 +575,125 @@ fn gpu_map_spectra_report_the_software_loop_cap() {
         assert_eq!(got.unwrap()[0].len(), n);
     }
 }
+
+/// The GPU spectra of general layers h ← φ(W h + b) — a bias, per-unit gamma units (a trained
+/// gamma cell), sigmoid, softplus, relu — against the f64 CPU spectra of the same `RnnMap`s, each
+/// network from its own start (non-chaotic, so 1e-4 relative).
+#[test]
+fn gpu_layer_spectra_match_the_cpu() {
+    if std::env::var("NEURODYN_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return;
+    }
+    use neurodyn::lyapunov::gpu::system_spectra;
+    use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
+    use neurodyn::model::{Activation, RnnMap, System};
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
+    let n = 30;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut draw = |g: f64| {
+        let s = g / (n as f64).sqrt();
+        faer::Mat::from_fn(n, n, |_, _| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            s * z
+        })
+    };
+    let cases: Vec<(&str, Vec<RnnMap>)> = vec![
+        (
+            "tanh + bias",
+            (0..3)
+                .map(|k| {
+                    RnnMap::new(draw(0.5 + 0.2 * k as f64), Activation::Tanh)
+                        .unwrap()
+                        .with_bias((0..n).map(|i| 0.1 * ((i + k) as f64).cos()).collect())
+                        .unwrap()
+                })
+                .collect(),
+        ),
+        (
+            "gamma per unit",
+            (0..3)
+                .map(|k| {
+                    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(k);
+                    let ns = (0..n).map(|_| r.random_range(2.0..6.0)).collect();
+                    let ss = (0..n).map(|_| r.random_range(0.0..0.5)).collect();
+                    RnnMap::new(draw(1.5), Activation::Tanh)
+                        .unwrap()
+                        .with_bias(vec![-0.2; n])
+                        .unwrap()
+                        .with_gamma_per_neuron(ns, ss)
+                        .unwrap()
+                })
+                .collect(),
+        ),
+        (
+            "sigmoid",
+            (0..2)
+                .map(|_| RnnMap::new(draw(2.0), Activation::Sigmoid).unwrap())
+                .collect(),
+        ),
+        (
+            "softplus",
+            (0..2)
+                .map(|_| {
+                    RnnMap::new(draw(0.6), Activation::Softplus)
+                        .unwrap()
+                        .with_bias(vec![-1.0; n])
+                        .unwrap()
+                })
+                .collect(),
+        ),
+        (
+            "relu",
+            (0..2)
+                .map(|_| {
+                    RnnMap::new(draw(0.7), Activation::Relu)
+                        .unwrap()
+                        .with_bias(vec![0.3; n])
+                        .unwrap()
+                })
+                .collect(),
+        ),
+    ];
+    let k = 4;
+    let opts = LyapunovOptions {
+        k: Some(k),
+        warmup: 50,
+        steps: 300,
+        ..Default::default()
+    };
+    for (name, maps) in cases {
+        let systems: Vec<System> = maps
+            .iter()
+            .map(|m| System::Map(Box::new(m.clone())))
+            .collect();
+        let starts: Vec<Vec<f64>> = (0..maps.len())
+            .map(|j| {
+                (0..n)
+                    .map(|i| 0.4 * ((i * (j + 2)) as f64 * 0.3).sin())
+                    .collect()
+            })
+            .collect();
+        let pairs: Vec<_> = systems
+            .iter()
+            .zip(&starts)
+            .map(|(s, x)| (s, x.as_slice()))
+            .collect();
+        let gpu = system_spectra(&pairs, k, 50, 300).unwrap();
+        for ((m, x0), got) in maps.iter().zip(&starts).zip(&gpu) {
+            let want = lyapunov_map(m, x0, &opts).unwrap().exponents;
+            for (g, c) in got.iter().zip(&want) {
+                assert!(
+                    *c < 0.0 && (g - c).abs() <= 1e-4 * c.abs(),
+                    "{name}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+    // A flow is not a layer: an error naming `device`.
+    let flow = System::Flow(Box::new(
+        neurodyn::RateRnn::new(draw(0.5), Activation::Tanh).unwrap(),
+    ));
+    let e = system_spectra(&[(&flow, &vec![0.0; n][..])], 2, 1, 1).unwrap_err();
+    assert!(e.to_string().contains("device"), "{e}");
+}

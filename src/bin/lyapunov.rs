@@ -36,8 +36,8 @@ struct Args {
     /// The forward-Euler map of the flow with step --dt.
     #[arg(long, conflicts_with = "flow")]
     euler: bool,
-    /// Where --sweep-g runs: cpu (f64, default) or gpu (f32 WGSL, all gains at once; tanh maps
-    /// h ← tanh(W h) without bias: `--map tanh` on a W or preset).
+    /// Where --sweep-g and --checkpoints run: cpu (f64, default) or gpu (f32 WGSL, all networks at
+    /// once; maps h ← φ(W h + b) without input, e.g. `--map tanh` on a W or preset).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     device: String,
     /// State-only steps before the tangent dynamics start.
@@ -67,6 +67,11 @@ struct Args {
     /// Sweep over the gain: comma list or start:stop:count; W is scaled by g/g0.
     #[arg(long, value_name = "G-LIST")]
     sweep_g: Option<String>,
+    /// Spectra of several training checkpoints (comma-separated safetensors files), one row
+    /// each, e.g. the runs of a seed sweep; with --device gpu all at once (maps h ← φ(W h + b):
+    /// gamma-cell checkpoints, or rate checkpoints with --map).
+    #[arg(long, value_delimiter = ',', value_name = "FILES", conflicts_with_all = ["sweep_g", "checkpoint", "model", "w", "organics", "anru"])]
+    checkpoints: Vec<PathBuf>,
     /// Reference gain of the given W for --sweep-g (default: the preset's g, or 1 for a W file).
     #[arg(long)]
     g0: Option<f64>,
@@ -263,94 +268,100 @@ fn run(args: Args) -> Result<(), Error> {
     let is_map = probe.system.is_map() && !args.euler;
     let unit = if is_map { "per step" } else { "per unit time" };
 
-    if args.device == "gpu" && args.sweep_g.is_none() {
+    if args.device == "gpu" && args.sweep_g.is_none() && args.checkpoints.is_empty() {
         return Err(Error::invalid(
             "device",
-            "--device gpu computes the spectra of a gain sweep at once: give --sweep-g",
+            "--device gpu computes many spectra at once: give --sweep-g or --checkpoints",
         ));
     }
-    if let Some(gs) = &args.sweep_g {
+    if args.device == "gpu" && (args.transient > 0 || args.seed.is_some()) {
+        return Err(Error::invalid(
+            if args.transient > 0 {
+                "transient"
+            } else {
+                "seed"
+            },
+            "the GPU spectra start from the identity frame with no transient (use --device cpu)",
+        ));
+    }
+    // Many networks, one summary row each: the gains of a sweep, or a list of checkpoints.
+    let batch: Option<(Column, Vec<f64>)> = if let Some(gs) = &args.sweep_g {
         let gains = parse_gains(gs)?;
-        let g0 = match args.g0 {
-            Some(g) => g,
-            None => source.reference_gain()?,
+        Some((Column::F64(gains.clone()), gains))
+    } else if !args.checkpoints.is_empty() {
+        let names = args
+            .checkpoints
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let index = (0..args.checkpoints.len()).map(|i| i as f64).collect();
+        Some((Column::Str(names), index))
+    } else {
+        None
+    };
+    if let Some((key, values)) = batch {
+        let is_gain = matches!(key, Column::F64(_));
+        let g0 = match (is_gain, args.g0) {
+            (false, _) => 1.0,
+            (true, Some(g)) => g,
+            (true, None) => source.reference_gain()?,
         };
         if !(g0 > 0.0) {
             return Err(Error::invalid("g0", format!("{g0} (must be positive)")));
         }
-        if args.device == "gpu" {
-            let mut nets = vec![];
-            let mut x0 = vec![];
-            for &g in &gains {
-                let r = source.resolve(view, g / g0)?;
-                check_input(&args, &r)?;
-                let w = match &r.system {
-                    neurodyn::model::System::Map(m) => m.tanh_weights().map(|w| w.to_owned()),
-                    _ => None,
-                };
-                let Some(w) = w else {
-                    return Err(Error::invalid(
-                        "device",
-                        "--device gpu runs tanh maps h ← tanh(W h) without bias (--map tanh on a W or preset)",
-                    ));
-                };
-                nets.push(w);
-                x0 = r.x0;
-            }
-            let n = x0.len();
-            let k = args.k.unwrap_or(n).min(n);
-            let spectra =
-                neurodyn::lyapunov::gpu::tanh_map_spectra(&nets, &x0, k, args.warmup, args.steps)?;
-            let mut t = Table::new();
-            let rows: Vec<SweepSummary> = gains
+        // The network of row value v: the source at gain v, or checkpoint number v.
+        let resolve = |v: f64| -> Result<Resolved, Error> {
+            let r = if is_gain {
+                source.resolve(view, v / g0)?
+            } else {
+                Source::Checkpoint {
+                    path: args.checkpoints[v as usize].clone(),
+                    x0: args.source.x0.clone(),
+                }
+                .resolve(view, 1.0)?
+            };
+            check_input(&args, &r)?;
+            Ok(r)
+        };
+        let rows: Vec<SweepSummary> = if args.device == "gpu" {
+            let systems = values
+                .iter()
+                .map(|&v| resolve(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = systems[0].x0.len();
+            let pairs: Vec<_> = systems
+                .iter()
+                .map(|r| (&r.system, r.x0.as_slice()))
+                .collect();
+            let spectra = neurodyn::lyapunov::gpu::system_spectra(
+                &pairs,
+                args.k.unwrap_or(n).min(n),
+                args.warmup,
+                args.steps,
+            )?;
+            values
                 .iter()
                 .zip(&spectra)
-                .map(|(&g, e)| SweepSummary::from_exponents(g, e))
-                .collect();
-            t.push("g", Column::F64(gains.clone()));
-            t.push(
-                "lambda_max",
-                Column::F64(rows.iter().map(|r| r.lambda_max).collect()),
-            );
-            t.push("sum", Column::F64(rows.iter().map(|r| r.sum).collect()));
-            t.push(
-                "kaplan_yorke",
-                Column::F64(rows.iter().map(|r| r.kaplan_yorke).collect()),
-            );
-            t.push(
-                "entropy",
-                Column::F64(rows.iter().map(|r| r.entropy).collect()),
-            );
-            t.push(
-                "n_positive",
-                Column::I64(rows.iter().map(|r| r.n_positive as i64).collect()),
-            );
-            t.write(&args.out, format)?;
-            if !args.quiet {
-                eprintln!(
-                    "{} networks on the GPU (f32, k = {k}); wrote {}",
-                    gains.len(),
-                    args.out.display()
-                );
-            }
-            return Ok(());
-        }
-        let bar = bar(args.quiet, gains.len() as u64, "gains");
-        let spectra = sweep(&gains, |g| {
-            let r = source.resolve(view, g / g0)?;
-            check_input(&args, &r)?;
-            let s = lyapunov_system(&r.system, &r.x0, &options(&args, &r));
-            bar.inc(1);
-            s
-        })?;
-        bar.finish_and_clear();
-        let rows: Vec<SweepSummary> = gains
-            .iter()
-            .zip(&spectra)
-            .map(|(&g, s)| (g, s).into())
-            .collect();
+                .map(|(&v, e)| SweepSummary::from_exponents(v, e))
+                .collect()
+        } else {
+            // Each network built where it is analysed (in parallel), never all held at once.
+            let bar = bar(args.quiet, values.len() as u64, "networks");
+            let spectra = sweep(&values, |v| {
+                let r = resolve(v)?;
+                let s = lyapunov_system(&r.system, &r.x0, &options(&args, &r));
+                bar.inc(1);
+                s
+            })?;
+            bar.finish_and_clear();
+            values
+                .iter()
+                .zip(&spectra)
+                .map(|(&v, s)| (v, s).into())
+                .collect()
+        };
         let mut t = Table::new();
-        t.push("g", Column::F64(rows.iter().map(|r| r.value).collect()));
+        t.push(if is_gain { "g" } else { "checkpoint" }, key);
         t.push(
             "lambda_max",
             Column::F64(rows.iter().map(|r| r.lambda_max).collect()),
@@ -369,7 +380,7 @@ fn run(args: Args) -> Result<(), Error> {
             Column::I64(rows.iter().map(|r| r.n_positive as i64).collect()),
         );
         t.write(&args.out, format)?;
-        if args.plot {
+        if args.plot && is_gain {
             let st = stem(&args.out);
             LinePlot::new(
                 "Largest Lyapunov exponent vs gain",
@@ -382,7 +393,7 @@ fn run(args: Args) -> Result<(), Error> {
             )
             .series(
                 "0",
-                vec![(gains[0], 0.0), (*gains.last().unwrap_or(&1.0), 0.0)],
+                vec![(values[0], 0.0), (*values.last().unwrap_or(&1.0), 0.0)],
             )
             .save(&st.with_file_name(format!("{}_lambda_max", file_stem(&st))))?;
             LinePlot::new("Kaplan–Yorke dimension vs gain", "g", "D_KY")
@@ -398,7 +409,11 @@ fn run(args: Args) -> Result<(), Error> {
         if !args.quiet {
             eprintln!(
                 "{:>8} {:>12} {:>12} {:>8} {:>10}",
-                "g", "λ_max", "Σλ", "D_KY", "entropy"
+                if is_gain { "g" } else { "#" },
+                "λ_max",
+                "Σλ",
+                "D_KY",
+                "entropy"
             );
             for r in &rows {
                 eprintln!(
@@ -406,7 +421,16 @@ fn run(args: Args) -> Result<(), Error> {
                     r.value, r.lambda_max, r.sum, r.kaplan_yorke, r.entropy
                 );
             }
-            eprintln!("wrote {}", args.out.display());
+            eprintln!(
+                "{} networks on the {}; wrote {}",
+                rows.len(),
+                if args.device == "gpu" {
+                    "GPU (f32)"
+                } else {
+                    "CPU"
+                },
+                args.out.display()
+            );
         }
         return Ok(());
     }

@@ -18,6 +18,18 @@ fn tanh_s(x: f32) -> f32 {
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
+// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx), sp_n(x) = ln(1 + e^{nx})/n
+// (Geadah et al. 2024), and ∂γ/∂x.
+fn sp(x: f32, n: f32) -> f32 {
+    let z = n * x;
+    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
+}
+fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
+fn gam_x(x: f32, n: f32, s: f32) -> f32 {
+    let g = sigm(n * x);
+    return (1.0 - s) * g + s * n * g * (1.0 - g);
+}
+
 // Sum of one value per thread over the workgroup (called in uniform control flow).
 fn wg_sum(lid: u32, v: f32) -> f32 {
     red[lid] = v;

@@ -1,21 +1,23 @@
-//! Lyapunov spectra of many networks at once on a GPU (wgpu compute shaders, f32; the trainer's
-//! device code path, lavapipe in CI): the tanh maps h ← tanh(W h) of a gain sweep or of a set of
-//! trained networks, one workgroup per network running the warm-up and then the tangent update
-//! Z = diag(1 − h'²) W Q with a classical Gram–Schmidt QR re-orthogonalised once (CGS2) every
-//! step, accumulating ln r_cc on the device (`maps.wgsl`). Only the k exponents per network come
-//! back. The f64 CPU path ([`super::lyapunov_map`]) is the reference: non-chaotic spectra agree
-//! to 1e-4 relative (tested).
+//! Lyapunov spectra of many networks at once on a GPU (wgpu compute shaders, f32; the device
+//! code path of [`crate::gpu`], lavapipe in CI): recurrent maps h ← φ(W h + b) — a gain sweep of
+//! one network, or the checkpoints of training runs — one workgroup per network running the
+//! warm-up and then the tangent update Z = diag(φ'(a)) W Q with a classical Gram–Schmidt QR
+//! re-orthogonalised once (CGS2) every step, accumulating ln r_cc on the device (`maps.wgsl`).
+//! Only the k exponents per network come back. φ is tanh, relu, sigmoid, softplus, linear or the
+//! gamma nonlinearity with per-unit (n_i, s_i) (a trained gamma cell). The f64 CPU path
+//! ([`super::lyapunov_map`]) is the reference: non-chaotic spectra agree to 1e-4 relative
+//! (tested).
 
 use crate::error::{Error, Result};
 use crate::gpu::{self, open_device, read_back, WG};
+use crate::model::{Activation, Layer, Map, System};
 use faer::Mat;
 
 /// Largest network the shader is built for (workgroup memory: N floats).
 pub const MAX_N: usize = 4096;
 
-/// The k leading exponents (per step, largest first, as [`super::lyapunov_map`] gives them) of the map h ← tanh(W h) for each
-/// W in `nets` (all N × N), from h = `x0` after `warmup` steps, averaged over `steps` steps with
-/// Q₀ = the first k columns of the identity and a QR every step.
+/// The k leading exponents of the bias-free tanh maps h ← tanh(W h), W in `nets`, all from `x0`
+/// ([`layer_spectra`]).
 pub fn tanh_map_spectra(
     nets: &[Mat<f64>],
     x0: &[f64],
@@ -23,14 +25,87 @@ pub fn tanh_map_spectra(
     warmup: usize,
     steps: usize,
 ) -> Result<Vec<Vec<f64>>> {
-    let Some(first) = nets.first() else {
+    let zeros = vec![0.0; nets.first().map_or(0, |w| w.nrows())];
+    let layers: Vec<Layer> = nets
+        .iter()
+        .map(|w| Layer {
+            w: w.as_ref(),
+            b: &zeros,
+            act: Activation::Tanh,
+            gamma: None,
+        })
+        .collect();
+    layer_spectra(&layers, &vec![x0; nets.len()], k, warmup, steps)
+}
+
+/// The k leading exponents of each of `systems` (maps that are one recurrent layer,
+/// [`Map::layer`], each from its own start): what `lyapunov --device gpu` runs for a gain sweep
+/// or a list of checkpoints. Any other system is an error naming `device`.
+pub fn system_spectra(
+    systems: &[(&System, &[f64])],
+    k: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let mut layers = Vec::with_capacity(systems.len());
+    for (s, _) in systems {
+        let layer = match s {
+            System::Map(m) => m.layer(),
+            System::Flow(_) => None,
+        };
+        layers.push(layer.ok_or_else(|| {
+            Error::invalid(
+                "device",
+                format!(
+                    "the GPU spectra run recurrent maps h ← φ(W h + b) without input; {} is not one (use --device cpu)",
+                    s.name()
+                ),
+            )
+        })?);
+    }
+    let x0s: Vec<&[f64]> = systems.iter().map(|(_, x)| *x).collect();
+    layer_spectra(&layers, &x0s, k, warmup, steps)
+}
+
+/// The k leading exponents (per step, largest first, as [`super::lyapunov_map`] gives them) of
+/// each layer h ← φ(W h + b) (all N × N and of one φ kind), from h = `x0s[i]` after `warmup`
+/// steps, averaged over `steps` steps with Q₀ = the first k columns of the identity and a QR
+/// every step.
+pub fn layer_spectra(
+    layers: &[Layer],
+    x0s: &[&[f64]],
+    k: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let Some(first) = layers.first() else {
         return Err(Error::invalid("networks", "no networks"));
     };
-    let n = first.nrows();
-    if n == 0 || n > MAX_N || nets.iter().any(|w| w.nrows() != n || w.ncols() != n) {
+    let n = first.w.nrows();
+    if n == 0
+        || n > MAX_N
+        || layers
+            .iter()
+            .any(|l| l.w.nrows() != n || l.w.ncols() != n || l.b.len() != n)
+    {
         return Err(Error::invalid(
             "networks",
-            format!("need square matrices of one size N ≤ {MAX_N}"),
+            format!("need square matrices of one size N ≤ {MAX_N} (and biases of length N)"),
+        ));
+    }
+    let kind = |l: &Layer| match (l.gamma.is_some(), l.act) {
+        (true, _) | (_, Activation::Gamma { .. }) => 5u32,
+        (_, Activation::Tanh) => 0,
+        (_, Activation::Relu) => 1,
+        (_, Activation::Sigmoid) => 2,
+        (_, Activation::Softplus) => 3,
+        (_, Activation::Linear) => 4,
+    };
+    let phi = kind(first);
+    if layers.iter().any(|l| kind(l) != phi) {
+        return Err(Error::invalid(
+            "networks",
+            "every network of one GPU batch needs the same nonlinearity",
         ));
     }
     if k == 0 || k > n {
@@ -39,11 +114,19 @@ pub fn tanh_map_spectra(
     if steps == 0 {
         return Err(Error::invalid("steps", "must be at least 1"));
     }
-    crate::error::ensure_state("x0", x0, n, "network")?;
-    let m = nets.len();
+    if x0s.len() != layers.len() {
+        return Err(Error::invalid(
+            "x0",
+            format!("{} starts for {} networks", x0s.len(), layers.len()),
+        ));
+    }
+    for x0 in x0s {
+        crate::error::ensure_state("x0", x0, n, "network")?;
+    }
+    let m = layers.len();
     crate::memory::check(
         "networks",
-        (m as u128) * (n as u128) * (n as u128 + 2 * k as u128) * 4,
+        (m as u128) * (n as u128) * (n as u128 + 2 * k as u128 + 4) * 4,
         None,
     )?;
     let (device, queue, _) = open_device()?;
@@ -60,14 +143,27 @@ pub fn tanh_map_spectra(
         ));
     }
     let mut wdata = Vec::with_capacity(m * n * n);
-    for w in nets {
+    let mut unit = Vec::with_capacity(m * 3 * n);
+    for l in layers {
         for i in 0..n {
-            wdata.extend((0..n).map(|j| w[(i, j)] as f32));
+            wdata.extend((0..n).map(|j| l.w[(i, j)] as f32));
+        }
+        unit.extend(l.b.iter().map(|&v| v as f32));
+        match (l.gamma, l.act) {
+            (Some((gn, gs)), _) => {
+                unit.extend(gn.iter().map(|&v| v as f32));
+                unit.extend(gs.iter().map(|&v| v as f32));
+            }
+            (None, Activation::Gamma { n: gn, s: gs }) => {
+                unit.extend(std::iter::repeat_n(gn as f32, n));
+                unit.extend(std::iter::repeat_n(gs as f32, n));
+            }
+            _ => unit.extend(std::iter::repeat_n(0.0f32, 2 * n)),
         }
     }
     let mut state = Vec::with_capacity(m * n);
     let mut q = vec![0.0f32; m * n * k];
-    for net in 0..m {
+    for (net, x0) in x0s.iter().enumerate() {
         state.extend(x0.iter().map(|&v| v as f32));
         for c in 0..k {
             q[net * n * k + c * n + c] = 1.0;
@@ -81,7 +177,7 @@ pub fn tanh_map_spectra(
             steps as u32,
             s0 as u32,
             s1 as u32,
-            0,
+            phi,
             0,
         ]
     };
@@ -93,8 +189,9 @@ pub fn tanh_map_spectra(
     );
     let zb = gpu::storage(&device, "z", &vec![0.0f32; m * n * k]);
     let ab = gpu::storage(&device, "acc", &vec![0.0f32; m * k + 1]);
+    let ub = gpu::storage(&device, "unit", &unit);
     let pipe = gpu::compile(&device, "maps.wgsl", &src, &["run"], None)?.remove(0);
-    let bind = gpu::bind(&device, &pipe, &[&cfg, &wb, &sb, &qb, &zb, &ab]);
+    let bind = gpu::bind(&device, &pipe, &[&cfg, &wb, &sb, &qb, &zb, &ab, &ub]);
     let staging = gpu::staging(&device, (m * k + 1) * 4);
     // Bounded loop iterations per thread and dispatch (state, Q and the sums carry over in the
     // buffers): llvmpipe (lavapipe) ends an invocation's loops after 65,535 iterations in total

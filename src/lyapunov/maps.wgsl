@@ -1,8 +1,10 @@
-// Lyapunov spectra of many tanh maps h ← tanh(W h) at once (f32): one workgroup per network runs
-// the warm-up, then every step the tangent update Z = D W Q (D = diag(1 − h'²)) and a classical
-// Gram–Schmidt QR with re-orthogonalisation (CGS2) of Z into Q, accumulating ln r_cc.
-// cfg[0]: n, k, warm-up steps, steps; cfg[1]: the step range of this dispatch. W row-major per
-// network; Q, Z column-major per network. Prepended: the crate's helpers.wgsl (WG, wg_sum, tanh_s).
+// Lyapunov spectra of many recurrent maps h ← φ(W h + b) at once (f32): one workgroup per network
+// runs the warm-up, then every step the tangent update Z = D W Q (D = diag(φ'(a)), a = W h + b)
+// and a classical Gram–Schmidt QR with re-orthogonalisation (CGS2) of Z into Q, accumulating
+// ln r_cc. cfg[0]: n, k, warm-up steps, steps; cfg[1]: the step range of this dispatch, φ (0 tanh,
+// 1 relu, 2 sigmoid, 3 softplus, 4 linear, 5 gamma with per-unit n_i, s_i). W row-major per
+// network; unit[net 3N ..] = (b, n, s); Q, Z column-major per network. Prepended: the crate's
+// helpers.wgsl (WG, wg_sum, tanh_s, sigm, gam, gam_x).
 
 const NMAX: u32 = {{NMAX}}u;
 const PER: u32 = {{PER}}u;
@@ -13,6 +15,23 @@ const PER: u32 = {{PER}}u;
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;
 @group(0) @binding(4) var<storage, read_write> z: array<f32>;
 @group(0) @binding(5) var<storage, read_write> acc: array<f32>;
+@group(0) @binding(6) var<storage, read> unit: array<f32>;
+
+// (φ(a), φ'(a)) of unit i of network `net`.
+fn act(kind: u32, a: f32, uo: u32, n: u32, i: u32) -> vec2<f32> {
+    switch kind {
+        case 0u: { let t = tanh_s(a); return vec2<f32>(t, 1.0 - t * t); }
+        case 1u: { return vec2<f32>(max(a, 0.0), select(0.0, 1.0, a > 0.0)); }
+        case 2u: { let g = sigm(a); return vec2<f32>(g, g * (1.0 - g)); }
+        case 3u: { return vec2<f32>(sp(a, 1.0), sigm(a)); }
+        case 4u: { return vec2<f32>(a, 1.0); }
+        default: {
+            let gn = unit[uo + n + i];
+            let gs = unit[uo + 2u * n + i];
+            return vec2<f32>(gam(a, gn, gs), gam_x(a, gn, gs));
+        }
+    }
+}
 
 var<workgroup> h: array<f32, NMAX>;
 
@@ -29,6 +48,8 @@ fn run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3
     // persist in the buffers between dispatches).
     let s0 = cfg[1].x;
     let s1 = cfg[1].y;
+    let kind = cfg[1].z;
+    let uo = net * 3u * n;
     let wo = net * n * n;
     let qo = net * n * k;
     for (var p = 0u; p < PER; p++) {
@@ -43,10 +64,11 @@ fn run(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3
         for (var p = 0u; p < PER; p++) {
             let i = lid + p * WG;
             if (i < n) {
-                var a = 0.0;
+                var a = unit[uo + i];
                 for (var j = 0u; j < n; j++) { a += w[wo + i * n + j] * h[j]; }
-                hn[p] = tanh_s(a);
-                d[p] = 1.0 - hn[p] * hn[p];
+                let f = act(kind, a, uo, n, i);
+                hn[p] = f.x;
+                d[p] = f.y;
             }
         }
         let tangent = s >= warm;

@@ -52,9 +52,9 @@ pub trait Map: Send + Sync {
         None
     }
     /// A short human-readable name, used in tables and plot titles.
-    /// W when this map is exactly h ← tanh(W h) (no bias, drive or per-neuron gamma): what the
-    /// GPU spectra ([`crate::lyapunov::gpu`]) can run. Default: `None`.
-    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
+    /// This map as one recurrent layer h ← φ(W h + b) (no input drive), when it is one: what the
+    /// GPU spectra ([`crate::lyapunov::gpu`]) run. Default: `None`.
+    fn layer(&self) -> Option<Layer<'_>> {
         None
     }
     fn name(&self) -> String {
@@ -63,8 +63,8 @@ pub trait Map: Send + Sync {
 }
 
 impl<F: Map + ?Sized> Map for &F {
-    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
-        (**self).tanh_weights()
+    fn layer(&self) -> Option<Layer<'_>> {
+        (**self).layer()
     }
     fn dim(&self) -> usize {
         (**self).dim()
@@ -90,8 +90,8 @@ impl<F: Map + ?Sized> Map for &F {
 }
 
 impl<F: Map + ?Sized> Map for Box<F> {
-    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
-        (**self).tanh_weights()
+    fn layer(&self) -> Option<Layer<'_>> {
+        (**self).layer()
     }
     fn dim(&self) -> usize {
         (**self).dim()
@@ -122,6 +122,16 @@ pub fn map_jacobian_mat<F: Map + ?Sized>(map: &F, t: usize, h: &[f64]) -> Mat<f6
     let mut j = Mat::<f64>::zeros(n, n);
     map.jacobian(t, h, j.as_mut());
     j
+}
+
+/// A map that is one recurrent layer h ← φ(W h + b), borrowed from it ([`Map::layer`]): φ is
+/// `act`, or per unit γ(·; n_i, s_i) when `gamma` holds (n, s).
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    pub w: MatRef<'a, f64>,
+    pub b: &'a [f64],
+    pub act: Activation,
+    pub gamma: Option<(&'a [f64], &'a [f64])>,
 }
 
 /// The discrete RNN map `h_{t+1} = φ(W h_t + b + U x_t)` (x_t an optional input sequence), with
@@ -272,12 +282,16 @@ impl Map for RnnMap {
     fn dim(&self) -> usize {
         self.w.nrows()
     }
-    fn tanh_weights(&self) -> Option<faer::MatRef<'_, f64>> {
-        let plain = self.act == Activation::Tanh
-            && self.gamma_ns.is_none()
-            && self.drive.is_none()
-            && self.b.iter().all(|&v| v == 0.0);
-        plain.then(|| self.w.as_ref())
+    fn layer(&self) -> Option<Layer<'_>> {
+        self.drive.is_none().then(|| Layer {
+            w: self.w.as_ref(),
+            b: &self.b,
+            act: self.act,
+            gamma: self
+                .gamma_ns
+                .as_ref()
+                .map(|(n, s)| (n.as_slice(), s.as_slice())),
+        })
     }
 
     fn step(&self, t: usize, h: &mut [f64]) {

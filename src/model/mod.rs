@@ -40,7 +40,9 @@ pub mod variational;
 pub use activation::Activation;
 pub use anru::Anru;
 pub use closure::{fd_jacobian, FlowFn, MapFn};
-pub use map::{check_map_jacobian, map_jacobian_mat, EulerMap, Map, MapResidual, RnnMap, System};
+pub use map::{
+    check_map_jacobian, map_jacobian_mat, EulerMap, Layer, Map, MapResidual, RnnMap, System,
+};
 pub use rate_rnn::{InputSignal, RateRnn};
 use scratch::with_scratch;
 pub use variational::Variational;

@@ -1,5 +1,5 @@
 // Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl, anru.wgsl and
-// gated.wgsl, after the crate's helpers.wgsl — WG, wg_sum, sigm, tanh_s): the bindings, the cfg
+// gated.wgsl, after the crate's helpers.wgsl — WG, wg_sum, sigm, tanh_s, the gamma function): the bindings, the cfg
 // accessors, the gamma nonlinearity, the read-out's loss, Adam.
 // cfg slots are read by name, `cu(S_W_OUT)`: the constants S_* are generated into the prelude
 // from the one table the Rust side writes them with (gpu.rs `slot::COMMON` and each cell's
@@ -45,16 +45,7 @@ fn end(lid: u32, b: u32, complete: bool) {
     if (!complete || loops_cut_short(N())) { work[cu(S_HITS) + 2u * B() + b] = 1.0; }
 }
 
-// The gamma nonlinearity γ(x; n, s) = (1 − s) sp_n(x) + s σ(nx) (Geadah et al. 2024).
-fn sp(x: f32, n: f32) -> f32 {
-    let z = n * x;
-    return (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / n;
-}
-fn gam(x: f32, n: f32, s: f32) -> f32 { return (1.0 - s) * sp(x, n) + s * sigm(n * x); }
-fn gam_x(x: f32, n: f32, s: f32) -> f32 {
-    let g = sigm(n * x);
-    return (1.0 - s) * g + s * n * g * (1.0 - g);
-}
+// The gamma nonlinearity's parameter derivatives (γ, sp and ∂γ/∂x are in helpers.wgsl).
 fn gam_n(x: f32, n: f32, s: f32) -> f32 {
     let z = n * x;
     let g = sigm(z);
