@@ -130,6 +130,13 @@ fn sweep_floor(c: &mut Criterion) {
         neurodyn::model::kernels::gemv_add(s.model.w_r.as_ref(), &x[..100], r)
     };
     g.bench_function("gemv_N100", |b| b.iter(|| gemv(&mut r)));
+    let packed = neurodyn::model::kernels::PackedSymmetric::new(s.model.w_r.as_ref()).unwrap();
+    g.bench_function("symv_packed_N100", |b| {
+        b.iter(|| {
+            r.fill(0.0);
+            packed.mul_add(&x[..100], &mut r)
+        })
+    });
     let mut f = vec![0.0; 200];
     g.bench_function("rhs_uniform_pool_N100", |b| {
         b.iter(|| u.rhs(0.0, &x, &mut f))

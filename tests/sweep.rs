@@ -630,8 +630,12 @@ fn fast_paths_equal_the_general_ones() {
         Variant::Rectified,
         Variant::RectifiedRecurrence,
     ] {
-        for uniform in [true, false] {
-            let w_r = faer::Mat::from_fn(n, n, |_, _| rng.random_range(-0.6..0.6));
+        // (uniform pool, symmetric W_r): the symmetric case takes the packed product.
+        for (uniform, symmetric) in [(true, false), (true, true), (false, false)] {
+            let mut w_r = faer::Mat::from_fn(n, n, |_, _| rng.random_range(-0.6..0.6));
+            if symmetric {
+                w_r = faer::Mat::from_fn(n, n, |i, j| w_r[(i.max(j), i.min(j))]);
+            }
             let w = faer::Mat::from_fn(n, n, |_, _| {
                 if uniform {
                     0.7

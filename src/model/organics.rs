@@ -204,6 +204,32 @@ impl Organics {
         x.split_at(self.n())
     }
 
+    /// r = W_r ŷ_r with the product y ← y + W_r v done by `product(v, r)` (for ŷ_r = ⌊y⌋ the
+    /// rectified copy lives in a stack buffer of [`kernels::BLOCK`](crate::model::kernels::BLOCK)
+    /// entries at a time — here the whole vector, so N ≤ BLOCK or a heap copy).
+    fn recurrent_with(&self, y: &[f64], r: &mut [f64], product: impl Fn(&[f64], &mut [f64])) {
+        r.fill(0.0);
+        match self.variant {
+            Variant::Unrectified => product(y, r),
+            Variant::Rectified => {
+                let mut buf = [0.0f64; crate::model::kernels::BLOCK];
+                let mut heap = vec![];
+                let v: &mut [f64] = if y.len() <= buf.len() {
+                    &mut buf[..y.len()]
+                } else {
+                    heap.resize(y.len(), 0.0);
+                    &mut heap
+                };
+                v.iter_mut().zip(y).for_each(|(b, &x)| *b = relu(x));
+                product(v, r)
+            }
+            Variant::RectifiedRecurrence => {
+                product(y, r);
+                r.iter_mut().for_each(|v| *v = relu(*v));
+            }
+        }
+    }
+
     /// (r, ∂-mask) for the recurrent term: r = W_r ŷ_r and the Heaviside factors of its derivative.
     fn recurrent(&self, y: &[f64], r: &mut [f64]) {
         let n = self.n();
@@ -345,6 +371,7 @@ impl Organics {
         uniform.then(|| UniformPool {
             model: self,
             c,
+            packed: crate::model::kernels::PackedSymmetric::new(self.w_r.as_ref()),
             inv_tau_y: self.tau_y.iter().map(|t| 1.0 / t).collect(),
             inv_tau_a: self.tau_a.iter().map(|t| 1.0 / t).collect(),
             drive: (0..n).map(|i| self.b1[i] * self.z[i]).collect(),
@@ -365,6 +392,9 @@ pub struct UniformPool<'a> {
     pub model: &'a Organics,
     /// The common entry of W.
     pub c: f64,
+    /// W_r in packed symmetric storage when it is exactly symmetric (the sweep's symmetric
+    /// ensembles and deterministic matrix): half the memory traffic per product.
+    packed: Option<crate::model::kernels::PackedSymmetric>,
     inv_tau_y: Vec<f64>,
     inv_tau_a: Vec<f64>,
     drive: Vec<f64>,
@@ -398,7 +428,10 @@ impl Model for UniformPool<'_> {
         let n = m.n();
         let (y, a) = x.split_at(n);
         let (dy, da) = dx.split_at_mut(n);
-        m.recurrent(y, dy);
+        match &self.packed {
+            Some(p) => m.recurrent_with(y, dy, |v, r| p.mul_add(v, r)),
+            None => m.recurrent(y, dy),
+        }
         let s = self.c
             * if m.variant == Variant::Unrectified {
                 pooled(y, a, |v| v)
