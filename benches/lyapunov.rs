@@ -142,6 +142,19 @@ fn bench_maps(c: &mut Criterion) {
         grp.bench_function(format!("rk4_full_N{n}_{steps}steps"), |bch| {
             bch.iter(|| lyapunov_flow(&rnn, &x0, &opts).unwrap())
         });
+        // Adaptive re-orthonormalisation (`--reorth auto`): the frame's conditioning grows by
+        // the spectrum's spread × dt per step, so QRs are rare and the four variational products
+        // per RK4 step are what is left.
+        let steps = if n == 100 { 200 } else { 40 };
+        let auto = LyapunovOptions {
+            steps,
+            dt: 0.01,
+            ..Default::default()
+        }
+        .adaptive(8.0);
+        grp.bench_function(format!("rk4_full_N{n}_{steps}steps_auto"), |bch| {
+            bch.iter(|| lyapunov_flow(&rnn, &x0, &auto).unwrap())
+        });
     }
     grp.finish();
 }

@@ -17,6 +17,7 @@
 //! [`kernels`](super::kernels).
 
 use super::kernels::{gemv_add, gemv_add_blocked, gemv_add_many, BLOCK};
+use super::scratch::with_scratch;
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
 use faer::linalg::matmul::matmul;
@@ -379,23 +380,34 @@ impl Model for RateRnn {
     fn jac_mul_mat(&self, _t: f64, x: &[f64], y: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
         // J Y = diag(1/τ) (−Y + W diag(φ'(x)) Y): one n×n by n×k product (the scaled copy of Y is
         // O(nk), small next to the O(n²k) product).
+        // The scaled copy lives in the thread's scratch pool (a Lyapunov run calls this four
+        // times per RK4 step with the same sizes: no allocation after the first).
         let (n, k) = (self.dim(), y.ncols());
-        let mut d = vec![0.0; n];
-        self.dphi_mul_block(0, x, &vec![1.0; n], &mut d);
-        let sy = Mat::<f64>::from_fn(n, k, |i, j| d[i] * y[(i, j)]);
-        let par = if n * n * k >= 1 << 22 {
-            Par::rayon(0)
-        } else {
-            Par::Seq
-        };
-        matmul(
-            out.as_mut(),
-            Accum::Replace,
-            self.w.as_ref(),
-            sy.as_ref(),
-            1.0,
-            par,
-        );
+        with_scratch(n * (k + 2), |buf| {
+            let (d, rest) = buf.split_at_mut(n);
+            let (ones, sy) = rest.split_at_mut(n);
+            ones.fill(1.0);
+            self.dphi_mul_block(0, x, ones, d);
+            for j in 0..k {
+                let (yc, sc) = (y.col(j), &mut sy[j * n..(j + 1) * n]);
+                for i in 0..n {
+                    sc[i] = d[i] * yc[i];
+                }
+            }
+            let par = if n * n * k >= 1 << 22 {
+                Par::rayon(0)
+            } else {
+                Par::Seq
+            };
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                self.w.as_ref(),
+                MatRef::from_column_major_slice(sy, n, k),
+                1.0,
+                par,
+            );
+        });
         for j in 0..k {
             for i in 0..n {
                 out[(i, j)] = (out[(i, j)] - y[(i, j)]) * self.inv_tau[i];
