@@ -53,6 +53,15 @@ fn bench(c: &mut Criterion) {
         g.bench_function("newton_N200_seq", |bch| {
             bch.iter(|| newton(&m, &x0, &NewtonOptions::default()).unwrap())
         });
+        // Newton's floor: per iteration one Jacobian and one LU solve (iterations printed above).
+        g.bench_function("floor_jacobian_lu_N200_seq", |bch| {
+            bch.iter(|| {
+                use faer::linalg::solvers::Solve;
+                let j = jacobian_mat(&m, 0.0, &r.x);
+                let rhs = faer::Mat::<f64>::from_fn(200, 1, |i, _| r.x[i]);
+                j.partial_piv_lu().solve(&rhs)
+            })
+        });
         faer::set_global_parallelism(faer::Par::rayon(0));
     } else {
         eprintln!(

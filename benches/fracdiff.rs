@@ -31,6 +31,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| fracdiff(black_box(&f), 0.5, h, Scheme::GrunwaldLetnikov).unwrap())
         });
         let op = Operator::new(0.5, h, n, Scheme::GrunwaldLetnikov).unwrap();
+        // The floor of a prepared operator: one real FFT of the zero-padded input and one
+        // inverse, of the operators' length (the spectrum product and the copies are O(N)).
+        let len = neurodyn::fracdiff::fast_len(2 * n - 1);
+        let mut planner = realfft::RealFftPlanner::<f64>::new();
+        let (fwd, inv) = (planner.plan_fft_forward(len), planner.plan_fft_inverse(len));
+        let (mut buf, mut spec) = (vec![0.0; len], fwd.make_output_vec());
+        g.bench_function(format!("floor_fft_pair_N{n}"), |b| {
+            b.iter(|| {
+                buf[..n].copy_from_slice(&f);
+                buf[n..].fill(0.0);
+                fwd.process(&mut buf, &mut spec).unwrap();
+                spec[0].im = 0.0;
+                if let Some(last) = spec.last_mut() {
+                    last.im = 0.0;
+                }
+                inv.process(&mut spec, &mut buf).unwrap();
+            })
+        });
         g.bench_function(format!("prepared_N{n}"), |b| {
             b.iter(|| op.apply(black_box(&f)).unwrap())
         });

@@ -38,6 +38,48 @@ fn bench(c: &mut Criterion) {
     } else {
         &[("rate", 64), ("rate", 128)]
     };
+    // The floor of a seq784 rate step (N = 64, 128; batch 32): the forward product W·R and the
+    // backward's two (Wᵀ·E and E·Rᵀ) per time step, as one f32 matrix product each.
+    for n in [64usize, 128] {
+        use faer::{Accum, Mat, Par};
+        let w = Mat::<f32>::from_fn(n, n, |i, j| ((i * 7 + j) % 13) as f32 * 0.01);
+        let r = Mat::<f32>::from_fn(n, 32, |i, j| ((i + 3 * j) % 11) as f32 * 0.1);
+        let mut out = Mat::<f32>::zeros(n, 32);
+        let mut dw = Mat::<f32>::zeros(n, n);
+        g.bench_function(
+            format!("floor_seq784_three_products_N{n}_batch32_f32"),
+            |b| {
+                b.iter(|| {
+                    for _ in 0..784 {
+                        faer::linalg::matmul::matmul(
+                            out.as_mut(),
+                            Accum::Replace,
+                            w.as_ref(),
+                            r.as_ref(),
+                            1.0,
+                            Par::Seq,
+                        );
+                        faer::linalg::matmul::matmul(
+                            out.as_mut(),
+                            Accum::Replace,
+                            w.transpose(),
+                            r.as_ref(),
+                            1.0,
+                            Par::Seq,
+                        );
+                        faer::linalg::matmul::matmul(
+                            dw.as_mut(),
+                            Accum::Add,
+                            r.as_ref(),
+                            r.transpose(),
+                            1.0,
+                            Par::Seq,
+                        );
+                    }
+                })
+            },
+        );
+    }
     for &(cell, n) in cells {
         let mut spec = CellSpec::default_for(cell.parse().unwrap(), digits);
         spec.hidden = n;

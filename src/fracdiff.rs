@@ -150,16 +150,25 @@ impl Kernel {
 
     /// The sequence convolved with the kernel.
     fn input(&self, f: &[f64]) -> Vec<f64> {
+        let mut g = vec![0.0; f.len()];
+        self.input_into(f, &mut g);
+        g
+    }
+
+    /// The convolution's input sequence written into `g` (length n).
+    fn input_into(&self, f: &[f64], g: &mut [f64]) {
         match self.scheme {
-            Scheme::GrunwaldLetnikov => f.to_vec(),
+            Scheme::GrunwaldLetnikov => g.copy_from_slice(f),
             Scheme::RiemannLiouville => {
-                let mut g = f.to_vec();
+                g.copy_from_slice(f);
                 g[0] = 0.0;
-                g
             }
-            Scheme::CaputoL1 => (0..f.len())
-                .map(|m| if m == 0 { 0.0 } else { f[m] - f[m - 1] })
-                .collect(),
+            Scheme::CaputoL1 => {
+                g[0] = 0.0;
+                for m in 1..f.len() {
+                    g[m] = f[m] - f[m - 1];
+                }
+            }
         }
     }
 
@@ -201,9 +210,10 @@ pub struct Operator {
     ifft: Arc<dyn realfft::ComplexToReal<f64>>,
 }
 
-/// Smallest length ≥ n of the form 2^a 3^b (rustfft's fastest radices; measured faster here than
-/// admitting factors of 5 as well).
-fn fast_len(n: usize) -> usize {
+/// The FFT length the operators use for a linear convolution of `n` points: the smallest length
+/// ≥ n of the form 2^a 3^b (rustfft's fastest radices; measured faster here than admitting
+/// factors of 5 as well).
+pub fn fast_len(n: usize) -> usize {
     let mut best = n.next_power_of_two();
     let mut p3 = 1usize;
     while p3 < best {
@@ -255,25 +265,30 @@ impl Operator {
             ));
         }
         crate::error::ensure_finite("input", f)?;
-        let g = self.kernel.input(f);
-        let mut buf = vec![0.0; self.len];
-        buf[..self.n].copy_from_slice(&g);
-        let mut s = self.fft.make_output_vec();
-        fwd(self.fft.as_ref(), &mut buf, &mut s)?;
-        let norm = 1.0 / self.len as f64;
-        for (a, b) in s.iter_mut().zip(&self.spec) {
-            *a = *a * *b * norm;
-        }
-        // The DC and Nyquist bins of a real signal's spectrum are real; clear round-off there.
-        s[0].im = 0.0;
-        if self.len % 2 == 0 {
-            let last = s.len() - 1;
-            s[last].im = 0.0;
-        }
-        inv(self.ifft.as_ref(), &mut s, &mut buf)?;
-        buf.truncate(self.n);
-        self.kernel.finish(f, &mut buf);
-        Ok(buf)
+        // The padded signal and its spectrum live in the thread's pools (tens of MB at N = 10⁶:
+        // fresh allocations cost as much as the transforms, in page faults); only the result is
+        // allocated.
+        let mut out = with_pool(&PADDED, self.len, |buf| {
+            self.kernel.input_into(f, &mut buf[..self.n]);
+            buf[self.n..].fill(0.0);
+            with_pool(&SPECTRUM, self.spec.len(), |s| -> Result<Vec<f64>> {
+                fwd(self.fft.as_ref(), buf, s)?;
+                let norm = 1.0 / self.len as f64;
+                for (a, b) in s.iter_mut().zip(&self.spec) {
+                    *a = *a * *b * norm;
+                }
+                // The DC and Nyquist bins of a real signal's spectrum are real; clear round-off.
+                s[0].im = 0.0;
+                if self.len % 2 == 0 {
+                    let last = s.len() - 1;
+                    s[last].im = 0.0;
+                }
+                inv(self.ifft.as_ref(), s, buf)?;
+                Ok(buf[..self.n].to_vec())
+            })
+        })?;
+        self.kernel.finish(f, &mut out);
+        Ok(out)
     }
 }
 
@@ -286,6 +301,36 @@ thread_local! {
     /// Reused FFT scratch space (the transforms of long signals need tens of MB; allocating and
     /// zeroing it on every call measurably costs at N = 10⁶).
     static SCRATCH: std::cell::RefCell<Vec<Complex64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// [`Operator::apply`]'s zero-padded signal and its spectrum, reused across calls.
+    static PADDED: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPECTRUM: std::cell::RefCell<Vec<Complex64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on the first `len` entries of the thread's buffer in `pool` (grown as needed; a nested
+/// use of the same pool gets a fresh buffer).
+fn with_pool<T: Clone + Default + 'static, R>(
+    pool: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut buf = pool.with(|p| {
+        p.try_borrow_mut()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    });
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    let r = f(&mut buf[..len]);
+    pool.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = buf;
+        }
+    });
+    r
 }
 
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Complex64]) -> R) -> R {

@@ -102,6 +102,47 @@ pub struct RatePrep<F> {
 }
 
 impl RateCell {
+    /// r = φ(s) and (optionally) dr = φ'(s) over a block of states; tanh vectorised a column at
+    /// a time ([`Real::tanh_into`]).
+    fn phi_block<F: Real>(&self, s: MatRef<F>, mut r: MatMut<F>, mut dr: Option<MatMut<F>>) {
+        let (n, b) = (s.nrows(), s.ncols());
+        if self.phi == RatePhi::Tanh {
+            for j in 0..b {
+                let vectorised = match (
+                    s.col(j).try_as_col_major(),
+                    r.rb_mut().col_mut(j).try_as_col_major_mut(),
+                ) {
+                    (Some(sc), Some(rc)) => {
+                        F::tanh_into(sc.as_slice(), rc.as_slice_mut());
+                        true
+                    }
+                    _ => false,
+                };
+                if !vectorised {
+                    for i in 0..n {
+                        r[(i, j)] = s[(i, j)].tanh();
+                    }
+                }
+                if let Some(d) = dr.as_mut() {
+                    for i in 0..n {
+                        let t = r[(i, j)];
+                        d[(i, j)] = F::one() - t * t;
+                    }
+                }
+            }
+            return;
+        }
+        for j in 0..b {
+            for i in 0..n {
+                let (v, d) = self.phi.eval(s[(i, j)]);
+                r[(i, j)] = v;
+                if let Some(dm) = dr.as_mut() {
+                    dm[(i, j)] = d;
+                }
+            }
+        }
+    }
+
     pub fn new(
         n: usize,
         n_in: usize,
@@ -247,11 +288,7 @@ impl<F: Real> Cell<F> for RateCell {
     ) {
         let (n, b) = (self.n, s.ncols());
         let [mut r] = ws.take(0, [(n, b)]);
-        for j in 0..b {
-            for i in 0..n {
-                r[(i, j)] = self.phi.eval(s[(i, j)]).0;
-            }
-        }
+        self.phi_block(s, r.rb_mut(), None);
         F::matmul(out.rb_mut(), false, rm(&pr.w, n, n), r.rb());
         let wi = self.layout.off("W_in");
         F::matmul(out.rb_mut(), true, rm(&p[wi..], n, self.n_in), u);
@@ -275,13 +312,7 @@ impl<F: Real> Cell<F> for RateCell {
     ) {
         let (n, b, m) = (self.n, s.ncols(), self.n_in);
         let [mut r, mut dr, mut a, mut ax] = ws.take(0, [(n, b); 4]);
-        for j in 0..b {
-            for i in 0..n {
-                let (v, d) = self.phi.eval(s[(i, j)]);
-                r[(i, j)] = v;
-                dr[(i, j)] = d;
-            }
-        }
+        self.phi_block(s, r.rb_mut(), Some(dr.rb_mut()));
         // drive a = W r + W_in u (for ∂/∂α).
         F::matmul(a.rb_mut(), false, rm(&pr.w, n, n), r.rb());
         let wi = self.layout.off("W_in");
