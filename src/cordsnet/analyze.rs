@@ -88,7 +88,7 @@ impl CordsNet {
         Ok(a.offsets()[l] + c * s[l] * s[l] + i * s[l] + j)
     }
 
-    /// The leading eigenvalues of each layer's D_l K^rec_l at state `r` (D_l = 1[r_l > 0], the
+    /// The leading eigenvalues of each layer's D_l K^rec_l at state `r` (`D_l = 1[r_l > 0]`, the
     /// active set at a steady state), with Arnoldi residuals.
     pub fn layer_spectra(&self, r: &[f64], m: usize, k: usize) -> Result<Vec<Vec<(c64, f64)>>> {
         let a = &self.arch;

@@ -1,8 +1,8 @@
 //! Single-sample convolutions on square grids (f64; PyTorch's cross-correlation with zero
 //! padding), the stem's average pool, and the convolution as a matrix-free
-//! [`LinearOperator`](crate::krylov::LinearOperator) for its spectrum.
+//! [`LinearOperator`] for its spectrum.
 //!
-//! (K ⊛_{s,p} x)[o,i,j] = Σ_c Σ_{m,n} K[o,c,m,n] x̃[c, s i + m − p, s j + n − p], out size
+//! `(K ⊛_{s,p} x)[o,i,j] = Σ_c Σ_{m,n} K[o,c,m,n] x̃[c, s i + m − p, s j + n − p]`, out size
 //! ⌊(n + 2p − k)/s⌋ + 1. Direct loops, parallel over output channels (each output written by
 //! one thread: the same bits whatever the thread count).
 

@@ -590,7 +590,7 @@ pub struct Run {
     pub layer_sums: Vec<Vec<f64>>,
 }
 
-/// K[o] = g[o] V[o] / ‖V[o]‖_F (PyTorch's weight normalisation along dim 0).
+/// `K[o] = g[o] V[o] / ‖V[o]‖_F` (PyTorch's weight normalisation along dim 0).
 pub fn weight_norm(g: &[f64], v: &[f64], out: usize) -> Result<Vec<f64>> {
     if g.len() != out || v.len() % out != 0 {
         return Err(Error::invalid(

@@ -280,9 +280,9 @@ impl PackedSymmetric {
         self.n
     }
 
-    /// `y ← y + A x`. Each stored entry A[i, j] (i > j) is loaded once and used twice: y[i] +=
-    /// A[i, j] x[j] (column by column, in order) and y[j] += A[i, j] x[i] (a dot product in
-    /// sixteen interleaved partial sums, then the diagonal term). The order is fixed and the same
+    /// `y ← y + A x`. Each stored entry `A[i, j]` (i > j) is loaded once and used twice:
+    /// `y[i] += A[i, j] x[j]` (four columns per pass, in order) and `y[j] += A[i, j] x[i]` (a dot
+    /// product in interleaved partial sums, then the diagonal term). The order is fixed and the same
     /// with and without AVX2, so the result is the same bits on every machine with FMA; it
     /// differs from [`gemv_add`]'s by rounding.
     #[inline]
@@ -305,7 +305,7 @@ impl PackedSymmetric {
     }
 }
 
-/// Offset of column j in packed lower storage of order n.
+/// Offset of column `j` in packed lower storage of order `n`.
 #[inline(always)]
 fn packed_col(n: usize, j: usize) -> usize {
     j * n - j * j.saturating_sub(1) / 2

@@ -2,7 +2,7 @@
 //! `train-cnn` ([`ArchSpec`]).
 //!
 //! Architectures for 28 × 28 single-channel images (MNIST, Fashion-MNIST); "block" is
-//! conv → [ReLU] → [normalization], the normalization per [`Norm`] placed as in the
+//! conv → \[ReLU\] → \[normalization\], the normalization per [`Norm`] placed as in the
 //! divisive-normalization study (conv → ReLU → divnorm → BatchNorm):
 //!
 //! - `small-alexnet`: conv1 5×5 (1→32, pad 2) block, max-pool 3/2 → 13×13; conv2 5×5 (32→64, pad 2)

@@ -15,7 +15,7 @@
 //!    $\mathrm{IPSC} \leftarrow \mathrm{IPSC}\, e^{-dt/\tau_d} + h\,dt$,
 //!    $h \leftarrow h\,e^{-dt/\tau_r} + J_D / (\tau_r \tau_d)$ (postsynaptic $\tau_d$),
 //!    $r \leftarrow r\, e^{-dt/\tau_d} + h_r\,dt$,
-//!    $h_r \leftarrow h_r\,e^{-dt/\tau_r} + \mathbb 1[S]/(\tau_r\tau_d)$ (the spiking unit's own $\tau_d$);
+//!    $h_r \leftarrow h_r\,e^{-dt/\tau_r} + \mathbb 1\[S\]/(\tau_r\tau_d)$ (the spiking unit's own $\tau_d$);
 //! 6. spikes are recorded sparsely as (unit, step); spiking units are marked at $v = 30$ mV and
 //!    reset to $v_{reset}$; the read-out is $o(i) = w^{out}_{spk} \cdot r$ (no bias).
 //!

@@ -14,7 +14,7 @@
 //!   τ, $W^{in}$, read-out) read from a checkpoint, and its conversion [`RateNetwork::to_spiking`];
 //! - [`lif_trial`], [`lif_correct`]: the tasks' trials as LIF inputs (T + 1 columns of 5 ms) and the
 //!   LIF criteria (Go/NoGo judged from 0.5 s, XOR from 1.0 s, Mante from 1.3 s);
-//! - [`simulate`](lif::simulate): one trial; sparse spikes (unit, step), the read-out trace.
+//! - [`simulate`]: one trial; sparse spikes (unit, step), the read-out trace.
 
 pub mod grid;
 pub mod lif;
