@@ -34,6 +34,8 @@ fn bench(c: &mut Criterion) {
             ("gamma", 128),
             ("organics", 64),
             ("organics", 128),
+            ("lstm", 64),
+            ("gru", 64),
         ]
     } else {
         &[("rate", 64), ("rate", 128)]

@@ -3,6 +3,7 @@
 //! batches of states are column-major `S × B` (one trial per contiguous column).
 
 use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::Debug;
@@ -29,10 +30,27 @@ pub trait Real:
     const NAME: &'static str;
     /// C = A·B (`acc`: C += A·B), sequential (the trainers parallelise over trials instead).
     fn matmul(c: MatMut<'_, Self>, acc: bool, a: MatRef<'_, Self>, b: MatRef<'_, Self>);
-    /// `out[i] = tanh(x[i])`, vectorised ([`crate::model::kernels::tanh_sech2_into`], within a
-    /// few ulps of libm; f32 through it in f64, then rounded): the rate cell's nonlinearity was
-    /// 58 % of a training step through scalar libm calls.
-    fn tanh_into(x: &[Self], out: &mut [Self]);
+    /// `out[i] = φ(x[i])` for φ = tanh or the logistic sigmoid, vectorised
+    /// ([`Activation::eval_into`](crate::model::Activation::eval_into), within a few ulps of
+    /// libm; f32 through it in f64, then rounded): the cells' nonlinearities were more than half
+    /// of a training step as scalar libm calls. In place: [`act_in_place`].
+    fn act_into(act: crate::model::Activation, x: &[Self], out: &mut [Self]) {
+        let (mut a, mut t) = ([0.0f64; 256], [0.0f64; 256]);
+        for (xc, oc) in x.chunks(256).zip(out.chunks_mut(256)) {
+            let k = xc.len();
+            for (d, &v) in a.iter_mut().zip(xc) {
+                *d = v.f();
+            }
+            act.eval_into(&a[..k], &mut t[..k]);
+            for (o, &v) in oc.iter_mut().zip(&t[..k]) {
+                *o = Self::c(v);
+            }
+        }
+    }
+    /// `out[i] = tanh(x[i])`, vectorised ([`Real::act_into`]).
+    fn tanh_into(x: &[Self], out: &mut [Self]) {
+        Self::act_into(crate::model::Activation::Tanh, x, out)
+    }
     /// Conversion from f64.
     #[inline(always)]
     fn c(x: f64) -> Self {
@@ -47,8 +65,8 @@ pub trait Real:
 
 impl Real for f64 {
     const NAME: &'static str = "f64";
-    fn tanh_into(x: &[f64], out: &mut [f64]) {
-        crate::model::kernels::tanh_sech2_into(x, Some(out), None)
+    fn act_into(act: crate::model::Activation, x: &[f64], out: &mut [f64]) {
+        act.eval_into(x, out)
     }
     fn matmul(c: MatMut<'_, f64>, acc: bool, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
         let accum = if acc { Accum::Add } else { Accum::Replace };
@@ -58,22 +76,44 @@ impl Real for f64 {
 
 impl Real for f32 {
     const NAME: &'static str = "f32";
-    fn tanh_into(x: &[f32], out: &mut [f32]) {
-        let (mut a, mut t) = ([0.0f64; 256], [0.0f64; 256]);
-        for (xc, oc) in x.chunks(256).zip(out.chunks_mut(256)) {
-            let k = xc.len();
-            for (d, &v) in a.iter_mut().zip(xc) {
-                *d = v as f64;
-            }
-            crate::model::kernels::tanh_sech2_into(&a[..k], Some(&mut t[..k]), None);
-            for (o, &v) in oc.iter_mut().zip(&t[..k]) {
-                *o = v as f32;
-            }
-        }
-    }
+
     fn matmul(c: MatMut<'_, f32>, acc: bool, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
         let accum = if acc { Accum::Add } else { Accum::Replace };
         matmul(c, accum, a, b, 1.0, Par::Seq);
+    }
+}
+
+/// `x[i] ← φ(x[i])` in place, vectorised ([`Real::act_into`] through a stack copy).
+pub fn act_in_place<F: Real>(act: crate::model::Activation, x: &mut [F]) {
+    let mut buf = [F::zero(); 256];
+    for c in x.chunks_mut(256) {
+        let k = c.len();
+        buf[..k].copy_from_slice(c);
+        F::act_into(act, &buf[..k], c);
+    }
+}
+
+/// Each column of `m` split into blocks of `n` rows, block g mapped through `acts[g]` in place
+/// (the gated cells' gates: σ for input/forget/output, tanh for the candidate).
+pub fn gates_in_place<F: Real>(mut m: MatMut<'_, F>, n: usize, acts: &[crate::model::Activation]) {
+    for j in 0..m.ncols() {
+        let col = m.rb_mut().col_mut(j);
+        match col.try_as_col_major_mut() {
+            Some(c) => {
+                let c = c.as_slice_mut();
+                for (g, &act) in acts.iter().enumerate() {
+                    act_in_place(act, &mut c[g * n..(g + 1) * n]);
+                }
+            }
+            None => {
+                let mut c = m.rb_mut().col_mut(j);
+                for (g, &act) in acts.iter().enumerate() {
+                    for i in g * n..(g + 1) * n {
+                        c[i] = F::c(act.eval(c[i].f()));
+                    }
+                }
+            }
+        }
     }
 }
 

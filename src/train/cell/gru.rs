@@ -15,8 +15,31 @@
 //! e_r = e_n ⊙ (W_hn h + b_hn) ⊙ r(1 − r); the input side of the gates has errors (e_r, e_z, e_n),
 //! the recurrent side (e_r, e_z, e_n ⊙ r); δh = δh' ⊙ z + W_hhᵀ (recurrent errors).
 use super::*;
+use crate::model::Activation;
 use crate::train::gpu::{tensor_slot, WorkLayout};
-use crate::train::real::{rm, rm_mut, sig};
+use crate::train::real::{gates_in_place, rm, rm_mut};
+
+/// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's
+/// order r, z, n), written over `ai`: r = σ(a_r + h_r), z = σ(a_z + h_z),
+/// n = tanh(a_n + r ⊙ h_n) — vectorised a block at a time.
+fn gru_gates<F: Real>(n: usize, mut ai: MatMut<'_, F>, ah: MatRef<'_, F>) {
+    for j in 0..ai.ncols() {
+        for k in 0..2 * n {
+            ai[(k, j)] = ai[(k, j)] + ah[(k, j)];
+        }
+    }
+    gates_in_place(
+        ai.rb_mut().subrows_mut(0, 2 * n),
+        n,
+        &[Activation::Sigmoid; 2],
+    );
+    for j in 0..ai.ncols() {
+        for i in 0..n {
+            ai[(2 * n + i, j)] = ai[(2 * n + i, j)] + ai[(i, j)] * ah[(2 * n + i, j)];
+        }
+    }
+    gates_in_place(ai.rb_mut().subrows_mut(2 * n, n), n, &[Activation::Tanh]);
+}
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 
@@ -242,11 +265,10 @@ impl<F: Real> Cell<F> for GruCell {
         let (n, b) = (self.n, s.ncols());
         let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
         self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
+        gru_gates(n, ai.rb_mut(), ah.rb());
         for j in 0..b {
             for i in 0..n {
-                let r = sig(ai[(i, j)] + ah[(i, j)]);
-                let z = sig(ai[(n + i, j)] + ah[(n + i, j)]);
-                let nn = (ai[(2 * n + i, j)] + r * ah[(2 * n + i, j)]).tanh();
+                let (z, nn) = (ai[(n + i, j)], ai[(2 * n + i, j)]);
                 out[(i, j)] = (F::one() - z) * nn + z * s[(i, j)];
             }
         }
@@ -265,13 +287,12 @@ impl<F: Real> Cell<F> for GruCell {
         let (n, b, one) = (self.n, s.ncols(), F::one());
         let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
         self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
+        gru_gates(n, ai.rb_mut(), ah.rb());
         // ai ← input-side errors (e_r, e_z, e_n), ah ← recurrent-side (e_r, e_z, e_n ⊙ r).
         for j in 0..b {
             for i in 0..n {
-                let r = sig(ai[(i, j)] + ah[(i, j)]);
-                let z = sig(ai[(n + i, j)] + ah[(n + i, j)]);
+                let (r, z, nn) = (ai[(i, j)], ai[(n + i, j)], ai[(2 * n + i, j)]);
                 let hn = ah[(2 * n + i, j)];
-                let nn = (ai[(2 * n + i, j)] + r * hn).tanh();
                 let d = dn[(i, j)];
                 let e_n = d * (one - z) * (one - nn * nn);
                 let e_z = d * (s[(i, j)] - nn) * z * (one - z);

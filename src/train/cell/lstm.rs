@@ -17,7 +17,16 @@
 //! e uᵀ and Σ e for both biases.
 use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch_shape_is};
 use super::*;
-use crate::train::real::{rm, sig};
+use crate::model::Activation;
+use crate::train::real::{gates_in_place, rm};
+
+/// The LSTM's gates in PyTorch's order: input, forget, cell (candidate), output.
+const GATES: [Activation; 4] = [
+    Activation::Sigmoid,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// PyTorch `nn.LSTM` (one layer) as a trainable cell; see the module documentation.
@@ -92,18 +101,22 @@ impl<F: Real> Cell<F> for LstmCell {
         mut out: MatMut<F>,
         ws: &mut Scratch<F>,
     ) {
-        let n = self.n;
-        let [mut a] = ws.take(0, [(4 * n, s.ncols())]);
+        let (n, b) = (self.n, s.ncols());
+        let [mut a] = ws.take(0, [(4 * n, b)]);
         self.pre(p, s.subrows(0, n), u, a.rb_mut());
-        for j in 0..s.ncols() {
+        gates_in_place(a.rb_mut(), n, &GATES);
+        // c' = f ⊙ c + i ⊙ g, written to the state and (for tanh c') over the spent input gate.
+        for j in 0..b {
             for i in 0..n {
-                let ig = sig(a[(i, j)]);
-                let fg = sig(a[(n + i, j)]);
-                let gg = a[(2 * n + i, j)].tanh();
-                let og = sig(a[(3 * n + i, j)]);
-                let c = fg * s[(n + i, j)] + ig * gg;
+                let c = a[(n + i, j)] * s[(n + i, j)] + a[(i, j)] * a[(2 * n + i, j)];
                 out[(n + i, j)] = c;
-                out[(i, j)] = og * c.tanh();
+                a[(i, j)] = c;
+            }
+        }
+        gates_in_place(a.rb_mut().subrows_mut(0, n), n, &[Activation::Tanh]);
+        for j in 0..b {
+            for i in 0..n {
+                out[(i, j)] = a[(3 * n + i, j)] * a[(i, j)];
             }
         }
     }
@@ -119,17 +132,22 @@ impl<F: Real> Cell<F> for LstmCell {
         ws: &mut Scratch<F>,
     ) {
         let (n, b, one) = (self.n, s.ncols(), F::one());
-        let [mut a] = ws.take(0, [(4 * n, b)]);
+        let [mut a, mut t] = ws.take(0, [(4 * n, b), (n, b)]);
         self.pre(p, s.subrows(0, n), u, a.rb_mut());
+        gates_in_place(a.rb_mut(), n, &GATES);
+        for j in 0..b {
+            for i in 0..n {
+                t[(i, j)] = a[(n + i, j)] * s[(n + i, j)] + a[(i, j)] * a[(2 * n + i, j)];
+            }
+        }
+        gates_in_place(t.rb_mut(), n, &[Activation::Tanh]);
         // a ← e = ∂L/∂(pre-activations); ds's c part ← δc.
         for j in 0..b {
             for i in 0..n {
-                let ig = sig(a[(i, j)]);
-                let fg = sig(a[(n + i, j)]);
-                let gg = a[(2 * n + i, j)].tanh();
-                let og = sig(a[(3 * n + i, j)]);
+                let (ig, fg) = (a[(i, j)], a[(n + i, j)]);
+                let (gg, og) = (a[(2 * n + i, j)], a[(3 * n + i, j)]);
                 let c = s[(n + i, j)];
-                let tc = (fg * c + ig * gg).tanh();
+                let tc = t[(i, j)];
                 let (dh, dc) = (dn[(i, j)], dn[(n + i, j)]);
                 let dcb = dc + dh * og * (one - tc * tc);
                 a[(i, j)] = dcb * gg * ig * (one - ig);
