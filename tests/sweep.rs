@@ -698,3 +698,44 @@ fn fast_paths_equal_the_general_ones() {
         .fold(0.0, f64::max);
     assert_eq!(spectral_radius(g.as_ref()), ng);
 }
+
+#[test]
+fn spectral_radius_of_symmetric_matrices_by_bisection() {
+    // Against the full symmetric eigensolver and the general one, on random symmetric matrices
+    // (dense spectra), a diagonal one, a rank-one one (a degenerate cluster at 0), 1 × 1 and 2 × 2.
+    use neurodyn::sweep::spectral_radius;
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let full = |w: &faer::Mat<f64>| {
+        w.self_adjoint_eigenvalues(faer::Side::Lower)
+            .unwrap()
+            .iter()
+            .map(|l| l.abs())
+            .fold(0.0, f64::max)
+    };
+    let mut cases: Vec<faer::Mat<f64>> = vec![];
+    for n in [1usize, 2, 3, 17, 100] {
+        let m = faer::Mat::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
+        cases.push(faer::Mat::from_fn(n, n, |i, j| m[(i.max(j), i.min(j))]));
+    }
+    cases.push(faer::Mat::from_fn(6, 6, |i, j| {
+        if i == j {
+            -(i as f64) - 0.5
+        } else {
+            0.0
+        }
+    }));
+    cases.push(faer::Mat::from_fn(8, 8, |i, j| {
+        ((i + 1) * (j + 1)) as f64 * 0.1
+    }));
+    for w in &cases {
+        let (got, want) = (spectral_radius(w.as_ref()), full(w));
+        assert!(
+            (got - want).abs() <= 4.0 * f64::EPSILON * want.max(1e-300) * w.nrows() as f64,
+            "{got} vs {want}"
+        );
+    }
+    // Not symmetric: the general solver (a rotation by 90°: |λ| = 1).
+    let r = faer::Mat::from_fn(2, 2, |i, j| [[0.0, -1.0], [1.0, 0.0]][i][j]);
+    assert!((spectral_radius(r.as_ref()) - 1.0).abs() < 1e-14);
+}
