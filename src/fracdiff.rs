@@ -334,13 +334,7 @@ fn with_pool<T: Clone + Default + 'static, R>(
 }
 
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Complex64]) -> R) -> R {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < len {
-            s.resize(len, Complex64::new(0.0, 0.0));
-        }
-        f(&mut s[..len])
-    })
+    with_pool(&SCRATCH, len, f)
 }
 
 fn fwd(

@@ -204,25 +204,17 @@ impl Organics {
         x.split_at(self.n())
     }
 
-    /// r = W_r ŷ_r with the product y ← y + W_r v done by `product(v, r)` (for ŷ_r = ⌊y⌋ the
-    /// rectified copy lives in a stack buffer of [`kernels::BLOCK`](crate::model::kernels::BLOCK)
-    /// entries at a time — here the whole vector, so N ≤ BLOCK or a heap copy).
+    /// r = W_r ŷ_r with the product y ← y + W_r v done by `product(v, r)` (the packed symmetric
+    /// product of [`UniformPool`], or the general one); for ŷ_r = ⌊y⌋ the rectified copy lives in
+    /// the thread's scratch pool.
     fn recurrent_with(&self, y: &[f64], r: &mut [f64], product: impl Fn(&[f64], &mut [f64])) {
         r.fill(0.0);
         match self.variant {
             Variant::Unrectified => product(y, r),
-            Variant::Rectified => {
-                let mut buf = [0.0f64; crate::model::kernels::BLOCK];
-                let mut heap = vec![];
-                let v: &mut [f64] = if y.len() <= buf.len() {
-                    &mut buf[..y.len()]
-                } else {
-                    heap.resize(y.len(), 0.0);
-                    &mut heap
-                };
+            Variant::Rectified => crate::model::scratch::with_scratch(y.len(), |v| {
                 v.iter_mut().zip(y).for_each(|(b, &x)| *b = relu(x));
                 product(v, r)
-            }
+            }),
             Variant::RectifiedRecurrence => {
                 product(y, r);
                 r.iter_mut().for_each(|v| *v = relu(*v));
@@ -230,28 +222,11 @@ impl Organics {
         }
     }
 
-    /// (r, ∂-mask) for the recurrent term: r = W_r ŷ_r and the Heaviside factors of its derivative.
+    /// The recurrent term r = W_r ŷ_r through the general product.
     fn recurrent(&self, y: &[f64], r: &mut [f64]) {
-        let n = self.n();
-        r.fill(0.0);
-        match self.variant {
-            Variant::Unrectified => crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r),
-            Variant::Rectified => crate::model::kernels::gemv_add_blocked(
-                self.w_r.as_ref(),
-                |j0, buf| {
-                    buf.iter_mut()
-                        .zip(&y[j0..])
-                        .for_each(|(b, &v)| *b = relu(v))
-                },
-                r,
-            ),
-            Variant::RectifiedRecurrence => {
-                crate::model::kernels::gemv_add(self.w_r.as_ref(), y, r);
-                for v in r.iter_mut().take(n) {
-                    *v = relu(*v);
-                }
-            }
-        }
+        self.recurrent_with(y, r, |v, r| {
+            crate::model::kernels::gemv_add(self.w_r.as_ref(), v, r)
+        })
     }
 
     fn yhat(&self, y: f64) -> (f64, f64) {
@@ -365,10 +340,9 @@ impl Organics {
     /// whose pooled drive is c Σ_j ⌊a_j⌋ ŷ_j² — one pass instead of a matrix–vector product.
     /// `None` when W is not uniform. Checked when called (O(N²)), so it is never stale.
     pub fn uniform_pool(&self) -> Option<UniformPool<'_>> {
-        let c = *self.w.get(0, 0);
-        let uniform = (0..self.w.ncols()).all(|j| self.w.col(j).iter().all(|&v| v == c));
+        let c = self.pool_weight()?;
         let n = self.n();
-        uniform.then(|| UniformPool {
+        Some(UniformPool {
             model: self,
             c,
             packed: crate::model::kernels::PackedSymmetric::new(self.w_r.as_ref()),
@@ -379,6 +353,15 @@ impl Organics {
                 .map(|i| (self.sigma[i] * self.b0[i]).powi(2))
                 .collect(),
         })
+    }
+
+    /// The common entry c of W when W = c 11ᵀ (every entry equal), else `None`: the test behind
+    /// [`Self::uniform_pool`], without building the fast path.
+    pub fn pool_weight(&self) -> Option<f64> {
+        let c = *self.w.get(0, 0);
+        (0..self.w.ncols())
+            .all(|j| self.w.col(j).iter().all(|&v| v == c))
+            .then_some(c)
     }
 }
 

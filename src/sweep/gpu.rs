@@ -86,13 +86,13 @@ pub fn simulate_trials_budget(
             ));
         }
         crate::error::ensure_state("x0", x0, 2 * n, "circuit")?;
-        let pool = m.uniform_pool().ok_or_else(|| {
+        let c = m.pool_weight().ok_or_else(|| {
             Error::invalid(
                 "trials",
                 format!("trial {k}: the GPU sweep needs the all-to-all pool W = c 11ᵀ"),
             )
         })?;
-        pools.push(pool.c);
+        pools.push(c);
     }
     if pools.iter().any(|&c| c != pools[0]) {
         return Err(Error::invalid(

@@ -598,7 +598,7 @@ pub fn jacobian_spectrum(model: &Organics, x: &[f64]) -> Vec<faer::c64> {
     let j = jacobian_mat(model, 0.0, x);
     let tau_a = model.tau_a[0];
     let structured =
-        n >= 2 && model.uniform_pool().is_some() && model.tau_a.iter().all(|&t| t == tau_a);
+        n >= 2 && model.pool_weight().is_some() && model.tau_a.iter().all(|&t| t == tau_a);
     if !structured {
         return j.eigenvalues().unwrap_or_default();
     }

@@ -102,40 +102,35 @@ pub struct RatePrep<F> {
 }
 
 impl RateCell {
-    /// r = φ(s) and (optionally) dr = φ'(s) over a block of states; tanh vectorised a column at
-    /// a time ([`Real::tanh_into`]).
+    /// r = φ(s) and (optionally) dr = φ'(s) over a block of states; tanh and the sigmoid
+    /// vectorised a column at a time ([`Real::act_into`]), φ' from the value (1 − r², r(1 − r)).
     fn phi_block<F: Real>(&self, s: MatRef<F>, mut r: MatMut<F>, mut dr: Option<MatMut<F>>) {
         let (n, b) = (s.nrows(), s.ncols());
-        if self.phi == RatePhi::Tanh {
-            for j in 0..b {
-                let vectorised = match (
+        for j in 0..b {
+            let vectorised = self.phi != RatePhi::Relu
+                && match (
                     s.col(j).try_as_col_major(),
                     r.rb_mut().col_mut(j).try_as_col_major_mut(),
                 ) {
                     (Some(sc), Some(rc)) => {
-                        F::tanh_into(sc.as_slice(), rc.as_slice_mut());
+                        F::act_into(self.phi.activation(), sc.as_slice(), rc.as_slice_mut());
                         true
                     }
                     _ => false,
                 };
-                if !vectorised {
-                    for i in 0..n {
-                        r[(i, j)] = s[(i, j)].tanh();
-                    }
-                }
-                if let Some(d) = dr.as_mut() {
-                    for i in 0..n {
-                        let t = r[(i, j)];
-                        d[(i, j)] = F::one() - t * t;
-                    }
-                }
-            }
-            return;
-        }
-        for j in 0..b {
             for i in 0..n {
-                let (v, d) = self.phi.eval(s[(i, j)]);
-                r[(i, j)] = v;
+                let d = if vectorised {
+                    let v = r[(i, j)];
+                    if self.phi == RatePhi::Tanh {
+                        F::one() - v * v
+                    } else {
+                        v * (F::one() - v)
+                    }
+                } else {
+                    let (v, d) = self.phi.eval(s[(i, j)]);
+                    r[(i, j)] = v;
+                    d
+                };
                 if let Some(dm) = dr.as_mut() {
                     dm[(i, j)] = d;
                 }
