@@ -165,8 +165,9 @@ fn gpu_loop_cap_is_an_error_not_a_class() {
         .map(|j| setup_trial(&cfg, &deltas, &inputs, j, None).unwrap())
         .collect();
     let pairs: Vec<_> = setups.iter().map(|s| (&s.model, s.x0.as_slice())).collect();
-    let got =
-        neurodyn::sweep::gpu::simulate_trials_budget(&pairs, 3, Criterion::Adaptive, usize::MAX);
+    let got = neurodyn::sweep::gpu::SweepDevice::open()
+        .unwrap()
+        .simulate_budget(&pairs, 3, Criterion::Adaptive, usize::MAX);
     if adapter.contains("llvmpipe") {
         let e = got.unwrap_err().to_string();
         assert!(e.contains("65,535"), "{e}");

@@ -41,23 +41,67 @@ pub struct GpuTrial {
 /// a very wide circuit) is an error, never a wrong class.
 const ITERATIONS_PER_DISPATCH: usize = 30_000;
 
+/// An opened device for sweep trials: [`SweepDevice::simulate`] runs batch after batch on it
+/// (the jobs runner opens one per run, not one per batch).
+pub struct SweepDevice {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+}
+
+impl SweepDevice {
+    /// The first Vulkan (Metal, DX12) adapter ([`crate::gpu::open_device`]).
+    pub fn open() -> Result<Self> {
+        let (device, queue, _) = open_device()?;
+        Ok(SweepDevice { device, queue })
+    }
+
+    /// [`simulate_trials`] on this device.
+    pub fn simulate(
+        &self,
+        trials: &[(&Organics, &[f64])],
+        max_chunks: usize,
+        criterion: Criterion,
+    ) -> Result<Vec<GpuTrial>> {
+        self.simulate_budget(trials, max_chunks, criterion, ITERATIONS_PER_DISPATCH)
+    }
+
+    /// [`Self::simulate`] with `iterations` loop iterations per thread and dispatch (the tests
+    /// push it past lavapipe's cap to check that the cut is reported).
+    #[doc(hidden)]
+    pub fn simulate_budget(
+        &self,
+        trials: &[(&Organics, &[f64])],
+        max_chunks: usize,
+        criterion: Criterion,
+        iterations: usize,
+    ) -> Result<Vec<GpuTrial>> {
+        simulate_on(
+            &self.device,
+            &self.queue,
+            trials,
+            max_chunks,
+            criterion,
+            iterations,
+        )
+    }
+}
+
 /// Runs the trials (circuit, start) on the device: chunks of forward-Euler steps classified as
 /// [`super::simulate_trial`] does (`Criterion::Adaptive`, up to `max_chunks`), or the single long
 /// run of [`super::simulate_legacy`] (`Criterion::Legacy`). Every circuit must have the sweep's
-/// all-to-all pool ([`Organics::uniform_pool`]) and share N, the variant and the time constants'
-/// range (so one step size serves all).
+/// all-to-all pool ([`Organics::pool_weight`]) and share N, the variant and the time constants'
+/// range (so one step size serves all). Opens the device for this call ([`SweepDevice`] keeps it).
 pub fn simulate_trials(
     trials: &[(&Organics, &[f64])],
     max_chunks: usize,
     criterion: Criterion,
 ) -> Result<Vec<GpuTrial>> {
-    simulate_trials_budget(trials, max_chunks, criterion, ITERATIONS_PER_DISPATCH)
+    SweepDevice::open()?.simulate(trials, max_chunks, criterion)
 }
 
-/// [`simulate_trials`] with `iterations` loop iterations per thread and dispatch (the tests push
-/// it past lavapipe's cap to check that the cut is reported).
-#[doc(hidden)]
-pub fn simulate_trials_budget(
+fn simulate_on(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
     trials: &[(&Organics, &[f64])],
     max_chunks: usize,
     criterion: Criterion,
@@ -124,7 +168,6 @@ pub fn simulate_trials_budget(
             )
         }
     };
-    let (device, queue, _) = open_device()?;
     let limits = device.limits();
     let max_buf = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
     let per_trial = 4 * (n * n).max(2 * points) as u64;
@@ -162,8 +205,8 @@ pub fn simulate_trials_budget(
     )?
     .remove(0);
     let setup = Setup {
-        device: &device,
-        queue: &queue,
+        device,
+        queue,
         step_pipe: &step_pipe,
         class_pipe: &class_pipe,
         n,

@@ -237,6 +237,11 @@ pub fn run_jobs_cancellable(
             // finished (f64 spectra at fixed points) on the CPU threads, journalled in job order.
             // A batch's circuits hold two N × N f64 matrices each: ≤ 512 MB per batch.
             let batch = ((512usize << 20) / (16 * cfg.n * cfg.n + 1)).clamp(1, 4096);
+            if jobs.is_empty() {
+                return Ok(());
+            }
+            // One device for the whole run, opened once (each batch compiles its two small shaders).
+            let device = super::gpu::SweepDevice::open()?;
             for part in jobs.chunks(batch) {
                 interrupted()?;
                 let setups = part
@@ -244,7 +249,7 @@ pub fn run_jobs_cancellable(
                     .map(|&job| setup_trial(cfg, &deltas, &inputs, job, custom.as_ref()))
                     .collect::<Result<Vec<_>>>()?;
                 let pairs: Vec<_> = setups.iter().map(|s| (&s.model, s.x0.as_slice())).collect();
-                let ran = super::gpu::simulate_trials(&pairs, cfg.max_chunks, cfg.criterion)?;
+                let ran = device.simulate(&pairs, cfg.max_chunks, cfg.criterion)?;
                 let outs: Vec<TrialOutput> = setups
                     .into_par_iter()
                     .zip(ran)
