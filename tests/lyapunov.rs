@@ -697,3 +697,30 @@ fn gpu_layer_spectra_match_the_cpu() {
     let e = system_spectra(&[(&flow, &vec![0.0; n][..])], 2, 1, 1).unwrap_err();
     assert!(e.to_string().contains("device"), "{e}");
 }
+
+/// Large frames take the blocked QR and threaded products: the spectrum's bits must not depend on
+/// the thread count (full spectrum at N = 400, and a partial one whose product is threaded).
+#[test]
+fn large_spectra_do_not_depend_on_the_thread_count() {
+    let (map, h0) = tanh_map(400, 1.5, 21);
+    for k in [400, 24] {
+        let opts = LyapunovOptions::new().k(k).steps(6).warmup(2);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| lyapunov_map(&map, &h0, &opts).unwrap())
+        };
+        let (a, b) = (run(1), run(2));
+        assert_eq!(a.exponents, b.exponents, "k = {k}");
+        assert_eq!(a.final_state, b.final_state);
+        if k == 400 {
+            let (sum, refv) = (a.sum(), a.sum_reference.unwrap());
+            assert!(
+                (sum - refv).abs() < 1e-9 * refv.abs(),
+                "Σλ = {sum} vs {refv}"
+            );
+        }
+    }
+}

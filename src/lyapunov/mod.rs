@@ -325,67 +325,150 @@ pub fn kaplan_yorke(sorted: &[f64]) -> f64 {
 }
 
 /// Householder QR of an N×k frame in place, allocation-free after construction.
+///
+/// Large frames (N k² ≥ 5·10⁷, e.g. the full spectrum at N ≥ 370) run the blocked algorithm of
+/// LAPACK's `dgeqrf`/`dorgqr` here rather than faer's one-call QR, whose threaded form was 3×
+/// slower than its sequential one at these sizes (BENCHMARKS.md): each panel of `BLOCK` columns is
+/// factorised sequentially, the trailing columns are updated by its block reflector in two halves,
+/// one per thread, and Q is formed by applying the blocks last first to the trailing part of
+/// [I; 0] only (4/3 N k² instead of 2 N k² flops). The halves are fixed by the column count, never
+/// by the thread count, so the bits do not depend on it. Smaller frames take faer's sequential QR
+/// whole.
 struct QrWorkspace {
     coeff: Mat<f64>,
     mem: MemBuffer,
     n: usize,
     k: usize,
-    par: Par,
+    blocked: bool,
+    /// Scratch of the two halves of a trailing update (blocked path only).
+    halves: [MemBuffer; 2],
 }
 
 impl QrWorkspace {
+    /// Panel width of the blocked path (measured best of 16–128 at N = k = 500).
+    const BLOCK: usize = 48;
+
     fn new(n: usize, k: usize) -> Self {
-        let bs = qr::recommended_block_size::<f64>(n, k);
-        // Measured (BENCHMARKS.md): faer's threaded Householder factorisation is slower than the
-        // sequential one at these sizes (12.2 vs 4.8 ms at N = k = 500), while forming Q gains from
-        // two threads only from about N = k = 400 on.
-        let par = if n * k * k >= 50_000_000 {
-            Par::rayon(0)
+        let blocked = n * k * k >= 50_000_000;
+        let bs = if blocked {
+            Self::BLOCK.min(k.max(1))
         } else {
-            Par::Seq
+            qr::recommended_block_size::<f64>(n, k)
         };
         let req = qr::qr_in_place_scratch::<f64>(n, k, bs, Par::Seq, Default::default()).or(
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
                 n, bs, k,
             ),
         );
+        let half = || {
+            MemBuffer::new(if blocked {
+                householder::apply_block_householder_transpose_on_the_left_in_place_scratch::<f64>(
+                    n,
+                    bs,
+                    k.div_ceil(2),
+                )
+            } else {
+                faer::dyn_stack::StackReq::EMPTY
+            })
+        };
         QrWorkspace {
             coeff: Mat::zeros(bs, k.min(n)),
             mem: MemBuffer::new(req),
             n,
             k,
-            par,
+            blocked,
+            halves: [half(), half()],
         }
     }
 
-    /// Factorises `a` (N×k) = Q R; writes Q into `q`, returns nothing; `diag` receives ln|R_ii|.
+    /// Factorises `a` (N×k) = Q R; writes Q into `q`; `diag` receives ln|R_ii|.
     fn factor(&mut self, mut a: MatMut<'_, f64>, mut q: MatMut<'_, f64>, diag: &mut [f64]) {
-        let stack = MemStack::new(&mut self.mem);
-        qr::qr_in_place(
-            a.as_mut(),
-            self.coeff.as_mut(),
-            Par::Seq,
-            stack,
-            Default::default(),
-        );
-        for i in 0..self.k {
+        let (n, k) = (self.n, self.k);
+        if self.blocked {
+            self.factor_blocked(a.as_mut());
+        } else {
+            qr::qr_in_place(
+                a.as_mut(),
+                self.coeff.as_mut(),
+                Par::Seq,
+                MemStack::new(&mut self.mem),
+                Default::default(),
+            );
+        }
+        for i in 0..k {
             diag[i] = a[(i, i)].abs().ln();
         }
-        // Q = H_1 ⋯ H_k [I; 0].
-        for j in 0..self.k {
-            for i in 0..self.n {
-                q[(i, j)] = if i == j { 1.0 } else { 0.0 };
+        // Q = H_1 ⋯ H_k [I; 0]: block j only touches rows and columns from its first column on.
+        q.fill(0.0);
+        for j in 0..k {
+            q[(j, j)] = 1.0;
+        }
+        let bs = self.coeff.nrows();
+        for c in (0..k).step_by(bs).rev() {
+            let b = bs.min(k - c);
+            let (v, t) = (
+                a.as_ref().get(c..n, c..c + b),
+                self.coeff.as_ref().get(..b, c..c + b),
+            );
+            let apply = |m: MatMut<'_, f64>, mem: &mut MemBuffer| {
+                householder::apply_block_householder_on_the_left_in_place_with_conj(
+                    v,
+                    t,
+                    Conj::No,
+                    m,
+                    Par::Seq,
+                    MemStack::new(mem),
+                );
+            };
+            let target = q.as_mut().get_mut(c..n, c..k);
+            let w = target.ncols();
+            if self.blocked && w >= 2 * bs {
+                let [m0, m1] = &mut self.halves;
+                let (l, r) = target.split_at_col_mut(w / 2);
+                rayon::join(|| apply(l, m0), || apply(r, m1));
+            } else {
+                apply(target, &mut self.mem);
             }
         }
-        let stack = MemStack::new(&mut self.mem);
-        householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-            a.as_ref(),
-            self.coeff.as_ref(),
-            Conj::No,
-            q.as_mut(),
-            self.par,
-            stack,
-        );
+    }
+
+    /// The blocked factorisation: panels sequential, the trailing update split over two threads.
+    fn factor_blocked(&mut self, mut a: MatMut<'_, f64>) {
+        // (Both halves of every update are fixed by the column count: faer's own threaded
+        // products split differently with the thread count, and so round differently.)
+        let (n, k) = (self.n, self.k);
+        let bs = self.coeff.nrows();
+        for c in (0..k).step_by(bs) {
+            let b = bs.min(k - c);
+            let (mut panel, trailing) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
+            let mut t = self.coeff.as_mut().get_mut(..b, c..c + b);
+            qr::qr_in_place(
+                panel.as_mut(),
+                t.as_mut(),
+                Par::Seq,
+                MemStack::new(&mut self.mem),
+                Default::default(),
+            );
+            let (v, t) = (panel.as_ref(), t.as_ref());
+            let apply = |m: MatMut<'_, f64>, mem: &mut MemBuffer| {
+                householder::apply_block_householder_transpose_on_the_left_in_place_with_conj(
+                    v,
+                    t,
+                    Conj::Yes,
+                    m,
+                    Par::Seq,
+                    MemStack::new(mem),
+                );
+            };
+            let w = trailing.ncols();
+            let [m0, m1] = &mut self.halves;
+            if w >= 2 * bs {
+                let (l, r) = trailing.split_at_col_mut(w / 2);
+                rayon::join(|| apply(l, m0), || apply(r, m1));
+            } else if w > 0 {
+                apply(trailing, m0);
+            }
+        }
     }
 }
 
@@ -1010,5 +1093,79 @@ impl From<(f64, &Spectrum)> for SweepSummary {
             entropy: s.entropy(),
             n_positive: s.exponents.iter().filter(|&&l| l > 0.0).count(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::Mat;
+
+    fn draw(n: usize, k: usize, seed: u64) -> Mat<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Graded columns, as a frame between QRs has (column j scaled by e^{−j/40}).
+        Mat::from_fn(n, k, |_, j| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            z * (-(j as f64) / 40.0).exp()
+        })
+    }
+
+    /// The blocked path (panels, trailing updates in two halves, Q formed blockwise) against
+    /// faer's one-call QR: the same ln|R_ii| to rounding, Q orthonormal, Q R = A; and the same bits
+    /// on one thread as on two.
+    #[test]
+    fn blocked_qr_matches_the_one_call_qr_and_ignores_the_thread_count() {
+        for (n, k) in [(400, 400), (420, 380)] {
+            let a = draw(n, k, n as u64);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut ws = QrWorkspace::new(n, k);
+                    assert!(ws.blocked);
+                    let (mut f, mut q, mut d) = (a.clone(), Mat::zeros(n, k), vec![0.0; k]);
+                    ws.factor(f.as_mut(), q.as_mut(), &mut d);
+                    (f, q, d)
+                })
+            };
+            let (f, q, d) = run(2);
+            let (f1, q1, d1) = run(1);
+            assert!(d == d1 && f == f1, "N = {n}: R depends on the thread count");
+            assert!(q == q1, "N = {n}: Q depends on the thread count");
+            let reference = a.qr();
+            let r0 = reference.R();
+            for i in 0..k {
+                let e = (d[i] - r0[(i, i)].abs().ln()).abs();
+                assert!(e < 1e-12, "N = {n}, i = {i}: ln|R_ii| off by {e:e}");
+            }
+            let qtq = q.transpose() * &q;
+            let mut r = Mat::<f64>::zeros(k, k);
+            for j in 0..k {
+                for i in 0..=j {
+                    r[(i, j)] = f[(i, j)];
+                }
+            }
+            let back = &q * &r;
+            for j in 0..k {
+                for i in 0..k {
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!(
+                        (qtq[(i, j)] - want).abs() < 1e-13,
+                        "QᵀQ ({i}, {j}) = {}",
+                        qtq[(i, j)]
+                    );
+                }
+                for i in 0..n {
+                    assert!(
+                        (back[(i, j)] - a[(i, j)]).abs() < 1e-13,
+                        "QR ≠ A at ({i}, {j})"
+                    );
+                }
+            }
+        }
+        // Below the threshold the one-call path is kept.
+        assert!(!QrWorkspace::new(100, 100).blocked);
     }
 }

@@ -311,7 +311,8 @@ impl Map for RnnMap {
         mut out: MatMut<'_, f64>,
     ) -> Option<f64> {
         let n = h.len();
-        with_scratch(n, |a| {
+        with_scratch(2 * n, |buf| {
+            let (a, d) = buf.split_at_mut(n);
             self.preactivation(t, h, a);
             let par = if n * n * q.ncols() >= 1 << 22 {
                 Par::rayon(0)
@@ -321,11 +322,25 @@ impl Map for RnnMap {
             matmul(out.as_mut(), Accum::Replace, self.w.as_ref(), q, 1.0, par);
             let mut logdet = self.ln_abs_det_w;
             for i in 0..n {
-                let d = self.dphi(i, a[i]);
-                logdet += d.abs().ln();
+                d[i] = self.dphi(i, a[i]);
+                logdet += d[i].abs().ln();
                 h[i] = self.phi(i, a[i]);
-                for j in 0..out.ncols() {
-                    out[(i, j)] *= d;
+            }
+            // D (W Q), column by column (contiguous in the column-major frame).
+            for j in 0..out.ncols() {
+                let col = out.as_mut().col_mut(j);
+                match col.try_as_col_major_mut() {
+                    Some(c) => c
+                        .as_slice_mut()
+                        .iter_mut()
+                        .zip(d.iter())
+                        .for_each(|(o, di)| *o *= di),
+                    None => {
+                        let mut col = out.as_mut().col_mut(j);
+                        for (i, di) in d.iter().enumerate() {
+                            col[i] *= di;
+                        }
+                    }
                 }
             }
             Some(logdet)
