@@ -44,7 +44,7 @@ use crate::model::{Map, Model, Variational};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::householder;
 use faer::linalg::qr::no_pivoting::factor as qr;
-use faer::{Conj, Mat, MatMut, Par};
+use faer::{Conj, Mat, MatMut, MatRef, Par};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -328,12 +328,12 @@ pub fn kaplan_yorke(sorted: &[f64]) -> f64 {
 ///
 /// Large frames (N k² ≥ 5·10⁷, e.g. the full spectrum at N ≥ 370) run the blocked algorithm of
 /// LAPACK's `dgeqrf`/`dorgqr` here rather than faer's one-call QR, whose threaded form was 3×
-/// slower than its sequential one at these sizes (BENCHMARKS.md): each panel of `BLOCK` columns is
-/// factorised sequentially, the trailing columns are updated by its block reflector in two halves,
-/// one per thread, and Q is formed by applying the blocks last first to the trailing part of
-/// [I; 0] only (4/3 N k² instead of 2 N k² flops). The halves are fixed by the column count, never
-/// by the thread count, so the bits do not depend on it. Smaller frames take faer's sequential QR
-/// whole.
+/// slower than its sequential one at these sizes (BENCHMARKS.md): panels of `BLOCK` columns are
+/// factorised sequentially with a look-ahead of one panel (see `factor_blocked`), and Q is formed
+/// by applying the block reflectors last first to the trailing part of [I; 0] only (4/3 N k²
+/// instead of 2 N k² flops), each in two column halves. Every split is fixed by the column count,
+/// never by the thread count, so the bits do not depend on it. Smaller frames take faer's
+/// sequential QR whole.
 struct QrWorkspace {
     coeff: Mat<f64>,
     mem: MemBuffer,
@@ -363,9 +363,7 @@ impl QrWorkspace {
         let half = || {
             MemBuffer::new(if blocked {
                 householder::apply_block_householder_transpose_on_the_left_in_place_scratch::<f64>(
-                    n,
-                    bs,
-                    k.div_ceil(2),
+                    n, bs, k,
                 )
             } else {
                 faer::dyn_stack::StackReq::EMPTY
@@ -432,43 +430,70 @@ impl QrWorkspace {
         }
     }
 
-    /// The blocked factorisation: panels sequential, the trailing update split over two threads.
+    /// The blocked factorisation with a look-ahead of one panel: while one thread updates the
+    /// trailing columns by panel p's block reflector, the other updates panel p + 1, factorises it
+    /// and then takes its share of the trailing columns (a factorisation costs about two panel
+    /// widths of column updates, measured). Panels are sequential Householder QRs (faer).
     fn factor_blocked(&mut self, mut a: MatMut<'_, f64>) {
-        // (Both halves of every update are fixed by the column count: faer's own threaded
-        // products split differently with the thread count, and so round differently.)
+        // (The shares are fixed by the column counts, never by the thread count: faer's own
+        // threaded products split differently with the thread count, and so round differently.)
         let (n, k) = (self.n, self.k);
         let bs = self.coeff.nrows();
+        let first = bs.min(k);
+        factor_panel(
+            a.as_mut().get_mut(.., ..first),
+            self.coeff.as_mut().get_mut(..first, ..first),
+            &mut self.mem,
+        );
+        let [m0, m1] = &mut self.halves;
         for c in (0..k).step_by(bs) {
             let b = bs.min(k - c);
-            let (mut panel, trailing) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
-            let mut t = self.coeff.as_mut().get_mut(..b, c..c + b);
-            qr::qr_in_place(
-                panel.as_mut(),
-                t.as_mut(),
-                Par::Seq,
-                MemStack::new(&mut self.mem),
-                Default::default(),
-            );
-            let (v, t) = (panel.as_ref(), t.as_ref());
-            let apply = |m: MatMut<'_, f64>, mem: &mut MemBuffer| {
-                householder::apply_block_householder_transpose_on_the_left_in_place_with_conj(
-                    v,
-                    t,
-                    Conj::Yes,
-                    m,
-                    Par::Seq,
-                    MemStack::new(mem),
-                );
-            };
-            let w = trailing.ncols();
-            let [m0, m1] = &mut self.halves;
-            if w >= 2 * bs {
-                let (l, r) = trailing.split_at_col_mut(w / 2);
-                rayon::join(|| apply(l, m0), || apply(r, m1));
-            } else if w > 0 {
-                apply(trailing, m0);
+            let rest = k - c - b;
+            if rest == 0 {
+                break;
             }
+            let nb = bs.min(rest);
+            let (done, todo) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
+            let (next, others) = todo.split_at_col_mut(nb);
+            let (t_done, t_next) = self.coeff.as_mut().get_mut(.., c..).split_at_col_mut(b);
+            let (v, t) = (done.as_ref(), t_done.as_ref().get(..b, ..));
+            let mine = (others.ncols().saturating_sub(2 * nb)) / 2;
+            let (others_a, others_b) = others.split_at_col_mut(mine);
+            let mem = &mut self.mem;
+            rayon::join(
+                || {
+                    let mut next = next;
+                    apply_transpose(v, t, next.as_mut(), m0);
+                    factor_panel(next.get_mut(b.., ..), t_next.get_mut(..nb, ..nb), mem);
+                    apply_transpose(v, t, others_a, m0);
+                },
+                || apply_transpose(v, t, others_b, m1),
+            );
         }
+    }
+}
+
+/// Householder QR of one panel in place (its block reflector's T factor into `t`).
+fn factor_panel(panel: MatMut<'_, f64>, t: MatMut<'_, f64>, mem: &mut MemBuffer) {
+    qr::qr_in_place(panel, t, Par::Seq, MemStack::new(mem), Default::default());
+}
+
+/// `m ← Hᵀ m` for the block reflector H = I − V T Vᵀ (sequential; empty `m` is a no-op).
+fn apply_transpose(
+    v: MatRef<'_, f64>,
+    t: MatRef<'_, f64>,
+    m: MatMut<'_, f64>,
+    mem: &mut MemBuffer,
+) {
+    if m.ncols() > 0 {
+        householder::apply_block_householder_transpose_on_the_left_in_place_with_conj(
+            v,
+            t,
+            Conj::Yes,
+            m,
+            Par::Seq,
+            MemStack::new(mem),
+        );
     }
 }
 
