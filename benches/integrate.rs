@@ -7,7 +7,7 @@
 //! x(50) against a tight (rtol 1e-12) reference, and the time of one rhs evaluation (the floor).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use neurodyn::integrate::{integrate, Method, Options, SaveAt};
+use neurodyn::integrate::{integrate, integrate_ensemble, Method, Options, SaveAt};
 use neurodyn::io::{read_npy_mat, read_npy_vec};
 use neurodyn::model::{Activation, Model, RateRnn};
 use std::hint::black_box;
@@ -97,5 +97,41 @@ fn bench_rnn_ode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_rnn_ode);
+/// Ensembles (issue 18, item 2): the 64 starts of `benches/peers/ensemble_diffrax.py`
+/// (`ens_N*_x0s.npy`, 0.5·N(0, 1)) over [0, 20], Tsit5 at rtol 1e-6 / atol 1e-9, final state
+/// saved, against the first start alone — the "64 in under 8× one" ratio and the diffrax
+/// comparison's neurodyn side.
+fn bench_ensemble(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ensemble");
+    g.sample_size(10);
+    for n in [100usize, 500] {
+        let Some((m, _)) = load(n) else { continue };
+        let dir = PathBuf::from(
+            std::env::var("PEERS_DATA").unwrap_or_else(|_| "../shared/peers/data".into()),
+        );
+        let Ok(x0s) = read_npy_mat(&dir.join(format!("ens_N{n}_x0s.npy")), "x0s", None) else {
+            eprintln!("skipping the N = {n} ensemble: run benches/peers/ensemble_diffrax.py first");
+            continue;
+        };
+        let starts: Vec<Vec<f64>> = (0..x0s.nrows())
+            .map(|i| (0..n).map(|j| x0s[(i, j)]).collect())
+            .collect();
+        let meth = Method::Tsit5 {
+            rtol: 1e-6,
+            atol: 1e-9,
+        };
+        let opts = Options::new().save(SaveAt::Final);
+        g.bench_function(format!("tsit5_N{n}_one"), |bch| {
+            bch.iter(|| integrate(black_box(&m), &starts[0], (0.0, 20.0), &meth, &opts).unwrap())
+        });
+        g.bench_function(format!("tsit5_N{n}_{}", starts.len()), |bch| {
+            bch.iter(|| {
+                integrate_ensemble(black_box(&m), &starts, (0.0, 20.0), &meth, &opts).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_rnn_ode, bench_ensemble);
 criterion_main!(benches);
