@@ -1,0 +1,417 @@
+//! The re-orthonormalisation of the Benettin loop: Householder QR of an N×k frame, R's diagonal
+//! and Q formed explicitly, allocation-free after construction.
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::householder;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::qr::no_pivoting::factor as qr;
+use faer::reborrow::*;
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
+
+/// Householder QR of an N×k frame in place, allocation-free after construction.
+///
+/// The blocked algorithm of LAPACK's `dgeqrf`/`dorgqr`, run here rather than through faer's
+/// one-call QR (whose panel factorisation was a third of a full N = 500 QR, and whose threaded
+/// form was 3× slower than its sequential one at that size; BENCHMARKS.md): panels of `BLOCK`
+/// columns factorised column by column (`factor_panel`) with a look-ahead of one panel
+/// (`factor_blocked`), and Q formed by applying the block reflectors last first to the trailing
+/// part of [I; 0] only (4/3 N k² instead of 2 N k² flops). Every update is split into two parts
+/// fixed by the column counts, run on two threads for large frames (N k² ≥ 5·10⁷, e.g. the full
+/// spectrum at N ≥ 370) and one after the other otherwise — the same arithmetic either way, so
+/// the bits depend neither on the thread count nor on the size threshold.
+pub(super) struct QrWorkspace {
+    coeff: Mat<f64>,
+    mem: MemBuffer,
+    n: usize,
+    k: usize,
+    /// Whether the two halves of each update run on two threads (large frames only).
+    parallel: bool,
+    /// Scratch of the two halves of an update.
+    halves: [MemBuffer; 2],
+}
+
+/// Runs `a` and `b`, on two threads when `parallel` (either way the same arithmetic).
+fn join2(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    if parallel {
+        rayon::join(a, b);
+    } else {
+        a();
+        b();
+    }
+}
+
+impl QrWorkspace {
+    /// Panel width (measured best of 16–128 at N = k = 500).
+    const BLOCK: usize = 48;
+
+    pub(super) fn new(n: usize, k: usize) -> Self {
+        let bs = Self::BLOCK.min(k.max(1));
+        let req = qr::qr_in_place_scratch::<f64>(n, bs, bs, Par::Seq, Default::default()).or(
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                n, bs, k,
+            ),
+        );
+        let half = || {
+            MemBuffer::new(
+                householder::apply_block_householder_transpose_on_the_left_in_place_scratch::<f64>(
+                    n, bs, k,
+                ),
+            )
+        };
+        QrWorkspace {
+            coeff: Mat::zeros(bs, k.min(n)),
+            mem: MemBuffer::new(req),
+            n,
+            k,
+            parallel: n * k * k >= 50_000_000,
+            halves: [half(), half()],
+        }
+    }
+
+    /// Factorises `a` (N×k) = Q R; writes Q into `q`; `diag` receives ln|R_ii|.
+    pub(super) fn factor(
+        &mut self,
+        mut a: MatMut<'_, f64>,
+        mut q: MatMut<'_, f64>,
+        diag: &mut [f64],
+    ) {
+        let (n, k) = (self.n, self.k);
+        self.factor_blocked(a.as_mut());
+        for i in 0..k {
+            diag[i] = a[(i, i)].abs().ln();
+        }
+        // Q = H_1 ⋯ H_k [I; 0]: block j only touches rows and columns from its first column on.
+        q.fill(0.0);
+        for j in 0..k {
+            q[(j, j)] = 1.0;
+        }
+        let bs = self.coeff.nrows();
+        for c in (0..k).step_by(bs).rev() {
+            let b = bs.min(k - c);
+            let (v, t) = (
+                a.as_ref().get(c..n, c..c + b),
+                self.coeff.as_ref().get(..b, c..c + b),
+            );
+            let apply = |m: MatMut<'_, f64>, mem: &mut MemBuffer| {
+                if m.ncols() > 0 {
+                    householder::apply_block_householder_on_the_left_in_place_with_conj(
+                        v,
+                        t,
+                        Conj::No,
+                        m,
+                        Par::Seq,
+                        MemStack::new(mem),
+                    );
+                }
+            };
+            let target = q.as_mut().get_mut(c..n, c..k);
+            let w = target.ncols();
+            let [m0, m1] = &mut self.halves;
+            let (l, r) = target.split_at_col_mut(w / 2);
+            join2(self.parallel, || apply(l, m0), || apply(r, m1));
+        }
+    }
+
+    /// The blocked factorisation with a look-ahead of one panel: while one thread updates the
+    /// trailing columns by panel p's block reflector, the other updates panel p + 1, factorises it
+    /// and then takes its share of the trailing columns (a factorisation costs about two panel
+    /// widths of column updates, measured).
+    fn factor_blocked(&mut self, mut a: MatMut<'_, f64>) {
+        // (The shares are fixed by the column counts, never by the thread count: faer's own
+        // threaded products split differently with the thread count, and so round differently.)
+        let (n, k) = (self.n, self.k);
+        let bs = self.coeff.nrows();
+        let first = bs.min(k);
+        factor_panel(
+            a.as_mut().get_mut(.., ..first),
+            self.coeff.as_mut().get_mut(..first, ..first),
+            &mut self.mem,
+        );
+        let [m0, m1] = &mut self.halves;
+        for c in (0..k).step_by(bs) {
+            let b = bs.min(k - c);
+            let rest = k - c - b;
+            if rest == 0 {
+                break;
+            }
+            let nb = bs.min(rest);
+            let (done, todo) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
+            let (next, others) = todo.split_at_col_mut(nb);
+            let (t_done, t_next) = self.coeff.as_mut().get_mut(.., c..).split_at_col_mut(b);
+            let (v, t) = (done.as_ref(), t_done.as_ref().get(..b, ..));
+            let mine = (others.ncols().saturating_sub(2 * nb)) / 2;
+            let (others_a, others_b) = others.split_at_col_mut(mine);
+            let mem = &mut self.mem;
+            join2(
+                self.parallel,
+                || {
+                    let mut next = next;
+                    apply_transpose(v, t, next.as_mut(), m0);
+                    factor_panel(next.get_mut(b.., ..), t_next.get_mut(..nb, ..nb), mem);
+                    apply_transpose(v, t, others_a, m0);
+                },
+                || apply_transpose(v, t, others_b, m1),
+            );
+        }
+    }
+}
+
+/// Householder QR of one m × b panel (m ≥ b) in place, in faer's representation: R on and above
+/// the diagonal, the reflectors' essential parts below it (v_j = [1; a[j+1.., j]]), and in `t`
+/// the upper-triangular factor with H_0 ⋯ H_{b−1} = I − V T⁻¹ Vᵀ, which is T = striu(VᵀV) +
+/// diag(τ) for H_j = I − v_j v_jᵀ / τ_j (Joffrain et al. 2006, "Accumulating Householder
+/// transformations, revisited"). Column by column with vectorised dot products and updates —
+/// faer's recursive panel QR spent ≈ 0.55 ms on a 500 × 48 panel, a third of a full QR's time —
+/// then T from two triangular products. Falls back to faer for non-contiguous columns.
+fn factor_panel(mut a: MatMut<'_, f64>, mut t: MatMut<'_, f64>, mem: &mut MemBuffer) {
+    if a.row_stride() != 1 {
+        qr::qr_in_place(a, t, Par::Seq, MemStack::new(mem), Default::default());
+        return;
+    }
+    let b = a.ncols();
+    for j in 0..b {
+        let tau = reflect_column(a.rb_mut().get_mut(j.., j..));
+        t[(j, j)] = tau;
+    }
+    // T's strict upper triangle: v_iᵀ v_j, from the unit lower-triangular top and the rest.
+    let (v0, v1) = a.rb().split_at_row(b);
+    triangular::matmul(
+        t.rb_mut(),
+        BlockStructure::UnitTriangularUpper,
+        Accum::Replace,
+        v0.transpose(),
+        BlockStructure::UnitTriangularUpper,
+        v0,
+        BlockStructure::UnitTriangularLower,
+        1.0,
+        Par::Seq,
+    );
+    triangular::matmul(
+        t.rb_mut(),
+        BlockStructure::UnitTriangularUpper,
+        Accum::Add,
+        v1.transpose(),
+        BlockStructure::Rectangular,
+        v1,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::Seq,
+    );
+    for j in 0..b {
+        for i in j + 1..b {
+            t[(i, j)] = 0.0;
+        }
+    }
+}
+
+/// The reflector H = I − v vᵀ/τ that maps the first column of `a` to (β, 0, …): β into a[0, 0],
+/// v's essential part below it, H applied to the other columns; returns τ (∞ for H = I, as
+/// faer). Dispatches to AVX-512 / AVX2 code where present (the same operations in the same
+/// order, so the same bits on every path).
+fn reflect_column(a: MatMut<'_, f64>) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected at run time.
+            return unsafe { reflect_column_avx512(a) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the features were detected at run time.
+            return unsafe { reflect_column_avx2(a) };
+        }
+    }
+    reflect_column_generic(a)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn reflect_column_avx512(a: MatMut<'_, f64>) -> f64 {
+    reflect_column_generic(a)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn reflect_column_avx2(a: MatMut<'_, f64>) -> f64 {
+    reflect_column_generic(a)
+}
+
+/// Σ x_i y_i with sixteen fused accumulators (a fixed order, vectorisable).
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 16];
+    let (xc, xr) = x.split_at(x.len() / 16 * 16);
+    let (yc, yr) = y.split_at(xc.len());
+    for (xs, ys) in xc.chunks_exact(16).zip(yc.chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] = xs[l].mul_add(ys[l], acc[l]);
+        }
+    }
+    for (l, (xv, yv)) in xr.iter().zip(yr).enumerate() {
+        acc[l] = xv.mul_add(*yv, acc[l]);
+    }
+    let mut w = 8;
+    while w > 0 {
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+        w /= 2;
+    }
+    acc[0]
+}
+
+#[inline(always)]
+fn reflect_column_generic(a: MatMut<'_, f64>) -> f64 {
+    let (mut first, mut rest) = a.split_at_col_mut(1);
+    let Some(col) = first.rb_mut().col_mut(0).try_as_col_major_mut() else {
+        return f64::INFINITY; // unreachable: the caller checked the row stride
+    };
+    let col = col.as_slice_mut();
+    let (head, tail) = col.split_at_mut(1);
+    let mut ss = dot(tail, tail);
+    if !(ss.is_finite() && ss > 1e-280) {
+        // Scaled, against overflow and underflow of the squares.
+        let scale = tail.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        ss = if scale > 0.0 && scale.is_finite() {
+            let s = tail.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>();
+            s * scale * scale
+        } else {
+            scale * scale
+        };
+        if !ss.is_finite() {
+            ss = f64::MAX;
+        }
+    }
+    let tail_norm = ss.sqrt();
+    if tail_norm < f64::MIN_POSITIVE {
+        tail.fill(0.0);
+        return f64::INFINITY;
+    }
+    let h = head[0];
+    let norm = h.abs().hypot(tail_norm);
+    let signed = if h != 0.0 { norm.copysign(h) } else { norm };
+    let inv = (h + signed).recip();
+    for v in tail.iter_mut() {
+        *v *= inv;
+    }
+    head[0] = -signed;
+    let tau = 0.5 * (1.0 + (tail_norm * inv.abs()) * (tail_norm * inv.abs()));
+    let tau_inv = tau.recip();
+    let tail = &*tail;
+    for c in 0..rest.ncols() {
+        let Some(other) = rest.rb_mut().col_mut(c).try_as_col_major_mut() else {
+            continue;
+        };
+        let other = other.as_slice_mut();
+        let (oh, ot) = other.split_at_mut(1);
+        let k = -(oh[0] + dot(tail, ot)) * tau_inv;
+        oh[0] += k;
+        for (o, v) in ot.iter_mut().zip(tail) {
+            *o = k.mul_add(*v, *o);
+        }
+    }
+    tau
+}
+
+/// `m ← Hᵀ m` for the block reflector H = I − V T Vᵀ (sequential; empty `m` is a no-op).
+fn apply_transpose(
+    v: MatRef<'_, f64>,
+    t: MatRef<'_, f64>,
+    m: MatMut<'_, f64>,
+    mem: &mut MemBuffer,
+) {
+    if m.ncols() > 0 {
+        householder::apply_block_householder_transpose_on_the_left_in_place_with_conj(
+            v,
+            t,
+            Conj::Yes,
+            m,
+            Par::Seq,
+            MemStack::new(mem),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn draw(n: usize, k: usize, seed: u64) -> Mat<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Graded columns, as a frame between QRs has (column j scaled by e^{−j/40}).
+        Mat::from_fn(n, k, |_, j| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            z * (-(j as f64) / 40.0).exp()
+        })
+    }
+
+    /// The blocked QR (own panels, look-ahead, updates in two parts, Q formed blockwise) against
+    /// faer's one-call QR: the same ln|R_ii| to rounding, Q orthonormal, Q R = A; and the same bits
+    /// on one thread as on two. Sizes on both sides of the threading threshold, partial frames,
+    /// panels narrower than a block, and 1 × 1.
+    #[test]
+    fn blocked_qr_matches_the_one_call_qr_and_ignores_the_thread_count() {
+        for (n, k) in [
+            (400, 400),
+            (420, 380),
+            (100, 100),
+            (130, 7),
+            (97, 50),
+            (5, 5),
+            (1, 1),
+        ] {
+            let a = draw(n, k, n as u64);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut ws = QrWorkspace::new(n, k);
+                    assert_eq!(ws.parallel, n >= 400);
+                    let (mut f, mut q, mut d) = (a.clone(), Mat::zeros(n, k), vec![0.0; k]);
+                    ws.factor(f.as_mut(), q.as_mut(), &mut d);
+                    (f, q, d)
+                })
+            };
+            let (f, q, d) = run(2);
+            let (f1, q1, d1) = run(1);
+            assert!(d == d1 && f == f1, "N = {n}: R depends on the thread count");
+            assert!(q == q1, "N = {n}: Q depends on the thread count");
+            let reference = a.qr();
+            let r0 = reference.R();
+            for i in 0..k {
+                let e = (d[i] - r0[(i, i)].abs().ln()).abs();
+                assert!(e < 1e-12, "N = {n}, i = {i}: ln|R_ii| off by {e:e}");
+            }
+            let qtq = q.transpose() * &q;
+            let mut r = Mat::<f64>::zeros(k, k);
+            for j in 0..k {
+                for i in 0..=j {
+                    r[(i, j)] = f[(i, j)];
+                }
+            }
+            let back = &q * &r;
+            for j in 0..k {
+                for i in 0..k {
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!(
+                        (qtq[(i, j)] - want).abs() < 1e-13,
+                        "QᵀQ ({i}, {j}) = {}",
+                        qtq[(i, j)]
+                    );
+                }
+                for i in 0..n {
+                    assert!(
+                        (back[(i, j)] - a[(i, j)]).abs() < 1e-13,
+                        "QR ≠ A at ({i}, {j})"
+                    );
+                }
+            }
+        }
+        assert!(!QrWorkspace::new(100, 100).parallel);
+    }
+}
