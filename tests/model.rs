@@ -342,3 +342,55 @@ fn presets_build_and_reject_bad_fields() {
     assert_eq!(err("model = \"hopfield\"\nn = 3\n").0, "model");
     assert_eq!(err("model = \"rate-rnn\"\n").0, "n");
 }
+
+/// `J Y` for many columns (the Lyapunov flows' products) against the Jacobian times Y, on a
+/// frame large enough for the threaded path (N k ≥ 2¹⁶) with the same bits on one thread and two,
+/// and on a strided (non-contiguous) view.
+#[test]
+fn rate_rnn_jacobian_times_a_frame() {
+    let n = 300;
+    let m = random_rnn(n, Activation::Tanh, 17);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x = randn_vec(&mut rng, n, 1.0);
+    let z = randn_vec(&mut rng, n * n, 1.0);
+    let y = Mat::from_fn(n, n, |i, j| z[i + j * n]);
+    let mut jac = Mat::<f64>::zeros(n, n);
+    m.jacobian(0.0, &x, jac.as_mut());
+    let want = &jac * &y;
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut out = Mat::<f64>::zeros(n, n);
+                m.jac_mul_mat(0.0, &x, y.as_ref(), out.as_mut());
+                out
+            })
+    };
+    let (one, two) = (run(1), run(2));
+    assert!(one == two, "J Y depends on the thread count");
+    for j in 0..n {
+        for i in 0..n {
+            let e = (one[(i, j)] - want[(i, j)]).abs();
+            assert!(e < 1e-12 * (1.0 + want[(i, j)].abs()), "({i}, {j}): {e:e}");
+        }
+    }
+    // A transposed (row-major) view: the strided fallbacks.
+    let yt = y.transpose().to_owned();
+    let mut out = Mat::<f64>::zeros(n, 40);
+    let mut outt = Mat::<f64>::zeros(40, n);
+    m.jac_mul_mat(
+        0.0,
+        &x,
+        yt.transpose().get(.., ..40),
+        outt.as_mut().transpose_mut(),
+    );
+    m.jac_mul_mat(0.0, &x, y.get(.., ..40), out.as_mut());
+    for j in 0..40 {
+        for i in 0..n {
+            assert!((out[(i, j)] - outt[(j, i)]).abs() < 1e-13 * (1.0 + out[(i, j)].abs()));
+            assert!((out[(i, j)] - want[(i, j)]).abs() < 1e-12 * (1.0 + want[(i, j)].abs()));
+        }
+    }
+}

@@ -21,6 +21,7 @@ use super::scratch::with_scratch;
 use super::{Activation, Model};
 use crate::error::{ensure_finite, Error, Result};
 use faer::linalg::matmul::matmul;
+use faer::reborrow::*;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::Arc;
 
@@ -381,18 +382,42 @@ impl Model for RateRnn {
         // J Y = diag(1/τ) (−Y + W diag(φ'(x)) Y): one n×n by n×k product (the scaled copy of Y is
         // O(nk), small next to the O(n²k) product).
         // The scaled copy lives in the thread's scratch pool (a Lyapunov run calls this four
-        // times per RK4 step with the same sizes: no allocation after the first).
+        // times per RK4 step with the same sizes: no allocation after the first). Both O(nk)
+        // passes go column by column, over all threads for large frames (elementwise: the same
+        // bits on any number of threads).
+        use rayon::prelude::*;
         let (n, k) = (self.dim(), y.ncols());
+        let parallel = n * k >= 1 << 16;
         with_scratch(n * (k + 2), |buf| {
             let (d, rest) = buf.split_at_mut(n);
             let (ones, sy) = rest.split_at_mut(n);
             ones.fill(1.0);
             self.dphi_mul_block(0, x, ones, d);
-            for j in 0..k {
-                let (yc, sc) = (y.col(j), &mut sy[j * n..(j + 1) * n]);
-                for i in 0..n {
-                    sc[i] = d[i] * yc[i];
+            let d = &*d;
+            let scale = |j: usize, sc: &mut [f64]| {
+                let yc = y.col(j);
+                match yc.try_as_col_major() {
+                    Some(yc) => {
+                        for ((s, di), yi) in sc.iter_mut().zip(d).zip(yc.as_slice()) {
+                            *s = di * yi;
+                        }
+                    }
+                    None => {
+                        for i in 0..n {
+                            sc[i] = d[i] * yc[i];
+                        }
+                    }
                 }
+            };
+            let sy = &mut sy[..n * k];
+            if parallel {
+                sy.par_chunks_mut(n)
+                    .enumerate()
+                    .for_each(|(j, sc)| scale(j, sc));
+            } else {
+                sy.chunks_mut(n)
+                    .enumerate()
+                    .for_each(|(j, sc)| scale(j, sc));
             }
             let par = if n * n * k >= 1 << 22 {
                 Par::rayon(0)
@@ -408,9 +433,29 @@ impl Model for RateRnn {
                 par,
             );
         });
-        for j in 0..k {
-            for i in 0..n {
-                out[(i, j)] = (out[(i, j)] - y[(i, j)]) * self.inv_tau[i];
+        let finish = |j: usize, mut oc: faer::ColMut<'_, f64>| {
+            let yc = y.col(j);
+            match (oc.rb_mut().try_as_col_major_mut(), yc.try_as_col_major()) {
+                (Some(o), Some(yv)) => {
+                    let it = o.as_slice_mut().iter_mut().zip(yv.as_slice());
+                    for ((o, yi), t) in it.zip(&self.inv_tau) {
+                        *o = (*o - yi) * t;
+                    }
+                }
+                _ => {
+                    for i in 0..n {
+                        oc[i] = (oc[i] - yc[i]) * self.inv_tau[i];
+                    }
+                }
+            }
+        };
+        if parallel {
+            out.par_col_iter_mut()
+                .enumerate()
+                .for_each(|(j, oc)| finish(j, oc));
+        } else {
+            for j in 0..k {
+                finish(j, out.as_mut().col_mut(j));
             }
         }
     }
