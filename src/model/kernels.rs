@@ -185,61 +185,113 @@ unsafe fn gemv_add_many_avx2(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {
     }
 }
 
-/// [`gemv_add_many_avx2`] with AVX-512 registers where the CPU has them: a 16-row × 8-column
-/// block of Y in sixteen registers, every column j of A applied in order (the same per-entry
-/// sequence of FMAs as [`gemv_add`], so the same bits), each load of A feeding eight right-hand
-/// sides. Rows past the last multiple of 16 go entry by entry; right-hand sides past the last
-/// multiple of 8 go to the AVX2 kernel.
+/// [`gemv_add_many_avx2`] with AVX-512 registers where the CPU has them: a block of up to
+/// 32 rows × 6 right-hand sides of Y in up to 24 registers, every column j of A applied in order
+/// (the same per-entry sequence of FMAs as [`gemv_add`], so the same bits), each load of A
+/// feeding six right-hand sides and each broadcast of x four row vectors (ten loads per 24 FMAs,
+/// where a 16 × 8 block needed ten per 16). The last rows go through masked loads and stores,
+/// the last right-hand sides through a narrower block of the same kernel.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemv_add_many_avx512(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {
-    use std::arch::x86_64::*;
     let (n, m) = (a.nrows(), a.ncols());
     let b = if m == 0 { 0 } else { x.len() / m };
-    let (n16, b8) = (n - n % 16, b - b % 8);
-    let ap = a.ptr_at(0, 0);
-    let cs = a.col_stride();
+    let (ap, cs) = (a.ptr_at(0, 0), a.col_stride());
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
     let mut i = 0;
-    while i < n16 {
+    while i < n {
+        let rem = n - i;
+        let vecs = rem.div_ceil(8).min(4);
+        let tail = rem - 8 * (vecs - 1);
+        let mask: u8 = if tail >= 8 { 0xff } else { (1u8 << tail) - 1 };
         let mut k = 0;
-        while k < b8 {
-            // SAFETY: rows i..i+16 < n of columns k..k+8 < b of Y, rows j < m of X, and column j
-            // of A (unit row stride, column stride cs) are in bounds.
-            let yc = |c: usize| yp.add((k + c) * n + i);
-            let mut acc = [_mm512_setzero_pd(); 16];
-            for c in 0..8 {
-                acc[2 * c] = _mm512_loadu_pd(yc(c));
-                acc[2 * c + 1] = _mm512_loadu_pd(yc(c).add(8));
+        while k < b {
+            let c = (b - k).min(6);
+            let p = Block {
+                ap,
+                cs,
+                m,
+                xp,
+                yp,
+                n,
+                i,
+                k,
+                mask,
+            };
+            // SAFETY: rows i .. i + 8·vecs (the last vector masked to n) of columns k .. k + c
+            // of Y, rows j < m of X and column j of A (unit row stride) are in bounds.
+            macro_rules! go {
+                ($r:literal) => {
+                    match c {
+                        1 => block512::<$r, 1>(&p),
+                        2 => block512::<$r, 2>(&p),
+                        3 => block512::<$r, 3>(&p),
+                        4 => block512::<$r, 4>(&p),
+                        5 => block512::<$r, 5>(&p),
+                        _ => block512::<$r, 6>(&p),
+                    }
+                };
             }
-            for j in 0..m {
-                let col = ap.offset(j as isize * cs).add(i);
-                let (w0, w1) = (_mm512_loadu_pd(col), _mm512_loadu_pd(col.add(8)));
-                for c in 0..8 {
-                    let xb = _mm512_set1_pd(*xp.add((k + c) * m + j));
-                    acc[2 * c] = _mm512_fmadd_pd(w0, xb, acc[2 * c]);
-                    acc[2 * c + 1] = _mm512_fmadd_pd(w1, xb, acc[2 * c + 1]);
-                }
+            match vecs {
+                1 => go!(1),
+                2 => go!(2),
+                3 => go!(3),
+                _ => go!(4),
             }
-            for c in 0..8 {
-                _mm512_storeu_pd(yc(c), acc[2 * c]);
-                _mm512_storeu_pd(yc(c).add(8), acc[2 * c + 1]);
-            }
-            k += 8;
+            k += c;
         }
-        i += 16;
+        i += 8 * vecs;
     }
-    for c in 0..b8 {
-        for i in n16..n {
-            let mut v = y[c * n + i];
-            for j in 0..m {
-                v = a[(i, j)].mul_add(x[c * m + j], v);
-            }
-            y[c * n + i] = v;
+}
+
+/// Where one register block of [`gemv_add_many_avx512`] reads and writes.
+#[cfg(target_arch = "x86_64")]
+struct Block {
+    ap: *const f64,
+    cs: isize,
+    m: usize,
+    xp: *const f64,
+    yp: *mut f64,
+    n: usize,
+    i: usize,
+    k: usize,
+    /// Lanes of the last row vector inside the matrix.
+    mask: u8,
+}
+
+/// R row vectors (8 rows each, the last masked) × C right-hand sides of Y, accumulated in
+/// registers over every column of A in order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn block512<const R: usize, const C: usize>(p: &Block) {
+    use std::arch::x86_64::*;
+    let full: __mmask8 = 0xff;
+    let lane_mask = |r: usize| if r + 1 == R { p.mask } else { full };
+    let yc = |c: usize, r: usize| p.yp.add((p.k + c) * p.n + p.i + 8 * r);
+    let mut acc = [[_mm512_setzero_pd(); R]; C];
+    for c in 0..C {
+        for r in 0..R {
+            acc[c][r] = _mm512_maskz_loadu_pd(lane_mask(r), yc(c, r));
         }
     }
-    if b8 < b {
-        gemv_add_many_avx2(a, &x[b8 * m..], &mut y[b8 * n..]);
+    for j in 0..p.m {
+        let col = p.ap.offset(j as isize * p.cs).add(p.i);
+        let mut w = [_mm512_setzero_pd(); R];
+        for r in 0..R {
+            w[r] = _mm512_maskz_loadu_pd(lane_mask(r), col.add(8 * r));
+        }
+        for c in 0..C {
+            let xb = _mm512_set1_pd(*p.xp.add((p.k + c) * p.m + j));
+            for r in 0..R {
+                acc[c][r] = _mm512_fmadd_pd(w[r], xb, acc[c][r]);
+            }
+        }
+    }
+    for c in 0..C {
+        for r in 0..R {
+            _mm512_mask_storeu_pd(yc(c, r), lane_mask(r), acc[c][r]);
+        }
     }
 }
 
@@ -481,6 +533,12 @@ mod tests {
             (17, 9, 11),
             (100, 103, 20),
             (257, 256, 9),
+            // Every row-vector count and tail mask, every right-hand-side remainder.
+            (8, 4, 64),
+            (33, 6, 13),
+            (24, 5, 4),
+            (16, 3, 3),
+            (100, 100, 64),
         ] {
             let a = Mat::<f64>::from_fn(n, m, |i, j| ((i * 31 + j * 7) as f64 * 0.1).sin());
             let x: Vec<f64> = (0..m * b).map(|j| (j as f64 * 0.3).cos()).collect();
