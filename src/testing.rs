@@ -172,3 +172,14 @@ pub fn expm(a: &Mat<f64>) -> Mat<f64> {
     }
     result
 }
+
+/// Runs `f` in a fresh rayon pool of `threads` threads and returns its result — for tests that
+/// results do not depend on the thread count (run once on one thread, once on several, compare
+/// the bits). Panics if the pool cannot be built (a test helper, not for user input).
+pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("building a rayon pool")
+        .install(f)
+}

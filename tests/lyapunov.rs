@@ -10,7 +10,7 @@ use neurodyn::lyapunov::{
     kaplan_yorke, lyapunov_flow, lyapunov_map, InitialFrame, LyapunovOptions,
 };
 use neurodyn::model::{Activation, EulerMap, Map, RateRnn, RnnMap};
-use neurodyn::testing::Linear;
+use neurodyn::testing::{on_threads, Linear};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -705,13 +705,7 @@ fn large_spectra_do_not_depend_on_the_thread_count() {
     let (map, h0) = tanh_map(400, 1.5, 21);
     for k in [400, 24] {
         let opts = LyapunovOptions::new().k(k).steps(6).warmup(2);
-        let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| lyapunov_map(&map, &h0, &opts).unwrap())
-        };
+        let run = |threads| on_threads(threads, || lyapunov_map(&map, &h0, &opts).unwrap());
         let (a, b) = (run(1), run(2));
         assert_eq!(a.exponents, b.exponents, "k = {k}");
         assert_eq!(a.final_state, b.final_state);

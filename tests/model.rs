@@ -5,7 +5,7 @@ use faer::{Mat, MatMut};
 use neurodyn::integrate::{integrate, Method, Options, SaveAt};
 use neurodyn::model::{check_jacobian, Activation, InputSignal, Model, RateRnn};
 use neurodyn::preset::Preset;
-use neurodyn::testing::{Linear, Logistic, Robertson, Spiral};
+use neurodyn::testing::{on_threads, Linear, Logistic, Robertson, Spiral};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
@@ -357,16 +357,12 @@ fn rate_rnn_jacobian_times_a_frame() {
     let mut jac = Mat::<f64>::zeros(n, n);
     m.jacobian(0.0, &x, jac.as_mut());
     let want = &jac * &y;
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                let mut out = Mat::<f64>::zeros(n, n);
-                m.jac_mul_mat(0.0, &x, y.as_ref(), out.as_mut());
-                out
-            })
+    let run = |threads| {
+        on_threads(threads, || {
+            let mut out = Mat::<f64>::zeros(n, n);
+            m.jac_mul_mat(0.0, &x, y.as_ref(), out.as_mut());
+            out
+        })
     };
     let (one, two) = (run(1), run(2));
     assert!(one == two, "J Y depends on the thread count");

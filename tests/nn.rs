@@ -587,11 +587,7 @@ fn same_bits_whatever_the_thread_count() {
         .collect();
     let labels: Vec<u8> = (0..b).map(|i| (i % 10) as u8).collect();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        neurodyn::testing::on_threads(threads, || {
             let mut net = ArchSpec::new(Arch::SmallAlexnet, Norm::Divnorm, true)
                 .build::<f32>(input)
                 .unwrap();

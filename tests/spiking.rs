@@ -261,17 +261,13 @@ fn same_seed_same_spikes_whatever_the_thread_count() {
     )
     .unwrap();
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                use rayon::prelude::*;
-                (0..4u64)
-                    .into_par_iter()
-                    .map(|s| simulate(&nw, &ones(21), &SimOptions::default(), s).unwrap())
-                    .collect::<Vec<_>>()
-            })
+        neurodyn::testing::on_threads(threads, || {
+            use rayon::prelude::*;
+            (0..4u64)
+                .into_par_iter()
+                .map(|s| simulate(&nw, &ones(21), &SimOptions::default(), s).unwrap())
+                .collect::<Vec<_>>()
+        })
     };
     let (a, b) = (run(1), run(2));
     assert_eq!(a, b);

@@ -365,11 +365,7 @@ mod tests {
         ] {
             let a = draw(n, k, n as u64);
             let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| {
+                crate::testing::on_threads(threads, || {
                     let mut ws = QrWorkspace::new(n, k);
                     assert_eq!(ws.parallel, n >= 400);
                     let (mut f, mut q, mut d) = (a.clone(), Mat::zeros(n, k), vec![0.0; k]);
