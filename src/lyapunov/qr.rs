@@ -85,31 +85,37 @@ impl QrWorkspace {
         for j in 0..k {
             q[(j, j)] = 1.0;
         }
+        // Columns are independent under the reflectors, so Q is formed in two column ranges, each
+        // taking every block in turn (one fork for the whole formation); column j costs
+        // ≈ n j − j²/2 (blocks touch the trailing part only), and the split balances that work.
         let bs = self.coeff.nrows();
-        for c in (0..k).step_by(bs).rev() {
-            let b = bs.min(k - c);
-            let (v, t) = (
-                a.as_ref().get(c..n, c..c + b),
-                self.coeff.as_ref().get(..b, c..c + b),
-            );
-            let apply = |m: MatMut<'_, f64>, mem: &mut MemBuffer| {
-                if m.ncols() > 0 {
-                    householder::apply_block_householder_on_the_left_in_place_with_conj(
-                        v,
-                        t,
-                        Conj::No,
-                        m,
-                        Par::Seq,
-                        MemStack::new(mem),
-                    );
+        let split = balanced_split(n, k);
+        let (coeff, a) = (self.coeff.as_ref(), a.as_ref());
+        let apply_all = |mut part: MatMut<'_, f64>, first: usize, mem: &mut MemBuffer| {
+            let last = first + part.ncols();
+            for c in (0..k).step_by(bs).rev() {
+                if c >= last {
+                    continue;
                 }
-            };
-            let target = q.as_mut().get_mut(c..n, c..k);
-            let w = target.ncols();
-            let [m0, m1] = &mut self.halves;
-            let (l, r) = target.split_at_col_mut(w / 2);
-            join2(self.parallel, || apply(l, m0), || apply(r, m1));
-        }
+                let b = bs.min(k - c);
+                let cols = c.max(first) - first..part.ncols();
+                householder::apply_block_householder_on_the_left_in_place_with_conj(
+                    a.get(c..n, c..c + b),
+                    coeff.get(..b, c..c + b),
+                    Conj::No,
+                    part.as_mut().get_mut(c..n, cols),
+                    Par::Seq,
+                    MemStack::new(mem),
+                );
+            }
+        };
+        let [m0, m1] = &mut self.halves;
+        let (left, right) = q.split_at_col_mut(split);
+        join2(
+            self.parallel,
+            || apply_all(left, 0, m0),
+            || apply_all(right, split, m1),
+        );
     }
 
     /// The blocked factorisation with a look-ahead of one panel: while one thread updates the
@@ -154,6 +160,25 @@ impl QrWorkspace {
             );
         }
     }
+}
+
+/// The column s that splits the formation of Q (n × k) into two equal amounts of work, column j
+/// costing ≈ n j − j²/2: W(s) = W(k)/2 with W(j) = n j²/2 − j³/6, by bisection (a function of the
+/// shape only).
+fn balanced_split(n: usize, k: usize) -> usize {
+    let (n, kf) = (n as f64, k as f64);
+    let w = |j: f64| n * j * j / 2.0 - j * j * j / 6.0;
+    let half = w(kf) / 2.0;
+    let (mut lo, mut hi) = (0.0, kf);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if w(mid) < half {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo.round() as usize).min(k)
 }
 
 /// Householder QR of one m × b panel (m ≥ b) in place, in faer's representation: R on and above
