@@ -683,7 +683,7 @@ pub struct AnruOrders {
     pub targets: Vec<Vec<f64>>,
 }
 
-/// The seed's fractional-order analysis of an ANRU network (fracdiff.md §C.4): each neuron gets
+/// The fractional-order analysis of an ANRU network (Geadah et al. 2024): each neuron gets
 /// its own scalar input u_i x_i (U_xh ← diag: `u` holds the per-neuron input weights), the
 /// network (optionally isolated) is run from h = 0, g = 0 for `trials` seeded trials per ξ with
 /// ξ added to every pre-activation for on.0 < t < on.1, and the spectral order estimate is fitted
