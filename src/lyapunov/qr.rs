@@ -435,4 +435,44 @@ mod tests {
         }
         assert!(!QrWorkspace::new(100, 100).parallel);
     }
+
+    /// Columns whose part below the diagonal is exactly zero (a diagonal frame: every reflector
+    /// is the identity, τ = ∞) and a zero column (R_jj = 0): R, Q and ln|R_ii| stay exact.
+    #[test]
+    fn identity_reflectors_and_zero_columns() {
+        let d = [3.0, -2.0, 0.5, 7.0];
+        let a = Mat::from_fn(4, 4, |i, j| if i == j { d[i] } else { 0.0 });
+        let mut ws = QrWorkspace::new(4, 4);
+        let (mut f, mut q, mut ln) = (a.clone(), Mat::zeros(4, 4), vec![0.0; 4]);
+        ws.factor(f.as_mut(), q.as_mut(), &mut ln);
+        for i in 0..4 {
+            assert_eq!(ln[i], d[i].abs().ln());
+            for j in 0..4 {
+                // Q R = A with Q = I up to the signs the reflections chose.
+                let qr: f64 = (0..4)
+                    .map(|l| q[(i, l)] * if l <= j { f[(l, j)] } else { 0.0 })
+                    .sum();
+                assert_eq!(qr, a[(i, j)], "({i}, {j})");
+            }
+        }
+        let b = Mat::from_fn(6, 3, |i, j| {
+            if j == 1 {
+                0.0
+            } else {
+                (i + 2 * j) as f64 + 1.0
+            }
+        });
+        let mut ws = QrWorkspace::new(6, 3);
+        let (mut f, mut q, mut ln) = (b.clone(), Mat::zeros(6, 3), vec![0.0; 3]);
+        ws.factor(f.as_mut(), q.as_mut(), &mut ln);
+        assert_eq!(ln[1], f64::NEG_INFINITY);
+        assert!(ln[0].is_finite() && ln[2].is_finite());
+        let qtq = q.transpose() * &q;
+        for i in 0..3 {
+            for j in 0..3 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((qtq[(i, j)] - want).abs() < 1e-14, "QᵀQ ({i}, {j})");
+            }
+        }
+    }
 }
