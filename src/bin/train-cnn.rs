@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 /// Train a feed-forward network on 28 × 28 images (the divisive-normalization ablation).
 ///
-/// Architectures: small-alexnet and small-vgg (conv → [ReLU] → [normalization] blocks, the
-/// normalization placed as in Miller, Shou, Martiniani & Heeger: conv → ReLU → divnorm →
+/// Architectures: small-alexnet and small-vgg (conv → optional ReLU → optional normalization
+/// blocks, the normalization placed as in Miller, Shou, Martiniani & Heeger: conv → ReLU → divnorm →
 /// BatchNorm), and static-organics (the steady state of an ORGaNICs circuit as one layer, Rawat,
 /// Heeger & Martiniani 2024). Each epoch is evaluated on the test split; metrics go to
 /// metrics.csv/.parquet (column test_accuracy, a fraction) and learning_curve.png/.svg, the
