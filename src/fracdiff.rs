@@ -18,6 +18,7 @@
 //! and its fractional-order estimate [`estimate_order`] (§C.4).
 
 use crate::error::{Error, Result};
+use crate::model::scratch::{with_complex_scratch, with_scratch};
 use rayon::prelude::*;
 use realfft::num_complex::Complex64;
 use realfft::RealFftPlanner;
@@ -265,13 +266,13 @@ impl Operator {
             ));
         }
         crate::error::ensure_finite("input", f)?;
-        // The padded signal and its spectrum live in the thread's pools (tens of MB at N = 10⁶:
-        // fresh allocations cost as much as the transforms, in page faults); only the result is
-        // allocated.
-        let mut out = with_pool(&PADDED, self.len, |buf| {
+        // The padded signal, its spectrum and the FFTs' scratch live in the thread's scratch
+        // pools (`model::scratch`; tens of MB at N = 10⁶, where fresh allocations cost as much as
+        // the transforms, in page faults); only the result is allocated.
+        let mut out = with_scratch(self.len, |buf| {
             self.kernel.input_into(f, &mut buf[..self.n]);
             buf[self.n..].fill(0.0);
-            with_pool(&SPECTRUM, self.spec.len(), |s| -> Result<Vec<f64>> {
+            with_complex_scratch(self.spec.len(), |s| -> Result<Vec<f64>> {
                 fwd(self.fft.as_ref(), buf, s)?;
                 let norm = 1.0 / self.len as f64;
                 for (a, b) in s.iter_mut().zip(&self.spec) {
@@ -297,52 +298,12 @@ thread_local! {
     static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> = std::cell::RefCell::new(RealFftPlanner::new());
 }
 
-thread_local! {
-    /// Reused FFT scratch space (the transforms of long signals need tens of MB; allocating and
-    /// zeroing it on every call measurably costs at N = 10⁶).
-    static SCRATCH: std::cell::RefCell<Vec<Complex64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-thread_local! {
-    /// [`Operator::apply`]'s zero-padded signal and its spectrum, reused across calls.
-    static PADDED: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-    static SPECTRUM: std::cell::RefCell<Vec<Complex64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// `f` on the first `len` entries of the thread's buffer in `pool` (grown as needed; a nested
-/// use of the same pool gets a fresh buffer).
-fn with_pool<T: Clone + Default + 'static, R>(
-    pool: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>,
-    len: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
-    let mut buf = pool.with(|p| {
-        p.try_borrow_mut()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
-    });
-    if buf.len() < len {
-        buf.resize(len, T::default());
-    }
-    let r = f(&mut buf[..len]);
-    pool.with(|p| {
-        if let Ok(mut p) = p.try_borrow_mut() {
-            *p = buf;
-        }
-    });
-    r
-}
-
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Complex64]) -> R) -> R {
-    with_pool(&SCRATCH, len, f)
-}
-
 fn fwd(
     fft: &dyn realfft::RealToComplex<f64>,
     input: &mut [f64],
     output: &mut [Complex64],
 ) -> Result<()> {
-    with_scratch(fft.get_scratch_len(), |sc| {
+    with_complex_scratch(fft.get_scratch_len(), |sc| {
         fft.process_with_scratch(input, output, sc)
     })
     .map_err(|e| Error::invalid("fft", e.to_string()))
@@ -353,7 +314,7 @@ fn inv(
     input: &mut [Complex64],
     output: &mut [f64],
 ) -> Result<()> {
-    with_scratch(fft.get_scratch_len(), |sc| {
+    with_complex_scratch(fft.get_scratch_len(), |sc| {
         fft.process_with_scratch(input, output, sc)
     })
     .map_err(|e| Error::invalid("fft", e.to_string()))
