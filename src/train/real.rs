@@ -47,10 +47,6 @@ pub trait Real:
             }
         }
     }
-    /// `out[i] = tanh(x[i])`, vectorised ([`Real::act_into`]).
-    fn tanh_into(x: &[Self], out: &mut [Self]) {
-        Self::act_into(crate::model::Activation::Tanh, x, out)
-    }
     /// Conversion from f64.
     #[inline(always)]
     fn c(x: f64) -> Self {

@@ -18,6 +18,7 @@ use super::*;
 use crate::model::Activation;
 use crate::train::gpu::{tensor_slot, WorkLayout};
 use crate::train::real::{gates_in_place, rm, rm_mut};
+use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's
 /// order r, z, n), written over `ai`: r = σ(a_r + h_r), z = σ(a_z + h_z),
@@ -40,7 +41,6 @@ fn gru_gates<F: Real>(n: usize, mut ai: MatMut<'_, F>, ah: MatRef<'_, F>) {
     }
     gates_in_place(ai.rb_mut().subrows_mut(2 * n, n), n, &[Activation::Tanh]);
 }
-use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 
 /// PyTorch `nn.GRU` (one layer) as a trainable cell; see the module documentation.

@@ -19,6 +19,7 @@ use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch
 use super::*;
 use crate::model::Activation;
 use crate::train::real::{gates_in_place, rm};
+use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The LSTM's gates in PyTorch's order: input, forget, cell (candidate), output.
 const GATES: [Activation; 4] = [
@@ -27,7 +28,6 @@ const GATES: [Activation; 4] = [
     Activation::Tanh,
     Activation::Sigmoid,
 ];
-use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// PyTorch `nn.LSTM` (one layer) as a trainable cell; see the module documentation.
 #[derive(Debug, Clone, PartialEq)]
