@@ -106,21 +106,13 @@ impl Rk4 {
         stage_point(tmp, x, h, k3);
         model.rhs(t + h, tmp, k4);
         let h6 = h / 6.0;
-        let combine = |x: &mut [f64], k1: &[f64], k2: &[f64], k3: &[f64], k4: &[f64]| {
+        for_chunks(x, |s, x| {
+            let e = s + x.len();
+            let (k1, k2, k3, k4) = (&k1[s..e], &k2[s..e], &k3[s..e], &k4[s..e]);
             for i in 0..x.len() {
                 x[i] += h6 * (k1[i] + 2.0 * (k2[i] + k3[i]) + k4[i]);
             }
-        };
-        if x.len() >= PAR_LEN {
-            x.par_chunks_mut(PAR_CHUNK)
-                .zip(k1.par_chunks(PAR_CHUNK))
-                .zip(k2.par_chunks(PAR_CHUNK))
-                .zip(k3.par_chunks(PAR_CHUNK))
-                .zip(k4.par_chunks(PAR_CHUNK))
-                .for_each(|((((x, a), b), c), d)| combine(x, a, b, c, d));
-        } else {
-            combine(x, k1, k2, k3, k4);
-        }
+        });
     }
 }
 
@@ -130,21 +122,26 @@ impl Rk4 {
 const PAR_LEN: usize = 1 << 16;
 const PAR_CHUNK: usize = 1 << 13;
 
+/// `f(start, chunk)` over `out` in chunks of `PAR_CHUNK` on all threads when `out` is long,
+/// else `f(0, out)` once.
+fn for_chunks(out: &mut [f64], f: impl Fn(usize, &mut [f64]) + Send + Sync) {
+    if out.len() >= PAR_LEN {
+        out.par_chunks_mut(PAR_CHUNK)
+            .enumerate()
+            .for_each(|(c, o)| f(c * PAR_CHUNK, o));
+    } else {
+        f(0, out);
+    }
+}
+
 /// `out = x + a·k`, elementwise (threaded for long states, the same bits).
 fn stage_point(out: &mut [f64], x: &[f64], a: f64, k: &[f64]) {
-    let seq = |out: &mut [f64], x: &[f64], k: &[f64]| {
+    for_chunks(out, |s, out| {
+        let (x, k) = (&x[s..s + out.len()], &k[s..s + out.len()]);
         for i in 0..out.len() {
             out[i] = x[i] + a * k[i];
         }
-    };
-    if out.len() >= PAR_LEN {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .zip(k.par_chunks(PAR_CHUNK))
-            .for_each(|((o, x), k)| seq(o, x, k));
-    } else {
-        seq(out, x, k);
-    }
+    });
 }
 
 impl FixedStepper for Rk4 {
