@@ -318,6 +318,16 @@ fn gamma_map_jacobian_and_tangent_agree_with_finite_differences() {
     let mut h2 = h0.clone();
     m.step(t, &mut h2);
     assert_eq!(h, h2);
+    // The step with its dense Jacobian (what the full spectrum multiplies by its reflectors):
+    // the same Jacobian, state and ln|det D| as `jacobian`, `step` and `step_tangent`.
+    let (mut h3, mut jac3) = (h0.clone(), Mat::<f64>::zeros(n, n));
+    let logdet = m.step_jacobian(t, &mut h3, jac3.as_mut());
+    assert_eq!(h3, h2);
+    assert!(jac3 == jac, "step_jacobian's D differs from jacobian's");
+    let mut h4 = h0.clone();
+    let want = m.step_tangent(t, &mut h4, q.as_ref(), out.as_mut());
+    assert_eq!(logdet, want);
+    assert!(logdet.is_some());
 }
 
 #[test]
@@ -717,4 +727,67 @@ fn large_spectra_do_not_depend_on_the_thread_count() {
             );
         }
     }
+}
+
+/// The full spectrum of a map from N = 64 on keeps Q as Householder reflectors and multiplies
+/// the next Jacobian by them (no Q formed); the partial spectrum forms Q. The head of the full
+/// spectrum must be the partial spectrum (the same QR columns, products rounded differently),
+/// the frame it returns orthonormal, and the sum identity hold.
+#[test]
+fn full_map_spectra_through_reflectors_match_the_formed_frame() {
+    let (map, h0) = tanh_map(120, 2.0, 5);
+    let full = lyapunov_map(&map, &h0, &LyapunovOptions::new().steps(200)).unwrap();
+    let head = lyapunov_map(&map, &h0, &LyapunovOptions::new().k(119).steps(200)).unwrap();
+    for i in 0..119 {
+        let e = (full.exponents[i] - head.exponents[i]).abs();
+        assert!(
+            e < 1e-10,
+            "λ_{i}: {} vs {} ({e:e})",
+            full.exponents[i],
+            head.exponents[i]
+        );
+    }
+    assert!(
+        full.exponents[0] > 0.0,
+        "g = 2 should be chaotic: {}",
+        full.exponents[0]
+    );
+    let (sum, refv) = (full.sum(), full.sum_reference.unwrap());
+    assert!(
+        (sum - refv).abs() < 1e-10 * refv.abs(),
+        "Σλ = {sum} vs {refv}"
+    );
+    // The final frame (formed from the reflectors at the end) has the partial frame's columns.
+    for i in 0..119 {
+        let (a, b) = (full.participation[i], head.participation[i]);
+        assert!((a - b).abs() < 1e-8 * b, "participation {i}: {a} vs {b}");
+    }
+    // Every other step through the reflectors (reorth 2: the explicit product in between).
+    let two = lyapunov_map(&map, &h0, &LyapunovOptions::new().steps(200).reorth(2)).unwrap();
+    for i in 0..120 {
+        let e = (full.exponents[i] - two.exponents[i]).abs();
+        assert!(e < 1e-9, "reorth 2, λ_{i} off by {e:e}");
+    }
+    // A map without its own `step_jacobian` (the default: `jacobian`, then `step`): the Euler
+    // map of a rate RNN.
+    let (w, x0) = tanh_map(70, 1.5, 8);
+    let rnn = RateRnn::new(w.w().clone(), Activation::Tanh).unwrap();
+    let em = EulerMap {
+        model: &rnn,
+        dt: 0.1,
+    };
+    let o = LyapunovOptions::new().steps(100).dt(0.1);
+    let full = lyapunov_map(&em, &x0, &o).unwrap();
+    let head = lyapunov_map(&em, &x0, &o.clone().k(69)).unwrap();
+    // (Column for column; after 100 steps the sorted order of the last columns is not settled,
+    // so each of the head's exponents is looked up in the full spectrum.)
+    for (i, h) in head.exponents.iter().enumerate() {
+        let e = full
+            .exponents
+            .iter()
+            .map(|f| (f - h).abs())
+            .fold(f64::INFINITY, f64::min);
+        assert!(e < 1e-10, "Euler map λ_{i} off by {e:e}");
+    }
+    assert!(full.sum_reference.is_none());
 }

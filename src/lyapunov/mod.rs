@@ -42,8 +42,8 @@ mod qr;
 use crate::error::{Error, Result};
 use crate::integrate::{FixedStepper, Rk4};
 use crate::model::{Map, Model, Variational};
-use faer::{Mat, MatMut};
-use qr::QrWorkspace;
+use faer::{Mat, MatRef};
+pub use qr::QrWorkspace;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -512,12 +512,15 @@ impl Accumulator {
 }
 
 /// A system with its tangent frame, as the Benettin loop sees it: one step forward of the state
-/// and the frame, the frame (to re-orthonormalise in place) and the state.
+/// and the frame, the frame's re-orthonormalisation, the frame and the state.
 trait Tangent {
     /// One step from step index `s`; returns the step's contribution to the sum identity
     /// (ln|det D| for maps, tr J·dt for flows), if known.
     fn advance(&mut self, s: usize) -> Option<f64>;
-    fn frame(&mut self) -> MatMut<'_, f64>;
+    /// Replaces the frame by the Q of its QR factorisation; `diag` receives ln|R_ii|.
+    fn reorthonormalise(&mut self, diag: &mut [f64]);
+    /// The frame (orthonormal right after [`reorthonormalise`](Tangent::reorthonormalise)).
+    fn frame(&mut self) -> MatRef<'_, f64>;
     fn state(&self) -> &[f64];
 }
 
@@ -530,8 +533,6 @@ fn benettin(
 ) -> Result<Spectrum> {
     let k = opts.k.unwrap_or(n);
     check_finite_state(t.state(), opts.warmup, kind)?;
-    let mut scratch = Mat::<f64>::zeros(n, k);
-    let mut ws = QrWorkspace::new(n, k);
     // QRs that accumulate: one per `reorth` steps (and one at the end); adaptive runs block by
     // steps instead (blocks of steps/B steps, closed at the first QR past each boundary).
     let nqr = if opts.adaptive.is_some() {
@@ -580,9 +581,7 @@ fn benettin(
         // mixes discarded and accumulated steps.)
         let boundary = opts.adaptive.is_some() && s + 1 == opts.transient;
         if since >= interval || s + 1 == total || boundary {
-            let mut q = t.frame();
-            ws.factor(q.as_mut(), scratch.as_mut(), &mut acc.diag);
-            q.copy_from(scratch.as_ref());
+            t.reorthonormalise(&mut acc.diag);
             factorizations += 1;
             if let Some(digits) = opts.adaptive {
                 // Rates of growth: the running exponents once accumulating, else this interval's.
@@ -653,23 +652,73 @@ fn benettin(
 }
 
 /// A map with its frame: `q` is the frame, `a` the product buffer (swapped after each step).
+///
+/// The full spectrum (k = N, from [`REFLECTORS_MIN_N`] on) never forms Q: after a
+/// factorisation `q` holds R and the Householder reflectors (`implicit`), and the next step
+/// multiplies the Jacobian by them from the right, 2 N³ flops where forming Q and multiplying by
+/// it cost 4/3 N³ + 2 N³.
 struct MapTangent<'a, F: Map + ?Sized> {
     map: &'a F,
     h: Vec<f64>,
     q: Mat<f64>,
     a: Mat<f64>,
+    ws: QrWorkspace,
+    /// Whether factorisations keep Q as reflectors (the full spectrum of a large map).
+    reflectors: bool,
+    /// Whether `q` holds reflectors now (the last step ended in a factorisation).
+    implicit: bool,
+}
+
+/// The smallest N whose full map spectrum keeps Q as reflectors (below it, forming Q and one
+/// product is as fast; measured in BENCHMARKS.md).
+const REFLECTORS_MIN_N: usize = 64;
+
+impl<'a, F: Map + ?Sized> MapTangent<'a, F> {
+    fn new(map: &'a F, h: Vec<f64>, q: Mat<f64>) -> Self {
+        let (n, k) = (q.nrows(), q.ncols());
+        MapTangent {
+            map,
+            h,
+            a: Mat::zeros(n, k),
+            q,
+            ws: QrWorkspace::new(n, k),
+            reflectors: k == n && n >= REFLECTORS_MIN_N,
+            implicit: false,
+        }
+    }
 }
 
 impl<F: Map + ?Sized> Tangent for MapTangent<'_, F> {
     fn advance(&mut self, s: usize) -> Option<f64> {
-        let logdet = self
-            .map
-            .step_tangent(s, &mut self.h, self.q.as_ref(), self.a.as_mut());
+        let logdet = if self.implicit {
+            // D_s Q = (D_s H_1) ⋯ H_N.
+            let logdet = self.map.step_jacobian(s, &mut self.h, self.a.as_mut());
+            self.ws.mul_q(self.q.as_ref(), self.a.as_mut());
+            self.implicit = false;
+            logdet
+        } else {
+            self.map
+                .step_tangent(s, &mut self.h, self.q.as_ref(), self.a.as_mut())
+        };
         std::mem::swap(&mut self.q, &mut self.a);
         logdet
     }
-    fn frame(&mut self) -> MatMut<'_, f64> {
-        self.q.as_mut()
+    fn reorthonormalise(&mut self, diag: &mut [f64]) {
+        if self.reflectors {
+            self.ws.factor_in_place(self.q.as_mut(), diag);
+            self.implicit = true;
+        } else {
+            self.ws.factor(self.q.as_mut(), self.a.as_mut(), diag);
+            std::mem::swap(&mut self.q, &mut self.a);
+        }
+    }
+    fn frame(&mut self) -> MatRef<'_, f64> {
+        if self.implicit {
+            self.ws.form_q(self.q.as_ref(), self.a.as_mut());
+            std::mem::swap(&mut self.q, &mut self.a);
+            self.implicit = false;
+        }
+        self.q.as_ref()
     }
     fn state(&self) -> &[f64] {
         &self.h
@@ -677,12 +726,14 @@ impl<F: Map + ?Sized> Tangent for MapTangent<'_, F> {
 }
 
 /// A flow with its frame: the joint state `z = (x, Y)` of the [`Variational`] system, stepped by
-/// RK4.
+/// RK4; Q is formed in `scratch` and copied into the joint state.
 struct FlowTangent<'a, M: Model + ?Sized> {
     var: Variational<'a, M>,
     z: Vec<f64>,
     rk: Rk4,
     dt: f64,
+    ws: QrWorkspace,
+    scratch: Mat<f64>,
 }
 
 impl<M: Model + ?Sized> Tangent for FlowTangent<'_, M> {
@@ -693,8 +744,13 @@ impl<M: Model + ?Sized> Tangent for FlowTangent<'_, M> {
         self.rk.step(&self.var, t, &mut self.z, self.dt);
         Some(trace * self.dt)
     }
-    fn frame(&mut self) -> MatMut<'_, f64> {
-        self.var.frame_mut(&mut self.z)
+    fn reorthonormalise(&mut self, diag: &mut [f64]) {
+        let mut q = self.var.frame_mut(&mut self.z);
+        self.ws.factor(q.as_mut(), self.scratch.as_mut(), diag);
+        q.copy_from(self.scratch.as_ref());
+    }
+    fn frame(&mut self) -> MatRef<'_, f64> {
+        self.var.frame(&self.z)
     }
     fn state(&self) -> &[f64] {
         &self.z[..self.var.model.dim()]
@@ -715,12 +771,7 @@ pub fn lyapunov_map<F: Map + ?Sized>(
     for t in 0..opts.warmup {
         map.step(t, &mut h);
     }
-    let mut tan = MapTangent {
-        map,
-        h,
-        q: initial_frame(n, k, &opts.frame),
-        a: Mat::zeros(n, k),
-    };
+    let mut tan = MapTangent::new(map, h, initial_frame(n, k, &opts.frame));
     benettin(&mut tan, n, &opts, Kind::Map)
 }
 
@@ -753,6 +804,8 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
         z,
         rk: Rk4::new(n * (1 + k)),
         dt,
+        ws: QrWorkspace::new(n, k),
+        scratch: Mat::zeros(n, k),
     };
     benettin(&mut tan, n, &opts, Kind::Flow { dt })
 }

@@ -1,5 +1,5 @@
-//! The re-orthonormalisation of the Benettin loop: Householder QR of an N×k frame, R's diagonal
-//! and Q formed explicitly, allocation-free after construction.
+//! The re-orthonormalisation of the Benettin loop: Householder QR of an N×k frame, R's diagonal,
+//! and Q formed explicitly or applied as reflectors, allocation-free after construction.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::householder;
@@ -19,7 +19,24 @@ use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 /// fixed by the column counts, run on two threads for large frames (N k² ≥ 5·10⁷, e.g. the full
 /// spectrum at N ≥ 370) and one after the other otherwise — the same arithmetic either way, so
 /// the bits depend neither on the thread count nor on the size threshold.
-pub(super) struct QrWorkspace {
+///
+/// Public for analyses that run their own tangent loops and for the benchmarks; the shapes of
+/// every matrix passed must be those given to [`QrWorkspace::new`] (faer's shape checks panic
+/// otherwise).
+///
+/// ```
+/// use faer::Mat;
+/// use neurodyn::lyapunov::QrWorkspace;
+/// let a = Mat::<f64>::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.5 });
+/// let (mut ws, mut f, mut d) = (QrWorkspace::new(3, 3), a.clone(), vec![0.0; 3]);
+/// ws.factor_in_place(f.as_mut(), &mut d);
+/// let mut m = Mat::<f64>::identity(3, 3);
+/// ws.mul_q(f.as_ref(), m.as_mut()); // m = Q
+/// let r = Mat::<f64>::from_fn(3, 3, |i, j| if i <= j { f[(i, j)] } else { 0.0 });
+/// assert!((&m * &r - &a).norm_max() < 1e-14);
+/// assert!((d.iter().sum::<f64>() - (2.0f64 * 2.0 * 2.0 - 3.0 * 2.0 * 0.25 + 2.0 * 0.125).ln()).abs() < 1e-14);
+/// ```
+pub struct QrWorkspace {
     coeff: Mat<f64>,
     mem: MemBuffer,
     n: usize,
@@ -44,17 +61,29 @@ impl QrWorkspace {
     /// Panel width (measured best of 16–128 at N = k = 500).
     const BLOCK: usize = 48;
 
-    pub(super) fn new(n: usize, k: usize) -> Self {
+    /// A workspace for N×k frames (k ≤ N; panics otherwise).
+    pub fn new(n: usize, k: usize) -> Self {
+        assert!(
+            k <= n,
+            "QrWorkspace: a frame of k = {k} columns needs N ≥ k rows, got N = {n}"
+        );
         let bs = Self::BLOCK.min(k.max(1));
         let req = qr::qr_in_place_scratch::<f64>(n, bs, bs, Par::Seq, Default::default()).or(
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
                 n, bs, k,
             ),
         );
+        // An update's half: the left product of the factorisation and of Q's formation (k
+        // columns at most), or a right product by Q (n rows at most).
         let half = || {
             MemBuffer::new(
                 householder::apply_block_householder_transpose_on_the_left_in_place_scratch::<f64>(
                     n, bs, k,
+                )
+                .or(
+                    householder::apply_block_householder_sequence_on_the_right_in_place_scratch::<
+                        f64,
+                    >(n, bs, n),
                 ),
             )
         };
@@ -69,17 +98,25 @@ impl QrWorkspace {
     }
 
     /// Factorises `a` (N×k) = Q R; writes Q into `q`; `diag` receives ln|R_ii|.
-    pub(super) fn factor(
-        &mut self,
-        mut a: MatMut<'_, f64>,
-        mut q: MatMut<'_, f64>,
-        diag: &mut [f64],
-    ) {
-        let (n, k) = (self.n, self.k);
+    pub fn factor(&mut self, mut a: MatMut<'_, f64>, q: MatMut<'_, f64>, diag: &mut [f64]) {
+        self.factor_in_place(a.as_mut(), diag);
+        self.form_q(a.as_ref(), q);
+    }
+
+    /// Factorises `a` (N×k) in place without forming Q: R on and above the diagonal, the
+    /// reflectors below it (their block factors kept in the workspace for [`Self::form_q`] and
+    /// [`Self::mul_q`], valid until the next factorisation); `diag` receives ln|R_ii|.
+    pub fn factor_in_place(&mut self, mut a: MatMut<'_, f64>, diag: &mut [f64]) {
         self.factor_blocked(a.as_mut());
-        for i in 0..k {
-            diag[i] = a[(i, i)].abs().ln();
+        for (i, d) in diag.iter_mut().enumerate().take(self.k) {
+            *d = a[(i, i)].abs().ln();
         }
+    }
+
+    /// Writes Q = H_1 ⋯ H_k [I; 0] of the last factorisation (`v`: the factorised frame) into
+    /// `q`.
+    pub fn form_q(&mut self, v: MatRef<'_, f64>, mut q: MatMut<'_, f64>) {
+        let (n, k) = (self.n, self.k);
         // Q = H_1 ⋯ H_k [I; 0]: block j only touches rows and columns from its first column on.
         q.fill(0.0);
         for j in 0..k {
@@ -90,7 +127,7 @@ impl QrWorkspace {
         // ≈ n j − j²/2 (blocks touch the trailing part only), and the split balances that work.
         let bs = self.coeff.nrows();
         let split = balanced_split(n, k);
-        let (coeff, a) = (self.coeff.as_ref(), a.as_ref());
+        let coeff = self.coeff.as_ref();
         let apply_all = |mut part: MatMut<'_, f64>, first: usize, mem: &mut MemBuffer| {
             let last = first + part.ncols();
             for c in (0..k).step_by(bs).rev() {
@@ -100,7 +137,7 @@ impl QrWorkspace {
                 let b = bs.min(k - c);
                 let cols = c.max(first) - first..part.ncols();
                 householder::apply_block_householder_on_the_left_in_place_with_conj(
-                    a.get(c..n, c..c + b),
+                    v.get(c..n, c..c + b),
                     coeff.get(..b, c..c + b),
                     Conj::No,
                     part.as_mut().get_mut(c..n, cols),
@@ -116,6 +153,35 @@ impl QrWorkspace {
             || apply_all(left, 0, m0),
             || apply_all(right, split, m1),
         );
+    }
+
+    /// `m ← m Q` for the square Q (k = N) of the last factorisation (`v`: the factorised frame),
+    /// applied block reflector by block reflector from the right without forming Q: 2 N² r
+    /// flops for an r × N `m`, against 4/3 N³ to form Q and 2 N² r to multiply by it. The rows
+    /// are independent, so they run in two halves fixed by the row count (the same arithmetic on
+    /// one thread and two).
+    pub fn mul_q(&mut self, v: MatRef<'_, f64>, m: MatMut<'_, f64>) {
+        assert!(
+            self.k == self.n && m.ncols() == self.n,
+            "mul_q: needs a square factorisation and m with N columns"
+        );
+        let coeff = self.coeff.as_ref();
+        let apply = |part: MatMut<'_, f64>, mem: &mut MemBuffer| {
+            if part.nrows() > 0 {
+                householder::apply_block_householder_sequence_on_the_right_in_place_with_conj(
+                    v,
+                    coeff,
+                    Conj::No,
+                    part,
+                    Par::Seq,
+                    MemStack::new(mem),
+                );
+            }
+        };
+        let [m0, m1] = &mut self.halves;
+        let half = m.nrows() / 2;
+        let (top, bottom) = m.split_at_row_mut(half);
+        join2(self.parallel, || apply(top, m0), || apply(bottom, m1));
     }
 
     /// The blocked factorisation with a look-ahead of one panel: while one thread updates the
@@ -434,6 +500,48 @@ mod tests {
             }
         }
         assert!(!QrWorkspace::new(100, 100).parallel);
+    }
+
+    /// `m Q` through the reflectors equals `m` times the formed Q, and its bits do not depend on
+    /// the thread count (two fixed row halves).
+    #[test]
+    fn multiplying_by_the_reflectors_is_multiplying_by_q() {
+        for n in [400, 97, 1] {
+            let a = draw(n, n, 3 + n as u64);
+            let m0 = draw(n, n, 7);
+            let mut ws = QrWorkspace::new(n, n);
+            let (mut f, mut q, mut d) = (a.clone(), Mat::zeros(n, n), vec![0.0; n]);
+            ws.factor_in_place(f.as_mut(), &mut d);
+            ws.form_q(f.as_ref(), q.as_mut());
+            let want = &m0 * &q;
+            let run = |threads: usize| {
+                crate::testing::on_threads(threads, || {
+                    let mut m = m0.clone();
+                    ws_mul(&mut QrWorkspace::new(n, n), &a, &mut m);
+                    m
+                })
+            };
+            let (m2, m1) = (run(2), run(1));
+            assert!(m1 == m2, "N = {n}: m Q depends on the thread count");
+            let mut d2 = vec![0.0; n];
+            let mut ws2 = QrWorkspace::new(n, n);
+            let mut f2 = a.clone();
+            ws2.factor_in_place(f2.as_mut(), &mut d2);
+            assert_eq!(d, d2);
+            for j in 0..n {
+                for i in 0..n {
+                    let e = (m1[(i, j)] - want[(i, j)]).abs();
+                    assert!(e < 1e-12 * (n as f64).sqrt(), "N = {n} ({i}, {j}): {e:e}");
+                }
+            }
+        }
+
+        fn ws_mul(ws: &mut QrWorkspace, a: &Mat<f64>, m: &mut Mat<f64>) {
+            let n = a.nrows();
+            let (mut f, mut d) = (a.clone(), vec![0.0; n]);
+            ws.factor_in_place(f.as_mut(), &mut d);
+            ws.mul_q(f.as_ref(), m.as_mut());
+        }
     }
 
     /// Columns whose part below the diagonal is exactly zero (a diagonal frame: every reflector

@@ -51,6 +51,16 @@ pub trait Map: Send + Sync {
         self.step(t, h);
         None
     }
+    /// `h ← F_t(h)` and `jac ← D_t` at the old h (every entry set), returning `ln |det D_t|` as
+    /// [`step_tangent`](Map::step_tangent) does: what the full Lyapunov spectrum multiplies by a
+    /// frame it keeps as Householder reflectors instead of forming it.
+    ///
+    /// Default: [`jacobian`](Map::jacobian), then [`step`](Map::step), and no determinant.
+    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
+        self.jacobian(t, h, jac);
+        self.step(t, h);
+        None
+    }
     /// A short human-readable name, used in tables and plot titles.
     /// This map as one recurrent layer h ← φ(W h + b) (no input drive), when it is one: what the
     /// GPU spectra ([`crate::lyapunov::gpu`]) run. Default: `None`.
@@ -84,6 +94,9 @@ impl<F: Map + ?Sized> Map for &F {
     ) -> Option<f64> {
         (**self).step_tangent(t, h, q, out)
     }
+    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
+        (**self).step_jacobian(t, h, jac)
+    }
     fn name(&self) -> String {
         (**self).name()
     }
@@ -110,6 +123,9 @@ impl<F: Map + ?Sized> Map for Box<F> {
         out: MatMut<'_, f64>,
     ) -> Option<f64> {
         (**self).step_tangent(t, h, q, out)
+    }
+    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
+        (**self).step_jacobian(t, h, jac)
     }
     fn name(&self) -> String {
         (**self).name()
@@ -276,6 +292,26 @@ impl RnnMap {
             None => self.act.deriv(a),
         }
     }
+
+    /// `jac ← diag(d) W`, column by column.
+    fn scaled_w(&self, d: &[f64], mut jac: MatMut<'_, f64>) {
+        for j in 0..self.w.ncols() {
+            let w = self.w.col(j);
+            let w = w.try_as_col_major().map(|c| c.as_slice());
+            match (jac.as_mut().col_mut(j).try_as_col_major_mut(), w) {
+                (Some(c), Some(w)) => {
+                    for ((o, wi), di) in c.as_slice_mut().iter_mut().zip(w).zip(d) {
+                        *o = di * wi;
+                    }
+                }
+                _ => {
+                    for (i, di) in d.iter().enumerate() {
+                        jac[(i, j)] = di * self.w[(i, j)];
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Map for RnnMap {
@@ -347,16 +383,32 @@ impl Map for RnnMap {
         })
     }
 
-    fn jacobian(&self, t: usize, h: &[f64], mut jac: MatMut<'_, f64>) {
+    fn jacobian(&self, t: usize, h: &[f64], jac: MatMut<'_, f64>) {
         let n = h.len();
-        with_scratch(n, |a| {
+        with_scratch(2 * n, |buf| {
+            let (a, d) = buf.split_at_mut(n);
             self.preactivation(t, h, a);
-            for j in 0..n {
-                for i in 0..n {
-                    jac[(i, j)] = self.dphi(i, a[i]) * self.w[(i, j)];
-                }
+            for i in 0..n {
+                d[i] = self.dphi(i, a[i]);
             }
+            self.scaled_w(d, jac);
         });
+    }
+
+    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
+        let n = h.len();
+        with_scratch(2 * n, |buf| {
+            let (a, d) = buf.split_at_mut(n);
+            self.preactivation(t, h, a);
+            let mut logdet = self.ln_abs_det_w;
+            for i in 0..n {
+                d[i] = self.dphi(i, a[i]);
+                logdet += d[i].abs().ln();
+                h[i] = self.phi(i, a[i]);
+            }
+            self.scaled_w(d, jac);
+            Some(logdet)
+        })
     }
 
     fn name(&self) -> String {
