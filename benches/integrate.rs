@@ -129,8 +129,52 @@ fn bench_ensemble(c: &mut Criterion) {
                 integrate_ensemble(black_box(&m), &starts, (0.0, 20.0), &meth, &opts).unwrap()
             })
         });
+        // The floor of each: its right-hand-side evaluations at the cost of one evaluation. The
+        // ensemble runs two batches of 32 members, one per thread: its floor is one batched
+        // evaluation of 32 members on one thread per 32 member evaluations on each thread.
+        let one = integrate(&m, &starts[0], (0.0, 20.0), &meth, &opts).unwrap();
+        let ens = integrate_ensemble(&m, &starts, (0.0, 20.0), &meth, &opts).unwrap();
+        let member_evals: usize = ens.iter().map(|s| s.as_ref().unwrap().stats.n_rhs).sum();
+        let mut dx = vec![0.0; n];
+        let t_one = time_per_call(|| m.rhs(0.0, &starts[0], &mut dx));
+        let half = starts.len() / 2;
+        let flat: Vec<f64> = starts[..half].iter().flatten().copied().collect();
+        let (t, mut d) = (vec![0.0; half], vec![0.0; half * n]);
+        let t_half = time_per_call(|| m.rhs_batch(&t, &flat, &mut d));
+        let floor_one = one.stats.n_rhs as f64 * t_one;
+        let floor_all = member_evals as f64 / (2 * half) as f64 * t_half;
+        eprintln!(
+            "ensemble floor N = {n}: one member {} evaluations × {:.2} µs = {:.3} ms; {} members \
+             {member_evals} evaluations, a batched evaluation of {half} members on one thread \
+             {:.1} µs ({:.2} µs per member) → {:.3} ms on two threads = {:.1}× the single \
+             member's floor",
+            one.stats.n_rhs,
+            t_one * 1e6,
+            floor_one * 1e3,
+            starts.len(),
+            t_half * 1e6,
+            t_half * 1e6 / half as f64,
+            floor_all * 1e3,
+            floor_all / floor_one
+        );
     }
     g.finish();
+}
+
+/// Seconds per call of `f`: the best of five rounds of enough calls to take ≈ 20 ms.
+fn time_per_call(mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    let reps = ((0.02 / t.elapsed().as_secs_f64().max(1e-9)) as usize).clamp(1, 1_000_000);
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 criterion_group!(benches, bench_rnn_ode, bench_ensemble);

@@ -157,6 +157,60 @@ fn wrms(v: &[f64], a: &[f64], b: &[f64], rtol: f64, atol: f64) -> f64 {
     (s / v.len() as f64).sqrt()
 }
 
+/// `dst ← base + Σ_j c_j k_j` over the stages with `c_j = h·row[j] ≠ 0` (`base` = 0 when
+/// `None`), in one pass: each entry's sum in the order j = 0, 1, …, the bits of adding one
+/// stage after another.
+fn combine(dst: &mut [f64], base: Option<&[f64]>, k: &[Vec<f64>], h: f64, row: &[f64]) {
+    let n = dst.len();
+    let mut terms: [(f64, &[f64]); 7] = [(0.0, &[]); 7];
+    let mut m = 0;
+    for (kj, r) in k.iter().zip(row) {
+        let c = h * r;
+        if c != 0.0 {
+            terms[m] = (c, &kj[..n]);
+            m += 1;
+        }
+    }
+    match m {
+        0 => combine_n::<0>(dst, base, &terms),
+        1 => combine_n::<1>(dst, base, &terms),
+        2 => combine_n::<2>(dst, base, &terms),
+        3 => combine_n::<3>(dst, base, &terms),
+        4 => combine_n::<4>(dst, base, &terms),
+        5 => combine_n::<5>(dst, base, &terms),
+        6 => combine_n::<6>(dst, base, &terms),
+        _ => combine_n::<7>(dst, base, &terms),
+    }
+}
+
+/// [`combine`] with `M` terms (unrolled, so the loop over entries vectorises).
+#[inline(always)]
+fn combine_n<const M: usize>(dst: &mut [f64], base: Option<&[f64]>, terms: &[(f64, &[f64]); 7]) {
+    let n = dst.len();
+    let t: [(f64, &[f64]); M] = std::array::from_fn(|j| (terms[j].0, &terms[j].1[..n]));
+    match base {
+        Some(x) => {
+            let x = &x[..n];
+            for i in 0..n {
+                let mut d = x[i];
+                for (c, kj) in &t {
+                    d += c * kj[i];
+                }
+                dst[i] = d;
+            }
+        }
+        None => {
+            for i in 0..n {
+                let mut d = 0.0;
+                for (c, kj) in &t {
+                    d += c * kj[i];
+                }
+                dst[i] = d;
+            }
+        }
+    }
+}
+
 /// One trajectory of [`run_batch`]: its state, stages and step-size controller.
 struct Traj {
     x: Vec<f64>,
@@ -361,22 +415,22 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
         if active.is_empty() {
             break;
         }
-        // Stages 2..7; the 7th is evaluated at the new solution (FSAL).
+        // Stages 2..7; the 7th is evaluated at the new solution (FSAL). The stage points are
+        // formed in the batch's input columns (the new solution also in y1).
         for st in 1..7 {
-            let row = &tab.a[st];
+            let row = &tab.a[st][..st];
             ts.clear();
-            for &j in &active {
+            let (xin, fout) = &mut buf;
+            xin.resize(n * active.len(), 0.0);
+            fout.resize(n * active.len(), 0.0);
+            for (col, &j) in xin.chunks_exact_mut(n).zip(&active) {
                 let tr = &mut trajs[j];
                 let (h, t, tph) = (tr.h, tr.t, tr.tph);
-                let dst = if st == 6 { &mut tr.y1 } else { &mut tr.tmp };
-                dst.copy_from_slice(&tr.x);
-                for (jj, kj) in tr.k.iter().enumerate().take(st) {
-                    let c = h * row[jj];
-                    if c != 0.0 {
-                        for (d, v) in dst.iter_mut().zip(kj) {
-                            *d += c * v;
-                        }
-                    }
+                if st == 6 {
+                    combine(&mut tr.y1, Some(&tr.x), &tr.k[..st], h, row);
+                    col.copy_from_slice(&tr.y1);
+                } else {
+                    combine(col, Some(&tr.x), &tr.k[..st], h, row);
                 }
                 ts.push(if tab.c[st] == 1.0 {
                     tph
@@ -384,10 +438,9 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
                     t + tab.c[st] * h
                 });
             }
-            if st == 6 {
-                eval_batch(model, &mut trajs, &active, &ts, st, |tr| &tr.y1, &mut buf);
-            } else {
-                eval_batch(model, &mut trajs, &active, &ts, st, |tr| &tr.tmp, &mut buf);
+            model.rhs_batch(&ts, xin, fout);
+            for (col, &j) in fout.chunks_exact(n).zip(&active) {
+                trajs[j].k[st].copy_from_slice(col);
             }
         }
         for &j in &active {
@@ -428,15 +481,7 @@ fn step_end(
     let n = tr.x.len();
     let (h, t, tph) = (tr.h, tr.t, tr.tph);
     // Error estimate h Σ e_i k_i, into tmp.
-    tr.tmp.fill(0.0);
-    for (j, kj) in tr.k.iter().enumerate() {
-        let c = h * tab.e[j];
-        if c != 0.0 {
-            for (d, v) in tr.tmp.iter_mut().zip(kj) {
-                *d += c * v;
-            }
-        }
-    }
+    combine(&mut tr.tmp, None, &tr.k, h, &tab.e);
     let err = wrms(&tr.tmp, &tr.x, &tr.y1, rtol, atol);
     let fac11 = err.powf(expo1);
 
