@@ -251,21 +251,47 @@ fn balanced_split(n: usize, k: usize) -> usize {
 /// the diagonal, the reflectors' essential parts below it (v_j = [1; a[j+1.., j]]), and in `t`
 /// the upper-triangular factor with H_0 ⋯ H_{b−1} = I − V T⁻¹ Vᵀ, which is T = striu(VᵀV) +
 /// diag(τ) for H_j = I − v_j v_jᵀ / τ_j (Joffrain et al. 2006, "Accumulating Householder
-/// transformations, revisited"). Column by column with vectorised dot products and updates —
-/// faer's recursive panel QR spent ≈ 0.55 ms on a 500 × 48 panel, a third of a full QR's time —
-/// then T from two triangular products. Falls back to faer for non-contiguous columns.
+/// transformations, revisited"). Own code rather than faer's panel QR (≈ 0.55 ms on a 500 × 48
+/// panel, a third of a full QR's time): a shallow recursion down to 16-column leaves factorised
+/// column by column with vectorised dot products and updates ([`factor_columns`]), then T from
+/// two triangular products. Falls back to faer for non-contiguous columns.
 fn factor_panel(mut a: MatMut<'_, f64>, mut t: MatMut<'_, f64>, mem: &mut MemBuffer) {
     if a.row_stride() != 1 {
         qr::qr_in_place(a, t, Par::Seq, MemStack::new(mem), Default::default());
         return;
     }
+    factor_columns(a.rb_mut(), t.rb_mut(), mem);
+    strict_upper_t(a.rb(), t);
+}
+
+/// The panel's reflectors and R (τ_j on `t`'s diagonal; its strict upper triangle is scratch):
+/// column by column up to `LEAF` columns, else recursively (Elmroth & Gustavson 2000) — the left
+/// half, its block reflector applied to the right half as one matrix product, then the right
+/// half's trailing rows. (Best of 8–24 columns and of the column-by-column loop, which it beats
+/// by 5–13 % at N = 500–1000 and matches at N ≤ 200: BENCHMARKS.md.)
+fn factor_columns(mut a: MatMut<'_, f64>, mut t: MatMut<'_, f64>, mem: &mut MemBuffer) {
+    const LEAF: usize = 16;
     let b = a.ncols();
-    for j in 0..b {
-        let tau = reflect_column(a.rb_mut().get_mut(j.., j..));
-        t[(j, j)] = tau;
+    if b <= LEAF {
+        for j in 0..b {
+            t[(j, j)] = reflect_column(a.rb_mut().get_mut(j.., j..));
+        }
+        return;
     }
-    // T's strict upper triangle: v_iᵀ v_j, from the unit lower-triangular top and the rest.
-    let (v0, v1) = a.rb().split_at_row(b);
+    let b1 = b / 2;
+    let (mut left, mut right) = a.split_at_col_mut(b1);
+    factor_columns(left.rb_mut(), t.rb_mut().get_mut(..b1, ..b1), mem);
+    strict_upper_t(left.rb(), t.rb_mut().get_mut(..b1, ..b1));
+    apply_transpose(left.rb(), t.rb().get(..b1, ..b1), right.rb_mut(), mem);
+    factor_columns(right.get_mut(b1.., ..), t.get_mut(b1.., b1..), mem);
+}
+
+/// T's strict upper triangle for the reflectors of `v` (m × b, m ≥ b; v_j = [1; v[j+1.., j]]):
+/// v_iᵀ v_j, from the unit lower-triangular top and the rest, by two triangular products; the
+/// diagonal (the τ_j) is kept and the strict lower triangle zeroed.
+fn strict_upper_t(v: MatRef<'_, f64>, mut t: MatMut<'_, f64>) {
+    let b = v.ncols();
+    let (v0, v1) = v.split_at_row(b);
     triangular::matmul(
         t.rb_mut(),
         BlockStructure::UnitTriangularUpper,
