@@ -19,7 +19,9 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 /// Required: [`dim`](Map::dim), [`step`](Map::step), [`jacobian`](Map::jacobian). Optional:
 /// [`step_tangent`](Map::step_tangent), which propagates a frame of tangent vectors with the step
 /// (the default assembles `D_t` in a per-thread scratch matrix and multiplies; large maps override
-/// it matrix-free, as [`RnnMap`] does).
+/// it matrix-free, as [`RnnMap`] does), and [`step_jacobian`](Map::step_jacobian), the step with
+/// its dense Jacobian in one call (what the full Lyapunov spectrum multiplies by its reflectors;
+/// override it to return `ln |det D_t|` or to share work between the two).
 ///
 /// Time is the step index `t` (a `usize`, where a flow's [`Model`] takes a real time): a map is
 /// iterated, and input-driven maps index their input sequence by it.
@@ -61,12 +63,12 @@ pub trait Map: Send + Sync {
         self.step(t, h);
         None
     }
-    /// A short human-readable name, used in tables and plot titles.
     /// This map as one recurrent layer h ← φ(W h + b) (no input drive), when it is one: what the
     /// GPU spectra ([`crate::lyapunov::gpu`]) run. Default: `None`.
     fn layer(&self) -> Option<Layer<'_>> {
         None
     }
+    /// A short human-readable name, used in tables and plot titles.
     fn name(&self) -> String {
         "map".to_string()
     }
