@@ -656,7 +656,8 @@ fn benettin(
 /// The full spectrum (k = N, from [`REFLECTORS_MIN_N`] on) never forms Q: after a
 /// factorisation `q` holds R and the Householder reflectors (`implicit`), and the next step
 /// multiplies the Jacobian by them from the right, 2 N³ flops where forming Q and multiplying by
-/// it cost 4/3 N³ + 2 N³.
+/// it cost 4/3 N³ + 2 N³ — unless the map's tangent step is structured and far cheaper than a
+/// dense product ([`Map::structured_tangent`]), when Q is formed as for partial spectra.
 struct MapTangent<'a, F: Map + ?Sized> {
     map: &'a F,
     h: Vec<f64>,
@@ -682,7 +683,7 @@ impl<'a, F: Map + ?Sized> MapTangent<'a, F> {
             a: Mat::zeros(n, k),
             q,
             ws: QrWorkspace::new(n, k),
-            reflectors: k == n && n >= REFLECTORS_MIN_N,
+            reflectors: k == n && n >= REFLECTORS_MIN_N && !map.structured_tangent(),
             implicit: false,
         }
     }

@@ -294,6 +294,12 @@ impl Map for Anru {
         None
     }
 
+    /// The tangent step works block by block (W_hh on the h-rows, W_gg per neuron): far below a
+    /// dense product of the full N(1 + M) dimension.
+    fn structured_tangent(&self) -> bool {
+        true
+    }
+
     fn jacobian(&self, t: usize, x: &[f64], mut jac: MatMut<'_, f64>) {
         let d = self.dim();
         let id = Mat::<f64>::identity(d, d);

@@ -21,7 +21,9 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 /// (the default assembles `D_t` in a per-thread scratch matrix and multiplies; large maps override
 /// it matrix-free, as [`RnnMap`] does), and [`step_jacobian`](Map::step_jacobian), the step with
 /// its dense Jacobian in one call (what the full Lyapunov spectrum multiplies by its reflectors;
-/// override it to return `ln |det D_t|` or to share work between the two).
+/// override it to return `ln |det D_t|` or to share work between the two), and
+/// [`structured_tangent`](Map::structured_tangent) for maps whose tangent step is far cheaper
+/// than a dense product.
 ///
 /// Time is the step index `t` (a `usize`, where a flow's [`Model`] takes a real time): a map is
 /// iterated, and input-driven maps index their input sequence by it.
@@ -63,6 +65,13 @@ pub trait Map: Send + Sync {
         self.step(t, h);
         None
     }
+    /// Whether [`step_tangent`](Map::step_tangent) costs far less than a dense N×N×k product (a
+    /// structured Jacobian, as ANRU's blocks). The full Lyapunov spectrum then forms Q and calls
+    /// `step_tangent`, instead of multiplying the dense Jacobian by Q's reflectors (2 N³ flops,
+    /// which pays only when the tangent step is itself a dense product). Default: `false`.
+    fn structured_tangent(&self) -> bool {
+        false
+    }
     /// This map as one recurrent layer h ← φ(W h + b) (no input drive), when it is one: what the
     /// GPU spectra ([`crate::lyapunov::gpu`]) run. Default: `None`.
     fn layer(&self) -> Option<Layer<'_>> {
@@ -99,6 +108,9 @@ impl<F: Map + ?Sized> Map for &F {
     fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
         (**self).step_jacobian(t, h, jac)
     }
+    fn structured_tangent(&self) -> bool {
+        (**self).structured_tangent()
+    }
     fn name(&self) -> String {
         (**self).name()
     }
@@ -128,6 +140,9 @@ impl<F: Map + ?Sized> Map for Box<F> {
     }
     fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
         (**self).step_jacobian(t, h, jac)
+    }
+    fn structured_tangent(&self) -> bool {
+        (**self).structured_tangent()
     }
     fn name(&self) -> String {
         (**self).name()
