@@ -249,9 +249,24 @@ fn eval_batch<M: Model + ?Sized>(
     for (c, &j) in js.iter().enumerate() {
         xin[c * n..(c + 1) * n].copy_from_slice(input(&trajs[j]));
     }
+    eval_gathered(model, trajs, js, ts, st, buf);
+}
+
+/// The batched evaluation of [`eval_batch`] once the states of the trajectories `js` stand in
+/// `buf.0` (column-major n × |js|): f into stage `st` of each.
+fn eval_gathered<M: Model + ?Sized>(
+    model: &M,
+    trajs: &mut [Traj],
+    js: &[usize],
+    ts: &[f64],
+    st: usize,
+    buf: &mut (Vec<f64>, Vec<f64>),
+) {
+    let n = model.dim();
+    let (xin, fout) = buf;
     model.rhs_batch(ts, xin, fout);
-    for (c, &j) in js.iter().enumerate() {
-        trajs[j].k[st].copy_from_slice(&fout[c * n..(c + 1) * n]);
+    for (col, &j) in fout.chunks_exact(n).zip(js) {
+        trajs[j].k[st].copy_from_slice(col);
     }
 }
 
@@ -441,10 +456,7 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
                     t + tab.c[st] * h
                 });
             }
-            model.rhs_batch(&ts, xin, fout);
-            for (col, &j) in fout.chunks_exact(n).zip(&active) {
-                trajs[j].k[st].copy_from_slice(col);
-            }
+            eval_gathered(model, &mut trajs, &active, &ts, st, &mut buf);
         }
         for &j in &active {
             stats[j].n_rhs += 6;

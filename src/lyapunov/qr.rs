@@ -13,9 +13,11 @@ use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 /// The blocked algorithm of LAPACK's `dgeqrf`/`dorgqr`, run here rather than through faer's
 /// one-call QR (whose panel factorisation was a third of a full N = 500 QR, and whose threaded
 /// form was 3× slower than its sequential one at that size; BENCHMARKS.md): panels of `BLOCK`
-/// columns factorised column by column (`factor_panel`) with a look-ahead of one panel
-/// (`factor_blocked`), and Q formed by applying the block reflectors last first to the trailing
-/// part of [I; 0] only (4/3 N k² instead of 2 N k² flops). Every update is split into two parts
+/// columns (`factor_panel`: a shallow recursion to 16-column leaves done column by column) with a
+/// look-ahead of one panel (`factor_blocked`); Q either formed by applying the block reflectors
+/// last first to the trailing part of [I; 0] only (4/3 N k² instead of 2 N k² flops, `form_q`)
+/// or never formed, a matrix multiplied by the reflectors instead (`mul_q`). Every update is
+/// split into two parts
 /// fixed by the column counts, run on two threads for large frames (N k² ≥ 5·10⁷, e.g. the full
 /// spectrum at N ≥ 370) and one after the other otherwise — the same arithmetic either way, so
 /// the bits depend neither on the thread count nor on the size threshold.

@@ -310,6 +310,18 @@ impl RnnMap {
         }
     }
 
+    /// From the pre-activation `a`: `d ← φ'(a)`, `h ← φ(a)`; returns ln|det D| = ln|det W| +
+    /// Σ ln|d_i|.
+    fn advance(&self, a: &[f64], d: &mut [f64], h: &mut [f64]) -> f64 {
+        let mut logdet = self.ln_abs_det_w;
+        for i in 0..a.len() {
+            d[i] = self.dphi(i, a[i]);
+            logdet += d[i].abs().ln();
+            h[i] = self.phi(i, a[i]);
+        }
+        logdet
+    }
+
     /// `jac ← diag(d) W`, column by column.
     fn scaled_w(&self, d: &[f64], mut jac: MatMut<'_, f64>) {
         for j in 0..self.w.ncols() {
@@ -373,12 +385,7 @@ impl Map for RnnMap {
                 Par::Seq
             };
             matmul(out.as_mut(), Accum::Replace, self.w.as_ref(), q, 1.0, par);
-            let mut logdet = self.ln_abs_det_w;
-            for i in 0..n {
-                d[i] = self.dphi(i, a[i]);
-                logdet += d[i].abs().ln();
-                h[i] = self.phi(i, a[i]);
-            }
+            let logdet = self.advance(a, d, h);
             // D (W Q), column by column (contiguous in the column-major frame).
             for j in 0..out.ncols() {
                 let col = out.as_mut().col_mut(j);
@@ -417,12 +424,7 @@ impl Map for RnnMap {
         with_scratch(2 * n, |buf| {
             let (a, d) = buf.split_at_mut(n);
             self.preactivation(t, h, a);
-            let mut logdet = self.ln_abs_det_w;
-            for i in 0..n {
-                d[i] = self.dphi(i, a[i]);
-                logdet += d[i].abs().ln();
-                h[i] = self.phi(i, a[i]);
-            }
+            let logdet = self.advance(a, d, h);
             self.scaled_w(d, jac);
             Some(logdet)
         })
