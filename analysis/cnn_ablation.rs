@@ -9,7 +9,8 @@
 //! about 4 minutes on 2 cores). `ABLATION_EPOCHS`, `ABLATION_SEEDS`, `MNIST_DIR` and
 //! `FASHION_DIR` (folders with the full IDX files) scale it up.
 
-use neurodyn::nn::fit::{CnnConfig, CnnRun, Dataset};
+use neurodyn::data::Dataset;
+use neurodyn::nn::fit::{CnnConfig, CnnRun};
 use neurodyn::nn::{Arch, Norm};
 use neurodyn::plot::LinePlot;
 use std::path::{Path, PathBuf};

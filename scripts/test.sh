@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-# Software Vulkan (lavapipe) for the wgpu compute-shader tests (tests/train_gpu.rs).
+# Software Vulkan (lavapipe) for the wgpu compute-shader tests (tests/suite/train_gpu.rs).
 if grep -q '^wgpu' Cargo.toml 2>/dev/null; then
   [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || need_pkgs+=(mesa-vulkan-drivers libvulkan1)
 fi

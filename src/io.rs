@@ -2,7 +2,7 @@
 //! atomically: everything is written to a temporary file in the destination folder and renamed
 //! into place only when complete, so a failed or killed run never leaves a partial file.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IntegrateError, Result};
 use faer::Mat;
 use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyError, ReadNpyExt};
@@ -614,80 +614,89 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
     })
 }
 
-/// A tensor to write: name, shape, little-endian bytes, dtype (F32, F64, I32 or I64).
-pub type RawTensor = (String, Vec<usize>, Vec<u8>, safetensors::Dtype);
-
-/// Writes a safetensors file atomically with [`safetensors_bytes`]' fixed layout (the
-/// checkpoints of `train` and `train-cnn`).
-pub fn write_safetensors(
-    path: &Path,
-    tensors: &[RawTensor],
-    meta: &std::collections::BTreeMap<String, String>,
-) -> Result<()> {
-    let bytes = safetensors_bytes(tensors, meta)?;
-    write_atomic(path, |w| {
-        w.write_all(&bytes).map_err(|e| Error::file(path, e))
-    })
+/// The process exit for a binary's result: success, 2 for invalid input (the message names the
+/// field), 1 for a failure while running. Prints `error: …` on stderr.
+pub fn exit(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
 }
 
-/// The bytes of a safetensors file with the tensors in the given order and the metadata in key
-/// order, so that the same contents always give the same bytes (the `safetensors` crate writes
-/// its metadata from a `HashMap`, in an order that changes from run to run). Header padded with
-/// spaces to a multiple of 8 bytes, as the format recommends.
-pub fn safetensors_bytes(
-    tensors: &[RawTensor],
-    meta: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<u8>> {
-    let mut header = serde_json::Map::new();
-    if !meta.is_empty() {
-        let m: serde_json::Map<String, serde_json::Value> = meta
+/// [`exit`], and with `json` a machine-readable summary on stdout (the human messages stay on
+/// stderr): `{"status": "ok", "exit_code": 0, "outputs": [files written]}` or
+/// `{"status": "error", "exit_code": 2, "field": "…", "error": "…", "outputs": […]}`.
+pub fn exit_with(result: Result<()>, json: bool) -> std::process::ExitCode {
+    // A staged run's files appear now, all together, or not at all.
+    let result = match result {
+        Ok(()) => commit_outputs(),
+        Err(e) => {
+            discard_outputs();
+            Err(e)
+        }
+    };
+    if json {
+        let outputs: Vec<String> = written()
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .map(|p| p.display().to_string())
             .collect();
-        header.insert("__metadata__".into(), serde_json::Value::Object(m));
-    }
-    let mut off = 0usize;
-    for (name, shape, data, dtype) in tensors {
-        use safetensors::Dtype;
-        let (width, dname) = match *dtype {
-            Dtype::F64 => (8, "F64"),
-            Dtype::I64 => (8, "I64"),
-            Dtype::F32 => (4, "F32"),
-            Dtype::I32 => (4, "I32"),
-            other => {
-                return Err(Error::invalid(
-                    "dtype",
-                    format!("`{other:?}` is not written here"),
-                ))
+        let v = match &result {
+            Ok(()) => serde_json::json!({"status": "ok", "exit_code": 0, "outputs": outputs}),
+            Err(e) => {
+                let field = match e {
+                    Error::Invalid { field, .. } => Some(field.clone()),
+                    Error::Integrate(IntegrateError::InvalidOption { field, .. }) => {
+                        Some(field.clone())
+                    }
+                    _ => None,
+                };
+                serde_json::json!({
+                    "status": "error",
+                    "exit_code": e.exit_code(),
+                    "field": field,
+                    "error": e.to_string(),
+                    "outputs": outputs,
+                })
             }
         };
-        let n: usize = shape.iter().product();
-        if n * width != data.len() {
-            return Err(Error::invalid(
-                name,
-                format!(
-                    "shape {shape:?} of {dname} needs {} bytes, got {}",
-                    n * width,
-                    data.len()
-                ),
-            ));
-        }
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": dname, "shape": shape, "data_offsets": [off, off + data.len()]}),
-        );
-        off += data.len();
+        println!("{v}");
     }
-    let mut h = serde_json::to_vec(&serde_json::Value::Object(header))
-        .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
-    while h.len() % 8 != 0 {
-        h.push(b' ');
+    exit(result)
+}
+
+/// Parses `start:stop:count` (count ≥ `min_count`) into evenly spaced values; `field` names the
+/// flag in errors.
+pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {
+    let bad = || {
+        Error::invalid(
+            field,
+            format!("`{s}`: expected start:stop:count with count ≥ {min_count}"),
+        )
+    };
+    let p: Vec<&str> = s.split(':').collect();
+    if p.len() != 3 {
+        return Err(bad());
     }
-    let mut out = Vec::with_capacity(8 + h.len() + off);
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    for (_, _, data, _) in tensors {
-        out.extend_from_slice(data);
+    let (a, b): (f64, f64) = (
+        p[0].trim().parse().map_err(|_| bad())?,
+        p[1].trim().parse().map_err(|_| bad())?,
+    );
+    let c: usize = p[2].trim().parse().map_err(|_| bad())?;
+    if c < min_count.max(1) || !a.is_finite() || !b.is_finite() {
+        return Err(bad());
     }
-    Ok(out)
+    // Every grid value becomes at least a result row: refuse grids whose rows alone exceed memory.
+    crate::memory::check(field, c as u128 * 256, None)?;
+    Ok((0..c)
+        .map(|i| {
+            if c == 1 {
+                a
+            } else {
+                a + (b - a) * i as f64 / (c - 1) as f64
+            }
+        })
+        .collect())
 }

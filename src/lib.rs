@@ -19,6 +19,8 @@
 //! | [`cordsnet`] | CordsNet convolutional RNNs (Soo et al. 2024) as flows with a matrix-free JVP; the convolution as a linear operator |
 //! | [`krylov`] | matrix-free Arnoldi (Ritz values and residuals), power iteration, GMRES, Newton–Krylov on any `LinearOperator` |
 //! | [`nn`] | feed-forward layers with hand-derived backward passes (conv, pooling, BatchNorm, linear, dropout, divisive normalization, the static ORGaNICs layer), SGD/Adam, small AlexNet/VGG, the resumable `train-cnn` run |
+//! | [`tensor`] | below the systems: `Real` (f64/f32), parameter layouts, safetensors files in and out |
+//! | [`data`] | below the trainers: IDX digits and image sets, permutations, the custom-task arrays, the sequence minibatch |
 //! | [`memory`] | memory estimates checked before allocating |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |
 //! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
@@ -32,6 +34,7 @@
 
 pub mod continuation;
 pub mod cordsnet;
+pub mod data;
 pub mod error;
 pub mod fixed_points;
 pub mod fracdiff;
@@ -50,6 +53,7 @@ pub mod source;
 pub mod spiking;
 pub mod stability;
 pub mod sweep;
+pub mod tensor;
 pub mod testing;
 pub mod train;
 

@@ -367,7 +367,7 @@ fn rate(
 
 /// A PyTorch `nn.RNN`/`nn.GRU`/`nn.LSTM` state dict (recognised by `weight_hh_l0`), at zero input.
 fn torch_layer(path: &Path) -> Result<Option<crate::model::torch_rnn::TorchRnn>> {
-    let meta = crate::train::checkpoint::read_metadata(path)?;
+    let meta = crate::tensor::safetensors::read_metadata(path)?;
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
     let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
         .map(|st| st.names().into_iter().cloned().collect())
@@ -376,7 +376,7 @@ fn torch_layer(path: &Path) -> Result<Option<crate::model::torch_rnn::TorchRnn>>
     if !crate::model::torch_rnn::TorchRnn::recognises(&refs) {
         return Ok(None);
     }
-    let tensors = crate::train::checkpoint::read_tensors(path)?;
+    let tensors = crate::tensor::safetensors::read_tensors(path)?;
     crate::model::torch_rnn::TorchRnn::from_tensors(
         &tensors,
         meta.get("nonlinearity").map(|s| s.as_str()),

@@ -16,21 +16,18 @@
 
 pub mod cell;
 pub mod checkpoint;
-pub mod custom;
-pub mod data;
 pub mod gpu;
 pub mod net;
-pub mod real;
 pub mod run;
 
 use crate::error::{Error, Result};
 use cell::{AnyCell, Cell, CellKind, RatePhi};
-use data::Digits;
-use net::{Batch, SeqNet, Targets};
+use crate::data::{Batch, Digits, Targets};
+use net::SeqNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use real::Real;
+use crate::tensor::Real;
 use std::path::Path;
 
 /// One Go/NoGo trial (Kim, Li & Sejnowski 2019): T = 200 steps; Go (prob. 0.5): u = 1 on steps 50..74 and
@@ -258,7 +255,7 @@ impl Adam {
     }
 
     /// One update of a flat parameter vector (entries with `train[k] == false` are left alone).
-    pub fn step_flat<F: real::Real>(&mut self, p: &mut [F], g: &[F], train: &[bool]) {
+    pub fn step_flat<F: Real>(&mut self, p: &mut [F], g: &[F], train: &[bool]) {
         if self.m.len() != p.len() {
             self.m = vec![0.0; p.len()];
             self.v = vec![0.0; p.len()];
@@ -374,7 +371,7 @@ pub struct DataSource {
     /// Digits held out of the training set for validation ([`DataSource::with_validation`]).
     pub val: Option<Digits>,
     /// The user's own task.
-    pub custom: Option<custom::CustomData>,
+    pub custom: Option<crate::data::custom::CustomData>,
 }
 
 /// Which held-out digits to evaluate on.
@@ -409,9 +406,9 @@ impl DataSource {
         }
         let perm = if task == Task::PermDigits {
             Some(if tr.pixels() == 784 {
-                data::seed_permutation()?
+                crate::data::seed_permutation()?
             } else {
-                data::permutation(tr.pixels(), seed)
+                crate::data::permutation(tr.pixels(), seed)
             })
         } else {
             None
@@ -428,7 +425,7 @@ impl DataSource {
 
     /// Holds `val` training images out as a validation set (the psMNIST protocol: 10,000 of the
     /// 60,000, split by RandomState(400)'s second permutation as the original;
-    /// [`data::validation_split`]). 0: no split. Only for the digits tasks.
+    /// [`crate::data::validation_split`]). 0: no split. Only for the digits tasks.
     pub fn with_validation(mut self, val: usize, seed: u64) -> Result<Self> {
         if val == 0 {
             return Ok(self);
@@ -448,7 +445,7 @@ impl DataSource {
                 ),
             ));
         }
-        let (train_idx, val_idx) = data::validation_split(tr.len(), val, seed);
+        let (train_idx, val_idx) = crate::data::validation_split(tr.len(), val, seed);
         self.val = Some(tr.select(&val_idx));
         self.train = Some(tr.select(&train_idx));
         Ok(self)
@@ -459,7 +456,7 @@ impl DataSource {
         &self,
         set: EvalSet,
         trials: usize,
-        perturb: Option<data::Perturbation>,
+        perturb: Option<crate::data::Perturbation>,
     ) -> Result<Vec<Batch<F>>> {
         let d = match set {
             EvalSet::Validation => self.val.as_ref(),
@@ -481,7 +478,7 @@ impl DataSource {
     }
 
     /// A custom task's source.
-    pub fn custom(data: custom::CustomData) -> Self {
+    pub fn custom(data: crate::data::custom::CustomData) -> Self {
         DataSource {
             task: Task::Custom,
             train: None,
@@ -617,7 +614,7 @@ fn shuffled_positions(len: usize, it: usize, b: usize, seed: u64) -> Vec<usize> 
             let g = it * b + j;
             let (epoch, pos) = (g / len, g % len);
             if cached.as_ref().map(|c| c.0) != Some(epoch) {
-                cached = Some((epoch, data::permutation(len, seed ^ (epoch as u64) << 20)));
+                cached = Some((epoch, crate::data::permutation(len, seed ^ (epoch as u64) << 20)));
             }
             cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)
         })

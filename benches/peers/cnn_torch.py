@@ -9,7 +9,7 @@ Two modes:
       BatchNorm, max pooling, Ken Miller's normalization, average pooling with padding, linear)
       and the static ORGaNICs network — draws weights and a batch, and saves the weights, the
       batch, the logits, the loss, every parameter gradient (training mode) and the running
-      statistics after the pass. tests/nn.rs (mod torch_parity) checks neurodyn against it (f32, 1e-5), so the
+      statistics after the pass. tests/suite/nn.rs (mod torch_parity) checks neurodyn against it (f32, 1e-5), so the
       test needs no torch.
 
   cnn_torch.py bench [--batch 64] [--steps 20] [--threads 2]

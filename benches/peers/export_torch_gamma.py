@@ -2,7 +2,7 @@
 """Writes tests/fixtures/torch_gamma.safetensors: a gamma RNN (Geadah et al. (2024), per-neuron n, s)
 built in PyTorch and saved with safetensors.torch.save_file under neurodyn's tensor names, plus the
 logits PyTorch computes for a fixed input sequence (torch_gamma_logits.npy, input torch_gamma_u.npy).
-tests/train.rs loads the file and checks neurodyn's forward pass against PyTorch's logits.
+tests/suite/train.rs loads the file and checks neurodyn's forward pass against PyTorch's logits.
 Usage: python export_torch_gamma.py   (needs torch, numpy, safetensors)
 """
 import os

@@ -479,9 +479,9 @@ fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDi
     let p = std::path::Path::new(path);
     // Loading the network first validates the file as a checkpoint of a known cell.
     neurodyn::train::checkpoint::load::<f64>(p).map_err(err)?;
-    let meta = neurodyn::train::checkpoint::read_metadata(p).map_err(err)?;
+    let meta = neurodyn::tensor::safetensors::read_metadata(p).map_err(err)?;
     let d = PyDict::new(py);
-    for (name, shape, v) in neurodyn::train::checkpoint::read_tensors(p).map_err(err)? {
+    for (name, shape, v) in neurodyn::tensor::safetensors::read_tensors(p).map_err(err)? {
         d.set_item(name, (shape, bytes(py, &v)))?;
     }
     let m = PyDict::new(py);

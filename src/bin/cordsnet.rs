@@ -12,7 +12,7 @@ use neurodyn::cordsnet::{Arch, CordsNet};
 use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::krylov::{arnoldi, newton_krylov, LinearOperator, NewtonKrylovOptions};
 use neurodyn::model::Model;
-use neurodyn::nn::fit::Dataset;
+use neurodyn::data::Dataset;
 use neurodyn::Error;
 use std::path::PathBuf;
 
@@ -85,7 +85,7 @@ impl Net {
                         ),
                     ));
                 }
-                let d = neurodyn::train::data::Digits::bundled(false)?;
+                let d = neurodyn::data::Digits::bundled(false)?;
                 if k >= d.len() {
                     return Err(Error::invalid(
                         "mnist",
@@ -595,5 +595,5 @@ fn main() -> std::process::ExitCode {
         neurodyn::io::stage_outputs();
     }
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

@@ -85,7 +85,8 @@ struct Args {
 /// `fracdiff --anru CHECKPOINT`: the per-neuron order analysis (library: `anru_orders`).
 fn anru_pipeline(args: &Args, path: &std::path::Path) -> Result<(), Error> {
     use neurodyn::io::{Column, Table, TableFormat};
-    use neurodyn::train::checkpoint::{analysis, load, read_tensors, Analysis};
+    use neurodyn::tensor::safetensors::read_tensors;
+    use neurodyn::train::checkpoint::{analysis, load, Analysis};
     let fmt = TableFormat::from_path(&args.out)?;
     neurodyn::io::check_output("out", &args.out)?;
     let (net, _) = load::<f64>(path)?;
@@ -221,7 +222,7 @@ fn run(args: Args) -> Result<(), Error> {
         if tgt.t != sig.t || !(tgt.n == 1 || tgt.n == sig.n) {
             return Err(Error::invalid("target", format!("is {}×{}, the input is {}×{} (need the same length, one column or one per signal)", tgt.t, tgt.n, sig.t, sig.n)));
         }
-        let alphas = neurodyn::error::parse_range(&args.alphas, "alphas", 1)?;
+        let alphas = neurodyn::io::parse_range(&args.alphas, "alphas", 1)?;
         let w: Vec<usize> = args
             .window
             .split(':')
@@ -324,5 +325,5 @@ fn main() -> ExitCode {
     neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

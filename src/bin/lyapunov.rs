@@ -214,7 +214,7 @@ fn parse_gains(s: &str) -> Result<Vec<f64>, Error> {
         )
     };
     let v: Vec<f64> = if s.contains(':') {
-        neurodyn::error::parse_range(s, "sweep-g", 2)?
+        neurodyn::io::parse_range(s, "sweep-g", 2)?
     } else {
         s.split(',')
             .map(|x| x.trim().parse::<f64>().map_err(|_| bad()))
@@ -641,5 +641,5 @@ fn main() -> ExitCode {
     neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

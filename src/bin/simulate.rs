@@ -369,5 +369,5 @@ fn main() -> ExitCode {
     neurodyn::io::stage_outputs();
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

@@ -460,5 +460,5 @@ fn write_single(a: &Args, s: f64, c: &Comparison) -> Result<(), Error> {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

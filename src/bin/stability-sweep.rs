@@ -285,5 +285,5 @@ fn main() -> ExitCode {
     faer::set_global_parallelism(faer::Par::Seq);
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

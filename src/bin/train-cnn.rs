@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::nn::fit::{CnnConfig, CnnProgress, CnnRun, Dataset};
+use neurodyn::data::Dataset;
+use neurodyn::nn::fit::{CnnConfig, CnnProgress, CnnRun};
 use neurodyn::nn::optim::OptimizerKind;
 use neurodyn::nn::{Arch, Norm};
 use neurodyn::Error;
@@ -150,5 +151,5 @@ fn run(a: Args) -> Result<(), Error> {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

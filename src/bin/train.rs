@@ -4,7 +4,7 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::train::cell::{CellKind, RatePhi};
-use neurodyn::train::custom::{CustomLoss, CustomSpec};
+use neurodyn::data::custom::{CustomLoss, CustomSpec};
 use neurodyn::train::run::{Device, Precision, Progress, Protocol, Run, RunConfig};
 use neurodyn::train::Task;
 use neurodyn::Error;
@@ -225,5 +225,5 @@ fn run(a: Args) -> Result<(), Error> {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let json = args.json;
-    neurodyn::error::exit_with(run(args), json)
+    neurodyn::io::exit_with(run(args), json)
 }

@@ -26,7 +26,7 @@ use super::train::{Bptt, Protocol};
 use super::Arch;
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
-use crate::nn::fit::{Dataset, ImageSet};
+use crate::data::{Dataset, ImageSet};
 use crate::nn::optim::{Optimizer, OptimizerKind};
 use crate::plot::LinePlot;
 use rand::seq::SliceRandom;
@@ -230,7 +230,7 @@ impl CordsRun {
         let ckpt = out.join(CHECKPOINT);
         let mut rows = vec![];
         if ckpt.exists() {
-            let meta = crate::train::checkpoint::read_metadata(&ckpt)?;
+            let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
             let other: Option<CordsConfig> =
                 meta.get("config").and_then(|t| toml::from_str(t).ok());
             if other.is_none_or(|o| {
@@ -270,7 +270,7 @@ impl CordsRun {
                     format!("{}: `epoch` disagrees with `metrics`", ckpt.display()),
                 ));
             }
-            let tensors = crate::train::checkpoint::read_tensors(&ckpt)?;
+            let tensors = crate::tensor::safetensors::read_tensors(&ckpt)?;
             for t in net.layout.tensors.clone() {
                 let got = tensors.iter().find(|x| x.0 == t.name).ok_or_else(|| {
                     Error::invalid(
@@ -498,7 +498,7 @@ impl CordsRun {
         ]
         .into_iter()
         .collect();
-        crate::io::write_safetensors(path, &entries, &meta)
+        crate::tensor::safetensors::write_safetensors(path, &entries, &meta)
     }
 }
 

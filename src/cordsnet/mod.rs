@@ -421,7 +421,7 @@ impl CordsNet {
     /// tensors as `<name>.parametrizations.weight.original0` (g) and `…original1` (V), or plain
     /// `<name>.weight` / `<name>` effective tensors; `conv_bias.{l}`, `out_fc.bias`.
     pub fn load(path: &std::path::Path, arch: Arch) -> Result<Self> {
-        let all = crate::train::checkpoint::read_tensors(path)?;
+        let all = crate::tensor::safetensors::read_tensors(path)?;
         let find = |n: &str| all.iter().find(|t| t.0 == n);
         let mut tensors = vec![];
         for (name, shape) in tensor_shapes(&arch) {
@@ -464,7 +464,7 @@ impl CordsNet {
     /// A network trained by `cordsnet train`: the architecture from the checkpoint's `arch`
     /// metadata, the tensors by [`CordsNet::load`].
     pub fn load_checkpoint(path: &std::path::Path) -> Result<Self> {
-        let meta = crate::train::checkpoint::read_metadata(path)?;
+        let meta = crate::tensor::safetensors::read_metadata(path)?;
         let arch: Arch = meta
             .get("arch")
             .ok_or_else(|| {

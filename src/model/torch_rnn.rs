@@ -165,8 +165,8 @@ impl TorchRnn {
 
     /// Loads a safetensors state dict.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let tensors = crate::train::checkpoint::read_tensors(path)?;
-        let meta = crate::train::checkpoint::read_metadata(path)?;
+        let tensors = crate::tensor::safetensors::read_tensors(path)?;
+        let meta = crate::tensor::safetensors::read_metadata(path)?;
         Self::from_tensors(&tensors, meta.get("nonlinearity").map(|s| s.as_str()))
     }
 

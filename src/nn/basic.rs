@@ -12,7 +12,7 @@
 
 use super::{torch_uniform, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
-use crate::train::real::{rm, rm_mut};
+use crate::tensor::real::{rm, rm_mut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

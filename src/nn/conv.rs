@@ -8,7 +8,7 @@
 
 use super::{chunked_backward, torch_uniform, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
-use crate::train::real::{rm, rm_mut};
+use crate::tensor::real::{rm, rm_mut};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 

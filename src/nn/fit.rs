@@ -17,7 +17,7 @@ use super::Shape;
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
 use crate::plot::LinePlot;
-use crate::train::data::Digits;
+use crate::data::{Dataset, ImageSet};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -25,39 +25,6 @@ use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// The image sets (28 × 28 grey levels, 10 classes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dataset {
-    Mnist,
-    FashionMnist,
-}
-
-impl Dataset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataset::Mnist => "mnist",
-            Dataset::FashionMnist => "fashion-mnist",
-        }
-    }
-    /// Mean and standard deviation of the training pixels in [0, 1] (torchvision's usual
-    /// normalisation constants).
-    pub fn mean_std(self) -> (f64, f64) {
-        match self {
-            Dataset::Mnist => (0.1307, 0.3081),
-            Dataset::FashionMnist => (0.2860, 0.3530),
-        }
-    }
-    /// The training or test split: the four IDX files in `dir`, or the bundled slice.
-    pub fn load(self, dir: Option<&Path>, train: bool) -> Result<Digits> {
-        match (dir, self) {
-            (Some(d), _) => Digits::load_dir(d, train),
-            (None, Dataset::Mnist) => Digits::bundled(train),
-            (None, Dataset::FashionMnist) => Digits::bundled_fashion(train),
-        }
-    }
-}
 
 /// Everything that defines a run (`config.toml`; the checkpoint holds a copy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,36 +190,6 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<CnnRow>> {
         .collect()
 }
 
-/// Images as normalised float rows and their labels.
-pub struct ImageSet {
-    pub x: Vec<f32>,
-    pub labels: Vec<u8>,
-    pub shape: Shape,
-}
-
-impl ImageSet {
-    /// Pixels scaled to [0, 1] then standardised with the dataset's mean and deviation.
-    pub fn new(d: &Digits, dataset: Dataset, limit: Option<usize>) -> Self {
-        let n = limit.unwrap_or(d.len()).min(d.len());
-        let (m, s) = dataset.mean_std();
-        let px = d.pixels();
-        ImageSet {
-            x: d.images[..n * px]
-                .iter()
-                .map(|&v| ((v as f64 / 255.0 - m) / s) as f32)
-                .collect(),
-            labels: d.labels[..n].to_vec(),
-            shape: Shape::new(1, d.rows, d.cols),
-        }
-    }
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-}
-
 /// Files of a run.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const CONFIG: &str = "config.toml";
@@ -331,7 +268,7 @@ impl CnnRun {
         let ckpt = out.join(CHECKPOINT);
         let mut rows = vec![];
         if ckpt.exists() {
-            let meta = crate::train::checkpoint::read_metadata(&ckpt)?;
+            let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
             let other: Option<CnnConfig> = meta.get("config").and_then(|t| toml::from_str(t).ok());
             let same = other.is_some_and(|o| {
                 CnnConfig {
@@ -528,7 +465,7 @@ impl CnnRun {
         ]
         .into_iter()
         .collect();
-        crate::io::write_safetensors(path, &entries, &meta)
+        crate::tensor::safetensors::write_safetensors(path, &entries, &meta)
     }
 }
 
@@ -536,7 +473,7 @@ impl CnnRun {
 /// the optimiser's moments `optimizer.m`, `optimizer.v` (float64) once it has stepped — what
 /// `train-cnn` and `cordsnet train` write with their own metadata.
 pub(crate) fn checkpoint_entries(
-    layout: &crate::train::cell::Layout,
+    layout: &crate::tensor::Layout,
     params: &[f32],
     o: &Optimizer,
 ) -> Vec<(String, Vec<usize>, Vec<u8>, Dtype)> {
@@ -576,7 +513,7 @@ pub fn arch_name(a: Arch) -> &'static str {
 
 /// Reads a `train-cnn` checkpoint: its configuration and the trained network in precision `F`.
 pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
-    let meta = crate::train::checkpoint::read_metadata(path)?;
+    let meta = crate::tensor::safetensors::read_metadata(path)?;
     let config: CnnConfig = meta
         .get("config")
         .ok_or_else(|| {
@@ -608,7 +545,7 @@ fn load_into<F: super::Real>(
     net: &mut Sequential<F>,
     optimizer: Option<(&mut Optimizer, &HashMap<String, String>)>,
 ) -> Result<()> {
-    let tensors = crate::train::checkpoint::read_tensors(path)?;
+    let tensors = crate::tensor::safetensors::read_tensors(path)?;
     let find = |name: &str| tensors.iter().find(|t| t.0 == name);
     for t in net.layout.tensors.clone() {
         let Some((_, shape, v)) = find(&t.name) else {

@@ -38,8 +38,8 @@ pub mod optim;
 pub mod organics;
 pub mod pool;
 
-pub use crate::train::cell::Layout;
-pub use crate::train::real::Real;
+pub use crate::tensor::Layout;
+pub use crate::tensor::Real;
 pub use arch::{Arch, ArchSpec, Norm, Sequential};
 pub use basic::{BatchNorm2d, Dropout, Linear, Relu};
 pub use conv::Conv2d;
@@ -52,36 +52,7 @@ use rand_chacha::ChaCha8Rng;
 /// Samples per parallel chunk (fixed: results do not depend on the thread count).
 pub const CHUNK: usize = 8;
 
-/// The shape of one sample: channels, height, width (a feature vector is `[n, 1, 1]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shape {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-}
-
-impl Shape {
-    pub const fn new(c: usize, h: usize, w: usize) -> Self {
-        Shape { c, h, w }
-    }
-    /// Entries per sample.
-    pub const fn len(&self) -> usize {
-        self.c * self.h * self.w
-    }
-    pub const fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Spatial positions per channel.
-    pub const fn plane(&self) -> usize {
-        self.h * self.w
-    }
-}
-
-impl std::fmt::Display for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}×{}×{}", self.c, self.h, self.w)
-    }
-}
+pub use crate::tensor::Shape;
 
 /// What one layer keeps between its forward and backward passes (reused from step to step).
 #[derive(Debug, Default, Clone)]

@@ -13,7 +13,7 @@
 
 use super::{torch_uniform, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
-use crate::train::real::{rm, rm_mut, sig};
+use crate::tensor::real::{rm, rm_mut, sig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 

@@ -1,4 +1,4 @@
-//! Checkpoints: a [`SeqNet`] with any cell as safetensors (one tensor per [`Layout`](super::cell::Layout) entry under
+//! Checkpoints: a [`SeqNet`] with any cell as safetensors (one tensor per [`Layout`](crate::tensor::Layout) entry under
 //! its name, row-major, float32 or float64 as trained), the Adam state, and the cell's
 //! configuration in the metadata. Written atomically.
 //!
@@ -23,124 +23,13 @@
 
 use super::cell::{AnyCell, CellKind, CellMap};
 use super::net::SeqNet;
-use super::real::Real;
+use crate::tensor::real::Real;
+use crate::tensor::safetensors::{bad, to_bytes, CheckpointReader, CheckpointWriter};
 use super::Adam;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use safetensors::tensor::Dtype;
 use std::collections::HashMap;
 use std::path::Path;
-
-fn bad(path: &Path, msg: impl std::fmt::Display) -> Error {
-    Error::invalid("checkpoint", format!("{}: {msg}", path.display()))
-}
-
-fn to_bytes<F: Real>(v: &[F]) -> Vec<u8> {
-    bytemuck::cast_slice(v).to_vec()
-}
-
-/// What a cell adds to a checkpoint: metadata strings and derived f64 tensors
-/// ([`CellFamily::save`](super::cell::CellFamily::save)).
-#[derive(Debug, Default)]
-pub struct CheckpointWriter {
-    pub meta: Vec<(String, String)>,
-    pub tensors: Vec<(String, Vec<usize>, Vec<f64>)>,
-}
-
-impl CheckpointWriter {
-    /// Adds a metadata entry.
-    pub fn meta(&mut self, key: &str, value: impl ToString) {
-        self.meta.push((key.to_string(), value.to_string()));
-    }
-    /// Adds a metadata entry holding a number exactly (`{:?}`).
-    pub fn meta_f64(&mut self, key: &str, value: f64) {
-        self.meta.push((key.to_string(), format!("{value:?}")));
-    }
-    /// Adds a float64 tensor.
-    pub fn tensor(&mut self, name: &str, shape: Vec<usize>, data: Vec<f64>) {
-        self.tensors.push((name.to_string(), shape, data));
-    }
-}
-
-/// A checkpoint being read: its tensors (either dtype, as f64, checked finite) and metadata, with
-/// errors that name the file ([`CellFamily::load`](super::cell::CellFamily::load) reads from it).
-pub struct CheckpointReader<'a> {
-    path: &'a Path,
-    st: &'a safetensors::SafeTensors<'a>,
-    meta: &'a HashMap<String, String>,
-}
-
-impl CheckpointReader<'_> {
-    /// An invalid-checkpoint error naming the file.
-    pub fn error(&self, msg: impl std::fmt::Display) -> Error {
-        bad(self.path, msg)
-    }
-    /// True when the tensor exists.
-    pub fn has(&self, name: &str) -> bool {
-        self.st.tensor(name).is_ok()
-    }
-    /// A tensor's shape and values (f32 or f64 in the file; every value finite).
-    pub fn tensor(&self, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
-        let t = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.error(format!("tensor `{name}` is missing")))?;
-        let v: Vec<f64> = match t.dtype() {
-            Dtype::F64 => t
-                .data()
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect(),
-            Dtype::F32 => t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64)
-                .collect(),
-            d => return Err(self.error(format!("tensor `{name}` is {d:?}; expected F32 or F64"))),
-        };
-        crate::error::ensure_finite(&format!("checkpoint tensor {name}"), &v)?;
-        Ok((t.shape().to_vec(), v))
-    }
-    /// A tensor's shape.
-    pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        Ok(self.tensor(name)?.0)
-    }
-    /// Dimension `k` of tensor `name` (must exist and be positive).
-    pub fn dim(&self, name: &str, k: usize) -> Result<usize> {
-        let s = self.shape(name)?;
-        s.get(k)
-            .copied()
-            .filter(|&d| d > 0)
-            .ok_or_else(|| self.error(format!("tensor `{name}` has shape {s:?}")))
-    }
-    /// A metadata string.
-    pub fn meta(&self, key: &str) -> Option<&str> {
-        self.meta.get(key).map(|s| s.as_str())
-    }
-    /// A numeric metadata entry, `default` when absent.
-    pub fn meta_f64(&self, key: &str, default: f64) -> Result<f64> {
-        match self.meta.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<f64>()
-                .map_err(|_| self.error(format!("metadata `{key}` = `{v}` is not a number"))),
-        }
-    }
-    /// A non-negative integer metadata entry, `default` when absent.
-    pub fn meta_usize(&self, key: &str, default: usize) -> Result<usize> {
-        match self.meta.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse::<usize>().map_err(|_| {
-                self.error(format!(
-                    "metadata `{key}` = `{v}` is not a non-negative integer"
-                ))
-            }),
-        }
-    }
-    /// A boolean metadata entry (`"true"`), `default` when absent.
-    pub fn meta_bool(&self, key: &str, default: bool) -> bool {
-        self.meta.get(key).map(|v| v == "true").unwrap_or(default)
-    }
-}
 
 /// Writes `net` and `adam` to `path` (atomically: temp file, then rename).
 pub fn save<F: Real>(net: &SeqNet<F, AnyCell>, adam: &Adam, path: &Path) -> Result<()> {
@@ -204,15 +93,7 @@ pub fn save_with<F: Real>(
     }
     let meta: std::collections::BTreeMap<String, String> =
         w.meta.into_iter().chain(extra.iter().cloned()).collect();
-    crate::io::write_safetensors(path, &entries, &meta).map_err(|e| bad(path, e))
-}
-
-/// The metadata of a checkpoint (without reading its tensors into a network).
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read ({e})")))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
-    Ok(header.metadata().clone().unwrap_or_default())
+    crate::tensor::safetensors::write_safetensors(path, &entries, &meta).map_err(|e| bad(path, e))
 }
 
 /// Reads a checkpoint into a network in precision `F` (either dtype converts), checking every
@@ -224,11 +105,7 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
     let meta: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
-    let ck = CheckpointReader {
-        path,
-        st: &st,
-        meta: &meta,
-    };
+    let ck = CheckpointReader::new(path, &st, &meta);
     let kind = match ck.meta("cell") {
         Some(k) => k
             .parse::<CellKind>()
@@ -296,29 +173,3 @@ pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
     net.cell.analysis(&net)
 }
 
-/// A tensor read from a file: (name, shape, values as f64).
-pub type NamedTensor = (String, Vec<usize>, Vec<f64>);
-
-/// Every tensor of a checkpoint file as (name, shape, f64 values), in name order — the network's
-/// own tensors and the derived ones a cell stores (the rate cell's effective `W` and `tau`), and
-/// the Adam state.
-pub fn read_tensors(path: &Path) -> Result<Vec<NamedTensor>> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read ({e})")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
-    let meta = HashMap::new();
-    let ck = CheckpointReader {
-        path,
-        st: &st,
-        meta: &meta,
-    };
-    let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let (shape, v) = ck.tensor(&name)?;
-            Ok((name, shape, v))
-        })
-        .collect()
-}

@@ -20,7 +20,8 @@
 //! (`set_clip`) is one more single-workgroup dispatch computing the global norm before Adam.
 
 use super::cell::AnyCell;
-use super::net::{Batch, SeqNet, Targets};
+use crate::data::{Batch, Targets};
+use super::net::SeqNet;
 use super::Adam;
 use crate::error::{Error, Result};
 use crate::gpu::{gpu_err, open_device, read_back, WG};
@@ -123,7 +124,7 @@ pub struct GpuCell {
 }
 
 /// The offset of tensor `name` in `layout` as a slot value (P, an empty range, when absent).
-pub fn tensor_slot(layout: &super::cell::Layout, name: &str) -> u32 {
+pub fn tensor_slot(layout: &crate::tensor::Layout, name: &str) -> u32 {
     layout
         .get(name)
         .map(|t| t.offset as u32)

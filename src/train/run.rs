@@ -15,10 +15,11 @@
 
 use super::cell::{AnyCell, CellKind, RatePhi};
 use super::checkpoint;
-use super::data::Perturbation;
+use crate::data::Perturbation;
 use super::gpu::GpuTrainer;
-use super::net::{Batch, SeqNet};
-use super::real::Real;
+use crate::data::Batch;
+use super::net::SeqNet;
+use crate::tensor::real::Real;
 use super::{train_step, Adam, CellSpec, DataSource, EvalSet, Task};
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
@@ -99,7 +100,7 @@ pub struct RunConfig {
     pub fixed_tau: bool,
     /// `--task custom`: the arrays and the loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom: Option<super::custom::CustomSpec>,
+    pub custom: Option<crate::data::custom::CustomSpec>,
     /// Digits: training images held out as a validation set (the psMNIST protocol's 10,000 of
     /// 60,000, split as the original); the per-epoch `accuracy`/`eval_loss` are then the
     /// validation set's and `test_accuracy` the test set's. 0: none.
@@ -581,7 +582,7 @@ impl Run {
         config.validate()?;
         let data = match &config.custom {
             Some(spec) => {
-                let d = super::custom::CustomData::load(spec, config.seed)?;
+                let d = crate::data::custom::CustomData::load(spec, config.seed)?;
                 // A minibatch of stored states for this T (check_memory assumed ≤ 501 steps).
                 let per_trial = d.t as u128 * (6 * config.hidden as u128 + d.n_in as u128 + 2) * 8;
                 crate::memory::check(
@@ -610,7 +611,7 @@ impl Run {
         let mut rows = vec![];
         let resume = ckpt.exists();
         if resume {
-            let meta = checkpoint::read_metadata(&ckpt)?;
+            let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
             // The checkpoint's own copy of the configuration is authoritative (config.toml is
             // for people); checkpoints from before it was kept fall back to config.toml.
             let text = match meta.get("run.config") {

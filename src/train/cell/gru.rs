@@ -17,7 +17,8 @@
 use super::*;
 use crate::model::Activation;
 use crate::train::gpu::{tensor_slot, WorkLayout};
-use crate::train::real::{gates_in_place, rm, rm_mut};
+use super::gates_in_place;
+use crate::tensor::real::{rm, rm_mut};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's

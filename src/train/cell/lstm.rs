@@ -18,7 +18,8 @@
 use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch_shape_is};
 use super::*;
 use crate::model::Activation;
-use crate::train::real::{gates_in_place, rm};
+use super::gates_in_place;
+use crate::tensor::real::{rm};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The LSTM's gates in PyTorch's order: input, forget, cell (candidate), output.

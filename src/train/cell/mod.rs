@@ -1,7 +1,7 @@
 //! Trainable recurrent cells: one discrete update `s_{t+1} = f(s_t, u_t; θ)` each, batched over
 //! trials, with a hand-derived backward pass (the Jacobian-transpose product of the update plus
 //! the parameter derivatives). Every backward pass is checked against finite differences in
-//! `tests/train_cells.rs`.
+//! `tests/suite/train_cells.rs`.
 //!
 //! | cell | state | update (all right-hand sides use the previous state) |
 //! |---|---|---|
@@ -40,76 +40,51 @@ pub use map::CellMap;
 pub use organics::{OrganicsCell, OrganicsPrep};
 pub use rate::{RateCell, RatePhi, RatePrep};
 
-use super::checkpoint::{Analysis, CheckpointReader, CheckpointWriter};
+use super::checkpoint::Analysis;
+use crate::tensor::safetensors::{CheckpointReader, CheckpointWriter};
+pub use crate::tensor::{Layout, Tensor};
 use super::gpu::GpuCell;
 use super::net::SeqNet;
-use super::real::{Real, Scratch};
+use crate::tensor::real::{Real, Scratch};
 use super::CellSpec;
 use crate::error::{Error, Result};
+use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-/// One named tensor of the flat parameter vector (row-major).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub offset: usize,
-    /// Trained (true) or a fixed buffer (initial states, fixed τ, input weights of Kim et al.).
-    pub train: bool,
-}
-
-impl Tensor {
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn range(&self) -> std::ops::Range<usize> {
-        self.offset..self.offset + self.len()
+/// `x[i] ← φ(x[i])` in place, vectorised ([`Real::act_into`] through a stack copy).
+fn act_in_place<F: Real>(act: crate::model::Activation, x: &mut [F]) {
+    let mut buf = [F::zero(); 256];
+    for c in x.chunks_mut(256) {
+        let k = c.len();
+        buf[..k].copy_from_slice(c);
+        F::act_into(act, &buf[..k], c);
     }
 }
 
-/// The tensors of a flat parameter vector, in order.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Layout {
-    pub tensors: Vec<Tensor>,
-    pub len: usize,
-}
-
-impl Layout {
-    /// Appends a tensor; returns its offset.
-    pub fn push(&mut self, name: &str, shape: &[usize], train: bool) -> usize {
-        let off = self.len;
-        let t = Tensor {
-            name: name.to_string(),
-            shape: shape.to_vec(),
-            offset: off,
-            train,
-        };
-        self.len += t.len();
-        self.tensors.push(t);
-        off
-    }
-    pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.tensors.iter().find(|t| t.name == name)
-    }
-    /// Offset of a tensor that must exist (the cells' own names).
-    pub fn off(&self, name: &str) -> usize {
-        self.get(name).map(|t| t.offset).unwrap_or(usize::MAX)
-    }
-    /// 1 for trained entries, 0 for buffers.
-    pub fn train_mask(&self) -> Vec<bool> {
-        let mut m = vec![false; self.len];
-        for t in &self.tensors {
-            for v in &mut m[t.range()] {
-                *v = t.train;
+/// Each column of `m` split into blocks of `n` rows, block g mapped through `acts[g]` in place
+/// (the gated cells' gates: σ for input/forget/output, tanh for the candidate).
+pub fn gates_in_place<F: Real>(mut m: MatMut<'_, F>, n: usize, acts: &[crate::model::Activation]) {
+    for j in 0..m.ncols() {
+        let col = m.rb_mut().col_mut(j);
+        match col.try_as_col_major_mut() {
+            Some(c) => {
+                let c = c.as_slice_mut();
+                for (g, &act) in acts.iter().enumerate() {
+                    act_in_place(act, &mut c[g * n..(g + 1) * n]);
+                }
+            }
+            None => {
+                let mut c = m.rb_mut().col_mut(j);
+                for (g, &act) in acts.iter().enumerate() {
+                    for i in g * n..(g + 1) * n {
+                        c[i] = F::c(act.eval(c[i].f()));
+                    }
+                }
             }
         }
-        m
     }
 }
 

@@ -11,7 +11,7 @@
 use super::*;
 use crate::model::RateRnn;
 use crate::train::gpu::{f32_slot, tensor_slot};
-use crate::train::real::{rm, rm_mut, sig};
+use crate::tensor::real::{rm, rm_mut, sig};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

@@ -1,7 +1,7 @@
 //! Lyapunov spectra: spec cross-check, exact linear cases, identities, claims.
 
-mod common;
-use common::LYAP_SPEC;
+
+use crate::common::LYAP_SPEC;
 
 use faer::linalg::solvers::DenseSolveCore;
 use faer::Mat;

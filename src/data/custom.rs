@@ -9,8 +9,8 @@
 //! Unlike the built-in tasks, input u_t drives step t and the read-out after it is scored
 //! against z_t (the same pairing as the digits tasks).
 
-use super::net::{Batch, Targets};
-use super::real::Real;
+use super::batch::{Batch, Targets};
+use crate::tensor::Real;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -197,7 +197,7 @@ impl CustomData {
                 Some(full)
             }
         };
-        let perm = super::data::permutation(trials, seed ^ 0xc057);
+        let perm = super::digits::permutation(trials, seed ^ 0xc057);
         let n_test = ((trials as f64 * spec.holdout).round() as usize).clamp(1, trials - 1);
         let test = perm[..n_test].to_vec();
         let train = perm[n_test..].to_vec();

@@ -7,7 +7,8 @@ use neurodyn::train::cell::{
     AnruCell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
 };
 use neurodyn::train::gpu::GpuTrainer;
-use neurodyn::train::net::{Batch, SeqNet, Targets};
+use neurodyn::data::{Batch, Targets};
+use neurodyn::train::net::SeqNet;
 use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

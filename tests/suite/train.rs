@@ -3,7 +3,8 @@
 
 use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{Cell, RateCell, RatePhi};
-use neurodyn::train::net::{Batch, SeqNet, Targets};
+use neurodyn::data::{Batch, Targets};
+use neurodyn::train::net::SeqNet;
 use neurodyn::train::{go_nogo_trial, train_step, Adam, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -52,7 +53,7 @@ fn one_step_cross_check() {
     assert!((p.loss - o1 * o1).abs() < 1e-15);
 }
 
-fn fit<F: neurodyn::train::real::Real>(
+fn fit<F: neurodyn::tensor::real::Real>(
     net: &mut SeqNet<F, AnyCell>,
     src: &DataSource,
     iters: usize,

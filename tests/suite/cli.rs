@@ -1,8 +1,8 @@
 //! End-to-end tests of the `simulate` binary: a good run, and bad input that must fail cleanly
 //! (clear message naming the field, non-zero exit, no output file and no temporary left behind).
 
-mod common;
-use common::tmpdir;
+
+use crate::common::tmpdir;
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::WriteNpyExt;

@@ -1,7 +1,7 @@
 //! End-to-end tests of the `lyapunov` binary.
 
-mod common;
-use common::{tmpdir, LYAP_SPEC};
+
+use crate::common::{tmpdir, LYAP_SPEC};
 
 use std::path::Path;
 use std::process::Command;

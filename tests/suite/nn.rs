@@ -608,7 +608,7 @@ fn same_bits_whatever_the_thread_count() {
 /// made by `cnn_torch.py fixture`; no torch needed here).
 mod torch_parity {
     use super::*;
-    use neurodyn::train::checkpoint::read_tensors;
+    use neurodyn::tensor::safetensors::read_tensors;
     use std::path::Path;
 
     type Tensors = Vec<(String, Vec<usize>, Vec<f64>)>;

@@ -3,7 +3,7 @@
 
 use ndarray::{Array1, Array2, Array3};
 use neurodyn::train::cell::CellKind;
-use neurodyn::train::net::{Batch, Targets};
+use neurodyn::data::{Batch, Targets};
 use neurodyn::train::CellSpec;
 use neurodyn::train::Task;
 use rand::{Rng, SeedableRng};

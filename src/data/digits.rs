@@ -6,8 +6,8 @@
 //! tests and the embedded default run with nothing downloaded; `--data DIR` points `train` at the
 //! full set (the four standard files, `.gz` or not).
 
-use super::net::{Batch, Targets};
-use super::real::Real;
+use super::batch::{Batch, Targets};
+use crate::tensor::Real;
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -124,7 +124,7 @@ fn bptt_gradient_matches_finite_differences() {
 #[test]
 fn training_on_the_bundled_slice_learns_and_resumes_bit_for_bit() {
     use neurodyn::cordsnet::fit::{CordsConfig, CordsRun};
-    use neurodyn::nn::fit::Dataset;
+    use neurodyn::data::Dataset;
     let mut c = CordsConfig::new(Dataset::Mnist);
     c.train_limit = Some(1000);
     c.test_limit = Some(300);

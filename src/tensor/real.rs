@@ -3,7 +3,6 @@
 //! batches of states are column-major `S × B` (one trial per contiguous column).
 
 use faer::linalg::matmul::matmul;
-use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::Debug;
@@ -76,40 +75,6 @@ impl Real for f32 {
     fn matmul(c: MatMut<'_, f32>, acc: bool, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
         let accum = if acc { Accum::Add } else { Accum::Replace };
         matmul(c, accum, a, b, 1.0, Par::Seq);
-    }
-}
-
-/// `x[i] ← φ(x[i])` in place, vectorised ([`Real::act_into`] through a stack copy).
-pub fn act_in_place<F: Real>(act: crate::model::Activation, x: &mut [F]) {
-    let mut buf = [F::zero(); 256];
-    for c in x.chunks_mut(256) {
-        let k = c.len();
-        buf[..k].copy_from_slice(c);
-        F::act_into(act, &buf[..k], c);
-    }
-}
-
-/// Each column of `m` split into blocks of `n` rows, block g mapped through `acts[g]` in place
-/// (the gated cells' gates: σ for input/forget/output, tanh for the candidate).
-pub fn gates_in_place<F: Real>(mut m: MatMut<'_, F>, n: usize, acts: &[crate::model::Activation]) {
-    for j in 0..m.ncols() {
-        let col = m.rb_mut().col_mut(j);
-        match col.try_as_col_major_mut() {
-            Some(c) => {
-                let c = c.as_slice_mut();
-                for (g, &act) in acts.iter().enumerate() {
-                    act_in_place(act, &mut c[g * n..(g + 1) * n]);
-                }
-            }
-            None => {
-                let mut c = m.rb_mut().col_mut(j);
-                for (g, &act) in acts.iter().enumerate() {
-                    for i in g * n..(g + 1) * n {
-                        c[i] = F::c(act.eval(c[i].f()));
-                    }
-                }
-            }
-        }
     }
 }
 

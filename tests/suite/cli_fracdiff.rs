@@ -1,7 +1,7 @@
 //! End-to-end tests of the `fracdiff` binary.
 
-mod common;
-use common::tmpdir;
+
+use crate::common::tmpdir;
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};

@@ -409,7 +409,7 @@ fn loads_the_original_state_dict_layout() {
     tensors.extend(net.proj.iter().cloned());
     tensors.push(net.fc_w.clone());
     tensors.push(net.fc_b.clone());
-    let mut raw: Vec<neurodyn::io::RawTensor> = vec![];
+    let mut raw: Vec<neurodyn::tensor::safetensors::RawTensor> = vec![];
     let bytes = |v: &[f64]| {
         v.iter()
             .flat_map(|x| (*x as f32).to_le_bytes())
@@ -458,7 +458,7 @@ fn loads_the_original_state_dict_layout() {
     let p = d.path().join("mini.safetensors");
     std::fs::write(
         &p,
-        neurodyn::io::safetensors_bytes(&raw, &Default::default()).unwrap(),
+        neurodyn::tensor::safetensors::safetensors_bytes(&raw, &Default::default()).unwrap(),
     )
     .unwrap();
     let back = CordsNet::load(&p, Arch::mini()).unwrap();
@@ -479,7 +479,7 @@ fn loads_the_original_state_dict_layout() {
     raw.retain(|t| t.0 != "conv_bias.3");
     std::fs::write(
         &p,
-        neurodyn::io::safetensors_bytes(&raw, &Default::default()).unwrap(),
+        neurodyn::tensor::safetensors::safetensors_bytes(&raw, &Default::default()).unwrap(),
     )
     .unwrap();
     let e = CordsNet::load(&p, Arch::mini()).unwrap_err().to_string();

@@ -6,8 +6,9 @@ use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{
     AnruCell, Cell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
 };
-use neurodyn::train::data::{permutation, seed_permutation, Digits};
-use neurodyn::train::net::{Batch, SeqNet, Targets};
+use neurodyn::data::{permutation, seed_permutation, Digits};
+use neurodyn::data::{Batch, Targets};
+use neurodyn::train::net::SeqNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -273,7 +274,7 @@ fn bundled_digits_and_permutations() {
 /// torch's ReduceLROnPlateau; the robustness perturbations.
 #[test]
 fn psmnist_protocol_pieces() {
-    use neurodyn::train::data::{validation_split, NumpyRandomState, Perturbation};
+    use neurodyn::data::{validation_split, NumpyRandomState, Perturbation};
     use neurodyn::train::run::plateau_schedule;
     let mut rs = NumpyRandomState::new(400);
     assert_eq!(rs.permutation(784), seed_permutation().unwrap());
@@ -393,10 +394,10 @@ fn corrupt_idx_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("x");
     std::fs::write(&f, [0u8, 0, 8, 1, 0, 0, 0, 5, 1, 2]).unwrap();
-    let e = neurodyn::train::data::read_idx(&f).unwrap_err().to_string();
+    let e = neurodyn::data::read_idx(&f).unwrap_err().to_string();
     assert!(e.contains("data bytes"), "{e}");
     std::fs::write(&f, b"hello world").unwrap();
-    assert!(neurodyn::train::data::read_idx(&f).is_err());
+    assert!(neurodyn::data::read_idx(&f).is_err());
 }
 
 #[test]
@@ -419,7 +420,7 @@ fn kim_et_al_root_sum_loss_and_random_start_gradients_match_finite_differences()
     let err = rel_err(&net, &pass.grad, &fd);
     assert!(err < 1e-6, "relative gradient error {err:.3e}");
     // The loss is the mean over trials of √Σ(o − z)², from the returned outputs.
-    let neurodyn::train::net::Targets::Trajectory(z) = &bt.targets else {
+    let neurodyn::data::Targets::Trajectory(z) = &bt.targets else {
         unreachable!()
     };
     let l: f64 = (0..4)

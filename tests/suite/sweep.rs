@@ -1,5 +1,5 @@
 //! The stability sweep: the deterministic cross-check vectors of the original sweep code (Rawat, Heeger & Martiniani 2024), find_peaks semantics, determinism,
-//! resume and shard/merge identity (the command-line side is in tests/cli_sweep.rs).
+//! resume and shard/merge identity (the command-line side is in tests/suite/cli_sweep.rs).
 
 use neurodyn::sweep::{
     find_peaks, is_periodic, job_index, run_trial, shard_jobs, Condition, InitialType, InputType,
@@ -325,7 +325,7 @@ fn config_validation_names_fields() {
 #[test]
 fn neurips_claim_on_the_preset_and_the_delta_two_limit_cycle() {
     let c =
-        SweepConfig::from_toml(include_str!("../models/sweep-neurips.toml"), "neurips").unwrap();
+        SweepConfig::from_toml(include_str!("../../models/sweep-neurips.toml"), "neurips").unwrap();
     let dir = std::env::temp_dir().join(format!("neurodyn-neurips-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     neurodyn::sweep::run_jobs(&c, &dir, (0, 1), &|_, _| {}).unwrap();

@@ -117,11 +117,11 @@ fn trainable_gated_cells_are_torch_layers() {
     use faer::{MatMut, MatRef};
     use neurodyn::train::cell::{AnyCell, Cell, GruCell, LstmCell};
     use neurodyn::train::net::SeqNet;
-    use neurodyn::train::real::Scratch;
+    use neurodyn::tensor::real::Scratch;
     use neurodyn::train::Adam;
     for (name, kind) in [("gru", TorchKind::Gru), ("lstm", TorchKind::Lstm)] {
         let src = fixture(&format!("torch_{name}.safetensors"));
-        let tensors = neurodyn::train::checkpoint::read_tensors(&src).unwrap();
+        let tensors = neurodyn::tensor::safetensors::read_tensors(&src).unwrap();
         let m = TorchRnn::load(&src).unwrap();
         let cell = match kind {
             TorchKind::Gru => AnyCell::Gru(GruCell::new(m.n, m.k).unwrap()),

@@ -1,19 +1,13 @@
 //! End-to-end tests of the `continuation` binary: the closed-form folds of a 1-D rate network
 //! given as `.npy` weights, an ORGaNICs preset through the resolver, and bad input.
 
-use std::path::PathBuf;
+use crate::common::tmpdir;
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_continuation"))
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-cont-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn rows(path: &std::path::Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)

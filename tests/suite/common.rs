@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-/// A fresh, empty temporary folder for this test process and `name`.
+/// A fresh, empty temporary folder for this test process and `name` (every call its own: the tests
+/// of all modules share one process).
 pub fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neurodyn-test-{}-{name}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("neurodyn-test-{}-{k}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

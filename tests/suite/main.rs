@@ -1,0 +1,31 @@
+//! The integration tests, one crate (one link of the library and its dependencies instead of one
+//! per file): each module is one area, `cargo test --release --test suite <module>::` runs one.
+
+mod common;
+mod bad_input;
+mod cli;
+mod cli_continuation;
+mod cli_fixed_points;
+mod cli_fracdiff;
+mod cli_lyapunov;
+mod cli_sweep;
+mod cli_train;
+mod continuation;
+mod cordsnet;
+mod cordsnet_train;
+mod fracdiff;
+mod integrate;
+mod lyapunov;
+mod model;
+mod nn;
+mod organics;
+mod spiking;
+mod spiking_convert;
+mod sweep;
+mod sweep_gpu;
+mod system_api;
+mod torch_rnn;
+mod train;
+mod train_cells;
+mod train_custom;
+mod train_gpu;
