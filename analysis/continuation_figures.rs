@@ -18,9 +18,10 @@
 //! Run: `cargo run --release --example continuation_figures` (about 15 s on 2 cores).
 
 use neurodyn::continuation::{continue_branch, ContinuationOptions};
+use neurodyn::learn::Optimizer;
 use neurodyn::plot::LinePlot;
 use neurodyn::source::{Source, View};
-use neurodyn::train::{checkpoint, train_step, Adam, CellSpec, DataSource, Task};
+use neurodyn::train::{checkpoint, train_step, CellSpec, DataSource, Task};
 use std::path::Path;
 
 fn norm(x: &[f64]) -> f64 {
@@ -111,7 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let task = Task::GoNoGo;
     let data = DataSource::new(task, None, 1, 1)?;
     let mut net = CellSpec::default_for("rate".parse()?, task).build::<f64>(task, 1)?;
-    let mut adam = Adam::new(0.01);
+    let mut adam = Optimizer::adam(0.01);
     for it in 0..800 {
         train_step(&mut net, &mut adam, &data.batch::<f64>(it, 16, 1)?, None)?;
     }

@@ -23,7 +23,7 @@ use neurodyn::model::Map;
 use neurodyn::plot::LinePlot;
 use neurodyn::train::cell::CellKind;
 use neurodyn::train::checkpoint::{analysis, load, Analysis};
-use neurodyn::train::run::{Run, RunConfig, CHECKPOINT};
+use neurodyn::train::run::{RecurrentRun, RunConfig, CHECKPOINT};
 use neurodyn::train::Task;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             c.steps = 500;
         }
         let dir = tmp.path().join(cell.name());
-        let mut run = Run::open(c, &dir)?;
+        let mut run = RecurrentRun::open(c, &dir)?;
         let rows = run.train(&mut |_| {})?;
         let rb = run.robustness()?;
         let last = rows.last().ok_or("no epochs")?;

@@ -13,12 +13,13 @@
 //!
 //! Run: `cargo run --release --example train_figures` (about 30 s on 2 cores).
 
+use neurodyn::learn::Optimizer;
 use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
 use neurodyn::model::Map;
 use neurodyn::plot::LinePlot;
 use neurodyn::train::cell::CellMap;
 use neurodyn::train::checkpoint::{analysis, Analysis};
-use neurodyn::train::{rate_batch, train_step, Adam, CellSpec, DataSource, Task};
+use neurodyn::train::{rate_batch, train_step, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -31,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let task = Task::GoNoGo;
     let src = DataSource::new(task, None, 1, 1)?;
     let mut net = CellSpec::default_for("rate".parse().unwrap(), task).build::<f64>(task, 1)?;
-    let mut adam = Adam::new(0.01);
+    let mut adam = Optimizer::adam(0.01);
     for it in 0..800 {
         train_step(&mut net, &mut adam, &src.batch::<f64>(it, 16, 5)?, None)?;
     }
@@ -99,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         spec.controller = 4;
         spec.pool = 4;
         let mut net = spec.build::<f32>(task, 2)?;
-        let mut adam = Adam::new(lr);
+        let mut adam = Optimizer::adam(lr);
         let mut curve = vec![(0.0, src.evaluate(&net, 500, 0)?.1)];
         for it in 0..iters {
             train_step(

@@ -5,7 +5,7 @@
 //! cargo bench --bench nn
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use neurodyn::nn::optim::{Optimizer, OptimizerKind};
+use neurodyn::learn::{Optimizer, OptimizerKind};
 use neurodyn::nn::{Arch, ArchSpec, Norm, Shape};
 use rand::{Rng, SeedableRng};
 

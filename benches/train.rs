@@ -5,8 +5,9 @@
 //! machine without a GPU), NEURODYN_BENCH_ALL=1 for the gamma and ORGaNICs cells on the CPU.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use neurodyn::learn::Optimizer;
 use neurodyn::train::gpu::GpuTrainer;
-use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
+use neurodyn::train::{train_step, CellSpec, DataSource, Task};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
@@ -17,7 +18,7 @@ fn bench(c: &mut Criterion) {
         let mut spec = CellSpec::default_for("rate".parse().unwrap(), task);
         spec.hidden = n;
         let mut net = spec.build::<f64>(task, 1).unwrap();
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         let batch = src.batch::<f64>(0, 16, 1).unwrap();
         g.bench_function(format!("go_nogo_N{n}_batch16"), |b| {
             b.iter(|| train_step(&mut net, &mut adam, &batch, None).unwrap().loss)
@@ -86,7 +87,7 @@ fn bench(c: &mut Criterion) {
         let mut spec = CellSpec::default_for(cell.parse().unwrap(), digits);
         spec.hidden = n;
         let mut net = spec.build::<f32>(digits, 1).unwrap();
-        let mut adam = Adam::new(0.001);
+        let mut adam = Optimizer::adam(0.001);
         g.bench_function(format!("seq784_{cell}_N{n}_batch32_f32"), |b| {
             b.iter(|| train_step(&mut net, &mut adam, &batch, None).unwrap().loss)
         });
@@ -101,7 +102,7 @@ fn bench(c: &mut Criterion) {
             let mut spec = CellSpec::default_for(cell.parse().unwrap(), digits);
             spec.hidden = n;
             let net = spec.build::<f32>(digits, 1).unwrap();
-            let mut gpu = GpuTrainer::new(&net, &Adam::new(0.001)).unwrap();
+            let mut gpu = GpuTrainer::new(&net, &Optimizer::adam(0.001)).unwrap();
             eprintln!("wgpu adapter: {}", gpu.adapter);
             g.bench_function(format!("seq784_{cell}_N{n}_batch32_wgpu"), |b| {
                 b.iter(|| gpu.train_step(&batch, 0.001).unwrap().0)

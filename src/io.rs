@@ -118,10 +118,37 @@ pub fn check_output(field: &str, path: &Path) -> Result<()> {
             format!("{} is a folder; give a file name", path.display()),
         ));
     }
-    let mut dir = match path.parent() {
+    let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    check_writable_ancestor(field, path, dir)
+}
+
+/// Checks, before any work, that `path` (named by `field`, usually `out`) can be an output
+/// folder: an existing folder this process can write in, or a path whose nearest existing
+/// ancestor is one (a path below a file, a file, or a read-only place is refused, exit 2).
+pub fn check_out_dir_named(field: &str, path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid(field, "empty path"));
+    }
+    if path.exists() && !path.is_dir() {
+        return Err(Error::invalid(
+            field,
+            format!("{} exists and is not a folder", path.display()),
+        ));
+    }
+    check_writable_ancestor(field, path, path.to_path_buf())
+}
+
+/// [`check_out_dir_named`] for the field `out`.
+pub fn check_out_dir(path: &Path) -> Result<()> {
+    check_out_dir_named("out", path)
+}
+
+/// The nearest existing ancestor of `dir` (itself included) must be a folder this process can
+/// create files in.
+fn check_writable_ancestor(field: &str, path: &Path, mut dir: PathBuf) -> Result<()> {
     while !dir.exists() {
         match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
@@ -639,10 +666,7 @@ pub fn exit_with(result: Result<()>, json: bool) -> std::process::ExitCode {
         }
     };
     if json {
-        let outputs: Vec<String> = written()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let outputs: Vec<String> = written().iter().map(|p| p.display().to_string()).collect();
         let v = match &result {
             Ok(()) => serde_json::json!({"status": "ok", "exit_code": 0, "outputs": outputs}),
             Err(e) => {

@@ -21,6 +21,7 @@
 //! | [`nn`] | feed-forward layers with hand-derived backward passes (conv, pooling, BatchNorm, linear, dropout, divisive normalization, the static ORGaNICs layer), SGD/Adam, small AlexNet/VGG, the resumable `train-cnn` run |
 //! | [`tensor`] | below the systems: `Real` (f64/f32), parameter layouts, safetensors files in and out |
 //! | [`data`] | below the trainers: IDX digits and image sets, permutations, the custom-task arrays, the sequence minibatch |
+//! | [`learn`] | the one training driver (epochs, schedules, the non-finite-loss rule, checkpoints with a versioned run state, resume, failpoints) and the optimisers every trainer shares |
 //! | [`memory`] | memory estimates checked before allocating |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |
 //! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
@@ -42,6 +43,7 @@ pub mod gpu;
 pub mod integrate;
 pub mod io;
 pub mod krylov;
+pub mod learn;
 pub mod lyapunov;
 pub mod memory;
 pub mod model;

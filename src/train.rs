@@ -7,8 +7,8 @@
 //! - [`net`]: cell + linear read-out, batched BPTT, cross-entropy or trajectory MSE;
 //! - [`data`]: the digits (IDX reader, bundled MNIST slice, permutations);
 //! - [`checkpoint`]: safetensors in and out (also PyTorch-trained weights with the same names);
-//! - here: the tasks of Kim, Li & Sejnowski (2019) and the digits tasks, minibatch sources, Adam with
-//!   gradient clipping, the training step and evaluation.
+//! - here: the tasks of Kim, Li & Sejnowski (2019) and the digits tasks, minibatch sources, the
+//!   training step (the optimiser and gradient clipping of [`crate::learn`]) and evaluation.
 //!
 //! Reproducibility: the trials and noise of minibatch `it` depend only on (seed, it), and the
 //! batch is split into fixed chunks, so a run resumed from a checkpoint continues bit for bit and
@@ -20,14 +20,15 @@ pub mod gpu;
 pub mod net;
 pub mod run;
 
-use crate::error::{Error, Result};
-use cell::{AnyCell, Cell, CellKind, RatePhi};
 use crate::data::{Batch, Digits, Targets};
+use crate::error::{Error, Result};
+use crate::learn::{clip_grad_norm, Optimizer};
+use crate::tensor::Real;
+use cell::{AnyCell, Cell, CellKind, RatePhi};
 use net::SeqNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use crate::tensor::Real;
 use std::path::Path;
 
 /// One Go/NoGo trial (Kim, Li & Sejnowski 2019): T = 200 steps; Go (prob. 0.5): u = 1 on steps 50..74 and
@@ -231,47 +232,6 @@ impl Task {
                     min(tail) < -0.7
                 }
             }
-        }
-    }
-}
-
-/// Adam (Kingma & Ba) over the flattened parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adam {
-    pub lr: f64,
-    pub m: Vec<f64>,
-    pub v: Vec<f64>,
-    pub t: i32,
-}
-
-impl Adam {
-    pub fn new(lr: f64) -> Self {
-        Adam {
-            lr,
-            m: vec![],
-            v: vec![],
-            t: 0,
-        }
-    }
-
-    /// One update of a flat parameter vector (entries with `train[k] == false` are left alone).
-    pub fn step_flat<F: Real>(&mut self, p: &mut [F], g: &[F], train: &[bool]) {
-        if self.m.len() != p.len() {
-            self.m = vec![0.0; p.len()];
-            self.v = vec![0.0; p.len()];
-        }
-        self.t += 1;
-        let (b1, b2) = (0.9f64, 0.999f64);
-        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
-        for k in 0..p.len() {
-            if !train[k] {
-                continue;
-            }
-            let gk = g[k].f();
-            self.m[k] = b1 * self.m[k] + (1.0 - b1) * gk;
-            self.v[k] = b2 * self.v[k] + (1.0 - b2) * gk * gk;
-            let x = p[k].f() - self.lr * (self.m[k] / c1) / ((self.v[k] / c2).sqrt() + 1e-8);
-            p[k] = F::c(x);
         }
     }
 }
@@ -614,7 +574,10 @@ fn shuffled_positions(len: usize, it: usize, b: usize, seed: u64) -> Vec<usize> 
             let g = it * b + j;
             let (epoch, pos) = (g / len, g % len);
             if cached.as_ref().map(|c| c.0) != Some(epoch) {
-                cached = Some((epoch, crate::data::permutation(len, seed ^ (epoch as u64) << 20)));
+                cached = Some((
+                    epoch,
+                    crate::data::permutation(len, seed ^ (epoch as u64) << 20),
+                ));
             }
             cached.as_ref().map(|c| c.1[pos]).unwrap_or(pos)
         })
@@ -639,43 +602,26 @@ pub fn rate_batch<F: Real>(trials: &[Trial]) -> Result<Batch<F>> {
     Batch::from_trials(&inputs, Targets::Trajectory(z))
 }
 
-/// One optimiser step on `batch`: gradient, optional clipping of its global norm to `clip`,
-/// Adam on the trained tensors. Returns the pass (loss, accuracy counts, gradient).
+/// One optimiser step on `batch`: gradient, optional clipping of its global norm over the
+/// trained tensors to `clip` ([`clip_grad_norm`]), the optimiser on the trained tensors. Returns
+/// the pass (loss, accuracy counts, gradient); a pass whose loss is not finite leaves the network
+/// as it was.
 pub fn train_step<F: Real, C: Cell<F>>(
     net: &mut SeqNet<F, C>,
-    adam: &mut Adam,
+    opt: &mut Optimizer,
     batch: &Batch<F>,
     clip: Option<f64>,
 ) -> Result<net::Pass<F>> {
     let mut pass = net.pass(batch, true)?;
     if !pass.loss.is_finite() {
-        return Err(Error::failed(
-            "training",
-            format!(
-                "the loss became {} (learning rate too large? try a smaller --lr or --clip)",
-                pass.loss
-            ),
-        ));
+        // Left as it was: the caller decides (the driver fails the run, `crate::learn`).
+        return Ok(pass);
     }
     let mask = net.layout.train_mask();
     if let Some(c) = clip {
-        // The global norm over the trained parameters (frozen tensors have gradients too).
-        let norm = pass
-            .grad
-            .iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m)
-            .map(|(g, _)| g.f() * g.f())
-            .sum::<f64>()
-            .sqrt();
-        if norm > c {
-            let s = F::c(c / norm);
-            for g in &mut pass.grad {
-                *g *= s;
-            }
-        }
+        clip_grad_norm(&mut pass.grad, &mask, c);
     }
-    adam.step_flat(&mut net.params, &pass.grad, &mask);
+    opt.step(&mut net.params, &pass.grad, &mask);
     net.cell.project(&mut net.params);
     Ok(pass)
 }

@@ -9,10 +9,11 @@ use neurodyn::cordsnet::conv::ConvOperator;
 use neurodyn::cordsnet::fit::{CordsConfig, CordsProgress, CordsRun};
 use neurodyn::cordsnet::train::Protocol;
 use neurodyn::cordsnet::{Arch, CordsNet};
+use neurodyn::data::Dataset;
 use neurodyn::io::{Column, Table, TableFormat};
 use neurodyn::krylov::{arnoldi, newton_krylov, LinearOperator, NewtonKrylovOptions};
+use neurodyn::learn::{OptimizerKind, Schedule};
 use neurodyn::model::Model;
-use neurodyn::data::Dataset;
 use neurodyn::Error;
 use std::path::PathBuf;
 
@@ -241,9 +242,18 @@ struct TrainArgs {
     batch: usize,
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
-    /// Global L2 gradient-norm clip.
+    /// Global L2 gradient-norm clip (over the trained tensors).
     #[arg(long, default_value_t = 1.0)]
     clip: f64,
+    /// Optimiser: adam, adamw (the original's) or sgd.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Weight decay (L2 for adam and sgd, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Learning-rate schedule per epoch: constant, plateau:P[:F], step:S[:G] or cosine:T[:MIN].
+    #[arg(long, default_value = "constant")]
+    schedule: String,
     /// Scale of the random recurrent kernels.
     #[arg(long, default_value_t = 0.5)]
     rec_gain: f64,
@@ -295,6 +305,9 @@ fn train(t: TrainArgs, quiet: bool) -> Result<(), Error> {
     c.batch = t.batch;
     c.lr = t.lr;
     c.clip = t.clip;
+    c.optimizer = t.optimizer;
+    c.weight_decay = t.weight_decay;
+    c.schedule = Schedule::parse(&t.schedule, "schedule")?;
     c.rec_gain = t.rec_gain;
     c.seed = t.seed;
     c.train_limit = t.train_limit;

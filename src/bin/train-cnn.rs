@@ -4,8 +4,8 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::data::Dataset;
+use neurodyn::learn::{OptimizerKind, Schedule};
 use neurodyn::nn::fit::{CnnConfig, CnnProgress, CnnRun};
-use neurodyn::nn::optim::OptimizerKind;
 use neurodyn::nn::{Arch, Norm};
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -59,9 +59,13 @@ struct Args {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
-    /// L2 weight decay (added to the gradient, as PyTorch's optimisers).
+    /// Weight decay: L2 added to the gradient (sgd, adam) or decoupled (adamw), as PyTorch's
+    /// optimisers.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
+    /// Learning-rate schedule per epoch: constant, plateau:P[:F], step:S[:G] or cosine:T[:MIN].
+    #[arg(long, default_value = "constant")]
+    schedule: String,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Train on the first N training images only.
@@ -100,11 +104,12 @@ fn run(a: Args) -> Result<(), Error> {
     c.batch = a.batch;
     c.optimizer = a.optimizer;
     c.lr = a.lr.unwrap_or(match a.optimizer {
-        OptimizerKind::Adam => 1e-3,
+        OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
         OptimizerKind::Sgd => 0.05,
     });
     c.momentum = a.momentum;
     c.weight_decay = a.weight_decay;
+    c.schedule = Schedule::parse(&a.schedule, "schedule")?;
     c.seed = a.seed;
     c.data_dir = a.data_dir.clone();
     c.train_limit = a.train_limit;

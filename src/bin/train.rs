@@ -3,9 +3,12 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::train::cell::{CellKind, RatePhi};
 use neurodyn::data::custom::{CustomLoss, CustomSpec};
-use neurodyn::train::run::{Device, Precision, Progress, Protocol, Run, RunConfig};
+use neurodyn::learn::Schedule;
+use neurodyn::train::cell::{CellKind, RatePhi};
+use neurodyn::train::run::{
+    Device, Precision, RecurrentProgress, RecurrentRun, RunConfig, TaskProtocol,
+};
 use neurodyn::train::Task;
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -84,7 +87,7 @@ struct Args {
     /// trial, x(0) ~ N(0, 1)/100, batch 1, evaluation on 100 trials every 100, stop at loss < 7 and
     /// accuracy > 0.95).
     #[arg(long, value_enum, default_value = "default")]
-    protocol: Protocol,
+    protocol: TaskProtocol,
     /// SST units som_N of the Dale rate network: the first som_N inhibitory units receive no
     /// inhibition (Kim, Li & Sejnowski 2019's SST motif; rate tasks, CPU).
     #[arg(long, default_value_t = 0)]
@@ -117,6 +120,10 @@ struct Args {
     /// protocol: 10). 0: a constant learning rate.
     #[arg(long, default_value_t = 0)]
     plateau: usize,
+    /// Learning-rate schedule per epoch: constant, step:S[:G], cosine:T[:MIN] or plateau:P[:F]
+    /// (not with --plateau).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
     /// Digits: after training, test accuracy under the sin transform (A = 0.5, f = 1) and the
     /// step drive (ξ = 1 for 200 < t < 400) beside the clean one → robustness.csv.
     #[arg(long)]
@@ -130,9 +137,9 @@ struct Args {
 }
 
 impl Args {
-    fn config(&self) -> RunConfig {
+    fn config(&self) -> Result<RunConfig, Error> {
         let mut c = RunConfig::new(self.task, self.cell);
-        let paper = self.protocol == Protocol::Paper;
+        let paper = self.protocol == TaskProtocol::Paper;
         c.protocol = self.protocol;
         c.device = self.device;
         c.precision = self.precision.unwrap_or(match self.device {
@@ -156,6 +163,7 @@ impl Args {
         c.fixed_tau = self.fixed_tau;
         c.val = self.val;
         c.plateau = self.plateau;
+        c.schedule = Schedule::parse(&self.schedule, "schedule")?;
         c.robustness = self.robustness;
         if self.inputs.is_some() || self.targets.is_some() || self.mask.is_some() {
             c.custom = Some(CustomSpec {
@@ -166,13 +174,13 @@ impl Args {
                 holdout: self.holdout,
             });
         }
-        c
+        Ok(c)
     }
 }
 
 fn run(a: Args) -> Result<(), Error> {
-    let cfg = a.config();
-    let mut run = Run::open(cfg.clone(), &a.out)?;
+    let cfg = a.config()?;
+    let mut run = RecurrentRun::open(cfg.clone(), &a.out)?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -185,7 +193,7 @@ fn run(a: Args) -> Result<(), Error> {
     bar.set_position((run.done() * cfg.steps) as u64);
     let mut last_acc: Option<f64> = run.rows.last().map(|r| r.accuracy);
     let rows = run.train(&mut |p| match p {
-        Progress::Step {
+        RecurrentProgress::Step {
             epoch,
             running_loss,
             ..
@@ -196,7 +204,7 @@ fn run(a: Args) -> Result<(), Error> {
             });
             bar.set_message(format!("epoch {} loss {running_loss:.4}{acc}", epoch + 1));
         }
-        Progress::Epoch(r) => {
+        RecurrentProgress::Epoch(r) => {
             last_acc = Some(r.accuracy);
             bar.set_message(format!(
                 "epoch {} loss {:.4} accuracy {:.1} %",

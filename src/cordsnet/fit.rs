@@ -18,21 +18,23 @@
 //!
 //! The checkpoint (`checkpoint.safetensors`, after every epoch) is the source of truth: float32
 //! tensors under [`Bptt`]'s names (which [`CordsNet::load_checkpoint`](super::CordsNet) reads for
-//! the f64 analyses), `optimizer.m`/`optimizer.v` (float64), and metadata `format` =
-//! `neurodyn-cordsnet-1`, `arch` and `config` (TOML), `epoch`, `optimizer.t`, `metrics`. A killed
-//! run resumes after its last saved epoch with the same bits.
+//! the f64 analyses), `optimizer.m`/`optimizer.v` (float64) and `optimizer.t`, metadata `format` =
+//! `neurodyn-cordsnet-1`, `arch` (TOML), and the shared driver's run state ([`crate::learn`]:
+//! `run.kind` = `cordsnet`, `run.config`, `run.epoch`, `run.metrics`; checkpoints from before it,
+//! with `config`, `epoch` and `metrics`, still resume). A killed run resumes after its last saved
+//! epoch with the same bits.
 
 use super::train::{Bptt, Protocol};
 use super::Arch;
-use crate::error::{Error, Result};
-use crate::io::{Column, Table, TableFormat};
 use crate::data::{Dataset, ImageSet};
-use crate::nn::optim::{Optimizer, OptimizerKind};
+use crate::error::{Error, Result};
+use crate::io::{Column, Table};
+use crate::learn::{
+    self, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress, Schedule, StepLoss,
+};
 use crate::plot::LinePlot;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Everything that defines a run (`config.toml`; the checkpoint holds a copy).
@@ -53,6 +55,15 @@ pub struct CordsConfig {
     /// Scale of the random recurrent kernels (N(0, gain²/fan-in)).
     pub rec_gain: f64,
     pub seed: u64,
+    /// The optimiser (Adam; the original trains with AdamW).
+    #[serde(default, skip_serializing_if = "is_adam")]
+    pub optimizer: OptimizerKind,
+    /// Weight decay (L2 for Adam, decoupled for AdamW).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+    /// The learning-rate schedule (constant when absent).
+    #[serde(default, skip_serializing_if = "is_constant")]
+    pub schedule: Schedule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +94,9 @@ impl CordsConfig {
             clip: 1.0,
             rec_gain: 0.5,
             seed: 1,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
             data_dir: None,
             train_limit: None,
             test_limit: None,
@@ -140,6 +154,13 @@ impl CordsConfig {
                 ));
             }
         }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::invalid(
+                "weight-decay",
+                format!("{}: must be ≥ 0", self.weight_decay),
+            ));
+        }
+        self.schedule.validate("schedule")?;
         for (f, v) in [
             ("train-limit", self.train_limit),
             ("test-limit", self.test_limit),
@@ -150,6 +171,16 @@ impl CordsConfig {
         }
         Ok(arch)
     }
+}
+
+fn is_adam(k: &OptimizerKind) -> bool {
+    *k == OptimizerKind::Adam
+}
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn is_constant(s: &Schedule) -> bool {
+    *s == Schedule::Constant
 }
 
 /// One finished epoch.
@@ -166,19 +197,37 @@ pub struct CordsRow {
     pub seconds: f64,
 }
 
-/// What [`CordsRun::train`] reports.
-#[derive(Debug, Clone, Copy)]
-pub enum CordsProgress {
-    Step {
-        epoch: usize,
-        step: usize,
-        steps: usize,
-        loss: f64,
-    },
-    Epoch(CordsRow),
+impl EpochRow for CordsRow {
+    /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
+    fn table(r: &[Self]) -> Table {
+        let mut t = Table::new();
+        t.push(
+            "epoch",
+            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        );
+        type Get = fn(&CordsRow) -> f64;
+        let cols: [(&str, Get); 6] = [
+            ("slope", |r| r.slope),
+            ("train_loss", |r| r.train_loss),
+            ("train_accuracy", |r| r.train_accuracy),
+            ("test_loss", |r| r.test_loss),
+            ("test_accuracy", |r| r.test_accuracy),
+            ("seconds", |r| r.seconds),
+        ];
+        for (name, f) in cols {
+            t.push(name, Column::F64(r.iter().map(f).collect()));
+        }
+        t
+    }
+    fn eval_loss(&self) -> f64 {
+        self.test_loss
+    }
 }
 
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// What [`CordsRun::train`] reports.
+pub type CordsProgress = Progress<CordsRow>;
+
+pub use crate::learn::CHECKPOINT;
 
 /// A training run bound to its output folder.
 pub struct CordsRun {
@@ -189,6 +238,11 @@ pub struct CordsRun {
     pub optimizer: Optimizer,
     pub train: ImageSet,
     pub test: ImageSet,
+    order: Vec<usize>,
+    stage: (f64, Protocol),
+    mask: Vec<bool>,
+    xb: Vec<f32>,
+    lb: Vec<u8>,
 }
 
 impl CordsRun {
@@ -197,12 +251,12 @@ impl CordsRun {
     /// input has been checked and the memory estimated.
     pub fn open(config: CordsConfig, out: &Path, max_memory: Option<u64>) -> Result<CordsRun> {
         let arch = config.validate()?;
-        if out.exists() && !out.is_dir() {
-            return Err(Error::invalid(
-                "out",
-                format!("{} exists and is not a folder", out.display()),
-            ));
-        }
+        let opened = learn::open::<CordsRun, CordsConfig>(out, &config, |stored, asked| {
+            CordsConfig {
+                relu_epochs: asked.relu_epochs,
+                ..stored.clone()
+            } == *asked
+        })?;
         let dir = config.data_dir.as_deref();
         let train_d = config.dataset.load(dir, true)?;
         let test_d = config.dataset.load(dir, false)?;
@@ -226,50 +280,11 @@ impl CordsRun {
         net.init(config.seed, config.rec_gain);
         let train = ImageSet::new(&train_d, config.dataset, config.train_limit);
         let test = ImageSet::new(&test_d, config.dataset, config.test_limit);
-        let mut optimizer = Optimizer::new(OptimizerKind::Adam, config.lr)?;
-        let ckpt = out.join(CHECKPOINT);
+        let mut optimizer = Optimizer::new(config.optimizer, config.lr)?;
+        optimizer.weight_decay = config.weight_decay;
         let mut rows = vec![];
-        if ckpt.exists() {
+        if let Some((ckpt, done)) = opened.resume {
             let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-            let other: Option<CordsConfig> =
-                meta.get("config").and_then(|t| toml::from_str(t).ok());
-            if other.is_none_or(|o| {
-                CordsConfig {
-                    relu_epochs: config.relu_epochs,
-                    ..o
-                } != config
-            }) {
-                return Err(Error::invalid(
-                    "out",
-                    format!(
-                        "{} holds a run with another configuration (use a new --out)",
-                        out.display()
-                    ),
-                ));
-            }
-            rows = meta
-                .get("metrics")
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.split(';')
-                        .map(|r| {
-                            toml::from_str::<CordsRow>(r).map_err(|e| {
-                                Error::invalid(
-                                    "checkpoint",
-                                    format!("{}: unreadable metrics row ({e})", ckpt.display()),
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })
-                .transpose()?
-                .unwrap_or_default();
-            if meta.get("epoch").and_then(|e| e.parse::<usize>().ok()) != Some(rows.len()) {
-                return Err(Error::invalid(
-                    "checkpoint",
-                    format!("{}: `epoch` disagrees with `metrics`", ckpt.display()),
-                ));
-            }
             let tensors = crate::tensor::safetensors::read_tensors(&ckpt)?;
             for t in net.layout.tensors.clone() {
                 let got = tensors.iter().find(|x| x.0 == t.name).ok_or_else(|| {
@@ -288,36 +303,24 @@ impl CordsRun {
                     *d = *s as f32;
                 }
             }
-            let find = |n: &str| tensors.iter().find(|x| x.0 == n).map(|x| x.2.clone());
-            if let (Some(m), Some(v)) = (find("optimizer.m"), find("optimizer.v")) {
-                optimizer.m = m;
-                optimizer.v = v;
-                optimizer.t = meta
-                    .get("optimizer.t")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0);
-            }
+            optimizer.restore(&tensors, &meta, net.params.len(), &ckpt)?;
+            rows = done;
         }
-        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
-        let text = toml::to_string(&config)
-            .map_err(|e| Error::invalid("config", format!("cannot serialise ({e})")))?;
-        let cpath = out.join("config.toml");
-        crate::io::write_atomic(&cpath, |w| {
-            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&cpath, e))
-        })?;
-        let run = CordsRun {
+        learn::create(out, &to_toml(&config)?, &rows)?;
+        Ok(CordsRun {
+            order: vec![],
+            stage: config.stage(0),
+            mask: net.layout.train_mask(),
+            xb: vec![0f32; config.batch * 784],
+            lb: vec![0u8; config.batch],
             config,
-            out: out.to_path_buf(),
+            out: opened.out,
             rows,
             net,
             optimizer,
             train,
             test,
-        };
-        if !run.rows.is_empty() {
-            run.write_metrics()?;
-        }
-        Ok(run)
+        })
     }
 
     pub fn done(&self) -> usize {
@@ -346,159 +349,159 @@ impl CordsRun {
         Ok((loss / n as f64, correct as f64 / n as f64))
     }
 
-    /// Trains the remaining epochs; after each, the checkpoint, then the metrics; at the end the
-    /// learning curve.
+    /// Trains the remaining epochs with the shared driver ([`learn::fit`]): after each, the
+    /// checkpoint, then the metrics; at the end the learning curve.
     pub fn train(&mut self, progress: &mut dyn FnMut(CordsProgress)) -> Result<Vec<CordsRow>> {
-        let c = self.config.clone();
-        let steps = self.steps_per_epoch();
-        let mask = self.net.layout.train_mask();
-        let mut xb = vec![0f32; c.batch * 784];
-        let mut lb = vec![0u8; c.batch];
-        for epoch in self.done()..c.epochs() {
-            let t0 = std::time::Instant::now();
-            let (slope, proto) = c.stage(epoch);
-            let mut order: Vec<usize> = (0..self.train.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
-                c.seed, epoch, 0, 1,
-            )));
-            let (mut loss, mut correct) = (0.0, 0usize);
-            for step in 0..steps {
-                let idx = &order[step * c.batch..((step + 1) * c.batch).min(order.len())];
-                let b = idx.len();
-                for (k, &i) in idx.iter().enumerate() {
-                    xb[k * 784..(k + 1) * 784]
-                        .copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
-                    lb[k] = self.train.labels[i];
-                }
-                let r = self
-                    .net
-                    .loss_grad(&xb[..b * 784], &lb[..b], slope, &proto)?;
-                if !r.loss.is_finite() {
-                    return Err(Error::failed(
-                        "train",
-                        format!(
-                            "the loss became {} at epoch {}, step {} (try a smaller --lr or --rec-gain)",
-                            r.loss,
-                            epoch + 1,
-                            step + 1
-                        ),
-                    ));
-                }
-                let norm = self
-                    .net
-                    .grad
-                    .iter()
-                    .map(|g| (*g as f64).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                if norm > c.clip {
-                    let s = (c.clip / norm) as f32;
-                    self.net.grad.iter_mut().for_each(|g| *g *= s);
-                }
-                self.optimizer
-                    .step(&mut self.net.params, &self.net.grad, &mask);
-                loss += r.loss * b as f64;
-                correct += r.correct;
-                progress(CordsProgress::Step {
-                    epoch,
-                    step,
-                    steps,
-                    loss: r.loss,
-                });
-            }
-            let (test_loss, test_accuracy) = self.evaluate(slope, &proto)?;
-            let n = self.train.len() as f64;
-            let row = CordsRow {
-                epoch: epoch + 1,
-                slope,
-                train_loss: loss / n,
-                train_accuracy: correct as f64 / n,
-                test_loss,
-                test_accuracy,
-                seconds: t0.elapsed().as_secs_f64(),
-            };
-            self.rows.push(row);
-            self.save(&self.out.join(CHECKPOINT))?;
-            self.write_metrics()?;
-            progress(CordsProgress::Epoch(row));
-        }
-        self.learning_curve()?;
-        Ok(self.rows.clone())
+        learn::fit(self, progress)
     }
 
     /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
     pub fn metrics(&self) -> Table {
-        let r = &self.rows;
-        let mut t = Table::new();
-        t.push(
-            "epoch",
-            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
-        );
-        type Get = fn(&CordsRow) -> f64;
-        let cols: [(&str, Get); 6] = [
-            ("slope", |r| r.slope),
-            ("train_loss", |r| r.train_loss),
-            ("train_accuracy", |r| r.train_accuracy),
-            ("test_loss", |r| r.test_loss),
-            ("test_accuracy", |r| r.test_accuracy),
-            ("seconds", |r| r.seconds),
-        ];
-        for (name, f) in cols {
-            t.push(name, Column::F64(r.iter().map(f).collect()));
-        }
-        t
+        CordsRow::table(&self.rows)
     }
 
-    fn write_metrics(&self) -> Result<()> {
-        let t = self.metrics();
-        t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
-        t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)
+    /// Writes the checkpoint (atomically) with the run state of the epochs done.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let meta = learn::run_state(Self::KIND, &to_toml(&self.config)?, &self.rows)?;
+        Learner::save(self, path, meta)
     }
+}
 
-    fn learning_curve(&self) -> Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
+impl Learner for CordsRun {
+    type Row = CordsRow;
+    const KIND: &'static str = "cordsnet";
+    fn out(&self) -> &Path {
+        &self.out
+    }
+    fn rows(&self) -> &[CordsRow] {
+        &self.rows
+    }
+    fn rows_mut(&mut self) -> &mut Vec<CordsRow> {
+        &mut self.rows
+    }
+    fn config_toml(&self) -> Result<String> {
+        to_toml(&self.config)
+    }
+    fn epochs(&self) -> usize {
+        self.config.epochs()
+    }
+    fn steps(&self, _epoch: usize) -> usize {
+        self.steps_per_epoch()
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.config.lr, self.config.schedule)
+    }
+    fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
+        self.stage = self.config.stage(epoch);
+        self.order = learn::epoch_order(self.train.len(), self.config.seed, epoch);
+        Ok(())
+    }
+    fn step(&mut self, _epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
+        let bsz = self.config.batch;
+        let idx = &self.order[step * bsz..((step + 1) * bsz).min(self.order.len())];
+        let b = idx.len();
+        for (k, &i) in idx.iter().enumerate() {
+            self.xb[k * 784..(k + 1) * 784].copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
+            self.lb[k] = self.train.labels[i];
         }
+        let (slope, proto) = self.stage;
+        let r = self
+            .net
+            .loss_grad(&self.xb[..b * 784], &self.lb[..b], slope, &proto)?;
+        if r.loss.is_finite() {
+            learn::clip_grad_norm(&mut self.net.grad, &self.mask, self.config.clip);
+            self.optimizer.lr = lr;
+            self.optimizer
+                .step(&mut self.net.params, &self.net.grad, &self.mask);
+        }
+        Ok(StepLoss {
+            loss: r.loss,
+            examples: b,
+            correct: r.correct,
+        })
+    }
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        _lr: f64,
+        totals: &EpochTotals,
+        seconds: f64,
+    ) -> Result<CordsRow> {
+        let (slope, proto) = self.stage;
+        let (test_loss, test_accuracy) = self.evaluate(slope, &proto)?;
+        let n = self.train.len() as f64;
+        Ok(CordsRow {
+            epoch: epoch + 1,
+            slope,
+            train_loss: totals.weighted_loss / n,
+            train_accuracy: totals.correct as f64 / n,
+            test_loss,
+            test_accuracy,
+            seconds,
+        })
+    }
+    fn save(&self, path: &Path, mut meta: Vec<(String, String)>) -> Result<()> {
+        let (entries, opt_meta) =
+            crate::nn::fit::checkpoint_entries(&self.net.layout, &self.net.params, &self.optimizer);
+        meta.extend(opt_meta);
+        meta.push(("format".into(), "neurodyn-cordsnet-1".into()));
+        meta.push(("arch".into(), to_toml(&self.net.arch)?));
+        crate::tensor::safetensors::write_safetensors(path, &entries, &meta.into_iter().collect())
+    }
+    fn curve(&self) -> Option<LinePlot> {
         let pts = |f: fn(&CordsRow) -> f64| -> Vec<(f64, f64)> {
             self.rows.iter().map(|r| (r.epoch as f64, f(r))).collect()
         };
-        LinePlot::new(
-            format!(
-                "CordsNet `{}` on {}: linear → PReLU anneal → ReLU",
-                self.config.arch,
-                self.config.dataset.name()
-            ),
-            "epoch",
-            "accuracy / slope",
+        Some(
+            LinePlot::new(
+                format!(
+                    "CordsNet `{}` on {}: linear → PReLU anneal → ReLU",
+                    self.config.arch,
+                    self.config.dataset.name()
+                ),
+                "epoch",
+                "accuracy / slope",
+            )
+            .series("train accuracy", pts(|r| r.train_accuracy))
+            .series("test accuracy", pts(|r| r.test_accuracy))
+            .series("PReLU slope a", pts(|r| r.slope)),
         )
-        .series("train accuracy", pts(|r| r.train_accuracy))
-        .series("test accuracy", pts(|r| r.test_accuracy))
-        .series("PReLU slope a", pts(|r| r.slope))
-        .save(&self.out.join("learning_curve"))?;
-        Ok(())
     }
-
-    /// Writes the checkpoint (atomically).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let o = &self.optimizer;
-        let entries = crate::nn::fit::checkpoint_entries(&self.net.layout, &self.net.params, o);
-        let rows = self
-            .rows
-            .iter()
-            .map(to_toml)
-            .collect::<Result<Vec<_>>>()?
-            .join(";");
-        let meta: std::collections::BTreeMap<String, String> = [
-            ("format".to_string(), "neurodyn-cordsnet-1".to_string()),
-            ("arch".to_string(), to_toml(&self.net.arch)?),
-            ("config".to_string(), to_toml(&self.config)?),
-            ("epoch".to_string(), self.rows.len().to_string()),
-            ("metrics".to_string(), rows),
-            ("optimizer.t".to_string(), o.t.to_string()),
-        ]
-        .into_iter()
-        .collect();
-        crate::tensor::safetensors::write_safetensors(path, &entries, &meta)
+    /// Before the shared run state: `config`, `epoch`, and `metrics` as TOML rows joined by `;`.
+    fn legacy_state(
+        meta: &HashMap<String, String>,
+        path: &Path,
+    ) -> Option<Result<(String, Vec<CordsRow>)>> {
+        if meta.get("format").map(String::as_str) != Some("neurodyn-cordsnet-1") {
+            return None;
+        }
+        let config = meta.get("config")?.clone();
+        Some((|| {
+            let rows = meta
+                .get("metrics")
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.split(';')
+                        .map(|r| {
+                            toml::from_str::<CordsRow>(r).map_err(|e| {
+                                Error::invalid(
+                                    "checkpoint",
+                                    format!("{}: unreadable metrics row ({e})", path.display()),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+            if meta.get("epoch").and_then(|e| e.parse::<usize>().ok()) != Some(rows.len()) {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!("{}: `epoch` disagrees with `metrics`", path.display()),
+                ));
+            }
+            Ok((config, rows))
+        })())
     }
 }
 

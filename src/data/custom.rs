@@ -10,8 +10,8 @@
 //! against z_t (the same pairing as the digits tasks).
 
 use super::batch::{Batch, Targets};
-use crate::tensor::Real;
 use crate::error::{Error, Result};
+use crate::tensor::Real;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

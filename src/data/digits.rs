@@ -7,8 +7,8 @@
 //! full set (the four standard files, `.gz` or not).
 
 use super::batch::{Batch, Targets};
-use crate::tensor::Real;
 use crate::error::{Error, Result};
+use crate::tensor::Real;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ pub mod images;
 
 pub use batch::{Batch, Targets};
 pub use digits::{
-    parse_idx, permutation, read_idx, seed_permutation, validation_split, Digits,
-    NumpyRandomState, Perturbation,
+    parse_idx, permutation, read_idx, seed_permutation, validation_split, Digits, NumpyRandomState,
+    Perturbation,
 };
 pub use images::{Dataset, ImageSet};

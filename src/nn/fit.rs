@@ -8,19 +8,21 @@
 //! Checkpoint (`checkpoint.safetensors`): one float32 tensor per parameter under the
 //! [`Sequential`] names (`conv1.weight`, `bn1.running_var`, `fc2.bias`, …; PyTorch's
 //! `load_state_dict(strict=False)` takes them), the optimiser state `optimizer.m`,
-//! `optimizer.v` (float64), and metadata `format` = `neurodyn-cnn-1`, `config` (the TOML of
-//! [`CnnConfig`]), `epoch`, `optimizer.t`, `metrics` (the rows, `;`-separated).
+//! `optimizer.v` (float64) and `optimizer.t`, `format` = `neurodyn-cnn-1`, and the run state
+//! of the shared driver ([`crate::learn`]: `run.kind` = `cnn`, `run.config` the TOML of
+//! [`CnnConfig`], `run.epoch`, `run.metrics`). Checkpoints from before that schema (`config`,
+//! `epoch`, `metrics`) still load and resume.
 
 use super::arch::{Arch, ArchSpec, Norm, Sequential};
-use super::optim::{Optimizer, OptimizerKind};
 use super::Shape;
-use crate::error::{Error, Result};
-use crate::io::{Column, Table, TableFormat};
-use crate::plot::LinePlot;
 use crate::data::{Dataset, ImageSet};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use crate::error::{Error, Result};
+use crate::io::{Column, Table};
+use crate::learn::{
+    self, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress, Schedule, StepLoss,
+};
+use crate::plot::LinePlot;
+use crate::tensor::safetensors::RawTensor;
 use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -40,6 +42,9 @@ pub struct CnnConfig {
     pub momentum: f64,
     pub weight_decay: f64,
     pub seed: u64,
+    /// The learning-rate schedule ([`Schedule`]; constant when absent).
+    #[serde(default, skip_serializing_if = "is_constant")]
+    pub schedule: Schedule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Use only the first this many training (test) images.
@@ -62,6 +67,7 @@ impl CnnConfig {
             momentum: 0.9,
             weight_decay: 0.0,
             seed: 1,
+            schedule: Schedule::Constant,
             data_dir: None,
             train_limit: None,
             test_limit: None,
@@ -105,6 +111,7 @@ impl CnnConfig {
                 format!("{}: must be ≥ 0", self.weight_decay),
             ));
         }
+        self.schedule.validate("schedule")?;
         if !(0.0..1.0).contains(&self.model.dropout) {
             return Err(Error::invalid(
                 "dropout",
@@ -127,8 +134,12 @@ impl CnnConfig {
     }
 }
 
+fn is_constant(s: &Schedule) -> bool {
+    *s == Schedule::Constant
+}
+
 /// One finished epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CnnRow {
     pub epoch: usize,
     /// Optimiser steps so far.
@@ -142,25 +153,39 @@ pub struct CnnRow {
     pub seconds: f64,
 }
 
-fn encode_rows(rows: &[CnnRow]) -> String {
-    rows.iter()
-        .map(|r| {
-            format!(
-                "{},{},{:?},{:?},{:?},{:?},{:?}",
-                r.epoch,
-                r.steps,
-                r.train_loss,
-                r.train_accuracy,
-                r.test_loss,
-                r.test_accuracy,
-                r.seconds
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(";")
+impl EpochRow for CnnRow {
+    /// epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
+    fn table(r: &[Self]) -> Table {
+        let mut t = Table::new();
+        t.push(
+            "epoch",
+            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        );
+        t.push(
+            "steps",
+            Column::I64(r.iter().map(|r| r.steps as i64).collect()),
+        );
+        type Get = fn(&CnnRow) -> f64;
+        let cols: [(&str, Get); 5] = [
+            ("train_loss", |r| r.train_loss),
+            ("train_accuracy", |r| r.train_accuracy),
+            ("test_loss", |r| r.test_loss),
+            ("test_accuracy", |r| r.test_accuracy),
+            ("seconds", |r| r.seconds),
+        ];
+        for (name, f) in cols {
+            t.push(name, Column::F64(r.iter().map(f).collect()));
+        }
+        t
+    }
+    fn eval_loss(&self) -> f64 {
+        self.test_loss
+    }
 }
 
-fn decode_rows(s: &str, path: &Path) -> Result<Vec<CnnRow>> {
+/// The rows of a checkpoint written before the shared run state (`metrics`: comma-separated
+/// rows, `;` between them).
+fn decode_legacy_rows(s: &str, path: &Path) -> Result<Vec<CnnRow>> {
     if s.is_empty() {
         return Ok(vec![]);
     }
@@ -190,21 +215,8 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<CnnRow>> {
         .collect()
 }
 
-/// Files of a run.
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
-pub const CONFIG: &str = "config.toml";
-
 /// What [`CnnRun::train`] reports.
-#[derive(Debug, Clone, Copy)]
-pub enum CnnProgress {
-    Step {
-        epoch: usize,
-        step: usize,
-        steps: usize,
-        loss: f64,
-    },
-    Epoch(CnnRow),
-}
+pub type CnnProgress = Progress<CnnRow>;
 
 /// A training run bound to its output folder.
 pub struct CnnRun {
@@ -215,6 +227,10 @@ pub struct CnnRun {
     pub optimizer: Optimizer,
     pub train: ImageSet,
     pub test: ImageSet,
+    order: Vec<usize>,
+    mask: Vec<bool>,
+    xb: Vec<f32>,
+    lb: Vec<u8>,
 }
 
 impl CnnRun {
@@ -224,12 +240,12 @@ impl CnnRun {
     /// available or `max_memory`).
     pub fn open(config: CnnConfig, out: &Path, max_memory: Option<u64>) -> Result<CnnRun> {
         config.validate()?;
-        if out.exists() && !out.is_dir() {
-            return Err(Error::invalid(
-                "out",
-                format!("{} exists and is not a folder", out.display()),
-            ));
-        }
+        let opened = learn::open::<CnnRun, CnnConfig>(out, &config, |stored, asked| {
+            CnnConfig {
+                epochs: asked.epochs,
+                ..stored.clone()
+            } == *asked
+        })?;
         let dir = config.data_dir.as_deref();
         let train_d = config.dataset.load(dir, true)?;
         let test_d = config.dataset.load(dir, false)?;
@@ -265,55 +281,27 @@ impl CnnRun {
         let test = ImageSet::new(&test_d, config.dataset, config.test_limit);
         net.init(config.seed);
         let mut optimizer = config.optimizer()?;
-        let ckpt = out.join(CHECKPOINT);
         let mut rows = vec![];
-        if ckpt.exists() {
+        if let Some((ckpt, done)) = opened.resume {
             let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-            let other: Option<CnnConfig> = meta.get("config").and_then(|t| toml::from_str(t).ok());
-            let same = other.is_some_and(|o| {
-                CnnConfig {
-                    epochs: config.epochs,
-                    ..o
-                } == config
-            });
-            if !same {
-                return Err(Error::invalid(
-                    "out",
-                    format!(
-                        "{} holds a run with another configuration (use a new --out)",
-                        out.display()
-                    ),
-                ));
-            }
-            rows = decode_rows(meta.get("metrics").map_or("", |s| s.as_str()), &ckpt)?;
-            let epoch = meta.get("epoch").and_then(|e| e.parse::<usize>().ok());
-            if epoch != Some(rows.len()) {
-                return Err(Error::invalid(
-                    "checkpoint",
-                    format!("{}: `epoch` disagrees with `metrics`", ckpt.display()),
-                ));
-            }
             load_into(&ckpt, &mut net, Some((&mut optimizer, &meta)))?;
+            rows = done;
         }
-        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
-        let text = config.to_toml()?;
-        let cpath = out.join(CONFIG);
-        crate::io::write_atomic(&cpath, |w| {
-            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&cpath, e))
-        })?;
-        let run = CnnRun {
+        learn::create(out, &config.to_toml()?, &rows)?;
+        let d = shape.len();
+        Ok(CnnRun {
+            mask: net.train_mask(),
+            xb: vec![0f32; config.batch * d],
+            lb: vec![0u8; config.batch],
+            order: vec![],
             config,
-            out: out.to_path_buf(),
+            out: opened.out,
             rows,
             net,
             optimizer,
             train,
             test,
-        };
-        if !run.rows.is_empty() {
-            run.write_metrics()?;
-        }
-        Ok(run)
+        })
     }
 
     /// Epochs done.
@@ -326,158 +314,151 @@ impl CnnRun {
         self.train.len().div_ceil(self.config.batch)
     }
 
-    /// Trains the remaining epochs; after each, the checkpoint, then the metrics; at the end the
-    /// learning curve.
+    /// Trains the remaining epochs with the shared driver ([`learn::fit`]): after each, the
+    /// checkpoint, then the metrics; at the end the learning curve.
     pub fn train(&mut self, progress: &mut dyn FnMut(CnnProgress)) -> Result<Vec<CnnRow>> {
-        let c = self.config.clone();
-        let d = self.train.shape.len();
-        let steps = self.steps_per_epoch();
-        let mask = self.net.train_mask();
-        let mut xb = vec![0f32; c.batch * d];
-        let mut lb = vec![0u8; c.batch];
-        for epoch in self.done()..c.epochs {
-            let t0 = std::time::Instant::now();
-            let mut order: Vec<usize> = (0..self.train.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(crate::seed::trial_seed(
-                c.seed, epoch, 0, 1,
-            )));
-            let (mut loss, mut correct) = (0.0, 0usize);
-            for step in 0..steps {
-                let idx = &order[step * c.batch..((step + 1) * c.batch).min(order.len())];
-                let b = idx.len();
-                for (k, &i) in idx.iter().enumerate() {
-                    xb[k * d..(k + 1) * d].copy_from_slice(&self.train.x[i * d..(i + 1) * d]);
-                    lb[k] = self.train.labels[i];
-                }
-                let seed = crate::seed::trial_seed(c.seed, epoch, step, 2);
-                let (l, cc) = self.net.loss_grad(&xb[..b * d], &lb[..b], seed)?;
-                if !l.is_finite() {
-                    return Err(Error::invalid(
-                        "lr",
-                        format!(
-                            "the loss became {l} at epoch {}, step {} (try a smaller --lr)",
-                            epoch + 1,
-                            step + 1
-                        ),
-                    ));
-                }
-                self.optimizer
-                    .step(&mut self.net.params, &self.net.grad, &mask);
-                loss += l * b as f64;
-                correct += cc;
-                progress(CnnProgress::Step {
-                    epoch,
-                    step,
-                    steps,
-                    loss: l,
-                });
-            }
-            let (test_loss, test_correct) =
-                self.net.evaluate(&self.test.x, &self.test.labels, 256)?;
-            let n = self.train.len() as f64;
-            let row = CnnRow {
-                epoch: epoch + 1,
-                steps: (epoch + 1) * steps,
-                train_loss: loss / n,
-                train_accuracy: correct as f64 / n,
-                test_loss,
-                test_accuracy: test_correct as f64 / self.test.len() as f64,
-                seconds: t0.elapsed().as_secs_f64(),
-            };
-            self.rows.push(row);
-            self.save(&self.out.join(CHECKPOINT))?;
-            self.write_metrics()?;
-            progress(CnnProgress::Epoch(row));
-        }
-        self.learning_curve()?;
-        Ok(self.rows.clone())
+        learn::fit(self, progress)
     }
 
     /// The metrics table: epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
     /// seconds.
     pub fn metrics(&self) -> Table {
-        let r = &self.rows;
-        let mut t = Table::new();
-        t.push(
-            "epoch",
-            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
-        );
-        t.push(
-            "steps",
-            Column::I64(r.iter().map(|r| r.steps as i64).collect()),
-        );
-        for (name, f) in [
-            (
-                "train_loss",
-                (|r: &CnnRow| r.train_loss) as fn(&CnnRow) -> f64,
-            ),
-            ("train_accuracy", |r| r.train_accuracy),
-            ("test_loss", |r| r.test_loss),
-            ("test_accuracy", |r| r.test_accuracy),
-            ("seconds", |r| r.seconds),
-        ] {
-            t.push(name, Column::F64(r.iter().map(f).collect()));
-        }
-        t
+        CnnRow::table(&self.rows)
     }
 
-    fn write_metrics(&self) -> Result<()> {
-        let t = self.metrics();
-        t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
-        t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)
+    /// Writes the checkpoint (atomically) with the run state of the epochs done.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let meta = learn::run_state(Self::KIND, &self.config.to_toml()?, &self.rows)?;
+        Learner::save(self, path, meta)
     }
+}
 
-    fn learning_curve(&self) -> Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
+impl Learner for CnnRun {
+    type Row = CnnRow;
+    const KIND: &'static str = "cnn";
+    fn out(&self) -> &Path {
+        &self.out
+    }
+    fn rows(&self) -> &[CnnRow] {
+        &self.rows
+    }
+    fn rows_mut(&mut self) -> &mut Vec<CnnRow> {
+        &mut self.rows
+    }
+    fn config_toml(&self) -> Result<String> {
+        self.config.to_toml()
+    }
+    fn epochs(&self) -> usize {
+        self.config.epochs
+    }
+    fn steps(&self, _epoch: usize) -> usize {
+        self.steps_per_epoch()
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.config.lr, self.config.schedule)
+    }
+    fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
+        self.order = learn::epoch_order(self.train.len(), self.config.seed, epoch);
+        Ok(())
+    }
+    fn step(&mut self, epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
+        let (bsz, d) = (self.config.batch, self.train.shape.len());
+        let idx = &self.order[step * bsz..((step + 1) * bsz).min(self.order.len())];
+        let b = idx.len();
+        for (k, &i) in idx.iter().enumerate() {
+            self.xb[k * d..(k + 1) * d].copy_from_slice(&self.train.x[i * d..(i + 1) * d]);
+            self.lb[k] = self.train.labels[i];
         }
+        let seed = crate::seed::trial_seed(self.config.seed, epoch, step, 2);
+        let (loss, correct) = self.net.loss_grad(&self.xb[..b * d], &self.lb[..b], seed)?;
+        if loss.is_finite() {
+            self.optimizer.lr = lr;
+            self.optimizer
+                .step(&mut self.net.params, &self.net.grad, &self.mask);
+        }
+        Ok(StepLoss {
+            loss,
+            examples: b,
+            correct,
+        })
+    }
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        _lr: f64,
+        totals: &EpochTotals,
+        seconds: f64,
+    ) -> Result<CnnRow> {
+        let (test_loss, test_correct) = self.net.evaluate(&self.test.x, &self.test.labels, 256)?;
+        let n = self.train.len() as f64;
+        Ok(CnnRow {
+            epoch: epoch + 1,
+            steps: (epoch + 1) * self.steps_per_epoch(),
+            train_loss: totals.weighted_loss / n,
+            train_accuracy: totals.correct as f64 / n,
+            test_loss,
+            test_accuracy: test_correct as f64 / self.test.len() as f64,
+            seconds,
+        })
+    }
+    fn save(&self, path: &Path, mut meta: Vec<(String, String)>) -> Result<()> {
+        let (entries, opt_meta) =
+            checkpoint_entries(&self.net.layout, &self.net.params, &self.optimizer);
+        meta.extend(opt_meta);
+        meta.push(("format".into(), "neurodyn-cnn-1".into()));
+        crate::tensor::safetensors::write_safetensors(path, &entries, &meta.into_iter().collect())
+    }
+    fn curve(&self) -> Option<LinePlot> {
         let c = &self.config;
         let pts = |f: fn(&CnnRow) -> f64| -> Vec<(f64, f64)> {
             self.rows.iter().map(|r| (r.epoch as f64, f(r))).collect()
         };
-        LinePlot::new(
-            format!(
-                "{} on {}: norm {:?}, ReLU {}",
-                arch_name(c.model.arch),
-                c.dataset.name(),
-                c.model.norm,
-                if c.model.relu { "on" } else { "off" }
-            ),
-            "epoch",
-            "accuracy",
+        Some(
+            LinePlot::new(
+                format!(
+                    "{} on {}: norm {:?}, ReLU {}",
+                    arch_name(c.model.arch),
+                    c.dataset.name(),
+                    c.model.norm,
+                    if c.model.relu { "on" } else { "off" }
+                ),
+                "epoch",
+                "accuracy",
+            )
+            .series("train", pts(|r| r.train_accuracy))
+            .series("test", pts(|r| r.test_accuracy)),
         )
-        .series("train", pts(|r| r.train_accuracy))
-        .series("test", pts(|r| r.test_accuracy))
-        .save(&self.out.join("learning_curve"))?;
-        Ok(())
     }
-
-    /// Writes the checkpoint (atomically).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let entries = checkpoint_entries(&self.net.layout, &self.net.params, &self.optimizer);
-        let o = &self.optimizer;
-        let meta: std::collections::BTreeMap<String, String> = [
-            ("format".to_string(), "neurodyn-cnn-1".to_string()),
-            ("config".to_string(), self.config.to_toml()?),
-            ("epoch".to_string(), self.rows.len().to_string()),
-            ("metrics".to_string(), encode_rows(&self.rows)),
-            ("optimizer.t".to_string(), o.t.to_string()),
-        ]
-        .into_iter()
-        .collect();
-        crate::tensor::safetensors::write_safetensors(path, &entries, &meta)
+    fn legacy_state(
+        meta: &HashMap<String, String>,
+        path: &Path,
+    ) -> Option<Result<(String, Vec<CnnRow>)>> {
+        if meta.get("format").map(String::as_str) != Some("neurodyn-cnn-1") {
+            return None;
+        }
+        let config = meta.get("config")?.clone();
+        Some((|| {
+            let rows = decode_legacy_rows(meta.get("metrics").map_or("", |s| s.as_str()), path)?;
+            if meta.get("epoch").and_then(|e| e.parse::<usize>().ok()) != Some(rows.len()) {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!("{}: `epoch` disagrees with `metrics`", path.display()),
+                ));
+            }
+            Ok((config, rows))
+        })())
     }
 }
 
 /// A float32 training checkpoint's tensors: the parameters under their [`Layout`] names, then
-/// the optimiser's moments `optimizer.m`, `optimizer.v` (float64) once it has stepped — what
-/// `train-cnn` and `cordsnet train` write with their own metadata.
+/// the optimiser's state ([`Optimizer::state`]) — what `train-cnn` and `cordsnet train` write,
+/// with the optimiser's metadata to add to theirs.
 pub(crate) fn checkpoint_entries(
     layout: &crate::tensor::Layout,
     params: &[f32],
     o: &Optimizer,
-) -> Vec<(String, Vec<usize>, Vec<u8>, Dtype)> {
-    let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = layout
+) -> (Vec<RawTensor>, Vec<(String, String)>) {
+    let mut entries: Vec<RawTensor> = layout
         .tensors
         .iter()
         .map(|t| {
@@ -489,17 +470,9 @@ pub(crate) fn checkpoint_entries(
             )
         })
         .collect();
-    if !o.m.is_empty() {
-        for (name, v) in [("optimizer.m", &o.m), ("optimizer.v", &o.v)] {
-            entries.push((
-                name.into(),
-                vec![v.len()],
-                bytemuck::cast_slice(v).to_vec(),
-                Dtype::F64,
-            ));
-        }
-    }
-    entries
+    let (opt, meta) = o.state();
+    entries.extend(opt);
+    (entries, meta)
 }
 
 /// `small-alexnet` etc.
@@ -515,7 +488,8 @@ pub fn arch_name(a: Arch) -> &'static str {
 pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
     let meta = crate::tensor::safetensors::read_metadata(path)?;
     let config: CnnConfig = meta
-        .get("config")
+        .get("run.config")
+        .or_else(|| meta.get("config"))
         .ok_or_else(|| {
             Error::invalid(
                 "checkpoint",
@@ -570,32 +544,7 @@ fn load_into<F: super::Real>(
         }
     }
     if let Some((o, meta)) = optimizer {
-        let p = net.params.len();
-        match (find("optimizer.m"), find("optimizer.v")) {
-            (Some(m), Some(v)) if m.2.len() == p && v.2.len() == p => {
-                o.m = m.2.clone();
-                o.v = v.2.clone();
-                o.t = meta
-                    .get("optimizer.t")
-                    .and_then(|t| t.parse().ok())
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "checkpoint",
-                            format!("{}: no `optimizer.t`", path.display()),
-                        )
-                    })?;
-            }
-            (None, None) if meta.get("epoch").map(|e| e.as_str()) == Some("0") => {}
-            _ => {
-                return Err(Error::invalid(
-                    "checkpoint",
-                    format!(
-                        "{}: optimizer state missing or of the wrong size",
-                        path.display()
-                    ),
-                ))
-            }
-        }
+        o.restore(&tensors, meta, net.params.len(), path)?;
     }
     Ok(())
 }

@@ -34,7 +34,6 @@ pub mod conv;
 pub mod divnorm;
 pub mod fit;
 pub mod loss;
-pub mod optim;
 pub mod organics;
 pub mod pool;
 

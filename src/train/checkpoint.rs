@@ -11,35 +11,37 @@
 //!   `bias_hh_l0` `[G·N]` (G = 4, 3), so the file is also the layer's state dict;
 //! - organics: `W_zx`, `W_r`, `W_bx0`, `W_by0`, `W_ba0`, `W_bx1`, `W_by1`, `W_ba1`, `log_W`,
 //!   `theta_y`, `theta_a`, `theta_b0`, `theta_b1`, `y0`, `a0`, `b00`, `b10`;
-//! - all: `W_out` `[C, N]`, `b_out` `[C]`; optional `adam_m`, `adam_v` `[P]`, `adam_t` `[1]`.
+//! - all: `W_out` `[C, N]`, `b_out` `[C]`; the optimiser's `optimizer.m`, `optimizer.v` `[P]`
+//!   (older checkpoints: `adam_m`, `adam_v` `[P]`, `adam_t` `[1]`, still read).
 //!
 //! Metadata (strings): `cell`, and per cell `phi`, `tau_min`, `tau_max`, `learn_tau`,
 //! `fixed_input` (rate), `learn_ns` (gamma), `kappa_y`, `kappa_a`, `kappa_b`, `sigma` (organics),
 //! and `noise`; a checkpoint written by `train` also records where its run stands (`run.epoch`,
-//! `run.metrics`: the per-epoch rows), which is what a resumed run continues from. A network
+//! `run.metrics`: the per-epoch rows, in the shared driver's schema, [`crate::learn`]), which is
+//! what a resumed run continues from; `optimizer.t` counts the optimiser's steps. A network
 //! trained in PyTorch loads if it uses these names (float32 or float64); without metadata the cell
 //! is recognised from its tensor names ([`CellFamily::SIGNATURE`](super::cell::CellFamily)) and
 //! the defaults apply.
 
 use super::cell::{AnyCell, CellKind, CellMap};
 use super::net::SeqNet;
+use crate::error::Result;
+use crate::learn::Optimizer;
 use crate::tensor::real::Real;
 use crate::tensor::safetensors::{bad, to_bytes, CheckpointReader, CheckpointWriter};
-use super::Adam;
-use crate::error::Result;
 use safetensors::tensor::Dtype;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Writes `net` and `adam` to `path` (atomically: temp file, then rename).
-pub fn save<F: Real>(net: &SeqNet<F, AnyCell>, adam: &Adam, path: &Path) -> Result<()> {
-    save_with(net, adam, path, &[])
+pub fn save<F: Real>(net: &SeqNet<F, AnyCell>, opt: &Optimizer, path: &Path) -> Result<()> {
+    save_with(net, opt, path, &[])
 }
 
 /// [`save`] with extra metadata entries (a training run's state: `run.epoch`, `run.metrics`).
 pub fn save_with<F: Real>(
     net: &SeqNet<F, AnyCell>,
-    adam: &Adam,
+    opt: &Optimizer,
     path: &Path,
     extra: &[(String, String)],
 ) -> Result<()> {
@@ -76,29 +78,20 @@ pub fn save_with<F: Real>(
     for (name, shape, data) in &w.tensors {
         entries.push((name.clone(), shape.clone(), f64b(data), Dtype::F64));
     }
-    if !adam.m.is_empty() {
-        entries.push((
-            "adam_m".into(),
-            vec![adam.m.len()],
-            f64b(&adam.m),
-            Dtype::F64,
-        ));
-        entries.push((
-            "adam_v".into(),
-            vec![adam.v.len()],
-            f64b(&adam.v),
-            Dtype::F64,
-        ));
-        entries.push(("adam_t".into(), vec![1], f64b(&[adam.t as f64]), Dtype::F64));
-    }
-    let meta: std::collections::BTreeMap<String, String> =
-        w.meta.into_iter().chain(extra.iter().cloned()).collect();
+    let (state, opt_meta) = opt.state();
+    entries.extend(state);
+    let meta: std::collections::BTreeMap<String, String> = w
+        .meta
+        .into_iter()
+        .chain(opt_meta)
+        .chain(extra.iter().cloned())
+        .collect();
     crate::tensor::safetensors::write_safetensors(path, &entries, &meta).map_err(|e| bad(path, e))
 }
 
 /// Reads a checkpoint into a network in precision `F` (either dtype converts), checking every
 /// tensor's presence, dtype and shape.
-pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
+pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Optimizer)> {
     let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read ({e})")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(path, format!("not a safetensors file ({e})")))?;
@@ -137,21 +130,10 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Adam)> {
             *dst = F::c(*src);
         }
     }
-    let p = net.layout.len;
-    let adam = match (
-        ck.tensor("adam_m"),
-        ck.tensor("adam_v"),
-        ck.tensor("adam_t"),
-    ) {
-        (Ok((_, m)), Ok((_, v)), Ok((_, t))) if m.len() == p && v.len() == p => Adam {
-            lr: 0.0,
-            m,
-            v,
-            t: t.first().copied().unwrap_or(0.0) as i32,
-        },
-        _ => Adam::new(0.0),
-    };
-    Ok((net, adam))
+    let mut opt = Optimizer::adam(0.0);
+    let tensors = crate::tensor::safetensors::read_tensors(path)?;
+    opt.restore(&tensors, &meta, net.layout.len, path)?;
+    Ok((net, opt))
 }
 
 /// A trained network as a system for the f64 analyses (input off).
@@ -172,4 +154,3 @@ pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
     let net = net.cast::<f64>();
     net.cell.analysis(&net)
 }
-

@@ -20,11 +20,11 @@
 //! (`set_clip`) is one more single-workgroup dispatch computing the global norm before Adam.
 
 use super::cell::AnyCell;
-use crate::data::{Batch, Targets};
 use super::net::SeqNet;
-use super::Adam;
+use crate::data::{Batch, Targets};
 use crate::error::{Error, Result};
 use crate::gpu::{gpu_err, open_device, read_back, WG};
+use crate::learn::Optimizer;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -176,7 +176,7 @@ const ENTRIES: [&str; 6] = [
 
 impl GpuTrainer {
     /// Uploads `net` (any cell) and its Adam state to the first Vulkan adapter.
-    pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Adam) -> Result<Self> {
+    pub fn new(net: &SeqNet<f32, AnyCell>, adam: &Optimizer) -> Result<Self> {
         use super::cell::Cell;
         let (n, n_in) = (Cell::<f32>::hidden(&net.cell), Cell::<f32>::n_in(&net.cell));
         let cell = net.cell.gpu(&net.layout)?;
@@ -307,7 +307,7 @@ impl GpuTrainer {
             n,
             p,
             work_layout: cell.work,
-            steps: if adam.m.len() == p { adam.t } else { 0 },
+            steps: if adam.m.len() == p { adam.t as i32 } else { 0 },
             adapter: name,
             template: net.clone(),
         })
@@ -594,16 +594,14 @@ impl GpuTrainer {
     }
 
     /// The current network (and Adam state), read back from the device.
-    pub fn download(&self) -> Result<(SeqNet<f32, AnyCell>, Adam)> {
+    pub fn download(&self) -> Result<(SeqNet<f32, AnyCell>, Optimizer)> {
         let mut net = self.template.clone();
         net.params = self.download_buf(&self.params, self.p)?;
         let mv = self.download_buf(&self.adam, 2 * self.p)?;
-        let adam = Adam {
-            lr: 0.0,
-            m: mv[..self.p].iter().map(|&v| v as f64).collect(),
-            v: mv[self.p..].iter().map(|&v| v as f64).collect(),
-            t: self.steps,
-        };
-        Ok((net, adam))
+        let mut opt = Optimizer::adam(0.0);
+        opt.m = mv[..self.p].iter().map(|&v| v as f64).collect();
+        opt.v = mv[self.p..].iter().map(|&v| v as f64).collect();
+        opt.t = self.steps as u64;
+        Ok((net, opt))
     }
 }

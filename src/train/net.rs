@@ -14,9 +14,9 @@
 
 use super::cell::Cell;
 use crate::data::{Batch, Targets};
+use crate::error::{Error, Result};
 use crate::tensor::real::{cm, cm_mut, rm, rm_mut, Real, Scratch};
 use crate::tensor::Layout;
-use crate::error::{Error, Result};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{MatMut, MatRef};
 use rand::SeedableRng;

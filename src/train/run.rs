@@ -1,30 +1,32 @@
 //! A training run as the `train` binary performs it: the configuration ([`RunConfig`], written to
-//! `config.toml`), the engine (CPU in f64 or f32, or the GPU), epochs of minibatches each followed
-//! by an evaluation, the metrics table and learning curve, and the checkpoint — which records the
-//! run's state (`run.epoch`, `run.metrics`), so that a rerun with the same output folder resumes
-//! after the last completed epoch, bit for bit.
+//! `config.toml`), the engine (CPU in f64 or f32, or the GPU), and the recurrent trainer's side of
+//! the shared driver ([`crate::learn`]): epochs of minibatches each followed by an evaluation, the
+//! metrics table and learning curve, and the checkpoint — which records the run's state
+//! (`run.kind` = `recurrent`, `run.epoch`, `run.metrics`, `run.config`), so that a rerun with the
+//! same output folder resumes after the last completed epoch, bit for bit.
 //!
 //! ```no_run
-//! use neurodyn::train::run::{Run, RunConfig};
+//! use neurodyn::train::run::{RecurrentRun, RunConfig};
 //! use neurodyn::train::{cell::CellKind, Task};
 //! let cfg = RunConfig::new(Task::GoNoGo, CellKind::Rate);
-//! let mut run = Run::open(cfg, "out/run".as_ref()).unwrap();
+//! let mut run = RecurrentRun::open(cfg, "out/run".as_ref()).unwrap();
 //! let rows = run.train(&mut |_| {}).unwrap();
 //! println!("final accuracy {:.1} %", 100.0 * rows.last().unwrap().accuracy);
 //! ```
 
 use super::cell::{AnyCell, CellKind, RatePhi};
 use super::checkpoint;
-use crate::data::Perturbation;
 use super::gpu::GpuTrainer;
-use crate::data::Batch;
 use super::net::SeqNet;
-use crate::tensor::real::Real;
-use super::{train_step, Adam, CellSpec, DataSource, EvalSet, Task};
+use super::{train_step, CellSpec, DataSource, EvalSet, Task};
+use crate::data::{Batch, Perturbation};
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
+use crate::learn::{self, EpochRow, EpochTotals, Learner, Optimizer, Progress, Schedule, StepLoss};
 use crate::plot::LinePlot;
+use crate::tensor::real::Real;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Where the network trains.
@@ -50,7 +52,7 @@ impl Precision {
 /// The training protocol on the rate tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Protocol {
+pub enum TaskProtocol {
     /// Minibatches, mean-square trajectory loss, x(0) = 0, every epoch run.
     #[default]
     Default,
@@ -90,7 +92,7 @@ pub struct RunConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wr_max_sv: Option<f64>,
     #[serde(default, skip_serializing_if = "is_default")]
-    pub protocol: Protocol,
+    pub protocol: TaskProtocol,
     /// Rate cell with Dale's law: the first `som` inhibitory units are SST units (Kim et al.'s
     /// SST motif; CPU only).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -107,8 +109,12 @@ pub struct RunConfig {
     #[serde(default, skip_serializing_if = "is_default")]
     pub val: usize,
     /// ReduceLROnPlateau patience on the held-out loss (factor 0.1; the protocol's 10). 0: off.
+    /// The same as `schedule = plateau:P`; kept because runs recorded it so.
     #[serde(default, skip_serializing_if = "is_default")]
     pub plateau: usize,
+    /// The learning-rate schedule ([`Schedule`]: step, cosine, plateau; constant when absent).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub schedule: Schedule,
     /// After training, the psMNIST robustness tests (clean, sin transform, step drive) →
     /// robustness.csv.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -138,12 +144,13 @@ impl RunConfig {
             clip: None,
             data_dir: None,
             wr_max_sv: None,
-            protocol: Protocol::Default,
+            protocol: TaskProtocol::Default,
             som: 0,
             fixed_tau: false,
             custom: None,
             val: 0,
             plateau: 0,
+            schedule: Schedule::Constant,
             robustness: false,
         }
     }
@@ -151,10 +158,23 @@ impl RunConfig {
     /// Whether the paper's stop rule ends the run after an evaluation with this loss and
     /// accuracy, `trials` trials into training.
     pub fn stops(&self, eval_loss: f64, accuracy: f64, trials: usize) -> bool {
-        self.protocol == Protocol::Paper
+        self.protocol == TaskProtocol::Paper
             && eval_loss < 7.0
             && accuracy > 0.95
             && (self.task != Task::GoNoGo || trials > 1500)
+    }
+
+    /// The learning-rate schedule: `schedule`, or with `plateau` > 0 ReduceLROnPlateau with that
+    /// patience and factor 0.1.
+    pub fn schedule(&self) -> Schedule {
+        if self.plateau > 0 {
+            Schedule::Plateau {
+                patience: self.plateau,
+                factor: 0.1,
+            }
+        } else {
+            self.schedule
+        }
     }
 
     /// The cell specification.
@@ -201,6 +221,13 @@ impl RunConfig {
             if !(c > 0.0 && c.is_finite()) {
                 return Err(Error::invalid("clip", format!("{c} (must be positive)")));
             }
+        }
+        self.schedule.validate("schedule")?;
+        if self.plateau > 0 && self.schedule != Schedule::Constant {
+            return Err(Error::invalid(
+                "schedule",
+                "give either --plateau or --schedule, not both",
+            ));
         }
         self.check_memory()?;
         if (self.val > 0 || self.robustness) && !self.task.is_digits() {
@@ -249,7 +276,7 @@ impl RunConfig {
                 "the SST mask is trained on the CPU only (--device cpu)",
             ));
         }
-        if self.protocol == Protocol::Paper
+        if self.protocol == TaskProtocol::Paper
             && (self.cell != CellKind::Rate
                 || self.task.is_digits()
                 || self.task == Task::Custom
@@ -308,8 +335,8 @@ impl RunConfig {
 }
 
 /// One evaluated epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpochRow {
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RecurrentRow {
     pub epoch: usize,
     /// Minibatches done.
     pub iteration: usize,
@@ -326,43 +353,44 @@ pub struct EpochRow {
     pub test_accuracy: f64,
 }
 
-/// torch's ReduceLROnPlateau (mode min, factor 0.1, threshold 1e-4 in relative mode, cooldown
-/// 0) stepped once per loss in `losses`: the learning rate after them, from `lr`. `patience` 0:
-/// constant. NaN losses count as no improvement.
-pub fn plateau_schedule(lr: f64, patience: usize, losses: &[f64]) -> f64 {
-    if patience == 0 {
-        return lr;
-    }
-    let (mut lr, mut best, mut bad) = (lr, f64::INFINITY, 0usize);
-    for &l in losses {
-        if l < best * (1.0 - 1e-4) {
-            best = l;
-            bad = 0;
-        } else {
-            bad += 1;
+impl EpochRow for RecurrentRow {
+    /// epoch, iteration, loss, accuracy, eval_loss, lr (and test_accuracy when any row has one).
+    fn table(r: &[Self]) -> Table {
+        let mut t = Table::new();
+        t.push(
+            "epoch",
+            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        );
+        t.push(
+            "iteration",
+            Column::I64(r.iter().map(|r| r.iteration as i64).collect()),
+        );
+        type Get = fn(&RecurrentRow) -> f64;
+        let cols: [(&str, Get); 4] = [
+            ("loss", |r| r.loss),
+            ("accuracy", |r| r.accuracy),
+            ("eval_loss", |r| r.eval_loss),
+            ("lr", |r| r.lr),
+        ];
+        for (name, f) in cols {
+            t.push(name, Column::F64(r.iter().map(f).collect()));
         }
-        if bad > patience {
-            lr *= 0.1;
-            bad = 0;
+        if r.iter().any(|r| !r.test_accuracy.is_nan()) {
+            t.push(
+                "test_accuracy",
+                Column::F64(r.iter().map(|r| r.test_accuracy).collect()),
+            );
         }
+        t
     }
-    lr
+    fn eval_loss(&self) -> f64 {
+        self.eval_loss
+    }
 }
 
-/// Encodes the rows for the checkpoint metadata (`{:?}` floats: exact round trip).
-fn encode_rows(rows: &[EpochRow]) -> String {
-    rows.iter()
-        .map(|r| {
-            format!(
-                "{},{},{:?},{:?},{:?},{:?},{:?}",
-                r.epoch, r.iteration, r.loss, r.accuracy, r.eval_loss, r.lr, r.test_accuracy
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
-fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
+/// The rows of a checkpoint written before the shared run state (`run.metrics` as
+/// comma-separated rows with `{:?}` floats, `;` between rows).
+fn decode_legacy_rows(s: &str, path: &Path) -> Result<Vec<RecurrentRow>> {
     let bad = || {
         Error::invalid(
             "checkpoint",
@@ -384,7 +412,7 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
                     None => Ok(f64::NAN),
                 }
             };
-            Ok(EpochRow {
+            Ok(RecurrentRow {
                 epoch: f[0].parse().map_err(|_| bad())?,
                 iteration: f[1].parse().map_err(|_| bad())?,
                 loss: f[2].parse().map_err(|_| bad())?,
@@ -399,8 +427,8 @@ fn decode_rows(s: &str, path: &Path) -> Result<Vec<EpochRow>> {
 
 /// Where the network lives while it trains.
 enum Engine {
-    Cpu64(SeqNet<f64, AnyCell>, Adam),
-    Cpu32(SeqNet<f32, AnyCell>, Adam),
+    Cpu64(SeqNet<f64, AnyCell>, Optimizer),
+    Cpu32(SeqNet<f32, AnyCell>, Optimizer),
     Gpu(Box<GpuTrainer>),
 }
 
@@ -408,35 +436,24 @@ impl Engine {
     fn step(&mut self, src: &DataSource, it: usize, c: &RunConfig, lr: f64) -> Result<f64> {
         fn cpu<F: Real>(
             net: &mut SeqNet<F, AnyCell>,
-            adam: &mut Adam,
+            opt: &mut Optimizer,
             src: &DataSource,
             it: usize,
             c: &RunConfig,
         ) -> Result<f64> {
-            Ok(train_step(net, adam, &src.batch::<F>(it, c.batch, c.seed)?, c.clip)?.loss)
+            Ok(train_step(net, opt, &src.batch::<F>(it, c.batch, c.seed)?, c.clip)?.loss)
         }
         match self {
-            Engine::Cpu64(n, ad) => {
-                ad.lr = lr;
-                cpu(n, ad, src, it, c)
+            Engine::Cpu64(n, opt) => {
+                opt.lr = lr;
+                cpu(n, opt, src, it, c)
             }
-            Engine::Cpu32(n, ad) => {
-                ad.lr = lr;
-                cpu(n, ad, src, it, c)
+            Engine::Cpu32(n, opt) => {
+                opt.lr = lr;
+                cpu(n, opt, src, it, c)
             }
-            Engine::Gpu(g) => {
-                let loss = g.train_step(&src.batch::<f32>(it, c.batch, c.seed)?, lr)?.0;
-                if !loss.is_finite() {
-                    return Err(Error::failed(
-                        "training",
-                        format!(
-                            "the loss became {loss} at minibatch {it} (learning rate too large? \
-                             try a smaller --lr or --clip)"
-                        ),
-                    ));
-                }
-                Ok(loss)
-            }
+            // A non-finite loss is refused by the driver, with the epoch and minibatch.
+            Engine::Gpu(g) => Ok(g.train_step(&src.batch::<f32>(it, c.batch, c.seed)?, lr)?.0),
         }
     }
 
@@ -496,11 +513,11 @@ impl Engine {
 
     fn save(&self, path: &Path, meta: &[(String, String)]) -> Result<()> {
         match self {
-            Engine::Cpu64(n, ad) => checkpoint::save_with(n, ad, path, meta),
-            Engine::Cpu32(n, ad) => checkpoint::save_with(n, ad, path, meta),
+            Engine::Cpu64(n, opt) => checkpoint::save_with(n, opt, path, meta),
+            Engine::Cpu32(n, opt) => checkpoint::save_with(n, opt, path, meta),
             Engine::Gpu(g) => {
-                let (n, ad) = g.download()?;
-                checkpoint::save_with(&n, &ad, path, meta)
+                let (n, opt) = g.download()?;
+                checkpoint::save_with(&n, &opt, path, meta)
             }
         }
     }
@@ -512,21 +529,21 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) ->
         cfg: &RunConfig,
         resume: Option<&Path>,
         dims: (usize, usize, bool),
-    ) -> Result<(SeqNet<F, AnyCell>, Adam)> {
-        let (net, mut adam) = match resume {
+    ) -> Result<(SeqNet<F, AnyCell>, Optimizer)> {
+        let (net, mut opt) = match resume {
             Some(p) => checkpoint::load::<F>(p)?,
             None => {
                 let mut net = cfg
                     .spec()
                     .build_sized::<F>(dims.0, dims.1, dims.2, cfg.seed)?;
-                if cfg.protocol == Protocol::Paper {
+                if cfg.protocol == TaskProtocol::Paper {
                     net.traj_loss = super::net::TrajLoss::RootSum;
                     net.x0_noise = 0.01;
                 }
-                (net, Adam::new(cfg.lr))
+                (net, Optimizer::adam(cfg.lr))
             }
         };
-        adam.lr = cfg.lr;
+        opt.lr = cfg.lr;
         if resume.is_some() {
             use super::cell::Cell;
             let (h, k) = (Cell::<F>::hidden(&net.cell), Cell::<F>::n_in(&net.cell));
@@ -540,46 +557,51 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) ->
                 ));
             }
         }
-        Ok((net, adam))
+        Ok((net, opt))
     }
     Ok(match (cfg.device, cfg.precision) {
         (Device::Gpu, _) => {
-            let (n, adam) = net_for::<f32>(cfg, resume, dims)?;
-            let mut g = GpuTrainer::new(&n, &adam)?;
+            let (n, opt) = net_for::<f32>(cfg, resume, dims)?;
+            let mut g = GpuTrainer::new(&n, &opt)?;
             g.set_clip(cfg.clip)?;
             Engine::Gpu(Box::new(g))
         }
         (Device::Cpu, Precision::F32) => {
-            let (n, adam) = net_for::<f32>(cfg, resume, dims)?;
-            Engine::Cpu32(n, adam)
+            let (n, opt) = net_for::<f32>(cfg, resume, dims)?;
+            Engine::Cpu32(n, opt)
         }
         (Device::Cpu, Precision::F64) => {
-            let (n, adam) = net_for::<f64>(cfg, resume, dims)?;
-            Engine::Cpu64(n, adam)
+            let (n, opt) = net_for::<f64>(cfg, resume, dims)?;
+            Engine::Cpu64(n, opt)
         }
     })
 }
 
-/// A training run bound to its output folder.
-pub struct Run {
+/// A training run of a recurrent cell bound to its output folder.
+pub struct RecurrentRun {
     pub config: RunConfig,
     pub out: PathBuf,
     /// The epochs done so far (restored from the checkpoint when resuming).
-    pub rows: Vec<EpochRow>,
+    pub rows: Vec<RecurrentRow>,
     engine: Engine,
     data: DataSource,
 }
 
 /// Files of a run inside its output folder.
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
-pub const CONFIG: &str = "config.toml";
+pub use crate::learn::{CHECKPOINT, CONFIG};
 
-impl Run {
+/// What [`RecurrentRun::train`] reports as it goes.
+pub type RecurrentProgress = Progress<RecurrentRow>;
+
+impl RecurrentRun {
     /// Opens a run in `out`: a fresh one, or — when `out` holds a checkpoint — the same run
     /// resumed after its last completed epoch (the configuration must match but for `epochs`).
     /// Writes `config.toml`.
-    pub fn open(config: RunConfig, out: &Path) -> Result<Run> {
+    pub fn open(config: RunConfig, out: &Path) -> Result<RecurrentRun> {
         config.validate()?;
+        let opened = learn::open::<RecurrentRun, RunConfig>(out, &config, |stored, asked| {
+            stored.continues(asked)
+        })?;
         let data = match &config.custom {
             Some(spec) => {
                 let d = crate::data::custom::CustomData::load(spec, config.seed)?;
@@ -600,77 +622,23 @@ impl Run {
             )?
             .with_validation(config.val, config.seed)?,
         };
-        if out.exists() && !out.is_dir() {
-            return Err(Error::invalid(
-                "out",
-                format!("{} exists and is not a folder", out.display()),
-            ));
-        }
-        let ckpt = out.join(CHECKPOINT);
-        let config_path = out.join(CONFIG);
-        let mut rows = vec![];
-        let resume = ckpt.exists();
-        if resume {
-            let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-            // The checkpoint's own copy of the configuration is authoritative (config.toml is
-            // for people); checkpoints from before it was kept fall back to config.toml.
-            let text = match meta.get("run.config") {
-                Some(t) => Some(t.clone()),
-                None => std::fs::read_to_string(&config_path).ok(),
-            };
-            let other = text.and_then(|t| toml::from_str::<RunConfig>(&t).ok());
-            if !other.is_some_and(|o| o.continues(&config)) {
-                return Err(Error::invalid(
-                    "out",
-                    format!("{} holds a run with another configuration", out.display()),
-                ));
-            }
-            let (Some(epoch), Some(metrics)) = (meta.get("run.epoch"), meta.get("run.metrics"))
-            else {
-                return Err(Error::invalid(
-                    "out",
-                    format!(
-                        "{}: the checkpoint records no run state to resume from (use a new --out)",
-                        ckpt.display()
-                    ),
-                ));
-            };
-            rows = decode_rows(metrics, &ckpt)?;
-            if epoch.parse::<usize>().ok() != Some(rows.len()) {
-                return Err(Error::invalid(
-                    "checkpoint",
-                    format!(
-                        "{}: `run.epoch` disagrees with `run.metrics`",
-                        ckpt.display()
-                    ),
-                ));
-            }
-        }
-        let engine = engine(&config, resume.then_some(ckpt.as_path()), data.dims())?;
+        let (ckpt, rows) = match opened.resume {
+            Some((ckpt, rows)) => (Some(ckpt), rows),
+            None => (None, vec![]),
+        };
+        let engine = engine(&config, ckpt.as_deref(), data.dims())?;
         // Only now, with every input checked, does the run folder come into being.
-        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
-        let text = config.to_toml()?;
-        crate::io::write_atomic(&config_path, |w| {
-            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&config_path, e))
-        })?;
-        let run = Run {
+        learn::create(out, &config.to_toml()?, &rows)?;
+        Ok(RecurrentRun {
             config,
-            out: out.to_path_buf(),
+            out: opened.out,
             rows,
             engine,
             data,
-        };
-        if resume {
-            // The metrics are rewritten from the checkpoint (a kill between saving it and writing
-            // them must not leave them one epoch behind).
-            let t = run.metrics();
-            t.write(&run.out.join("metrics.csv"), TableFormat::Csv)?;
-            t.write(&run.out.join("metrics.parquet"), TableFormat::Parquet)?;
-        }
-        Ok(run)
+        })
     }
 
-    /// Epochs already done.
+    /// Epochs done.
     pub fn done(&self) -> usize {
         self.rows.len()
     }
@@ -683,71 +651,25 @@ impl Run {
         })
     }
 
-    /// Trains the remaining epochs. After each: the checkpoint (with the run state), then
-    /// `metrics.csv`/`.parquet` that say it exists; at the end `learning_curve.png/.svg`.
-    /// `progress(event)` is called after every minibatch and every evaluation.
-    pub fn train(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<Vec<EpochRow>> {
-        let c = self.config.clone();
-        for epoch in self.done()..c.epochs {
-            if self.stopped() {
-                break;
-            }
-            let lr = self.learning_rate();
-            let mut loss = 0.0;
-            for s in 0..c.steps {
-                let it = epoch * c.steps + s;
-                loss += self.engine.step(&self.data, it, &c, lr)? / c.steps as f64;
-                progress(Progress::Step {
-                    epoch,
-                    step: s,
-                    running_loss: loss * c.steps as f64 / (s + 1) as f64,
-                });
-            }
-            let (eval_loss, accuracy) = self.engine.evaluate(&self.data, &c)?;
-            let test_accuracy = if self.data.val.is_some() {
-                self.engine
-                    .evaluate_digits(&self.data, EvalSet::Test, c.eval, None)?
-                    .1
-            } else {
-                f64::NAN
-            };
-            let row = EpochRow {
-                epoch: epoch + 1,
-                iteration: (epoch + 1) * c.steps,
-                loss,
-                accuracy,
-                eval_loss,
-                lr,
-                test_accuracy,
-            };
-            self.rows.push(row);
-            progress(Progress::Epoch(row));
-            // Checkpoint first (with the run state), then the metrics that say it exists.
-            let meta = vec![
-                ("run.epoch".to_string(), self.rows.len().to_string()),
-                ("run.metrics".to_string(), encode_rows(&self.rows)),
-                ("run.config".to_string(), c.to_toml()?),
-            ];
-            failpoint("before-checkpoint", epoch + 1);
-            self.engine.save(&self.out.join(CHECKPOINT), &meta)?;
-            failpoint("after-checkpoint", epoch + 1);
-            let t = self.metrics();
-            t.write(&self.out.join("metrics.csv"), TableFormat::Csv)?;
-            t.write(&self.out.join("metrics.parquet"), TableFormat::Parquet)?;
-        }
-        self.learning_curve()?;
-        if c.robustness {
-            self.robustness()?;
-        }
-        Ok(self.rows.clone())
+    /// Trains the remaining epochs with the shared driver ([`learn::fit`]). After each: the
+    /// checkpoint (with the run state), then `metrics.csv`/`.parquet` that say it exists; at the
+    /// end `learning_curve.png/.svg` (and `robustness.csv` when asked). `progress(event)` is
+    /// called after every minibatch and every evaluation.
+    pub fn train(
+        &mut self,
+        progress: &mut dyn FnMut(RecurrentProgress),
+    ) -> Result<Vec<RecurrentRow>> {
+        learn::fit(self, progress)
     }
 
-    /// The learning rate of the next epoch: `lr`, or with `plateau` > 0 torch's
-    /// ReduceLROnPlateau (mode min, factor 0.1, threshold 1e-4 relative, patience `plateau`)
-    /// replayed over the recorded held-out losses — so a resumed run continues the schedule.
+    /// The learning rate of the next epoch: `lr` under the configured schedule (with `plateau`
+    /// > 0, torch's ReduceLROnPlateau) replayed over the recorded held-out losses — so a resumed
+    /// run continues the schedule.
     pub fn learning_rate(&self) -> f64 {
         let losses: Vec<f64> = self.rows.iter().map(|r| r.eval_loss).collect();
-        plateau_schedule(self.config.lr, self.config.plateau, &losses)
+        self.config
+            .schedule()
+            .lr(self.config.lr, self.rows.len(), &losses)
     }
 
     /// The psMNIST robustness tests (Geadah et al. 2024) on the test images: clean, the sin
@@ -791,94 +713,141 @@ impl Run {
 
     /// The metrics table (one row per epoch).
     pub fn metrics(&self) -> Table {
-        let r = &self.rows;
-        let mut t = Table::new();
-        t.push(
-            "epoch",
-            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
-        );
-        t.push(
-            "iteration",
-            Column::I64(r.iter().map(|r| r.iteration as i64).collect()),
-        );
-        t.push("loss", Column::F64(r.iter().map(|r| r.loss).collect()));
-        t.push(
-            "accuracy",
-            Column::F64(r.iter().map(|r| r.accuracy).collect()),
-        );
-        t.push(
-            "eval_loss",
-            Column::F64(r.iter().map(|r| r.eval_loss).collect()),
-        );
-        t.push("lr", Column::F64(r.iter().map(|r| r.lr).collect()));
-        if self.data.val.is_some() {
-            t.push(
-                "test_accuracy",
-                Column::F64(r.iter().map(|r| r.test_accuracy).collect()),
-            );
-        }
-        t
+        RecurrentRow::table(&self.rows)
     }
+}
 
-    fn learning_curve(&self) -> Result<()> {
+impl Learner for RecurrentRun {
+    type Row = RecurrentRow;
+    const KIND: &'static str = "recurrent";
+    fn out(&self) -> &Path {
+        &self.out
+    }
+    fn rows(&self) -> &[RecurrentRow] {
+        &self.rows
+    }
+    fn rows_mut(&mut self) -> &mut Vec<RecurrentRow> {
+        &mut self.rows
+    }
+    fn config_toml(&self) -> Result<String> {
+        self.config.to_toml()
+    }
+    fn epochs(&self) -> usize {
+        self.config.epochs
+    }
+    fn steps(&self, _epoch: usize) -> usize {
+        self.config.steps
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.config.lr, self.config.schedule())
+    }
+    fn step(&mut self, epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
+        let it = epoch * self.config.steps + step;
+        let loss = self.engine.step(&self.data, it, &self.config, lr)?;
+        Ok(StepLoss {
+            loss,
+            examples: self.config.batch,
+            correct: 0,
+        })
+    }
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        totals: &EpochTotals,
+        _seconds: f64,
+    ) -> Result<RecurrentRow> {
         let c = &self.config;
-        LinePlot::new(
-            format!(
-                "{} learning curve ({} cell, {})",
-                c.task.name(),
-                c.cell.name(),
-                match c.device {
-                    Device::Cpu => "cpu",
-                    Device::Gpu => "gpu",
-                }
+        let (eval_loss, accuracy) = self.engine.evaluate(&self.data, c)?;
+        let test_accuracy = if self.data.val.is_some() {
+            self.engine
+                .evaluate_digits(&self.data, EvalSet::Test, c.eval, None)?
+                .1
+        } else {
+            f64::NAN
+        };
+        Ok(RecurrentRow {
+            epoch: epoch + 1,
+            iteration: (epoch + 1) * c.steps,
+            loss: totals.mean_loss,
+            accuracy,
+            eval_loss,
+            lr,
+            test_accuracy,
+        })
+    }
+    fn stop(&self) -> bool {
+        self.stopped()
+    }
+    fn save(&self, path: &Path, meta: Vec<(String, String)>) -> Result<()> {
+        self.engine.save(path, &meta)
+    }
+    fn curve(&self) -> Option<LinePlot> {
+        let c = &self.config;
+        Some(
+            LinePlot::new(
+                format!(
+                    "{} learning curve ({} cell, {})",
+                    c.task.name(),
+                    c.cell.name(),
+                    match c.device {
+                        Device::Cpu => "cpu",
+                        Device::Gpu => "gpu",
+                    }
+                ),
+                "iteration",
+                "loss / accuracy",
+            )
+            .series(
+                if c.task.is_digits() {
+                    "loss (cross-entropy)"
+                } else if c.protocol == TaskProtocol::Paper {
+                    "loss (root sum of squares)"
+                } else {
+                    "loss (MSE)"
+                },
+                self.rows
+                    .iter()
+                    .map(|r| (r.iteration as f64, r.loss))
+                    .collect(),
+            )
+            .series(
+                "accuracy",
+                self.rows
+                    .iter()
+                    .map(|r| (r.iteration as f64, r.accuracy))
+                    .collect(),
             ),
-            "iteration",
-            "loss / accuracy",
         )
-        .series(
-            if c.task.is_digits() {
-                "loss (cross-entropy)"
-            } else if c.protocol == Protocol::Paper {
-                "loss (root sum of squares)"
-            } else {
-                "loss (MSE)"
-            },
-            self.rows
-                .iter()
-                .map(|r| (r.iteration as f64, r.loss))
-                .collect(),
-        )
-        .series(
-            "accuracy",
-            self.rows
-                .iter()
-                .map(|r| (r.iteration as f64, r.accuracy))
-                .collect(),
-        )
-        .save(&self.out.join("learning_curve"))?;
+    }
+    fn finish(&mut self) -> Result<()> {
+        if self.config.robustness {
+            self.robustness()?;
+        }
         Ok(())
     }
-}
-
-/// What [`Run::train`] reports as it goes.
-#[derive(Debug, Clone, Copy)]
-pub enum Progress {
-    /// A minibatch of `epoch` (0-based) is done; the epoch's mean loss so far.
-    Step {
-        epoch: usize,
-        step: usize,
-        running_loss: f64,
-    },
-    /// An epoch was evaluated.
-    Epoch(EpochRow),
-}
-
-/// A test hook: with `NEURODYN_FAILPOINT=<name>:<epoch>` the process dies (exit 137, as a kill)
-/// at that point of that epoch, so the tests can kill a run at each phase of an epoch boundary.
-fn failpoint(name: &str, epoch: usize) {
-    if let Ok(v) = std::env::var("NEURODYN_FAILPOINT") {
-        if v == format!("{name}:{epoch}") {
-            std::process::exit(137);
-        }
+    /// Before the shared run state: `run.epoch`, `run.metrics` as comma-separated rows, and
+    /// `run.config` (or, older still, only `config.toml` beside the checkpoint).
+    fn legacy_state(
+        meta: &HashMap<String, String>,
+        path: &Path,
+    ) -> Option<Result<(String, Vec<RecurrentRow>)>> {
+        let (epoch, metrics) = (meta.get("run.epoch")?, meta.get("run.metrics")?);
+        let config = match meta.get("run.config") {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(path.with_file_name(CONFIG)).ok()?,
+        };
+        Some(decode_legacy_rows(metrics, path).and_then(|rows| {
+            if epoch.parse::<usize>().ok() != Some(rows.len()) {
+                return Err(Error::invalid(
+                    "checkpoint",
+                    format!(
+                        "{}: `run.epoch` disagrees with `run.metrics`",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok((config, rows))
+        }))
     }
 }

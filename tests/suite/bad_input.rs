@@ -382,51 +382,6 @@ fn json_summaries_on_stdout() {
     }
 }
 
-/// Killed at each phase of an epoch boundary (before the checkpoint, between the checkpoint and
-/// the metrics), `train` resumes to the same weights, Adam state and metrics as a run that was
-/// never killed.
-#[test]
-fn train_killed_at_every_phase_resumes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "--task", "go-nogo", "--hidden", "10", "--steps", "3", "--eval", "8", "--epochs", "3",
-        "-q", "--out",
-    ];
-    let clean = dir.path().join("clean");
-    let o = Command::new(bin("train"))
-        .args(args)
-        .arg(&clean)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    for phase in ["before-checkpoint", "after-checkpoint"] {
-        let out = dir.path().join(phase);
-        let o = Command::new(bin("train"))
-            .args(args)
-            .arg(&out)
-            .env("NEURODYN_FAILPOINT", format!("{phase}:2"))
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(137), "{phase}");
-        let o = Command::new(bin("train"))
-            .args(args)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{phase}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        for f in ["checkpoint.safetensors", "metrics.csv"] {
-            assert!(
-                std::fs::read(out.join(f)).unwrap() == std::fs::read(clean.join(f)).unwrap(),
-                "{phase}: {f} differs from the uninterrupted run"
-            );
-        }
-    }
-}
-
 /// A staged run's outputs appear together at commit, or not at all: discarded, they leave
 /// neither the files nor temporary files behind.
 #[test]

@@ -1,7 +1,6 @@
 //! End-to-end tests of the `simulate` binary: a good run, and bad input that must fail cleanly
 //! (clear message naming the field, non-zero exit, no output file and no temporary left behind).
 
-
 use crate::common::tmpdir;
 
 use ndarray::{Array1, Array2};

@@ -8,7 +8,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_continuation"))
 }
 
-
 fn rows(path: &std::path::Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)
         .unwrap()

@@ -1,6 +1,5 @@
 //! End-to-end tests of the `fracdiff` binary.
 
-
 use crate::common::tmpdir;
 
 use ndarray::{Array1, Array2};

@@ -1,6 +1,5 @@
 //! End-to-end tests of the `lyapunov` binary.
 
-
 use crate::common::{tmpdir, LYAP_SPEC};
 
 use std::path::Path;
@@ -326,9 +325,9 @@ fn gpu_gain_sweep_matches_the_cpu() {
 /// checkpoint (not one recurrent layer) on the GPU exits 2 naming `device`.
 #[test]
 fn checkpoint_lists_on_both_devices() {
+    use neurodyn::learn::Optimizer;
     use neurodyn::train::cell::{AnyCell, GammaCell, LstmCell};
     use neurodyn::train::net::SeqNet;
-    use neurodyn::train::Adam;
     use rand::SeedableRng;
     let d = tmpdir("ckpts");
     let mut paths = vec![];
@@ -344,7 +343,7 @@ fn checkpoint_lists_on_both_devices() {
             *p *= 0.3;
         }
         let path = d.join(format!("g{seed}.safetensors"));
-        neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &path).unwrap();
+        neurodyn::train::checkpoint::save(&net, &Optimizer::adam(0.01), &path).unwrap();
         paths.push(path.display().to_string());
     }
     let list = paths.join(",");
@@ -394,7 +393,7 @@ fn checkpoint_lists_on_both_devices() {
     let mut net = SeqNet::<f64, AnyCell>::new(cell.clone(), 2).unwrap();
     cell.init(&mut net.params, &mut rng);
     let rate = d.join("lstm.safetensors");
-    neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &rate).unwrap();
+    neurodyn::train::checkpoint::save(&net, &Optimizer::adam(0.01), &rate).unwrap();
     let o = run("gpu", &rate.display().to_string(), &d.join("r.csv"));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`device`"));

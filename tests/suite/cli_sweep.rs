@@ -1,7 +1,6 @@
 //! End-to-end tests of `stability-sweep`: the same table from one run, from a killed-and-resumed
 //! run, from shards merged, and with one or two threads; bad configurations fail cleanly.
 
-
 use crate::common::tmpdir;
 
 use std::path::{Path, PathBuf};

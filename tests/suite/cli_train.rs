@@ -1,7 +1,6 @@
 //! End-to-end tests of `train`: the accuracy of a run, resume = uninterrupted run, the checkpoint
 //! loads into `fixed-points` and `lyapunov`, bad input fails cleanly.
 
-
 use crate::common::tmpdir;
 
 use std::path::Path;
@@ -47,8 +46,9 @@ fn train_resume_and_analyse() {
     train(&resumed, 6);
     // The resume point is the checkpoint's own run state, not the metrics files: with them gone
     // the run still continues from epoch 6 and rewrites all 12 rows.
-    let meta = neurodyn::tensor::safetensors::read_metadata(&resumed.join("checkpoint.safetensors"))
-        .unwrap();
+    let meta =
+        neurodyn::tensor::safetensors::read_metadata(&resumed.join("checkpoint.safetensors"))
+            .unwrap();
     assert_eq!(meta.get("run.epoch").map(String::as_str), Some("6"));
     std::fs::remove_file(resumed.join("metrics.csv")).unwrap();
     std::fs::remove_file(resumed.join("metrics.parquet")).unwrap();

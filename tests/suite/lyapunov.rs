@@ -1,6 +1,5 @@
 //! Lyapunov spectra: spec cross-check, exact linear cases, identities, claims.
 
-
 use crate::common::LYAP_SPEC;
 
 use faer::linalg::solvers::DenseSolveCore;

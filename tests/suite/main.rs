@@ -1,7 +1,6 @@
 //! The integration tests, one crate (one link of the library and its dependencies instead of one
 //! per file): each module is one area, `cargo test --release --test suite <module>::` runs one.
 
-mod common;
 mod bad_input;
 mod cli;
 mod cli_continuation;
@@ -10,11 +9,13 @@ mod cli_fracdiff;
 mod cli_lyapunov;
 mod cli_sweep;
 mod cli_train;
+mod common;
 mod continuation;
 mod cordsnet;
 mod cordsnet_train;
 mod fracdiff;
 mod integrate;
+mod learn;
 mod lyapunov;
 mod model;
 mod nn;

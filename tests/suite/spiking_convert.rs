@@ -6,7 +6,7 @@
 use neurodyn::spiking::grid::{evaluate_scaling, rate_accuracy, GridOptions};
 use neurodyn::spiking::{compare, grid_search, RateNetwork, SimOptions};
 use neurodyn::train::cell::CellKind;
-use neurodyn::train::run::{Run, RunConfig};
+use neurodyn::train::run::{RecurrentRun, RunConfig};
 use neurodyn::train::{go_nogo_correct, Task};
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,7 +21,7 @@ fn checkpoint() -> &'static PathBuf {
         let mut cfg = RunConfig::new(Task::GoNoGo, CellKind::Rate);
         cfg.hidden = 200;
         cfg.epochs = 10;
-        let mut run = Run::open(cfg, &dir).unwrap();
+        let mut run = RecurrentRun::open(cfg, &dir).unwrap();
         let rows = run.train(&mut |_| {}).unwrap();
         assert!(rows.last().unwrap().accuracy >= 0.95, "{rows:?}");
         dir.join("checkpoint.safetensors")
@@ -280,7 +280,7 @@ fn sst_units_receive_no_inhibition_in_the_trained_and_the_spiking_network() {
     cfg.steps = 5;
     cfg.eval = 10;
     cfg.som = 4;
-    let mut run = Run::open(cfg.clone(), dir.path()).unwrap();
+    let mut run = RecurrentRun::open(cfg.clone(), dir.path()).unwrap();
     run.train(&mut |_| {}).unwrap();
     let rate = RateNetwork::load(&dir.path().join("checkpoint.safetensors")).unwrap();
     let neurodyn::train::cell::AnyCell::Rate(cell) = &rate.net.cell else {
@@ -311,7 +311,7 @@ fn sst_units_receive_no_inhibition_in_the_trained_and_the_spiking_network() {
     // Refused where it cannot be: too many SST units, a non-Dale cell, the GPU.
     let mut bad = cfg.clone();
     bad.som = 1000;
-    let e = Run::open(bad, &dir.path().join("b1"))
+    let e = RecurrentRun::open(bad, &dir.path().join("b1"))
         .err()
         .unwrap()
         .to_string();

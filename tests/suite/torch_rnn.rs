@@ -115,10 +115,10 @@ fn torch_layers_load_into_the_analysis_binaries() {
 #[test]
 fn trainable_gated_cells_are_torch_layers() {
     use faer::{MatMut, MatRef};
+    use neurodyn::learn::Optimizer;
+    use neurodyn::tensor::real::Scratch;
     use neurodyn::train::cell::{AnyCell, Cell, GruCell, LstmCell};
     use neurodyn::train::net::SeqNet;
-    use neurodyn::tensor::real::Scratch;
-    use neurodyn::train::Adam;
     for (name, kind) in [("gru", TorchKind::Gru), ("lstm", TorchKind::Lstm)] {
         let src = fixture(&format!("torch_{name}.safetensors"));
         let tensors = neurodyn::tensor::safetensors::read_tensors(&src).unwrap();
@@ -160,7 +160,7 @@ fn trainable_gated_cells_are_torch_layers() {
             std::env::temp_dir().join(format!("neurodyn-gated-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ck = dir.join("ck.safetensors");
-        neurodyn::train::checkpoint::save(&net, &Adam::new(0.01), &ck).unwrap();
+        neurodyn::train::checkpoint::save(&net, &Optimizer::adam(0.01), &ck).unwrap();
         let back = TorchRnn::load(&ck).unwrap();
         assert_eq!(back.kind, kind);
         assert!(back.w_hh.as_ref() == m.w_hh.as_ref() && back.b_hh == m.b_hh);

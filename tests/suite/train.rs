@@ -1,11 +1,12 @@
 //! The training engine end to end on the CPU: the the Kim, Li & Sejnowski (2019) one-step cross-check step through the trainer, Go/NoGo
 //! learned by the Dale rate network, sequential digits learned by every cell, the task generators.
 
+use neurodyn::data::{Batch, Targets};
+use neurodyn::learn::Optimizer;
 use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{Cell, RateCell, RatePhi};
-use neurodyn::data::{Batch, Targets};
 use neurodyn::train::net::SeqNet;
-use neurodyn::train::{go_nogo_trial, train_step, Adam, CellSpec, DataSource, Task};
+use neurodyn::train::{go_nogo_trial, train_step, CellSpec, DataSource, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -61,7 +62,7 @@ fn fit<F: neurodyn::tensor::real::Real>(
     lr: f64,
     clip: Option<f64>,
 ) -> Vec<f64> {
-    let mut adam = Adam::new(lr);
+    let mut adam = Optimizer::adam(lr);
     (0..iters)
         .map(|it| {
             train_step(net, &mut adam, &src.batch::<F>(it, batch, 5).unwrap(), clip)
@@ -195,8 +196,8 @@ fn checkpoints_round_trip_and_load_pytorch_style_files() {
         spec.hidden = 6;
         spec.controller = 3;
         let net = spec.build::<f64>(task, 3).unwrap();
-        let mut adam = Adam::new(0.01);
-        adam.step_flat(
+        let mut adam = Optimizer::adam(0.01);
+        adam.step(
             &mut net.params.clone(),
             &net.params,
             &net.layout.train_mask(),

@@ -2,12 +2,12 @@
 //! relative error < 1e-6), for both losses, with batches smaller and larger than a parallel chunk;
 //! f32 against f64; determinism; the digits data.
 
+use neurodyn::data::{permutation, seed_permutation, Digits};
+use neurodyn::data::{Batch, Targets};
 use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{
     AnruCell, Cell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
 };
-use neurodyn::data::{permutation, seed_permutation, Digits};
-use neurodyn::data::{Batch, Targets};
 use neurodyn::train::net::SeqNet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -275,7 +275,7 @@ fn bundled_digits_and_permutations() {
 #[test]
 fn psmnist_protocol_pieces() {
     use neurodyn::data::{validation_split, NumpyRandomState, Perturbation};
-    use neurodyn::train::run::plateau_schedule;
+    use neurodyn::learn::Schedule;
     let mut rs = NumpyRandomState::new(400);
     assert_eq!(rs.permutation(784), seed_permutation().unwrap());
     let r = rs.permutation(60_000);
@@ -295,15 +295,19 @@ fn psmnist_protocol_pieces() {
     // improvement cuts the rate, the count restarts, an improvement smaller than 1e-4 relative is
     // none.
     let l = [1.0, 0.9, 0.9, 0.9, 0.9, 0.89999, 0.9, 0.9];
+    let plateau = Schedule::Plateau {
+        patience: 2,
+        factor: 0.1,
+    };
     let lrs: Vec<f64> = (0..=l.len())
-        .map(|k| plateau_schedule(0.01, 2, &l[..k]))
+        .map(|k| plateau.lr(0.01, k, &l[..k]))
         .collect();
     let want = [0.01, 0.01, 0.01, 0.01, 0.01, 1e-3, 1e-3, 1e-3, 1e-4];
     assert!(
         lrs.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-15),
         "{lrs:?}"
     );
-    assert_eq!(plateau_schedule(0.01, 0, &l), 0.01);
+    assert_eq!(Schedule::Constant.lr(0.01, 8, &l), 0.01);
 
     // Perturbations on the 784-step clock, also for pooled (49-step) sequences.
     let tr = Digits::bundled(true).unwrap().pooled(4).unwrap();
@@ -347,7 +351,7 @@ fn psmnist_protocol_pieces() {
 #[test]
 fn psmnist_protocol_run() {
     use neurodyn::train::cell::CellKind;
-    use neurodyn::train::run::{Run, RunConfig};
+    use neurodyn::train::run::{RecurrentRun, RunConfig};
     use neurodyn::train::Task;
     let dir = tempfile::tempdir().unwrap();
     let mut c = RunConfig::new(Task::PermDigits, CellKind::Gru);
@@ -359,7 +363,7 @@ fn psmnist_protocol_run() {
     c.val = 300;
     c.plateau = 1;
     c.robustness = true;
-    let mut run = Run::open(c.clone(), dir.path()).unwrap();
+    let mut run = RecurrentRun::open(c.clone(), dir.path()).unwrap();
     let rows = run.train(&mut |_| {}).unwrap();
     let last = rows.last().unwrap();
     assert!(last.accuracy > 0.3 && last.test_accuracy > 0.3, "{rows:?}");
@@ -377,13 +381,13 @@ fn psmnist_protocol_run() {
     assert_eq!(names, ["clean", "sin", "step"]);
     let mut bad = RunConfig::new(Task::GoNoGo, CellKind::Gru);
     bad.val = 10;
-    match Run::open(bad, &dir.path().join("x")) {
+    match RecurrentRun::open(bad, &dir.path().join("x")) {
         Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "val"),
         other => panic!("{:?}", other.map(|_| ())),
     }
     let mut bad = c;
     bad.val = 5000;
-    match Run::open(bad, &dir.path().join("y")) {
+    match RecurrentRun::open(bad, &dir.path().join("y")) {
         Err(neurodyn::Error::Invalid { field, .. }) => assert_eq!(field, "val"),
         other => panic!("{:?}", other.map(|_| ())),
     }
@@ -484,7 +488,8 @@ fn sst_mask_zeroes_inhibition_onto_sst_units_and_round_trips() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sst.safetensors");
-    neurodyn::train::checkpoint::save(&net, &neurodyn::train::Adam::new(0.01), &path).unwrap();
+    neurodyn::train::checkpoint::save(&net, &neurodyn::learn::Optimizer::adam(0.01), &path)
+        .unwrap();
     let (back, _) = neurodyn::train::checkpoint::load::<f64>(&path).unwrap();
     let AnyCell::Rate(c) = &back.cell else {
         panic!("not a rate cell")

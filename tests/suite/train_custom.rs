@@ -2,8 +2,8 @@
 //! the held-out split, and bad input.
 
 use ndarray::{Array1, Array2, Array3};
-use neurodyn::train::cell::CellKind;
 use neurodyn::data::{Batch, Targets};
+use neurodyn::train::cell::CellKind;
 use neurodyn::train::CellSpec;
 use neurodyn::train::Task;
 use rand::{Rng, SeedableRng};

@@ -2,14 +2,15 @@
 //! device is present (lavapipe in CI: `.ci/run` installs mesa-vulkan-drivers). Set
 //! NEURODYN_SKIP_GPU=1 to skip on a machine without any Vulkan driver.
 
+use neurodyn::data::{Batch, Targets};
+use neurodyn::learn::Optimizer;
 use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{
     AnruCell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
 };
 use neurodyn::train::gpu::GpuTrainer;
-use neurodyn::data::{Batch, Targets};
 use neurodyn::train::net::SeqNet;
-use neurodyn::train::{train_step, Adam, CellSpec, DataSource, Task};
+use neurodyn::train::{train_step, CellSpec, DataSource, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -83,7 +84,7 @@ fn forward_and_backward_match_the_cpu() {
             bt.noise_seeds = Some((0..b as u64).map(|s| s * 31 + 1).collect());
         }
         let mut gpu =
-            GpuTrainer::new(&cpu, &Adam::new(0.0)).expect("a Vulkan device (lavapipe in CI)");
+            GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).expect("a Vulkan device (lavapipe in CI)");
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -97,7 +98,7 @@ fn forward_and_backward_match_the_cpu() {
             "case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
         // The first Adam step agrees too (the parameters after it, read back).
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         train_step(&mut cpu, &mut adam, &bt, None).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
         let (g_net, g_adam) = gpu.download().unwrap();
@@ -129,7 +130,7 @@ fn gamma_cell_matches_the_cpu() {
             *v = rng.random_range(0.0..0.5); // the logistic part matters
         }
         let bt = batch(9, b, 2, c, class, 3 + k as u64);
-        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let mut gpu = GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).unwrap();
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -141,7 +142,7 @@ fn gamma_cell_matches_the_cpu() {
         );
         // One Adam step with the gradient clipped to a tenth of its norm, on both.
         let norm = want.grad.iter().map(|g| g * g).sum::<f32>().sqrt() as f64;
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         train_step(&mut cpu, &mut adam, &bt, Some(0.1 * norm)).unwrap();
         gpu.set_clip(Some(0.1 * norm)).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
@@ -187,7 +188,7 @@ fn organics_cell_matches_the_cpu() {
             cpu.noise = 0.05;
             bt.noise_seeds = Some((0..b as u64).collect());
         }
-        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let mut gpu = GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).unwrap();
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -197,7 +198,7 @@ fn organics_cell_matches_the_cpu() {
             el < 1e-4 && eg < 1e-4,
             "organics case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         train_step(&mut cpu, &mut adam, &bt, None).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
         assert!(rel(&gpu.download().unwrap().0.params, &cpu.params) < 1e-5);
@@ -224,7 +225,7 @@ fn anru_cell_matches_the_cpu() {
         cell.init(&mut cpu.params, &mut rng);
         cpu.init_readout(&mut rng, 2.0);
         let bt = batch(7, b, 2, c, class, 9 + k as u64);
-        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let mut gpu = GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).unwrap();
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -234,7 +235,7 @@ fn anru_cell_matches_the_cpu() {
             el < 1e-4 && eg < 1e-4,
             "anru case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         train_step(&mut cpu, &mut adam, &bt, None).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
         assert!(rel(&gpu.download().unwrap().0.params, &cpu.params) < 1e-5);
@@ -268,7 +269,7 @@ fn gated_cells_match_the_cpu() {
         cell.init(&mut cpu.params, &mut rng);
         cpu.init_readout(&mut rng, 2.0);
         let bt = batch(7, b, 2, c, class, 19 + k as u64);
-        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let mut gpu = GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).unwrap();
         let want = cpu.pass(&bt, true).unwrap();
         let (loss, grad) = gpu.loss_and_grad(&bt).unwrap();
         let el = (loss - want.loss).abs() / want.loss.abs();
@@ -278,7 +279,7 @@ fn gated_cells_match_the_cpu() {
             el < 1e-4 && eg < 1e-4,
             "gated case {k}: loss {el:.2e}, gradient {eg:.2e}"
         );
-        let mut adam = Adam::new(0.01);
+        let mut adam = Optimizer::adam(0.01);
         train_step(&mut cpu, &mut adam, &bt, None).unwrap();
         gpu.train_step(&bt, 0.01).unwrap();
         // Adam's first step is ≈ lr·sign(g) where |g| ≪ ε = 1e-8 does not hold; a few W_hh
@@ -298,7 +299,7 @@ fn go_nogo_trains_on_the_gpu_and_repeats_exactly() {
     let src = DataSource::new(task, None, 1, 1).unwrap();
     let run = || {
         let net = spec.build::<f32>(task, 1).unwrap();
-        let mut gpu = GpuTrainer::new(&net, &Adam::new(0.01)).unwrap();
+        let mut gpu = GpuTrainer::new(&net, &Optimizer::adam(0.01)).unwrap();
         let losses: Vec<f64> = (0..6)
             .map(|it| {
                 gpu.train_step(&src.batch::<f32>(it, 16, 5).unwrap(), 0.01)
@@ -345,7 +346,7 @@ fn psmnist_length_sequences_match_the_cpu() {
         cell.init(&mut cpu.params, &mut rng);
         cpu.init_readout(&mut rng, 2.0);
         let bt = batch(784, 3, 1, 10, true, 5 + k as u64);
-        let mut gpu = GpuTrainer::new(&cpu, &Adam::new(0.0)).unwrap();
+        let mut gpu = GpuTrainer::new(&cpu, &Optimizer::adam(0.0)).unwrap();
         let software = gpu.adapter.contains("llvmpipe");
         let want = cpu.pass(&bt, true).unwrap();
         match gpu.loss_and_grad(&bt) {

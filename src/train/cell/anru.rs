@@ -8,8 +8,8 @@
 //! Trained, it is analysed as the ANRU map [`Anru`](crate::model::Anru).
 use super::gamma::gamma_all;
 use super::*;
-use crate::train::gpu::{slot, tensor_slot};
 use crate::tensor::real::{rm, rm_mut};
+use crate::train::gpu::{slot, tensor_slot};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

@@ -9,8 +9,8 @@ use super::rate::{
 };
 use super::*;
 use crate::model::{Activation, RnnMap};
-use crate::train::gpu::tensor_slot;
 use crate::tensor::real::{rm, rm_mut};
+use crate::train::gpu::tensor_slot;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

@@ -14,11 +14,11 @@
 //! Backward (δh' given): e_n = δh' ⊙ (1 − z) ⊙ (1 − n²), e_z = δh' ⊙ (h − n) ⊙ z(1 − z),
 //! e_r = e_n ⊙ (W_hn h + b_hn) ⊙ r(1 − r); the input side of the gates has errors (e_r, e_z, e_n),
 //! the recurrent side (e_r, e_z, e_n ⊙ r); δh = δh' ⊙ z + W_hhᵀ (recurrent errors).
+use super::gates_in_place;
 use super::*;
 use crate::model::Activation;
-use crate::train::gpu::{tensor_slot, WorkLayout};
-use super::gates_in_place;
 use crate::tensor::real::{rm, rm_mut};
+use crate::train::gpu::{tensor_slot, WorkLayout};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's

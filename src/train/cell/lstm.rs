@@ -15,11 +15,11 @@
 //! get e_i = δc̄ ⊙ g ⊙ i(1 − i), e_f = δc̄ ⊙ c ⊙ f(1 − f), e_g = δc̄ ⊙ i ⊙ (1 − g²),
 //! e_o = δh' ⊙ tanh c' ⊙ o(1 − o); δh = W_hhᵀ e, δc = δc̄ ⊙ f; the weight gradients are e hᵀ,
 //! e uᵀ and Σ e for both biases.
+use super::gates_in_place;
 use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch_shape_is};
 use super::*;
 use crate::model::Activation;
-use super::gates_in_place;
-use crate::tensor::real::{rm};
+use crate::tensor::real::rm;
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The LSTM's gates in PyTorch's order: input, forget, cell (candidate), output.

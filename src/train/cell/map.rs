@@ -5,8 +5,8 @@
 
 use super::{AnyCell, AnyPrep, Cell};
 use crate::error::{Error, Result};
-use crate::train::net::SeqNet;
 use crate::tensor::real::Scratch;
+use crate::train::net::SeqNet;
 
 /// Any trained cell as a discrete-time map for the analyses, `s ← f(s, u)` with the input held at
 /// `u` (zero by default). Its Jacobian comes from the cell's own backward pass: one batched

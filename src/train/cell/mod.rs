@@ -41,13 +41,13 @@ pub use organics::{OrganicsCell, OrganicsPrep};
 pub use rate::{RateCell, RatePhi, RatePrep};
 
 use super::checkpoint::Analysis;
-use crate::tensor::safetensors::{CheckpointReader, CheckpointWriter};
-pub use crate::tensor::{Layout, Tensor};
 use super::gpu::GpuCell;
 use super::net::SeqNet;
-use crate::tensor::real::{Real, Scratch};
 use super::CellSpec;
 use crate::error::{Error, Result};
+use crate::tensor::real::{Real, Scratch};
+use crate::tensor::safetensors::{CheckpointReader, CheckpointWriter};
+pub use crate::tensor::{Layout, Tensor};
 use faer::reborrow::ReborrowMut;
 use faer::{MatMut, MatRef};
 use rand::SeedableRng;

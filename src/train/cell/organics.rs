@@ -10,8 +10,8 @@
 //! own update ([`CellMap`], the default of [`CellFamily::analysis`]).
 
 use super::*;
-use crate::train::gpu::{f32_slot, tensor_slot};
 use crate::tensor::real::{rm, rm_mut, sig};
+use crate::train::gpu::{f32_slot, tensor_slot};
 use faer::reborrow::ReborrowMut;
 use rand::Rng;
 

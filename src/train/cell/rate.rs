@@ -10,8 +10,8 @@
 //! $\tau \odot \dot x = -x + W\varphi(x)$ ([`RateRnn`]).
 use super::*;
 use crate::model::RateRnn;
-use crate::train::gpu::{f32_slot, tensor_slot};
 use crate::tensor::real::{rm, rm_mut, sig};
+use crate::train::gpu::{f32_slot, tensor_slot};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

@@ -1,0 +1,387 @@
+//! The one training driver every trainer runs under (in the spirit of burn's `Learner`: the model
+//! supplies the step, the driver owns the loop). A trainer — the recurrent cells
+//! ([`crate::train::run`]), the feed-forward networks ([`crate::nn::fit`]), CordsNet
+//! ([`crate::cordsnet::fit`]) — implements [`Learner`]: how many epochs and minibatches, one
+//! optimiser step, the evaluation that makes an epoch's row, how its network and optimiser go into
+//! a checkpoint. [`fit`] does the rest, the same way for all of them:
+//!
+//! - the learning rate of each epoch from the trainer's [`Schedule`], replayed from the recorded
+//!   rows (so a resumed run continues its schedule);
+//! - one rule for a loss that stops being finite: the run fails (exit 1) naming the epoch and the
+//!   minibatch, and nothing of that epoch is written;
+//! - after every epoch, in this order: the checkpoint (network, optimiser state and the run's
+//!   state in one file, written atomically), `config.toml`, then `metrics.csv`/`.parquet`
+//!   rewritten from it; at the end `learning_curve.png/.svg`. A fresh run writes nothing before
+//!   its first checkpoint, so a run that fails in its first epoch leaves nothing behind. A kill at any point loses at most the epoch in progress,
+//!   and a rerun resumes bit for bit ([`open`] reads the state back);
+//! - failpoints for the tests: `NEURODYN_FAILPOINT=<phase>:<epoch>` ends the process with exit 137,
+//!   as a kill would, at `before-checkpoint`, `after-checkpoint` or `after-metrics` of that
+//!   epoch.
+//!
+//! ## The checkpoint's run state (one schema, versioned)
+//! Metadata `run.format` = `neurodyn-run-2`, `run.kind` (`recurrent`, `cnn`, `cordsnet`),
+//! `run.config` (the configuration as TOML, authoritative; `config.toml` is its copy for people),
+//! `run.epoch` (epochs done) and `run.metrics` (the rows as TOML `[[row]]` tables, every number
+//! exact), beside the optimiser's `optimizer.t` and the trainer's own entries. Checkpoints written
+//! before this schema (`run.metrics` as comma-separated rows in the recurrent trainer's; `config`,
+//! `epoch` and `metrics` in the others') still resume: each trainer reads its old form
+//! ([`Learner::legacy_state`]).
+
+pub mod optim;
+pub mod schedule;
+
+pub use optim::{clip_grad_norm, Optimizer, OptimizerKind};
+pub use schedule::Schedule;
+
+use crate::error::{Error, Result};
+use crate::io::{Table, TableFormat};
+use crate::plot::LinePlot;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The checkpoint inside a run folder.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The configuration's copy for people inside a run folder.
+pub const CONFIG: &str = "config.toml";
+/// The version of the run-state schema (`run.format`).
+pub const FORMAT: &str = "neurodyn-run-2";
+
+/// One finished epoch's metrics, as a trainer defines them.
+pub trait EpochRow: Clone + Serialize + DeserializeOwned {
+    /// The metrics table of these rows (`metrics.csv`/`.parquet`).
+    fn table(rows: &[Self]) -> Table;
+    /// The held-out loss a plateau schedule follows (NaN where there is none).
+    fn eval_loss(&self) -> f64;
+}
+
+/// What one minibatch gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLoss {
+    /// The minibatch's mean loss.
+    pub loss: f64,
+    /// Examples (trials, images) in it.
+    pub examples: usize,
+    /// Of which classified correctly (0 where the task has no classes).
+    pub correct: usize,
+}
+
+/// The training side of an epoch, accumulated by [`fit`] in minibatch order.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EpochTotals {
+    /// Σ loss_i / steps: the mean of the minibatch losses.
+    pub mean_loss: f64,
+    /// Σ loss_i · examples_i: divided by `examples`, the mean over examples.
+    pub weighted_loss: f64,
+    pub examples: usize,
+    pub correct: usize,
+}
+
+/// What [`fit`] reports as it goes.
+#[derive(Debug, Clone)]
+pub enum Progress<R> {
+    /// Minibatch `step` of `steps` in `epoch` (0-based) is done: its loss, and the epoch's mean
+    /// minibatch loss so far.
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: f64,
+        running_loss: f64,
+    },
+    /// An epoch was evaluated (and its checkpoint and metrics written).
+    Epoch(R),
+}
+
+/// A trainer, as the driver sees it. The network, its data and its optimiser live in the
+/// implementing type; the driver calls these in order for every epoch it runs.
+pub trait Learner {
+    type Row: EpochRow;
+    /// `run.kind`: which trainer wrote a checkpoint.
+    const KIND: &'static str;
+    /// The run folder.
+    fn out(&self) -> &Path;
+    /// The rows of the epochs done (restored when resuming).
+    fn rows(&self) -> &[Self::Row];
+    fn rows_mut(&mut self) -> &mut Vec<Self::Row>;
+    /// The configuration as TOML (`run.config` and `config.toml`).
+    fn config_toml(&self) -> Result<String>;
+    /// Epochs the configuration asks for.
+    fn epochs(&self) -> usize;
+    /// Minibatches in epoch `epoch`.
+    fn steps(&self, epoch: usize) -> usize;
+    /// The base learning rate and its schedule.
+    fn schedule(&self) -> (f64, Schedule);
+    /// Called before the first minibatch of an epoch (a new order, a new stage).
+    fn begin_epoch(&mut self, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// One minibatch: the loss, its gradient and one optimiser step at rate `lr`.
+    fn step(&mut self, epoch: usize, step: usize, lr: f64) -> Result<StepLoss>;
+    /// The evaluation after an epoch, and its row.
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        totals: &EpochTotals,
+        seconds: f64,
+    ) -> Result<Self::Row>;
+    /// Whether a stop rule ends the run before the next epoch.
+    fn stop(&self) -> bool {
+        false
+    }
+    /// Writes the network and the optimiser state with the run state `meta`, atomically.
+    fn save(&self, path: &Path, meta: Vec<(String, String)>) -> Result<()>;
+    /// The learning curve (None: none to draw).
+    fn curve(&self) -> Option<LinePlot>;
+    /// Work after the last epoch (e.g. robustness tests).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// The run state of a checkpoint written before `run.format` existed: the configuration's
+    /// TOML and the rows, or None when the metadata holds no run state of this trainer.
+    fn legacy_state(
+        _meta: &HashMap<String, String>,
+        _path: &Path,
+    ) -> Option<Result<(String, Vec<Self::Row>)>> {
+        None
+    }
+}
+
+/// The `[[row]]` tables of `run.metrics`.
+#[derive(Serialize, Deserialize)]
+struct Rows<R> {
+    #[serde(default = "Vec::new")]
+    row: Vec<R>,
+}
+
+fn bad(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::invalid("checkpoint", format!("{}: {msg}", path.display()))
+}
+
+/// The run-state metadata of a checkpoint (see the module documentation).
+pub fn run_state<R: EpochRow>(
+    kind: &str,
+    config: &str,
+    rows: &[R],
+) -> Result<Vec<(String, String)>> {
+    let metrics = toml::to_string(&Rows { row: rows.to_vec() })
+        .map_err(|e| Error::failed("checkpoint", format!("cannot encode the metrics ({e})")))?;
+    Ok(vec![
+        ("run.format".into(), FORMAT.into()),
+        ("run.kind".into(), kind.into()),
+        ("run.config".into(), config.into()),
+        ("run.epoch".into(), rows.len().to_string()),
+        ("run.metrics".into(), metrics),
+    ])
+}
+
+/// Reads the run state (configuration TOML and rows) from a checkpoint's metadata, in this
+/// schema or the trainer's older one.
+pub fn read_run_state<L: Learner>(
+    meta: &HashMap<String, String>,
+    path: &Path,
+) -> Result<(String, Vec<L::Row>)> {
+    let (config, rows) = match meta.get("run.format").map(String::as_str) {
+        Some(FORMAT) => {
+            if meta.get("run.kind").map(String::as_str) != Some(L::KIND) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "written by the `{}` trainer, not `{}`",
+                        meta.get("run.kind").map_or("?", |s| s.as_str()),
+                        L::KIND
+                    ),
+                ));
+            }
+            let config = meta
+                .get("run.config")
+                .ok_or_else(|| bad(path, "no `run.config`"))?
+                .clone();
+            let rows: Rows<L::Row> = toml::from_str(
+                meta.get("run.metrics")
+                    .ok_or_else(|| bad(path, "no `run.metrics`"))?,
+            )
+            .map_err(|e| bad(path, format!("corrupt `run.metrics` ({e})")))?;
+            let epoch = meta.get("run.epoch").and_then(|e| e.parse::<usize>().ok());
+            if epoch != Some(rows.row.len()) {
+                return Err(bad(path, "`run.epoch` disagrees with `run.metrics`"));
+            }
+            (config, rows.row)
+        }
+        Some(other) => {
+            return Err(bad(
+                path,
+                format!("run-state format `{other}` is not known to this version ({FORMAT})"),
+            ))
+        }
+        None => L::legacy_state(meta, path).unwrap_or_else(|| {
+            Err(Error::invalid(
+                "out",
+                format!(
+                    "{}: the checkpoint records no run state to resume from (use a new --out)",
+                    path.display()
+                ),
+            ))
+        })?,
+    };
+    Ok((config, rows))
+}
+
+/// A run folder opened for a trainer: where it is, and what its checkpoint says.
+pub struct Opened<C, R> {
+    pub out: PathBuf,
+    /// The checkpoint to resume from, with the epochs already done (None: a fresh run).
+    pub resume: Option<(PathBuf, Vec<R>)>,
+    _config: std::marker::PhantomData<C>,
+}
+
+/// Opens the run folder `out` for a trainer with configuration `config`: refuses an `out` that is
+/// not a folder, and when it holds a checkpoint reads its run state and refuses another
+/// configuration (`continues(stored, asked)` says whether the asked one continues the stored one,
+/// e.g. equal but for the epoch count). Writes nothing.
+pub fn open<L: Learner, C: DeserializeOwned>(
+    out: &Path,
+    config: &C,
+    continues: impl Fn(&C, &C) -> bool,
+) -> Result<Opened<C, L::Row>> {
+    crate::io::check_out_dir(out)?;
+    let ckpt = out.join(CHECKPOINT);
+    let resume = if ckpt.exists() {
+        let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
+        let (text, rows) = read_run_state::<L>(&meta, &ckpt)?;
+        let stored = toml::from_str::<C>(&text).ok();
+        if !stored.is_some_and(|s| continues(&s, config)) {
+            return Err(Error::invalid(
+                "out",
+                format!(
+                    "{} holds a run with another configuration (use a new --out)",
+                    out.display()
+                ),
+            ));
+        }
+        Some((ckpt, rows))
+    } else {
+        None
+    };
+    Ok(Opened {
+        out: out.to_path_buf(),
+        resume,
+        _config: std::marker::PhantomData,
+    })
+}
+
+/// Prepares a checked run folder: when resuming (`rows` not empty), `config.toml` and the
+/// metrics are rewritten from the checkpoint's state (a kill between saving it and writing them
+/// must not leave them an epoch behind); a fresh run writes nothing until its first checkpoint
+/// ([`fit`]), so that a run that fails in its first epoch leaves no folder behind.
+pub fn create<R: EpochRow>(out: &Path, config_toml: &str, rows: &[R]) -> Result<()> {
+    if !rows.is_empty() {
+        write_config(out, config_toml)?;
+        write_metrics(out, rows)?;
+    }
+    Ok(())
+}
+
+fn write_config(out: &Path, config_toml: &str) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+    let path = out.join(CONFIG);
+    crate::io::write_atomic(&path, |w| {
+        std::io::Write::write_all(w, config_toml.as_bytes()).map_err(|e| Error::file(&path, e))
+    })
+}
+
+fn write_metrics<R: EpochRow>(out: &Path, rows: &[R]) -> Result<()> {
+    let t = R::table(rows);
+    t.write(&out.join("metrics.csv"), TableFormat::Csv)?;
+    t.write(&out.join("metrics.parquet"), TableFormat::Parquet)
+}
+
+/// Trains the remaining epochs of `learner` (see the module documentation) and returns every
+/// row, the restored ones first.
+pub fn fit<L: Learner>(
+    learner: &mut L,
+    progress: &mut dyn FnMut(Progress<L::Row>),
+) -> Result<Vec<L::Row>> {
+    let (base, schedule) = learner.schedule();
+    for epoch in learner.rows().len()..learner.epochs() {
+        if learner.stop() {
+            break;
+        }
+        let t0 = std::time::Instant::now();
+        let losses: Vec<f64> = learner.rows().iter().map(EpochRow::eval_loss).collect();
+        let lr = schedule.lr(base, epoch, &losses);
+        learner.begin_epoch(epoch)?;
+        let steps = learner.steps(epoch);
+        let mut totals = EpochTotals::default();
+        for step in 0..steps {
+            let s = learner.step(epoch, step, lr)?;
+            if !s.loss.is_finite() {
+                return Err(Error::failed(
+                    "training",
+                    format!(
+                        "the loss became {} at epoch {}, minibatch {} (learning rate too large? \
+                         try a smaller --lr or --clip)",
+                        s.loss,
+                        epoch + 1,
+                        step + 1
+                    ),
+                ));
+            }
+            totals.mean_loss += s.loss / steps as f64;
+            totals.weighted_loss += s.loss * s.examples as f64;
+            totals.examples += s.examples;
+            totals.correct += s.correct;
+            progress(Progress::Step {
+                epoch,
+                step,
+                steps,
+                loss: s.loss,
+                running_loss: totals.mean_loss * steps as f64 / (step + 1) as f64,
+            });
+        }
+        let row = learner.end_epoch(epoch, lr, &totals, t0.elapsed().as_secs_f64())?;
+        learner.rows_mut().push(row.clone());
+        let config = learner.config_toml()?;
+        let meta = run_state(L::KIND, &config, learner.rows())?;
+        failpoint("before-checkpoint", epoch + 1);
+        let out = learner.out();
+        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+        learner.save(&out.join(CHECKPOINT), meta)?;
+        failpoint("after-checkpoint", epoch + 1);
+        write_config(learner.out(), &config)?;
+        write_metrics(learner.out(), learner.rows())?;
+        failpoint("after-metrics", epoch + 1);
+        progress(Progress::Epoch(row));
+    }
+    if let Some(plot) = learner.curve() {
+        if !learner.rows().is_empty() {
+            plot.save(&learner.out().join("learning_curve"))?;
+        }
+    }
+    learner.finish()?;
+    Ok(learner.rows().to_vec())
+}
+
+/// The order of `n` examples in epoch `epoch` of a run seeded `seed` (a seeded shuffle per epoch,
+/// the same on any thread count and after a resume).
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+        crate::seed::trial_seed(seed, epoch, 0, 1),
+    ));
+    order
+}
+
+/// A test hook: with `NEURODYN_FAILPOINT=<name>:<epoch>` the process ends (exit 137, as a kill)
+/// at that point of that epoch.
+pub fn failpoint(name: &str, epoch: usize) {
+    if let Ok(v) = std::env::var("NEURODYN_FAILPOINT") {
+        if v == format!("{name}:{epoch}") {
+            std::process::exit(137);
+        }
+    }
+}
