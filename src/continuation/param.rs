@@ -10,7 +10,7 @@
 //! * [`ParamFn`]: closures, for normal forms and hand-written models.
 
 use crate::error::Result;
-use crate::model::{closure::fd_jacobian, map_jacobian_mat, Activation, RateRnn, System};
+use crate::model::{closure::fd_jacobian, Activation, RateRnn, System};
 use crate::stability::TimeKind;
 use faer::{Mat, MatMut};
 use std::sync::{Arc, Mutex};
@@ -289,19 +289,14 @@ impl Parametrised for Rebuild {
         self.kind
     }
     fn eval(&self, x: &[f64], p: f64, out: &mut [f64]) {
-        match self.at(p).as_deref() {
-            Some(System::Flow(m)) => m.rhs(0.0, x, out),
-            Some(System::Map(m)) => {
-                out.copy_from_slice(x);
-                m.step(0, out)
-            }
+        match self.at(p) {
+            Some(s) => s.eval(x, out),
             None => out.iter_mut().for_each(|v| *v = f64::NAN),
         }
     }
     fn jacobian(&self, x: &[f64], p: f64, mut jac: MatMut<'_, f64>) {
-        match self.at(p).as_deref() {
-            Some(System::Flow(m)) => m.jacobian(0.0, x, jac),
-            Some(System::Map(m)) => jac.copy_from(map_jacobian_mat(m, 0, x).as_ref()),
+        match self.at(p) {
+            Some(s) => s.jacobian_into(x, jac),
             None => jac.fill(f64::NAN),
         }
     }

@@ -12,6 +12,7 @@ use super::scratch::with_scratch;
 use super::{Activation, Model};
 use crate::error::{Error, Result};
 use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// A discrete-time system `h_{t+1} = F_t(h_t)` with its Jacobian `D_t = ∂F_t/∂h (h_t)`.
@@ -83,71 +84,16 @@ pub trait Map: Send + Sync {
     }
 }
 
-impl<F: Map + ?Sized> Map for &F {
-    fn layer(&self) -> Option<Layer<'_>> {
-        (**self).layer()
-    }
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn step(&self, t: usize, h: &mut [f64]) {
-        (**self).step(t, h)
-    }
-    fn jacobian(&self, t: usize, h: &[f64], jac: MatMut<'_, f64>) {
-        (**self).jacobian(t, h, jac)
-    }
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: MatRef<'_, f64>,
-        out: MatMut<'_, f64>,
-    ) -> Option<f64> {
-        (**self).step_tangent(t, h, q, out)
-    }
-    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
-        (**self).step_jacobian(t, h, jac)
-    }
-    fn structured_tangent(&self) -> bool {
-        (**self).structured_tangent()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-}
-
-impl<F: Map + ?Sized> Map for Box<F> {
-    fn layer(&self) -> Option<Layer<'_>> {
-        (**self).layer()
-    }
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn step(&self, t: usize, h: &mut [f64]) {
-        (**self).step(t, h)
-    }
-    fn jacobian(&self, t: usize, h: &[f64], jac: MatMut<'_, f64>) {
-        (**self).jacobian(t, h, jac)
-    }
-    fn step_tangent(
-        &self,
-        t: usize,
-        h: &mut [f64],
-        q: MatRef<'_, f64>,
-        out: MatMut<'_, f64>,
-    ) -> Option<f64> {
-        (**self).step_tangent(t, h, q, out)
-    }
-    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64> {
-        (**self).step_jacobian(t, h, jac)
-    }
-    fn structured_tangent(&self) -> bool {
-        (**self).structured_tangent()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-}
+super::forward_impls!(Map {
+    fn layer(&self) -> Option<Layer<'_>>;
+    fn dim(&self) -> usize;
+    fn step(&self, t: usize, h: &mut [f64]);
+    fn jacobian(&self, t: usize, h: &[f64], jac: MatMut<'_, f64>);
+    fn step_tangent(&self, t: usize, h: &mut [f64], q: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Option<f64>;
+    fn step_jacobian(&self, t: usize, h: &mut [f64], jac: MatMut<'_, f64>) -> Option<f64>;
+    fn structured_tangent(&self) -> bool;
+    fn name(&self) -> String;
+});
 
 /// The dense Jacobian of a map as a newly allocated matrix.
 pub fn map_jacobian_mat<F: Map + ?Sized>(map: &F, t: usize, h: &[f64]) -> Mat<f64> {
@@ -577,5 +523,48 @@ impl System {
     /// True for a map.
     pub fn is_map(&self) -> bool {
         matches!(self, System::Map(_))
+    }
+    /// The system at `x`, time 0: the vector field f(x) of a flow, the image F(x) of a map.
+    pub fn eval(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            System::Flow(m) => m.rhs(0.0, x, out),
+            System::Map(m) => {
+                out.copy_from_slice(x);
+                m.step(0, out);
+            }
+        }
+    }
+    /// The Jacobian of [`eval`](Self::eval) into `jac`: J = ∂f/∂x of a flow, D = ∂F/∂x of a
+    /// map — the matrix whose spectrum decides stability (Re λ < 0, |λ| < 1).
+    pub fn jacobian_into(&self, x: &[f64], jac: MatMut<'_, f64>) {
+        match self {
+            System::Flow(m) => m.jacobian(0.0, x, jac),
+            System::Map(m) => m.jacobian(0, x, jac),
+        }
+    }
+    /// [`jacobian_into`](Self::jacobian_into), newly allocated.
+    pub fn jacobian(&self, x: &[f64]) -> Mat<f64> {
+        let n = self.dim();
+        let mut j = Mat::zeros(n, n);
+        self.jacobian_into(x, j.as_mut());
+        j
+    }
+    /// The fixed-point residual at `x`: f(x) for a flow, F(x) − x for a map.
+    pub fn residual(&self, x: &[f64], out: &mut [f64]) {
+        self.eval(x, out);
+        if self.is_map() {
+            for (o, xi) in out.iter_mut().zip(x) {
+                *o -= xi;
+            }
+        }
+    }
+    /// The Jacobian of [`residual`](Self::residual) into `jac`: J for a flow, D − I for a map.
+    pub fn residual_jacobian(&self, x: &[f64], mut jac: MatMut<'_, f64>) {
+        self.jacobian_into(x, jac.rb_mut());
+        if self.is_map() {
+            for i in 0..x.len() {
+                jac[(i, i)] -= 1.0;
+            }
+        }
     }
 }

@@ -127,59 +127,35 @@ pub trait Model: Send + Sync {
     }
 }
 
-impl<M: Model + ?Sized> Model for &M {
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
-        (**self).rhs(t, x, dx)
-    }
-    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
-        (**self).rhs_batch(t, x, dx)
-    }
-    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
-        (**self).jacobian(t, x, jac)
-    }
-    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
-        (**self).jvp(t, x, v, out)
-    }
-    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
-        (**self).jac_mul_mat(t, x, y, out)
-    }
-    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
-        (**self).jacobian_trace(t, x)
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
+/// Implements a system trait for `&T` and `Box<T>` by forwarding every method listed, so that a
+/// reference or a box is the system it points to. One list per trait, checked against the
+/// trait's methods by a test (a method missing here would silently lose its overrides).
+macro_rules! forward_impls {
+    ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?;)* }) => {
+        impl<T: $trait + ?Sized> $trait for &T {
+            $(fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+                (**self).$name($($arg),*)
+            })*
+        }
+        impl<T: $trait + ?Sized> $trait for Box<T> {
+            $(fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+                (**self).$name($($arg),*)
+            })*
+        }
+    };
 }
+pub(crate) use forward_impls;
 
-impl<M: Model + ?Sized> Model for Box<M> {
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]) {
-        (**self).rhs(t, x, dx)
-    }
-    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]) {
-        (**self).rhs_batch(t, x, dx)
-    }
-    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>) {
-        (**self).jacobian(t, x, jac)
-    }
-    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]) {
-        (**self).jvp(t, x, v, out)
-    }
-    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>) {
-        (**self).jac_mul_mat(t, x, y, out)
-    }
-    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64 {
-        (**self).jacobian_trace(t, x)
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-}
+forward_impls!(Model {
+    fn dim(&self) -> usize;
+    fn rhs(&self, t: f64, x: &[f64], dx: &mut [f64]);
+    fn rhs_batch(&self, t: &[f64], x: &[f64], dx: &mut [f64]);
+    fn jacobian(&self, t: f64, x: &[f64], jac: MatMut<'_, f64>);
+    fn jvp(&self, t: f64, x: &[f64], v: &[f64], out: &mut [f64]);
+    fn jac_mul_mat(&self, t: f64, x: &[f64], y: MatRef<'_, f64>, out: MatMut<'_, f64>);
+    fn jacobian_trace(&self, t: f64, x: &[f64]) -> f64;
+    fn name(&self) -> String;
+});
 
 /// Convenience: the Jacobian as a newly allocated matrix.
 pub fn jacobian_mat<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> Mat<f64> {
@@ -310,5 +286,45 @@ pub fn check_jacobian<M: Model + ?Sized>(model: &M, t: f64, x: &[f64]) -> Jacobi
         max_abs_err: max_abs,
         worst,
         jvp_rel_err: num / den.max(f64::MIN_POSITIVE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The methods a trait declares (`fn` lines at trait depth) and those its `forward_impls!`
+    /// list forwards, read from the source: they must be the same, or a `&T`/`Box<T>` would
+    /// silently lose a model's override of a method left out.
+    fn trait_and_forwarded(src: &str, trait_name: &str) -> (Vec<String>, Vec<String>) {
+        let names = |block: &str| -> Vec<String> {
+            let mut v: Vec<String> = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("    fn "))
+                .map(|l| l.split('(').next().unwrap_or("").to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let start = src
+            .find(&format!("pub trait {trait_name}:"))
+            .or_else(|| src.find(&format!("pub trait {trait_name} {{")))
+            .unwrap();
+        let end = start + src[start..].find("\n}\n").unwrap();
+        let fstart = src
+            .find(&format!("forward_impls!({trait_name} {{"))
+            .unwrap();
+        let fend = fstart + src[fstart..].find("\n});").unwrap();
+        (names(&src[start..end]), names(&src[fstart..fend]))
+    }
+
+    #[test]
+    fn every_trait_method_is_forwarded() {
+        for (src, name) in [
+            (include_str!("mod.rs"), "Model"),
+            (include_str!("map.rs"), "Map"),
+        ] {
+            let (declared, forwarded) = trait_and_forwarded(src, name);
+            assert!(declared.len() >= 6, "{name}: {declared:?}");
+            assert_eq!(declared, forwarded, "{name}");
+        }
     }
 }
