@@ -29,23 +29,6 @@ pub trait Real:
     const NAME: &'static str;
     /// C = A·B (`acc`: C += A·B), sequential (the trainers parallelise over trials instead).
     fn matmul(c: MatMut<'_, Self>, acc: bool, a: MatRef<'_, Self>, b: MatRef<'_, Self>);
-    /// `out[i] = φ(x[i])` for φ = tanh or the logistic sigmoid, vectorised
-    /// ([`Activation::eval_into`](crate::model::Activation::eval_into), within a few ulps of
-    /// libm; f32 through it in f64, then rounded): the cells' nonlinearities were more than half
-    /// of a training step as scalar libm calls. In place: [`act_in_place`].
-    fn act_into(act: crate::model::Activation, x: &[Self], out: &mut [Self]) {
-        let (mut a, mut t) = ([0.0f64; 256], [0.0f64; 256]);
-        for (xc, oc) in x.chunks(256).zip(out.chunks_mut(256)) {
-            let k = xc.len();
-            for (d, &v) in a.iter_mut().zip(xc) {
-                *d = v.f();
-            }
-            act.eval_into(&a[..k], &mut t[..k]);
-            for (o, &v) in oc.iter_mut().zip(&t[..k]) {
-                *o = Self::c(v);
-            }
-        }
-    }
     /// Conversion from f64.
     #[inline(always)]
     fn c(x: f64) -> Self {
@@ -60,9 +43,6 @@ pub trait Real:
 
 impl Real for f64 {
     const NAME: &'static str = "f64";
-    fn act_into(act: crate::model::Activation, x: &[f64], out: &mut [f64]) {
-        act.eval_into(x, out)
-    }
     fn matmul(c: MatMut<'_, f64>, acc: bool, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
         let accum = if acc { Accum::Add } else { Accum::Replace };
         matmul(c, accum, a, b, 1.0, Par::Seq);

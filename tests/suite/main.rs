@@ -15,6 +15,7 @@ mod cordsnet;
 mod cordsnet_train;
 mod fracdiff;
 mod integrate;
+mod layers;
 mod learn;
 mod lyapunov;
 mod model;

@@ -103,7 +103,7 @@ pub struct RatePrep<F> {
 
 impl RateCell {
     /// r = φ(s) and (optionally) dr = φ'(s) over a block of states; tanh and the sigmoid
-    /// vectorised a column at a time ([`Real::act_into`]), φ' from the value (1 − r², r(1 − r)).
+    /// vectorised a column at a time ([`act_into`](super::act_into)), φ' from the value (1 − r², r(1 − r)).
     fn phi_block<F: Real>(&self, s: MatRef<F>, mut r: MatMut<F>, mut dr: Option<MatMut<F>>) {
         let (n, b) = (s.nrows(), s.ncols());
         for j in 0..b {
@@ -113,7 +113,7 @@ impl RateCell {
                     r.rb_mut().col_mut(j).try_as_col_major_mut(),
                 ) {
                     (Some(sc), Some(rc)) => {
-                        F::act_into(self.phi.activation(), sc.as_slice(), rc.as_slice_mut());
+                        super::act_into(self.phi.activation(), sc.as_slice(), rc.as_slice_mut());
                         true
                     }
                     _ => false,
