@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod gpu;
 pub mod net;
 pub mod run;
+pub mod shader;
 
 use crate::data::{Batch, Digits, Targets};
 use crate::error::{Error, Result};

@@ -193,16 +193,7 @@ fn simd_sigmoid(v: f64x4) -> f64x4 {
     f64x4::ONE / (f64x4::ONE + (-v).exp())
 }
 
-/// The logistic sigmoid 1/(1 + e^{−x}), evaluated without overflow for any x.
-#[inline(always)]
-pub fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+pub use super::kernels::sigmoid;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@
 //! `max(nx, 0)/n + log1p(e^{−|nx|})/n` (no torch threshold), and `xσ − sp_n`, which cancels
 //! catastrophically for nx ≫ 0, as `−x σ(−nx) − log1p(e^{−nx})/n` there.
 
-use super::activation::sigmoid;
+use super::kernels::sigmoid;
 
 /// sp_n(x) = ln(1 + e^{nx})/n, stable for any nx.
 #[inline]

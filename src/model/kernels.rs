@@ -10,6 +10,17 @@
 
 use faer::MatRef;
 
+/// The logistic sigmoid 1/(1 + e^{−x}), evaluated without overflow for any x.
+#[inline(always)]
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
 /// `y ← y + A x` (A column-major with unit row stride, n rows, m columns).
 #[inline]
 pub fn gemv_add(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {

@@ -23,7 +23,7 @@
 //! is recognised from its tensor names ([`CellFamily::SIGNATURE`](super::cell::CellFamily)) and
 //! the defaults apply.
 
-use super::cell::{AnyCell, CellKind, CellMap};
+use super::cell::{AnyCell, CellKind};
 use super::net::SeqNet;
 use crate::error::Result;
 use crate::learn::Optimizer;
@@ -136,17 +136,7 @@ pub fn load<F: Real>(path: &Path) -> Result<(SeqNet<F, AnyCell>, Optimizer)> {
     Ok((net, opt))
 }
 
-/// A trained network as a system for the f64 analyses (input off).
-pub enum Analysis {
-    /// Rate cell: τ ⊙ dx/dt = −x + W φ(x) (time in steps).
-    Flow(crate::model::RateRnn),
-    /// Gamma cell: h ← γ(V h + b; n, s).
-    Map(crate::model::RnnMap),
-    /// ANRU as a map of (h, g).
-    Anru(crate::model::Anru),
-    /// Any other cell (the ORGaNICs Euler RNN) as a map through its own step and backward pass.
-    Cell(CellMap),
-}
+pub use super::cell::Analysis;
 
 /// Converts a trained network for `fixed-points`, `lyapunov` and `simulate` (each cell's
 /// [`CellFamily::analysis`](super::cell::CellFamily::analysis)).

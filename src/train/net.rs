@@ -12,7 +12,6 @@
 //! chunk batched through the cell's matrix products; the chunks' gradients are summed in a fixed
 //! order, so a seed gives the same bits whatever the thread count.
 
-use super::cell::Cell;
 use crate::data::{Batch, Targets};
 use crate::error::{Error, Result};
 use crate::tensor::real::{cm, cm_mut, rm, rm_mut, Real, Scratch};
@@ -23,6 +22,57 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+
+/// A trainable recurrent cell. `s`, `ds`: state batches `S × B`; `u`: inputs `N_in × B`;
+/// `p`: the flat parameters, `g`: their gradient (accumulated).
+pub trait Cell<F: Real>: Send + Sync {
+    /// Derived quantities computed once per forward/backward pass (effective weights, rates).
+    type Prep: Send + Sync;
+    fn name(&self) -> &'static str;
+    /// Units N (the read-out reads the first N state entries).
+    fn hidden(&self) -> usize;
+    /// State size S.
+    fn state_dim(&self) -> usize;
+    fn n_in(&self) -> usize;
+    fn layout(&self) -> &Layout;
+    fn prepare(&self, p: &[F]) -> Self::Prep;
+    /// The initial state s₀ (one column of length S, the same for every trial).
+    fn init_state(&self, p: &[F], s0: &mut [F]);
+    /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
+    fn step(
+        &self,
+        p: &[F],
+        prep: &Self::Prep,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        out: MatMut<F>,
+        ws: &mut Scratch<F>,
+    );
+    /// `ds` = (∂f/∂s)ᵀ ds_next (overwritten); `g` += (∂f/∂θ)ᵀ ds_next, before [`Cell::finish_grad`].
+    #[allow(clippy::too_many_arguments)]
+    fn step_back(
+        &self,
+        p: &[F],
+        prep: &Self::Prep,
+        s: MatRef<F>,
+        u: MatRef<F>,
+        ds_next: MatRef<F>,
+        ds: MatMut<F>,
+        g: &mut [F],
+        ws: &mut Scratch<F>,
+    );
+    /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
+    /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
+    fn finish_grad(&self, _p: &[F], _g: &mut [F]) {}
+    /// Projects the parameters back onto the cell's constraint set after an optimiser step
+    /// (nothing unless the cell has a constraint).
+    fn project(&self, _p: &mut [F]) {}
+    /// The read-out feature of a state entry and its derivative (identity unless overridden).
+    #[inline]
+    fn feature(&self, x: F) -> (F, F) {
+        (x, F::one())
+    }
+}
 
 /// Trials per parallel chunk (fixed, so results do not depend on the thread count).
 pub const CHUNK: usize = 16;

@@ -136,6 +136,10 @@ fn layers_point_one_way() {
 fn the_layer_reader_sees_imports() {
     let m = imports();
     assert!(m["source"].contains("train"), "{:?}", m["source"]);
-    assert!(m["nn"].contains("learn") && m["nn"].contains("data"), "{:?}", m["nn"]);
+    assert!(
+        m["nn"].contains("learn") && m["nn"].contains("data"),
+        "{:?}",
+        m["nn"]
+    );
     assert!(!m["model"].contains("train") && !m["model"].contains("lyapunov"));
 }

@@ -9,7 +9,7 @@
 use super::gamma::gamma_all;
 use super::*;
 use crate::tensor::real::{rm, rm_mut};
-use crate::train::gpu::{slot, tensor_slot};
+use crate::train::shader::{slot, tensor_slot};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

@@ -10,7 +10,7 @@ use super::rate::{
 use super::*;
 use crate::model::{Activation, RnnMap};
 use crate::tensor::real::{rm, rm_mut};
-use crate::train::gpu::tensor_slot;
+use crate::train::shader::tensor_slot;
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 

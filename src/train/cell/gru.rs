@@ -18,7 +18,7 @@ use super::gates_in_place;
 use super::*;
 use crate::model::Activation;
 use crate::tensor::real::{rm, rm_mut};
-use crate::train::gpu::{tensor_slot, WorkLayout};
+use crate::train::shader::{tensor_slot, WorkLayout};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's
@@ -149,7 +149,7 @@ fn gated_work(
     c: usize,
     _cfg: &[u32],
 ) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::gpu::slot;
+    use crate::train::shader::slot;
     let off_h = 0;
     let off_c = off_h + (t + 1) * b * n;
     let off_g = off_c + (t + 1) * b * n;

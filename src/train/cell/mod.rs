@@ -40,9 +40,8 @@ pub use map::CellMap;
 pub use organics::{OrganicsCell, OrganicsPrep};
 pub use rate::{RateCell, RatePhi, RatePrep};
 
-use super::checkpoint::Analysis;
-use super::gpu::GpuCell;
 use super::net::SeqNet;
+use super::shader::GpuCell;
 use super::CellSpec;
 use crate::error::{Error, Result};
 use crate::tensor::real::{Real, Scratch};
@@ -112,55 +111,18 @@ pub fn gates_in_place<F: Real>(mut m: MatMut<'_, F>, n: usize, acts: &[crate::mo
     }
 }
 
-/// A trainable recurrent cell. `s`, `ds`: state batches `S × B`; `u`: inputs `N_in × B`;
-/// `p`: the flat parameters, `g`: their gradient (accumulated).
-pub trait Cell<F: Real>: Send + Sync {
-    /// Derived quantities computed once per forward/backward pass (effective weights, rates).
-    type Prep: Send + Sync;
-    fn name(&self) -> &'static str;
-    /// Units N (the read-out reads the first N state entries).
-    fn hidden(&self) -> usize;
-    /// State size S.
-    fn state_dim(&self) -> usize;
-    fn n_in(&self) -> usize;
-    fn layout(&self) -> &Layout;
-    fn prepare(&self, p: &[F]) -> Self::Prep;
-    /// The initial state s₀ (one column of length S, the same for every trial).
-    fn init_state(&self, p: &[F], s0: &mut [F]);
-    /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
-    fn step(
-        &self,
-        p: &[F],
-        prep: &Self::Prep,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    );
-    /// `ds` = (∂f/∂s)ᵀ ds_next (overwritten); `g` += (∂f/∂θ)ᵀ ds_next, before [`Cell::finish_grad`].
-    #[allow(clippy::too_many_arguments)]
-    fn step_back(
-        &self,
-        p: &[F],
-        prep: &Self::Prep,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        ds_next: MatRef<F>,
-        ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    );
-    /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
-    /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
-    fn finish_grad(&self, _p: &[F], _g: &mut [F]) {}
-    /// Projects the parameters back onto the cell's constraint set after an optimiser step
-    /// (nothing unless the cell has a constraint).
-    fn project(&self, _p: &mut [F]) {}
-    /// The read-out feature of a state entry and its derivative (identity unless overridden).
-    #[inline]
-    fn feature(&self, x: F) -> (F, F) {
-        (x, F::one())
-    }
+pub use super::net::Cell;
+
+/// A trained network as a system for the f64 analyses (input off).
+pub enum Analysis {
+    /// Rate cell: τ ⊙ dx/dt = −x + W φ(x) (time in steps).
+    Flow(crate::model::RateRnn),
+    /// Gamma cell: h ← γ(V h + b; n, s).
+    Map(crate::model::RnnMap),
+    /// ANRU as a map of (h, g).
+    Anru(crate::model::Anru),
+    /// Any other cell (the ORGaNICs Euler RNN) as a map through its own step and backward pass.
+    Cell(CellMap),
 }
 
 pub(crate) fn normal(rng: &mut ChaCha8Rng) -> f64 {

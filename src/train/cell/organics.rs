@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::tensor::real::{rm, rm_mut, sig};
-use crate::train::gpu::{f32_slot, tensor_slot};
+use crate::train::shader::{f32_slot, tensor_slot};
 use faer::reborrow::ReborrowMut;
 use rand::Rng;
 
@@ -576,7 +576,7 @@ fn organics_work(
     c: usize,
     _cfg: &[u32],
 ) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::gpu::slot;
+    use crate::train::shader::slot;
     let off_s = 0;
     let off_p = off_s + (t + 1) * b * n * 4;
     let off_d = off_p + t * b * n * 5;

@@ -11,7 +11,7 @@
 use super::*;
 use crate::model::RateRnn;
 use crate::tensor::real::{rm, rm_mut, sig};
-use crate::train::gpu::{f32_slot, tensor_slot};
+use crate::train::shader::{f32_slot, tensor_slot};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 
@@ -559,7 +559,7 @@ pub(crate) fn single_population_work(
     c: usize,
     _cfg: &[u32],
 ) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::gpu::slot;
+    use crate::train::shader::slot;
     let off_x = 0;
     let off_r = off_x + (t + 1) * b * n;
     let off_a = off_r + (t + 1) * b * n;

@@ -1,0 +1,110 @@
+//! What a cell gives the GPU trainer ([`super::gpu`]): its WGSL, its uniform slots (the common
+//! ones named once in [`slot`], emitted into every shader's prelude), its fixed slot values and
+//! its work-buffer layout. Below the cells and the trainer, so each cell file describes its
+//! shader without depending on the trainer that runs it.
+
+/// Largest hidden size the shader is built for (workgroup memory: N floats).
+pub const MAX_HIDDEN: usize = 2048;
+
+/// The uniform slots every shader shares, named once: the Rust side writes `cfg[slot::W_OUT]`,
+/// the shaders read `cu(S_W_OUT)` from constants generated into their prelude ([`prelude`]).
+pub mod slot {
+    /// (name, slot) of the slots every cell's shader uses.
+    pub const COMMON: &[(&str, usize)] = &[
+        ("N", N),
+        ("N_IN", N_IN),
+        ("C", C),
+        ("T", T),
+        ("B", B),
+        ("P", P),
+        ("LOSS_KIND", LOSS_KIND),
+        ("NOISE_ON", NOISE_ON),
+        ("W_OUT", W_OUT),
+        ("B_OUT", B_OUT),
+        ("INPUTS", INPUTS),
+        ("TARGETS", TARGETS),
+        ("NOISE", NOISE),
+        ("D_OUT", D_OUT),
+        ("LOSSES", LOSSES),
+        ("HITS", HITS),
+        ("LR", LR),
+        ("BC1", BC1),
+        ("BC2", BC2),
+        ("CLIP", CLIP),
+    ];
+    /// Units N, inputs N_in, read-out size C, steps T, trials B, parameters P.
+    pub const N: usize = 0;
+    pub const N_IN: usize = 1;
+    pub const C: usize = 2;
+    pub const T: usize = 3;
+    pub const B: usize = 4;
+    pub const P: usize = 5;
+    /// 0: cross-entropy on the last step; 1: trajectory MSE.
+    pub const LOSS_KIND: usize = 8;
+    /// 1 when the batch carries recurrent noise.
+    pub const NOISE_ON: usize = 9;
+    /// Parameter offsets of the read-out.
+    pub const W_OUT: usize = 12;
+    pub const B_OUT: usize = 13;
+    /// Data-buffer offsets: inputs, targets (or labels), noise.
+    pub const INPUTS: usize = 14;
+    pub const TARGETS: usize = 15;
+    pub const NOISE: usize = 16;
+    /// Work-buffer offsets: ∂L/∂o, per-trial losses, per-trial hits.
+    pub const D_OUT: usize = 20;
+    pub const LOSSES: usize = 21;
+    pub const HITS: usize = 22;
+    /// Adam: learning rate, 1 − β₁ᵗ, 1 − β₂ᵗ (f32 bits).
+    pub const LR: usize = 25;
+    pub const BC1: usize = 26;
+    pub const BC2: usize = 27;
+    /// Gradient clip (f32 bits; 0: off).
+    pub const CLIP: usize = 59;
+    /// Slots 6, 7, 10, 11, 17–19, 23, 24, 28–58 belong to the cells ([`super::GpuCell::slots`]).
+    pub const COUNT: usize = 64;
+}
+
+/// The WGSL constants `const S_<NAME>: u32 = <slot>u;` for the common slots and a cell's own.
+pub fn prelude(cell: &[(&str, usize)]) -> String {
+    slot::COMMON
+        .iter()
+        .chain(cell)
+        .map(|(name, k)| format!("const S_{name}: u32 = {k}u;\n"))
+        .collect()
+}
+
+/// The work-buffer layout of a cell for T steps × B trials (N units, C outputs; `cfg` holds the
+/// cell's fixed slots): the (slot, offset) pairs to set (its own arrays and the common ∂L/∂o,
+/// losses, hits) and the length.
+pub type WorkLayout =
+    fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> (Vec<(usize, usize)>, usize);
+
+/// What the GPU trainer needs from a cell ([`CellFamily::gpu`](super::cell::CellFamily::gpu)).
+pub struct GpuCell {
+    /// The cell's WGSL (appended to `common.wgsl`; defines `forward`, `backward`, `gradients`,
+    /// `prepare`, `frozen(k)`, `feature_at(t, b, i)`).
+    pub shader: &'static str,
+    /// Workgroup-memory arrays of NMAX floats the shader declares (for the device-limit check).
+    pub wg_arrays: usize,
+    /// The cell's named uniform slots (emitted into the shader as `S_<NAME>`).
+    pub slots: &'static [(&'static str, usize)],
+    /// Slot values fixed for the run (tensor offsets, flags, constants as f32 bits).
+    pub cfg: Vec<(usize, u32)>,
+    /// Initial entries of the prep buffer (e.g. Dale signs).
+    pub prep: Vec<(usize, f32)>,
+    /// The work-buffer layout.
+    pub work: WorkLayout,
+}
+
+/// The offset of tensor `name` in `layout` as a slot value (P, an empty range, when absent).
+pub fn tensor_slot(layout: &crate::tensor::Layout, name: &str) -> u32 {
+    layout
+        .get(name)
+        .map(|t| t.offset as u32)
+        .unwrap_or(layout.len as u32)
+}
+
+/// f32 bits of a constant for a slot.
+pub fn f32_slot(v: f64) -> u32 {
+    (v as f32).to_bits()
+}
