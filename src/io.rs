@@ -724,3 +724,12 @@ pub fn parse_range(s: &str, field: &str, min_count: usize) -> Result<Vec<f64>> {
         })
         .collect())
 }
+
+/// Writes an n-D float64 array as `.npy`, atomically.
+pub fn write_npy_array<D: ndarray::Dimension>(
+    path: &Path,
+    a: &ndarray::Array<f64, D>,
+) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
+}

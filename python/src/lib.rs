@@ -708,13 +708,22 @@ fn checkpoint_fixed_points<'py>(
         .resolve(if map { View::Map } else { View::Natural }, 1.0)
         .map_err(err)?;
     let n = r.system.dim();
-    let mut s = random_starts(n, starts, lo, hi, seed);
-    for st in s.iter_mut() {
-        for v in st[r.nonnegative.clone()].iter_mut() {
-            *v = v.abs();
-        }
-    }
-    s.extend(r.extra_start.clone());
+    // The same starts as `fixed-points` (the box, the folded coordinates, the source's own start).
+    let plan = neurodyn::fixed_points::search::Starts {
+        count: starts,
+        lo,
+        hi,
+        seed,
+        trajectory: 0,
+    };
+    let s = plan
+        .states(
+            &r.system,
+            &r.x0,
+            r.nonnegative.clone(),
+            r.extra_start.clone(),
+        )
+        .map_err(err)?;
     let pts = py
         .allow_threads(|| find_system_fixed_points(&r.system, &s, &FinderOptions::default()))
         .map_err(err)?;

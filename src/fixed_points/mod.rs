@@ -9,6 +9,8 @@
 //!   trajectory) in parallel with rayon, keeping points with q below a tolerance, removing
 //!   duplicates and outliers, and attaching each point's linear stability.
 
+pub mod search;
+
 use crate::error::{Error, Result};
 use crate::model::organics::Organics;
 use crate::model::{jacobian_mat, Map, MapResidual, Model, System};
