@@ -133,11 +133,7 @@ fn run(args: Args) -> Result<(), Error> {
     let opts = FinderOptions {
         q_tol: args.q_tol,
         keep_slow: args.slow,
-        kind: if args.map {
-            TimeKind::Discrete
-        } else {
-            TimeKind::Continuous
-        },
+        kind: [TimeKind::Continuous, TimeKind::Discrete][usize::from(args.map)],
         ..Default::default()
     };
     let view = if args.map { View::Map } else { View::Natural };
@@ -193,11 +189,7 @@ fn run(args: Args) -> Result<(), Error> {
             .collect::<Result<Vec<_>, Error>>()?;
         let a = ndarray::Array4::from_shape_fn((k, n, n, 2), |(p, i, j, c)| {
             let z = vecs[p][j][i];
-            if c == 0 {
-                z.re
-            } else {
-                z.im
-            }
+            [z.re, z.im][c]
         });
         neurodyn::io::write_npy_array(path, &a)?;
     }
