@@ -3,10 +3,10 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::io::{Column, Table, TableFormat};
-use neurodyn::lyapunov::{lyapunov_system, sweep, InitialFrame, LyapunovOptions, SweepSummary};
+use neurodyn::io::{Column, TableFormat};
+use neurodyn::lyapunov::report::{gain_plots, summarise_networks, summary_table, Reorth};
+use neurodyn::lyapunov::{lyapunov_system, InitialFrame, LyapunovOptions};
 use neurodyn::model::Activation;
-use neurodyn::plot::LinePlot;
 use neurodyn::source::{Resolved, Source, SourceArgs, View};
 use neurodyn::Error;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ struct Args {
     /// Re-orthonormalise every this many steps, or `auto` (adaptive: the frame's predicted
     /// conditioning kept below 10^8; `auto:D` for 10^D) — the same exponents to ~1e-8 with far
     /// fewer QR factorisations on non-chaotic systems.
-    #[arg(long, default_value = "1", value_parser = parse_reorth)]
+    #[arg(long, default_value = "1", value_parser = Reorth::parse)]
     reorth: Reorth,
     /// Time step of --flow (RK4) and --euler; maps use 1 (per step).
     #[arg(long, default_value_t = 0.05)]
@@ -136,19 +136,11 @@ fn source(args: &Args) -> Result<Source, Error> {
 /// Options for a resolved system: maps step in units of their own time step (1, or the Euler dt),
 /// flows in RK4 steps of --dt.
 fn options(args: &Args, r: &Resolved) -> LyapunovOptions {
-    LyapunovOptions {
+    args.reorth.apply(LyapunovOptions {
         k: args.k,
         warmup: args.warmup,
         transient: args.transient,
         steps: args.steps,
-        reorth: match args.reorth {
-            Reorth::Every(n) => n,
-            Reorth::Auto(_) => 1,
-        },
-        adaptive: match args.reorth {
-            Reorth::Every(_) => None,
-            Reorth::Auto(d) => Some(d),
-        },
         dt: r.map_dt.unwrap_or(args.dt),
         frame: match (args.seed, args.source.anru.is_some()) {
             (Some(s), _) => InitialFrame::Random(s),
@@ -163,7 +155,7 @@ fn options(args: &Args, r: &Resolved) -> LyapunovOptions {
             0
         },
         ..Default::default()
-    }
+    })
 }
 
 /// Checks that an input-driven map has input for every step.
@@ -178,32 +170,6 @@ fn check_input(args: &Args, r: &Resolved) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Reorth {
-    Every(usize),
-    Auto(f64),
-}
-
-fn parse_reorth(s: &str) -> Result<Reorth, String> {
-    let bad = || format!("`{s}`: give a number of steps (≥ 1), auto, or auto:D (1 ≤ D ≤ 12)");
-    if s == "auto" {
-        return Ok(Reorth::Auto(8.0));
-    }
-    if let Some(d) = s.strip_prefix("auto:") {
-        return d
-            .parse::<f64>()
-            .ok()
-            .filter(|d| (1.0..=12.0).contains(d))
-            .map(Reorth::Auto)
-            .ok_or_else(bad);
-    }
-    s.parse::<usize>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .map(Reorth::Every)
-        .ok_or_else(bad)
 }
 
 fn parse_gains(s: &str) -> Result<Vec<f64>, Error> {
@@ -323,88 +289,29 @@ fn run(args: Args) -> Result<(), Error> {
             check_input(&args, &r)?;
             Ok(r)
         };
-        let rows: Vec<SweepSummary> = if args.device == "gpu" {
-            let systems = values
-                .iter()
-                .map(|&v| resolve(v))
-                .collect::<Result<Vec<_>, _>>()?;
-            let n = systems[0].x0.len();
-            let pairs: Vec<_> = systems
-                .iter()
-                .map(|r| (&r.system, r.x0.as_slice()))
-                .collect();
-            let spectra = neurodyn::lyapunov::gpu::system_spectra(
-                &pairs,
-                args.k.unwrap_or(n).min(n),
-                args.warmup,
-                args.steps,
-            )?;
-            values
-                .iter()
-                .zip(&spectra)
-                .map(|(&v, e)| SweepSummary::from_exponents(v, e))
-                .collect()
-        } else {
-            // Each network built where it is analysed (in parallel), never all held at once.
-            let bar = bar(args.quiet, values.len() as u64, "networks");
-            let spectra = sweep(&values, |v| {
+        let bar = bar(
+            args.quiet || args.device == "gpu",
+            values.len() as u64,
+            "networks",
+        );
+        let rows = summarise_networks(
+            &values,
+            args.device == "gpu",
+            |v| {
                 let r = resolve(v)?;
-                let s = lyapunov_system(&r.system, &r.x0, &options(&args, &r));
-                bar.inc(1);
-                s
-            })?;
-            bar.finish_and_clear();
-            values
-                .iter()
-                .zip(&spectra)
-                .map(|(&v, s)| (v, s).into())
-                .collect()
-        };
-        let mut t = Table::new();
-        t.push(if is_gain { "g" } else { "checkpoint" }, key);
-        t.push(
-            "lambda_max",
-            Column::F64(rows.iter().map(|r| r.lambda_max).collect()),
-        );
-        t.push("sum", Column::F64(rows.iter().map(|r| r.sum).collect()));
-        t.push(
-            "kaplan_yorke",
-            Column::F64(rows.iter().map(|r| r.kaplan_yorke).collect()),
-        );
-        t.push(
-            "entropy",
-            Column::F64(rows.iter().map(|r| r.entropy).collect()),
-        );
-        t.push(
-            "n_positive",
-            Column::I64(rows.iter().map(|r| r.n_positive as i64).collect()),
-        );
-        t.write(&args.out, format)?;
+                let opts = options(&args, &r);
+                Ok((r.system, r.x0, opts))
+            },
+            || bar.inc(1),
+        )?;
+        bar.finish_and_clear();
+        summary_table(if is_gain { "g" } else { "checkpoint" }, key, &rows)
+            .write(&args.out, format)?;
         if args.plot && is_gain {
             let st = stem(&args.out);
-            LinePlot::new(
-                "Largest Lyapunov exponent vs gain",
-                "g",
-                format!("λ_max ({unit})"),
-            )
-            .series(
-                "λ_max",
-                rows.iter().map(|r| (r.value, r.lambda_max)).collect(),
-            )
-            .series(
-                "0",
-                vec![(values[0], 0.0), (*values.last().unwrap_or(&1.0), 0.0)],
-            )
-            .save(&st.with_file_name(format!("{}_lambda_max", file_stem(&st))))?;
-            LinePlot::new("Kaplan–Yorke dimension vs gain", "g", "D_KY")
-                .series(
-                    "D_KY",
-                    rows.iter()
-                        .filter(|r| r.kaplan_yorke.is_finite())
-                        .map(|r| (r.value, r.kaplan_yorke))
-                        .collect(),
-                )
-                .save(&st.with_file_name(format!("{}_dky", file_stem(&st))))?;
+            let (lmax, dky) = gain_plots(&rows, unit);
+            lmax.save(&st.with_file_name(format!("{}_lambda_max", file_stem(&st))))?;
+            dky.save(&st.with_file_name(format!("{}_dky", file_stem(&st))))?;
         }
         if !args.quiet {
             eprintln!(
@@ -449,54 +356,8 @@ fn run(args: Args) -> Result<(), Error> {
         });
     let s = lyapunov_system(&probe.system, &probe.x0, &opts)?;
     bar.finish_and_clear();
-    let k = s.exponents.len();
-    let mut t = Table::new();
-    t.push("index", Column::I64((0..k as i64).collect()));
-    t.push("exponent", Column::F64(s.exponents.clone()));
-    if args.bits {
-        t.push("exponent_bits", Column::F64(s.bits()));
-    }
-    t.push("unit", Column::Str(vec![unit.to_string(); k]));
-    // Localisation of the final backward (Gram–Schmidt) vectors.
-    t.push("participation", Column::F64(s.participation.clone()));
-    if let Some(ci) = s.confidence(0.95) {
-        t.push("ci_lo", Column::F64(ci.iter().map(|c| c.0).collect()));
-        t.push("ci_hi", Column::F64(ci.iter().map(|c| c.1).collect()));
-        let b = s.block_exponents.len() as f64;
-        t.push(
-            "block_sd",
-            Column::F64(
-                (0..k)
-                    .map(|i| {
-                        let xs: Vec<f64> = s.block_exponents.iter().map(|v| v[i]).collect();
-                        let m = xs.iter().sum::<f64>() / b;
-                        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (b - 1.0)).sqrt()
-                    })
-                    .collect(),
-            ),
-        );
-    }
-    if !s.local.is_empty() {
-        let m = s.local.len() as f64;
-        t.push(
-            "local_sd",
-            Column::F64(
-                (0..k)
-                    .map(|i| {
-                        let mean = s.local.iter().map(|(_, v)| v[i]).sum::<f64>() / m;
-                        (s.local
-                            .iter()
-                            .map(|(_, v)| (v[i] - mean).powi(2))
-                            .sum::<f64>()
-                            / (m - 1.0).max(1.0))
-                        .sqrt()
-                    })
-                    .collect(),
-            ),
-        );
-    }
     let brute = if args.brute_force {
-        let r = neurodyn::lyapunov::lyapunov_two_trajectories(
+        Some(neurodyn::lyapunov::lyapunov_two_trajectories(
             &probe.system,
             &probe.x0,
             opts.dt,
@@ -504,71 +365,24 @@ fn run(args: Args) -> Result<(), Error> {
             args.steps,
             1e-8,
             1,
-        )?;
-        t.push("lambda1_two_trajectories", Column::F64(vec![r; k]));
-        Some(r)
+        )?)
     } else {
         None
     };
-    t.write(&args.out, format)?;
+    s.table(unit, args.bits, brute).write(&args.out, format)?;
     if let Some(path) = &args.local {
-        let mut lt = Table::new();
-        lt.push(
-            "time",
-            Column::F64(s.local.iter().map(|(t, _)| *t).collect()),
-        );
-        for i in 0..k {
-            lt.push(
-                format!("lambda{i}"),
-                Column::F64(s.local.iter().map(|(_, v)| v[i]).collect()),
-            );
-        }
-        lt.write(path, TableFormat::from_path(path)?)?;
+        s.over_time_table(true)
+            .write(path, TableFormat::from_path(path)?)?;
     }
     if let Some(h) = &args.history {
-        let mut ht = Table::new();
-        let rows = s.history.len();
-        ht.push(
-            "time",
-            Column::F64(s.history.iter().map(|(t, _)| *t).collect()),
-        );
-        for i in 0..k {
-            ht.push(
-                format!("lambda{i}"),
-                Column::F64((0..rows).map(|r| s.history[r].1[i]).collect()),
-            );
-        }
-        ht.write(h, TableFormat::from_path(h)?)?;
+        s.over_time_table(false)
+            .write(h, TableFormat::from_path(h)?)?;
     }
     if args.plot {
         let st = stem(&args.out);
-        LinePlot::new(
-            format!("Lyapunov spectrum (N = {}, k = {k})", s.n),
-            "i",
-            format!("λ_i ({unit})"),
-        )
-        .series(
-            "λ_i",
-            s.exponents
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| (i as f64, l))
-                .collect(),
-        )
-        .series("0", vec![(0.0, 0.0), ((k.max(2) - 1) as f64, 0.0)])
-        .save(&st)?;
-        let mut p = LinePlot::new(
-            "Convergence of the running estimates",
-            "time",
-            format!("λ_i ({unit})"),
-        );
-        for i in 0..k.min(8) {
-            p = p.series(
-                format!("λ_{i}"),
-                s.history.iter().map(|(t, v)| (*t, v[i])).collect(),
-            );
-        }
-        p.save(&st.with_file_name(format!("{}_convergence", file_stem(&st))))?;
+        let (spectrum, conv) = s.plots(unit);
+        spectrum.save(&st)?;
+        conv.save(&st.with_file_name(format!("{}_convergence", file_stem(&st))))?;
     }
     if !args.quiet {
         eprintln!(

@@ -38,6 +38,7 @@
 
 pub mod gpu;
 mod qr;
+pub mod report;
 
 use crate::error::{Error, Result};
 use crate::integrate::{FixedStepper, Rk4};

@@ -1,0 +1,252 @@
+//! A spectrum's evidence as tables and figures (what `lyapunov` writes and the Python bindings
+//! return): the exponents with their 95 % intervals, block and local standard deviations and
+//! participation ratios; the local exponents and running estimates over time; a sweep's summary
+//! rows; the spectrum, convergence, λ_max(g) and Kaplan–Yorke plots. The re-orthonormalisation
+//! schedule as `--reorth` spells it.
+
+use super::{LyapunovOptions, Spectrum, SweepSummary};
+use crate::io::{Column, Table};
+use crate::plot::LinePlot;
+
+/// When to re-orthonormalise: every n steps, or adaptively (`auto:D`: before the frame's
+/// condition number exceeds 10^D).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reorth {
+    Every(usize),
+    Auto(f64),
+}
+
+impl Reorth {
+    /// Parses `N` (≥ 1), `auto` (D = 8) or `auto:D` (1 ≤ D ≤ 12).
+    pub fn parse(s: &str) -> std::result::Result<Reorth, String> {
+        let bad = || format!("`{s}`: give a number of steps (≥ 1), auto, or auto:D (1 ≤ D ≤ 12)");
+        if s == "auto" {
+            return Ok(Reorth::Auto(8.0));
+        }
+        if let Some(d) = s.strip_prefix("auto:") {
+            return d
+                .parse::<f64>()
+                .ok()
+                .filter(|d| (1.0..=12.0).contains(d))
+                .map(Reorth::Auto)
+                .ok_or_else(bad);
+        }
+        s.parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(Reorth::Every)
+            .ok_or_else(bad)
+    }
+
+    /// Sets `reorth` and `adaptive` of `opts`.
+    pub fn apply(self, opts: LyapunovOptions) -> LyapunovOptions {
+        match self {
+            Reorth::Every(n) => LyapunovOptions {
+                reorth: n,
+                adaptive: None,
+                ..opts
+            },
+            Reorth::Auto(d) => LyapunovOptions {
+                reorth: 1,
+                adaptive: Some(d),
+                ..opts
+            },
+        }
+    }
+}
+
+/// The sample standard deviation of each column of `rows` (n − 1 in the denominator, at least
+/// 1).
+fn column_sd<'a>(rows: impl Iterator<Item = &'a [f64]> + Clone, k: usize) -> Vec<f64> {
+    let m = rows.clone().count() as f64;
+    (0..k)
+        .map(|i| {
+            let mean = rows.clone().map(|v| v[i]).sum::<f64>() / m;
+            (rows.clone().map(|v| (v[i] - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0)).sqrt()
+        })
+        .collect()
+}
+
+impl Spectrum {
+    /// The standard deviation of each exponent over the blocks (empty without blocks).
+    pub fn block_sd(&self) -> Vec<f64> {
+        if self.block_exponents.is_empty() {
+            return vec![];
+        }
+        column_sd(
+            self.block_exponents.iter().map(|v| v.as_slice()),
+            self.exponents.len(),
+        )
+    }
+
+    /// The standard deviation of each local exponent over time (empty when not recorded).
+    pub fn local_sd(&self) -> Vec<f64> {
+        if self.local.is_empty() {
+            return vec![];
+        }
+        column_sd(
+            self.local.iter().map(|(_, v)| v.as_slice()),
+            self.exponents.len(),
+        )
+    }
+
+    /// One row per exponent: index, exponent (and its log2 with `bits`), unit, participation
+    /// ratio; with blocks the 95 % interval and the block standard deviation; with local
+    /// exponents their standard deviation; with `two_trajectories` the λ₁ that estimate gave.
+    pub fn table(&self, unit: &str, bits: bool, two_trajectories: Option<f64>) -> Table {
+        let k = self.exponents.len();
+        let mut t = Table::new();
+        t.push("index", Column::I64((0..k as i64).collect()));
+        t.push("exponent", Column::F64(self.exponents.clone()));
+        if bits {
+            t.push("exponent_bits", Column::F64(self.bits()));
+        }
+        t.push("unit", Column::Str(vec![unit.to_string(); k]));
+        // Localisation of the final backward (Gram–Schmidt) vectors.
+        t.push("participation", Column::F64(self.participation.clone()));
+        if let Some(ci) = self.confidence(0.95) {
+            t.push("ci_lo", Column::F64(ci.iter().map(|c| c.0).collect()));
+            t.push("ci_hi", Column::F64(ci.iter().map(|c| c.1).collect()));
+            t.push("block_sd", Column::F64(self.block_sd()));
+        }
+        if !self.local.is_empty() {
+            t.push("local_sd", Column::F64(self.local_sd()));
+        }
+        if let Some(r) = two_trajectories {
+            t.push("lambda1_two_trajectories", Column::F64(vec![r; k]));
+        }
+        t
+    }
+
+    /// `(time, λ_0 … λ_{k−1})` rows: the local exponents (`local`) or the running estimates.
+    pub fn over_time_table(&self, local: bool) -> Table {
+        let rows = if local { &self.local } else { &self.history };
+        let mut t = Table::new();
+        t.push("time", Column::F64(rows.iter().map(|(t, _)| *t).collect()));
+        for i in 0..self.exponents.len() {
+            t.push(
+                format!("lambda{i}"),
+                Column::F64(rows.iter().map(|(_, v)| v[i]).collect()),
+            );
+        }
+        t
+    }
+
+    /// The spectrum λ_i against i, and the running estimates of the first eight against time.
+    pub fn plots(&self, unit: &str) -> (LinePlot, LinePlot) {
+        let k = self.exponents.len();
+        let spectrum = LinePlot::new(
+            format!("Lyapunov spectrum (N = {}, k = {k})", self.n),
+            "i",
+            format!("λ_i ({unit})"),
+        )
+        .series(
+            "λ_i",
+            self.exponents
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as f64, l))
+                .collect(),
+        )
+        .series("0", vec![(0.0, 0.0), ((k.max(2) - 1) as f64, 0.0)]);
+        let mut conv = LinePlot::new(
+            "Convergence of the running estimates",
+            "time",
+            format!("λ_i ({unit})"),
+        );
+        for i in 0..k.min(8) {
+            conv = conv.series(
+                format!("λ_{i}"),
+                self.history.iter().map(|(t, v)| (*t, v[i])).collect(),
+            );
+        }
+        (spectrum, conv)
+    }
+}
+
+/// A sweep's summary: the key column (`g` or `checkpoint`), then λ_max, Σλ, the Kaplan–Yorke
+/// dimension, the entropy and the number of positive exponents per row.
+pub fn summary_table(key_name: &str, key: Column, rows: &[SweepSummary]) -> Table {
+    let mut t = Table::new();
+    t.push(key_name, key);
+    let f = |g: fn(&SweepSummary) -> f64| Column::F64(rows.iter().map(g).collect());
+    t.push("lambda_max", f(|r| r.lambda_max));
+    t.push("sum", f(|r| r.sum));
+    t.push("kaplan_yorke", f(|r| r.kaplan_yorke));
+    t.push("entropy", f(|r| r.entropy));
+    t.push(
+        "n_positive",
+        Column::I64(rows.iter().map(|r| r.n_positive as i64).collect()),
+    );
+    t
+}
+
+/// λ_max and the Kaplan–Yorke dimension against the gain of a sweep.
+pub fn gain_plots(rows: &[SweepSummary], unit: &str) -> (LinePlot, LinePlot) {
+    let (g0, g1) = (
+        rows.first().map_or(0.0, |r| r.value),
+        rows.last().map_or(1.0, |r| r.value),
+    );
+    let lmax = LinePlot::new(
+        "Largest Lyapunov exponent vs gain",
+        "g",
+        format!("λ_max ({unit})"),
+    )
+    .series(
+        "λ_max",
+        rows.iter().map(|r| (r.value, r.lambda_max)).collect(),
+    )
+    .series("0", vec![(g0, 0.0), (g1, 0.0)]);
+    let dky = LinePlot::new("Kaplan–Yorke dimension vs gain", "g", "D_KY").series(
+        "D_KY",
+        rows.iter()
+            .filter(|r| r.kaplan_yorke.is_finite())
+            .map(|r| (r.value, r.kaplan_yorke))
+            .collect(),
+    );
+    (lmax, dky)
+}
+
+/// One network of a batch: the system, its initial state, and the options to analyse it with.
+pub type Network = (crate::model::System, Vec<f64>, LyapunovOptions);
+
+/// The summary rows of many networks, one per value (a gain, a checkpoint's index): each network
+/// built by `resolve` where it is analysed — on the CPU in parallel (never all held at once), or
+/// with `gpu` all at once on the device (f32, the k leading exponents after `warmup`, over
+/// `steps`, from the identity frame). `done` is called after each CPU network.
+pub fn summarise_networks(
+    values: &[f64],
+    gpu: bool,
+    resolve: impl Fn(f64) -> crate::error::Result<Network> + Sync,
+    done: impl Fn() + Sync,
+) -> crate::error::Result<Vec<SweepSummary>> {
+    if gpu {
+        let nets = values
+            .iter()
+            .map(|&v| resolve(v))
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        let Some((_, x0, o)) = nets.first() else {
+            return Ok(vec![]);
+        };
+        let n = x0.len();
+        let (k, warmup, steps) = (o.k.unwrap_or(n).min(n), o.warmup, o.steps);
+        let pairs: Vec<_> = nets.iter().map(|(s, x, _)| (s, x.as_slice())).collect();
+        let spectra = super::gpu::system_spectra(&pairs, k, warmup, steps)?;
+        return Ok(values
+            .iter()
+            .zip(&spectra)
+            .map(|(&v, e)| SweepSummary::from_exponents(v, e))
+            .collect());
+    }
+    let spectra = super::sweep(values, |v| {
+        let (system, x0, opts) = resolve(v)?;
+        let s = super::lyapunov_system(&system, &x0, &opts);
+        done();
+        s
+    })?;
+    Ok(values
+        .iter()
+        .zip(&spectra)
+        .map(|(&v, s)| (v, s).into())
+        .collect())
+}
