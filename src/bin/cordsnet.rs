@@ -93,9 +93,10 @@ impl Net {
                         format!("{k}: the bundled test slice has {} images", d.len()),
                     ));
                 }
+                let (m, s) = Dataset::Mnist.mean_std();
                 d.images[k * 784..(k + 1) * 784]
                     .iter()
-                    .map(|&p| (p as f64 / 255.0 - 0.1307) / 0.3081)
+                    .map(|&p| (p as f64 / 255.0 - m) / s)
                     .collect()
             }
             (None, None) => vec![0.0; n],
