@@ -5,8 +5,11 @@
 //! - [`cell`]: the cells (Dale rate RNN of Kim, Li & Sejnowski (2019), gamma RNN and ANRU of Geadah et al. (2024),
 //!   the ORGaNICs Euler RNN of Rawat, Heeger & Martiniani (2024)), each with its hand-derived backward pass;
 //! - [`net`]: cell + linear read-out, batched BPTT, cross-entropy or trajectory MSE;
-//! - [`data`]: the digits (IDX reader, bundled MNIST slice, permutations);
-//! - [`checkpoint`]: safetensors in and out (also PyTorch-trained weights with the same names);
+//! - [`checkpoint`]: a network in and out of safetensors (also PyTorch-trained weights with the
+//!   same names);
+//! - [`shader`]: what a cell gives the GPU trainer; [`gpu`]: the trainer;
+//! - below it, shared with the other trainers: the data sets ([`crate::data`]), tensors and files
+//!   ([`crate::tensor`]), the driver and optimisers ([`crate::learn`]);
 //! - here: the tasks of Kim, Li & Sejnowski (2019) and the digits tasks, minibatch sources, the
 //!   training step (the optimiser and gradient clipping of [`crate::learn`]) and evaluation.
 //!
@@ -87,7 +90,7 @@ pub enum Task {
     /// Permuted sequential digits: the pixels in a fixed random order (the seed's π for 28 × 28).
     #[value(alias = "psmnist")]
     PermDigits,
-    /// The user's own task: `--inputs u.npy --targets z.npy [--mask m.npy]` ([`custom`]).
+    /// The user's own task: `--inputs u.npy --targets z.npy [--mask m.npy]` (the `data::custom` module).
     Custom,
 }
 

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::cordsnet::analyze::AnalyzeOptions;
 use neurodyn::cordsnet::conv::ConvOperator;
 use neurodyn::cordsnet::fit::{CordsConfig, CordsProgress, CordsRun};
-use neurodyn::cordsnet::train::Protocol;
+use neurodyn::cordsnet::train::StimulusProtocol;
 use neurodyn::cordsnet::{Arch, CordsNet};
 use neurodyn::data::Dataset;
 use neurodyn::io::{Column, Table, TableFormat};
@@ -289,7 +289,7 @@ fn train(t: TrainArgs, quiet: bool) -> Result<(), Error> {
     c.linear_epochs = t.linear_epochs;
     c.anneal_epochs = t.anneal_epochs;
     c.relu_epochs = t.relu_epochs;
-    c.protocol = Protocol {
+    c.protocol = StimulusProtocol {
         spont: t.spont,
         stim: t.stim,
         post: t.post,
@@ -298,9 +298,9 @@ fn train(t: TrainArgs, quiet: bool) -> Result<(), Error> {
         stability: t.stability,
     };
     if t.protocol.is_some() {
-        c.protocol = Protocol {
+        c.protocol = StimulusProtocol {
             stability: t.stability,
-            ..Protocol::paper()
+            ..StimulusProtocol::paper()
         };
     }
     c.batch = t.batch;

@@ -24,7 +24,7 @@
 //! with `config`, `epoch` and `metrics`, still resume). A killed run resumes after its last saved
 //! epoch with the same bits.
 
-use super::train::{Bptt, Protocol};
+use super::train::{Bptt, StimulusProtocol};
 use super::Arch;
 use crate::data::{Dataset, ImageSet};
 use crate::error::{Error, Result};
@@ -44,7 +44,7 @@ pub struct CordsConfig {
     /// Architecture preset (`mnist`).
     pub arch: String,
     pub dataset: Dataset,
-    pub protocol: Protocol,
+    pub protocol: StimulusProtocol,
     pub linear_epochs: usize,
     pub anneal_epochs: usize,
     pub relu_epochs: usize,
@@ -78,7 +78,7 @@ impl CordsConfig {
         CordsConfig {
             arch: "mnist-wide".into(),
             dataset,
-            protocol: Protocol {
+            protocol: StimulusProtocol {
                 spont: 10,
                 stim: 20,
                 post: 10,
@@ -108,7 +108,7 @@ impl CordsConfig {
     }
 
     /// The PReLU slope and the protocol of epoch `e` (0-based).
-    pub fn stage(&self, e: usize) -> (f64, Protocol) {
+    pub fn stage(&self, e: usize) -> (f64, StimulusProtocol) {
         if e < self.linear_epochs {
             (1.0, self.protocol.stimulus_only())
         } else if e < self.linear_epochs + self.anneal_epochs {
@@ -239,7 +239,7 @@ pub struct CordsRun {
     pub train: ImageSet,
     pub test: ImageSet,
     order: Vec<usize>,
-    stage: (f64, Protocol),
+    stage: (f64, StimulusProtocol),
     mask: Vec<bool>,
     xb: Vec<f32>,
     lb: Vec<u8>,
@@ -332,7 +332,7 @@ impl CordsRun {
     }
 
     /// Test loss and accuracy at slope `slope` (batches of 256).
-    pub fn evaluate(&self, slope: f64, proto: &Protocol) -> Result<(f64, f64)> {
+    pub fn evaluate(&self, slope: f64, proto: &StimulusProtocol) -> Result<(f64, f64)> {
         let (mut loss, mut correct) = (0.0, 0);
         let n = self.test.len();
         for b0 in (0..n).step_by(256) {

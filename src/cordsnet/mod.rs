@@ -548,7 +548,7 @@ impl CordsNet {
 
     /// The protocol of spec A.4 from r = 0: `spont` steps with x = 0, then `stim` steps with the
     /// image. Returns the final state and, per step, each layer's sum of rates.
-    pub fn run(&self, image: &[f64], spont: usize, stim: usize) -> Result<Run> {
+    pub fn run(&self, image: &[f64], spont: usize, stim: usize) -> Result<Response> {
         let a = &self.arch;
         let blank = vec![0.0; a.stem * a.stem_size() * a.stem_size()];
         let h = self.stem_forward(image)?;
@@ -565,7 +565,7 @@ impl CordsNet {
             }
             sums.push(self.layer_sums(&r));
         }
-        Ok(Run {
+        Ok(Response {
             logits: self.logits(&r),
             state: r,
             layer_sums: sums,
@@ -583,7 +583,7 @@ impl CordsNet {
 
 /// Output of [`CordsNet::run`].
 #[derive(Debug, Clone)]
-pub struct Run {
+pub struct Response {
     pub state: Vec<f64>,
     pub logits: Vec<f64>,
     /// Per step, per layer: Σ r_l.

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 /// The steps of one pass (α = Δt/τ per step) and the loss's windows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Protocol {
+pub struct StimulusProtocol {
     /// Spontaneous steps (x = 0) from r = 0.
     pub spont: usize,
     /// Stimulus steps (the image's stem output held fixed).
@@ -53,10 +53,10 @@ pub struct Protocol {
     pub stability: f64,
 }
 
-impl Protocol {
+impl StimulusProtocol {
     /// The paper's protocol: 100 spontaneous, 100 stimulus, 100 post-stimulus steps.
     pub fn paper() -> Self {
-        Protocol {
+        StimulusProtocol {
             spont: 100,
             stim: 100,
             post: 100,
@@ -67,7 +67,7 @@ impl Protocol {
     }
     /// Stage 4's pass: stimulus only, from r = 0.
     pub fn stimulus_only(self) -> Self {
-        Protocol {
+        StimulusProtocol {
             spont: 0,
             post: 0,
             ..self
@@ -482,7 +482,7 @@ impl<F: Real> Bptt<F> {
         x: &[F],
         labels: &[u8],
         slope: f64,
-        proto: &Protocol,
+        proto: &StimulusProtocol,
     ) -> Result<PassResult> {
         use rayon::prelude::*;
         let b = self.check_batch(x, labels)?;
@@ -517,7 +517,7 @@ impl<F: Real> Bptt<F> {
         x: &[F],
         labels: &[u8],
         slope: f64,
-        proto: &Protocol,
+        proto: &StimulusProtocol,
     ) -> Result<PassResult> {
         let b = self.check_batch(x, labels)?;
         let mut packs = self.packs();
@@ -565,7 +565,7 @@ impl<F: Real> Bptt<F> {
         x: &[F],
         labels: &[u8],
         slope: f64,
-        proto: &Protocol,
+        proto: &StimulusProtocol,
     ) -> Result<f64> {
         Ok(self.clone().loss_grad(x, labels, slope, proto)?.loss)
     }
@@ -580,7 +580,7 @@ impl<F: Real> Bptt<F> {
         base: &[Vec<F>],
         dr: &mut [Vec<F>],
         labels: &[u8],
-        proto: &Protocol,
+        proto: &StimulusProtocol,
         ramp: &[(usize, f64)],
         acc: &mut PassResult,
         grad: &mut [F],
@@ -658,7 +658,7 @@ impl<F: Real> Bptt<F> {
         x: &[F],
         labels: &[u8],
         slope: f64,
-        proto: &Protocol,
+        proto: &StimulusProtocol,
     ) -> Result<PassResult> {
         use rayon::prelude::*;
         proto.validate()?;
@@ -699,7 +699,7 @@ impl<F: Real> Bptt<F> {
         x: &[F],
         labels: &[u8],
         slope: f64,
-        proto: &Protocol,
+        proto: &StimulusProtocol,
     ) -> Result<(PassResult, Vec<F>)> {
         let b = self.check_batch(x, labels)?;
         let l = self.arch.depth();

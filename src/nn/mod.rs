@@ -10,7 +10,7 @@
 //! the backward pass needs in its [`Ctx`], and a backward pass that accumulates the parameter
 //! gradient and returns the input gradient. [`Sequential`] chains layers under one flat parameter
 //! vector with a [`Layout`] (the same as the recurrent trainers'), which is what the optimisers
-//! ([`optim`]) and the checkpoints work on.
+//! ([`crate::learn::optim`]) and the checkpoints work on.
 //!
 //! Parallelism: the heavy layers (convolution, pooling, normalization) split the batch into fixed
 //! chunks of [`CHUNK`] samples that run on rayon, and sum the chunks' parameter gradients in chunk

@@ -20,7 +20,7 @@ pub fn to_bytes<F: bytemuck::Pod>(v: &[F]) -> Vec<u8> {
 }
 
 /// What a cell adds to a checkpoint: metadata strings and derived f64 tensors
-/// ([`CellFamily::save`](super::cell::CellFamily::save)).
+/// (a trainable cell's `save`).
 #[derive(Debug, Default)]
 pub struct CheckpointWriter {
     pub meta: Vec<(String, String)>,
@@ -43,7 +43,7 @@ impl CheckpointWriter {
 }
 
 /// A checkpoint being read: its tensors (either dtype, as f64, checked finite) and metadata, with
-/// errors that name the file ([`CellFamily::load`](super::cell::CellFamily::load) reads from it).
+/// errors that name the file (a trainable cell's `load` reads from it).
 pub struct CheckpointReader<'a> {
     path: &'a Path,
     st: &'a ::safetensors::SafeTensors<'a>,

@@ -1,7 +1,7 @@
 //! The differentiable CordsNet (BPTT): its forward pass is the model's protocol, and its
 //! hand-derived gradient matches central finite differences in f64.
 
-use neurodyn::cordsnet::train::{Bptt, Protocol};
+use neurodyn::cordsnet::train::{Bptt, StimulusProtocol};
 use neurodyn::cordsnet::{Arch, CordsNet};
 use rand::{Rng, SeedableRng};
 
@@ -46,7 +46,7 @@ fn the_unrolled_relu_network_is_the_model_protocol() {
     let net = random_net(3);
     let model: CordsNet = net.to_net().unwrap();
     let (x, y) = batch(3, 144, 4);
-    let proto = Protocol {
+    let proto = StimulusProtocol {
         spont: 7,
         stim: 9,
         post: 0,
@@ -72,7 +72,7 @@ fn bptt_gradient_matches_finite_differences() {
     // The stability term's baseline r(spont) is a constant of the loss (no gradient flows into
     // it, spec A.7), which a finite difference cannot hold fixed when spont > 0: so one protocol
     // tests the stability term from r = 0, the other the spontaneous phase without it.
-    let with_post = Protocol {
+    let with_post = StimulusProtocol {
         spont: 0,
         stim: 5,
         post: 4,
@@ -80,7 +80,7 @@ fn bptt_gradient_matches_finite_differences() {
         window: 3,
         stability: 0.5,
     };
-    let with_spont = Protocol {
+    let with_spont = StimulusProtocol {
         spont: 3,
         post: 2,
         stability: 0.0,

@@ -78,7 +78,7 @@ pub fn act_into<F: Real>(act: crate::model::Activation, x: &[F], out: &mut [F]) 
 }
 
 /// `x[i] ← φ(x[i])` in place, vectorised ([`act_into`] through a stack copy).
-fn act_in_place<F: Real>(act: crate::model::Activation, x: &mut [F]) {
+pub fn act_in_place<F: Real>(act: crate::model::Activation, x: &mut [F]) {
     let mut buf = [F::zero(); 256];
     for c in x.chunks_mut(256) {
         let k = c.len();
