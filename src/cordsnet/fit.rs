@@ -28,7 +28,7 @@ use super::train::{Bptt, StimulusProtocol};
 use super::Arch;
 use crate::data::{Dataset, ImageSet};
 use crate::error::{Error, Result};
-use crate::io::{Column, Table};
+use crate::io::Table;
 use crate::learn::{
     self, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress, Schedule, StepLoss,
 };
@@ -200,24 +200,18 @@ pub struct CordsRow {
 impl EpochRow for CordsRow {
     /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
     fn table(r: &[Self]) -> Table {
-        let mut t = Table::new();
-        t.push(
-            "epoch",
-            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
-        );
-        type Get = fn(&CordsRow) -> f64;
-        let cols: [(&str, Get); 6] = [
-            ("slope", |r| r.slope),
-            ("train_loss", |r| r.train_loss),
-            ("train_accuracy", |r| r.train_accuracy),
-            ("test_loss", |r| r.test_loss),
-            ("test_accuracy", |r| r.test_accuracy),
-            ("seconds", |r| r.seconds),
-        ];
-        for (name, f) in cols {
-            t.push(name, Column::F64(r.iter().map(f).collect()));
-        }
-        t
+        learn::metrics_table(
+            r,
+            &[("epoch", |r| r.epoch as i64)],
+            &[
+                ("slope", |r| r.slope),
+                ("train_loss", |r| r.train_loss),
+                ("train_accuracy", |r| r.train_accuracy),
+                ("test_loss", |r| r.test_loss),
+                ("test_accuracy", |r| r.test_accuracy),
+                ("seconds", |r| r.seconds),
+            ],
+        )
     }
     fn eval_loss(&self) -> f64 {
         self.test_loss

@@ -56,6 +56,23 @@ pub trait EpochRow: Clone + Serialize + DeserializeOwned {
     fn eval_loss(&self) -> f64;
 }
 
+/// A metrics table in the shape every trainer writes: the integer columns, then the float ones,
+/// each from its getter, one row per epoch.
+pub fn metrics_table<R>(
+    rows: &[R],
+    ints: &[(&str, fn(&R) -> i64)],
+    floats: &[(&str, fn(&R) -> f64)],
+) -> Table {
+    let mut t = Table::new();
+    for (name, f) in ints {
+        t.push(*name, crate::io::Column::I64(rows.iter().map(f).collect()));
+    }
+    for (name, f) in floats {
+        t.push(*name, crate::io::Column::F64(rows.iter().map(f).collect()));
+    }
+    t
+}
+
 /// What one minibatch gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepLoss {

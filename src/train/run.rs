@@ -356,25 +356,19 @@ pub struct RecurrentRow {
 impl EpochRow for RecurrentRow {
     /// epoch, iteration, loss, accuracy, eval_loss, lr (and test_accuracy when any row has one).
     fn table(r: &[Self]) -> Table {
-        let mut t = Table::new();
-        t.push(
-            "epoch",
-            Column::I64(r.iter().map(|r| r.epoch as i64).collect()),
+        let mut t = learn::metrics_table(
+            r,
+            &[
+                ("epoch", |r| r.epoch as i64),
+                ("iteration", |r| r.iteration as i64),
+            ],
+            &[
+                ("loss", |r| r.loss),
+                ("accuracy", |r| r.accuracy),
+                ("eval_loss", |r| r.eval_loss),
+                ("lr", |r| r.lr),
+            ],
         );
-        t.push(
-            "iteration",
-            Column::I64(r.iter().map(|r| r.iteration as i64).collect()),
-        );
-        type Get = fn(&RecurrentRow) -> f64;
-        let cols: [(&str, Get); 4] = [
-            ("loss", |r| r.loss),
-            ("accuracy", |r| r.accuracy),
-            ("eval_loss", |r| r.eval_loss),
-            ("lr", |r| r.lr),
-        ];
-        for (name, f) in cols {
-            t.push(name, Column::F64(r.iter().map(f).collect()));
-        }
         if r.iter().any(|r| !r.test_accuracy.is_nan()) {
             t.push(
                 "test_accuracy",
