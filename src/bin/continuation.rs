@@ -78,12 +78,7 @@ struct Args {
 
 fn run(a: Args) -> Result<(), Error> {
     // Check the output folder before computing.
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(Error::invalid(
-            "out",
-            format!("{} exists and is not a folder", a.out.display()),
-        ));
-    }
+    neurodyn::io::check_out_dir(&a.out)?;
     let view = if a.map { View::Map } else { View::Natural };
     let input = a
         .input_pattern

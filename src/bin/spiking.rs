@@ -83,12 +83,7 @@ fn sim_options(a: &Args) -> SimOptions {
 }
 
 fn prepare_out(out: &Path) -> Result<(), Error> {
-    if out.exists() && !out.is_dir() {
-        return Err(Error::invalid(
-            "out",
-            format!("{} exists and is not a folder", out.display()),
-        ));
-    }
+    neurodyn::io::check_out_dir(out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))
 }
 

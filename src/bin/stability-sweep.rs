@@ -158,6 +158,7 @@ fn parse_shard(s: &Option<String>) -> Result<(usize, usize), Error> {
 
 /// Writes config.toml into the folder, or checks that the one there is the same configuration.
 fn pin_config(cfg: &SweepConfig, dir: &Path) -> Result<(), Error> {
+    neurodyn::io::check_out_dir(dir)?;
     let path = dir.join("config.toml");
     let text = toml::to_string(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
     if path.exists() {

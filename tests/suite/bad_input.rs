@@ -213,6 +213,12 @@ fn bad_input_corpus() {
         ),
         // continuation
         case("continuation", "--out a-file", "out"),
+        // An output folder below a file: one check for every binary that writes a folder
+        // (`io::check_out_dir`), exit 2 naming `out` before any work.
+        case("continuation", "--out a-file/sub", "out"),
+        case("stability-sweep", "--out a-file/sub", "out"),
+        case("train", "--epochs 1 --out a-file/sub", "out"),
+        case("train-cnn", "--epochs 1 --out a-file/sub", "out"),
     ];
     assert!(cases.len() >= 40);
     let limit = has_prlimit();
