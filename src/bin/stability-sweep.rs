@@ -3,9 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::plot::HeatMap;
 use neurodyn::sweep::{
-    critical_curve, finish, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
+    finish, phase_diagram, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
     FULL_CONFIG,
 };
 use neurodyn::Error;
@@ -142,64 +141,9 @@ fn load_config(run: &RunArgs) -> Result<SweepConfig, Error> {
     Ok(cfg)
 }
 
-fn parse_shard(s: &Option<String>) -> Result<(usize, usize), Error> {
-    let Some(s) = s else { return Ok((0, 1)) };
-    let bad = || Error::invalid("shard", format!("`{s}`: expected I/N with 0 ≤ I < N"));
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
-/// Writes config.toml into the folder, or checks that the one there is the same configuration.
-fn pin_config(cfg: &SweepConfig, dir: &Path) -> Result<(), Error> {
-    neurodyn::io::check_out_dir(dir)?;
-    let path = dir.join("config.toml");
-    let text = toml::to_string(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
-    if path.exists() {
-        let old = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
-        let old_cfg = SweepConfig::from_toml(&old, &path.display().to_string())?;
-        if &old_cfg != cfg {
-            return Err(Error::invalid(
-                "out",
-                format!("{} holds results of a different configuration (see its config.toml); use another --out or the same config", dir.display()),
-            ));
-        }
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
-    neurodyn::io::write_atomic(&path, |w| {
-        std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&path, e))
-    })
-}
-
 fn report(cfg: &SweepConfig, rows: &[TrialResult], dir: &Path, quiet: bool) -> Result<(), Error> {
     let cells = summarize(cfg, rows);
-    let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
-    let log = cfg.delta_scale == neurodyn::sweep::Scale::Log
-        && cfg.input_scale == neurodyn::sweep::Scale::Log;
-    let curve = critical_curve(cfg, 200);
-    let hm = HeatMap {
-        title: format!(
-            "% stable (fixed point) — N = {}, {:?}, {:?} input",
-            cfg.n, cfg.matrix, cfg.input_type
-        ),
-        xlabel: "input norm ‖z‖".into(),
-        ylabel: "δ".into(),
-        xs: inputs.clone(),
-        ys: deltas.clone(),
-        values: cells.iter().map(|c| c.pct_fixed_point).collect(),
-        vmin: 0.0,
-        vmax: 100.0,
-        log,
-        curve: (!curve.is_empty()).then(|| ("Δc(z)".to_string(), curve)),
-    };
-    hm.save(&dir.join("phase_diagram"))?;
+    phase_diagram(cfg, &cells).save(&dir.join("phase_diagram"))?;
     if !quiet {
         eprintln!(
             "{:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -235,7 +179,7 @@ fn run(args: Args) -> Result<(), Error> {
     }
     let r = args.run;
     let cfg = load_config(&r)?;
-    let shard = parse_shard(&r.shard)?;
+    let shard = neurodyn::sweep::parse_shard(&r.shard)?;
     if shard.1 > cfg.jobs() {
         return Err(Error::invalid(
             "shard",
@@ -249,7 +193,7 @@ fn run(args: Args) -> Result<(), Error> {
     }
     // A bad custom initial state is refused before anything is written.
     cfg.initial_states()?;
-    pin_config(&cfg, &r.out)?;
+    cfg.pin(&r.out)?;
     let bar = if r.quiet {
         ProgressBar::hidden()
     } else {

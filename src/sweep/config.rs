@@ -401,3 +401,29 @@ pub fn job_index(cfg: &SweepConfig, job: usize) -> (usize, usize, usize) {
         job % cfg.trials,
     )
 }
+
+impl SweepConfig {
+    /// Pins this configuration to the output folder `dir`: writes `config.toml` there, or checks
+    /// that the one there is the same configuration (another is refused, naming `out`). The
+    /// folder is checked first ([`crate::io::check_out_dir`]).
+    pub fn pin(&self, dir: &std::path::Path) -> Result<()> {
+        crate::io::check_out_dir(dir)?;
+        let path = dir.join("config.toml");
+        let text = toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))?;
+        if path.exists() {
+            let old = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
+            let old_cfg = SweepConfig::from_toml(&old, &path.display().to_string())?;
+            if &old_cfg != self {
+                return Err(Error::invalid(
+                    "out",
+                    format!("{} holds results of a different configuration (see its config.toml); use another --out or the same config", dir.display()),
+                ));
+            }
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+        crate::io::write_atomic(&path, |w| {
+            std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::file(&path, e))
+        })
+    }
+}

@@ -381,3 +381,18 @@ pub(crate) fn index_records(
     }
     Ok((files, index))
 }
+
+/// Parses `--shard I/N` (0 ≤ I < N; none: the whole sweep, `(0, 1)`), naming `shard`.
+pub fn parse_shard(s: &Option<String>) -> Result<(usize, usize)> {
+    let Some(s) = s else { return Ok((0, 1)) };
+    let bad = || Error::invalid("shard", format!("`{s}`: expected I/N with 0 ≤ I < N"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}

@@ -268,3 +268,24 @@ pub fn write_arrays(cfg: &SweepConfig, dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The "% stable" phase diagram: the share of fixed-point trials per cell over (‖z‖, δ), with the
+/// critical curve Δ_c(z) where the configuration has one (log axes when both grids are log).
+pub fn phase_diagram(cfg: &SweepConfig, cells: &[CellSummary]) -> crate::plot::HeatMap {
+    let curve = critical_curve(cfg, 200);
+    crate::plot::HeatMap {
+        title: format!(
+            "% stable (fixed point) — N = {}, {:?}, {:?} input",
+            cfg.n, cfg.matrix, cfg.input_type
+        ),
+        xlabel: "input norm ‖z‖".into(),
+        ylabel: "δ".into(),
+        xs: cfg.inputs(),
+        ys: cfg.deltas(),
+        values: cells.iter().map(|c| c.pct_fixed_point).collect(),
+        vmin: 0.0,
+        vmax: 100.0,
+        log: cfg.delta_scale == Scale::Log && cfg.input_scale == Scale::Log,
+        curve: (!curve.is_empty()).then(|| ("Δc(z)".to_string(), curve)),
+    }
+}
