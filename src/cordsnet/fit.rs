@@ -353,12 +353,6 @@ impl CordsRun {
     pub fn metrics(&self) -> Table {
         CordsRow::table(&self.rows)
     }
-
-    /// Writes the checkpoint (atomically) with the run state of the epochs done.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let meta = learn::run_state(Self::KIND, &to_toml(&self.config)?, &self.rows)?;
-        Learner::save(self, path, meta)
-    }
 }
 
 impl Learner for CordsRun {

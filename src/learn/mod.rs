@@ -150,6 +150,11 @@ pub trait Learner {
     }
     /// Writes the network and the optimiser state with the run state `meta`, atomically.
     fn save(&self, path: &Path, meta: Vec<(String, String)>) -> Result<()>;
+    /// Writes the checkpoint of the epochs done (network, optimiser, run state) to `path`.
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let meta = run_state(Self::KIND, &self.config_toml()?, self.rows())?;
+        self.save(path, meta)
+    }
     /// The learning curve (None: none to draw).
     fn curve(&self) -> Option<LinePlot>;
     /// Work after the last epoch (e.g. robustness tests).
@@ -360,14 +365,12 @@ pub fn fit<L: Learner>(
         }
         let row = learner.end_epoch(epoch, lr, &totals, t0.elapsed().as_secs_f64())?;
         learner.rows_mut().push(row.clone());
-        let config = learner.config_toml()?;
-        let meta = run_state(L::KIND, &config, learner.rows())?;
         failpoint("before-checkpoint", epoch + 1);
         let out = learner.out();
         std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
-        learner.save(&out.join(CHECKPOINT), meta)?;
+        learner.save_checkpoint(&out.join(CHECKPOINT))?;
         failpoint("after-checkpoint", epoch + 1);
-        write_config(learner.out(), &config)?;
+        write_config(learner.out(), &learner.config_toml()?)?;
         write_metrics(learner.out(), learner.rows())?;
         failpoint("after-metrics", epoch + 1);
         progress(Progress::Epoch(row));

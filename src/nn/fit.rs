@@ -315,12 +315,6 @@ impl CnnRun {
     pub fn metrics(&self) -> Table {
         CnnRow::table(&self.rows)
     }
-
-    /// Writes the checkpoint (atomically) with the run state of the epochs done.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let meta = learn::run_state(Self::KIND, &self.config.to_toml()?, &self.rows)?;
-        Learner::save(self, path, meta)
-    }
 }
 
 impl Learner for CnnRun {
