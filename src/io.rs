@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+mod parquet_table;
+
 fn open(path: &Path, field: &str) -> Result<File> {
     File::open(path)
         .map_err(|e| Error::invalid(field, format!("cannot open {}: {}", path.display(), e)))
@@ -331,7 +333,7 @@ impl TableFormat {
 }
 
 /// A column of a table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Column {
     F64(Vec<f64>),
     I64(Vec<i64>),
@@ -339,7 +341,16 @@ pub enum Column {
 }
 
 impl Column {
-    fn len(&self) -> usize {
+    /// The values as floats (integers converted exactly up to 2^53); `None` for text.
+    pub fn to_f64(&self) -> Option<Vec<f64>> {
+        match self {
+            Column::F64(v) => Some(v.clone()),
+            Column::I64(v) => Some(v.iter().map(|&x| x as f64).collect()),
+            Column::Str(_) => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
         match self {
             Column::F64(v) => v.len(),
             Column::I64(v) => v.len(),
@@ -403,28 +414,22 @@ impl Table {
         Ok(())
     }
 
-    fn to_polars(&self) -> Result<polars::prelude::DataFrame> {
-        use polars::prelude::*;
-        let cols: Vec<polars::prelude::Column> = self
-            .columns
-            .iter()
-            .map(|(name, c)| match c {
-                self::Column::F64(v) => polars::prelude::Column::new(name.as_str().into(), v),
-                self::Column::I64(v) => polars::prelude::Column::new(name.as_str().into(), v),
-                self::Column::Str(v) => polars::prelude::Column::new(name.as_str().into(), v),
-            })
-            .collect();
-        DataFrame::new_infer_height(cols).map_err(|e| Error::invalid("table", e.to_string()))
+    fn write_parquet(&self, w: &mut BufWriter<File>, path: &Path) -> Result<()> {
+        parquet_table::write(self, w).map_err(|e| Error::file(path, e))
     }
 
-    fn write_parquet(&self, w: &mut BufWriter<File>, path: &Path) -> Result<()> {
-        use polars::prelude::*;
-        let mut df = self.to_polars()?;
-        ParquetWriter::new(w)
-            .with_compression(ParquetCompression::Snappy)
-            .finish(&mut df)
-            .map_err(|e| Error::file(path, e))?;
-        Ok(())
+    /// The column named `name`, if any.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// The column named `name` as floats (integers converted); `None` if absent or text.
+    pub fn f64s(&self, name: &str) -> Option<Vec<f64>> {
+        self.column(name).and_then(Column::to_f64)
+    }
+
+    pub fn ncols(&self) -> usize {
+        self.columns.len()
     }
 }
 
@@ -436,13 +441,12 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Reads a Parquet file back into a polars `DataFrame` (used by tests and the analysis scripts).
-pub fn read_parquet(path: &Path) -> Result<polars::prelude::DataFrame> {
-    use polars::prelude::*;
+/// Reads a Parquet file (ours, pandas', polars') back into a [`Table`]: floating columns as
+/// `F64` (a null is NaN), integer and boolean columns as `I64` (as `F64` with NaN where one holds a
+/// null), text as `Str`.
+pub fn read_parquet(path: &Path) -> Result<Table> {
     let f = File::open(path).map_err(|e| Error::file(path, e))?;
-    ParquetReader::new(f)
-        .finish()
-        .map_err(|e| Error::file(path, e))
+    parquet_table::read(f).map_err(|e| Error::file(path, e))
 }
 
 /// Writes a 2-D float64 array as `.npy`, atomically.
@@ -519,27 +523,21 @@ pub fn read_signals(path: &Path, field: &str) -> Result<Signals> {
             (names, cols, None)
         }
         "parquet" | "pq" => {
-            let df = read_parquet(path).map_err(|e| Error::invalid(field, e.to_string()))?;
+            let table = read_parquet(path).map_err(|e| Error::invalid(field, e.to_string()))?;
             let mut names = vec![];
             let mut cols = vec![];
             let mut time = None;
-            for c in df.columns() {
-                let s = c.cast(&polars::prelude::DataType::Float64).map_err(|e| {
+            for (name, c) in table.columns {
+                let v = c.to_f64().ok_or_else(|| {
                     Error::invalid(
                         field,
-                        format!("{}: column `{}`: {e}", path.display(), c.name()),
+                        format!("{}: column `{name}` is text, not numbers", path.display()),
                     )
                 })?;
-                let v: Vec<f64> = s
-                    .f64()
-                    .map_err(|e| Error::invalid(field, e.to_string()))?
-                    .iter()
-                    .map(|x| x.unwrap_or(f64::NAN))
-                    .collect();
-                if c.name().as_str() == "t" {
+                if name == "t" {
                     time = Some(v);
                 } else {
-                    names.push(c.name().to_string());
+                    names.push(name);
                     cols.push(v);
                 }
             }

@@ -49,10 +49,10 @@ fn default_run_writes_parquet_csv_and_plot() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let df = neurodyn::io::read_parquet(&out).unwrap();
-    assert_eq!(df.height(), 21);
-    assert_eq!(df.width(), 101); // t + 100 units
-    let t = df.column("t").unwrap().f64().unwrap();
-    assert_eq!(t.get(20), Some(2.0));
+    assert_eq!(df.nrows(), 21);
+    assert_eq!(df.ncols(), 101); // t + 100 units
+    let t = df.f64s("t").unwrap();
+    assert_eq!(t[20], 2.0);
     let csv = std::fs::read_to_string(d.join("traj.csv")).unwrap();
     assert_eq!(csv.lines().count(), 22);
     assert!(csv.starts_with("t,x0,x1,"));

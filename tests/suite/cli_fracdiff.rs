@@ -83,7 +83,7 @@ fn a_simulate_trajectory_in_and_estimates_out() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let df = neurodyn::io::read_parquet(&d.join("d.parquet")).unwrap();
-    assert_eq!((df.height(), df.width()), (151, 51));
+    assert_eq!((df.nrows(), df.ncols()), (151, 51));
     // Order estimate of every unit against a target; the target here is the spectral D^0.4 of unit 0,
     // so unit 0's estimate must be 0.4.
     let sig = neurodyn::io::read_signals(&traj, "input").unwrap();

@@ -75,7 +75,7 @@ fn one_run_resume_shards_and_threads_give_the_same_table() {
         .unwrap()
         .contains("seed = 5"));
     let df = neurodyn::io::read_parquet(&one.join("results.parquet")).unwrap();
-    assert_eq!(df.height(), 24);
+    assert_eq!(df.nrows(), 24);
 
     // One thread.
     let single = d.join("single");

@@ -323,11 +323,11 @@ fn every_trainer_killed_at_every_phase_resumes_exactly() {
                 t.name
             );
             let rows = |p: &Path| -> Vec<String> {
-                let df = neurodyn::io::read_parquet(&p.join("metrics.parquet")).unwrap();
+                let table = neurodyn::io::read_parquet(&p.join("metrics.parquet")).unwrap();
                 let mut v = vec![];
-                for c in df.columns() {
-                    if c.name().as_str() != "seconds" {
-                        v.push(format!("{:?}", c.as_materialized_series()));
+                for (name, c) in &table.columns {
+                    if name != "seconds" {
+                        v.push(format!("{name}: {c:?}"));
                     }
                 }
                 v

@@ -26,6 +26,7 @@ mod spiking_convert;
 mod sweep;
 mod sweep_gpu;
 mod system_api;
+mod tables;
 mod torch_rnn;
 mod train;
 mod train_cells;

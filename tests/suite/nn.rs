@@ -793,9 +793,9 @@ mod train_cnn {
         assert!(na.params == nb.params, "resumed weights differ");
         let df =
             neurodyn::io::read_parquet(&std::path::Path::new(a).join("metrics.parquet")).unwrap();
-        assert_eq!(df.height(), 3);
-        let acc = df.column("test_accuracy").unwrap().f64().unwrap();
-        let last = acc.get(2).unwrap();
+        assert_eq!(df.nrows(), 3);
+        let acc = df.f64s("test_accuracy").unwrap();
+        let last = acc[2];
         assert!(last >= 0.90, "test accuracy after 3 epochs: {last}");
         let csv = std::fs::read_to_string(std::path::Path::new(b).join("metrics.csv")).unwrap();
         let first = csv.lines().next().unwrap();
