@@ -23,12 +23,12 @@ cargo test --release --benches "$@"
 
 # The Python package (python/): its wheel built by maturin against the release build above (only
 # pyo3 and the extension compile), installed into a fresh venv, tested with pytest against numpy
-# and scipy references. Skipped with NEURODYN_SKIP_PYTHON=1.
+# and scipy references, and pandas (pyarrow) reading the Parquet tables. Skipped with NEURODYN_SKIP_PYTHON=1.
 if [ -z "${NEURODYN_SKIP_PYTHON:-}" ]; then
   PYVENV=target/pyvenv
   [ -x "$PYVENV/bin/python" ] || python3 -m venv "$PYVENV"
   "$PYVENV/bin/pip" install -q --upgrade pip
-  "$PYVENV/bin/pip" install -q "maturin>=1.5,<2" numpy scipy pytest
+  "$PYVENV/bin/pip" install -q "maturin>=1.5,<2" numpy scipy pytest pandas pyarrow
   rm -rf target/wheels
   "$PYVENV/bin/maturin" build --release -m python/Cargo.toml -i "$PYVENV/bin/python" --out target/wheels
   "$PYVENV/bin/pip" install -q --force-reinstall --no-deps target/wheels/neurodyn-*.whl

@@ -172,3 +172,24 @@ fn csv_keeps_the_shortest_round_trip_form() {
     assert_eq!(lines.next(), Some("-0.0,-1,\"b,c\""));
     assert!(s.contains("5e-324,") && s.contains("1e-30,"));
 }
+
+/// A file pandas (pyarrow) wrote: nulls, float32, bool, int32 and text columns, pandas' metadata.
+#[test]
+fn reads_a_file_pandas_wrote() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tables/pandas.parquet");
+    let t = read_parquet(&p).unwrap();
+    let names: Vec<&str> = t.columns.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["t", "a", "b", "c", "d", "e", "s"]);
+    assert_eq!(t.f64s("t").unwrap(), [0.0, 0.5, 1.0]);
+    let a = t.f64s("a").unwrap();
+    assert!(a[0] == 1.0 && a[1].is_nan() && a[2] == 3.0);
+    let b = t.f64s("b").unwrap();
+    assert!(b[0] == 4.0 && b[1].is_nan() && b[2] == 6.0);
+    assert_eq!(t.f64s("c").unwrap(), [0.25, 0.5, 0.75]);
+    assert_eq!(t.column("d"), Some(&Column::I64(vec![1, 0, 1])));
+    assert_eq!(t.column("e"), Some(&Column::I64(vec![7, 8, 9])));
+    assert_eq!(
+        t.column("s"),
+        Some(&Column::Str(vec!["x".into(), String::new(), "z".into()]))
+    );
+}
