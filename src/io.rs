@@ -731,3 +731,20 @@ pub fn write_npy_array<D: ndarray::Dimension>(
     use ndarray_npy::WriteNpyExt;
     write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
 }
+
+/// The progress bar of every long command: hidden with `quiet`, otherwise on stderr with
+/// `{spinner} [{elapsed_precise}] {bar:40} ` followed by `tail` (e.g. `"{pos}/{len} {msg}"`).
+pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {tail}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b
+}

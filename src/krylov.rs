@@ -67,6 +67,25 @@ pub struct Ritz {
     pub steps: usize,
 }
 
+impl Ritz {
+    /// The `k` leading Ritz values (fewer if fewer were found): columns `re`, `im`, `residual`.
+    pub fn table(&self, k: usize) -> crate::io::Table {
+        use crate::io::{Column, Table};
+        let k = k.min(self.values.len());
+        let mut t = Table::new();
+        t.push(
+            "re",
+            Column::F64(self.values[..k].iter().map(|v| v.re).collect()),
+        )
+        .push(
+            "im",
+            Column::F64(self.values[..k].iter().map(|v| v.im).collect()),
+        )
+        .push("residual", Column::F64(self.residuals[..k].to_vec()));
+        t
+    }
+}
+
 /// `m` steps of Arnoldi with modified Gram–Schmidt from a seeded uniform-random unit vector;
 /// the Ritz values and their residuals. Memory: (m + 1) vectors of length N.
 pub fn arnoldi(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Ritz> {

@@ -2,10 +2,9 @@
 //! network, on MNIST or Fashion-MNIST. Argument parsing → `neurodyn::nn::fit::CnnRun` → exit code.
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::data::Dataset;
 use neurodyn::learn::{OptimizerKind, Schedule};
-use neurodyn::nn::fit::{CnnConfig, CnnProgress, CnnRun};
+use neurodyn::nn::fit::{CnnConfig, CnnRun};
 use neurodyn::nn::{Arch, Norm};
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -115,41 +114,7 @@ fn run(a: Args) -> Result<(), Error> {
     c.train_limit = a.train_limit;
     c.test_limit = a.test_limit;
     let mut run = CnnRun::open(c, &a.out, a.max_memory)?;
-    let steps = run.steps_per_epoch();
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((run.config.epochs * steps) as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position((run.done() * steps) as u64);
-    let mut last = run.rows.last().map(|r| r.test_accuracy);
-    let rows = run.train(&mut |p| match p {
-        CnnProgress::Step { epoch, loss, .. } => {
-            bar.inc(1);
-            let acc = last.map_or(String::new(), |v| {
-                format!(", test accuracy {:.1} %", 100.0 * v)
-            });
-            bar.set_message(format!("epoch {} loss {loss:.4}{acc}", epoch + 1));
-        }
-        CnnProgress::Epoch(r) => last = Some(r.test_accuracy),
-    })?;
-    bar.finish_and_clear();
-    if !a.quiet {
-        if let Some(r) = rows.last() {
-            eprintln!(
-                "epoch {}: train loss {:.4}, test accuracy {:.2} %; wrote {}/checkpoint.safetensors, \
-                 metrics.csv/.parquet, learning_curve.png/.svg",
-                r.epoch,
-                r.train_loss,
-                100.0 * r.test_accuracy,
-                a.out.display()
-            );
-        }
-    }
+    neurodyn::learn::fit_with_bar(&mut run, a.quiet)?;
     Ok(())
 }
 

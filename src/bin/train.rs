@@ -2,13 +2,10 @@
 //! Argument parsing → `neurodyn::train::run::Run` → exit code.
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::data::custom::{CustomLoss, CustomSpec};
 use neurodyn::learn::Schedule;
 use neurodyn::train::cell::{CellKind, RatePhi};
-use neurodyn::train::run::{
-    Device, Precision, RecurrentProgress, RecurrentRun, RunConfig, TaskProtocol,
-};
+use neurodyn::train::run::{Device, Precision, RecurrentRun, RunConfig, TaskProtocol};
 use neurodyn::train::Task;
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -180,53 +177,8 @@ impl Args {
 
 fn run(a: Args) -> Result<(), Error> {
     let cfg = a.config()?;
-    let mut run = RecurrentRun::open(cfg.clone(), &a.out)?;
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((cfg.epochs * cfg.steps) as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position((run.done() * cfg.steps) as u64);
-    let mut last_acc: Option<f64> = run.rows.last().map(|r| r.accuracy);
-    let rows = run.train(&mut |p| match p {
-        RecurrentProgress::Step {
-            epoch,
-            running_loss,
-            ..
-        } => {
-            bar.inc(1);
-            let acc = last_acc.map_or(String::new(), |v| {
-                format!(", last accuracy {:.1} %", 100.0 * v)
-            });
-            bar.set_message(format!("epoch {} loss {running_loss:.4}{acc}", epoch + 1));
-        }
-        RecurrentProgress::Epoch(r) => {
-            last_acc = Some(r.accuracy);
-            bar.set_message(format!(
-                "epoch {} loss {:.4} accuracy {:.1} %",
-                r.epoch,
-                r.loss,
-                100.0 * r.accuracy
-            ));
-        }
-    })?;
-    bar.finish_and_clear();
-    if !a.quiet {
-        if let Some(last) = rows.last() {
-            eprintln!(
-                "epoch {}: loss {:.5}, accuracy {:.1} %; wrote {}/checkpoint.safetensors, \
-                 metrics.csv/.parquet, learning_curve.png/.svg",
-                last.epoch,
-                last.loss,
-                100.0 * last.accuracy,
-                a.out.display()
-            );
-        }
-    }
+    let mut run = RecurrentRun::open(cfg, &a.out)?;
+    neurodyn::learn::fit_with_bar(&mut run, a.quiet)?;
     Ok(())
 }
 

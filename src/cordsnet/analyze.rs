@@ -12,16 +12,24 @@ use crate::krylov::{arnoldi, newton_krylov, NewtonKrylovOptions};
 use crate::model::Model;
 use faer::c64;
 
-/// What to compute per image.
-#[derive(Debug, Clone)]
+/// What to compute per image (also the arguments of `cordsnet analyze`).
+#[derive(clap::Args, Debug, Clone)]
 pub struct AnalyzeOptions {
+    /// Spontaneous and stimulus steps of the protocol.
+    #[arg(long, default_value_t = 20)]
     pub spont: usize,
+    #[arg(long, default_value_t = 40)]
     pub stim: usize,
     /// Arnoldi steps per layer and Ritz values kept.
+    #[arg(long, default_value_t = 60)]
     pub m: usize,
+    #[arg(long, default_value_t = 10)]
     pub k: usize,
-    /// Units (layer, channel, row, column) whose rates are recorded at every step.
+    /// A unit to trace, `layer,channel,row,column` (repeatable; default: the centre unit of
+    /// channel 0 in every layer).
+    #[arg(long = "unit", value_parser = parse_unit)]
     pub units: Vec<[usize; 4]>,
+    #[arg(skip)]
     pub newton: NewtonKrylovOptions,
 }
 
@@ -342,4 +350,172 @@ pub fn write_outputs(
         p.save(&out.join("traces"))?;
     }
     Ok(())
+}
+
+/// The stimulus-driven steady state of one image and each layer's leading spectrum there.
+#[derive(Debug, Clone)]
+pub struct SteadyState {
+    pub newton: crate::krylov::NewtonKrylovResult,
+    /// Per layer: (eigenvalue of D K^rec, Arnoldi residual), largest modulus first.
+    pub spectra: Vec<Vec<(c64, f64)>>,
+    pub logits: Vec<f64>,
+}
+
+impl CordsNet {
+    /// r* for `image` by Newton–Krylov from the end of `stim` stimulus steps (from r = 0), then
+    /// the `k` leading eigenvalues of each layer's D K^rec there (`m` Arnoldi steps). A solve that
+    /// does not converge is a failed run (exit 1), naming the residual.
+    pub fn steady_state(
+        &self,
+        image: &[f64],
+        stim: usize,
+        m: usize,
+        k: usize,
+        newton: &NewtonKrylovOptions,
+    ) -> Result<SteadyState> {
+        let start = self.run(image, 0, stim)?;
+        let h = self.stem_forward(image)?;
+        let nk = newton_krylov(&self.flow(&h), &start.state, newton)?;
+        if !nk.converged {
+            return Err(Error::failed(
+                "steady-state",
+                format!(
+                    "Newton–Krylov stopped at ‖f‖∞ = {:.2e} after {} steps",
+                    nk.residual, nk.newton_steps
+                ),
+            ));
+        }
+        Ok(SteadyState {
+            spectra: self.layer_spectra(&nk.x, m, k)?,
+            logits: self.logits(&nk.x),
+            newton: nk,
+        })
+    }
+}
+
+impl SteadyState {
+    /// One row per eigenvalue: layer, re, im, residual.
+    pub fn table(&self) -> crate::io::Table {
+        use crate::io::{Column, Table};
+        let rows = || {
+            self.spectra
+                .iter()
+                .enumerate()
+                .flat_map(|(l, sp)| sp.iter().map(move |(v, e)| (l, v, e)))
+        };
+        let mut t = Table::new();
+        t.push("layer", Column::I64(rows().map(|r| r.0 as i64).collect()))
+            .push("re", Column::F64(rows().map(|r| r.1.re).collect()))
+            .push("im", Column::F64(rows().map(|r| r.1.im).collect()))
+            .push("residual", Column::F64(rows().map(|r| *r.2).collect()));
+        t
+    }
+}
+
+impl std::fmt::Display for SteadyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nk = &self.newton;
+        write!(
+            f,
+            "steady state of {} units: ‖f‖∞ = {:.1e} after {} Newton steps ({} JVPs); logits {:?}",
+            nk.x.len(),
+            nk.residual,
+            nk.newton_steps,
+            nk.jvps,
+            self.logits
+        )
+    }
+}
+
+/// A unit as `layer,channel,row,column` (the `--unit` argument).
+pub fn parse_unit(s: &str) -> Result<[usize; 4], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| t.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}`: expected layer,channel,row,column"))?;
+    <[usize; 4]>::try_from(v).map_err(|_| format!("`{s}`: expected four numbers"))
+}
+
+/// What [`analyze_test_set`] found, in a sentence for the terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSetSummary {
+    pub images: usize,
+    pub converged: usize,
+    /// Images classified correctly at the steady state.
+    pub correct: usize,
+    /// The largest stimulus-phase λ₁ (1/ms).
+    pub lyapunov_max: f64,
+}
+
+impl std::fmt::Display for TestSetSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} images: {} steady states converged, {} classified correctly at the steady state, largest stimulus-phase λ₁ = {:.4} /ms",
+            self.images, self.converged, self.correct, self.lyapunov_max
+        )
+    }
+}
+
+/// Analyses the first `images` test images of `dataset` (from `data_dir`, or the bundled slice)
+/// with a network trained by `cordsnet train` and writes [`write_outputs`]'s files into `out`.
+/// `opts.units` empty: the centre unit of channel 0 in every layer. `tick` runs after each image.
+pub fn analyze_test_set(
+    checkpoint: &std::path::Path,
+    dataset: crate::data::Dataset,
+    data_dir: Option<&std::path::Path>,
+    images: usize,
+    mut opts: AnalyzeOptions,
+    out: &std::path::Path,
+    tick: &mut dyn FnMut(),
+) -> Result<TestSetSummary> {
+    crate::io::check_out_dir(out)?;
+    let net = CordsNet::load_checkpoint(checkpoint)?;
+    let d = dataset.load(data_dir, false)?;
+    if images == 0 || images > d.len() {
+        return Err(Error::invalid(
+            "images",
+            format!("{images}: the test split has {} images", d.len()),
+        ));
+    }
+    let a = &net.arch;
+    if (a.img_channels, a.img_size) != (1, d.rows) || d.rows != d.cols {
+        return Err(Error::invalid(
+            "checkpoint",
+            format!(
+                "the network takes {}×{}×{} images; the data are 1×{}×{}",
+                a.img_channels, a.img_size, a.img_size, d.rows, d.cols
+            ),
+        ));
+    }
+    if opts.units.is_empty() {
+        let s = a.sizes();
+        opts.units = (0..a.depth()).map(|l| [l, 0, s[l] / 2, s[l] / 2]).collect();
+    }
+    for u in &opts.units {
+        net.unit_index(*u)?;
+    }
+    let px = d.rows * d.cols;
+    let mut results = Vec::with_capacity(images);
+    for i in 0..images {
+        let img = super::spec::normalise(&d.images[i * px..(i + 1) * px], dataset);
+        results.push(net.analyze_image(&img, &opts)?);
+        tick();
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
+    write_outputs(&net, &results, &d.labels[..images], &opts.units, out)?;
+    Ok(TestSetSummary {
+        images,
+        converged: results.iter().filter(|r| r.converged).count(),
+        correct: results
+            .iter()
+            .zip(&d.labels)
+            .filter(|(r, &y)| r.predicted_steady == y as usize)
+            .count(),
+        lyapunov_max: results
+            .iter()
+            .map(|r| r.lyapunov)
+            .fold(f64::NEG_INFINITY, f64::max),
+    })
 }

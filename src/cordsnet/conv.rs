@@ -92,6 +92,20 @@ pub struct ConvOperator {
 }
 
 impl ConvOperator {
+    /// The operator of a `C × C × k × k` float64 kernel read from `.npy` (field `kernel`) on an
+    /// `h × w` grid.
+    pub fn from_npy(path: &std::path::Path, h: usize, w: usize) -> Result<Self> {
+        let kr: ndarray::Array4<f64> = crate::io::read_float(path, "kernel")?;
+        let (c, c2, kh, kw) = kr.dim();
+        if c != c2 || kh != kw {
+            return Err(Error::invalid(
+                "kernel",
+                format!("is {c}×{c2}×{kh}×{kw}; need C×C×k×k"),
+            ));
+        }
+        Self::new(kr.iter().copied().collect(), c, kh, h, w)
+    }
+
     pub fn new(kernel: Vec<f64>, channels: usize, k: usize, h: usize, w: usize) -> Result<Self> {
         if channels == 0 || h == 0 || w == 0 || k % 2 == 0 {
             return Err(Error::invalid(

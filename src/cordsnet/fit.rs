@@ -198,6 +198,15 @@ pub struct CordsRow {
 }
 
 impl EpochRow for CordsRow {
+    fn summary(&self) -> String {
+        format!(
+            "epoch {} (slope {}): train loss {:.4}, test accuracy {:.2} %",
+            self.epoch,
+            self.slope,
+            self.train_loss,
+            100.0 * self.test_accuracy
+        )
+    }
     /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
     fn table(r: &[Self]) -> Table {
         learn::metrics_table(
@@ -496,4 +505,118 @@ impl Learner for CordsRun {
 /// TOML text of a value (a metrics row has no `;`, which separates the rows).
 fn to_toml<T: Serialize>(v: &T) -> Result<String> {
     toml::to_string(v).map_err(|e| Error::invalid("checkpoint", format!("cannot serialise ({e})")))
+}
+
+/// The command-line arguments of `cordsnet train` (clap), turned into a [`CordsConfig`] by
+/// [`TrainArgs::config`].
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: Dataset,
+    /// Folder with the four IDX files (default: the bundled slice, 2,000 / 500 images).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Architecture preset (28 × 28 input): mnist-wide (stem 16; 16, 16, 32, 32 channels) or
+    /// mnist (half the width).
+    #[arg(long, default_value = "mnist-wide")]
+    pub arch: String,
+    /// Epochs of the linear stage (slope 1, stimulus only; spec A.8 stage 4).
+    #[arg(long, default_value_t = 1)]
+    pub linear_epochs: usize,
+    /// Epochs of the PReLU anneal (slope 1 − (e+1)/n; stage 5).
+    #[arg(long, default_value_t = 2)]
+    pub anneal_epochs: usize,
+    /// Epochs of ReLU fine-tuning (slope 0; may be raised when resuming).
+    #[arg(long, default_value_t = 1)]
+    pub relu_epochs: usize,
+    /// Steps of the spontaneous / stimulus / post-stimulus phases.
+    #[arg(long, default_value_t = 10)]
+    pub spont: usize,
+    #[arg(long, default_value_t = 20)]
+    pub stim: usize,
+    #[arg(long, default_value_t = 10)]
+    pub post: usize,
+    /// Stimulus states in the ramp-weighted cross-entropy (the last R).
+    #[arg(long, default_value_t = 30)]
+    pub ramp: usize,
+    /// Post-stimulus states in the stability term (the last W).
+    #[arg(long, default_value_t = 10)]
+    pub window: usize,
+    /// `paper`: 100 / 100 / 100 steps (overrides --spont/--stim/--post).
+    #[arg(long, value_parser = ["paper"])]
+    pub protocol: Option<String>,
+    /// Weight λ of the stability term.
+    #[arg(long, default_value_t = 1e-3)]
+    pub stability: f64,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Global L2 gradient-norm clip (over the trained tensors).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// Optimiser: adam, adamw (the original's) or sgd.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Weight decay (L2 for adam and sgd, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule per epoch: constant, plateau:P[:F], step:S[:G] or cosine:T[:MIN].
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Scale of the random recurrent kernels.
+    #[arg(long, default_value_t = 0.5)]
+    pub rec_gain: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Refuse runs whose memory estimate exceeds this many bytes.
+    #[arg(long)]
+    pub max_memory: Option<u64>,
+    /// Run folder: checkpoint.safetensors, config.toml, metrics.csv/.parquet,
+    /// learning_curve.png/.svg (resumed when it holds the same run).
+    #[arg(long, default_value = "out/cordsnet")]
+    pub out: PathBuf,
+}
+
+impl TrainArgs {
+    /// The run's configuration (the schedule parsed, `--protocol paper` applied).
+    pub fn config(&self) -> Result<CordsConfig> {
+        let t = self.clone();
+
+        let mut c = CordsConfig::new(t.dataset);
+        c.arch = t.arch;
+        c.data_dir = t.data_dir;
+        c.linear_epochs = t.linear_epochs;
+        c.anneal_epochs = t.anneal_epochs;
+        c.relu_epochs = t.relu_epochs;
+        c.protocol = StimulusProtocol {
+            spont: t.spont,
+            stim: t.stim,
+            post: t.post,
+            ramp: t.ramp,
+            window: t.window,
+            stability: t.stability,
+        };
+        if t.protocol.is_some() {
+            c.protocol = StimulusProtocol {
+                stability: t.stability,
+                ..StimulusProtocol::paper()
+            };
+        }
+        c.batch = t.batch;
+        c.lr = t.lr;
+        c.clip = t.clip;
+        c.optimizer = t.optimizer;
+        c.weight_decay = t.weight_decay;
+        c.schedule = Schedule::parse(&t.schedule, "schedule")?;
+        c.rec_gain = t.rec_gain;
+        c.seed = t.seed;
+        c.train_limit = t.train_limit;
+        c.test_limit = t.test_limit;
+        Ok(c)
+    }
 }

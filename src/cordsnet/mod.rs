@@ -26,6 +26,7 @@
 pub mod analyze;
 pub mod conv;
 pub mod fit;
+pub mod spec;
 pub mod train;
 
 use crate::error::{Error, Result};
@@ -160,6 +161,34 @@ impl Arch {
             o.push(o.last().unwrap() + u);
         }
         o
+    }
+
+    /// The layer table (`cordsnet info`): per layer its input and output channels, grid size,
+    /// stride and units, then the recurrent units and the parameter count.
+    pub fn layer_table(&self) -> String {
+        let s = self.sizes();
+        let mut t = String::from("layer  C_in  C    H=W  stride  units\n");
+        t += &format!(
+            "stem   {:<5} {:<4} {:<4} 2+2     (static)\n",
+            self.img_channels,
+            self.stem,
+            self.stem_size()
+        );
+        for l in 0..self.depth() {
+            t += &format!(
+                "{l:<6} {:<5} {:<4} {:<4} {:<7} {}\n",
+                self.in_channels(l),
+                self.channels[l],
+                s[l],
+                self.strides[l],
+                self.channels[l] * s[l] * s[l]
+            );
+        }
+        t + &format!(
+            "recurrent units {}, parameters {}",
+            self.units(),
+            self.params()
+        )
     }
 
     /// Checks the wiring: depth ≥ 2, s_0 = 1, C_0 = channels of u_1, identity skips between
@@ -508,18 +537,16 @@ impl CordsNet {
 
     /// The flow for a fixed stem output h (see the module documentation).
     pub fn flow<'a>(&'a self, h: &'a [f64]) -> CordsFlow<'a> {
-        let a = &self.arch;
-        let proj = a.projections();
-        CordsFlow {
-            net: self,
-            h,
-            off: a.offsets(),
-            sizes: a.sizes(),
-            proj_of: (0..a.depth())
-                .map(|l| proj.iter().position(|&k| k == l))
-                .collect(),
-            active: std::sync::Mutex::new(None),
-        }
+        CordsFlow::new(
+            std::borrow::Cow::Borrowed(self),
+            std::borrow::Cow::Borrowed(h),
+        )
+    }
+
+    /// The flow for stem output `h`, owning the network (a model of its own, e.g. for
+    /// [`Source`](crate::source::Source)).
+    pub fn into_flow(self, h: Vec<f64>) -> CordsFlow<'static> {
+        CordsFlow::new(std::borrow::Cow::Owned(self), std::borrow::Cow::Owned(h))
     }
 
     /// Logits of a state.
@@ -590,6 +617,26 @@ pub struct Response {
     pub layer_sums: Vec<Vec<f64>>,
 }
 
+impl Response {
+    /// One row per step (1, 2, …): `step`, `sum_r0`, `sum_r1`, ….
+    pub fn table(&self) -> crate::io::Table {
+        use crate::io::{Column, Table};
+        let mut t = Table::new();
+        t.push(
+            "step",
+            Column::I64((1..=self.layer_sums.len() as i64).collect()),
+        );
+        let depth = self.layer_sums.first().map_or(0, Vec::len);
+        for l in 0..depth {
+            t.push(
+                format!("sum_r{l}"),
+                Column::F64(self.layer_sums.iter().map(|s| s[l]).collect()),
+            );
+        }
+        t
+    }
+}
+
 /// `K[o] = g[o] V[o] / ‖V[o]‖_F` (PyTorch's weight normalisation along dim 0).
 pub fn weight_norm(g: &[f64], v: &[f64], out: usize) -> Result<Vec<f64>> {
     if g.len() != out || v.len() % out != 0 {
@@ -612,8 +659,10 @@ pub fn weight_norm(g: &[f64], v: &[f64], out: usize) -> Result<Vec<f64>> {
 
 /// The CordsNet flow at a fixed stem output h.
 pub struct CordsFlow<'a> {
-    pub net: &'a CordsNet,
-    pub h: &'a [f64],
+    /// Borrowed for an analysis of one network at many inputs; owned (`CordsFlow<'static>`,
+    /// [`CordsNet::into_flow`]) where the flow is a [`System`](crate::model::System) of its own.
+    pub net: std::borrow::Cow<'a, CordsNet>,
+    pub h: std::borrow::Cow<'a, [f64]>,
     /// Layer offsets in the state, H_l, and each layer's projection index (odd l ≥ 3), derived
     /// once from the architecture.
     off: Vec<usize>,
@@ -622,6 +671,25 @@ pub struct CordsFlow<'a> {
     /// D = 1[pre > 0] per layer at the last state a JVP was asked at: the Krylov solvers call
     /// the JVP many times at one state, and D costs a full forward pass.
     active: std::sync::Mutex<Option<(Vec<f64>, Vec<Vec<bool>>)>>,
+}
+
+impl<'a> CordsFlow<'a> {
+    fn new(net: std::borrow::Cow<'a, CordsNet>, h: std::borrow::Cow<'a, [f64]>) -> Self {
+        let a = &net.arch;
+        let proj = a.projections();
+        let (off, sizes) = (a.offsets(), a.sizes());
+        let proj_of = (0..a.depth())
+            .map(|l| proj.iter().position(|&k| k == l))
+            .collect();
+        CordsFlow {
+            net,
+            h,
+            off,
+            sizes,
+            proj_of,
+            active: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 impl CordsFlow<'_> {
@@ -647,7 +715,7 @@ impl CordsFlow<'_> {
 
     /// u_l of state r (channels `in_channels(l)`, grid of r_{l−1} or of h).
     fn input(&self, r: &[f64], l: usize, relu: bool) -> Vec<f64> {
-        let net = self.net;
+        let net = &*self.net;
         let a = &net.arch;
         let off = &self.off;
         let s = &self.sizes;
@@ -656,7 +724,7 @@ impl CordsFlow<'_> {
             0 => self.h.to_vec(),
             1 => {
                 let (sk, _) = conv2d(
-                    self.h,
+                    &self.h,
                     a.stem,
                     a.stem_size(),
                     &net.inp_skip,
@@ -700,7 +768,7 @@ impl CordsFlow<'_> {
 
     /// pre_l = K^rec ⊛ r_l + b_l + K^in ⊛ u_l.
     fn pre(&self, r: &[f64], l: usize) -> Vec<f64> {
-        let net = self.net;
+        let net = &*self.net;
         let a = &net.arch;
         let off = &self.off;
         let s = &self.sizes;
@@ -814,7 +882,7 @@ impl Model for CordsFlow<'_> {
     }
     fn jvp(&self, _t: f64, r: &[f64], v: &[f64], out: &mut [f64]) {
         use rayon::prelude::*;
-        let net = self.net;
+        let net = &*self.net;
         let a = &net.arch;
         let off = &self.off;
         let s = &self.sizes;

@@ -57,7 +57,11 @@ pub(super) fn write<W: Write + Send>(table: &Table, w: W) -> Result<()> {
                 let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
                 w.write_batch(&v, None, None)?;
             }
-            _ => return Err(ParquetError::General("column writer of another type".into())),
+            _ => {
+                return Err(ParquetError::General(
+                    "column writer of another type".into(),
+                ))
+            }
         }
         col.close()?;
         k += 1;
@@ -145,7 +149,12 @@ pub(super) fn read(f: File) -> Result<Table> {
                 }
                 (ColumnReader::FloatColumnReader(mut r), Acc::F64(out)) => {
                     let (v, d) = read_chunk(&mut r, max_def)?;
-                    out.extend(spread(v, &d, max_def, f32::NAN).0.into_iter().map(f64::from));
+                    out.extend(
+                        spread(v, &d, max_def, f32::NAN)
+                            .0
+                            .into_iter()
+                            .map(f64::from),
+                    );
                 }
                 (ColumnReader::Int64ColumnReader(mut r), Acc::I64(out, null)) => {
                     let (v, d) = read_chunk(&mut r, max_def)?;

@@ -154,6 +154,14 @@ pub struct CnnRow {
 }
 
 impl EpochRow for CnnRow {
+    fn summary(&self) -> String {
+        format!(
+            "epoch {}: train loss {:.4}, test accuracy {:.2} %",
+            self.epoch,
+            self.train_loss,
+            100.0 * self.test_accuracy
+        )
+    }
     /// epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
     fn table(r: &[Self]) -> Table {
         learn::metrics_table(

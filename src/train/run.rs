@@ -354,6 +354,14 @@ pub struct RecurrentRow {
 }
 
 impl EpochRow for RecurrentRow {
+    fn summary(&self) -> String {
+        format!(
+            "epoch {}: loss {:.5}, accuracy {:.1} %",
+            self.epoch,
+            self.loss,
+            100.0 * self.accuracy
+        )
+    }
     /// epoch, iteration, loss, accuracy, eval_loss, lr (and test_accuracy when any row has one).
     fn table(r: &[Self]) -> Table {
         let mut t = learn::metrics_table(

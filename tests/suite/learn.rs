@@ -380,6 +380,9 @@ impl EpochRow for Row {
     fn eval_loss(&self) -> f64 {
         self.loss
     }
+    fn summary(&self) -> String {
+        format!("epoch {}", self.epoch)
+    }
 }
 
 struct Dummy;

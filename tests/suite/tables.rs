@@ -82,7 +82,10 @@ fn an_empty_table_and_a_large_one_round_trip() {
     let back = read_parquet(&p).unwrap();
     assert_eq!(back.nrows(), n as usize);
     assert_eq!(back.column("i"), t.column("i"));
-    assert_eq!(bits(back.column("y").unwrap()), bits(t.column("y").unwrap()));
+    assert_eq!(
+        bits(back.column("y").unwrap()),
+        bits(t.column("y").unwrap())
+    );
 }
 
 /// Files as pyarrow writes them: every column OPTIONAL, nulls as definition levels, INT32, FLOAT
@@ -111,11 +114,23 @@ fn reads_optional_columns_with_nulls_as_pandas_writes_them() {
         let mut k = 0;
         while let Some(mut c) = rg.next_column().unwrap() {
             match k {
-                0 => c.typed::<DoubleType>().write_batch(&[0.0, 0.5, 1.0].map(|x| x + g as f64), Some(&full), None),
-                1 => c.typed::<DoubleType>().write_batch(&[1.0, 3.0], Some(&holey), None),
-                2 => c.typed::<Int32Type>().write_batch(&[4, 6], Some(&holey), None),
-                3 => c.typed::<FloatType>().write_batch(&[0.25, 0.5, 0.75], Some(&full), None),
-                4 => c.typed::<BoolType>().write_batch(&[true, false, true], Some(&full), None),
+                0 => c.typed::<DoubleType>().write_batch(
+                    &[0.0, 0.5, 1.0].map(|x| x + g as f64),
+                    Some(&full),
+                    None,
+                ),
+                1 => c
+                    .typed::<DoubleType>()
+                    .write_batch(&[1.0, 3.0], Some(&holey), None),
+                2 => c
+                    .typed::<Int32Type>()
+                    .write_batch(&[4, 6], Some(&holey), None),
+                3 => c
+                    .typed::<FloatType>()
+                    .write_batch(&[0.25, 0.5, 0.75], Some(&full), None),
+                4 => c
+                    .typed::<BoolType>()
+                    .write_batch(&[true, false, true], Some(&full), None),
                 _ => c.typed::<Int32Type>().write_batch(&[7, 8, 9], None, None),
             }
             .unwrap();
@@ -143,7 +158,10 @@ fn reads_optional_columns_with_nulls_as_pandas_writes_them() {
     assert_eq!(t.column("e"), Some(&Column::I64(vec![7, 8, 9, 7, 8, 9])));
     // As signals, a null is a missing sample: refused, naming the column and the row.
     let e = read_signals(&p, "input").unwrap_err().to_string();
-    assert!(e.contains("input") && e.contains("`a`, sample 1 is NaN"), "{e}");
+    assert!(
+        e.contains("input") && e.contains("`a`, sample 1 is NaN"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,7 +170,10 @@ fn text_columns_are_not_signals() {
     let p = d.path().join("t.parquet");
     mixed().write(&p, TableFormat::Parquet).unwrap();
     let e = read_signals(&p, "input").unwrap_err().to_string();
-    assert!(e.contains("input") && e.contains("`label`") && e.contains("text"), "{e}");
+    assert!(
+        e.contains("input") && e.contains("`label`") && e.contains("text"),
+        "{e}"
+    );
     // A file that is not Parquet: an error naming the file, no panic.
     let junk = d.path().join("junk.parquet");
     std::fs::write(&junk, b"not parquet at all").unwrap();
