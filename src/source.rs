@@ -17,8 +17,14 @@
 //! rate networks (`lyapunov --sweep-g`). [`SourceArgs`] is the one set of clap arguments that
 //! `simulate`, `fixed-points` and `lyapunov` flatten into their own.
 //!
-//! A new model family adds a variant to [`Source`] (and, if it has a flag, one field to
-//! [`SourceArgs`]); every binary then reaches it.
+//! Model families beyond the built-in rate RNNs and ORGaNICs circuits live in a small registry,
+//! [`FAMILIES`]: each names the `model` key of its preset files and the checkpoints it
+//! recognises, and resolves them into a [`Resolved`] system. CordsNet (Soo et al. 2024) is one: a
+//! preset with `model = "cordsnet"` (see `models/cordsnet-mnist.toml`) or a `cordsnet train`
+//! checkpoint is a flow of `simulate`, `fixed-points` (Newton–Krylov and Arnoldi above
+//! [`FinderOptions::dense_limit`](crate::fixed_points::FinderOptions) units) and `lyapunov`
+//! (`--k` leading exponents through Jacobian-vector products). A new family adds one entry there;
+//! every binary and the Python bindings then reach it.
 //!
 //! ```
 //! use neurodyn::source::{Source, View};
@@ -106,12 +112,157 @@ pub struct Resolved {
     pub input_len: Option<usize>,
 }
 
+/// A model family the resolver builds from its own preset files and checkpoints.
+pub struct Family {
+    /// The preset files' `model` key.
+    pub key: &'static str,
+    /// One line for messages and the README.
+    pub about: &'static str,
+    /// Whether a checkpoint's safetensors metadata is one of this family's.
+    pub recognises: fn(&std::collections::HashMap<String, String>) -> bool,
+    /// A preset file (its text, the folder relative paths are resolved against).
+    pub preset: fn(text: &str, path: &Path, view: View) -> Result<Resolved>,
+    /// A checkpoint, with an optional initial state.
+    pub checkpoint: fn(path: &Path, x0: Option<&Path>, view: View) -> Result<Resolved>,
+}
+
+/// The registered families (beyond rate RNNs, ORGaNICs and the trained cells, built in).
+pub const FAMILIES: &[Family] = &[Family {
+    key: "cordsnet",
+    about: "CordsNet convolutional RNN (Soo et al. 2024) driven by one image",
+    recognises: |meta| {
+        meta.get("run.kind").map(String::as_str) == Some("cordsnet") || meta.contains_key("arch")
+    },
+    preset: cordsnet_preset,
+    checkpoint: |path, x0, view| {
+        let spec = crate::cordsnet::spec::NetSpec {
+            weights: Some(path.to_path_buf()),
+            ..Default::default()
+        };
+        cordsnet(
+            &CordsPreset {
+                spec,
+                start_steps: 0,
+            },
+            x0,
+            view,
+        )
+    },
+}];
+
+/// The family whose preset files carry `model = key`.
+fn family(key: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.key == key)
+}
+
+/// A CordsNet preset file (`model = "cordsnet"`): the network and its image, as
+/// [`NetSpec`](crate::cordsnet::spec::NetSpec) fields (`weights`/`image` relative to the file),
+/// and `start_steps`: the state after this many stimulus steps from r = 0 is the natural initial
+/// state (0: r = 0, the protocol's start).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CordsPresetFile {
+    #[allow(dead_code)]
+    model: String,
+    #[serde(default = "default_arch")]
+    arch: String,
+    weights: Option<PathBuf>,
+    #[serde(default = "one")]
+    seed: u64,
+    #[serde(default = "half")]
+    gain: f64,
+    image: Option<PathBuf>,
+    mnist: Option<usize>,
+    #[serde(default)]
+    start_steps: usize,
+}
+
+fn default_arch() -> String {
+    "mnist".into()
+}
+fn one() -> u64 {
+    1
+}
+fn half() -> f64 {
+    0.5
+}
+
+struct CordsPreset {
+    spec: crate::cordsnet::spec::NetSpec,
+    start_steps: usize,
+}
+
+fn cordsnet_preset(text: &str, path: &Path, view: View) -> Result<Resolved> {
+    let f: CordsPresetFile = toml::from_str(text).map_err(|e| {
+        Error::invalid(
+            crate::preset::toml_error_field(&e, text),
+            format!("{}: {}", path.display(), e.message()),
+        )
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let spec = crate::cordsnet::spec::NetSpec {
+        arch: f.arch,
+        weights: f.weights.map(|w| dir.join(w)),
+        seed: f.seed,
+        gain: f.gain,
+        image: f.image.map(|i| dir.join(i)),
+        mnist: f.mnist,
+    };
+    cordsnet(
+        &CordsPreset {
+            spec,
+            start_steps: f.start_steps,
+        },
+        None,
+        view,
+    )
+}
+
+/// A CordsNet flow driven by its image, as a flow or its Euler map of step α τ (the network's own
+/// update, [`CordsNet::run`](crate::cordsnet::CordsNet::run)).
+fn cordsnet(p: &CordsPreset, x0: Option<&Path>, view: View) -> Result<Resolved> {
+    let (net, image) = p.spec.build()?;
+    let n = net.arch.units();
+    let dt = net.arch.alpha * net.arch.tau;
+    let start = net.run(&image, 0, p.start_steps)?.state;
+    let x = match x0 {
+        Some(path) => read_npy_vec(path, "x0", Some(n))?,
+        None => start.clone(),
+    };
+    let h = net.stem_forward(&image)?;
+    let flow = net.into_flow(h);
+    let mut r = match view {
+        View::Natural | View::PreferMap => resolved(System::Flow(Box::new(flow)), x, None),
+        View::Euler(step) => resolved(
+            System::Map(Box::new(EulerMap {
+                model: flow,
+                dt: step,
+            })),
+            x,
+            Some(step),
+        ),
+        View::Map => {
+            return Err(Error::invalid(
+                "map",
+                "a CordsNet is a flow: analyse it as it is, or as its Euler map (--euler)",
+            ))
+        }
+    };
+    r.simulate.t1 = Some(100.0 * dt);
+    r.simulate.dt = Some(dt);
+    if p.start_steps > 0 {
+        r.extra_start = Some(start);
+    }
+    Ok(r)
+}
+
 impl Source {
     /// The ORGaNICs circuit and its initial state (`--x0` applied) when the source is one (an
     /// ORGaNICs preset or `--organics N`): what the circuit-specific analyses (the closed-form
     /// and iterative fixed points, parameters) need beyond the flow.
     pub fn organics_model(&self) -> Result<Option<(Organics, Vec<f64>)>> {
         let base = match self {
+            Source::Preset { path: Some(p), .. } if registered(p)?.is_some() => None,
             Source::Preset { path: Some(p), .. } => match load_any(p)? {
                 AnyModel::Organics(m, x0, _) => Some((m, x0)),
                 AnyModel::RateRnn(_) => None,
@@ -148,6 +299,7 @@ impl Source {
                     return Ok(1.0);
                 }
                 Ok(match path {
+                    Some(p) if registered(p)?.is_some() => 1.0,
                     Some(p) => match load_any(p)? {
                         AnyModel::RateRnn(_) => Preset::load(p)?.0.g.unwrap_or(1.0),
                         AnyModel::Organics(..) => 1.0,
@@ -186,6 +338,25 @@ impl Source {
                 input,
             } => {
                 if let Some(p) = path {
+                    if let Some((f, text)) = registered(p)? {
+                        not_rate(f.about)?;
+                        if overrides.w.is_some()
+                            || overrides.b.is_some()
+                            || overrides.activation.is_some()
+                            || overrides.tau.is_some()
+                            || input.is_some()
+                        {
+                            return Err(Error::invalid(
+                                "model",
+                                format!("--W/--b/--activation/--tau/--U apply to rate-RNN presets, not {} ones", f.key),
+                            ));
+                        }
+                        let mut r = (f.preset)(&text, p, view)?;
+                        if let Some(x) = &overrides.x0 {
+                            r.x0 = read_npy_vec(x, "x0", Some(r.x0.len()))?;
+                        }
+                        return Ok(r);
+                    }
                     if let AnyModel::Organics(m, x0, sim) = load_any(p)? {
                         not_rate("ORGaNICs circuits")?;
                         if overrides.w.is_some()
@@ -216,6 +387,11 @@ impl Source {
                 Ok(r)
             }
             Source::Checkpoint { path, x0 } => {
+                let meta = crate::tensor::safetensors::read_metadata(path)?;
+                if let Some(f) = FAMILIES.iter().find(|f| (f.recognises)(&meta)) {
+                    not_rate(f.about)?;
+                    return (f.checkpoint)(path, x0.as_deref(), view);
+                }
                 if let Some(m) = torch_layer(path)? {
                     not_rate("PyTorch recurrent layers")?;
                     let n = crate::model::Map::dim(&m);
@@ -300,6 +476,19 @@ impl Source {
             }
         }
     }
+}
+
+/// The registered family of a preset file, with the file's text (None: a built-in model).
+fn registered(path: &Path) -> Result<Option<(&'static Family, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
+    let key = text
+        .parse::<toml::Table>()
+        .map_err(|e| Error::invalid("model", format!("{}: {}", path.display(), e.message())))?
+        .get("model")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(family(&key).map(|f| (f, text)))
 }
 
 fn resolved(system: System, x0: Vec<f64>, map_dt: Option<f64>) -> Resolved {

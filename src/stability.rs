@@ -105,13 +105,20 @@ pub fn eigenvalues(m: MatRef<'_, f64>) -> Result<Vec<c64>> {
 /// assert!((s.max_growth + 0.1).abs() < 1e-12);
 /// ```
 pub fn analyze_jacobian(jac: MatRef<'_, f64>, kind: TimeKind, tol: f64) -> Result<Stability> {
-    let mut ev = eigenvalues(jac)?;
+    let ev = eigenvalues(jac)?;
     if ev.iter().any(|l| !l.re.is_finite() || !l.im.is_finite()) {
         return Err(Error::failed(
             "stability",
             "non-finite eigenvalues (a non-finite Jacobian at this state)",
         ));
     }
+    Ok(classify(ev, kind, tol))
+}
+
+/// The stability of a fixed point from eigenvalues of its Jacobian (all of them, or the leading
+/// ones by growth rate when the system is too large for a dense eigensolver; then `n_unstable`
+/// counts the unstable ones among those given).
+pub fn classify(mut ev: Vec<c64>, kind: TimeKind, tol: f64) -> Stability {
     let growth = |l: &c64| match kind {
         TimeKind::Continuous => l.re,
         TimeKind::Discrete => l.norm().ln(),
@@ -146,13 +153,13 @@ pub fn analyze_jacobian(jac: MatRef<'_, f64>, kind: TimeKind, tol: f64) -> Resul
         TimeKind::Continuous => top,
         TimeKind::Discrete => ev.first().map(|l| l.norm()).unwrap_or(0.0),
     };
-    Ok(Stability {
+    Stability {
         eigenvalues: ev,
         max_growth,
         n_unstable,
         class,
         kind,
-    })
+    }
 }
 
 /// Stability of a flow's fixed point x.

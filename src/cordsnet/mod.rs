@@ -32,7 +32,7 @@ pub mod train;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use conv::{avg_pool_3_2_1, conv2d};
-use faer::MatMut;
+use faer::{MatMut, MatRef};
 
 /// The architecture: channels, strides and sizes per layer (spec A.3 for R8).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -877,6 +877,21 @@ impl Model for CordsFlow<'_> {
             e[j] = 0.0;
             for i in 0..n {
                 jac[(i, j)] = col[i];
+            }
+        }
+    }
+    /// Column by column through the matrix-free JVP (D is computed once per state, cached):
+    /// never the N × N Jacobian the default would assemble.
+    fn jac_mul_mat(&self, t: f64, r: &[f64], y: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+        let n = self.dim();
+        let (mut v, mut jv) = (vec![0.0; n], vec![0.0; n]);
+        for j in 0..y.ncols() {
+            for (i, vi) in v.iter_mut().enumerate() {
+                *vi = y[(i, j)];
+            }
+            self.jvp(t, r, &v, &mut jv);
+            for (i, x) in jv.iter().enumerate() {
+                out[(i, j)] = *x;
             }
         }
     }

@@ -187,6 +187,12 @@ pub struct FinderOptions {
     /// Also report slow points (q ≤ q_tol but not converged).
     pub keep_slow: bool,
     pub kind: TimeKind,
+    /// Above this dimension the search is matrix-free: Newton–Krylov (GMRES on Jacobian-vector
+    /// products) from each start, and the stability from the `leading` eigenvalues of largest
+    /// growth rate by Arnoldi, instead of dense Newton and the full spectrum.
+    pub dense_limit: usize,
+    /// Eigenvalues computed per point on the matrix-free path.
+    pub leading: usize,
 }
 
 impl Default for FinderOptions {
@@ -198,6 +204,8 @@ impl Default for FinderOptions {
             outlier_distance: None,
             keep_slow: false,
             kind: TimeKind::Continuous,
+            dense_limit: 1024,
+            leading: 10,
         }
     }
 }
@@ -235,10 +243,19 @@ pub fn find_fixed_points<M: Model + ?Sized>(
             ),
         ));
     }
-    let results: Vec<NewtonResult> = starts
-        .par_iter()
-        .map(|s| newton(model, s, &opts.newton))
-        .collect::<Result<_>>()?;
+    let matrix_free = n > opts.dense_limit;
+    let results: Vec<NewtonResult> = if matrix_free {
+        // Each solve parallelises its own Jacobian-vector products.
+        starts
+            .iter()
+            .map(|s| newton_krylov_point(model, s, &opts.newton))
+            .collect::<Result<_>>()?
+    } else {
+        starts
+            .par_iter()
+            .map(|s| newton(model, s, &opts.newton))
+            .collect::<Result<_>>()?
+    };
     let median: Vec<f64> = (0..n)
         .map(|i| {
             let mut v: Vec<f64> = starts.iter().map(|s| s[i]).collect();
@@ -263,6 +280,18 @@ pub fn find_fixed_points<M: Model + ?Sized>(
                 .all(|(a, b)| (a - b).abs() <= opts.dedup_tol * scale)
         }) {
             p.count += 1;
+            continue;
+        }
+        if matrix_free {
+            let stability = leading_stability(model, &r.x, opts.kind, opts.leading)?;
+            pts.push(FixedPoint {
+                x: r.x,
+                q: r.q,
+                residual: r.residual,
+                converged: r.converged,
+                stability,
+                count: 1,
+            });
             continue;
         }
         let j = jacobian_mat(model, 0.0, &r.x);
@@ -292,6 +321,99 @@ pub fn find_fixed_points<M: Model + ?Sized>(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(pts)
+}
+
+/// Newton–Krylov from `x0` to the tolerance of `opts`, as a [`NewtonResult`].
+fn newton_krylov_point<M: Model + ?Sized>(
+    model: &M,
+    x0: &[f64],
+    opts: &NewtonOptions,
+) -> Result<NewtonResult> {
+    let nk = crate::krylov::newton_krylov(
+        model,
+        x0,
+        &crate::krylov::NewtonKrylovOptions {
+            tol: opts.tol,
+            max_newton: opts.max_iter,
+            ..Default::default()
+        },
+    )?;
+    let mut f = vec![0.0; x0.len()];
+    model.rhs(0.0, &nk.x, &mut f);
+    Ok(NewtonResult {
+        q: q_of(&f),
+        x: nk.x,
+        residual: nk.residual,
+        iterations: nk.newton_steps,
+        converged: nk.converged,
+    })
+}
+
+/// The `k` eigenvalues of largest growth rate at `x`, matrix-free, and the stability they
+/// imply ([`classify`](crate::stability::classify)).
+///
+/// Continuous time: Arnoldi on J finds ρ ≈ |λ|max, then Arnoldi on I + J/ρ, whose eigenvalues
+/// 1 + λ/ρ lie in the unit disc around 1 and are largest in modulus where Re λ is largest (to
+/// first order in λ/ρ); the Ritz values map back as λ = ρ(μ − 1). Discrete time (the model is
+/// F(x) − x): Arnoldi on J + I, the map's Jacobian, whose largest moduli are the growth rates.
+pub fn leading_stability<M: Model + ?Sized>(
+    model: &M,
+    x: &[f64],
+    kind: TimeKind,
+    k: usize,
+) -> Result<Stability> {
+    use crate::krylov::{arnoldi, JacobianOperator, LinearOperator};
+    struct Shifted<'a, M: Model + ?Sized> {
+        jac: JacobianOperator<'a, M>,
+        scale: f64,
+    }
+    impl<M: Model + ?Sized> LinearOperator for Shifted<'_, M> {
+        fn dim(&self) -> usize {
+            self.jac.dim()
+        }
+        fn apply(&self, v: &[f64], y: &mut [f64]) {
+            self.jac.apply(v, y);
+            for (yi, vi) in y.iter_mut().zip(v) {
+                *yi = *yi * self.scale + vi;
+            }
+        }
+    }
+    let n = model.dim();
+    let m = (250).min(n);
+    let jac = JacobianOperator {
+        model,
+        x: x.to_vec(),
+    };
+    let values = match kind {
+        TimeKind::Continuous => {
+            let rho = arnoldi(&jac, 20.min(n), 1)?
+                .values
+                .first()
+                .map_or(1.0, |v| v.norm());
+            let rho = if rho > 0.0 && rho.is_finite() {
+                rho
+            } else {
+                1.0
+            };
+            let r = arnoldi(
+                &Shifted {
+                    jac,
+                    scale: 1.0 / rho,
+                },
+                m,
+                2,
+            )?;
+            r.values
+                .iter()
+                .map(|mu| (mu - 1.0) * rho)
+                .collect::<Vec<_>>()
+        }
+        TimeKind::Discrete => arnoldi(&Shifted { jac, scale: 1.0 }, m, 2)?.values,
+    };
+    // Sorted by growth, the k leading Ritz values (the best converged) decide.
+    let mut lead = crate::stability::classify(values, kind, 1e-10).eigenvalues;
+    lead.truncate(k.max(1));
+    Ok(crate::stability::classify(lead, kind, 1e-10))
 }
 
 /// `count` initial states uniformly in the box `[lo, hi]^n`, seeded (ChaCha8).

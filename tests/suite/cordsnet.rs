@@ -485,3 +485,90 @@ fn loads_the_original_state_dict_layout() {
     let e = CordsNet::load(&p, Arch::mini()).unwrap_err().to_string();
     assert!(e.contains("conv_bias.3"), "{e}");
 }
+
+/// CordsNet through the model resolver (a `model = "cordsnet"` preset): its Euler map is the
+/// network's own update, its steady state is the fixed point the matrix-free finder returns, and
+/// the leading eigenvalues by shifted Arnoldi are the dense spectrum's of largest real part.
+#[test]
+fn cordsnet_is_a_source_of_every_analysis() {
+    use neurodyn::fixed_points::{find_system_fixed_points, FinderOptions};
+    use neurodyn::model::System;
+    use neurodyn::source::{Source, View};
+    use neurodyn::stability::{analyze_jacobian, TimeKind};
+    let d = tempfile::tempdir().unwrap();
+    let preset = d.path().join("c.toml");
+    std::fs::write(
+        &preset,
+        "model = \"cordsnet\"\narch = \"mini\"\nseed = 3\ngain = 0.8\nstart_steps = 60\n",
+    )
+    .unwrap();
+    let src = Source::Preset {
+        path: Some(preset.clone()),
+        overrides: Default::default(),
+        input: None,
+    };
+    let net = CordsNet::random(Arch::mini(), 3, 0.8).unwrap();
+    let img = vec![0.0; 32 * 32];
+    // The Euler view at the network's step: 60 steps of it are the protocol's 60 stimulus steps.
+    let dt = net.arch.alpha * net.arch.tau;
+    let euler = src.resolve(View::Euler(dt), 1.0).unwrap();
+    let System::Map(map) = &euler.system else {
+        panic!("the Euler view is a map")
+    };
+    let mut x = vec![0.0; net.arch.units()];
+    for t in 0..60 {
+        map.step(t, &mut x);
+    }
+    let run = net.run(&img, 0, 60).unwrap();
+    let err = x
+        .iter()
+        .zip(&run.state)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-13, "Euler map vs CordsNet::run: {err:e}");
+    assert_eq!(euler.x0, run.state, "x0 is the state after start_steps");
+
+    // Fixed points: dense (the whole spectrum) and matrix-free (Newton–Krylov, Arnoldi) agree.
+    let flow = src.resolve(View::Natural, 1.0).unwrap();
+    let starts = vec![flow.x0.clone()];
+    let dense = find_system_fixed_points(&flow.system, &starts, &FinderOptions::default()).unwrap();
+    let free = find_system_fixed_points(
+        &flow.system,
+        &starts,
+        &FinderOptions {
+            dense_limit: 0,
+            leading: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((dense.len(), free.len()), (1, 1));
+    let (a, b) = (&dense[0], &free[0]);
+    let dx =
+        a.x.iter()
+            .zip(&b.x)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0, f64::max);
+    assert!(dx < 1e-9 && b.converged, "steady states differ by {dx:e}");
+    assert_eq!(b.stability.eigenvalues.len(), 4);
+    for (k, (u, v)) in a
+        .stability
+        .eigenvalues
+        .iter()
+        .zip(&b.stability.eigenvalues)
+        .enumerate()
+    {
+        assert!(
+            (u - v).norm() < 1e-7,
+            "eigenvalue {k}: dense {u}, Arnoldi {v}"
+        );
+    }
+    assert_eq!(a.stability.class, b.stability.class);
+    // Against the model's dense Jacobian directly.
+    let System::Flow(m) = &flow.system else {
+        panic!("the natural view is a flow")
+    };
+    let j = neurodyn::model::jacobian_mat(m.as_ref(), 0.0, &a.x);
+    let full = analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10).unwrap();
+    assert!((full.max_growth - b.stability.max_growth).abs() < 1e-8);
+}
