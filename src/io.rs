@@ -748,3 +748,28 @@ pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar
     );
     b
 }
+
+/// Initial states from a float64 `.npy` matrix `[M, n]`, one state per row (field `field`),
+/// checked to fit in memory with `samples` saved states of each.
+pub fn read_states(path: &Path, field: &str, n: usize, samples: usize) -> Result<Vec<Vec<f64>>> {
+    let starts = read_npy_mat(path, field, None)?;
+    if starts.ncols() != n || starts.nrows() == 0 {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{}: shape [{}, {}]; need [M, {n}] (one initial state of the {n}-unit model per row)",
+                path.display(),
+                starts.nrows(),
+                starts.ncols()
+            ),
+        ));
+    }
+    crate::memory::check(
+        field,
+        samples as u128 * starts.nrows() as u128 * (n as u128 + 2) * 8 * 3,
+        None,
+    )?;
+    Ok((0..starts.nrows())
+        .map(|r| (0..n).map(|c| starts[(r, c)]).collect())
+        .collect())
+}

@@ -256,6 +256,39 @@ fn cordsnet(p: &CordsPreset, x0: Option<&Path>, view: View) -> Result<Resolved> 
     Ok(r)
 }
 
+impl Resolved {
+    /// The integration `simulate` runs: the method named on the command line, else the preset's,
+    /// else `tsit5`; `[dt, rtol, atol]` likewise (defaults 0.01, 1e-6, 1e-9); the end time the
+    /// command line's, else the preset's, else 50, and greater than t0. Returns the method's name,
+    /// the method and t1.
+    pub fn integration(
+        &self,
+        method: Option<&str>,
+        [dt, rtol, atol]: [Option<f64>; 3],
+        (t0, t1): (f64, Option<f64>),
+    ) -> Result<(String, crate::integrate::Method, f64)> {
+        let d = &self.simulate;
+        let name = method
+            .map(str::to_string)
+            .or(d.method.clone())
+            .unwrap_or_else(|| "tsit5".into());
+        let t1 = t1.or(d.t1).unwrap_or(50.0);
+        let m = crate::integrate::Method::from_name(
+            &name,
+            dt.or(d.dt).unwrap_or(0.01),
+            rtol.or(d.rtol).unwrap_or(1e-6),
+            atol.or(d.atol).unwrap_or(1e-9),
+        )?;
+        if !(t1 > t0) {
+            return Err(Error::invalid(
+                "t1",
+                format!("{t1} must be greater than t0 = {t0}"),
+            ));
+        }
+        Ok((name, m, t1))
+    }
+}
+
 impl Source {
     /// The ORGaNICs circuit and its initial state (`--x0` applied) when the source is one (an
     /// ORGaNICs preset or `--organics N`): what the circuit-specific analyses (the closed-form

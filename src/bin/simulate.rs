@@ -2,14 +2,14 @@
 //! trajectory. Argument parsing → the resolver (`neurodyn::source`) → `integrate` → writing.
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::integrate::{integrate, Method, Options, SaveAt};
-use neurodyn::io::{Column, Table, TableFormat};
+use neurodyn::integrate::{
+    ensemble_table, integrate, integrate_ensemble, iterate, sample_steps, Options, SaveAt, Solution,
+};
+use neurodyn::io::TableFormat;
 use neurodyn::model::{Model, System};
-use neurodyn::plot::LinePlot;
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::Error;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,33 +90,19 @@ fn run(args: Args) -> Result<(), Error> {
     }
     let model =
         match resolved.system {
-            System::Flow(m) => m,
+            System::Flow(ref m) => m,
             System::Map(_) if args.ensemble.is_some() => return Err(Error::invalid(
                 "ensemble",
                 "this model is a map: --ensemble integrates flows (iterate a map once per start)",
             )),
-            System::Map(m) => return iterate_map(&args, m.as_ref(), &resolved.x0),
+            System::Map(ref m) => return iterate_map(&args, m.as_ref(), &resolved.x0),
         };
-    let (x0, d) = (resolved.x0, resolved.simulate);
-    let d = &d;
-    let method_name = args
-        .method
-        .clone()
-        .or(d.method.clone())
-        .unwrap_or_else(|| "tsit5".into());
-    let t1 = args.t1.or(d.t1).unwrap_or(50.0);
-    let method = Method::from_name(
-        &method_name,
-        args.dt.or(d.dt).unwrap_or(0.01),
-        args.rtol.or(d.rtol).unwrap_or(1e-6),
-        args.atol.or(d.atol).unwrap_or(1e-9),
+    let (method_name, method, t1) = resolved.integration(
+        args.method.as_deref(),
+        [args.dt, args.rtol, args.atol],
+        (args.t0, args.t1),
     )?;
-    if !(t1 > args.t0) {
-        return Err(Error::invalid(
-            "t1",
-            format!("{t1} must be greater than t0 = {}", args.t0),
-        ));
-    }
+    let x0 = &resolved.x0;
     let format = TableFormat::from_path(&args.out)?;
     let save = if args.every_step {
         SaveAt::Steps
@@ -133,18 +119,7 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(tol) = args.steady_tol {
         opts = opts.steady_state(tol);
     }
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(1000);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} t = {msg} ({eta} left)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    let bar = neurodyn::io::progress_bar(args.quiet, 1000, "t = {msg} ({eta} left)");
     {
         let bar = bar.clone();
         let (t0, span) = (args.t0, t1 - args.t0);
@@ -155,64 +130,19 @@ fn run(args: Args) -> Result<(), Error> {
     }
     if let Some(path) = &args.ensemble {
         let n = model.dim();
-        let starts = neurodyn::io::read_npy_mat(path, "ensemble", None)?;
-        if starts.ncols() != n || starts.nrows() == 0 {
-            return Err(Error::invalid(
-                "ensemble",
-                format!(
-                    "{}: shape [{}, {}]; need [M, {n}] (one initial state of the {n}-unit model per row)",
-                    path.display(),
-                    starts.nrows(),
-                    starts.ncols()
-                ),
-            ));
-        }
-        let samples = if args.every_step { 1 } else { args.samples } as u128;
-        neurodyn::memory::check(
-            "ensemble",
-            samples * starts.nrows() as u128 * (n as u128 + 2) * 8 * 3,
-            None,
-        )?;
-        let x0s: Vec<Vec<f64>> = (0..starts.nrows())
-            .map(|r| (0..n).map(|c| starts[(r, c)]).collect())
-            .collect();
+        let samples = if args.every_step { 1 } else { args.samples };
+        let x0s = neurodyn::io::read_states(path, "ensemble", n, samples)?;
         let start = Instant::now();
-        let sols = neurodyn::integrate::integrate_ensemble(
-            &model,
-            &x0s,
-            (args.t0, t1),
-            &method,
-            &Options {
-                progress: None,
-                ..opts
-            },
-        )?;
+        let opts = Options {
+            progress: None,
+            ..opts
+        };
+        let sols = integrate_ensemble(&model, &x0s, (args.t0, t1), &method, &opts)?;
         let elapsed = start.elapsed();
         bar.finish_and_clear();
-        let mut member = vec![];
-        let mut t = vec![];
-        let mut cols: Vec<Vec<f64>> = vec![vec![]; n];
-        let mut steps = 0usize;
-        for (j, sol) in sols.into_iter().enumerate() {
-            let sol = sol.map_err(|e| {
-                Error::failed(
-                    "ensemble",
-                    format!("member {j} (row {j} of {}): {e}", path.display()),
-                )
-            })?;
-            steps += sol.stats.n_accepted + sol.stats.n_rejected;
-            member.extend(std::iter::repeat_n(j as i64, sol.t.len()));
-            for (i, c) in cols.iter_mut().enumerate() {
-                c.extend(sol.unit(i));
-            }
-            t.extend(sol.t);
-        }
-        let mut table = Table::new();
-        table.push("member", Column::I64(member));
-        table.push("t", Column::F64(t));
-        for (i, c) in cols.into_iter().enumerate() {
-            table.push(format!("x{i}"), Column::F64(c));
-        }
+        let (table, steps) = ensemble_table(sols, n, |j| {
+            format!("member {j} (row {j} of {})", path.display())
+        })?;
         table.write(&args.out, format)?;
         if !args.quiet {
             eprintln!(
@@ -230,32 +160,8 @@ fn run(args: Args) -> Result<(), Error> {
     let sol = integrate(&model, &x0, (args.t0, t1), &method, &opts)?;
     let elapsed = start.elapsed();
     bar.finish_and_clear();
-
-    let n = model.dim();
-    let mut table = Table::new();
-    table.push("t", Column::F64(sol.t.clone()));
-    for i in 0..n {
-        table.push(format!("x{i}"), Column::F64(sol.unit(i)));
-    }
-    table.write(&args.out, format)?;
-    let mut written = vec![args.out.clone()];
-    if args.csv && format != TableFormat::Csv {
-        let csv = args.out.with_extension("csv");
-        table.write(&csv, TableFormat::Csv)?;
-        written.push(csv);
-    }
-    if args.plot {
-        let mut p = LinePlot::new(format!("{} — {method_name}", model.name()), "t", "x_i(t)");
-        for i in 0..args.plot_units.min(n) {
-            p = p.series(
-                format!("x{i}"),
-                sol.t.iter().copied().zip(sol.unit(i)).collect(),
-            );
-        }
-        let (png, svg) = p.save(&stem(&args.out))?;
-        written.push(png);
-        written.push(svg);
-    }
+    let title = format!("{} — {method_name}", model.name());
+    let written = write(&args, &sol, title, ("t", "x_i(t)"))?;
     if !args.quiet {
         let s = sol.stats;
         eprintln!(
@@ -279,8 +185,29 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn stem(p: &Path) -> PathBuf {
-    p.with_extension("")
+/// The table (and its CSV copy with --csv), and the figure with --plot.
+fn write(
+    args: &Args,
+    sol: &Solution,
+    title: String,
+    axes: (&str, &str),
+) -> Result<Vec<PathBuf>, Error> {
+    let format = TableFormat::from_path(&args.out)?;
+    let table = sol.table();
+    table.write(&args.out, format)?;
+    let mut written = vec![args.out.clone()];
+    if args.csv && format != TableFormat::Csv {
+        let csv = args.out.with_extension("csv");
+        table.write(&csv, TableFormat::Csv)?;
+        written.push(csv);
+    }
+    if args.plot {
+        let (png, svg) = sol
+            .plot(title, axes, args.plot_units)
+            .save(&args.out.with_extension(""))?;
+        written.extend([png, svg]);
+    }
+    Ok(written)
 }
 
 /// A discrete-time map (a trained gamma/ANRU/ORGaNICs cell, a PyTorch nn.RNN/GRU/LSTM) iterated
@@ -294,66 +221,16 @@ fn iterate_map(args: &Args, m: &dyn neurodyn::model::Map, x0: &[f64]) -> Result<
             format!("{t1} must be greater than t0 = {}", args.t0),
         ));
     }
+    TableFormat::from_path(&args.out)?;
     let steps = (t1 - args.t0).round().max(1.0) as usize;
-    let n = m.dim();
-    let format = TableFormat::from_path(&args.out)?;
-    let keep: Vec<usize> = if args.every_step || args.samples > steps {
-        (0..=steps).collect()
-    } else {
-        if args.samples < 2 {
-            return Err(Error::invalid(
-                "samples",
-                format!("{} (need at least 2)", args.samples),
-            ));
-        }
-        let mut k: Vec<usize> = (0..args.samples)
-            .map(|i| (i as f64 * steps as f64 / (args.samples - 1) as f64).round() as usize)
-            .collect();
-        k.dedup();
-        k
-    };
-    neurodyn::memory::check("t1", keep.len() as u128 * (n as u128 + 1) * 8 * 3, None)?;
-    let mut h = x0.to_vec();
-    let mut rows: Vec<Vec<f64>> = vec![];
-    let mut next = 0;
-    for step in 0..=steps {
-        if keep.get(next) == Some(&step) {
-            rows.push(h.clone());
-            next += 1;
-        }
-        if step < steps {
-            m.step(step, &mut h);
-        }
-    }
-    if let Some(bad) = rows.iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-        return Err(Error::failed(
-            "simulate",
-            format!("the state became non-finite by step {}", keep[bad]),
-        ));
-    }
-    let ts: Vec<f64> = keep.iter().map(|&k| args.t0 + k as f64).collect();
-    let mut table = Table::new();
-    table.push("t", Column::F64(ts.clone()));
-    for i in 0..n {
-        table.push(
-            format!("x{i}"),
-            Column::F64(rows.iter().map(|r| r[i]).collect()),
-        );
-    }
-    table.write(&args.out, format)?;
-    if args.csv && format != TableFormat::Csv {
-        table.write(&args.out.with_extension("csv"), TableFormat::Csv)?;
-    }
-    if args.plot {
-        let mut p = LinePlot::new(format!("{} — iterated", m.name()), "step", "h_i");
-        for i in 0..args.plot_units.min(n) {
-            p = p.series(
-                format!("x{i}"),
-                ts.iter().copied().zip(rows.iter().map(|r| r[i])).collect(),
-            );
-        }
-        p.save(&stem(&args.out))?;
-    }
+    let keep = sample_steps(steps, if args.every_step { 0 } else { args.samples })?;
+    let sol = iterate(m, x0, args.t0, steps, &keep)?;
+    write(
+        args,
+        &sol,
+        format!("{} — iterated", m.name()),
+        ("step", "h_i"),
+    )?;
     if !args.quiet {
         eprintln!(
             "{}: {steps} steps of the map from t = {}; wrote {}",

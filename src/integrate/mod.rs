@@ -273,6 +273,125 @@ impl Solution {
     pub fn unit(&self, i: usize) -> Vec<f64> {
         (0..self.t.len()).map(|k| self.x[k * self.n + i]).collect()
     }
+
+    /// The trajectory as a table: `t`, then `x0`, `x1`, … (what `simulate` writes).
+    pub fn table(&self) -> crate::io::Table {
+        use crate::io::{Column, Table};
+        let mut table = Table::new();
+        table.push("t", Column::F64(self.t.clone()));
+        for i in 0..self.n {
+            table.push(format!("x{i}"), Column::F64(self.unit(i)));
+        }
+        table
+    }
+
+    /// The first `units` coordinates against t.
+    pub fn plot(
+        &self,
+        title: impl Into<String>,
+        (xlabel, ylabel): (&str, &str),
+        units: usize,
+    ) -> crate::plot::LinePlot {
+        let mut p = crate::plot::LinePlot::new(title, xlabel, ylabel);
+        for i in 0..units.min(self.n) {
+            p = p.series(
+                format!("x{i}"),
+                self.t.iter().copied().zip(self.unit(i)).collect(),
+            );
+        }
+        p
+    }
+}
+
+/// Ensemble members' trajectories in one long table: `member`, `t`, `x0`, `x1`, …, and the steps
+/// taken in all; a failed member is an error naming it (`what(j)` says where it came from).
+pub fn ensemble_table(
+    sols: Vec<Result<Solution, IntegrateError>>,
+    n: usize,
+    what: impl Fn(usize) -> String,
+) -> crate::error::Result<(crate::io::Table, usize)> {
+    use crate::io::{Column, Table};
+    let (mut member, mut t, mut steps) = (vec![], vec![], 0usize);
+    let mut cols: Vec<Vec<f64>> = vec![vec![]; n];
+    for (j, sol) in sols.into_iter().enumerate() {
+        let sol =
+            sol.map_err(|e| crate::error::Error::failed("ensemble", format!("{}: {e}", what(j))))?;
+        steps += sol.stats.n_accepted + sol.stats.n_rejected;
+        member.extend(std::iter::repeat_n(j as i64, sol.t.len()));
+        for (i, c) in cols.iter_mut().enumerate() {
+            c.extend(sol.unit(i));
+        }
+        t.extend(sol.t);
+    }
+    let mut table = Table::new();
+    table.push("member", Column::I64(member));
+    table.push("t", Column::F64(t));
+    for (i, c) in cols.into_iter().enumerate() {
+        table.push(format!("x{i}"), Column::F64(c));
+    }
+    Ok((table, steps))
+}
+
+/// Iterates a discrete-time map from `x0` for `steps` steps, keeping the state before step 0 and
+/// after the steps in `keep` (sorted step indices `0..=steps`); `t` is `t0` + the step index.
+/// A state that becomes non-finite is an error naming the step.
+pub fn iterate(
+    map: &dyn crate::model::Map,
+    x0: &[f64],
+    t0: f64,
+    steps: usize,
+    keep: &[usize],
+) -> crate::error::Result<Solution> {
+    let n = map.dim();
+    crate::memory::check("t1", keep.len() as u128 * (n as u128 + 1) * 8 * 3, None)?;
+    let mut h = x0.to_vec();
+    let (mut t, mut x) = (vec![], vec![]);
+    let mut next = 0;
+    for step in 0..=steps {
+        if keep.get(next) == Some(&step) {
+            if h.iter().any(|v| !v.is_finite()) {
+                return Err(crate::error::Error::failed(
+                    "simulate",
+                    format!("the state became non-finite by step {step}"),
+                ));
+            }
+            t.push(t0 + step as f64);
+            x.extend_from_slice(&h);
+            next += 1;
+        }
+        if step < steps {
+            map.step(step, &mut h);
+        }
+    }
+    Ok(Solution {
+        t,
+        x,
+        n,
+        stats: Stats {
+            n_accepted: steps,
+            ..Stats::default()
+        },
+        status: Status::Completed,
+    })
+}
+
+/// `samples` step indices spread evenly over `0..=steps` (every step when `samples` is 0 or
+/// exceeds them; fewer than 2 otherwise is an error naming `samples`).
+pub fn sample_steps(steps: usize, samples: usize) -> crate::error::Result<Vec<usize>> {
+    if samples == 0 || samples > steps {
+        return Ok((0..=steps).collect());
+    }
+    if samples < 2 {
+        return Err(crate::error::Error::invalid(
+            "samples",
+            format!("{samples} (need at least 2)"),
+        ));
+    }
+    let mut k: Vec<usize> = (0..samples)
+        .map(|i| (i as f64 * steps as f64 / (samples - 1) as f64).round() as usize)
+        .collect();
+    k.dedup();
+    Ok(k)
 }
 
 /// Integrates `model` from `x0` over `span = (t0, t1)` with `method`.
