@@ -745,6 +745,31 @@ pub struct ResolvedParam {
     pub description: String,
 }
 
+impl ResolvedParam {
+    /// The fixed point at p = `from` nearest the start state among those Newton reaches from it
+    /// and from `starts` random states (seeded) in a box twice the start's size.
+    pub fn start_point(&self, from: f64, starts: usize, seed: u64) -> Result<Vec<f64>> {
+        use crate::fixed_points::{find_fixed_points, random_starts, FinderOptions};
+        let (sys, x0) = (self.system.as_ref(), &self.x0);
+        let n = sys.dim();
+        let scale = x0.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let mut s = random_starts(n, starts, -2.0 * scale, 2.0 * scale, seed);
+        s.push(x0.to_vec());
+        let residual = crate::continuation::Residual { sys, p: from };
+        let pts = find_fixed_points(&residual, &s, &FinderOptions::default())?;
+        let dist = |x: &[f64]| -> f64 { x.iter().zip(x0).map(|(a, b)| (a - b) * (a - b)).sum() };
+        pts.into_iter()
+            .map(|p| p.x)
+            .min_by(|a, b| dist(a).total_cmp(&dist(b)))
+            .ok_or_else(|| {
+                Error::failed(
+                    "continuation",
+                    format!("no fixed point found at p = {from}: give a start with --x0"),
+                )
+            })
+    }
+}
+
 impl Source {
     /// The source with one named parameter (Keller-style continuation needs ∂f/∂p):
     ///

@@ -2,12 +2,9 @@
 //! bifurcations. Argument parsing → the resolver (`neurodyn::source`) → `continue_branch` → writing.
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Residual, Stop};
-use neurodyn::fixed_points::{find_fixed_points, random_starts, FinderOptions};
-use neurodyn::io::{read_npy_vec, Column, Table, TableFormat};
+use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
+use neurodyn::io::{read_npy_vec, TableFormat};
 use neurodyn::source::{SourceArgs, View};
-use neurodyn::stability::TimeKind;
 use neurodyn::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,24 +106,15 @@ fn run(a: Args) -> Result<(), Error> {
     let x0 = if a.source.x0.is_some() {
         r.x0.clone()
     } else {
-        start_point(sys, &r.x0, a.from, a.starts, a.seed)?
+        r.start_point(a.from, a.starts, a.seed)?
     };
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(a.max_points as u64);
-        b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos} points")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    let bar = neurodyn::io::progress_bar(a.quiet, a.max_points as u64, "{pos} points");
     let b2 = bar.clone();
     opts = opts.progress(move |k| b2.set_position(k as u64));
     let branch = continue_branch(sys, &x0, &opts)?;
     bar.finish_and_clear();
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
-    write(&a, &branch, n)?;
+    write(&a, &branch)?;
     if !a.quiet {
         eprintln!(
             "{}: {} points from {} = {} ({})",
@@ -165,100 +153,17 @@ fn run(a: Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// The fixed point at p = from nearest `x0` among those Newton reaches from x0 and random starts.
-fn start_point(
-    sys: &dyn neurodyn::continuation::Parametrised,
-    x0: &[f64],
-    from: f64,
-    starts: usize,
-    seed: u64,
-) -> Result<Vec<f64>, Error> {
-    let n = sys.dim();
-    let scale = x0.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let mut s = random_starts(n, starts, -2.0 * scale, 2.0 * scale, seed);
-    s.push(x0.to_vec());
-    let pts = find_fixed_points(&Residual { sys, p: from }, &s, &FinderOptions::default())?;
-    let dist = |x: &[f64]| -> f64 { x.iter().zip(x0).map(|(a, b)| (a - b) * (a - b)).sum() };
-    pts.into_iter()
-        .map(|p| p.x)
-        .min_by(|a, b| dist(a).total_cmp(&dist(b)))
-        .ok_or_else(|| {
-            Error::failed(
-                "continuation",
-                format!("no fixed point found at p = {from}: give a start with --x0"),
-            )
-        })
-}
-
-fn write(a: &Args, b: &Branch, n: usize) -> Result<(), Error> {
-    let map = b.kind == TimeKind::Discrete;
-    let mut t = Table::new();
-    t.push("param", Column::F64(b.points.iter().map(|p| p.p).collect()));
-    for i in 0..n {
-        t.push(
-            format!("x{i}"),
-            Column::F64(b.points.iter().map(|p| p.x[i]).collect()),
-        );
-    }
-    t.push(
-        "stable",
-        Column::I64(
-            b.points
-                .iter()
-                .map(|p| i64::from(p.stability.class.is_stable()))
-                .collect(),
-        ),
-    );
-    t.push(
-        "n_unstable",
-        Column::I64(
-            b.points
-                .iter()
-                .map(|p| p.stability.n_unstable as i64)
-                .collect(),
-        ),
-    );
-    t.push(
-        if map { "max_abs_eig" } else { "max_re_eig" },
-        Column::F64(b.points.iter().map(|p| p.stability.max_growth).collect()),
-    );
-    t.push(
-        "residual",
-        Column::F64(b.points.iter().map(|p| p.residual).collect()),
-    );
-    t.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
-    t.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
-    let mut z = Table::new();
-    let bf = &b.bifurcations;
-    z.push(
-        "kind",
-        Column::Str(bf.iter().map(|z| z.kind.label().to_string()).collect()),
-    );
-    z.push("param", Column::F64(bf.iter().map(|z| z.p).collect()));
-    for i in 0..n {
-        z.push(
-            format!("x{i}"),
-            Column::F64(bf.iter().map(|z| z.x[i]).collect()),
-        );
-    }
-    z.push(
-        "omega",
-        Column::F64(bf.iter().map(|z| z.omega.unwrap_or(f64::NAN)).collect()),
-    );
-    z.push(
-        "l1",
-        Column::F64(bf.iter().map(|z| z.l1.unwrap_or(f64::NAN)).collect()),
-    );
-    z.write(&a.out.join("bifurcations.csv"), TableFormat::Csv)?;
+fn write(a: &Args, b: &Branch) -> Result<(), Error> {
+    let (branch, bifurcations) = b.tables();
+    branch.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
+    branch.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
+    bifurcations.write(&a.out.join("bifurcations.csv"), TableFormat::Csv)?;
     // The diagram: stable solid, unstable dashed, bifurcations marked.
     let y = |x: &[f64]| match a.unit {
         Some(u) => x[u],
         None => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
     };
-    let ylabel = match a.unit {
-        Some(u) => format!("x{u}"),
-        None => "‖x‖".to_string(),
-    };
+    let ylabel = a.unit.map_or("‖x‖".to_string(), |u| format!("x{u}"));
     let plot = b.diagram(&format!("Fixed points vs {}", a.param), &ylabel, y);
     plot.save(&a.out.join("diagram"))?;
     Ok(())

@@ -854,3 +854,68 @@ fn critical_pair(s: &Stability, map: bool) -> Option<faer::c64> {
         })
         .copied()
 }
+
+impl Branch {
+    /// The branch as tables: one row per point (`param`, `x0`…, `stable`, `n_unstable`,
+    /// `max_re_eig` for flows or `max_abs_eig` for maps, `residual`), and one per bifurcation
+    /// (`kind`, `param`, `x0`…, `omega`, `l1`; NaN where not defined).
+    pub fn tables(&self) -> (crate::io::Table, crate::io::Table) {
+        use crate::io::{Column, Table};
+        let n = self.points.first().map_or(0, |p| p.x.len());
+        let pts = &self.points;
+        let mut t = Table::new();
+        t.push("param", Column::F64(pts.iter().map(|p| p.p).collect()));
+        for i in 0..n {
+            t.push(
+                format!("x{i}"),
+                Column::F64(pts.iter().map(|p| p.x[i]).collect()),
+            );
+        }
+        t.push(
+            "stable",
+            Column::I64(
+                pts.iter()
+                    .map(|p| i64::from(p.stability.class.is_stable()))
+                    .collect(),
+            ),
+        );
+        t.push(
+            "n_unstable",
+            Column::I64(pts.iter().map(|p| p.stability.n_unstable as i64).collect()),
+        );
+        t.push(
+            if self.kind == TimeKind::Discrete {
+                "max_abs_eig"
+            } else {
+                "max_re_eig"
+            },
+            Column::F64(pts.iter().map(|p| p.stability.max_growth).collect()),
+        );
+        t.push(
+            "residual",
+            Column::F64(pts.iter().map(|p| p.residual).collect()),
+        );
+        let bf = &self.bifurcations;
+        let mut z = Table::new();
+        z.push(
+            "kind",
+            Column::Str(bf.iter().map(|z| z.kind.label().to_string()).collect()),
+        );
+        z.push("param", Column::F64(bf.iter().map(|z| z.p).collect()));
+        for i in 0..n {
+            z.push(
+                format!("x{i}"),
+                Column::F64(bf.iter().map(|z| z.x[i]).collect()),
+            );
+        }
+        z.push(
+            "omega",
+            Column::F64(bf.iter().map(|z| z.omega.unwrap_or(f64::NAN)).collect()),
+        );
+        z.push(
+            "l1",
+            Column::F64(bf.iter().map(|z| z.l1.unwrap_or(f64::NAN)).collect()),
+        );
+        (t, z)
+    }
+}
