@@ -2,7 +2,7 @@
 //! a table here is a handful of flat columns, and this keeps a clean build minutes shorter).
 //!
 //! Written: one row group, every column `REQUIRED` (`DOUBLE`, `INT64`, or `BYTE_ARRAY` annotated as
-//! UTF-8 `STRING`), Snappy pages, statistics on — what pandas (pyarrow), polars and DuckDB read.
+//! UTF-8 `STRING`), Snappy pages, statistics on — what pandas (pyarrow) and polars read.
 //! Read: any flat file of those or of `FLOAT`/`INT32`/`BOOLEAN` columns, required or optional.
 
 use super::{Column, Table};
