@@ -77,6 +77,15 @@ impl Error {
 /// Crate result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `value` must be finite and > 0 (an error naming `field` otherwise).
+pub fn ensure_positive(field: &str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{value} (must be positive)")))
+    }
+}
+
 /// Checks that every entry of `values` is finite, naming `field` and the first bad index otherwise.
 pub fn ensure_finite(field: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {

@@ -811,3 +811,127 @@ pub fn anru_orders(
         targets,
     })
 }
+
+/// `D^α` of every column of `data` (row-major `t × n`) by `method`: `gl`, `rl`, `l1` (see
+/// [`Scheme`]), `spectral` or `spectral-int` (the seed's periodic Fourier operators, real part).
+pub fn differentiate(
+    method: &str,
+    data: &[f64],
+    (t, n): (usize, usize),
+    alpha: f64,
+    dt: f64,
+) -> Result<Vec<f64>> {
+    if method != "spectral" && method != "spectral-int" {
+        return fracdiff_columns(data, t, n, alpha, dt, method.parse()?);
+    }
+    let mut d = vec![0.0; t * n];
+    for i in 0..n {
+        let col: Vec<f64> = (0..t).map(|k| data[k * n + i]).collect();
+        let (re, _) = if method == "spectral" {
+            spectral(&col, alpha, dt)?
+        } else {
+            spectral_integral(&col, alpha, dt)?
+        };
+        for k in 0..t {
+            d[k * n + i] = re[k];
+        }
+    }
+    Ok(d)
+}
+
+/// `start:end` (samples, end exclusive, start < end) of the `--estimate` error window.
+pub fn parse_window(s: &str) -> Result<std::ops::Range<usize>> {
+    let bad = || {
+        Error::invalid(
+            "window",
+            format!("`{s}`: expected start:end with start < end"),
+        )
+    };
+    let (a, b) = s.split_once(':').ok_or_else(bad)?;
+    let (a, b): (usize, usize) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a >= b {
+        return Err(bad());
+    }
+    Ok(a..b)
+}
+
+/// [`estimate_order`] for each signal (column) of `signals` against its target (`targets`:
+/// one column used for every signal, or one per signal): a table `signal`, `alpha`, `error`.
+pub fn estimate_orders(
+    signals: &crate::io::Signals,
+    targets: &crate::io::Signals,
+    alphas: &[f64],
+    dt: f64,
+    anchor: usize,
+    window: std::ops::Range<usize>,
+) -> Result<crate::io::Table> {
+    use crate::io::{Column, Table};
+    if targets.t != signals.t || !(targets.n == 1 || targets.n == signals.n) {
+        return Err(Error::invalid(
+            "target",
+            format!(
+                "is {}×{}, the input is {}×{} (need the same length, one column or one per signal)",
+                targets.t, targets.n, signals.t, signals.n
+            ),
+        ));
+    }
+    let (mut best, mut err) = (vec![], vec![]);
+    for i in 0..signals.n {
+        let s = signals.column(i);
+        let t = targets.column(if targets.n == 1 { 0 } else { i });
+        let e = estimate_order(&[s], &[t], alphas, dt, anchor, window.clone())?;
+        let k = e.alphas.iter().position(|&a| a == e.alpha).unwrap_or(0);
+        best.push(e.alpha);
+        err.push(e.errors[k]);
+    }
+    let mut table = Table::new();
+    table
+        .push("signal", Column::Str(signals.names.clone()))
+        .push("alpha", Column::F64(best))
+        .push("error", Column::F64(err));
+    Ok(table)
+}
+
+impl AnruOrders {
+    /// The per-neuron orders (`neuron`, `alpha`), the mean response's error curve (`alpha`,
+    /// `error`) and the mean responses per ξ (`t`, `r_xi…`).
+    pub fn tables(&self, opts: &AnruOrderOptions) -> [crate::io::Table; 3] {
+        use crate::io::{Column, Table};
+        let mut per = Table::new();
+        per.push(
+            "neuron",
+            Column::I64((0..self.neuron_alpha.len() as i64).collect()),
+        )
+        .push("alpha", Column::F64(self.neuron_alpha.clone()));
+        let mut mean = Table::new();
+        mean.push("alpha", Column::F64(self.mean.alphas.clone()))
+            .push("error", Column::F64(self.mean.errors.clone()));
+        let mut resp = Table::new();
+        resp.push("t", Column::I64((0..opts.steps as i64).collect()));
+        for (x, r) in opts.xis.iter().zip(&self.responses) {
+            resp.push(format!("r_xi{x}"), Column::F64(r.clone()));
+        }
+        [per, mean, resp]
+    }
+
+    /// The histogram of the per-neuron orders over [−1, 1] in 20 bins.
+    pub fn histogram(&self, opts: &AnruOrderOptions, isolated: bool) -> crate::plot::LinePlot {
+        crate::plot::LinePlot::new(
+            format!(
+                "per-neuron fractional order ({} network, ξ = {}; mean response α* = {:.3})",
+                if isolated { "isolated" } else { "interacting" },
+                opts.xis.iter().cloned().fold(0.0, f64::max),
+                self.mean.alpha
+            ),
+            "α (> 0: differentiation / adaptation, < 0: integration)",
+            "neurons",
+        )
+        .series(
+            "neurons per bin",
+            crate::plot::histogram_steps(&self.neuron_alpha, -1.0, 1.0, 20),
+        )
+    }
+}

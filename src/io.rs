@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub mod journal;
 mod parquet_table;
 
 fn open(path: &Path, field: &str) -> Result<File> {
@@ -481,6 +482,60 @@ impl Signals {
     pub fn column(&self, i: usize) -> Vec<f64> {
         (0..self.t).map(|k| self.data[k * self.n + i]).collect()
     }
+
+    /// The sample spacing: `dt` if given, else that of the `t` column, which must be uniform
+    /// (errors name `dt`).
+    pub fn spacing(&self, dt: Option<f64>) -> Result<f64> {
+        match (dt, &self.time) {
+            (Some(d), _) => Ok(d),
+            (None, Some(t)) if t.len() >= 2 => {
+                let d = t[1] - t[0];
+                if t.windows(2)
+                    .any(|w| ((w[1] - w[0]) - d).abs() > 1e-9 * d.abs().max(1e-300))
+                {
+                    return Err(Error::invalid(
+                        "dt",
+                        "the `t` column is not uniformly spaced; resample or give --dt",
+                    ));
+                }
+                Ok(d)
+            }
+            _ => Err(Error::invalid(
+                "dt",
+                "missing: give --dt (the input has no `t` column)",
+            )),
+        }
+    }
+
+    /// Writes `data` (row-major `t × n`, e.g. a transform of these signals) to `path` in the
+    /// signals' own shape: `.npy` 1-D or 2-D as read, or a table with the same column names (and
+    /// the `t` column).
+    pub fn write_like(&self, path: &Path, data: &[f64]) -> Result<()> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if ext == "npy" {
+            return if self.one_d {
+                write_npy_vec(path, data)
+            } else {
+                write_npy_mat(path, self.t, self.n, data)
+            };
+        }
+        let fmt = TableFormat::from_path(path)?;
+        let mut table = Table::new();
+        if let Some(t) = &self.time {
+            table.push("t", Column::F64(t.clone()));
+        }
+        for (i, name) in self.names.iter().enumerate() {
+            table.push(
+                name.clone(),
+                Column::F64((0..self.t).map(|k| data[k * self.n + i]).collect()),
+            );
+        }
+        table.write(path, fmt)
+    }
 }
 
 /// Reads signals from `.npy` (1-D, or 2-D T×N), Parquet or CSV (numeric columns; a column named
@@ -772,4 +827,50 @@ pub fn read_states(path: &Path, field: &str, n: usize, samples: usize) -> Result
     Ok((0..starts.nrows())
         .map(|r| (0..n).map(|c| starts[(r, c)]).collect())
         .collect())
+}
+
+/// FNV-1a (64-bit) of `bytes`: a cheap fingerprint that names a file's contents in a journal.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// `out` without its extension, `_suffix` appended to the file name (`a/s.csv` → `a/s_suffix`).
+pub fn suffixed(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let st = out.with_extension("");
+    let name = st
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    st.with_file_name(format!("{name}_{suffix}"))
+}
+
+/// How a command's outputs are written: `Staged` (a one-shot command: every file appears at the
+/// end, together, or none does) or `AsTheyCome` (a training run keeps each epoch's checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    Staged,
+    AsTheyCome,
+}
+
+/// A command's `main`: parse the arguments, run, report (a JSON line on stdout with `json`),
+/// and turn the result into the exit code (0, 2 invalid input, 1 failed run), committing or
+/// discarding staged outputs. `faer_seq`: faer runs single-threaded (the command parallelises
+/// across work items with rayon, where faer's own threads only add overhead).
+pub fn cli_main<A: clap::Parser>(
+    outputs: impl Fn(&A) -> Outputs,
+    faer_seq: bool,
+    json: impl Fn(&A) -> bool,
+    run: impl FnOnce(A) -> Result<()>,
+) -> std::process::ExitCode {
+    if faer_seq {
+        faer::set_global_parallelism(faer::Par::Seq);
+    }
+    let args = A::parse();
+    if outputs(&args) == Outputs::Staged {
+        stage_outputs();
+    }
+    let json = json(&args);
+    exit_with(run(args), json)
 }

@@ -479,3 +479,30 @@ mod suffix_tests {
         assert_eq!(p, std::path::PathBuf::from("figs/organics_phase_w0.5.png"));
     }
 }
+
+/// A histogram of `values` over `[lo, hi]` in `bins` equal bins (values outside are clamped into
+/// the end bins) as a step outline: two points per bin, (left, count) and (right, count).
+pub fn histogram_steps(values: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
+    let bins = bins.max(1);
+    let w = ((hi - lo) / bins as f64).max(1e-12);
+    let mut counts = vec![0usize; bins];
+    for v in values {
+        counts[(((v - lo) / w).floor().max(0.0) as usize).min(bins - 1)] += 1;
+    }
+    let mut pts = Vec::with_capacity(2 * bins);
+    for (k, c) in counts.iter().enumerate() {
+        pts.push((lo + w * k as f64, *c as f64));
+        pts.push((lo + w * (k + 1) as f64, *c as f64));
+    }
+    pts
+}
+
+/// [`histogram_steps`] over the values' own range (empty for no values).
+pub fn histogram(values: &[f64], bins: usize) -> Vec<(f64, f64)> {
+    if values.is_empty() {
+        return vec![];
+    }
+    let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    histogram_steps(values, lo, hi, bins)
+}

@@ -257,6 +257,17 @@ fn cordsnet(p: &CordsPreset, x0: Option<&Path>, view: View) -> Result<Resolved> 
 }
 
 impl Resolved {
+    /// An input-driven map must have input for each of the `need` steps asked for (field `inputs`).
+    pub fn check_input_len(&self, need: usize) -> Result<()> {
+        match self.input_len {
+            Some(len) if len < need => Err(Error::invalid(
+                "inputs",
+                format!("has {len} steps but warmup + transient + steps = {need}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The integration `simulate` runs: the method named on the command line, else the preset's,
     /// else `tsit5`; `[dt, rtol, atol]` likewise (defaults 0.01, 1e-6, 1e-9); the end time the
     /// command line's, else the preset's, else 50, and greater than t0. Returns the method's name,

@@ -3,11 +3,11 @@
 
 use clap::Parser;
 use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
+use neurodyn::io::Outputs;
 use neurodyn::io::{read_npy_vec, TableFormat};
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::Error;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Follow the fixed points of a flow or map through one parameter by pseudo-arclength
 /// continuation, through folds, and detect and locate folds, branch points, Hopf points (with ω
@@ -169,10 +169,6 @@ fn write(a: &Args, b: &Branch) -> Result<(), Error> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    neurodyn::io::stage_outputs();
-    faer::set_global_parallelism(faer::Par::Seq);
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+fn main() -> std::process::ExitCode {
+    neurodyn::io::cli_main(|_: &Args| Outputs::Staged, true, |a| a.json, run)
 }

@@ -9,6 +9,7 @@ use neurodyn::cordsnet::fit::CordsRun;
 use neurodyn::cordsnet::spec::NetSpec;
 use neurodyn::cordsnet::Arch;
 use neurodyn::data::Dataset;
+use neurodyn::io::Outputs;
 use neurodyn::io::{progress_bar, TableFormat};
 use neurodyn::krylov::{arnoldi, LinearOperator, NewtonKrylovOptions};
 use neurodyn::Error;
@@ -219,11 +220,17 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
     // One-shot commands write all their files or none; a training run keeps every epoch.
-    if !matches!(args.command, Cmd::Train(_)) {
-        neurodyn::io::stage_outputs();
-    }
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+    neurodyn::io::cli_main(
+        |a: &Args| {
+            if matches!(a.command, Cmd::Train(_)) {
+                Outputs::AsTheyCome
+            } else {
+                Outputs::Staged
+            }
+        },
+        false,
+        |a| a.json,
+        run,
+    )
 }

@@ -7,12 +7,12 @@ use neurodyn::fixed_points::search::{
     Starts,
 };
 use neurodyn::fixed_points::FinderOptions;
+use neurodyn::io::Outputs;
 use neurodyn::io::TableFormat;
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::stability::TimeKind;
 use neurodyn::Error;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Find the fixed points of a rate-RNN flow (preset or .npy weights), of the discrete RNN map
 /// h ← φ(W h + b) (--map, as FixedPointFinder does for trained RNNs), or of an ORGaNICs circuit with
@@ -236,13 +236,9 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    neurodyn::io::stage_outputs();
+fn main() -> std::process::ExitCode {
     // The work is parallel across trials / initial states (rayon); faer's own threading inside each
     // small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms
     // sequential vs 29 ms threaded; BENCHMARKS.md).
-    faer::set_global_parallelism(faer::Par::Seq);
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+    neurodyn::io::cli_main(|_: &Args| Outputs::Staged, true, |a| a.json, run)
 }

@@ -3,13 +3,13 @@
 
 use clap::Parser;
 use neurodyn::fracdiff::{
-    anru_orders, estimate_order, fracdiff_columns, spectral, spectral_integral, AnruOrderOptions,
-    Scheme,
+    anru_orders, differentiate, estimate_orders, parse_window, AnruOrderOptions,
 };
-use neurodyn::io::{read_signals, write_npy_mat, write_npy_vec, Column, Table, TableFormat};
+use neurodyn::io::suffixed;
+use neurodyn::io::Outputs;
+use neurodyn::io::{read_signals, TableFormat};
 use neurodyn::Error;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Fractional derivative D^α of every signal (column) of a recording, with base point t = 0 on a
 /// uniform grid of spacing --dt; one output sample per input sample.
@@ -84,29 +84,9 @@ struct Args {
 
 /// `fracdiff --anru CHECKPOINT`: the per-neuron order analysis (library: `anru_orders`).
 fn anru_pipeline(args: &Args, path: &std::path::Path) -> Result<(), Error> {
-    use neurodyn::io::{Column, Table, TableFormat};
-    use neurodyn::tensor::safetensors::read_tensors;
-    use neurodyn::train::checkpoint::{analysis, load, Analysis};
     let fmt = TableFormat::from_path(&args.out)?;
     neurodyn::io::check_output("out", &args.out)?;
-    let (net, _) = load::<f64>(path)?;
-    let Analysis::Anru(model) = analysis(&net)? else {
-        return Err(Error::invalid(
-            "anru",
-            format!(
-                "{}: not an ANRU checkpoint (train --cell anru)",
-                path.display()
-            ),
-        ));
-    };
-    let u_xh = read_tensors(path)?
-        .into_iter()
-        .find(|t| t.0 == "U_xh")
-        .ok_or_else(|| Error::invalid("anru", "the checkpoint has no `U_xh`"))?;
-    let k = u_xh.1.get(1).copied().unwrap_or(1).max(1);
-    // U_xh ← diag: neuron i's own input x_i enters with weight Σ_c U_xh[i, c] (U_xh[i, 0] for
-    // the one-channel psMNIST network).
-    let u: Vec<f64> = u_xh.2.chunks(k).map(|r| r.iter().sum()).collect();
+    let (model, u) = neurodyn::train::checkpoint::anru_with_inputs(path)?;
     let opts = AnruOrderOptions {
         trials: args.trials,
         isolated: args.isolated,
@@ -114,69 +94,19 @@ fn anru_pipeline(args: &Args, path: &std::path::Path) -> Result<(), Error> {
         ..AnruOrderOptions::default()
     };
     let r = anru_orders(&model, &u, &opts)?;
-    let mut t = Table::new();
-    t.push("neuron", Column::I64((0..u.len() as i64).collect()));
-    t.push("alpha", Column::F64(r.neuron_alpha.clone()));
-    t.write(&args.out, fmt)?;
-    let stem = args.out.with_extension("");
-    let side = |suffix: &str| {
-        let name = format!(
-            "{}_{suffix}",
-            stem.file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
-        stem.with_file_name(name)
-    };
-    let mut m = Table::new();
-    m.push("alpha", Column::F64(r.mean.alphas.clone()));
-    m.push("error", Column::F64(r.mean.errors.clone()));
-    m.write(&side("mean.csv"), TableFormat::Csv)?;
-    let mut rt = Table::new();
-    rt.push("t", Column::I64((0..opts.steps as i64).collect()));
-    for (x, resp) in opts.xis.iter().zip(&r.responses) {
-        rt.push(format!("r_xi{x}"), Column::F64(resp.clone()));
-    }
-    rt.write(&side("responses.csv"), TableFormat::Csv)?;
-    // Histogram of the per-neuron orders over [−1, 1] in 20 bins (a step outline).
-    let bins = 20;
-    let mut counts = vec![0usize; bins];
-    for a in &r.neuron_alpha {
-        let b = (((a + 1.0) / 2.0 * bins as f64).floor() as usize).min(bins - 1);
-        counts[b] += 1;
-    }
-    let mut pts = vec![];
-    for (b, c) in counts.iter().enumerate() {
-        let (x0, x1) = (
-            -1.0 + 2.0 * b as f64 / bins as f64,
-            -1.0 + 2.0 * (b + 1) as f64 / bins as f64,
-        );
-        pts.push((x0, *c as f64));
-        pts.push((x1, *c as f64));
-    }
-    neurodyn::plot::LinePlot::new(
-        format!(
-            "per-neuron fractional order ({} network, ξ = {}; mean response α* = {:.3})",
-            if args.isolated {
-                "isolated"
-            } else {
-                "interacting"
-            },
-            opts.xis.iter().cloned().fold(0.0, f64::max),
-            r.mean.alpha
-        ),
-        "α (> 0: differentiation / adaptation, < 0: integration)",
-        "neurons",
-    )
-    .series("neurons per bin", pts)
-    .save(&side("hist"))?;
+    let [per, mean, responses] = r.tables(&opts);
+    per.write(&args.out, fmt)?;
+    mean.write(&suffixed(&args.out, "mean.csv"), TableFormat::Csv)?;
+    responses.write(&suffixed(&args.out, "responses.csv"), TableFormat::Csv)?;
+    r.histogram(&opts, args.isolated)
+        .save(&suffixed(&args.out, "hist"))?;
     if !args.quiet {
         let mean_a = r.neuron_alpha.iter().sum::<f64>() / r.neuron_alpha.len() as f64;
         eprintln!(
             "mean-response order α* = {:.4}; per-neuron α: mean {mean_a:.4}; wrote {}, {}_mean.csv, _responses.csv, _hist.png/.svg",
             r.mean.alpha,
             args.out.display(),
-            stem.display()
+            args.out.with_extension("").display()
         );
     }
     Ok(())
@@ -192,68 +122,19 @@ fn run(args: Args) -> Result<(), Error> {
         .ok_or_else(|| Error::invalid("input", "missing: give --input"))?;
     neurodyn::io::check_output("out", &args.out)?;
     let sig = read_signals(&input, "input")?;
-    let dt = match (args.dt, &sig.time) {
-        (Some(d), _) => d,
-        (None, Some(t)) if t.len() >= 2 => {
-            let d = t[1] - t[0];
-            if t.windows(2)
-                .any(|w| ((w[1] - w[0]) - d).abs() > 1e-9 * d.abs().max(1e-300))
-            {
-                return Err(Error::invalid(
-                    "dt",
-                    "the `t` column is not uniformly spaced; resample or give --dt",
-                ));
-            }
-            d
-        }
-        _ => {
-            return Err(Error::invalid(
-                "dt",
-                "missing: give --dt (the input has no `t` column)",
-            ))
-        }
-    };
+    let dt = sig.spacing(args.dt)?;
     if args.estimate {
         let target = args
             .target
             .as_ref()
             .ok_or_else(|| Error::invalid("target", "--estimate needs --target"))?;
         let tgt = read_signals(target, "target")?;
-        if tgt.t != sig.t || !(tgt.n == 1 || tgt.n == sig.n) {
-            return Err(Error::invalid("target", format!("is {}×{}, the input is {}×{} (need the same length, one column or one per signal)", tgt.t, tgt.n, sig.t, sig.n)));
-        }
         let alphas = neurodyn::io::parse_range(&args.alphas, "alphas", 1)?;
-        let w: Vec<usize> = args
-            .window
-            .split(':')
-            .map(|x| x.parse::<usize>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                Error::invalid("window", format!("`{}`: expected start:end", args.window))
-            })?;
-        if w.len() != 2 || w[0] >= w[1] {
-            return Err(Error::invalid(
-                "window",
-                format!("`{}`: expected start:end with start < end", args.window),
-            ));
-        }
-        let mut best = vec![];
-        let mut err = vec![];
-        for i in 0..sig.n {
-            let s = sig.column(i);
-            let t = tgt.column(if tgt.n == 1 { 0 } else { i });
-            let e = estimate_order(&[s], &[t], &alphas, dt, args.anchor, w[0]..w[1])?;
-            let k = e.alphas.iter().position(|&a| a == e.alpha).unwrap_or(0);
-            best.push(e.alpha);
-            err.push(e.errors[k]);
-        }
-        let mut table = Table::new();
-        table.push("signal", Column::Str(sig.names.clone()));
-        table.push("alpha", Column::F64(best.clone()));
-        table.push("error", Column::F64(err));
-        let fmt = TableFormat::from_path(&args.out)?;
-        table.write(&args.out, fmt)?;
+        let window = parse_window(&args.window)?;
+        let table = estimate_orders(&sig, &tgt, &alphas, dt, args.anchor, window)?;
+        table.write(&args.out, TableFormat::from_path(&args.out)?)?;
         if !args.quiet {
+            let best = table.f64s("alpha").unwrap_or_default();
             let mean = best.iter().sum::<f64>() / best.len() as f64;
             eprintln!(
                 "estimated orders of {} signals: mean α = {mean:.4}; wrote {}",
@@ -266,49 +147,8 @@ fn run(args: Args) -> Result<(), Error> {
     let alpha = args
         .alpha
         .ok_or_else(|| Error::invalid("alpha", "missing: give --alpha"))?;
-    let out = if args.method == "spectral" || args.method == "spectral-int" {
-        let mut d = vec![0.0; sig.t * sig.n];
-        for i in 0..sig.n {
-            let (re, _) = if args.method == "spectral" {
-                spectral(&sig.column(i), alpha, dt)?
-            } else {
-                spectral_integral(&sig.column(i), alpha, dt)?
-            };
-            for k in 0..sig.t {
-                d[k * sig.n + i] = re[k];
-            }
-        }
-        d
-    } else {
-        let scheme: Scheme = args.method.parse()?;
-        fracdiff_columns(&sig.data, sig.t, sig.n, alpha, dt, scheme)?
-    };
-    let ext = args
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    if ext == "npy" {
-        if sig.one_d {
-            write_npy_vec(&args.out, &out)?;
-        } else {
-            write_npy_mat(&args.out, sig.t, sig.n, &out)?;
-        }
-    } else {
-        let fmt = TableFormat::from_path(&args.out)?;
-        let mut table = Table::new();
-        if let Some(t) = &sig.time {
-            table.push("t", Column::F64(t.clone()));
-        }
-        for (i, name) in sig.names.iter().enumerate() {
-            table.push(
-                name.clone(),
-                Column::F64((0..sig.t).map(|k| out[k * sig.n + i]).collect()),
-            );
-        }
-        table.write(&args.out, fmt)?;
-    }
+    let out = differentiate(&args.method, &sig.data, (sig.t, sig.n), alpha, dt)?;
+    sig.write_like(&args.out, &out)?;
     if !args.quiet {
         eprintln!(
             "D^{alpha} ({}) of {} signal(s) × {} samples, h = {dt}; wrote {}",
@@ -321,9 +161,6 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    neurodyn::io::stage_outputs();
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+fn main() -> std::process::ExitCode {
+    neurodyn::io::cli_main(|_: &Args| Outputs::Staged, false, |a| a.json, run)
 }

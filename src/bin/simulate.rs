@@ -5,12 +5,12 @@ use clap::Parser;
 use neurodyn::integrate::{
     ensemble_table, integrate, integrate_ensemble, iterate, sample_steps, Options, SaveAt, Solution,
 };
+use neurodyn::io::Outputs;
 use neurodyn::io::TableFormat;
 use neurodyn::model::{Model, System};
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::Error;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -242,9 +242,6 @@ fn iterate_map(args: &Args, m: &dyn neurodyn::model::Map, x0: &[f64]) -> Result<
     Ok(())
 }
 
-fn main() -> ExitCode {
-    neurodyn::io::stage_outputs();
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+fn main() -> std::process::ExitCode {
+    neurodyn::io::cli_main(|_: &Args| Outputs::Staged, false, |a| a.json, run)
 }

@@ -3,13 +3,13 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use neurodyn::io::Outputs;
 use neurodyn::sweep::{
     finish, phase_diagram, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
     FULL_CONFIG,
 };
 use neurodyn::Error;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// Classify random ORGaNICs circuits over a grid of recurrent scales δ and input strengths as
 /// fixed point / periodic / diverging / undetermined (the stability sweep of Rawat, Heeger & Martiniani (2024)), with the Jacobian spectrum at
@@ -223,12 +223,9 @@ fn run(args: Args) -> Result<(), Error> {
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     // The work is parallel across trials / initial states (rayon); faer's own threading inside each
     // small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms
     // sequential vs 29 ms threaded; BENCHMARKS.md).
-    faer::set_global_parallelism(faer::Par::Seq);
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+    neurodyn::io::cli_main(|_: &Args| Outputs::AsTheyCome, true, |a| a.json, run)
 }

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use neurodyn::data::Dataset;
+use neurodyn::io::Outputs;
 use neurodyn::learn::{OptimizerKind, Schedule};
 use neurodyn::nn::fit::{CnnConfig, CnnRun};
 use neurodyn::nn::{Arch, Norm};
@@ -119,7 +120,5 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+    neurodyn::io::cli_main(|_: &Args| Outputs::AsTheyCome, false, |a| a.json, run)
 }

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use neurodyn::data::custom::{CustomLoss, CustomSpec};
+use neurodyn::io::Outputs;
 use neurodyn::learn::Schedule;
 use neurodyn::train::cell::{CellKind, RatePhi};
 use neurodyn::train::run::{Device, Precision, RecurrentRun, RunConfig, TaskProtocol};
@@ -183,7 +184,5 @@ fn run(a: Args) -> Result<(), Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let json = args.json;
-    neurodyn::io::exit_with(run(args), json)
+    neurodyn::io::cli_main(|_: &Args| Outputs::AsTheyCome, false, |a| a.json, run)
 }

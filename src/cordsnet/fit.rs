@@ -351,17 +351,6 @@ impl CordsRun {
         }
         Ok((loss / n as f64, correct as f64 / n as f64))
     }
-
-    /// Trains the remaining epochs with the shared driver ([`learn::fit`]): after each, the
-    /// checkpoint, then the metrics; at the end the learning curve.
-    pub fn train(&mut self, progress: &mut dyn FnMut(CordsProgress)) -> Result<Vec<CordsRow>> {
-        learn::fit(self, progress)
-    }
-
-    /// epoch, slope, train_loss, train_accuracy, test_loss, test_accuracy, seconds.
-    pub fn metrics(&self) -> Table {
-        CordsRow::table(&self.rows)
-    }
 }
 
 impl Learner for CordsRun {

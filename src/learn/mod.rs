@@ -152,6 +152,19 @@ pub trait Learner {
     }
     /// Writes the network and the optimiser state with the run state `meta`, atomically.
     fn save(&self, path: &Path, meta: Vec<(String, String)>) -> Result<()>;
+    /// Trains the remaining epochs ([`fit`]): after each, the checkpoint (with the run state),
+    /// then `metrics.csv`/`.parquet` that say it exists; at the end the learning curve.
+    /// `progress(event)` is called after every minibatch and every evaluation.
+    fn train(&mut self, progress: &mut dyn FnMut(Progress<Self::Row>)) -> Result<Vec<Self::Row>>
+    where
+        Self: Sized,
+    {
+        fit(self, progress)
+    }
+    /// The metrics table of the epochs done (one row per epoch).
+    fn metrics(&self) -> Table {
+        Self::Row::table(self.rows())
+    }
     /// Writes the checkpoint of the epochs done (network, optimiser, run state) to `path`.
     fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let meta = run_state(Self::KIND, &self.config_toml()?, self.rows())?;

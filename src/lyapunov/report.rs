@@ -250,3 +250,229 @@ pub fn summarise_networks(
         .map(|(&v, s)| (v, s).into())
         .collect())
 }
+
+/// What a spectrum run writes besides its table (the `lyapunov` command's output options).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReportArgs {
+    /// Also write the running estimates (one row per QR batch) to this table.
+    #[arg(long)]
+    pub history: Option<std::path::PathBuf>,
+    /// Record a running estimate every this many QRs (for --history and --plot).
+    #[arg(long, default_value_t = 10)]
+    pub every: usize,
+    /// Add log2 (bits) columns.
+    #[arg(long)]
+    pub bits: bool,
+    /// Confidence intervals: split the accumulated QRs into this many blocks and add columns
+    /// `ci_lo`, `ci_hi` (95 %, Student's t over the block averages) and `block_sd`.
+    #[arg(long, default_value_t = 0)]
+    pub blocks: usize,
+    /// Also write the local (finite-time) exponents of every QR interval to this table (time,
+    /// lambda0, …), and add the columns `local_sd` (their standard deviation) to the output.
+    #[arg(long)]
+    pub local: Option<std::path::PathBuf>,
+    /// Also compute λ₁ by the two-trajectory method (a neighbour at distance 1e-8, renormalised
+    /// every step) over the same warm-up and steps: column `lambda1_two_trajectories`.
+    #[arg(long)]
+    pub brute_force: bool,
+    /// Draw the spectrum and its convergence (or λ_max and D_KY versus g) as PNG + SVG.
+    #[arg(long)]
+    pub plot: bool,
+}
+
+impl ReportArgs {
+    /// Checks the options against a run of `steps` accumulated steps, and every extra output
+    /// path, before any work.
+    pub fn check(&self, steps: usize) -> crate::error::Result<()> {
+        use crate::error::Error;
+        use crate::io::{check_output, TableFormat};
+        for (field, p) in [("history", &self.history), ("local", &self.local)] {
+            if let Some(p) = p {
+                check_output(field, p)?;
+                TableFormat::from_path(p).map_err(|_| {
+                    Error::invalid(field, format!("{}: use .csv or .parquet", p.display()))
+                })?;
+            }
+        }
+        if self.blocks == 1 || self.blocks > steps.max(1) {
+            return Err(Error::invalid(
+                "blocks",
+                format!(
+                    "{}: need at least 2 blocks and no more than --steps ({steps})",
+                    self.blocks
+                ),
+            ));
+        }
+        if self.every == 0 && (self.history.is_some() || self.plot) {
+            return Err(Error::invalid(
+                "every",
+                "must be at least 1 (a running estimate every this many QRs)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Running estimates every `every` QRs when something reads them (bounded memory otherwise).
+    pub fn history_every(&self) -> usize {
+        if self.history.is_some() || self.plot {
+            self.every
+        } else {
+            0
+        }
+    }
+
+    /// Writes the spectrum's table to `out` and the extra outputs asked for; `brute` is λ₁ by
+    /// two trajectories when computed.
+    pub fn write(
+        &self,
+        s: &Spectrum,
+        unit: &str,
+        brute: Option<f64>,
+        out: &std::path::Path,
+    ) -> crate::error::Result<()> {
+        use crate::io::TableFormat;
+        s.table(unit, self.bits, brute)
+            .write(out, TableFormat::from_path(out)?)?;
+        if let Some(p) = &self.local {
+            s.over_time_table(true)
+                .write(p, TableFormat::from_path(p)?)?;
+        }
+        if let Some(p) = &self.history {
+            s.over_time_table(false)
+                .write(p, TableFormat::from_path(p)?)?;
+        }
+        if self.plot {
+            let (spectrum, conv) = s.plots(unit);
+            spectrum.save(&out.with_extension(""))?;
+            conv.save(&crate::io::suffixed(out, "convergence"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Spectrum {
+    /// The run in a few lines for the terminal: λ_max, Σλ, the block interval, the two-trajectory
+    /// check, the sum identity, D_KY and the entropy.
+    pub fn summary(&self, unit: &str, is_map: bool, brute: Option<f64>) -> String {
+        let mut t = format!(
+            "λ_max = {:.6e} {unit}; Σλ = {:.10}; {} QR factorisations",
+            self.max(),
+            self.sum(),
+            self.factorizations
+        );
+        if let Some(ci) = self.confidence(0.95) {
+            t += &format!(
+                "\nλ_max 95 % interval from {} blocks: [{:.6e}, {:.6e}]",
+                self.block_exponents.len(),
+                ci[0].0,
+                ci[0].1
+            );
+        }
+        if let Some(r) = brute {
+            t += &format!(
+                "\nλ₁ by two nearby trajectories = {r:.6e} {unit} (QR: {:.6e}, difference {:.1e})",
+                self.max(),
+                r - self.max()
+            );
+        }
+        if let Some(r) = self.sum_reference {
+            let what = if is_map {
+                "⟨ln|det D|⟩"
+            } else {
+                "⟨tr J⟩"
+            };
+            t += &format!(
+                "\nsum identity: {what} = {r:.10} (difference {:.2e})",
+                self.sum() - r
+            );
+        }
+        t + &format!(
+            "\nKaplan–Yorke dimension = {:.4}; entropy (Σ λ>0) = {:.6e} nats {unit}",
+            self.kaplan_yorke(),
+            self.entropy()
+        )
+    }
+}
+
+/// The rows of a sweep over networks as a text table (`g` or `#`, λ_max, Σλ, D_KY, entropy).
+pub fn summary_text(rows: &[SweepSummary], key: &str) -> String {
+    let mut t = format!(
+        "{:>8} {:>12} {:>12} {:>8} {:>10}",
+        key, "λ_max", "Σλ", "D_KY", "entropy"
+    );
+    for r in rows {
+        t += &format!(
+            "\n{:>8.3} {:>12.5} {:>12.5} {:>8.3} {:>10.5}",
+            r.value, r.lambda_max, r.sum, r.kaplan_yorke, r.entropy
+        );
+    }
+    t
+}
+
+/// Gains from a comma list (`0.5,1,2`) or `start:stop:count` (`0.5:3:11`), each finite and ≥ 0
+/// (field `sweep-g`).
+pub fn parse_gains(s: &str) -> crate::error::Result<Vec<f64>> {
+    use crate::error::Error;
+    let bad = || {
+        Error::invalid(
+            "sweep-g",
+            format!("`{s}`: give a comma list (0.5,1,2) or start:stop:count (0.5:3:11)"),
+        )
+    };
+    let v: Vec<f64> = if s.contains(':') {
+        crate::io::parse_range(s, "sweep-g", 2)?
+    } else {
+        s.split(',')
+            .map(|x| x.trim().parse::<f64>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?
+    };
+    if v.is_empty() || v.iter().any(|g| !(g.is_finite() && *g >= 0.0)) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+/// The GPU computes many spectra at once (a gain sweep or a list of checkpoints), from the
+/// identity frame with no transient: anything else asked of it is refused, naming the option.
+pub fn check_device(
+    gpu: bool,
+    batch: bool,
+    transient: usize,
+    seed: Option<u64>,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if gpu && !batch {
+        return Err(Error::invalid(
+            "device",
+            "--device gpu computes many spectra at once: give --sweep-g or --checkpoints",
+        ));
+    }
+    if gpu && (transient > 0 || seed.is_some()) {
+        return Err(Error::invalid(
+            if transient > 0 { "transient" } else { "seed" },
+            "the GPU spectra start from the identity frame with no transient (use --device cpu)",
+        ));
+    }
+    Ok(())
+}
+
+/// The rows of a run over many networks: the gains of `--sweep-g` (key column `g`), or the
+/// checkpoints' paths (key column `checkpoint`, values their indices); `None` for one network.
+pub fn batch_rows(
+    sweep_g: Option<&str>,
+    checkpoints: &[std::path::PathBuf],
+) -> crate::error::Result<Option<(Column, Vec<f64>)>> {
+    if let Some(gs) = sweep_g {
+        let gains = parse_gains(gs)?;
+        return Ok(Some((Column::F64(gains.clone()), gains)));
+    }
+    if checkpoints.is_empty() {
+        return Ok(None);
+    }
+    let names = checkpoints
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let index = (0..checkpoints.len()).map(|i| i as f64).collect();
+    Ok(Some((Column::Str(names), index)))
+}

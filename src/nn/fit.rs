@@ -311,18 +311,6 @@ impl CnnRun {
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.config.batch)
     }
-
-    /// Trains the remaining epochs with the shared driver ([`learn::fit`]): after each, the
-    /// checkpoint, then the metrics; at the end the learning curve.
-    pub fn train(&mut self, progress: &mut dyn FnMut(CnnProgress)) -> Result<Vec<CnnRow>> {
-        learn::fit(self, progress)
-    }
-
-    /// The metrics table: epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
-    /// seconds.
-    pub fn metrics(&self) -> Table {
-        CnnRow::table(&self.rows)
-    }
 }
 
 impl Learner for CnnRun {

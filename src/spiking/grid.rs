@@ -191,87 +191,82 @@ pub fn rate_accuracy(rate: &RateNetwork, task: Task, trials: usize, seed: u64) -
     Ok(ok as f64 / trials.max(1) as f64)
 }
 
-/// The resume journal of a grid run: a header naming the run, then one line per finished value of
-/// s (`s,correct,trials,mean_rate`, exact decimal round trips), appended and synced as each
-/// finishes. A rerun with the same header continues after the last line; another header is refused.
-#[derive(Debug)]
-pub struct Journal {
-    path: std::path::PathBuf,
+/// A finished value of s in the grid's resume journal ([`crate::io::journal`]):
+/// `s,correct,trials,mean_rate`, exact decimal round trips.
+impl crate::io::journal::JournalRow for GridRow {
+    const FIELDS: usize = 4;
+    const SHAPE: &'static str = "s,correct,trials,mean_rate";
+    fn to_line(&self) -> String {
+        format!(
+            "{:?},{},{},{:?}",
+            self.scaling, self.correct, self.trials, self.mean_rate
+        )
+    }
+    fn parse(f: &[&str]) -> Option<Self> {
+        Some(GridRow {
+            scaling: f[0].parse().ok()?,
+            correct: f[1].parse().ok()?,
+            trials: f[2].parse().ok()?,
+            mean_rate: f[3].parse().ok()?,
+        })
+    }
 }
 
-impl Journal {
-    /// Opens (or creates) the journal at `path` for the run described by `header` (one line),
-    /// returning the rows already finished.
-    pub fn open(path: &std::path::Path, header: &str) -> Result<(Journal, Vec<GridRow>)> {
-        let head = format!("# neurodyn spiking grid v1 {header}");
-        let mut rows = vec![];
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let mut lines = text.lines();
-                if lines.next() != Some(head.as_str()) {
-                    return Err(Error::invalid(
-                        "out",
-                        format!(
-                            "{} belongs to a different grid (checkpoint, task, trials, seed or \
-                             simulation options differ); use another --out or delete it",
-                            path.display()
-                        ),
-                    ));
-                }
-                for (k, line) in lines.enumerate() {
-                    let bad = || {
-                        Error::invalid(
-                            "out",
-                            format!(
-                                "{} line {}: `{line}` is not `s,correct,trials,mean_rate`",
-                                path.display(),
-                                k + 2
-                            ),
-                        )
-                    };
-                    let f: Vec<&str> = line.split(',').collect();
-                    if f.len() != 4 {
-                        return Err(bad());
-                    }
-                    rows.push(GridRow {
-                        scaling: f[0].parse().map_err(|_| bad())?,
-                        correct: f[1].parse().map_err(|_| bad())?,
-                        trials: f[2].parse().map_err(|_| bad())?,
-                        mean_rate: f[3].parse().map_err(|_| bad())?,
-                    });
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::io::write_atomic(path, |w| {
-                    use std::io::Write;
-                    writeln!(w, "{head}").map_err(|e| Error::file(path, e))
-                })?;
-            }
-            Err(e) => return Err(Error::file(path, e)),
-        }
-        Ok((
-            Journal {
-                path: path.to_path_buf(),
-            },
-            rows,
-        ))
-    }
+/// Opens the grid's journal at `path` for the run described by `header` (one line): the
+/// journal, and the rows already finished.
+pub fn open_journal(
+    path: &std::path::Path,
+    header: &str,
+) -> Result<(crate::io::journal::Journal, Vec<GridRow>)> {
+    crate::io::journal::Journal::open(
+        path,
+        &format!("# neurodyn spiking grid v1 {header}"),
+        "out",
+        "checkpoint, task, trials, seed or simulation options",
+    )
+}
 
-    /// Appends a finished row and syncs it to disk.
-    pub fn append(&mut self, row: &GridRow) -> Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::file(&self.path, e))?;
-        writeln!(
-            f,
-            "{:?},{},{},{:?}",
-            row.scaling, row.correct, row.trials, row.mean_rate
-        )
-        .and_then(|_| f.sync_data())
-        .map_err(|e| Error::file(&self.path, e))
-    }
+/// [`grid_search`] that can be killed and resumed: the journal `out/grid.journal` names the run
+/// (the checkpoint's FNV-1a hash, task, trials, seed, neuron, simulation options and grid), keeps
+/// every finished value of s (synced to disk as each finishes), and a rerun with the same
+/// arguments continues after the last one; another run in the same folder is refused (`out`).
+/// `progress(done_trials_before, row)` reports the rows already done at the start (`None`) and
+/// each row as it finishes.
+pub fn resumable_grid_search(
+    checkpoint: &std::path::Path,
+    rate: &RateNetwork,
+    task: Task,
+    opts: &GridOptions,
+    out: &std::path::Path,
+    progress: &mut dyn FnMut(Option<&GridRow>, usize),
+    tick: &(dyn Fn() + Sync),
+) -> Result<GridResult> {
+    let bytes = std::fs::read(checkpoint).map_err(|e| Error::file(checkpoint, e))?;
+    let header = format!(
+        "checkpoint-fnv={:016x} task={} trials={} seed={} neuron={:?} downsample={} initial_refractory={} scalings={:?}",
+        crate::io::fnv1a(&bytes),
+        task.name(),
+        opts.trials,
+        opts.seed,
+        opts.sim.neuron,
+        opts.sim.downsample,
+        opts.sim.initial_refractory,
+        opts.scalings
+    );
+    let (mut journal, done) = open_journal(&out.join("grid.journal"), &header)?;
+    progress(None, done.len() * opts.trials);
+    grid_search(
+        rate,
+        task,
+        opts,
+        done,
+        &mut |row| {
+            progress(Some(row), 0);
+            journal.append(row)?;
+            journal.sync()
+        },
+        tick,
+    )
 }
 
 /// Parses `start:stop:step` (stop included when the steps land on it) into the grid of s.

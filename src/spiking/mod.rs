@@ -18,6 +18,7 @@
 
 pub mod grid;
 pub mod lif;
+pub mod report;
 
 pub use grid::{grid_search, GridOptions, GridResult, GridRow};
 pub use lif::{

@@ -4,6 +4,7 @@
 use super::config::*;
 use super::trial::*;
 use crate::error::{Error, Result};
+use crate::io::journal::Journal;
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,54 +19,54 @@ pub fn shard_jobs(total: usize, i: usize, n: usize) -> std::ops::Range<usize> {
 
 const JOURNAL_HEADER: &str = "job,i_delta,j_input,k_trial,delta,input,seed,condition,chunks,spectral_radius,y_norm,max_re_eig,dist_y0";
 
-fn journal_line(r: &TrialResult) -> String {
-    format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-        r.job,
-        r.i_delta,
-        r.j_input,
-        r.k_trial,
-        r.delta,
-        r.input,
-        r.seed,
-        r.condition as u8,
-        r.chunks,
-        r.spectral_radius,
-        r.y_norm,
-        r.max_re_eig,
-        r.dist_y0
-    )
-}
-
-fn parse_line(line: &str) -> Option<TrialResult> {
-    let f: Vec<&str> = line.split(',').collect();
-    if f.len() != 13 {
-        return None;
+/// A finished trial in the journal ([`crate::io::journal`]): its coordinates and summary.
+impl crate::io::journal::JournalRow for TrialResult {
+    const FIELDS: usize = 13;
+    const SHAPE: &'static str = JOURNAL_HEADER;
+    fn to_line(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.job,
+            self.i_delta,
+            self.j_input,
+            self.k_trial,
+            self.delta,
+            self.input,
+            self.seed,
+            self.condition as u8,
+            self.chunks,
+            self.spectral_radius,
+            self.y_norm,
+            self.max_re_eig,
+            self.dist_y0
+        )
     }
-    let u = |k: usize| f[k].parse::<usize>().ok();
-    let x = |k: usize| f[k].parse::<f64>().ok();
-    let condition = match f[7] {
-        "0" => Condition::Undetermined,
-        "1" => Condition::Diverging,
-        "2" => Condition::FixedPoint,
-        "3" => Condition::Periodic,
-        _ => return None,
-    };
-    Some(TrialResult {
-        job: u(0)?,
-        i_delta: u(1)?,
-        j_input: u(2)?,
-        k_trial: u(3)?,
-        delta: x(4)?,
-        input: x(5)?,
-        seed: f[6].parse().ok()?,
-        condition,
-        chunks: u(8)?,
-        spectral_radius: x(9)?,
-        y_norm: x(10)?,
-        max_re_eig: x(11)?,
-        dist_y0: x(12)?,
-    })
+    fn parse(f: &[&str]) -> Option<Self> {
+        let u = |k: usize| f[k].parse::<usize>().ok();
+        let x = |k: usize| f[k].parse::<f64>().ok();
+        let condition = match f[7] {
+            "0" => Condition::Undetermined,
+            "1" => Condition::Diverging,
+            "2" => Condition::FixedPoint,
+            "3" => Condition::Periodic,
+            _ => return None,
+        };
+        Some(TrialResult {
+            job: u(0)?,
+            i_delta: u(1)?,
+            j_input: u(2)?,
+            k_trial: u(3)?,
+            delta: x(4)?,
+            input: x(5)?,
+            seed: f[6].parse().ok()?,
+            condition,
+            chunks: u(8)?,
+            spectral_radius: x(9)?,
+            y_norm: x(10)?,
+            max_re_eig: x(11)?,
+            dist_y0: x(12)?,
+        })
+    }
 }
 
 /// Reads every journal (`rows.*.csv`) in `dir`; complete lines only (a line cut by a kill is
@@ -88,27 +89,8 @@ pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
         .collect();
     files.sort();
     for p in files {
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::file(&p, e))?;
-        let complete = text.rfind('\n').map(|i| &text[..i]).unwrap_or("");
-        for (k, line) in complete.lines().enumerate().skip(1) {
-            // A row cut by a kill (fewer than 13 fields; the resumed run appends after it) is
-            // dropped and its trial recomputed; a row with all its fields that does not parse is
-            // corruption: name it.
-            let r = match parse_line(line) {
-                Some(r) => r,
-                None if line.split(',').count() < 13 => continue,
-                None => {
-                    return Err(Error::invalid(
-                        "journal",
-                        format!(
-                            "{}, line {}: unreadable row `{}` (delete the line to recompute that trial)",
-                            p.display(),
-                            k + 1,
-                            line.chars().take(80).collect::<String>()
-                        ),
-                    ))
-                }
-            };
+        let rows: Vec<TrialResult> = Journal::read(&p, None, "journal", "")?;
+        for r in rows {
             if seen.insert(r.job) {
                 out.push(r);
             }
@@ -161,24 +143,7 @@ pub fn run_jobs_cancellable(
         .collect();
     let total = shard_jobs(cfg.jobs(), si, sn).len();
     let path = dir.join(format!("rows.{si}of{sn}.csv"));
-    let fresh = !path.exists()
-        || std::fs::metadata(&path)
-            .map(|m| m.len() == 0)
-            .unwrap_or(true);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::file(&path, e))?;
-    if fresh {
-        writeln!(file, "{JOURNAL_HEADER}").map_err(|e| Error::file(&path, e))?;
-    } else {
-        // A kill may have cut the last line: end it so new rows start on a fresh line.
-        let text = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
-        if text.last() != Some(&b'\n') {
-            writeln!(file).map_err(|e| Error::file(&path, e))?;
-        }
-    }
+    let (file, _) = Journal::open::<TrialResult>(&path, JOURNAL_HEADER, "journal", "the columns")?;
     let arrays = if cfg.store.is_empty() {
         None
     } else {
@@ -199,7 +164,6 @@ pub fn run_jobs_cancellable(
         Ok(())
     };
     let journal = |out: &TrialOutput| -> Result<()> {
-        let line = journal_line(&out.result);
         let record =
             (!cfg.store.is_empty()).then(|| record_bytes(out.result.job, &out.record(&cfg.store)));
         {
@@ -213,9 +177,7 @@ pub fn run_jobs_cancellable(
                     .and_then(|_| a.flush())
                     .map_err(|e| Error::file(&*apath, e))?;
             }
-            writeln!(f, "{line}")
-                .and_then(|_| f.flush())
-                .map_err(|e| Error::file(&path, e))?;
+            f.append(&out.result)?;
         }
         let d = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         progress(d, total);

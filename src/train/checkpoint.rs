@@ -25,7 +25,7 @@
 
 use super::cell::{AnyCell, CellKind};
 use super::net::SeqNet;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::learn::Optimizer;
 use crate::tensor::real::Real;
 use crate::tensor::safetensors::{bad, to_bytes, CheckpointReader, CheckpointWriter};
@@ -143,4 +143,27 @@ pub use super::cell::Analysis;
 pub fn analysis<F: Real>(net: &SeqNet<F, AnyCell>) -> Result<Analysis> {
     let net = net.cast::<f64>();
     net.cell.analysis(&net)
+}
+
+/// An ANRU checkpoint (`train --cell anru`) as the network of the fractional-order analysis
+/// (Geadah et al. 2024): the f64 model, and each neuron's own input weight with U_xh ← diag
+/// (Σ_c U_xh[i, c]; U_xh[i, 0] for the one-channel psMNIST network). Field `anru` in errors.
+pub fn anru_with_inputs(path: &Path) -> Result<(crate::model::Anru, Vec<f64>)> {
+    let (net, _) = load::<f64>(path)?;
+    let Analysis::Anru(model) = analysis(&net)? else {
+        return Err(Error::invalid(
+            "anru",
+            format!(
+                "{}: not an ANRU checkpoint (train --cell anru)",
+                path.display()
+            ),
+        ));
+    };
+    let u_xh = crate::tensor::safetensors::read_tensors(path)?
+        .into_iter()
+        .find(|t| t.0 == "U_xh")
+        .ok_or_else(|| Error::invalid("anru", "the checkpoint has no `U_xh`"))?;
+    let k = u_xh.1.get(1).copied().unwrap_or(1).max(1);
+    let u = u_xh.2.chunks(k).map(|r| r.iter().sum()).collect();
+    Ok((model, u))
 }

@@ -6,6 +6,7 @@
 //! same output folder resumes after the last completed epoch, bit for bit.
 //!
 //! ```no_run
+//! use neurodyn::learn::Learner;
 //! use neurodyn::train::run::{RecurrentRun, RunConfig};
 //! use neurodyn::train::{cell::CellKind, Task};
 //! let cfg = RunConfig::new(Task::GoNoGo, CellKind::Rate);
@@ -653,17 +654,6 @@ impl RecurrentRun {
         })
     }
 
-    /// Trains the remaining epochs with the shared driver ([`learn::fit`]). After each: the
-    /// checkpoint (with the run state), then `metrics.csv`/`.parquet` that say it exists; at the
-    /// end `learning_curve.png/.svg` (and `robustness.csv` when asked). `progress(event)` is
-    /// called after every minibatch and every evaluation.
-    pub fn train(
-        &mut self,
-        progress: &mut dyn FnMut(RecurrentProgress),
-    ) -> Result<Vec<RecurrentRow>> {
-        learn::fit(self, progress)
-    }
-
     /// The learning rate of the next epoch: `lr` under the configured schedule (with `plateau`
     /// > 0, torch's ReduceLROnPlateau) replayed over the recorded held-out losses — so a resumed
     /// run continues the schedule.
@@ -711,11 +701,6 @@ impl RecurrentRun {
         t.push("accuracy", Column::F64(rows.iter().map(|r| r.2).collect()));
         t.write(&self.out.join("robustness.csv"), TableFormat::Csv)?;
         Ok(rows)
-    }
-
-    /// The metrics table (one row per epoch).
-    pub fn metrics(&self) -> Table {
-        RecurrentRow::table(&self.rows)
     }
 }
 

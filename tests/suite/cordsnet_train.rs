@@ -3,6 +3,7 @@
 
 use neurodyn::cordsnet::train::{Bptt, StimulusProtocol};
 use neurodyn::cordsnet::{Arch, CordsNet};
+use neurodyn::learn::Learner;
 use rand::{Rng, SeedableRng};
 
 /// Depth 4 (identity skip at layer 2, projection at layer 3), 12 × 12 images → 3 × 3 grids.

@@ -3,6 +3,7 @@
 //! on fresh trials, and its read-out follows the rate read-out; the `spiking` binary writes its
 //! tables, resumes and refuses bad input.
 
+use neurodyn::learn::Learner;
 use neurodyn::spiking::grid::{evaluate_scaling, rate_accuracy, GridOptions};
 use neurodyn::spiking::{compare, grid_search, RateNetwork, SimOptions};
 use neurodyn::train::cell::CellKind;
@@ -178,7 +179,8 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
     // A different grid in the same folder is refused, naming the folder.
     let o = run(&["--seed", "5"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("different grid"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("different run") && err.contains("grid.journal"), "{err}");
     // One trial: spikes as (unit, step, time_s), the output trace.
     let single = out.join("single");
     let o = bin()

@@ -214,3 +214,52 @@ fn reads_a_file_pandas_wrote() {
         Some(&Column::Str(vec!["x".into(), String::new(), "z".into()]))
     );
 }
+
+/// The resume journal every batch job shares: rows written are read back exactly, a line cut by
+/// a kill is dropped (and ended, so the next row starts on its own line), a corrupt complete line
+/// is refused naming the file and line, and a journal of another run is refused.
+#[test]
+fn the_resume_journal_survives_a_kill() {
+    use neurodyn::io::journal::{Journal, JournalRow};
+    #[derive(Debug, PartialEq)]
+    struct Row(u64, f64);
+    impl JournalRow for Row {
+        const FIELDS: usize = 2;
+        const SHAPE: &'static str = "k,x";
+        fn to_line(&self) -> String {
+            format!("{},{:?}", self.0, self.1)
+        }
+        fn parse(f: &[&str]) -> Option<Self> {
+            Some(Row(f[0].parse().ok()?, f[1].parse().ok()?))
+        }
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("j.csv");
+    let (mut j, done) = Journal::open::<Row>(&p, "# run a", "out", "the options").unwrap();
+    assert!(done.is_empty());
+    j.append(&Row(0, 0.1)).unwrap();
+    j.append(&Row(1, 5e-324)).unwrap();
+    j.sync().unwrap();
+    drop(j);
+    // A kill in the middle of the third row.
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("2,0.3");
+    std::fs::write(&p, &text).unwrap();
+    let (mut j, done) = Journal::open::<Row>(&p, "# run a", "out", "the options").unwrap();
+    assert_eq!(done, [Row(0, 0.1), Row(1, 5e-324)]);
+    j.append(&Row(2, 0.3)).unwrap();
+    drop(j);
+    let back: Vec<Row> = Journal::read(&p, Some("# run a"), "out", "").unwrap();
+    assert_eq!(back, [Row(0, 0.1), Row(1, 5e-324), Row(2, 0.3)]);
+    // Another run's journal.
+    let e = Journal::open::<Row>(&p, "# run b", "out", "the options")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("out") && e.contains("different run") && e.contains("the options"), "{e}");
+    // A complete line that does not parse.
+    std::fs::write(&p, "# run a\n0,0.1\n1,x\n").unwrap();
+    let e = Journal::read::<Row>(&p, Some("# run a"), "out", "")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 3") && e.contains("k,x"), "{e}");
+}

@@ -4,6 +4,7 @@
 
 use neurodyn::data::{permutation, seed_permutation, Digits};
 use neurodyn::data::{Batch, Targets};
+use neurodyn::learn::Learner;
 use neurodyn::train::cell::AnyCell;
 use neurodyn::train::cell::{
     AnruCell, Cell, GammaCell, GruCell, LstmCell, OrganicsCell, RateCell, RatePhi,
