@@ -9,8 +9,8 @@
 //! about 4 minutes on 2 cores). `ABLATION_EPOCHS`, `ABLATION_SEEDS`, `MNIST_DIR` and
 //! `FASHION_DIR` (folders with the full IDX files) scale it up.
 
-use neurodyn::learn::Learner;
 use neurodyn::data::Dataset;
+use neurodyn::learn::Learner;
 use neurodyn::nn::fit::{CnnConfig, CnnRun};
 use neurodyn::nn::{Arch, Norm};
 use neurodyn::plot::LinePlot;

@@ -16,8 +16,8 @@
 //! `PSMNIST_DATA=path/to/mnist` (the four IDX files) it trains on the full 60k/10k set with the
 //! original 50k/10k split instead (hours on 2 cores; a GPU run is `train --device gpu`).
 
-use neurodyn::learn::Learner;
 use neurodyn::io::{Column, Table, TableFormat};
+use neurodyn::learn::Learner;
 use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
 use neurodyn::model::torch_rnn::TorchRnn;
 use neurodyn::model::Map;

@@ -86,6 +86,22 @@ pub fn ensure_positive(field: &str, value: f64) -> Result<()> {
     }
 }
 
+/// Checks that every entry of the matrix `m` is finite, naming `field` and the first bad entry
+/// (row, column) otherwise.
+pub fn ensure_finite_mat(field: &str, m: faer::MatRef<'_, f64>) -> Result<()> {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            if !m[(i, j)].is_finite() {
+                return Err(Error::invalid(
+                    field,
+                    format!("entry ({i}, {j}) is {} (must be finite)", m[(i, j)]),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every entry of `values` is finite, naming `field` and the first bad index otherwise.
 pub fn ensure_finite(field: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {

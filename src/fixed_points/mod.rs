@@ -282,27 +282,10 @@ pub fn find_fixed_points<M: Model + ?Sized>(
             p.count += 1;
             continue;
         }
-        if matrix_free {
-            let stability = leading_stability(model, &r.x, opts.kind, opts.leading)?;
-            pts.push(FixedPoint {
-                x: r.x,
-                q: r.q,
-                residual: r.residual,
-                converged: r.converged,
-                stability,
-                count: 1,
-            });
-            continue;
-        }
-        let j = jacobian_mat(model, 0.0, &r.x);
-        let stability = match opts.kind {
-            TimeKind::Continuous => analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10)?,
-            // The model is the residual F(x) − x: the map's Jacobian is J + I.
-            TimeKind::Discrete => {
-                let d =
-                    Mat::<f64>::from_fn(n, n, |a, b| j[(a, b)] + if a == b { 1.0 } else { 0.0 });
-                analyze_jacobian(d.as_ref(), TimeKind::Discrete, 1e-10)?
-            }
+        let stability = if matrix_free {
+            leading_stability(model, &r.x, opts.kind, opts.leading)?
+        } else {
+            dense_stability(model, &r.x, opts.kind)?
         };
         pts.push(FixedPoint {
             x: r.x,
@@ -321,6 +304,20 @@ pub fn find_fixed_points<M: Model + ?Sized>(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(pts)
+}
+
+/// The stability at `x` from the whole spectrum of the dense Jacobian (for a map's residual
+/// F(x) − x, of the map's Jacobian J + I).
+fn dense_stability<M: Model + ?Sized>(model: &M, x: &[f64], kind: TimeKind) -> Result<Stability> {
+    let n = model.dim();
+    let j = jacobian_mat(model, 0.0, x);
+    match kind {
+        TimeKind::Continuous => analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10),
+        TimeKind::Discrete => {
+            let d = Mat::<f64>::from_fn(n, n, |a, b| j[(a, b)] + if a == b { 1.0 } else { 0.0 });
+            analyze_jacobian(d.as_ref(), TimeKind::Discrete, 1e-10)
+        }
+    }
 }
 
 /// Newton–Krylov from `x0` to the tolerance of `opts`, as a [`NewtonResult`].

@@ -141,16 +141,7 @@ impl RnnMap {
                 ),
             ));
         }
-        for j in 0..n {
-            for i in 0..n {
-                if !w[(i, j)].is_finite() {
-                    return Err(Error::invalid(
-                        "W",
-                        format!("entry ({i}, {j}) is {} (must be finite)", w[(i, j)]),
-                    ));
-                }
-            }
-        }
+        crate::error::ensure_finite_mat("W", w.as_ref())?;
         let lu = w.partial_piv_lu();
         let u = lu.U();
         let ln_abs_det_w = (0..n).map(|i| u[(i, i)].abs().ln()).sum();

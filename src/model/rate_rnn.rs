@@ -98,16 +98,7 @@ impl RateRnn {
                 format!("must be square, got {}×{}", w.nrows(), w.ncols()),
             ));
         }
-        for j in 0..n {
-            for i in 0..n {
-                if !w[(i, j)].is_finite() {
-                    return Err(Error::invalid(
-                        "W",
-                        format!("entry ({i}, {j}) is {} (must be finite)", w[(i, j)]),
-                    ));
-                }
-            }
-        }
+        crate::error::ensure_finite_mat("W", w.as_ref())?;
         Ok(RateRnn {
             w,
             b: vec![0.0; n],

@@ -66,15 +66,7 @@ pub fn best_index(rows: &[GridRow]) -> Option<usize> {
 }
 
 fn check_task(rate: &RateNetwork, task: Task) -> Result<()> {
-    if task.is_digits() {
-        return Err(Error::invalid(
-            "task",
-            format!(
-                "`{}` is not a rate-network task (go-nogo, xor or mante)",
-                task.name()
-            ),
-        ));
-    }
+    super::rate_task(task)?;
     if task.n_in() != rate.n_in() {
         return Err(Error::invalid(
             "task",

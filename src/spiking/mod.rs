@@ -157,15 +157,7 @@ impl RateNetwork {
 /// A trial of `task` as LIF input: the rate trial's T columns plus a copy of the last one (the
 /// original's 201 / 301 / 501 columns, giving 20,000 / 30,000 / 50,000 steps of 0.05 ms).
 pub fn lif_trial(task: Task, rng: &mut ChaCha8Rng) -> Result<(Vec<Vec<f64>>, Trial)> {
-    if task.is_digits() {
-        return Err(Error::invalid(
-            "task",
-            format!(
-                "`{}` is not a rate-network task (go-nogo, xor or mante)",
-                task.name()
-            ),
-        ));
-    }
+    rate_task(task)?;
     let trial = task.trial(rng)?;
     let mut cols = trial.0.clone();
     cols.push(cols.last().cloned().unwrap_or_default());
@@ -285,4 +277,19 @@ pub fn compare(
         rate_output,
         lif_on_grid,
     })
+}
+
+/// The tasks a rate network converted to spiking neurons performs (go-nogo, xor, mante), not
+/// the digit tasks: an error naming `task` otherwise.
+pub fn rate_task(task: Task) -> Result<()> {
+    if task.is_digits() {
+        return Err(Error::invalid(
+            "task",
+            format!(
+                "`{}` is not a rate-network task (go-nogo, xor or mante)",
+                task.name()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -180,7 +180,10 @@ fn cli_writes_tables_resumes_and_refuses_bad_input() {
     let o = run(&["--seed", "5"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("different run") && err.contains("grid.journal"), "{err}");
+    assert!(
+        err.contains("different run") && err.contains("grid.journal"),
+        "{err}"
+    );
     // One trial: spikes as (unit, step, time_s), the output trace.
     let single = out.join("single");
     let o = bin()

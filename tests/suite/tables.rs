@@ -255,7 +255,10 @@ fn the_resume_journal_survives_a_kill() {
     let e = Journal::open::<Row>(&p, "# run b", "out", "the options")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("out") && e.contains("different run") && e.contains("the options"), "{e}");
+    assert!(
+        e.contains("out") && e.contains("different run") && e.contains("the options"),
+        "{e}"
+    );
     // A complete line that does not parse.
     std::fs::write(&p, "# run a\n0,0.1\n1,x\n").unwrap();
     let e = Journal::read::<Row>(&p, Some("# run a"), "out", "")
