@@ -9,9 +9,12 @@
 use super::out_size;
 use crate::error::{Error, Result};
 use crate::krylov::LinearOperator;
-use rayon::prelude::*;
+use crate::nn::{Conv2d, Shape};
+use std::collections::HashMap;
 
-/// K ⊛_{s,p} x for x `[cin, n, n]`, K `[cout, cin, k, k]`; returns (y `[cout, m, m]`, m).
+/// K ⊛_{s,p} x for x `[cin, n, n]`, K `[cout, cin, k, k]`; returns (y `[cout, m, m]`, m). The
+/// convolution the network is trained with ([`Conv2d::apply`], im2col and one matrix product),
+/// its shape's [`Conv2d`] built once per thread and reused.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     x: &[f64],
@@ -23,35 +26,24 @@ pub fn conv2d(
     stride: usize,
     pad: usize,
 ) -> (Vec<f64>, usize) {
+    thread_local! {
+        static CONVS: std::cell::RefCell<HashMap<[usize; 6], std::rc::Rc<Conv2d>>> =
+            Default::default();
+    }
+    let conv = CONVS.with(|c| {
+        c.borrow_mut()
+            .entry([cin, n, cout, k, stride, pad])
+            .or_insert_with(|| {
+                std::rc::Rc::new(
+                    Conv2d::new(Shape::new(cin, n, n), cout, k, stride, pad)
+                        .expect("CordsNet convolutions are validated with the architecture"),
+                )
+            })
+            .clone()
+    });
     let m = out_size(n, k, stride, pad);
     let mut y = vec![0.0; cout * m * m];
-    y.par_chunks_mut(m * m).enumerate().for_each(|(o, yo)| {
-        for c in 0..cin {
-            let xc = &x[c * n * n..(c + 1) * n * n];
-            for ki in 0..k {
-                for kj in 0..k {
-                    let w = kernel[((o * cin + c) * k + ki) * k + kj];
-                    if w == 0.0 {
-                        continue;
-                    }
-                    for i in 0..m {
-                        let ii = (stride * i + ki) as isize - pad as isize;
-                        if ii < 0 || ii >= n as isize {
-                            continue;
-                        }
-                        let row = &xc[ii as usize * n..(ii as usize + 1) * n];
-                        let yr = &mut yo[i * m..(i + 1) * m];
-                        for (j, yv) in yr.iter_mut().enumerate() {
-                            let jj = (stride * j + kj) as isize - pad as isize;
-                            if jj >= 0 && jj < n as isize {
-                                *yv += w * row[jj as usize];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    });
+    conv.apply(kernel, x, &mut y);
     (y, m)
 }
 
@@ -89,6 +81,7 @@ pub struct ConvOperator {
     pub k: usize,
     pub kernel: Vec<f64>,
     pub mask: Option<Vec<f64>>,
+    conv: Conv2d,
 }
 
 impl ConvOperator {
@@ -124,6 +117,7 @@ impl ConvOperator {
             ));
         }
         crate::memory::check("size", (channels * h * w) as u128 * 8 * 4, None)?;
+        let conv = Conv2d::new(Shape::new(channels, h, w), channels, k, 1, k / 2)?;
         Ok(ConvOperator {
             channels,
             h,
@@ -131,6 +125,7 @@ impl ConvOperator {
             k,
             kernel,
             mask: None,
+            conv,
         })
     }
 
@@ -152,62 +147,15 @@ impl ConvOperator {
     }
 }
 
-impl ConvOperator {
-    /// The unfolded input U `[(C·k·k) × (H·W)]` (row-major) of a stride-1, padding-k/2 conv.
-    fn im2col(&self, x: &[f64], u: &mut [f64]) {
-        let (h, w, k) = (self.h, self.w, self.k);
-        let p = (k / 2) as isize;
-        let plane = h * w;
-        u.par_chunks_mut(k * k * plane)
-            .enumerate()
-            .for_each(|(ci, uc)| {
-                let xc = &x[ci * plane..(ci + 1) * plane];
-                for a in 0..k {
-                    for b in 0..k {
-                        let row = &mut uc[(a * k + b) * plane..(a * k + b + 1) * plane];
-                        let (da, db) = (a as isize - p, b as isize - p);
-                        for i in 0..h {
-                            let ii = i as isize + da;
-                            let dst = &mut row[i * w..(i + 1) * w];
-                            if ii < 0 || ii >= h as isize {
-                                dst.fill(0.0);
-                                continue;
-                            }
-                            let src = &xc[ii as usize * w..(ii as usize + 1) * w];
-                            for (j, d) in dst.iter_mut().enumerate() {
-                                let jj = j as isize + db;
-                                *d = if jj >= 0 && jj < w as isize {
-                                    src[jj as usize]
-                                } else {
-                                    0.0
-                                };
-                            }
-                        }
-                    }
-                }
-            });
-    }
-}
-
-/// y = K ⊛ x as one matrix product Y = K_mat U (im2col; faer's parallel GEMM), then the mask.
+/// y = K ⊛ x by the network's own convolution ([`conv2d`]: im2col and one matrix product), then
+/// the mask.
 impl LinearOperator for ConvOperator {
     fn dim(&self) -> usize {
         self.channels * self.h * self.w
     }
     fn apply(&self, x: &[f64], y: &mut [f64]) {
-        let (c, k) = (self.channels, self.k);
-        let plane = self.h * self.w;
-        let rows = c * k * k;
-        let mut u = vec![0.0; rows * plane];
-        self.im2col(x, &mut u);
-        faer::linalg::matmul::matmul(
-            faer::MatMut::from_row_major_slice_mut(&mut y[..c * plane], c, plane),
-            faer::Accum::Replace,
-            faer::MatRef::from_row_major_slice(&self.kernel, c, rows),
-            faer::MatRef::from_row_major_slice(&u, rows, plane),
-            1.0,
-            faer::Par::rayon(0),
-        );
+        self.conv
+            .apply(&self.kernel, x, &mut y[..self.channels * self.h * self.w]);
         if let Some(m) = &self.mask {
             for (v, d) in y.iter_mut().zip(m) {
                 *v *= d;

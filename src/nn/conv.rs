@@ -97,6 +97,58 @@ impl Conv2d {
         self.input.c * self.kernel * self.kernel
     }
 
+    /// One sample without bias, `y = K ⊛ x` (`weight` `[C_out, C_in, K, K]`, `x` the input shape,
+    /// `y` the output shape): the layer's own unfolding and matrix product, for the f64 analyses
+    /// that must run the convolution the network was trained with (CordsNet's flow, its JVP and
+    /// its spectra operator). Large outputs are split into fixed blocks of output positions
+    /// computed in parallel: each output is one dot product over C_in·K·K in a fixed order, so the
+    /// bits do not depend on the thread count.
+    pub fn apply<F: Real>(&self, weight: &[F], x: &[F], y: &mut [F]) {
+        const BLOCK: usize = 512;
+        let (m, r, cols) = (self.out_channels, self.rows(), self.output.plane());
+        let w = rm(weight, m, r);
+        let mut u = vec![F::zero(); r * cols];
+        self.im2col(x, &mut u, cols, 0);
+        if cols <= BLOCK {
+            // Few output positions: blocks of output channels in parallel when the product is
+            // large enough to pay for it (each row is still one dot product per position).
+            const ROWS: usize = 128;
+            if m > ROWS && m * r * cols > 1 << 20 {
+                let u = rm(&u, r, cols);
+                y[..m * cols]
+                    .par_chunks_mut(ROWS * cols)
+                    .enumerate()
+                    .for_each(|(k, yb)| {
+                        let rows = yb.len() / cols;
+                        F::matmul(rm_mut(yb, rows, cols), false, w.subrows(k * ROWS, rows), u);
+                    });
+            } else {
+                F::matmul(rm_mut(y, m, cols), false, w, rm(&u, r, cols));
+            }
+            return;
+        }
+        let blocks: Vec<Vec<F>> = (0..cols.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|k| {
+                let (c0, len) = (k * BLOCK, BLOCK.min(cols - k * BLOCK));
+                let mut yb = vec![F::zero(); m * len];
+                F::matmul(
+                    rm_mut(&mut yb, m, len),
+                    false,
+                    w,
+                    rm(&u, r, cols).subcols(c0, len),
+                );
+                yb
+            })
+            .collect();
+        for (k, yb) in blocks.iter().enumerate() {
+            let (c0, len) = (k * BLOCK, BLOCK.min(cols - k * BLOCK));
+            for (o, row) in yb.chunks(len).enumerate() {
+                y[o * cols + c0..][..len].copy_from_slice(row);
+            }
+        }
+    }
+
     /// U (row-major `(C·K·K) × (H_out·W_out)`) of one sample, written at column `off` of rows
     /// `ld` long (several samples side by side: ld = n·H_out·W_out).
     fn im2col<F: Real>(&self, x: &[F], u: &mut [F], ld: usize, off: usize) {

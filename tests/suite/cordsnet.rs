@@ -572,3 +572,66 @@ fn cordsnet_is_a_source_of_every_analysis() {
     let full = analyze_jacobian(j.as_ref(), TimeKind::Continuous, 1e-10).unwrap();
     assert!((full.max_growth - b.stability.max_growth).abs() < 1e-8);
 }
+
+/// One convolution: the flow, its JVP and the spectra operator run `nn::Conv2d` (the layer
+/// CordsNet is trained with). Its parallel blocks (output positions of a large plane, output
+/// channels of a wide layer) give the same bits on one thread as on many, and the operator equals
+/// the dense matrix built column by column from single-thread applications.
+#[test]
+fn one_convolution_the_same_bits_on_any_thread_count() {
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    // Blocks of positions (24 × 24 = 576 > 512) and blocks of channels (160 > 128 rows).
+    for (c, s) in [(4usize, 24usize), (160, 3)] {
+        let k: Vec<f64> = (0..c * c * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let op = ConvOperator::new(k, c, 3, s, s).unwrap();
+        let x: Vec<f64> = (0..op.dim()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut many = vec![0.0; op.dim()];
+        let mut single = vec![0.0; op.dim()];
+        op.apply(&x, &mut many);
+        one.install(|| op.apply(&x, &mut single));
+        assert!(many == single, "{c}×{s}×{s}: thread count changed the bits");
+        // Against the direct sum (every output one dot product).
+        let idx = |ch: usize, i: isize, j: isize| (ch * s) as isize * s as isize + i * s as isize + j;
+        let mut worst = 0.0f64;
+        for o in 0..c {
+            for i in 0..s as isize {
+                for j in 0..s as isize {
+                    let mut acc = 0.0;
+                    for ci in 0..c {
+                        for a in 0..3isize {
+                            for b in 0..3isize {
+                                let (ii, jj) = (i + a - 1, j + b - 1);
+                                if ii >= 0 && jj >= 0 && ii < s as isize && jj < s as isize {
+                                    acc += op.kernel[((o * c + ci) * 3 + a as usize) * 3 + b as usize]
+                                        * x[idx(ci, ii, jj) as usize];
+                                }
+                            }
+                        }
+                    }
+                    worst = worst.max((acc - many[idx(o, i, j) as usize]).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-12, "{c}×{s}×{s}: {worst:e} from the direct sum");
+    }
+    // The flow and its JVP on the MNIST network.
+    let net = CordsNet::random(Arch::mnist(), 2, 0.5).unwrap();
+    let img: Vec<f64> = (0..784).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let r = net.run(&img, 0, 20).unwrap().state;
+    let h = net.stem_forward(&img).unwrap();
+    let flow = net.flow(&h);
+    let v: Vec<f64> = (0..r.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let run = |f: &dyn Fn(&mut [f64], &mut [f64])| {
+        let (mut a, mut b) = (vec![0.0; r.len()], vec![0.0; r.len()]);
+        f(&mut a, &mut b);
+        (a, b)
+    };
+    let eval = |a: &mut [f64], b: &mut [f64]| {
+        flow.rhs(0.0, &r, a);
+        flow.jvp(0.0, &r, &v, b);
+    };
+    let (f1, j1) = run(&eval);
+    let (f2, j2) = one.install(|| run(&eval));
+    assert!(f1 == f2 && j1 == j2, "the flow depends on the thread count");
+}
