@@ -579,11 +579,16 @@ fn cordsnet_is_a_source_of_every_analysis() {
 /// the dense matrix built column by column from single-thread applications.
 #[test]
 fn one_convolution_the_same_bits_on_any_thread_count() {
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     // Blocks of positions (24 × 24 = 576 > 512) and blocks of channels (160 > 128 rows).
     for (c, s) in [(4usize, 24usize), (160, 3)] {
-        let k: Vec<f64> = (0..c * c * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let k: Vec<f64> = (0..c * c * 9)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         let op = ConvOperator::new(k, c, 3, s, s).unwrap();
         let x: Vec<f64> = (0..op.dim()).map(|_| rng.random_range(-1.0..1.0)).collect();
         let mut many = vec![0.0; op.dim()];
@@ -592,7 +597,8 @@ fn one_convolution_the_same_bits_on_any_thread_count() {
         one.install(|| op.apply(&x, &mut single));
         assert!(many == single, "{c}×{s}×{s}: thread count changed the bits");
         // Against the direct sum (every output one dot product).
-        let idx = |ch: usize, i: isize, j: isize| (ch * s) as isize * s as isize + i * s as isize + j;
+        let idx =
+            |ch: usize, i: isize, j: isize| (ch * s) as isize * s as isize + i * s as isize + j;
         let mut worst = 0.0f64;
         for o in 0..c {
             for i in 0..s as isize {
@@ -603,7 +609,8 @@ fn one_convolution_the_same_bits_on_any_thread_count() {
                             for b in 0..3isize {
                                 let (ii, jj) = (i + a - 1, j + b - 1);
                                 if ii >= 0 && jj >= 0 && ii < s as isize && jj < s as isize {
-                                    acc += op.kernel[((o * c + ci) * 3 + a as usize) * 3 + b as usize]
+                                    acc += op.kernel
+                                        [((o * c + ci) * 3 + a as usize) * 3 + b as usize]
                                         * x[idx(ci, ii, jj) as usize];
                                 }
                             }
