@@ -399,17 +399,23 @@ impl OrganicsPreset {
     }
 }
 
-/// Loads a rate-RNN or ORGaNICs preset file, dispatching on its `model` key.
-pub fn load_any(path: &Path) -> Result<AnyModel> {
+/// A preset file's text and its `model` key (empty when absent); errors name `model`.
+pub fn read_model_file(path: &Path) -> Result<(String, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let kind = text
         .parse::<toml::Table>()
         .map_err(|e| Error::invalid("model", format!("{}: {}", path.display(), e.message())))?
         .get("model")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    Ok((text, kind))
+}
+
+/// Loads a rate-RNN or ORGaNICs preset file, dispatching on its `model` key.
+pub fn load_any(path: &Path) -> Result<AnyModel> {
+    let (text, kind) = read_model_file(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     if kind == "organics" {
         let p: OrganicsPreset = toml::from_str(&text).map_err(|e| {
             Error::invalid(

@@ -524,14 +524,7 @@ impl Source {
 
 /// The registered family of a preset file, with the file's text (None: a built-in model).
 fn registered(path: &Path) -> Result<Option<(&'static Family, String)>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
-    let key = text
-        .parse::<toml::Table>()
-        .map_err(|e| Error::invalid("model", format!("{}: {}", path.display(), e.message())))?
-        .get("model")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let (text, key) = crate::preset::read_model_file(path)?;
     Ok(family(&key).map(|f| (f, text)))
 }
 
