@@ -39,6 +39,26 @@ impl Journal {
         field: &str,
         other: &str,
     ) -> Result<(Journal, Vec<R>)> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::file(path, e))?;
+        // One run per journal: an advisory lock held while this process has it open (released by
+        // the system when the process ends, killed or not).
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "{} is in use by another run that is still going; wait for it, or use another folder",
+                        path.display()
+                    ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::file(path, e)),
+        }
         let text = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
@@ -48,10 +68,7 @@ impl Journal {
         // row whose last number lost digits would read back as a wrong value.
         let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if keep < text.len() {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|f| f.set_len(keep as u64))
+            file.set_len(keep as u64)
                 .map_err(|e| Error::file(path, e))?;
         }
         let rows = if keep > 0 {
@@ -59,11 +76,6 @@ impl Journal {
         } else {
             vec![]
         };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::file(path, e))?;
         if keep == 0 {
             writeln!(file, "{header}")
                 .and_then(|_| file.sync_data())

@@ -143,7 +143,7 @@ pub fn run_jobs_cancellable(
         .collect();
     let total = shard_jobs(cfg.jobs(), si, sn).len();
     let path = dir.join(format!("rows.{si}of{sn}.csv"));
-    let (file, _) = Journal::open::<TrialResult>(&path, JOURNAL_HEADER, "journal", "the columns")?;
+    let (file, _) = Journal::open::<TrialResult>(&path, JOURNAL_HEADER, "out", "the columns")?;
     let arrays = if cfg.store.is_empty() {
         None
     } else {

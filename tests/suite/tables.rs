@@ -216,8 +216,8 @@ fn reads_a_file_pandas_wrote() {
 }
 
 /// The resume journal every batch job shares: rows written are read back exactly, a line cut by
-/// a kill is dropped (and ended, so the next row starts on its own line), a corrupt complete line
-/// is refused naming the file and line, and a journal of another run is refused.
+/// a kill is removed (its work redone), a second run on a journal in use is refused, a corrupt
+/// complete line is refused naming the file and line, and a journal of another run is refused.
 #[test]
 fn the_resume_journal_survives_a_kill() {
     use neurodyn::io::journal::{Journal, JournalRow};
@@ -248,6 +248,15 @@ fn the_resume_journal_survives_a_kill() {
     let (mut j, done) = Journal::open::<Row>(&p, "# run a", "out", "the options").unwrap();
     assert_eq!(done, [Row(0, 0.1), Row(1, 5e-324)]);
     j.append(&Row(2, 0.3)).unwrap();
+    // A second run on the same journal while the first holds it: refused, naming the field;
+    // nothing of the first run's file is touched.
+    let e = Journal::open::<Row>(&p, "# run a", "out", "the options")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("out") && e.contains("in use by another run"),
+        "{e}"
+    );
     drop(j);
     let back: Vec<Row> = Journal::read(&p, Some("# run a"), "out", "").unwrap();
     assert_eq!(back, [Row(0, 0.1), Row(1, 5e-324), Row(2, 0.3)]);
