@@ -9,7 +9,7 @@
 use super::out_size;
 use crate::error::{Error, Result};
 use crate::krylov::LinearOperator;
-use crate::nn::{Conv2d, Shape};
+use crate::nn::{AvgPool2d, Conv2d, Shape};
 use std::collections::HashMap;
 
 /// K ⊛_{s,p} x for x `[cin, n, n]`, K `[cout, cin, k, k]`; returns (y `[cout, m, m]`, m). The
@@ -48,24 +48,14 @@ pub fn conv2d(
 }
 
 /// AvgPool 3×3, stride 2, padding 1, always divided by 9 (count_include_pad); returns (y, m).
+/// The pool the network is trained with ([`AvgPool2d`]).
 pub fn avg_pool_3_2_1(x: &[f64], c: usize, n: usize) -> (Vec<f64>, usize) {
+    use crate::nn::{Ctx, Layer};
     let m = out_size(n, 3, 2, 1);
     let mut y = vec![0.0; c * m * m];
-    for ch in 0..c {
-        for i in 0..m {
-            for j in 0..m {
-                let mut s = 0.0;
-                for a in 0..3 {
-                    for b in 0..3 {
-                        let (ii, jj) = ((2 * i + a) as isize - 1, (2 * j + b) as isize - 1);
-                        if ii >= 0 && jj >= 0 && (ii as usize) < n && (jj as usize) < n {
-                            s += x[ch * n * n + ii as usize * n + jj as usize];
-                        }
-                    }
-                }
-                y[ch * m * m + i * m + j] = s / 9.0;
-            }
-        }
+    // A 3 × 3 / 2 / 1 pool takes any non-empty plane (the architecture's stem sizes are checked).
+    if let Ok(pool) = AvgPool2d::new(Shape::new(c, n, n), 3, 2, 1, true) {
+        pool.forward(&mut [], x, &mut y, 1, &mut Ctx::default());
     }
     (y, m)
 }

@@ -206,24 +206,28 @@ impl<F: Real> Layer<F> for AvgPool2d {
     fn forward(&self, _p: &mut [F], x: &[F], y: &mut [F], b: usize, _ctx: &mut Ctx<F>) {
         let (pi, po) = (self.input.plane(), self.output.plane());
         let w = self.input.w;
-        y[..b * self.input.c * po]
-            .par_chunks_mut(po)
-            .enumerate()
-            .for_each(|(q, yp)| {
-                let xp = &x[q * pi..(q + 1) * pi];
-                for oi in 0..self.output.h {
-                    for oj in 0..self.output.w {
-                        let ((r0, r1), (c0, c1), div) = self.win(oi, oj);
-                        let mut s = F::zero();
-                        for i in r0..r1 {
-                            for j in c0..c1 {
-                                s += xp[i * w + j];
-                            }
+        let plane = |(q, yp): (usize, &mut [F])| {
+            let xp = &x[q * pi..(q + 1) * pi];
+            for oi in 0..self.output.h {
+                for oj in 0..self.output.w {
+                    let ((r0, r1), (c0, c1), div) = self.win(oi, oj);
+                    let mut s = F::zero();
+                    for i in r0..r1 {
+                        for j in c0..c1 {
+                            s += xp[i * w + j];
                         }
-                        yp[oi * self.output.w + oj] = s / F::c(div);
                     }
+                    yp[oi * self.output.w + oj] = s / F::c(div);
                 }
-            });
+            }
+        };
+        let y = &mut y[..b * self.input.c * po];
+        // Small inputs (one CordsNet stem output): threads would cost more than the sums.
+        if x.len().min(b * self.input.c * pi) < 1 << 15 {
+            y.chunks_mut(po).enumerate().for_each(plane);
+        } else {
+            y.par_chunks_mut(po).enumerate().for_each(plane);
+        }
     }
     fn backward(
         &self,
