@@ -174,21 +174,12 @@ fn main() -> neurodyn::Result<()> {
         let dir = tmp.path().join(&name);
         let rows = run(&cfg, &dir)?;
         let cells = summarize(&cfg, &rows);
-        let curve = critical_curve(&cfg, 200);
         HeatMap {
             title: format!(
                 "% fixed point — N = {}, W = I + M (symmetric), {name} input, {} trials per cell",
                 cfg.n, cfg.trials
             ),
-            xlabel: "input norm ‖z‖".into(),
-            ylabel: "δ".into(),
-            xs: cfg.inputs(),
-            ys: cfg.deltas(),
-            values: cells.iter().map(|c| c.pct_fixed_point).collect(),
-            vmin: 0.0,
-            vmax: 100.0,
-            log: true,
-            curve: Some(("Δc(z)".into(), curve)),
+            ..neurodyn::sweep::phase_diagram(&cfg, &cells)
         }
         .save(&out.join(format!("sweep_phase_{name}")))?;
         std::fs::copy(
