@@ -68,45 +68,24 @@ pub(crate) fn run<M: Model + ?Sized>(
         .build()
         .map_err(|e| solver_err(t0, e))?;
     rec.start(t0, x0);
+    // The four solvers are different types: one expansion per kind, the same driver.
+    macro_rules! run {
+        ($solver:expr) => {
+            drive(
+                $solver.map_err(|e| solver_err(t0, e))?,
+                model,
+                t1,
+                opts,
+                rec,
+                stats,
+            )
+        };
+    }
     let res = match kind {
-        Kind::Bdf => drive(
-            problem
-                .bdf::<FaerLU<f64>>()
-                .map_err(|e| solver_err(t0, e))?,
-            model,
-            t1,
-            opts,
-            rec,
-            stats,
-        ),
-        Kind::Esdirk34 => drive(
-            problem
-                .esdirk34::<FaerLU<f64>>()
-                .map_err(|e| solver_err(t0, e))?,
-            model,
-            t1,
-            opts,
-            rec,
-            stats,
-        ),
-        Kind::TrBdf2 => drive(
-            problem
-                .tr_bdf2::<FaerLU<f64>>()
-                .map_err(|e| solver_err(t0, e))?,
-            model,
-            t1,
-            opts,
-            rec,
-            stats,
-        ),
-        Kind::Tsit45 => drive(
-            problem.tsit45().map_err(|e| solver_err(t0, e))?,
-            model,
-            t1,
-            opts,
-            rec,
-            stats,
-        ),
+        Kind::Bdf => run!(problem.bdf::<FaerLU<f64>>()),
+        Kind::Esdirk34 => run!(problem.esdirk34::<FaerLU<f64>>()),
+        Kind::TrBdf2 => run!(problem.tr_bdf2::<FaerLU<f64>>()),
+        Kind::Tsit45 => run!(problem.tsit45()),
     };
     stats.n_rhs += nrhs.get();
     stats.n_jvp += njvp.get();
