@@ -218,10 +218,7 @@ impl Map for TorchRnn {
             }
             TorchKind::Lstm => {
                 for i in 0..n {
-                    let ig = sig(a[i] + g[i]);
-                    let fg = sig(a[n + i] + g[n + i]);
-                    let gg = (a[2 * n + i] + g[2 * n + i]).tanh();
-                    let og = sig(a[3 * n + i] + g[3 * n + i]);
+                    let (ig, fg, gg, og) = lstm_gates(a, &g, n, i);
                     let c = fg * x[n + i] + ig * gg;
                     x[n + i] = c;
                     x[i] = og * c.tanh();
@@ -269,10 +266,7 @@ impl Map for TorchRnn {
             }
             TorchKind::Lstm => {
                 for i in 0..n {
-                    let ig = sig(a[i] + g[i]);
-                    let fg = sig(a[n + i] + g[n + i]);
-                    let gg = (a[2 * n + i] + g[2 * n + i]).tanh();
-                    let og = sig(a[3 * n + i] + g[3 * n + i]);
+                    let (ig, fg, gg, og) = lstm_gates(a, &g, n, i);
                     let c = fg * x[n + i] + ig * gg;
                     let tc = c.tanh();
                     let dc_h = og * (1.0 - tc * tc);
@@ -295,4 +289,15 @@ impl Map for TorchRnn {
     fn name(&self) -> String {
         format!("{} (N = {})", self.kind.name(), self.n)
     }
+}
+
+/// Unit `i`'s LSTM gates (input, forget, cell candidate, output) from the input part `a` and the
+/// recurrent part `g` of the pre-activations (PyTorch's i, f, g, o row blocks of n each).
+fn lstm_gates(a: &[f64], g: &[f64], n: usize, i: usize) -> (f64, f64, f64, f64) {
+    (
+        sig(a[i] + g[i]),
+        sig(a[n + i] + g[n + i]),
+        (a[2 * n + i] + g[2 * n + i]).tanh(),
+        sig(a[3 * n + i] + g[3 * n + i]),
+    )
 }
