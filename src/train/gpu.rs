@@ -232,16 +232,11 @@ impl GpuTrainer {
         ] {
             self.cfg[slot] = v as u32;
         }
-        let (slots, work_len) = (self.work_layout)(t, b, n, c, &self.cfg);
+        let regions = (self.work_layout)(t, b, n, c, &self.cfg);
+        let (slots, work_len) = super::shader::lay_out(&regions, t, b, c);
         for (slot, v) in slots {
             self.cfg[slot] = v as u32;
         }
-        // Two flags per trial after the hits (every cell's layout ends with them): "a kernel
-        // started and did not finish" and "a kernel's loops were cut short" (helpers.wgsl).
-        if self.cfg[slot::HITS] as usize + b != work_len {
-            return Err(gpu_err("the cell's work layout must end with the hits"));
-        }
-        let work_len = work_len + 2 * b;
         let mk = |label: &str, len: usize| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),

@@ -23,6 +23,23 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
+/// What one step of a cell reads: the parameters θ, the prepared quantities ([`Cell::prepare`]),
+/// the states s (S × B, one column per trial) and the inputs u (N_in × B).
+pub struct StepIn<'a, F, P> {
+    pub p: &'a [F],
+    pub prep: &'a P,
+    pub s: MatRef<'a, F>,
+    pub u: MatRef<'a, F>,
+}
+
+/// What one backward step reads and writes: the state error of the next step, ∂L/∂s_{t+1}
+/// (S × B), the state error it overwrites, ∂L/∂s_t, and the parameter gradient it adds to.
+pub struct StepBack<'a, F> {
+    pub ds_next: MatRef<'a, F>,
+    pub ds: MatMut<'a, F>,
+    pub g: &'a mut [F],
+}
+
 /// A trainable recurrent cell. `s`, `ds`: state batches `S × B`; `u`: inputs `N_in × B`;
 /// `p`: the flat parameters, `g`: their gradient (accumulated).
 pub trait Cell<F: Real>: Send + Sync {
@@ -36,31 +53,16 @@ pub trait Cell<F: Real>: Send + Sync {
     fn n_in(&self) -> usize;
     fn layout(&self) -> &Layout;
     fn prepare(&self, p: &[F]) -> Self::Prep;
-    /// The initial state s₀ (one column of length S, the same for every trial).
-    fn init_state(&self, p: &[F], s0: &mut [F]);
+    /// The initial state s₀ (one column of length S, the same for every trial; zero unless the
+    /// cell learns it).
+    fn init_state(&self, _p: &[F], s0: &mut [F]) {
+        s0.fill(F::zero());
+    }
     /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
-    fn step(
-        &self,
-        p: &[F],
-        prep: &Self::Prep,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    );
-    /// `ds` = (∂f/∂s)ᵀ ds_next (overwritten); `g` += (∂f/∂θ)ᵀ ds_next, before [`Cell::finish_grad`].
-    #[allow(clippy::too_many_arguments)]
-    fn step_back(
-        &self,
-        p: &[F],
-        prep: &Self::Prep,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        ds_next: MatRef<F>,
-        ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    );
+    fn step(&self, x: StepIn<'_, F, Self::Prep>, out: MatMut<F>, ws: &mut Scratch<F>);
+    /// `back.ds` = (∂f/∂s)ᵀ `back.ds_next` (overwritten); `back.g` += (∂f/∂θ)ᵀ `back.ds_next`,
+    /// before [`Cell::finish_grad`].
+    fn step_back(&self, x: StepIn<'_, F, Self::Prep>, back: StepBack<'_, F>, ws: &mut Scratch<F>);
     /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
     /// the raw parameters, once per pass (the maps are linear and constant over the sequence).
     fn finish_grad(&self, _p: &[F], _g: &mut [F]) {}
@@ -372,14 +374,8 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             } else {
                 (&hi[..blk] as &[F], &mut lo[nxt * blk..nxt * blk + blk])
             };
-            self.cell.step(
-                p,
-                prep,
-                cm(s_cur, sd, nb),
-                u_at(t),
-                cm_mut(s_next, sd, nb),
-                &mut ws,
-            );
+            let x = StepIn { p, prep, s: cm(s_cur, sd, nb), u: u_at(t) };
+            self.cell.step(x, cm_mut(s_next, sd, nb), &mut ws);
             if let Some(rs) = rngs.as_mut() {
                 for (j, r) in rs.iter_mut().enumerate() {
                     for i in 0..n {
@@ -489,16 +485,9 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 }
             }
             let s_cur = cm(&states[t * blk..], sd, nb);
-            self.cell.step_back(
-                p,
-                prep,
-                s_cur,
-                u_at(t),
-                ds_next.as_ref(),
-                ds.as_mut(),
-                &mut g,
-                &mut ws,
-            );
+            let x = StepIn { p, prep, s: s_cur, u: u_at(t) };
+            let back = StepBack { ds_next: ds_next.as_ref(), ds: ds.as_mut(), g: &mut g };
+            self.cell.step_back(x, back, &mut ws);
             std::mem::swap(&mut ds, &mut ds_next);
         }
         out.grad = g;

@@ -73,11 +73,44 @@ pub fn prelude(cell: &[(&str, usize)]) -> String {
         .collect()
 }
 
-/// The work-buffer layout of a cell for T steps × B trials (N units, C outputs; `cfg` holds the
-/// cell's fixed slots): the (slot, offset) pairs to set (its own arrays and the common ∂L/∂o,
-/// losses, hits) and the length.
-pub type WorkLayout =
-    fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> (Vec<(usize, usize)>, usize);
+/// A cell's own work-buffer regions for T steps × B trials (N units, C outputs; `cfg` holds the
+/// cell's fixed slots): (slot, length) in the order they are laid out. [`lay_out`] places them one
+/// after another and appends the regions every cell has.
+pub type WorkLayout = fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> Vec<(usize, usize)>;
+
+/// The whole work buffer: the cell's `regions` one after another, then the common ∂L/∂o
+/// [T][B][C], the per-trial losses [B] and hits [B], and two flags per trial (`common.wgsl`'s
+/// `begin`/`end`: "a kernel started and did not finish", "a kernel's loops were cut short").
+/// Returns the (slot, offset) pairs to set and the length in floats.
+pub fn lay_out(regions: &[(usize, usize)], t: usize, b: usize, c: usize) -> (Vec<(usize, usize)>, usize) {
+    let common = [(slot::D_OUT, t * b * c), (slot::LOSSES, b), (slot::HITS, b)];
+    let mut offset = 0;
+    let mut slots = Vec::with_capacity(regions.len() + common.len());
+    for &(slot, len) in regions.iter().chain(&common) {
+        slots.push((slot, offset));
+        offset += len;
+    }
+    (slots, offset + 2 * b)
+}
+
+/// A cell shader's own uniform slots, named once: `cell_slots! { H = 17, A = 18 }` declares the
+/// constants and `SLOTS`, the (name, slot) table emitted into the shader's prelude as `S_<NAME>`.
+macro_rules! cell_slots {
+    ($($name:ident = $slot:literal),* $(,)?) => {
+        $( pub(crate) const $name: usize = $slot; )*
+        pub(crate) const SLOTS: &[(&str, usize)] = &[$((stringify!($name), $name)),*];
+    };
+}
+pub(crate) use cell_slots;
+
+/// The offsets of the tensors `names` (in `layout`) for the consecutive slots `first`, `first + 1`, …
+pub fn tensor_slots(layout: &crate::tensor::Layout, first: usize, names: &[&str]) -> Vec<(usize, u32)> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (first + k, tensor_slot(layout, name)))
+        .collect()
+}
 
 /// What the GPU trainer needs from a cell ([`CellFamily::gpu`](super::cell::CellFamily::gpu)).
 pub struct GpuCell {

@@ -117,7 +117,7 @@ fn trainable_gated_cells_are_torch_layers() {
     use faer::{MatMut, MatRef};
     use neurodyn::learn::Optimizer;
     use neurodyn::tensor::real::Scratch;
-    use neurodyn::train::cell::{AnyCell, Cell, GruCell, LstmCell};
+    use neurodyn::train::cell::{AnyCell, Cell, GruCell, LstmCell, StepIn};
     use neurodyn::train::net::SeqNet;
     for (name, kind) in [("gru", TorchKind::Gru), ("lstm", TorchKind::Lstm)] {
         let src = fixture(&format!("torch_{name}.safetensors"));
@@ -143,14 +143,13 @@ fn trainable_gated_cells_are_torch_layers() {
         let mut s: Vec<f64> = traj.row(0).to_vec();
         for k in 1..traj.nrows() {
             let mut out = vec![0.0; sd];
-            net.cell.step(
-                &net.params,
-                &prep,
-                MatRef::from_column_major_slice(&s, sd, 1),
-                MatRef::from_column_major_slice(&u, m.k, 1),
-                MatMut::from_column_major_slice_mut(&mut out, sd, 1),
-                &mut ws,
-            );
+            let x = StepIn {
+                p: &net.params,
+                prep: &prep,
+                s: MatRef::from_column_major_slice(&s, sd, 1),
+                u: MatRef::from_column_major_slice(&u, m.k, 1),
+            };
+            net.cell.step(x, MatMut::from_column_major_slice_mut(&mut out, sd, 1), &mut ws);
             for (a, b) in out.iter().zip(traj.row(k)) {
                 assert!((a - b).abs() < 1e-12, "{name} step {k}: {a} vs {b}");
             }

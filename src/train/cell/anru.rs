@@ -9,7 +9,7 @@
 use super::gamma::gamma_all;
 use super::*;
 use crate::tensor::real::{rm, rm_mut};
-use crate::train::shader::{slot, tensor_slot};
+use crate::train::shader::{cell_slots, tensor_slots};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 
@@ -100,34 +100,10 @@ impl AnruCell {
 
 impl<F: Real> Cell<F> for AnruCell {
     type Prep = ();
-    fn name(&self) -> &'static str {
-        "anru"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        self.n * (1 + self.m)
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("anru", |c| c.n * (1 + c.m));
     fn prepare(&self, _p: &[F]) {}
-    fn init_state(&self, _p: &[F], s0: &mut [F]) {
-        s0.fill(F::zero());
-    }
-    fn step(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
         let (n, m, b) = (self.n, self.m, s.ncols());
         let [mut a, mut g_old, mut gnew] = ws.take(0, [(n, b), (m, n), (m, n)]);
         self.pre(p, s, u, a.rb_mut());
@@ -147,17 +123,9 @@ impl<F: Real> Cell<F> for AnruCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, m, b) = (self.n, self.m, s.ncols());
         let l = &self.layout;
         // da holds a, then ∂L/∂a column by column (a's column is copied to acol first).
@@ -307,11 +275,7 @@ impl CellFamily for AnruCell {
         const NAMES: [&str; 10] = [
             "U_xh", "b_h", "W_hh", "u_ag", "b_g", "W_gg", "w_gn", "b_gn", "w_gs", "b_gs",
         ];
-        let mut cfg: Vec<(usize, u32)> = NAMES
-            .iter()
-            .enumerate()
-            .map(|(k, name)| (TENSORS + k, tensor_slot(layout, name)))
-            .collect();
+        let mut cfg = tensor_slots(layout, TENSORS, &NAMES);
         cfg.push((M, self.m as u32));
         Ok(GpuCell {
             shader: include_str!("../anru.wgsl"),
@@ -325,62 +289,34 @@ impl CellFamily for AnruCell {
 }
 
 // The uniform slots of `anru.wgsl`, by name (TENSORS + k: the offsets of the ten tensors above).
-const H: usize = 17;
-const A: usize = 18;
-const DH: usize = 19;
-const G: usize = 31;
-const EA: usize = 36;
-const TENSORS: usize = 37;
-const DN: usize = 47;
-const DS: usize = 48;
-const DP: usize = 49;
-const CARRY: usize = 50;
-const M: usize = 58;
-const SLOTS: &[(&str, usize)] = &[
-    ("H", H),
-    ("A", A),
-    ("DH", DH),
-    ("G", G),
-    ("EA", EA),
-    ("TENSORS", TENSORS),
-    ("DN", DN),
-    ("DS", DS),
-    ("DP", DP),
-    ("CARRY", CARRY),
-    ("M", M),
-];
+cell_slots! {
+    H = 17,
+    A = 18,
+    DH = 19,
+    G = 31,
+    EA = 36,
+    TENSORS = 37,
+    DN = 47,
+    DS = 48,
+    DP = 49,
+    CARRY = 50,
+    M = 58,
+}
 
 /// Work buffer of `anru.wgsl`: H | G (controllers) | A | DH | EA | DN | DS | DP | carry | ∂L/∂o |
 /// losses | hits (M, the controller size, from the cell's slot).
-fn anru_work(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> (Vec<(usize, usize)>, usize) {
+fn anru_work(t: usize, b: usize, n: usize, _c: usize, cfg: &[u32]) -> Vec<(usize, usize)> {
     let m = cfg[M] as usize;
-    let off_h = 0;
-    let off_g = off_h + (t + 1) * b * n;
-    let off_a = off_g + (t + 1) * b * n * m;
-    let off_dh = off_a + t * b * n;
-    let off_ea = off_dh + t * b * n;
-    let off_dn = off_ea + t * b * n;
-    let off_ds = off_dn + t * b * n;
-    let off_dp = off_ds + t * b * n;
-    let off_carry = off_dp + t * b * n * m;
-    let off_o = off_carry + b * n * m;
-    let off_loss = off_o + t * b * c;
-    let off_hit = off_loss + b;
-    (
-        vec![
-            (H, off_h),
-            (G, off_g),
-            (A, off_a),
-            (DH, off_dh),
-            (EA, off_ea),
-            (DN, off_dn),
-            (DS, off_ds),
-            (DP, off_dp),
-            (CARRY, off_carry),
-            (slot::D_OUT, off_o),
-            (slot::LOSSES, off_loss),
-            (slot::HITS, off_hit),
-        ],
-        off_hit + b,
-    )
+    let (state, step) = ((t + 1) * b * n, t * b * n);
+    vec![
+        (H, state),
+        (G, state * m),
+        (A, step),
+        (DH, step),
+        (EA, step),
+        (DN, step),
+        (DS, step),
+        (DP, step * m),
+        (CARRY, b * n * m),
+    ]
 }

@@ -68,34 +68,10 @@ pub(crate) fn gamma_all<F: Real>(x: F, n: F, s: F) -> (F, F, F, F) {
 
 impl<F: Real> Cell<F> for GammaCell {
     type Prep = ();
-    fn name(&self) -> &'static str {
-        "gamma"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        self.n
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("gamma", |c| c.n);
     fn prepare(&self, _p: &[F]) {}
-    fn init_state(&self, _p: &[F], s0: &mut [F]) {
-        s0.fill(F::zero());
-    }
-    fn step(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
         let [mut a] = ws.take(0, [(self.n, s.ncols())]);
         self.pre(p, s, u, a.rb_mut());
         let (nn, ss) = (self.layout.off("n"), self.layout.off("s"));
@@ -106,17 +82,9 @@ impl<F: Real> Cell<F> for GammaCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, b) = (self.n, s.ncols());
         let [mut a] = ws.take(0, [(n, b)]);
         self.pre(p, s, u, a.rb_mut());

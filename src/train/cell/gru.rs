@@ -18,7 +18,7 @@ use super::gates_in_place;
 use super::*;
 use crate::model::Activation;
 use crate::tensor::real::{rm, rm_mut};
-use crate::train::shader::{tensor_slot, WorkLayout};
+use crate::train::shader::{cell_slots, tensor_slot, WorkLayout};
 use faer::reborrow::{Reborrow, ReborrowMut};
 
 /// The GRU's gates from the input-side and recurrent-side pre-activations (3N × B each, PyTorch's
@@ -112,67 +112,83 @@ pub(crate) fn gated_weight_grads<F: Real>(
     }
 }
 
+/// The constructor and the [`CellFamily`] of a PyTorch gated cell with `gates` gate blocks
+/// (the LSTM: 4, the GRU: 3): PyTorch's tensor names and initialisation, recognised by the row
+/// count of `weight_hh_l0`, nothing but the tensors in a checkpoint, `gated.wgsl` on the GPU.
+macro_rules! gated_family {
+    ($ty:ident, $gates:literal) => {
+        impl $ty {
+            pub fn new(n: usize, n_in: usize) -> Result<Self> {
+                check_sizes(n, n_in)?;
+                Ok($ty {
+                    n,
+                    n_in,
+                    layout: $crate::train::cell::gru::gated_layout($gates, n, n_in),
+                })
+            }
+        }
+
+        impl CellFamily for $ty {
+            const SIGNATURE: &'static str = "weight_hh_l0";
+
+            fn recognises(
+                has: &dyn Fn(&str) -> bool,
+                shape: &dyn Fn(&str) -> Option<Vec<usize>>,
+            ) -> bool {
+                has(Self::SIGNATURE) && $crate::train::cell::gru::torch_shape_is(shape, $gates)
+            }
+
+            fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
+                $ty::new(spec.hidden, n_in)
+            }
+
+            /// PyTorch's initialisation: every weight and bias U(−1/√N, 1/√N).
+            fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
+                $crate::train::cell::gru::gated_init(&self.layout, self.n, p, rng);
+            }
+
+            fn save<F: Real>(&self, _layout: &Layout, _p: &[F], _out: &mut CheckpointWriter) {}
+
+            fn load(ck: &CheckpointReader) -> Result<Self> {
+                let (n, n_in) = $crate::train::cell::gru::gated_load(ck, $gates)?;
+                $ty::new(n, n_in)
+            }
+
+            fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
+                $crate::train::cell::gru::gated_gpu(layout, $gates)
+            }
+        }
+    };
+}
+pub(crate) use gated_family;
+
 /// Whether `weight_hh_l0` has G·N rows for N columns.
 pub(crate) fn torch_shape_is(shape: &dyn Fn(&str) -> Option<Vec<usize>>, gates: usize) -> bool {
     matches!(shape("weight_hh_l0").as_deref(), Some([r, n]) if *n > 0 && *r == gates * n)
 }
 
 // The uniform slots of `gated.wgsl`, by name.
-const H: usize = 17;
-const CC: usize = 18;
-const GA: usize = 19;
-const EA: usize = 31;
-const W_IH: usize = 32;
-const W_HH: usize = 33;
-const B_IH: usize = 34;
-const B_HH: usize = 35;
-const GATES: usize = 36;
-const IS_LSTM: usize = 37;
-const SLOTS: &[(&str, usize)] = &[
-    ("H", H),
-    ("CC", CC),
-    ("GA", GA),
-    ("EA", EA),
-    ("W_IH", W_IH),
-    ("W_HH", W_HH),
-    ("B_IH", B_IH),
-    ("B_HH", B_HH),
-    ("GATES", GATES),
-    ("IS_LSTM", IS_LSTM),
-];
+cell_slots! {
+    H = 17,
+    CC = 18,
+    GA = 19,
+    EA = 31,
+    W_IH = 32,
+    W_HH = 33,
+    B_IH = 34,
+    B_HH = 35,
+    GATES = 36,
+    IS_LSTM = 37,
+}
 
 /// h and c per state (T + 1), gate values and errors per step (4N each), then the common arrays.
-fn gated_work(
-    t: usize,
-    b: usize,
-    n: usize,
-    c: usize,
-    _cfg: &[u32],
-) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::shader::slot;
-    let off_h = 0;
-    let off_c = off_h + (t + 1) * b * n;
-    let off_g = off_c + (t + 1) * b * n;
-    let off_e = off_g + t * b * 4 * n;
-    let off_o = off_e + t * b * 4 * n;
-    let off_loss = off_o + t * b * c;
-    let off_hit = off_loss + b;
-    (
-        vec![
-            (H, off_h),
-            (CC, off_c),
-            (GA, off_g),
-            (EA, off_e),
-            (slot::D_OUT, off_o),
-            (slot::LOSSES, off_loss),
-            (slot::HITS, off_hit),
-        ],
-        off_hit + b,
-    )
+fn gated_work(t: usize, b: usize, n: usize, _c: usize, _cfg: &[u32]) -> Vec<(usize, usize)> {
+    let (state, step) = ((t + 1) * b * n, t * b * 4 * n);
+    vec![(H, state), (CC, state), (GA, step), (EA, step)]
 }
 
 /// The GPU description shared by the LSTM (G = 4) and the GRU (G = 3).
-pub(crate) fn gated_gpu(layout: &Layout, gates: usize, _n: usize) -> Result<GpuCell> {
+pub(crate) fn gated_gpu(layout: &Layout, gates: usize) -> Result<GpuCell> {
     let work: WorkLayout = gated_work;
     Ok(GpuCell {
         shader: include_str!("../gated.wgsl"),
@@ -192,15 +208,6 @@ pub(crate) fn gated_gpu(layout: &Layout, gates: usize, _n: usize) -> Result<GpuC
 }
 
 impl GruCell {
-    pub fn new(n: usize, n_in: usize) -> Result<Self> {
-        check_sizes(n, n_in)?;
-        Ok(GruCell {
-            n,
-            n_in,
-            layout: gated_layout(3, n, n_in),
-        })
-    }
-
     /// ai = W_ih u + b_ih, ah = W_hh h + b_hh (3N × B each).
     fn pre<F: Real>(
         &self,
@@ -235,34 +242,10 @@ impl GruCell {
 
 impl<F: Real> Cell<F> for GruCell {
     type Prep = ();
-    fn name(&self) -> &'static str {
-        "gru"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        self.n
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("gru", |c| c.n);
     fn prepare(&self, _p: &[F]) {}
-    fn init_state(&self, _p: &[F], s0: &mut [F]) {
-        s0.fill(F::zero());
-    }
-    fn step(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
         let (n, b) = (self.n, s.ncols());
         let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
         self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
@@ -274,17 +257,9 @@ impl<F: Real> Cell<F> for GruCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, b, one) = (self.n, s.ncols(), F::one());
         let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
         self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());
@@ -319,30 +294,4 @@ impl<F: Real> Cell<F> for GruCell {
     }
 }
 
-impl CellFamily for GruCell {
-    const SIGNATURE: &'static str = "weight_hh_l0";
-
-    fn recognises(has: &dyn Fn(&str) -> bool, shape: &dyn Fn(&str) -> Option<Vec<usize>>) -> bool {
-        has(Self::SIGNATURE) && torch_shape_is(shape, 3)
-    }
-
-    fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
-        GruCell::new(spec.hidden, n_in)
-    }
-
-    /// PyTorch's initialisation: every weight and bias U(−1/√N, 1/√N).
-    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
-        gated_init(&self.layout, self.n, p, rng);
-    }
-
-    fn save<F: Real>(&self, _layout: &Layout, _p: &[F], _out: &mut CheckpointWriter) {}
-
-    fn load(ck: &CheckpointReader) -> Result<Self> {
-        let (n, n_in) = gated_load(ck, 3)?;
-        GruCell::new(n, n_in)
-    }
-
-    fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
-        gated_gpu(layout, 3, self.n)
-    }
-}
+gated_family!(GruCell, 3);

@@ -16,7 +16,7 @@
 //! e_o = δh' ⊙ tanh c' ⊙ o(1 − o); δh = W_hhᵀ e, δc = δc̄ ⊙ f; the weight gradients are e hᵀ,
 //! e uᵀ and Σ e for both biases.
 use super::gates_in_place;
-use super::gru::{gated_init, gated_layout, gated_load, gated_weight_grads, torch_shape_is};
+use super::gru::{gated_family, gated_weight_grads};
 use super::*;
 use crate::model::Activation;
 use crate::tensor::real::rm;
@@ -39,15 +39,6 @@ pub struct LstmCell {
 }
 
 impl LstmCell {
-    pub fn new(n: usize, n_in: usize) -> Result<Self> {
-        check_sizes(n, n_in)?;
-        Ok(LstmCell {
-            n,
-            n_in,
-            layout: gated_layout(4, n, n_in),
-        })
-    }
-
     /// a = W_hh h + W_ih u + b_ih + b_hh (4N × B).
     fn pre<F: Real>(&self, p: &[F], h: MatRef<F>, u: MatRef<F>, mut a: MatMut<F>) {
         let (n, l) = (self.n, &self.layout);
@@ -74,34 +65,10 @@ impl LstmCell {
 
 impl<F: Real> Cell<F> for LstmCell {
     type Prep = ();
-    fn name(&self) -> &'static str {
-        "lstm"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        2 * self.n
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("lstm", |c| 2 * c.n);
     fn prepare(&self, _p: &[F]) {}
-    fn init_state(&self, _p: &[F], s0: &mut [F]) {
-        s0.fill(F::zero());
-    }
-    fn step(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
         let (n, b) = (self.n, s.ncols());
         let [mut a] = ws.take(0, [(4 * n, b)]);
         self.pre(p, s.subrows(0, n), u, a.rb_mut());
@@ -121,17 +88,9 @@ impl<F: Real> Cell<F> for LstmCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        _: &(),
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, s, u, .. } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, b, one) = (self.n, s.ncols(), F::one());
         let [mut a, mut t] = ws.take(0, [(4 * n, b), (n, b)]);
         self.pre(p, s.subrows(0, n), u, a.rb_mut());
@@ -170,30 +129,4 @@ impl<F: Real> Cell<F> for LstmCell {
     }
 }
 
-impl CellFamily for LstmCell {
-    const SIGNATURE: &'static str = "weight_hh_l0";
-
-    fn recognises(has: &dyn Fn(&str) -> bool, shape: &dyn Fn(&str) -> Option<Vec<usize>>) -> bool {
-        has(Self::SIGNATURE) && torch_shape_is(shape, 4)
-    }
-
-    fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
-        LstmCell::new(spec.hidden, n_in)
-    }
-
-    /// PyTorch's initialisation: every weight and bias U(−1/√N, 1/√N).
-    fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
-        gated_init(&self.layout, self.n, p, rng);
-    }
-
-    fn save<F: Real>(&self, _layout: &Layout, _p: &[F], _out: &mut CheckpointWriter) {}
-
-    fn load(ck: &CheckpointReader) -> Result<Self> {
-        let (n, n_in) = gated_load(ck, 4)?;
-        LstmCell::new(n, n_in)
-    }
-
-    fn gpu(&self, layout: &Layout) -> Result<GpuCell> {
-        super::gru::gated_gpu(layout, 4, self.n)
-    }
-}
+gated_family!(LstmCell, 4);

@@ -3,7 +3,7 @@
 //! the cells because it is made from one: the default system of
 //! [`CellFamily::analysis`](super::CellFamily::analysis).
 
-use super::{AnyCell, AnyPrep, Cell};
+use super::{AnyCell, AnyPrep, Cell, StepBack, StepIn};
 use crate::error::{Error, Result};
 use crate::tensor::real::Scratch;
 use crate::train::net::SeqNet;
@@ -62,14 +62,14 @@ impl crate::model::Map for CellMap {
     fn step(&self, _t: usize, h: &mut [f64]) {
         let s = self.dim();
         let mut out = vec![0.0; s];
-        self.net.cell.step(
-            &self.net.params,
-            &self.prep,
-            faer::MatRef::from_column_major_slice(h, s, 1),
-            faer::MatRef::from_column_major_slice(&self.u, self.u.len(), 1),
-            faer::MatMut::from_column_major_slice_mut(&mut out, s, 1),
-            &mut Scratch::new(),
-        );
+        let x = StepIn {
+            p: &self.net.params,
+            prep: &self.prep,
+            s: faer::MatRef::from_column_major_slice(h, s, 1),
+            u: faer::MatRef::from_column_major_slice(&self.u, self.u.len(), 1),
+        };
+        let out_mat = faer::MatMut::from_column_major_slice_mut(&mut out, s, 1);
+        self.net.cell.step(x, out_mat, &mut Scratch::new());
         h.copy_from_slice(&out);
     }
 
@@ -83,16 +83,14 @@ impl crate::model::Map for CellMap {
         let eye = faer::Mat::<f64>::identity(s, s);
         let mut jt = faer::Mat::<f64>::zeros(s, s);
         let mut scratch = vec![0.0; self.net.layout.len];
-        self.net.cell.step_back(
-            &self.net.params,
-            &self.prep,
-            states.as_ref(),
-            inputs.as_ref(),
-            eye.as_ref(),
-            jt.as_mut(),
-            &mut scratch,
-            &mut Scratch::new(),
-        );
+        let x = StepIn {
+            p: &self.net.params,
+            prep: &self.prep,
+            s: states.as_ref(),
+            u: inputs.as_ref(),
+        };
+        let back = StepBack { ds_next: eye.as_ref(), ds: jt.as_mut(), g: &mut scratch };
+        self.net.cell.step_back(x, back, &mut Scratch::new());
         // Column j of the result is Jᵀ e_j, i.e. row j of J.
         for i in 0..s {
             for j in 0..s {

@@ -111,7 +111,31 @@ pub fn gates_in_place<F: Real>(mut m: MatMut<'_, F>, n: usize, acts: &[crate::mo
     }
 }
 
-pub use super::net::Cell;
+pub use super::net::{Cell, StepBack, StepIn};
+
+/// The [`Cell`] accessors every cell answers from the same fields (`n`, `n_in`, `layout`):
+/// `cell_basics!("name", |c| state size)` inside the cell's `impl Cell<F>`.
+macro_rules! cell_basics {
+    ($name:literal, |$c:ident| $state:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn hidden(&self) -> usize {
+            self.n
+        }
+        fn state_dim(&self) -> usize {
+            let $c = self;
+            $state
+        }
+        fn n_in(&self) -> usize {
+            self.n_in
+        }
+        fn layout(&self) -> &Layout {
+            &self.layout
+        }
+    };
+}
+pub(crate) use cell_basics;
 
 /// A trained network as a system for the f64 analyses (input off).
 pub enum Analysis {
@@ -293,17 +317,18 @@ macro_rules! registry {
             fn init_state(&self, p: &[F], s0: &mut [F]) {
                 match self { $(AnyCell::$variant(c) => c.init_state(p, s0),)* }
             }
-            fn step(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, out: MatMut<F>, ws: &mut Scratch<F>) {
-                match (self, pr) {
-                    $((AnyCell::$variant(c), AnyPrep::$variant(q)) => c.step(p, q, s, u, out, ws),)*
+            fn step(&self, x: StepIn<'_, F, AnyPrep<F>>, out: MatMut<F>, ws: &mut Scratch<F>) {
+                let StepIn { p, prep, s, u } = x;
+                match (self, prep) {
+                    $((AnyCell::$variant(c), AnyPrep::$variant(prep)) => c.step(StepIn { p, prep, s, u }, out, ws),)*
                     #[allow(unreachable_patterns)]
                     _ => unreachable!("prepare() pairs each cell with its own quantities"),
                 }
             }
-            #[allow(clippy::too_many_arguments)]
-            fn step_back(&self, p: &[F], pr: &AnyPrep<F>, s: MatRef<F>, u: MatRef<F>, dn: MatRef<F>, ds: MatMut<F>, g: &mut [F], ws: &mut Scratch<F>) {
-                match (self, pr) {
-                    $((AnyCell::$variant(c), AnyPrep::$variant(q)) => c.step_back(p, q, s, u, dn, ds, g, ws),)*
+            fn step_back(&self, x: StepIn<'_, F, AnyPrep<F>>, back: StepBack<'_, F>, ws: &mut Scratch<F>) {
+                let StepIn { p, prep, s, u } = x;
+                match (self, prep) {
+                    $((AnyCell::$variant(c), AnyPrep::$variant(prep)) => c.step_back(StepIn { p, prep, s, u }, back, ws),)*
                     #[allow(unreachable_patterns)]
                     _ => unreachable!("prepare() pairs each cell with its own quantities"),
                 }

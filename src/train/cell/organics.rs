@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::tensor::real::{rm, rm_mut, sig};
-use crate::train::shader::{f32_slot, tensor_slot};
+use crate::train::shader::{cell_slots, f32_slot, tensor_slots};
 use faer::reborrow::ReborrowMut;
 use rand::Rng;
 
@@ -125,21 +125,7 @@ impl OrganicsCell {
 
 impl<F: Real> Cell<F> for OrganicsCell {
     type Prep = OrganicsPrep<F>;
-    fn name(&self) -> &'static str {
-        "organics"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        4 * self.n
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("organics", |c| 4 * c.n);
     fn prepare(&self, p: &[F]) -> OrganicsPrep<F> {
         let n = self.n;
         let lw = self.layout.off("log_W");
@@ -159,15 +145,8 @@ impl<F: Real> Cell<F> for OrganicsCell {
             s0[w * n..(w + 1) * n].copy_from_slice(&p[o..o + n]);
         }
     }
-    fn step(
-        &self,
-        p: &[F],
-        pr: &OrganicsPrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, prep: pr, s, u } = x;
         let n = self.n;
         let mut m = ws.take(0, [(n, s.ncols()); 6]);
         self.fwd(p, pr, s, u, &mut m);
@@ -192,17 +171,9 @@ impl<F: Real> Cell<F> for OrganicsCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        pr: &OrganicsPrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, prep: pr, s, u } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, b) = (self.n, s.ncols());
         let l = &self.layout;
         let [pz, py, g0, g1, q, wq, mut dpz, mut dpy, mut dg0, mut dg1, mut dwq, mut dq] =
@@ -519,11 +490,7 @@ impl CellFamily for OrganicsCell {
             "W_zx", "W_r", "W_bx0", "W_by0", "W_ba0", "W_bx1", "W_by1", "W_ba1", "log_W",
             "theta_y", "theta_a", "theta_b0", "theta_b1", "y0", "a0", "b00", "b10",
         ];
-        let mut cfg: Vec<(usize, u32)> = NAMES
-            .iter()
-            .enumerate()
-            .map(|(k, name)| (TENSORS + k, tensor_slot(layout, name)))
-            .collect();
+        let mut cfg = tensor_slots(layout, TENSORS, &NAMES);
         let train = layout.get("theta_y").is_some_and(|t| t.train);
         cfg.extend([
             (LEARN_TAU, u32::from(train)),
@@ -544,56 +511,26 @@ impl CellFamily for OrganicsCell {
 }
 
 // The uniform slots of `organics.wgsl`, by name (TENSORS + k: the offsets of the 17 tensors).
-const S: usize = 17;
-const PRE: usize = 18;
-const D: usize = 19;
-const LEARN_TAU: usize = 29;
-const E: usize = 36;
-const TENSORS: usize = 37;
-const KAPPA_Y: usize = 54;
-const KAPPA_A: usize = 55;
-const KAPPA_B: usize = 56;
-const SIGMA: usize = 57;
-const SLOTS: &[(&str, usize)] = &[
-    ("S", S),
-    ("PRE", PRE),
-    ("D", D),
-    ("LEARN_TAU", LEARN_TAU),
-    ("E", E),
-    ("TENSORS", TENSORS),
-    ("KAPPA_Y", KAPPA_Y),
-    ("KAPPA_A", KAPPA_A),
-    ("KAPPA_B", KAPPA_B),
-    ("SIGMA", SIGMA),
-];
+cell_slots! {
+    S = 17,
+    PRE = 18,
+    D = 19,
+    LEARN_TAU = 29,
+    E = 36,
+    TENSORS = 37,
+    KAPPA_Y = 54,
+    KAPPA_A = 55,
+    KAPPA_B = 56,
+    SIGMA = 57,
+}
 
 /// Work buffer of `organics.wgsl`: S [(T+1)][B][4N] | P [T][B][5N] | D [T][B][4N] | E [T][B][5N]
 /// | ∂L/∂o [T][B][C] | losses [B] | hits [B].
-fn organics_work(
-    t: usize,
-    b: usize,
-    n: usize,
-    c: usize,
-    _cfg: &[u32],
-) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::shader::slot;
-    let off_s = 0;
-    let off_p = off_s + (t + 1) * b * n * 4;
-    let off_d = off_p + t * b * n * 5;
-    let off_e = off_d + t * b * n * 4;
-    let off_o = off_e + t * b * n * 5;
-    let off_loss = off_o + t * b * c;
-    let off_hit = off_loss + b;
-    (
-        vec![
-            (S, off_s),
-            (PRE, off_p),
-            (D, off_d),
-            (E, off_e),
-            (slot::D_OUT, off_o),
-            (slot::LOSSES, off_loss),
-            (slot::HITS, off_hit),
-        ],
-        off_hit + b,
-    )
+fn organics_work(t: usize, b: usize, n: usize, _c: usize, _cfg: &[u32]) -> Vec<(usize, usize)> {
+    vec![
+        (S, (t + 1) * b * n * 4),
+        (PRE, t * b * n * 5),
+        (D, t * b * n * 4),
+        (E, t * b * n * 5),
+    ]
 }

@@ -11,7 +11,7 @@
 use super::*;
 use crate::model::RateRnn;
 use crate::tensor::real::{rm, rm_mut, sig};
-use crate::train::shader::{f32_slot, tensor_slot};
+use crate::train::shader::{cell_slots, f32_slot, tensor_slot};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
 
@@ -238,21 +238,7 @@ impl RateCell {
 
 impl<F: Real> Cell<F> for RateCell {
     type Prep = RatePrep<F>;
-    fn name(&self) -> &'static str {
-        "rate"
-    }
-    fn hidden(&self) -> usize {
-        self.n
-    }
-    fn state_dim(&self) -> usize {
-        self.n
-    }
-    fn n_in(&self) -> usize {
-        self.n_in
-    }
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
+    cell_basics!("rate", |c| c.n);
     fn prepare(&self, p: &[F]) -> RatePrep<F> {
         let n = self.n;
         let w0 = self.layout.off("W_raw");
@@ -269,18 +255,8 @@ impl<F: Real> Cell<F> for RateCell {
             .collect();
         RatePrep { w, alpha }
     }
-    fn init_state(&self, _p: &[F], s0: &mut [F]) {
-        s0.fill(F::zero());
-    }
-    fn step(
-        &self,
-        p: &[F],
-        pr: &RatePrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        mut out: MatMut<F>,
-        ws: &mut Scratch<F>,
-    ) {
+    fn step(&self, x: StepIn<F, Self::Prep>, mut out: MatMut<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, prep: pr, s, u } = x;
         let (n, b) = (self.n, s.ncols());
         let [mut r] = ws.take(0, [(n, b)]);
         self.phi_block(s, r.rb_mut(), None);
@@ -294,17 +270,9 @@ impl<F: Real> Cell<F> for RateCell {
             }
         }
     }
-    fn step_back(
-        &self,
-        p: &[F],
-        pr: &RatePrep<F>,
-        s: MatRef<F>,
-        u: MatRef<F>,
-        dn: MatRef<F>,
-        mut ds: MatMut<F>,
-        g: &mut [F],
-        ws: &mut Scratch<F>,
-    ) {
+    fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
+        let StepIn { p, prep: pr, s, u } = x;
+        let StepBack { ds_next: dn, mut ds, g } = back;
         let (n, b, m) = (self.n, s.ncols(), self.n_in);
         let [mut r, mut dr, mut a, mut ax] = ws.take(0, [(n, b); 4]);
         self.phi_block(s, r.rb_mut(), Some(dr.rb_mut()));
@@ -511,44 +479,26 @@ impl CellFamily for RateCell {
 }
 
 // The uniform slots of `cells.wgsl` (the rate and gamma cells), by name.
-pub(crate) const PHI: usize = 6;
-pub(crate) const DALE: usize = 7;
-pub(crate) const W_IN: usize = 10;
-pub(crate) const TAU_PARAM: usize = 11;
-pub(crate) const X: usize = 17;
-pub(crate) const A: usize = 18;
-pub(crate) const D: usize = 19;
-pub(crate) const TAU_MIN: usize = 23;
-pub(crate) const TAU_MAX: usize = 24;
-pub(crate) const FIXED_INPUT: usize = 28;
-pub(crate) const LEARN_NL: usize = 29;
-pub(crate) const IS_GAMMA: usize = 30;
-pub(crate) const R: usize = 31;
-pub(crate) const W_REC: usize = 32;
-pub(crate) const BIAS: usize = 33;
-pub(crate) const GAMMA_N: usize = 34;
-pub(crate) const GAMMA_S: usize = 35;
-pub(crate) const E: usize = 36;
-pub(crate) const SLOTS: &[(&str, usize)] = &[
-    ("PHI", PHI),
-    ("DALE", DALE),
-    ("W_IN", W_IN),
-    ("TAU_PARAM", TAU_PARAM),
-    ("X", X),
-    ("A", A),
-    ("D", D),
-    ("TAU_MIN", TAU_MIN),
-    ("TAU_MAX", TAU_MAX),
-    ("FIXED_INPUT", FIXED_INPUT),
-    ("LEARN_NL", LEARN_NL),
-    ("IS_GAMMA", IS_GAMMA),
-    ("R", R),
-    ("W_REC", W_REC),
-    ("BIAS", BIAS),
-    ("GAMMA_N", GAMMA_N),
-    ("GAMMA_S", GAMMA_S),
-    ("E", E),
-];
+cell_slots! {
+    PHI = 6,
+    DALE = 7,
+    W_IN = 10,
+    TAU_PARAM = 11,
+    X = 17,
+    A = 18,
+    D = 19,
+    TAU_MIN = 23,
+    TAU_MAX = 24,
+    FIXED_INPUT = 28,
+    LEARN_NL = 29,
+    IS_GAMMA = 30,
+    R = 31,
+    W_REC = 32,
+    BIAS = 33,
+    GAMMA_N = 34,
+    GAMMA_S = 35,
+    E = 36,
+}
 
 /// Work buffer of `cells.wgsl`: X, R [(T+1)][B][N] | A, D, E [T][B][N] | ∂L/∂o [T][B][C] |
 /// losses [B] | hits [B].
@@ -556,29 +506,9 @@ pub(crate) fn single_population_work(
     t: usize,
     b: usize,
     n: usize,
-    c: usize,
+    _c: usize,
     _cfg: &[u32],
-) -> (Vec<(usize, usize)>, usize) {
-    use crate::train::shader::slot;
-    let off_x = 0;
-    let off_r = off_x + (t + 1) * b * n;
-    let off_a = off_r + (t + 1) * b * n;
-    let off_d = off_a + t * b * n;
-    let off_e = off_d + t * b * n;
-    let off_o = off_e + t * b * n;
-    let off_loss = off_o + t * b * c;
-    let off_hit = off_loss + b;
-    (
-        vec![
-            (X, off_x),
-            (A, off_a),
-            (D, off_d),
-            (slot::D_OUT, off_o),
-            (slot::LOSSES, off_loss),
-            (slot::HITS, off_hit),
-            (R, off_r),
-            (E, off_e),
-        ],
-        off_hit + b,
-    )
+) -> Vec<(usize, usize)> {
+    let (state, step) = ((t + 1) * b * n, t * b * n);
+    vec![(X, state), (R, state), (A, step), (D, step), (E, step)]
 }
