@@ -30,7 +30,7 @@
 use super::{tensor_shapes, Arch, CordsNet};
 use crate::error::{Error, Result};
 use crate::nn::loss::softmax_cross_entropy;
-use crate::nn::{AvgPool2d, Conv2d, Ctx, Layer, Layout, Real, Shape};
+use crate::nn::{AvgPool2d, Back, Conv2d, Ctx, Layer, Layout, Real, Shape};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -782,16 +782,7 @@ impl<F: Real> Bptt<F> {
                 let ri = self.rec(k);
                 dx.resize(b * n, F::zero());
                 let rc = &self.convs[ri].0;
-                rc.backward(
-                    &packs[ri],
-                    &r[k],
-                    &[],
-                    &e,
-                    Some(&mut dx),
-                    &mut gp[ri],
-                    b,
-                    &ctx,
-                );
+                rc.backward(&packs[ri], Back { x: &r[k], y: &[], dy: &e, dx: Some(&mut dx), g: &mut gp[ri], b }, &ctx);
                 for ((p, d), x) in dprev[k].iter_mut().zip(&dr[k]).zip(&dx) {
                     *p = (F::one() - alpha) * *d + *x;
                 }
@@ -814,16 +805,7 @@ impl<F: Real> Bptt<F> {
                 let ii = self.inp(k);
                 dx.resize(b * self.units[k - 1], F::zero());
                 let ic = &self.convs[ii].0;
-                ic.backward(
-                    &packs[ii],
-                    &u[k],
-                    &[],
-                    &e,
-                    Some(&mut dx),
-                    &mut gp[ii],
-                    b,
-                    &ctx,
-                );
+                ic.backward(&packs[ii], Back { x: &u[k], y: &[], dy: &e, dx: Some(&mut dx), g: &mut gp[ii], b }, &ctx);
                 for (a, v) in da[k - 1].iter_mut().zip(&dx) {
                     *a += *v;
                 }
@@ -842,16 +824,7 @@ impl<F: Real> Bptt<F> {
                     let act: Vec<F> = r[k - 2].iter().map(|v| v.max(F::zero())).collect();
                     dx2.resize(b * self.units[k - 2], F::zero());
                     let pc = &self.convs[pi].0;
-                    pc.backward(
-                        &packs[pi],
-                        &act,
-                        &[],
-                        &dx,
-                        Some(&mut dx2),
-                        &mut gp[pi],
-                        b,
-                        &ctx,
-                    );
+                    pc.backward(&packs[pi], Back { x: &act, y: &[], dy: &dx, dx: Some(&mut dx2), g: &mut gp[pi], b }, &ctx);
                     for (a, v) in da[k - 2].iter_mut().zip(&dx2) {
                         *a += *v;
                     }
@@ -873,17 +846,17 @@ impl<F: Real> Bptt<F> {
             dx.resize(hl, F::zero());
             self.convs[ci]
                 .0
-                .backward(&packs[ci], &h, &[], g, Some(&mut dx), &mut gp[ci], b, &ctx);
+                .backward(&packs[ci], Back { x: &h, y: &[], dy: g, dx: Some(&mut dx), g: &mut gp[ci], b }, &ctx);
             for (a, v) in dh.iter_mut().zip(&dx) {
                 *a += *v;
             }
         }
         let mut ds = vec![F::zero(); s_out.len()];
         self.pool
-            .backward(&[], &s_out, &h, &dh, Some(&mut ds), &mut [], b, &ctx);
+            .backward(&[], Back { x: &s_out, y: &h, dy: &dh, dx: Some(&mut ds), g: &mut [], b }, &ctx);
         self.convs[STEM]
             .0
-            .backward(&packs[STEM], x, &[], &ds, None, &mut gp[STEM], b, &ctx);
+            .backward(&packs[STEM], Back { x, y: &[], dy: &ds, dx: None, g: &mut gp[STEM], b }, &ctx);
         for ((_, t), g) in self.convs.iter().zip(&gp) {
             let range = self.layout.tensors[*t].range();
             let n = range.len();

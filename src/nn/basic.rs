@@ -10,7 +10,7 @@
 //!   the batch mean and the unbiased batch variance, as PyTorch's. Backward (training):
 //!   ∂L/∂x = γ/(M √(σ² + ε)) (M ∂L/∂y − Σ ∂L/∂y − x̂ Σ ∂L/∂y x̂), M = batch × H × W.
 
-use super::{torch_uniform, Ctx, Layer, Param, Real, Shape};
+use super::{torch_uniform, Back, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use crate::tensor::real::{rm, rm_mut};
 use rand::{Rng, SeedableRng};
@@ -30,9 +30,6 @@ impl<F: Real> Layer<F> for Relu {
     fn in_shape(&self) -> Shape {
         self.shape
     }
-    fn out_shape(&self) -> Shape {
-        self.shape
-    }
     fn forward(&self, _p: &mut [F], x: &[F], y: &mut [F], b: usize, _ctx: &mut Ctx<F>) {
         let n = b * self.shape.len();
         y[..n]
@@ -44,17 +41,8 @@ impl<F: Real> Layer<F> for Relu {
                 }
             });
     }
-    fn backward(
-        &self,
-        _p: &[F],
-        x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        _g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, _p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { x, dy, dx, b, .. } = d;
         let Some(dx) = dx else { return };
         let n = b * self.shape.len();
         dx[..n]
@@ -119,17 +107,8 @@ impl<F: Real> Layer<F> for Linear {
             }
         }
     }
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { x, dy, dx, g, b, .. } = d;
         let (n, m) = (self.input.len(), self.out);
         let (gw, gb) = g.split_at_mut(m * n);
         F::matmul(
@@ -175,9 +154,6 @@ impl<F: Real> Layer<F> for Dropout {
     fn in_shape(&self) -> Shape {
         self.shape
     }
-    fn out_shape(&self) -> Shape {
-        self.shape
-    }
     fn forward(&self, _p: &mut [F], x: &[F], y: &mut [F], b: usize, ctx: &mut Ctx<F>) {
         let n = b * self.shape.len();
         if !ctx.train || self.p == 0.0 {
@@ -198,17 +174,8 @@ impl<F: Real> Layer<F> for Dropout {
             y[k] = x[k] * m;
         }
     }
-    fn backward(
-        &self,
-        _p: &[F],
-        _x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        _g: &mut [F],
-        b: usize,
-        ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, _p: &[F], d: Back<F>, ctx: &Ctx<F>) {
+        let Back { dy, dx, b, .. } = d;
         let Some(dx) = dx else { return };
         let n = b * self.shape.len();
         if ctx.f.is_empty() {
@@ -276,9 +243,6 @@ impl<F: Real> Layer<F> for BatchNorm2d {
     fn in_shape(&self) -> Shape {
         self.shape
     }
-    fn out_shape(&self) -> Shape {
-        self.shape
-    }
     fn params(&self) -> Vec<Param> {
         let c = self.shape.c;
         vec![
@@ -341,17 +305,8 @@ impl<F: Real> Layer<F> for BatchNorm2d {
                 }
             });
     }
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, ctx: &Ctx<F>) {
+        let Back { x, dy, dx, g, b, .. } = d;
         let (c, pl, len) = (self.shape.c, self.shape.plane(), self.shape.len());
         let m = (b * pl) as f64;
         // Per channel: Σ ∂L/∂y, Σ ∂L/∂y x̂.

@@ -6,7 +6,7 @@
 //! a `(C·K·K) × (H_out·W_out)` matrix U, so that Y = W U + b is one matrix product; the backward
 //! pass is ∂L/∂W = Σ_samples ∂L/∂Y Uᵀ, ∂L/∂b = row sums, ∂L/∂U = Wᵀ ∂L/∂Y folded back (col2im).
 
-use super::{chunked_backward, torch_uniform, Ctx, Layer, Param, Real, Shape};
+use super::{chunked_backward, torch_uniform, Back, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use crate::tensor::real::{rm, rm_mut};
 use rand_chacha::ChaCha8Rng;
@@ -341,17 +341,8 @@ impl<F: Real> Layer<F> for Conv2d {
             });
     }
 
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { x, y, dy, dx, g, b } = d;
         let (m, r, cols) = (self.out_channels, self.rows(), self.output.plane());
         let (n_in, n_out) = (self.input.len(), self.output.len());
         let w = rm(&p[..m * r], m, r);

@@ -18,7 +18,7 @@
 //! with λ, α, β, k learned (λ = 10, α = 0.1, β = 1, k = 10 at init, the study's defaults); the
 //! window follows λ at every pass, as in the original.
 
-use super::{chunked_backward, Ctx, Layer, Param, Real, Shape};
+use super::{chunked_backward, Back, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -152,9 +152,6 @@ impl<F: Real> Layer<F> for DivNorm {
     fn in_shape(&self) -> Shape {
         self.shape
     }
-    fn out_shape(&self) -> Shape {
-        self.shape
-    }
     fn params(&self) -> Vec<Param> {
         vec![
             Param::new("gamma", &[self.n_gamma()], !self.opts.fix_gamma),
@@ -200,17 +197,8 @@ impl<F: Real> Layer<F> for DivNorm {
                 },
             );
     }
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { x, dy, dx, g, b, .. } = d;
         let (len, pl, ps) = (self.shape.len(), self.shape.plane(), self.pool);
         let (ng, ns) = (self.n_gamma(), self.n_sigma());
         let (gam, sig) = p.split_at(ng);
@@ -308,9 +296,6 @@ impl<F: Real> Layer<F> for MillerNorm {
     fn in_shape(&self) -> Shape {
         self.shape
     }
-    fn out_shape(&self) -> Shape {
-        self.shape
-    }
     fn params(&self) -> Vec<Param> {
         ["lamb", "alpha", "beta", "k"]
             .iter()
@@ -348,17 +333,8 @@ impl<F: Real> Layer<F> for MillerNorm {
                 }
             });
     }
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { x, y, dy, dx, g, b } = d;
         let (len, pl, c) = (self.shape.len(), self.shape.plane(), self.shape.c);
         let (lamb, alpha, beta, kk) = (p[0], p[1], p[2], p[3]);
         let h = self.half(lamb.f()) as isize;

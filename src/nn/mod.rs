@@ -85,13 +85,27 @@ impl Param {
     }
 }
 
+/// What a layer's backward pass reads and writes, for a batch of `b`: its input x and output y,
+/// the output error ∂L/∂y, the input error ∂L/∂x to write (None when nothing needs it) and the
+/// parameter gradient to add to.
+pub struct Back<'a, F> {
+    pub x: &'a [F],
+    pub y: &'a [F],
+    pub dy: &'a [F],
+    pub dx: Option<&'a mut [F]>,
+    pub g: &'a mut [F],
+    pub b: usize,
+}
+
 /// A feed-forward layer. `p` and `g` are this layer's own parameters and gradient, in the order
 /// of [`Layer::params`]; `x` is the input batch (`b` rows of `in_shape().len()`), `y` the output.
 pub trait Layer<F: Real>: Send + Sync + std::fmt::Debug {
     /// The layer type (`conv`, `relu`, `divnorm`, …).
     fn kind(&self) -> &'static str;
     fn in_shape(&self) -> Shape;
-    fn out_shape(&self) -> Shape;
+    fn out_shape(&self) -> Shape {
+        self.in_shape()
+    }
     /// The parameter tensors, in storage order.
     fn params(&self) -> Vec<Param> {
         vec![]
@@ -100,19 +114,9 @@ pub trait Layer<F: Real>: Send + Sync + std::fmt::Debug {
     fn init(&self, _p: &mut [F], _rng: &mut ChaCha8Rng) {}
     /// y = layer(x). `p` is mutable for buffers a training pass updates (running statistics).
     fn forward(&self, p: &mut [F], x: &[F], y: &mut [F], b: usize, ctx: &mut Ctx<F>);
-    /// Given ∂L/∂y, accumulates ∂L/∂p into `g` and writes ∂L/∂x into `dx` (when asked for).
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        ctx: &Ctx<F>,
-    );
+    /// Given `d.dy` = ∂L/∂y, accumulates ∂L/∂p into `d.g` and writes ∂L/∂x into `d.dx` (when
+    /// asked for).
+    fn backward(&self, p: &[F], d: Back<'_, F>, ctx: &Ctx<F>);
     /// Multiply-adds of one sample's forward pass (the benchmarks' floor accounting).
     fn flops(&self) -> usize {
         0

@@ -11,7 +11,7 @@
 //! √a* y* = b₁ z and a* = (σ₀ b₀)² + W (b₁ z)² (the test checks it against the integrated ODE).
 //! Parameters: `W_zx` `[N, D]`, `W_bx` `[N, D]`, `b0` `[N]`, `log_W` `[N, N]`.
 
-use super::{torch_uniform, Ctx, Layer, Param, Real, Shape};
+use super::{torch_uniform, Back, Ctx, Layer, Param, Real, Shape};
 use crate::error::{Error, Result};
 use crate::tensor::real::{rm, rm_mut, sig};
 use rand::Rng;
@@ -153,17 +153,8 @@ impl<F: Real> Layer<F> for StaticOrganics {
         }
     }
 
-    fn backward(
-        &self,
-        p: &[F],
-        x: &[F],
-        _out: &[F],
-        dout: &[F],
-        dx: Option<&mut [F]>,
-        g: &mut [F],
-        b: usize,
-        ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, p: &[F], d: Back<F>, ctx: &Ctx<F>) {
+        let Back { x, dy: dout, dx, g, b, .. } = d;
         let (n, d) = (self.n, self.input.len());
         let (wzx, rest) = p.split_at(n * d);
         let (wbx, rest) = rest.split_at(n * d);

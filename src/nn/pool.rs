@@ -3,7 +3,7 @@
 //! pooling pads with zeros and divides by K² (`count_include_pad = true`, PyTorch's default) or by
 //! the number of input entries in the window (`false`).
 
-use super::{Ctx, Layer, Real, Shape};
+use super::{Back, Ctx, Layer, Real, Shape};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -125,17 +125,8 @@ impl<F: Real> Layer<F> for MaxPool2d {
                 }
             });
     }
-    fn backward(
-        &self,
-        _p: &[F],
-        _x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        _g: &mut [F],
-        b: usize,
-        ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, _p: &[F], d: Back<F>, ctx: &Ctx<F>) {
+        let Back { dy, dx, b, .. } = d;
         let Some(dx) = dx else { return };
         let (pi, po) = (self.input.plane(), self.output.plane());
         let planes = b * self.input.c;
@@ -229,17 +220,8 @@ impl<F: Real> Layer<F> for AvgPool2d {
             y.par_chunks_mut(po).enumerate().for_each(plane);
         }
     }
-    fn backward(
-        &self,
-        _p: &[F],
-        _x: &[F],
-        _y: &[F],
-        dy: &[F],
-        dx: Option<&mut [F]>,
-        _g: &mut [F],
-        b: usize,
-        _ctx: &Ctx<F>,
-    ) {
+    fn backward(&self, _p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
+        let Back { dy, dx, b, .. } = d;
         let Some(dx) = dx else { return };
         let (pi, po) = (self.input.plane(), self.output.plane());
         let w = self.input.w;

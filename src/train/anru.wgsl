@@ -42,167 +42,129 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
     // nothing derived: the ANRU uses its parameters as they are
 }
 
-@compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let m = M();
-    let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
-    let traj = cu(S_LOSS_KIND) == 1u;
-    var h: array<f32, PER>;
+// The thread's units: h, and ∂L/∂h in the backward pass (the controllers g live in the work
+// buffer).
+var<private> hq: array<f32, PER>;
+var<private> dhq: array<f32, PER>;
+
+fn forward_start(lid: u32, b: u32) {
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
-        h[q] = 0.0;
-        if (i < n) {
+        hq[q] = 0.0;
+        if (i < N()) {
             work[hi(0u, b, i)] = 0.0;
-            for (var k = 0u; k < m; k++) { work[gi(0u, b, i, k)] = 0.0; }
+            for (var k = 0u; k < M(); k++) { work[gi(0u, b, i, k)] = 0.0; }
         }
     }
-    var loss = 0.0;
-    var steps_done = 0u;
-    for (var t = 0u; t < tl; t++) {
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) { sh[i] = h[q]; }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var a = params[T_(1u) + i];
-                for (var j = 0u; j < n; j++) { a += params[T_(2u) + i * n + j] * sh[j]; }
-                for (var k = 0u; k < nin; k++) { a += params[T_(0u) + i * nin + k] * data[ui(t, b, k)]; }
-                work[ai(t, b, i)] = a;
-                for (var k = 0u; k < m; k++) {
-                    var p = params[T_(3u) + k] * a + params[T_(4u) + k];
-                    for (var l = 0u; l < m; l++) { p += params[T_(5u) + k * m + l] * work[gi(t, b, i, l)]; }
-                    work[gi(t + 1u, b, i, k)] = tanh_s(p);
-                }
-                let ns = gains(t + 1u, b, i);
-                var hn = gam(a, ns.x, ns.y);
-                if (cu(S_NOISE_ON) == 1u) { hn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
-                h[q] = hn;
-                work[hi(t + 1u, b, i)] = hn;
-            }
-        }
-        workgroupBarrier();
-        if (traj || t + 1u == tl) {
-            var parts: array<f32, CMAX>;
-            for (var c = 0u; c < nc; c++) {
-                for (var q = 0u; q < PER; q++) {
-                    let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * h[q]; }
-                }
-            }
-            loss += score(lid, b, t, parts);
-        }
-        steps_done++;
-    }
-    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
-    end(lid, b, steps_done == tl);
 }
 
-@compute @workgroup_size(64)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let m = M();
-    let nc = C();
-    let tl = T();
-    var dh: array<f32, PER>;
-    for (var q = 0u; q < PER; q++) {
-        dh[q] = 0.0;
-        let i = lid + q * WG;
-        if (i < n) {
-            for (var k = 0u; k < m; k++) { work[ci(b, i, k)] = 0.0; }
-        }
-    }
-    var steps_done = 0u;
-    for (var tt = 0u; tt < tl; tt++) {
-        let t = tl - 1u - tt;
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                let g = dfeature(t, b, i);
-                let d1 = dh[q] + g;
-                work[dhi(t, b, i)] = d1;
-                let a = work[ai(t, b, i)];
-                let ns = gains(t + 1u, b, i);
-                let dn = d1 * gam_n(a, ns.x, ns.y);
-                let dsv = d1 * gam_s(a, ns.x);
-                work[dni(t, b, i)] = dn;
-                work[dsi(t, b, i)] = dsv;
-                var da = d1 * gam_x(a, ns.x, ns.y);
-                for (var k = 0u; k < m; k++) {
-                    let gk = work[gi(t + 1u, b, i, k)];
-                    let dp = (work[ci(b, i, k)] + params[T_(6u) + k] * dn + params[T_(8u) + k] * dsv) * (1.0 - gk * gk);
-                    work[dpi(t, b, i, k)] = dp;
-                    da += params[T_(3u) + k] * dp;
-                }
-                // carry = W_ggᵀ dpre: ∂L/∂g at step t.
-                for (var l = 0u; l < m; l++) {
-                    var s = 0.0;
-                    for (var k = 0u; k < m; k++) { s += params[T_(5u) + k * m + l] * work[dpi(t, b, i, k)]; }
-                    work[ci(b, i, l)] = s;
-                }
-                work[eai(t, b, i)] = da;
-                sh[i] = da;
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var s = 0.0;
-                for (var k = 0u; k < n; k++) { s += params[T_(2u) + k * n + i] * sh[k]; }
-                dh[q] = s;
-            }
-        }
-        workgroupBarrier();
-        steps_done++;
-    }
-    end(lid, b, steps_done == tl);
-}
-
-@compute @workgroup_size(64)
-fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    if (k >= cu(S_P)) { return; }
+fn forward_step(lid: u32, b: u32, t: u32) {
     let n = N();
     let m = M();
     let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) { sh[i] = hq[q]; }
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var a = params[T_(1u) + i];
+            for (var j = 0u; j < n; j++) { a += params[T_(2u) + i * n + j] * sh[j]; }
+            for (var k = 0u; k < nin; k++) { a += params[T_(0u) + i * nin + k] * data[ui(t, b, k)]; }
+            work[ai(t, b, i)] = a;
+            for (var k = 0u; k < m; k++) {
+                var p = params[T_(3u) + k] * a + params[T_(4u) + k];
+                for (var l = 0u; l < m; l++) { p += params[T_(5u) + k * m + l] * work[gi(t, b, i, l)]; }
+                work[gi(t + 1u, b, i, k)] = tanh_s(p);
+            }
+            let ns = gains(t + 1u, b, i);
+            let hn = gam(a, ns.x, ns.y) + noise(t, b, i);
+            hq[q] = hn;
+            work[hi(t + 1u, b, i)] = hn;
+        }
+    }
+    workgroupBarrier();
+}
+
+fn feature_of(q: u32) -> f32 { return hq[q]; }
+
+fn forward_finish(lid: u32, b: u32) {}
+
+fn backward_start(lid: u32, b: u32) {
+    for (var q = 0u; q < PER; q++) {
+        dhq[q] = 0.0;
+        let i = lid + q * WG;
+        if (i < N()) {
+            for (var k = 0u; k < M(); k++) { work[ci(b, i, k)] = 0.0; }
+        }
+    }
+}
+
+fn backward_step(lid: u32, b: u32, t: u32) {
+    let n = N();
+    let m = M();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            let g = dfeature(t, b, i);
+            let d1 = dhq[q] + g;
+            work[dhi(t, b, i)] = d1;
+            let a = work[ai(t, b, i)];
+            let ns = gains(t + 1u, b, i);
+            let dn = d1 * gam_n(a, ns.x, ns.y);
+            let dsv = d1 * gam_s(a, ns.x);
+            work[dni(t, b, i)] = dn;
+            work[dsi(t, b, i)] = dsv;
+            var da = d1 * gam_x(a, ns.x, ns.y);
+            for (var k = 0u; k < m; k++) {
+                let gk = work[gi(t + 1u, b, i, k)];
+                let dp = (work[ci(b, i, k)] + params[T_(6u) + k] * dn + params[T_(8u) + k] * dsv) * (1.0 - gk * gk);
+                work[dpi(t, b, i, k)] = dp;
+                da += params[T_(3u) + k] * dp;
+            }
+            // carry = W_ggᵀ dpre: ∂L/∂g at step t.
+            for (var l = 0u; l < m; l++) {
+                var s = 0.0;
+                for (var k = 0u; k < m; k++) { s += params[T_(5u) + k * m + l] * work[dpi(t, b, i, k)]; }
+                work[ci(b, i, l)] = s;
+            }
+            work[eai(t, b, i)] = da;
+            sh[i] = da;
+        }
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var s = 0.0;
+            for (var k = 0u; k < n; k++) { s += params[T_(2u) + k * n + i] * sh[k]; }
+            dhq[q] = s;
+        }
+    }
+    workgroupBarrier();
+}
+
+fn gradient(k: u32) -> f32 {
+    let n = N();
+    let m = M();
+    let nin = NIN();
     var s = 0.0;
     if (inr(k, T_(0u), n * nin)) {
         let e = k - T_(0u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, e / nin)] * data[ui(t, b, e % nin)]; }
-        }
+        s = sum_wu(cu(S_EA) + e / nin, n, e % nin);
     } else if (inr(k, T_(1u), n)) {
-        let i = k - T_(1u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, i)]; }
-        }
+        s = sum_w(cu(S_EA) + k - T_(1u), n);
     } else if (inr(k, T_(2u), n * n)) {
         let e = k - T_(2u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[eai(t, b, e / n)] * work[hi(t, b, e % n)]; }
-        }
+        s = sum_ww(cu(S_EA) + e / n, n, cu(S_H) + e % n, n, 0u);
     } else if (inr(k, T_(3u), m) || inr(k, T_(4u), m)) {
         let is_u = inr(k, T_(3u), m);
         var kk = k - T_(4u);
         if (is_u) { kk = k - T_(3u); }
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 for (var i = 0u; i < n; i++) {
                     var x = 1.0;
                     if (is_u) { x = work[ai(t, b, i)]; }
@@ -212,8 +174,8 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         }
     } else if (inr(k, T_(5u), m * m)) {
         let e = k - T_(5u);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 for (var i = 0u; i < n; i++) { s += work[dpi(t, b, i, e / m)] * work[gi(t, b, i, e % m)]; }
             }
         }
@@ -221,8 +183,8 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let is_n = inr(k, T_(6u), m);
         var kk = k - T_(8u);
         if (is_n) { kk = k - T_(6u); }
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 for (var i = 0u; i < n; i++) {
                     var d = work[dsi(t, b, i)];
                     if (is_n) { d = work[dni(t, b, i)]; }
@@ -231,18 +193,15 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
             }
         }
     } else if (k == T_(7u) || k == T_(9u)) {
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 for (var i = 0u; i < n; i++) {
                     if (k == T_(7u)) { s += work[dni(t, b, i)]; } else { s += work[dsi(t, b, i)]; }
                 }
             }
         }
-    } else if (k >= cu(S_W_OUT)) {
-        s = readout_grad(k);
     }
-    grads[k] = s / f32(nb);
-    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
+    return s;
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).

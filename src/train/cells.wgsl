@@ -61,158 +61,119 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-@compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
-    let traj = cu(S_LOSS_KIND) == 1u;
-    var x: array<f32, PER>;
+// The thread's units: the state x (rate) or h (gamma), and ∂L/∂x in the backward pass.
+var<private> xq: array<f32, PER>;
+var<private> dq: array<f32, PER>;
+
+fn forward_start(lid: u32, b: u32) {
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
-        x[q] = 0.0;
-        if (i < n) { work[xi(0u, b, i)] = 0.0; }
+        xq[q] = 0.0;
+        if (i < N()) { work[xi(0u, b, i)] = 0.0; }
     }
-    var loss = 0.0;
-    var steps_done = 0u;
-    for (var t = 0u; t < tl; t++) {
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                let v = feat(x[q]);
-                r[i] = v;
-                work[ri(t, b, i)] = v;
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var a = 0.0;
-                let wt = n * n + 2u * n;
-                for (var j = 0u; j < n; j++) { a += prep[wt + j * n + i] * r[j]; }
-                for (var k = 0u; k < nin; k++) { a += params[cu(S_W_IN) + i * nin + k] * data[ui(t, b, k)]; }
-                var xn: f32;
-                if (GAMMA()) {
-                    a += params[cu(S_BIAS) + i];
-                    xn = gam(a, params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
-                } else {
-                    xn = x[q] + prep[n * n + i] * (a - x[q]);
-                }
-                work[ai(t, b, i)] = a;
-                if (cu(S_NOISE_ON) == 1u) { xn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
-                x[q] = xn;
-                work[xi(t + 1u, b, i)] = xn;
-            }
-        }
-        workgroupBarrier();
-        if (traj || t + 1u == tl) {
-            var parts: array<f32, CMAX>;
-            for (var c = 0u; c < nc; c++) {
-                for (var q = 0u; q < PER; q++) {
-                    let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * feat(x[q]); }
-                }
-            }
-            loss += score(lid, b, t, parts);
-        }
-        steps_done++;
-    }
-    for (var q = 0u; q < PER; q++) {
-        let i = lid + q * WG;
-        if (i < n) { work[ri(tl, b, i)] = feat(x[q]); }
-    }
-    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
-    end(lid, b, steps_done == tl);
 }
 
-// δ_t = ∂L/∂x_{t+1} (stored per step), backwards: δ gets the read-out's gradient, then
+fn forward_step(lid: u32, b: u32, t: u32) {
+    let n = N();
+    let nin = NIN();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            let v = feat(xq[q]);
+            r[i] = v;
+            work[ri(t, b, i)] = v;
+        }
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var a = 0.0;
+            let wt = n * n + 2u * n;
+            for (var j = 0u; j < n; j++) { a += prep[wt + j * n + i] * r[j]; }
+            for (var k = 0u; k < nin; k++) { a += params[cu(S_W_IN) + i * nin + k] * data[ui(t, b, k)]; }
+            var xn: f32;
+            if (GAMMA()) {
+                a += params[cu(S_BIAS) + i];
+                xn = gam(a, params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
+            } else {
+                xn = xq[q] + prep[n * n + i] * (a - xq[q]);
+            }
+            work[ai(t, b, i)] = a;
+            xn += noise(t, b, i);
+            xq[q] = xn;
+            work[xi(t + 1u, b, i)] = xn;
+        }
+    }
+    workgroupBarrier();
+}
+
+fn feature_of(q: u32) -> f32 { return feat(xq[q]); }
+
+fn forward_finish(lid: u32, b: u32) {
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < N()) { work[ri(T(), b, i)] = feat(xq[q]); }
+    }
+}
+
+fn backward_start(lid: u32, b: u32) {
+    for (var q = 0u; q < PER; q++) { dq[q] = 0.0; }
+}
+
+// δ_t = ∂L/∂x_{t+1} (stored per step) gets the read-out's gradient, then
 // ∂L/∂x_t = (1 − α) δ + φ'(x_t) ⊙ Wᵀ(α ⊙ δ).
-@compute @workgroup_size(64)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
+fn backward_step(lid: u32, b: u32, t: u32) {
     let n = N();
-    let nc = C();
-    let tl = T();
-    var ds: array<f32, PER>;
-    for (var q = 0u; q < PER; q++) { ds[q] = 0.0; }
-    var steps_done = 0u;
-    for (var tt = 0u; tt < tl; tt++) {
-        let t = tl - 1u - tt;
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                let g = dfeature(t, b, i);
-                let dn = ds[q] + dfeat(work[xi(t + 1u, b, i)]) * g;
-                work[di(t, b, i)] = dn;
-                var e: f32;
-                if (GAMMA()) {
-                    e = dn * gam_x(work[ai(t, b, i)], params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
-                } else {
-                    e = prep[n * n + i] * dn;
-                }
-                work[ei(t, b, i)] = e;
-                r[i] = e;
-                ds[q] = dn;
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            let dn = dq[q] + dfeat(work[xi(t + 1u, b, i)]) * dfeature(t, b, i);
+            work[di(t, b, i)] = dn;
+            var e: f32;
+            if (GAMMA()) {
+                e = dn * gam_x(work[ai(t, b, i)], params[cu(S_GAMMA_N) + i], params[cu(S_GAMMA_S) + i]);
+            } else {
+                e = prep[n * n + i] * dn;
             }
+            work[ei(t, b, i)] = e;
+            r[i] = e;
+            dq[q] = dn;
         }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var s = 0.0;
-                for (var k = 0u; k < n; k++) { s += prep[k * n + i] * r[k]; }
-                if (GAMMA()) {
-                    ds[q] = s;
-                } else {
-                    ds[q] = (1.0 - prep[n * n + i]) * ds[q] + dphi(work[xi(t, b, i)]) * s;
-                }
-            }
-        }
-        workgroupBarrier();
-        steps_done++;
     }
-    end(lid, b, steps_done == tl);
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var s = 0.0;
+            for (var k = 0u; k < n; k++) { s += prep[k * n + i] * r[k]; }
+            if (GAMMA()) {
+                dq[q] = s;
+            } else {
+                dq[q] = (1.0 - prep[n * n + i]) * dq[q] + dphi(work[xi(t, b, i)]) * s;
+            }
+        }
+    }
+    workgroupBarrier();
 }
 
-// One thread per parameter: its gradient summed over every (t, b), divided by B.
-@compute @workgroup_size(64)
-fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    if (k >= cu(S_P)) { return; }
+fn gradient(k: u32) -> f32 {
     let n = N();
     let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
     var s = 0.0;
     if (inr(k, cu(S_W_REC), n * n)) {
         let e = k - cu(S_W_REC);
-        let i = e / n;
         let j = e % n;
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * work[ri(t, b, j)]; }
-        }
+        s = sum_ww(cu(S_E) + e / n, n, cu(S_R) + j, n, 0u);
         if (cu(S_DALE) == 1u) { s *= select(0.0, prep[n * n + n + j], params[k] > 0.0); }
     } else if (inr(k, cu(S_W_IN), n * nin)) {
         // (computed for frozen tensors too, as on the CPU; Adam skips them)
         let e = k - cu(S_W_IN);
-        let i = e / nin;
-        let kk = e % nin;
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)] * data[ui(t, b, kk)]; }
-        }
+        s = sum_wu(cu(S_E) + e / nin, n, e % nin);
     } else if (!GAMMA() && inr(k, cu(S_TAU_PARAM), n)) {
         let i = k - cu(S_TAU_PARAM);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 s += work[di(t, b, i)] * (work[ai(t, b, i)] - work[xi(t, b, i)]);
             }
         }
@@ -222,29 +183,23 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let tau = lo + (hi - lo) * sg;
         s *= -(hi - lo) * sg * (1.0 - sg) / (tau * tau);
     } else if (GAMMA() && inr(k, cu(S_BIAS), n)) {
-        let i = k - cu(S_BIAS);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, i)]; }
-        }
+        s = sum_w(cu(S_E) + k - cu(S_BIAS), n);
     } else if (GAMMA() && (inr(k, cu(S_GAMMA_N), n) || inr(k, cu(S_GAMMA_S), n))) {
         let is_n = inr(k, cu(S_GAMMA_N), n);
         var i = k - cu(S_GAMMA_S);
         if (is_n) { i = k - cu(S_GAMMA_N); }
         let nn = params[cu(S_GAMMA_N) + i];
         let ss = params[cu(S_GAMMA_S) + i];
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 let a = work[ai(t, b, i)];
                 var d = gam_s(a, nn);
                 if (is_n) { d = gam_n(a, nn, ss); }
                 s += work[di(t, b, i)] * d;
             }
         }
-    } else if (k >= cu(S_W_OUT)) {
-        s = readout_grad(k);
     }
-    grads[k] = s / f32(nb);
-    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
+    return s;
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).

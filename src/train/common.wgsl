@@ -1,10 +1,24 @@
 // Shared by the trainer's shaders (prepended to cells.wgsl, organics.wgsl, anru.wgsl and
 // gated.wgsl, after the crate's helpers.wgsl — WG, wg_sum, sigm, tanh_s, the gamma function): the bindings, the cfg
-// accessors, the gamma nonlinearity, the read-out's loss, Adam.
+// accessors, the gamma nonlinearity, the read-out's loss, the trial and gradient kernels, Adam.
 // cfg slots are read by name, `cu(S_W_OUT)`: the constants S_* are generated into the prelude
 // from the one table the Rust side writes them with (gpu.rs `slot::COMMON` and each cell's
-// `GpuCell::slots`). Each cell's shader defines `frozen(k)` (the parameters Adam leaves alone) and
-// `feature_at(t, b, i)` (unit i's read-out feature at state t).
+// `GpuCell::slots`).
+//
+// The kernels `forward`, `backward` and `gradients` are here; each cell's shader supplies the
+// hooks they call. One workgroup runs one trial b's whole sequence; each thread owns the units
+// i = lid + q·WG (q < PER) and keeps their state and errors in the cell's `var<private>` arrays.
+//   forward_start(lid, b)     the initial state (and its record in the work buffer)
+//   forward_step(lid, b, t)   one step t → t + 1, storing what the backward pass reads
+//                             (workgroup barriers included: it ends with one)
+//   feature_of(q)             the read-out feature of the thread's unit q after the step
+//   forward_finish(lid, b)    what is stored after the last step
+//   backward_start(lid, b)    the errors of the last state (zero: the read-out adds its own)
+//   backward_step(lid, b, t)  ∂L/∂(state t + 1) → ∂L/∂(state t), storing what `gradient` sums
+//                             (ends with a barrier)
+//   gradient(k)               parameter k's gradient summed over every (t, b) (k below W_out)
+//   feature_at(t, b, i)       unit i's read-out feature at state t (the read-out's gradient)
+//   frozen(k)                 the parameters Adam leaves alone
 
 const NMAX: u32 = {{NMAX}}u;
 const PER: u32 = {{PER}}u;
@@ -43,6 +57,12 @@ fn begin(lid: u32, b: u32) { if (lid == 0u) { work[cu(S_HITS) + B() + b] = 1.0; 
 fn end(lid: u32, b: u32, complete: bool) {
     if (lid == 0u) { work[cu(S_HITS) + B() + b] = 0.0; }
     if (!complete || loops_cut_short(N())) { work[cu(S_HITS) + 2u * B() + b] = 1.0; }
+}
+
+// The recurrent noise added to unit i's next state at step t of trial b (0 when the batch has none).
+fn noise(t: u32, b: u32, i: u32) -> f32 {
+    if (cu(S_NOISE_ON) == 1u) { return data[cu(S_NOISE) + (t * B() + b) * N() + i]; }
+    return 0.0;
 }
 
 // The gamma nonlinearity's parameter derivatives (γ, sp and ∂γ/∂x are in helpers.wgsl).
@@ -119,6 +139,91 @@ fn readout_grad(k: u32) -> f32 {
         }
     }
     return s;
+}
+
+// Sums over every (t, b) for the gradients. A work region stores (t, b)'s entries from
+// base + (t·B + b)·stride; `a` and `c` include the entry's offset. Σ a_t · c_{t + dt}:
+fn sum_ww(a: u32, sa: u32, c: u32, sc: u32, dt: u32) -> f32 {
+    var s = 0.0;
+    for (var t = 0u; t < T(); t++) {
+        for (var b = 0u; b < B(); b++) { s += work[a + (t * B() + b) * sa] * work[c + ((t + dt) * B() + b) * sc]; }
+    }
+    return s;
+}
+// Σ a_t · u_t[k] (the input k of step t).
+fn sum_wu(a: u32, sa: u32, k: u32) -> f32 {
+    var s = 0.0;
+    for (var t = 0u; t < T(); t++) {
+        for (var b = 0u; b < B(); b++) { s += work[a + (t * B() + b) * sa] * data[ui(t, b, k)]; }
+    }
+    return s;
+}
+// Σ a_t.
+fn sum_w(a: u32, sa: u32) -> f32 {
+    var s = 0.0;
+    for (var t = 0u; t < T(); t++) {
+        for (var b = 0u; b < B(); b++) { s += work[a + (t * B() + b) * sa]; }
+    }
+    return s;
+}
+
+// Forward through one trial's sequence (see the hooks above): the read-out and its loss after
+// every step (trajectory loss) or the last (class loss), the trial's loss into the work buffer.
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    begin(lid, b);
+    let n = N();
+    let tl = T();
+    let traj = cu(S_LOSS_KIND) == 1u;
+    forward_start(lid, b);
+    var loss = 0.0;
+    var steps_done = 0u;
+    for (var t = 0u; t < tl; t++) {
+        forward_step(lid, b, t);
+        if (traj || t + 1u == tl) {
+            var parts: array<f32, CMAX>;
+            for (var c = 0u; c < C(); c++) {
+                for (var q = 0u; q < PER; q++) {
+                    let i = lid + q * WG;
+                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * feature_of(q); }
+                }
+            }
+            loss += score(lid, b, t, parts);
+        }
+        steps_done++;
+    }
+    forward_finish(lid, b);
+    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
+    end(lid, b, steps_done == tl);
+}
+
+// Backward through one trial's sequence, last step first.
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let b = wid.x;
+    let lid = lid3.x;
+    begin(lid, b);
+    let tl = T();
+    backward_start(lid, b);
+    var steps_done = 0u;
+    for (var tt = 0u; tt < tl; tt++) {
+        backward_step(lid, b, tl - 1u - tt);
+        steps_done++;
+    }
+    end(lid, b, steps_done == tl);
+}
+
+// One thread per parameter: its gradient summed over every (t, b), divided by B.
+@compute @workgroup_size(64)
+fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let k = flat(gid, nw);
+    if (k >= cu(S_P)) { return; }
+    var s = 0.0;
+    if (k >= cu(S_W_OUT)) { s = readout_grad(k); } else { s = gradient(k); }
+    grads[k] = s / f32(B());
+    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
 }
 
 // Global norm of the trained parameters' gradient, into grads[P] (one workgroup; cfg 59 = clip).

@@ -43,164 +43,141 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
     // nothing derived: the gated cells use their parameters as they are
 }
 
-@compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let nc = C();
-    let tl = T();
-    let nb = B();
-    let traj = cu(S_LOSS_KIND) == 1u;
-    var h: array<f32, PER>;
-    var c: array<f32, PER>;
+// The thread's units: h and c (the LSTM's; the GRU leaves c at 0), and their errors backward.
+var<private> hq: array<f32, PER>;
+var<private> cq: array<f32, PER>;
+var<private> dhq: array<f32, PER>;
+var<private> dcq: array<f32, PER>;
+
+fn forward_start(lid: u32, b: u32) {
     for (var q = 0u; q < PER; q++) {
-        h[q] = 0.0;
-        c[q] = 0.0;
+        hq[q] = 0.0;
+        cq[q] = 0.0;
     }
-    var loss = 0.0;
-    var steps_done = 0u;
-    for (var t = 0u; t < tl; t++) {
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                sh[i] = h[q];
-                work[hi(t, b, i)] = h[q];
-                work[ci(t, b, i)] = c[q];
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var hn: f32;
-                if (LSTM()) {
-                    let ig = sigm(inp(i, t, b) + rec(i));
-                    let fg = sigm(inp(n + i, t, b) + rec(n + i));
-                    let gg = tanh_s(inp(2u * n + i, t, b) + rec(2u * n + i));
-                    let og = sigm(inp(3u * n + i, t, b) + rec(3u * n + i));
-                    c[q] = fg * c[q] + ig * gg;
-                    hn = og * tanh_s(c[q]);
-                    work[gi(t, b, i)] = ig;
-                    work[gi(t, b, n + i)] = fg;
-                    work[gi(t, b, 2u * n + i)] = gg;
-                    work[gi(t, b, 3u * n + i)] = og;
-                } else {
-                    let rg = sigm(inp(i, t, b) + rec(i));
-                    let zg = sigm(inp(n + i, t, b) + rec(n + i));
-                    let hh = rec(2u * n + i);
-                    let ng = tanh_s(inp(2u * n + i, t, b) + rg * hh);
-                    hn = (1.0 - zg) * ng + zg * h[q];
-                    work[gi(t, b, i)] = rg;
-                    work[gi(t, b, n + i)] = zg;
-                    work[gi(t, b, 2u * n + i)] = ng;
-                    work[gi(t, b, 3u * n + i)] = hh;
-                }
-                if (cu(S_NOISE_ON) == 1u) { hn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
-                h[q] = hn;
-            }
-        }
-        workgroupBarrier();
-        if (traj || t + 1u == tl) {
-            var parts: array<f32, CMAX>;
-            for (var k = 0u; k < nc; k++) {
-                for (var q = 0u; q < PER; q++) {
-                    let i = lid + q * WG;
-                    if (i < n) { parts[k] += params[cu(S_W_OUT) + k * n + i] * h[q]; }
-                }
-            }
-            loss += score(lid, b, t, parts);
-        }
-        steps_done++;
-    }
+}
+
+// h and c of state t are stored as the step reads them; the gate values of step t after it.
+fn forward_step(lid: u32, b: u32, t: u32) {
+    let n = N();
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
         if (i < n) {
-            work[hi(tl, b, i)] = h[q];
-            work[ci(tl, b, i)] = c[q];
+            sh[i] = hq[q];
+            work[hi(t, b, i)] = hq[q];
+            work[ci(t, b, i)] = cq[q];
         }
     }
-    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
-    end(lid, b, steps_done == tl);
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var hn: f32;
+            if (LSTM()) {
+                let ig = sigm(inp(i, t, b) + rec(i));
+                let fg = sigm(inp(n + i, t, b) + rec(n + i));
+                let gg = tanh_s(inp(2u * n + i, t, b) + rec(2u * n + i));
+                let og = sigm(inp(3u * n + i, t, b) + rec(3u * n + i));
+                cq[q] = fg * cq[q] + ig * gg;
+                hn = og * tanh_s(cq[q]);
+                work[gi(t, b, i)] = ig;
+                work[gi(t, b, n + i)] = fg;
+                work[gi(t, b, 2u * n + i)] = gg;
+                work[gi(t, b, 3u * n + i)] = og;
+            } else {
+                let rg = sigm(inp(i, t, b) + rec(i));
+                let zg = sigm(inp(n + i, t, b) + rec(n + i));
+                let hh = rec(2u * n + i);
+                let ng = tanh_s(inp(2u * n + i, t, b) + rg * hh);
+                hn = (1.0 - zg) * ng + zg * hq[q];
+                work[gi(t, b, i)] = rg;
+                work[gi(t, b, n + i)] = zg;
+                work[gi(t, b, 2u * n + i)] = ng;
+                work[gi(t, b, 3u * n + i)] = hh;
+            }
+            hq[q] = hn + noise(t, b, i);
+        }
+    }
+    workgroupBarrier();
 }
 
-// Backwards through the steps: δh (and δc) of state t+1 get the read-out's gradient, the gate
-// errors e are formed and stored, and δh_t = W_hhᵀ e (+ z ⊙ δh for the GRU; the recurrent n row
-// carries e_n ⊙ r), δc_t = δc̄ ⊙ f.
-@compute @workgroup_size(64)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let tl = T();
-    let g = GATES();
-    var dh: array<f32, PER>;
-    var dc: array<f32, PER>;
+fn feature_of(q: u32) -> f32 { return hq[q]; }
+
+fn forward_finish(lid: u32, b: u32) {
     for (var q = 0u; q < PER; q++) {
-        dh[q] = 0.0;
-        dc[q] = 0.0;
+        let i = lid + q * WG;
+        if (i < N()) {
+            work[hi(T(), b, i)] = hq[q];
+            work[ci(T(), b, i)] = cq[q];
+        }
     }
-    var steps_done = 0u;
-    for (var tt = 0u; tt < tl; tt++) {
-        let t = tl - 1u - tt;
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                let d = dh[q] + dfeature(t, b, i);
-                if (LSTM()) {
-                    let ig = work[gi(t, b, i)];
-                    let fg = work[gi(t, b, n + i)];
-                    let gg = work[gi(t, b, 2u * n + i)];
-                    let og = work[gi(t, b, 3u * n + i)];
-                    let tc = tanh_s(work[ci(t + 1u, b, i)]);
-                    let dcb = dc[q] + d * og * (1.0 - tc * tc);
-                    let e_i = dcb * gg * ig * (1.0 - ig);
-                    let e_f = dcb * work[ci(t, b, i)] * fg * (1.0 - fg);
-                    let e_g = dcb * ig * (1.0 - gg * gg);
-                    let e_o = d * tc * og * (1.0 - og);
-                    work[ei(t, b, i)] = e_i;
-                    work[ei(t, b, n + i)] = e_f;
-                    work[ei(t, b, 2u * n + i)] = e_g;
-                    work[ei(t, b, 3u * n + i)] = e_o;
-                    sh[i] = e_i;
-                    sh[n + i] = e_f;
-                    sh[2u * n + i] = e_g;
-                    sh[3u * n + i] = e_o;
-                    dc[q] = dcb * fg;
-                    dh[q] = 0.0;
-                } else {
-                    let rg = work[gi(t, b, i)];
-                    let zg = work[gi(t, b, n + i)];
-                    let ng = work[gi(t, b, 2u * n + i)];
-                    let hh = work[gi(t, b, 3u * n + i)];
-                    let e_n = d * (1.0 - zg) * (1.0 - ng * ng);
-                    let e_z = d * (work[hi(t, b, i)] - ng) * zg * (1.0 - zg);
-                    let e_r = e_n * hh * rg * (1.0 - rg);
-                    work[ei(t, b, i)] = e_r;
-                    work[ei(t, b, n + i)] = e_z;
-                    work[ei(t, b, 2u * n + i)] = e_n;
-                    sh[i] = e_r;
-                    sh[n + i] = e_z;
-                    sh[2u * n + i] = e_n * rg;
-                    dh[q] = d * zg;
-                }
+}
+
+fn backward_start(lid: u32, b: u32) {
+    for (var q = 0u; q < PER; q++) {
+        dhq[q] = 0.0;
+        dcq[q] = 0.0;
+    }
+}
+
+// δh (and δc) of state t+1 get the read-out's gradient, the gate errors e are formed and
+// stored, and δh_t = W_hhᵀ e (+ z ⊙ δh for the GRU; the recurrent n row carries e_n ⊙ r),
+// δc_t = δc̄ ⊙ f.
+fn backward_step(lid: u32, b: u32, t: u32) {
+    let n = N();
+    let g = GATES();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            let d = dhq[q] + dfeature(t, b, i);
+            if (LSTM()) {
+                let ig = work[gi(t, b, i)];
+                let fg = work[gi(t, b, n + i)];
+                let gg = work[gi(t, b, 2u * n + i)];
+                let og = work[gi(t, b, 3u * n + i)];
+                let tc = tanh_s(work[ci(t + 1u, b, i)]);
+                let dcb = dcq[q] + d * og * (1.0 - tc * tc);
+                let e_i = dcb * gg * ig * (1.0 - ig);
+                let e_f = dcb * work[ci(t, b, i)] * fg * (1.0 - fg);
+                let e_g = dcb * ig * (1.0 - gg * gg);
+                let e_o = d * tc * og * (1.0 - og);
+                work[ei(t, b, i)] = e_i;
+                work[ei(t, b, n + i)] = e_f;
+                work[ei(t, b, 2u * n + i)] = e_g;
+                work[ei(t, b, 3u * n + i)] = e_o;
+                sh[i] = e_i;
+                sh[n + i] = e_f;
+                sh[2u * n + i] = e_g;
+                sh[3u * n + i] = e_o;
+                dcq[q] = dcb * fg;
+                dhq[q] = 0.0;
+            } else {
+                let rg = work[gi(t, b, i)];
+                let zg = work[gi(t, b, n + i)];
+                let ng = work[gi(t, b, 2u * n + i)];
+                let hh = work[gi(t, b, 3u * n + i)];
+                let e_n = d * (1.0 - zg) * (1.0 - ng * ng);
+                let e_z = d * (work[hi(t, b, i)] - ng) * zg * (1.0 - zg);
+                let e_r = e_n * hh * rg * (1.0 - rg);
+                work[ei(t, b, i)] = e_r;
+                work[ei(t, b, n + i)] = e_z;
+                work[ei(t, b, 2u * n + i)] = e_n;
+                sh[i] = e_r;
+                sh[n + i] = e_z;
+                sh[2u * n + i] = e_n * rg;
+                dhq[q] = d * zg;
             }
         }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var s = 0.0;
-                for (var r = 0u; r < g * n; r++) { s += params[cu(S_W_HH) + r * n + i] * sh[r]; }
-                dh[q] += s;
-            }
-        }
-        workgroupBarrier();
-        steps_done++;
     }
-    end(lid, b, steps_done == tl);
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var s = 0.0;
+            for (var r = 0u; r < g * n; r++) { s += params[cu(S_W_HH) + r * n + i] * sh[r]; }
+            dhq[q] += s;
+        }
+    }
+    workgroupBarrier();
 }
 
 // The recurrent-side error of row r at (t, b): e, with the GRU's n rows scaled by r.
@@ -211,46 +188,30 @@ fn erec(t: u32, b: u32, r: u32) -> f32 {
     return e;
 }
 
-// One thread per parameter: its gradient summed over every (t, b), divided by B.
-@compute @workgroup_size(64)
-fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    if (k >= cu(S_P)) { return; }
+fn gradient(k: u32) -> f32 {
     let n = N();
     let nin = NIN();
     let rows = GATES() * n;
-    let tl = T();
-    let nb = B();
     var s = 0.0;
     if (inr(k, cu(S_W_HH), rows * n)) {
         let e = k - cu(S_W_HH);
         let r = e / n;
         let j = e % n;
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += erec(t, b, r) * work[hi(t, b, j)]; }
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) { s += erec(t, b, r) * work[hi(t, b, j)]; }
         }
     } else if (inr(k, cu(S_W_IH), rows * nin)) {
         let e = k - cu(S_W_IH);
-        let r = e / nin;
-        let m = e % nin;
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, r)] * data[ui(t, b, m)]; }
-        }
+        s = sum_wu(cu(S_EA) + e / nin, 4u * n, e % nin);
     } else if (inr(k, cu(S_B_IH), rows)) {
-        let r = k - cu(S_B_IH);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += work[ei(t, b, r)]; }
-        }
+        s = sum_w(cu(S_EA) + k - cu(S_B_IH), 4u * n);
     } else if (inr(k, cu(S_B_HH), rows)) {
         let r = k - cu(S_B_HH);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) { s += erec(t, b, r); }
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) { s += erec(t, b, r); }
         }
-    } else if (k >= cu(S_W_OUT)) {
-        s = readout_grad(k);
     }
-    grads[k] = s / f32(nb);
-    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
+    return s;
 }
 
 // Unit i's read-out feature at state t: h.

@@ -41,183 +41,158 @@ fn prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-@compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
-    let n = N();
-    let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
-    let traj = cu(S_LOSS_KIND) == 1u;
-    let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
-    var st: array<vec4<f32>, PER>;
+// The thread's units: the state (y, a, b0, b1), and its error in the backward pass.
+var<private> st: array<vec4<f32>, PER>;
+var<private> dst: array<vec4<f32>, PER>;
+
+fn forward_start(lid: u32, b: u32) {
     for (var q = 0u; q < PER; q++) {
         let i = lid + q * WG;
-        if (i < n) {
+        if (i < N()) {
             st[q] = vec4<f32>(params[T_(13u) + i], params[T_(14u) + i], params[T_(15u) + i], params[T_(16u) + i]);
             for (var w = 0u; w < 4u; w++) { work[si(0u, b, w, i)] = st[q][w]; }
         }
     }
-    var loss = 0.0;
-    var steps_done = 0u;
-    for (var t = 0u; t < tl; t++) {
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                s1[i] = st[q].x;
-                s2[i] = st[q].y;
-                s3[i] = q_of(st[q].x, st[q].y);
-            }
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var pz = 0.0;
-                var g0 = 0.0;
-                var g1 = 0.0;
-                for (var k = 0u; k < nin; k++) {
-                    let u = data[ui(t, b, k)];
-                    pz += params[T_(0u) + i * nin + k] * u;
-                    g0 += params[T_(2u) + i * nin + k] * u;
-                    g1 += params[T_(5u) + i * nin + k] * u;
-                }
-                var py = 0.0;
-                var wq = 0.0;
-                for (var j = 0u; j < n; j++) {
-                    let y = s1[j];
-                    let a = s2[j];
-                    py += params[T_(1u) + i * n + j] * y;
-                    g0 += params[T_(3u) + i * n + j] * y + params[T_(4u) + i * n + j] * a;
-                    g1 += params[T_(6u) + i * n + j] * y + params[T_(7u) + i * n + j] * a;
-                    wq += prep[i * n + j] * s3[j];
-                }
-                work[pi(t, b, 0u, i)] = pz;
-                work[pi(t, b, 1u, i)] = py;
-                work[pi(t, b, 2u, i)] = g0;
-                work[pi(t, b, 3u, i)] = g1;
-                work[pi(t, b, 4u, i)] = wq;
-                let s = st[q];
-                let z = relu(pz);
-                let yh = relu(py);
-                let sa = sqrt(relu(s.y));
-                var yn = s.x + kap(0u, i) * (-s.x + s.w * z + (1.0 - sa) * yh);
-                let an = s.y + kap(1u, i) * (-s.y + sig2 * s.z * s.z + wq);
-                let b0n = s.z + kap(2u, i) * (-s.z + sigm(g0));
-                let b1n = s.w + kap(3u, i) * (-s.w + sigm(g1));
-                if (cu(S_NOISE_ON) == 1u) { yn += data[cu(S_NOISE) + (t * nb + b) * n + i]; }
-                st[q] = vec4<f32>(yn, an, b0n, b1n);
-                for (var w = 0u; w < 4u; w++) { work[si(t + 1u, b, w, i)] = st[q][w]; }
-            }
-        }
-        workgroupBarrier();
-        if (traj || t + 1u == tl) {
-            var parts: array<f32, CMAX>;
-            for (var c = 0u; c < nc; c++) {
-                for (var q = 0u; q < PER; q++) {
-                    let i = lid + q * WG;
-                    if (i < n) { parts[c] += params[cu(S_W_OUT) + c * n + i] * st[q].x; }
-                }
-            }
-            loss += score(lid, b, t, parts);
-        }
-        steps_done++;
-    }
-    if (lid == 0u) { work[cu(S_LOSSES) + b] = loss; }
-    end(lid, b, steps_done == tl);
 }
 
-@compute @workgroup_size(64)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let b = wid.x;
-    let lid = lid3.x;
-    begin(lid, b);
+fn forward_step(lid: u32, b: u32, t: u32) {
     let n = N();
-    let nc = C();
-    let tl = T();
+    let nin = NIN();
     let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
-    var ds: array<vec4<f32>, PER>;
-    for (var q = 0u; q < PER; q++) { ds[q] = vec4<f32>(0.0); }
-    var steps_done = 0u;
-    for (var tt = 0u; tt < tl; tt++) {
-        let t = tl - 1u - tt;
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                let g = dfeature(t, b, i);
-                let d1 = ds[q] + vec4<f32>(g, 0.0, 0.0, 0.0);
-                for (var w = 0u; w < 4u; w++) { work[di(t, b, w, i)] = d1[w]; }
-                let y = work[si(t, b, 0u, i)];
-                let a = work[si(t, b, 1u, i)];
-                let b0 = work[si(t, b, 2u, i)];
-                let b1 = work[si(t, b, 3u, i)];
-                let pz = work[pi(t, b, 0u, i)];
-                let py = work[pi(t, b, 1u, i)];
-                let sg0 = sigm(work[pi(t, b, 2u, i)]);
-                let sg1 = sigm(work[pi(t, b, 3u, i)]);
-                let ky = kap(0u, i);
-                let ka = kap(1u, i);
-                let kb0 = kap(2u, i);
-                let kb1 = kap(3u, i);
-                let gy = ky * d1.x;
-                let ga = ka * d1.y;
-                let z = relu(pz);
-                let yh = relu(py);
-                let sa = sqrt(relu(a));
-                let e_pz = select(0.0, gy * b1, pz > 0.0);
-                let e_py = select(0.0, gy * (1.0 - sa), py > 0.0);
-                let e_g0 = kb0 * d1.z * sg0 * (1.0 - sg0);
-                let e_g1 = kb1 * d1.w * sg1 * (1.0 - sg1);
-                work[ei(t, b, 0u, i)] = e_pz;
-                work[ei(t, b, 1u, i)] = e_py;
-                work[ei(t, b, 2u, i)] = e_g0;
-                work[ei(t, b, 3u, i)] = e_g1;
-                work[ei(t, b, 4u, i)] = ga;
-                s1[i] = e_py;
-                s2[i] = e_g0;
-                s3[i] = e_g1;
-                s4[i] = ga;
-                var da = (1.0 - ka) * d1.y;
-                if (a > 0.0) { da += -gy * yh / (2.0 * sa); }
-                ds[q] = vec4<f32>(
-                    (1.0 - ky) * d1.x,
-                    da,
-                    (1.0 - kb0) * d1.z + ga * 2.0 * sig2 * b0,
-                    (1.0 - kb1) * d1.w + gy * z,
-                );
-            }
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            s1[i] = st[q].x;
+            s2[i] = st[q].y;
+            s3[i] = q_of(st[q].x, st[q].y);
         }
-        workgroupBarrier();
-        for (var q = 0u; q < PER; q++) {
-            let i = lid + q * WG;
-            if (i < n) {
-                var sy = 0.0;
-                var sa = 0.0;
-                var sq = 0.0;
-                for (var k = 0u; k < n; k++) {
-                    let e1 = s1[k];
-                    let e2 = s2[k];
-                    let e3 = s3[k];
-                    sy += params[T_(1u) + k * n + i] * e1 + params[T_(3u) + k * n + i] * e2 + params[T_(6u) + k * n + i] * e3;
-                    sa += params[T_(4u) + k * n + i] * e2 + params[T_(7u) + k * n + i] * e3;
-                    sq += prep[k * n + i] * s4[k];
-                }
-                let y = relu(work[si(t, b, 0u, i)]);
-                let a = work[si(t, b, 1u, i)];
-                var d = ds[q];
-                d.x += sy + sq * 2.0 * y * relu(a);
-                d.y += sa;
-                if (a > 0.0) { d.y += sq * y * y; }
-                ds[q] = d;
-            }
-        }
-        workgroupBarrier();
-        steps_done++;
     }
-    end(lid, b, steps_done == tl);
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var pz = 0.0;
+            var g0 = 0.0;
+            var g1 = 0.0;
+            for (var k = 0u; k < nin; k++) {
+                let u = data[ui(t, b, k)];
+                pz += params[T_(0u) + i * nin + k] * u;
+                g0 += params[T_(2u) + i * nin + k] * u;
+                g1 += params[T_(5u) + i * nin + k] * u;
+            }
+            var py = 0.0;
+            var wq = 0.0;
+            for (var j = 0u; j < n; j++) {
+                let y = s1[j];
+                let a = s2[j];
+                py += params[T_(1u) + i * n + j] * y;
+                g0 += params[T_(3u) + i * n + j] * y + params[T_(4u) + i * n + j] * a;
+                g1 += params[T_(6u) + i * n + j] * y + params[T_(7u) + i * n + j] * a;
+                wq += prep[i * n + j] * s3[j];
+            }
+            work[pi(t, b, 0u, i)] = pz;
+            work[pi(t, b, 1u, i)] = py;
+            work[pi(t, b, 2u, i)] = g0;
+            work[pi(t, b, 3u, i)] = g1;
+            work[pi(t, b, 4u, i)] = wq;
+            let s = st[q];
+            let z = relu(pz);
+            let yh = relu(py);
+            let sa = sqrt(relu(s.y));
+            var yn = s.x + kap(0u, i) * (-s.x + s.w * z + (1.0 - sa) * yh);
+            let an = s.y + kap(1u, i) * (-s.y + sig2 * s.z * s.z + wq);
+            let b0n = s.z + kap(2u, i) * (-s.z + sigm(g0));
+            let b1n = s.w + kap(3u, i) * (-s.w + sigm(g1));
+            yn += noise(t, b, i);
+            st[q] = vec4<f32>(yn, an, b0n, b1n);
+            for (var w = 0u; w < 4u; w++) { work[si(t + 1u, b, w, i)] = st[q][w]; }
+        }
+    }
+    workgroupBarrier();
+}
+
+fn feature_of(q: u32) -> f32 { return st[q].x; }
+
+fn forward_finish(lid: u32, b: u32) {}
+
+fn backward_start(lid: u32, b: u32) {
+    for (var q = 0u; q < PER; q++) { dst[q] = vec4<f32>(0.0); }
+}
+
+fn backward_step(lid: u32, b: u32, t: u32) {
+    let n = N();
+    let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            let g = dfeature(t, b, i);
+            let d1 = dst[q] + vec4<f32>(g, 0.0, 0.0, 0.0);
+            for (var w = 0u; w < 4u; w++) { work[di(t, b, w, i)] = d1[w]; }
+            let y = work[si(t, b, 0u, i)];
+            let a = work[si(t, b, 1u, i)];
+            let b0 = work[si(t, b, 2u, i)];
+            let b1 = work[si(t, b, 3u, i)];
+            let pz = work[pi(t, b, 0u, i)];
+            let py = work[pi(t, b, 1u, i)];
+            let sg0 = sigm(work[pi(t, b, 2u, i)]);
+            let sg1 = sigm(work[pi(t, b, 3u, i)]);
+            let ky = kap(0u, i);
+            let ka = kap(1u, i);
+            let kb0 = kap(2u, i);
+            let kb1 = kap(3u, i);
+            let gy = ky * d1.x;
+            let ga = ka * d1.y;
+            let z = relu(pz);
+            let yh = relu(py);
+            let sa = sqrt(relu(a));
+            let e_pz = select(0.0, gy * b1, pz > 0.0);
+            let e_py = select(0.0, gy * (1.0 - sa), py > 0.0);
+            let e_g0 = kb0 * d1.z * sg0 * (1.0 - sg0);
+            let e_g1 = kb1 * d1.w * sg1 * (1.0 - sg1);
+            work[ei(t, b, 0u, i)] = e_pz;
+            work[ei(t, b, 1u, i)] = e_py;
+            work[ei(t, b, 2u, i)] = e_g0;
+            work[ei(t, b, 3u, i)] = e_g1;
+            work[ei(t, b, 4u, i)] = ga;
+            s1[i] = e_py;
+            s2[i] = e_g0;
+            s3[i] = e_g1;
+            s4[i] = ga;
+            var da = (1.0 - ka) * d1.y;
+            if (a > 0.0) { da += -gy * yh / (2.0 * sa); }
+            dst[q] = vec4<f32>(
+                (1.0 - ky) * d1.x,
+                da,
+                (1.0 - kb0) * d1.z + ga * 2.0 * sig2 * b0,
+                (1.0 - kb1) * d1.w + gy * z,
+            );
+        }
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < PER; q++) {
+        let i = lid + q * WG;
+        if (i < n) {
+            var sy = 0.0;
+            var sa = 0.0;
+            var sq = 0.0;
+            for (var k = 0u; k < n; k++) {
+                let e1 = s1[k];
+                let e2 = s2[k];
+                let e3 = s3[k];
+                sy += params[T_(1u) + k * n + i] * e1 + params[T_(3u) + k * n + i] * e2 + params[T_(6u) + k * n + i] * e3;
+                sa += params[T_(4u) + k * n + i] * e2 + params[T_(7u) + k * n + i] * e3;
+                sq += prep[k * n + i] * s4[k];
+            }
+            let y = relu(work[si(t, b, 0u, i)]);
+            let a = work[si(t, b, 1u, i)];
+            var d = dst[q];
+            d.x += sy + sq * 2.0 * y * relu(a);
+            d.y += sa;
+            if (a > 0.0) { d.y += sq * y * y; }
+            dst[q] = d;
+        }
+    }
+    workgroupBarrier();
 }
 
 // Σ over (t, b) of a stored pre-activation gradient (slot w) times a presynaptic value.
@@ -236,15 +211,9 @@ fn sum_e(w: u32, i: u32, pre: u32, j: u32) -> f32 {
     return s;
 }
 
-@compute @workgroup_size(64)
-fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let k = flat(gid, nw);
-    if (k >= cu(S_P)) { return; }
+fn gradient(k: u32) -> f32 {
     let n = N();
     let nin = NIN();
-    let nc = C();
-    let tl = T();
-    let nb = B();
     let sig2 = cf(S_SIGMA) * cf(S_SIGMA);
     var s = 0.0;
     // (matrix, e slot, presynaptic: 0 u, 1 y, 2 a, 3 q, columns)
@@ -264,8 +233,8 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         var w = 0u;
         for (var v = 1u; v < 4u; v++) { if (k >= T_(9u + v)) { w = v; } }
         let i = k - T_(9u + w);
-        for (var t = 0u; t < tl; t++) {
-            for (var b = 0u; b < nb; b++) {
+        for (var t = 0u; t < T(); t++) {
+            for (var b = 0u; b < B(); b++) {
                 let y = work[si(t, b, 0u, i)];
                 let a = work[si(t, b, 1u, i)];
                 let b0 = work[si(t, b, 2u, i)];
@@ -288,12 +257,9 @@ fn gradients(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         if (w >= 2u) { km = cf(S_KAPPA_B); }
         let sg = sigm(params[k]);
         s *= km * sg * (1.0 - sg);
-    } else if (k >= cu(S_W_OUT)) {
-        s = readout_grad(k);
     }
     // the initial states y0, a0, b00, b10 are buffers: no gradient (as on the CPU)
-    grads[k] = s / f32(nb);
-    if (loops_cut_short(N())) { work[cu(S_HITS) + 2u * B()] = 1.0; }
+    return s;
 }
 
 // Unit i's read-out feature at state t (see common.wgsl's readout_grad).

@@ -114,8 +114,10 @@ pub fn tensor_slots(layout: &crate::tensor::Layout, first: usize, names: &[&str]
 
 /// What the GPU trainer needs from a cell ([`CellFamily::gpu`](super::cell::CellFamily::gpu)).
 pub struct GpuCell {
-    /// The cell's WGSL (appended to `common.wgsl`; defines `forward`, `backward`, `gradients`,
-    /// `prepare`, `frozen(k)`, `feature_at(t, b, i)`).
+    /// The cell's WGSL (appended to `common.wgsl`, whose `forward`, `backward` and `gradients`
+    /// kernels call the hooks it defines: `forward_start`, `forward_step`, `feature_of`,
+    /// `forward_finish`, `backward_start`, `backward_step`, `gradient`, `feature_at`, `frozen`;
+    /// and its own `prepare` kernel).
     pub shader: &'static str,
     /// Workgroup-memory arrays of NMAX floats the shader declares (for the device-limit check).
     pub wg_arrays: usize,
