@@ -30,7 +30,8 @@ use crate::data::{Dataset, ImageSet};
 use crate::error::{Error, Result};
 use crate::io::Table;
 use crate::learn::{
-    self, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress, Schedule, StepLoss,
+    self, Config as _, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress,
+    Schedule, StepLoss,
 };
 use crate::plot::LinePlot;
 use serde::{Deserialize, Serialize};
@@ -101,10 +102,6 @@ impl CordsConfig {
             train_limit: None,
             test_limit: None,
         }
-    }
-
-    pub fn epochs(&self) -> usize {
-        self.linear_epochs + self.anneal_epochs + self.relu_epochs
     }
 
     /// The PReLU slope and the protocol of epoch `e` (0-based).
@@ -241,11 +238,9 @@ pub struct CordsRun {
     pub optimizer: Optimizer,
     pub train: ImageSet,
     pub test: ImageSet,
-    order: Vec<usize>,
+    batches: crate::data::Batches,
     stage: (f64, StimulusProtocol),
     mask: Vec<bool>,
-    xb: Vec<f32>,
-    lb: Vec<u8>,
 }
 
 impl CordsRun {
@@ -254,12 +249,7 @@ impl CordsRun {
     /// input has been checked and the memory estimated.
     pub fn open(config: CordsConfig, out: &Path, max_memory: Option<u64>) -> Result<CordsRun> {
         let arch = config.validate()?;
-        let opened = learn::open::<CordsRun, CordsConfig>(out, &config, |stored, asked| {
-            CordsConfig {
-                relu_epochs: asked.relu_epochs,
-                ..stored.clone()
-            } == *asked
-        })?;
+        let opened = learn::open::<CordsRun>(out, &config)?;
         let dir = config.data_dir.as_deref();
         let train_d = config.dataset.load(dir, true)?;
         let test_d = config.dataset.load(dir, false)?;
@@ -288,34 +278,16 @@ impl CordsRun {
         let mut rows = vec![];
         if let Some((ckpt, done)) = opened.resume {
             let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-            let tensors = crate::tensor::safetensors::read_tensors(&ckpt)?;
-            for t in net.layout.tensors.clone() {
-                let got = tensors.iter().find(|x| x.0 == t.name).ok_or_else(|| {
-                    Error::invalid(
-                        "checkpoint",
-                        format!("{}: no tensor `{}`", ckpt.display(), t.name),
-                    )
-                })?;
-                if got.2.len() != t.len() {
-                    return Err(Error::invalid(
-                        "checkpoint",
-                        format!("{}: `{}` has the wrong size", ckpt.display(), t.name),
-                    ));
-                }
-                for (d, s) in net.params[t.range()].iter_mut().zip(&got.2) {
-                    *d = *s as f32;
-                }
-            }
+            let tensors =
+                crate::tensor::safetensors::load_params(&ckpt, &net.layout, &mut net.params)?;
             optimizer.restore(&tensors, &meta, net.params.len(), &ckpt)?;
             rows = done;
         }
-        learn::create(out, &to_toml(&config)?, &rows)?;
+        learn::create(out, &config.to_toml()?, &rows)?;
         Ok(CordsRun {
-            order: vec![],
+            batches: crate::data::Batches::new(config.batch, 784),
             stage: config.stage(0),
             mask: net.layout.train_mask(),
-            xb: vec![0f32; config.batch * 784],
-            lb: vec![0u8; config.batch],
             config,
             out: opened.out,
             rows,
@@ -331,7 +303,7 @@ impl CordsRun {
     }
 
     pub fn steps_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.config.batch)
+        self.batches.steps(self.train.len())
     }
 
     /// Test loss and accuracy at slope `slope` (batches of 256).
@@ -353,8 +325,25 @@ impl CordsRun {
     }
 }
 
+impl learn::Config for CordsConfig {
+    fn epochs(&self) -> usize {
+        self.linear_epochs + self.anneal_epochs + self.relu_epochs
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.lr, self.schedule)
+    }
+    /// Everything equal but `relu_epochs`, which may grow.
+    fn continues(&self, asked: &Self) -> bool {
+        CordsConfig {
+            relu_epochs: asked.relu_epochs,
+            ..self.clone()
+        } == *asked
+    }
+}
+
 impl Learner for CordsRun {
     type Row = CordsRow;
+    type Config = CordsConfig;
     const KIND: &'static str = "cordsnet";
     fn out(&self) -> &Path {
         &self.out
@@ -365,35 +354,23 @@ impl Learner for CordsRun {
     fn rows_mut(&mut self) -> &mut Vec<CordsRow> {
         &mut self.rows
     }
-    fn config_toml(&self) -> Result<String> {
-        to_toml(&self.config)
-    }
-    fn epochs(&self) -> usize {
-        self.config.epochs()
+    fn config(&self) -> &CordsConfig {
+        &self.config
     }
     fn steps(&self, _epoch: usize) -> usize {
         self.steps_per_epoch()
     }
-    fn schedule(&self) -> (f64, Schedule) {
-        (self.config.lr, self.config.schedule)
-    }
     fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
         self.stage = self.config.stage(epoch);
-        self.order = learn::epoch_order(self.train.len(), self.config.seed, epoch);
+        self.batches
+            .shuffle(self.train.len(), self.config.seed, epoch);
         Ok(())
     }
     fn step(&mut self, _epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
-        let bsz = self.config.batch;
-        let idx = &self.order[step * bsz..((step + 1) * bsz).min(self.order.len())];
-        let b = idx.len();
-        for (k, &i) in idx.iter().enumerate() {
-            self.xb[k * 784..(k + 1) * 784].copy_from_slice(&self.train.x[i * 784..(i + 1) * 784]);
-            self.lb[k] = self.train.labels[i];
-        }
+        let (x, labels) = self.batches.gather(&self.train, step);
+        let b = labels.len();
         let (slope, proto) = self.stage;
-        let r = self
-            .net
-            .loss_grad(&self.xb[..b * 784], &self.lb[..b], slope, &proto)?;
+        let r = self.net.loss_grad(x, labels, slope, &proto)?;
         if r.loss.is_finite() {
             learn::clip_grad_norm(&mut self.net.grad, &self.mask, self.config.clip);
             self.optimizer.lr = lr;

@@ -753,6 +753,21 @@ impl<F: Real> Bptt<F> {
         let mut g_sk = vec![F::zero(); b * self.units[0]];
         let (mut e, mut dx, mut dx2) = (vec![], vec![], vec![]);
         let ctx = Ctx::default();
+        // Through convolution ci backwards: ∂L/∂(its input) into `dx` (`len` values), its
+        // weight gradient added to gp[ci].
+        let conv_back =
+            |ci: usize, x: &[F], dy: &[F], dx: &mut Vec<F>, len: usize, gp: &mut [Vec<F>]| {
+                dx.resize(len, F::zero());
+                let d = Back {
+                    x,
+                    y: &[],
+                    dy,
+                    dx: Some(dx),
+                    g: &mut gp[ci],
+                    b,
+                };
+                self.convs[ci].0.backward(&packs[ci], d, &ctx);
+            };
         let bias_t = 2 + 2 * l;
         // The stability term's baseline (a constant: no gradient flows into it) and the ramp.
         let base = &rs[proto.spont];
@@ -779,10 +794,7 @@ impl<F: Real> Bptt<F> {
                     alpha * dphi * d
                 }));
                 // Through K^rec.
-                let ri = self.rec(k);
-                dx.resize(b * n, F::zero());
-                let rc = &self.convs[ri].0;
-                rc.backward(&packs[ri], Back { x: &r[k], y: &[], dy: &e, dx: Some(&mut dx), g: &mut gp[ri], b }, &ctx);
+                conv_back(self.rec(k), &r[k], &e, &mut dx, b * n, &mut gp);
                 for ((p, d), x) in dprev[k].iter_mut().zip(&dr[k]).zip(&dx) {
                     *p = (F::one() - alpha) * *d + *x;
                 }
@@ -802,10 +814,14 @@ impl<F: Real> Bptt<F> {
                     continue;
                 }
                 // Through K^in_k into u_k, then to the layers u_k reads.
-                let ii = self.inp(k);
-                dx.resize(b * self.units[k - 1], F::zero());
-                let ic = &self.convs[ii].0;
-                ic.backward(&packs[ii], Back { x: &u[k], y: &[], dy: &e, dx: Some(&mut dx), g: &mut gp[ii], b }, &ctx);
+                conv_back(
+                    self.inp(k),
+                    &u[k],
+                    &e,
+                    &mut dx,
+                    b * self.units[k - 1],
+                    &mut gp,
+                );
                 for (a, v) in da[k - 1].iter_mut().zip(&dx) {
                     *a += *v;
                 }
@@ -822,9 +838,7 @@ impl<F: Real> Bptt<F> {
                 } else {
                     let pi = self.proj(k).expect("odd layers ≥ 3 have projections");
                     let act: Vec<F> = r[k - 2].iter().map(|v| v.max(F::zero())).collect();
-                    dx2.resize(b * self.units[k - 2], F::zero());
-                    let pc = &self.convs[pi].0;
-                    pc.backward(&packs[pi], Back { x: &act, y: &[], dy: &dx, dx: Some(&mut dx2), g: &mut gp[pi], b }, &ctx);
+                    conv_back(pi, &act, &dx, &mut dx2, b * self.units[k - 2], &mut gp);
                     for (a, v) in da[k - 2].iter_mut().zip(&dx2) {
                         *a += *v;
                     }
@@ -843,20 +857,36 @@ impl<F: Real> Bptt<F> {
         let hl = h.len();
         let mut dh = vec![F::zero(); hl];
         for (ci, g) in [(self.inp(0), &g_in0), (SKIP, &g_sk)] {
-            dx.resize(hl, F::zero());
-            self.convs[ci]
-                .0
-                .backward(&packs[ci], Back { x: &h, y: &[], dy: g, dx: Some(&mut dx), g: &mut gp[ci], b }, &ctx);
+            conv_back(ci, &h, g, &mut dx, hl, &mut gp);
             for (a, v) in dh.iter_mut().zip(&dx) {
                 *a += *v;
             }
         }
         let mut ds = vec![F::zero(); s_out.len()];
-        self.pool
-            .backward(&[], Back { x: &s_out, y: &h, dy: &dh, dx: Some(&mut ds), g: &mut [], b }, &ctx);
-        self.convs[STEM]
-            .0
-            .backward(&packs[STEM], Back { x, y: &[], dy: &ds, dx: None, g: &mut gp[STEM], b }, &ctx);
+        self.pool.backward(
+            &[],
+            Back {
+                x: &s_out,
+                y: &h,
+                dy: &dh,
+                dx: Some(&mut ds),
+                g: &mut [],
+                b,
+            },
+            &ctx,
+        );
+        self.convs[STEM].0.backward(
+            &packs[STEM],
+            Back {
+                x,
+                y: &[],
+                dy: &ds,
+                dx: None,
+                g: &mut gp[STEM],
+                b,
+            },
+            &ctx,
+        );
         for ((_, t), g) in self.convs.iter().zip(&gp) {
             let range = self.layout.tensors[*t].range();
             let n = range.len();

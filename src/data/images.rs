@@ -69,3 +69,59 @@ impl ImageSet {
         self.labels.is_empty()
     }
 }
+
+/// The order of `n` examples in epoch `epoch` of a run seeded `seed` (a seeded shuffle per epoch,
+/// the same on any thread count and after a resume).
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+        crate::seed::trial_seed(seed, epoch, 0, 1),
+    ));
+    order
+}
+
+/// Minibatches of an image set: the seeded order of each epoch ([`epoch_order`]) and the
+/// examples of step k gathered into buffers reused from step to step.
+#[derive(Debug, Clone)]
+pub struct Batches {
+    batch: usize,
+    order: Vec<usize>,
+    x: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+impl Batches {
+    /// Batches of `batch` examples of `dim` values each.
+    pub fn new(batch: usize, dim: usize) -> Self {
+        Batches {
+            batch,
+            order: vec![],
+            x: vec![0.0; batch * dim],
+            labels: vec![0; batch],
+        }
+    }
+
+    /// Minibatches per epoch over `n` examples (the last one may be short).
+    pub fn steps(&self, n: usize) -> usize {
+        n.div_ceil(self.batch)
+    }
+
+    /// The order of epoch `epoch` over `n` examples, for a run seeded `seed`.
+    pub fn shuffle(&mut self, n: usize, seed: u64, epoch: usize) {
+        self.order = epoch_order(n, seed, epoch);
+    }
+
+    /// The images and labels of minibatch `step` of the current order.
+    pub fn gather(&mut self, set: &ImageSet, step: usize) -> (&[f32], &[u8]) {
+        let d = set.shape.len();
+        let lo = (step * self.batch).min(self.order.len());
+        let idx = &self.order[lo..(lo + self.batch).min(self.order.len())];
+        for (k, &i) in idx.iter().enumerate() {
+            self.x[k * d..(k + 1) * d].copy_from_slice(&set.x[i * d..(i + 1) * d]);
+            self.labels[k] = set.labels[i];
+        }
+        (&self.x[..idx.len() * d], &self.labels[..idx.len()])
+    }
+}

@@ -13,4 +13,4 @@ pub use digits::{
     parse_idx, permutation, read_idx, seed_permutation, validation_split, Digits, NumpyRandomState,
     Perturbation,
 };
-pub use images::{Dataset, ImageSet};
+pub use images::{Batches, Dataset, ImageSet};

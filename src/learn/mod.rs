@@ -113,10 +113,27 @@ pub enum Progress<R> {
     Epoch(R),
 }
 
+/// What the driver reads from a trainer's configuration, which every checkpoint stores as TOML
+/// (`run.config`, and `config.toml` beside it).
+pub trait Config: Serialize + DeserializeOwned {
+    /// Epochs the configuration asks for.
+    fn epochs(&self) -> usize;
+    /// The base learning rate and its schedule.
+    fn schedule(&self) -> (f64, Schedule);
+    /// Whether a run stored with this configuration may go on as `asked` asks (everything equal
+    /// but the epochs).
+    fn continues(&self, asked: &Self) -> bool;
+    /// The configuration as TOML.
+    fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))
+    }
+}
+
 /// A trainer, as the driver sees it. The network, its data and its optimiser live in the
 /// implementing type; the driver calls these in order for every epoch it runs.
 pub trait Learner {
     type Row: EpochRow;
+    type Config: Config;
     /// `run.kind`: which trainer wrote a checkpoint.
     const KIND: &'static str;
     /// The run folder.
@@ -124,14 +141,10 @@ pub trait Learner {
     /// The rows of the epochs done (restored when resuming).
     fn rows(&self) -> &[Self::Row];
     fn rows_mut(&mut self) -> &mut Vec<Self::Row>;
-    /// The configuration as TOML (`run.config` and `config.toml`).
-    fn config_toml(&self) -> Result<String>;
-    /// Epochs the configuration asks for.
-    fn epochs(&self) -> usize;
+    /// The run's configuration (epochs, schedule, its TOML in checkpoints and `config.toml`).
+    fn config(&self) -> &Self::Config;
     /// Minibatches in epoch `epoch`.
     fn steps(&self, epoch: usize) -> usize;
-    /// The base learning rate and its schedule.
-    fn schedule(&self) -> (f64, Schedule);
     /// Called before the first minibatch of an epoch (a new order, a new stage).
     fn begin_epoch(&mut self, _epoch: usize) -> Result<()> {
         Ok(())
@@ -167,7 +180,7 @@ pub trait Learner {
     }
     /// Writes the checkpoint of the epochs done (network, optimiser, run state) to `path`.
     fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let meta = run_state(Self::KIND, &self.config_toml()?, self.rows())?;
+        let meta = run_state(Self::KIND, &self.config().to_toml()?, self.rows())?;
         self.save(path, meta)
     }
     /// The learning curve (None: none to draw).
@@ -278,18 +291,14 @@ pub struct Opened<C, R> {
 /// not a folder, and when it holds a checkpoint reads its run state and refuses another
 /// configuration (`continues(stored, asked)` says whether the asked one continues the stored one,
 /// e.g. equal but for the epoch count). Writes nothing.
-pub fn open<L: Learner, C: DeserializeOwned>(
-    out: &Path,
-    config: &C,
-    continues: impl Fn(&C, &C) -> bool,
-) -> Result<Opened<C, L::Row>> {
+pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Config, L::Row>> {
     crate::io::check_out_dir(out)?;
     let ckpt = out.join(CHECKPOINT);
     let resume = if ckpt.exists() {
         let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
         let (text, rows) = read_run_state::<L>(&meta, &ckpt)?;
-        let stored = toml::from_str::<C>(&text).ok();
-        if !stored.is_some_and(|s| continues(&s, config)) {
+        let stored = toml::from_str::<L::Config>(&text).ok();
+        if !stored.is_some_and(|s| s.continues(config)) {
             return Err(Error::invalid(
                 "out",
                 format!(
@@ -344,7 +353,7 @@ pub fn fit_with_bar<L: Learner>(learner: &mut L, quiet: bool) -> Result<Vec<L::R
     let steps = |l: &L, r: std::ops::Range<usize>| r.map(|e| l.steps(e) as u64).sum::<u64>();
     let bar = crate::io::progress_bar(
         quiet,
-        steps(learner, 0..learner.epochs()),
+        steps(learner, 0..learner.config().epochs()),
         "{pos}/{len} {msg}",
     );
     bar.set_position(steps(learner, 0..learner.rows().len()));
@@ -379,8 +388,8 @@ pub fn fit<L: Learner>(
     learner: &mut L,
     progress: &mut dyn FnMut(Progress<L::Row>),
 ) -> Result<Vec<L::Row>> {
-    let (base, schedule) = learner.schedule();
-    for epoch in learner.rows().len()..learner.epochs() {
+    let (base, schedule) = learner.config().schedule();
+    for epoch in learner.rows().len()..learner.config().epochs() {
         if learner.stop() {
             break;
         }
@@ -423,7 +432,7 @@ pub fn fit<L: Learner>(
         std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
         learner.save_checkpoint(&out.join(CHECKPOINT))?;
         failpoint("after-checkpoint", epoch + 1);
-        write_config(learner.out(), &learner.config_toml()?)?;
+        write_config(learner.out(), &learner.config().to_toml()?)?;
         write_metrics(learner.out(), learner.rows())?;
         failpoint("after-metrics", epoch + 1);
         progress(Progress::Epoch(row));
@@ -435,18 +444,6 @@ pub fn fit<L: Learner>(
     }
     learner.finish()?;
     Ok(learner.rows().to_vec())
-}
-
-/// The order of `n` examples in epoch `epoch` of a run seeded `seed` (a seeded shuffle per epoch,
-/// the same on any thread count and after a resume).
-pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
-        crate::seed::trial_seed(seed, epoch, 0, 1),
-    ));
-    order
 }
 
 /// A test hook: with `NEURODYN_FAILPOINT=<name>:<epoch>` the process ends (exit 137, as a kill)

@@ -318,7 +318,18 @@ impl<F: Real> Sequential<F> {
             if want_dx {
                 next.resize(b * l.in_shape().len(), F::zero());
             }
-            l.backward(&self.params[r.clone()], Back { x: &ws.acts[i], y: &ws.acts[i + 1], dy: cur, dx: want_dx.then_some(&mut next[..]), g: &mut self.grad[r.clone()], b }, &ws.ctx[i]);
+            l.backward(
+                &self.params[r.clone()],
+                Back {
+                    x: &ws.acts[i],
+                    y: &ws.acts[i + 1],
+                    dy: cur,
+                    dx: want_dx.then_some(&mut next[..]),
+                    g: &mut self.grad[r.clone()],
+                    b,
+                },
+                &ws.ctx[i],
+            );
             std::mem::swap(cur, next);
         }
     }
@@ -394,7 +405,18 @@ impl<F: Real> Sequential<F> {
             for (i, ((_, l), r)) in self.layers.iter().zip(&self.ranges).enumerate().rev() {
                 let t0 = std::time::Instant::now();
                 next.resize(b * l.in_shape().len(), F::zero());
-                l.backward(&self.params[r.clone()], Back { x: &ws.acts[i], y: &ws.acts[i + 1], dy: cur, dx: (i > 0).then_some(&mut next[..]), g: &mut self.grad[r.clone()], b }, &ws.ctx[i]);
+                l.backward(
+                    &self.params[r.clone()],
+                    Back {
+                        x: &ws.acts[i],
+                        y: &ws.acts[i + 1],
+                        dy: cur,
+                        dx: (i > 0).then_some(&mut next[..]),
+                        g: &mut self.grad[r.clone()],
+                        b,
+                    },
+                    &ws.ctx[i],
+                );
                 std::mem::swap(cur, next);
                 bwd[i] += t0.elapsed().as_secs_f64();
             }

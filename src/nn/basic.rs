@@ -108,7 +108,9 @@ impl<F: Real> Layer<F> for Linear {
         }
     }
     fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
-        let Back { x, dy, dx, g, b, .. } = d;
+        let Back {
+            x, dy, dx, g, b, ..
+        } = d;
         let (n, m) = (self.input.len(), self.out);
         let (gw, gb) = g.split_at_mut(m * n);
         F::matmul(
@@ -306,7 +308,9 @@ impl<F: Real> Layer<F> for BatchNorm2d {
             });
     }
     fn backward(&self, p: &[F], d: Back<F>, ctx: &Ctx<F>) {
-        let Back { x, dy, dx, g, b, .. } = d;
+        let Back {
+            x, dy, dx, g, b, ..
+        } = d;
         let (c, pl, len) = (self.shape.c, self.shape.plane(), self.shape.len());
         let m = (b * pl) as f64;
         // Per channel: Σ ∂L/∂y, Σ ∂L/∂y x̂.

@@ -198,7 +198,9 @@ impl<F: Real> Layer<F> for DivNorm {
             );
     }
     fn backward(&self, p: &[F], d: Back<F>, _ctx: &Ctx<F>) {
-        let Back { x, dy, dx, g, b, .. } = d;
+        let Back {
+            x, dy, dx, g, b, ..
+        } = d;
         let (len, pl, ps) = (self.shape.len(), self.shape.plane(), self.pool);
         let (ng, ns) = (self.n_gamma(), self.n_sigma());
         let (gam, sig) = p.split_at(ng);

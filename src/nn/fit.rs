@@ -19,7 +19,8 @@ use crate::data::{Dataset, ImageSet};
 use crate::error::{Error, Result};
 use crate::io::Table;
 use crate::learn::{
-    self, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress, Schedule, StepLoss,
+    self, Config as _, EpochRow, EpochTotals, Learner, Optimizer, OptimizerKind, Progress,
+    Schedule, StepLoss,
 };
 use crate::plot::LinePlot;
 use crate::tensor::safetensors::RawTensor;
@@ -119,10 +120,6 @@ impl CnnConfig {
             ));
         }
         Ok(())
-    }
-
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))
     }
 
     /// The optimiser this configuration asks for.
@@ -225,10 +222,8 @@ pub struct CnnRun {
     pub optimizer: Optimizer,
     pub train: ImageSet,
     pub test: ImageSet,
-    order: Vec<usize>,
+    batches: crate::data::Batches,
     mask: Vec<bool>,
-    xb: Vec<f32>,
-    lb: Vec<u8>,
 }
 
 impl CnnRun {
@@ -238,12 +233,7 @@ impl CnnRun {
     /// available or `max_memory`).
     pub fn open(config: CnnConfig, out: &Path, max_memory: Option<u64>) -> Result<CnnRun> {
         config.validate()?;
-        let opened = learn::open::<CnnRun, CnnConfig>(out, &config, |stored, asked| {
-            CnnConfig {
-                epochs: asked.epochs,
-                ..stored.clone()
-            } == *asked
-        })?;
+        let opened = learn::open::<CnnRun>(out, &config)?;
         let dir = config.data_dir.as_deref();
         let train_d = config.dataset.load(dir, true)?;
         let test_d = config.dataset.load(dir, false)?;
@@ -289,9 +279,7 @@ impl CnnRun {
         let d = shape.len();
         Ok(CnnRun {
             mask: net.train_mask(),
-            xb: vec![0f32; config.batch * d],
-            lb: vec![0u8; config.batch],
-            order: vec![],
+            batches: crate::data::Batches::new(config.batch, d),
             config,
             out: opened.out,
             rows,
@@ -309,12 +297,28 @@ impl CnnRun {
 
     /// Optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.config.batch)
+        self.batches.steps(self.train.len())
+    }
+}
+
+impl learn::Config for CnnConfig {
+    fn epochs(&self) -> usize {
+        self.epochs
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.lr, self.schedule)
+    }
+    fn continues(&self, asked: &Self) -> bool {
+        CnnConfig {
+            epochs: asked.epochs,
+            ..self.clone()
+        } == *asked
     }
 }
 
 impl Learner for CnnRun {
     type Row = CnnRow;
+    type Config = CnnConfig;
     const KIND: &'static str = "cnn";
     fn out(&self) -> &Path {
         &self.out
@@ -325,32 +329,22 @@ impl Learner for CnnRun {
     fn rows_mut(&mut self) -> &mut Vec<CnnRow> {
         &mut self.rows
     }
-    fn config_toml(&self) -> Result<String> {
-        self.config.to_toml()
-    }
-    fn epochs(&self) -> usize {
-        self.config.epochs
+    fn config(&self) -> &CnnConfig {
+        &self.config
     }
     fn steps(&self, _epoch: usize) -> usize {
         self.steps_per_epoch()
     }
-    fn schedule(&self) -> (f64, Schedule) {
-        (self.config.lr, self.config.schedule)
-    }
     fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
-        self.order = learn::epoch_order(self.train.len(), self.config.seed, epoch);
+        self.batches
+            .shuffle(self.train.len(), self.config.seed, epoch);
         Ok(())
     }
     fn step(&mut self, epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
-        let (bsz, d) = (self.config.batch, self.train.shape.len());
-        let idx = &self.order[step * bsz..((step + 1) * bsz).min(self.order.len())];
-        let b = idx.len();
-        for (k, &i) in idx.iter().enumerate() {
-            self.xb[k * d..(k + 1) * d].copy_from_slice(&self.train.x[i * d..(i + 1) * d]);
-            self.lb[k] = self.train.labels[i];
-        }
+        let (x, labels) = self.batches.gather(&self.train, step);
+        let b = labels.len();
         let seed = crate::seed::trial_seed(self.config.seed, epoch, step, 2);
-        let (loss, correct) = self.net.loss_grad(&self.xb[..b * d], &self.lb[..b], seed)?;
+        let (loss, correct) = self.net.loss_grad(x, labels, seed)?;
         if loss.is_finite() {
             self.optimizer.lr = lr;
             self.optimizer
@@ -499,30 +493,7 @@ fn load_into<F: super::Real>(
     net: &mut Sequential<F>,
     optimizer: Option<(&mut Optimizer, &HashMap<String, String>)>,
 ) -> Result<()> {
-    let tensors = crate::tensor::safetensors::read_tensors(path)?;
-    let find = |name: &str| tensors.iter().find(|t| t.0 == name);
-    for t in net.layout.tensors.clone() {
-        let Some((_, shape, v)) = find(&t.name) else {
-            return Err(Error::invalid(
-                "checkpoint",
-                format!("{}: no tensor `{}`", path.display(), t.name),
-            ));
-        };
-        if *shape != t.shape {
-            return Err(Error::invalid(
-                "checkpoint",
-                format!(
-                    "{}: tensor `{}` has shape {shape:?}, expected {:?}",
-                    path.display(),
-                    t.name,
-                    t.shape
-                ),
-            ));
-        }
-        for (d, s) in net.params[t.range()].iter_mut().zip(v) {
-            *d = F::c(*s);
-        }
-    }
+    let tensors = crate::tensor::safetensors::load_params(path, &net.layout, &mut net.params)?;
     if let Some((o, meta)) = optimizer {
         o.restore(&tensors, meta, net.params.len(), path)?;
     }

@@ -154,7 +154,14 @@ impl<F: Real> Layer<F> for StaticOrganics {
     }
 
     fn backward(&self, p: &[F], d: Back<F>, ctx: &Ctx<F>) {
-        let Back { x, dy: dout, dx, g, b, .. } = d;
+        let Back {
+            x,
+            dy: dout,
+            dx,
+            g,
+            b,
+            ..
+        } = d;
         let (n, d) = (self.n, self.input.len());
         let (wzx, rest) = p.split_at(n * d);
         let (wbx, rest) = rest.split_at(n * d);

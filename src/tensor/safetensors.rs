@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::tensor::Real;
 use ::safetensors::tensor::Dtype;
 use std::collections::HashMap;
 use std::io::Write;
@@ -141,6 +142,34 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
 
 /// A tensor read from a file: (name, shape, values as f64).
 pub type NamedTensor = (String, Vec<usize>, Vec<f64>);
+
+/// Reads the tensors of `layout` from the checkpoint `path` into `params` (each must be there,
+/// with its shape) and returns every tensor of the file (for the optimiser state beside them).
+pub fn load_params<F: Real>(
+    path: &Path,
+    layout: &crate::tensor::Layout,
+    params: &mut [F],
+) -> Result<Vec<NamedTensor>> {
+    let tensors = read_tensors(path)?;
+    for t in &layout.tensors {
+        let Some((_, shape, v)) = tensors.iter().find(|x| x.0 == t.name) else {
+            return Err(bad(path, format!("no tensor `{}`", t.name)));
+        };
+        if *shape != t.shape {
+            return Err(bad(
+                path,
+                format!(
+                    "tensor `{}` has shape {shape:?}, expected {:?}",
+                    t.name, t.shape
+                ),
+            ));
+        }
+        for (d, s) in params[t.range()].iter_mut().zip(v) {
+            *d = F::c(*s);
+        }
+    }
+    Ok(tensors)
+}
 
 /// Every tensor of a checkpoint file as (name, shape, f64 values), in name order — the network's
 /// own tensors and the derived ones a cell stores (the rate cell's effective `W` and `tau`), and

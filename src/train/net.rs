@@ -32,10 +32,10 @@ pub struct StepIn<'a, F, P> {
     pub u: MatRef<'a, F>,
 }
 
-/// What one backward step reads and writes: the state error of the next step, ∂L/∂s_{t+1}
-/// (S × B), the state error it overwrites, ∂L/∂s_t, and the parameter gradient it adds to.
+/// What one backward step reads and writes: the state error of the next step `dn` = ∂L/∂s_{t+1}
+/// (S × B), the state error it overwrites, `ds` = ∂L/∂s_t, and the parameter gradient it adds to.
 pub struct StepBack<'a, F> {
-    pub ds_next: MatRef<'a, F>,
+    pub dn: MatRef<'a, F>,
     pub ds: MatMut<'a, F>,
     pub g: &'a mut [F],
 }
@@ -60,7 +60,7 @@ pub trait Cell<F: Real>: Send + Sync {
     }
     /// `out` = f(s, u). `ws` holds the temporaries (reused from step to step).
     fn step(&self, x: StepIn<'_, F, Self::Prep>, out: MatMut<F>, ws: &mut Scratch<F>);
-    /// `back.ds` = (∂f/∂s)ᵀ `back.ds_next` (overwritten); `back.g` += (∂f/∂θ)ᵀ `back.ds_next`,
+    /// `back.ds` = (∂f/∂s)ᵀ `back.dn` (overwritten); `back.g` += (∂f/∂θ)ᵀ `back.dn`,
     /// before [`Cell::finish_grad`].
     fn step_back(&self, x: StepIn<'_, F, Self::Prep>, back: StepBack<'_, F>, ws: &mut Scratch<F>);
     /// Maps gradients accumulated with respect to derived quantities (effective W, α, κ) onto
@@ -374,7 +374,12 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
             } else {
                 (&hi[..blk] as &[F], &mut lo[nxt * blk..nxt * blk + blk])
             };
-            let x = StepIn { p, prep, s: cm(s_cur, sd, nb), u: u_at(t) };
+            let x = StepIn {
+                p,
+                prep,
+                s: cm(s_cur, sd, nb),
+                u: u_at(t),
+            };
             self.cell.step(x, cm_mut(s_next, sd, nb), &mut ws);
             if let Some(rs) = rngs.as_mut() {
                 for (j, r) in rs.iter_mut().enumerate() {
@@ -485,8 +490,17 @@ impl<F: Real, C: Cell<F>> SeqNet<F, C> {
                 }
             }
             let s_cur = cm(&states[t * blk..], sd, nb);
-            let x = StepIn { p, prep, s: s_cur, u: u_at(t) };
-            let back = StepBack { ds_next: ds_next.as_ref(), ds: ds.as_mut(), g: &mut g };
+            let x = StepIn {
+                p,
+                prep,
+                s: s_cur,
+                u: u_at(t),
+            };
+            let back = StepBack {
+                dn: ds_next.as_ref(),
+                ds: ds.as_mut(),
+                g: &mut g,
+            };
             self.cell.step_back(x, back, &mut ws);
             std::mem::swap(&mut ds, &mut ds_next);
         }

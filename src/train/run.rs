@@ -23,7 +23,9 @@ use super::{train_step, CellSpec, DataSource, EvalSet, Task};
 use crate::data::{Batch, Perturbation};
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
-use crate::learn::{self, EpochRow, EpochTotals, Learner, Optimizer, Progress, Schedule, StepLoss};
+use crate::learn::{
+    self, Config as _, EpochRow, EpochTotals, Learner, Optimizer, Progress, Schedule, StepLoss,
+};
 use crate::plot::LinePlot;
 use crate::tensor::real::Real;
 use serde::{Deserialize, Serialize};
@@ -167,7 +169,7 @@ impl RunConfig {
 
     /// The learning-rate schedule: `schedule`, or with `plateau` > 0 ReduceLROnPlateau with that
     /// patience and factor 0.1.
-    pub fn schedule(&self) -> Schedule {
+    pub fn lr_schedule(&self) -> Schedule {
         if self.plateau > 0 {
             Schedule::Plateau {
                 patience: self.plateau,
@@ -318,20 +320,6 @@ impl RunConfig {
             per_trial * (self.batch.max(self.eval) as u128),
             None,
         )
-    }
-
-    /// The configuration as TOML (what `config.toml` holds).
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))
-    }
-
-    /// Whether a run with configuration `other` may continue this one (everything equal but the
-    /// number of epochs).
-    fn continues(&self, other: &RunConfig) -> bool {
-        RunConfig {
-            epochs: other.epochs,
-            ..self.clone()
-        } == *other
     }
 }
 
@@ -602,9 +590,7 @@ impl RecurrentRun {
     /// Writes `config.toml`.
     pub fn open(config: RunConfig, out: &Path) -> Result<RecurrentRun> {
         config.validate()?;
-        let opened = learn::open::<RecurrentRun, RunConfig>(out, &config, |stored, asked| {
-            stored.continues(asked)
-        })?;
+        let opened = learn::open::<RecurrentRun>(out, &config)?;
         let data = match &config.custom {
             Some(spec) => {
                 let d = crate::data::custom::CustomData::load(spec, config.seed)?;
@@ -660,7 +646,7 @@ impl RecurrentRun {
     pub fn learning_rate(&self) -> f64 {
         let losses: Vec<f64> = self.rows.iter().map(|r| r.eval_loss).collect();
         self.config
-            .schedule()
+            .lr_schedule()
             .lr(self.config.lr, self.rows.len(), &losses)
     }
 
@@ -704,8 +690,24 @@ impl RecurrentRun {
     }
 }
 
+impl learn::Config for RunConfig {
+    fn epochs(&self) -> usize {
+        self.epochs
+    }
+    fn schedule(&self) -> (f64, Schedule) {
+        (self.lr, self.lr_schedule())
+    }
+    fn continues(&self, asked: &Self) -> bool {
+        RunConfig {
+            epochs: asked.epochs,
+            ..self.clone()
+        } == *asked
+    }
+}
+
 impl Learner for RecurrentRun {
     type Row = RecurrentRow;
+    type Config = RunConfig;
     const KIND: &'static str = "recurrent";
     fn out(&self) -> &Path {
         &self.out
@@ -716,17 +718,11 @@ impl Learner for RecurrentRun {
     fn rows_mut(&mut self) -> &mut Vec<RecurrentRow> {
         &mut self.rows
     }
-    fn config_toml(&self) -> Result<String> {
-        self.config.to_toml()
-    }
-    fn epochs(&self) -> usize {
-        self.config.epochs
+    fn config(&self) -> &RunConfig {
+        &self.config
     }
     fn steps(&self, _epoch: usize) -> usize {
         self.config.steps
-    }
-    fn schedule(&self) -> (f64, Schedule) {
-        (self.config.lr, self.config.schedule())
     }
     fn step(&mut self, epoch: usize, step: usize, lr: f64) -> Result<StepLoss> {
         let it = epoch * self.config.steps + step;

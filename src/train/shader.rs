@@ -76,13 +76,19 @@ pub fn prelude(cell: &[(&str, usize)]) -> String {
 /// A cell's own work-buffer regions for T steps × B trials (N units, C outputs; `cfg` holds the
 /// cell's fixed slots): (slot, length) in the order they are laid out. [`lay_out`] places them one
 /// after another and appends the regions every cell has.
-pub type WorkLayout = fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> Vec<(usize, usize)>;
+pub type WorkLayout =
+    fn(t: usize, b: usize, n: usize, c: usize, cfg: &[u32]) -> Vec<(usize, usize)>;
 
 /// The whole work buffer: the cell's `regions` one after another, then the common ∂L/∂o
 /// [T][B][C], the per-trial losses [B] and hits [B], and two flags per trial (`common.wgsl`'s
 /// `begin`/`end`: "a kernel started and did not finish", "a kernel's loops were cut short").
 /// Returns the (slot, offset) pairs to set and the length in floats.
-pub fn lay_out(regions: &[(usize, usize)], t: usize, b: usize, c: usize) -> (Vec<(usize, usize)>, usize) {
+pub fn lay_out(
+    regions: &[(usize, usize)],
+    t: usize,
+    b: usize,
+    c: usize,
+) -> (Vec<(usize, usize)>, usize) {
     let common = [(slot::D_OUT, t * b * c), (slot::LOSSES, b), (slot::HITS, b)];
     let mut offset = 0;
     let mut slots = Vec::with_capacity(regions.len() + common.len());
@@ -104,7 +110,11 @@ macro_rules! cell_slots {
 pub(crate) use cell_slots;
 
 /// The offsets of the tensors `names` (in `layout`) for the consecutive slots `first`, `first + 1`, …
-pub fn tensor_slots(layout: &crate::tensor::Layout, first: usize, names: &[&str]) -> Vec<(usize, u32)> {
+pub fn tensor_slots(
+    layout: &crate::tensor::Layout,
+    first: usize,
+    names: &[&str],
+) -> Vec<(usize, u32)> {
     names
         .iter()
         .enumerate()

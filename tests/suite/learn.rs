@@ -385,10 +385,26 @@ impl EpochRow for Row {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DummyConfig;
+
+impl learn::Config for DummyConfig {
+    fn epochs(&self) -> usize {
+        0
+    }
+    fn schedule(&self) -> (f64, learn::Schedule) {
+        (1.0, learn::Schedule::Constant)
+    }
+    fn continues(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 struct Dummy;
 
 impl learn::Learner for Dummy {
     type Row = Row;
+    type Config = DummyConfig;
     const KIND: &'static str = "dummy";
     fn out(&self) -> &Path {
         Path::new(".")
@@ -399,17 +415,11 @@ impl learn::Learner for Dummy {
     fn rows_mut(&mut self) -> &mut Vec<Row> {
         unreachable!()
     }
-    fn config_toml(&self) -> neurodyn::Result<String> {
-        Ok(String::new())
-    }
-    fn epochs(&self) -> usize {
-        0
+    fn config(&self) -> &DummyConfig {
+        &DummyConfig
     }
     fn steps(&self, _: usize) -> usize {
         0
-    }
-    fn schedule(&self) -> (f64, learn::Schedule) {
-        (1.0, learn::Schedule::Constant)
     }
     fn step(&mut self, _: usize, _: usize, _: f64) -> neurodyn::Result<learn::StepLoss> {
         unreachable!()

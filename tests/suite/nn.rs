@@ -49,10 +49,32 @@ fn check_layer(
     l.forward(p, &x, &mut y, b, &mut ctx);
     let mut g = vec![0.0; p.len()];
     let mut dx = vec![0.0; b * ni];
-    l.backward(p, Back { x: &x, y: &y, dy: &r, dx: Some(&mut dx), g: &mut g, b }, &ctx);
+    l.backward(
+        p,
+        Back {
+            x: &x,
+            y: &y,
+            dy: &r,
+            dx: Some(&mut dx),
+            g: &mut g,
+            b,
+        },
+        &ctx,
+    );
     // The parameter gradient without ∂L/∂x must be the same.
     let mut g2 = vec![0.0; p.len()];
-    l.backward(p, Back { x: &x, y: &y, dy: &r, dx: None, g: &mut g2, b }, &ctx);
+    l.backward(
+        p,
+        Back {
+            x: &x,
+            y: &y,
+            dy: &r,
+            dx: None,
+            g: &mut g2,
+            b,
+        },
+        &ctx,
+    );
     assert_eq!(g, g2, "{name}: gradient depends on whether dx is asked for");
     let h = 1e-6;
     let mut fd_x = vec![0.0; x.len()];

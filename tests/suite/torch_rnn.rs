@@ -149,7 +149,11 @@ fn trainable_gated_cells_are_torch_layers() {
                 s: MatRef::from_column_major_slice(&s, sd, 1),
                 u: MatRef::from_column_major_slice(&u, m.k, 1),
             };
-            net.cell.step(x, MatMut::from_column_major_slice_mut(&mut out, sd, 1), &mut ws);
+            net.cell.step(
+                x,
+                MatMut::from_column_major_slice_mut(&mut out, sd, 1),
+                &mut ws,
+            );
             for (a, b) in out.iter().zip(traj.row(k)) {
                 assert!((a - b).abs() < 1e-12, "{name} step {k}: {a} vs {b}");
             }

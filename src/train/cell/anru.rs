@@ -125,7 +125,7 @@ impl<F: Real> Cell<F> for AnruCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, s, u, .. } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, m, b) = (self.n, self.m, s.ncols());
         let l = &self.layout;
         // da holds a, then ∂L/∂a column by column (a's column is copied to acol first).

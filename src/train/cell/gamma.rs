@@ -84,7 +84,7 @@ impl<F: Real> Cell<F> for GammaCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, s, u, .. } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, b) = (self.n, s.ncols());
         let [mut a] = ws.take(0, [(n, b)]);
         self.pre(p, s, u, a.rb_mut());

@@ -259,7 +259,7 @@ impl<F: Real> Cell<F> for GruCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, s, u, .. } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, b, one) = (self.n, s.ncols(), F::one());
         let [mut ai, mut ah] = ws.take(0, [(3 * n, b), (3 * n, b)]);
         self.pre(p, s, u, ai.rb_mut(), ah.rb_mut());

@@ -90,7 +90,7 @@ impl<F: Real> Cell<F> for LstmCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, s, u, .. } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, b, one) = (self.n, s.ncols(), F::one());
         let [mut a, mut t] = ws.take(0, [(4 * n, b), (n, b)]);
         self.pre(p, s.subrows(0, n), u, a.rb_mut());

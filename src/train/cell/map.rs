@@ -89,7 +89,11 @@ impl crate::model::Map for CellMap {
             s: states.as_ref(),
             u: inputs.as_ref(),
         };
-        let back = StepBack { ds_next: eye.as_ref(), ds: jt.as_mut(), g: &mut scratch };
+        let back = StepBack {
+            dn: eye.as_ref(),
+            ds: jt.as_mut(),
+            g: &mut scratch,
+        };
         self.net.cell.step_back(x, back, &mut Scratch::new());
         // Column j of the result is Jᵀ e_j, i.e. row j of J.
         for i in 0..s {

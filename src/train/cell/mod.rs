@@ -16,10 +16,11 @@
 //! names the checkpoints use); a cell only reads its own slots, so the read-out can be appended.
 //!
 //! ## Adding a cell
-//! One file here (the cell type with [`Cell`] — its update and backward pass — and
-//! [`CellFamily`] — how `train` builds it, how a checkpoint stores and restores it, what the f64
-//! analyses see, and what the GPU trainer runs), its WGSL shader, and one line in the
-//! `registry!` call below. Everything else (`train --cell`, checkpoints, `fixed-points` /
+//! One file here (the cell type with [`Cell`] — its update and backward pass, the accessors from
+//! `cell_basics!` — and [`CellFamily`] — how `train` builds it, how a checkpoint stores and
+//! restores it, what the f64 analyses see, and what the GPU trainer runs: its slots from
+//! `cell_slots!`, its work regions), its WGSL shader (the hooks `common.wgsl`'s kernels call),
+//! and one line in the `registry!` call below. Everything else (`train --cell`, checkpoints, `fixed-points` /
 //! `lyapunov` / `simulate --checkpoint`, the GPU trainer) dispatches through the registry. A cell
 //! that keeps the default [`CellFamily::analysis`] is analysed as the map of its own update
 //! ([`CellMap`]), so it gets fixed points and Lyapunov spectra with no further code.

@@ -173,7 +173,7 @@ impl<F: Real> Cell<F> for OrganicsCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, prep: pr, s, u } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, b) = (self.n, s.ncols());
         let l = &self.layout;
         let [pz, py, g0, g1, q, wq, mut dpz, mut dpy, mut dg0, mut dg1, mut dwq, mut dq] =

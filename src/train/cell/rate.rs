@@ -272,7 +272,7 @@ impl<F: Real> Cell<F> for RateCell {
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, prep: pr, s, u } = x;
-        let StepBack { ds_next: dn, mut ds, g } = back;
+        let StepBack { dn, mut ds, g } = back;
         let (n, b, m) = (self.n, s.ncols(), self.n_in);
         let [mut r, mut dr, mut a, mut ax] = ws.take(0, [(n, b); 4]);
         self.phi_block(s, r.rb_mut(), Some(dr.rb_mut()));
