@@ -18,6 +18,66 @@ fn open(path: &Path, field: &str) -> Result<File> {
         .map_err(|e| Error::invalid(field, format!("cannot open {}: {}", path.display(), e)))
 }
 
+/// Opens a `.npy` file after checking what its header promises against what the file holds: the
+/// data its shape and dtype imply must be in the file, and their f64 copy must fit in memory — a
+/// lying header (10⁶ × 10⁶ over 200 bytes) is refused before anything is allocated for it.
+pub fn open_npy(path: &Path, field: &str) -> Result<File> {
+    use std::io::Read;
+    let mut f = open(path, field)?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut head = vec![0u8; 12];
+    let got = f.read(&mut head).unwrap_or(0);
+    if got >= 10 && &head[..6] == b"\x93NUMPY" {
+        let (hlen, start) = match head[6] {
+            1 => (u16::from_le_bytes([head[8], head[9]]) as u64, 10),
+            _ => (
+                u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64,
+                12,
+            ),
+        };
+        if hlen <= 1 << 20 {
+            let mut text = vec![0u8; hlen as usize];
+            let mut g = open(path, field)?;
+            let mut skip = vec![0u8; start];
+            if g.read_exact(&mut skip).is_ok() && g.read_exact(&mut text).is_ok() {
+                if let Some((count, item)) = npy_extent(&String::from_utf8_lossy(&text)) {
+                    let data = len.saturating_sub(start as u64 + hlen) as u128;
+                    let need = count.saturating_mul(item);
+                    if need > data {
+                        return Err(Error::invalid(
+                            field,
+                            format!(
+                                "{}: the header promises {count} values ({need} bytes) but the file holds {data} bytes of data",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    crate::memory::check(field, count.saturating_mul(8), None)?;
+                }
+            }
+        }
+    }
+    open(path, field)
+}
+
+/// (number of values, bytes per value) from a `.npy` header dictionary, when it can be read.
+fn npy_extent(header: &str) -> Option<(u128, u128)> {
+    let descr = header.split("'descr'").nth(1)?;
+    let descr = descr.split('\'').nth(1)?;
+    let item: u128 = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)?
+        .parse()
+        .ok()?;
+    let shape = header.split("'shape'").nth(1)?;
+    let shape = shape.split('(').nth(1)?.split(')').next()?;
+    let mut count: u128 = 1;
+    for d in shape.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        count = count.saturating_mul(d.parse::<u128>().ok()?);
+    }
+    Some((count, item))
+}
+
 fn npy_err(path: &Path, field: &str, e: ReadNpyError) -> Error {
     let problem = match &e {
         ReadNpyError::WrongDescriptor(d) => {
@@ -43,7 +103,7 @@ pub fn read_float<D: ndarray::Dimension>(
     path: &Path,
     field: &str,
 ) -> Result<ndarray::Array<f64, D>> {
-    match ndarray::Array::<f64, D>::read_npy(open(path, field)?) {
+    match ndarray::Array::<f64, D>::read_npy(open_npy(path, field)?) {
         Ok(a) => Ok(a),
         Err(ReadNpyError::WrongDescriptor(d)) => {
             match ndarray::Array::<f32, D>::read_npy(open(path, field)?) {
@@ -128,6 +188,11 @@ pub fn check_output(field: &str, path: &Path) -> Result<()> {
     check_writable_ancestor(field, path, dir)
 }
 
+/// [`check_output`] for every path of a run's outputs.
+pub fn check_outputs(field: &str, paths: &[PathBuf]) -> Result<()> {
+    paths.iter().try_for_each(|p| check_output(field, p))
+}
+
 /// Checks, before any work, that `path` (named by `field`, usually `out`) can be an output
 /// folder: an existing folder this process can write in, or a path whose nearest existing
 /// ancestor is one (a path below a file, a file, or a read-only place is refused, exit 2).
@@ -187,6 +252,17 @@ fn check_writable_ancestor(field: &str, path: &Path, mut dir: PathBuf) -> Result
         })
 }
 
+/// An output path that is a folder cannot take a file: invalid `out` (exit 2).
+fn refuse_folder(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::invalid(
+            "out",
+            format!("{} is a folder, where an output file goes", path.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// Every file this process finished writing (what `--json` lists).
 static WRITTEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -213,6 +289,7 @@ pub fn write_atomic(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    refuse_folder(path)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::file(dir, format!("cannot create folder: {e}")))?;
     // `.neurodyn-<name>-XXXXXX.tmp`: a temp file that a killed writer left for this same target
@@ -289,13 +366,38 @@ pub fn stage_outputs() {
     STAGED.with(|s| *s.borrow_mut() = Some(vec![]));
 }
 
-/// Renames every staged file into place (in the order written).
+/// Renames every staged file into place (in the order written), after checking that every
+/// destination can take it (none is a folder): a bad destination fails the run with nothing
+/// renamed.
 pub fn commit_outputs() -> Result<()> {
     let list = STAGED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    for (_, path) in &list {
+        refuse_folder(path)?;
+    }
     for (tmp, path) in list {
         persist(tmp, &path)?;
     }
     Ok(())
+}
+
+/// Runs `write` with its files staged ([`stage_outputs`]): they appear together when it succeeds
+/// and none does when it fails. Inside a staged run (a one-shot binary) it only runs `write`, whose
+/// files then join the run's. What a resumable run writes at its end (reports, figures) goes
+/// through this, so a bad last path leaves none of them.
+pub fn staged<T>(write: impl FnOnce() -> Result<T>) -> Result<T> {
+    if STAGED.with(|s| s.borrow().is_some()) {
+        return write();
+    }
+    stage_outputs();
+    match write() {
+        Ok(v) => commit_outputs()
+            .map(|()| v)
+            .inspect_err(|_| discard_outputs()),
+        Err(e) => {
+            discard_outputs();
+            Err(e)
+        }
+    }
 }
 
 /// Deletes every staged file (a failed run leaves nothing).

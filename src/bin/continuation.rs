@@ -76,6 +76,14 @@ struct Args {
 fn run(a: Args) -> Result<(), Error> {
     // Check the output folder before computing.
     neurodyn::io::check_out_dir(&a.out)?;
+    let files = [
+        "branch.csv",
+        "branch.parquet",
+        "bifurcations.csv",
+        "diagram.png",
+        "diagram.svg",
+    ];
+    neurodyn::io::check_outputs("out", &files.map(|f| a.out.join(f)))?;
     let view = if a.map { View::Map } else { View::Natural };
     let input = a
         .input_pattern

@@ -5,8 +5,7 @@ use clap::Parser;
 use neurodyn::integrate::{
     ensemble_table, integrate, integrate_ensemble, iterate, sample_steps, Options, SaveAt, Solution,
 };
-use neurodyn::io::Outputs;
-use neurodyn::io::TableFormat;
+use neurodyn::io::{Outputs, TableFormat};
 use neurodyn::model::{Model, System};
 use neurodyn::source::{SourceArgs, View};
 use neurodyn::Error;
@@ -78,7 +77,12 @@ struct Args {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    neurodyn::io::check_output("out", &args.out)?;
+    let (stem, mut outputs) = (args.out.with_extension(""), vec![args.out.clone()]);
+    outputs.extend(args.csv.then(|| args.out.with_extension("csv")));
+    if args.plot {
+        outputs.extend(["png", "svg"].map(|e| neurodyn::plot::with_suffix(&stem, e)));
+    }
+    neurodyn::io::check_outputs("out", &outputs)?;
     let resolved = args.source.source()?.resolve(View::Natural, 1.0)?;
     if !args.every_step {
         // The saved samples (and their table) before integrating.
@@ -225,12 +229,8 @@ fn iterate_map(args: &Args, m: &dyn neurodyn::model::Map, x0: &[f64]) -> Result<
     let steps = (t1 - args.t0).round().max(1.0) as usize;
     let keep = sample_steps(steps, if args.every_step { 0 } else { args.samples })?;
     let sol = iterate(m, x0, args.t0, steps, &keep)?;
-    write(
-        args,
-        &sol,
-        format!("{} — iterated", m.name()),
-        ("step", "h_i"),
-    )?;
+    let title = format!("{} — iterated", m.name());
+    write(args, &sol, title, ("step", "h_i"))?;
     if !args.quiet {
         eprintln!(
             "{}: {steps} steps of the map from t = {}; wrote {}",

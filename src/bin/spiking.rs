@@ -80,8 +80,9 @@ fn sim_options(a: &Args) -> SimOptions {
     o
 }
 
-fn prepare_out(out: &Path) -> Result<(), Error> {
+fn prepare_out(out: &Path, single: bool) -> Result<(), Error> {
     neurodyn::io::check_out_dir(out)?;
+    neurodyn::spiking::report::check_outputs(out, single)?;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))
 }
 
@@ -122,7 +123,7 @@ fn run(a: Args) -> Result<(), Error> {
                 format!("{s}: s = 1/λ must be positive"),
             ));
         }
-        prepare_out(&a.out)?;
+        prepare_out(&a.out, true)?;
         let c = compare(&rate, a.task, s, &sim, a.seed, a.trial)?;
         return write_single(&report(&a), s, &c);
     }
@@ -130,7 +131,7 @@ fn run(a: Args) -> Result<(), Error> {
         Some(s) => parse_scalings(s)?,
         None => rate.default_scalings(),
     };
-    prepare_out(&a.out)?;
+    prepare_out(&a.out, false)?;
     let opts = GridOptions {
         scalings,
         trials: a.trials,

@@ -174,8 +174,7 @@ fn run(args: Args) -> Result<(), Error> {
             Error::invalid("out", format!("{}: no sweep here ({e})", path.display()))
         })?;
         let cfg = SweepConfig::from_toml(&text, &path.display().to_string())?;
-        let rows = finish(&cfg, &out)?;
-        return report(&cfg, &rows, &out, quiet);
+        return neurodyn::io::staged(|| report(&cfg, &finish(&cfg, &out)?, &out, quiet));
     }
     let r = args.run;
     let cfg = load_config(&r)?;
@@ -193,6 +192,14 @@ fn run(args: Args) -> Result<(), Error> {
     }
     // A bad custom initial state is refused before anything is written.
     cfg.initial_states()?;
+    let files = [
+        "results.parquet",
+        "results.csv",
+        "summary.csv",
+        "phase_diagram.png",
+        "phase_diagram.svg",
+    ];
+    neurodyn::io::check_outputs("out", &files.map(|f| r.out.join(f)))?;
     cfg.pin(&r.out)?;
     let bar = if r.quiet {
         ProgressBar::hidden()
@@ -211,16 +218,21 @@ fn run(args: Args) -> Result<(), Error> {
         b2.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    match finish(&cfg, &r.out) {
-        Ok(rows) => report(&cfg, &rows, &r.out, r.quiet),
-        Err(e) if shard.1 > 1 => {
-            if !r.quiet {
-                eprintln!("shard {}/{} done ({e}); after the last shard run: stability-sweep merge --out {}", shard.0, shard.1, r.out.display());
-            }
-            Ok(())
-        }
+    // The tables and figures of the whole sweep appear together, or none does.
+    let pending = neurodyn::io::staged(|| match finish(&cfg, &r.out) {
+        Ok(rows) => report(&cfg, &rows, &r.out, r.quiet).map(|()| None),
+        Err(e) if shard.1 > 1 => Ok(Some(e)),
         Err(e) => Err(e),
+    })?;
+    if let (Some(e), false) = (pending, r.quiet) {
+        eprintln!(
+            "shard {}/{} done ({e}); after the last shard run: stability-sweep merge --out {}",
+            shard.0,
+            shard.1,
+            r.out.display()
+        );
     }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

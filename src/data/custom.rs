@@ -62,7 +62,7 @@ fn read(path: &Path, field: &str) -> Result<ndarray::ArrayD<f64>> {
         Ok(a) => Ok(a),
         Err(e) => {
             // Integer labels.
-            let Ok(f) = std::fs::File::open(path) else {
+            let Ok(f) = crate::io::open_npy(path, field) else {
                 return Err(e);
             };
             match <ndarray::ArrayD<i64> as ndarray_npy::ReadNpyExt>::read_npy(f) {

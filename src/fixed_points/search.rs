@@ -97,9 +97,17 @@ impl Starts {
         extra: Option<Vec<f64>>,
     ) -> Result<Vec<Vec<f64>>> {
         let n = system.dim() as u128;
+        let per_start = n * 8 * 4 + 256;
+        // Name the flag that asks for the memory: the trajectory samples when they alone are
+        // too many, the random starts otherwise.
+        let field = if self.trajectory > self.count {
+            "trajectory"
+        } else {
+            "starts"
+        };
         crate::memory::check(
-            "starts",
-            (self.count + self.trajectory) as u128 * (n * 8 * 4 + 256) + n * n * 8 * 4,
+            field,
+            (self.count as u128 + self.trajectory as u128) * per_start + n * n * 8 * 4,
             None,
         )?;
         let mut starts = random_starts(system.dim(), self.count, self.lo, self.hi, self.seed);

@@ -293,6 +293,16 @@ pub struct Opened<C, R> {
 /// e.g. equal but for the epoch count). Writes nothing.
 pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Config, L::Row>> {
     crate::io::check_out_dir(out)?;
+    // Every file the driver writes, before any work: a bad one fails the run with nothing written.
+    let files = [
+        CHECKPOINT,
+        CONFIG,
+        "metrics.csv",
+        "metrics.parquet",
+        "learning_curve.png",
+        "learning_curve.svg",
+    ];
+    crate::io::check_outputs("out", &files.map(|f| out.join(f)))?;
     let ckpt = out.join(CHECKPOINT);
     let resume = if ckpt.exists() {
         let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;

@@ -19,6 +19,34 @@ pub struct Report<'a> {
     pub quiet: bool,
 }
 
+/// Checks, before the work, that the report's files (the grid's, or one trial's with `single`)
+/// can be written in `out`.
+pub fn check_outputs(out: &Path, single: bool) -> Result<()> {
+    let names: &[&str] = if single {
+        &[
+            "spikes.csv",
+            "spikes.parquet",
+            "output.csv",
+            "output.parquet",
+            "rate_output.csv",
+        ]
+    } else {
+        &[
+            "grid.csv",
+            "grid.parquet",
+            "summary.toml",
+            "accuracy.png",
+            "accuracy.svg",
+            "isi.png",
+            "isi.svg",
+            "rates.png",
+            "rates.svg",
+        ]
+    };
+    let paths: Vec<_> = names.iter().map(|n| out.join(n)).collect();
+    crate::io::check_outputs("out", &paths)
+}
+
 fn both(t: &Table, stem: &Path) -> Result<()> {
     t.write(&stem.with_extension("csv"), TableFormat::Csv)?;
     t.write(&stem.with_extension("parquet"), TableFormat::Parquet)
@@ -76,7 +104,19 @@ fn trial_figures(out: &Path, name: &str, c: &Comparison, s: f64) -> Result<()> {
     Ok(())
 }
 
+/// The λ grid's report: `grid.csv`/`.parquet`, `summary.toml` and the figures, written together
+/// or not at all.
 pub fn write_grid(
+    a: &Report,
+    rate: &RateNetwork,
+    opts: &GridOptions,
+    res: &GridResult,
+    rate_acc: f64,
+) -> Result<()> {
+    crate::io::staged(|| write_grid_files(a, rate, opts, res, rate_acc))
+}
+
+fn write_grid_files(
     a: &Report,
     rate: &RateNetwork,
     opts: &GridOptions,
@@ -201,7 +241,12 @@ pub fn write_grid(
     Ok(())
 }
 
+/// One simulated trial's files (spikes, outputs, figures), written together or not at all.
 pub fn write_single(a: &Report, s: f64, c: &Comparison) -> Result<()> {
+    crate::io::staged(|| write_single_files(a, s, c))
+}
+
+fn write_single_files(a: &Report, s: f64, c: &Comparison) -> Result<()> {
     let mut sp = Table::new();
     sp.push(
         "unit",
