@@ -86,6 +86,28 @@ impl Ritz {
     }
 }
 
+/// Checks a request for `k` Ritz values from `m` Arnoldi steps on an operator of dimension `n`
+/// (`n` None: several operators, sizes checked by each): 1 ≤ k ≤ m ≤ n. A larger `m` than the
+/// Krylov space has, or more values than the steps give, is refused rather than cut.
+pub fn check_ritz_request(m: usize, k: usize, n: Option<usize>) -> Result<()> {
+    if m == 0 {
+        return Err(Error::invalid("m", "need at least one Arnoldi step"));
+    }
+    if let Some(n) = n.filter(|&n| m > n) {
+        return Err(Error::invalid(
+            "m",
+            format!("{m}: at most {n} steps (the operator's dimension)"),
+        ));
+    }
+    if k == 0 || k > m {
+        return Err(Error::invalid(
+            "k",
+            format!("{k}: need 1 ≤ k ≤ m = {m} (m steps give m Ritz values)"),
+        ));
+    }
+    Ok(())
+}
+
 /// `m` steps of Arnoldi with modified Gram–Schmidt from a seeded uniform-random unit vector;
 /// the Ritz values and their residuals. Memory: (m + 1) vectors of length N.
 pub fn arnoldi(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Ritz> {

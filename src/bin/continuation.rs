@@ -111,6 +111,9 @@ fn run(a: Args) -> Result<(), Error> {
     }
     // The start: --x0 as given (polished by Newton), or the fixed point the finder reaches
     // nearest the source's initial state at p = from.
+    if a.starts == 0 {
+        return Err(Error::invalid("starts", "need at least one start"));
+    }
     let x0 = if a.source.x0.is_some() {
         r.x0.clone()
     } else {

@@ -165,6 +165,7 @@ fn run(a: Args) -> Result<(), Error> {
             let fmt = TableFormat::from_path(&out)?;
             neurodyn::io::check_output("out", &out)?;
             let op = ConvOperator::from_npy(&kernel, size[0], size[1])?;
+            neurodyn::krylov::check_ritz_request(m, k, Some(op.dim()))?;
             let t0 = std::time::Instant::now();
             let r = arnoldi(&op, m, seed)?;
             r.table(k).write(&out, fmt)?;
@@ -203,6 +204,7 @@ fn run(a: Args) -> Result<(), Error> {
             Ok(())
         }
         Cmd::SteadyState { net, m, k, out } => {
+            neurodyn::krylov::check_ritz_request(m, k, None)?;
             let fmt = TableFormat::from_path(&out)?;
             neurodyn::io::check_output("out", &out)?;
             let (net, img) = net.build()?;

@@ -209,7 +209,7 @@ fn run(args: Args) -> Result<(), Error> {
     let bar = progress_bar(args.quiet, total, "{pos}/{len} steps ({eta} left)");
     let b2 = bar.clone();
     let opts = options(&args, &probe)
-        .blocks(args.report.blocks)
+        .blocks(args.report.blocks.unwrap_or(0))
         .record_local(args.report.local.is_some())
         .progress(move |s: usize| {
             if s % 16 == 0 || s as u64 == total {

@@ -53,7 +53,7 @@ struct Args {
     /// Each member keeps its own step-size control and equals its single run bit for bit; the
     /// right-hand sides of the members are evaluated together (one matrix product per stage for
     /// a rate network). The table gets a `member` column (long format: M × samples rows).
-    #[arg(long, value_name = "x0s.npy")]
+    #[arg(long, value_name = "x0s.npy", conflicts_with = "x0")]
     ensemble: Option<PathBuf>,
     /// Output table (.parquet or .csv).
     #[arg(long, default_value = "out/traj.parquet")]

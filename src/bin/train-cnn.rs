@@ -41,12 +41,12 @@ struct Args {
     /// ReLU after each convolution (off: the normalization is the only nonlinearity).
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     relu: bool,
-    /// Units of the static ORGaNICs layer.
-    #[arg(long, default_value_t = 256)]
-    hidden: usize,
-    /// Dropout before the fully connected layers of small-alexnet.
-    #[arg(long, default_value_t = 0.5)]
-    dropout: f64,
+    /// Units of the static ORGaNICs layer (static-organics only; default 256).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Dropout before the fully connected layers (small-alexnet only; default 0.5).
+    #[arg(long)]
+    dropout: Option<f64>,
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -98,8 +98,7 @@ fn on_off(s: &str) -> Result<bool, String> {
 
 fn run(a: Args) -> Result<(), Error> {
     let mut c = CnnConfig::new(a.dataset, a.arch, a.norm, a.relu);
-    c.model.hidden = a.hidden;
-    c.model.dropout = a.dropout;
+    c.model = c.model.with_options(a.hidden, a.dropout)?;
     c.epochs = a.epochs;
     c.batch = a.batch;
     c.optimizer = a.optimizer;

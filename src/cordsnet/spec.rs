@@ -62,6 +62,12 @@ impl NetSpec {
         if self.image.is_some() && self.mnist.is_some() {
             return Err(Error::invalid("image", "give --image or --mnist, not both"));
         }
+        if !(self.gain.is_finite() && self.gain >= 0.0) {
+            return Err(Error::invalid(
+                "gain",
+                format!("{}: must be finite and non-negative", self.gain),
+            ));
+        }
         let net = match &self.weights {
             Some(p) if crate::tensor::safetensors::read_metadata(p)?.contains_key("arch") => {
                 CordsNet::load_checkpoint(p)?
@@ -74,6 +80,33 @@ impl NetSpec {
         let img = match (&self.image, self.mnist) {
             (Some(p), _) => {
                 let v: ndarray::ArrayD<f64> = crate::io::read_float(p, "image")?;
+                let (c, s) = (a.img_channels, a.img_size);
+                let fits = match v.shape() {
+                    [h, w] => c == 1 && (*h, *w) == (s, s),
+                    [k, h, w] => (*k, *h, *w) == (c, s, s),
+                    _ => false,
+                };
+                if !fits {
+                    return Err(Error::invalid(
+                        "image",
+                        format!(
+                            "{}: shape {:?}; this network takes [{c}, {s}, {s}]{}",
+                            p.display(),
+                            v.shape(),
+                            if c == 1 {
+                                format!(" or [{s}, {s}]")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ));
+                }
+                if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                    return Err(Error::invalid(
+                        "image",
+                        format!("{}: value {i} is {x} (must be finite)", p.display()),
+                    ));
+                }
                 v.iter().copied().collect::<Vec<f64>>()
             }
             (None, Some(k)) => {

@@ -265,8 +265,8 @@ pub struct ReportArgs {
     pub bits: bool,
     /// Confidence intervals: split the accumulated QRs into this many blocks and add columns
     /// `ci_lo`, `ci_hi` (95 %, Student's t over the block averages) and `block_sd`.
-    #[arg(long, default_value_t = 0)]
-    pub blocks: usize,
+    #[arg(long)]
+    pub blocks: Option<usize>,
     /// Also write the local (finite-time) exponents of every QR interval to this table (time,
     /// lambda0, …), and add the columns `local_sd` (their standard deviation) to the output.
     #[arg(long)]
@@ -294,13 +294,10 @@ impl ReportArgs {
                 })?;
             }
         }
-        if self.blocks == 1 || self.blocks > steps.max(1) {
+        if let Some(b) = self.blocks.filter(|&b| b < 2 || b > steps.max(1)) {
             return Err(Error::invalid(
                 "blocks",
-                format!(
-                    "{}: need at least 2 blocks and no more than --steps ({steps})",
-                    self.blocks
-                ),
+                format!("{b}: need at least 2 blocks and no more than --steps ({steps})"),
             ));
         }
         if self.every == 0 && (self.history.is_some() || self.plot) {

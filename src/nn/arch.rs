@@ -78,6 +78,42 @@ impl ArchSpec {
         }
     }
 
+    /// Sets the options that only some architectures have — `hidden` (the static ORGaNICs
+    /// layer's units) and `dropout` (small-alexnet's) — refusing one the architecture would
+    /// ignore (it would be recorded in the run's configuration but change nothing).
+    pub fn with_options(mut self, hidden: Option<usize>, dropout: Option<f64>) -> Result<Self> {
+        let name = |a: Arch| match a {
+            Arch::SmallAlexnet => "small-alexnet",
+            Arch::SmallVgg => "small-vgg",
+            Arch::StaticOrganics => "static-organics",
+        };
+        if let Some(h) = hidden {
+            if self.arch != Arch::StaticOrganics {
+                return Err(Error::invalid(
+                    "hidden",
+                    format!(
+                        "{h}: `{}` has no hidden layer (static-organics has)",
+                        name(self.arch)
+                    ),
+                ));
+            }
+            self.hidden = h;
+        }
+        if let Some(d) = dropout {
+            if self.arch != Arch::SmallAlexnet {
+                return Err(Error::invalid(
+                    "dropout",
+                    format!(
+                        "{d}: `{}` has no dropout (small-alexnet has)",
+                        name(self.arch)
+                    ),
+                ));
+            }
+            self.dropout = d;
+        }
+        Ok(self)
+    }
+
     /// The network on `input`-shaped samples.
     pub fn build<F: Real>(&self, input: Shape) -> Result<Sequential<F>> {
         let mut b = Builder {
