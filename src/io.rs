@@ -889,12 +889,29 @@ pub fn write_npy_array<D: ndarray::Dimension>(
     write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
 }
 
-/// The progress bar of every long command: hidden with `quiet`, otherwise on stderr with
-/// `{spinner} [{elapsed_precise}] {bar:40} ` followed by `tail` (e.g. `"{pos}/{len} {msg}"`).
+/// The progress bar of every long command: hidden with `quiet`; on a terminal, drawn on stderr
+/// as `{spinner} [{elapsed_precise}] {bar:40} ` followed by `tail` (e.g. `"{pos}/{len} {msg}"`);
+/// when stderr is a file or a pipe (a batch job, a log), one plain line every
+/// [`LOG_EVERY`] with the elapsed time, the percentage and the estimate of what is left
+/// ([`LogLines`]), so that no long run is silent.
 pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar {
-    use indicatif::{ProgressBar, ProgressStyle};
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
     if quiet {
         return ProgressBar::hidden();
+    }
+    if !std::io::stderr().is_terminal() {
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(LOG_EVERY)), 1);
+        let b = ProgressBar::with_draw_target(Some(len), target);
+        b.set_style(
+            ProgressStyle::with_template(&format!(
+                "[{{elapsed_precise}}] {{percent}} % {tail} (about {{eta}} left)"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        // Redrawn while the work does not advance, so that a stall shows too.
+        b.enable_steady_tick(std::time::Duration::from_secs(1));
+        return b;
     }
     let b = ProgressBar::new(len);
     b.set_style(
@@ -904,6 +921,68 @@ pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     b
+}
+
+/// How often a progress bar writes a line when stderr is not a terminal.
+pub const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A progress bar's target when stderr is not a terminal: the bar's text as a plain line,
+/// at most once per `every` (the first after `every`), without cursor movements.
+#[derive(Debug)]
+pub struct LogLines {
+    every: std::time::Duration,
+    state: std::sync::Mutex<(std::time::Instant, String)>,
+}
+
+impl LogLines {
+    pub fn new(every: std::time::Duration) -> Self {
+        LogLines {
+            every,
+            state: std::sync::Mutex::new((std::time::Instant::now(), String::new())),
+        }
+    }
+}
+
+impl indicatif::TermLike for LogLines {
+    fn width(&self) -> u16 {
+        160
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.write_str(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if let Ok(mut st) = self.state.lock() {
+            st.1.push_str(s);
+        }
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The end of one drawing: its text becomes a line when the last one is `every` old.
+    fn flush(&self) -> std::io::Result<()> {
+        if let Ok(mut st) = self.state.lock() {
+            let line = std::mem::take(&mut st.1);
+            let line = line.trim_matches(|c: char| c.is_whitespace());
+            if st.0.elapsed() >= self.every && !line.is_empty() {
+                eprintln!("{line}");
+                st.0 = std::time::Instant::now();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Initial states from a float64 `.npy` matrix `[M, n]`, one state per row (field `field`),

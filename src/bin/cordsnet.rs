@@ -191,7 +191,14 @@ fn run(a: Args) -> Result<(), Error> {
             let fmt = TableFormat::from_path(&out)?;
             neurodyn::io::check_output("out", &out)?;
             let (net, img) = net.build()?;
-            let run = net.run(&img, spont, stim)?;
+            let bar = progress_bar(
+                a.quiet,
+                spont.saturating_add(stim) as u64,
+                "{pos}/{len} steps",
+            );
+            let run =
+                net.run_with_progress(&img, spont, stim, &mut |s| bar.set_position(s as u64))?;
+            bar.finish_and_clear();
             run.table().write(&out, fmt)?;
             if !a.quiet {
                 eprintln!(

@@ -2,7 +2,6 @@
 //! `neurodyn::sweep`: parse → config → run the trials (resumable, shardable) → tables and figure.
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use neurodyn::io::Outputs;
 use neurodyn::sweep::{
     finish, phase_diagram, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
@@ -201,17 +200,7 @@ fn run(args: Args) -> Result<(), Error> {
     ];
     neurodyn::io::check_outputs("out", &files.map(|f| r.out.join(f)))?;
     cfg.pin(&r.out)?;
-    let bar = if r.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(1)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trials ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = neurodyn::io::progress_bar(r.quiet, 1, "{pos}/{len} trials ({per_sec}, {eta} left)");
     let b2 = bar.clone();
     run_jobs(&cfg, &r.out, shard, &move |done, total| {
         b2.set_length(total as u64);

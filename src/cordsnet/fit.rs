@@ -502,12 +502,14 @@ pub struct TrainArgs {
     pub stim: usize,
     #[arg(long, default_value_t = 10)]
     pub post: usize,
-    /// Stimulus states in the ramp-weighted cross-entropy (the last R).
-    #[arg(long, default_value_t = 30)]
-    pub ramp: usize,
-    /// Post-stimulus states in the stability term (the last W).
-    #[arg(long, default_value_t = 10)]
-    pub window: usize,
+    /// Stimulus states in the ramp-weighted cross-entropy (the last R; default 30, the paper's,
+    /// or the whole stimulus when it is shorter). At most --stim.
+    #[arg(long)]
+    pub ramp: Option<usize>,
+    /// Post-stimulus states in the stability term (the last W; default 10, or the whole
+    /// post-stimulus phase when shorter). At most --post.
+    #[arg(long)]
+    pub window: Option<usize>,
     /// `paper`: 100 / 100 / 100 steps (overrides --spont/--stim/--post).
     #[arg(long, value_parser = ["paper"])]
     pub protocol: Option<String>,
@@ -553,6 +555,17 @@ impl TrainArgs {
     pub fn config(&self) -> Result<CordsConfig> {
         let t = self.clone();
 
+        for (field, v, limit, phase) in [
+            ("ramp", t.ramp, t.stim, "stim"),
+            ("window", t.window, t.post, "post"),
+        ] {
+            if let Some(v) = v.filter(|&v| v > limit) {
+                return Err(Error::invalid(
+                    field,
+                    format!("{v}: more states than the {limit} steps of --{phase}"),
+                ));
+            }
+        }
         let mut c = CordsConfig::new(t.dataset);
         c.arch = t.arch;
         c.data_dir = t.data_dir;
@@ -563,8 +576,8 @@ impl TrainArgs {
             spont: t.spont,
             stim: t.stim,
             post: t.post,
-            ramp: t.ramp,
-            window: t.window,
+            ramp: t.ramp.unwrap_or(30),
+            window: t.window.unwrap_or(10),
             stability: t.stability,
         };
         if t.protocol.is_some() {

@@ -576,7 +576,22 @@ impl CordsNet {
     /// The protocol of spec A.4 from r = 0: `spont` steps with x = 0, then `stim` steps with the
     /// image. Returns the final state and, per step, each layer's sum of rates.
     pub fn run(&self, image: &[f64], spont: usize, stim: usize) -> Result<Response> {
+        self.run_with_progress(image, spont, stim, &mut |_| {})
+    }
+
+    /// [`CordsNet::run`], calling `progress(steps done)` as it goes. The per-step table it keeps
+    /// is checked against the memory first (naming the longer phase).
+    pub fn run_with_progress(
+        &self,
+        image: &[f64],
+        spont: usize,
+        stim: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Response> {
         let a = &self.arch;
+        let field = if spont >= stim { "spont" } else { "stim" };
+        let steps = spont as u128 + stim as u128;
+        crate::memory::check(field, steps * (a.depth() as u128 * 8 + 48) * 3, None)?;
         let blank = vec![0.0; a.stem * a.stem_size() * a.stem_size()];
         let h = self.stem_forward(image)?;
         let mut r = vec![0.0; a.units()];
@@ -591,6 +606,7 @@ impl CordsNet {
                 *ri += dt * fi;
             }
             sums.push(self.layer_sums(&r));
+            progress(step + 1);
         }
         Ok(Response {
             logits: self.logits(&r),

@@ -306,6 +306,20 @@ impl ReportArgs {
                 "must be at least 1 (a running estimate every this many QRs)",
             ));
         }
+        // The rows these outputs keep in memory (at least a time and one exponent each, f64,
+        // with the table's copies): refused up front when they cannot fit.
+        let rows = |every: usize| steps as u128 / every.max(1) as u128 + 1;
+        if self.history.is_some() || self.plot {
+            let field = if self.history.is_some() {
+                "history"
+            } else {
+                "plot"
+            };
+            crate::memory::check(field, rows(self.every) * 16 * 3, None)?;
+        }
+        if self.local.is_some() {
+            crate::memory::check("local", rows(1) * 16 * 3, None)?;
+        }
         Ok(())
     }
 
