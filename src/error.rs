@@ -65,6 +65,15 @@ impl Error {
             _ => 1,
         }
     }
+    /// The same error with its field named `field` when it is invalid input: where a
+    /// library call validates a value it knows by its own name (`n`, `checkpoint`), the caller
+    /// that knows the user's flag (`W`, `weights`) relabels it.
+    pub fn in_field(self, field: &str) -> Self {
+        match self {
+            Error::Invalid { problem, .. } => Error::invalid(field, problem),
+            e => e,
+        }
+    }
     /// Shorthand for [`Error::File`].
     pub fn file(path: impl Into<PathBuf>, problem: impl std::fmt::Display) -> Self {
         Error::File {

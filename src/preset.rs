@@ -163,11 +163,13 @@ impl Preset {
                 ))
             }
         };
+        // The size comes from the weight file when there is one: name it.
+        let size_field = if w_file.is_some() { "W" } else { "n" };
         if n == 0 {
-            return Err(Error::invalid("n", "must be at least 1"));
+            return Err(Error::invalid(size_field, "must be at least 1 × 1 (n ≥ 1)"));
         }
         // W, the Jacobian and an eigen-workspace, before drawing or reading anything N × N.
-        crate::memory::check("n", (n as u128).pow(2) * 8 * 4, None)?;
+        crate::memory::check(size_field, (n as u128).pow(2) * 8 * 4, None)?;
         if let Some(w) = &w_file {
             if w.ncols() != n {
                 return Err(Error::invalid(

@@ -718,6 +718,12 @@ impl SourceArgs {
                 n.trim().parse().map_err(|_| bad())?,
                 m.trim().parse().map_err(|_| bad())?,
             );
+            if n == 0 || m == 0 {
+                return Err(Error::invalid(
+                    "anru",
+                    format!("`{spec}`: N and M must be at least 1"),
+                ));
+            }
             return Ok(Source::Anru {
                 n,
                 m,

@@ -75,6 +75,8 @@ struct Args {
 
 fn run(a: Args) -> Result<(), Error> {
     // Check the output folder before computing.
+    neurodyn::error::ensure_finite("from", &[a.from])?;
+    neurodyn::error::ensure_finite("to", &[a.to])?;
     neurodyn::io::check_out_dir(&a.out)?;
     let files = [
         "branch.csv",

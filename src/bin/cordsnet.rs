@@ -44,6 +44,7 @@ enum Cmd {
     /// Dissect a trained network image by image: steady states (Newton–Krylov), the leading
     /// spectrum of each layer's D·K^rec there, the stimulus phase's largest Lyapunov exponent,
     /// and traces of chosen units; tables and figures into a folder.
+    #[command(allow_negative_numbers = true)]
     Analyze {
         /// A checkpoint written by `cordsnet train`.
         #[arg(long)]
@@ -67,6 +68,7 @@ enum Cmd {
     },
     /// Ritz values of the stride-1, zero-padded convolution given by a C × C × k × k float64
     /// kernel on an H × W grid (Arnoldi with modified Gram–Schmidt; residual per Ritz pair).
+    #[command(allow_negative_numbers = true)]
     Spectrum {
         /// The kernel (.npy, C × C × k × k, k odd).
         #[arg(long)]
@@ -88,6 +90,7 @@ enum Cmd {
     },
     /// The protocol: spontaneous steps (x = 0), then stimulus steps; per step each layer's sum
     /// of rates and the logits.
+    #[command(allow_negative_numbers = true)]
     Simulate {
         #[command(flatten)]
         net: NetSpec,
@@ -100,6 +103,7 @@ enum Cmd {
     },
     /// The stimulus-driven steady state by Newton–Krylov (from the end of the protocol), and the
     /// leading eigenvalues of each layer's D·K^rec there (Arnoldi).
+    #[command(allow_negative_numbers = true)]
     SteadyState {
         #[command(flatten)]
         net: NetSpec,

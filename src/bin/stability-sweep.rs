@@ -52,7 +52,7 @@ struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Run only shard i of n (0-based), e.g. 3/100 for SLURM_ARRAY_TASK_ID = 3 of 100.
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
     shard: Option<String>,
     /// Per-trial arrays to keep (comma-separated; overrides the config's `store`): `eigvals`
     /// (eig(J) at fixed points → eigvals.npy, complex128), `start` (y0, a0, y1, a1 → .npy),

@@ -69,10 +69,17 @@ impl NetSpec {
             ));
         }
         let net = match &self.weights {
-            Some(p) if crate::tensor::safetensors::read_metadata(p)?.contains_key("arch") => {
-                CordsNet::load_checkpoint(p)?
+            Some(p) => {
+                let weights = |e: Error| e.in_field("weights");
+                if crate::tensor::safetensors::read_metadata(p)
+                    .map_err(weights)?
+                    .contains_key("arch")
+                {
+                    CordsNet::load_checkpoint(p).map_err(weights)?
+                } else {
+                    CordsNet::load(p, Arch::preset(&self.arch)?).map_err(weights)?
+                }
             }
-            Some(p) => CordsNet::load(p, Arch::preset(&self.arch)?)?,
             None => CordsNet::random(Arch::preset(&self.arch)?, self.seed, self.gain)?,
         };
         let a = &net.arch;

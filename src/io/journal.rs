@@ -98,7 +98,18 @@ impl Journal {
         field: &str,
         other: &str,
     ) -> Result<Vec<R>> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            Error::invalid(
+                field,
+                format!(
+                    "{}, line {line}: not UTF-8 text (not a journal this program wrote; delete the line or the file)",
+                    path.display()
+                ),
+            )
+        })?;
         let mut lines = text.lines();
         let first = lines.next().unwrap_or_default();
         if let Some(h) = header {
