@@ -901,11 +901,22 @@ pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar
         return ProgressBar::hidden();
     }
     if !std::io::stderr().is_terminal() {
-        let target = ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(LOG_EVERY)), 1);
+        // NEURODYN_LOG_EVERY (seconds) overrides the interval (the tests use 0).
+        let every = std::env::var("NEURODYN_LOG_EVERY")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map_or(LOG_EVERY, std::time::Duration::from_secs_f64);
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(every)), 1);
         let b = ProgressBar::with_draw_target(Some(len), target);
+        let eta = if tail.contains("{eta}") {
+            ""
+        } else {
+            " (about {eta} left)"
+        };
         b.set_style(
             ProgressStyle::with_template(&format!(
-                "[{{elapsed_precise}}] {{percent}} % {tail} (about {{eta}} left)"
+                "[{{elapsed_precise}}] {{percent}} % {tail}{eta}"
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -921,6 +932,17 @@ pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     b
+}
+
+/// A progress report: called with the number of items (steps, starts) done so far — what the
+/// analyses give a progress bar.
+#[derive(Clone)]
+pub struct StepCallback(pub std::sync::Arc<dyn Fn(usize) + Send + Sync>);
+
+impl std::fmt::Debug for StepCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepCallback")
+    }
 }
 
 /// How often a progress bar writes a line when stderr is not a terminal.

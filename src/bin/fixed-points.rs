@@ -173,7 +173,11 @@ fn run(args: Args) -> Result<(), Error> {
     } else {
         None
     };
+    let bar = neurodyn::io::progress_bar(args.quiet, starts.len() as u64, "{pos}/{len} starts");
+    let b2 = bar.clone();
+    let opts = opts.progress(move |k| b2.set_position(k as u64));
     let found = search(&r.system, &starts, &methods, organics.as_ref(), &opts)?;
+    bar.finish_and_clear();
     // Everything is computed before the first file is written.
     let jacs: Vec<faer::Mat<f64>> = found
         .points

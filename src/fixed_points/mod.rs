@@ -193,6 +193,16 @@ pub struct FinderOptions {
     pub dense_limit: usize,
     /// Eigenvalues computed per point on the matrix-free path.
     pub leading: usize,
+    /// Called with the number of starts solved so far (a progress bar).
+    pub progress: Option<crate::io::StepCallback>,
+}
+
+impl FinderOptions {
+    /// With `f(starts solved so far)` called as the search goes (a progress bar).
+    pub fn progress(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.progress = Some(crate::io::StepCallback(std::sync::Arc::new(f)));
+        self
+    }
 }
 
 impl Default for FinderOptions {
@@ -206,6 +216,7 @@ impl Default for FinderOptions {
             kind: TimeKind::Continuous,
             dense_limit: 1024,
             leading: 10,
+            progress: None,
         }
     }
 }
@@ -244,16 +255,23 @@ pub fn find_fixed_points<M: Model + ?Sized>(
         ));
     }
     let matrix_free = n > opts.dense_limit;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let tick = || {
+        let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Some(cb) = &opts.progress {
+            (cb.0)(k);
+        }
+    };
     let results: Vec<NewtonResult> = if matrix_free {
         // Each solve parallelises its own Jacobian-vector products.
         starts
             .iter()
-            .map(|s| newton_krylov_point(model, s, &opts.newton))
+            .map(|s| newton_krylov_point(model, s, &opts.newton).inspect(|_| tick()))
             .collect::<Result<_>>()?
     } else {
         starts
             .par_iter()
-            .map(|s| newton(model, s, &opts.newton))
+            .map(|s| newton(model, s, &opts.newton).inspect(|_| tick()))
             .collect::<Result<_>>()?
     };
     let median: Vec<f64> = (0..n)

@@ -65,15 +65,7 @@ pub enum InitialFrame {
 /// The longest interval between QRs of the adaptive re-orthonormalisation.
 pub const MAX_REORTH: usize = 64;
 
-/// Called after every tangent step with the number of steps done (progress bars).
-#[derive(Clone)]
-pub struct StepCallback(pub Arc<dyn Fn(usize) + Send + Sync>);
-
-impl std::fmt::Debug for StepCallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StepCallback")
-    }
-}
+pub use crate::io::StepCallback;
 
 /// Options of a spectrum computation. Build them with the chained setters
 /// (`LyapunovOptions::new().dt(0.01).warmup_time(10.0).time(1000.0).k(3)`) or as a struct literal

@@ -19,6 +19,7 @@ fn bin(name: &str) -> PathBuf {
         "train-cnn" => env!("CARGO_BIN_EXE_train-cnn"),
         "spiking" => env!("CARGO_BIN_EXE_spiking"),
         "continuation" => env!("CARGO_BIN_EXE_continuation"),
+        "cordsnet" => env!("CARGO_BIN_EXE_cordsnet"),
         other => panic!("no binary {other}"),
     })
 }
@@ -422,4 +423,214 @@ fn staged_outputs_appear_together_or_not_at_all() {
     let c = dir.path().join("c.csv");
     t.write(&c, TableFormat::Csv).unwrap();
     assert!(c.exists());
+}
+
+/// A `.npy` file whose header says `descr`/`shape` over `data` (possibly far fewer bytes).
+fn npy(path: &Path, descr: &str, shape: &str, data: &[u8]) {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (h.len() + 11) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((h.len() as u16).to_le_bytes());
+    b.extend(h.as_bytes());
+    b.extend(data);
+    std::fs::write(path, b).unwrap();
+}
+
+fn f64s(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Hardening II: the mechanisms, each with cases of its own. Lying `.npy` headers are refused
+/// before allocating; every output path is checked before the work (a folder where a file goes
+/// leaves nothing behind); conflicting or ignored options are refused; sizes whose outputs cannot
+/// fit are refused up front; the message names the flag the user gave; hyphen values are values.
+#[test]
+fn hardening_ii_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let bistable = models.join("organics-2d-bistable.toml");
+    let bistable = bistable.display();
+    npy(&d.join("lie.npy"), "<f8", "(1000000, 1000000)", &[0; 200]);
+    npy(&d.join("lie32.npy"), "<f4", "(4000000000,)", &[0; 64]);
+    npy(&d.join("lie1.npy"), "<f8", "(1000000000000,)", &[0; 200]);
+    npy(&d.join("w00.npy"), "<f8", "(0, 0)", &[]);
+    npy(&d.join("x0.npy"), "<f8", "(100,)", &f64s(&[0.1; 100]));
+    npy(&d.join("ens.npy"), "<f8", "(2, 100)", &f64s(&[0.1; 200]));
+    npy(&d.join("img784.npy"), "<f8", "(784,)", &f64s(&[0.1; 784]));
+    let mut nan = vec![0.1; 784];
+    nan[5] = f64::NAN;
+    npy(&d.join("imgnan.npy"), "<f8", "(28, 28)", &f64s(&nan));
+    npy(&d.join("k.npy"), "<f8", "(2, 2, 3, 3)", &f64s(&[0.1; 36]));
+    std::fs::write(d.join("a-file"), "x").unwrap();
+    // Folders where a later output file goes.
+    for p in [
+        "o.png",
+        "c/bifurcations.csv",
+        "sw/summary.csv",
+        "tr/metrics.csv",
+        "cnn/learning_curve.svg",
+    ] {
+        std::fs::create_dir_all(d.join(p)).unwrap();
+    }
+    let cases = vec![
+        // A header that promises more than the file holds.
+        case("simulate", "--W lie.npy --out o.csv", "W"),
+        case("simulate", "--b lie32.npy --out o.csv", "b"),
+        case("lyapunov", "--W lie.npy --out o.csv", "W"),
+        case(
+            "fracdiff",
+            "--input lie1.npy --alpha 0.5 --out o.csv",
+            "input",
+        ),
+        big(
+            "fixed-points",
+            "--trajectory 100000000000 --out o.csv",
+            "trajectory",
+        ),
+        // Every output path checked before the work.
+        case("simulate", "--plot --out o.csv", "out"),
+        case(
+            "continuation",
+            &format!("--model {bistable} --param W_r --from 3 --to 0.5 --out c"),
+            "out",
+        ),
+        case("stability-sweep", "--out sw", "out"),
+        case("train", "--epochs 1 --steps 2 --out tr", "out"),
+        case("train-cnn", "--epochs 1 --out cnn", "out"),
+        Case {
+            code: 1,
+            ..case("train", "--epochs 1 --steps 2 --lr 1e300 --out tr2", "lr")
+        },
+        // Conflicting or ignored options.
+        case(
+            "simulate",
+            "--ensemble ens.npy --x0 x0.npy --out o.csv",
+            "x0",
+        ),
+        case("lyapunov", "--blocks 0 --out o.csv", "blocks"),
+        case("train-cnn", "--hidden 1000000000 --out cnn2", "hidden"),
+        case(
+            "train-cnn",
+            "--arch small-vgg --dropout 0.2 --out cnn2",
+            "dropout",
+        ),
+        case(
+            "continuation",
+            &format!("--model {bistable} --param W_r --from 3 --to 0.5 --starts 0 --out c2"),
+            "starts",
+        ),
+        case(
+            "cordsnet",
+            "spectrum --kernel k.npy --size 5 5 --m 100000 --out r.csv",
+            "m",
+        ),
+        case(
+            "cordsnet",
+            "spectrum --kernel k.npy --size 5 5 --m 10 --k 0 --out r.csv",
+            "k",
+        ),
+        case(
+            "cordsnet",
+            "spectrum --kernel k.npy --size 5 5 --m 10 --k 11 --out r.csv",
+            "k",
+        ),
+        case(
+            "cordsnet",
+            "simulate --image img784.npy --out s.csv",
+            "image",
+        ),
+        case(
+            "cordsnet",
+            "simulate --image imgnan.npy --out s.csv",
+            "image",
+        ),
+        case("cordsnet", "simulate --gain nan --out s.csv", "gain"),
+        case("cordsnet", "train --ramp 1000 --out ct", "ramp"),
+        case("cordsnet", "train --window 100 --out ct", "window"),
+        // Sizes whose outputs cannot fit, refused up front.
+        big(
+            "lyapunov",
+            "--steps 1000000000000000 --history h.csv --out o.csv",
+            "history",
+        ),
+        big(
+            "lyapunov",
+            "--steps 1000000000000000 --local l.csv --out o.csv",
+            "local",
+        ),
+        big(
+            "cordsnet",
+            "simulate --spont 1000000000000 --out s.csv",
+            "spont",
+        ),
+        // The flag the user gave is the field named; hyphen values are values.
+        case("simulate", "--W w00.npy --out o.csv", "W"),
+        case("fixed-points", "--anru 0:0 --out o.csv", "anru"),
+        case(
+            "cordsnet",
+            "simulate --weights a-file --out s.csv",
+            "weights",
+        ),
+        case("stability-sweep", "--shard -1/2 --out sw2", "shard"),
+        case(
+            "cordsnet",
+            "spectrum --kernel k.npy --size -1 5 --out r.csv",
+            "size",
+        ),
+        case("cordsnet", "simulate --mnist -1 --out s.csv", "mnist"),
+        case(
+            "continuation",
+            &format!("--model {bistable} --param W_r --from nan --to 0.5 --out c3"),
+            "from",
+        ),
+    ];
+    let limit = has_prlimit();
+    for c in &cases {
+        let before = snapshot(d);
+        let mut cmd = if c.limited && limit {
+            let mut k = Command::new("prlimit");
+            k.arg("--as=6442450944").arg(bin(c.bin));
+            k
+        } else {
+            Command::new(bin(c.bin))
+        };
+        let out = cmd.args(&c.args).arg("-q").current_dir(d).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let what = format!("{} {}", c.bin, c.args.join(" "));
+        assert_eq!(out.status.code(), Some(c.code), "{what}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("memory allocation"),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains(c.field),
+            "{what}: `{err}` does not name `{}`",
+            c.field
+        );
+        assert_eq!(snapshot(d), before, "{what} changed the folder");
+    }
+}
+
+/// A long run is never silent: when stderr is a file, the progress bar writes a plain line
+/// (elapsed, percentage, the estimate of what is left) every NEURODYN_LOG_EVERY seconds.
+#[test]
+fn long_runs_report_progress_when_stderr_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("lyapunov"))
+        .args(["--steps", "12000", "--out"])
+        .arg(dir.path().join("l.csv"))
+        .env("NEURODYN_LOG_EVERY", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("steps") && l.contains('%') && l.contains("left"))
+        .unwrap_or_else(|| panic!("no progress line in `{err}`"));
+    assert!(line.starts_with("[00:00:0"), "{line}");
 }

@@ -274,4 +274,13 @@ fn the_resume_journal_survives_a_kill() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("line 3") && e.contains("k,x"), "{e}");
+    // Bytes that are not text (a foreign or damaged file): invalid input naming the line.
+    std::fs::write(&p, b"# run a\n0,0.1\n1,\xff\xfe\n").unwrap();
+    let e = Journal::read::<Row>(&p, Some("# run a"), "out", "").unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("out") && e.contains("line 3") && e.contains("UTF-8"),
+        "{e}"
+    );
 }
