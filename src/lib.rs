@@ -13,6 +13,7 @@
 //! | [`lyapunov`] | Lyapunov spectra of any map or flow |
 //! | [`gpu`] | the device code path every GPU computation shares (adapter, shader compilation, buffers, read-back, WGSL helpers) |
 //! | [`continuation`] | fixed points followed through a parameter; folds, branch points, Hopf (with l1), flips, Neimark–Sacker |
+//! | [`cycles`] | periodic orbits: limit cycles of flows by shooting (dense or matrix-free) with their Floquet multipliers, period-k points of maps |
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
 //! | [`sweep`] | the ORGaNICs stability sweep (sharded, resumable): config, trial, jobs, summary |
 //! | [`spiking`] | rate RNN → leaky integrate-and-fire networks (Kim, Li & Sejnowski 2019): the LIF/QIF simulator (event-driven, sparse spikes), the conversion W_spk = λW, the λ grid search |
@@ -35,6 +36,7 @@
 
 pub mod continuation;
 pub mod cordsnet;
+pub mod cycles;
 pub mod data;
 pub mod error;
 pub mod fixed_points;

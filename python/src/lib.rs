@@ -132,6 +132,70 @@ fn rnn_map(w: &[u8], n: usize, b: Option<&[u8]>, act: &str) -> PyResult<RnnMap> 
     Ok(m)
 }
 
+/// The limit cycle of the rate RNN flow near x0 (single shooting, Floquet multipliers).
+/// `period` ≤ 0: estimated from the trajectory's returns over `window` time units.
+#[pyfunction]
+#[pyo3(signature = (w, n, b, activation, tau, x0, period, window, steps, tol, max_iter))]
+#[allow(clippy::too_many_arguments)]
+fn find_cycle<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: &[u8],
+    x0: &[u8],
+    period: f64,
+    window: f64,
+    steps: usize,
+    tol: f64,
+    max_iter: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    use neurodyn::cycles::{estimate_period, find_cycle, CycleOptions};
+    let m = rate(w, n, b, activation, tau)?;
+    let x0 = floats("x0", x0, n)?;
+    let opts = CycleOptions {
+        steps,
+        tol,
+        max_iter,
+        ..Default::default()
+    };
+    let c = py
+        .allow_threads(|| {
+            let period = if period > 0.0 {
+                period
+            } else {
+                let dt = window / (200.0 * steps as f64).max(1.0);
+                estimate_period(&m, &x0, window, dt.max(window * 1e-6))?.ok_or_else(|| {
+                    Error::failed(
+                        "cycle",
+                        "the trajectory does not return within `window`: no cycle seen",
+                    )
+                })?
+            };
+            find_cycle(&m, &x0, period, &opts)
+        })
+        .map_err(err)?;
+    let d = PyDict::new(py);
+    d.set_item("x0", bytes(py, &c.x0))?;
+    d.set_item("period", c.period)?;
+    d.set_item(
+        "mult_re",
+        c.multipliers.iter().map(|z| z.re).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "mult_im",
+        c.multipliers.iter().map(|z| z.im).collect::<Vec<_>>(),
+    )?;
+    d.set_item("trivial", c.trivial)?;
+    d.set_item("stable", c.is_stable())?;
+    d.set_item("min", bytes(py, &c.min))?;
+    d.set_item("max", bytes(py, &c.max))?;
+    d.set_item("residual", c.residual)?;
+    d.set_item("iterations", c.iterations)?;
+    Ok(d)
+}
+
 /// Integrates the rate RNN; returns (t bytes, X bytes row per time, number of times).
 #[pyfunction]
 #[pyo3(signature = (w, n, x0, t1, b, activation, tau, method, rtol, atol, dt, t_eval))]
@@ -805,6 +869,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jacobian, m)?)?;
     m.add_function(wrap_pyfunction!(eigenvalues, m)?)?;
     m.add_function(wrap_pyfunction!(fixed_points, m)?)?;
+    m.add_function(wrap_pyfunction!(find_cycle, m)?)?;
     m.add_function(wrap_pyfunction!(lyapunov, m)?)?;
     m.add_function(wrap_pyfunction!(fracdiff, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_order, m)?)?;

@@ -84,6 +84,33 @@ def test_fixed_points_residuals_and_eigenvalues():
     assert fp["stable"].all()  # g = 0.8: a contracting network
 
 
+def test_cycle_of_a_two_unit_oscillator_against_scipy():
+    # x' = -x + g R(θ) tanh(x): past the Hopf point (g cos θ > 1) a stable limit cycle.
+    from scipy.integrate import solve_ivp
+    g, th = 2.0, 1.0
+    W = g * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    f = lambda t, x: -x + W @ np.tanh(x)
+    x = solve_ivp(f, (0, 100), [0.1, 0.0], rtol=1e-10, atol=1e-12).y[:, -1]
+    c = nd.cycle(W, x)
+    assert c["residual"] < 1e-9 and c["stable"]
+    # scipy (DOP853) from the orbit's point returns to it after one period.
+    back = solve_ivp(f, (0, c["period"]), c["x0"], method="DOP853", rtol=1e-12, atol=1e-13).y[:, -1]
+    assert np.abs(back - c["x0"]).max() < 1e-8
+    mu = c["multipliers"]
+    assert abs(mu[c["trivial"]] - 1) < 1e-8 and abs(np.delete(mu, c["trivial"])).max() < 1
+    # Liouville: the product of the multipliers is exp(∮ tr J dt).
+    ts = np.linspace(0, c["period"], 4001)
+    xs = solve_ivp(f, (0, c["period"]), c["x0"], t_eval=ts, rtol=1e-12, atol=1e-13).y
+    tr = np.array([-2 + np.trace(W * (1 - np.tanh(xs[:, k]) ** 2)[None, :]) for k in range(len(ts))])
+    integral = np.sum((tr[1:] + tr[:-1]) / 2 * np.diff(ts))
+    assert abs(np.prod(mu).real - np.exp(integral)) < 1e-6
+    assert np.allclose(c["amplitude"], c["max"] - c["min"])
+    with pytest.raises(ValueError, match="x0"):
+        nd.cycle(W, [0.1])
+    with pytest.raises(RuntimeError):
+        nd.cycle(0.5 * np.eye(2), [0.1, 0.0])
+
+
 def test_eigenvalues_match_numpy():
     A = np.random.default_rng(5).standard_normal((30, 30))
     got = np.sort_complex(nd.eigenvalues(A))

@@ -28,6 +28,7 @@ const RANKS: &[(&str, u32)] = &[
     ("testing", 5),
     ("fixed_points", 6),
     ("continuation", 6),
+    ("cycles", 6),
     ("lyapunov", 6),
     // Trainers and the sweep.
     ("sweep", 7),

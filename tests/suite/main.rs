@@ -13,6 +13,7 @@ mod common;
 mod continuation;
 mod cordsnet;
 mod cordsnet_train;
+mod cycles;
 mod fracdiff;
 mod integrate;
 mod layers;

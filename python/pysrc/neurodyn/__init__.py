@@ -25,6 +25,7 @@ __all__ = [
     "jacobian",
     "eigenvalues",
     "fixed_points",
+    "cycle",
     "lyapunov",
     "fracdiff",
     "estimate_order",
@@ -177,6 +178,45 @@ def fixed_points(W=None, *, b=None, activation="tanh", tau=1.0, map=False, start
     d = _native.fixed_points(W.tobytes(), n, _opt(b, "b", n), activation, _tau(tau, n), bool(map),
                              int(starts), int(seed), float(box[0]), float(box[1]), extra)
     return _points(d, n)
+
+
+def cycle(W, x0, *, period=None, b=None, activation="tanh", tau=1.0, window=200.0, steps=1000,
+          tol=1e-10, max_iter=40):
+    """The limit cycle of the rate RNN flow ``tau dx/dt = -x + W phi(x) + b`` near ``x0``, by single
+    shooting: Newton's method on (x0, T) for phi_T(x0) = x0 with the phase condition
+    f(x0)·dx = 0, the monodromy matrix M = d phi_T / d x0 from the variational equation
+    (classical Runge-Kutta, ``steps`` per period), and the Floquet multipliers eig(M).
+
+    Start from a point on or near the cycle (the end of a long simulation). ``period``: a guess;
+    None estimates it from the trajectory's returns to its section over ``window`` time units.
+
+    Returns a dict: ``x0`` (a point of the orbit), ``period``, ``multipliers`` (complex, largest
+    modulus first), ``trivial`` (index of the multiplier at 1), ``stable`` (every other inside
+    the unit circle), ``min``/``max``/``amplitude`` per unit along the orbit, ``residual``,
+    ``iterations``. No cycle near the start raises RuntimeError.
+    """
+    W, n = _square(W)
+    x0 = _f64(x0, "x0")
+    if x0.shape != (n,):
+        raise ValueError(f"invalid `x0`: needs shape ({n},)")
+    p = 0.0 if period is None else float(period)
+    if period is not None and not (p > 0 and np.isfinite(p)):
+        raise ValueError(f"invalid `period`: {period} (must be positive)")
+    d = _native.find_cycle(W.tobytes(), n, _opt(b, "b", n), activation, _tau(tau, n), x0.tobytes(),
+                           p, float(window), int(steps), float(tol), int(max_iter))
+    lo, hi = _arr(d["min"], (n,)), _arr(d["max"], (n,))
+    return {
+        "x0": _arr(d["x0"], (n,)),
+        "period": d["period"],
+        "multipliers": np.array(d["mult_re"]) + 1j * np.array(d["mult_im"]),
+        "trivial": d["trivial"],
+        "stable": bool(d["stable"]),
+        "min": lo,
+        "max": hi,
+        "amplitude": hi - lo,
+        "residual": d["residual"],
+        "iterations": d["iterations"],
+    }
 
 
 def _points(d, n):

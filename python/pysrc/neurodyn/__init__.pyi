@@ -23,6 +23,11 @@ def jacobian(
     tau: Union[float, ArrayLike] = ..., map: bool = ...,
 ) -> F64: ...
 def eigenvalues(J: ArrayLike) -> npt.NDArray[np.complex128]: ...
+def cycle(
+    W: ArrayLike, x0: ArrayLike, *, period: Optional[float] = ..., b: Optional[ArrayLike] = ...,
+    activation: str = ..., tau: Union[float, ArrayLike] = ..., window: float = ..., steps: int = ...,
+    tol: float = ..., max_iter: int = ...,
+) -> dict[str, Any]: ...
 def fixed_points(
     W: Optional[ArrayLike] = ..., *, b: Optional[ArrayLike] = ..., activation: str = ..., tau: Union[float, ArrayLike] = ...,
     map: bool = ..., starts: int = ..., seed: int = ..., box: tuple[float, float] = ...,

@@ -1,0 +1,172 @@
+//! Periodic orbits: limit cycles by shooting with their Floquet multipliers, period-k points of
+//! maps — against closed forms (the Stuart–Landau oscillator, the logistic map's 2-cycle),
+//! finite differences (the monodromy matrix) and the NeurIPS δ = 2 ORGaNICs trial's limit cycle.
+
+use neurodyn::cycles::{estimate_period, find_cycle, monodromy, periodic_point, CycleOptions};
+use neurodyn::model::{FlowFn, MapFn};
+
+/// The Stuart–Landau (Hopf normal form) oscillator ż = (μ + iω) z − |z|² z: a cycle of radius
+/// √μ, period 2π/ω, nontrivial Floquet multiplier e^{−2μT}.
+fn stuart_landau(mu: f64, omega: f64) -> FlowFn {
+    FlowFn::new(2, move |_t, x, dx| {
+        let r2 = x[0] * x[0] + x[1] * x[1];
+        dx[0] = mu * x[0] - omega * x[1] - r2 * x[0];
+        dx[1] = omega * x[0] + mu * x[1] - r2 * x[1];
+    })
+    .with_jacobian(move |_t, x, mut j| {
+        let r2 = x[0] * x[0] + x[1] * x[1];
+        j[(0, 0)] = mu - r2 - 2.0 * x[0] * x[0];
+        j[(0, 1)] = -omega - 2.0 * x[0] * x[1];
+        j[(1, 0)] = omega - 2.0 * x[0] * x[1];
+        j[(1, 1)] = mu - r2 - 2.0 * x[1] * x[1];
+    })
+}
+
+#[test]
+fn the_stuart_landau_cycle_its_period_radius_and_multipliers() {
+    let (mu, omega) = (0.5, 2.0);
+    let m = stuart_landau(mu, omega);
+    let t_exact = 2.0 * std::f64::consts::PI / omega;
+    // From off the cycle, with a rough period.
+    let c = find_cycle(&m, &[1.0, 0.3], 3.0, &CycleOptions::default()).unwrap();
+    assert!((c.period - t_exact).abs() < 1e-9, "{c:?}");
+    let r = (c.x0[0].powi(2) + c.x0[1].powi(2)).sqrt();
+    assert!((r - mu.sqrt()).abs() < 1e-9, "{r}");
+    assert!((c.max[0] - mu.sqrt()).abs() < 1e-5 && (c.min[1] + mu.sqrt()).abs() < 1e-5);
+    assert!(c.trivial_error() < 1e-9, "{:?}", c.multipliers);
+    let nt = c.nontrivial();
+    assert_eq!(nt.len(), 1);
+    assert!((nt[0].re - (-2.0 * mu * t_exact).exp()).abs() < 1e-9 && nt[0].im.abs() < 1e-12);
+    assert!(c.is_stable() && c.residual < 1e-10);
+    // The matrix-free path (GMRES on the bordered system, Arnoldi on M v) agrees.
+    let free = CycleOptions {
+        dense_limit: 0,
+        leading: 2,
+        ..Default::default()
+    };
+    let f = find_cycle(&m, &[1.0, 0.3], 3.0, &free).unwrap();
+    assert!((f.period - t_exact).abs() < 1e-9, "{f:?}");
+    assert!(
+        (f.nontrivial()[0].re - nt[0].re).abs() < 1e-8,
+        "{:?}",
+        f.multipliers
+    );
+    // μ < 0: no cycle, the search fails as a run (exit 1), not as bad input.
+    let e = find_cycle(
+        &stuart_landau(-0.5, omega),
+        &[1.0, 0.0],
+        3.0,
+        &CycleOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{e}");
+    // Bad input names its field.
+    let e = find_cycle(&m, &[1.0], 3.0, &CycleOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("x0"), "{e}");
+    let e = find_cycle(&m, &[1.0, 0.0], -1.0, &CycleOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("period"), "{e}");
+    // The period from a trajectory's returns to its section.
+    let t = estimate_period(&m, &c.x0, 10.0, 1e-3).unwrap().unwrap();
+    assert!((t - t_exact).abs() < 1e-6, "{t}");
+}
+
+/// M = ∂φ_T/∂x₀ against central differences of the end point, on a nonlinear 3-D flow.
+#[test]
+fn the_monodromy_matrix_is_the_derivative_of_the_flow_map() {
+    let lorenz = FlowFn::new(3, |_t, x, dx| {
+        dx[0] = 10.0 * (x[1] - x[0]);
+        dx[1] = x[0] * (28.0 - x[2]) - x[1];
+        dx[2] = x[0] * x[1] - 8.0 / 3.0 * x[2];
+    })
+    .with_jacobian(|_t, x, mut j| {
+        j.fill(0.0);
+        j[(0, 0)] = -10.0;
+        j[(0, 1)] = 10.0;
+        j[(1, 0)] = 28.0 - x[2];
+        j[(1, 1)] = -1.0;
+        j[(1, 2)] = -x[0];
+        j[(2, 0)] = x[1];
+        j[(2, 1)] = x[0];
+        j[(2, 2)] = -8.0 / 3.0;
+    });
+    let x0 = [1.0, 2.0, 20.0];
+    let (end, m) = monodromy(&lorenz, &x0, 0.3, 600).unwrap();
+    assert!(end.iter().all(|v| v.is_finite()));
+    let eps = 1e-6;
+    for j in 0..3 {
+        let (mut xp, mut xm) = (x0, x0);
+        xp[j] += eps;
+        xm[j] -= eps;
+        let (ep, _) = monodromy(&lorenz, &xp, 0.3, 600).unwrap();
+        let (em, _) = monodromy(&lorenz, &xm, 0.3, 600).unwrap();
+        for i in 0..3 {
+            let fd = (ep[i] - em[i]) / (2.0 * eps);
+            assert!(
+                (fd - m[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "M[{i},{j}] = {} vs {fd}",
+                m[(i, j)]
+            );
+        }
+    }
+    // Liouville: det M = exp(∫ tr J dt) = exp(−(10 + 1 + 8/3) T).
+    let det = m.determinant();
+    assert!(
+        (det - (-(10.0 + 1.0 + 8.0 / 3.0) * 0.3f64).exp()).abs() < 1e-8,
+        "{det}"
+    );
+}
+
+/// The logistic map x ← r x (1 − x) at r = 3.2: the 2-cycle x± = (r + 1 ± √((r − 3)(r + 1))) / 2r
+/// with multiplier −r² + 2r + 4 = 0.16.
+#[test]
+fn the_logistic_two_cycle() {
+    let r = 3.2;
+    let map = MapFn::new(1, move |_t, h| h[0] = r * h[0] * (1.0 - h[0]))
+        .with_jacobian(move |_t, h, mut j| j[(0, 0)] = r * (1.0 - 2.0 * h[0]));
+    let p = periodic_point(&map, &[0.5], 2, &CycleOptions::default()).unwrap();
+    let s = ((r - 3.0) * (r + 1.0)).sqrt();
+    let (hi, lo) = ((r + 1.0 + s) / (2.0 * r), (r + 1.0 - s) / (2.0 * r));
+    assert!(
+        (p.x[0] - hi).abs() < 1e-12 || (p.x[0] - lo).abs() < 1e-12,
+        "{p:?}"
+    );
+    assert!((p.multipliers[0].re - (-r * r + 2.0 * r + 4.0)).abs() < 1e-12 && p.is_stable());
+    // Period 1: the fixed point 1 − 1/r, multiplier 2 − r (unstable).
+    let f = periodic_point(&map, &[0.6], 1, &CycleOptions::default()).unwrap();
+    assert!((f.x[0] - (1.0 - 1.0 / r)).abs() < 1e-12 && !f.is_stable());
+    assert!(periodic_point(&map, &[0.5], 0, &CycleOptions::default()).is_err());
+}
+
+/// The NeurIPS δ = 2 trial that the sweep cannot classify (‖z‖ = 0.316, trial 6 of
+/// `models/sweep-neurips.toml`): from the end of its simulation, shooting finds the limit cycle
+/// the sweep's diagnosis describes only by its maxima (period 48.2 ms, Euler steps), as an orbit of
+/// the ODE with its Floquet multipliers — the trivial one at 1 and every other inside the unit
+/// circle: the cycle attracts, which is why the trial settles on it.
+#[test]
+fn the_neurips_delta_two_trial_settles_on_a_stable_limit_cycle() {
+    use neurodyn::sweep::{setup_trial, simulate_trial, SweepConfig};
+    let c =
+        SweepConfig::from_toml(include_str!("../../models/sweep-neurips.toml"), "neurips").unwrap();
+    let setup = setup_trial(&c, &c.deltas(), &c.inputs(), 46, None).unwrap();
+    assert_eq!((setup.i_delta, setup.j_input, setup.k_trial), (1, 1, 6));
+    let (_, _, x) = simulate_trial(&setup.model, &setup.x0, c.max_chunks);
+    let guess = estimate_period(&setup.model, &x, 0.3, 2e-5)
+        .unwrap()
+        .unwrap();
+    let opts = CycleOptions {
+        steps: 400,
+        ..Default::default()
+    };
+    let cyc = find_cycle(&setup.model, &x, guess, &opts).unwrap();
+    // The ODE's period (48.131 ms) beside the Euler trial's 48.17 ms.
+    assert!((cyc.period - 0.048131).abs() < 2e-5, "{}", cyc.period);
+    assert!((guess - cyc.period).abs() < 1e-4);
+    assert!(cyc.residual < 1e-9 && cyc.trivial_error() < 1e-8, "{cyc:?}");
+    // The leading nontrivial multiplier ≈ 0.151: the cycle attracts.
+    let nt = cyc.nontrivial();
+    assert!(
+        (nt[0].re - 0.1509).abs() < 2e-3 && nt[0].im == 0.0,
+        "{nt:?}"
+    );
+    assert!(cyc.is_stable());
+}
