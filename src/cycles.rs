@@ -103,17 +103,22 @@ impl Cycle {
 
 /// One shooting pass: the Runge–Kutta stage states of every step (what the tangents are
 /// integrated along), the end point and the range of each coordinate.
-struct Pass {
-    n: usize,
+pub(crate) struct Pass {
+    pub(crate) n: usize,
     h: f64,
     /// steps × 4 stage states of length n.
     stages: Vec<f64>,
-    end: Vec<f64>,
-    min: Vec<f64>,
-    max: Vec<f64>,
+    pub(crate) end: Vec<f64>,
+    pub(crate) min: Vec<f64>,
+    pub(crate) max: Vec<f64>,
 }
 
-fn flow_pass<M: Model + ?Sized>(model: &M, x0: &[f64], period: f64, steps: usize) -> Result<Pass> {
+pub(crate) fn flow_pass<M: Model + ?Sized>(
+    model: &M,
+    x0: &[f64],
+    period: f64,
+    steps: usize,
+) -> Result<Pass> {
     let n = x0.len();
     crate::memory::check("steps", steps as u128 * 4 * n as u128 * 8, None)?;
     let h = period / steps as f64;
@@ -159,7 +164,7 @@ fn flow_pass<M: Model + ?Sized>(model: &M, x0: &[f64], period: f64, steps: usize
 impl Pass {
     /// Φ(T) V for the n × k block V: the tangents integrated along the stored stages by the same
     /// Runge–Kutta method (the exact derivative of the discrete flow map).
-    fn tangents<M: Model + ?Sized>(&self, model: &M, v: MatRef<'_, f64>) -> Mat<f64> {
+    pub(crate) fn tangents<M: Model + ?Sized>(&self, model: &M, v: MatRef<'_, f64>) -> Mat<f64> {
         let (n, k, h) = (self.n, v.ncols(), self.h);
         let mut y = v.to_owned();
         let mut ks: [Mat<f64>; 4] = std::array::from_fn(|_| Mat::zeros(n, k));
@@ -188,6 +193,43 @@ impl Pass {
                             + 2.0 * ks[2][(i, j)]
                             + ks[3][(i, j)]);
                 }
+            }
+        }
+        y
+    }
+}
+
+impl Pass {
+    /// ∂φ_T/∂p: the sensitivity s' = J s + ∂f/∂p, s(0) = 0, along the stored stages by the same
+    /// Runge–Kutta method (`dp(x, out)` writes ∂f/∂p at x).
+    pub(crate) fn sensitivity<M: Model + ?Sized>(
+        &self,
+        model: &M,
+        dp: &dyn Fn(&[f64], &mut [f64]),
+    ) -> Vec<f64> {
+        let (n, h) = (self.n, self.h);
+        let mut y = vec![0.0; n];
+        let mut ks = [vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+        let (mut arg, mut fp) = (vec![0.0; n], vec![0.0; n]);
+        for (step, st) in self.stages.chunks(4 * n).enumerate() {
+            let t = step as f64 * h;
+            for (stage, c) in [0.0, 0.5, 0.5, 1.0].into_iter().enumerate() {
+                let s = &st[stage * n..(stage + 1) * n];
+                for i in 0..n {
+                    arg[i] = if stage == 0 {
+                        y[i]
+                    } else {
+                        y[i] + c * h * ks[stage - 1][i]
+                    };
+                }
+                model.jvp(t + c * h, s, &arg, &mut ks[stage]);
+                dp(s, &mut fp);
+                for i in 0..n {
+                    ks[stage][i] += fp[i];
+                }
+            }
+            for i in 0..n {
+                y[i] += h / 6.0 * (ks[0][i] + 2.0 * ks[1][i] + 2.0 * ks[2][i] + ks[3][i]);
             }
         }
         y

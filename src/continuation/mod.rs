@@ -42,6 +42,7 @@
 //! assert!(fold.p.abs() < 1e-10 && fold.x[0].abs() < 1e-5);
 //! ```
 
+pub mod cycles;
 pub mod hopf;
 pub mod param;
 

@@ -170,3 +170,207 @@ fn the_neurips_delta_two_trial_settles_on_a_stable_limit_cycle() {
     );
     assert!(cyc.is_stable());
 }
+
+use neurodyn::continuation::cycles::{
+    continue_cycles, hopf_cycle, CycleContinuationOptions, CycleEventKind, CyclePoint,
+};
+use neurodyn::continuation::ParamFn;
+use neurodyn::stability::TimeKind;
+
+/// ż = (μ + iω) z + a |z|² z − b |z|⁴ z as a flow in (x, y) with parameter μ.
+fn hopf_family(omega: f64, a: f64, b: f64) -> ParamFn {
+    ParamFn::new("mu", 2, TimeKind::Continuous, move |x, mu, dx| {
+        let r2 = x[0] * x[0] + x[1] * x[1];
+        let g = mu + a * r2 - b * r2 * r2;
+        dx[0] = g * x[0] - omega * x[1];
+        dx[1] = omega * x[0] + g * x[1];
+    })
+    .with_jacobian(move |x, mu, mut j| {
+        let r2 = x[0] * x[0] + x[1] * x[1];
+        let g = mu + a * r2 - b * r2 * r2;
+        let dg = a - 2.0 * b * r2; // ∂g/∂(r²)
+        j[(0, 0)] = g + 2.0 * dg * x[0] * x[0];
+        j[(0, 1)] = -omega + 2.0 * dg * x[0] * x[1];
+        j[(1, 0)] = omega + 2.0 * dg * x[0] * x[1];
+        j[(1, 1)] = g + 2.0 * dg * x[1] * x[1];
+    })
+}
+
+/// From the supercritical Hopf point of the Stuart–Landau family (μ = 0, ω = 2, l1 < 0) onto its
+/// cycle branch and along it: radius √μ, period π and multiplier e^{−2μπ} at every point.
+#[test]
+fn cycles_are_continued_from_a_hopf_point_along_their_branch() {
+    let sys = hopf_family(2.0, -1.0, 0.0);
+    let (p, c) = hopf_cycle(
+        &sys,
+        &[0.0, 0.0],
+        0.0,
+        2.0,
+        Some(-1.0),
+        0.01,
+        &CycleOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        (p - 0.01).abs() < 1e-12,
+        "the cycle lives where the equilibrium is unstable: {p}"
+    );
+    assert!((c.amplitude()[0] - 2.0 * 0.1).abs() < 1e-6, "{c:?}");
+    let opts = CycleContinuationOptions {
+        to: 1.0,
+        ds: 0.05,
+        ds_max: 0.2,
+        ..Default::default()
+    };
+    let br = continue_cycles(&sys, &c, p, &opts).unwrap();
+    assert!(
+        br.points.len() >= 6 && br.events.is_empty(),
+        "{} points, {:?}",
+        br.points.len(),
+        br.events
+    );
+    assert!(br.points.last().unwrap().p > 1.0, "{}", br.stop);
+    for q in &br.points {
+        let t = std::f64::consts::PI;
+        assert!(
+            (q.cycle.period - t).abs() < 1e-8,
+            "{} at μ = {}",
+            q.cycle.period,
+            q.p
+        );
+        assert!(
+            (q.cycle.amplitude()[0] - 2.0 * q.p.sqrt()).abs() < 1e-5,
+            "μ = {}",
+            q.p
+        );
+        let nt = q.cycle.nontrivial()[0];
+        assert!((nt.re - (-2.0 * q.p * t).exp()).abs() < 1e-7 && q.cycle.is_stable());
+    }
+    let t = br.table();
+    assert_eq!(t.column("period").unwrap().len(), br.points.len());
+}
+
+/// The subcritical Hopf family with a quintic term, ż = (μ + iω) z + 2|z|² z − |z|⁴ z: cycles at
+/// r² = 1 ± √(1 + μ), which meet in a fold at μ = −1 (r = 1). Followed from the stable outer cycle
+/// at μ = −0.5 towards smaller μ, the branch turns at the fold and comes back as the unstable inner
+/// cycle.
+#[test]
+fn a_cycle_fold_is_passed_and_located() {
+    let sys = hopf_family(1.0, 2.0, 1.0);
+    let r_out = (1.0 + 0.5f64.sqrt()).sqrt();
+    let start = find_cycle(
+        &neurodyn::continuation::cycles::flow_at(&sys, -0.5),
+        &[r_out * 1.01, 0.0],
+        6.3,
+        &CycleOptions::default(),
+    )
+    .unwrap();
+    assert!((start.x0[0].hypot(start.x0[1]) - r_out).abs() < 1e-9 && start.is_stable());
+    let opts = CycleContinuationOptions {
+        to: -1.5,
+        ds: 0.02,
+        ds_max: 0.05,
+        max_points: 400,
+        ..Default::default()
+    };
+    let br = continue_cycles(&sys, &start, -0.5, &opts).unwrap();
+    let folds: Vec<_> = br
+        .events
+        .iter()
+        .filter(|e| e.kind == CycleEventKind::Fold)
+        .collect();
+    assert_eq!(folds.len(), 1, "{:?} ({})", br.events, br.stop);
+    assert!((folds[0].p + 1.0).abs() < 5e-3, "{:?}", folds[0]);
+    let pmin = br.points.iter().map(|q| q.p).fold(f64::INFINITY, f64::min);
+    assert!((pmin + 1.0).abs() < 5e-3 && pmin >= -1.0 - 1e-9, "{pmin}");
+    // Past the fold: the inner cycles, unstable, radius² = 1 − √(1 + μ).
+    let back = &br.points[folds[0].index..];
+    assert!(back.len() >= 3);
+    for q in back.iter().filter(|q| q.p > -0.99) {
+        let r2 = 1.0 - (1.0 + q.p).sqrt();
+        assert!(
+            (q.cycle.x0[0].hypot(q.cycle.x0[1]).powi(2) - r2).abs() < 1e-6,
+            "μ = {}",
+            q.p
+        );
+        assert!(!q.cycle.is_stable() && (q.cycle.period - std::f64::consts::TAU).abs() < 1e-8);
+    }
+}
+
+/// The 2-D ORGaNICs circuit (`models/organics-2d-bistable.toml`) in w = W_r: past its
+/// supercritical Hopf point (w_H = 1.349041688631, ω = 264.475 /s, l1 = −0.415, located by the
+/// equilibrium continuation) the cycle is born with the normal form's amplitude, growing as
+/// √|w − w_H| (Kuznetsov 2004, §3.4): followed away from w_H, the amplitude at four times the
+/// distance is twice as large, the period tends to 2π/ω at w_H, and the cycle attracts.
+#[test]
+fn the_organics_hopf_cycle_grows_as_the_square_root_of_the_distance() {
+    use neurodyn::source::{Source, View};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/organics-2d-bistable.toml");
+    let src = Source::Preset {
+        path: Some(path),
+        overrides: Default::default(),
+        input: None,
+    };
+    let r = src
+        .parametrised(View::Natural, "W_r", None, 0, 3.0)
+        .unwrap();
+    let sys = r.system.as_ref();
+    // The equilibrium branch from w = 3 down to 0.5 (as `continuation` runs it): its Hopf point.
+    let eq = neurodyn::continuation::continue_branch(
+        sys,
+        &r.start_point(3.0, 16, 0).unwrap(),
+        &neurodyn::continuation::ContinuationOptions::new(3.0, 0.5),
+    )
+    .unwrap();
+    let h = eq
+        .bifurcations
+        .iter()
+        .find(|z| z.kind == neurodyn::continuation::Kind::Hopf)
+        .unwrap();
+    let (w_h, omega, l1, x_h) = (h.p, h.omega.unwrap(), h.l1.unwrap(), h.x.clone());
+    assert!((w_h - 1.349041688631).abs() < 1e-9 && (omega - 264.47525107).abs() < 1e-6 && l1 < 0.0);
+    let (p, c) = hopf_cycle(
+        sys,
+        &x_h,
+        w_h,
+        omega,
+        Some(l1),
+        1e-4,
+        &CycleOptions::default(),
+    )
+    .unwrap();
+    assert!((p - w_h).abs() < 1.1e-4 && c.is_stable(), "{p} {c:?}");
+    assert!(
+        (c.period - 2.0 * std::f64::consts::PI / omega).abs() < 1e-3 * c.period,
+        "{}",
+        c.period
+    );
+    let dir = p - w_h;
+    let opts = CycleContinuationOptions {
+        to: w_h + 20.0 * dir,
+        ds: 1e-4,
+        ds_max: 2e-4,
+        ..Default::default()
+    };
+    let br = continue_cycles(sys, &c, p, &opts).unwrap();
+    let amp = |w: f64| {
+        // The amplitude at the point nearest w (linear between neighbours).
+        let k = br
+            .points
+            .windows(2)
+            .position(|q| (q[0].p - w) * (q[1].p - w) <= 0.0)
+            .unwrap();
+        let (a, b) = (&br.points[k], &br.points[k + 1]);
+        let s = (w - a.p) / (b.p - a.p);
+        let f = |q: &CyclePoint| q.cycle.amplitude().into_iter().fold(0.0, f64::max);
+        f(a) + s * (f(b) - f(a))
+    };
+    let ratio = amp(w_h + 16.0 * dir) / amp(w_h + 4.0 * dir);
+    assert!((ratio - 2.0).abs() < 0.1, "amplitude ratio {ratio}");
+    assert!(
+        br.points.iter().all(|q| q.cycle.is_stable()) && br.events.is_empty(),
+        "{:?}",
+        br.events
+    );
+}

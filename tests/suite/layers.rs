@@ -27,10 +27,11 @@ const RANKS: &[(&str, u32)] = &[
     ("preset", 5),
     ("testing", 5),
     ("fixed_points", 6),
-    ("continuation", 6),
     ("cycles", 6),
     ("lyapunov", 6),
-    // Trainers and the sweep.
+    // Analyses built on the ones above (continuation of equilibria and of cycles), trainers and
+    // the sweep.
+    ("continuation", 7),
     ("sweep", 7),
     ("nn", 7),
     ("train", 7),

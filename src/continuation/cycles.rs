@@ -1,0 +1,563 @@
+//! Continuation of limit cycles in one parameter, and the switch onto a cycle branch at a Hopf
+//! point.
+//!
+//! A branch point is (x₀, T, p) with φ_T(x₀; p) = x₀ (the shooting of [`crate::cycles`]), the
+//! phase condition f(x̂; p̂)·(x₀ − x̂) = 0 against the previous point, and the pseudo-arclength
+//! condition τ·(y − y_prev) = Δs along the branch's unit tangent τ (Keller 1977; Seydel 2010,
+//! §7.4). The Newton corrector solves the (n + 2)-square system
+//!
+//! ```text
+//! [ M − I   f(φ_T)   ∂φ_T/∂p ] [δx]     [ φ_T(x₀) − x₀ ]
+//! [ f̂ᵀ        0        0     ] [δT] = − [ f̂·(x₀ − x̂)   ]
+//! [ τ_xᵀ     τ_T      τ_p    ] [δp]     [ τ·(y − y₀) − Δs ]
+//! ```
+//!
+//! with the monodromy matrix M and the parameter sensitivity ∂φ_T/∂p integrated with the flow (the
+//! same Runge–Kutta steps), so the branch passes cycle folds. At every point: the period, the range
+//! of each coordinate along the orbit and the Floquet multipliers. Between two points the
+//! multipliers say what happened, located by linear interpolation in |μ| − 1 (or in τ_p for folds):
+//! a **cycle fold** (τ_p changes sign), **period doubling** (a real multiplier through −1) and a
+//! **Neimark–Sacker** point (a complex pair through the unit circle). Dense: n ≤ `dense_limit`.
+
+use super::Parametrised;
+use crate::cycles::{find_cycle, flow_pass, Cycle, CycleOptions};
+use crate::error::{Error, Result};
+use crate::io::{Column, Table};
+use crate::model::Model;
+use crate::stability::TimeKind;
+use faer::linalg::solvers::Solve;
+use faer::{c64, Mat};
+
+/// A parametrised flow at a fixed parameter, as a [`Model`].
+struct AtParam<'a, P: Parametrised + ?Sized> {
+    sys: &'a P,
+    p: f64,
+}
+
+impl<P: Parametrised + ?Sized> Model for AtParam<'_, P> {
+    fn dim(&self) -> usize {
+        self.sys.dim()
+    }
+    fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
+        self.sys.eval(x, self.p, dx)
+    }
+    fn jacobian(&self, _t: f64, x: &[f64], jac: faer::MatMut<'_, f64>) {
+        self.sys.jacobian(x, self.p, jac)
+    }
+}
+
+/// The flow of `sys` at the parameter value `p` (what [`find_cycle`] takes).
+pub fn flow_at<P: Parametrised + ?Sized>(sys: &P, p: f64) -> impl Model + '_ {
+    AtParam { sys, p }
+}
+
+/// Options of [`continue_cycles`].
+#[derive(Debug, Clone)]
+pub struct CycleContinuationOptions {
+    /// Shooting: steps per period, tolerance, Newton iterations.
+    pub cycle: CycleOptions,
+    /// The parameter interval: the branch stops when p leaves [min(from, to), max(from, to)].
+    pub to: f64,
+    /// First, smallest and largest arclength step.
+    pub ds: f64,
+    pub ds_min: f64,
+    pub ds_max: f64,
+    /// Points at most.
+    pub max_points: usize,
+}
+
+impl Default for CycleContinuationOptions {
+    fn default() -> Self {
+        CycleContinuationOptions {
+            cycle: CycleOptions::default(),
+            to: 1.0,
+            ds: 0.01,
+            ds_min: 1e-6,
+            ds_max: 0.1,
+            max_points: 200,
+        }
+    }
+}
+
+/// One point of a cycle branch.
+#[derive(Debug, Clone)]
+pub struct CyclePoint {
+    pub p: f64,
+    pub cycle: Cycle,
+}
+
+/// What a change of the multipliers between two points means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleEventKind {
+    /// The branch turns back in the parameter (a multiplier through +1).
+    Fold,
+    /// A real multiplier through −1: a cycle of twice the period is born.
+    PeriodDoubling,
+    /// A complex pair through the unit circle: a torus is born.
+    NeimarkSacker,
+}
+
+impl CycleEventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CycleEventKind::Fold => "cycle_fold",
+            CycleEventKind::PeriodDoubling => "period_doubling",
+            CycleEventKind::NeimarkSacker => "neimark_sacker",
+        }
+    }
+}
+
+/// A detected event: between points `index − 1` and `index`, at about parameter `p`.
+#[derive(Debug, Clone)]
+pub struct CycleEvent {
+    pub kind: CycleEventKind,
+    pub p: f64,
+    pub index: usize,
+    /// The period there (interpolated).
+    pub period: f64,
+}
+
+/// A continued cycle branch.
+#[derive(Debug, Clone)]
+pub struct CycleBranch {
+    pub points: Vec<CyclePoint>,
+    pub events: Vec<CycleEvent>,
+    pub param: String,
+    /// Why it ended.
+    pub stop: String,
+}
+
+impl CycleBranch {
+    /// One row per point: `param`, `period`, `amplitude` (the largest max − min over the
+    /// coordinates), `stable`, `max_abs_multiplier` (nontrivial), `residual`, then `min_i`/`max_i`.
+    pub fn table(&self) -> Table {
+        let n = self.points.first().map_or(0, |p| p.cycle.x0.len());
+        let col = |f: &dyn Fn(&CyclePoint) -> f64| Column::F64(self.points.iter().map(f).collect());
+        let mut t = Table::new();
+        t.push("param", col(&|q| q.p))
+            .push("period", col(&|q| q.cycle.period))
+            .push(
+                "amplitude",
+                col(&|q| q.cycle.amplitude().into_iter().fold(0.0, f64::max)),
+            )
+            .push(
+                "stable",
+                Column::I64(
+                    self.points
+                        .iter()
+                        .map(|q| i64::from(q.cycle.is_stable()))
+                        .collect(),
+                ),
+            )
+            .push(
+                "max_abs_multiplier",
+                col(&|q| {
+                    q.cycle
+                        .nontrivial()
+                        .iter()
+                        .map(|m| m.norm())
+                        .fold(0.0, f64::max)
+                }),
+            )
+            .push("residual", col(&|q| q.cycle.residual));
+        for i in 0..n {
+            t.push(&format!("min_{i}"), col(&|q| q.cycle.min[i]));
+            t.push(&format!("max_{i}"), col(&|q| q.cycle.max[i]));
+        }
+        t
+    }
+    /// One row per event: `kind`, `param`, `period`, `index`.
+    pub fn events_table(&self) -> Table {
+        let mut t = Table::new();
+        t.push(
+            "kind",
+            Column::Str(
+                self.events
+                    .iter()
+                    .map(|e| e.kind.name().to_string())
+                    .collect(),
+            ),
+        )
+        .push(
+            "param",
+            Column::F64(self.events.iter().map(|e| e.p).collect()),
+        )
+        .push(
+            "period",
+            Column::F64(self.events.iter().map(|e| e.period).collect()),
+        )
+        .push(
+            "index",
+            Column::I64(self.events.iter().map(|e| e.index as i64).collect()),
+        );
+        t
+    }
+}
+
+/// The residual, the (n + 2)-square Jacobian of the shooting and phase rows, and the cycle data
+/// at y = (x₀, T, p) (`xh`, `fh`: the phase condition's point and vector).
+struct Shot {
+    r: Vec<f64>,
+    /// [M − I, f(φ_T), ∂φ_T/∂p; f̂ᵀ, 0, 0] ((n + 1) × (n + 2)).
+    a: Mat<f64>,
+    m: Mat<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+fn shoot<P: Parametrised + ?Sized>(
+    sys: &P,
+    y: &[f64],
+    xh: &[f64],
+    fh: &[f64],
+    steps: usize,
+) -> Result<Shot> {
+    let n = sys.dim();
+    let (x, t, p) = (&y[..n], y[n], y[n + 1]);
+    if !(t > 0.0 && t.is_finite()) {
+        return Err(Error::failed(
+            "cycle continuation",
+            format!("the period became {t}"),
+        ));
+    }
+    let model = AtParam { sys, p };
+    let pass = flow_pass(&model, x, t, steps)?;
+    let m = pass.tangents(&model, Mat::<f64>::identity(n, n).as_ref());
+    let sp = pass.sensitivity(&model, &|s, out| sys.dp(s, p, out));
+    let mut g = vec![0.0; n];
+    sys.eval(&pass.end, p, &mut g);
+    let mut a = Mat::<f64>::zeros(n + 1, n + 2);
+    for j in 0..n {
+        for i in 0..n {
+            a[(i, j)] = m[(i, j)] - if i == j { 1.0 } else { 0.0 };
+        }
+        a[(j, n)] = g[j];
+        a[(j, n + 1)] = sp[j];
+        a[(n, j)] = fh[j];
+    }
+    let mut r: Vec<f64> = pass.end.iter().zip(x).map(|(a, b)| a - b).collect();
+    r.push(
+        fh.iter()
+            .zip(x.iter().zip(xh))
+            .map(|(f, (a, b))| f * (a - b))
+            .sum(),
+    );
+    Ok(Shot {
+        r,
+        a,
+        m,
+        min: pass.min,
+        max: pass.max,
+    })
+}
+
+/// The unit tangent of the branch at a point: the null vector of the (n + 1) × (n + 2) matrix
+/// `a`, oriented along `prev`.
+fn tangent(a: &Mat<f64>, prev: &[f64]) -> Vec<f64> {
+    let k = a.ncols();
+    let mut b = Mat::<f64>::zeros(k, k);
+    for j in 0..k {
+        for i in 0..k - 1 {
+            b[(i, j)] = a[(i, j)];
+        }
+        b[(k - 1, j)] = prev[j];
+    }
+    let e = Mat::<f64>::from_fn(k, 1, |i, _| if i == k - 1 { 1.0 } else { 0.0 });
+    let v = b.partial_piv_lu().solve(&e);
+    let norm = (0..k).map(|i| v[(i, 0)] * v[(i, 0)]).sum::<f64>().sqrt();
+    let sign = if (0..k).map(|i| v[(i, 0)] * prev[i]).sum::<f64>() < 0.0 {
+        -1.0
+    } else {
+        1.0
+    };
+    (0..k).map(|i| sign * v[(i, 0)] / norm).collect()
+}
+
+fn cycle_at(y: &[f64], n: usize, shot: &Shot, iterations: usize) -> Result<Cycle> {
+    let mut multipliers = crate::stability::eigenvalues(shot.m.as_ref())?;
+    multipliers.sort_by(|a, b| b.norm().total_cmp(&a.norm()));
+    let trivial = (0..multipliers.len())
+        .min_by(|&a, &b| {
+            let d = |k: usize| (multipliers[k] - c64::new(1.0, 0.0)).norm();
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap_or(0);
+    Ok(Cycle {
+        x0: y[..n].to_vec(),
+        period: y[n],
+        multipliers,
+        trivial,
+        min: shot.min.clone(),
+        max: shot.max.clone(),
+        residual: shot.r[..n].iter().fold(0.0, |m, v| m.max(v.abs())),
+        iterations,
+    })
+}
+
+/// Follows the cycle `start` (found at parameter `p0`, e.g. by [`find_cycle`] or [`hopf_cycle`])
+/// towards `opts.to` by pseudo-arclength continuation (see the module documentation).
+pub fn continue_cycles<P: Parametrised + ?Sized>(
+    sys: &P,
+    start: &Cycle,
+    p0: f64,
+    opts: &CycleContinuationOptions,
+) -> Result<CycleBranch> {
+    let n = sys.dim();
+    if sys.kind() != TimeKind::Continuous {
+        return Err(Error::invalid(
+            "param",
+            "cycles are continued for flows (maps: period-k points)",
+        ));
+    }
+    if n > opts.cycle.dense_limit.max(64) {
+        return Err(Error::invalid(
+            "n",
+            format!(
+                "{n} states: cycle continuation is dense (at most {})",
+                opts.cycle.dense_limit.max(64)
+            ),
+        ));
+    }
+    crate::error::ensure_finite("to", &[opts.to])?;
+    crate::error::ensure_positive("ds", opts.ds)?;
+    if start.x0.len() != n {
+        return Err(Error::invalid(
+            "start",
+            format!("a cycle of {} states for a system of {n}", start.x0.len()),
+        ));
+    }
+    let (lo, hi) = (p0.min(opts.to), p0.max(opts.to));
+    let steps = opts.cycle.steps;
+    let mut y: Vec<f64> = start.x0.iter().copied().chain([start.period, p0]).collect();
+    let mut fh = vec![0.0; n];
+    sys.eval(&y[..n], p0, &mut fh);
+    let shot = shoot(sys, &y, &y[..n].to_vec(), &fh, steps)?;
+    // The first tangent points towards `to`.
+    let mut dir = vec![0.0; n + 2];
+    dir[n + 1] = if opts.to >= p0 { 1.0 } else { -1.0 };
+    let mut tau = tangent(&shot.a, &dir);
+    if tau[n + 1] * dir[n + 1] < 0.0 {
+        tau.iter_mut().for_each(|v| *v = -*v);
+    }
+    let mut points = vec![CyclePoint {
+        p: p0,
+        cycle: cycle_at(&y, n, &shot, 0)?,
+    }];
+    let mut events = vec![];
+    let mut ds = opts.ds;
+    let stop;
+    loop {
+        if points.len() >= opts.max_points {
+            stop = format!("{} points (max_points)", points.len());
+            break;
+        }
+        // Predictor along the tangent, Newton corrector on the bordered system.
+        let xh = y[..n].to_vec();
+        sys.eval(&xh, y[n + 1], &mut fh);
+        let mut z: Vec<f64> = y.iter().zip(&tau).map(|(a, t)| a + ds * t).collect();
+        let mut done = None;
+        for it in 0..opts.cycle.max_iter.min(12) {
+            let shot = match shoot(sys, &z, &xh, &fh, steps) {
+                Ok(s) => s,
+                Err(_) => break,
+            };
+            let arc: f64 = tau
+                .iter()
+                .zip(z.iter().zip(&y))
+                .map(|(t, (a, b))| t * (a - b))
+                .sum::<f64>()
+                - ds;
+            let res = shot.r[..n].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if res <= opts.cycle.tol * (1.0 + z[..n].iter().fold(0.0f64, |m, v| m.max(v.abs())))
+                && shot.r[n].abs() <= 1e-9
+                && arc.abs() <= 1e-9 * ds.max(1.0)
+            {
+                done = Some((shot, it));
+                break;
+            }
+            let mut big = Mat::<f64>::zeros(n + 2, n + 2);
+            for j in 0..n + 2 {
+                for i in 0..n + 1 {
+                    big[(i, j)] = shot.a[(i, j)];
+                }
+                big[(n + 1, j)] = tau[j];
+            }
+            let rhs = Mat::<f64>::from_fn(n + 2, 1, |i, _| if i <= n { -shot.r[i] } else { -arc });
+            let d = big.partial_piv_lu().solve(&rhs);
+            if !(0..n + 2).all(|i| d[(i, 0)].is_finite()) {
+                break;
+            }
+            for i in 0..n + 2 {
+                z[i] += d[(i, 0)];
+            }
+        }
+        let Some((shot, iters)) = done else {
+            ds *= 0.5;
+            if ds < opts.ds_min {
+                stop = format!("the corrector failed at p = {} with ds < ds_min", y[n + 1]);
+                break;
+            }
+            continue;
+        };
+        let new_tau = tangent(&shot.a, &tau);
+        // A corrector that wandered onto another branch (far from the predicted point, or with a
+        // tangent that turned sharply) is not trusted: a smaller step instead.
+        let moved = z
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let turn: f64 = tau.iter().zip(&new_tau).map(|(a, b)| a * b).sum();
+        if moved > 2.0 * ds || turn < 0.8 {
+            ds *= 0.5;
+            if ds < opts.ds_min {
+                stop = format!("the branch could not be followed past p = {}", y[n + 1]);
+                break;
+            }
+            continue;
+        }
+        let cycle = cycle_at(&z, n, &shot, iters)?;
+        let prev = points.last().expect("the branch has its start");
+        let idx = points.len();
+        for e in detect(prev, &cycle, z[n + 1], tau[n + 1], new_tau[n + 1]) {
+            events.push(CycleEvent { index: idx, ..e });
+        }
+        points.push(CyclePoint { p: z[n + 1], cycle });
+        y = z;
+        tau = new_tau;
+        ds = if iters <= 3 {
+            (ds * 1.5).min(opts.ds_max)
+        } else {
+            ds
+        };
+        if y[n + 1] < lo || y[n + 1] > hi {
+            stop = format!("left the parameter interval at p = {}", y[n + 1]);
+            break;
+        }
+    }
+    Ok(CycleBranch {
+        points,
+        events,
+        param: sys.param_name(),
+        stop,
+    })
+}
+
+/// Events between the previous point and `c` (at parameter `p`): folds from the tangent's
+/// parameter component, period doublings and Neimark–Sacker points from the multipliers.
+fn detect(prev: &CyclePoint, c: &Cycle, p: f64, tp0: f64, tp1: f64) -> Vec<CycleEvent> {
+    let mut out = vec![];
+    let lerp = |a: f64, b: f64| {
+        if (a - b).abs() > 0.0 {
+            a / (a - b)
+        } else {
+            0.5
+        }
+    };
+    let at = |s: f64| CycleEvent {
+        kind: CycleEventKind::Fold,
+        p: prev.p + s * (p - prev.p),
+        index: 0,
+        period: prev.cycle.period + s * (c.period - prev.cycle.period),
+    };
+    if tp0 * tp1 < 0.0 {
+        out.push(at(lerp(tp0, tp1)));
+    }
+    // The real multiplier nearest −1 and the complex pair of largest modulus, each side.
+    let neg = |cy: &Cycle| {
+        cy.nontrivial()
+            .into_iter()
+            .filter(|m| m.im.abs() < 1e-9 && m.re < 0.0)
+            .map(|m| m.norm() - 1.0)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+    };
+    if let (Some(a), Some(b)) = (neg(&prev.cycle), neg(c)) {
+        if a * b < 0.0 {
+            out.push(CycleEvent {
+                kind: CycleEventKind::PeriodDoubling,
+                ..at(lerp(a, b))
+            });
+        }
+    }
+    let cx = |cy: &Cycle| {
+        cy.nontrivial()
+            .into_iter()
+            .filter(|m| m.im.abs() >= 1e-9)
+            .map(|m| m.norm() - 1.0)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let (a, b) = (cx(&prev.cycle), cx(c));
+    if a.is_finite() && b.is_finite() && a * b < 0.0 {
+        out.push(CycleEvent {
+            kind: CycleEventKind::NeimarkSacker,
+            ..at(lerp(a, b))
+        });
+    }
+    out
+}
+
+/// The cycle born at a Hopf point (x_H, p_H) with frequency ω: on the side of p_H where the
+/// equilibrium x(p) is unstable when the Hopf point is supercritical (`l1` < 0) and stable when it
+/// is subcritical, at p = p_H ± `dp`, from the normal form's cycle x(p) + 2ε Re(q) (q the critical
+/// eigenvector, |q| = 1; ε = √|α(p)/(ω l1)|, α the real part of the critical pair and l1 = Re c₁/ω
+/// as [`super::hopf`] computes it; 10⁻² |x_H| + 10⁻³ without l1), by shooting with period 2π/ω.
+/// Returns the parameter and the cycle.
+pub fn hopf_cycle<P: Parametrised + ?Sized>(
+    sys: &P,
+    x_h: &[f64],
+    p_h: f64,
+    omega: f64,
+    l1: Option<f64>,
+    dp: f64,
+    opts: &CycleOptions,
+) -> Result<(f64, Cycle)> {
+    let n = sys.dim();
+    crate::error::ensure_positive("omega", omega.abs())?;
+    crate::error::ensure_positive("dp", dp)?;
+    // The equilibrium and its critical pair at p, by Newton from x_H.
+    let equilibrium = |p: f64| -> Result<(Vec<f64>, c64, Vec<c64>)> {
+        let model = AtParam { sys, p };
+        let r = crate::fixed_points::newton(&model, x_h, &Default::default())?;
+        let mut j = Mat::<f64>::zeros(n, n);
+        sys.jacobian(&r.x, p, j.as_mut());
+        let e = j
+            .eigen()
+            .map_err(|e| Error::failed("hopf", format!("eigen decomposition: {e:?}")))?;
+        let k = (0..n)
+            .min_by(|&a, &b| {
+                let d = |k: usize| (e.S()[k] - c64::new(0.0, omega.abs())).norm();
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap_or(0);
+        Ok((r.x, e.S()[k], (0..n).map(|i| e.U()[(i, k)]).collect()))
+    };
+    let (_, lam_plus, _) = equilibrium(p_h + dp)?;
+    // Supercritical: the cycle lives where the equilibrium is unstable (α > 0).
+    let want_unstable = l1.is_none_or(|l| l < 0.0);
+    let side = if (lam_plus.re > 0.0) == want_unstable {
+        1.0
+    } else {
+        -1.0
+    };
+    let p = p_h + side * dp;
+    let (x, lam, q) = equilibrium(p)?;
+    // The normal form ż = (α + iω) z + c₁ z|z|² with x = x(p) + 2 Re(z q), |q| = 1, and
+    // l1 = Re c₁ / ω: the cycle has |z|² = −α / (ω l1).
+    let norm = q.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt().max(1e-300);
+    let eps = match l1 {
+        Some(l) if l != 0.0 && l.is_finite() => (lam.re / (omega.abs() * l)).abs().sqrt(),
+        _ => 1e-2 * x_h.iter().fold(0.0f64, |m, v| m.max(v.abs())) + 1e-3,
+    };
+    let x0: Vec<f64> = x.iter().zip(&q).map(|(a, z)| a + 2.0 * eps * z.re / norm).collect();
+    let model = AtParam { sys, p };
+    let cycle = find_cycle(&model, &x0, 2.0 * std::f64::consts::PI / omega.abs(), opts)?;
+    let amp = cycle.amplitude().into_iter().fold(0.0, f64::max);
+    if amp < 1e-8 * (1.0 + x.iter().fold(0.0f64, |m, v| m.max(v.abs()))) {
+        return Err(Error::failed(
+            "hopf",
+            "shooting fell back onto the equilibrium (no cycle this close to the Hopf point: try a larger dp)",
+        ));
+    }
+    Ok((p, cycle))
+}
