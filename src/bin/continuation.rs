@@ -2,6 +2,7 @@
 //! bifurcations. Argument parsing → the resolver (`neurodyn::source`) → `continue_branch` → writing.
 
 use clap::Parser;
+use neurodyn::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
 use neurodyn::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
 use neurodyn::io::Outputs;
 use neurodyn::io::{read_npy_vec, TableFormat};
@@ -59,6 +60,12 @@ struct Args {
     /// Most points on the branch.
     #[arg(long, default_value_t = 1000)]
     max_points: usize,
+    /// Also follow the limit cycle born at the first Hopf point across the interval (shooting,
+    /// Floquet multipliers; cycle folds, period doubling, Neimark–Sacker): DIR/cycles.csv +
+    /// .parquet (param, period, amplitude, stable, max_abs_multiplier, min_i/max_i) and
+    /// DIR/cycle_events.csv.
+    #[arg(long)]
+    cycles: bool,
     /// State unit drawn in the diagram (default: the norm ‖x‖).
     #[arg(long)]
     unit: Option<usize>,
@@ -79,6 +86,9 @@ fn run(a: Args) -> Result<(), Error> {
     neurodyn::error::ensure_finite("to", &[a.to])?;
     neurodyn::io::check_out_dir(&a.out)?;
     let files = [
+        "cycles.csv",
+        "cycles.parquet",
+        "cycle_events.csv",
         "branch.csv",
         "branch.parquet",
         "bifurcations.csv",
@@ -126,8 +136,22 @@ fn run(a: Args) -> Result<(), Error> {
     opts = opts.progress(move |k| b2.set_position(k as u64));
     let branch = continue_branch(sys, &x0, &opts)?;
     bar.finish_and_clear();
+    let cycles = if a.cycles {
+        let span = (a.from.min(a.to), a.from.max(a.to));
+        cycles_from_hopf(sys, &branch, span, &CycleContinuationOptions::default())?
+    } else {
+        None
+    };
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
     write(&a, &branch)?;
+    if let Some(c) = &cycles {
+        c.table()
+            .write(&a.out.join("cycles.csv"), TableFormat::Csv)?;
+        c.table()
+            .write(&a.out.join("cycles.parquet"), TableFormat::Parquet)?;
+        c.events_table()
+            .write(&a.out.join("cycle_events.csv"), TableFormat::Csv)?;
+    }
     if !a.quiet {
         eprintln!(
             "{}: {} points from {} = {} ({})",
@@ -158,9 +182,27 @@ fn run(a: Args) -> Result<(), Error> {
                 )),
             );
         }
+        if let Some(c) = &cycles {
+            let events: Vec<String> = c
+                .events
+                .iter()
+                .map(|e| format!("{} at {:.6}", e.kind.name(), e.p))
+                .collect();
+            eprintln!(
+                "  cycles: {} points ({}); {}",
+                c.points.len(),
+                c.stop,
+                events.join(", ")
+            );
+        }
         eprintln!(
-            "wrote {0}/branch.csv, branch.parquet, bifurcations.csv, diagram.png/.svg",
-            a.out.display()
+            "wrote {0}/branch.csv, branch.parquet, bifurcations.csv, diagram.png/.svg{1}",
+            a.out.display(),
+            if cycles.is_some() {
+                ", cycles.csv/.parquet, cycle_events.csv"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

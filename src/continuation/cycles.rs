@@ -17,7 +17,9 @@
 //! of each coordinate along the orbit and the Floquet multipliers. Between two points the
 //! multipliers say what happened, located by linear interpolation in |μ| − 1 (or in τ_p for folds):
 //! a **cycle fold** (τ_p changes sign), **period doubling** (a real multiplier through −1) and a
-//! **Neimark–Sacker** point (a complex pair through the unit circle). Dense: n ≤ `dense_limit`.
+//! **Neimark–Sacker** point (a complex pair through the unit circle); a branch whose period blows
+//! up while the parameter stands still ends at an **infinite-period** point (a homoclinic orbit or
+//! a saddle-node on the cycle). Dense: n ≤ `dense_limit`.
 
 use super::Parametrised;
 use crate::cycles::{find_cycle, flow_pass, Cycle, CycleOptions};
@@ -95,6 +97,9 @@ pub enum CycleEventKind {
     PeriodDoubling,
     /// A complex pair through the unit circle: a torus is born.
     NeimarkSacker,
+    /// The period grows without bound while the parameter stands still: the cycle ends in a
+    /// homoclinic orbit or a saddle-node on the cycle (where the branch stops).
+    InfinitePeriod,
 }
 
 impl CycleEventKind {
@@ -103,6 +108,7 @@ impl CycleEventKind {
             CycleEventKind::Fold => "cycle_fold",
             CycleEventKind::PeriodDoubling => "period_doubling",
             CycleEventKind::NeimarkSacker => "neimark_sacker",
+            CycleEventKind::InfinitePeriod => "infinite_period",
         }
     }
 }
@@ -436,6 +442,30 @@ pub fn continue_cycles<P: Parametrised + ?Sized>(
             break;
         }
     }
+    // The period blowing up at a standing parameter: the end of the branch is a global
+    // bifurcation, not a numerical failure.
+    let mut stop = stop;
+    if let Some(b) = points.last() {
+        // The trailing points within 10⁻⁴ of the last parameter value.
+        let near = |q: &CyclePoint| (q.p - b.p).abs() <= 1e-4 * (1.0 + b.p.abs());
+        let k = points.iter().rposition(|q| !near(q)).map_or(0, |k| k + 1);
+        let a = &points[k];
+        if points.len() - k >= 5 && b.cycle.period > 1.25 * a.cycle.period {
+            events.push(CycleEvent {
+                kind: CycleEventKind::InfinitePeriod,
+                p: b.p,
+                index: points.len() - 1,
+                period: b.cycle.period,
+            });
+            stop = format!(
+                "the period grows without bound at p = {} (T = {:.6} from {:.6} over the last {} points): a homoclinic orbit or a saddle-node on the cycle",
+                b.p,
+                b.cycle.period,
+                a.cycle.period,
+                points.len() - k
+            );
+        }
+    }
     Ok(CycleBranch {
         points,
         events,
@@ -544,12 +574,21 @@ pub fn hopf_cycle<P: Parametrised + ?Sized>(
     let (x, lam, q) = equilibrium(p)?;
     // The normal form ż = (α + iω) z + c₁ z|z|² with x = x(p) + 2 Re(z q), |q| = 1, and
     // l1 = Re c₁ / ω: the cycle has |z|² = −α / (ω l1).
-    let norm = q.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt().max(1e-300);
+    let norm = q
+        .iter()
+        .map(|z| z.norm_sqr())
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-300);
     let eps = match l1 {
         Some(l) if l != 0.0 && l.is_finite() => (lam.re / (omega.abs() * l)).abs().sqrt(),
         _ => 1e-2 * x_h.iter().fold(0.0f64, |m, v| m.max(v.abs())) + 1e-3,
     };
-    let x0: Vec<f64> = x.iter().zip(&q).map(|(a, z)| a + 2.0 * eps * z.re / norm).collect();
+    let x0: Vec<f64> = x
+        .iter()
+        .zip(&q)
+        .map(|(a, z)| a + 2.0 * eps * z.re / norm)
+        .collect();
     let model = AtParam { sys, p };
     let cycle = find_cycle(&model, &x0, 2.0 * std::f64::consts::PI / omega.abs(), opts)?;
     let amp = cycle.amplitude().into_iter().fold(0.0, f64::max);
@@ -560,4 +599,36 @@ pub fn hopf_cycle<P: Parametrised + ?Sized>(
         ));
     }
     Ok((p, cycle))
+}
+
+/// The cycle branch born at the first Hopf point of an equilibrium `branch` (a flow), followed
+/// across [`lo`, `hi`] on the side where it exists: [`hopf_cycle`] at 10⁻³ of the interval's
+/// length from the Hopf point, then [`continue_cycles`] to the interval's end. None when the branch
+/// has no Hopf point.
+pub fn cycles_from_hopf<P: Parametrised + ?Sized>(
+    sys: &P,
+    branch: &super::Branch,
+    (lo, hi): (f64, f64),
+    opts: &CycleContinuationOptions,
+) -> Result<Option<CycleBranch>> {
+    let Some(h) = branch
+        .bifurcations
+        .iter()
+        .find(|z| z.kind == super::Kind::Hopf)
+    else {
+        return Ok(None);
+    };
+    let omega = h
+        .omega
+        .ok_or_else(|| Error::failed("hopf", "the Hopf point has no frequency"))?;
+    let span = (hi - lo).abs().max(1e-12);
+    let (p, cycle) = hopf_cycle(sys, &h.x, h.p, omega, h.l1, 1e-3 * span, &opts.cycle)?;
+    let to = if p > h.p { hi } else { lo };
+    let o = CycleContinuationOptions {
+        to,
+        ds: opts.ds.min(1e-2 * span),
+        ds_max: opts.ds_max.min(5e-2 * span),
+        ..opts.clone()
+    };
+    continue_cycles(sys, &cycle, p, &o).map(Some)
 }

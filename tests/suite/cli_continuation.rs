@@ -142,3 +142,52 @@ fn organics_preset_and_bad_input() {
         assert!(!out.exists(), "{args:?} left output");
     }
 }
+
+/// `--cycles`: the limit cycle born at the ORGaNICs circuit's supercritical Hopf point (w_H =
+/// 1.349) is followed across the interval: stable, its period 2π/ω at the Hopf point, and its
+/// branch ends where the period grows without bound (w ≈ 1.7066).
+#[test]
+fn cycles_from_the_hopf_point_of_the_organics_circuit() {
+    let d = tmpdir("cycles");
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/organics-2d-bistable.toml");
+    let o = bin()
+        .arg("--model")
+        .arg(&model)
+        .args([
+            "--param", "W_r", "--from", "3", "--to", "0.5", "--cycles", "--quiet", "--out",
+        ])
+        .arg(d.join("c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = rows(&d.join("c/cycles.csv"));
+    assert_eq!(
+        t[0][..5],
+        [
+            "param",
+            "period",
+            "amplitude",
+            "stable",
+            "max_abs_multiplier"
+        ]
+    );
+    let first: Vec<f64> = t[1][..5].iter().map(|v| v.parse().unwrap()).collect();
+    assert!(
+        (first[0] - 1.3515).abs() < 1e-3 && first[3] == 1.0,
+        "{first:?}"
+    );
+    assert!((first[1] - 2.0 * std::f64::consts::PI / 264.475).abs() < 5e-3 * first[1]);
+    assert!(
+        t[1..].iter().all(|r| r[3] == "1"),
+        "every cycle of the branch attracts"
+    );
+    let ev = rows(&d.join("c/cycle_events.csv"));
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1][0], "infinite_period");
+    assert!(
+        (ev[1][1].parse::<f64>().unwrap() - 1.70657).abs() < 1e-4,
+        "{ev:?}"
+    );
+    assert!(d.join("c/cycles.parquet").exists());
+}

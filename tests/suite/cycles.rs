@@ -374,3 +374,61 @@ fn the_organics_hopf_cycle_grows_as_the_square_root_of_the_distance() {
         br.events
     );
 }
+
+/// The Rössler flow (a = b = 0.2) in c: its period-1 cycle at c = 2.5 doubles its period near
+/// c ≈ 2.83 (the first period doubling of its cascade): a real Floquet multiplier passes −1.
+#[test]
+fn the_rossler_cycle_doubles_its_period() {
+    let (a, b) = (0.2, 0.2);
+    let sys = ParamFn::new("c", 3, TimeKind::Continuous, move |x, c, dx| {
+        dx[0] = -x[1] - x[2];
+        dx[1] = x[0] + a * x[1];
+        dx[2] = b + x[2] * (x[0] - c);
+    })
+    .with_jacobian(move |x, c, mut j| {
+        j.fill(0.0);
+        j[(0, 1)] = -1.0;
+        j[(0, 2)] = -1.0;
+        j[(1, 0)] = 1.0;
+        j[(1, 1)] = a;
+        j[(2, 0)] = x[2];
+        j[(2, 2)] = x[0] - c;
+    });
+    let flow = neurodyn::continuation::cycles::flow_at(&sys, 2.5);
+    // Onto the attractor, then a period guess from the section returns.
+    let x = neurodyn::integrate::integrate(
+        &flow,
+        &[1.0, 1.0, 0.0],
+        (0.0, 200.0),
+        &neurodyn::integrate::Method::dopri5(1e-10, 1e-12),
+        &neurodyn::integrate::Options::new(),
+    )
+    .unwrap()
+    .last()
+    .to_vec();
+    let t = estimate_period(&flow, &x, 20.0, 1e-3).unwrap().unwrap();
+    let c0 = find_cycle(&flow, &x, t, &CycleOptions::default()).unwrap();
+    assert!(c0.is_stable() && (c0.period - 5.9).abs() < 0.3, "{c0:?}");
+    let opts = CycleContinuationOptions {
+        to: 3.2,
+        ds: 0.02,
+        ds_max: 0.05,
+        ..Default::default()
+    };
+    let br = continue_cycles(&sys, &c0, 2.5, &opts).unwrap();
+    let pd: Vec<_> = br
+        .events
+        .iter()
+        .filter(|e| e.kind == CycleEventKind::PeriodDoubling)
+        .collect();
+    assert_eq!(pd.len(), 1, "{:?}", br.events);
+    assert!((pd[0].p - 2.832).abs() < 0.01, "{:?}", pd[0]);
+    // Before it the cycle attracts; after it a multiplier is below −1.
+    let k = pd[0].index;
+    assert!(br.points[k - 1].cycle.is_stable() && !br.points[k].cycle.is_stable());
+    assert!(br.points[k]
+        .cycle
+        .nontrivial()
+        .iter()
+        .any(|m| m.im == 0.0 && m.re < -1.0));
+}
