@@ -458,7 +458,7 @@ fn estimate_order<'py>(
 
 /// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
 #[pyfunction]
-#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern))]
+#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false))]
 #[allow(clippy::too_many_arguments)]
 fn continuation<'py>(
     py: Python<'py>,
@@ -474,6 +474,7 @@ fn continuation<'py>(
     ds: Option<f64>,
     max_points: usize,
     pattern: Option<&[u8]>,
+    cycles: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let m = rate(w, n, b, activation, &ones(n))?;
     let x0 = floats("x0", x0, n)?;
@@ -498,7 +499,56 @@ fn continuation<'py>(
     let br = py
         .allow_threads(|| continue_branch(&sys, &x0, &opts))
         .map_err(err)?;
+    let cyc = if cycles && !map {
+        use neurodyn::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
+        let span = (start.min(stop), start.max(stop));
+        py.allow_threads(|| cycles_from_hopf(&sys, &br, span, &CycleContinuationOptions::default()))
+            .map_err(err)?
+    } else {
+        None
+    };
     let d = PyDict::new(py);
+    match &cyc {
+        Some(c) => {
+            let e = PyDict::new(py);
+            let col = |f: &dyn Fn(&neurodyn::continuation::cycles::CyclePoint) -> f64| -> Vec<f64> {
+                c.points.iter().map(f).collect()
+            };
+            e.set_item("param", col(&|q| q.p))?;
+            e.set_item("period", col(&|q| q.cycle.period))?;
+            e.set_item(
+                "amplitude",
+                col(&|q| q.cycle.amplitude().into_iter().fold(0.0, f64::max)),
+            )?;
+            e.set_item(
+                "stable",
+                c.points
+                    .iter()
+                    .map(|q| q.cycle.is_stable())
+                    .collect::<Vec<_>>(),
+            )?;
+            e.set_item(
+                "max_abs_multiplier",
+                col(&|q| {
+                    q.cycle
+                        .nontrivial()
+                        .iter()
+                        .map(|m| m.norm())
+                        .fold(0.0, f64::max)
+                }),
+            )?;
+            e.set_item(
+                "events",
+                c.events
+                    .iter()
+                    .map(|v| (v.kind.name(), v.p, v.period))
+                    .collect::<Vec<_>>(),
+            )?;
+            e.set_item("stop", c.stop.clone())?;
+            d.set_item("cycles", e)?;
+        }
+        None => d.set_item("cycles", py.None())?,
+    }
     d.set_item("param", br.points.iter().map(|p| p.p).collect::<Vec<_>>())?;
     let x: Vec<f64> = br.points.iter().flat_map(|p| p.x.clone()).collect();
     d.set_item("x", bytes(py, &x))?;

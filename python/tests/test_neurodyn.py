@@ -111,6 +111,29 @@ def test_cycle_of_a_two_unit_oscillator_against_scipy():
         nd.cycle(0.5 * np.eye(2), [0.1, 0.0])
 
 
+def test_continuation_follows_the_cycle_born_at_a_hopf_point():
+    # x' = -x + g R(θ) tanh(x): the origin loses stability at g cos θ = 1 through a Hopf point
+    # with ω = g sin θ; the cycle branch starts there and grows with g.
+    th = 1.0
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    br = nd.continuation(R, np.zeros(2), param="g", start=1.0, stop=3.0, cycles=True)
+    hopf = [z for z in br["bifurcations"] if z["kind"] == "hopf"]
+    g_h = 1 / np.cos(th)
+    assert len(hopf) == 1 and abs(hopf[0]["param"] - g_h) < 1e-8
+    c = br["cycles"]
+    assert c is not None and len(c["param"]) > 5 and c["stable"].all()
+    assert abs(c["param"][0] - g_h) < 0.01 and c["param"].max() > 2.9
+    assert abs(c["period"][0] - 2 * np.pi / (g_h * np.sin(th))) < 1e-2 * c["period"][0]
+    assert np.all(np.diff(c["amplitude"]) > 0)
+    # A cycle of the branch is a cycle of the flow (scipy).
+    from scipy.integrate import solve_ivp
+    k = len(c["param"]) // 2
+    g = c["param"][k]
+    one = nd.cycle(g * R, np.array([c["amplitude"][k] / 2, 0.0]), period=c["period"][k])
+    assert abs(one["period"] - c["period"][k]) < 1e-6 * c["period"][k]
+    assert nd.continuation(R, np.zeros(2), param="g", start=0.5, stop=0.9, cycles=True)["cycles"] is None
+
+
 def test_eigenvalues_match_numpy():
     A = np.random.default_rng(5).standard_normal((30, 30))
     got = np.sort_complex(nd.eigenvalues(A))

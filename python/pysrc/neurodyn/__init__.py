@@ -292,7 +292,7 @@ def estimate_order(signals, targets, alphas, dt, *, anchor=0, window=None):
 
 
 def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,
-                 max_points=1000, input_pattern=None):
+                 max_points=1000, input_pattern=None, cycles=False):
     """Follow the fixed point near ``x0`` at ``param = start`` towards ``stop`` by pseudo-arclength
     continuation, through folds; detect and locate folds, branch points, Hopf points (with omega and
     the first Lyapunov coefficient l1), flips and Neimark-Sacker points.
@@ -300,14 +300,24 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
     ``param``: ``g`` (W scaled by g), ``bias`` (added to every b_i) or ``input`` (times
     ``input_pattern``, default all ones). Returns a dict: ``param``, ``x`` (points x N), ``stable``,
     ``n_unstable``, ``max_growth``, ``bifurcations`` (list of dicts: kind, param, x, omega, l1).
+
+    ``cycles=True`` (flows): also the limit cycle born at the first Hopf point, followed across
+    the interval by shooting and pseudo-arclength continuation — ``cycles``: a dict of arrays
+    ``param``, ``period``, ``amplitude``, ``stable``, ``max_abs_multiplier`` (nontrivial Floquet
+    multipliers), ``events`` (list of (kind, param, period): cycle_fold, period_doubling,
+    neimark_sacker, infinite_period) and ``stop``; None without a Hopf point.
     """
     W, n = _square(W)
     x0 = _vec(x0, "x0", n)
     d = _native.continuation(W.tobytes(), n, x0.tobytes(), _opt(b, "b", n), activation, str(param),
                              float(start), float(stop), bool(map),
                              None if ds is None else float(ds), int(max_points),
-                             _opt(input_pattern, "input_pattern", n))
+                             _opt(input_pattern, "input_pattern", n), bool(cycles))
     m = len(d["param"])
+    cyc = d["cycles"]
+    if cyc is not None:
+        cyc = {k: (np.array(v, dtype=bool) if k == "stable" else np.array(v))
+               if k not in ("events", "stop") else v for k, v in cyc.items()}
     for z in d["bifurcations"]:
         z["x"] = _arr(z["x"], (n,))
     return {
@@ -317,6 +327,7 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
         "n_unstable": np.array(d["n_unstable"], dtype=np.int64),
         "max_growth": np.array(d["max_growth"]),
         "bifurcations": d["bifurcations"],
+        "cycles": cyc,
     }
 
 

@@ -47,7 +47,7 @@ def estimate_order(
 def continuation(
     W: ArrayLike, x0: ArrayLike, *, param: str = ..., start: float, stop: float,
     b: Optional[ArrayLike] = ..., activation: str = ..., map: bool = ..., ds: Optional[float] = ...,
-    max_points: int = ..., input_pattern: Optional[ArrayLike] = ...,
+    max_points: int = ..., input_pattern: Optional[ArrayLike] = ..., cycles: bool = ...,
 ) -> dict[str, Any]: ...
 def load_checkpoint(path: Union[str, PathLike[str]]) -> dict[str, Any]: ...
 def stability_sweep(config: Union[str, PathLike[str]], out: Optional[Union[str, PathLike[str]]] = ...,
