@@ -945,6 +945,27 @@ impl std::fmt::Debug for StepCallback {
     }
 }
 
+/// A progress indicator for work of unknown length (a Newton–Krylov solve, a batch of fits):
+/// `what` and the elapsed time, on a terminal as a spinner and otherwise as a plain line every
+/// [`LOG_EVERY`] ([`progress_bar`]'s rule); hidden with `quiet`. Call `finish_and_clear` after.
+pub fn spinner(quiet: bool, what: &str) -> indicatif::ProgressBar {
+    let b = progress_bar(quiet, 0, "");
+    if quiet {
+        return b;
+    }
+    let template = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        "{spinner} [{elapsed_precise}] {msg}"
+    } else {
+        "[{elapsed_precise}] {msg} (still working)"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        b.set_style(style);
+    }
+    b.set_message(what.to_string());
+    b.enable_steady_tick(std::time::Duration::from_secs(1));
+    b
+}
+
 /// How often a progress bar writes a line when stderr is not a terminal.
 pub const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 

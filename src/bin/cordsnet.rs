@@ -9,8 +9,7 @@ use neurodyn::cordsnet::fit::CordsRun;
 use neurodyn::cordsnet::spec::NetSpec;
 use neurodyn::cordsnet::Arch;
 use neurodyn::data::Dataset;
-use neurodyn::io::Outputs;
-use neurodyn::io::{progress_bar, TableFormat};
+use neurodyn::io::{progress_bar, Outputs, TableFormat};
 use neurodyn::krylov::{arnoldi, LinearOperator, NewtonKrylovOptions};
 use neurodyn::Error;
 use std::path::PathBuf;
@@ -219,7 +218,9 @@ fn run(a: Args) -> Result<(), Error> {
             let fmt = TableFormat::from_path(&out)?;
             neurodyn::io::check_output("out", &out)?;
             let (net, img) = net.build()?;
+            let bar = neurodyn::io::spinner(a.quiet, "steady state and spectra");
             let ss = net.steady_state(&img, 100, m, k, &NewtonKrylovOptions::default())?;
+            bar.finish_and_clear();
             ss.table().write(&out, fmt)?;
             if !a.quiet {
                 eprintln!(

@@ -93,7 +93,9 @@ fn anru_pipeline(args: &Args, path: &std::path::Path) -> Result<(), Error> {
         seed: args.seed,
         ..AnruOrderOptions::default()
     };
+    let bar = neurodyn::io::spinner(args.quiet, "ANRU responses and their orders");
     let r = anru_orders(&model, &u, &opts)?;
+    bar.finish_and_clear();
     let [per, mean, responses] = r.tables(&opts);
     per.write(&args.out, fmt)?;
     mean.write(&suffixed(&args.out, "mean.csv"), TableFormat::Csv)?;
@@ -131,7 +133,9 @@ fn run(args: Args) -> Result<(), Error> {
         let tgt = read_signals(target, "target")?;
         let alphas = neurodyn::io::parse_range(&args.alphas, "alphas", 1)?;
         let window = parse_window(&args.window)?;
+        let bar = neurodyn::io::spinner(args.quiet, "fitting the fractional orders");
         let table = estimate_orders(&sig, &tgt, &alphas, dt, args.anchor, window)?;
+        bar.finish_and_clear();
         table.write(&args.out, TableFormat::from_path(&args.out)?)?;
         if !args.quiet {
             let best = table.f64s("alpha").unwrap_or_default();
