@@ -113,6 +113,47 @@ pub(crate) struct Pass {
     pub(crate) max: Vec<f64>,
 }
 
+/// `steps` classical Runge–Kutta steps of size h from x0: `stage(s)` sees every stage state, and
+/// `step(k, x)` the state after step k + 1 (a trajectory that leaves the finite numbers is a failed
+/// run). Returns the end state.
+fn rk4<M: Model + ?Sized>(
+    model: &M,
+    x0: &[f64],
+    h: f64,
+    steps: usize,
+    mut stage: impl FnMut(&[f64]),
+    mut step: impl FnMut(usize, &[f64]),
+) -> Result<Vec<f64>> {
+    let n = x0.len();
+    let (mut x, mut s) = (x0.to_vec(), vec![0.0; n]);
+    let mut k = [vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+    for j in 0..steps {
+        let t = j as f64 * h;
+        for (st, c) in [0.0, 0.5, 0.5, 1.0].into_iter().enumerate() {
+            if st == 0 {
+                s.copy_from_slice(&x);
+            } else {
+                for i in 0..n {
+                    s[i] = x[i] + c * h * k[st - 1][i];
+                }
+            }
+            stage(&s);
+            model.rhs(t + c * h, &s, &mut k[st]);
+        }
+        for i in 0..n {
+            x[i] += h / 6.0 * (k[0][i] + 2.0 * k[1][i] + 2.0 * k[2][i] + k[3][i]);
+        }
+        if !x.iter().all(|v| v.is_finite()) {
+            return Err(Error::failed(
+                "cycle",
+                format!("the trajectory left the finite numbers at t = {}", t + h),
+            ));
+        }
+        step(j, &x);
+    }
+    Ok(x)
+}
+
 pub(crate) fn flow_pass<M: Model + ?Sized>(
     model: &M,
     x0: &[f64],
@@ -123,39 +164,25 @@ pub(crate) fn flow_pass<M: Model + ?Sized>(
     crate::memory::check("steps", steps as u128 * 4 * n as u128 * 8, None)?;
     let h = period / steps as f64;
     let mut stages = Vec::with_capacity(steps * 4 * n);
-    let (mut x, mut s) = (x0.to_vec(), vec![0.0; n]);
-    let mut k = [vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]];
     let (mut min, mut max) = (x0.to_vec(), x0.to_vec());
-    for step in 0..steps {
-        let t = step as f64 * h;
-        for (stage, c) in [0.0, 0.5, 0.5, 1.0].into_iter().enumerate() {
-            if stage == 0 {
-                s.copy_from_slice(&x);
-            } else {
-                for i in 0..n {
-                    s[i] = x[i] + c * h * k[stage - 1][i];
-                }
+    let end = rk4(
+        model,
+        x0,
+        h,
+        steps,
+        |s| stages.extend_from_slice(s),
+        |_, x| {
+            for i in 0..n {
+                min[i] = min[i].min(x[i]);
+                max[i] = max[i].max(x[i]);
             }
-            stages.extend_from_slice(&s);
-            model.rhs(t + c * h, &s, &mut k[stage]);
-        }
-        for i in 0..n {
-            x[i] += h / 6.0 * (k[0][i] + 2.0 * k[1][i] + 2.0 * k[2][i] + k[3][i]);
-            min[i] = min[i].min(x[i]);
-            max[i] = max[i].max(x[i]);
-        }
-        if !x.iter().all(|v| v.is_finite()) {
-            return Err(Error::failed(
-                "cycle",
-                format!("the trajectory left the finite numbers at t = {}", t + h),
-            ));
-        }
-    }
+        },
+    )?;
     Ok(Pass {
         n,
         h,
         stages,
-        end: x,
+        end,
         min,
         max,
     })
@@ -176,7 +203,7 @@ impl Pass {
                 if stage == 0 {
                     arg.copy_from(&y);
                 } else {
-                    let prev = ks[stage - 1].clone();
+                    let prev = &ks[stage - 1];
                     for j in 0..k {
                         for i in 0..n {
                             arg[(i, j)] = y[(i, j)] + c * h * prev[(i, j)];
@@ -236,7 +263,7 @@ impl Pass {
     }
 }
 
-/// J(t, x) V: one JVP for a single column, the model's block product otherwise.
+/// J(t, x) V: one JVP for a single contiguous column, the model's block product otherwise.
 fn jac_times<M: Model + ?Sized>(
     model: &M,
     t: f64,
@@ -245,15 +272,14 @@ fn jac_times<M: Model + ?Sized>(
     mut out: MatMut<'_, f64>,
 ) {
     if v.ncols() == 1 {
-        let col: Vec<f64> = (0..v.nrows()).map(|i| v[(i, 0)]).collect();
-        let mut o = vec![0.0; col.len()];
-        model.jvp(t, x, &col, &mut o);
-        for (i, oi) in o.into_iter().enumerate() {
-            out[(i, 0)] = oi;
+        if let (Some(vc), Some(oc)) = (
+            v.col(0).try_as_col_major(),
+            out.as_mut().col_mut(0).try_as_col_major_mut(),
+        ) {
+            return model.jvp(t, x, vc.as_slice(), oc.as_slice_mut());
         }
-    } else {
-        model.jac_mul_mat(t, x, v, out.as_mut());
     }
+    model.jac_mul_mat(t, x, v, out);
 }
 
 /// The monodromy matrix M = ∂φ_T/∂x₀ of a flow from x₀ over [0, T] (`steps` Runge–Kutta steps)
@@ -454,10 +480,8 @@ pub fn estimate_period<M: Model + ?Sized>(
     crate::error::ensure_positive("time", time)?;
     let n = model.dim();
     let steps = (time / dt).ceil() as usize;
-    crate::memory::check("time", steps as u128 * 16, None)?;
     let mut f0 = vec![0.0; n];
     model.rhs(0.0, x, &mut f0);
-    let pass = flow_pass(model, x, steps as f64 * dt, steps)?;
     let section = |s: &[f64]| -> f64 {
         s.iter()
             .zip(x)
@@ -465,27 +489,29 @@ pub fn estimate_period<M: Model + ?Sized>(
             .map(|((a, b), f)| (a - b) * f)
             .sum()
     };
+    // Upward crossings of the section (time, distance from x), and the orbit's size.
     let mut crossings: Vec<(f64, f64)> = vec![];
-    let mut prev = 0.0;
-    for k in 1..steps {
-        let s = &pass.stages[k * 4 * n..k * 4 * n + n];
-        let v = section(s);
-        if prev < 0.0 && v >= 0.0 {
-            let t = (k as f64 - v / (v - prev)) * dt;
-            let d = inf_norm(&s.iter().zip(x).map(|(a, b)| a - b).collect::<Vec<_>>());
-            crossings.push((t, d));
-        }
-        prev = v;
-    }
+    let (mut prev, mut size) = (0.0, 0.0f64);
+    rk4(
+        model,
+        x,
+        dt,
+        steps,
+        |_| {},
+        |j, s| {
+            let v = section(s);
+            let d = s
+                .iter()
+                .zip(x)
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            size = size.max(d);
+            if j > 0 && prev < 0.0 && v >= 0.0 {
+                crossings.push(((j as f64 + 1.0 - v / (v - prev)) * dt, d));
+            }
+            prev = v;
+        },
+    )?;
     // The first return about as close as the closest one (later ones are multiples of it).
-    let size = inf_norm(
-        &pass
-            .max
-            .iter()
-            .zip(&pass.min)
-            .map(|(a, b)| a - b)
-            .collect::<Vec<_>>(),
-    );
     let closest = crossings.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
     Ok(crossings
         .iter()

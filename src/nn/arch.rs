@@ -87,27 +87,29 @@ impl ArchSpec {
             Arch::SmallVgg => "small-vgg",
             Arch::StaticOrganics => "static-organics",
         };
+        let arch = self.arch;
+        let refuse = |field: &str, value: String, layer: &str, owner: Arch| {
+            let problem = format!(
+                "{value}: `{}` has no {layer} ({} has)",
+                name(arch),
+                name(owner)
+            );
+            Err(Error::invalid(field, problem))
+        };
         if let Some(h) = hidden {
-            if self.arch != Arch::StaticOrganics {
-                return Err(Error::invalid(
+            if arch != Arch::StaticOrganics {
+                return refuse(
                     "hidden",
-                    format!(
-                        "{h}: `{}` has no hidden layer (static-organics has)",
-                        name(self.arch)
-                    ),
-                ));
+                    h.to_string(),
+                    "hidden layer",
+                    Arch::StaticOrganics,
+                );
             }
             self.hidden = h;
         }
         if let Some(d) = dropout {
-            if self.arch != Arch::SmallAlexnet {
-                return Err(Error::invalid(
-                    "dropout",
-                    format!(
-                        "{d}: `{}` has no dropout (small-alexnet has)",
-                        name(self.arch)
-                    ),
-                ));
+            if arch != Arch::SmallAlexnet {
+                return refuse("dropout", d.to_string(), "dropout", Arch::SmallAlexnet);
             }
             self.dropout = d;
         }
