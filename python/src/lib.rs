@@ -510,33 +510,7 @@ fn continuation<'py>(
     let d = PyDict::new(py);
     match &cyc {
         Some(c) => {
-            let e = PyDict::new(py);
-            let col = |f: &dyn Fn(&neurodyn::continuation::cycles::CyclePoint) -> f64| -> Vec<f64> {
-                c.points.iter().map(f).collect()
-            };
-            e.set_item("param", col(&|q| q.p))?;
-            e.set_item("period", col(&|q| q.cycle.period))?;
-            e.set_item(
-                "amplitude",
-                col(&|q| q.cycle.amplitude().into_iter().fold(0.0, f64::max)),
-            )?;
-            e.set_item(
-                "stable",
-                c.points
-                    .iter()
-                    .map(|q| q.cycle.is_stable())
-                    .collect::<Vec<_>>(),
-            )?;
-            e.set_item(
-                "max_abs_multiplier",
-                col(&|q| {
-                    q.cycle
-                        .nontrivial()
-                        .iter()
-                        .map(|m| m.norm())
-                        .fold(0.0, f64::max)
-                }),
-            )?;
+            let e = table_dict(py, c.table())?;
             e.set_item(
                 "events",
                 c.events
@@ -659,7 +633,11 @@ fn stability_sweep<'py>(
         }
     };
     let _ = worker.join();
-    let t = results_table(&rows);
+    table_dict(py, results_table(&rows))
+}
+
+/// A table as a dict of column name → list (what pandas' DataFrame takes).
+fn table_dict<'py>(py: Python<'py>, t: neurodyn::io::Table) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, col) in t.columns {
         match col {

@@ -222,31 +222,7 @@ fn bad_input_corpus() {
         case("train-cnn", "--epochs 1 --out a-file/sub", "out"),
     ];
     assert!(cases.len() >= 40);
-    let limit = has_prlimit();
-    for c in &cases {
-        let before = snapshot(d);
-        let mut cmd = if c.limited && limit {
-            let mut k = Command::new("prlimit");
-            k.arg("--as=6442450944").arg(bin(c.bin));
-            k
-        } else {
-            Command::new(bin(c.bin))
-        };
-        let out = cmd.args(&c.args).arg("-q").current_dir(d).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        let what = format!("{} {}", c.bin, c.args.join(" "));
-        assert_eq!(out.status.code(), Some(c.code), "{what}: {err}");
-        assert!(
-            !err.contains("panicked") && !err.contains("memory allocation"),
-            "{what}: {err}"
-        );
-        assert!(
-            err.contains(c.field),
-            "{what}: `{err}` does not name `{}`",
-            c.field
-        );
-        assert_eq!(snapshot(d), before, "{what} changed the folder");
-    }
+    run_corpus(d, &cases);
 }
 
 /// Interop: float32 `.npy` (what torch users save) is widened exactly; integers are refused
@@ -588,8 +564,34 @@ fn hardening_ii_corpus() {
             "from",
         ),
     ];
+    run_corpus(d, &cases);
+}
+
+/// A long run is never silent: when stderr is a file, the progress bar writes a plain line
+/// (elapsed, percentage, the estimate of what is left) every NEURODYN_LOG_EVERY seconds.
+#[test]
+fn long_runs_report_progress_when_stderr_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("lyapunov"))
+        .args(["--steps", "12000", "--out"])
+        .arg(dir.path().join("l.csv"))
+        .env("NEURODYN_LOG_EVERY", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("steps") && l.contains('%') && l.contains("left"))
+        .unwrap_or_else(|| panic!("no progress line in `{err}`"));
+    assert!(line.starts_with("[00:00:0"), "{line}");
+}
+
+/// Runs every case in `d` (with `-q`; size cases under a 6 GiB address-space limit when `prlimit`
+/// exists): its exit code, no panic or abort, the field named, the folder unchanged.
+fn run_corpus(d: &Path, cases: &[Case]) {
     let limit = has_prlimit();
-    for c in &cases {
+    for c in cases {
         let before = snapshot(d);
         let mut cmd = if c.limited && limit {
             let mut k = Command::new("prlimit");
@@ -613,24 +615,4 @@ fn hardening_ii_corpus() {
         );
         assert_eq!(snapshot(d), before, "{what} changed the folder");
     }
-}
-
-/// A long run is never silent: when stderr is a file, the progress bar writes a plain line
-/// (elapsed, percentage, the estimate of what is left) every NEURODYN_LOG_EVERY seconds.
-#[test]
-fn long_runs_report_progress_when_stderr_is_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin("lyapunov"))
-        .args(["--steps", "12000", "--out"])
-        .arg(dir.path().join("l.csv"))
-        .env("NEURODYN_LOG_EVERY", "0")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.contains("steps") && l.contains('%') && l.contains("left"))
-        .unwrap_or_else(|| panic!("no progress line in `{err}`"));
-    assert!(line.starts_with("[00:00:0"), "{line}");
 }

@@ -304,7 +304,7 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
     ``cycles=True`` (flows): also the limit cycle born at the first Hopf point, followed across
     the interval by shooting and pseudo-arclength continuation — ``cycles``: a dict of arrays
     ``param``, ``period``, ``amplitude``, ``stable``, ``max_abs_multiplier`` (nontrivial Floquet
-    multipliers), ``events`` (list of (kind, param, period): cycle_fold, period_doubling,
+    multipliers), ``residual``, ``min_i``/``max_i`` (unit i's range along the orbit), ``events`` (list of (kind, param, period): cycle_fold, period_doubling,
     neimark_sacker, infinite_period) and ``stop``; None without a Hopf point.
     """
     W, n = _square(W)
