@@ -41,6 +41,10 @@ pub enum Error {
     /// reported an error. `what` names the stage ("lyapunov", "training", "device", …).
     #[error("{what} failed: {problem}")]
     Failed { what: String, problem: String },
+    /// The run was interrupted ([`crate::io::interrupt`]: Ctrl-C in Python) at a safe point:
+    /// what it finished is kept (journals, completed epochs) and rerunning resumes from there.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -62,6 +66,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid { .. } | Error::Integrate(IntegrateError::InvalidOption { .. }) => 2,
+            Error::Interrupted(_) => 130,
             _ => 1,
         }
     }

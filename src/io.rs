@@ -889,6 +889,49 @@ pub fn write_npy_array<D: ndarray::Dimension>(
     write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
 }
 
+static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks the running work to stop at its next safe point (between epochs' minibatches, trials,
+/// grid values, continuation points, starts): it then returns [`Error::Interrupted`] with what it
+/// finished kept, so that rerunning resumes. The Python package calls this on Ctrl-C.
+pub fn interrupt() {
+    INTERRUPT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Clears a request of [`interrupt`] (before a new run starts).
+pub fn clear_interrupt() {
+    INTERRUPT.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `Err(Error::Interrupted)` once [`interrupt`] was called; `what` says what was kept.
+pub fn check_interrupt(what: &str) -> Result<()> {
+    if INTERRUPT.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::Interrupted(what.to_string()));
+    }
+    Ok(())
+}
+
+static OBSERVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static OBSERVED: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// From now on, progress bars draw nothing and the latest one can be read with
+/// [`observed_progress`] (the Python package draws it its own way: tqdm in a terminal or Jupyter).
+pub fn observe_progress(on: bool) {
+    OBSERVE.store(on, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(mut g) = OBSERVED.lock() {
+        *g = None;
+    }
+}
+
+/// The latest progress bar's state under [`observe_progress`]: position, length (none for a
+/// spinner), message.
+pub fn observed_progress() -> Option<(u64, Option<u64>, String)> {
+    let g = OBSERVED.lock().ok()?;
+    let b = g.as_ref()?;
+    let len = b.length().filter(|&l| l > 0);
+    Some((b.position(), len, b.message()))
+}
+
 /// The progress bar of every long command: hidden with `quiet`; on a terminal, drawn on stderr
 /// as `{spinner} [{elapsed_precise}] {bar:40} ` followed by `tail` (e.g. `"{pos}/{len} {msg}"`);
 /// when stderr is a file or a pipe (a batch job, a log), one plain line every
@@ -897,6 +940,14 @@ pub fn write_npy_array<D: ndarray::Dimension>(
 pub fn progress_bar(quiet: bool, len: u64, tail: &str) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::io::IsTerminal;
+    if OBSERVE.load(std::sync::atomic::Ordering::Relaxed) {
+        let b = ProgressBar::hidden();
+        b.set_length(len);
+        if let Ok(mut g) = OBSERVED.lock() {
+            *g = Some(b.clone());
+        }
+        return b;
+    }
     if quiet {
         return ProgressBar::hidden();
     }
@@ -1076,25 +1127,4 @@ pub fn suffixed(out: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 pub enum Outputs {
     Staged,
     AsTheyCome,
-}
-
-/// A command's `main`: parse the arguments, run, report (a JSON line on stdout with `json`),
-/// and turn the result into the exit code (0, 2 invalid input, 1 failed run), committing or
-/// discarding staged outputs. `faer_seq`: faer runs single-threaded (the command parallelises
-/// across work items with rayon, where faer's own threads only add overhead).
-pub fn cli_main<A: clap::Parser>(
-    outputs: impl Fn(&A) -> Outputs,
-    faer_seq: bool,
-    json: impl Fn(&A) -> bool,
-    run: impl FnOnce(A) -> Result<()>,
-) -> std::process::ExitCode {
-    if faer_seq {
-        faer::set_global_parallelism(faer::Par::Seq);
-    }
-    let args = A::parse();
-    if outputs(&args) == Outputs::Staged {
-        stage_outputs();
-    }
-    let json = json(&args);
-    exit_with(run(args), json)
 }

@@ -25,6 +25,7 @@
 //! | [`learn`] | the one training driver (epochs, schedules, the non-finite-loss rule, checkpoints with a versioned run state, resume, failpoints) and the optimisers every trainer shares |
 //! | [`memory`] | memory estimates checked before allocating |
 //! | [`seed`] | per-trial seed derivation (sweep and trainer) |
+//! | [`cli`] | the binaries' command lines as a library (one module per binary: arguments, defaults, checks, run), callable by name ([`cli::run_named`]) — what the Python package runs |
 //! | [`train`] | trainable cells (one file each, one registry), BPTT on the CPU (f64/f32) and in wgpu compute shaders, checkpoints that the analyses load, resumable runs |
 //! | [`preset`] | TOML model presets |
 //! | [`io`] | `.npy` reading with validation, Parquet/CSV tables, atomic (temp file + rename) writes |
@@ -34,6 +35,7 @@
 //! Equations in these docs are `$…$` TeX; `docs/katex-header.html` renders them
 //! (`RUSTDOCFLAGS="--html-in-header docs/katex-header.html" cargo doc --no-deps`).
 
+pub mod cli;
 pub mod continuation;
 pub mod cordsnet;
 pub mod cycles;

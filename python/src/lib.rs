@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 fn err(e: Error) -> PyErr {
     match e.exit_code() {
         2 => PyValueError::new_err(e.to_string()),
+        130 => PyKeyboardInterrupt::new_err(e.to_string()),
         _ => PyRuntimeError::new_err(e.to_string()),
     }
 }
@@ -561,12 +562,18 @@ fn continuation<'py>(
     Ok(d)
 }
 
-/// A checkpoint's tensors: name → (shape, float64 bytes), plus its metadata.
+/// A checkpoint's tensors: name → (shape, float64 bytes), plus its metadata; the file is first
+/// loaded as a recurrent cell's checkpoint (which validates it).
 #[pyfunction]
 fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDict>> {
+    neurodyn::train::checkpoint::load::<f64>(std::path::Path::new(path)).map_err(err)?;
+    read_tensors(py, path)
+}
+
+/// Any safetensors file's tensors (name → (shape, float64 bytes)) and metadata.
+#[pyfunction]
+fn read_tensors<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDict>> {
     let p = std::path::Path::new(path);
-    // Loading the network first validates the file as a checkpoint of a known cell.
-    neurodyn::train::checkpoint::load::<f64>(p).map_err(err)?;
     let meta = neurodyn::tensor::safetensors::read_metadata(p).map_err(err)?;
     let d = PyDict::new(py);
     for (name, shape, v) in neurodyn::tensor::safetensors::read_tensors(p).map_err(err)? {
@@ -582,58 +589,92 @@ fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyDi
     Ok(out)
 }
 
-/// The ORGaNICs stability sweep of a TOML configuration into `out` (resumable: the per-trial
-/// journal there), on `threads` threads; returns the results table as columns. Ctrl-C stops it
-/// within a trial's time (KeyboardInterrupt), the finished trials staying in the journal.
+/// Runs the binary called `name` on `argv` (its flags, without the program name) in this process:
+/// the binary's parsing, defaults, checks and files ([`neurodyn::cli::run_named`]), on `threads`
+/// threads, in a worker thread while this one waits with the GIL released. Ctrl-C asks the run to
+/// stop at its next safe point ([`neurodyn::io::interrupt`]: what it finished is kept, rerunning
+/// resumes) and raises KeyboardInterrupt. `progress(position, length or None, message)` is called
+/// about ten times a second while it runs.
 #[pyfunction]
-#[pyo3(signature = (config, out, threads))]
-fn stability_sweep<'py>(
-    py: Python<'py>,
-    config: &str,
-    out: &str,
+#[pyo3(signature = (name, argv, threads=None, progress=None))]
+fn command(
+    py: Python<'_>,
+    name: &str,
+    argv: Vec<String>,
     threads: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
-    use neurodyn::sweep::{finish, results_table, run_jobs_cancellable, SweepConfig};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    let cfg = SweepConfig::from_toml(config, "config").map_err(err)?;
-    cfg.validate().map_err(err)?;
-    let dir = std::path::PathBuf::from(out);
+    progress: Option<PyObject>,
+) -> PyResult<()> {
+    use std::sync::mpsc::RecvTimeoutError;
     let pool = rayon_pool(threads)?;
-    let cancel = Arc::new(AtomicBool::new(false));
+    neurodyn::io::clear_interrupt();
+    neurodyn::io::observe_progress(progress.is_some());
     let (tx, rx) = std::sync::mpsc::channel();
     let worker = {
-        let (cfg, dir, cancel) = (cfg.clone(), dir.clone(), cancel.clone());
+        let name = name.to_string();
         std::thread::spawn(move || {
-            let r = pool.install(|| {
-                run_jobs_cancellable(&cfg, &dir, (0, 1), &|_, _| {}, &cancel)
-                    .and_then(|_| finish(&cfg, &dir))
-            });
-            let _ = tx.send(r);
+            let _ = tx.send(pool.install(|| neurodyn::cli::run_named(&name, &argv)));
         })
     };
     let rx = std::sync::Mutex::new(rx);
-    let rows = loop {
+    let result = loop {
         let got = py.allow_threads(|| match rx.lock() {
             Ok(r) => r.recv_timeout(std::time::Duration::from_millis(100)),
-            Err(_) => Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            Err(_) => Err(RecvTimeoutError::Disconnected),
         });
         match got {
-            Ok(r) => break r.map_err(err)?,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = py.check_signals() {
-                    cancel.store(true, Ordering::Relaxed);
+            Ok(r) => break r.map_err(err),
+            Err(RecvTimeoutError::Timeout) => {
+                let poll = || -> PyResult<()> {
+                    py.check_signals()?;
+                    if let (Some(cb), Some((pos, len, msg))) =
+                        (&progress, neurodyn::io::observed_progress())
+                    {
+                        cb.call1(py, (pos, len, msg))?;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = poll() {
+                    // Ctrl-C (or a failing progress callback): stop the run at its next safe
+                    // point, wait for it, raise.
+                    neurodyn::io::interrupt();
                     py.allow_threads(|| {
                         let _ = worker.join();
                     });
+                    neurodyn::io::observe_progress(false);
                     return Err(e);
                 }
             }
-            Err(_) => return Err(PyRuntimeError::new_err("the sweep worker stopped")),
+            Err(_) => break Err(PyRuntimeError::new_err(format!("`{name}` stopped unexpectedly"))),
         }
     };
     let _ = worker.join();
-    table_dict(py, results_table(&rows))
+    if let (Some(cb), Some((pos, len, msg))) = (&progress, neurodyn::io::observed_progress()) {
+        cb.call1(py, (pos, len, msg))?;
+    }
+    neurodyn::io::observe_progress(false);
+    result
+}
+
+/// Logits of a `train-cnn` checkpoint on `b` 28 × 28 images (grey levels in [0, 1]).
+#[pyfunction]
+fn cnn_predict<'py>(
+    py: Python<'py>,
+    path: &str,
+    images: &[u8],
+    b: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let x = floats("images", images, b * 28 * 28)?;
+    let p = std::path::PathBuf::from(path);
+    let logits = py
+        .allow_threads(|| neurodyn::nn::fit::predict(&p, &x, b))
+        .map_err(err)?;
+    Ok(bytes(py, &logits))
+}
+
+/// The `--help` text of the binary called `name` (the Python functions' docstrings).
+#[pyfunction]
+fn command_help(name: &str) -> PyResult<String> {
+    neurodyn::cli::help(name).map_err(err)
 }
 
 /// A table as a dict of column name → list (what pandas' DataFrame takes).
@@ -883,6 +924,14 @@ fn sweep_config(name: &str) -> PyResult<&'static str> {
     }
 }
 
+/// The number of trials of a sweep configuration (TOML text), validated.
+#[pyfunction]
+fn sweep_trials(config: &str) -> PyResult<usize> {
+    let cfg = neurodyn::sweep::SweepConfig::from_toml(config, "config").map_err(err)?;
+    cfg.validate().map_err(err)?;
+    Ok(cfg.jobs())
+}
+
 /// Raises KeyboardInterrupt if Ctrl-C arrived (for long Python-side loops).
 #[pyfunction]
 fn check_signals(py: Python<'_>) -> PyResult<()> {
@@ -903,9 +952,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(estimate_order, m)?)?;
     m.add_function(wrap_pyfunction!(continuation, m)?)?;
     m.add_function(wrap_pyfunction!(load_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(read_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(check_signals, m)?)?;
-    m.add_function(wrap_pyfunction!(stability_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(command, m)?)?;
+    m.add_function(wrap_pyfunction!(command_help, m)?)?;
+    m.add_function(wrap_pyfunction!(cnn_predict, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_config, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_trials, m)?)?;
     m.add_function(wrap_pyfunction!(organics, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_fixed_points, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_lyapunov, m)?)?;

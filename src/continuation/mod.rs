@@ -735,6 +735,7 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
             break Stop::Range;
         }
         raw.push((y1, t1));
+        crate::io::check_interrupt("continuation stopped")?;
         if let Some(cb) = &opts.progress {
             cb(raw.len());
         }

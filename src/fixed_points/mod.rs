@@ -266,12 +266,18 @@ pub fn find_fixed_points<M: Model + ?Sized>(
         // Each solve parallelises its own Jacobian-vector products.
         starts
             .iter()
-            .map(|s| newton_krylov_point(model, s, &opts.newton).inspect(|_| tick()))
+            .map(|s| {
+                crate::io::check_interrupt("fixed-point search stopped")?;
+                newton_krylov_point(model, s, &opts.newton).inspect(|_| tick())
+            })
             .collect::<Result<_>>()?
     } else {
         starts
             .par_iter()
-            .map(|s| newton(model, s, &opts.newton).inspect(|_| tick()))
+            .map(|s| {
+                crate::io::check_interrupt("fixed-point search stopped")?;
+                newton(model, s, &opts.newton).inspect(|_| tick())
+            })
             .collect::<Result<_>>()?
     };
     let median: Vec<f64> = (0..n)

@@ -354,8 +354,6 @@ fn write_metrics<R: EpochRow>(out: &Path, rows: &[R]) -> Result<()> {
     t.write(&out.join("metrics.parquet"), TableFormat::Parquet)
 }
 
-/// Trains the remaining epochs of `learner` (see the module documentation) and returns every
-/// row, the restored ones first.
 /// [`fit`] as the training commands run it: a progress bar over the remaining minibatches (the
 /// running loss, the last epoch's summary; hidden with `quiet`), then the last epoch's summary
 /// and the files written, on stderr.
@@ -394,6 +392,9 @@ pub fn fit_with_bar<L: Learner>(learner: &mut L, quiet: bool) -> Result<Vec<L::R
     Ok(rows)
 }
 
+/// Trains the remaining epochs of `learner` (see the module documentation) and returns every
+/// row, the restored ones first. Before every minibatch it honours [`crate::io::interrupt`]: the
+/// partial epoch is dropped, the completed ones stay in `out`, and rerunning resumes.
 pub fn fit<L: Learner>(
     learner: &mut L,
     progress: &mut dyn FnMut(Progress<L::Row>),
@@ -410,6 +411,9 @@ pub fn fit<L: Learner>(
         let steps = learner.steps(epoch);
         let mut totals = EpochTotals::default();
         for step in 0..steps {
+            crate::io::check_interrupt(
+                "training stopped; the completed epochs are in the output folder (rerun to resume)",
+            )?;
             let s = learner.step(epoch, step, lr)?;
             if !s.loss.is_finite() {
                 return Err(Error::failed(

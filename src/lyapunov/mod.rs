@@ -606,6 +606,7 @@ fn benettin(
         }
         if let Some(cb) = &opts.progress {
             (cb.0)(s + 1);
+            crate::io::check_interrupt("Lyapunov spectrum stopped")?;
         }
     }
     let raw: Vec<f64> = acc.sum.iter().map(|s| s / acc.time).collect();

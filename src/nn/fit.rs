@@ -486,6 +486,35 @@ pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
     Ok((config, net))
 }
 
+/// Logits (`b × classes`, row-major) of the `train-cnn` checkpoint at `path` on `b` 28 × 28
+/// images given as grey levels in [0, 1], standardised here with the training set's mean and
+/// deviation as in training; evaluation mode (running BatchNorm statistics, no dropout).
+pub fn predict(path: &Path, pixels: &[f64], b: usize) -> Result<Vec<f64>> {
+    if pixels.len() != b * 28 * 28 {
+        return Err(Error::invalid(
+            "images",
+            format!("{} values for {b} images of 28 × 28", pixels.len()),
+        ));
+    }
+    if let Some(v) = pixels.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::invalid(
+            "images",
+            format!("grey level {v} outside [0, 1] (divide 8-bit images by 255)"),
+        ));
+    }
+    let (config, mut net) = load::<f32>(path)?;
+    let (m, s) = config.dataset.mean_std();
+    let x: Vec<f32> = pixels.iter().map(|&v| ((v - m) / s) as f32).collect();
+    let mut out = Vec::with_capacity(b * 10);
+    const CHUNK: usize = 256;
+    for (i, chunk) in x.chunks(CHUNK * 28 * 28).enumerate() {
+        let k = chunk.len() / (28 * 28);
+        let logits = net.forward(chunk, k, false, i as u64);
+        out.extend(logits.iter().map(|&v| v as f64));
+    }
+    Ok(out)
+}
+
 /// Fills `net` (and the optimiser state) from the checkpoint at `path`, checking every tensor's
 /// presence and shape.
 fn load_into<F: super::Real>(

@@ -94,6 +94,7 @@ pub fn evaluate_scaling(
     let results: Vec<(bool, u64, f64)> = (0..opts.trials)
         .into_par_iter()
         .map(|k| {
+            crate::io::check_interrupt("grid search stopped; the journal keeps the finished values of s")?;
             let (cols, trial, noise) = seeded_trial(task, opts.seed, k)?;
             let out = simulate(&net, &cols, &opts.sim, noise)?;
             let ok = lif_correct(task, &out.output, out.dt, trial.2);

@@ -17,6 +17,8 @@ pub struct Report<'a> {
     pub neuron: String,
     pub out: &'a Path,
     pub quiet: bool,
+    /// The units whose membrane voltage one simulated trial recorded (`voltage.csv/.parquet`).
+    pub voltage_units: &'a [usize],
 }
 
 /// Checks, before the work, that the report's files (the grid's, or one trial's with `single`)
@@ -296,6 +298,19 @@ pub fn write_single(a: &Report, s: f64, c: &Comparison) -> Result<()> {
         .push("rate_output", Column::F64(c.rate_output.clone()))
         .push("lif_output", Column::F64(c.lif_on_grid.clone()));
         r.write(&a.out.join("rate_output.csv"), TableFormat::Csv)?;
+        if !a.voltage_units.is_empty() {
+            let k = a.voltage_units.len();
+            let mut v = Table::new();
+            v.push(
+                "time_s",
+                Column::F64((1..=c.trial.steps).map(|i| i as f64 * c.trial.dt).collect()),
+            );
+            for (j, u) in a.voltage_units.iter().enumerate() {
+                let trace = c.trial.voltage.iter().skip(j).step_by(k).copied().collect();
+                v.push(&format!("v{u}_mV"), Column::F64(trace));
+            }
+            both(&v, &a.out.join("voltage"))?;
+        }
         let name = condition_name(a.task, c.label);
         trial_figures(&a.out, name, c, s)?;
         if !a.quiet {

@@ -102,29 +102,13 @@ pub fn read_journals(dir: &Path) -> Result<Vec<TrialResult>> {
 
 /// Runs the jobs of shard `shard = (i, n)` not yet in the journals of `dir`, appending each result
 /// to `dir/rows.<i>of<n>.csv` as it completes. `progress(done, total)` is called after each trial.
+/// Once [`crate::io::interrupt`] is called no trial starts (those running finish and are
+/// journalled) and the run returns [`Error::Interrupted`]; rerunning resumes from the journal.
 pub fn run_jobs(
     cfg: &SweepConfig,
     dir: &Path,
     shard: (usize, usize),
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<()> {
-    run_jobs_cancellable(
-        cfg,
-        dir,
-        shard,
-        progress,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-}
-
-/// [`run_jobs`] that stops starting trials once `cancel` is set (trials already running finish
-/// and are journalled; the run resumes from the journal) and then returns a run failure.
-pub fn run_jobs_cancellable(
-    cfg: &SweepConfig,
-    dir: &Path,
-    shard: (usize, usize),
-    progress: &(dyn Fn(usize, usize) + Sync),
-    cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     cfg.validate()?;
     let (si, sn) = shard;
@@ -154,15 +138,8 @@ pub fn run_jobs_cancellable(
     let counter = std::sync::atomic::AtomicUsize::new(total - jobs.len());
     progress(total - jobs.len(), total);
     let (deltas, inputs) = (cfg.deltas(), cfg.inputs());
-    let interrupted = || -> Result<()> {
-        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(Error::failed(
-                "sweep",
-                "interrupted (the journal keeps the finished trials)",
-            ));
-        }
-        Ok(())
-    };
+    let interrupted =
+        || crate::io::check_interrupt("sweep stopped; the journal keeps the finished trials");
     let journal = |out: &TrialOutput| -> Result<()> {
         let record =
             (!cfg.store.is_empty()).then(|| record_bytes(out.result.job, &out.record(&cfg.store)));

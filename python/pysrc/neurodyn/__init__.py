@@ -13,6 +13,8 @@ raises ``RuntimeError``. Long calls release the GIL.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _native
@@ -34,6 +36,23 @@ __all__ = [
     "stability_sweep",
     "organics",
     "Organics",
+    # Every binary, and the families beyond the rate RNN (training, spiking, CordsNet, CNNs).
+    "command",
+    "help",
+    "Checkpoint",
+    "Run",
+    "read_table",
+    "train",
+    "train_cnn",
+    "cnn_predict",
+    "spiking_grid",
+    "spiking_simulate",
+    "cordsnet_train",
+    "cordsnet_simulate",
+    "cordsnet_steady_state",
+    "cordsnet_spectrum",
+    "cordsnet_analyze",
+    "sweep",
 ]
 
 
@@ -161,7 +180,7 @@ def fixed_points(W=None, *, b=None, activation="tanh", tau=1.0, map=False, start
     if checkpoint is not None:
         if W is not None:
             raise ValueError("invalid `checkpoint`: give W or checkpoint, not both")
-        d = _native.checkpoint_fixed_points(str(checkpoint), bool(map), int(starts), int(seed),
+        d = _native.checkpoint_fixed_points(os.fspath(checkpoint), bool(map), int(starts), int(seed),
                                             float(box[0]), float(box[1]))
         return _points(d, d["n"])
     if W is None:
@@ -249,7 +268,7 @@ def lyapunov(W=None, h0=None, *, b=None, map="tanh", warmup=100, steps=1000, k=N
         if W is not None:
             raise ValueError("invalid `checkpoint`: give W or checkpoint, not both")
         h = None if h0 is None else _f64(h0, "h0", 1).tobytes()
-        e = _native.checkpoint_lyapunov(str(checkpoint), h, int(warmup), int(steps),
+        e = _native.checkpoint_lyapunov(os.fspath(checkpoint), h, int(warmup), int(steps),
                                         None if k is None else int(k), bool(euler),
                                         0.05 if dt is None else float(dt),
                                         None if seed is None else int(seed))
@@ -335,44 +354,34 @@ def load_checkpoint(path):
     """A checkpoint written by ``train`` (or PyTorch's ``safetensors`` under the same names):
     ``{name: array}`` for every tensor of the network, plus ``"__metadata__"`` (the cell's
     configuration and the run state)."""
-    d = _native.load_checkpoint(str(path))
+    d = _native.load_checkpoint(os.fspath(path))
     out = {name: _arr(b, tuple(shape)) for name, (shape, b) in d["tensors"].items()}
     out["__metadata__"] = dict(d["metadata"])
     return out
 
 
-def stability_sweep(config, out=None, threads=None):
+def stability_sweep(config, out=None, threads=None, *, progress=True, **options):
     """The ORGaNICs stability sweep (Rawat, Heeger & Martiniani 2024) of a configuration: TOML text,
     a path to a TOML file, or ``"default"``/``"full"`` for the built-in grids. Runs into ``out``
     (a folder; resumable from its journal, as ``stability-sweep`` is) or a temporary folder, on
-    ``threads`` threads. Returns the results table (one row per trial) as a pandas DataFrame when
-    pandas is installed, else a dict of numpy arrays. Ctrl-C stops it (KeyboardInterrupt) with the
-    finished trials kept in ``out``'s journal.
+    ``threads`` threads, with ``stability-sweep``'s other flags as options (``seed``, ``store``,
+    ``device``). Returns the results table (one row per trial) as a pandas DataFrame when pandas
+    is installed, else a dict of numpy arrays. Ctrl-C stops it (KeyboardInterrupt) with the
+    finished trials kept in ``out``'s journal. To spread it over machines: :mod:`neurodyn.sweep`.
     """
-    import os
     import tempfile
 
-    text = config
-    if config in ("default", "full"):
-        text = _native.sweep_config(config)
-    elif os.path.exists(str(config)):
-        with open(config) as f:
-            text = f.read()
+    from . import sweep
+
     tmp = None
     if out is None:
         tmp = tempfile.TemporaryDirectory(prefix="neurodyn-sweep-")
         out = tmp.name
     try:
-        cols = _native.stability_sweep(text, str(out), None if threads is None else int(threads))
+        return sweep.run(config, out, threads=threads, progress=progress, **options)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    cols = {k: np.asarray(v) for k, v in cols.items()}
-    try:
-        import pandas as pd
-    except ImportError:
-        return cols
-    return pd.DataFrame(cols)
 
 
 class Organics:
@@ -441,3 +450,19 @@ def organics(n=None, *, W_r=None, W=None, b0=0.5, b1=0.5, sigma=0.1, tau_y=0.002
                               vec(tau_y, "tau_y").tobytes(), vec(tau_a, "tau_a").tobytes(),
                               vec(z, "z").tobytes(), str(variant))
     return Organics(native)
+
+
+from ._commands import Checkpoint, Run, command, help, read_table  # noqa: E402
+from ._families import (  # noqa: E402
+    cnn_predict,
+    cordsnet_analyze,
+    cordsnet_simulate,
+    cordsnet_spectrum,
+    cordsnet_steady_state,
+    cordsnet_train,
+    spiking_grid,
+    spiking_simulate,
+    train,
+    train_cnn,
+)
+from . import sweep  # noqa: E402

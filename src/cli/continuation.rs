@@ -1,0 +1,235 @@
+//! `continuation`: follow a branch of fixed points through one parameter and locate its
+//! bifurcations. Argument parsing → the resolver (`crate::source`) → `continue_branch` → writing.
+
+use clap::Parser;
+use crate::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
+use crate::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
+use crate::io::{read_npy_vec, TableFormat};
+use crate::source::{SourceArgs, View};
+use crate::Error;
+use std::path::PathBuf;
+
+/// Follow the fixed points of a flow or map through one parameter by pseudo-arclength
+/// continuation, through folds, and detect and locate folds, branch points, Hopf points (with ω
+/// and the first Lyapunov coefficient), flips and Neimark–Sacker points.
+///
+/// Parameters: rate RNNs (presets, --W, rate checkpoints; flows or --map) `g`, `bias`, `input`;
+/// ORGaNICs (presets, --organics N) `W_r`, `delta`, `b0`, `b1`, `sigma`, `tau_y`, `tau_a`, `z`;
+/// other trained cells `input`.
+///
+/// Example: continuation --model models/organics-2d-bistable.toml --param W_r --from 3 --to 0.5 --out out/cont
+///
+/// Writes DIR/branch.csv + .parquet (param, x0 … x{n-1}, stable, n_unstable, max_re_eig or
+/// max_abs_eig), DIR/bifurcations.csv (kind, param, x…, omega, l1) and DIR/diagram.png/.svg.
+#[derive(Parser, Debug)]
+#[command(name = "continuation", version, allow_negative_numbers = true)]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Continue the rate RNN's discrete map h ← φ(W h + b) instead of its flow.
+    #[arg(long)]
+    map: bool,
+    /// The parameter (see above).
+    #[arg(long)]
+    param: String,
+    /// Start value of the parameter.
+    #[arg(long, allow_hyphen_values = true)]
+    from: f64,
+    /// End value: the branch is followed from --from towards --to and stops when the parameter
+    /// leaves the interval between them.
+    #[arg(long, allow_hyphen_values = true)]
+    to: f64,
+    /// Input pattern for `input` (float64 .npy of length N) [default: W_in·1 for checkpoints,
+    /// all ones otherwise].
+    #[arg(long, value_name = "u.npy")]
+    input_pattern: Option<PathBuf>,
+    /// Seed of the random W_r direction of `delta`, and of the finder's starts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Random starts of the fixed-point finder when --x0 is not given (the point nearest the
+    /// source's initial state is continued).
+    #[arg(long, default_value_t = 32)]
+    starts: usize,
+    /// Initial arclength step [default: 1 % of |to − from|].
+    #[arg(long)]
+    ds: Option<f64>,
+    /// Largest arclength step [default: 5 % of |to − from|].
+    #[arg(long)]
+    ds_max: Option<f64>,
+    /// Most points on the branch.
+    #[arg(long, default_value_t = 1000)]
+    max_points: usize,
+    /// Also follow the limit cycle born at the first Hopf point across the interval (shooting,
+    /// Floquet multipliers; cycle folds, period doubling, Neimark–Sacker): DIR/cycles.csv +
+    /// .parquet (param, period, amplitude, stable, max_abs_multiplier, min_i/max_i) and
+    /// DIR/cycle_events.csv.
+    #[arg(long)]
+    cycles: bool,
+    /// State unit drawn in the diagram (default: the norm ‖x‖).
+    #[arg(long)]
+    unit: Option<usize>,
+    /// Output folder.
+    #[arg(long, default_value = "out/continuation")]
+    out: PathBuf,
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print a machine-readable summary on stdout (status, exit code, files written; the error
+    /// and its field on failure).
+    #[arg(long)]
+    json: bool,
+}
+
+fn run(a: Args) -> Result<(), Error> {
+    // Check the output folder before computing.
+    crate::error::ensure_finite("from", &[a.from])?;
+    crate::error::ensure_finite("to", &[a.to])?;
+    crate::io::check_out_dir(&a.out)?;
+    let files = [
+        "cycles.csv",
+        "cycles.parquet",
+        "cycle_events.csv",
+        "branch.csv",
+        "branch.parquet",
+        "bifurcations.csv",
+        "diagram.png",
+        "diagram.svg",
+    ];
+    crate::io::check_outputs("out", &files.map(|f| a.out.join(f)))?;
+    let view = if a.map { View::Map } else { View::Natural };
+    let input = a
+        .input_pattern
+        .as_ref()
+        .map(|p| read_npy_vec(p, "input-pattern", None))
+        .transpose()?;
+    let source = a.source.source()?;
+    let r = source.parametrised(view, &a.param, input, a.seed, a.from)?;
+    let sys = r.system.as_ref();
+    let n = sys.dim();
+    if let Some(u) = a.unit {
+        if u >= n {
+            return Err(Error::invalid(
+                "unit",
+                format!("{u} (the system has {n} units)"),
+            ));
+        }
+    }
+    let mut opts = ContinuationOptions::new(a.from, a.to).max_points(a.max_points);
+    if let Some(ds) = a.ds {
+        opts = opts.ds(ds);
+    }
+    if let Some(m) = a.ds_max {
+        opts = opts.ds_max(m);
+    }
+    // The start: --x0 as given (polished by Newton), or the fixed point the finder reaches
+    // nearest the source's initial state at p = from.
+    if a.starts == 0 {
+        return Err(Error::invalid("starts", "need at least one start"));
+    }
+    let x0 = if a.source.x0.is_some() {
+        r.x0.clone()
+    } else {
+        r.start_point(a.from, a.starts, a.seed)?
+    };
+    let bar = crate::io::progress_bar(a.quiet, a.max_points as u64, "{pos} points");
+    let b2 = bar.clone();
+    opts = opts.progress(move |k| b2.set_position(k as u64));
+    let branch = continue_branch(sys, &x0, &opts)?;
+    bar.finish_and_clear();
+    let cycles = if a.cycles {
+        let span = (a.from.min(a.to), a.from.max(a.to));
+        cycles_from_hopf(sys, &branch, span, &CycleContinuationOptions::default())?
+    } else {
+        None
+    };
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
+    write(&a, &branch)?;
+    if let Some(c) = &cycles {
+        c.table()
+            .write(&a.out.join("cycles.csv"), TableFormat::Csv)?;
+        c.table()
+            .write(&a.out.join("cycles.parquet"), TableFormat::Parquet)?;
+        c.events_table()
+            .write(&a.out.join("cycle_events.csv"), TableFormat::Csv)?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "{}: {} points from {} = {} ({})",
+            r.description,
+            branch.points.len(),
+            a.param,
+            a.from,
+            match branch.stop {
+                Stop::Range => "left the range".to_string(),
+                Stop::Points => "point budget spent".to_string(),
+                Stop::Step { p } => format!("the step became too small at {} = {p}", a.param),
+            }
+        );
+        for z in &branch.bifurcations {
+            eprintln!(
+                "  {:<15} {} = {:.12}{}{}",
+                z.kind.label(),
+                a.param,
+                z.p,
+                z.omega.map_or(String::new(), |w| format!(", ω = {w:.8}")),
+                z.l1.map_or(String::new(), |l| format!(
+                    ", l1 = {l:.6e} ({})",
+                    if l < 0.0 {
+                        "supercritical"
+                    } else {
+                        "subcritical"
+                    }
+                )),
+            );
+        }
+        if let Some(c) = &cycles {
+            let events: Vec<String> = c
+                .events
+                .iter()
+                .map(|e| format!("{} at {:.6}", e.kind.name(), e.p))
+                .collect();
+            eprintln!(
+                "  cycles: {} points ({}); {}",
+                c.points.len(),
+                c.stop,
+                events.join(", ")
+            );
+        }
+        eprintln!(
+            "wrote {0}/branch.csv, branch.parquet, bifurcations.csv, diagram.png/.svg{1}",
+            a.out.display(),
+            if cycles.is_some() {
+                ", cycles.csv/.parquet, cycle_events.csv"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn write(a: &Args, b: &Branch) -> Result<(), Error> {
+    let (branch, bifurcations) = b.tables();
+    branch.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
+    branch.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
+    bifurcations.write(&a.out.join("bifurcations.csv"), TableFormat::Csv)?;
+    // The diagram: stable solid, unstable dashed, bifurcations marked.
+    let y = |x: &[f64]| match a.unit {
+        Some(u) => x[u],
+        None => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+    };
+    let ylabel = a.unit.map_or("‖x‖".to_string(), |u| format!("x{u}"));
+    let plot = b.diagram(&format!("Fixed points vs {}", a.param), &ylabel, y);
+    plot.save(&a.out.join("diagram"))?;
+    Ok(())
+}
+
+impl super::Command for Args {
+    const NAME: &'static str = "continuation";
+    const FAER_SEQ: bool = true;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<(), Error> {
+        run(self)
+    }
+}
