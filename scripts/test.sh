@@ -28,7 +28,7 @@ if [ -z "${NEURODYN_SKIP_PYTHON:-}" ]; then
   PYVENV=target/pyvenv
   [ -x "$PYVENV/bin/python" ] || python3 -m venv "$PYVENV"
   "$PYVENV/bin/pip" install -q --upgrade pip
-  "$PYVENV/bin/pip" install -q "maturin>=1.5,<2" numpy scipy pytest pandas pyarrow
+  "$PYVENV/bin/pip" install -q "maturin>=1.5,<2" numpy scipy pytest pandas pyarrow matplotlib tqdm dask distributed submitit
   rm -rf target/wheels
   "$PYVENV/bin/maturin" build --release -m python/Cargo.toml -i "$PYVENV/bin/python" --out target/wheels
   "$PYVENV/bin/pip" install -q --force-reinstall --no-deps target/wheels/neurodyn-*.whl

@@ -444,6 +444,14 @@ pub enum Column {
 }
 
 impl Column {
+    /// The rows in `r`.
+    pub fn select(&self, r: std::ops::Range<usize>) -> Column {
+        match self {
+            Column::F64(v) => Column::F64(v[r].to_vec()),
+            Column::I64(v) => Column::I64(v[r].to_vec()),
+            Column::Str(v) => Column::Str(v[r].to_vec()),
+        }
+    }
     /// The values as floats (integers converted exactly up to 2^53); `None` for text.
     pub fn to_f64(&self) -> Option<Vec<f64>> {
         match self {
@@ -887,6 +895,30 @@ pub fn write_npy_array<D: ndarray::Dimension>(
 ) -> Result<()> {
     use ndarray_npy::WriteNpyExt;
     write_atomic(path, |w| a.write_npy(w).map_err(|e| Error::file(path, e)))
+}
+
+// Shards: work split into contiguous blocks that separate processes run (SLURM arrays, Dask).
+
+/// The jobs of shard `i` of `n` (numpy.array_split: the first `len % n` shards get one more).
+pub fn shard_jobs(total: usize, i: usize, n: usize) -> std::ops::Range<usize> {
+    let (q, r) = (total / n, total % n);
+    let start = i * q + i.min(r);
+    start..start + q + usize::from(i < r)
+}
+
+/// Parses `--shard I/N` (0 ≤ I < N; none: the whole sweep, `(0, 1)`), naming `shard`.
+pub fn parse_shard(s: &Option<String>) -> Result<(usize, usize)> {
+    let Some(s) = s else { return Ok((0, 1)) };
+    let bad = || Error::invalid("shard", format!("`{s}`: expected I/N with 0 ≤ I < N"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

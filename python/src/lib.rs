@@ -459,7 +459,7 @@ fn estimate_order<'py>(
 
 /// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
 #[pyfunction]
-#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false))]
+#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false, tau=None))]
 #[allow(clippy::too_many_arguments)]
 fn continuation<'py>(
     py: Python<'py>,
@@ -476,8 +476,9 @@ fn continuation<'py>(
     max_points: usize,
     pattern: Option<&[u8]>,
     cycles: bool,
+    tau: Option<&[u8]>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let m = rate(w, n, b, activation, &ones(n))?;
+    let m = rate(w, n, b, activation, tau.unwrap_or(&ones(n)))?;
     let x0 = floats("x0", x0, n)?;
     let knob = match param {
         "g" => RateKnob::Gain { g0: 1.0 },

@@ -73,6 +73,10 @@ pub struct Args {
     /// gamma-cell checkpoints, or rate checkpoints with --map).
     #[arg(long, value_delimiter = ',', value_name = "FILES", conflicts_with_all = ["sweep_g", "checkpoint", "model", "w", "organics", "anru"])]
     checkpoints: Vec<PathBuf>,
+    /// With --sweep-g or --checkpoints: only block i of n of the networks (0-based; e.g. a SLURM
+    /// array task). The shards' tables, concatenated in shard order, are the whole table.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     /// Reference gain of the given W for --sweep-g (default: the preset's g, or 1 for a W file).
     #[arg(long)]
     g0: Option<f64>,
@@ -146,7 +150,22 @@ fn run(args: Args) -> Result<(), Error> {
     let batch = args.sweep_g.is_some() || !args.checkpoints.is_empty();
     check_device(args.device == "gpu", batch, args.transient, args.seed)?;
     // Many networks, one summary row each: the gains of a sweep, or a list of checkpoints.
+    if args.shard.is_some() && !batch {
+        return Err(Error::invalid(
+            "shard",
+            "only with --sweep-g or --checkpoints (one network is not split)",
+        ));
+    }
     if let Some((key, values)) = batch_rows(args.sweep_g.as_deref(), &args.checkpoints)? {
+        let (si, sn) = crate::io::parse_shard(&args.shard)?;
+        if sn > values.len() {
+            return Err(Error::invalid(
+                "shard",
+                format!("{si}/{sn}: more shards than the {} networks", values.len()),
+            ));
+        }
+        let block = crate::io::shard_jobs(values.len(), si, sn);
+        let (key, values) = (key.select(block.clone()), values[block].to_vec());
         let is_gain = matches!(key, Column::F64(_));
         let g0 = match (is_gain, args.g0) {
             (true, None) => source.reference_gain()?,

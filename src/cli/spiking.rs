@@ -66,6 +66,11 @@ pub struct Args {
     /// voltage.csv/.parquet (time_s, then v<unit>_mV per unit).
     #[arg(long, value_delimiter = ',', value_name = "UNITS", requires = "simulate")]
     voltage: Vec<usize>,
+    /// Run only block i of n of the grid (0-based; e.g. a SLURM array task), journalled in
+    /// --out beside the other shards'. The report is written by the run that finds the whole
+    /// grid done — the last shard, or a rerun without --shard (which runs what is missing).
+    #[arg(long, value_name = "I/N", conflicts_with = "simulate")]
+    shard: Option<String>,
     /// Which seeded trial --simulate runs.
     #[arg(long, default_value_t = 0)]
     trial: usize,
@@ -143,7 +148,9 @@ fn run(a: Args) -> Result<(), Error> {
         seed: a.seed,
         sim,
     };
-    let total = (opts.scalings.len() * opts.trials) as u64;
+    let shard = crate::io::parse_shard(&a.shard)?;
+    let block = crate::io::shard_jobs(opts.scalings.len(), shard.0, shard.1.min(opts.scalings.len()));
+    let total = (block.len() * opts.trials) as u64;
     let bar = progress_bar(a.quiet, total, "{pos}/{len} trials {msg}");
     let result = resumable_grid_search(
         &a.checkpoint,
@@ -151,6 +158,7 @@ fn run(a: Args) -> Result<(), Error> {
         a.task,
         &opts,
         &a.out,
+        shard,
         &mut |row, before| match row {
             None => bar.set_position(before as u64),
             Some(r) => bar.set_message(format!("s = {}: {:.0} %", r.scaling, 100.0 * r.accuracy())),
@@ -158,6 +166,15 @@ fn run(a: Args) -> Result<(), Error> {
         &|| bar.inc(1),
     )?;
     bar.finish_and_clear();
+    let Some(result) = result else {
+        if !a.quiet {
+            eprintln!(
+                "shard {}/{} done; the report appears when the last shard finishes (or rerun without --shard)",
+                shard.0, shard.1
+            );
+        }
+        return Ok(());
+    };
     let rate_acc = rate_accuracy(&rate, a.task, opts.trials, opts.seed)?;
     write_grid(&report(&a), &rate, &opts, &result, rate_acc)
 }

@@ -117,8 +117,9 @@ pub fn evaluate_scaling(
     })
 }
 
-/// The grid search. `done` holds rows already finished (a resumed run; they must be a prefix of
-/// `opts.scalings`); `on_row` sees each new row as it finishes (to journal it).
+/// The grid search. `done` holds rows already finished (a resumed run, or other shards' rows:
+/// any values of the grid, with its number of trials); `on_row` sees each new row as it finishes
+/// (to journal it).
 pub fn grid_search(
     rate: &RateNetwork,
     task: Task,
@@ -127,6 +128,23 @@ pub fn grid_search(
     on_row: &mut dyn FnMut(&GridRow) -> Result<()>,
     tick: &(dyn Fn() + Sync),
 ) -> Result<GridResult> {
+    let all = 0..opts.scalings.len();
+    let rows = grid_block(rate, task, opts, all, done, on_row, tick)?;
+    let best = best_index(&rows).expect("non-empty grid");
+    Ok(GridResult { rows, best })
+}
+
+/// Runs the values of s with index in `block` that `done` lacks, and returns every row known
+/// (`done` and the new ones) in grid order.
+fn grid_block(
+    rate: &RateNetwork,
+    task: Task,
+    opts: &GridOptions,
+    block: std::ops::Range<usize>,
+    done: Vec<GridRow>,
+    on_row: &mut dyn FnMut(&GridRow) -> Result<()>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<GridRow>> {
     check_task(rate, task)?;
     if opts.scalings.is_empty() {
         return Err(Error::invalid("scaling", "the grid has no values"));
@@ -143,25 +161,30 @@ pub fn grid_search(
             format!("{s}: every s = 1/λ must be positive and finite"),
         ));
     }
-    for (k, row) in done.iter().enumerate() {
-        if opts.scalings.get(k) != Some(&row.scaling) || row.trials != opts.trials {
-            return Err(Error::invalid(
-                "resume",
-                format!(
-                    "finished row {k} (s = {}, {} trials) does not match this grid",
-                    row.scaling, row.trials
-                ),
-            ));
+    let mut slots: Vec<Option<GridRow>> = vec![None; opts.scalings.len()];
+    for row in done {
+        let k = opts.scalings.iter().position(|&s| s == row.scaling);
+        match k {
+            Some(k) if row.trials == opts.trials => slots[k] = Some(row),
+            _ => {
+                return Err(Error::invalid(
+                    "resume",
+                    format!(
+                        "a finished row (s = {}, {} trials) does not match this grid",
+                        row.scaling, row.trials
+                    ),
+                ))
+            }
         }
     }
-    let mut rows = done;
-    for &s in &opts.scalings[rows.len()..] {
-        let row = evaluate_scaling(rate, task, s, opts, tick)?;
-        on_row(&row)?;
-        rows.push(row);
+    for k in block {
+        if slots[k].is_none() {
+            let row = evaluate_scaling(rate, task, opts.scalings[k], opts, tick)?;
+            on_row(&row)?;
+            slots[k] = Some(row);
+        }
     }
-    let best = best_index(&rows).expect("non-empty grid");
-    Ok(GridResult { rows, best })
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// The rate network's accuracy on the same seeded trials (its own criterion, with its recurrent
@@ -219,21 +242,27 @@ pub fn open_journal(
     )
 }
 
-/// [`grid_search`] that can be killed and resumed: the journal `out/grid.journal` names the run
-/// (the checkpoint's FNV-1a hash, task, trials, seed, neuron, simulation options and grid), keeps
-/// every finished value of s (synced to disk as each finishes), and a rerun with the same
-/// arguments continues after the last one; another run in the same folder is refused (`out`).
-/// `progress(done_trials_before, row)` reports the rows already done at the start (`None`) and
-/// each row as it finishes.
+/// [`grid_search`] that can be killed and resumed, and split into shards: the journal names the
+/// run (the checkpoint's FNV-1a hash, task, trials, seed, neuron, simulation options and grid),
+/// keeps every finished value of s (synced to disk as each finishes), and a rerun with the same
+/// arguments continues with the values not yet done; another run in the same folder is refused
+/// (`out`). Shard `(i, n)` runs the i-th of n contiguous blocks of the grid into
+/// `out/grid.<i>of<n>.journal` (the whole grid: `out/grid.journal`); every run reads the rows of
+/// all the journals in `out`, so the values another shard finished are not run again. Returns
+/// the result once every value of the grid is done (in any journal), else `None`.
+/// `progress(done_trials_before, row)` reports the rows of this run's block already done at the
+/// start (`None`) and each row as it finishes.
+#[allow(clippy::too_many_arguments)]
 pub fn resumable_grid_search(
     checkpoint: &std::path::Path,
     rate: &RateNetwork,
     task: Task,
     opts: &GridOptions,
     out: &std::path::Path,
+    shard: (usize, usize),
     progress: &mut dyn FnMut(Option<&GridRow>, usize),
     tick: &(dyn Fn() + Sync),
-) -> Result<GridResult> {
+) -> Result<Option<GridResult>> {
     let bytes = std::fs::read(checkpoint).map_err(|e| Error::file(checkpoint, e))?;
     let header = format!(
         "checkpoint-fnv={:016x} task={} trials={} seed={} neuron={:?} downsample={} initial_refractory={} scalings={:?}",
@@ -246,12 +275,50 @@ pub fn resumable_grid_search(
         opts.sim.initial_refractory,
         opts.scalings
     );
-    let (mut journal, done) = open_journal(&out.join("grid.journal"), &header)?;
-    progress(None, done.len() * opts.trials);
-    grid_search(
+    let (si, sn) = shard;
+    if sn == 0 || si >= sn || sn > opts.scalings.len() {
+        return Err(Error::invalid(
+            "shard",
+            format!(
+                "{si}/{sn}: need 0 ≤ i < n ≤ {} (the grid's values of s)",
+                opts.scalings.len()
+            ),
+        ));
+    }
+    let name = if sn == 1 {
+        "grid.journal".to_string()
+    } else {
+        format!("grid.{si}of{sn}.journal")
+    };
+    let (mut journal, mut done) = open_journal(&out.join(&name), &header)?;
+    for other in grid_journals(out)?.into_iter().filter(|p| !p.ends_with(&name)) {
+        let rows: Vec<GridRow> = crate::io::journal::Journal::read(
+            &other,
+            Some(&format!("# neurodyn spiking grid v1 {header}")),
+            "out",
+            "checkpoint, task, trials, seed or simulation options",
+        )?;
+        for r in rows {
+            if !done.iter().any(|d| d.scaling == r.scaling) {
+                done.push(r);
+            }
+        }
+    }
+    let block = crate::io::shard_jobs(opts.scalings.len(), si, sn);
+    let before = done
+        .iter()
+        .filter(|r| {
+            opts.scalings[block.clone()]
+                .iter()
+                .any(|&s| s == r.scaling)
+        })
+        .count();
+    progress(None, before * opts.trials);
+    let rows = grid_block(
         rate,
         task,
         opts,
+        block,
         done,
         &mut |row| {
             progress(Some(row), 0);
@@ -259,7 +326,29 @@ pub fn resumable_grid_search(
             journal.sync()
         },
         tick,
-    )
+    )?;
+    if rows.len() < opts.scalings.len() {
+        return Ok(None);
+    }
+    let best = best_index(&rows).expect("non-empty grid");
+    Ok(Some(GridResult { rows, best }))
+}
+
+/// The grid journals in `out` (`grid.journal`, `grid.<i>of<n>.journal`), sorted.
+fn grid_journals(out: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(vec![]);
+    };
+    let mut v: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("grid.") && n.ends_with(".journal"))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 /// Parses `start:stop:step` (stop included when the steps land on it) into the grid of s.

@@ -10,12 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The jobs of shard `i` of `n` (numpy.array_split: the first `len % n` shards get one more).
-pub fn shard_jobs(total: usize, i: usize, n: usize) -> std::ops::Range<usize> {
-    let (q, r) = (total / n, total % n);
-    let start = i * q + i.min(r);
-    start..start + q + usize::from(i < r)
-}
+pub use crate::io::{parse_shard, shard_jobs};
+
 
 const JOURNAL_HEADER: &str = "job,i_delta,j_input,k_trial,delta,input,seed,condition,chunks,spectral_radius,y_norm,max_re_eig,dist_y0";
 
@@ -321,17 +317,3 @@ pub(crate) fn index_records(
     Ok((files, index))
 }
 
-/// Parses `--shard I/N` (0 ≤ I < N; none: the whole sweep, `(0, 1)`), naming `shard`.
-pub fn parse_shard(s: &Option<String>) -> Result<(usize, usize)> {
-    let Some(s) = s else { return Ok((0, 1)) };
-    let bad = || Error::invalid("shard", format!("`{s}`: expected I/N with 0 ≤ I < N"));
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}

@@ -95,6 +95,34 @@ fn gain_sweep_runs_in_parallel_and_is_deterministic() {
     assert_eq!(rows.len(), 3);
     assert!(rows[0][1] < 0.0, "g = 0.5 must contract: {:?}", rows[0]);
     assert!(rows[2][1] > 0.0, "g = 3 must be chaotic: {:?}", rows[2]);
+    // Shards (SLURM array tasks): blocks of the gains whose tables, concatenated in shard order,
+    // are the one-process table.
+    let mut joined = String::new();
+    for i in 0..2 {
+        let out = d.join(format!("shard{i}.csv"));
+        let o = bin()
+            .args([
+                "--map", "tanh", "--sweep-g", "0.5,1.5,3", "--steps", "300", "--k", "20",
+                "--quiet", "--shard",
+            ])
+            .arg(format!("{i}/2"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().count(), 1 + [2, 1][i]);
+        joined += if i == 0 { &text } else { text.split_once('\n').unwrap().1 };
+    }
+    assert_eq!(joined, a);
+    let o = bin()
+        .args(["--map", "tanh", "--sweep-g", "0.5,1.5,3", "--shard", "3/4", "--quiet", "--out"])
+        .arg(d.join("bad.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`shard`"));
 }
 
 #[test]

@@ -328,3 +328,38 @@ fn device_gpu_gives_the_cpu_classes_resumes_and_is_pinned() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("different configuration"));
 }
+
+/// `scripts/sweep.sbatch`, the SLURM array script, run for every task id as SLURM would (its
+/// environment variables), then merged: the one-process table, byte for byte.
+#[test]
+fn the_sbatch_array_script_runs_every_task_and_merges_to_the_one_process_table() {
+    let d = tmpdir("sbatch");
+    let cfg = config(&d);
+    let one = d.join("one");
+    run_ok(bin().arg("--config").arg(&cfg).arg("--out").arg(&one).arg("--quiet"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sweep.sbatch");
+    let out = d.join("array");
+    for id in 0..4 {
+        run_ok(
+            Command::new("bash")
+                .arg(&script)
+                .env("SLURM_ARRAY_TASK_ID", id.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", "4")
+                .env("SLURM_CPUS_PER_TASK", "1")
+                .env("SWEEP_CONFIG", &cfg)
+                .env("SWEEP_OUT", &out)
+                .env("SWEEP_BIN", env!("CARGO_BIN_EXE_stability-sweep")),
+        );
+        assert!(out.join(format!("rows.{id}of4.csv")).exists());
+    }
+    run_ok(bin().arg("merge").arg("--out").arg(&out).arg("--quiet"));
+    assert_eq!(results(&out), results(&one));
+    // Without an array task id the script says what is missing and fails.
+    let o = Command::new("bash")
+        .arg(&script)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK_ID"));
+}

@@ -325,3 +325,68 @@ fn sst_units_receive_no_inhibition_in_the_trained_and_the_spiking_network() {
     bad.som = 2;
     assert!(bad.validate().unwrap_err().to_string().contains("som"));
 }
+
+/// The λ grid in shards (`--shard i/n`, as SLURM array tasks): each shard journals its block, the
+/// last one to finish writes the report, and the tables equal the one-process run's; a shard's
+/// rerun runs nothing; a rerun without --shard completes a grid whose shards did not all run.
+#[test]
+fn grid_shards_merge_to_the_one_process_tables() {
+    let ck = checkpoint();
+    let base = std::env::temp_dir().join(format!("neurodyn-spk-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let o = bin()
+            .arg("--checkpoint")
+            .arg(ck)
+            .args(["--task", "go-nogo", "--trials", "4", "--scaling", "20:40:5", "-q"])
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let one = base.join("one");
+    run(&one, &[]);
+    let sharded = base.join("sharded");
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        run(&sharded, &["--shard", &shard]);
+        // Blocks of 2, 2, 1 values of s; the report only once all five are done.
+        let journal = std::fs::read_to_string(sharded.join(format!("grid.{i}of3.journal"))).unwrap();
+        assert_eq!(journal.lines().count(), 1 + [2, 2, 1][i]);
+        assert_eq!(sharded.join("grid.csv").exists(), i == 2);
+    }
+    for f in ["grid.csv", "summary.toml"] {
+        assert_eq!(
+            std::fs::read_to_string(one.join(f)).unwrap(),
+            std::fs::read_to_string(sharded.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    run(&sharded, &["--shard", "1/3"]);
+    let j1 = std::fs::read_to_string(sharded.join("grid.1of3.journal")).unwrap();
+    assert_eq!(j1.lines().count(), 3);
+    // Only shard 0 of 2 ran; the plain rerun runs the rest, not shard 0's values again.
+    let partial = base.join("partial");
+    run(&partial, &["--shard", "0/2"]);
+    assert!(!partial.join("grid.csv").exists());
+    run(&partial, &[]);
+    let rerun = std::fs::read_to_string(partial.join("grid.journal")).unwrap();
+    assert_eq!(rerun.lines().count(), 1 + 2);
+    assert_eq!(
+        std::fs::read_to_string(one.join("grid.csv")).unwrap(),
+        std::fs::read_to_string(partial.join("grid.csv")).unwrap()
+    );
+    // More shards than values of s is refused, naming the flag.
+    let o = bin()
+        .arg("--checkpoint")
+        .arg(ck)
+        .args(["--task", "go-nogo", "--scaling", "20:40:5", "--shard", "5/6", "-q", "--out"])
+        .arg(base.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shard"));
+    let _ = std::fs::remove_dir_all(&base);
+}

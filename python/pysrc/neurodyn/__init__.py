@@ -52,6 +52,7 @@ __all__ = [
     "cordsnet_steady_state",
     "cordsnet_spectrum",
     "cordsnet_analyze",
+    "lyapunov_networks",
     "sweep",
 ]
 
@@ -311,11 +312,13 @@ def estimate_order(signals, targets, alphas, dt, *, anchor=0, window=None):
 
 
 def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,
-                 max_points=1000, input_pattern=None, cycles=False):
+                 max_points=1000, input_pattern=None, cycles=False, tau=1.0):
     """Follow the fixed point near ``x0`` at ``param = start`` towards ``stop`` by pseudo-arclength
     continuation, through folds; detect and locate folds, branch points, Hopf points (with omega and
     the first Lyapunov coefficient l1), flips and Neimark-Sacker points.
 
+    The flow is ``tau dx/dt = -x + W phi(x) + b`` (``tau`` a number or one value per unit, e.g. a
+    trained network's) or, with ``map=True``, the map ``h <- phi(W h + b)``.
     ``param``: ``g`` (W scaled by g), ``bias`` (added to every b_i) or ``input`` (times
     ``input_pattern``, default all ones). Returns a dict: ``param``, ``x`` (points x N), ``stable``,
     ``n_unstable``, ``max_growth``, ``bifurcations`` (list of dicts: kind, param, x, omega, l1).
@@ -331,7 +334,7 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
     d = _native.continuation(W.tobytes(), n, x0.tobytes(), _opt(b, "b", n), activation, str(param),
                              float(start), float(stop), bool(map),
                              None if ds is None else float(ds), int(max_points),
-                             _opt(input_pattern, "input_pattern", n), bool(cycles))
+                             _opt(input_pattern, "input_pattern", n), bool(cycles), _tau(tau, n))
     m = len(d["param"])
     cyc = d["cycles"]
     if cyc is not None:
@@ -460,6 +463,7 @@ from ._families import (  # noqa: E402
     cordsnet_spectrum,
     cordsnet_steady_state,
     cordsnet_train,
+    lyapunov_networks,
     spiking_grid,
     spiking_simulate,
     train,

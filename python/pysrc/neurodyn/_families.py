@@ -21,6 +21,7 @@ __all__ = [
     "cnn_predict",
     "spiking_grid",
     "spiking_simulate",
+    "lyapunov_networks",
     "cordsnet_train",
     "cordsnet_simulate",
     "cordsnet_steady_state",
@@ -94,10 +95,17 @@ def spiking_grid(checkpoint, task, out=None, *, progress=True, threads=None, **o
     (``checkpoint``) as a LIF network with W_spk = λW, λ = 1/s, scored by ``trials`` seeded trials
     per value of s (``scaling="20:75:5"``; resumable from ``out``). Returns ``{"grid": DataFrame
     (scaling_factor, lambda, accuracy, correct, trials, mean_rate_hz), "summary": dict}`` — the
-    summary names the chosen s and the rate network's own accuracy."""
+    summary names the chosen s and the rate network's own accuracy.
+
+    ``shard="i/n"`` runs block i of n of the grid into ``out`` (shared by the shards: SLURM array
+    tasks, Dask or submitit jobs); ``grid`` and ``summary`` are None until every value of s is
+    done in some shard — the last shard, or a call without ``shard``, which runs what is missing,
+    writes the report."""
     with _Out(out) as o:
         command("spiking", progress=progress, threads=threads, checkpoint=checkpoint, task=task,
                 out=o, **options)
+        if not os.path.exists(os.path.join(o, "summary.toml")):
+            return {"grid": None, "summary": None}
         return {"grid": read_table(os.path.join(o, "grid")),
                 "summary": read_toml(os.path.join(o, "summary.toml"))}
 
@@ -127,6 +135,20 @@ def spiking_simulate(checkpoint, task, scaling, out=None, *, trial=0, voltage=No
             v = read_table(os.path.join(o, "voltage"))
             res["voltage"] = np.column_stack([np.asarray(v[f"v{int(u)}_mV"]) for u in voltage])
         return res
+
+
+def lyapunov_networks(out=None, *, progress=True, threads=None, **options):
+    """Lyapunov spectra of many networks, one summary row each (``lyapunov --sweep-g`` over gains
+    of one network, or ``--checkpoints`` over a list of training checkpoints): a DataFrame with
+    the leading exponent, the Kaplan–Yorke dimension and the entropy per row. ``out``: the table's
+    file (.csv or .parquet; default a temporary one). ``shard="i/n"`` computes block i of n of the
+    rows only; the shards' tables concatenated in shard order (:func:`neurodyn.sweep.concat`) are
+    the whole table."""
+    tmp = _Out(None)
+    with tmp as o:
+        path = os.fspath(out) if out is not None else os.path.join(o, "networks.csv")
+        command("lyapunov", progress=progress, threads=threads, out=path, **options)
+        return read_table(path)
 
 
 def cordsnet_train(out, *, progress=True, threads=None, **options):

@@ -21,7 +21,7 @@ import os
 from . import _native
 from ._commands import command, read_table
 
-__all__ = ["config_text", "trials", "shards", "run_shard", "merge"]
+__all__ = ["config_text", "trials", "shards", "run_shard", "merge", "run", "concat"]
 
 
 def config_text(config):
@@ -84,7 +84,8 @@ def run_shard(config, shard, out, *, threads=None, progress=False, **options):
 def merge(out, *, progress=False):
     """Joins the shards' journals in ``out`` into the sweep's tables and figure
     (``stability-sweep merge``) and returns the results table (one row per trial) as a DataFrame.
-    Raises ``RuntimeError`` naming the missing trials when a shard has not finished."""
+    Raises ``ValueError`` counting the trials present when a shard has not finished (nothing is
+    written then)."""
     out = os.fspath(out)
     command("stability-sweep", "merge", progress=progress, out=out)
     return read_table(os.path.join(out, "results"))
@@ -94,3 +95,15 @@ def run(config, out, *, threads=None, progress=True, **options):
     """The whole sweep in this process (one shard) into ``out``; the results table."""
     run_shard(config, "0/1", out, threads=threads, progress=progress, **options)
     return read_table(os.path.join(os.fspath(out), "results"))
+
+
+def concat(tables):
+    """Shards' tables (DataFrames, or paths of .csv/.parquet files) joined in shard order — the
+    whole table of a sharded ``lyapunov --sweep-g``/``--checkpoints`` run. The spiking λ grid and
+    this stability sweep need no concatenation: their shards share one folder and the last one
+    writes the whole report."""
+    import pandas as pd
+
+    frames = [t if isinstance(t, pd.DataFrame) else read_table(t) for t in tables]
+    return pd.concat(frames, ignore_index=True)
+
