@@ -23,7 +23,9 @@ cargo test --release --benches "$@"
 
 # The Python package (python/): its wheel built by maturin against the release build above (only
 # pyo3 and the extension compile), installed into a fresh venv, tested with pytest against numpy
-# and scipy references, and pandas (pyarrow) reading the Parquet tables. Skipped with NEURODYN_SKIP_PYTHON=1.
+# and scipy references, the binaries' own outputs, and pandas (pyarrow) reading the Parquet tables;
+# the sharded sweep on a real Dask LocalCluster and through submitit's local executor, and the
+# notebook example with matplotlib. Skipped with NEURODYN_SKIP_PYTHON=1.
 if [ -z "${NEURODYN_SKIP_PYTHON:-}" ]; then
   PYVENV=target/pyvenv
   [ -x "$PYVENV/bin/python" ] || python3 -m venv "$PYVENV"
