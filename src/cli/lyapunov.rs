@@ -249,7 +249,8 @@ fn run(args: Args) -> Result<(), Error> {
     } else {
         None
     };
-    args.report.write(&s, unit, brute, &args.out)?;
+    let clv = args.report.covariant(&probe.system, &probe.x0, &opts)?;
+    args.report.write(&s, unit, brute, clv.as_ref(), &args.out)?;
     if !args.quiet {
         eprintln!(
             "{}\nwrote {}",

@@ -36,6 +36,7 @@
 //! integration error), the Kaplan–Yorke dimension and the entropy rate (sum of positive exponents,
 //! Pesin).
 
+pub mod clv;
 pub mod gpu;
 mod qr;
 pub mod report;
@@ -44,6 +45,7 @@ use crate::error::{Error, Result};
 use crate::integrate::{FixedStepper, Rk4};
 use crate::model::{Map, Model, Variational};
 use faer::{Mat, MatRef};
+pub use clv::{covariant_vectors_flow, covariant_vectors_map, ClvOptions, Covariant};
 pub use qr::QrWorkspace;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -758,6 +760,16 @@ pub fn lyapunov_map<F: Map + ?Sized>(
     h0: &[f64],
     opts: &LyapunovOptions,
 ) -> Result<Spectrum> {
+    let (mut tan, opts) = map_tangent(map, h0, opts)?;
+    benettin(&mut tan, map.dim(), &opts, Kind::Map)
+}
+
+/// The map after its warm-up with its initial frame, and the resolved options.
+fn map_tangent<'a, F: Map + ?Sized>(
+    map: &'a F,
+    h0: &[f64],
+    opts: &LyapunovOptions,
+) -> Result<(MapTangent<'a, F>, LyapunovOptions)> {
     let n = map.dim();
     crate::error::ensure_state("x0", h0, n, "map")?;
     let opts = validate(n, opts)?;
@@ -766,8 +778,8 @@ pub fn lyapunov_map<F: Map + ?Sized>(
     for t in 0..opts.warmup {
         map.step(t, &mut h);
     }
-    let mut tan = MapTangent::new(map, h, initial_frame(n, k, &opts.frame));
-    benettin(&mut tan, n, &opts, Kind::Map)
+    let tan = MapTangent::new(map, h, initial_frame(n, k, &opts.frame));
+    Ok((tan, opts))
 }
 
 /// Lyapunov spectrum of a continuous flow: state and variational equation ([`Variational`])
@@ -779,6 +791,17 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
     x0: &[f64],
     opts: &LyapunovOptions,
 ) -> Result<Spectrum> {
+    let (mut tan, opts) = flow_tangent(model, x0, opts)?;
+    let dt = opts.dt;
+    benettin(&mut tan, model.dim(), &opts, Kind::Flow { dt })
+}
+
+/// The flow after its warm-up (RK4) with its initial frame, and the resolved options.
+fn flow_tangent<'a, M: Model + ?Sized>(
+    model: &'a M,
+    x0: &[f64],
+    opts: &LyapunovOptions,
+) -> Result<(FlowTangent<'a, M>, LyapunovOptions)> {
     let n = model.dim();
     crate::error::ensure_state("x0", x0, n, "model")?;
     let opts = validate(n, opts)?;
@@ -794,7 +817,7 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
     z.resize(n * (1 + k), 0.0);
     var.frame_mut(&mut z)
         .copy_from(initial_frame(n, k, &opts.frame).as_ref());
-    let mut tan = FlowTangent {
+    let tan = FlowTangent {
         var,
         z,
         rk: Rk4::new(n * (1 + k)),
@@ -802,7 +825,7 @@ pub fn lyapunov_flow<M: Model + ?Sized>(
         ws: QrWorkspace::new(n, k),
         scratch: Mat::zeros(n, k),
     };
-    benettin(&mut tan, n, &opts, Kind::Flow { dt })
+    Ok((tan, opts))
 }
 
 /// The largest exponent by the original two-trajectory method (Benettin et al. 1976), as an

@@ -278,6 +278,18 @@ pub struct ReportArgs {
     /// Draw the spectrum and its convergence (or λ_max and D_KY versus g) as PNG + SVG.
     #[arg(long)]
     pub plot: bool,
+    /// Covariant Lyapunov vectors (Ginelli et al. 2007) over the accumulated steps (--transient
+    /// steps before them let the Gram–Schmidt frame converge): their growth rates become the
+    /// column `clv_exponent`, and this table gets, at every QR of the window, the smallest angle
+    /// between the expanding and the contracting subspaces (time, angle_rad).
+    #[arg(long, value_name = "ANGLES")]
+    pub clv: Option<std::path::PathBuf>,
+    /// With --clv: steps after the window for the backward iteration to converge.
+    #[arg(long, default_value_t = 500, requires = "clv")]
+    pub clv_backward: usize,
+    /// With --clv: the vectors themselves as float64 .npy, window × N × k (unit columns).
+    #[arg(long, value_name = "FILE.npy", requires = "clv")]
+    pub clv_vectors: Option<std::path::PathBuf>,
 }
 
 impl ReportArgs {
@@ -286,7 +298,11 @@ impl ReportArgs {
     pub fn check(&self, steps: usize) -> crate::error::Result<()> {
         use crate::error::Error;
         use crate::io::{check_output, TableFormat};
-        for (field, p) in [("history", &self.history), ("local", &self.local)] {
+        for (field, p) in [
+            ("history", &self.history),
+            ("local", &self.local),
+            ("clv", &self.clv),
+        ] {
             if let Some(p) = p {
                 check_output(field, p)?;
                 TableFormat::from_path(p).map_err(|_| {
@@ -320,7 +336,36 @@ impl ReportArgs {
         if self.local.is_some() {
             crate::memory::check("local", rows(1) * 16 * 3, None)?;
         }
+        if let Some(p) = &self.clv_vectors {
+            check_output("clv-vectors", p)?;
+            if p.extension().and_then(|e| e.to_str()) != Some("npy") {
+                return Err(Error::invalid(
+                    "clv-vectors",
+                    format!("{}: use .npy", p.display()),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The covariant vectors asked for with --clv, over the run `opts` describes (its transient
+    /// as the forward transient, its steps as the window).
+    pub fn covariant(
+        &self,
+        system: &crate::model::System,
+        x0: &[f64],
+        opts: &super::LyapunovOptions,
+    ) -> crate::error::Result<Option<super::Covariant>> {
+        if self.clv.is_none() {
+            return Ok(None);
+        }
+        let every = opts.reorth.max(1);
+        let clv = super::ClvOptions {
+            forward: opts.transient.div_ceil(every),
+            window: opts.steps.div_ceil(every),
+            backward: self.clv_backward.div_ceil(every),
+        };
+        super::clv::covariant_vectors(system, x0, opts, &clv).map(Some)
     }
 
     /// Running estimates every `every` QRs when something reads them (bounded memory otherwise).
@@ -339,11 +384,29 @@ impl ReportArgs {
         s: &Spectrum,
         unit: &str,
         brute: Option<f64>,
+        clv: Option<&super::Covariant>,
         out: &std::path::Path,
     ) -> crate::error::Result<()> {
         use crate::io::TableFormat;
-        s.table(unit, self.bits, brute)
-            .write(out, TableFormat::from_path(out)?)?;
+        let mut table = s.table(unit, self.bits, brute);
+        if let (Some(c), Some(p)) = (clv, &self.clv) {
+            table.push("clv_exponent", Column::F64(c.exponents.clone()));
+            let mut a = crate::io::Table::new();
+            let (times, angles) = if c.angles.is_empty() {
+                (vec![], vec![])
+            } else {
+                (c.times.clone(), c.angles.clone())
+            };
+            a.push("time", Column::F64(times))
+                .push("angle_rad", Column::F64(angles));
+            a.write(p, TableFormat::from_path(p)?)?;
+            if let Some(v) = &self.clv_vectors {
+                let (w, n, k) = (c.vectors.len(), s.n, c.exponents.len());
+                let arr = ndarray::Array3::from_shape_fn((w, n, k), |(m, i, j)| c.vectors[m][(i, j)]);
+                crate::io::write_npy_array(v, &arr)?;
+            }
+        }
+        table.write(out, TableFormat::from_path(out)?)?;
         if let Some(p) = &self.local {
             s.over_time_table(true)
                 .write(p, TableFormat::from_path(p)?)?;

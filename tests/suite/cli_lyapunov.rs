@@ -427,3 +427,74 @@ fn checkpoint_lists_on_both_devices() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("`device`"));
     assert!(!d.join("r.csv").exists());
 }
+
+/// `--clv`: the covariant vectors' growth rates beside the QR exponents, the expanding/contracting
+/// angle at every QR of the window, and the vectors as window × N × k .npy with unit columns.
+#[test]
+fn covariant_vectors_from_the_command_line() {
+    let d = tmpdir("clv");
+    let (angles, vectors, out) = (d.join("angles.csv"), d.join("v.npy"), d.join("s.csv"));
+    // A chaotic tanh map (N = 24, g = 3, seeded Gaussian W).
+    use rand::SeedableRng;
+    use rand_distr::Distribution;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let w4: Vec<f64> = (0..24 * 24)
+        .map(|_| {
+            3.0 * <rand_distr::StandardNormal as Distribution<f64>>::sample(
+                &rand_distr::StandardNormal,
+                &mut rng,
+            ) / 24f64.sqrt()
+        })
+        .collect();
+    let wpath = d.join("W.npy");
+    neurodyn::io::write_npy_mat(&wpath, 24, 24, &w4).unwrap();
+    let o = bin()
+        .args(["--map", "tanh", "--W"])
+        .arg(&wpath)
+        .args(["--warmup", "200", "--transient", "300", "--steps", "1000", "--quiet"])
+        .arg("--clv")
+        .arg(&angles)
+        .arg("--clv-vectors")
+        .arg(&vectors)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = t.lines().next().unwrap().split(',').collect();
+    let (e, c) = (
+        header.iter().position(|h| *h == "exponent").unwrap(),
+        header.iter().position(|h| *h == "clv_exponent").unwrap(),
+    );
+    let rows: Vec<Vec<&str>> = t.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 24);
+    let mut positive = 0;
+    for r in &rows {
+        let (qr, clv): (f64, f64) = (r[e].parse().unwrap(), r[c].parse().unwrap());
+        assert!((qr - clv).abs() < 0.02, "QR {qr} vs CLV {clv}");
+        positive += usize::from(clv > 0.0);
+    }
+    assert!(positive > 0 && positive < 24, "{t}");
+    let a = std::fs::read_to_string(&angles).unwrap();
+    assert_eq!(a.lines().count(), 1 + 1000);
+    for l in a.lines().skip(1) {
+        let angle: f64 = l.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(angle > 0.0 && angle <= std::f64::consts::FRAC_PI_2 + 1e-12, "{angle}");
+    }
+    let v = neurodyn::io::open_npy(&vectors, "v").unwrap();
+    let arr: ndarray::Array3<f64> = ndarray_npy::ReadNpyExt::read_npy(v).unwrap();
+    assert_eq!(arr.shape(), &[1000, 24, 24]);
+    for j in 0..24 {
+        let norm: f64 = (0..24).map(|i| arr[[17, i, j]].powi(2)).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-12);
+    }
+    // --clv-vectors without --clv, or not .npy, is refused naming the flag.
+    let o = bin()
+        .args(["--map", "tanh", "--clv", "a.csv", "--clv-vectors", "v.txt", "--quiet", "--out"])
+        .arg(d.join("x.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("clv-vectors"));
+}

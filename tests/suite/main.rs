@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod clv;
 mod cli_continuation;
 mod cli_fixed_points;
 mod cli_fracdiff;
