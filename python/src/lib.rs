@@ -656,6 +656,66 @@ fn command(
     result
 }
 
+/// Covariant Lyapunov vectors of the rate RNN's map or flow: exponents, QR exponents, times,
+/// angles, vectors (window × n × k, row-major bytes), k, and the index lists.
+#[pyfunction]
+#[pyo3(signature = (w, n, h0, b, activation, tau, warmup, forward, window, backward, k, flow, dt))]
+#[allow(clippy::too_many_arguments)]
+fn covariant_vectors<'py>(
+    py: Python<'py>,
+    w: &[u8],
+    n: usize,
+    h0: &[u8],
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: &[u8],
+    warmup: usize,
+    forward: usize,
+    window: usize,
+    backward: usize,
+    k: Option<usize>,
+    flow: bool,
+    dt: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    use neurodyn::lyapunov::{covariant_vectors_flow, covariant_vectors_map, ClvOptions};
+    let h0 = floats("h0", h0, n)?;
+    let mut opts = LyapunovOptions::new().warmup(warmup);
+    if let Some(k) = k {
+        opts = opts.k(k);
+    }
+    let clv = ClvOptions {
+        forward,
+        window,
+        backward,
+    };
+    let c = if flow {
+        let m = rate(w, n, b, activation, tau)?;
+        let opts = opts.dt(dt);
+        py.allow_threads(|| covariant_vectors_flow(&m, &h0, &opts, &clv))
+    } else {
+        let m = rnn_map(w, n, b, activation)?;
+        py.allow_threads(|| covariant_vectors_map(&m, &h0, &opts, &clv))
+    }
+    .map_err(err)?;
+    let kk = c.exponents.len();
+    let flat: Vec<f64> = c
+        .vectors
+        .iter()
+        .flat_map(|v| (0..n).flat_map(move |i| (0..kk).map(move |j| v[(i, j)])))
+        .collect();
+    let d = PyDict::new(py);
+    d.set_item("exponents", c.exponents.clone())?;
+    d.set_item("qr_exponents", c.qr_exponents.clone())?;
+    d.set_item("times", c.times.clone())?;
+    d.set_item("angles", c.angles.clone())?;
+    d.set_item("vectors", bytes(py, &flat))?;
+    d.set_item("k", kk)?;
+    d.set_item("unstable", c.unstable.clone())?;
+    d.set_item("neutral", c.neutral.clone())?;
+    d.set_item("stable", c.stable.clone())?;
+    Ok(d)
+}
+
 /// Logits of a `train-cnn` checkpoint on `b` 28 × 28 images (grey levels in [0, 1]).
 #[pyfunction]
 fn cnn_predict<'py>(
@@ -958,6 +1018,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(command, m)?)?;
     m.add_function(wrap_pyfunction!(command_help, m)?)?;
     m.add_function(wrap_pyfunction!(cnn_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(covariant_vectors, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_config, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_trials, m)?)?;
     m.add_function(wrap_pyfunction!(organics, m)?)?;

@@ -326,3 +326,31 @@ def test_simulate_a_trained_rate_checkpoint(tmp_path):
     ref = si.solve_ivp(lambda _, x: (-x + W @ sig(x)) / tau, (0, 50), np.zeros(len(tau)),
                        method="DOP853", rtol=1e-11, atol=1e-13, t_eval=[50.0])
     assert np.abs(X[-1] - ref.y[:, 0]).max() < 1e-5
+
+
+def test_covariant_vectors_are_carried_by_the_tangent_map_and_reproduce_the_exponents():
+    rng = np.random.default_rng(2)  # a chaotic draw: exponents +0.15, +0.06, −0.04, …
+    n = 16
+    W = 3.0 * rng.standard_normal((n, n)) / np.sqrt(n)
+    h0 = 0.3 * np.ones(n)
+    c = nd.covariant_vectors(W, h0, warmup=300, forward=300, window=400, backward=300)
+    V = c["vectors"]
+    assert V.shape == (400, n, n)
+    assert np.allclose(np.linalg.norm(V, axis=1), 1.0)
+    # Reproduce the trajectory in numpy and push each vector through D = diag(1 - h²) W.
+    h = h0.copy()
+    for _ in range(300 + 300 + 1):
+        h = np.tanh(W @ h)
+    worst = 0.0
+    for m in range(len(V) - 1):
+        h_next = np.tanh(W @ h)
+        D = (1 - h_next**2)[:, None] * W
+        pushed = D @ V[m]
+        cos = np.abs(np.sum(pushed * V[m + 1], axis=0)) / np.linalg.norm(pushed, axis=0)
+        worst = max(worst, np.max(1 - cos))
+        h = h_next
+    assert worst < 1e-8
+    lam = nd.lyapunov(W, h0, warmup=300, steps=3000)
+    assert np.allclose(c["exponents"], c["qr_exponents"], atol=0.03)
+    assert abs(c["exponents"][0] - lam[0]) < 0.05 and c["unstable"] == [0, 1]
+    assert len(c["angles"]) == 400 and np.all((c["angles"] > 0) & (c["angles"] <= np.pi / 2))

@@ -29,6 +29,7 @@ __all__ = [
     "fixed_points",
     "cycle",
     "lyapunov",
+    "covariant_vectors",
     "fracdiff",
     "estimate_order",
     "continuation",
@@ -283,6 +284,35 @@ def lyapunov(W=None, h0=None, *, b=None, map="tanh", warmup=100, steps=1000, k=N
                                  bool(flow), 0.05 if dt is None else float(dt),
                                  None if seed is None else int(seed)),
                 (n if k is None else int(k),))
+
+
+def covariant_vectors(W, h0, *, b=None, map="tanh", warmup=100, forward=500, window=1000,
+                      backward=500, k=None, flow=False, dt=0.05, tau=1.0):
+    """Covariant Lyapunov vectors (Ginelli et al. 2007) of the map ``h <- phi(W h + b)`` (or, with
+    ``flow=True``, the flow ``tau dx/dt = -x + W phi(x) + b`` by RK4 at step ``dt``): ``forward`` QR
+    steps for the Gram–Schmidt frame to converge, ``window`` steps kept, ``backward`` steps for the
+    backward iteration. Returns a dict: ``vectors`` (window × N × k, unit columns, carried onto
+    each other by the tangent dynamics), ``exponents`` (their growth rates, largest first),
+    ``qr_exponents`` (the QR method's on the same window), ``times``, ``angles`` (the smallest
+    angle between the expanding and contracting subspaces at each time; empty when one is empty),
+    ``unstable``/``neutral``/``stable`` (column indices)."""
+    W, n = _square(W)
+    h0 = _vec(h0, "h0", n)
+    d = _native.covariant_vectors(W.tobytes(), n, h0.tobytes(), _opt(b, "b", n), str(map),
+                                  _tau(tau, n), int(warmup), int(forward), int(window),
+                                  int(backward), None if k is None else int(k), bool(flow),
+                                  float(dt))
+    kk = d["k"]
+    return {
+        "vectors": _arr(d["vectors"], (int(window), n, kk)),
+        "exponents": np.array(d["exponents"]),
+        "qr_exponents": np.array(d["qr_exponents"]),
+        "times": np.array(d["times"]),
+        "angles": np.array(d["angles"]),
+        "unstable": list(d["unstable"]),
+        "neutral": list(d["neutral"]),
+        "stable": list(d["stable"]),
+    }
 
 
 def fracdiff(f, alpha, dt, *, method="gl"):

@@ -39,6 +39,11 @@ def lyapunov(
     seed: Optional[int] = ..., tau: Union[float, ArrayLike] = ...,
     checkpoint: Optional[Union[str, PathLike[str]]] = ..., euler: bool = ...,
 ) -> F64: ...
+def covariant_vectors(
+    W: ArrayLike, h0: ArrayLike, *, b: Optional[ArrayLike] = ..., map: str = ..., warmup: int = ...,
+    forward: int = ..., window: int = ..., backward: int = ..., k: Optional[int] = ...,
+    flow: bool = ..., dt: float = ..., tau: Union[float, ArrayLike] = ...,
+) -> dict[str, Any]: ...
 def fracdiff(f: ArrayLike, alpha: float, dt: float, *, method: str = ...) -> F64: ...
 def estimate_order(
     signals: ArrayLike, targets: ArrayLike, alphas: ArrayLike, dt: float, *, anchor: int = ...,
