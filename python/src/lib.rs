@@ -709,6 +709,8 @@ fn covariant_vectors<'py>(
     d.set_item("times", c.times.clone())?;
     d.set_item("angles", c.angles.clone())?;
     d.set_item("vectors", bytes(py, &flat))?;
+    let states: Vec<f64> = c.states.iter().flatten().copied().collect();
+    d.set_item("states", bytes(py, &states))?;
     d.set_item("k", kk)?;
     d.set_item("unstable", c.unstable.clone())?;
     d.set_item("neutral", c.neutral.clone())?;

@@ -292,7 +292,8 @@ def covariant_vectors(W, h0, *, b=None, map="tanh", warmup=100, forward=500, win
     ``flow=True``, the flow ``tau dx/dt = -x + W phi(x) + b`` by RK4 at step ``dt``): ``forward`` QR
     steps for the Gram–Schmidt frame to converge, ``window`` steps kept, ``backward`` steps for the
     backward iteration. Returns a dict: ``vectors`` (window × N × k, unit columns, carried onto
-    each other by the tangent dynamics), ``exponents`` (their growth rates, largest first),
+    each other by the tangent dynamics), ``states`` (window × N: the state at each time, where the
+    next step's Jacobian is taken), ``exponents`` (their growth rates, largest first),
     ``qr_exponents`` (the QR method's on the same window), ``times``, ``angles`` (the smallest
     angle between the expanding and contracting subspaces at each time; empty when one is empty),
     ``unstable``/``neutral``/``stable`` (column indices)."""
@@ -305,6 +306,7 @@ def covariant_vectors(W, h0, *, b=None, map="tanh", warmup=100, forward=500, win
     kk = d["k"]
     return {
         "vectors": _arr(d["vectors"], (int(window), n, kk)),
+        "states": _arr(d["states"], (int(window), n)),
         "exponents": np.array(d["exponents"]),
         "qr_exponents": np.array(d["qr_exponents"]),
         "times": np.array(d["times"]),
