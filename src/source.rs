@@ -798,19 +798,71 @@ impl Source {
         seed: u64,
         from: f64,
     ) -> Result<ResolvedParam> {
+        self.parametrised_with(view, param, input, seed, from, None)
+    }
+
+    /// The source in two named parameters (`param` is p, `param2` is q; both as
+    /// [`Source::parametrised`] knows them), as a family of one-parameter systems in p, and the
+    /// source's initial state. `input` is the pattern of whichever is `input`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parametrised2(
+        &self,
+        view: View,
+        param: &str,
+        param2: &str,
+        input: Option<Vec<f64>>,
+        seed: u64,
+        from: f64,
+        from2: f64,
+    ) -> Result<(crate::continuation::two::Family, ResolvedParam)> {
+        if param == param2 {
+            return Err(Error::invalid(
+                "param2",
+                format!("`{param2}` is already the first parameter"),
+            ));
+        }
+        let start = self.parametrised_with(view, param, input.clone(), seed, from, Some((param2, from2)))?;
+        let (src, p1, p2) = (self.clone(), param.to_string(), param2.to_string());
+        let family = crate::continuation::two::Family::new(param2, from2, move |q| {
+            Ok(src
+                .parametrised_with(view, &p1, input.clone(), seed, from, Some((&p2, q)))?
+                .system)
+        })?;
+        Ok((family, start))
+    }
+
+    fn parametrised_with(
+        &self,
+        view: View,
+        param: &str,
+        input: Option<Vec<f64>>,
+        seed: u64,
+        from: f64,
+        second: Option<(&str, f64)>,
+    ) -> Result<ResolvedParam> {
         use crate::continuation::{RateKnob, RateParam, Rebuild};
-        let rate_knob = |g0: f64, n: usize, dflt: Option<Vec<f64>>| -> Result<RateKnob> {
-            Ok(match param {
+        let knob_of = |name: &str, field: &str, g0: f64, n: usize, dflt: Option<Vec<f64>>| -> Result<RateKnob> {
+            Ok(match name {
                 "g" => RateKnob::Gain { g0 },
                 "bias" => RateKnob::Bias,
                 "input" => RateKnob::Input(input.clone().or(dflt).unwrap_or(vec![1.0; n])),
                 other => {
                     return Err(Error::invalid(
-                        "param",
+                        field,
                         format!("`{other}` is not a parameter of a rate RNN (g, bias or input)"),
                     ))
                 }
             })
+        };
+        let rate_knob = |g0: f64, n: usize, dflt: Option<Vec<f64>>| knob_of(param, "param", g0, n, dflt);
+        // The rate network with the second knob held (a slice of a two-parameter family).
+        let rate_param = |m: crate::model::RateRnn, knob: RateKnob, map: bool, g0: f64, dflt: Option<Vec<f64>>| -> Result<RateParam> {
+            let n = m.w().nrows();
+            let r = RateParam::new(m, knob, map)?;
+            match second {
+                Some((name, q)) => r.with_fixed(knob_of(name, "param2", g0, n, dflt)?, q),
+                None => Ok(r),
+            }
         };
         let map = match view {
             View::Map => true,
@@ -825,6 +877,10 @@ impl Source {
             if map {
                 return Err(Error::invalid("map", "an ORGaNICs circuit is a flow"));
             }
+            let base = match second {
+                Some((name, q)) => organics_param(base, name, seed).map_err(|e| e.in_field("param2"))?(q)?,
+                None => base,
+            };
             let make = organics_param(base, param, seed)?;
             let description = format!("ORGaNICs `{param}`");
             let system = Rebuild::new(param, from, move |p| Ok(System::Flow(Box::new(make(p)?))))?;
@@ -845,7 +901,7 @@ impl Source {
                 let knob = rate_knob(g0, n, None)?;
                 let description = format!("rate RNN `{param}`");
                 Ok(ResolvedParam {
-                    system: Box::new(RateParam::new(built.model, knob, map)?),
+                    system: Box::new(rate_param(built.model, knob, map, g0, None)?),
                     x0: built.x0,
                     description,
                 })
@@ -868,18 +924,24 @@ impl Source {
                                 .map(|i| (0..k).map(|c| net.params[t.offset + i * k + c]).sum())
                                 .collect::<Vec<f64>>()
                         });
-                        let knob = rate_knob(1.0, n, w_in)?;
+                        let knob = rate_knob(1.0, n, w_in.clone())?;
                         let x = match x0 {
                             Some(p) => read_npy_vec(p, "x0", Some(n))?,
                             None => vec![0.0; n],
                         };
                         Ok(ResolvedParam {
-                            system: Box::new(RateParam::new(m, knob, map)?),
+                            system: Box::new(rate_param(m, knob, map, 1.0, w_in)?),
                             x0: x,
                             description: format!("trained rate network `{param}`"),
                         })
                     }
                     _ => {
+                        if second.is_some() {
+                            return Err(Error::invalid(
+                                "param2",
+                                "a trained non-rate cell has one parameter (`input`)",
+                            ));
+                        }
                         if param != "input" {
                             return Err(Error::invalid(
                                 "param",

@@ -65,6 +65,17 @@ pub struct Args {
     /// DIR/cycle_events.csv.
     #[arg(long)]
     cycles: bool,
+    /// A second parameter: the fold curves through the branch's folds in (--param, --param2),
+    /// with cusp and Bogdanov–Takens points → DIR/fold_curves.csv + .parquet, DIR/codim2.csv,
+    /// DIR/two_parameter.png/.svg (the branch itself is followed at --from2).
+    #[arg(long, requires_all = ["from2", "to2"])]
+    param2: Option<String>,
+    /// The second parameter's start (where the one-parameter branch is followed).
+    #[arg(long, allow_hyphen_values = true)]
+    from2: Option<f64>,
+    /// The second parameter's other end: the curves stop at the box [from, to] × [from2, to2].
+    #[arg(long, allow_hyphen_values = true)]
+    to2: Option<f64>,
     /// State unit drawn in the diagram (default: the norm ‖x‖).
     #[arg(long)]
     unit: Option<usize>,
@@ -93,6 +104,11 @@ fn run(a: Args) -> Result<(), Error> {
         "bifurcations.csv",
         "diagram.png",
         "diagram.svg",
+        "fold_curves.csv",
+        "fold_curves.parquet",
+        "codim2.csv",
+        "two_parameter.png",
+        "two_parameter.svg",
     ];
     crate::io::check_outputs("out", &files.map(|f| a.out.join(f)))?;
     let view = if a.map { View::Map } else { View::Natural };
@@ -102,7 +118,21 @@ fn run(a: Args) -> Result<(), Error> {
         .map(|p| read_npy_vec(p, "input-pattern", None))
         .transpose()?;
     let source = a.source.source()?;
-    let r = source.parametrised(view, &a.param, input, a.seed, a.from)?;
+    let two = match (&a.param2, a.from2, a.to2) {
+        (Some(p2), Some(f2), Some(t2)) => {
+            crate::error::ensure_finite("from2", &[f2])?;
+            crate::error::ensure_finite("to2", &[t2])?;
+            let (family, start) =
+                source.parametrised2(view, &a.param, p2, input.clone(), a.seed, a.from, f2)?;
+            Some((family, start, f2, t2))
+        }
+        _ => None,
+    };
+    let r = match &two {
+        Some(_) => None,
+        None => Some(source.parametrised(view, &a.param, input, a.seed, a.from)?),
+    };
+    let r = r.as_ref().or(two.as_ref().map(|t| &t.1)).expect("one of them");
     let sys = r.system.as_ref();
     let n = sys.dim();
     if let Some(u) = a.unit {
@@ -135,6 +165,19 @@ fn run(a: Args) -> Result<(), Error> {
     opts = opts.progress(move |k| b2.set_position(k as u64));
     let branch = continue_branch(sys, &x0, &opts)?;
     bar.finish_and_clear();
+    if let Some((family, _, f2, t2)) = &two {
+        use crate::continuation::two::{diagram, fold_curves_from_branch, tables, FoldCurveOptions};
+        let curves = fold_curves_from_branch(family, &branch, *f2, &FoldCurveOptions::new((a.from, a.to), (*f2, *t2)))?;
+        let (t, e) = tables(&curves);
+        t.write(&a.out.join("fold_curves.csv"), TableFormat::Csv)?;
+        t.write(&a.out.join("fold_curves.parquet"), TableFormat::Parquet)?;
+        e.write(&a.out.join("codim2.csv"), TableFormat::Csv)?;
+        diagram(&curves).save(&a.out.join("two_parameter"))?;
+        if !a.quiet {
+            let ev: Vec<String> = curves.iter().flat_map(|c| c.events.iter().map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q))).collect();
+            eprintln!("{} fold curve(s), {} points; {}", curves.len(), t.nrows(), if ev.is_empty() { "no cusp or Bogdanov–Takens point".into() } else { ev.join(", ") });
+        }
+    }
     let cycles = if a.cycles {
         let span = (a.from.min(a.to), a.from.max(a.to));
         cycles_from_hopf(sys, &branch, span, &CycleContinuationOptions::default())?

@@ -45,6 +45,7 @@
 pub mod cycles;
 pub mod hopf;
 pub mod param;
+pub mod two;
 
 pub use param::{
     frozen, jacobian_at, ParamFn, Parametrised, RateKnob, RateParam, Rebuild, Residual,

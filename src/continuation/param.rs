@@ -61,6 +61,8 @@ pub struct RateParam {
     inv_tau: Vec<f64>,
     knob: RateKnob,
     map: bool,
+    /// Other knobs held at fixed values (a second parameter's slice, [`super::two::Family`]).
+    fixed: Vec<(RateKnob, f64)>,
 }
 
 impl RateParam {
@@ -83,6 +85,7 @@ impl RateParam {
             inv_tau,
             knob,
             map,
+            fixed: vec![],
         };
         // At the base parameter the flow must be the network's own right-hand side: this catches
         // what the parametrisation does not model (per-neuron nonlinearities, time-dependent input).
@@ -117,6 +120,34 @@ impl RateParam {
         self.base.activation()
     }
 
+    /// The same system with another knob held at `value` (e.g. the input level while p is the
+    /// gain): the slice at q of a two-parameter family.
+    pub fn with_fixed(mut self, knob: RateKnob, value: f64) -> Result<Self> {
+        let n = self.dim();
+        match &knob {
+            RateKnob::Input(u) => crate::error::ensure_state("input", u, n, "network")?,
+            RateKnob::Gain { g0 } if !(*g0 > 0.0 && g0.is_finite()) => {
+                return Err(crate::Error::invalid("g0", format!("{g0} (must be positive)")))
+            }
+            _ => {}
+        }
+        self.fixed.push((knob, value));
+        Ok(self)
+    }
+
+    /// The fixed knobs' gain factor and additive term (added to `add`).
+    fn fixed_parts(&self, add: &mut [f64]) -> f64 {
+        let mut s = 1.0;
+        for (k, v) in &self.fixed {
+            match k {
+                RateKnob::Gain { g0 } => s *= v / g0,
+                RateKnob::Bias => add.iter_mut().for_each(|a| *a += v),
+                RateKnob::Input(u) => add.iter_mut().zip(u).for_each(|(a, ui)| *a += v * ui),
+            }
+        }
+        s
+    }
+
     /// (W x or W φ(x), the gain factor, the additive term at p).
     fn parts(&self, x: &[f64], p: f64, wv: &mut [f64]) -> (f64, Vec<f64>) {
         let n = x.len();
@@ -130,11 +161,13 @@ impl RateParam {
         wv.iter_mut().for_each(|o| *o = 0.0);
         crate::model::kernels::gemv_add(w.as_ref(), &v, wv);
         let b = self.base.bias();
-        match &self.knob {
+        let (s, mut add) = match &self.knob {
             RateKnob::Gain { g0 } => (p / g0, b.to_vec()),
             RateKnob::Bias => (1.0, b.iter().map(|bi| bi + p).collect()),
-            RateKnob::Input(u) => (1.0, (0..n).map(|i| b[i] + p * u[i]).collect()),
-        }
+            RateKnob::Input(u) => (1.0, (0..n).map(|i| b[i] + p * u[i]).collect::<Vec<f64>>()),
+        };
+        let fs = self.fixed_parts(&mut add);
+        (s * fs, add)
     }
 }
 
@@ -193,7 +226,18 @@ impl Parametrised for RateParam {
         let act = self.act();
         for i in 0..n {
             let da_dp = match &self.knob {
-                RateKnob::Gain { g0 } => wv[i] / g0,
+                // s = (p / g0) · (the fixed gains): ∂(s Wv)/∂p = s Wv / p, written without 1/p.
+                RateKnob::Gain { g0 } => {
+                    wv[i] / g0
+                        * self
+                            .fixed
+                            .iter()
+                            .map(|(k, v)| match k {
+                                RateKnob::Gain { g0 } => v / g0,
+                                _ => 1.0,
+                            })
+                            .product::<f64>()
+                }
                 RateKnob::Bias => 1.0,
                 RateKnob::Input(u) => u[i],
             };

@@ -191,3 +191,65 @@ fn cycles_from_the_hopf_point_of_the_organics_circuit() {
     );
     assert!(d.join("c/cycles.parquet").exists());
 }
+
+/// `--param2`: the fold curve of the bistable ORGaNICs circuit in (W_r, b0) from its fold at
+/// b0 = 1, every point a fold (det J = 0) of the circuit, and one Bogdanov–Takens point where the
+/// Jacobian is nilpotent (det J = tr J = 0) — the end of the Hopf curve of the W_r branch.
+#[test]
+fn fold_curve_of_the_organics_circuit_in_two_parameters() {
+    use neurodyn::continuation::two::Parametrised2;
+    let d = tmpdir("two");
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/models/organics-2d-bistable.toml");
+    let o = bin()
+        .args(["--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5"])
+        .args(["--param2", "b0", "--from2", "1", "--to2", "0", "--quiet", "--out"])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = |f: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(d.join(f))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let curve = rows("fold_curves.csv");
+    assert!(curve.len() > 20);
+    for f in ["fold_curves.parquet", "two_parameter.png", "two_parameter.svg", "branch.csv"] {
+        assert!(d.join(f).exists(), "{f}");
+    }
+    let source = neurodyn::source::Source::Preset {
+        path: Some(preset.into()),
+        overrides: Default::default(),
+        input: None,
+    };
+    let (family, _) = source
+        .parametrised2(neurodyn::source::View::Natural, "W_r", "b0", None, 0, 3.0, 1.0)
+        .unwrap();
+    let jac = |p: f64, q: f64, x: &[f64]| {
+        let mut j = faer::Mat::<f64>::zeros(2, 2);
+        family.jacobian(x, p, q, j.as_mut());
+        let det = j[(0, 0)] * j[(1, 1)] - j[(0, 1)] * j[(1, 0)];
+        let scale = (0..2).flat_map(|r| (0..2).map(move |c| (r, c))).fold(0.0f64, |m, (r, c)| m.max(j[(r, c)].abs()));
+        (det / (scale * scale), (j[(0, 0)] + j[(1, 1)]) / scale)
+    };
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    for r in &curve {
+        let (det, _) = jac(num(&r[1]), num(&r[2]), &[num(&r[5]), num(&r[6])]);
+        assert!(det.abs() < 1e-8, "not a fold: {r:?} det {det:e}");
+    }
+    let ev = rows("codim2.csv");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0][1], "bogdanov_takens");
+    let (det, trace) = jac(num(&ev[0][2]), num(&ev[0][3]), &[num(&ev[0][4]), num(&ev[0][5])]);
+    assert!(det.abs() < 1e-8 && trace.abs() < 1e-6, "det {det:e}, trace {trace:e}");
+    // Without --from2/--to2 the second parameter is refused, naming what is missing.
+    let o = bin()
+        .args(["--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5", "--param2", "b0", "--quiet", "--out"])
+        .arg(d.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -29,6 +29,7 @@ mod sweep;
 mod sweep_gpu;
 mod system_api;
 mod tables;
+mod two_param;
 mod torch_rnn;
 mod train;
 mod train_cells;
