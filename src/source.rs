@@ -952,11 +952,26 @@ impl Source {
                             ));
                         }
                         let k = crate::train::cell::Cell::<f64>::n_in(&net.cell);
+                        // The direction in input space: --input-pattern (one value per input
+                        // channel), or every channel alike.
+                        let dir = match input {
+                            Some(u) if u.len() == k => u,
+                            Some(u) => {
+                                return Err(Error::invalid(
+                                    "input-pattern",
+                                    format!(
+                                        "has {} values; this cell takes {k} input channels (one direction value per channel)",
+                                        u.len()
+                                    ),
+                                ))
+                            }
+                            None => vec![1.0; k],
+                        };
                         let start = self.resolve(View::Natural, 1.0)?;
                         let sys = Rebuild::new("input", from, move |p| {
                             Ok(System::Map(Box::new(
                                 crate::train::cell::CellMap::new(net.clone())
-                                    .with_input(vec![p; k])?,
+                                    .with_input(dir.iter().map(|d| p * d).collect())?,
                             )))
                         })?;
                         Ok(ResolvedParam {
@@ -974,6 +989,53 @@ impl Source {
             Source::Organics { .. } => unreachable!("handled above"),
         }
     }
+}
+
+/// The straight path between two checkpoints of one architecture, θ(p) = (1 − p) θ₀ + p θ₁ (all
+/// trained tensors; the Dale mask and every constraint applied after blending, as training
+/// does): the network's analysis system — a rate cell's flow, any other cell's map — at each p,
+/// as the parameter `path` (p = 0: `a`, p = 1: `b`). E.g. two epochs' checkpoints of one run, to
+/// see where along training an attractor appears. The start state is the cell's own (zero for
+/// rate cells).
+pub fn checkpoint_path(a: &Path, b: &Path, from: f64) -> Result<ResolvedParam> {
+    let (n0, _) = load::<f64>(a)?;
+    let (n1, _) = load::<f64>(b)?;
+    if n0.cell != n1.cell || n0.layout != n1.layout || n0.outputs != n1.outputs {
+        return Err(Error::invalid(
+            "path",
+            format!(
+                "{} and {} are not the same architecture (cell, sizes and read-out must match)",
+                a.display(),
+                b.display()
+            ),
+        ));
+    }
+    let blend = move |p: f64| -> Result<Analysis> {
+        let mut net = n0.clone();
+        for (t, (x0, x1)) in net.params.iter_mut().zip(n0.params.iter().zip(&n1.params)) {
+            *t = (1.0 - p) * x0 + p * x1;
+        }
+        analysis(&net)
+    };
+    let x0 = match blend(from)? {
+        Analysis::Flow(m) => vec![0.0; crate::model::Model::dim(&m)],
+        Analysis::Map(m) => vec![0.0; crate::model::Map::dim(&m)],
+        Analysis::Anru(m) => vec![0.0; crate::model::Map::dim(&m)],
+        Analysis::Cell(c) => c.initial_state(),
+    };
+    let system = crate::continuation::Rebuild::new("path", from, move |p| {
+        Ok(match blend(p)? {
+            Analysis::Flow(m) => System::Flow(Box::new(m)),
+            Analysis::Map(m) => System::Map(Box::new(m)),
+            Analysis::Anru(m) => System::Map(Box::new(m)),
+            Analysis::Cell(c) => System::Map(Box::new(c)),
+        })
+    })?;
+    Ok(ResolvedParam {
+        system: Box::new(system),
+        x0,
+        description: "the straight path between two checkpoints".into(),
+    })
 }
 
 type OrganicsMake = std::sync::Arc<dyn Fn(f64) -> Result<Organics> + Send + Sync>;

@@ -30,8 +30,12 @@ pub struct Args {
     #[arg(long)]
     map: bool,
     /// The parameter (see above).
-    #[arg(long)]
-    param: String,
+    #[arg(long, required_unless_present = "path")]
+    param: Option<String>,
+    /// Two checkpoints of one architecture, A,B: continue along the straight path between their
+    /// weights, θ(p) = (1 − p) θ_A + p θ_B (the parameter `path`; --from 0 --to 1 covers it).
+    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B", conflicts_with_all = ["param", "param2", "checkpoint", "model", "w", "organics", "anru"])]
+    path: Vec<PathBuf>,
     /// Start value of the parameter.
     #[arg(long, allow_hyphen_values = true)]
     from: f64,
@@ -118,19 +122,24 @@ fn run(a: Args) -> Result<(), Error> {
         .map(|p| read_npy_vec(p, "input-pattern", None))
         .transpose()?;
     let source = a.source.source()?;
+    let param = a.param.clone().unwrap_or_else(|| "path".into());
     let two = match (&a.param2, a.from2, a.to2) {
         (Some(p2), Some(f2), Some(t2)) => {
             crate::error::ensure_finite("from2", &[f2])?;
             crate::error::ensure_finite("to2", &[t2])?;
             let (family, start) =
-                source.parametrised2(view, &a.param, p2, input.clone(), a.seed, a.from, f2)?;
+                source.parametrised2(view, &param, p2, input.clone(), a.seed, a.from, f2)?;
             Some((family, start, f2, t2))
         }
         _ => None,
     };
     let r = match &two {
         Some(_) => None,
-        None => Some(source.parametrised(view, &a.param, input, a.seed, a.from)?),
+        None if a.path.len() == 2 => Some(crate::source::checkpoint_path(&a.path[0], &a.path[1], a.from)?),
+        None if !a.path.is_empty() => {
+            return Err(Error::invalid("path", "give two checkpoints: --path A,B"))
+        }
+        None => Some(source.parametrised(view, &param, input, a.seed, a.from)?),
     };
     let r = r.as_ref().or(two.as_ref().map(|t| &t.1)).expect("one of them");
     let sys = r.system.as_ref();
@@ -166,17 +175,9 @@ fn run(a: Args) -> Result<(), Error> {
     let branch = continue_branch(sys, &x0, &opts)?;
     bar.finish_and_clear();
     if let Some((family, _, f2, t2)) = &two {
-        use crate::continuation::two::{diagram, fold_curves_from_branch, tables, FoldCurveOptions};
-        let curves = fold_curves_from_branch(family, &branch, *f2, &FoldCurveOptions::new((a.from, a.to), (*f2, *t2)))?;
-        let (t, e) = tables(&curves);
-        t.write(&a.out.join("fold_curves.csv"), TableFormat::Csv)?;
-        t.write(&a.out.join("fold_curves.parquet"), TableFormat::Parquet)?;
-        e.write(&a.out.join("codim2.csv"), TableFormat::Csv)?;
-        diagram(&curves).save(&a.out.join("two_parameter"))?;
-        if !a.quiet {
-            let ev: Vec<String> = curves.iter().flat_map(|c| c.events.iter().map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q))).collect();
-            eprintln!("{} fold curve(s), {} points; {}", curves.len(), t.nrows(), if ev.is_empty() { "no cusp or Bogdanov–Takens point".into() } else { ev.join(", ") });
-        }
+        use crate::continuation::two::{fold_curves_from_branch, write_outputs, FoldCurveOptions};
+        let opts = FoldCurveOptions::new((a.from, a.to), (*f2, *t2));
+        write_outputs(&fold_curves_from_branch(family, &branch, *f2, &opts)?, &a.out, a.quiet)?;
     }
     let cycles = if a.cycles {
         let span = (a.from.min(a.to), a.from.max(a.to));
@@ -185,7 +186,7 @@ fn run(a: Args) -> Result<(), Error> {
         None
     };
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
-    write(&a, &branch)?;
+    write(&a, &param, &branch)?;
     if let Some(c) = &cycles {
         c.table()
             .write(&a.out.join("cycles.csv"), TableFormat::Csv)?;
@@ -199,19 +200,19 @@ fn run(a: Args) -> Result<(), Error> {
             "{}: {} points from {} = {} ({})",
             r.description,
             branch.points.len(),
-            a.param,
+            param,
             a.from,
             match branch.stop {
                 Stop::Range => "left the range".to_string(),
                 Stop::Points => "point budget spent".to_string(),
-                Stop::Step { p } => format!("the step became too small at {} = {p}", a.param),
+                Stop::Step { p } => format!("the step became too small at {} = {p}", param),
             }
         );
         for z in &branch.bifurcations {
             eprintln!(
                 "  {:<15} {} = {:.12}{}{}",
                 z.kind.label(),
-                a.param,
+                param,
                 z.p,
                 z.omega.map_or(String::new(), |w| format!(", ω = {w:.8}")),
                 z.l1.map_or(String::new(), |l| format!(
@@ -250,7 +251,7 @@ fn run(a: Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn write(a: &Args, b: &Branch) -> Result<(), Error> {
+fn write(a: &Args, param: &str, b: &Branch) -> Result<(), Error> {
     let (branch, bifurcations) = b.tables();
     branch.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
     branch.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
@@ -261,7 +262,7 @@ fn write(a: &Args, b: &Branch) -> Result<(), Error> {
         None => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
     };
     let ylabel = a.unit.map_or("‖x‖".to_string(), |u| format!("x{u}"));
-    let plot = b.diagram(&format!("Fixed points vs {}", a.param), &ylabel, y);
+    let plot = b.diagram(&format!("Fixed points vs {}", param), &ylabel, y);
     plot.save(&a.out.join("diagram"))?;
     Ok(())
 }

@@ -722,3 +722,31 @@ pub fn diagram(curves: &[FoldCurve]) -> crate::plot::LinePlot {
     }
     plot
 }
+
+/// Writes `fold_curves.csv` + `.parquet`, `codim2.csv` and `two_parameter.png/.svg` into `dir`,
+/// and (unless `quiet`) a line naming the codimension-two points.
+pub fn write_outputs(curves: &[FoldCurve], dir: &std::path::Path, quiet: bool) -> Result<()> {
+    use crate::io::TableFormat;
+    let (t, e) = tables(curves);
+    t.write(&dir.join("fold_curves.csv"), TableFormat::Csv)?;
+    t.write(&dir.join("fold_curves.parquet"), TableFormat::Parquet)?;
+    e.write(&dir.join("codim2.csv"), TableFormat::Csv)?;
+    diagram(curves).save(&dir.join("two_parameter"))?;
+    if !quiet {
+        let ev: Vec<String> = curves
+            .iter()
+            .flat_map(|c| c.events.iter().map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q)))
+            .collect();
+        eprintln!(
+            "{} fold curve(s), {} points; {}",
+            curves.len(),
+            t.nrows(),
+            if ev.is_empty() {
+                "no cusp or Bogdanov–Takens point".to_string()
+            } else {
+                ev.join(", ")
+            }
+        );
+    }
+    Ok(())
+}

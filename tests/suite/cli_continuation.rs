@@ -253,3 +253,68 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `--path A,B`: the straight path between two epochs' checkpoints of one run. The branch starts
+/// at a fixed point of A's flow and ends (p = 1) at a fixed point of B's; checkpoints of other
+/// architectures are refused, naming `path`.
+#[test]
+fn continuation_along_the_path_between_two_checkpoints() {
+    use neurodyn::model::Model;
+    let d = tmpdir("path");
+    let train = |epochs: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(["--task", "go-nogo", "--hidden", "20", "--steps", "5", "--epochs", epochs, "-q", "--out"])
+            .arg(d.join("run"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    train("1");
+    std::fs::copy(d.join("run/checkpoint.safetensors"), d.join("a.safetensors")).unwrap();
+    train("4");
+    let (a, b) = (d.join("a.safetensors"), d.join("run/checkpoint.safetensors"));
+    let out = d.join("cont");
+    let o = bin()
+        .arg("--path")
+        .arg(format!("{},{}", a.display(), b.display()))
+        .args(["--from", "0", "--to", "1", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<Vec<f64>> = std::fs::read_to_string(out.join("branch.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(21).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let flow = |p: &std::path::Path| match neurodyn::train::checkpoint::analysis(
+        &neurodyn::train::checkpoint::load::<f64>(p).unwrap().0,
+    )
+    .unwrap()
+    {
+        neurodyn::train::cell::Analysis::Flow(m) => m,
+        _ => panic!("a rate network"),
+    };
+    let residual = |m: &neurodyn::model::RateRnn, x: &[f64]| {
+        let mut dx = vec![0.0; 20];
+        m.rhs(0.0, x, &mut dx);
+        dx.iter().fold(0.0f64, |s, v| s.max(v.abs()))
+    };
+    let (first, last) = (&rows[0], rows.last().unwrap());
+    assert_eq!(first[0], 0.0);
+    assert!(residual(&flow(&a), &first[1..]) < 1e-9);
+    assert!((last[0] - 1.0).abs() < 1e-9, "the branch ends at p = {}", last[0]);
+    assert!(residual(&flow(&b), &last[1..]) < 1e-8);
+    // Another architecture: refused, naming the flag.
+    let other = concat!(env!("CARGO_MANIFEST_DIR"), "/models/spiking/xor-rate-n100.safetensors");
+    let o = bin()
+        .arg("--path")
+        .arg(format!("{},{other}", a.display()))
+        .args(["--from", "0", "--to", "1", "--quiet", "--out"])
+        .arg(d.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`path`"));
+}
