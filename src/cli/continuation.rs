@@ -69,9 +69,9 @@ pub struct Args {
     /// DIR/cycle_events.csv.
     #[arg(long)]
     cycles: bool,
-    /// A second parameter: the fold curves through the branch's folds in (--param, --param2),
-    /// with cusp and Bogdanov–Takens points → DIR/fold_curves.csv + .parquet, DIR/codim2.csv,
-    /// DIR/two_parameter.png/.svg (the branch itself is followed at --from2).
+    /// A second parameter: the fold and Hopf curves through the branch's folds and Hopf points
+    /// in (--param, --param2), with cusp, Bogdanov–Takens and Bautin points → DIR/curves.csv +
+    /// .parquet, DIR/codim2.csv, DIR/two_parameter.png/.svg (the branch is followed at --from2).
     #[arg(long, requires_all = ["from2", "to2"])]
     param2: Option<String>,
     /// The second parameter's start (where the one-parameter branch is followed).
@@ -108,8 +108,8 @@ fn run(a: Args) -> Result<(), Error> {
         "bifurcations.csv",
         "diagram.png",
         "diagram.svg",
-        "fold_curves.csv",
-        "fold_curves.parquet",
+        "curves.csv",
+        "curves.parquet",
         "codim2.csv",
         "two_parameter.png",
         "two_parameter.svg",
@@ -175,9 +175,9 @@ fn run(a: Args) -> Result<(), Error> {
     let branch = continue_branch(sys, &x0, &opts)?;
     bar.finish_and_clear();
     if let Some((family, _, f2, t2)) = &two {
-        use crate::continuation::two::{fold_curves_from_branch, write_outputs, FoldCurveOptions};
+        use crate::continuation::two::{curves_from_branch, write_outputs, FoldCurveOptions};
         let opts = FoldCurveOptions::new((a.from, a.to), (*f2, *t2));
-        write_outputs(&fold_curves_from_branch(family, &branch, *f2, &opts)?, &a.out, a.quiet)?;
+        write_outputs(&curves_from_branch(family, &branch, *f2, &opts)?, &a.out, a.quiet)?;
     }
     let cycles = if a.cycles {
         let span = (a.from.min(a.to), a.from.max(a.to));

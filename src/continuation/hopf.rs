@@ -108,7 +108,7 @@ fn dot(p: &Cv, v: &Cv) -> c64 {
 }
 
 /// The eigenvector of `m` for the eigenvalue nearest `target`, as (re, im).
-fn eigvec(m: &Mat<f64>, target: c64) -> Result<Cv> {
+pub(crate) fn eigvec(m: &Mat<f64>, target: c64) -> Result<Cv> {
     let e = m
         .eigen()
         .map_err(|e| Error::failed("hopf", format!("eigen decomposition failed: {e:?}")))?;

@@ -174,36 +174,60 @@ impl FoldCurveOptions {
     }
 }
 
-/// A point of a fold curve.
+/// A point of a two-parameter curve.
 #[derive(Debug, Clone)]
-pub struct FoldPoint {
+pub struct CurvePoint {
     pub p: f64,
     pub q: f64,
     pub x: Vec<f64>,
-    /// The cusp test: the quadratic normal-form coefficient ŵᵀ A_x(v̂) v̂.
-    pub a: f64,
-    /// The Bogdanov–Takens (maps: 1:1) test: ŵᵀ v̂.
-    pub bt: f64,
+    /// The curve's test functions here (named by [`Curve2::test_names`]).
+    pub tests: Vec<f64>,
+    /// Hopf curves: the frequency ω.
+    pub omega: Option<f64>,
 }
 
-/// A codimension-two point on a fold curve.
+/// A codimension-two point on a curve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Codim2 {
-    /// `cusp`, `bogdanov_takens` or `resonance_1_1`.
+    /// `cusp`, `bogdanov_takens` or `resonance_1_1` (fold curves); `bautin` (Hopf curves).
     pub kind: &'static str,
     pub p: f64,
     pub q: f64,
     pub x: Vec<f64>,
 }
 
-/// A fold curve and the codimension-two points on it.
+/// A fold or Hopf curve and the codimension-two points on it.
 #[derive(Debug, Clone)]
-pub struct FoldCurve {
+pub struct Curve2 {
+    /// `fold` or `hopf`.
+    pub kind: &'static str,
     pub names: (String, String),
-    pub points: Vec<FoldPoint>,
+    pub test_names: Vec<&'static str>,
+    pub points: Vec<CurvePoint>,
     pub events: Vec<Codim2>,
-    /// Why it stopped.
+    /// Why it stopped (both directions).
     pub stop: String,
+}
+
+/// A fold curve ([`continue_fold`]).
+pub type FoldCurve = Curve2;
+
+/// What the curve follower asks of an augmented system in y = (x, p, q, extra…).
+trait Augmented {
+    fn n(&self) -> usize;
+    fn residual(&self, y: &[f64]) -> Option<Vec<f64>>;
+    /// The Jacobian of the residual, rows × (rows + 1).
+    fn jacobian(&self, y: &[f64]) -> Option<Mat<f64>>;
+    fn tests(&self, y: &[f64]) -> Option<Vec<f64>>;
+    /// Called at every accepted point (borders and normalisations follow the curve).
+    fn accept(&mut self, y: &[f64]);
+    fn omega(&self, _y: &[f64]) -> Option<f64> {
+        None
+    }
+    /// Stop here (e.g. ω → 0 at the end of a Hopf curve): the reason.
+    fn end(&self, _y: &[f64]) -> Option<String> {
+        None
+    }
 }
 
 /// The minimally augmented fold system at y = (x, p, q) with borders (b, c).
@@ -357,62 +381,60 @@ impl<S: Parametrised2 + ?Sized> FoldSystem<'_, S> {
         (a, bt)
     }
 
-    /// Newton on (f, g, tᵀ(y − y_pred)) from `y`; the corrected point and its evaluation.
-    fn correct(&self, mut y: Vec<f64>, t: &[f64], y_pred: &[f64]) -> Option<(Vec<f64>, Eval)> {
-        let n = self.n;
-        for _ in 0..12 {
-            let e = self.eval(&y)?;
-            let arc: f64 = t.iter().zip(y.iter().zip(y_pred)).map(|(a, (b, c))| a * (b - c)).sum();
-            let mut r = Mat::zeros(n + 2, 1);
-            for i in 0..n {
-                r[(i, 0)] = -e.f[i];
-            }
-            r[(n, 0)] = -e.g;
-            r[(n + 1, 0)] = -arc;
-            let res = (0..n).fold(e.g.abs(), |m, i| m.max(e.f[i].abs()));
-            let scale = 1.0 + norm(&y);
-            if res < 1e-11 * scale && arc.abs() < 1e-11 * scale {
-                return Some((y, e));
-            }
-            let g = self.jacobian(&y, &e);
-            let m = Mat::from_fn(n + 2, n + 2, |i, j| if i <= n { g[(i, j)] } else { t[j] });
-            let d = m.partial_piv_lu().solve(&r);
-            let step = (0..n + 2).map(|i| d[(i, 0)] * d[(i, 0)]).sum::<f64>().sqrt();
-            for i in 0..n + 2 {
-                y[i] += d[(i, 0)];
-            }
-            if !step.is_finite() {
-                return None;
-            }
-            if step < 1e-13 * scale {
-                let e = self.eval(&y)?;
-                return Some((y, e));
-            }
-        }
-        None
-    }
-
-    /// The unit tangent at y (null vector of the (n+1)×(n+2) Jacobian), oriented along `prev`.
-    fn tangent(&self, y: &[f64], e: &Eval, prev: &[f64]) -> Option<Vec<f64>> {
-        let n = self.n;
-        let g = self.jacobian(y, e);
-        let m = Mat::from_fn(n + 2, n + 2, |i, j| if i <= n { g[(i, j)] } else { prev[j] });
-        let rhs = Mat::from_fn(n + 2, 1, |i, _| if i == n + 1 { 1.0 } else { 0.0 });
-        let s = m.partial_piv_lu().solve(&rhs);
-        let mut t: Vec<f64> = (0..n + 2).map(|i| s[(i, 0)]).collect();
-        let nt = norm(&t);
-        if !(nt.is_finite() && nt > 0.0) {
-            return None;
-        }
-        t.iter_mut().for_each(|z| *z /= nt);
-        Some(t)
-    }
-
     fn update_borders(&mut self, e: &Eval) {
         let (vn, wn) = (norm(&e.v), norm(&e.w));
         if vn > 0.0 && wn > 0.0 && vn.is_finite() && wn.is_finite() {
             self.c = e.v.iter().map(|z| z / vn).collect();
             self.b = e.w.iter().map(|z| z / wn).collect();
+        }
+    }
+}
+
+impl<S: Parametrised2 + ?Sized> Augmented for FoldSystem<'_, S> {
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn residual(&self, y: &[f64]) -> Option<Vec<f64>> {
+        let e = self.eval(y)?;
+        let mut r = e.f;
+        r.push(e.g);
+        Some(r)
+    }
+    fn jacobian(&self, y: &[f64]) -> Option<Mat<f64>> {
+        let e = self.eval(y)?;
+        Some(FoldSystem::jacobian(self, y, &e))
+    }
+    fn tests(&self, y: &[f64]) -> Option<Vec<f64>> {
+        let e = self.eval(y)?;
+        let (a, bt) = FoldSystem::tests(self, y, &e);
+        Some(vec![a, bt])
+    }
+    fn accept(&mut self, y: &[f64]) {
+        if let Some(e) = self.eval(y) {
+            self.update_borders(&e);
+        }
+    }
+}
+
+impl<S: Parametrised2 + ?Sized> Clone for FoldSystem<'_, S> {
+    fn clone(&self) -> Self {
+        FoldSystem {
+            sys: self.sys,
+            n: self.n,
+            b: self.b.clone(),
+            c: self.c.clone(),
+        }
+    }
+}
+
+impl<S: Parametrised2 + ?Sized> Clone for HopfSystem<'_, S> {
+    fn clone(&self) -> Self {
+        HopfSystem {
+            sys: self.sys,
+            n: self.n,
+            c: self.c.clone(),
+            w_scale: self.w_scale,
+            w_sign: self.w_sign,
         }
     }
 }
@@ -431,18 +453,10 @@ pub fn continue_fold<S: Parametrised2 + ?Sized>(
     p0: f64,
     q0: f64,
     opts: &FoldCurveOptions,
-) -> Result<FoldCurve> {
+) -> Result<Curve2> {
     let n = sys.dim();
     crate::error::ensure_state("x0", x0, n, "system")?;
-    if !(opts.ds > 0.0 && opts.ds_max >= opts.ds && opts.max_points >= 2) {
-        return Err(Error::invalid(
-            "ds",
-            format!(
-                "need 0 < ds ≤ ds_max and at least 2 points (ds {}, ds_max {}, max_points {})",
-                opts.ds, opts.ds_max, opts.max_points
-            ),
-        ));
-    }
+    check_options(opts)?;
     // Borders from A's singular vectors at the start.
     let mut fs = FoldSystem {
         sys,
@@ -455,114 +469,184 @@ pub fn continue_fold<S: Parametrised2 + ?Sized>(
         .thin_svd()
         .map_err(|e| Error::failed("fold curve", format!("SVD of the Jacobian: {e:?}")))?;
     let (u, v) = (svd.U(), svd.V());
-    let last = n - 1;
-    fs.b = (0..n).map(|i| u[(i, last)]).collect();
-    fs.c = (0..n).map(|i| v[(i, last)]).collect();
+    fs.b = (0..n).map(|i| u[(i, n - 1)]).collect();
+    fs.c = (0..n).map(|i| v[(i, n - 1)]).collect();
     let mut y0 = x0.to_vec();
-    y0.push(p0);
-    y0.push(q0);
-    // Correct the start at fixed q (the arclength row pins q).
-    let mut pin = vec![0.0; n + 2];
+    y0.extend([p0, q0]);
+    let bt = if sys.kind() == TimeKind::Discrete {
+        "resonance_1_1"
+    } else {
+        "bogdanov_takens"
+    };
+    let names = sys.names();
+    trace_both(
+        &mut fs,
+        y0,
+        opts,
+        ("fold", names, vec!["cusp", bt]),
+    )
+}
+
+fn check_options(opts: &FoldCurveOptions) -> Result<()> {
+    if !(opts.ds > 0.0 && opts.ds_max >= opts.ds && opts.max_points >= 2) {
+        return Err(Error::invalid(
+            "ds",
+            format!(
+                "need 0 < ds ≤ ds_max and at least 2 points (ds {}, ds_max {}, max_points {})",
+                opts.ds, opts.ds_max, opts.max_points
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Corrects the start at fixed q, then follows the curve both ways from it.
+fn trace_both<A: Augmented + Clone>(
+    sys: &mut A,
+    y0: Vec<f64>,
+    opts: &FoldCurveOptions,
+    (kind, names, test_names): (&'static str, (String, String), Vec<&'static str>),
+) -> Result<Curve2> {
+    let n = sys.n();
+    let m = y0.len();
+    let mut pin = vec![0.0; m];
     pin[n + 1] = 1.0;
-    let (y0, e0) = fs.correct(y0.clone(), &pin, &y0).ok_or_else(|| {
+    let y0 = correct(sys, y0.clone(), &pin, &y0).ok_or_else(|| {
         Error::failed(
-            "fold curve",
-            format!("no fold of the {}-branch near the start at {} = {q0}", sys.names().0, sys.names().1),
+            format!("{kind} curve"),
+            format!("no {kind} point near the start at {} = {}", names.1, y0[n + 1]),
         )
     })?;
-    fs.update_borders(&e0);
-    let sign = if opts.q_decreasing { -1.0 } else { 1.0 };
-    let mut dir = vec![0.0; n + 2];
-    dir[n + 1] = sign;
-    let t0 = fs
-        .tangent(&y0, &e0, &dir)
-        .ok_or_else(|| Error::failed("fold curve", "no tangent at the start"))?;
-    let mut halves: Vec<Vec<(Vec<f64>, FoldPoint)>> = vec![];
+    sys.accept(&y0);
+    let mut dir = vec![0.0; m];
+    dir[n + 1] = if opts.q_decreasing { -1.0 } else { 1.0 };
+    let t0 = tangent(sys, &y0, &dir)
+        .ok_or_else(|| Error::failed(format!("{kind} curve"), "no tangent at the start"))?;
+    let mut halves = vec![];
     let mut stops = vec![];
     let mut events = vec![];
     for flip in [1.0, -1.0] {
-        let t_start: Vec<f64> = t0.iter().map(|z| z * flip).collect();
-        let mut fsd = FoldSystem {
-            sys,
-            n,
-            b: fs.b.clone(),
-            c: fs.c.clone(),
-        };
-        let (pts, stop) = follow(&mut fsd, &y0, &e0, t_start, opts, &mut events)?;
+        let mut s = sys.clone();
+        let t: Vec<f64> = t0.iter().map(|z| z * flip).collect();
+        let (pts, stop) = follow(&mut s, &y0, t, opts, &test_names, &mut events)?;
         halves.push(pts);
         stops.push(stop);
     }
-    let mut points: Vec<FoldPoint> = halves[1].iter().skip(1).rev().map(|p| p.1.clone()).collect();
-    points.extend(halves[0].iter().map(|p| p.1.clone()));
+    let mut points: Vec<CurvePoint> = halves[1].iter().skip(1).rev().cloned().collect();
+    points.extend(halves[0].iter().cloned());
     events.sort_by(|a: &Codim2, b: &Codim2| a.q.total_cmp(&b.q).then(a.p.total_cmp(&b.p)));
     events.dedup_by(|a, b| {
-        a.kind == b.kind && (a.p - b.p).abs() < 1e-7 * (1.0 + a.p.abs()) && (a.q - b.q).abs() < 1e-7 * (1.0 + a.q.abs())
+        a.kind == b.kind
+            && (a.p - b.p).abs() < 1e-7 * (1.0 + a.p.abs())
+            && (a.q - b.q).abs() < 1e-7 * (1.0 + a.q.abs())
     });
-    Ok(FoldCurve {
-        names: sys.names(),
+    Ok(Curve2 {
+        kind,
+        names,
+        test_names,
         points,
         events,
         stop: stops.join("; "),
     })
 }
 
-type Traced = (Vec<f64>, FoldPoint);
+/// Newton on (G, tᵀ(y − y_pred)) = 0 from `y`.
+fn correct<A: Augmented + ?Sized>(s: &A, mut y: Vec<f64>, t: &[f64], y_pred: &[f64]) -> Option<Vec<f64>> {
+    let m = y.len();
+    for _ in 0..12 {
+        let r = s.residual(&y)?;
+        let arc: f64 = t.iter().zip(y.iter().zip(y_pred)).map(|(a, (b, c))| a * (b - c)).sum();
+        let res = r.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let scale = 1.0 + norm(&y);
+        if !res.is_finite() {
+            return None;
+        }
+        if res < 1e-11 * scale && arc.abs() < 1e-11 * scale {
+            return Some(y);
+        }
+        let g = s.jacobian(&y)?;
+        let mat = Mat::from_fn(m, m, |i, j| if i < m - 1 { g[(i, j)] } else { t[j] });
+        let rhs = Mat::from_fn(m, 1, |i, _| if i < m - 1 { -r[i] } else { -arc });
+        let d = mat.partial_piv_lu().solve(&rhs);
+        let step = (0..m).map(|i| d[(i, 0)] * d[(i, 0)]).sum::<f64>().sqrt();
+        if !step.is_finite() {
+            return None;
+        }
+        for i in 0..m {
+            y[i] += d[(i, 0)];
+        }
+        if step < 1e-13 * scale {
+            return s.residual(&y).map(|_| y);
+        }
+    }
+    None
+}
+
+/// The unit tangent at y, oriented along `prev`.
+fn tangent<A: Augmented + ?Sized>(s: &A, y: &[f64], prev: &[f64]) -> Option<Vec<f64>> {
+    let m = y.len();
+    let g = s.jacobian(y)?;
+    let mat = Mat::from_fn(m, m, |i, j| if i < m - 1 { g[(i, j)] } else { prev[j] });
+    let rhs = Mat::from_fn(m, 1, |i, _| if i == m - 1 { 1.0 } else { 0.0 });
+    let sol = mat.partial_piv_lu().solve(&rhs);
+    let mut t: Vec<f64> = (0..m).map(|i| sol[(i, 0)]).collect();
+    let nt = norm(&t);
+    if !(nt.is_finite() && nt > 0.0) {
+        return None;
+    }
+    t.iter_mut().for_each(|z| *z /= nt);
+    Some(t)
+}
 
 /// One direction of the curve from y0.
-fn follow<S: Parametrised2 + ?Sized>(
-    fs: &mut FoldSystem<'_, S>,
+fn follow<A: Augmented + ?Sized>(
+    s: &mut A,
     y0: &[f64],
-    e0: &Eval,
     t0: Vec<f64>,
     opts: &FoldCurveOptions,
+    test_names: &[&'static str],
     events: &mut Vec<Codim2>,
-) -> Result<(Vec<Traced>, String)> {
-    let n = fs.n;
-    let point = |fs: &FoldSystem<'_, S>, y: &[f64], e: &Eval| -> FoldPoint {
-        let (a, bt) = fs.tests(y, e);
-        FoldPoint {
+) -> Result<(Vec<CurvePoint>, String)> {
+    let n = s.n();
+    let point = |s: &A, y: &[f64]| -> Option<CurvePoint> {
+        Some(CurvePoint {
             p: y[n],
             q: y[n + 1],
             x: y[..n].to_vec(),
-            a,
-            bt,
-        }
+            tests: s.tests(y)?,
+            omega: s.omega(y),
+        })
     };
-    let mut out: Vec<Traced> = vec![(y0.to_vec(), point(fs, y0, e0))];
+    let first = point(s, y0).ok_or_else(|| Error::failed("curve", "test functions at the start"))?;
+    let mut out = vec![first];
     let (mut y, mut t) = (y0.to_vec(), t0);
     let mut ds = opts.ds;
     let inside = |y: &[f64]| {
-        y[n] >= opts.p_range.0 && y[n] <= opts.p_range.1 && y[n + 1] >= opts.q_range.0 && y[n + 1] <= opts.q_range.1
-    };
-    let bt_kind = if fs.sys.kind() == TimeKind::Discrete {
-        "resonance_1_1"
-    } else {
-        "bogdanov_takens"
+        y[n] >= opts.p_range.0
+            && y[n] <= opts.p_range.1
+            && y[n + 1] >= opts.q_range.0
+            && y[n + 1] <= opts.q_range.1
     };
     let stop = loop {
         if out.len() >= opts.max_points {
             break "max_points".to_string();
         }
-        crate::io::check_interrupt("fold curve stopped")?;
+        crate::io::check_interrupt("two-parameter curve stopped")?;
         let pred: Vec<f64> = y.iter().zip(&t).map(|(a, b)| a + ds * b).collect();
-        let Some((y1, e1)) = fs.correct(pred.clone(), &t, &pred) else {
+        let accepted = correct(s, pred.clone(), &t, &pred)
+            .and_then(|y1| Some((tangent(s, &y1, &t)?, point(s, &y1)?, y1)));
+        let Some((t1, cur, y1)) = accepted else {
             ds *= 0.5;
             if ds < 1e-9 * opts.ds {
-                break "corrector failed".to_string();
+                break "the corrector failed".to_string();
             }
             continue;
         };
-        let Some(t1) = fs.tangent(&y1, &e1, &t) else {
-            break "no tangent".to_string();
-        };
-        let prev = out.last().map(|o| o.1.clone()).expect("start point");
-        let cur = point(fs, &y1, &e1);
-        for (which, f0, f1, kind) in [
-            (0, prev.a, cur.a, "cusp"),
-            (1, prev.bt, cur.bt, bt_kind),
-        ] {
-            if f0 != 0.0 && f0.signum() != f1.signum() {
-                if let Some(z) = locate(fs, &y, &t, ds, which, f0, f1) {
+        let prev = out.last().expect("start point").tests.clone();
+        for (k, kind) in test_names.iter().enumerate() {
+            let (f0, f1) = (prev[k], cur.tests[k]);
+            if f0 != 0.0 && f1.is_finite() && f0.signum() != f1.signum() {
+                if let Some(z) = locate(s, &y, &t, ds, k, f0, f1) {
                     events.push(Codim2 {
                         kind,
                         p: z[n],
@@ -572,9 +656,13 @@ fn follow<S: Parametrised2 + ?Sized>(
                 }
             }
         }
-        fs.update_borders(&e1);
+        let end = s.end(&y1);
+        s.accept(&y1);
         let done = !inside(&y1);
-        out.push((y1.clone(), cur));
+        out.push(cur);
+        if let Some(why) = end {
+            break why;
+        }
         if done {
             break "left the parameter box".to_string();
         }
@@ -586,8 +674,8 @@ fn follow<S: Parametrised2 + ?Sized>(
 }
 
 /// Regula falsi (Illinois) in the arclength s ∈ (0, ds) from y along t on test `which`.
-fn locate<S: Parametrised2 + ?Sized>(
-    fs: &FoldSystem<'_, S>,
+fn locate<A: Augmented + ?Sized>(
+    s: &A,
     y: &[f64],
     t: &[f64],
     ds: f64,
@@ -598,87 +686,315 @@ fn locate<S: Parametrised2 + ?Sized>(
     let (mut a, mut b, mut fa, mut fb) = (0.0, ds, f0, f1);
     let mut best = None;
     let mut side = 0i8;
+    let mut last = f64::INFINITY;
     for _ in 0..60 {
-        let s = (a * fb - b * fa) / (fb - fa);
-        let pred: Vec<f64> = y.iter().zip(t).map(|(u, v)| u + s * v).collect();
-        let (z, e) = fs.correct(pred.clone(), t, &pred)?;
-        let (ta, tb) = fs.tests(&z, &e);
-        let f = [ta, tb][which];
+        let at = (a * fb - b * fa) / (fb - fa);
+        let pred: Vec<f64> = y.iter().zip(t).map(|(u, v)| u + at * v).collect();
+        let z = correct(s, pred.clone(), t, &pred)?;
+        let f = s.tests(&z)?[which];
+        last = f;
         best = Some(z);
-        if f == 0.0 || (b - a).abs() < 1e-12 * ds.max(1e-300) {
+        if f == 0.0 || (b - a).abs() < 1e-13 * (1.0 + ds) {
             break;
         }
         if f.signum() == fa.signum() {
-            a = s;
+            a = at;
             fa = f;
             if side == -1 {
                 fb *= 0.5;
             }
             side = -1;
         } else {
-            b = s;
+            b = at;
             fb = f;
             if side == 1 {
                 fa *= 0.5;
             }
             side = 1;
         }
-        if (b - a).abs() < 1e-13 * (1.0 + ds) {
-            break;
-        }
     }
-    best
+    // A sign change through a pole (the test function blowing up) is not a zero: the located
+    // value must be small against the bracket's.
+    (last.abs() <= 1e-6 * f0.abs().max(f1.abs())).then_some(best).flatten()
 }
 
-/// The fold curves through every fold of `branch` (a one-parameter branch in p at q = `q0`),
-/// each followed both ways; a fold already on a computed curve is not followed again.
-pub fn fold_curves_from_branch<S: Parametrised2 + ?Sized>(
+/// The standard augmented Hopf system (Kuznetsov 2004, §10.2.2) in y = (x, p, q, v_re, v_im, ω):
+/// f = 0, A v = iω v (two real blocks), cᵀv_re = 1, cᵀv_im = 0 — 3n + 2 equations in 3n + 3
+/// unknowns; ∂(A v)/∂x = d/dt A(x + t v) from two Jacobians.
+struct HopfSystem<'a, S: Parametrised2 + ?Sized> {
+    sys: &'a S,
+    n: usize,
+    c: Vec<f64>,
+    /// y holds ω / w_scale (the start's ω), so that the arclength weighs ω like the rest.
+    w_scale: f64,
+    /// The sign of ω at the last accepted point: through ω = 0 the curve turns back onto its
+    /// mirror image (v_im, ω) → (−v_im, −ω) past a Bogdanov–Takens point.
+    w_sign: f64,
+}
+
+impl<S: Parametrised2 + ?Sized> HopfSystem<'_, S> {
+    fn split<'y>(&self, y: &'y [f64]) -> (&'y [f64], f64, f64, &'y [f64], &'y [f64], f64) {
+        let n = self.n;
+        (
+            &y[..n],
+            y[n],
+            y[n + 1],
+            &y[n + 2..2 * n + 2],
+            &y[2 * n + 2..3 * n + 2],
+            y[3 * n + 2] * self.w_scale,
+        )
+    }
+    fn jac(&self, x: &[f64], p: f64, q: f64) -> Mat<f64> {
+        let mut a = Mat::zeros(self.n, self.n);
+        self.sys.jacobian(x, p, q, a.as_mut());
+        a
+    }
+}
+
+fn matvec(a: &Mat<f64>, v: &[f64]) -> Vec<f64> {
+    (0..a.nrows())
+        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
+        .collect()
+}
+
+impl<S: Parametrised2 + ?Sized> Augmented for HopfSystem<'_, S> {
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn residual(&self, y: &[f64]) -> Option<Vec<f64>> {
+        let n = self.n;
+        let (x, p, q, vr, vi, w) = self.split(y);
+        let mut r = vec![0.0; n];
+        self.sys.eval(x, p, q, &mut r);
+        let a = self.jac(x, p, q);
+        let (avr, avi) = (matvec(&a, vr), matvec(&a, vi));
+        r.extend((0..n).map(|i| avr[i] + w * vi[i]));
+        r.extend((0..n).map(|i| avi[i] - w * vr[i]));
+        r.push(self.c.iter().zip(vr).map(|(a, b)| a * b).sum::<f64>() - 1.0);
+        r.push(self.c.iter().zip(vi).map(|(a, b)| a * b).sum::<f64>());
+        r.iter().all(|v| v.is_finite()).then_some(r)
+    }
+    fn jacobian(&self, y: &[f64]) -> Option<Mat<f64>> {
+        let n = self.n;
+        let (x, p, q, vr, vi, w) = self.split(y);
+        let a = self.jac(x, p, q);
+        let mut m = Mat::zeros(3 * n + 2, 3 * n + 3);
+        // d/dt A(x + t v), the x-derivative of A v.
+        let along = |v: &[f64]| -> Mat<f64> {
+            let h = 1e-6 * (1.0 + norm(x)) / norm(v).max(1e-300);
+            let xp: Vec<f64> = x.iter().zip(v).map(|(a, b)| a + h * b).collect();
+            let xm: Vec<f64> = x.iter().zip(v).map(|(a, b)| a - h * b).collect();
+            let (ap, am) = (self.jac(&xp, p, q), self.jac(&xm, p, q));
+            Mat::from_fn(n, n, |i, j| (ap[(i, j)] - am[(i, j)]) / (2.0 * h))
+        };
+        let (hr, hi) = (along(vr), along(vi));
+        for i in 0..n {
+            for j in 0..n {
+                m[(i, j)] = a[(i, j)];
+                m[(n + i, j)] = hr[(i, j)];
+                m[(2 * n + i, j)] = hi[(i, j)];
+                m[(n + i, n + 2 + j)] = a[(i, j)];
+                m[(2 * n + i, 2 * n + 2 + j)] = a[(i, j)];
+            }
+            m[(n + i, 2 * n + 2 + i)] = w;
+            m[(2 * n + i, n + 2 + i)] = -w;
+            m[(n + i, 3 * n + 2)] = vi[i] * self.w_scale;
+            m[(2 * n + i, 3 * n + 2)] = -vr[i] * self.w_scale;
+        }
+        for (col, (dp, dq)) in [(n, (1.0, 0.0)), (n + 1, (0.0, 1.0))] {
+            let h = 1e-6 * (1.0 + if dp > 0.0 { p.abs() } else { q.abs() });
+            let (mut fp, mut fm) = (vec![0.0; n], vec![0.0; n]);
+            self.sys.eval(x, p + h * dp, q + h * dq, &mut fp);
+            self.sys.eval(x, p - h * dp, q - h * dq, &mut fm);
+            let (ap, am) = (self.jac(x, p + h * dp, q + h * dq), self.jac(x, p - h * dp, q - h * dq));
+            let (dr, di) = (
+                matvec(&Mat::from_fn(n, n, |i, j| ap[(i, j)] - am[(i, j)]), vr),
+                matvec(&Mat::from_fn(n, n, |i, j| ap[(i, j)] - am[(i, j)]), vi),
+            );
+            for i in 0..n {
+                m[(i, col)] = (fp[i] - fm[i]) / (2.0 * h);
+                m[(n + i, col)] = dr[i] / (2.0 * h);
+                m[(2 * n + i, col)] = di[i] / (2.0 * h);
+            }
+        }
+        for j in 0..n {
+            m[(3 * n, n + 2 + j)] = self.c[j];
+            m[(3 * n + 1, 2 * n + 2 + j)] = self.c[j];
+        }
+        Some(m)
+    }
+    fn tests(&self, y: &[f64]) -> Option<Vec<f64>> {
+        let (x, p, q, _, _, w) = self.split(y);
+        let slice = AtQ { sys: self.sys, q };
+        let l1 = super::hopf::first_lyapunov(&slice, x, p, w.abs()).ok()?;
+        Some(vec![l1])
+    }
+    fn accept(&mut self, y: &[f64]) {
+        let (_, _, _, vr, _, _) = self.split(y);
+        let nr: f64 = vr.iter().map(|v| v * v).sum();
+        if nr > 0.0 && nr.is_finite() {
+            self.c = vr.iter().map(|v| v / nr).collect();
+        }
+        self.w_sign = self.split(y).5.signum();
+    }
+    fn omega(&self, y: &[f64]) -> Option<f64> {
+        Some(self.split(y).5.abs())
+    }
+    fn end(&self, y: &[f64]) -> Option<String> {
+        let (x, p, q, _, _, w) = self.split(y);
+        let scale = norm_inf(&self.jac(x, p, q)).max(1e-300);
+        (w.abs() < 1e-4 * scale || w.signum() != self.w_sign)
+            .then(|| "ω → 0: the Hopf curve ends (a Bogdanov–Takens point)".to_string())
+    }
+}
+
+fn norm_inf(a: &Mat<f64>) -> f64 {
+    (0..a.nrows())
+        .flat_map(|i| (0..a.ncols()).map(move |j| (i, j)))
+        .fold(0.0f64, |m, (i, j)| m.max(a[(i, j)].abs()))
+}
+
+/// Follows the Hopf curve (flows) through the Hopf point (x0, p0) with frequency `omega` of the
+/// system at q0, both ways within the box of `opts`, with the frequency and the first Lyapunov
+/// coefficient l1 at every point; locates the Bautin (generalised Hopf) points where l1 changes
+/// sign, and stops where ω → 0 (the curve ends at a Bogdanov–Takens point).
+pub fn continue_hopf<S: Parametrised2 + ?Sized>(
+    sys: &S,
+    x0: &[f64],
+    p0: f64,
+    q0: f64,
+    omega: f64,
+    opts: &FoldCurveOptions,
+) -> Result<Curve2> {
+    let n = sys.dim();
+    crate::error::ensure_state("x0", x0, n, "system")?;
+    check_options(opts)?;
+    if sys.kind() == TimeKind::Discrete {
+        return Err(Error::invalid(
+            "param2",
+            "Hopf curves are for flows (maps have Neimark–Sacker points)",
+        ));
+    }
+    if !(omega > 0.0 && omega.is_finite()) {
+        return Err(Error::invalid("omega", format!("{omega}: must be positive")));
+    }
+    let hs = HopfSystem {
+        sys,
+        n,
+        c: vec![],
+        w_scale: omega,
+        w_sign: 1.0,
+    };
+    let a = hs.jac(x0, p0, q0);
+    let (vr, vi) = super::hopf::eigvec(&a, faer::c64::new(0.0, omega))?;
+    // Scale v by 1/(cᵀv) with c = v_re/|v_re|²-ish: cᵀv_re = 1, cᵀv_im = 0.
+    let c: Vec<f64> = {
+        let nr = norm(&vr).max(1e-300);
+        vr.iter().map(|v| v / nr).collect()
+    };
+    let (zr, zi) = (
+        c.iter().zip(&vr).map(|(a, b)| a * b).sum::<f64>(),
+        c.iter().zip(&vi).map(|(a, b)| a * b).sum::<f64>(),
+    );
+    let d = zr * zr + zi * zi;
+    // v / z = v · conj(z) / |z|².
+    let wr: Vec<f64> = (0..n).map(|i| (vr[i] * zr + vi[i] * zi) / d).collect();
+    let wi: Vec<f64> = (0..n).map(|i| (vi[i] * zr - vr[i] * zi) / d).collect();
+    let mut hs = HopfSystem {
+        sys,
+        n,
+        c,
+        w_scale: omega,
+        w_sign: 1.0,
+    };
+    let mut y0 = x0.to_vec();
+    y0.extend([p0, q0]);
+    y0.extend(wr);
+    y0.extend(wi);
+    y0.push(1.0);
+    trace_both(&mut hs, y0, opts, ("hopf", sys.names(), vec!["bautin"]))
+}
+
+/// The fold curves through every fold of `branch` (a one-parameter branch in p at q = `q0`) and,
+/// for flows, the Hopf curves through every Hopf point, each followed both ways; a point already
+/// on a computed curve of its kind is not followed again.
+pub fn curves_from_branch<S: Parametrised2 + ?Sized>(
     sys: &S,
     branch: &super::Branch,
     q0: f64,
     opts: &FoldCurveOptions,
-) -> Result<Vec<FoldCurve>> {
-    let mut curves: Vec<FoldCurve> = vec![];
-    for fold in branch
-        .bifurcations
-        .iter()
-        .filter(|b| b.kind == super::Kind::Fold)
-    {
-        let seen = curves.iter().any(|c| {
+) -> Result<Vec<Curve2>> {
+    let mut curves: Vec<Curve2> = vec![];
+    for b in &branch.bifurcations {
+        let kind = match b.kind {
+            super::Kind::Fold => "fold",
+            super::Kind::Hopf if sys.kind() == TimeKind::Continuous => "hopf",
+            _ => continue,
+        };
+        let seen = curves.iter().filter(|c| c.kind == kind).any(|c| {
             c.points.iter().any(|pt| {
                 (pt.q - q0).abs() < 1e-9 * (1.0 + q0.abs())
-                    && (pt.p - fold.p).abs() < 1e-6 * (1.0 + fold.p.abs())
+                    && (pt.p - b.p).abs() < 1e-6 * (1.0 + b.p.abs())
             })
         });
-        if !seen {
-            curves.push(continue_fold(sys, &fold.x, fold.p, q0, opts)?);
+        if seen {
+            continue;
         }
+        curves.push(match (kind, b.omega) {
+            ("hopf", Some(w)) => continue_hopf(sys, &b.x, b.p, q0, w, opts)?,
+            ("hopf", None) => continue,
+            _ => continue_fold(sys, &b.x, b.p, q0, opts)?,
+        });
     }
     Ok(curves)
 }
 
-/// The curves as one table (curve, p, q, cusp_test, bt_test, x0 … x{n−1}), the codimension-two
-/// points as another (curve, kind, p, q, x…).
-pub fn tables(curves: &[FoldCurve]) -> (crate::io::Table, crate::io::Table) {
+/// The curves as one table (curve, kind, p, q, omega, one column per test function — cusp,
+/// bogdanov_takens, bautin (l1) — empty where it does not apply, x0 … x{n−1}), and the
+/// codimension-two points as another (curve, kind, p, q, x…).
+pub fn tables(curves: &[Curve2]) -> (crate::io::Table, crate::io::Table) {
     use crate::io::{Column, Table};
     let n = curves.first().and_then(|c| c.points.first()).map_or(0, |p| p.x.len());
     let (p_name, q_name) = curves
         .first()
         .map(|c| c.names.clone())
         .unwrap_or(("p".into(), "q".into()));
-    let pts: Vec<(usize, &FoldPoint)> = curves
+    let pts: Vec<(usize, &Curve2, &CurvePoint)> = curves
         .iter()
         .enumerate()
-        .flat_map(|(i, c)| c.points.iter().map(move |p| (i, p)))
+        .flat_map(|(i, c)| c.points.iter().map(move |p| (i, c, p)))
         .collect();
     let mut t = Table::new();
-    t.push("curve", Column::I64(pts.iter().map(|(i, _)| *i as i64).collect()))
-        .push(&p_name, Column::F64(pts.iter().map(|(_, p)| p.p).collect()))
-        .push(&q_name, Column::F64(pts.iter().map(|(_, p)| p.q).collect()))
-        .push("cusp_test", Column::F64(pts.iter().map(|(_, p)| p.a).collect()))
-        .push("bt_test", Column::F64(pts.iter().map(|(_, p)| p.bt).collect()));
+    t.push("curve", Column::I64(pts.iter().map(|(i, _, _)| *i as i64).collect()))
+        .push("kind", Column::Str(pts.iter().map(|(_, c, _)| c.kind.to_string()).collect()))
+        .push(&p_name, Column::F64(pts.iter().map(|(_, _, p)| p.p).collect()))
+        .push(&q_name, Column::F64(pts.iter().map(|(_, _, p)| p.q).collect()))
+        .push(
+            "omega",
+            Column::F64(pts.iter().map(|(_, _, p)| p.omega.unwrap_or(f64::NAN)).collect()),
+        );
+    let mut names: Vec<&'static str> = vec![];
+    for c in curves {
+        for nm in &c.test_names {
+            if !names.contains(nm) {
+                names.push(nm);
+            }
+        }
+    }
+    for nm in names {
+        let col = pts
+            .iter()
+            .map(|(_, c, p)| {
+                c.test_names
+                    .iter()
+                    .position(|x| *x == nm)
+                    .map_or(f64::NAN, |k| p.tests[k])
+            })
+            .collect();
+        t.push(format!("test_{nm}"), Column::F64(col));
+    }
     for j in 0..n {
-        t.push(format!("x{j}"), Column::F64(pts.iter().map(|(_, p)| p.x[j]).collect()));
+        t.push(format!("x{j}"), Column::F64(pts.iter().map(|(_, _, p)| p.x[j]).collect()));
     }
     let ev: Vec<(usize, &Codim2)> = curves
         .iter()
@@ -696,22 +1012,27 @@ pub fn tables(curves: &[FoldCurve]) -> (crate::io::Table, crate::io::Table) {
     (t, e)
 }
 
-/// The fold curves in the (p, q) plane, the codimension-two points marked.
-pub fn diagram(curves: &[FoldCurve]) -> crate::plot::LinePlot {
+/// The curves in the (p, q) plane (folds and Hopf curves in two colours), the codimension-two
+/// points marked.
+pub fn diagram(curves: &[Curve2]) -> crate::plot::LinePlot {
     let (p_name, q_name) = curves
         .first()
         .map(|c| c.names.clone())
         .unwrap_or(("p".into(), "q".into()));
     let mut plot = crate::plot::LinePlot::new(
-        format!("fold curves in ({p_name}, {q_name})"),
+        format!("bifurcation curves in ({p_name}, {q_name})"),
         p_name,
         q_name,
     );
-    for (i, c) in curves.iter().enumerate() {
+    let mut labelled = vec![];
+    for c in curves {
         let pts = c.points.iter().map(|p| (p.p, p.q)).collect();
-        plot = plot.segment(if i == 0 { "fold" } else { "" }, pts, 0, false);
+        let label = if labelled.contains(&c.kind) { "" } else { c.kind };
+        labelled.push(c.kind);
+        let color = usize::from(c.kind == "hopf");
+        plot = plot.segment(label, pts, color, c.kind == "hopf");
     }
-    for kind in ["cusp", "bogdanov_takens", "resonance_1_1"] {
+    for kind in ["cusp", "bogdanov_takens", "resonance_1_1", "bautin"] {
         let pts: Vec<(f64, f64)> = curves
             .iter()
             .flat_map(|c| c.events.iter().filter(|e| e.kind == kind).map(|e| (e.p, e.q)))
@@ -723,13 +1044,13 @@ pub fn diagram(curves: &[FoldCurve]) -> crate::plot::LinePlot {
     plot
 }
 
-/// Writes `fold_curves.csv` + `.parquet`, `codim2.csv` and `two_parameter.png/.svg` into `dir`,
-/// and (unless `quiet`) a line naming the codimension-two points.
-pub fn write_outputs(curves: &[FoldCurve], dir: &std::path::Path, quiet: bool) -> Result<()> {
+/// Writes `curves.csv` + `.parquet`, `codim2.csv` and `two_parameter.png/.svg` into `dir`, and
+/// (unless `quiet`) a line naming the codimension-two points.
+pub fn write_outputs(curves: &[Curve2], dir: &std::path::Path, quiet: bool) -> Result<()> {
     use crate::io::TableFormat;
     let (t, e) = tables(curves);
-    t.write(&dir.join("fold_curves.csv"), TableFormat::Csv)?;
-    t.write(&dir.join("fold_curves.parquet"), TableFormat::Parquet)?;
+    t.write(&dir.join("curves.csv"), TableFormat::Csv)?;
+    t.write(&dir.join("curves.parquet"), TableFormat::Parquet)?;
     e.write(&dir.join("codim2.csv"), TableFormat::Csv)?;
     diagram(curves).save(&dir.join("two_parameter"))?;
     if !quiet {
@@ -737,12 +1058,14 @@ pub fn write_outputs(curves: &[FoldCurve], dir: &std::path::Path, quiet: bool) -
             .iter()
             .flat_map(|c| c.events.iter().map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q)))
             .collect();
+        let count = |k: &str| curves.iter().filter(|c| c.kind == k).count();
         eprintln!(
-            "{} fold curve(s), {} points; {}",
-            curves.len(),
+            "{} fold and {} Hopf curve(s), {} points; {}",
+            count("fold"),
+            count("hopf"),
             t.nrows(),
             if ev.is_empty() {
-                "no cusp or Bogdanov–Takens point".to_string()
+                "no codimension-two point".to_string()
             } else {
                 ev.join(", ")
             }

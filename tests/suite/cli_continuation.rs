@@ -192,9 +192,10 @@ fn cycles_from_the_hopf_point_of_the_organics_circuit() {
     assert!(d.join("c/cycles.parquet").exists());
 }
 
-/// `--param2`: the fold curve of the bistable ORGaNICs circuit in (W_r, b0) from its fold at
-/// b0 = 1, every point a fold (det J = 0) of the circuit, and one Bogdanov–Takens point where the
-/// Jacobian is nilpotent (det J = tr J = 0) — the end of the Hopf curve of the W_r branch.
+/// `--param2`: the fold and Hopf curves of the bistable ORGaNICs circuit in (W_r, b0) from its
+/// fold and Hopf point at b0 = 1: every fold point has det J = 0, every Hopf point tr J = 0 and
+/// det J = ω²; one Bogdanov–Takens point where J is nilpotent (det J = tr J = 0), which the Hopf
+/// curve runs into (ω → 0).
 #[test]
 fn fold_curve_of_the_organics_circuit_in_two_parameters() {
     use neurodyn::continuation::two::Parametrised2;
@@ -215,9 +216,9 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
             .map(|l| l.split(',').map(String::from).collect())
             .collect()
     };
-    let curve = rows("fold_curves.csv");
+    let curve = rows("curves.csv");
     assert!(curve.len() > 20);
-    for f in ["fold_curves.parquet", "two_parameter.png", "two_parameter.svg", "branch.csv"] {
+    for f in ["curves.parquet", "two_parameter.png", "two_parameter.svg", "branch.csv"] {
         assert!(d.join(f).exists(), "{f}");
     }
     let source = neurodyn::source::Source::Preset {
@@ -236,10 +237,29 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
         (det / (scale * scale), (j[(0, 0)] + j[(1, 1)]) / scale)
     };
     let num = |s: &str| s.parse::<f64>().unwrap();
+    // curve, kind, W_r, b0, omega, test_cusp, test_bogdanov_takens, test_bautin, x0, x1
+    let (mut folds, mut hopfs, mut min_omega) = (0, 0, f64::INFINITY);
     for r in &curve {
-        let (det, _) = jac(num(&r[1]), num(&r[2]), &[num(&r[5]), num(&r[6])]);
-        assert!(det.abs() < 1e-8, "not a fold: {r:?} det {det:e}");
+        let (p, q, x) = (num(&r[2]), num(&r[3]), [num(&r[8]), num(&r[9])]);
+        let mut j = faer::Mat::<f64>::zeros(2, 2);
+        family.jacobian(&x, p, q, j.as_mut());
+        let det = j[(0, 0)] * j[(1, 1)] - j[(0, 1)] * j[(1, 0)];
+        if r[1] == "fold" {
+            folds += 1;
+            let (rel, _) = jac(p, q, &x);
+            assert!(rel.abs() < 1e-8, "not a fold: {r:?} det {rel:e}");
+        } else {
+            hopfs += 1;
+            let w = num(&r[4]);
+            min_omega = min_omega.min(w);
+            let (_, trace) = jac(p, q, &x);
+            assert!(trace.abs() < 1e-8 && (det - w * w).abs() < 1e-8 * w * w, "not Hopf: {r:?}");
+            assert!(num(&r[7]) < 0.0, "l1 stays negative (no Bautin point): {r:?}");
+        }
     }
+    assert!(folds > 20 && hopfs > 10, "{folds} fold and {hopfs} Hopf points");
+    // From ω = 264.5 at b0 = 1 down to a few units near the BT point.
+    assert!(min_omega < 10.0, "{min_omega}");
     let ev = rows("codim2.csv");
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0][1], "bogdanov_takens");

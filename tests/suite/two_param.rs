@@ -86,3 +86,79 @@ fn the_bogdanov_takens_normal_form_fold_curve_and_its_bt_point() {
     // No cusp: the quadratic coefficient w·B(v, v) stays away from zero along p = q²/4.
     assert!(c.events.iter().all(|e| e.kind != "cusp"), "{:?}", c.events);
 }
+
+/// The Bautin normal form ṙ = r(β₁ + β₂ r² − r⁴) in Cartesian form: the Hopf curve β₁ = 0 at
+/// the origin with ω = 1 and l1 = 2β₂, and the Bautin point at β₂ = 0.
+#[test]
+fn the_bautin_normal_form_hopf_curve_and_its_bautin_point() {
+    use neurodyn::continuation::two::continue_hopf;
+    let f = Family::new("b2", -1.0, |b2| {
+        Ok(Box::new(
+            ParamFn::new("b1", 2, TimeKind::Continuous, move |x, b1, o| {
+                let r2 = x[0] * x[0] + x[1] * x[1];
+                let s = b1 + b2 * r2 - r2 * r2;
+                o[0] = s * x[0] - x[1];
+                o[1] = x[0] + s * x[1];
+            })
+            .with_jacobian(move |x, b1, mut j| {
+                let r2 = x[0] * x[0] + x[1] * x[1];
+                let s = b1 + b2 * r2 - r2 * r2;
+                let ds = b2 - 2.0 * r2; // ∂s/∂(r²)
+                j[(0, 0)] = s + 2.0 * ds * x[0] * x[0];
+                j[(0, 1)] = 2.0 * ds * x[0] * x[1] - 1.0;
+                j[(1, 0)] = 2.0 * ds * x[0] * x[1] + 1.0;
+                j[(1, 1)] = s + 2.0 * ds * x[1] * x[1];
+            }),
+        ) as Box<dyn Parametrised>)
+    })
+    .unwrap();
+    let opts = FoldCurveOptions::new((-1.0, 1.0), (-1.0, 1.0));
+    let c = continue_hopf(&f, &[0.0, 0.0], 0.0, -1.0, 1.0, &opts).unwrap();
+    assert_eq!(c.kind, "hopf");
+    assert!(c.points.len() > 10);
+    for pt in &c.points {
+        assert!(pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10), "{pt:?}");
+        assert!((pt.omega.unwrap() - 1.0).abs() < 1e-10);
+        // l1 = 2 β₂ (Kuznetsov's normalisation: ż = (μ + i) z + s z|z|², l1 = 2s).
+        assert!((pt.tests[0] - 2.0 * pt.q).abs() < 1e-4, "{pt:?}");
+    }
+    let qs: Vec<f64> = c.points.iter().map(|p| p.q).collect();
+    assert!(qs.iter().cloned().fold(f64::INFINITY, f64::min) <= -1.0 + 1e-9);
+    assert!(qs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) >= 1.0 - 0.1);
+    assert_eq!(c.events.len(), 1, "{:?}", c.events);
+    assert_eq!(c.events[0].kind, "bautin");
+    // l1 comes from third derivatives by finite differences of the Jacobian (~1e-5 accurate).
+    assert!(c.events[0].q.abs() < 1e-4 && c.events[0].p.abs() < 1e-10, "{:?}", c.events[0]);
+}
+
+/// The Bogdanov–Takens normal form's Hopf curve p = 0, q < 0 (ω = √−q) ends where ω → 0, at the
+/// BT point that the fold curve locates.
+#[test]
+fn the_bt_normal_form_hopf_curve_ends_at_the_bt_point() {
+    use neurodyn::continuation::two::continue_hopf;
+    let f = Family::new("q", -1.0, |q| {
+        Ok(Box::new(
+            ParamFn::new("p", 2, TimeKind::Continuous, move |x, p, o| {
+                o[0] = x[1];
+                o[1] = p + q * x[0] + x[0] * x[0] - x[0] * x[1];
+            })
+            .with_jacobian(move |x, _p, mut j| {
+                j[(0, 0)] = 0.0;
+                j[(0, 1)] = 1.0;
+                j[(1, 0)] = q + 2.0 * x[0] - x[1];
+                j[(1, 1)] = -x[0];
+            }),
+        ) as Box<dyn Parametrised>)
+    })
+    .unwrap();
+    let opts = FoldCurveOptions::new((-1.0, 1.0), (-1.0, 1.0));
+    let c = continue_hopf(&f, &[0.0, 0.0], 0.0, -1.0, 1.0, &opts).unwrap();
+    for pt in &c.points {
+        assert!(pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10), "{pt:?}");
+        assert!((pt.omega.unwrap() - (-pt.q).sqrt()).abs() < 1e-8, "{pt:?}");
+    }
+    let top = c.points.iter().map(|p| p.q).fold(f64::NEG_INFINITY, f64::max);
+    // It ends where the pair ±iω degenerates (ω = √−q ≈ 0.03 here), next to the BT point.
+    assert!(top > -3e-3 && top < 0.0, "the curve stops short of q = 0: {top}");
+    assert!(c.stop.contains("ω → 0") || c.stop.contains("corrector"), "{}", c.stop);
+}
