@@ -4,6 +4,9 @@
 //!   followed in its recurrent weight w = W_r from 3 down: the upper branch turns at the fold where
 //!   the two extra fixed points of the w > 1 regime are born, and loses stability at a
 //!   supercritical Hopf point (Rawat, Heeger & Martiniani 2024, the w > 1 regimes);
+//! * `continuation_organics_two_parameter`: the same circuit's fold curve and Hopf curve in
+//!   (w, b0), from b0 = 1 down: the Hopf curve ends at the Bogdanov–Takens point where it meets
+//!   the fold curve (w ≈ 1.0541, b0 ≈ 0.0119);
 //! * `continuation_organics_delta`: an N = 100 ORGaNICs circuit with the paper's defaults and
 //!   W_r = I + δ G (G a seeded N(0, 1/N) matrix, ‖G‖₂ ≈ 2), followed in δ from the closed-form
 //!   normalization fixed point at δ = 0 to δ = 10: its largest growth rate against δ. With the
@@ -60,6 +63,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         norm,
     )
     .save(&out.join("continuation_organics_w"))?;
+
+    // 1b. The same circuit in two parameters: its fold and Hopf curves in (w, b0).
+    let (family, start) = src.parametrised2(View::Natural, "W_r", "b0", None, 0, 3.0, 1.0)?;
+    let b1 = continue_branch(start.system.as_ref(), &start.x0, &ContinuationOptions::new(3.0, 0.5))?;
+    let curves = neurodyn::continuation::two::curves_from_branch(
+        &family,
+        &b1,
+        1.0,
+        &neurodyn::continuation::two::FoldCurveOptions::new((3.0, 0.5), (1.0, 0.0)),
+    )?;
+    for c in &curves {
+        for z in &c.events {
+            eprintln!("scalar circuit in (w, b0): {} at ({:.6}, {:.6})", z.kind, z.p, z.q);
+        }
+    }
+    let mut two = neurodyn::continuation::two::diagram(&curves);
+    two.title = "Scalar ORGaNICs circuit: fold and Hopf curves in (w = W_r, b0)".into();
+    two.save(&out.join("continuation_organics_two_parameter"))?;
 
     // 2. N = 100 in δ, from the normalization point at δ = 0.
     let n = 100;
@@ -148,6 +169,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .save(&out.join("continuation_go_nogo"))?;
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("wrote figures/continuation_organics_w, continuation_organics_delta, continuation_go_nogo (.png, .svg)");
+    eprintln!("wrote figures/continuation_organics_w, continuation_organics_two_parameter, continuation_organics_delta, continuation_go_nogo (.png, .svg)");
     Ok(())
 }

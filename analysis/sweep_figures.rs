@@ -74,18 +74,21 @@ fn main() -> neurodyn::Result<()> {
         "largest singular value δ of W_r",
         "% of circuits",
     );
-    for (name, col) in names.iter().zip(&cols) {
+    for (k, (name, col)) in names.iter().zip(&cols).enumerate() {
         table.push(*name, Column::F64(col.clone()));
-        plot = plot.series(
+        // Every fixed point found is linearly stable here: "linearly stable" is drawn dashed over
+        // the solid "fixed point" so that both stay visible where they coincide.
+        plot = plot.segment(
             name.trim_start_matches("pct_").replace('_', " "),
             deltas.iter().copied().zip(col.iter().copied()).collect(),
+            k,
+            k == 1,
         );
     }
     table.write(
         &out.join("sweep_neurips_percent_stable.csv"),
         TableFormat::Csv,
     )?;
-    plot.markers = true;
     plot.save(&out.join("sweep_neurips_percent_stable"))?;
     println!(
         "NeurIPS curve ({} trials, {:.1} s):",

@@ -140,6 +140,41 @@ impl LinePlot {
         ((x0, x1), (y0 - pad, y1 + pad))
     }
 
+    /// The corner whose legend box would cover the fewest data points (a marker — a bifurcation,
+    /// a highlighted value — counts as many line points: it must never hide under the legend).
+    fn legend_corner(&self, (x0, x1): (f64, f64), (y0, y1): (f64, f64), rows: usize) -> SeriesLabelPosition {
+        use SeriesLabelPosition::*;
+        let (w, h) = (0.42, (0.07 * rows as f64 + 0.04).min(0.9));
+        let boxes = [
+            (UpperLeft, (0.0, w), (1.0 - h, 1.0)),
+            (UpperRight, (1.0 - w, 1.0), (1.0 - h, 1.0)),
+            (LowerRight, (1.0 - w, 1.0), (0.0, h)),
+            (LowerLeft, (0.0, w), (0.0, h)),
+        ];
+        let cost = |(bx, by): ((f64, f64), (f64, f64))| -> f64 {
+            let mut c = 0.0;
+            for s in &self.series {
+                let weight = if self.markers || s.markers { 50.0 } else { 1.0 };
+                for &(x, y) in &s.points {
+                    let y = if self.log_y { y.abs().max(1e-300).log10() } else { y };
+                    let (u, v) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
+                    if u >= bx.0 && u <= bx.1 && v >= by.0 && v <= by.1 {
+                        c += weight;
+                    }
+                }
+            }
+            c
+        };
+        let mut best = (UpperLeft, f64::INFINITY);
+        for (pos, bx, by) in boxes {
+            let c = cost((bx, by));
+            if c < best.1 {
+                best = (pos, c);
+            }
+        }
+        best.0
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, plotters::coord::Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
@@ -220,7 +255,7 @@ impl LinePlot {
         if labelled > 1 && labelled <= 12 {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(self.legend_corner((x0, x1), (y0, y1), labelled))
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 14))
