@@ -203,3 +203,17 @@ def test_bad_input_names_the_flag(tmp_path):
         nd.command("no-such-binary")
     assert not (tmp_path / "a").exists()
     assert "--epochs" in nd.help("train") and "--epochs" in nd.train.__doc__
+
+
+def test_continuation_run_gives_the_binary_tables_and_two_parameter_curves(tmp_path):
+    preset = ROOT / "models" / "organics-2d-bistable.toml"
+    opts = {"model": preset, "param": "W_r", "from": 3, "to": 0.5, "param2": "b0", "from2": 1,
+            "to2": 0}
+    binary("continuation", *[a for k, v in opts.items() for a in (f"--{k}", v)],
+           "--out", tmp_path / "bin")
+    r = nd.continuation_run(tmp_path / "py", progress=False, **opts)
+    for f in ("branch.csv", "bifurcations.csv", "curves.csv", "codim2.csv"):
+        same_bytes(tmp_path / "bin" / f, tmp_path / "py" / f)
+    assert set(r["bifurcations"]["kind"]) == {"fold", "hopf"}
+    assert list(r["codim2"]["kind"]) == ["bogdanov_takens"]
+    assert set(r["curves"]["kind"]) == {"fold", "hopf"}

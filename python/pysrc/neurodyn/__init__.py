@@ -54,6 +54,7 @@ __all__ = [
     "cordsnet_spectrum",
     "cordsnet_analyze",
     "lyapunov_networks",
+    "continuation_run",
     "sweep",
 ]
 
@@ -494,6 +495,7 @@ from ._families import (  # noqa: E402
     cordsnet_simulate,
     cordsnet_spectrum,
     cordsnet_steady_state,
+    continuation_run,
     cordsnet_train,
     lyapunov_networks,
     spiking_grid,

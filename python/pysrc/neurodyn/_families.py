@@ -22,6 +22,7 @@ __all__ = [
     "spiking_grid",
     "spiking_simulate",
     "lyapunov_networks",
+    "continuation_run",
     "cordsnet_train",
     "cordsnet_simulate",
     "cordsnet_steady_state",
@@ -149,6 +150,25 @@ def lyapunov_networks(out=None, *, progress=True, threads=None, **options):
         path = os.fspath(out) if out is not None else os.path.join(o, "networks.csv")
         command("lyapunov", progress=progress, threads=threads, out=path, **options)
         return read_table(path)
+
+
+def continuation_run(out=None, *, progress=True, threads=None, **options):
+    """``continuation`` as the binary runs it, on any source it takes — presets (``model=``),
+    checkpoints (``checkpoint=``), the path between two checkpoints (``path=[a, b]``), ORGaNICs
+    circuits — with its flags (``param``, ``from_``/``to`` as ``**{"from": 0, "to": 1}``,
+    ``param2``/``from2``/``to2`` for fold and Hopf curves in two parameters, ``cycles=True``,
+    ``input_pattern``). Returns a dict of DataFrames: ``branch``, ``bifurcations``, and when
+    computed ``curves`` and ``codim2`` (two parameters) and ``cycles``/``cycle_events``."""
+    with _Out(out) as o:
+        command("continuation", progress=progress, threads=threads, out=o, **options)
+        res = {"branch": read_table(os.path.join(o, "branch")),
+               "bifurcations": read_table(os.path.join(o, "bifurcations.csv"))}
+        for name, base in (("curves", "curves"), ("codim2", "codim2.csv"), ("cycles", "cycles"),
+                           ("cycle_events", "cycle_events.csv")):
+            stem = base[:-4] if base.endswith(".csv") else base
+            if os.path.exists(os.path.join(o, stem + ".csv")):
+                res[name] = read_table(os.path.join(o, base))
+        return res
 
 
 def cordsnet_train(out, *, progress=True, threads=None, **options):
