@@ -697,9 +697,12 @@ impl learn::Config for RunConfig {
     fn schedule(&self) -> (f64, Schedule) {
         (self.lr, self.lr_schedule())
     }
+    /// The same run asked for more (or as many) epochs; the data folder may have moved (a run
+    /// resumed on another machine reads the same IDX files from wherever they are there).
     fn continues(&self, asked: &Self) -> bool {
         RunConfig {
             epochs: asked.epochs,
+            data_dir: asked.data_dir.clone(),
             ..self.clone()
         } == *asked
     }

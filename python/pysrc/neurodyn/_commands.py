@@ -13,6 +13,8 @@ point) and raises ``KeyboardInterrupt``; what it finished stays in ``out`` and c
 the same ``out`` resumes. ``progress=True`` draws a tqdm bar (``tqdm.auto``: a terminal or
 Jupyter) when tqdm is installed, else a line on stderr every 10 s; ``progress=False`` is quiet;
 a callable is called as ``progress(position, length or None, message)`` about ten times a second.
+Runs in several threads of one process work (Dask workers with several threads), but Ctrl-C and
+the progress display are process-wide: Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
