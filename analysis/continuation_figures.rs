@@ -66,7 +66,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1b. The same circuit in two parameters: its fold and Hopf curves in (w, b0).
     let (family, start) = src.parametrised2(View::Natural, "W_r", "b0", None, 0, 3.0, 1.0)?;
-    let b1 = continue_branch(start.system.as_ref(), &start.x0, &ContinuationOptions::new(3.0, 0.5))?;
+    let b1 = continue_branch(
+        start.system.as_ref(),
+        &start.x0,
+        &ContinuationOptions::new(3.0, 0.5),
+    )?;
     let curves = neurodyn::continuation::two::curves_from_branch(
         &family,
         &b1,
@@ -75,7 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     for c in &curves {
         for z in &c.events {
-            eprintln!("scalar circuit in (w, b0): {} at ({:.6}, {:.6})", z.kind, z.p, z.q);
+            eprintln!(
+                "scalar circuit in (w, b0): {} at ({:.6}, {:.6})",
+                z.kind, z.p, z.q
+            );
         }
     }
     let mut two = neurodyn::continuation::two::diagram(&curves);

@@ -142,7 +142,12 @@ impl LinePlot {
 
     /// The corner whose legend box would cover the fewest data points (a marker — a bifurcation,
     /// a highlighted value — counts as many line points: it must never hide under the legend).
-    fn legend_corner(&self, (x0, x1): (f64, f64), (y0, y1): (f64, f64), rows: usize) -> SeriesLabelPosition {
+    fn legend_corner(
+        &self,
+        (x0, x1): (f64, f64),
+        (y0, y1): (f64, f64),
+        rows: usize,
+    ) -> SeriesLabelPosition {
         use SeriesLabelPosition::*;
         let (w, h) = (0.42, (0.07 * rows as f64 + 0.04).min(0.9));
         let boxes = [
@@ -156,7 +161,11 @@ impl LinePlot {
             for s in &self.series {
                 let weight = if self.markers || s.markers { 50.0 } else { 1.0 };
                 for &(x, y) in &s.points {
-                    let y = if self.log_y { y.abs().max(1e-300).log10() } else { y };
+                    let y = if self.log_y {
+                        y.abs().max(1e-300).log10()
+                    } else {
+                        y
+                    };
                     let (u, v) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
                     if u >= bx.0 && u <= bx.1 && v >= by.0 && v <= by.1 {
                         c += weight;

@@ -821,7 +821,14 @@ impl Source {
                 format!("`{param2}` is already the first parameter"),
             ));
         }
-        let start = self.parametrised_with(view, param, input.clone(), seed, from, Some((param2, from2)))?;
+        let start = self.parametrised_with(
+            view,
+            param,
+            input.clone(),
+            seed,
+            from,
+            Some((param2, from2)),
+        )?;
         let (src, p1, p2) = (self.clone(), param.to_string(), param2.to_string());
         let family = crate::continuation::two::Family::new(param2, from2, move |q| {
             Ok(src
@@ -841,7 +848,12 @@ impl Source {
         second: Option<(&str, f64)>,
     ) -> Result<ResolvedParam> {
         use crate::continuation::{RateKnob, RateParam, Rebuild};
-        let knob_of = |name: &str, field: &str, g0: f64, n: usize, dflt: Option<Vec<f64>>| -> Result<RateKnob> {
+        let knob_of = |name: &str,
+                       field: &str,
+                       g0: f64,
+                       n: usize,
+                       dflt: Option<Vec<f64>>|
+         -> Result<RateKnob> {
             Ok(match name {
                 "g" => RateKnob::Gain { g0 },
                 "bias" => RateKnob::Bias,
@@ -854,9 +866,15 @@ impl Source {
                 }
             })
         };
-        let rate_knob = |g0: f64, n: usize, dflt: Option<Vec<f64>>| knob_of(param, "param", g0, n, dflt);
+        let rate_knob =
+            |g0: f64, n: usize, dflt: Option<Vec<f64>>| knob_of(param, "param", g0, n, dflt);
         // The rate network with the second knob held (a slice of a two-parameter family).
-        let rate_param = |m: crate::model::RateRnn, knob: RateKnob, map: bool, g0: f64, dflt: Option<Vec<f64>>| -> Result<RateParam> {
+        let rate_param = |m: crate::model::RateRnn,
+                          knob: RateKnob,
+                          map: bool,
+                          g0: f64,
+                          dflt: Option<Vec<f64>>|
+         -> Result<RateParam> {
             let n = m.w().nrows();
             let r = RateParam::new(m, knob, map)?;
             match second {
@@ -878,7 +896,9 @@ impl Source {
                 return Err(Error::invalid("map", "an ORGaNICs circuit is a flow"));
             }
             let base = match second {
-                Some((name, q)) => organics_param(base, name, seed).map_err(|e| e.in_field("param2"))?(q)?,
+                Some((name, q)) => {
+                    organics_param(base, name, seed).map_err(|e| e.in_field("param2"))?(q)?
+                }
                 None => base,
             };
             let make = organics_param(base, param, seed)?;

@@ -10,7 +10,7 @@ use neurodyn::fixed_points::{
     find_fixed_points, find_map_fixed_points, random_starts, FinderOptions,
 };
 use neurodyn::integrate::{integrate, integrate_ensemble, Method, Options, SaveAt};
-use neurodyn::lyapunov::{lyapunov_flow, lyapunov_map, InitialFrame, LyapunovOptions};
+use neurodyn::lyapunov::{InitialFrame, LyapunovOptions};
 use neurodyn::model::{jacobian_mat, map_jacobian_mat, Activation, RateRnn, RnnMap};
 use neurodyn::Error;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
@@ -135,6 +135,22 @@ fn rnn_map(w: &[u8], n: usize, b: Option<&[u8]>, act: &str) -> PyResult<RnnMap> 
 
 /// The limit cycle of the rate RNN flow near x0 (single shooting, Floquet multipliers).
 /// `period` ≤ 0: estimated from the trajectory's returns over `window` time units.
+/// The rate RNN as its flow (`flow`) or as its map h ← φ(W h + b).
+fn rate_system(
+    w: &[u8],
+    n: usize,
+    b: Option<&[u8]>,
+    activation: &str,
+    tau: &[u8],
+    flow: bool,
+) -> PyResult<neurodyn::model::System> {
+    Ok(if flow {
+        neurodyn::model::System::Flow(Box::new(rate(w, n, b, activation, tau)?))
+    } else {
+        neurodyn::model::System::Map(Box::new(rnn_map(w, n, b, activation)?))
+    })
+}
+
 #[pyfunction]
 #[pyo3(signature = (w, n, b, activation, tau, x0, period, window, steps, tol, max_iter))]
 #[allow(clippy::too_many_arguments)]
@@ -400,15 +416,13 @@ fn lyapunov<'py>(
     if let Some(s) = seed {
         opts = opts.frame(InitialFrame::Random(s));
     }
-    let s = if flow {
-        let m = rate(w, n, b, activation, tau)?;
-        let opts = opts.dt(dt);
-        py.allow_threads(|| lyapunov_flow(&m, &h0, &opts))
-    } else {
-        let m = rnn_map(w, n, b, activation)?;
-        py.allow_threads(|| lyapunov_map(&m, &h0, &opts))
+    if flow {
+        opts = opts.dt(dt);
     }
-    .map_err(err)?;
+    let sys = rate_system(w, n, b, activation, tau, flow)?;
+    let s = py
+        .allow_threads(|| neurodyn::lyapunov::lyapunov_system(&sys, &h0, &opts))
+        .map_err(err)?;
     Ok(bytes(py, &s.exponents))
 }
 
@@ -645,7 +659,11 @@ fn command(
                     return Err(e);
                 }
             }
-            Err(_) => break Err(PyRuntimeError::new_err(format!("`{name}` stopped unexpectedly"))),
+            Err(_) => {
+                break Err(PyRuntimeError::new_err(format!(
+                    "`{name}` stopped unexpectedly"
+                )))
+            }
         }
     };
     let _ = worker.join();
@@ -677,26 +695,24 @@ fn covariant_vectors<'py>(
     flow: bool,
     dt: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    use neurodyn::lyapunov::{covariant_vectors_flow, covariant_vectors_map, ClvOptions};
+    use neurodyn::lyapunov::{clv::covariant_vectors, ClvOptions};
     let h0 = floats("h0", h0, n)?;
     let mut opts = LyapunovOptions::new().warmup(warmup);
     if let Some(k) = k {
         opts = opts.k(k);
+    }
+    if flow {
+        opts = opts.dt(dt);
     }
     let clv = ClvOptions {
         forward,
         window,
         backward,
     };
-    let c = if flow {
-        let m = rate(w, n, b, activation, tau)?;
-        let opts = opts.dt(dt);
-        py.allow_threads(|| covariant_vectors_flow(&m, &h0, &opts, &clv))
-    } else {
-        let m = rnn_map(w, n, b, activation)?;
-        py.allow_threads(|| covariant_vectors_map(&m, &h0, &opts, &clv))
-    }
-    .map_err(err)?;
+    let sys = rate_system(w, n, b, activation, tau, flow)?;
+    let c = py
+        .allow_threads(|| covariant_vectors(&sys, &h0, &opts, &clv))
+        .map_err(err)?;
     let kk = c.exponents.len();
     let flat: Vec<f64> = c
         .vectors

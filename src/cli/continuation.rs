@@ -1,12 +1,12 @@
 //! `continuation`: follow a branch of fixed points through one parameter and locate its
 //! bifurcations. Argument parsing → the resolver (`crate::source`) → `continue_branch` → writing.
 
-use clap::Parser;
 use crate::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
 use crate::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
 use crate::io::{read_npy_vec, TableFormat};
 use crate::source::{SourceArgs, View};
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Follow the fixed points of a flow or map through one parameter by pseudo-arclength
@@ -135,13 +135,18 @@ fn run(a: Args) -> Result<(), Error> {
     };
     let r = match &two {
         Some(_) => None,
-        None if a.path.len() == 2 => Some(crate::source::checkpoint_path(&a.path[0], &a.path[1], a.from)?),
+        None if a.path.len() == 2 => Some(crate::source::checkpoint_path(
+            &a.path[0], &a.path[1], a.from,
+        )?),
         None if !a.path.is_empty() => {
             return Err(Error::invalid("path", "give two checkpoints: --path A,B"))
         }
         None => Some(source.parametrised(view, &param, input, a.seed, a.from)?),
     };
-    let r = r.as_ref().or(two.as_ref().map(|t| &t.1)).expect("one of them");
+    let r = r
+        .as_ref()
+        .or(two.as_ref().map(|t| &t.1))
+        .expect("one of them");
     let sys = r.system.as_ref();
     let n = sys.dim();
     if let Some(u) = a.unit {
@@ -177,7 +182,11 @@ fn run(a: Args) -> Result<(), Error> {
     if let Some((family, _, f2, t2)) = &two {
         use crate::continuation::two::{curves_from_branch, write_outputs, FoldCurveOptions};
         let opts = FoldCurveOptions::new((a.from, a.to), (*f2, *t2));
-        write_outputs(&curves_from_branch(family, &branch, *f2, &opts)?, &a.out, a.quiet)?;
+        write_outputs(
+            &curves_from_branch(family, &branch, *f2, &opts)?,
+            &a.out,
+            a.quiet,
+        )?;
     }
     let cycles = if a.cycles {
         let span = (a.from.min(a.to), a.from.max(a.to));

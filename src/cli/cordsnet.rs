@@ -2,7 +2,6 @@
 //! spectra of convolution operators, the simulation protocol, and steady states with their
 //! per-layer spectra. Argument parsing → `crate::cordsnet` / `crate::krylov` → exit code.
 
-use clap::{Parser, Subcommand};
 use crate::cordsnet::analyze::{analyze_test_set, AnalyzeOptions};
 use crate::cordsnet::conv::ConvOperator;
 use crate::cordsnet::fit::CordsRun;
@@ -12,6 +11,7 @@ use crate::data::Dataset;
 use crate::io::{progress_bar, Outputs, TableFormat};
 use crate::krylov::{arnoldi, LinearOperator, NewtonKrylovOptions};
 use crate::Error;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// CordsNet (Soo, Battista, Radmard & Wang, NeurIPS 2024): convolutional RNNs analysed as

@@ -1,7 +1,6 @@
 //! `fixed-points`: fixed points (and slow points) of a flow or a map, with their linear stability.
 //! Argument parsing → the resolver (`crate::source`) → `fixed_points::search` → writing.
 
-use clap::Parser;
 use crate::fixed_points::search::{
     eigenvalue_plot, eigenvectors, pca_plot, points_table, search, spectrum_table, SearchMethod,
     Starts,
@@ -11,6 +10,7 @@ use crate::io::TableFormat;
 use crate::source::{SourceArgs, View};
 use crate::stability::TimeKind;
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Find the fixed points of a rate-RNN flow (preset or .npy weights), of the discrete RNN map

@@ -1,13 +1,13 @@
 //! `fracdiff`: fractional derivatives of recorded signals, or per-signal fractional-order estimates.
 //! A thin shell: parse → read (library) → differentiate / estimate (library) → write (library).
 
-use clap::Parser;
 use crate::fracdiff::{
     anru_orders, differentiate, estimate_orders, parse_window, AnruOrderOptions,
 };
 use crate::io::suffixed;
 use crate::io::{read_signals, TableFormat};
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Fractional derivative D^α of every signal (column) of a recording, with base point t = 0 on a

@@ -1,7 +1,6 @@
 //! `lyapunov`: Lyapunov spectra of any flow or map the resolver knows (Benettin/QR), and sweeps
 //! over the gain g. Argument parsing → `crate::source` → `lyapunov_system` → writing.
 
-use clap::Parser;
 use crate::io::{progress_bar, suffixed, Column, TableFormat};
 use crate::lyapunov::report::{
     batch_rows, check_device, gain_plots, summarise_networks, summary_table, summary_text, Reorth,
@@ -11,6 +10,7 @@ use crate::lyapunov::{lyapunov_system, InitialFrame, LyapunovOptions};
 use crate::model::Activation;
 use crate::source::{Resolved, Source, SourceArgs, View};
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Lyapunov spectrum of a discrete RNN map `h ← φ(W h + b + U x_t)`, or of the rate-RNN flow
@@ -250,7 +250,8 @@ fn run(args: Args) -> Result<(), Error> {
         None
     };
     let clv = args.report.covariant(&probe.system, &probe.x0, &opts)?;
-    args.report.write(&s, unit, brute, clv.as_ref(), &args.out)?;
+    args.report
+        .write(&s, unit, brute, clv.as_ref(), &args.out)?;
     if !args.quiet {
         eprintln!(
             "{}\nwrote {}",

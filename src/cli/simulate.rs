@@ -1,7 +1,6 @@
 //! `simulate`: integrate a flow (preset, `.npy` weights, checkpoint, ORGaNICs) and write the
 //! trajectory. Argument parsing → the resolver (`crate::source`) → `integrate` → writing.
 
-use clap::Parser;
 use crate::integrate::{
     ensemble_table, integrate, integrate_ensemble, iterate, sample_steps, Options, SaveAt, Solution,
 };
@@ -9,6 +8,7 @@ use crate::io::TableFormat;
 use crate::model::{Model, System};
 use crate::source::{SourceArgs, View};
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;

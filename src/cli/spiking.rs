@@ -2,7 +2,6 @@
 //! Argument parsing → `crate::spiking::grid_search` (or one simulated trial) → tables, figures
 //! and a summary → exit code.
 
-use clap::Parser;
 use crate::error::Error;
 use crate::io::progress_bar;
 use crate::io::Outputs;
@@ -10,6 +9,7 @@ use crate::spiking::grid::{parse_scalings, rate_accuracy, resumable_grid_search}
 use crate::spiking::report::{write_grid, write_single, Report};
 use crate::spiking::{compare, GridOptions, Neuron, RateNetwork, SimOptions};
 use crate::train::Task;
+use clap::Parser;
 use std::path::{Path, PathBuf};
 
 /// Convert a trained Dale rate RNN into a spiking LIF network and find the scaling factor.
@@ -64,7 +64,12 @@ pub struct Args {
     simulate: Option<f64>,
     /// --simulate: record the membrane voltage (mV) of these units (comma-separated) →
     /// voltage.csv/.parquet (time_s, then v<unit>_mV per unit).
-    #[arg(long, value_delimiter = ',', value_name = "UNITS", requires = "simulate")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "UNITS",
+        requires = "simulate"
+    )]
     voltage: Vec<usize>,
     /// Run only block i of n of the grid (0-based; e.g. a SLURM array task), journalled in
     /// --out beside the other shards'. The report is written by the run that finds the whole
@@ -149,7 +154,11 @@ fn run(a: Args) -> Result<(), Error> {
         sim,
     };
     let shard = crate::io::parse_shard(&a.shard)?;
-    let block = crate::io::shard_jobs(opts.scalings.len(), shard.0, shard.1.min(opts.scalings.len()));
+    let block = crate::io::shard_jobs(
+        opts.scalings.len(),
+        shard.0,
+        shard.1.min(opts.scalings.len()),
+    );
     let total = (block.len() * opts.trials) as u64;
     let bar = progress_bar(a.quiet, total, "{pos}/{len} trials {msg}");
     let result = resumable_grid_search(

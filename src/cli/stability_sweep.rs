@@ -1,13 +1,13 @@
 //! `stability-sweep`: the ORGaNICs stability phase diagram (the stability sweep of Rawat, Heeger & Martiniani (2024)). A thin shell over
 //! `crate::sweep`: parse → config → run the trials (resumable, shardable) → tables and figure.
 
-use clap::{Parser, Subcommand};
 use crate::io::Outputs;
 use crate::sweep::{
     finish, phase_diagram, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
     FULL_CONFIG,
 };
 use crate::Error;
+use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 /// Classify random ORGaNICs circuits over a grid of recurrent scales δ and input strengths as

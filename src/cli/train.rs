@@ -1,7 +1,6 @@
 //! `train`: fit a recurrent circuit on a task and write a checkpoint that the analysis binaries load.
 //! Argument parsing → `crate::train::run::Run` → exit code.
 
-use clap::Parser;
 use crate::data::custom::{CustomLoss, CustomSpec};
 use crate::io::Outputs;
 use crate::learn::Schedule;
@@ -9,6 +8,7 @@ use crate::train::cell::{CellKind, RatePhi};
 use crate::train::run::{Device, Precision, RecurrentRun, RunConfig, TaskProtocol};
 use crate::train::Task;
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Train a recurrent cell (rate, gamma, ANRU, ORGaNICs) by BPTT + Adam, on the CPU or a GPU.

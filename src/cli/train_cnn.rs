@@ -1,13 +1,13 @@
 //! `train-cnn`: train a convolutional network with divisive normalization, or the static ORGaNICs
 //! network, on MNIST or Fashion-MNIST. Argument parsing → `crate::nn::fit::CnnRun` → exit code.
 
-use clap::Parser;
 use crate::data::Dataset;
 use crate::io::Outputs;
 use crate::learn::{OptimizerKind, Schedule};
 use crate::nn::fit::{CnnConfig, CnnRun};
 use crate::nn::{Arch, Norm};
 use crate::Error;
+use clap::Parser;
 use std::path::PathBuf;
 
 /// Train a feed-forward network on 28 × 28 images (the divisive-normalization ablation).

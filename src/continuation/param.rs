@@ -127,7 +127,10 @@ impl RateParam {
         match &knob {
             RateKnob::Input(u) => crate::error::ensure_state("input", u, n, "network")?,
             RateKnob::Gain { g0 } if !(*g0 > 0.0 && g0.is_finite()) => {
-                return Err(crate::Error::invalid("g0", format!("{g0} (must be positive)")))
+                return Err(crate::Error::invalid(
+                    "g0",
+                    format!("{g0} (must be positive)"),
+                ))
             }
             _ => {}
         }

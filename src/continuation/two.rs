@@ -303,7 +303,9 @@ impl<S: Parametrised2 + ?Sized> FoldSystem<'_, S> {
         };
         let (v, g) = border(false)?;
         let (w, _) = border(true)?;
-        f.iter().all(|z| z.is_finite()).then_some(Eval { f, g, a, v, w })
+        f.iter()
+            .all(|z| z.is_finite())
+            .then_some(Eval { f, g, a, v, w })
     }
 
     /// `wᵀ A_z v` for every z in (x, p, q), by central differences of A along v and the params.
@@ -374,7 +376,11 @@ impl<S: Parametrised2 + ?Sized> FoldSystem<'_, S> {
         let xm: Vec<f64> = x.iter().zip(&v).map(|(a, b)| a - h * b).collect();
         let (ap, am) = (self.jac(&xp, p, q), self.jac(&xm, p, q));
         let a = (0..n)
-            .map(|i| w[i] * (0..n).map(|j| (ap[(i, j)] - am[(i, j)]) * v[j]).sum::<f64>())
+            .map(|i| {
+                w[i] * (0..n)
+                    .map(|j| (ap[(i, j)] - am[(i, j)]) * v[j])
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             / (2.0 * h);
         let bt = w.iter().zip(&v).map(|(a, b)| a * b).sum();
@@ -479,12 +485,7 @@ pub fn continue_fold<S: Parametrised2 + ?Sized>(
         "bogdanov_takens"
     };
     let names = sys.names();
-    trace_both(
-        &mut fs,
-        y0,
-        opts,
-        ("fold", names, vec!["cusp", bt]),
-    )
+    trace_both(&mut fs, y0, opts, ("fold", names, vec!["cusp", bt]))
 }
 
 fn check_options(opts: &FoldCurveOptions) -> Result<()> {
@@ -514,7 +515,11 @@ fn trace_both<A: Augmented + Clone>(
     let y0 = correct(sys, y0.clone(), &pin, &y0).ok_or_else(|| {
         Error::failed(
             format!("{kind} curve"),
-            format!("no {kind} point near the start at {} = {}", names.1, y0[n + 1]),
+            format!(
+                "no {kind} point near the start at {} = {}",
+                names.1,
+                y0[n + 1]
+            ),
         )
     })?;
     sys.accept(&y0);
@@ -551,11 +556,20 @@ fn trace_both<A: Augmented + Clone>(
 }
 
 /// Newton on (G, tᵀ(y − y_pred)) = 0 from `y`.
-fn correct<A: Augmented + ?Sized>(s: &A, mut y: Vec<f64>, t: &[f64], y_pred: &[f64]) -> Option<Vec<f64>> {
+fn correct<A: Augmented + ?Sized>(
+    s: &A,
+    mut y: Vec<f64>,
+    t: &[f64],
+    y_pred: &[f64],
+) -> Option<Vec<f64>> {
     let m = y.len();
     for _ in 0..12 {
         let r = s.residual(&y)?;
-        let arc: f64 = t.iter().zip(y.iter().zip(y_pred)).map(|(a, (b, c))| a * (b - c)).sum();
+        let arc: f64 = t
+            .iter()
+            .zip(y.iter().zip(y_pred))
+            .map(|(a, (b, c))| a * (b - c))
+            .sum();
         let res = r.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let scale = 1.0 + norm(&y);
         if !res.is_finite() {
@@ -617,7 +631,8 @@ fn follow<A: Augmented + ?Sized>(
             omega: s.omega(y),
         })
     };
-    let first = point(s, y0).ok_or_else(|| Error::failed("curve", "test functions at the start"))?;
+    let first =
+        point(s, y0).ok_or_else(|| Error::failed("curve", "test functions at the start"))?;
     let mut out = vec![first];
     let (mut y, mut t) = (y0.to_vec(), t0);
     let mut ds = opts.ds;
@@ -715,7 +730,9 @@ fn locate<A: Augmented + ?Sized>(
     }
     // A sign change through a pole (the test function blowing up) is not a zero: the located
     // value must be small against the bracket's.
-    (last.abs() <= 1e-6 * f0.abs().max(f1.abs())).then_some(best).flatten()
+    (last.abs() <= 1e-6 * f0.abs().max(f1.abs()))
+        .then_some(best)
+        .flatten()
 }
 
 /// The standard augmented Hopf system (Kuznetsov 2004, §10.2.2) in y = (x, p, q, v_re, v_im, ω):
@@ -806,7 +823,10 @@ impl<S: Parametrised2 + ?Sized> Augmented for HopfSystem<'_, S> {
             let (mut fp, mut fm) = (vec![0.0; n], vec![0.0; n]);
             self.sys.eval(x, p + h * dp, q + h * dq, &mut fp);
             self.sys.eval(x, p - h * dp, q - h * dq, &mut fm);
-            let (ap, am) = (self.jac(x, p + h * dp, q + h * dq), self.jac(x, p - h * dp, q - h * dq));
+            let (ap, am) = (
+                self.jac(x, p + h * dp, q + h * dq),
+                self.jac(x, p - h * dp, q - h * dq),
+            );
             let (dr, di) = (
                 matvec(&Mat::from_fn(n, n, |i, j| ap[(i, j)] - am[(i, j)]), vr),
                 matvec(&Mat::from_fn(n, n, |i, j| ap[(i, j)] - am[(i, j)]), vi),
@@ -876,7 +896,10 @@ pub fn continue_hopf<S: Parametrised2 + ?Sized>(
         ));
     }
     if !(omega > 0.0 && omega.is_finite()) {
-        return Err(Error::invalid("omega", format!("{omega}: must be positive")));
+        return Err(Error::invalid(
+            "omega",
+            format!("{omega}: must be positive"),
+        ));
     }
     let hs = HopfSystem {
         sys,
@@ -954,7 +977,10 @@ pub fn curves_from_branch<S: Parametrised2 + ?Sized>(
 /// codimension-two points as another (curve, kind, p, q, x…).
 pub fn tables(curves: &[Curve2]) -> (crate::io::Table, crate::io::Table) {
     use crate::io::{Column, Table};
-    let n = curves.first().and_then(|c| c.points.first()).map_or(0, |p| p.x.len());
+    let n = curves
+        .first()
+        .and_then(|c| c.points.first())
+        .map_or(0, |p| p.x.len());
     let (p_name, q_name) = curves
         .first()
         .map(|c| c.names.clone())
@@ -965,14 +991,30 @@ pub fn tables(curves: &[Curve2]) -> (crate::io::Table, crate::io::Table) {
         .flat_map(|(i, c)| c.points.iter().map(move |p| (i, c, p)))
         .collect();
     let mut t = Table::new();
-    t.push("curve", Column::I64(pts.iter().map(|(i, _, _)| *i as i64).collect()))
-        .push("kind", Column::Str(pts.iter().map(|(_, c, _)| c.kind.to_string()).collect()))
-        .push(&p_name, Column::F64(pts.iter().map(|(_, _, p)| p.p).collect()))
-        .push(&q_name, Column::F64(pts.iter().map(|(_, _, p)| p.q).collect()))
-        .push(
-            "omega",
-            Column::F64(pts.iter().map(|(_, _, p)| p.omega.unwrap_or(f64::NAN)).collect()),
-        );
+    t.push(
+        "curve",
+        Column::I64(pts.iter().map(|(i, _, _)| *i as i64).collect()),
+    )
+    .push(
+        "kind",
+        Column::Str(pts.iter().map(|(_, c, _)| c.kind.to_string()).collect()),
+    )
+    .push(
+        &p_name,
+        Column::F64(pts.iter().map(|(_, _, p)| p.p).collect()),
+    )
+    .push(
+        &q_name,
+        Column::F64(pts.iter().map(|(_, _, p)| p.q).collect()),
+    )
+    .push(
+        "omega",
+        Column::F64(
+            pts.iter()
+                .map(|(_, _, p)| p.omega.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+    );
     let mut names: Vec<&'static str> = vec![];
     for c in curves {
         for nm in &c.test_names {
@@ -994,7 +1036,10 @@ pub fn tables(curves: &[Curve2]) -> (crate::io::Table, crate::io::Table) {
         t.push(format!("test_{nm}"), Column::F64(col));
     }
     for j in 0..n {
-        t.push(format!("x{j}"), Column::F64(pts.iter().map(|(_, _, p)| p.x[j]).collect()));
+        t.push(
+            format!("x{j}"),
+            Column::F64(pts.iter().map(|(_, _, p)| p.x[j]).collect()),
+        );
     }
     let ev: Vec<(usize, &Codim2)> = curves
         .iter()
@@ -1002,12 +1047,21 @@ pub fn tables(curves: &[Curve2]) -> (crate::io::Table, crate::io::Table) {
         .flat_map(|(i, c)| c.events.iter().map(move |e| (i, e)))
         .collect();
     let mut e = Table::new();
-    e.push("curve", Column::I64(ev.iter().map(|(i, _)| *i as i64).collect()))
-        .push("kind", Column::Str(ev.iter().map(|(_, z)| z.kind.to_string()).collect()))
-        .push(&p_name, Column::F64(ev.iter().map(|(_, z)| z.p).collect()))
-        .push(&q_name, Column::F64(ev.iter().map(|(_, z)| z.q).collect()));
+    e.push(
+        "curve",
+        Column::I64(ev.iter().map(|(i, _)| *i as i64).collect()),
+    )
+    .push(
+        "kind",
+        Column::Str(ev.iter().map(|(_, z)| z.kind.to_string()).collect()),
+    )
+    .push(&p_name, Column::F64(ev.iter().map(|(_, z)| z.p).collect()))
+    .push(&q_name, Column::F64(ev.iter().map(|(_, z)| z.q).collect()));
     for j in 0..n {
-        e.push(format!("x{j}"), Column::F64(ev.iter().map(|(_, z)| z.x[j]).collect()));
+        e.push(
+            format!("x{j}"),
+            Column::F64(ev.iter().map(|(_, z)| z.x[j]).collect()),
+        );
     }
     (t, e)
 }
@@ -1027,7 +1081,11 @@ pub fn diagram(curves: &[Curve2]) -> crate::plot::LinePlot {
     let mut labelled = vec![];
     for c in curves {
         let pts = c.points.iter().map(|p| (p.p, p.q)).collect();
-        let label = if labelled.contains(&c.kind) { "" } else { c.kind };
+        let label = if labelled.contains(&c.kind) {
+            ""
+        } else {
+            c.kind
+        };
         labelled.push(c.kind);
         let color = usize::from(c.kind == "hopf");
         plot = plot.segment(label, pts, color, c.kind == "hopf");
@@ -1035,7 +1093,12 @@ pub fn diagram(curves: &[Curve2]) -> crate::plot::LinePlot {
     for kind in ["cusp", "bogdanov_takens", "resonance_1_1", "bautin"] {
         let pts: Vec<(f64, f64)> = curves
             .iter()
-            .flat_map(|c| c.events.iter().filter(|e| e.kind == kind).map(|e| (e.p, e.q)))
+            .flat_map(|c| {
+                c.events
+                    .iter()
+                    .filter(|e| e.kind == kind)
+                    .map(|e| (e.p, e.q))
+            })
             .collect();
         if !pts.is_empty() {
             plot = plot.points(kind, pts);
@@ -1056,7 +1119,11 @@ pub fn write_outputs(curves: &[Curve2], dir: &std::path::Path, quiet: bool) -> R
     if !quiet {
         let ev: Vec<String> = curves
             .iter()
-            .flat_map(|c| c.events.iter().map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q)))
+            .flat_map(|c| {
+                c.events
+                    .iter()
+                    .map(|z| format!("{} at ({:.6}, {:.6})", z.kind, z.p, z.q))
+            })
             .collect();
         let count = |k: &str| curves.iter().filter(|c| c.kind == k).count();
         eprintln!(

@@ -131,8 +131,9 @@ fn window_options(n: usize, opts: &LyapunovOptions, clv: &ClvOptions) -> Result<
     let o = validate(n, &o)?;
     let k = o.k.unwrap_or(n);
     // Q_m and the state per window interval, R_m per interval after the forward transient.
-    let bytes = 8 * (clv.window as u128 * (n * k + n) as u128
-        + (clv.window + clv.backward) as u128 * (k * k) as u128);
+    let bytes = 8
+        * (clv.window as u128 * (n * k + n) as u128
+            + (clv.window + clv.backward) as u128 * (k * k) as u128);
     crate::memory::check("window", bytes, None)?;
     Ok(o)
 }

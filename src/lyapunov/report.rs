@@ -402,7 +402,8 @@ impl ReportArgs {
             a.write(p, TableFormat::from_path(p)?)?;
             if let Some(v) = &self.clv_vectors {
                 let (w, n, k) = (c.vectors.len(), s.n, c.exponents.len());
-                let arr = ndarray::Array3::from_shape_fn((w, n, k), |(m, i, j)| c.vectors[m][(i, j)]);
+                let arr =
+                    ndarray::Array3::from_shape_fn((w, n, k), |(m, i, j)| c.vectors[m][(i, j)]);
                 crate::io::write_npy_array(v, &arr)?;
             }
         }

@@ -94,7 +94,9 @@ pub fn evaluate_scaling(
     let results: Vec<(bool, u64, f64)> = (0..opts.trials)
         .into_par_iter()
         .map(|k| {
-            crate::io::check_interrupt("grid search stopped; the journal keeps the finished values of s")?;
+            crate::io::check_interrupt(
+                "grid search stopped; the journal keeps the finished values of s",
+            )?;
             let (cols, trial, noise) = seeded_trial(task, opts.seed, k)?;
             let out = simulate(&net, &cols, &opts.sim, noise)?;
             let ok = lif_correct(task, &out.output, out.dt, trial.2);
@@ -291,7 +293,10 @@ pub fn resumable_grid_search(
         format!("grid.{si}of{sn}.journal")
     };
     let (mut journal, mut done) = open_journal(&out.join(&name), &header)?;
-    for other in grid_journals(out)?.into_iter().filter(|p| !p.ends_with(&name)) {
+    for other in grid_journals(out)?
+        .into_iter()
+        .filter(|p| !p.ends_with(&name))
+    {
         let rows: Vec<GridRow> = crate::io::journal::Journal::read(
             &other,
             Some(&format!("# neurodyn spiking grid v1 {header}")),
@@ -307,11 +312,7 @@ pub fn resumable_grid_search(
     let block = crate::io::shard_jobs(opts.scalings.len(), si, sn);
     let before = done
         .iter()
-        .filter(|r| {
-            opts.scalings[block.clone()]
-                .iter()
-                .any(|&s| s == r.scaling)
-        })
+        .filter(|r| opts.scalings[block.clone()].iter().any(|&s| s == r.scaling))
         .count();
     progress(None, before * opts.trials);
     let rows = grid_block(

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 
 pub use crate::io::{parse_shard, shard_jobs};
 
-
 const JOURNAL_HEADER: &str = "job,i_delta,j_input,k_trial,delta,input,seed,condition,chunks,spectral_radius,y_norm,max_re_eig,dist_y0";
 
 /// A finished trial in the journal ([`crate::io::journal`]): its coordinates and summary.
@@ -316,4 +315,3 @@ pub(crate) fn index_records(
     }
     Ok((files, index))
 }
-

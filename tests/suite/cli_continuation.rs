@@ -200,10 +200,17 @@ fn cycles_from_the_hopf_point_of_the_organics_circuit() {
 fn fold_curve_of_the_organics_circuit_in_two_parameters() {
     use neurodyn::continuation::two::Parametrised2;
     let d = tmpdir("two");
-    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/models/organics-2d-bistable.toml");
+    let preset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/organics-2d-bistable.toml"
+    );
     let o = bin()
-        .args(["--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5"])
-        .args(["--param2", "b0", "--from2", "1", "--to2", "0", "--quiet", "--out"])
+        .args([
+            "--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5",
+        ])
+        .args([
+            "--param2", "b0", "--from2", "1", "--to2", "0", "--quiet", "--out",
+        ])
         .arg(&d)
         .output()
         .unwrap();
@@ -218,7 +225,12 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
     };
     let curve = rows("curves.csv");
     assert!(curve.len() > 20);
-    for f in ["curves.parquet", "two_parameter.png", "two_parameter.svg", "branch.csv"] {
+    for f in [
+        "curves.parquet",
+        "two_parameter.png",
+        "two_parameter.svg",
+        "branch.csv",
+    ] {
         assert!(d.join(f).exists(), "{f}");
     }
     let source = neurodyn::source::Source::Preset {
@@ -227,13 +239,23 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
         input: None,
     };
     let (family, _) = source
-        .parametrised2(neurodyn::source::View::Natural, "W_r", "b0", None, 0, 3.0, 1.0)
+        .parametrised2(
+            neurodyn::source::View::Natural,
+            "W_r",
+            "b0",
+            None,
+            0,
+            3.0,
+            1.0,
+        )
         .unwrap();
     let jac = |p: f64, q: f64, x: &[f64]| {
         let mut j = faer::Mat::<f64>::zeros(2, 2);
         family.jacobian(x, p, q, j.as_mut());
         let det = j[(0, 0)] * j[(1, 1)] - j[(0, 1)] * j[(1, 0)];
-        let scale = (0..2).flat_map(|r| (0..2).map(move |c| (r, c))).fold(0.0f64, |m, (r, c)| m.max(j[(r, c)].abs()));
+        let scale = (0..2)
+            .flat_map(|r| (0..2).map(move |c| (r, c)))
+            .fold(0.0f64, |m, (r, c)| m.max(j[(r, c)].abs()));
         (det / (scale * scale), (j[(0, 0)] + j[(1, 1)]) / scale)
     };
     let num = |s: &str| s.parse::<f64>().unwrap();
@@ -253,21 +275,40 @@ fn fold_curve_of_the_organics_circuit_in_two_parameters() {
             let w = num(&r[4]);
             min_omega = min_omega.min(w);
             let (_, trace) = jac(p, q, &x);
-            assert!(trace.abs() < 1e-8 && (det - w * w).abs() < 1e-8 * w * w, "not Hopf: {r:?}");
-            assert!(num(&r[7]) < 0.0, "l1 stays negative (no Bautin point): {r:?}");
+            assert!(
+                trace.abs() < 1e-8 && (det - w * w).abs() < 1e-8 * w * w,
+                "not Hopf: {r:?}"
+            );
+            assert!(
+                num(&r[7]) < 0.0,
+                "l1 stays negative (no Bautin point): {r:?}"
+            );
         }
     }
-    assert!(folds > 20 && hopfs > 10, "{folds} fold and {hopfs} Hopf points");
+    assert!(
+        folds > 20 && hopfs > 10,
+        "{folds} fold and {hopfs} Hopf points"
+    );
     // From ω = 264.5 at b0 = 1 down to a few units near the BT point.
     assert!(min_omega < 10.0, "{min_omega}");
     let ev = rows("codim2.csv");
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0][1], "bogdanov_takens");
-    let (det, trace) = jac(num(&ev[0][2]), num(&ev[0][3]), &[num(&ev[0][4]), num(&ev[0][5])]);
-    assert!(det.abs() < 1e-8 && trace.abs() < 1e-6, "det {det:e}, trace {trace:e}");
+    let (det, trace) = jac(
+        num(&ev[0][2]),
+        num(&ev[0][3]),
+        &[num(&ev[0][4]), num(&ev[0][5])],
+    );
+    assert!(
+        det.abs() < 1e-8 && trace.abs() < 1e-6,
+        "det {det:e}, trace {trace:e}"
+    );
     // Without --from2/--to2 the second parameter is refused, naming what is missing.
     let o = bin()
-        .args(["--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5", "--param2", "b0", "--quiet", "--out"])
+        .args([
+            "--model", preset, "--param", "W_r", "--from", "3", "--to", "0.5", "--param2", "b0",
+            "--quiet", "--out",
+        ])
         .arg(d.join("bad"))
         .output()
         .unwrap();
@@ -283,16 +324,26 @@ fn continuation_along_the_path_between_two_checkpoints() {
     let d = tmpdir("path");
     let train = |epochs: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_train"))
-            .args(["--task", "go-nogo", "--hidden", "20", "--steps", "5", "--epochs", epochs, "-q", "--out"])
+            .args([
+                "--task", "go-nogo", "--hidden", "20", "--steps", "5", "--epochs", epochs, "-q",
+                "--out",
+            ])
             .arg(d.join("run"))
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     train("1");
-    std::fs::copy(d.join("run/checkpoint.safetensors"), d.join("a.safetensors")).unwrap();
+    std::fs::copy(
+        d.join("run/checkpoint.safetensors"),
+        d.join("a.safetensors"),
+    )
+    .unwrap();
     train("4");
-    let (a, b) = (d.join("a.safetensors"), d.join("run/checkpoint.safetensors"));
+    let (a, b) = (
+        d.join("a.safetensors"),
+        d.join("run/checkpoint.safetensors"),
+    );
     let out = d.join("cont");
     let o = bin()
         .arg("--path")
@@ -324,10 +375,17 @@ fn continuation_along_the_path_between_two_checkpoints() {
     let (first, last) = (&rows[0], rows.last().unwrap());
     assert_eq!(first[0], 0.0);
     assert!(residual(&flow(&a), &first[1..]) < 1e-9);
-    assert!((last[0] - 1.0).abs() < 1e-9, "the branch ends at p = {}", last[0]);
+    assert!(
+        (last[0] - 1.0).abs() < 1e-9,
+        "the branch ends at p = {}",
+        last[0]
+    );
     assert!(residual(&flow(&b), &last[1..]) < 1e-8);
     // Another architecture: refused, naming the flag.
-    let other = concat!(env!("CARGO_MANIFEST_DIR"), "/models/spiking/xor-rate-n100.safetensors");
+    let other = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/spiking/xor-rate-n100.safetensors"
+    );
     let o = bin()
         .arg("--path")
         .arg(format!("{},{other}", a.display()))

@@ -102,8 +102,16 @@ fn gain_sweep_runs_in_parallel_and_is_deterministic() {
         let out = d.join(format!("shard{i}.csv"));
         let o = bin()
             .args([
-                "--map", "tanh", "--sweep-g", "0.5,1.5,3", "--steps", "300", "--k", "20",
-                "--quiet", "--shard",
+                "--map",
+                "tanh",
+                "--sweep-g",
+                "0.5,1.5,3",
+                "--steps",
+                "300",
+                "--k",
+                "20",
+                "--quiet",
+                "--shard",
             ])
             .arg(format!("{i}/2"))
             .arg("--out")
@@ -113,11 +121,24 @@ fn gain_sweep_runs_in_parallel_and_is_deterministic() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 1 + [2, 1][i]);
-        joined += if i == 0 { &text } else { text.split_once('\n').unwrap().1 };
+        joined += if i == 0 {
+            &text
+        } else {
+            text.split_once('\n').unwrap().1
+        };
     }
     assert_eq!(joined, a);
     let o = bin()
-        .args(["--map", "tanh", "--sweep-g", "0.5,1.5,3", "--shard", "3/4", "--quiet", "--out"])
+        .args([
+            "--map",
+            "tanh",
+            "--sweep-g",
+            "0.5,1.5,3",
+            "--shard",
+            "3/4",
+            "--quiet",
+            "--out",
+        ])
         .arg(d.join("bad.csv"))
         .output()
         .unwrap();
@@ -451,7 +472,15 @@ fn covariant_vectors_from_the_command_line() {
     let o = bin()
         .args(["--map", "tanh", "--W"])
         .arg(&wpath)
-        .args(["--warmup", "200", "--transient", "300", "--steps", "1000", "--quiet"])
+        .args([
+            "--warmup",
+            "200",
+            "--transient",
+            "300",
+            "--steps",
+            "1000",
+            "--quiet",
+        ])
         .arg("--clv")
         .arg(&angles)
         .arg("--clv-vectors")
@@ -480,7 +509,10 @@ fn covariant_vectors_from_the_command_line() {
     assert_eq!(a.lines().count(), 1 + 1000);
     for l in a.lines().skip(1) {
         let angle: f64 = l.split(',').nth(1).unwrap().parse().unwrap();
-        assert!(angle > 0.0 && angle <= std::f64::consts::FRAC_PI_2 + 1e-12, "{angle}");
+        assert!(
+            angle > 0.0 && angle <= std::f64::consts::FRAC_PI_2 + 1e-12,
+            "{angle}"
+        );
     }
     let v = neurodyn::io::open_npy(&vectors, "v").unwrap();
     let arr: ndarray::Array3<f64> = ndarray_npy::ReadNpyExt::read_npy(v).unwrap();
@@ -491,7 +523,16 @@ fn covariant_vectors_from_the_command_line() {
     }
     // --clv-vectors without --clv, or not .npy, is refused naming the flag.
     let o = bin()
-        .args(["--map", "tanh", "--clv", "a.csv", "--clv-vectors", "v.txt", "--quiet", "--out"])
+        .args([
+            "--map",
+            "tanh",
+            "--clv",
+            "a.csv",
+            "--clv-vectors",
+            "v.txt",
+            "--quiet",
+            "--out",
+        ])
         .arg(d.join("x.csv"))
         .output()
         .unwrap();

@@ -336,7 +336,14 @@ fn the_sbatch_array_script_runs_every_task_and_merges_to_the_one_process_table()
     let d = tmpdir("sbatch");
     let cfg = config(&d);
     let one = d.join("one");
-    run_ok(bin().arg("--config").arg(&cfg).arg("--out").arg(&one).arg("--quiet"));
+    run_ok(
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&one)
+            .arg("--quiet"),
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sweep.sbatch");
     let out = d.join("array");
     for id in 0..4 {

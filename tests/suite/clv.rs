@@ -3,7 +3,9 @@
 //! vector, partial sets.
 
 use faer::Mat;
-use neurodyn::lyapunov::{covariant_vectors_flow, covariant_vectors_map, ClvOptions, LyapunovOptions};
+use neurodyn::lyapunov::{
+    covariant_vectors_flow, covariant_vectors_map, ClvOptions, LyapunovOptions,
+};
 use neurodyn::model::{Activation, FlowFn, Map, MapFn, Model, RnnMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -35,10 +37,23 @@ fn col(m: &Mat<f64>, j: usize) -> Vec<f64> {
 fn linear_map_gives_its_eigenvectors_and_their_angle() {
     let a = Mat::from_fn(2, 2, |i, j| [[0.9, 1.0], [0.0, 0.3]][i][j]);
     let map = RnnMap::new(a, Activation::Linear).unwrap();
-    let c = covariant_vectors_map(&map, &[1.0, 1.0], &LyapunovOptions::new(), &window(50, 100, 50))
-        .unwrap();
-    assert!((c.exponents[0] - 0.9f64.ln()).abs() < 1e-12, "{:?}", c.exponents);
-    assert!((c.exponents[1] - 0.3f64.ln()).abs() < 1e-12, "{:?}", c.exponents);
+    let c = covariant_vectors_map(
+        &map,
+        &[1.0, 1.0],
+        &LyapunovOptions::new(),
+        &window(50, 100, 50),
+    )
+    .unwrap();
+    assert!(
+        (c.exponents[0] - 0.9f64.ln()).abs() < 1e-12,
+        "{:?}",
+        c.exponents
+    );
+    assert!(
+        (c.exponents[1] - 0.3f64.ln()).abs() < 1e-12,
+        "{:?}",
+        c.exponents
+    );
     let e2 = [1.0, -0.6];
     for v in &c.vectors {
         assert!((cos(&col(v, 0), &[1.0, 0.0]) - 1.0).abs() < 1e-14);
@@ -85,10 +100,16 @@ fn henon_vectors_are_carried_onto_themselves_and_grow_at_the_exponents() {
     }
     // One expanding and one contracting direction, never parallel, sometimes nearly so
     // (the homoclinic tangencies of the Hénon attractor).
-    assert_eq!((c.unstable.as_slice(), c.stable.as_slice()), (&[0][..], &[1][..]));
+    assert_eq!(
+        (c.unstable.as_slice(), c.stable.as_slice()),
+        (&[0][..], &[1][..])
+    );
     let min = c.angles.iter().cloned().fold(f64::INFINITY, f64::min);
     let mean = c.angles.iter().sum::<f64>() / c.angles.len() as f64;
-    assert!(min > 0.0 && min < 0.05 && mean > 0.3, "min {min}, mean {mean}");
+    assert!(
+        min > 0.0 && min < 0.05 && mean > 0.3,
+        "min {min}, mean {mean}"
+    );
 }
 
 /// Lorenz: the vector with the zero exponent is the flow direction f(x(t)), the three growth
@@ -110,8 +131,13 @@ fn lorenz_neutral_vector_is_the_flow_direction() {
         }
     });
     let opts = LyapunovOptions::new().dt(0.005).warmup(4000).reorth(4);
-    let c = covariant_vectors_flow(&lorenz, &[1.0, 1.0, 20.0], &opts, &window(500, 40_000, 1000))
-        .unwrap();
+    let c = covariant_vectors_flow(
+        &lorenz,
+        &[1.0, 1.0, 20.0],
+        &opts,
+        &window(500, 40_000, 1000),
+    )
+    .unwrap();
     assert_eq!(c.neutral, vec![1]);
     let mut dx = vec![0.0; 3];
     let mut worst: f64 = 0.0;
@@ -126,7 +152,10 @@ fn lorenz_neutral_vector_is_the_flow_direction() {
     }
     assert!(c.exponents[1].abs() < 0.01, "{:?}", c.exponents);
     assert_eq!(c.angles.len(), c.vectors.len());
-    assert!(c.angles.iter().all(|&a| a > 0.0 && a <= std::f64::consts::FRAC_PI_2 + 1e-12));
+    assert!(c
+        .angles
+        .iter()
+        .all(|&a| a > 0.0 && a <= std::f64::consts::FRAC_PI_2 + 1e-12));
 }
 
 /// A chaotic tanh RNN map (N = 24, g = 3): the 4 leading covariant vectors from the 4 leading

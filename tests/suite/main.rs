@@ -3,13 +3,13 @@
 
 mod bad_input;
 mod cli;
-mod clv;
 mod cli_continuation;
 mod cli_fixed_points;
 mod cli_fracdiff;
 mod cli_lyapunov;
 mod cli_sweep;
 mod cli_train;
+mod clv;
 mod common;
 mod continuation;
 mod cordsnet;
@@ -29,9 +29,9 @@ mod sweep;
 mod sweep_gpu;
 mod system_api;
 mod tables;
-mod two_param;
 mod torch_rnn;
 mod train;
 mod train_cells;
 mod train_custom;
 mod train_gpu;
+mod two_param;

@@ -338,7 +338,15 @@ fn grid_shards_merge_to_the_one_process_tables() {
         let o = bin()
             .arg("--checkpoint")
             .arg(ck)
-            .args(["--task", "go-nogo", "--trials", "2", "--scaling", "20:30:5", "-q"])
+            .args([
+                "--task",
+                "go-nogo",
+                "--trials",
+                "2",
+                "--scaling",
+                "20:30:5",
+                "-q",
+            ])
             .arg("--out")
             .arg(out)
             .args(extra)
@@ -353,7 +361,8 @@ fn grid_shards_merge_to_the_one_process_tables() {
         let shard = format!("{i}/3");
         run(&sharded, &["--shard", &shard]);
         // One value of s per block; the report only once all three are done.
-        let journal = std::fs::read_to_string(sharded.join(format!("grid.{i}of3.journal"))).unwrap();
+        let journal =
+            std::fs::read_to_string(sharded.join(format!("grid.{i}of3.journal"))).unwrap();
         assert_eq!(journal.lines().count(), 1 + 1);
         assert_eq!(sharded.join("grid.csv").exists(), i == 2);
     }
@@ -382,7 +391,16 @@ fn grid_shards_merge_to_the_one_process_tables() {
     let o = bin()
         .arg("--checkpoint")
         .arg(ck)
-        .args(["--task", "go-nogo", "--scaling", "20:30:5", "--shard", "3/4", "-q", "--out"])
+        .args([
+            "--task",
+            "go-nogo",
+            "--scaling",
+            "20:30:5",
+            "--shard",
+            "3/4",
+            "-q",
+            "--out",
+        ])
         .arg(base.join("bad"))
         .output()
         .unwrap();

@@ -63,8 +63,12 @@ fn the_bogdanov_takens_normal_form_fold_curve_and_its_bt_point() {
     .unwrap();
     // The fold of the one-parameter branch at q = 1, found by continuation in p.
     let at = AtQ { sys: &f, q: 1.0 };
-    let branch = continue_branch(&at, &[0.0, 0.0], &ContinuationOptions::new(0.0, 0.5).ds(0.01))
-        .unwrap();
+    let branch = continue_branch(
+        &at,
+        &[0.0, 0.0],
+        &ContinuationOptions::new(0.0, 0.5).ds(0.01),
+    )
+    .unwrap();
     let fold = branch
         .bifurcations
         .iter()
@@ -76,11 +80,18 @@ fn the_bogdanov_takens_normal_form_fold_curve_and_its_bt_point() {
     let c = continue_fold(&f, &fold.x, fold.p, 1.0, &opts).unwrap();
     for pt in &c.points {
         assert!((pt.p - pt.q * pt.q / 4.0).abs() < 1e-10, "{pt:?}");
-        assert!((pt.x[0] + pt.q / 2.0).abs() < 1e-10 && pt.x[1].abs() < 1e-10, "{pt:?}");
+        assert!(
+            (pt.x[0] + pt.q / 2.0).abs() < 1e-10 && pt.x[1].abs() < 1e-10,
+            "{pt:?}"
+        );
     }
     let qs: Vec<f64> = c.points.iter().map(|p| p.q).collect();
     assert!(qs.iter().cloned().fold(f64::INFINITY, f64::min) < -0.9);
-    let bt: Vec<_> = c.events.iter().filter(|e| e.kind == "bogdanov_takens").collect();
+    let bt: Vec<_> = c
+        .events
+        .iter()
+        .filter(|e| e.kind == "bogdanov_takens")
+        .collect();
     assert_eq!(bt.len(), 1, "{:?}", c.events);
     assert!(bt[0].p.abs() < 1e-9 && bt[0].q.abs() < 1e-8, "{:?}", bt[0]);
     // No cusp: the quadratic coefficient w·B(v, v) stays away from zero along p = q²/4.
@@ -117,7 +128,10 @@ fn the_bautin_normal_form_hopf_curve_and_its_bautin_point() {
     assert_eq!(c.kind, "hopf");
     assert!(c.points.len() > 10);
     for pt in &c.points {
-        assert!(pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10), "{pt:?}");
+        assert!(
+            pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10),
+            "{pt:?}"
+        );
         assert!((pt.omega.unwrap() - 1.0).abs() < 1e-10);
         // l1 = 2 β₂ (Kuznetsov's normalisation: ż = (μ + i) z + s z|z|², l1 = 2s).
         assert!((pt.tests[0] - 2.0 * pt.q).abs() < 1e-4, "{pt:?}");
@@ -128,7 +142,11 @@ fn the_bautin_normal_form_hopf_curve_and_its_bautin_point() {
     assert_eq!(c.events.len(), 1, "{:?}", c.events);
     assert_eq!(c.events[0].kind, "bautin");
     // l1 comes from third derivatives by finite differences of the Jacobian (~1e-5 accurate).
-    assert!(c.events[0].q.abs() < 1e-4 && c.events[0].p.abs() < 1e-10, "{:?}", c.events[0]);
+    assert!(
+        c.events[0].q.abs() < 1e-4 && c.events[0].p.abs() < 1e-10,
+        "{:?}",
+        c.events[0]
+    );
 }
 
 /// The Bogdanov–Takens normal form's Hopf curve p = 0, q < 0 (ω = √−q) ends where ω → 0, at the
@@ -154,11 +172,25 @@ fn the_bt_normal_form_hopf_curve_ends_at_the_bt_point() {
     let opts = FoldCurveOptions::new((-1.0, 1.0), (-1.0, 1.0));
     let c = continue_hopf(&f, &[0.0, 0.0], 0.0, -1.0, 1.0, &opts).unwrap();
     for pt in &c.points {
-        assert!(pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10), "{pt:?}");
+        assert!(
+            pt.p.abs() < 1e-10 && pt.x.iter().all(|v| v.abs() < 1e-10),
+            "{pt:?}"
+        );
         assert!((pt.omega.unwrap() - (-pt.q).sqrt()).abs() < 1e-8, "{pt:?}");
     }
-    let top = c.points.iter().map(|p| p.q).fold(f64::NEG_INFINITY, f64::max);
+    let top = c
+        .points
+        .iter()
+        .map(|p| p.q)
+        .fold(f64::NEG_INFINITY, f64::max);
     // It ends where the pair ±iω degenerates (ω = √−q ≈ 0.03 here), next to the BT point.
-    assert!(top > -3e-3 && top < 0.0, "the curve stops short of q = 0: {top}");
-    assert!(c.stop.contains("ω → 0") || c.stop.contains("corrector"), "{}", c.stop);
+    assert!(
+        top > -3e-3 && top < 0.0,
+        "the curve stops short of q = 0: {top}"
+    );
+    assert!(
+        c.stop.contains("ω → 0") || c.stop.contains("corrector"),
+        "{}",
+        c.stop
+    );
 }
