@@ -276,13 +276,4 @@ fn write(a: &Args, param: &str, b: &Branch) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "continuation";
-    const FAER_SEQ: bool = true;
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("continuation", FAER_SEQ = true);

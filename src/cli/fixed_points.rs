@@ -239,13 +239,4 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "fixed-points";
-    const FAER_SEQ: bool = true;
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("fixed-points", FAER_SEQ = true);

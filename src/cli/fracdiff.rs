@@ -164,12 +164,4 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "fracdiff";
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("fracdiff");

@@ -5,6 +5,50 @@
 //! A run is argument parsing → one library call → its outputs → an exit code (0 done, 2 invalid
 //! input naming the field, 1 a run that failed, 130 interrupted).
 
+use crate::error::{Error, Result};
+use crate::io::Outputs;
+
+/// One binary: its arguments and how its run behaves.
+pub trait Command: clap::Parser {
+    /// The binary's name.
+    const NAME: &'static str;
+    /// Run faer sequentially (the work is parallel across trials or starts instead).
+    const FAER_SEQ: bool = false;
+    /// A resumable run: its files appear as they come (every epoch, trial or grid value is
+    /// kept), not together at its end as a one-shot command's.
+    const RESUMABLE: bool = false;
+    /// Whether the run's files are staged (one-shot) or written as they come (resumable).
+    fn outputs(&self) -> Outputs {
+        if Self::RESUMABLE {
+            Outputs::AsTheyCome
+        } else {
+            Outputs::Staged
+        }
+    }
+    /// Whether a machine-readable summary goes to stdout (`--json`).
+    fn json(&self) -> bool;
+    /// The run.
+    fn run(self) -> Result<()>;
+}
+
+/// `impl Command for Args` of a module whose `Args` has a `json` flag and whose `run(Args)` is
+/// the run: `command!("train", RESUMABLE = true)`.
+macro_rules! command {
+    ($name:literal $(, $c:ident = $v:expr)*) => {
+        impl super::Command for Args {
+            const NAME: &'static str = $name;
+            $(const $c: bool = $v;)*
+            fn json(&self) -> bool {
+                self.json
+            }
+            fn run(self) -> crate::error::Result<()> {
+                run(self)
+            }
+        }
+    };
+}
+pub(crate) use command;
+
 pub mod continuation;
 pub mod cordsnet;
 pub mod fixed_points;
@@ -15,26 +59,6 @@ pub mod spiking;
 pub mod stability_sweep;
 pub mod train;
 pub mod train_cnn;
-
-use crate::error::{Error, Result};
-use crate::io::Outputs;
-
-/// One binary: its arguments and how its run behaves.
-pub trait Command: clap::Parser {
-    /// The binary's name.
-    const NAME: &'static str;
-    /// Run faer sequentially (the work is parallel across trials or starts instead).
-    const FAER_SEQ: bool = false;
-    /// Whether the run's files appear together at its end (one-shot commands) or as they come
-    /// (resumable runs: every epoch, trial or grid value is kept).
-    fn outputs(&self) -> Outputs {
-        Outputs::Staged
-    }
-    /// Whether a machine-readable summary goes to stdout (`--json`).
-    fn json(&self) -> bool;
-    /// The run.
-    fn run(self) -> Result<()>;
-}
 
 /// A binary's `main`: parse the process's arguments, run, exit with the run's code.
 pub fn main<C: Command>() -> std::process::ExitCode {

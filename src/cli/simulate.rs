@@ -242,12 +242,4 @@ fn iterate_map(args: &Args, m: &dyn crate::model::Map, x0: &[f64]) -> Result<(),
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "simulate";
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("simulate");

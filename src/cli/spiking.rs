@@ -4,7 +4,6 @@
 
 use crate::error::Error;
 use crate::io::progress_bar;
-use crate::io::Outputs;
 use crate::spiking::grid::{parse_scalings, rate_accuracy, resumable_grid_search};
 use crate::spiking::report::{write_grid, write_single, Report};
 use crate::spiking::{compare, GridOptions, Neuron, RateNetwork, SimOptions};
@@ -199,15 +198,4 @@ fn report(a: &Args) -> Report<'_> {
     }
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "spiking";
-    fn outputs(&self) -> Outputs {
-        Outputs::AsTheyCome
-    }
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("spiking", RESUMABLE = true);

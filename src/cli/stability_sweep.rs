@@ -1,7 +1,6 @@
 //! `stability-sweep`: the ORGaNICs stability phase diagram (the stability sweep of Rawat, Heeger & Martiniani (2024)). A thin shell over
 //! `crate::sweep`: parse → config → run the trials (resumable, shardable) → tables and figure.
 
-use crate::io::Outputs;
 use crate::sweep::{
     finish, phase_diagram, run_jobs, summarize, Store, SweepConfig, TrialResult, DEFAULT_CONFIG,
     FULL_CONFIG,
@@ -224,19 +223,7 @@ fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "stability-sweep";
-    // The work is parallel across trials / initial states (rayon); faer's own threading inside each
-    // small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms
-    // sequential vs 29 ms threaded; BENCHMARKS.md).
-    const FAER_SEQ: bool = true;
-    fn outputs(&self) -> Outputs {
-        Outputs::AsTheyCome
-    }
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+// The work is parallel across trials / initial states (rayon); faer's own threading inside each
+// small factorisation only adds overhead (measured: eigenvalues of 200×200 take 15 ms sequential
+// vs 29 ms threaded; BENCHMARKS.md).
+super::command!("stability-sweep", FAER_SEQ = true, RESUMABLE = true);

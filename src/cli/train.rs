@@ -2,7 +2,6 @@
 //! Argument parsing → `crate::train::run::Run` → exit code.
 
 use crate::data::custom::{CustomLoss, CustomSpec};
-use crate::io::Outputs;
 use crate::learn::Schedule;
 use crate::train::cell::{CellKind, RatePhi};
 use crate::train::run::{Device, Precision, RecurrentRun, RunConfig, TaskProtocol};
@@ -183,15 +182,4 @@ fn run(a: Args) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "train";
-    fn outputs(&self) -> Outputs {
-        Outputs::AsTheyCome
-    }
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("train", RESUMABLE = true);

@@ -2,7 +2,6 @@
 //! network, on MNIST or Fashion-MNIST. Argument parsing → `crate::nn::fit::CnnRun` → exit code.
 
 use crate::data::Dataset;
-use crate::io::Outputs;
 use crate::learn::{OptimizerKind, Schedule};
 use crate::nn::fit::{CnnConfig, CnnRun};
 use crate::nn::{Arch, Norm};
@@ -118,15 +117,4 @@ fn run(a: Args) -> Result<(), Error> {
     Ok(())
 }
 
-impl super::Command for Args {
-    const NAME: &'static str = "train-cnn";
-    fn outputs(&self) -> Outputs {
-        Outputs::AsTheyCome
-    }
-    fn json(&self) -> bool {
-        self.json
-    }
-    fn run(self) -> Result<(), Error> {
-        run(self)
-    }
-}
+super::command!("train-cnn", RESUMABLE = true);
