@@ -135,6 +135,19 @@ fn rnn_map(w: &[u8], n: usize, b: Option<&[u8]>, act: &str) -> PyResult<RnnMap> 
 
 /// The limit cycle of the rate RNN flow near x0 (single shooting, Floquet multipliers).
 /// `period` ≤ 0: estimated from the trajectory's returns over `window` time units.
+/// The tangent-dynamics options the rate RNN's Lyapunov calls share: warm-up, k leading
+/// directions, and the RK4 step of a flow (maps step by 1).
+fn tangent_options(warmup: usize, k: Option<usize>, flow: bool, dt: f64) -> LyapunovOptions {
+    let mut opts = LyapunovOptions::new().warmup(warmup);
+    if let Some(k) = k {
+        opts = opts.k(k);
+    }
+    if flow {
+        opts = opts.dt(dt);
+    }
+    opts
+}
+
 /// The rate RNN as its flow (`flow`) or as its map h ← φ(W h + b).
 fn rate_system(
     w: &[u8],
@@ -409,15 +422,9 @@ fn lyapunov<'py>(
     seed: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let h0 = floats("h0", h0, n)?;
-    let mut opts = LyapunovOptions::new().warmup(warmup).steps(steps);
-    if let Some(k) = k {
-        opts = opts.k(k);
-    }
+    let mut opts = tangent_options(warmup, k, flow, dt).steps(steps);
     if let Some(s) = seed {
         opts = opts.frame(InitialFrame::Random(s));
-    }
-    if flow {
-        opts = opts.dt(dt);
     }
     let sys = rate_system(w, n, b, activation, tau, flow)?;
     let s = py
@@ -697,13 +704,7 @@ fn covariant_vectors<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     use neurodyn::lyapunov::{clv::covariant_vectors, ClvOptions};
     let h0 = floats("h0", h0, n)?;
-    let mut opts = LyapunovOptions::new().warmup(warmup);
-    if let Some(k) = k {
-        opts = opts.k(k);
-    }
-    if flow {
-        opts = opts.dt(dt);
-    }
+    let opts = tangent_options(warmup, k, flow, dt);
     let clv = ClvOptions {
         forward,
         window,
