@@ -2,7 +2,8 @@
 # pycont-lite and neurodyn's `continuation` on the same problems in one run: the closed-form fold
 # and Hopf problems (accuracy of the located points) and 200-point branches of the rate RNN
 # dx/dt = −x + p W tanh(x) + b at N = 100 and 500 (the peers' rnn_N*_g0.5 files, W = 0.5 Z/√N),
-# continued in p from 1 with ds = 0.02. Needs: ../shared/peers/setup.sh --with-pycont
+# continued in p from 1 with ds = 0.02, with full spectra at every point and with the tracked
+# `--spectrum nearest` ones. Needs: ../shared/peers/setup.sh --with-pycont
 source "$(dirname "$0")/peers/env.sh"
 "$VENV/bin/python" - <<'PY'
 import numpy as np, os
@@ -49,11 +50,20 @@ PY
 s=$(date +%s.%N); $BIN --W "$T/W1.npy" --x0 "$T/x1.npy" --activation tanh --param bias --from -1 --to 1 --quiet --out "$T/f"; e=$(date +%s.%N)
 echo "neurodyn fold1d: $(grep fold "$T/f/bifurcations.csv" | cut -d, -f2 | tr '\n' ' ')(exact ±0.532839975353552), $(echo "$e - $s" | bc) s"
 for N in 100 500; do
-  s=$(date +%s.%N)
-  $BIN --W "$D/rnn_N${N}_g0.5_W.npy" --b "$D/rnn_N${N}_g0.5_b.npy" --x0 "$D/cont_N${N}_x0.npy" --activation tanh \
-    --param g --from 1 --to 1000 --max-points 201 --ds 0.02 --ds-max 0.02 --quiet --out "$T/r$N"
-  e=$(date +%s.%N)
-  pts=$(($(wc -l < "$T/r$N/branch.csv") - 1))
-  echo "neurodyn rnn N=$N: $pts points in $(echo "$e - $s" | bc) s, p_end $(tail -1 "$T/r$N/branch.csv" | cut -d, -f1)"
+  for SPEC in full nearest; do
+    s=$(date +%s.%N)
+    $BIN --W "$D/rnn_N${N}_g0.5_W.npy" --b "$D/rnn_N${N}_g0.5_b.npy" --x0 "$D/cont_N${N}_x0.npy" --activation tanh \
+      --param g --from 1 --to 1000 --max-points 201 --ds 0.02 --ds-max 0.02 --spectrum $SPEC --quiet --out "$T/r$N$SPEC"
+    e=$(date +%s.%N)
+    pts=$(($(wc -l < "$T/r$N$SPEC/branch.csv") - 1))
+    echo "neurodyn rnn N=$N --spectrum $SPEC: $pts points in $(echo "$e - $s" | bc) s, p_end $(tail -1 "$T/r$N$SPEC/branch.csv" | cut -d, -f1)"
+  done
+  "$VENV/bin/python" - "$T/r${N}full/branch.csv" "$T/r${N}nearest/branch.csv" <<'PY'
+import csv, sys
+a, b = ([r for r in csv.DictReader(open(f))] for f in sys.argv[1:])
+du = sum(x["n_unstable"] != y["n_unstable"] for x, y in zip(a, b))
+dm = max(abs(float(x["max_re_eig"]) - float(y["max_re_eig"])) for x, y in zip(a, b))
+print(f"  nearest vs full: {du} rows with another n_unstable, max |Δ max_re_eig| {dm:.1e}")
+PY
 done
 rm -rf "$T"

@@ -167,6 +167,73 @@ pub fn arnoldi(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Ritz> {
     })
 }
 
+/// `A⁻¹` through a dense LU of `A` (dimension `n`): Arnoldi on it finds the eigenvalues of `A`
+/// nearest 0 first (shift-invert).
+pub struct LuInverse<'a> {
+    pub lu: &'a faer::linalg::solvers::PartialPivLu<f64>,
+    pub n: usize,
+}
+
+impl LinearOperator for LuInverse<'_> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+    fn apply(&self, x: &[f64], y: &mut [f64]) {
+        use faer::linalg::solvers::Solve;
+        let mut m = faer::Mat::<f64>::from_fn(self.n, 1, |i, _| x[i]);
+        self.lu.solve_in_place(m.as_mut());
+        for (i, yi) in y.iter_mut().enumerate() {
+            *yi = m[(i, 0)];
+        }
+    }
+}
+
+/// The `k` eigenvalues of `A` nearest the real shift `σ` (a conjugate pair is not split: one
+/// more may come) by shift-invert Arnoldi on `lu`, the LU of `A − σI` (dimension `n`), each
+/// with its error estimate `|Δλ| ≈ r / |θ|²` (θ = 1/(λ − σ) the Ritz value of `(A − σI)⁻¹`, r
+/// its residual). The Krylov dimension starts at `max(3k, 24)` and doubles, up to `m_max`,
+/// until `accept` takes the set; `None` if it never does.
+pub fn nearest_eigenvalues(
+    lu: &faer::linalg::solvers::PartialPivLu<f64>,
+    n: usize,
+    sigma: f64,
+    k: usize,
+    m_max: usize,
+    accept: impl Fn(&[(c64, f64)]) -> bool,
+) -> Result<Option<Vec<(c64, f64)>>> {
+    let op = LuInverse { lu, n };
+    let mut m = (3 * k).max(24).min(n).min(m_max.max(1));
+    loop {
+        let r = arnoldi(&op, m, 0x5eed)?;
+        let mut take = k.min(r.values.len());
+        if take < r.values.len()
+            && take > 0
+            && (r.values[take] - r.values[take - 1].conj()).norm() <= 1e-8 * r.values[take].norm()
+        {
+            take += 1;
+        }
+        let set: Vec<(c64, f64)> = r.values[..take]
+            .iter()
+            .zip(&r.residuals)
+            .map(|(&t, &res)| {
+                let lam = c64::new(sigma, 0.0) + c64::new(1.0, 0.0) / t;
+                (lam, res / t.norm_sqr().max(1e-300))
+            })
+            .collect();
+        if set
+            .iter()
+            .all(|(l, e)| l.re.is_finite() && l.im.is_finite() && e.is_finite())
+            && accept(&set)
+        {
+            return Ok(Some(set));
+        }
+        if m >= n.min(m_max) || r.steps < m {
+            return Ok(None);
+        }
+        m = (2 * m).min(n).min(m_max);
+    }
+}
+
 /// Power iteration from `trials` seeded random starts, `iters` steps each, normalising every
 /// step; the trials' vectors are sign-aligned with the first before averaging. Returns the
 /// dominant eigenvalue estimate (Rayleigh quotient of the average) and the unit eigenvector.

@@ -162,6 +162,20 @@ pub fn classify(mut ev: Vec<c64>, kind: TimeKind, tol: f64) -> Stability {
     }
 }
 
+/// The stability of a fixed point of an `n`-dimensional system from some of its eigenvalues
+/// (e.g. those nearest the stability boundary) that include every unstable one: `n_unstable`
+/// and `max_growth` are exact then, and node or focus is read from the eigenvalues given.
+pub fn classify_partial(ev: Vec<c64>, n: usize, kind: TimeKind, tol: f64) -> Stability {
+    let given = ev.len();
+    let mut s = classify(ev, kind, tol);
+    if given < n && matches!(s.class, Class::UnstableNode | Class::UnstableFocus) {
+        s.class = Class::Saddle {
+            unstable: s.n_unstable,
+        };
+    }
+    s
+}
+
 /// Stability of a flow's fixed point x.
 pub fn analyze<M: crate::model::Model + ?Sized>(model: &M, x: &[f64]) -> Result<Stability> {
     let j = crate::model::jacobian_mat(model, 0.0, x);

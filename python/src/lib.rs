@@ -480,7 +480,7 @@ fn estimate_order<'py>(
 
 /// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
 #[pyfunction]
-#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false, tau=None))]
+#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false, tau=None, spectrum="full"))]
 #[allow(clippy::too_many_arguments)]
 fn continuation<'py>(
     py: Python<'py>,
@@ -498,8 +498,10 @@ fn continuation<'py>(
     pattern: Option<&[u8]>,
     cycles: bool,
     tau: Option<&[u8]>,
+    spectrum: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let m = rate(w, n, b, activation, tau.unwrap_or(&ones(n)))?;
+    let spectrum: neurodyn::continuation::Spectrum = spectrum.parse().map_err(err)?;
     let x0 = floats("x0", x0, n)?;
     let knob = match param {
         "g" => RateKnob::Gain { g0: 1.0 },
@@ -515,7 +517,9 @@ fn continuation<'py>(
         }
     };
     let sys = RateParam::new(m, knob, map).map_err(err)?;
-    let mut opts = ContinuationOptions::new(start, stop).max_points(max_points);
+    let mut opts = ContinuationOptions::new(start, stop)
+        .max_points(max_points)
+        .spectrum(spectrum);
     if let Some(ds) = ds {
         opts = opts.ds(ds);
     }

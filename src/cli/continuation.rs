@@ -2,7 +2,7 @@
 //! bifurcations. Argument parsing → the resolver (`crate::source`) → `continue_branch` → writing.
 
 use crate::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
-use crate::continuation::{continue_branch, Branch, ContinuationOptions, Stop};
+use crate::continuation::{continue_branch, Branch, ContinuationOptions, Spectrum, Stop};
 use crate::io::{read_npy_vec, TableFormat};
 use crate::source::{SourceArgs, View};
 use crate::Error;
@@ -63,6 +63,13 @@ pub struct Args {
     /// Most points on the branch.
     #[arg(long, default_value_t = 1000)]
     max_points: usize,
+    /// Each point's spectrum: `full` (every eigenvalue, O(N³) per point) or `nearest:K` (flows:
+    /// the K eigenvalues nearest a shift right of the last point's rightmost one, by
+    /// shift-invert Arnoldi; `nearest` is nearest:8). With nearest, stability and bifurcations
+    /// are checked against full spectra at the ends and around every change of stability (the
+    /// branch falls back to full where they disagree); max_re_eig is the rightmost tracked one.
+    #[arg(long, default_value = "full")]
+    spectrum: Spectrum,
     /// Also follow the limit cycle born at the first Hopf point across the interval (shooting,
     /// Floquet multipliers; cycle folds, period doubling, Neimark–Sacker): DIR/cycles.csv +
     /// .parquet (param, period, amplitude, stable, max_abs_multiplier, min_i/max_i) and
@@ -157,7 +164,9 @@ fn run(a: Args) -> Result<(), Error> {
             ));
         }
     }
-    let mut opts = ContinuationOptions::new(a.from, a.to).max_points(a.max_points);
+    let mut opts = ContinuationOptions::new(a.from, a.to)
+        .max_points(a.max_points)
+        .spectrum(a.spectrum);
     if let Some(ds) = a.ds {
         opts = opts.ds(ds);
     }

@@ -54,7 +54,7 @@ pub use param::{
 use crate::error::{Error, Result};
 use crate::stability::{analyze_jacobian, Stability, TimeKind};
 use faer::linalg::solvers::Solve;
-use faer::Mat;
+use faer::{c64, Mat};
 use std::sync::Arc;
 
 /// Options of [`continue_branch`].
@@ -77,8 +77,60 @@ pub struct ContinuationOptions {
     pub tol: f64,
     /// Detect and locate bifurcations.
     pub detect: bool,
+    /// How each point's spectrum is computed.
+    pub spectrum: Spectrum,
     /// Called with the number of points so far.
     pub progress: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+}
+
+/// How the spectrum at each branch point is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spectrum {
+    /// Every eigenvalue at every point (faer's dense eigensolver, O(N³) per point, the points in
+    /// parallel): every column of every row exact.
+    #[default]
+    Full,
+    /// Flows: the `nev` eigenvalues nearest a real shift σ right of the last point's rightmost
+    /// eigenvalue (by 0.25 (1 + |Re λ|)), by shift-invert Arnoldi (one more LU and O(N²) per Krylov step),
+    /// in the manner of BifurcationKit.jl's `eigs` at a shift. Every eigenvalue is computed at
+    /// the two ends, wherever the Arnoldi run does not converge, and at both ends of every step
+    /// where a test function changes sign; if a full spectrum there counts other unstable
+    /// eigenvalues than the tracked ones, the whole branch falls back to [`Spectrum::Full`].
+    /// So stability, unstable counts and bifurcations are those of full spectra, while a row's
+    /// `max_growth` is the largest real part among the tracked eigenvalues — exact unless an
+    /// eigenvalue farther from σ lies right of them (a complex pair with a large imaginary
+    /// part; the benchmark branch in BENCHMARKS.md shows one, off by up to 7e-3). Maps always
+    /// use the full spectrum (their boundary is a circle).
+    Nearest { nev: usize },
+}
+
+impl Spectrum {
+    /// The `nev` to track for an `n`-state system (None: full spectra).
+    fn tracked(self, n: usize, map: bool) -> Option<usize> {
+        match self {
+            _ if map => None,
+            Spectrum::Full => None,
+            Spectrum::Nearest { nev } => (nev < n).then_some(nev),
+        }
+    }
+}
+
+impl std::str::FromStr for Spectrum {
+    type Err = Error;
+    /// `full`, `nearest` (8 eigenvalues) or `nearest:K`.
+    fn from_str(v: &str) -> Result<Self> {
+        match v {
+            "full" => Ok(Spectrum::Full),
+            "nearest" => Ok(Spectrum::Nearest { nev: 8 }),
+            _ => match v.strip_prefix("nearest:").map(str::parse::<usize>) {
+                Some(Ok(nev)) if nev >= 1 => Ok(Spectrum::Nearest { nev }),
+                _ => Err(Error::invalid(
+                    "spectrum",
+                    format!("{v:?}: expected full, nearest or nearest:K with K ≥ 1"),
+                )),
+            },
+        }
+    }
 }
 
 impl ContinuationOptions {
@@ -94,8 +146,13 @@ impl ContinuationOptions {
             max_points: 1000,
             tol: 1e-11,
             detect: true,
+            spectrum: Spectrum::Full,
             progress: None,
         }
+    }
+    pub fn spectrum(mut self, s: Spectrum) -> Self {
+        self.spectrum = s;
+        self
     }
     pub fn ds(mut self, ds: f64) -> Self {
         self.ds = ds;
@@ -287,6 +344,13 @@ struct Problem<'a, P: Parametrised + ?Sized> {
     tol: f64,
 }
 
+/// The LU of G_x at a branch point and `b = G_x⁻¹ G_p`: the tangent there, the next step's
+/// corrector (block elimination) and shift-invert Arnoldi share this one factorisation.
+struct Factored {
+    lu: faer::linalg::solvers::PartialPivLu<f64>,
+    b: Vec<f64>,
+}
+
 /// Counts of eigenvalues on the unstable side of each boundary (the test functions' signs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Signature {
@@ -352,39 +416,71 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
     /// [`Self::correct`] with an iteration budget. Near a branch point the extended Jacobian is
     /// singular and Newton converges only linearly (rate ½): locating one needs more iterations.
     fn correct_with(&self, y_pred: &[f64], t: &[f64], max_it: usize) -> Option<(Vec<f64>, usize)> {
+        self.newton(y_pred, t, max_it, None)
+    }
+
+    /// Newton on [G(y); tᵀ(y − y_pred)] = 0 from y_pred. Without `frozen`: chord steps on the
+    /// bordered matrix, factorised at the first iterate and again only when an iteration
+    /// contracts less than fivefold (one LU per step on a smooth branch). With `frozen` (the
+    /// factors of G_x at the previous branch point): block elimination on them and no
+    /// factorisation at all; None as soon as an iteration contracts less than twofold (near a
+    /// fold G_x is nearly singular and the caller falls back to the bordered matrix).
+    fn newton(
+        &self,
+        y_pred: &[f64],
+        t: &[f64],
+        max_it: usize,
+        frozen: Option<&Factored>,
+    ) -> Option<(Vec<f64>, usize)> {
         let n = self.n;
         let mut y = y_pred.to_vec();
         let mut g = vec![0.0; n];
         let inf = |v: &[f64]| v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
         let scale = 1.0 + inf(y_pred);
         let mut last_dy = f64::INFINITY;
-        // Chord steps: the bordered matrix is factorised at the first iterate and again only when
-        // an iteration contracts less than fivefold (one LU per step on a smooth branch).
         let mut lu: Option<faer::linalg::solvers::PartialPivLu<f64>> = None;
+        // Block elimination: [G_x G_p; t_xᵀ t_p] [dx; dp] = [r; c] with G_x⁻¹ G_p = b known.
+        let denom = frozen.map(|f| t[n] - (0..n).map(|i| t[i] * f.b[i]).sum::<f64>());
+        if denom.is_some_and(|d| !(d.abs() > 1e-12)) {
+            return None;
+        }
         for it in 1..=max_it {
             self.residual(&y[..n], y[n], &mut g);
             if !g.iter().all(|v| v.is_finite()) {
                 return None;
             }
-            if lu.is_none() {
-                let a = self.jac_ext(&y[..n], y[n]);
-                lu = Some(self.bordered(&a, t).partial_piv_lu());
-            }
-            let mut rhs = Mat::<f64>::zeros(n + 1, 1);
-            for i in 0..n {
-                rhs[(i, 0)] = -g[i];
-            }
-            rhs[(n, 0)] = -(0..=n).map(|i| t[i] * (y[i] - y_pred[i])).sum::<f64>();
-            let dy = lu.as_ref()?.solve(&rhs);
+            let c = -(0..=n).map(|i| t[i] * (y[i] - y_pred[i])).sum::<f64>();
+            let mut rhs = Mat::<f64>::from_fn(n + 1, 1, |i, _| if i < n { -g[i] } else { c });
+            let dy: Vec<f64> = match (frozen, denom) {
+                (Some(f), Some(den)) => {
+                    f.lu.solve_in_place(rhs.as_mut().subrows_mut(0, n));
+                    let dp = (c - (0..n).map(|i| t[i] * rhs[(i, 0)]).sum::<f64>()) / den;
+                    (0..n)
+                        .map(|i| rhs[(i, 0)] - dp * f.b[i])
+                        .chain([dp])
+                        .collect()
+                }
+                _ => {
+                    if lu.is_none() {
+                        let a = self.jac_ext(&y[..n], y[n]);
+                        lu = Some(self.bordered(&a, t).partial_piv_lu());
+                    }
+                    lu.as_ref()?.solve_in_place(rhs.as_mut());
+                    (0..=n).map(|i| rhs[(i, 0)]).collect()
+                }
+            };
             let mut d = 0.0f64;
-            for i in 0..=n {
-                y[i] += dy[(i, 0)];
-                d = d.max(dy[(i, 0)].abs());
+            for (yi, di) in y.iter_mut().zip(&dy) {
+                *yi += di;
+                d = d.max(di.abs());
             }
             if !d.is_finite() || (it > 3 && d > 0.9 * last_dy && d > 1e-8 * scale) {
                 return None;
             }
             if d > 0.2 * last_dy {
+                if frozen.is_some() && d > 0.5 * last_dy && d > 1e-8 * scale {
+                    return None;
+                }
                 lu = None;
             }
             last_dy = d;
@@ -397,6 +493,184 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
         }
         self.residual(&y[..n], y[n], &mut g);
         (inf(&g) <= self.tol).then_some((y, max_it))
+    }
+
+    /// The LU of G_x at y and b = G_x⁻¹ G_p (None where G_x is numerically singular).
+    fn factor(&self, y: &[f64]) -> Option<Factored> {
+        let n = self.n;
+        let a = self.jac_ext(&y[..n], y[n]);
+        let lu = a.as_ref().subcols(0, n).partial_piv_lu();
+        let mut b = Mat::<f64>::from_fn(n, 1, |i, _| a[(i, n)]);
+        lu.solve_in_place(b.as_mut());
+        let b: Vec<f64> = (0..n).map(|i| b[(i, 0)]).collect();
+        b.iter()
+            .all(|v| v.is_finite())
+            .then_some(Factored { lu, b })
+    }
+
+    /// The unit tangent from the factors at the point: t ∝ (−G_x⁻¹ G_p, 1), oriented along `prev`.
+    fn tangent_factored(&self, f: &Factored, prev: &[f64]) -> Option<Vec<f64>> {
+        let norm = (1.0 + f.b.iter().map(|v| v * v).sum::<f64>()).sqrt();
+        if !norm.is_finite() {
+            return None;
+        }
+        let mut t: Vec<f64> = f.b.iter().map(|v| -v / norm).chain([1.0 / norm]).collect();
+        if t.iter().zip(prev).map(|(a, b)| a * b).sum::<f64>() < 0.0 {
+            t.iter_mut().for_each(|v| *v = -*v);
+        }
+        Some(t)
+    }
+
+    /// One step of the trace from (y, t): predictor, then the corrector on the frozen factors
+    /// of the last point, or the bordered one if that fails; the new point's factors and
+    /// tangent. Returns (y₁, t₁, factors at y₁, Newton iterations).
+    fn step(
+        &self,
+        y: &[f64],
+        t: &[f64],
+        ds: f64,
+        frozen: Option<&Factored>,
+    ) -> Option<(Vec<f64>, Vec<f64>, Option<Factored>, usize)> {
+        let n = self.n;
+        let pred: Vec<f64> = (0..=n).map(|i| y[i] + ds * t[i]).collect();
+        let (y1, it) = frozen
+            .and_then(|f| self.newton(&pred, t, 20, Some(f)))
+            .or_else(|| self.correct(&pred, t))?;
+        let f1 = self.factor(&y1);
+        let t1 = f1
+            .as_ref()
+            .and_then(|f| self.tangent_factored(f, t))
+            .or_else(|| self.tangent(&y1, t))?;
+        Some((y1, t1, f1, it))
+    }
+
+    /// The `nev` eigenvalues of G_x at y nearest σ, right of the last point's rightmost
+    /// eigenvalue by 0.25 (1 + |Re λ|) (a full spectrum seeds the first point), by shift-invert Arnoldi on
+    /// G_x − σI: accurate enough to fix the sign of every real part and the largest real part
+    /// to 1e-10 (relative). None where the Arnoldi run does not get there or every tracked
+    /// eigenvalue is unstable (the count of unstable ones is then unknown).
+    fn nearest(&self, y: &[f64], nev: usize, top: &mut Option<f64>) -> Result<Option<Vec<c64>>> {
+        let n = self.n;
+        let mut a = self.jac_ext(&y[..n], y[n]);
+        let Some(last) = *top else {
+            let ev = a
+                .as_ref()
+                .subcols(0, n)
+                .eigenvalues()
+                .map_err(|e| Error::failed("continuation", format!("eigenvalues: {e:?}")))?;
+            *top = ev.iter().map(|l| l.re).reduce(f64::max);
+            return Ok(None);
+        };
+        // Far enough right that the nearest eigenvalues are the rightmost ones unless the
+        // spectrum's right edge is nearly vertical; near enough for Arnoldi to converge fast.
+        let sigma = last + 0.25 * (1.0 + last.abs());
+        for i in 0..n {
+            a[(i, i)] -= sigma;
+        }
+        let lu = a.as_ref().subcols(0, n).partial_piv_lu();
+        let accept = |set: &[(c64, f64)]| {
+            let top = set
+                .iter()
+                .map(|(l, _)| l.re)
+                .fold(f64::NEG_INFINITY, f64::max);
+            set.iter().all(|(l, e)| {
+                let sign_sure = *e <= 0.1 * l.re.abs() || *e <= 1e-13 * (1.0 + l.norm());
+                let top_sure = l.re < top - 10.0 * e || *e <= 1e-10 * (1.0 + l.norm());
+                sign_sure && top_sure
+            })
+        };
+        let found = crate::krylov::nearest_eigenvalues(&lu, n, sigma, nev, 4 * nev + 64, accept)?;
+        let Some(set) = found else {
+            *top = None;
+            return Ok(None);
+        };
+        let ev: Vec<c64> = set.into_iter().map(|(l, _)| l).collect();
+        *top = ev.iter().map(|l| l.re).reduce(f64::max);
+        Ok(ev.iter().any(|l| l.re < 0.0).then_some(ev))
+    }
+
+    /// The branch points with their spectra. Full spectra (in parallel) where nothing is
+    /// tracked, at the two ends and at both ends of every step whose signature changes; if a
+    /// full spectrum disagrees with the tracked eigenvalues at the same point on the count of
+    /// unstable ones, every point gets its full spectrum.
+    fn spectra(
+        &self,
+        raw: Vec<(Vec<f64>, Vec<f64>, Option<Vec<c64>>)>,
+    ) -> Result<Vec<BranchPoint>> {
+        use rayon::prelude::*;
+        let kind = if self.map {
+            TimeKind::Discrete
+        } else {
+            TimeKind::Continuous
+        };
+        let len = raw.len();
+        let mut full: Vec<Option<BranchPoint>> = vec![None; len];
+        let tracked: Vec<Option<BranchPoint>> = raw
+            .iter()
+            .map(|(y, t, ev)| {
+                ev.as_ref().map(|ev| {
+                    let mut g = vec![0.0; self.n];
+                    self.residual(&y[..self.n], y[self.n], &mut g);
+                    BranchPoint {
+                        p: y[self.n],
+                        residual: g.iter().fold(0.0f64, |m, a| m.max(a.abs())),
+                        x: y[..self.n].to_vec(),
+                        tangent: t.clone(),
+                        stability: crate::stability::classify_partial(
+                            ev.clone(),
+                            self.n,
+                            kind,
+                            1e-10,
+                        ),
+                    }
+                })
+            })
+            .collect();
+        let mut want: Vec<bool> = (0..len)
+            .map(|i| tracked[i].is_none() || i == 0 || i + 1 == len)
+            .collect();
+        loop {
+            let todo: Vec<usize> = (0..len).filter(|&i| want[i] && full[i].is_none()).collect();
+            let done: Vec<BranchPoint> = todo
+                .par_iter()
+                .map(|&i| self.point(raw[i].0.clone(), raw[i].1.clone()))
+                .collect::<Result<_>>()?;
+            for (i, pt) in todo.into_iter().zip(done) {
+                full[i] = Some(pt);
+            }
+            let disagree = (0..len).any(|i| match (&full[i], &tracked[i]) {
+                (Some(a), Some(b)) => self.signature(&a.stability) != self.signature(&b.stability),
+                _ => false,
+            });
+            if disagree && want.iter().any(|w| !w) {
+                want = vec![true; len];
+                continue;
+            }
+            let best = |i: usize| full[i].as_ref().or(tracked[i].as_ref());
+            let mut more = false;
+            for k in 1..len {
+                let (a, b) = (best(k - 1), best(k));
+                if let (Some(a), Some(b)) = (a, b) {
+                    let changed = self.signature(&a.stability) != self.signature(&b.stability)
+                        || a.tangent[self.n] * b.tangent[self.n] < 0.0;
+                    if changed && !(want[k - 1] && want[k]) {
+                        want[k - 1] = true;
+                        want[k] = true;
+                        more = true;
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        full.into_iter()
+            .zip(tracked)
+            .map(|(f, t)| {
+                f.or(t)
+                    .ok_or_else(|| Error::failed("continuation", "a point without a spectrum"))
+            })
+            .collect()
     }
 
     fn point(&self, y: Vec<f64>, t: Vec<f64>) -> Result<BranchPoint> {
@@ -697,9 +971,21 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
         )
     })?;
     let (lo, hi) = (opts.from.min(opts.to), opts.from.max(opts.to));
-    // 1. Trace the branch (LU work only): raw points (y, t).
-    let mut raw: Vec<(Vec<f64>, Vec<f64>)> = vec![(y0, t0)];
-    let mut beyond: Option<(Vec<f64>, Vec<f64>)> = None;
+    let nev = opts.spectrum.tracked(n, prob.map);
+    // 1. Trace the branch (one LU of G_x per point): raw points (y, t, tracked eigenvalues).
+    type Raw = (Vec<f64>, Vec<f64>, Option<Vec<c64>>);
+    // The rightmost real part at the last point (None: seed it from a full spectrum).
+    let mut top = None;
+    let mut track = |y: &[f64]| -> Result<Option<Vec<c64>>> {
+        match nev {
+            Some(k) => prob.nearest(y, k, &mut top),
+            None => Ok(None),
+        }
+    };
+    let mut fac = prob.factor(&y0);
+    let ev0 = track(&y0)?;
+    let mut raw: Vec<Raw> = vec![(y0, t0, ev0)];
+    let mut beyond: Option<Raw> = None;
     let mut boundary: Option<(Vec<f64>, Vec<f64>)> = None;
     let mut ds = opts.ds;
     let mut iters = 0usize;
@@ -709,13 +995,9 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
         }
         let (y, t) = raw
             .last()
-            .cloned()
+            .map(|r| (r.0.clone(), r.1.clone()))
             .ok_or_else(|| Error::failed("continuation", "empty"))?;
-        let pred: Vec<f64> = (0..=n).map(|i| y[i] + ds * t[i]).collect();
-        let step = prob
-            .correct(&pred, &t)
-            .and_then(|(y1, it)| prob.tangent(&y1, &t).map(|t1| (y1, t1, it)));
-        let Some((y1, t1, it)) = step else {
+        let Some((y1, t1, f1, it)) = prob.step(&y, &t, ds, fac.as_ref()) else {
             ds *= 0.5;
             if ds < opts.ds_min {
                 break Stop::Step { p: y[n] };
@@ -723,6 +1005,8 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
             continue;
         };
         iters += it;
+        let ev = track(&y1)?;
+        fac = f1;
         if y1[n] < lo || y1[n] > hi {
             // End exactly on the boundary: Newton at fixed p from the interpolated state.
             let bound = if y1[n] > hi { hi } else { lo };
@@ -732,10 +1016,10 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
             if let Some((yb, _)) = prob.correct(&yb, &e_p) {
                 boundary = prob.tangent(&yb, &t).map(|tb| (yb, tb));
             }
-            beyond = Some((y1, t1));
+            beyond = Some((y1, t1, ev));
             break Stop::Range;
         }
-        raw.push((y1, t1));
+        raw.push((y1, t1, ev));
         crate::io::check_interrupt("continuation stopped")?;
         if let Some(cb) = &opts.progress {
             cb(raw.len());
@@ -746,14 +1030,11 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
             ds = (ds * 0.7).max(opts.ds_min);
         }
     };
-    // 2. The spectrum at every point, in parallel (it costs more than tracing).
-    use rayon::prelude::*;
+    // 2. The spectra: the full one at every point (in parallel), or the tracked ones checked
+    // against full spectra where it matters.
     let inside = raw.len();
-    let analysed: Vec<BranchPoint> = raw
-        .into_par_iter()
-        .chain(beyond.into_par_iter())
-        .map(|(y, t)| prob.point(y, t))
-        .collect::<Result<_>>()?;
+    let raw: Vec<Raw> = raw.into_iter().chain(beyond).collect();
+    let analysed = prob.spectra(raw)?;
     // 3. Detection between consecutive points, location between them.
     let mut bifs = vec![];
     if opts.detect {

@@ -345,7 +345,7 @@ def estimate_order(signals, targets, alphas, dt, *, anchor=0, window=None):
 
 
 def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,
-                 max_points=1000, input_pattern=None, cycles=False, tau=1.0):
+                 max_points=1000, input_pattern=None, cycles=False, tau=1.0, spectrum="full"):
     """Follow the fixed point near ``x0`` at ``param = start`` towards ``stop`` by pseudo-arclength
     continuation, through folds; detect and locate folds, branch points, Hopf points (with omega and
     the first Lyapunov coefficient l1), flips and Neimark-Sacker points.
@@ -361,13 +361,19 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
     ``param``, ``period``, ``amplitude``, ``stable``, ``max_abs_multiplier`` (nontrivial Floquet
     multipliers), ``residual``, ``min_i``/``max_i`` (unit i's range along the orbit), ``events`` (list of (kind, param, period): cycle_fold, period_doubling,
     neimark_sacker, infinite_period) and ``stop``; None without a Hopf point.
+
+    ``spectrum``: ``"full"`` (every eigenvalue at every point) or ``"nearest:K"`` (flows: the K
+    eigenvalues nearest a shift right of the last point's rightmost one, by shift-invert Arnoldi;
+    stability and bifurcations are checked against full spectra at the ends and around every
+    change of stability, ``max_growth`` is the rightmost tracked eigenvalue's real part).
     """
     W, n = _square(W)
     x0 = _vec(x0, "x0", n)
     d = _native.continuation(W.tobytes(), n, x0.tobytes(), _opt(b, "b", n), activation, str(param),
                              float(start), float(stop), bool(map),
                              None if ds is None else float(ds), int(max_points),
-                             _opt(input_pattern, "input_pattern", n), bool(cycles), _tau(tau, n))
+                             _opt(input_pattern, "input_pattern", n), bool(cycles), _tau(tau, n),
+                             str(spectrum))
     m = len(d["param"])
     cyc = d["cycles"]
     if cyc is not None:
