@@ -335,6 +335,42 @@ fn cell_maps_have_the_right_jacobians() {
     }
 }
 
+/// A cell map driven by an input sequence reads row t mod T at step t: its step and Jacobian at
+/// t are those of the map held at that row's input, and a constant sequence is the held input.
+#[test]
+fn cell_map_driven_by_a_sequence_reads_row_t() {
+    use neurodyn::model::Map;
+    use neurodyn::train::cell::CellMap;
+    let task = Task::SeqDigits;
+    let mut spec = CellSpec::default_for("organics".parse().unwrap(), task);
+    spec.hidden = 4;
+    spec.controller = 3;
+    spec.pool = 4;
+    let net = spec.build::<f64>(task, 3).unwrap();
+    let seq = vec![0.0, 0.7, 0.2];
+    let driven = CellMap::new(net.clone()).with_input_sequence(seq.clone()).unwrap();
+    let h0 = driven.initial_state();
+    let s = driven.dim();
+    for t in [0usize, 1, 2, 4, 3 * 1000 + 1] {
+        let held = CellMap::new(net.clone()).with_input(vec![seq[t % 3]]).unwrap();
+        let (mut a, mut b) = (h0.clone(), h0.clone());
+        driven.step(t, &mut a);
+        held.step(t, &mut b);
+        assert_eq!(a, b, "step {t}");
+        let (mut ja, mut jb) = (faer::Mat::<f64>::zeros(s, s), faer::Mat::<f64>::zeros(s, s));
+        driven.jacobian(t, &h0, ja.as_mut());
+        held.jacobian(t, &h0, jb.as_mut());
+        assert_eq!((&ja - &jb).norm_max(), 0.0, "Jacobian at {t}");
+    }
+    // Different rows give different steps (the input reaches the state).
+    let (mut a, mut b) = (h0.clone(), h0.clone());
+    driven.step(0, &mut a);
+    driven.step(1, &mut b);
+    assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-6));
+    let e = CellMap::new(net).with_input_sequence(vec![]).err().unwrap();
+    assert!(e.to_string().contains("inputs"), "{e}");
+}
+
 /// A gamma RNN built and saved by PyTorch (`benches/peers/export_torch_gamma.py`:
 /// `safetensors.torch.save_file`, float32, no metadata) loads, and neurodyn's forward pass gives
 /// PyTorch's logits for the same input (float32 in PyTorch: agreement to 1e-5).

@@ -16,6 +16,8 @@ pub struct CellMap {
     net: SeqNet<f64, AnyCell>,
     prep: AnyPrep<f64>,
     u: Vec<f64>,
+    /// A time-varying input: T rows of N_in, step t reads row t mod T.
+    seq: Vec<f64>,
 }
 
 impl CellMap {
@@ -26,6 +28,7 @@ impl CellMap {
             net,
             prep,
             u: vec![0.0; k],
+            seq: vec![],
         }
     }
 
@@ -40,6 +43,34 @@ impl CellMap {
         crate::error::ensure_finite("input", &u)?;
         self.u = u;
         Ok(self)
+    }
+
+    /// Drives the map with an input sequence (`seq`: T rows of N_in, row-major, e.g. one digit's
+    /// pixels for the sequential-MNIST cells): step t reads row t mod T, so the Lyapunov
+    /// exponents of T steps from the initial state are those of the network while it reads the
+    /// sequence.
+    pub fn with_input_sequence(mut self, seq: Vec<f64>) -> Result<Self> {
+        let k = self.u.len();
+        if seq.is_empty() || k == 0 || seq.len() % k != 0 {
+            return Err(Error::invalid(
+                "inputs",
+                format!("need T rows of {k} values, got {} values", seq.len()),
+            ));
+        }
+        crate::error::ensure_finite("inputs", &seq)?;
+        self.seq = seq;
+        Ok(self)
+    }
+
+    /// The input at step t.
+    fn input(&self, t: usize) -> &[f64] {
+        let k = self.u.len();
+        if self.seq.is_empty() {
+            &self.u
+        } else {
+            let row = t % (self.seq.len() / k);
+            &self.seq[row * k..(row + 1) * k]
+        }
     }
 
     /// The cell's initial state s₀ (a natural start for the analyses).
@@ -59,14 +90,15 @@ impl crate::model::Map for CellMap {
         Cell::<f64>::state_dim(&self.net.cell)
     }
 
-    fn step(&self, _t: usize, h: &mut [f64]) {
+    fn step(&self, t: usize, h: &mut [f64]) {
         let s = self.dim();
         let mut out = vec![0.0; s];
+        let u = self.input(t);
         let x = StepIn {
             p: &self.net.params,
             prep: &self.prep,
             s: faer::MatRef::from_column_major_slice(h, s, 1),
-            u: faer::MatRef::from_column_major_slice(&self.u, self.u.len(), 1),
+            u: faer::MatRef::from_column_major_slice(u, u.len(), 1),
         };
         let out_mat = faer::MatMut::from_column_major_slice_mut(&mut out, s, 1);
         self.net.cell.step(x, out_mat, &mut Scratch::new());
@@ -76,10 +108,11 @@ impl crate::model::Map for CellMap {
     // `step_tangent`: the `Map` default (the Jacobian below, assembled in per-thread scratch,
     // times the frame).
 
-    fn jacobian(&self, _t: usize, h: &[f64], mut jac: faer::MatMut<'_, f64>) {
+    fn jacobian(&self, t: usize, h: &[f64], mut jac: faer::MatMut<'_, f64>) {
         let s = self.dim();
         let states = faer::Mat::<f64>::from_fn(s, s, |i, _| h[i]);
-        let inputs = faer::Mat::<f64>::from_fn(self.u.len(), s, |k, _| self.u[k]);
+        let u = self.input(t);
+        let inputs = faer::Mat::<f64>::from_fn(u.len(), s, |k, _| u[k]);
         let eye = faer::Mat::<f64>::identity(s, s);
         let mut jt = faer::Mat::<f64>::zeros(s, s);
         let mut scratch = vec![0.0; self.net.layout.len];
