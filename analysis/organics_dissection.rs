@@ -1,0 +1,194 @@
+//! Dissecting the ORGaNICs Euler RNN trained on sequential MNIST (Rawat, Heeger & Martiniani
+//! 2024; the run in `models/smnist-organics-64`): the trained network as the map of its own
+//! update, s_{t+1} = F(s_t, u_t) (s = the cell's whole state, u_t the pixel read at step t),
+//! analysed with the same code as every other system.
+//!
+//! * its accuracy on the bundled test slice (500 digits, 784 steps each);
+//! * its fixed points with the input held at 0 (blank screen) and at the data's mean pixel
+//!   intensity (the "mean digit" drive), found by Newton from states the network visits while
+//!   reading test digits, with their stability as a map (|μ| of the Jacobian);
+//! * the eigenvalues of the Jacobian there against the unit circle;
+//! * the leading Lyapunov exponents while the network reads test digits (784 steps from its
+//!   initial state, the input driving the map), and at zero input after the transient —
+//!   whether the trained circuit stays stable (the paper's claim: λ_max ≤ 0).
+//!
+//! Writes `figures/organics_smnist_fixed_points.csv`, `…_eigenvalues.png/.svg`,
+//! `…_lyapunov.csv` and `…_lyapunov.png/.svg`. Run:
+//! `cargo run --release --example organics_dissection [-- path/to/checkpoint.safetensors]`
+//! (≈ 2–4 min on 2 cores).
+
+use neurodyn::data::digits::Digits;
+use neurodyn::fixed_points::{find_map_fixed_points, FinderOptions};
+use neurodyn::io::{Column, Table, TableFormat};
+use neurodyn::lyapunov::{lyapunov_map, LyapunovOptions};
+use neurodyn::model::Map;
+use neurodyn::plot::LinePlot;
+use neurodyn::train::cell::CellMap;
+use neurodyn::train::checkpoint::load;
+use std::path::PathBuf;
+
+/// Test digits whose trajectories seed the fixed-point search and drive the Lyapunov exponents.
+const DIGITS: usize = 12;
+/// Leading Lyapunov exponents computed.
+const K: usize = 6;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let ck = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("models/smnist-organics-64/checkpoint.safetensors"));
+    let out = root.join("figures");
+    std::fs::create_dir_all(&out)?;
+    let (net, _) = load::<f64>(&ck)?;
+    let test = Digits::bundled(false)?;
+    let idx: Vec<usize> = (0..test.len()).collect();
+    let pass = net.pass(&test.batch::<f64>(&idx, None)?, false)?;
+    println!(
+        "{}: test accuracy on the bundled slice {:.1} % ({} digits)",
+        ck.display(),
+        100.0 * pass.correct as f64 / test.len() as f64,
+        test.len()
+    );
+    let pixels = |k: usize| -> Vec<f64> {
+        let b = test.batch::<f64>(&[k], None).expect("one digit");
+        b.u
+    };
+    let mean_pixel = {
+        let b = test.batch::<f64>(&idx, None)?;
+        b.u.iter().sum::<f64>() / b.u.len() as f64
+    };
+    let free = CellMap::new(net.clone());
+    let s = free.dim();
+    let s0 = free.initial_state();
+    println!("state dimension {s}; mean pixel intensity {mean_pixel:.4}");
+
+    // Starts: the states visited while reading the first digits (every 49th step).
+    let mut starts = vec![s0.clone()];
+    for k in 0..DIGITS {
+        let driven = CellMap::new(net.clone()).with_input_sequence(pixels(k))?;
+        let mut h = s0.clone();
+        for t in 0..test.pixels() {
+            driven.step(t, &mut h);
+            if t % 49 == 48 {
+                starts.push(h.clone());
+            }
+        }
+    }
+
+    // Fixed points at zero input and at the mean pixel intensity.
+    let mut fp = Table::new();
+    let (mut drive, mut norm, mut class, mut unstable, mut growth, mut count) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    // The Euler map's multipliers crowd at μ = 1 (μ = 1 + Δt λ): drawn as growth ln|μ| against
+    // rotation arg μ per step, the stability boundary is the line ln|μ| = 0.
+    let mut eig = LinePlot::new(
+        "Trained ORGaNICs (sMNIST): Jacobian multipliers at the fixed points",
+        "arg μ (rad per step)",
+        "ln |μ| (per step)",
+    );
+    let mut pts: Vec<Vec<(f64, f64)>> = vec![vec![], vec![]];
+    let mut arg_max = 0.0f64;
+    for (label, u) in [("zero input", 0.0), ("mean pixel", mean_pixel)] {
+        let map = CellMap::new(net.clone()).with_input(vec![u])?;
+        let found = find_map_fixed_points(&map, 0, &starts, &FinderOptions::default())?;
+        let found: Vec<_> = found.into_iter().filter(|p| p.converged).collect();
+        println!("{label} (u = {u:.4}): {} fixed points", found.len());
+        for (i, p) in found.iter().enumerate() {
+            let st = &p.stability;
+            println!(
+                "  #{i}: ‖s‖ = {:.3}, {:?}, {} unstable, max |μ| = {:.5}, reached from {} starts",
+                p.x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+                st.class,
+                st.n_unstable,
+                st.max_growth,
+                p.count
+            );
+            drive.push(u);
+            norm.push(p.x.iter().map(|v| v * v).sum::<f64>().sqrt());
+            class.push(format!("{:?}", st.class));
+            unstable.push(st.n_unstable as f64);
+            growth.push(st.max_growth);
+            count.push(p.count as f64);
+            let which = usize::from(u != 0.0);
+            for l in &st.eigenvalues {
+                pts[which].push((l.arg(), l.norm().ln()));
+                arg_max = arg_max.max(l.arg().abs());
+            }
+        }
+    }
+    fp.push("input", Column::F64(drive));
+    fp.push("norm", Column::F64(norm));
+    fp.push("class", Column::Str(class));
+    fp.push("n_unstable", Column::F64(unstable));
+    fp.push("max_abs_mu", Column::F64(growth));
+    fp.push("starts", Column::F64(count));
+    fp.write(&out.join("organics_smnist_fixed_points.csv"), TableFormat::Csv)?;
+    let edge = arg_max.max(1e-3) * 1.05;
+    eig = eig
+        .series("stability boundary |μ| = 1", vec![(-edge, 0.0), (edge, 0.0)])
+        .points("at zero input", std::mem::take(&mut pts[0]))
+        .points(
+            format!("at the mean pixel {mean_pixel:.3}"),
+            std::mem::take(&mut pts[1]),
+        );
+    eig.save(&out.join("organics_smnist_eigenvalues"))?;
+
+    // Leading Lyapunov exponents while reading digits (784 steps from s0), and at zero input.
+    let opts = LyapunovOptions {
+        k: Some(K.min(s)),
+        steps: test.pixels(),
+        ..Default::default()
+    };
+    let mut lt = Table::new();
+    let (mut who, mut lmax, mut l2) = (vec![], vec![], vec![]);
+    let mut plot = LinePlot::new(
+        "Trained ORGaNICs (sMNIST): leading Lyapunov exponents",
+        "exponent index",
+        "λ (per step)",
+    );
+    for k in 0..DIGITS {
+        let driven = CellMap::new(net.clone()).with_input_sequence(pixels(k))?;
+        let ex = lyapunov_map(&driven, &s0, &opts)?.sorted();
+        who.push(format!("digit {} (label {})", k, test.labels[k]));
+        lmax.push(ex[0]);
+        l2.push(ex.get(1).copied().unwrap_or(f64::NAN));
+        if k < 4 {
+            plot = plot.series(
+                format!("reading test digit {k}"),
+                ex.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+            );
+        }
+    }
+    let auto = LyapunovOptions {
+        warmup: 2000,
+        steps: 4000,
+        ..opts.clone()
+    };
+    let ex = lyapunov_map(&free, &s0, &auto)?.sorted();
+    who.push("zero input (after 2000 steps)".into());
+    lmax.push(ex[0]);
+    l2.push(ex.get(1).copied().unwrap_or(f64::NAN));
+    plot = plot.series(
+        "zero input",
+        ex.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+    );
+    let driven_max = lmax[..DIGITS].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    println!(
+        "λ_max while reading {DIGITS} test digits: {:+.5} … {:+.5} per step; at zero input {:+.5}",
+        lmax[..DIGITS].iter().copied().fold(f64::INFINITY, f64::min),
+        driven_max,
+        ex[0]
+    );
+    println!(
+        "stable while driven (every λ_max < 0): {}",
+        if driven_max < 0.0 { "yes" } else { "no" }
+    );
+    lt.push("run", Column::Str(who));
+    lt.push("lambda_max", Column::F64(lmax));
+    lt.push("lambda_2", Column::F64(l2));
+    lt.write(&out.join("organics_smnist_lyapunov.csv"), TableFormat::Csv)?;
+    plot.save(&out.join("organics_smnist_lyapunov"))?;
+    println!("wrote figures/organics_smnist_*");
+    Ok(())
+}
