@@ -88,7 +88,7 @@ pub fn newton<M: Model + ?Sized>(
             }
             model.rhs(0.0, &xt, &mut ft);
             let qt = q_of(&ft);
-            if qt.is_finite() && qt <= 1e-2 * q {
+            if qt.is_finite() && qt <= 0.25 * q {
                 std::mem::swap(&mut x, &mut xt);
                 std::mem::swap(&mut f, &mut ft);
                 q = qt;
@@ -112,7 +112,7 @@ pub fn newton<M: Model + ?Sized>(
                 let qt = q_of(&ft);
                 if qt.is_finite() && qt <= (1.0 - 1e-4 * t) * q {
                     accepted = true;
-                    if t == 1.0 && qt <= 1e-2 * q {
+                    if t == 1.0 && qt <= 0.25 * q {
                         chord = Some(lu);
                     }
                     break;
