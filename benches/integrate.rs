@@ -177,5 +177,53 @@ fn time_per_call(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-criterion_group!(benches, bench_rnn_ode, bench_ensemble);
+/// Work–precision (issue 35, row P1): N = 500, t ∈ [0, 10], rtol 1e-3 … 1e-10 (atol 1e-3 rtol),
+/// Tsit5 and Dopri5, error against the peer's DOP853 1e-13 reference (`wp_N500_ref.npy`, written
+/// by `benches/peers/work_precision.py`). Prints per rtol the error and evaluations; the times
+/// are the criterion rows `work_precision/{tsit5,dopri5}_rtol1e-k`.
+fn bench_work_precision(c: &mut Criterion) {
+    let Some((m, x0)) = load(500) else { return };
+    let dir = PathBuf::from(
+        std::env::var("PEERS_DATA").unwrap_or_else(|_| "../shared/peers/data".into()),
+    );
+    let Ok(reference) = read_npy_vec(&dir.join("wp_N500_ref.npy"), "ref", Some(500)) else {
+        eprintln!("skipping work_precision: run benches/peers/work_precision.py first");
+        return;
+    };
+    let mut g = c.benchmark_group("work_precision");
+    g.sample_size(10);
+    let opts = Options::new().save(SaveAt::Final);
+    for k in 3..=10 {
+        let rtol = 10f64.powi(-k);
+        for (name, meth) in [
+            (
+                "tsit5",
+                Method::Tsit5 {
+                    rtol,
+                    atol: 1e-3 * rtol,
+                },
+            ),
+            ("dopri5", Method::dopri5(rtol, 1e-3 * rtol)),
+        ] {
+            let s = integrate(&m, &x0, (0.0, 10.0), &meth, &opts).unwrap();
+            let err = s
+                .last()
+                .iter()
+                .zip(&reference)
+                .fold(0.0f64, |e, (a, b)| e.max((a - b).abs()));
+            eprintln!(
+                "work_precision {name} rtol 1e-{k}: nfev = {}, error = {err:.3e}",
+                s.stats.n_rhs
+            );
+            g.bench_function(format!("{name}_rtol1e-{k}"), |bch| {
+                bch.iter(|| {
+                    integrate(black_box(&m), black_box(&x0), (0.0, 10.0), &meth, &opts).unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_rnn_ode, bench_ensemble, bench_work_precision);
 criterion_main!(benches);
