@@ -123,10 +123,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fp.push("n_unstable", Column::F64(unstable));
     fp.push("max_abs_mu", Column::F64(growth));
     fp.push("starts", Column::F64(count));
-    fp.write(&out.join("organics_smnist_fixed_points.csv"), TableFormat::Csv)?;
+    fp.write(
+        &out.join("organics_smnist_fixed_points.csv"),
+        TableFormat::Csv,
+    )?;
     let edge = arg_max.max(1e-3) * 1.05;
     eig = eig
-        .series("stability boundary |μ| = 1", vec![(-edge, 0.0), (edge, 0.0)])
+        .series(
+            "stability boundary |μ| = 1",
+            vec![(-edge, 0.0), (edge, 0.0)],
+        )
         .points("at zero input", std::mem::take(&mut pts[0]))
         .points(
             format!("at the mean pixel {mean_pixel:.3}"),
@@ -156,7 +162,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if k < 4 {
             plot = plot.series(
                 format!("reading test digit {k}"),
-                ex.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+                ex.iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i + 1) as f64, v))
+                    .collect(),
             );
         }
     }
@@ -171,9 +180,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     l2.push(ex.get(1).copied().unwrap_or(f64::NAN));
     plot = plot.series(
         "zero input",
-        ex.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+        ex.iter()
+            .enumerate()
+            .map(|(i, &v)| ((i + 1) as f64, v))
+            .collect(),
     );
-    let driven_max = lmax[..DIGITS].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let driven_max = lmax[..DIGITS]
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     println!(
         "λ_max while reading {DIGITS} test digits: {:+.5} … {:+.5} per step; at zero input {:+.5}",
         lmax[..DIGITS].iter().copied().fold(f64::INFINITY, f64::min),

@@ -53,6 +53,7 @@ pub mod continuation;
 pub mod cordsnet;
 pub mod fixed_points;
 pub mod fracdiff;
+pub mod gpu_check;
 pub mod lyapunov;
 pub mod simulate;
 pub mod spiking;
@@ -101,11 +102,12 @@ pub fn run_argv<C: Command>(argv: &[String]) -> Result<()> {
 }
 
 /// The binaries by name.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "continuation",
     "cordsnet",
     "fixed-points",
     "fracdiff",
+    "gpu-check",
     "lyapunov",
     "simulate",
     "spiking",
@@ -121,6 +123,7 @@ macro_rules! by_name {
             "cordsnet" => Ok($f::<cordsnet::Args>($($arg),*)),
             "fixed-points" => Ok($f::<fixed_points::Args>($($arg),*)),
             "fracdiff" => Ok($f::<fracdiff::Args>($($arg),*)),
+            "gpu-check" => Ok($f::<gpu_check::Args>($($arg),*)),
             "lyapunov" => Ok($f::<lyapunov::Args>($($arg),*)),
             "simulate" => Ok($f::<simulate::Args>($($arg),*)),
             "spiking" => Ok($f::<spiking::Args>($($arg),*)),

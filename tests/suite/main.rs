@@ -16,6 +16,7 @@ mod cordsnet;
 mod cordsnet_train;
 mod cycles;
 mod fracdiff;
+mod gpu_check;
 mod integrate;
 mod layers;
 mod learn;

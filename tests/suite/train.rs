@@ -348,11 +348,15 @@ fn cell_map_driven_by_a_sequence_reads_row_t() {
     spec.pool = 4;
     let net = spec.build::<f64>(task, 3).unwrap();
     let seq = vec![0.0, 0.7, 0.2];
-    let driven = CellMap::new(net.clone()).with_input_sequence(seq.clone()).unwrap();
+    let driven = CellMap::new(net.clone())
+        .with_input_sequence(seq.clone())
+        .unwrap();
     let h0 = driven.initial_state();
     let s = driven.dim();
     for t in [0usize, 1, 2, 4, 3 * 1000 + 1] {
-        let held = CellMap::new(net.clone()).with_input(vec![seq[t % 3]]).unwrap();
+        let held = CellMap::new(net.clone())
+            .with_input(vec![seq[t % 3]])
+            .unwrap();
         let (mut a, mut b) = (h0.clone(), h0.clone());
         driven.step(t, &mut a);
         held.step(t, &mut b);
