@@ -217,3 +217,20 @@ def test_continuation_run_gives_the_binary_tables_and_two_parameter_curves(tmp_p
     assert set(r["bifurcations"]["kind"]) == {"fold", "hopf"}
     assert list(r["codim2"]["kind"]) == ["bogdanov_takens"]
     assert set(r["curves"]["kind"]) == {"fold", "hopf"}
+
+
+def test_continuation_run_switches_branches_at_a_pitchfork(tmp_path):
+    # dx/dt = -x + g W tanh x, W = [[0, 1], [1, 0]]: the pitchfork at g = 1 onto x0 = x1 = s,
+    # s = g tanh s, both halves followed to g = 2 (the `--switch` flag, through the binary).
+    np.save(tmp_path / "W.npy", np.array([[0.0, 1.0], [1.0, 0.0]]))
+    np.save(tmp_path / "x0.npy", np.zeros(2))
+    r = nd.continuation_run(tmp_path / "out", progress=False, W=tmp_path / "W.npy",
+                            x0=tmp_path / "x0.npy", activation="tanh", param="g",
+                            switch=True, **{"from": 0.5, "to": 2})
+    assert list(r["bifurcations"]["kind"]) == ["branch_point"]
+    s = r["switched"]
+    assert set(s["half"]) == {0, 1}
+    np.testing.assert_allclose(s["x0"], s["x1"], atol=1e-10)
+    np.testing.assert_allclose(s["x0"], s["param"] * np.tanh(s["x0"]), atol=1e-10)
+    end = np.sort(s["x0"][np.isclose(s["param"], 2.0, atol=1e-12)])
+    np.testing.assert_allclose(end, [-1.91500804815454, 1.91500804815454], atol=1e-9)

@@ -76,6 +76,11 @@ pub struct Args {
     /// DIR/cycle_events.csv.
     #[arg(long)]
     cycles: bool,
+    /// Branch switching: at every branch point, the other branch through it is followed (both
+    /// halves) → DIR/switched.csv + .parquet (branch_point, half, then the branch columns), drawn
+    /// on the diagram.
+    #[arg(long)]
+    switch: bool,
     /// A second parameter: the fold and Hopf curves through the branch's folds and Hopf points
     /// in (--param, --param2), with cusp, Bogdanov–Takens and Bautin points → DIR/curves.csv +
     /// .parquet, DIR/codim2.csv, DIR/two_parameter.png/.svg (the branch is followed at --from2).
@@ -110,6 +115,8 @@ fn run(a: Args) -> Result<(), Error> {
         "cycles.csv",
         "cycles.parquet",
         "cycle_events.csv",
+        "switched.csv",
+        "switched.parquet",
         "branch.csv",
         "branch.parquet",
         "bifurcations.csv",
@@ -203,8 +210,17 @@ fn run(a: Args) -> Result<(), Error> {
     } else {
         None
     };
+    let switched = if a.switch {
+        let (found, skipped) = crate::continuation::switch::switch_all(sys, &branch, &opts)?;
+        for (k, why) in skipped {
+            eprintln!("  branch point {k}: not switched ({why})");
+        }
+        found
+    } else {
+        vec![]
+    };
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
-    write(&a, &param, &branch)?;
+    write(&a, &param, &branch, &switched)?;
     if let Some(c) = &cycles {
         c.table()
             .write(&a.out.join("cycles.csv"), TableFormat::Csv)?;
@@ -259,17 +275,18 @@ fn run(a: Args) -> Result<(), Error> {
         eprintln!(
             "wrote {0}/branch.csv, branch.parquet, bifurcations.csv, diagram.png/.svg{1}",
             a.out.display(),
-            if cycles.is_some() {
-                ", cycles.csv/.parquet, cycle_events.csv"
-            } else {
-                ""
+            match (cycles.is_some(), a.switch) {
+                (true, true) => ", cycles.csv/.parquet, cycle_events.csv, switched.csv/.parquet",
+                (true, false) => ", cycles.csv/.parquet, cycle_events.csv",
+                (false, true) => ", switched.csv/.parquet",
+                (false, false) => "",
             }
         );
     }
     Ok(())
 }
 
-fn write(a: &Args, param: &str, b: &Branch) -> Result<(), Error> {
+fn write(a: &Args, param: &str, b: &Branch, switched: &[(usize, Branch)]) -> Result<(), Error> {
     let (branch, bifurcations) = b.tables();
     branch.write(&a.out.join("branch.csv"), TableFormat::Csv)?;
     branch.write(&a.out.join("branch.parquet"), TableFormat::Parquet)?;
@@ -280,8 +297,21 @@ fn write(a: &Args, param: &str, b: &Branch) -> Result<(), Error> {
         None => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
     };
     let ylabel = a.unit.map_or("‖x‖".to_string(), |u| format!("x{u}"));
-    let plot = b.diagram(&format!("Fixed points vs {}", param), &ylabel, y);
+    let mut plot = b.diagram(&format!("Fixed points vs {}", param), &ylabel, y);
+    for (i, (_, s)) in switched.iter().enumerate() {
+        let labels = if i == 0 {
+            ("switched branch, stable", "switched branch, unstable")
+        } else {
+            ("", "")
+        };
+        plot = s.draw(plot, labels, 3, &y);
+    }
     plot.save(&a.out.join("diagram"))?;
+    if a.switch {
+        let t = crate::continuation::switch::switched_table(switched);
+        t.write(&a.out.join("switched.csv"), TableFormat::Csv)?;
+        t.write(&a.out.join("switched.parquet"), TableFormat::Parquet)?;
+    }
     Ok(())
 }
 

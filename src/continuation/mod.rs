@@ -45,6 +45,7 @@
 pub mod cycles;
 pub mod hopf;
 pub mod param;
+pub mod switch;
 pub mod two;
 
 pub use param::{
@@ -294,7 +295,27 @@ impl Branch {
         ylabel: &str,
         y: impl Fn(&[f64]) -> f64,
     ) -> crate::plot::LinePlot {
-        let mut plot = crate::plot::LinePlot::new(title, self.param.clone(), ylabel);
+        let plot = crate::plot::LinePlot::new(title, self.param.clone(), ylabel);
+        let mut plot = self.draw(plot, ("stable", "unstable"), 0, &y);
+        for z in &self.bifurcations {
+            plot = plot.points(
+                format!("{} at {:.6}", z.kind.label(), z.p),
+                vec![(z.p, y(&z.x))],
+            );
+        }
+        plot
+    }
+
+    /// Draws the branch on `plot` in palette colour `colour`: stable runs solid, unstable
+    /// dashed, the first of each labelled `labels.0` / `labels.1` (the bifurcation markers are
+    /// [`Self::diagram`]'s). Switched branches go onto their parent's diagram with this.
+    pub fn draw(
+        &self,
+        mut plot: crate::plot::LinePlot,
+        labels: (&str, &str),
+        colour: usize,
+        y: &dyn Fn(&[f64]) -> f64,
+    ) -> crate::plot::LinePlot {
         let mut pieces: Vec<(bool, Vec<(f64, f64)>)> = vec![];
         for p in &self.points {
             let s = p.stability.class.is_stable();
@@ -319,21 +340,53 @@ impl Branch {
             let label = if *shown {
                 ""
             } else if stable {
-                "stable"
+                labels.0
             } else {
-                "unstable"
+                labels.1
             };
             *shown = true;
-            plot = plot.segment(label, pts, 0, !stable);
-        }
-        for z in &self.bifurcations {
-            plot = plot.points(
-                format!("{} at {:.6}", z.kind.label(), z.p),
-                vec![(z.p, y(&z.x))],
-            );
+            plot = plot.segment(label, pts, colour, !stable);
         }
         plot
     }
+}
+
+/// The branch table's columns for `pts`: param, x0 … x{n−1}, stable, n_unstable, max_re_eig
+/// (flows) or max_abs_eig (maps), residual.
+pub(crate) fn point_columns(t: &mut crate::io::Table, pts: &[&BranchPoint], kind: TimeKind) {
+    use crate::io::Column;
+    let n = pts.first().map_or(0, |p| p.x.len());
+    t.push("param", Column::F64(pts.iter().map(|p| p.p).collect()));
+    for i in 0..n {
+        t.push(
+            format!("x{i}"),
+            Column::F64(pts.iter().map(|p| p.x[i]).collect()),
+        );
+    }
+    t.push(
+        "stable",
+        Column::I64(
+            pts.iter()
+                .map(|p| i64::from(p.stability.class.is_stable()))
+                .collect(),
+        ),
+    );
+    t.push(
+        "n_unstable",
+        Column::I64(pts.iter().map(|p| p.stability.n_unstable as i64).collect()),
+    );
+    t.push(
+        if kind == TimeKind::Discrete {
+            "max_abs_eig"
+        } else {
+            "max_re_eig"
+        },
+        Column::F64(pts.iter().map(|p| p.stability.max_growth).collect()),
+    );
+    t.push(
+        "residual",
+        Column::F64(pts.iter().map(|p| p.residual).collect()),
+    );
 }
 
 /// The residual machinery around a parametrised system.
@@ -1146,39 +1199,8 @@ impl Branch {
     pub fn tables(&self) -> (crate::io::Table, crate::io::Table) {
         use crate::io::{Column, Table};
         let n = self.points.first().map_or(0, |p| p.x.len());
-        let pts = &self.points;
         let mut t = Table::new();
-        t.push("param", Column::F64(pts.iter().map(|p| p.p).collect()));
-        for i in 0..n {
-            t.push(
-                format!("x{i}"),
-                Column::F64(pts.iter().map(|p| p.x[i]).collect()),
-            );
-        }
-        t.push(
-            "stable",
-            Column::I64(
-                pts.iter()
-                    .map(|p| i64::from(p.stability.class.is_stable()))
-                    .collect(),
-            ),
-        );
-        t.push(
-            "n_unstable",
-            Column::I64(pts.iter().map(|p| p.stability.n_unstable as i64).collect()),
-        );
-        t.push(
-            if self.kind == TimeKind::Discrete {
-                "max_abs_eig"
-            } else {
-                "max_re_eig"
-            },
-            Column::F64(pts.iter().map(|p| p.stability.max_growth).collect()),
-        );
-        t.push(
-            "residual",
-            Column::F64(pts.iter().map(|p| p.residual).collect()),
-        );
+        point_columns(&mut t, &self.points.iter().collect::<Vec<_>>(), self.kind);
         let bf = &self.bifurcations;
         let mut z = Table::new();
         z.push(

@@ -396,3 +396,87 @@ fn continuation_along_the_path_between_two_checkpoints() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`path`"));
 }
+
+#[test]
+fn switch_follows_both_halves_of_a_pitchfork_of_a_symmetric_pair() {
+    // dx/dt = −x + g W tanh x, W = [[0, 1], [1, 0]]: the pitchfork at g = 1 onto x₀ = x₁ = s,
+    // s = g tanh s; `--switch` writes both halves (s > 0, s < 0), stable, to g = 2.
+    let d = tmpdir("switch");
+    neurodyn::io::write_npy_mat(&d.join("W.npy"), 2, 2, &[0.0, 1.0, 1.0, 0.0]).unwrap();
+    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[0.0, 0.0]).unwrap();
+    let o = bin()
+        .args(["--W"])
+        .arg(d.join("W.npy"))
+        .args(["--x0"])
+        .arg(d.join("x0.npy"))
+        .args([
+            "--activation",
+            "tanh",
+            "--param",
+            "g",
+            "--from",
+            "0.5",
+            "--to",
+            "2",
+        ])
+        .args(["--switch", "--spectrum", "nearest:1", "--quiet", "--out"])
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = rows(&d.join("out/switched.csv"));
+    assert_eq!(
+        t[0][..7],
+        [
+            "branch_point",
+            "half",
+            "param",
+            "x0",
+            "x1",
+            "stable",
+            "n_unstable"
+        ]
+    );
+    let mut halves = [0usize; 2];
+    let mut ends = vec![];
+    for r in &t[1..] {
+        let v: Vec<f64> = r.iter().map(|c| c.parse().unwrap()).collect();
+        let (g, s) = (v[2], v[3]);
+        assert!(
+            (v[4] - s).abs() < 1e-10 && (s - g * s.tanh()).abs() < 1e-10,
+            "{r:?}"
+        );
+        assert_eq!((v[5], v[6]), (1.0, 0.0), "stable: {r:?}");
+        halves[v[1] as usize] += 1;
+        if (g - 2.0).abs() < 1e-12 {
+            ends.push(s);
+        }
+    }
+    assert!(halves[0] > 10 && halves[1] > 10, "{halves:?}");
+    ends.sort_by(f64::total_cmp);
+    assert_eq!(ends.len(), 2);
+    assert!(
+        (ends[0] + 1.915_008_048_154_54).abs() < 1e-9
+            && (ends[1] - 1.915_008_048_154_54).abs() < 1e-9
+    );
+    // --spectrum is checked: a bad value exits 2 naming it.
+    let bad = bin()
+        .args(["--W"])
+        .arg(d.join("W.npy"))
+        .args([
+            "--activation",
+            "tanh",
+            "--param",
+            "g",
+            "--from",
+            "0.5",
+            "--to",
+            "2",
+        ])
+        .args(["--spectrum", "nearest:0", "--out"])
+        .arg(d.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("spectrum"));
+}

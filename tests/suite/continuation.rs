@@ -305,3 +305,96 @@ fn tracked_spectra_match_full_spectra() {
     }
     assert!("nearest:0".parse::<Spectrum>().is_err() && "most".parse::<Spectrum>().is_err());
 }
+
+#[test]
+fn branch_switching_follows_the_other_branch_of_a_pitchfork_and_a_transcritical() {
+    use neurodyn::continuation::switch::switch_branch;
+    // Pitchfork dx/dt = p x − x³ along x = 0: the other branch is x² = p, both halves (x > 0 and
+    // x < 0) towards p = 1, stable.
+    let f = ParamFn::new("p", 1, TimeKind::Continuous, |x, p, o| {
+        o[0] = p * x[0] - x[0].powi(3)
+    });
+    let opts = ContinuationOptions::new(-1.0, 1.0).ds(0.05);
+    let b = continue_branch(&f, &[0.0], &opts).unwrap();
+    let bp = only(&b, Kind::BranchPoint)[0].clone();
+    let halves = switch_branch(&f, &b, &bp, &opts).unwrap();
+    assert_eq!(halves.len(), 2);
+    let mut signs = vec![];
+    for h in &halves {
+        assert!(matches!(h.stop, Stop::Range), "{:?}", h.stop);
+        let last = h.points.last().unwrap();
+        assert!((last.p - 1.0).abs() < 1e-12, "ends at p = 1: {}", last.p);
+        for pt in &h.points {
+            assert!(
+                (pt.x[0] * pt.x[0] - pt.p).abs() < 1e-10,
+                "x² = p at p = {}",
+                pt.p
+            );
+            assert_eq!(pt.stability.n_unstable, 0);
+        }
+        signs.push(last.x[0].signum());
+    }
+    signs.sort_by(f64::total_cmp);
+    assert_eq!(signs, [-1.0, 1.0]);
+    // Transcritical dx/dt = p x − x² along x = 0: the other branch is x = p, through the point
+    // (one half to p = −1, unstable; one to p = 1, stable). A branch without a branch point is
+    // refused with the field named.
+    let f = ParamFn::new("p", 1, TimeKind::Continuous, |x, p, o| {
+        o[0] = p * x[0] - x[0] * x[0]
+    });
+    let b = continue_branch(&f, &[0.0], &opts).unwrap();
+    let bp = only(&b, Kind::BranchPoint)[0].clone();
+    assert!(bp.p.abs() < 1e-10);
+    let halves = switch_branch(&f, &b, &bp, &opts).unwrap();
+    assert_eq!(halves.len(), 2);
+    for h in &halves {
+        let last = h.points.last().unwrap();
+        assert!((last.p.abs() - 1.0).abs() < 1e-12);
+        for pt in &h.points {
+            assert!((pt.x[0] - pt.p).abs() < 1e-10, "x = p at p = {}", pt.p);
+            assert_eq!(
+                pt.stability.n_unstable,
+                usize::from(pt.p < 0.0),
+                "p = {}",
+                pt.p
+            );
+        }
+    }
+    let mut fold = bp.clone();
+    fold.kind = Kind::Fold;
+    let e = switch_branch(&f, &b, &fold, &opts).unwrap_err().to_string();
+    assert!(e.contains("bifurcation"), "{e}");
+}
+
+#[test]
+fn branch_switching_in_a_two_dimensional_symmetric_network() {
+    // dx/dt = −x + p W tanh x with W = [[0, 1], [1, 0]]: x = 0 loses stability at p = 1 through a
+    // pitchfork onto x₁ = x₂ = s with s = p tanh s (the eigenvector (1, 1) of W).
+    use neurodyn::continuation::switch::switch_branch;
+    let f = ParamFn::new("p", 2, TimeKind::Continuous, |x, p, o| {
+        o[0] = -x[0] + p * x[1].tanh();
+        o[1] = -x[1] + p * x[0].tanh();
+    });
+    let opts = ContinuationOptions::new(0.5, 2.0).ds(0.05);
+    let b = continue_branch(&f, &[0.0, 0.0], &opts).unwrap();
+    let bps = only(&b, Kind::BranchPoint);
+    assert_eq!(bps.len(), 1, "{:?}", b.bifurcations);
+    assert!((bps[0].p - 1.0).abs() < 1e-9);
+    let halves = switch_branch(&f, &b, bps[0], &opts).unwrap();
+    assert_eq!(halves.len(), 2);
+    for h in &halves {
+        let last = h.points.last().unwrap();
+        assert!((last.p - 2.0).abs() < 1e-12);
+        for pt in &h.points {
+            let s = pt.x[0];
+            assert!((pt.x[1] - s).abs() < 1e-10 && (s - pt.p * s.tanh()).abs() < 1e-10);
+        }
+        // At p = 2: s = 2 tanh s, s = ±1.91500804815454 (fixed-point iteration)
+        assert!(
+            (last.x[0].abs() - 1.915_008_048_154_54).abs() < 1e-9,
+            "{}",
+            last.x[0]
+        );
+        assert_eq!(last.stability.n_unstable, 0);
+    }
+}

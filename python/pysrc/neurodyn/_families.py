@@ -157,14 +157,16 @@ def continuation_run(out=None, *, progress=True, threads=None, **options):
     checkpoints (``checkpoint=``), the path between two checkpoints (``path=[a, b]``), ORGaNICs
     circuits — with its flags (``param``, ``from_``/``to`` as ``**{"from": 0, "to": 1}``,
     ``param2``/``from2``/``to2`` for fold and Hopf curves in two parameters, ``cycles=True``,
-    ``input_pattern``). Returns a dict of DataFrames: ``branch``, ``bifurcations``, and when
-    computed ``curves`` and ``codim2`` (two parameters) and ``cycles``/``cycle_events``."""
+    ``input_pattern``, ``switch=True`` to follow the other branch at every branch point,
+    ``spectrum="nearest:8"``). Returns a dict of DataFrames: ``branch``, ``bifurcations``, and when
+    computed ``curves`` and ``codim2`` (two parameters), ``cycles``/``cycle_events`` and
+    ``switched`` (the switched branches: ``branch_point``, ``half``, then the branch columns)."""
     with _Out(out) as o:
         command("continuation", progress=progress, threads=threads, out=o, **options)
         res = {"branch": read_table(os.path.join(o, "branch")),
                "bifurcations": read_table(os.path.join(o, "bifurcations.csv"))}
         for name, base in (("curves", "curves"), ("codim2", "codim2.csv"), ("cycles", "cycles"),
-                           ("cycle_events", "cycle_events.csv")):
+                           ("cycle_events", "cycle_events.csv"), ("switched", "switched")):
             stem = base[:-4] if base.endswith(".csv") else base
             if os.path.exists(os.path.join(o, stem + ".csv")):
                 res[name] = read_table(os.path.join(o, base))
