@@ -12,6 +12,7 @@
 //! | [`fixed_points`], [`stability`] | fixed points of any flow or map, linear stability |
 //! | [`lyapunov`] | Lyapunov spectra of any map or flow |
 //! | [`gpu`] | the device code path every GPU computation shares (adapter, shader compilation, buffers, read-back, WGSL helpers) |
+//! | [`gpu_check`] | the one-call GPU check: every wgpu path (training steps, batched Lyapunov spectra, sweep trials) against its CPU reference, timed, one table (`gpu-check`) |
 //! | [`continuation`] | fixed points followed through a parameter; folds, branch points, Hopf (with l1), flips, Neimark–Sacker |
 //! | [`cycles`] | periodic orbits: limit cycles of flows by shooting (dense or matrix-free) with their Floquet multipliers, period-k points of maps |
 //! | [`fracdiff`] | fractional derivatives (Grünwald–Letnikov, Riemann–Liouville, Caputo L1) |
@@ -44,6 +45,7 @@ pub mod error;
 pub mod fixed_points;
 pub mod fracdiff;
 pub mod gpu;
+pub mod gpu_check;
 pub mod integrate;
 pub mod io;
 pub mod krylov;

@@ -1,8 +1,8 @@
 //! `gpu-check`: every GPU path (training steps of each cell, batched Lyapunov spectra, sweep
 //! trials) against its CPU reference and timed against the CPU, one table
-//! ([`crate::gpu::check`]). Exit 1 when a row misses its tolerance.
+//! ([`crate::gpu_check`]). Exit 1 when a row misses its tolerance.
 
-use crate::gpu::check::{run_check, table, CheckOptions};
+use crate::gpu_check::{run_check, table, CheckOptions};
 use crate::io::TableFormat;
 use crate::Error;
 use clap::Parser;

@@ -7,8 +7,6 @@
 //! ([`crate::lyapunov::gpu`]) and the batched ORGaNICs sweep ([`crate::sweep::gpu`]). In CI the
 //! device is lavapipe (Mesa's software Vulkan), so every shader is tested on any machine.
 
-pub mod check;
-
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 

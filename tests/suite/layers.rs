@@ -38,6 +38,7 @@ const RANKS: &[(&str, u32)] = &[
     // Families built on them.
     ("cordsnet", 8),
     ("spiking", 8),
+    ("gpu_check", 8),
     // The binaries' command lines, over everything.
     ("cli", 10),
     // The resolver: every source of a system.

@@ -117,7 +117,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
 /// Runs the check; `progress` is told each row's name before it runs. Returns the adapter's
 /// name and the rows.
 pub fn run_check(opts: &CheckOptions, progress: &dyn Fn(&str)) -> Result<(String, Vec<CheckRow>)> {
-    let (_, _, adapter) = super::open_device()?;
+    let (_, _, adapter) = crate::gpu::open_device()?;
     let mut rows = vec![];
     let task = Task::SeqDigits;
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
