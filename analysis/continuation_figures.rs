@@ -175,7 +175,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         norm,
     )
     .save(&out.join("continuation_go_nogo"))?;
+
+    // 3b. The same network in two parameters, its input level u and its recurrent gain g
+    // (W scaled by g): the fold curves through the branch's folds, followed from g = 1.
+    let (family, start) = src.parametrised2(View::Natural, "input", "g", None, 0, 0.0, 1.0)?;
+    let b2 = continue_branch(
+        start.system.as_ref(),
+        rest.last(),
+        &ContinuationOptions::new(0.0, 1.5),
+    )?;
+    let curves = neurodyn::continuation::two::curves_from_branch(
+        &family,
+        &b2,
+        1.0,
+        &neurodyn::continuation::two::FoldCurveOptions::new((0.0, 1.5), (0.5, 1.5)),
+    )?;
+    for c in &curves {
+        eprintln!(
+            "Go/NoGo network in (u, g): {} curve of {} points{}",
+            c.kind,
+            c.points.len(),
+            c.events
+                .iter()
+                .map(|z| format!(", {} at (u, g) = ({:.6}, {:.6})", z.kind, z.p, z.q))
+                .collect::<String>()
+        );
+    }
+    let mut two = neurodyn::continuation::two::diagram(&curves);
+    two.title = "Trained Go/NoGo network: fold curves in (input level u, gain g)".into();
+    two.save(&out.join("continuation_go_nogo_two_parameter"))?;
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("wrote figures/continuation_organics_w, continuation_organics_two_parameter, continuation_organics_delta, continuation_go_nogo (.png, .svg)");
+    eprintln!("wrote figures/continuation_organics_w, continuation_organics_two_parameter, continuation_organics_delta, continuation_go_nogo, continuation_go_nogo_two_parameter (.png, .svg)");
     Ok(())
 }

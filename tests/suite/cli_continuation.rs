@@ -480,3 +480,65 @@ fn switch_follows_both_halves_of_a_pitchfork_of_a_symmetric_pair() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("spectrum"));
 }
+
+#[test]
+fn fold_curves_of_a_rate_unit_in_input_and_gain_meet_at_the_closed_form_cusp() {
+    // dx/dt = −x + g tanh x + u: folds where g sech² x = 1, at u = x − g tanh x; the two fold
+    // curves meet at the cusp (u, g) = (0, 1).
+    let d = tmpdir("rate_two");
+    neurodyn::io::write_npy_mat(&d.join("W.npy"), 1, 1, &[1.0]).unwrap();
+    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[-2.99]).unwrap();
+    let o = bin()
+        .args(["--W"])
+        .arg(d.join("W.npy"))
+        .args(["--x0"])
+        .arg(d.join("x0.npy"))
+        .args([
+            "--activation",
+            "tanh",
+            "--param",
+            "input",
+            "--from",
+            "-1",
+            "--to",
+            "1",
+        ])
+        .args([
+            "--param2", "g", "--from2", "2", "--to2", "0.5", "--quiet", "--out",
+        ])
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = rows(&d.join("out/curves.csv"));
+    assert_eq!(c[0][..5], ["curve", "kind", "input", "g", "omega"]);
+    let x_col = c[0].iter().position(|h| h == "x0").unwrap();
+    let mut n = 0;
+    for r in &c[1..] {
+        let (u, g, x): (f64, f64, f64) = (
+            r[2].parse().unwrap(),
+            r[3].parse().unwrap(),
+            r[x_col].parse().unwrap(),
+        );
+        assert!(
+            (g / x.cosh().powi(2) - 1.0).abs() < 1e-9,
+            "g sech² x = 1: {r:?}"
+        );
+        assert!(
+            (u - (x - g * x.tanh())).abs() < 1e-10,
+            "u = x − g tanh x: {r:?}"
+        );
+        n += 1;
+    }
+    assert!(n > 20);
+    let z = rows(&d.join("out/codim2.csv"));
+    assert!(z.len() >= 2);
+    for r in &z[1..] {
+        assert_eq!(r[1], "cusp");
+        let (u, g): (f64, f64) = (r[2].parse().unwrap(), r[3].parse().unwrap());
+        assert!(
+            u.abs() < 1e-9 && (g - 1.0).abs() < 1e-9,
+            "cusp at ({u}, {g})"
+        );
+    }
+}
