@@ -178,7 +178,7 @@ fn time_per_call(mut f: impl FnMut()) -> f64 {
 }
 
 /// Work–precision (issue 35, row P1): N = 500, t ∈ [0, 10], rtol 1e-3 … 1e-10 (atol 1e-3 rtol),
-/// Tsit5 and Dopri5, error against the peer's DOP853 1e-13 reference (`wp_N500_ref.npy`, written
+/// Tsit5, Dopri5 and DOP853, error against the peer's DOP853 1e-13 reference (`wp_N500_ref.npy`, written
 /// by `benches/peers/work_precision.py`). Prints per rtol the error and evaluations; the times
 /// are the criterion rows `work_precision/{tsit5,dopri5}_rtol1e-k`.
 fn bench_work_precision(c: &mut Criterion) {
@@ -204,6 +204,13 @@ fn bench_work_precision(c: &mut Criterion) {
                 },
             ),
             ("dopri5", Method::dopri5(rtol, 1e-3 * rtol)),
+            (
+                "dop853",
+                Method::Dop853 {
+                    rtol,
+                    atol: 1e-3 * rtol,
+                },
+            ),
         ] {
             let s = integrate(&m, &x0, (0.0, 10.0), &meth, &opts).unwrap();
             let err = s

@@ -22,7 +22,8 @@ use std::time::Instant;
 pub struct Args {
     #[command(flatten)]
     source: SourceArgs,
-    /// Integration method: euler, rk4, dopri5, tsit5 (default), bdf, esdirk34, tr-bdf2, tsit45 (diffsol).
+    /// Integration method: euler, rk4, dopri5, tsit5 (default), dop853 (8th order, for tight
+    /// tolerances), bdf, esdirk34, tr-bdf2, tsit45 (diffsol).
     #[arg(long)]
     method: Option<String>,
     /// Relative tolerance of adaptive methods (default 1e-6).

@@ -321,6 +321,10 @@ fn steady_state_stop_for_every_method() {
             rtol: 1e-8,
             atol: 1e-10,
         },
+        Method::Dop853 {
+            rtol: 1e-8,
+            atol: 1e-10,
+        },
         Method::bdf(1e-8, 1e-10),
         Method::Esdirk34 {
             rtol: 1e-8,
@@ -520,4 +524,103 @@ fn ensemble_members_equal_single_runs_bit_for_bit() {
         }
         other => panic!("{:?}", other.map(|_| ())),
     }
+}
+
+#[test]
+fn dop853_is_eighth_order_with_seventh_order_dense_output() {
+    // The spiral's closed form: the global error of DOP853 falls with the tolerance, and
+    // against the number of steps like h⁸ (fitted slope of log error vs log steps ≈ −8 over a
+    // range where round-off is far): it beats Dopri5 by orders of magnitude per evaluation at
+    // tight tolerances.
+    let sys = Spiral { omega: 2.0 };
+    let x0 = [1.0, 0.5];
+    let t1 = 4.0;
+    let ex = sys.exact(x0, t1);
+    let (mut steps, mut errs) = (vec![], vec![]);
+    for k in [4, 5, 6, 7] {
+        let tol = 10f64.powi(-k);
+        let s = integrate(
+            &sys,
+            &x0,
+            (0.0, t1),
+            &Method::Dop853 {
+                rtol: tol,
+                atol: tol,
+            },
+            &Options::new().save(SaveAt::Final),
+        )
+        .unwrap();
+        let err = max_rel_err(s.last(), &ex);
+        assert!(err < 50.0 * tol, "tol {tol:e}: error {err:e}");
+        steps.push(s.stats.n_accepted as f64);
+        errs.push(err);
+        assert_eq!(
+            s.stats.n_rhs,
+            2 + 11 * (s.stats.n_accepted + s.stats.n_rejected) + s.stats.n_accepted
+        );
+    }
+    // error ∝ steps^(−p): p from the end points.
+    let p = -(errs[3] / errs[0]).ln() / (steps[3] / steps[0]).ln();
+    assert!(
+        p > 6.5 && p < 10.0,
+        "order {p:.2} from steps {steps:?}, errors {errs:?}"
+    );
+    // At 1e-10 it needs far fewer evaluations than Dopri5 for a smaller error.
+    let run = |m: Method| {
+        integrate(
+            &sys,
+            &x0,
+            (0.0, t1),
+            &m,
+            &Options::new().save(SaveAt::Final),
+        )
+        .unwrap()
+    };
+    let (a, b) = (
+        run(Method::Dop853 {
+            rtol: 1e-10,
+            atol: 1e-10,
+        }),
+        run(Method::dopri5(1e-10, 1e-10)),
+    );
+    assert!(
+        a.stats.n_rhs * 2 < b.stats.n_rhs,
+        "{} vs {}",
+        a.stats.n_rhs,
+        b.stats.n_rhs
+    );
+    assert!(max_rel_err(a.last(), &ex) < 1e-8);
+    // Dense output at requested times, 7th order: as accurate as the steps themselves.
+    let ts = vec![0.0, 0.013, 0.5, 0.777, 2.5, 4.0];
+    let s = integrate(
+        &sys,
+        &x0,
+        (0.0, t1),
+        &Method::Dop853 {
+            rtol: 1e-10,
+            atol: 1e-12,
+        },
+        &Options::new().save(SaveAt::Times(ts.clone())),
+    )
+    .unwrap();
+    assert_eq!(s.t, ts);
+    for (k, &t) in ts.iter().enumerate() {
+        assert!(max_rel_err(s.state(k), &sys.exact(x0, t)) < 1e-9, "t = {t}");
+    }
+    // By name, and its tolerances checked like the others'.
+    assert!(matches!(
+        Method::from_name("dop853", 0.1, 1e-6, 1e-9).unwrap(),
+        Method::Dop853 { .. }
+    ));
+    let bad = integrate(
+        &sys,
+        &x0,
+        (0.0, 1.0),
+        &Method::Dop853 {
+            rtol: 2.0,
+            atol: 1e-9,
+        },
+        &Options::new(),
+    );
+    assert!(bad.unwrap_err().to_string().contains("rtol"));
 }
