@@ -180,11 +180,10 @@ impl LinearOperator for LuInverse<'_> {
     }
     fn apply(&self, x: &[f64], y: &mut [f64]) {
         use faer::linalg::solvers::Solve;
-        let mut m = faer::Mat::<f64>::from_fn(self.n, 1, |i, _| x[i]);
-        self.lu.solve_in_place(m.as_mut());
-        for (i, yi) in y.iter_mut().enumerate() {
-            *yi = m[(i, 0)];
-        }
+        // Solved in place in y: no allocation per Krylov step.
+        y.copy_from_slice(x);
+        self.lu
+            .solve_in_place(faer::MatMut::from_column_major_slice_mut(y, self.n, 1));
     }
 }
 

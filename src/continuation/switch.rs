@@ -60,16 +60,14 @@ pub fn switch_branch<P: Parametrised + ?Sized>(
         (0..=n).map(|i| v[(i, n - 1)]).collect(),
         (0..=n).map(|i| v[(i, n)]).collect(),
     );
+    // ψ: G_yᵀ ψ = 0, the left singular vector of G_x for its smallest singular value (G_x is
+    // singular at a branch point and G_p lies in its range).
     let thin = a
         .as_ref()
         .subcols(0, n)
-        .transpose()
-        .to_owned()
         .thin_svd()
         .map_err(|e| Error::failed("branch switching", format!("SVD of G_x: {e:?}")))?;
-    // ψ: G_yᵀ ψ = 0, the left singular vector of G_x for its smallest singular value (G_x is
-    // singular at a branch point and G_p lies in its range).
-    let psi: Vec<f64> = (0..n).map(|i| thin.V()[(i, n - 1)]).collect();
+    let psi: Vec<f64> = (0..n).map(|i| thin.U()[(i, n - 1)]).collect();
     // t₁: the branch's tangent next to the point, projected on the null space.
     let near = branch
         .points

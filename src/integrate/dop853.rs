@@ -7,6 +7,7 @@
 //! Where it pays: below an error of about 1e-6 an 8th-order pair needs several times fewer
 //! evaluations than the 5(4) pairs (BENCHMARKS.md, the work–precision table).
 
+use super::erk::{first_step, first_trial_step, wrms};
 use super::{check_state, inf_norm, Options, Recorder, Stats, Status};
 use crate::error::IntegrateError;
 use crate::model::Model;
@@ -279,37 +280,23 @@ pub(crate) fn run<M: Model + ?Sized>(
     }
     rec.start(t0, &x);
     let scale = |a: f64, b: f64| atol + rtol * a.abs().max(b.abs());
-    // Hairer's initial step (HNW I §II.4) for order 8.
+    // Hairer's initial step (HNW I §II.4) for order 8, as the 5(4) pairs choose theirs.
     let span = t1 - t0;
-    let wn = |v: &[f64], x: &[f64]| {
-        (v.iter()
-            .zip(x)
-            .map(|(v, x)| (v / scale(*x, *x)).powi(2))
-            .sum::<f64>()
-            / n as f64)
-            .sqrt()
-    };
-    let (d0, d1) = (wn(&x, &x), wn(&k[0], &x));
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-        1e-6
-    } else {
-        0.01 * d0 / d1
-    }
-    .min(span);
+    let (d0, d1) = (
+        wrms(&x, &x, &x, rtol, atol),
+        wrms(&k[0], &x, &x, rtol, atol),
+    );
+    let h0 = first_trial_step(d0, d1, span);
     for i in 0..n {
         tmp[i] = x[i] + h0 * k[0][i];
     }
     model.rhs(t0 + h0, &tmp, &mut k[1]);
     stats.n_rhs += 1;
-    let diff: Vec<f64> = (0..n).map(|i| k[1][i] - k[0][i]).collect();
-    let d2 = wn(&diff, &x) / h0;
-    let dm = d1.max(d2);
-    let h1 = if dm <= 1e-15 {
-        (h0 * 1e-3).max(1e-6)
-    } else {
-        (0.01 / dm).powf(1.0 / 8.0)
-    };
-    let mut h = (100.0 * h0).min(h1).min(span);
+    for i in 0..n {
+        tmp[i] = k[1][i] - k[0][i];
+    }
+    let d2 = wrms(&tmp, &x, &x, rtol, atol) / h0;
+    let mut h = first_step(h0, d1, d2, 8, span);
     let (mut t, mut nsteps, mut last_rejected) = (t0, 0usize, false);
     loop {
         if nsteps >= opts.max_steps {

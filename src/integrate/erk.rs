@@ -145,9 +145,31 @@ const BETA: f64 = 0.04;
 const FAC_MIN: f64 = 0.2; // largest decrease 1/5 ...
 const FAC_MAX: f64 = 10.0; // ... largest increase 10
 
+/// Hairer's initial step-size guess (HNW I, §II.4), first half: the trial step h₀ from
+/// d₀ = ‖x‖ and d₁ = ‖f(x)‖ (weighted norms), at most the span.
+pub(super) fn first_trial_step(d0: f64, d1: f64, span: f64) -> f64 {
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    };
+    h0.min(span)
+}
+
+/// Its second half: from d₂ = ‖f(x + h₀f) − f(x)‖/h₀, the step for a method of order `order`.
+pub(super) fn first_step(h0: f64, d1: f64, d2: f64, order: i32, span: f64) -> f64 {
+    let dm = d1.max(d2);
+    let h1 = if !(dm > 1e-15) {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / dm).powf(1.0 / f64::from(order))
+    };
+    (100.0 * h0).min(h1).min(span)
+}
+
 /// RMS norm of `v` weighted by `atol + rtol·max(|a_i|, |b_i|)`.
 #[inline]
-fn wrms(v: &[f64], a: &[f64], b: &[f64], rtol: f64, atol: f64) -> f64 {
+pub(super) fn wrms(v: &[f64], a: &[f64], b: &[f64], rtol: f64, atol: f64) -> f64 {
     let mut s = 0.0;
     for i in 0..v.len() {
         let sk = atol + rtol * a[i].abs().max(b[i].abs());
@@ -368,12 +390,7 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
         let tr = &mut trajs[j];
         let d0 = wrms(&tr.x, &tr.x, &tr.x, rtol, atol);
         let d1 = wrms(&tr.k[0], &tr.x, &tr.x, rtol, atol);
-        let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-            1e-6
-        } else {
-            0.01 * d0 / d1
-        };
-        let h0 = h0.min(span);
+        let h0 = first_trial_step(d0, d1, span);
         for i in 0..n {
             tr.tmp[i] = tr.x[i] + h0 * tr.k[0][i];
         }
@@ -390,13 +407,7 @@ pub(crate) fn run_batch<M: Model + ?Sized>(
             rest[0][i] -= k0[0][i];
         }
         let d2 = wrms(&rest[0], &tr.x, &tr.x, rtol, atol) / h0;
-        let dm = d1.max(d2);
-        let h1 = if !(dm > 1e-15) {
-            (h0 * 1e-3).max(1e-6)
-        } else {
-            (0.01 / dm).powf(0.2)
-        };
-        tr.h = (100.0 * h0).min(h1).min(span);
+        tr.h = first_step(h0, d1, d2, 5, span);
     }
     let expo1 = 0.2 - BETA * 0.75;
     // Reused from step to step: the members still running and their stage times.
