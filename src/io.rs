@@ -293,7 +293,8 @@ pub fn write_atomic(
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::file(dir, format!("cannot create folder: {e}")))?;
     // `.neurodyn-<name>-XXXXXX.tmp`: a temp file that a killed writer left for this same target
-    // is removed first.
+    // is removed first — once it is a minute old, so that another process writing the same
+    // target right now (shards of one sweep writing its config.toml) keeps its own.
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -302,7 +303,17 @@ pub fn write_atomic(
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
-            if f.starts_with(&prefix) && f.ends_with(".tmp") && f.len() == prefix.len() + 10 {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+            if f.starts_with(&prefix)
+                && f.ends_with(".tmp")
+                && f.len() == prefix.len() + 10
+                && stale
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }

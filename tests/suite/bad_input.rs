@@ -267,7 +267,8 @@ fn float32_npy_and_pandas_csv_are_read() {
 }
 
 /// Finished files get the user's umask (not the temp-file default 0600); a temp file a killed
-/// writer left for the same target is cleaned up by the next write.
+/// writer left for the same target (a minute old or more) is cleaned up by the next write, while
+/// a fresh one — another process writing the same target — is left alone.
 #[cfg(unix)]
 #[test]
 fn outputs_are_shareable_and_stale_temp_files_go() {
@@ -276,12 +277,22 @@ fn outputs_are_shareable_and_stale_temp_files_go() {
     let target = dir.path().join("table.csv");
     let stale = dir.path().join(".neurodyn-table.csv-abcdef.tmp");
     std::fs::write(&stale, "half").unwrap();
+    // Left by a killed writer two minutes ago.
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+        .unwrap();
+    // Another process writing the same target right now: its temp file stays.
+    let live = dir.path().join(".neurodyn-table.csv-ghijkl.tmp");
+    std::fs::write(&live, "in flight").unwrap();
     let other = dir.path().join(".neurodyn-other.csv-abcdef.tmp");
     std::fs::write(&other, "someone else's").unwrap();
     let mut t = neurodyn::io::Table::new();
     t.push("x", neurodyn::io::Column::F64(vec![1.0]));
     t.write(&target, neurodyn::io::TableFormat::Csv).unwrap();
-    assert!(!stale.exists() && other.exists());
+    assert!(!stale.exists() && other.exists() && live.exists());
     let umask = {
         // What a plain create gets here is what the user's umask allows.
         let probe = dir.path().join("probe");
