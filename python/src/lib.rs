@@ -480,7 +480,7 @@ fn estimate_order<'py>(
 
 /// Continuation of the rate RNN's fixed points in `param` (g, bias or input).
 #[pyfunction]
-#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false, tau=None, spectrum="full"))]
+#[pyo3(signature = (w, n, x0, b, activation, param, start, stop, map, ds, max_points, pattern, cycles=false, tau=None, spectrum="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn continuation<'py>(
     py: Python<'py>,

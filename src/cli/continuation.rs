@@ -63,12 +63,13 @@ pub struct Args {
     /// Most points on the branch.
     #[arg(long, default_value_t = 1000)]
     max_points: usize,
-    /// Each point's spectrum: `full` (every eigenvalue, O(N³) per point) or `nearest:K` (flows:
+    /// Each point's spectrum: `full` (every eigenvalue, O(N³) per point), `nearest:K` (flows:
     /// the K eigenvalues nearest a shift right of the last point's rightmost one, by
-    /// shift-invert Arnoldi; `nearest` is nearest:8). With nearest, stability and bifurcations
-    /// are checked against full spectra at the ends and around every change of stability (the
-    /// branch falls back to full where they disagree); max_re_eig is the rightmost tracked one.
-    #[arg(long, default_value = "full")]
+    /// shift-invert Arnoldi, and any converged Ritz value right of them; `nearest` is
+    /// nearest:8) or `auto` (nearest:8 above 64 states, full below). With nearest, stability
+    /// and bifurcations are checked against full spectra at the ends and around every change
+    /// of stability (the branch falls back to full where they disagree).
+    #[arg(long, default_value = "auto")]
     spectrum: Spectrum,
     /// Also follow the limit cycle born at the first Hopf point across the interval (shooting,
     /// Floquet multipliers; cycle folds, period doubling, Neimark–Sacker): DIR/cycles.csv +

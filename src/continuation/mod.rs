@@ -87,21 +87,25 @@ pub struct ContinuationOptions {
 /// How the spectrum at each branch point is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Spectrum {
+    /// [`Spectrum::Nearest`] with 8 eigenvalues for flows of more than 64 states, where the
+    /// dense eigensolver would dominate the branch's cost; [`Spectrum::Full`] otherwise.
+    #[default]
+    Auto,
     /// Every eigenvalue at every point (faer's dense eigensolver, O(N³) per point, the points in
     /// parallel): every column of every row exact.
-    #[default]
     Full,
     /// Flows: the `nev` eigenvalues nearest a real shift σ right of the last point's rightmost
-    /// eigenvalue (by 0.25 (1 + |Re λ|)), by shift-invert Arnoldi (one more LU and O(N²) per Krylov step),
-    /// in the manner of BifurcationKit.jl's `eigs` at a shift. Every eigenvalue is computed at
-    /// the two ends, wherever the Arnoldi run does not converge, and at both ends of every step
-    /// where a test function changes sign; if a full spectrum there counts other unstable
-    /// eigenvalues than the tracked ones, the whole branch falls back to [`Spectrum::Full`].
-    /// So stability, unstable counts and bifurcations are those of full spectra, while a row's
-    /// `max_growth` is the largest real part among the tracked eigenvalues — exact unless an
-    /// eigenvalue farther from σ lies right of them (a complex pair with a large imaginary
-    /// part; the benchmark branch in BENCHMARKS.md shows one, off by up to 7e-3). Maps always
-    /// use the full spectrum (their boundary is a circle).
+    /// eigenvalue (by 0.05 (1 + |Re λ|)), by shift-invert Arnoldi (one more LU and O(N²) per
+    /// Krylov step, started from the last point's Ritz vectors, on a second thread that follows
+    /// the trace), in the manner of BifurcationKit.jl's `eigs` at a shift. Ritz values right of
+    /// the `nev` nearest (a complex pair off a nearly vertical right edge of the spectrum) are
+    /// kept and iterated until they converge, so a row's `max_growth` is the rightmost
+    /// eigenvalue's real part unless such a pair has not yet shown up as a Ritz value. Every
+    /// eigenvalue is computed at the two ends, wherever the Arnoldi run does not converge, and
+    /// at both ends of every step where a test function changes sign; if a full spectrum there
+    /// counts other unstable eigenvalues than the tracked ones, the whole branch falls back to
+    /// [`Spectrum::Full`]. So stability, unstable counts and bifurcations are those of full
+    /// spectra. Maps always use the full spectrum (their boundary is a circle).
     Nearest { nev: usize },
 }
 
@@ -111,6 +115,7 @@ impl Spectrum {
         match self {
             _ if map => None,
             Spectrum::Full => None,
+            Spectrum::Auto => (n > 64).then_some(8),
             Spectrum::Nearest { nev } => (nev < n).then_some(nev),
         }
     }
@@ -118,16 +123,17 @@ impl Spectrum {
 
 impl std::str::FromStr for Spectrum {
     type Err = Error;
-    /// `full`, `nearest` (8 eigenvalues) or `nearest:K`.
+    /// `auto`, `full`, `nearest` (8 eigenvalues) or `nearest:K`.
     fn from_str(v: &str) -> Result<Self> {
         match v {
+            "auto" => Ok(Spectrum::Auto),
             "full" => Ok(Spectrum::Full),
             "nearest" => Ok(Spectrum::Nearest { nev: 8 }),
             _ => match v.strip_prefix("nearest:").map(str::parse::<usize>) {
                 Some(Ok(nev)) if nev >= 1 => Ok(Spectrum::Nearest { nev }),
                 _ => Err(Error::invalid(
                     "spectrum",
-                    format!("{v:?}: expected full, nearest or nearest:K with K ≥ 1"),
+                    format!("{v:?}: expected auto, full, nearest or nearest:K with K ≥ 1"),
                 )),
             },
         }
@@ -147,7 +153,7 @@ impl ContinuationOptions {
             max_points: 1000,
             tol: 1e-11,
             detect: true,
-            spectrum: Spectrum::Full,
+            spectrum: Spectrum::Auto,
             progress: None,
         }
     }
@@ -400,7 +406,7 @@ struct Problem<'a, P: Parametrised + ?Sized> {
 /// The LU of G_x at a branch point and `b = G_x⁻¹ G_p`: the tangent there, the next step's
 /// corrector (block elimination) and shift-invert Arnoldi share this one factorisation.
 struct Factored {
-    lu: faer::linalg::solvers::PartialPivLu<f64>,
+    lu: crate::krylov::DenseLu,
     b: Vec<f64>,
 }
 
@@ -492,6 +498,7 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
         let scale = 1.0 + inf(y_pred);
         let mut last_dy = f64::INFINITY;
         let mut lu: Option<faer::linalg::solvers::PartialPivLu<f64>> = None;
+        let mut g_sol = vec![0.0; if frozen.is_some() { n } else { 0 }];
         // Block elimination: [G_x G_p; t_xᵀ t_p] [dx; dp] = [r; c] with G_x⁻¹ G_p = b known.
         let denom = frozen.map(|f| t[n] - (0..n).map(|i| t[i] * f.b[i]).sum::<f64>());
         if denom.is_some_and(|d| !(d.abs() > 1e-12)) {
@@ -506,12 +513,10 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
             let mut rhs = Mat::<f64>::from_fn(n + 1, 1, |i, _| if i < n { -g[i] } else { c });
             let dy: Vec<f64> = match (frozen, denom) {
                 (Some(f), Some(den)) => {
-                    f.lu.solve_in_place(rhs.as_mut().subrows_mut(0, n));
-                    let dp = (c - (0..n).map(|i| t[i] * rhs[(i, 0)]).sum::<f64>()) / den;
-                    (0..n)
-                        .map(|i| rhs[(i, 0)] - dp * f.b[i])
-                        .chain([dp])
-                        .collect()
+                    let r: Vec<f64> = (0..n).map(|i| rhs[(i, 0)]).collect();
+                    f.lu.solve_into(&r, &mut g_sol);
+                    let dp = (c - (0..n).map(|i| t[i] * g_sol[i]).sum::<f64>()) / den;
+                    (0..n).map(|i| g_sol[i] - dp * f.b[i]).chain([dp]).collect()
                 }
                 _ => {
                     if lu.is_none() {
@@ -548,14 +553,20 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
         (inf(&g) <= self.tol).then_some((y, max_it))
     }
 
-    /// The LU of G_x at y and b = G_x⁻¹ G_p (None where G_x is numerically singular).
-    fn factor(&self, y: &[f64]) -> Option<Factored> {
+    /// The LU of G_x at y and b = G_x⁻¹ G_p (None where G_x is numerically singular),
+    /// factorised into `reuse`'s buffer when one is given.
+    fn factor(&self, y: &[f64], reuse: Option<Factored>) -> Option<Factored> {
+        use crate::model::Model;
         let n = self.n;
-        let a = self.jac_ext(&y[..n], y[n]);
-        let lu = a.as_ref().subcols(0, n).partial_piv_lu();
-        let mut b = Mat::<f64>::from_fn(n, 1, |i, _| a[(i, n)]);
-        lu.solve_in_place(b.as_mut());
-        let b: Vec<f64> = (0..n).map(|i| b[(i, 0)]).collect();
+        let (x, p) = (&y[..n], y[n]);
+        let mut lu = reuse.map(|f| f.lu).unwrap_or_default();
+        if !lu.factor_with(n, |m| Residual { sys: self.sys, p }.jacobian(0.0, x, m)) {
+            return None;
+        }
+        let mut gp = vec![0.0; n];
+        self.sys.dp(x, p, &mut gp);
+        let mut b = vec![0.0; n];
+        lu.solve_into(&gp, &mut b);
         b.iter()
             .all(|v| v.is_finite())
             .then_some(Factored { lu, b })
@@ -575,21 +586,22 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
     }
 
     /// One step of the trace from (y, t): predictor, then the corrector on the frozen factors
-    /// of the last point, or the bordered one if that fails; the new point's factors and
-    /// tangent. Returns (y₁, t₁, factors at y₁, Newton iterations).
+    /// of the last point, or the bordered one if that fails; the new point's factors (in the
+    /// buffer of `spare`, if any) and tangent. Returns (y₁, t₁, factors at y₁, Newton iterations).
     fn step(
         &self,
         y: &[f64],
         t: &[f64],
         ds: f64,
         frozen: Option<&Factored>,
+        spare: &mut Option<Factored>,
     ) -> Option<(Vec<f64>, Vec<f64>, Option<Factored>, usize)> {
         let n = self.n;
         let pred: Vec<f64> = (0..=n).map(|i| y[i] + ds * t[i]).collect();
         let (y1, it) = frozen
             .and_then(|f| self.newton(&pred, t, 20, Some(f)))
             .or_else(|| self.correct(&pred, t))?;
-        let f1 = self.factor(&y1);
+        let f1 = self.factor(&y1, spare.take());
         let t1 = f1
             .as_ref()
             .and_then(|f| self.tangent_factored(f, t))
@@ -598,29 +610,43 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
     }
 
     /// The `nev` eigenvalues of G_x at y nearest σ, right of the last point's rightmost
-    /// eigenvalue by 0.25 (1 + |Re λ|) (a full spectrum seeds the first point), by shift-invert Arnoldi on
-    /// G_x − σI: accurate enough to fix the sign of every real part and the largest real part
+    /// eigenvalue by 0.05 (1 + |Re λ|) (a full spectrum seeds the first point), by shift-invert
+    /// Arnoldi on G_x − σI (factorised into `lu`'s buffer): accurate enough to fix the sign of every real part and the largest real part
     /// to 1e-10 (relative). None where the Arnoldi run does not get there or every tracked
     /// eigenvalue is unstable (the count of unstable ones is then unknown).
-    fn nearest(&self, y: &[f64], nev: usize, top: &mut Option<f64>) -> Result<Option<Vec<c64>>> {
+    fn nearest(
+        &self,
+        y: &[f64],
+        nev: usize,
+        top: &mut Option<f64>,
+        lu: &mut crate::krylov::DenseLu,
+        warm: &mut Option<Vec<f64>>,
+    ) -> Result<Option<Vec<c64>>> {
+        use crate::model::Model;
         let n = self.n;
-        let mut a = self.jac_ext(&y[..n], y[n]);
+        let (x, p) = (&y[..n], y[n]);
         let Some(last) = *top else {
-            let ev = a
-                .as_ref()
-                .subcols(0, n)
+            let j = jacobian_at(self.sys, x, p);
+            let ev = j
                 .eigenvalues()
                 .map_err(|e| Error::failed("continuation", format!("eigenvalues: {e:?}")))?;
             *top = ev.iter().map(|l| l.re).reduce(f64::max);
             return Ok(None);
         };
-        // Far enough right that the nearest eigenvalues are the rightmost ones unless the
-        // spectrum's right edge is nearly vertical; near enough for Arnoldi to converge fast.
-        let sigma = last + 0.25 * (1.0 + last.abs());
-        for i in 0..n {
-            a[(i, i)] -= sigma;
+        // Right of the last rightmost eigenvalue by 5 % of (1 + |Re λ|): near enough for
+        // Arnoldi to converge in a few dozen steps, far enough that the nearest eigenvalues
+        // are the rightmost ones unless the spectrum's right edge is nearly vertical.
+        let sigma = last + 0.05 * (1.0 + last.abs());
+        let ok = lu.factor_with(n, |mut m| {
+            Residual { sys: self.sys, p }.jacobian(0.0, x, m.as_mut());
+            for i in 0..n {
+                m[(i, i)] -= sigma;
+            }
+        });
+        if !ok {
+            *top = None;
+            return Ok(None);
         }
-        let lu = a.as_ref().subcols(0, n).partial_piv_lu();
         let accept = |set: &[(c64, f64)]| {
             let top = set
                 .iter()
@@ -632,11 +658,20 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
                 sign_sure && top_sure
             })
         };
-        let found = crate::krylov::nearest_eigenvalues(&lu, n, sigma, nev, 4 * nev + 64, accept)?;
-        let Some(set) = found else {
+        let found = crate::krylov::nearest_eigenvalues(
+            lu,
+            sigma,
+            nev,
+            4 * nev + 64,
+            warm.as_deref(),
+            accept,
+        )?;
+        let Some((set, next)) = found else {
             *top = None;
+            *warm = None;
             return Ok(None);
         };
+        *warm = Some(next);
         let ev: Vec<c64> = set.into_iter().map(|(l, _)| l).collect();
         *top = ev.iter().map(|l| l.re).reduce(f64::max);
         Ok(ev.iter().any(|l| l.re < 0.0).then_some(ev))
@@ -982,6 +1017,87 @@ impl<P: Parametrised + ?Sized> Problem<'_, P> {
     }
 }
 
+/// What [`trace`] returns: the points inside the range (state with parameter, tangent), the
+/// first point beyond it, the point exactly on the range's end, why it stopped and the Newton
+/// iterations spent.
+struct Traced {
+    points: Vec<(Vec<f64>, Vec<f64>)>,
+    beyond: Option<(Vec<f64>, Vec<f64>)>,
+    boundary: Option<(Vec<f64>, Vec<f64>)>,
+    stop: Stop,
+    iters: usize,
+}
+
+/// Pseudo-arclength steps from (y0, t0) until the range [lo, hi], `max_points` or the smallest
+/// step ends the branch; `visit` sees every accepted point and the one beyond the range, in order.
+fn trace<P: Parametrised + ?Sized>(
+    prob: &Problem<'_, P>,
+    y0: Vec<f64>,
+    t0: Vec<f64>,
+    opts: &ContinuationOptions,
+    (lo, hi): (f64, f64),
+    e_p: &[f64],
+    visit: impl Fn(&[f64]),
+) -> Result<Traced> {
+    let n = prob.n;
+    let mut fac = prob.factor(&y0, None);
+    let mut spare: Option<Factored> = None;
+    visit(&y0);
+    let mut raw = vec![(y0, t0)];
+    let mut beyond = None;
+    let mut boundary = None;
+    let mut ds = opts.ds;
+    let mut iters = 0usize;
+    let stop = loop {
+        if raw.len() >= opts.max_points {
+            break Stop::Points;
+        }
+        let (y, t) = raw
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::failed("continuation", "empty"))?;
+        let Some((y1, t1, f1, it)) = prob.step(&y, &t, ds, fac.as_ref(), &mut spare) else {
+            ds *= 0.5;
+            if ds < opts.ds_min {
+                break Stop::Step { p: y[n] };
+            }
+            continue;
+        };
+        iters += it;
+        visit(&y1);
+        spare = std::mem::replace(&mut fac, f1);
+        if y1[n] < lo || y1[n] > hi {
+            // End exactly on the boundary: Newton at fixed p from the interpolated state.
+            let bound = if y1[n] > hi { hi } else { lo };
+            let w = (bound - y[n]) / (y1[n] - y[n]);
+            let mut yb: Vec<f64> = (0..n).map(|i| y[i] + w * (y1[i] - y[i])).collect();
+            yb.push(bound);
+            if let Some((yb, _)) = prob.correct(&yb, e_p) {
+                boundary = prob.tangent(&yb, &t).map(|tb| (yb, tb));
+            }
+            beyond = Some((y1, t1));
+            break Stop::Range;
+        }
+        raw.push((y1, t1));
+        crate::io::check_interrupt("continuation stopped")?;
+        if let Some(cb) = &opts.progress {
+            cb(raw.len());
+        }
+        if it <= 3 {
+            ds = (ds * 1.5).min(opts.ds_max);
+        } else if it >= 7 {
+            ds = (ds * 0.7).max(opts.ds_min);
+        }
+    };
+    Ok(Traced {
+        points: raw,
+        beyond,
+        boundary,
+        stop,
+        iters,
+    })
+}
+
 /// Follows the branch of fixed points through the fixed point near `x0` at `opts.from` (see the
 /// module documentation). `x0` is polished by Newton at fixed p first.
 pub fn continue_branch<P: Parametrised + ?Sized>(
@@ -1026,63 +1142,61 @@ pub fn continue_branch<P: Parametrised + ?Sized>(
     let (lo, hi) = (opts.from.min(opts.to), opts.from.max(opts.to));
     let nev = opts.spectrum.tracked(n, prob.map);
     // 1. Trace the branch (one LU of G_x per point): raw points (y, t, tracked eigenvalues).
+    // With tracked spectra, a second thread follows the trace point by point (its own LU of
+    // G_x − σI and Arnoldi run each), in order, so the result does not depend on the threads.
     type Raw = (Vec<f64>, Vec<f64>, Option<Vec<c64>>);
-    // The rightmost real part at the last point (None: seed it from a full spectrum).
-    let mut top = None;
-    let mut track = |y: &[f64]| -> Result<Option<Vec<c64>>> {
-        match nev {
-            Some(k) => prob.nearest(y, k, &mut top),
-            None => Ok(None),
-        }
-    };
-    let mut fac = prob.factor(&y0);
-    let ev0 = track(&y0)?;
-    let mut raw: Vec<Raw> = vec![(y0, t0, ev0)];
-    let mut beyond: Option<Raw> = None;
-    let mut boundary: Option<(Vec<f64>, Vec<f64>)> = None;
-    let mut ds = opts.ds;
-    let mut iters = 0usize;
-    let stop = loop {
-        if raw.len() >= opts.max_points {
-            break Stop::Points;
-        }
-        let (y, t) = raw
-            .last()
-            .map(|r| (r.0.clone(), r.1.clone()))
-            .ok_or_else(|| Error::failed("continuation", "empty"))?;
-        let Some((y1, t1, f1, it)) = prob.step(&y, &t, ds, fac.as_ref()) else {
-            ds *= 0.5;
-            if ds < opts.ds_min {
-                break Stop::Step { p: y[n] };
+    let (traced, evs) = std::thread::scope(|scope| -> Result<_> {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<f64>>();
+        let prob = &prob;
+        let tracker = nev.map(|k| {
+            scope.spawn(move || -> Result<Vec<Option<Vec<c64>>>> {
+                // The rightmost real part at the last point (None: seed it from a full
+                // spectrum), the shifted LU's buffer, and the last tracked Ritz vectors
+                // (the next Arnoldi run's start).
+                let (mut top, mut warm) = (None, None);
+                let mut shifted = crate::krylov::DenseLu::new();
+                rx.into_iter()
+                    .map(|y| prob.nearest(&y, k, &mut top, &mut shifted, &mut warm))
+                    .collect()
+            })
+        });
+        let track = |y: &[f64]| {
+            if tracker.is_some() {
+                // A failed send means the tracker stopped on an error, reported at the join.
+                let _ = tx.send(y.to_vec());
             }
-            continue;
         };
-        iters += it;
-        let ev = track(&y1)?;
-        fac = f1;
-        if y1[n] < lo || y1[n] > hi {
-            // End exactly on the boundary: Newton at fixed p from the interpolated state.
-            let bound = if y1[n] > hi { hi } else { lo };
-            let w = (bound - y[n]) / (y1[n] - y[n]);
-            let mut yb: Vec<f64> = (0..n).map(|i| y[i] + w * (y1[i] - y[i])).collect();
-            yb.push(bound);
-            if let Some((yb, _)) = prob.correct(&yb, &e_p) {
-                boundary = prob.tangent(&yb, &t).map(|tb| (yb, tb));
-            }
-            beyond = Some((y1, t1, ev));
-            break Stop::Range;
-        }
-        raw.push((y1, t1, ev));
-        crate::io::check_interrupt("continuation stopped")?;
-        if let Some(cb) = &opts.progress {
-            cb(raw.len());
-        }
-        if it <= 3 {
-            ds = (ds * 1.5).min(opts.ds_max);
-        } else if it >= 7 {
-            ds = (ds * 0.7).max(opts.ds_min);
-        }
-    };
+        let traced = trace(prob, y0, t0, opts, (lo, hi), &e_p, track);
+        drop(tx);
+        let evs = match tracker {
+            Some(h) => Some(
+                h.join()
+                    .map_err(|_| Error::failed("continuation", "the spectrum thread panicked"))??,
+            ),
+            None => None,
+        };
+        Ok((traced?, evs))
+    })?;
+    let Traced {
+        points: raw_points,
+        beyond,
+        boundary,
+        stop,
+        iters,
+    } = traced;
+    let mut evs = evs.map(|v| v.into_iter());
+    let mut next_ev = || evs.as_mut().and_then(|e| e.next()).flatten();
+    let raw: Vec<Raw> = raw_points
+        .into_iter()
+        .map(|(y, t)| {
+            let ev = next_ev();
+            (y, t, ev)
+        })
+        .collect();
+    let beyond: Option<Raw> = beyond.map(|(y, t)| {
+        let ev = next_ev();
+        (y, t, ev)
+    });
     // 2. The spectra: the full one at every point (in parallel), or the tracked ones checked
     // against full spectra where it matters.
     let inside = raw.len();

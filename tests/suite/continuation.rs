@@ -255,7 +255,13 @@ fn tracked_spectra_match_full_spectra() {
     // b0 is corrected onto the branch at g = 0.5.
     let full = continue_branch(&sys, &b0, &opts.clone().spectrum(Spectrum::Full)).unwrap();
     let spec: Spectrum = "nearest:8".parse().unwrap();
-    let near = continue_branch(&sys, &b0, &opts.spectrum(spec)).unwrap();
+    let near = continue_branch(&sys, &b0, &opts.clone().spectrum(spec)).unwrap();
+    // The default (`auto`) tracks 8 eigenvalues above 64 states: the same rows, bit for bit.
+    assert_eq!(opts.spectrum, Spectrum::Auto);
+    let auto = continue_branch(&sys, &b0, &opts).unwrap();
+    for (a, b) in auto.points.iter().zip(&near.points) {
+        assert_eq!(a.stability.eigenvalues, b.stability.eigenvalues);
+    }
     assert_eq!(full.points.len(), near.points.len());
     assert!(
         full.points.iter().any(|p| p.stability.n_unstable > 0),
@@ -280,13 +286,13 @@ fn tracked_spectra_match_full_spectra() {
             assert!((ga - gb).abs() < 1e-12 * (1.0 + ga.abs()), "g = {}", a.p);
         } else {
             tracked += 1;
+            // The 8 nearest the shift, and any converged one farther right.
             assert!(
-                (8..=9).contains(&b.stability.eigenvalues.len()),
+                (8..n).contains(&b.stability.eigenvalues.len()),
                 "g = {}",
                 a.p
             );
-            // Exact here (the rightmost eigenvalues are the nearest σ); BENCHMARKS.md shows a
-            // branch where they are not.
+            // Exact: Ritz values right of the 8 nearest are kept until they converge.
             assert!(
                 gb <= ga + 1e-10 && ga - gb < 1e-9,
                 "g = {}: {gb} vs {ga}",
@@ -304,6 +310,7 @@ fn tracked_spectra_match_full_spectra() {
         assert!((a.p - b.p).abs() < 1e-9, "{} vs {}", a.p, b.p);
     }
     assert!("nearest:0".parse::<Spectrum>().is_err() && "most".parse::<Spectrum>().is_err());
+    assert_eq!("auto".parse::<Spectrum>().unwrap(), Spectrum::Auto);
 }
 
 #[test]

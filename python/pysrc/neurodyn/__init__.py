@@ -345,7 +345,7 @@ def estimate_order(signals, targets, alphas, dt, *, anchor=0, window=None):
 
 
 def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", map=False, ds=None,
-                 max_points=1000, input_pattern=None, cycles=False, tau=1.0, spectrum="full"):
+                 max_points=1000, input_pattern=None, cycles=False, tau=1.0, spectrum="auto"):
     """Follow the fixed point near ``x0`` at ``param = start`` towards ``stop`` by pseudo-arclength
     continuation, through folds; detect and locate folds, branch points, Hopf points (with omega and
     the first Lyapunov coefficient l1), flips and Neimark-Sacker points.
@@ -362,10 +362,12 @@ def continuation(W, x0, *, param="g", start, stop, b=None, activation="tanh", ma
     multipliers), ``residual``, ``min_i``/``max_i`` (unit i's range along the orbit), ``events`` (list of (kind, param, period): cycle_fold, period_doubling,
     neimark_sacker, infinite_period) and ``stop``; None without a Hopf point.
 
-    ``spectrum``: ``"full"`` (every eigenvalue at every point) or ``"nearest:K"`` (flows: the K
-    eigenvalues nearest a shift right of the last point's rightmost one, by shift-invert Arnoldi;
-    stability and bifurcations are checked against full spectra at the ends and around every
-    change of stability, ``max_growth`` is the rightmost tracked eigenvalue's real part).
+    ``spectrum``: ``"full"`` (every eigenvalue at every point), ``"nearest:K"`` (flows: the K
+    eigenvalues nearest a shift right of the last point's rightmost one, by shift-invert Arnoldi,
+    and any converged Ritz value right of them; stability and bifurcations are checked against
+    full spectra at the ends and around every change of stability, ``max_growth`` is the
+    rightmost tracked eigenvalue's real part) or ``"auto"`` (nearest:8 above 64 states, full
+    below).
     """
     W, n = _square(W)
     x0 = _vec(x0, "x0", n)
