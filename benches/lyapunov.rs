@@ -73,6 +73,12 @@ fn bench_maps(c: &mut Criterion) {
             grp.bench_function(format!("full_N{n}_g{g}_{steps}steps"), |b| {
                 b.iter(|| lyapunov_map(&map, &x0, &opts).unwrap())
             });
+            if n == 100 {
+                let auto = LyapunovOptions::new().steps(steps).adaptive(8.0);
+                grp.bench_function(format!("full_N{n}_g{g}_{steps}steps_auto"), |b| {
+                    b.iter(|| lyapunov_map(&map, &x0, &auto).unwrap())
+                });
+            }
             if n == 500 {
                 // Adaptive re-orthonormalisation against every step, over 100 steps (enough for
                 // the interval to settle).
@@ -100,6 +106,33 @@ fn bench_maps(c: &mut Criterion) {
     // needs (faer, both cores), and what the QR adds.
     let mut grp = c.benchmark_group("lyap_floor");
     grp.sample_size(10);
+    // At N = 100 the same two pieces: one product and one Householder factorisation.
+    {
+        let n = 100;
+        let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
+        let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);
+        let mut out = Mat::<f64>::zeros(n, n);
+        grp.bench_function("gemm_N100", |b| {
+            b.iter(|| {
+                faer::linalg::matmul::matmul(
+                    out.as_mut(),
+                    faer::Accum::Replace,
+                    a.as_ref(),
+                    q.as_ref(),
+                    1.0,
+                    faer::Par::Seq,
+                )
+            })
+        });
+        let mut ws = QrWorkspace::new(n, n);
+        let (mut f, mut d) = (a.clone(), vec![0.0; n]);
+        grp.bench_function("householder_factor_N100", |b| {
+            b.iter(|| {
+                f.copy_from(&a);
+                ws.factor_in_place(f.as_mut(), &mut d)
+            })
+        });
+    }
     let n = 500;
     let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
     let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);

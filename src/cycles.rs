@@ -188,10 +188,33 @@ pub(crate) fn flow_pass<M: Model + ?Sized>(
     })
 }
 
+/// Columns per parallel block of [`Pass::tangents`].
+const TANGENT_BLOCK: usize = 32;
+
 impl Pass {
     /// Φ(T) V for the n × k block V: the tangents integrated along the stored stages by the same
-    /// Runge–Kutta method (the exact derivative of the discrete flow map).
+    /// Runge–Kutta method (the exact derivative of the discrete flow map). The columns are
+    /// independent: blocks of [`TANGENT_BLOCK`] columns run in parallel (a fixed width, so the
+    /// bits do not depend on the number of threads).
     pub(crate) fn tangents<M: Model + ?Sized>(&self, model: &M, v: MatRef<'_, f64>) -> Mat<f64> {
+        use rayon::prelude::*;
+        let (n, k) = (self.n, v.ncols());
+        if k <= TANGENT_BLOCK {
+            return self.tangents_block(model, v);
+        }
+        let starts: Vec<usize> = (0..k).step_by(TANGENT_BLOCK).collect();
+        let blocks: Vec<Mat<f64>> = starts
+            .par_iter()
+            .map(|&c| self.tangents_block(model, v.subcols(c, TANGENT_BLOCK.min(k - c))))
+            .collect();
+        let mut out = Mat::<f64>::zeros(n, k);
+        for (&c, b) in starts.iter().zip(&blocks) {
+            out.as_mut().subcols_mut(c, b.ncols()).copy_from(b);
+        }
+        out
+    }
+
+    fn tangents_block<M: Model + ?Sized>(&self, model: &M, v: MatRef<'_, f64>) -> Mat<f64> {
         let (n, k, h) = (self.n, v.ncols(), self.h);
         let mut y = v.to_owned();
         let mut ks: [Mat<f64>; 4] = std::array::from_fn(|_| Mat::zeros(n, k));

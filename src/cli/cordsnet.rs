@@ -9,7 +9,7 @@ use crate::cordsnet::spec::NetSpec;
 use crate::cordsnet::Arch;
 use crate::data::Dataset;
 use crate::io::{progress_bar, Outputs, TableFormat};
-use crate::krylov::{arnoldi, LinearOperator, NewtonKrylovOptions};
+use crate::krylov::{arnoldi_leading, LinearOperator, NewtonKrylovOptions};
 use crate::Error;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -176,7 +176,7 @@ fn run(a: Args) -> Result<(), Error> {
             let op = ConvOperator::from_npy(&kernel, size[0], size[1])?;
             crate::krylov::check_ritz_request(m, k, Some(op.dim()))?;
             let t0 = std::time::Instant::now();
-            let r = arnoldi(&op, m, seed)?;
+            let r = arnoldi_leading(&op, m, k, seed)?;
             r.table(k).write(&out, fmt)?;
             if !a.quiet {
                 eprintln!(

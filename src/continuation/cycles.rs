@@ -19,7 +19,10 @@
 //! a **cycle fold** (τ_p changes sign), **period doubling** (a real multiplier through −1) and a
 //! **Neimark–Sacker** point (a complex pair through the unit circle); a branch whose period blows
 //! up while the parameter stands still ends at an **infinite-period** point (a homoclinic orbit or
-//! a saddle-node on the cycle). Dense: n ≤ `dense_limit`.
+//! a saddle-node on the cycle). Dense at every size: each Newton step integrates the n tangent
+//! columns of M with the flow (O(steps · n³) for a dense Jacobian, the products through the
+//! model's `jac_mul_mat`); the memory it needs (the stored Runge–Kutta stages and a few n × n
+//! matrices) is checked before it starts.
 
 use super::Parametrised;
 use crate::cycles::{find_cycle, flow_pass, Cycle, CycleOptions};
@@ -257,6 +260,34 @@ fn shoot<P: Parametrised + ?Sized>(
     })
 }
 
+/// The shooting and phase residual alone at y = (x₀, T, p): one pass of the flow, no tangents
+/// (what a chord step of the corrector needs).
+fn shoot_residual<P: Parametrised + ?Sized>(
+    sys: &P,
+    y: &[f64],
+    xh: &[f64],
+    fh: &[f64],
+    steps: usize,
+) -> Result<Vec<f64>> {
+    let n = sys.dim();
+    let (x, t, p) = (&y[..n], y[n], y[n + 1]);
+    if !(t > 0.0 && t.is_finite()) {
+        return Err(Error::failed(
+            "cycle continuation",
+            format!("the period became {t}"),
+        ));
+    }
+    let pass = flow_pass(&AtParam { sys, p }, x, t, steps)?;
+    let mut r: Vec<f64> = pass.end.iter().zip(x).map(|(a, b)| a - b).collect();
+    r.push(
+        fh.iter()
+            .zip(x.iter().zip(xh))
+            .map(|(f, (a, b))| f * (a - b))
+            .sum(),
+    );
+    Ok(r)
+}
+
 /// The unit tangent of the branch at a point: the null vector of the (n + 1) × (n + 2) matrix
 /// `a`, oriented along `prev`.
 fn tangent(a: &Mat<f64>, prev: &[f64]) -> Vec<f64> {
@@ -315,15 +346,11 @@ pub fn continue_cycles<P: Parametrised + ?Sized>(
             "cycles are continued for flows (maps: period-k points)",
         ));
     }
-    if n > opts.cycle.dense_limit.max(64) {
-        return Err(Error::invalid(
-            "n",
-            format!(
-                "{n} states: cycle continuation is dense (at most {})",
-                opts.cycle.dense_limit.max(64)
-            ),
-        ));
-    }
+    crate::memory::check(
+        "n",
+        (opts.cycle.steps as u128 * 4 * n as u128 + 8 * (n as u128 + 2).pow(2)) * 8,
+        None,
+    )?;
     crate::error::ensure_finite("to", &[opts.to])?;
     crate::error::ensure_positive("ds", opts.ds)?;
     if start.x0.len() != n {
@@ -351,6 +378,8 @@ pub fn continue_cycles<P: Parametrised + ?Sized>(
     }];
     let mut events = vec![];
     let mut ds = opts.ds;
+    // The last accepted point's shooting matrix: the next corrector's chord.
+    let mut chord: Option<Mat<f64>> = Some(shot.a.clone());
     let stop;
     loop {
         if points.len() >= opts.max_points {
@@ -360,24 +389,72 @@ pub fn continue_cycles<P: Parametrised + ?Sized>(
         // Predictor along the tangent, Newton corrector on the bordered system.
         let xh = y[..n].to_vec();
         sys.eval(&xh, y[n + 1], &mut fh);
-        let mut z: Vec<f64> = y.iter().zip(&tau).map(|(a, t)| a + ds * t).collect();
+        let pred: Vec<f64> = y.iter().zip(&tau).map(|(a, t)| a + ds * t).collect();
+        let mut z = pred.clone();
+        let converged = |r: &[f64], z: &[f64], arc: f64| {
+            let res = r[..n].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            res <= opts.cycle.tol * (1.0 + z[..n].iter().fold(0.0f64, |m, v| m.max(v.abs())))
+                && r[n].abs() <= 1e-9
+                && arc.abs() <= 1e-9 * ds.max(1.0)
+        };
+        let arc_of = |z: &[f64]| -> f64 {
+            tau.iter()
+                .zip(z.iter().zip(&y))
+                .map(|(t, (a, b))| t * (a - b))
+                .sum::<f64>()
+                - ds
+        };
         let mut done = None;
+        // Chord steps first: the last point's shooting matrix (its phase row renewed), one flow
+        // pass per step and no tangents; one monodromy at the converged point. A chord that
+        // stops contracting hands over to full Newton from the predictor.
+        if let Some(a0) = &chord {
+            let mut big = Mat::<f64>::zeros(n + 2, n + 2);
+            for j in 0..n + 2 {
+                for i in 0..n {
+                    big[(i, j)] = a0[(i, j)];
+                }
+                big[(n, j)] = if j < n { fh[j] } else { 0.0 };
+                big[(n + 1, j)] = tau[j];
+            }
+            let lu = big.partial_piv_lu();
+            let mut last = f64::INFINITY;
+            for it in 0..12 {
+                let Ok(r) = shoot_residual(sys, &z, &xh, &fh, steps) else {
+                    break;
+                };
+                let arc = arc_of(&z);
+                if converged(&r, &z, arc) {
+                    if let Ok(shot) = shoot(sys, &z, &xh, &fh, steps) {
+                        done = Some((shot, it));
+                    }
+                    break;
+                }
+                let rhs = Mat::<f64>::from_fn(n + 2, 1, |i, _| if i <= n { -r[i] } else { -arc });
+                let d = lu.solve(&rhs);
+                let step = (0..n + 2).fold(0.0f64, |m, i| m.max(d[(i, 0)].abs()));
+                if !step.is_finite() || step > 0.5 * last {
+                    break;
+                }
+                last = step;
+                for i in 0..n + 2 {
+                    z[i] += d[(i, 0)];
+                }
+            }
+            if done.is_none() {
+                z = pred.clone();
+            }
+        }
         for it in 0..opts.cycle.max_iter.min(12) {
+            if done.is_some() {
+                break;
+            }
             let shot = match shoot(sys, &z, &xh, &fh, steps) {
                 Ok(s) => s,
                 Err(_) => break,
             };
-            let arc: f64 = tau
-                .iter()
-                .zip(z.iter().zip(&y))
-                .map(|(t, (a, b))| t * (a - b))
-                .sum::<f64>()
-                - ds;
-            let res = shot.r[..n].iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            if res <= opts.cycle.tol * (1.0 + z[..n].iter().fold(0.0f64, |m, v| m.max(v.abs())))
-                && shot.r[n].abs() <= 1e-9
-                && arc.abs() <= 1e-9 * ds.max(1.0)
-            {
+            let arc = arc_of(&z);
+            if converged(&shot.r, &z, arc) {
                 done = Some((shot, it));
                 break;
             }
@@ -430,6 +507,7 @@ pub fn continue_cycles<P: Parametrised + ?Sized>(
             events.push(CycleEvent { index: idx, ..e });
         }
         points.push(CyclePoint { p: z[n + 1], cycle });
+        chord = Some(shot.a);
         y = z;
         tau = new_tau;
         ds = if iters <= 3 {

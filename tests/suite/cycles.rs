@@ -432,3 +432,62 @@ fn the_rossler_cycle_doubles_its_period() {
         .iter()
         .any(|m| m.im == 0.0 && m.re < -1.0));
 }
+
+/// Cycle continuation of a rate network of N = 100 units (beyond the old dense limit of 64): a
+/// rotation block [[1.25, −0.5], [0.5, 1.25]] on units 0 and 1 plus weak random coupling, so the
+/// trivial equilibrium loses stability at a Hopf point near g = 0.8. From that Hopf point onto
+/// the cycle branch: at every point the trivial Floquet multiplier is 1 to 1e-8, and the first
+/// cycle's period is 2π/ω of the Hopf point to 1 %.
+#[test]
+fn cycles_of_a_hundred_unit_rate_network() {
+    use faer::Mat;
+    use neurodyn::continuation::cycles::cycles_from_hopf;
+    use neurodyn::continuation::{continue_branch, ContinuationOptions, Kind, RateKnob, RateParam};
+    use neurodyn::model::{Activation, RateRnn};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let n = 100;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let mut w = Mat::from_fn(n, n, |_, _| {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        0.3 * z / (n as f64).sqrt()
+    });
+    w[(0, 0)] = 1.25;
+    w[(0, 1)] = -0.5;
+    w[(1, 0)] = 0.5;
+    w[(1, 1)] = 1.25;
+    let base = RateRnn::new(w, Activation::Tanh).unwrap();
+    let sys = RateParam::new(base, RateKnob::Gain { g0: 1.0 }, false).unwrap();
+    let branch = continue_branch(&sys, &vec![0.0; n], &ContinuationOptions::new(0.5, 1.2)).unwrap();
+    let hopf = branch
+        .bifurcations
+        .iter()
+        .find(|b| b.kind == Kind::Hopf)
+        .expect("a Hopf point");
+    assert!((0.6..1.0).contains(&hopf.p), "Hopf at g = {}", hopf.p);
+    let omega = hopf.omega.unwrap();
+    let opts = CycleContinuationOptions {
+        max_points: 5,
+        ..Default::default()
+    };
+    let cycles = cycles_from_hopf(&sys, &branch, (0.5, 1.2), &opts)
+        .unwrap()
+        .expect("a cycle branch");
+    assert!(cycles.points.len() >= 4, "{}", cycles.stop);
+    let t0 = 2.0 * std::f64::consts::PI / omega;
+    let first = &cycles.points[0].cycle;
+    assert!(
+        (first.period - t0).abs() < 1e-2 * t0,
+        "period {} against 2π/ω = {t0}",
+        first.period
+    );
+    for q in &cycles.points {
+        let mu = q.cycle.multipliers[q.cycle.trivial];
+        assert!(
+            (mu - faer::c64::new(1.0, 0.0)).norm() < 1e-8,
+            "trivial multiplier {mu:?} at g = {}",
+            q.p
+        );
+        assert_eq!(q.cycle.multipliers.len(), n);
+    }
+}
