@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# How time and peak memory grow with N: every analysis as a whole process (GNU time's wall
-# seconds and maximum resident set size), one run, four sizes each, and the local log–log
-# slopes d ln(time)/d ln N and d ln(memory)/d ln N between neighbouring sizes. Problems: the
-# rate RNN dx/dt = −x + W tanh(x) + b with W = g Z/√N (Z standard normal, numpy seed 0),
-# b = 0.1 z; CordsNet's 3 × 3 convolution operator with C channels on a 10 × 10 grid.
+# How time and peak memory grow with N: every analysis as a whole process (wall time from the
+# clock around it, maximum resident set size from GNU time), one run, four sizes each, and the
+# local log–log slopes d ln(time)/d ln N and d ln(memory)/d ln N between neighbouring sizes.
+# Problems: the rate RNN dx/dt = −x + W tanh(x) + b with W = g Z/√N (Z standard normal, numpy
+# seed 0), b = 0.1 z; CordsNet's 3 × 3 convolution operator with C channels on a 10 × 10 grid.
 #
 #   integrate      Tsit5, rtol 1e-6, t ∈ [0, 50], g = 1.5
 #   fixed points   Newton from 16 starts, full spectra, g = 1.5
@@ -43,8 +43,12 @@ trap 'rm -rf "$T"' EXIT
 rows=()
 run() { # name N command...
   local name=$1 n=$2; shift 2
-  /usr/bin/time -f "%e %M" -o "$T/time" "$@" > /dev/null 2>&1 || { echo "$name N=$n failed" >&2; return 1; }
-  read -r s kb < "$T/time"
+  local t0 t1 s kb
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$T/time" "$@" > /dev/null 2>&1 || { echo "$name N=$n failed" >&2; return 1; }
+  t1=$(date +%s%N)
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+  read -r kb < "$T/time"
   rows+=("$name $n $s $kb")
   echo "$name N=$n: $s s, $((kb / 1024)) MB" >&2
 }
@@ -84,8 +88,8 @@ for name, n, s, kb in rows:
     if name in last:
         n0, s0, m0 = last[name]
         r = math.log(n / n0)
-        ts = f"{math.log(max(s, 1e-3) / max(s0, 1e-3)) / r:.2f}"
+        ts = f"{math.log(s / s0) / r:.2f}"
         ms = f"{math.log(mb / m0) / r:.2f}"
     last[name] = (n, s, mb)
-    print(f"| {name} | {n:,} | {s:.2f} | {mb:.0f} | {ts} | {ms} |")
+    print(f"| {name} | {n:,} | {s:.3f} | {mb:.0f} | {ts} | {ms} |")
 '

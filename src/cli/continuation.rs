@@ -1,7 +1,9 @@
 //! `continuation`: follow a branch of fixed points through one parameter and locate its
 //! bifurcations. Argument parsing → the resolver (`crate::source`) → `continue_branch` → writing.
 
-use crate::continuation::cycles::{cycles_from_hopf, CycleContinuationOptions};
+use crate::continuation::cycles::{
+    cycles_from_hopf, doubled_table, switch_all_period_doublings, CycleContinuationOptions,
+};
 use crate::continuation::{continue_branch, Branch, ContinuationOptions, Spectrum, Stop};
 use crate::io::{read_npy_vec, TableFormat};
 use crate::source::{SourceArgs, View};
@@ -78,7 +80,9 @@ pub struct Args {
     #[arg(long)]
     cycles: bool,
     /// Branch switching: at every branch point, the other branch through it is followed (both
-    /// halves) → DIR/switched.csv + .parquet (branch_point, half, then the branch columns), drawn
+    /// halves) → DIR/switched.csv + .parquet (branch_point, half, then the branch columns); with
+    /// --cycles also at every period doubling of the cycle branch, the doubled cycles →
+    /// DIR/cycles_doubled.csv + .parquet (event, then the cycle columns). Switched branches are drawn
     /// on the diagram.
     #[arg(long)]
     switch: bool,
@@ -118,6 +122,8 @@ fn run(a: Args) -> Result<(), Error> {
         "cycle_events.csv",
         "switched.csv",
         "switched.parquet",
+        "cycles_doubled.csv",
+        "cycles_doubled.parquet",
         "branch.csv",
         "branch.parquet",
         "bifurcations.csv",
@@ -220,8 +226,34 @@ fn run(a: Args) -> Result<(), Error> {
     } else {
         vec![]
     };
+    // With --switch, the cycle branch's period doublings too: the doubled cycles' branches.
+    let doubled = match (&cycles, a.switch) {
+        (Some(c), true) => {
+            // Onwards in the direction the cycle branch went, to the end of the interval.
+            let up = c.points.last().map_or(0.0, |q| q.p) >= c.points.first().map_or(0.0, |q| q.p);
+            let o = CycleContinuationOptions {
+                to: if up {
+                    a.from.max(a.to)
+                } else {
+                    a.from.min(a.to)
+                },
+                ..CycleContinuationOptions::default()
+            };
+            let (found, skipped) = switch_all_period_doublings(sys, c, &o);
+            for (k, why) in skipped {
+                eprintln!("  period doubling {k}: not switched ({why})");
+            }
+            found
+        }
+        _ => vec![],
+    };
     std::fs::create_dir_all(&a.out).map_err(|e| Error::file(&a.out, e))?;
     write(&a, &param, &branch, &switched)?;
+    if !doubled.is_empty() {
+        let t = doubled_table(&doubled);
+        t.write(&a.out.join("cycles_doubled.csv"), TableFormat::Csv)?;
+        t.write(&a.out.join("cycles_doubled.parquet"), TableFormat::Parquet)?;
+    }
     if let Some(c) = &cycles {
         c.table()
             .write(&a.out.join("cycles.csv"), TableFormat::Csv)?;
@@ -271,6 +303,13 @@ fn run(a: Args) -> Result<(), Error> {
                 c.points.len(),
                 c.stop,
                 events.join(", ")
+            );
+        }
+        for (k, d) in &doubled {
+            eprintln!(
+                "  doubled at period doubling {k}: {} points ({}) → cycles_doubled.csv/.parquet",
+                d.points.len(),
+                d.stop
             );
         }
         eprintln!(

@@ -710,3 +710,150 @@ pub fn cycles_from_hopf<P: Parametrised + ?Sized>(
     };
     continue_cycles(sys, &cycle, p, &o).map(Some)
 }
+
+/// Branch switching at a period doubling of `branch` (`event`, a
+/// [`CycleEventKind::PeriodDoubling`]): the cycle of twice the period that the flip bifurcation
+/// creates, found by shooting over 2T at the point just past the event from x₀ + h v (v the
+/// eigenvector of the monodromy matrix for the real multiplier nearest −1, h from 1 % to 30 % of
+/// the cycle's amplitude, both signs, the first that converges to a cycle that is not T-periodic),
+/// then followed by [`continue_cycles`] in the direction the original branch was going.
+pub fn switch_period_doubling<P: Parametrised + ?Sized>(
+    sys: &P,
+    branch: &CycleBranch,
+    event: &CycleEvent,
+    opts: &CycleContinuationOptions,
+) -> Result<CycleBranch> {
+    if event.kind != CycleEventKind::PeriodDoubling {
+        return Err(Error::invalid(
+            "event",
+            format!("{} is not a period doubling", event.kind.name()),
+        ));
+    }
+    let k = event.index;
+    let (Some(q), Some(before)) = (
+        branch.points.get(k),
+        k.checked_sub(1).and_then(|i| branch.points.get(i)),
+    ) else {
+        return Err(Error::invalid(
+            "event",
+            format!("index {k} is not a point of the branch with a predecessor"),
+        ));
+    };
+    let (p, c) = (q.p, &q.cycle);
+    let n = c.x0.len();
+    let flow = flow_at(sys, p);
+    let (_, m) = crate::cycles::monodromy(&flow, &c.x0, c.period, opts.cycle.steps)?;
+    let eig = m
+        .eigen()
+        .map_err(|e| Error::failed("period doubling", format!("eigenvectors: {e:?}")))?;
+    let (vals, vecs) = (eig.S(), eig.U());
+    let j = (0..n)
+        .filter(|&j| vals[j].im.abs() <= 1e-9 * (1.0 + vals[j].norm()) && vals[j].re < 0.0)
+        .min_by(|&a, &b| {
+            (vals[a].re + 1.0)
+                .abs()
+                .total_cmp(&(vals[b].re + 1.0).abs())
+        })
+        .ok_or_else(|| {
+            Error::failed(
+                "period doubling",
+                "no real negative multiplier at the point past it",
+            )
+        })?;
+    let mut v: Vec<f64> = (0..n).map(|i| vecs[(i, j)].re).collect();
+    let nv = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    if !(nv.is_finite() && nv > 0.0) {
+        return Err(Error::failed("period doubling", "a zero eigenvector"));
+    }
+    v.iter_mut().for_each(|a| *a /= nv);
+    let scale = c
+        .amplitude()
+        .iter()
+        .fold(0.0f64, |a, b| a.max(*b))
+        .max(1e-12);
+    for frac in [0.01, 0.03, 0.1, 0.3] {
+        for sign in [1.0, -1.0] {
+            let x: Vec<f64> =
+                c.x0.iter()
+                    .zip(&v)
+                    .map(|(a, b)| a + sign * frac * scale * b)
+                    .collect();
+            let Ok(d) = find_cycle(&flow, &x, 2.0 * c.period, &opts.cycle) else {
+                continue;
+            };
+            if (d.period - 2.0 * c.period).abs() > 0.2 * c.period {
+                continue;
+            }
+            // Not the old cycle run twice: after half the period it is somewhere else.
+            let half = flow_pass(&flow, &d.x0, 0.5 * d.period, opts.cycle.steps.div_ceil(2))?;
+            let gap = half
+                .end
+                .iter()
+                .zip(&d.x0)
+                .fold(0.0f64, |a, (e, x)| a.max((e - x).abs()));
+            if gap <= 1e-3 * frac * scale {
+                continue;
+            }
+            let o = CycleContinuationOptions {
+                to: if q.p >= before.p {
+                    opts.to.max(p)
+                } else {
+                    opts.to.min(p)
+                },
+                ..opts.clone()
+            };
+            return continue_cycles(sys, &d, p, &o);
+        }
+    }
+    Err(Error::failed(
+        "period doubling",
+        format!("no doubled cycle found near p = {p} (from 1 % to 30 % of the amplitude)"),
+    ))
+}
+
+/// [`switch_period_doubling`] at every period doubling of `branch`: the doubled branches with
+/// the index of their event in `branch.events`, and the events where no doubled cycle was found
+/// (with why).
+pub fn switch_all_period_doublings<P: Parametrised + ?Sized>(
+    sys: &P,
+    branch: &CycleBranch,
+    opts: &CycleContinuationOptions,
+) -> (Vec<(usize, CycleBranch)>, Vec<(usize, String)>) {
+    let (mut found, mut skipped) = (vec![], vec![]);
+    for (i, e) in branch.events.iter().enumerate() {
+        if e.kind != CycleEventKind::PeriodDoubling {
+            continue;
+        }
+        match switch_period_doubling(sys, branch, e, opts) {
+            Ok(b) => found.push((i, b)),
+            Err(err) => skipped.push((i, err.to_string())),
+        }
+    }
+    (found, skipped)
+}
+
+/// The doubled branches in one table: `event` (the period doubling's index in the parent
+/// branch's events), then the columns of [`CycleBranch::table`].
+pub fn doubled_table(doubled: &[(usize, CycleBranch)]) -> Table {
+    let mut t = Table::new();
+    let ev: Vec<i64> = doubled
+        .iter()
+        .flat_map(|(i, b)| std::iter::repeat_n(*i as i64, b.points.len()))
+        .collect();
+    t.push("event", Column::I64(ev));
+    let all = CycleBranch {
+        points: doubled
+            .iter()
+            .flat_map(|(_, b)| b.points.iter().cloned())
+            .collect(),
+        events: vec![],
+        param: doubled
+            .first()
+            .map_or_else(String::new, |(_, b)| b.param.clone()),
+        stop: String::new(),
+    };
+    for (name, col) in all.table().columns {
+        t.push(name, col);
+    }
+    t
+}

@@ -491,3 +491,81 @@ fn cycles_of_a_hundred_unit_rate_network() {
         assert_eq!(q.cycle.multipliers.len(), n);
     }
 }
+
+/// Branch switching at the Rössler cycle's first period doubling (a = b = 0.2, c ≈ 2.832): the
+/// doubled cycle starts with twice the period, and followed in c it doubles again near the
+/// literature's second flip, c ≈ 3.837 (the cascade 2.832, 3.837, 4.12, … towards chaos).
+#[test]
+fn the_rossler_doubled_cycle_doubles_again() {
+    use neurodyn::continuation::cycles::switch_period_doubling;
+    let (a, b) = (0.2, 0.2);
+    let sys = ParamFn::new("c", 3, TimeKind::Continuous, move |x, c, dx| {
+        dx[0] = -x[1] - x[2];
+        dx[1] = x[0] + a * x[1];
+        dx[2] = b + x[2] * (x[0] - c);
+    })
+    .with_jacobian(move |x, c, mut j| {
+        j.fill(0.0);
+        j[(0, 1)] = -1.0;
+        j[(0, 2)] = -1.0;
+        j[(1, 0)] = 1.0;
+        j[(1, 1)] = a;
+        j[(2, 0)] = x[2];
+        j[(2, 2)] = x[0] - c;
+    });
+    let flow = neurodyn::continuation::cycles::flow_at(&sys, 2.5);
+    let x = neurodyn::integrate::integrate(
+        &flow,
+        &[1.0, 1.0, 0.0],
+        (0.0, 200.0),
+        &neurodyn::integrate::Method::dopri5(1e-10, 1e-12),
+        &neurodyn::integrate::Options::new(),
+    )
+    .unwrap()
+    .last()
+    .to_vec();
+    let t = estimate_period(&flow, &x, 20.0, 1e-3).unwrap().unwrap();
+    let c0 = find_cycle(&flow, &x, t, &CycleOptions::default()).unwrap();
+    let opts = CycleContinuationOptions {
+        to: 3.0,
+        ds: 0.02,
+        ds_max: 0.05,
+        ..Default::default()
+    };
+    let br = continue_cycles(&sys, &c0, 2.5, &opts).unwrap();
+    let pd = br
+        .events
+        .iter()
+        .find(|e| e.kind == CycleEventKind::PeriodDoubling)
+        .expect("the first flip");
+    let k = pd.index;
+    let t1 = br.points[k].cycle.period;
+    let opts2 = CycleContinuationOptions {
+        to: 4.0,
+        ..opts.clone()
+    };
+    let doubled = switch_period_doubling(&sys, &br, pd, &opts2).unwrap();
+    let first = &doubled.points[0];
+    assert!(
+        (first.cycle.period - 2.0 * t1).abs() < 0.05 * t1,
+        "doubled period {} against 2 × {t1}",
+        first.cycle.period
+    );
+    assert!(first.cycle.is_stable(), "{:?}", first.cycle.nontrivial());
+    let pd2: Vec<_> = doubled
+        .events
+        .iter()
+        .filter(|e| e.kind == CycleEventKind::PeriodDoubling)
+        .collect();
+    assert!(!pd2.is_empty(), "{:?} ({})", doubled.events, doubled.stop);
+    assert!(
+        (pd2[0].p - 3.837).abs() < 0.01,
+        "second flip at c = {}",
+        pd2[0].p
+    );
+    let fold = neurodyn::continuation::cycles::CycleEvent {
+        kind: CycleEventKind::Fold,
+        ..pd.clone()
+    };
+    assert!(switch_period_doubling(&sys, &br, &fold, &opts2).is_err());
+}
