@@ -24,6 +24,9 @@
 //! GMRES solves the bordered system, and Arnoldi on v ↦ M v gives the `leading` multipliers of
 //! largest modulus.
 //!
+//! [`find_cycle_multiple`] cuts the orbit into m segments (multiple shooting) for cycles whose
+//! multipliers are too large for one shot.
+//!
 //! **Maps: period-k points.** F^k(x) = x by Newton with the chain-rule Jacobian
 //! D_{k−1} ⋯ D_0 − I, and the multipliers are the eigenvalues of D_{k−1} ⋯ D_0.
 
@@ -400,6 +403,17 @@ pub fn find_cycle<M: Model + ?Sized>(
     let mut f0 = vec![0.0; n];
     let mut g = vec![0.0; n];
     for it in 0..=opts.max_iter {
+        // T → 0 solves φ_T(x) = x at any x: a period collapsing that way is no cycle.
+        if t < 1e-3 * period {
+            return Err(Error::failed(
+                "cycle",
+                format!(
+                    "the period collapsed from {period} to {t} (T → 0 solves φ_T(x) = x \
+                     trivially): start nearer the cycle, or for a strongly repelling one use \
+                     multiple shooting (find_cycle_multiple)"
+                ),
+            ));
+        }
         let pass = flow_pass(model, &x, t, opts.steps)?;
         let r: Vec<f64> = pass.end.iter().zip(&x).map(|(a, b)| a - b).collect();
         let res = inf_norm(&r);
@@ -560,6 +574,173 @@ impl PeriodicPoint {
     pub fn is_stable(&self) -> bool {
         self.multipliers.iter().all(|m| m.norm() < 1.0)
     }
+}
+
+/// A limit cycle by **multiple shooting**: the orbit cut into m = `starts.len()` segments of
+/// T/m, each integrated from its own start, for cycles whose multipliers are too large for
+/// single shooting (an unstable cycle with multiplier 10¹⁶ loses every digit in φ_T(x₀) − x₀;
+/// over T/m each segment amplifies errors by only the m-th root). Newton's method on the
+/// m n + 1 unknowns (x₀, …, x_{m−1}, T):
+///
+/// ```text
+/// φ_{T/m}(x_i) − x_{i+1 mod m} = 0   (i = 0 … m − 1),    f(x̂₀)·(x₀ − x̂₀) = 0,
+/// ```
+///
+/// each row block [M_i, −I, f(φ_{T/m}(x_i))/m] with M_i the segment's monodromy (Seydel 2010,
+/// §7.3; Ascher, Mattheij & Russell 1995, *Numerical Solution of Boundary Value Problems*, §4.3).
+/// `starts`: the segments' first points around the orbit in time order (a guess: from a
+/// simulation, or points on an approximate closed curve); `opts.steps` RK4 steps per period in
+/// all. The multipliers are the eigenvalues of M_{m−1} ⋯ M₀ (its largest ones are accurate; the
+/// trivial one carries an absolute error of ε ‖M‖, so on a strongly unstable cycle it is not 1).
+pub fn find_cycle_multiple<M: Model + ?Sized>(
+    model: &M,
+    starts: &[Vec<f64>],
+    period: f64,
+    opts: &CycleOptions,
+) -> Result<Cycle> {
+    let n = model.dim();
+    let m = starts.len();
+    if m < 2 {
+        return Err(Error::invalid(
+            "starts",
+            "multiple shooting needs at least 2 segments (use find_cycle for one)",
+        ));
+    }
+    for s in starts {
+        check_shooting(n, s, period, opts.steps)?;
+    }
+    let size = m as u128 * n as u128 + 1;
+    crate::memory::check(
+        "starts",
+        size * size * 8 * 2 + (m * n * n) as u128 * 8,
+        None,
+    )?;
+    let seg_steps = opts.steps.div_ceil(m).max(1);
+    let mut xs: Vec<Vec<f64>> = starts.to_vec();
+    let mut t = period;
+    let (mut f0, mut g) = (vec![0.0; n], vec![0.0; n]);
+    // The segments' passes and residual at (xs, t), or None where a trajectory leaves the
+    // finite numbers (a Newton step too long for a repelling cycle).
+    let evaluate = |xs: &[Vec<f64>], t: f64| -> Option<(Vec<Pass>, Vec<f64>)> {
+        if !(t > 0.0 && t.is_finite()) {
+            return None;
+        }
+        let passes: Vec<Pass> = xs
+            .iter()
+            .map(|x| flow_pass(model, x, t / m as f64, seg_steps))
+            .collect::<Result<_>>()
+            .ok()?;
+        let mut r = vec![0.0; m * n];
+        for i in 0..m {
+            let next = &xs[(i + 1) % m];
+            for k in 0..n {
+                r[i * n + k] = passes[i].end[k] - next[k];
+            }
+        }
+        r.iter().all(|v| v.is_finite()).then_some((passes, r))
+    };
+    let (mut passes, mut r) = evaluate(&xs, t).ok_or_else(|| {
+        Error::failed(
+            "cycle",
+            "the trajectory from a start left the finite numbers",
+        )
+    })?;
+    for it in 0..=opts.max_iter {
+        let res = inf_norm(&r);
+        let scale = 1.0 + xs.iter().map(|x| inf_norm(x)).fold(0.0, f64::max);
+        let ms: Vec<Mat<f64>> = passes
+            .iter()
+            .map(|p| p.tangents(model, Mat::<f64>::identity(n, n).as_ref()))
+            .collect();
+        if res <= opts.tol * scale {
+            let mut prod = Mat::<f64>::identity(n, n);
+            for mi in &ms {
+                prod = mi * &prod;
+            }
+            let mut multipliers = crate::stability::eigenvalues(prod.as_ref())?;
+            multipliers.sort_by(|a, b| b.norm().total_cmp(&a.norm()));
+            let trivial = (0..multipliers.len())
+                .min_by(|&a, &b| {
+                    let d = |k: usize| (multipliers[k] - c64::new(1.0, 0.0)).norm();
+                    d(a).total_cmp(&d(b))
+                })
+                .unwrap_or(0);
+            let (mut min, mut max) = (passes[0].min.clone(), passes[0].max.clone());
+            for p in &passes[1..] {
+                for k in 0..n {
+                    min[k] = min[k].min(p.min[k]);
+                    max[k] = max[k].max(p.max[k]);
+                }
+            }
+            return Ok(Cycle {
+                x0: xs[0].clone(),
+                period: t,
+                multipliers,
+                trivial,
+                min,
+                max,
+                residual: res,
+                iterations: it,
+            });
+        }
+        if it == opts.max_iter {
+            break;
+        }
+        // The bordered block system, dense: rows i n .. (i+1) n for segment i, then the phase row.
+        let dim = m * n + 1;
+        let mut a = Mat::<f64>::zeros(dim, dim);
+        for i in 0..m {
+            let j = (i + 1) % m;
+            model.rhs(0.0, &passes[i].end, &mut g);
+            for row in 0..n {
+                for col in 0..n {
+                    a[(i * n + row, i * n + col)] += ms[i][(row, col)];
+                }
+                a[(i * n + row, j * n + row)] -= 1.0;
+                a[(i * n + row, m * n)] = g[row] / m as f64;
+            }
+        }
+        model.rhs(0.0, &xs[0], &mut f0);
+        for col in 0..n {
+            a[(m * n, col)] = f0[col];
+        }
+        let rhs = Mat::<f64>::from_fn(dim, 1, |i, _| if i < m * n { -r[i] } else { 0.0 });
+        let d = a.partial_piv_lu().solve(&rhs);
+        if !(0..dim).all(|i| d[(i, 0)].is_finite()) {
+            break;
+        }
+        // Damped: the step is halved while a trajectory blows up or the residual more than
+        // doubles (a repelling cycle punishes overshoot with finite-time escape).
+        let mut lambda = 1.0;
+        let accepted = loop {
+            let trial: Vec<Vec<f64>> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (0..n).map(|k| x[k] + lambda * d[(i * n + k, 0)]).collect())
+                .collect();
+            let tt = t + lambda * d[(m * n, 0)];
+            if let Some((p, rr)) = evaluate(&trial, tt) {
+                if inf_norm(&rr) <= 2.0 * res || lambda < 1e-3 {
+                    break Some((trial, tt, p, rr));
+                }
+            }
+            lambda *= 0.5;
+            if lambda < 1e-3 {
+                break None;
+            }
+        };
+        let Some((trial, tt, p, rr)) = accepted else {
+            break;
+        };
+        (xs, t, passes, r) = (trial, tt, p, rr);
+    }
+    Err(Error::failed(
+        "cycle",
+        format!(
+            "multiple shooting ({m} segments) did not converge in {} Newton iterations",
+            opts.max_iter
+        ),
+    ))
 }
 
 /// F^k and its Jacobian D_{k−1} ⋯ D_0 at x (from step t0).

@@ -569,3 +569,48 @@ fn the_rossler_doubled_cycle_doubles_again() {
     };
     assert!(switch_period_doubling(&sys, &br, &fold, &opts2).is_err());
 }
+
+/// Multiple shooting on a strongly unstable cycle: the subcritical Stuart–Landau family
+/// ż = (μ + i) z + |z|² z at μ = −3 has the repelling cycle r = √3 of period 2π with nontrivial
+/// multiplier e^{−2μ·2π} = e^{12π} ≈ 2.6e16, far beyond what one shot resolves. Twenty segments
+/// from points at r = 1.5 converge to r = √3, T = 2π and that multiplier (to 1e-6, relative).
+#[test]
+fn multiple_shooting_finds_a_strongly_repelling_cycle() {
+    use neurodyn::cycles::find_cycle_multiple;
+    let sys = hopf_family(1.0, 1.0, 0.0);
+    let flow = neurodyn::continuation::cycles::flow_at(&sys, -3.0);
+    let m = 20;
+    // Starts well inside the cycle: the first full Newton step overshoots into finite-time
+    // escape (r' ≈ r³), so the damping is exercised.
+    let (r0, t0) = (1.5, 6.0);
+    let starts: Vec<Vec<f64>> = (0..m)
+        .map(|i| {
+            let th = 2.0 * std::f64::consts::PI * i as f64 / m as f64;
+            vec![r0 * th.cos(), r0 * th.sin()]
+        })
+        .collect();
+    let c = find_cycle_multiple(&flow, &starts, t0, &CycleOptions::default()).unwrap();
+    let tau = 2.0 * std::f64::consts::PI;
+    assert!((c.period - tau).abs() < 1e-6, "period {}", c.period);
+    let r = (c.x0[0] * c.x0[0] + c.x0[1] * c.x0[1]).sqrt();
+    assert!((r - 3f64.sqrt()).abs() < 1e-6, "radius {r}");
+    assert!(
+        (c.amplitude()[0] - 2.0 * 3f64.sqrt()).abs() < 1e-3,
+        "{:?}",
+        c.amplitude()
+    );
+    let big = c.multipliers[0];
+    let want = (12.0 * std::f64::consts::PI).exp();
+    assert!(
+        (big.re - want).abs() < 1e-6 * want && big.im.abs() < 1e-6 * want,
+        "{big:?} against e^(12π) = {want:e}"
+    );
+    assert!(!c.is_stable());
+    assert!(find_cycle_multiple(&flow, &starts[..1], t0, &CycleOptions::default()).is_err());
+    // One shot from the same start fails, and from nearer the cycle its period collapses to 0
+    // (a trivial solution of φ_T(x) = x), which is refused.
+    for r0 in [1.5, 1.7] {
+        let one = find_cycle(&flow, &[r0, 0.0], 6.2, &CycleOptions::default());
+        assert!(one.is_err(), "r0 = {r0}: {one:?}");
+    }
+}
