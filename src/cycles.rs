@@ -433,12 +433,7 @@ pub fn find_cycle<M: Model + ?Sized>(
                     ritz
                 }
             };
-            let trivial = (0..multipliers.len())
-                .min_by(|&a, &b| {
-                    let d = |k: usize| (multipliers[k] - c64::new(1.0, 0.0)).norm();
-                    d(a).total_cmp(&d(b))
-                })
-                .unwrap_or(0);
+            let trivial = trivial_index(&multipliers);
             return Ok(Cycle {
                 x0: x,
                 period: t,
@@ -576,6 +571,14 @@ impl PeriodicPoint {
     }
 }
 
+/// The index of the multiplier nearest 1 (the trivial one, along the orbit).
+pub(crate) fn trivial_index(multipliers: &[c64]) -> usize {
+    let d = |m: &c64| (*m - c64::new(1.0, 0.0)).norm();
+    (0..multipliers.len())
+        .min_by(|&a, &b| d(&multipliers[a]).total_cmp(&d(&multipliers[b])))
+        .unwrap_or(0)
+}
+
 /// A limit cycle by **multiple shooting**: the orbit cut into m = `starts.len()` segments of
 /// T/m, each integrated from its own start, for cycles whose multipliers are too large for
 /// single shooting (an unstable cycle with multiplier 10¹⁶ loses every digit in φ_T(x₀) − x₀;
@@ -659,12 +662,7 @@ pub fn find_cycle_multiple<M: Model + ?Sized>(
             }
             let mut multipliers = crate::stability::eigenvalues(prod.as_ref())?;
             multipliers.sort_by(|a, b| b.norm().total_cmp(&a.norm()));
-            let trivial = (0..multipliers.len())
-                .min_by(|&a, &b| {
-                    let d = |k: usize| (multipliers[k] - c64::new(1.0, 0.0)).norm();
-                    d(a).total_cmp(&d(b))
-                })
-                .unwrap_or(0);
+            let trivial = trivial_index(&multipliers);
             let (mut min, mut max) = (passes[0].min.clone(), passes[0].max.clone());
             for p in &passes[1..] {
                 for k in 0..n {

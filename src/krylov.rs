@@ -111,6 +111,11 @@ pub fn check_ritz_request(m: usize, k: usize, n: Option<usize>) -> Result<()> {
 /// `m` steps of Arnoldi from a seeded uniform-random unit vector; the Ritz values and their
 /// residuals. Memory: (m + 1) vectors of length N.
 pub fn arnoldi(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Ritz> {
+    seeded(op, m, seed)?.ritz()
+}
+
+/// `m` Arnoldi steps on `op` from a seeded uniform-random start.
+fn seeded(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Arnoldi> {
     let n = op.dim();
     if m == 0 || n == 0 {
         return Err(Error::invalid("m", "need at least one Arnoldi step"));
@@ -119,22 +124,14 @@ pub fn arnoldi(op: &dyn LinearOperator, m: usize, seed: u64) -> Result<Ritz> {
     let v0: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
     let mut f = Arnoldi::new(&v0)?;
     f.extend(op, m)?;
-    f.ritz()
+    Ok(f)
 }
 
 /// [`arnoldi`] when only the `k` Ritz values of largest modulus are wanted (one more if that
 /// completes a conjugate pair): H's eigenvalues without its eigenvectors and the k residuals by
 /// inverse iteration on H ([`Arnoldi::ritz_leading`]), far cheaper than all of them at m = 300.
 pub fn arnoldi_leading(op: &dyn LinearOperator, m: usize, k: usize, seed: u64) -> Result<Ritz> {
-    let n = op.dim();
-    if m == 0 || n == 0 {
-        return Err(Error::invalid("m", "need at least one Arnoldi step"));
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let v0: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
-    let mut f = Arnoldi::new(&v0)?;
-    f.extend(op, m)?;
-    f.ritz_leading(k)
+    seeded(op, m, seed)?.ritz_leading(k)
 }
 
 /// An Arnoldi factorisation A V_j = V_j H_j + h_{j+1,j} v_{j+1} e_jᵀ that can be extended step

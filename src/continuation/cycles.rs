@@ -223,14 +223,8 @@ fn shoot<P: Parametrised + ?Sized>(
 ) -> Result<Shot> {
     let n = sys.dim();
     let (x, t, p) = (&y[..n], y[n], y[n + 1]);
-    if !(t > 0.0 && t.is_finite()) {
-        return Err(Error::failed(
-            "cycle continuation",
-            format!("the period became {t}"),
-        ));
-    }
     let model = AtParam { sys, p };
-    let pass = flow_pass(&model, x, t, steps)?;
+    let pass = flow_pass(&model, x, positive_period(t)?, steps)?;
     let m = pass.tangents(&model, Mat::<f64>::identity(n, n).as_ref());
     let sp = pass.sensitivity(&model, &|s, out| sys.dp(s, p, out));
     let mut g = vec![0.0; n];
@@ -244,13 +238,7 @@ fn shoot<P: Parametrised + ?Sized>(
         a[(j, n + 1)] = sp[j];
         a[(n, j)] = fh[j];
     }
-    let mut r: Vec<f64> = pass.end.iter().zip(x).map(|(a, b)| a - b).collect();
-    r.push(
-        fh.iter()
-            .zip(x.iter().zip(xh))
-            .map(|(f, (a, b))| f * (a - b))
-            .sum(),
-    );
+    let r = shooting_residual(&pass.end, x, xh, fh);
     Ok(Shot {
         r,
         a,
@@ -271,21 +259,32 @@ fn shoot_residual<P: Parametrised + ?Sized>(
 ) -> Result<Vec<f64>> {
     let n = sys.dim();
     let (x, t, p) = (&y[..n], y[n], y[n + 1]);
-    if !(t > 0.0 && t.is_finite()) {
-        return Err(Error::failed(
+    let pass = flow_pass(&AtParam { sys, p }, x, positive_period(t)?, steps)?;
+    Ok(shooting_residual(&pass.end, x, xh, fh))
+}
+
+/// The period, refused unless positive and finite (a corrector can drive it anywhere).
+fn positive_period(t: f64) -> Result<f64> {
+    if t > 0.0 && t.is_finite() {
+        Ok(t)
+    } else {
+        Err(Error::failed(
             "cycle continuation",
             format!("the period became {t}"),
-        ));
+        ))
     }
-    let pass = flow_pass(&AtParam { sys, p }, x, t, steps)?;
-    let mut r: Vec<f64> = pass.end.iter().zip(x).map(|(a, b)| a - b).collect();
+}
+
+/// [φ_T(x₀) − x₀; f̂ · (x₀ − x̂)]: the shooting rows and the phase row.
+fn shooting_residual(end: &[f64], x: &[f64], xh: &[f64], fh: &[f64]) -> Vec<f64> {
+    let mut r: Vec<f64> = end.iter().zip(x).map(|(a, b)| a - b).collect();
     r.push(
         fh.iter()
             .zip(x.iter().zip(xh))
             .map(|(f, (a, b))| f * (a - b))
             .sum(),
     );
-    Ok(r)
+    r
 }
 
 /// The unit tangent of the branch at a point: the null vector of the (n + 1) × (n + 2) matrix
@@ -313,12 +312,7 @@ fn tangent(a: &Mat<f64>, prev: &[f64]) -> Vec<f64> {
 fn cycle_at(y: &[f64], n: usize, shot: &Shot, iterations: usize) -> Result<Cycle> {
     let mut multipliers = crate::stability::eigenvalues(shot.m.as_ref())?;
     multipliers.sort_by(|a, b| b.norm().total_cmp(&a.norm()));
-    let trivial = (0..multipliers.len())
-        .min_by(|&a, &b| {
-            let d = |k: usize| (multipliers[k] - c64::new(1.0, 0.0)).norm();
-            d(a).total_cmp(&d(b))
-        })
-        .unwrap_or(0);
+    let trivial = crate::cycles::trivial_index(&multipliers);
     Ok(Cycle {
         x0: y[..n].to_vec(),
         period: y[n],

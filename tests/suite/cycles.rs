@@ -379,35 +379,9 @@ fn the_organics_hopf_cycle_grows_as_the_square_root_of_the_distance() {
 /// c ≈ 2.83 (the first period doubling of its cascade): a real Floquet multiplier passes −1.
 #[test]
 fn the_rossler_cycle_doubles_its_period() {
-    let (a, b) = (0.2, 0.2);
-    let sys = ParamFn::new("c", 3, TimeKind::Continuous, move |x, c, dx| {
-        dx[0] = -x[1] - x[2];
-        dx[1] = x[0] + a * x[1];
-        dx[2] = b + x[2] * (x[0] - c);
-    })
-    .with_jacobian(move |x, c, mut j| {
-        j.fill(0.0);
-        j[(0, 1)] = -1.0;
-        j[(0, 2)] = -1.0;
-        j[(1, 0)] = 1.0;
-        j[(1, 1)] = a;
-        j[(2, 0)] = x[2];
-        j[(2, 2)] = x[0] - c;
-    });
+    let sys = rossler();
     let flow = neurodyn::continuation::cycles::flow_at(&sys, 2.5);
-    // Onto the attractor, then a period guess from the section returns.
-    let x = neurodyn::integrate::integrate(
-        &flow,
-        &[1.0, 1.0, 0.0],
-        (0.0, 200.0),
-        &neurodyn::integrate::Method::dopri5(1e-10, 1e-12),
-        &neurodyn::integrate::Options::new(),
-    )
-    .unwrap()
-    .last()
-    .to_vec();
-    let t = estimate_period(&flow, &x, 20.0, 1e-3).unwrap().unwrap();
-    let c0 = find_cycle(&flow, &x, t, &CycleOptions::default()).unwrap();
+    let c0 = rossler_cycle(&flow);
     assert!(c0.is_stable() && (c0.period - 5.9).abs() < 0.3, "{c0:?}");
     let opts = CycleContinuationOptions {
         to: 3.2,
@@ -498,34 +472,9 @@ fn cycles_of_a_hundred_unit_rate_network() {
 #[test]
 fn the_rossler_doubled_cycle_doubles_again() {
     use neurodyn::continuation::cycles::switch_period_doubling;
-    let (a, b) = (0.2, 0.2);
-    let sys = ParamFn::new("c", 3, TimeKind::Continuous, move |x, c, dx| {
-        dx[0] = -x[1] - x[2];
-        dx[1] = x[0] + a * x[1];
-        dx[2] = b + x[2] * (x[0] - c);
-    })
-    .with_jacobian(move |x, c, mut j| {
-        j.fill(0.0);
-        j[(0, 1)] = -1.0;
-        j[(0, 2)] = -1.0;
-        j[(1, 0)] = 1.0;
-        j[(1, 1)] = a;
-        j[(2, 0)] = x[2];
-        j[(2, 2)] = x[0] - c;
-    });
+    let sys = rossler();
     let flow = neurodyn::continuation::cycles::flow_at(&sys, 2.5);
-    let x = neurodyn::integrate::integrate(
-        &flow,
-        &[1.0, 1.0, 0.0],
-        (0.0, 200.0),
-        &neurodyn::integrate::Method::dopri5(1e-10, 1e-12),
-        &neurodyn::integrate::Options::new(),
-    )
-    .unwrap()
-    .last()
-    .to_vec();
-    let t = estimate_period(&flow, &x, 20.0, 1e-3).unwrap().unwrap();
-    let c0 = find_cycle(&flow, &x, t, &CycleOptions::default()).unwrap();
+    let c0 = rossler_cycle(&flow);
     let opts = CycleContinuationOptions {
         to: 3.0,
         ds: 0.02,
@@ -613,4 +562,40 @@ fn multiple_shooting_finds_a_strongly_repelling_cycle() {
         let one = find_cycle(&flow, &[r0, 0.0], 6.2, &CycleOptions::default());
         assert!(one.is_err(), "r0 = {r0}: {one:?}");
     }
+}
+
+/// The Rössler system ẋ = −y − z, ẏ = x + a y, ż = b + z (x − c), a = b = 0.2, parameter c.
+fn rossler() -> ParamFn {
+    let (a, b) = (0.2, 0.2);
+    ParamFn::new("c", 3, TimeKind::Continuous, move |x, c, dx| {
+        dx[0] = -x[1] - x[2];
+        dx[1] = x[0] + a * x[1];
+        dx[2] = b + x[2] * (x[0] - c);
+    })
+    .with_jacobian(move |x, c, mut j| {
+        j.fill(0.0);
+        j[(0, 1)] = -1.0;
+        j[(0, 2)] = -1.0;
+        j[(1, 0)] = 1.0;
+        j[(1, 1)] = a;
+        j[(2, 0)] = x[2];
+        j[(2, 2)] = x[0] - c;
+    })
+}
+
+/// The Rössler cycle of `flow`: onto the attractor, a period guess from the section returns,
+/// then single shooting.
+fn rossler_cycle(flow: &impl neurodyn::model::Model) -> neurodyn::cycles::Cycle {
+    let x = neurodyn::integrate::integrate(
+        flow,
+        &[1.0, 1.0, 0.0],
+        (0.0, 200.0),
+        &neurodyn::integrate::Method::dopri5(1e-10, 1e-12),
+        &neurodyn::integrate::Options::new(),
+    )
+    .unwrap()
+    .last()
+    .to_vec();
+    let t = estimate_period(flow, &x, 20.0, 1e-3).unwrap().unwrap();
+    find_cycle(flow, &x, t, &CycleOptions::default()).unwrap()
 }
