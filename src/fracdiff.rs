@@ -328,14 +328,15 @@ fn plan_inverse(len: usize) -> Arc<dyn realfft::ComplexToReal<f64>> {
     PLANNER.with(|p| p.borrow_mut().plan_fft_inverse(len))
 }
 
-/// Real FFT of `x` zero-padded to `len`.
-fn padded_spectrum(x: &[f64], len: usize) -> Result<Vec<Complex64>> {
+/// Real FFT of `x` zero-padded to `len`, into `spec` (len/2 + 1 bins); the padded copy lives in
+/// this thread's scratch pool.
+fn padded_spectrum(x: &[f64], len: usize, spec: &mut [Complex64]) -> Result<()> {
     let fft = plan_forward(len);
-    let mut buf = vec![0.0; len];
-    buf[..x.len()].copy_from_slice(x);
-    let mut spec = fft.make_output_vec();
-    fwd(fft.as_ref(), &mut buf, &mut spec)?;
-    Ok(spec)
+    with_scratch(len, |buf| {
+        buf[..x.len()].copy_from_slice(x);
+        buf[x.len()..].fill(0.0);
+        fwd(fft.as_ref(), buf, spec)
+    })
 }
 
 /// D^α f by FFT convolution, O(N log N) (see the module documentation). The kernel's and the
@@ -355,32 +356,43 @@ pub fn fracdiff(f: &[f64], alpha: f64, h: f64, scheme: Scheme) -> Result<Vec<f64
     let len = fast_len((2 * n).saturating_sub(1).max(2));
     let kernel = Kernel::new(alpha, h, n, scheme);
     let g = kernel.input(f);
-    // Two threads pay only once the transforms are long (measured: they slow down N ≤ 10⁴).
-    let (ks, gs) = if n >= 50_000 {
-        rayon::join(
-            || padded_spectrum(&kernel.kernel, len),
-            || padded_spectrum(&g, len),
-        )
-    } else {
-        (
-            padded_spectrum(&kernel.kernel, len),
-            padded_spectrum(&g, len),
-        )
-    };
-    let (ks, mut gs) = (ks?, gs?);
-    let norm = 1.0 / len as f64;
-    for (a, b) in gs.iter_mut().zip(&ks) {
-        *a = *a * *b * norm;
-    }
-    gs[0].im = 0.0;
-    if len % 2 == 0 {
-        let last = gs.len() - 1;
-        gs[last].im = 0.0;
-    }
-    let ifft = plan_inverse(len);
-    let mut out = vec![0.0; len];
-    inv(ifft.as_ref(), &mut gs, &mut out)?;
-    out.truncate(n);
+    // The spectra, the padded copies and the inverse's output come from the threads' scratch
+    // pools: a repeated call allocates only the kernel, the input and its result.
+    let bins = len / 2 + 1;
+    let mut out = vec![0.0; n];
+    with_complex_scratch(bins, |ks| {
+        with_complex_scratch(bins, |gs| -> Result<()> {
+            // Two threads pay only once the transforms are long (measured: they slow down
+            // N ≤ 10⁴).
+            let (a, b) = if n >= 50_000 {
+                rayon::join(
+                    || padded_spectrum(&kernel.kernel, len, ks),
+                    || padded_spectrum(&g, len, gs),
+                )
+            } else {
+                (
+                    padded_spectrum(&kernel.kernel, len, ks),
+                    padded_spectrum(&g, len, gs),
+                )
+            };
+            a?;
+            b?;
+            let norm = 1.0 / len as f64;
+            for (a, b) in gs.iter_mut().zip(ks.iter()) {
+                *a = *a * *b * norm;
+            }
+            gs[0].im = 0.0;
+            if len % 2 == 0 {
+                gs[bins - 1].im = 0.0;
+            }
+            let ifft = plan_inverse(len);
+            with_scratch(len, |buf| -> Result<()> {
+                inv(ifft.as_ref(), gs, buf)?;
+                out.copy_from_slice(&buf[..n]);
+                Ok(())
+            })
+        })
+    })?;
     kernel.finish(f, &mut out);
     Ok(out)
 }
