@@ -106,66 +106,19 @@ fn bench_maps(c: &mut Criterion) {
     // needs (faer, both cores), and what the QR adds.
     let mut grp = c.benchmark_group("lyap_floor");
     grp.sample_size(10);
-    // At N = 100 the same two pieces: one product and one Householder factorisation.
-    {
-        let n = 100;
-        let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
-        let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);
-        let mut out = Mat::<f64>::zeros(n, n);
-        grp.bench_function("gemm_N100", |b| {
-            b.iter(|| {
-                faer::linalg::matmul::matmul(
-                    out.as_mut(),
-                    faer::Accum::Replace,
-                    a.as_ref(),
-                    q.as_ref(),
-                    1.0,
-                    faer::Par::Seq,
-                )
-            })
-        });
-        let mut ws = QrWorkspace::new(n, n);
-        let (mut f, mut d) = (a.clone(), vec![0.0; n]);
-        grp.bench_function("householder_factor_N100", |b| {
-            b.iter(|| {
-                f.copy_from(&a);
-                ws.factor_in_place(f.as_mut(), &mut d)
-            })
-        });
-    }
+    // At N = 100 the same two pieces (sequential product: one core is what that loop uses).
+    floor_pieces(&mut grp, 100, faer::Par::Seq);
     let n = 500;
-    let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
-    let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);
-    let mut out = Mat::<f64>::zeros(n, n);
-    grp.bench_function("gemm_N500", |b| {
-        b.iter(|| {
-            faer::linalg::matmul::matmul(
-                out.as_mut(),
-                faer::Accum::Replace,
-                a.as_ref(),
-                q.as_ref(),
-                1.0,
-                faer::Par::rayon(0),
-            )
-        })
-    });
+    let (a, q, mut ws, f) = floor_pieces(&mut grp, n, faer::Par::rayon(0));
     grp.bench_function("qr_with_q_N500", |b| {
         b.iter(|| {
             let qr = a.qr();
             qr.compute_thin_Q()
         })
     });
-    // The pieces of the Benettin loop's re-orthonormalisation (`QrWorkspace`): the blocked
-    // Householder factorisation, forming Q from it, and multiplying by its reflectors instead
-    // (what the full map spectrum does: against forming Q and one product).
-    let mut ws = QrWorkspace::new(n, n);
-    let (mut f, mut d) = (a.clone(), vec![0.0; n]);
-    grp.bench_function("householder_factor_N500", |b| {
-        b.iter(|| {
-            f.copy_from(&a);
-            ws.factor_in_place(f.as_mut(), &mut d)
-        })
-    });
+    // The other pieces of the Benettin loop's re-orthonormalisation (`QrWorkspace`): forming Q
+    // from the factorisation, and multiplying by its reflectors instead (what the full map
+    // spectrum does: against forming Q and one product).
     let mut qf = Mat::<f64>::zeros(n, n);
     grp.bench_function("householder_form_q_N500", |b| {
         b.iter(|| ws.form_q(f.as_ref(), qf.as_mut()))
@@ -297,3 +250,37 @@ fn scaling(_c: &mut Criterion) {
 
 criterion_group!(benches, bench_maps, scaling);
 criterion_main!(benches);
+
+/// The floor's two pieces at size n: `gemm_N{n}` (one N × N × N product) and
+/// `householder_factor_N{n}` (the blocked Householder QR of `QrWorkspace`); returns the test
+/// matrices, the workspace and the factorised matrix for further pieces.
+fn floor_pieces(
+    grp: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+    par: faer::Par,
+) -> (Mat<f64>, Mat<f64>, QrWorkspace, Mat<f64>) {
+    let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 101) as f64 / 101.0 - 0.5);
+    let q = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 97) as f64 / 97.0 - 0.5);
+    let mut out = Mat::<f64>::zeros(n, n);
+    grp.bench_function(format!("gemm_N{n}"), |b| {
+        b.iter(|| {
+            faer::linalg::matmul::matmul(
+                out.as_mut(),
+                faer::Accum::Replace,
+                a.as_ref(),
+                q.as_ref(),
+                1.0,
+                par,
+            )
+        })
+    });
+    let mut ws = QrWorkspace::new(n, n);
+    let (mut f, mut d) = (a.clone(), vec![0.0; n]);
+    grp.bench_function(format!("householder_factor_N{n}"), |b| {
+        b.iter(|| {
+            f.copy_from(&a);
+            ws.factor_in_place(f.as_mut(), &mut d)
+        })
+    });
+    (a, q, ws, f)
+}

@@ -16,16 +16,23 @@ fn rows(path: &std::path::Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `continuation` on the one-unit network ẋ = −x + w tanh x (+ the swept knob) from x0, its
+/// `--W` and `--x0` written into `d`.
+fn one_unit(d: &std::path::Path, w: f64, x0: f64) -> std::process::Command {
+    neurodyn::io::write_npy_mat(&d.join("W.npy"), 1, 1, &[w]).unwrap();
+    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[x0]).unwrap();
+    let mut c = bin();
+    c.arg("--W")
+        .arg(d.join("W.npy"))
+        .arg("--x0")
+        .arg(d.join("x0.npy"));
+    c
+}
+
 #[test]
 fn folds_of_a_one_unit_network_from_npy_weights() {
     let d = tmpdir("fold");
-    neurodyn::io::write_npy_mat(&d.join("W.npy"), 1, 1, &[2.0]).unwrap();
-    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[-2.96]).unwrap();
-    let o = bin()
-        .args(["--W"])
-        .arg(d.join("W.npy"))
-        .args(["--x0"])
-        .arg(d.join("x0.npy"))
+    let o = one_unit(&d, 2.0, -2.96)
         .args([
             "--activation",
             "tanh",
@@ -486,13 +493,7 @@ fn fold_curves_of_a_rate_unit_in_input_and_gain_meet_at_the_closed_form_cusp() {
     // dx/dt = −x + g tanh x + u: folds where g sech² x = 1, at u = x − g tanh x; the two fold
     // curves meet at the cusp (u, g) = (0, 1).
     let d = tmpdir("rate_two");
-    neurodyn::io::write_npy_mat(&d.join("W.npy"), 1, 1, &[1.0]).unwrap();
-    neurodyn::io::write_npy_vec(&d.join("x0.npy"), &[-2.99]).unwrap();
-    let o = bin()
-        .args(["--W"])
-        .arg(d.join("W.npy"))
-        .args(["--x0"])
-        .arg(d.join("x0.npy"))
+    let o = one_unit(&d, 1.0, -2.99)
         .args([
             "--activation",
             "tanh",
