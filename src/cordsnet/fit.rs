@@ -271,8 +271,8 @@ impl CordsRun {
             max_memory,
         )?;
         net.init(config.seed, config.rec_gain);
-        let train = ImageSet::new(&train_d, config.dataset, config.train_limit);
-        let test = ImageSet::new(&test_d, config.dataset, config.test_limit);
+        let train = ImageSet::new(&train_d, config.dataset.mean_std(), config.train_limit);
+        let test = ImageSet::new(&test_d, config.dataset.mean_std(), config.test_limit);
         let mut optimizer = Optimizer::new(config.optimizer, config.lr)?;
         optimizer.weight_decay = config.weight_decay;
         let mut rows = vec![];

@@ -48,10 +48,10 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
-    /// Pixels scaled to [0, 1] then standardised with the dataset's mean and deviation.
-    pub fn new(d: &Digits, dataset: Dataset, limit: Option<usize>) -> Self {
+    /// Pixels scaled to [0, 1] then standardised, (v − m)/s, with `(m, s)` (the dataset's
+    /// [`Dataset::mean_std`], or (0, 1) for raw grey levels).
+    pub fn new(d: &Digits, (m, s): (f64, f64), limit: Option<usize>) -> Self {
         let n = limit.unwrap_or(d.len()).min(d.len());
-        let (m, s) = dataset.mean_std();
         let px = d.pixels();
         ImageSet {
             x: d.images[..n * px]

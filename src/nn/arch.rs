@@ -12,6 +12,9 @@
 //!   7×7; one 3×3 block of 64, max-pool → 3×3; fc1 576→128, ReLU, fc2 128→10.
 //! - `static-organics`: the flattened image into a [`StaticOrganics`] layer of N units
 //!   (`hidden`, 256), its output ⌊y*⌋² into fc 256→10 (Rawat, Heeger & Martiniani 2024).
+//! - `organics-autoencoder`: the paper's MNIST network: an [`Autoencoder`] stem 784 → 360 → 120
+//!   → 40 (its decoder trained on the reconstruction error, added to the loss), two
+//!   [`StaticOrganics`] layers 40 → 128 → 64, fc 64→10.
 //!
 //! Tensor names are `<layer>.<param>` (`conv1.weight`, `bn1.running_mean`, `divnorm1.gamma`,
 //! `fc2.bias`, `organics.W_zx`): a PyTorch module with attributes of these names loads them with
@@ -32,6 +35,29 @@ pub enum Arch {
     SmallAlexnet,
     SmallVgg,
     StaticOrganics,
+    OrganicsAutoencoder,
+}
+
+impl Arch {
+    /// The command-line name (`small-alexnet`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::SmallAlexnet => "small-alexnet",
+            Arch::SmallVgg => "small-vgg",
+            Arch::StaticOrganics => "static-organics",
+            Arch::OrganicsAutoencoder => "organics-autoencoder",
+        }
+    }
+
+    /// The input scaling (m, s) of x = (pixel/255 − m)/s: the dataset's standardisation, but raw
+    /// grey levels in [0, 1] for `organics-autoencoder` (the paper's inputs, which its logistic
+    /// decoder reconstructs).
+    pub fn input_scaling(self, dataset: crate::data::images::Dataset) -> (f64, f64) {
+        match self {
+            Arch::OrganicsAutoencoder => (0.0, 1.0),
+            _ => dataset.mean_std(),
+        }
+    }
 }
 
 /// The normalization after each convolution.
@@ -82,11 +108,7 @@ impl ArchSpec {
     /// layer's units) and `dropout` (small-alexnet's) — refusing one the architecture would
     /// ignore (it would be recorded in the run's configuration but change nothing).
     pub fn with_options(mut self, hidden: Option<usize>, dropout: Option<f64>) -> Result<Self> {
-        let name = |a: Arch| match a {
-            Arch::SmallAlexnet => "small-alexnet",
-            Arch::SmallVgg => "small-vgg",
-            Arch::StaticOrganics => "static-organics",
-        };
+        let name = Arch::name;
         let arch = self.arch;
         let refuse = |field: &str, value: String, layer: &str, owner: Arch| {
             let problem = format!(
@@ -149,15 +171,23 @@ impl ArchSpec {
                 b.relu("fc1");
                 b.linear("fc2", self.classes)?;
             }
-            Arch::StaticOrganics => {
+            Arch::StaticOrganics | Arch::OrganicsAutoencoder => {
                 if self.norm != Norm::None {
                     return Err(Error::invalid(
                         "norm",
-                        "the static ORGaNICs network normalizes by itself: use --norm none",
+                        "the ORGaNICs networks normalize by themselves: use --norm none",
                     ));
                 }
-                let l = StaticOrganics::new(b.shape, self.hidden, 1.0)?;
-                b.push("organics", l);
+                if self.arch == Arch::StaticOrganics {
+                    let l = StaticOrganics::new(b.shape, self.hidden, 1.0)?;
+                    b.push("organics", l);
+                } else {
+                    b.push("autoencoder", Autoencoder::new(b.shape, 40, 1.0)?);
+                    for (k, n) in [(1, 128), (2, 64)] {
+                        let l = StaticOrganics::new(b.shape, n, 1.0)?;
+                        b.push(&format!("organics{k}"), l);
+                    }
+                }
                 b.linear("fc", self.classes)?;
             }
         }
@@ -372,16 +402,28 @@ impl<F: Real> Sequential<F> {
         }
     }
 
-    /// Forward in training mode, softmax cross-entropy against `labels`, backward: returns
-    /// (mean loss, correct predictions); the gradient is in `self.grad`.
+    /// Forward in training mode, softmax cross-entropy against `labels` plus the layers'
+    /// penalties ([`Layer::penalty`]), backward: returns (mean loss, correct predictions); the
+    /// gradient is in `self.grad`.
     pub fn loss_grad(&mut self, x: &[F], labels: &[u8], seed: u64) -> Result<(f64, usize)> {
         let b = labels.len();
         let c = self.outputs();
         let logits = self.forward(x, b, true, seed).to_vec();
         let mut d = vec![F::zero(); b * c];
-        let r = loss::softmax_cross_entropy(&logits, labels, c, Some(&mut d))?;
+        let (l, correct) = loss::softmax_cross_entropy(&logits, labels, c, Some(&mut d))?;
+        let l = l + self.penalties(b);
         self.backward(&d, b);
-        Ok(r)
+        Ok((l, correct))
+    }
+
+    /// The layers' loss terms ([`Layer::penalty`]) of the last forward pass over `b` samples.
+    fn penalties(&self, b: usize) -> f64 {
+        let ws = &self.ws;
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, l))| l.penalty(&ws.acts[i], b, &ws.ctx[i]))
+            .sum()
     }
 
     /// The mean loss and correct predictions of one forward pass (`train`: training mode, the
@@ -389,7 +431,8 @@ impl<F: Real> Sequential<F> {
     pub fn loss(&mut self, x: &[F], labels: &[u8], train: bool, seed: u64) -> Result<(f64, usize)> {
         let c = self.outputs();
         let logits = self.forward(x, labels.len(), train, seed).to_vec();
-        loss::softmax_cross_entropy(&logits, labels, c, None)
+        let (l, correct) = loss::softmax_cross_entropy(&logits, labels, c, None)?;
+        Ok((l + self.penalties(labels.len()), correct))
     }
 
     /// Evaluation-mode loss (mean) and correct predictions over `labels.len()` samples, in

@@ -265,8 +265,9 @@ impl CnnRun {
             net.batch_bytes(config.batch) + params * (4 + 4 + 16) + data,
             max_memory,
         )?;
-        let train = ImageSet::new(&train_d, config.dataset, config.train_limit);
-        let test = ImageSet::new(&test_d, config.dataset, config.test_limit);
+        let scaling = config.model.arch.input_scaling(config.dataset);
+        let train = ImageSet::new(&train_d, scaling, config.train_limit);
+        let test = ImageSet::new(&test_d, scaling, config.test_limit);
         net.init(config.seed);
         let mut optimizer = config.optimizer()?;
         let mut rows = vec![];
@@ -391,7 +392,7 @@ impl Learner for CnnRun {
             LinePlot::new(
                 format!(
                     "{} on {}: norm {:?}, ReLU {}",
-                    arch_name(c.model.arch),
+                    c.model.arch.name(),
                     c.dataset.name(),
                     c.model.norm,
                     if c.model.relu { "on" } else { "off" }
@@ -449,14 +450,6 @@ pub(crate) fn checkpoint_entries(
     (entries, meta)
 }
 
-/// `small-alexnet` etc.
-pub fn arch_name(a: Arch) -> &'static str {
-    match a {
-        Arch::SmallAlexnet => "small-alexnet",
-        Arch::SmallVgg => "small-vgg",
-        Arch::StaticOrganics => "static-organics",
-    }
-}
 
 /// Reads a `train-cnn` checkpoint: its configuration and the trained network in precision `F`.
 pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
@@ -503,7 +496,7 @@ pub fn predict(path: &Path, pixels: &[f64], b: usize) -> Result<Vec<f64>> {
         ));
     }
     let (config, mut net) = load::<f32>(path)?;
-    let (m, s) = config.dataset.mean_std();
+    let (m, s) = config.model.arch.input_scaling(config.dataset);
     let x: Vec<f32> = pixels.iter().map(|&v| ((v - m) / s) as f32).collect();
     let mut out = Vec::with_capacity(b * 10);
     const CHUNK: usize = 256;

@@ -23,12 +23,14 @@
 //! | `basic.rs` | [`Relu`], [`Linear`], [`Dropout`], [`BatchNorm2d`] |
 //! | `divnorm.rs` | [`DivNorm`] (pooled and all-channel), [`MillerNorm`] |
 //! | `organics.rs` | [`StaticOrganics`] |
+//! | `autoencoder.rs` | [`Autoencoder`] (a stem trained on its own reconstruction error too) |
 //! | `loss.rs` | softmax cross-entropy |
 //! | `optim.rs` | SGD (momentum, weight decay), Adam |
 //! | `arch.rs` | [`Sequential`], the small AlexNet / VGG and the static-ORGaNICs network |
 //! | `fit.rs` | a resumable training run (what `train-cnn` calls) |
 
 pub mod arch;
+pub mod autoencoder;
 pub mod basic;
 pub mod conv;
 pub mod divnorm;
@@ -40,6 +42,7 @@ pub mod pool;
 pub use crate::tensor::Layout;
 pub use crate::tensor::Real;
 pub use arch::{Arch, ArchSpec, Norm, Sequential};
+pub use autoencoder::Autoencoder;
 pub use basic::{BatchNorm2d, Dropout, Linear, Relu};
 pub use conv::Conv2d;
 pub use divnorm::{DivNorm, MillerNorm};
@@ -120,6 +123,12 @@ pub trait Layer<F: Real>: Send + Sync + std::fmt::Debug {
     /// Multiply-adds of one sample's forward pass (the benchmarks' floor accounting).
     fn flops(&self) -> usize {
         0
+    }
+    /// A term the layer adds to the training loss (a regulariser such as the autoencoder's
+    /// reconstruction error), from the `ctx` of a training-mode forward pass on `x`; its
+    /// gradient is part of the layer's backward pass. Zero for most layers.
+    fn penalty(&self, _x: &[F], _b: usize, _ctx: &Ctx<F>) -> f64 {
+        0.0
     }
 }
 

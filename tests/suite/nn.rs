@@ -17,7 +17,7 @@ fn rand_vec(n: usize, rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> Vec<f64> {
 }
 
 /// Relative error ‖g − g_fd‖/‖g_fd‖ of the input and (trainable) parameter gradients of
-/// L = Σ r ⊙ layer(x), for `b` samples.
+/// L = Σ r ⊙ layer(x) + the layer's penalty, for `b` samples.
 fn check_layer(
     name: &str,
     l: &dyn Layer<f64>,
@@ -44,7 +44,7 @@ fn check_layer(
         };
         let mut y = vec![0.0; b * no];
         l.forward(p, x, &mut y, b, &mut c);
-        y.iter().zip(&r).map(|(a, b)| a * b).sum()
+        y.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>() + l.penalty(x, b, &c)
     };
     l.forward(p, &x, &mut y, b, &mut ctx);
     let mut g = vec![0.0; p.len()];
@@ -416,6 +416,47 @@ fn static_organics_backward_matches_finite_differences() {
     check_layer("static organics", &l, b, &mut p, x, true);
 }
 
+/// The autoencoder stem: the code's gradient and the reconstruction error's, through decoder
+/// and encoder, against finite differences of Σ r ⊙ code + λ MSE; the penalty is the mean
+/// squared error times λ in training and zero in evaluation.
+#[test]
+fn autoencoder_backward_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let s = Shape::new(1, 3, 3);
+    let b = 3;
+    // Pixels in [0, 1] as the logistic decoder reproduces them; λ = 0.7 to see it enter.
+    let x = rand_vec(b * s.len(), &mut rng, 0.0, 1.0);
+    let l = Autoencoder::new(s, 4, 0.7).unwrap();
+    let mut p = params_of(&l, 5, 0.05);
+    check_layer("autoencoder", &l, b, &mut p, x.clone(), true);
+    // λ = 0: only the code's error reaches the encoder, none the decoder.
+    let l0 = Autoencoder::new(s, 4, 0.0).unwrap();
+    check_layer("autoencoder λ=0", &l0, b, &mut p, x.clone(), true);
+    let mut ctx = Ctx {
+        train: true,
+        ..Default::default()
+    };
+    let mut code = vec![0.0; b * 4];
+    l.forward(&mut p, &x, &mut code, b, &mut ctx);
+    assert!(code.iter().all(|c| *c > 0.0 && *c < 1.0));
+    let pen = l.penalty(&x, b, &ctx);
+    // The decoder's output is the last b × D entries the layer keeps.
+    let xh = &ctx.f[ctx.f.len() - b * s.len()..];
+    let mse: f64 = xh.iter().zip(&x).map(|(a, q)| (a - q).powi(2)).sum::<f64>() / x.len() as f64;
+    assert!((pen - 0.7 * mse).abs() < 1e-15 && pen > 0.0, "{pen} vs {mse}");
+    let mut eval = Ctx::default();
+    let mut code2 = vec![0.0; b * 4];
+    l.forward(&mut p, &x, &mut code2, b, &mut eval);
+    assert_eq!(code, code2, "evaluation gives the same code");
+    assert_eq!(l.penalty(&x, b, &eval), 0.0);
+    let names: Vec<_> = <Autoencoder as Layer<f64>>::params(&l)
+        .iter()
+        .map(|q| q.name)
+        .collect();
+    assert_eq!(names[0], "encoder.0.weight");
+    assert_eq!(names[11], "decoder.4.bias");
+}
+
 /// The layer's (y*, a*) is where the ORGaNICs ODE with W_r = I comes to rest: integrated with
 /// ESDIRK34 to near rest, then Newton to ‖f‖∞ < 1e-12, it agrees to 1e-8.
 #[test]
@@ -559,6 +600,7 @@ fn network_gradients_match_finite_differences() {
         (Arch::SmallVgg, Norm::Miller, false),
         (Arch::SmallVgg, Norm::None, true),
         (Arch::StaticOrganics, Norm::None, true),
+        (Arch::OrganicsAutoencoder, Norm::None, true),
     ];
     for (arch, norm, relu) in specs {
         let mut spec = ArchSpec::new(arch, norm, relu);
