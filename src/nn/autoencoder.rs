@@ -98,17 +98,12 @@ impl Autoencoder {
         }
         o
     }
-
 }
 
 /// Applies the stage's nonlinearity in place.
 fn activate<F: Real>(logistic: bool, y: &mut [F]) {
     for v in y {
-        *v = if logistic {
-            sig(*v)
-        } else {
-            v.max(F::zero())
-        };
+        *v = if logistic { sig(*v) } else { v.max(F::zero()) };
     }
 }
 
@@ -185,7 +180,11 @@ impl<F: Real> Layer<F> for Autoencoder {
         let mut scratch = Ctx::default();
         for k in 0..last {
             let (done, rest) = ctx.f.split_at_mut(o[k]);
-            let input = if k == 0 { &x[..b * self.input.len()] } else { &done[o[k - 1]..] };
+            let input = if k == 0 {
+                &x[..b * self.input.len()]
+            } else {
+                &done[o[k - 1]..]
+            };
             let y = &mut rest[..o[k + 1] - o[k]];
             self.stages[k].forward(&mut p[ranges[k].clone()], input, y, b, &mut scratch);
             activate(Self::logistic(k), y);

@@ -450,7 +450,6 @@ pub(crate) fn checkpoint_entries(
     (entries, meta)
 }
 
-
 /// Reads a `train-cnn` checkpoint: its configuration and the trained network in precision `F`.
 pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
     let meta = crate::tensor::safetensors::read_metadata(path)?;

@@ -443,7 +443,10 @@ fn autoencoder_backward_matches_finite_differences() {
     // The decoder's output is the last b × D entries the layer keeps.
     let xh = &ctx.f[ctx.f.len() - b * s.len()..];
     let mse: f64 = xh.iter().zip(&x).map(|(a, q)| (a - q).powi(2)).sum::<f64>() / x.len() as f64;
-    assert!((pen - 0.7 * mse).abs() < 1e-15 && pen > 0.0, "{pen} vs {mse}");
+    assert!(
+        (pen - 0.7 * mse).abs() < 1e-15 && pen > 0.0,
+        "{pen} vs {mse}"
+    );
     let mut eval = Ctx::default();
     let mut code2 = vec![0.0; b * 4];
     l.forward(&mut p, &x, &mut code2, b, &mut eval);
