@@ -12,15 +12,15 @@ use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 ///
 /// The blocked algorithm of LAPACK's `dgeqrf`/`dorgqr`, run here rather than through faer's
 /// one-call QR (whose panel factorisation was a third of a full N = 500 QR, and whose threaded
-/// form was 3× slower than its sequential one at that size; BENCHMARKS.md): panels of `BLOCK`
-/// columns (`factor_panel`: a shallow recursion to 16-column leaves done column by column) with a
+/// form was 3× slower than its sequential one at that size; BENCHMARKS.md): panels
+/// (`factor_panel`: a shallow recursion to 16-column leaves done column by column) with a
 /// look-ahead of one panel (`factor_blocked`); Q either formed by applying the block reflectors
 /// last first to the trailing part of [I; 0] only (4/3 N k² instead of 2 N k² flops, `form_q`)
-/// or never formed, a matrix multiplied by the reflectors instead (`mul_q`). Every update is
-/// split into two parts
-/// fixed by the column counts, run on two threads for large frames (N k² ≥ 5·10⁷, e.g. the full
-/// spectrum at N ≥ 370) and one after the other otherwise — the same arithmetic either way, so
-/// the bits depend neither on the thread count nor on the size threshold.
+/// or never formed, a matrix multiplied by the reflectors instead (`mul_q`). Large frames
+/// (N k² ≥ 5·10⁷, e.g. the full spectrum at N ≥ 370) take panels of 48 columns and split every
+/// update into two parts fixed by the column counts, run on two threads; smaller ones stay on
+/// one thread with panels of 16 and each update as one product. Which path runs is a function
+/// of the shape alone, so the bits never depend on the thread count.
 ///
 /// Public for analyses that run their own tangent loops and for the benchmarks; the shapes of
 /// every matrix passed must be those given to [`QrWorkspace::new`] (faer's shape checks panic
@@ -60,8 +60,12 @@ fn join2(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
 }
 
 impl QrWorkspace {
-    /// Panel width (measured best of 16–128 at N = k = 500).
+    /// Panel width of the two-thread path (measured best of 16–128 at N = k = 500).
     const BLOCK: usize = 48;
+    /// Panel width of the one-thread path (small frames): measured best of 8–100 at N = 100
+    /// (0.145 ms per step of the full tanh-map spectrum against 0.186 ms with 48-column panels),
+    /// and better than 48 at N = 200 and 350 too.
+    const SMALL_BLOCK: usize = 16;
 
     /// A workspace for N×k frames (k ≤ N; panics otherwise).
     pub fn new(n: usize, k: usize) -> Self {
@@ -69,7 +73,13 @@ impl QrWorkspace {
             k <= n,
             "QrWorkspace: a frame of k = {k} columns needs N ≥ k rows, got N = {n}"
         );
-        let bs = Self::BLOCK.min(k.max(1));
+        let parallel = n * k * k >= 50_000_000;
+        let bs = if parallel {
+            Self::BLOCK
+        } else {
+            Self::SMALL_BLOCK
+        }
+        .min(k.max(1));
         let req = qr::qr_in_place_scratch::<f64>(n, bs, bs, Par::Seq, Default::default()).or(
             householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
                 n, bs, k,
@@ -94,7 +104,7 @@ impl QrWorkspace {
             mem: MemBuffer::new(req),
             n,
             k,
-            parallel: n * k * k >= 50_000_000,
+            parallel,
             halves: [half(), half()],
         }
     }
@@ -181,9 +191,14 @@ impl QrWorkspace {
             }
         };
         let [m0, m1] = &mut self.halves;
+        if !self.parallel {
+            // One call for all rows on one thread (fewer, larger products for small frames).
+            apply(m, m0);
+            return;
+        }
         let half = m.nrows() / 2;
         let (top, bottom) = m.split_at_row_mut(half);
-        join2(self.parallel, || apply(top, m0), || apply(bottom, m1));
+        join2(true, || apply(top, m0), || apply(bottom, m1));
     }
 
     /// The blocked factorisation with a look-ahead of one panel: while one thread updates the
@@ -209,10 +224,17 @@ impl QrWorkspace {
                 break;
             }
             let nb = bs.min(rest);
-            let (done, todo) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
-            let (next, others) = todo.split_at_col_mut(nb);
+            let (done, mut todo) = a.as_mut().get_mut(c..n, c..k).split_at_col_mut(b);
             let (t_done, t_next) = self.coeff.as_mut().get_mut(.., c..).split_at_col_mut(b);
             let (v, t) = (done.as_ref(), t_done.as_ref().get(..b, ..));
+            if !self.parallel {
+                // One thread: the whole trailing block in one product, then the next panel.
+                apply_transpose(v, t, todo.rb_mut(), m0);
+                let next = todo.get_mut(b.., ..nb);
+                factor_panel(next, t_next.get_mut(..nb, ..nb), &mut self.mem);
+                continue;
+            }
+            let (next, others) = todo.split_at_col_mut(nb);
             let mine = (others.ncols().saturating_sub(2 * nb)) / 2;
             let (others_a, others_b) = others.split_at_col_mut(mine);
             let mem = &mut self.mem;
