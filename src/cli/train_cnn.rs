@@ -13,14 +13,18 @@ use std::path::PathBuf;
 ///
 /// Architectures: small-alexnet and small-vgg (conv → optional ReLU → optional normalization
 /// blocks, the normalization placed as in Miller, Shou, Martiniani & Heeger: conv → ReLU → divnorm →
-/// BatchNorm), and static-organics (the steady state of an ORGaNICs circuit as one layer, Rawat,
-/// Heeger & Martiniani 2024). Each epoch is evaluated on the test split; metrics go to
+/// BatchNorm), static-organics (the steady state of an ORGaNICs circuit as one layer, Rawat,
+/// Heeger & Martiniani 2024) and organics-autoencoder (that paper's MNIST network: an
+/// autoencoder stem 784→360→120→40 trained on its reconstruction error too, then ORGaNICs layers
+/// 40→128→64 and a read-out; raw grey levels in [0, 1]). Each epoch is evaluated on the test split; metrics go to
 /// metrics.csv/.parquet (column test_accuracy, a fraction) and learning_curve.png/.svg, the
 /// network to checkpoint.safetensors (tensor names conv1.weight, bn1.running_mean, fc2.bias, …).
 /// Rerunning with the same --out resumes after the last finished epoch, bit for bit.
 ///
 /// Examples: train-cnn --dataset mnist --arch small-alexnet --norm divnorm --relu off --out cnn/
-///           train-cnn --arch static-organics --data-dir ../mnist --epochs 20 --out organics/
+///           train-cnn --arch static-organics --norm none --data-dir ../mnist --epochs 20 --out organics/
+///           train-cnn --arch organics-autoencoder --norm none --data-dir ../mnist --batch 256
+///             --lr 0.001 --weight-decay 1e-5 --schedule step:100:0.8 --epochs 100 --out ae/
 #[derive(Parser, Debug)]
 #[command(name = "train-cnn", version, allow_negative_numbers = true)]
 pub struct Args {

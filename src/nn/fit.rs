@@ -479,8 +479,8 @@ pub fn load<F: super::Real>(path: &Path) -> Result<(CnnConfig, Sequential<F>)> {
 }
 
 /// Logits (`b × classes`, row-major) of the `train-cnn` checkpoint at `path` on `b` 28 × 28
-/// images given as grey levels in [0, 1], standardised here with the training set's mean and
-/// deviation as in training; evaluation mode (running BatchNorm statistics, no dropout).
+/// images given as grey levels in [0, 1], scaled here as in training (standardised with the
+/// training set's mean and deviation, raw for `organics-autoencoder`); evaluation mode (running BatchNorm statistics, no dropout).
 pub fn predict(path: &Path, pixels: &[f64], b: usize) -> Result<Vec<f64>> {
     if pixels.len() != b * 28 * 28 {
         return Err(Error::invalid(
