@@ -284,7 +284,8 @@ impl Operator {
         crate::error::ensure_finite("input", f)?;
         // The padded signal, its spectrum and the FFTs' scratch live in the threads' scratch
         // pools (`model::scratch`; tens of MB at N = 10⁶, where fresh allocations cost as much as
-        // the transforms, in page faults); only the result is allocated.
+        // the transforms, in page faults); only the result (and for RL and L1 the input they
+        // convolve) is allocated.
         let g = self.kernel.input(f);
         let mut out = vec![0.0; self.n];
         with_complex_scratch(self.spec.len(), |s| -> Result<()> {
