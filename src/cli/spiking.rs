@@ -168,7 +168,11 @@ fn run(a: Args) -> Result<(), Error> {
         &a.out,
         shard,
         &mut |row, before| match row {
-            None => bar.set_position(before as u64),
+            None => {
+                // The trials a resumed search found done took no time here.
+                bar.set_position(before as u64);
+                bar.reset_eta();
+            }
             Some(r) => bar.set_message(format!("s = {}: {:.0} %", r.scaling, 100.0 * r.accuracy())),
         },
         &|| bar.inc(1),

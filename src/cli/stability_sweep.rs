@@ -201,9 +201,14 @@ fn run(args: Args) -> Result<(), Error> {
     cfg.pin(&r.out)?;
     let bar = crate::io::progress_bar(r.quiet, 1, "{pos}/{len} trials ({per_sec}, {eta} left)");
     let b2 = bar.clone();
+    let first = std::sync::atomic::AtomicBool::new(true);
     run_jobs(&cfg, &r.out, shard, &move |done, total| {
         b2.set_length(total as u64);
         b2.set_position(done as u64);
+        // The first report counts the trials a resumed sweep found done: no time went into them.
+        if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            b2.reset_eta();
+        }
     })?;
     bar.finish_and_clear();
     // The tables and figures of the whole sweep appear together, or none does.

@@ -125,6 +125,14 @@ pub struct Args {
     /// step drive (ξ = 1 for 200 < t < 400) beside the clean one → robustness.csv.
     #[arg(long)]
     robustness: bool,
+    /// Adam's L2 weight decay (PyTorch's `weight_decay`; the ORGaNICs sMNIST protocol: 1e-5).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Branch: continue the finished epochs of the run in this folder (network, Adam state,
+    /// metrics) in --out under this command's learning rate, schedule, weight decay, clipping,
+    /// evaluation or device; the network and the task must be the same.
+    #[arg(long, value_name = "RUN_DIR")]
+    from: Option<PathBuf>,
     #[arg(long, short)]
     quiet: bool,
     /// Print a machine-readable summary on stdout (status, exit code, files written; the error
@@ -162,6 +170,8 @@ impl Args {
         c.plateau = self.plateau;
         c.schedule = Schedule::parse(&self.schedule, "schedule")?;
         c.robustness = self.robustness;
+        c.weight_decay = self.weight_decay;
+        c.from = self.from.clone();
         if self.inputs.is_some() || self.targets.is_some() || self.mask.is_some() {
             c.custom = Some(CustomSpec {
                 inputs: self.inputs.clone().unwrap_or_default(),

@@ -123,6 +123,17 @@ pub trait Config: Serialize + DeserializeOwned {
     /// Whether a run stored with this configuration may go on as `asked` asks (everything equal
     /// but the epochs).
     fn continues(&self, asked: &Self) -> bool;
+    /// The run folder whose finished epochs this configuration continues in a new folder (a
+    /// branch: its network, optimiser state and rows, then training under this configuration's
+    /// schedule, weight decay, …); None: none, the usual case.
+    fn branch_of(&self) -> Option<&Path> {
+        None
+    }
+    /// Whether a run stored with this configuration may be branched into `asked` (the network's
+    /// definition and the data equal; what only steers the optimisation may differ).
+    fn branches(&self, asked: &Self) -> bool {
+        self.continues(asked)
+    }
     /// The configuration as TOML.
     fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::invalid("config", e.to_string()))
@@ -318,6 +329,8 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
             ));
         }
         Some((ckpt, rows))
+    } else if let Some(src) = config.branch_of() {
+        Some(branch_source::<L>(src, config)?)
     } else {
         None
     };
@@ -326,6 +339,43 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
         resume,
         _config: std::marker::PhantomData,
     })
+}
+
+/// The checkpoint and rows of the run in `src` that `config` branches from, after checking that
+/// the stored run may go on under `config` ([`Config::branches`]).
+fn branch_source<L: Learner>(src: &Path, config: &L::Config) -> Result<(PathBuf, Vec<L::Row>)> {
+    let ckpt = src.join(CHECKPOINT);
+    if !ckpt.is_file() {
+        return Err(Error::invalid(
+            "from",
+            format!("{}: no {CHECKPOINT} (not a run folder)", src.display()),
+        ));
+    }
+    let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
+    let (text, rows) = read_run_state::<L>(&meta, &ckpt)?;
+    let stored = toml::from_str::<L::Config>(&text).ok();
+    if !stored.is_some_and(|s| s.branches(config)) {
+        return Err(Error::invalid(
+            "from",
+            format!(
+                "{} holds a run of another network or task (a branch may change only the \
+                 optimisation: learning rate, schedule, weight decay, clipping, epochs, \
+                 evaluation, device, precision)",
+                src.display()
+            ),
+        ));
+    }
+    if rows.len() >= config.epochs() {
+        return Err(Error::invalid(
+            "epochs",
+            format!(
+                "{}: the run to branch from has done {} epochs already; ask for more",
+                src.display(),
+                rows.len()
+            ),
+        ));
+    }
+    Ok((ckpt, rows))
 }
 
 /// Prepares a checked run folder: when resuming (`rows` not empty), `config.toml` and the
@@ -365,6 +415,8 @@ pub fn fit_with_bar<L: Learner>(learner: &mut L, quiet: bool) -> Result<Vec<L::R
         "{pos}/{len} {msg}",
     );
     bar.set_position(steps(learner, 0..learner.rows().len()));
+    // A resumed run's restored steps took no time here: the estimate starts from them.
+    bar.reset_eta();
     let mut last = learner.rows().last().map(EpochRow::summary);
     let rows = fit(learner, &mut |p| match p {
         Progress::Step {

@@ -252,6 +252,7 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     var g = grads[k];
     let c = cf(S_CLIP);
     if (c > 0.0 && grads[p] > c) { g = g * (c / grads[p]); }
+    g = g + cf(S_WEIGHT_DECAY) * params[k];
     let m = 0.9 * adam[k] + 0.1 * g;
     let v = 0.999 * adam[p + k] + 0.001 * g * g;
     adam[k] = m;

@@ -479,6 +479,19 @@ impl GpuTrainer {
         }
     }
 
+    /// Adam's L2 weight decay λ (λ·θ added to the gradient after clipping, as the CPU trainer and
+    /// PyTorch's `Adam(weight_decay=λ)` do).
+    pub fn set_weight_decay(&mut self, weight_decay: f64) -> Result<()> {
+        if !(weight_decay >= 0.0 && weight_decay.is_finite()) {
+            return Err(Error::invalid(
+                "weight_decay",
+                format!("{weight_decay} (must be zero or positive)"),
+            ));
+        }
+        self.cfg[slot::WEIGHT_DECAY] = (weight_decay as f32).to_bits();
+        Ok(())
+    }
+
     /// One Adam step on a batch at learning rate `lr`; returns (mean loss, hits) before the step.
     pub fn train_step(&mut self, batch: &Batch<f32>, lr: f64) -> Result<(f64, usize)> {
         self.run(batch, true, Some(lr))

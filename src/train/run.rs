@@ -122,6 +122,14 @@ pub struct RunConfig {
     /// robustness.csv.
     #[serde(default, skip_serializing_if = "is_default")]
     pub robustness: bool,
+    /// Adam's L2 weight decay (PyTorch's `Adam(weight_decay=…)`: λ·θ added to the gradient after
+    /// clipping); the ORGaNICs sMNIST protocol's 1e-5. 0: none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub weight_decay: f64,
+    /// The run folder this run branched from: its finished epochs (network, Adam state, rows)
+    /// continued here under this configuration ([`RunConfig::branches`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -155,6 +163,8 @@ impl RunConfig {
             plateau: 0,
             schedule: Schedule::Constant,
             robustness: false,
+            weight_decay: 0.0,
+            from: None,
         }
     }
 
@@ -226,6 +236,12 @@ impl RunConfig {
             }
         }
         self.schedule.validate("schedule")?;
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::invalid(
+                "weight_decay",
+                format!("{} (must be zero or positive)", self.weight_decay),
+            ));
+        }
         if self.plateau > 0 && self.schedule != Schedule::Constant {
             return Err(Error::invalid(
                 "schedule",
@@ -535,6 +551,7 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) ->
             }
         };
         opt.lr = cfg.lr;
+        opt.weight_decay = cfg.weight_decay;
         if resume.is_some() {
             use super::cell::Cell;
             let (h, k) = (Cell::<F>::hidden(&net.cell), Cell::<F>::n_in(&net.cell));
@@ -555,6 +572,7 @@ fn engine(cfg: &RunConfig, resume: Option<&Path>, dims: (usize, usize, bool)) ->
             let (n, opt) = net_for::<f32>(cfg, resume, dims)?;
             let mut g = GpuTrainer::new(&n, &opt)?;
             g.set_clip(cfg.clip)?;
+            g.set_weight_decay(cfg.weight_decay)?;
             Engine::Gpu(Box::new(g))
         }
         (Device::Cpu, Precision::F32) => {
@@ -703,8 +721,29 @@ impl learn::Config for RunConfig {
         RunConfig {
             epochs: asked.epochs,
             data_dir: asked.data_dir.clone(),
+            from: asked.from.clone(),
             ..self.clone()
         } == *asked
+    }
+    fn branch_of(&self) -> Option<&Path> {
+        self.from.as_deref()
+    }
+    /// A branch keeps the network (task, cell, sizes, seed, data, constraints) and may change
+    /// what only steers the optimisation from here on.
+    fn branches(&self, asked: &Self) -> bool {
+        RunConfig {
+            device: asked.device,
+            precision: asked.precision,
+            lr: asked.lr,
+            clip: asked.clip,
+            eval: asked.eval,
+            plateau: asked.plateau,
+            schedule: asked.schedule,
+            weight_decay: asked.weight_decay,
+            robustness: asked.robustness,
+            ..self.clone()
+        }
+        .continues(asked)
     }
 }
 

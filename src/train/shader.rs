@@ -31,6 +31,7 @@ pub mod slot {
         ("BC1", BC1),
         ("BC2", BC2),
         ("CLIP", CLIP),
+        ("WEIGHT_DECAY", WEIGHT_DECAY),
     ];
     /// Units N, inputs N_in, read-out size C, steps T, trials B, parameters P.
     pub const N: usize = 0;
@@ -60,6 +61,8 @@ pub mod slot {
     pub const BC2: usize = 27;
     /// Gradient clip (f32 bits; 0: off).
     pub const CLIP: usize = 59;
+    /// Adam's L2 weight decay (f32 bits; 0: none).
+    pub const WEIGHT_DECAY: usize = 60;
     /// Slots 6, 7, 10, 11, 17–19, 23, 24, 28–58 belong to the cells ([`super::GpuCell::slots`]).
     pub const COUNT: usize = 64;
 }

@@ -347,6 +347,70 @@ fn every_trainer_killed_at_every_phase_resumes_exactly() {
     }
 }
 
+/// A branch (`train --from RUN_DIR`) continues another folder's finished epochs: with the same
+/// configuration it reaches the very bits of the run resumed in place; under a new schedule and
+/// weight decay it keeps the recorded rows and follows the new rate from the next epoch; a
+/// branch of another network, of a folder that holds no run, or asking for no more epochs is
+/// refused naming the field, and the source folder is never written.
+#[test]
+fn a_branch_continues_the_recorded_epochs_under_a_new_optimisation() {
+    let t = &TRAINERS[0];
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    ok(&run(t, t.two, &[], &clean, None), "clean");
+    let src = dir.path().join("src");
+    ok(&run(t, t.one, &[], &src, None), "source");
+    let before = tensor_hashes(&src.join("checkpoint.safetensors"));
+    let from = src.to_str().unwrap();
+
+    let same = dir.path().join("same");
+    ok(&run(t, t.two, &["--from", from], &same, None), "same");
+    assert_eq!(
+        tensor_hashes(&same.join("checkpoint.safetensors")),
+        tensor_hashes(&clean.join("checkpoint.safetensors")),
+        "a branch under the same configuration is the run resumed"
+    );
+
+    let new = dir.path().join("new");
+    let extra = ["--from", from, "--schedule", "step:1:0.5", "--weight-decay", "1e-3"];
+    ok(&run(t, t.two, &extra, &new, None), "new schedule");
+    let table = |p: &Path| neurodyn::io::read_parquet(&p.join("metrics.parquet")).unwrap();
+    let col = |p: &Path, name: &str| -> Vec<f64> {
+        match &table(p).columns.iter().find(|(n, _)| n == name).unwrap().1 {
+            neurodyn::io::Column::F64(v) => v.clone(),
+            c => panic!("{name}: {c:?}"),
+        }
+    };
+    assert_eq!(col(&new, "lr"), vec![0.01, 0.005]);
+    assert_eq!(col(&new, "loss")[0], col(&src, "loss")[0]);
+    assert_eq!(col(&new, "eval_loss")[0], col(&clean, "eval_loss")[0]);
+    assert_ne!(col(&new, "loss")[1], col(&clean, "loss")[1]);
+    let cfg = std::fs::read_to_string(new.join("config.toml")).unwrap();
+    assert!(cfg.contains("weight_decay = 0.001") && cfg.contains("from = "), "{cfg}");
+    // Rerun: the branch resumes in its own folder (done: nothing changes).
+    let h = tensor_hashes(&new.join("checkpoint.safetensors"));
+    ok(&run(t, t.two, &extra, &new, None), "rerun");
+    assert_eq!(tensor_hashes(&new.join("checkpoint.safetensors")), h);
+
+    for (case, args, field) in [
+        ("another network", vec!["--from", from, "--seed", "2"], "from"),
+        ("no run there", vec!["--from", dir.path().to_str().unwrap()], "from"),
+    ] {
+        let out = dir.path().join(case.replace(' ', "-"));
+        let o = run(t, t.two, &args, &out, None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{case}: {err}");
+        assert!(err.contains(field), "{case}: {err}");
+        assert!(!out.exists(), "{case}");
+    }
+    let out = dir.path().join("no-more");
+    let o = run(t, t.one, &["--from", from], &out, None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("epochs"), "{err}");
+    assert_eq!(tensor_hashes(&src.join("checkpoint.safetensors")), before);
+}
+
 /// A loss that stops being finite fails every trainer the same way: exit 1, a message naming the
 /// epoch and minibatch, and no output folder left behind.
 #[test]

@@ -159,6 +159,21 @@ fn gamma_cell_matches_the_cpu() {
             (m_norm - 0.01 * norm).abs() < 1e-3 * norm,
             "clipping inactive: {m_norm}"
         );
+        // A second step with Adam's L2 weight decay (λ·θ added after the clip), on both.
+        adam.weight_decay = 0.5;
+        gpu.set_weight_decay(0.5).unwrap();
+        train_step(&mut cpu, &mut adam, &bt, Some(0.1 * norm)).unwrap();
+        gpu.train_step(&bt, 0.01).unwrap();
+        let (g_net, g_adam) = gpu.download().unwrap();
+        assert!(
+            rel(&g_net.params, &cpu.params) < 1e-5,
+            "case {k}: parameters after a decayed step"
+        );
+        assert!(
+            rel(&m32(&g_adam.m), &m32(&adam.m)) < 1e-4,
+            "case {k}: decayed moments differ"
+        );
+        assert!(gpu.set_weight_decay(-1.0).is_err());
     }
 }
 
