@@ -316,19 +316,8 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
     crate::io::check_outputs("out", &files.map(|f| out.join(f)))?;
     let ckpt = out.join(CHECKPOINT);
     let resume = if ckpt.exists() {
-        let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-        let (text, rows) = read_run_state::<L>(&meta, &ckpt)?;
-        let stored = toml::from_str::<L::Config>(&text).ok();
-        if !stored.is_some_and(|s| s.continues(config)) {
-            return Err(Error::invalid(
-                "out",
-                format!(
-                    "{} holds a run with another configuration (use a new --out)",
-                    out.display()
-                ),
-            ));
-        }
-        Some((ckpt, rows))
+        let why = "holds a run with another configuration (use a new --out)";
+        Some(stored_run::<L>(&ckpt, "out", why, |s| s.continues(config))?)
     } else if let Some(src) = config.branch_of() {
         Some(branch_source::<L>(src, config)?)
     } else {
@@ -341,6 +330,24 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
     })
 }
 
+/// The run state in checkpoint `ckpt` when its stored configuration passes `fits`; otherwise an
+/// invalid-input error on `field` saying the run's folder `why`.
+fn stored_run<L: Learner>(
+    ckpt: &Path,
+    field: &str,
+    why: &str,
+    fits: impl Fn(&L::Config) -> bool,
+) -> Result<(PathBuf, Vec<L::Row>)> {
+    let meta = crate::tensor::safetensors::read_metadata(ckpt)?;
+    let (text, rows) = read_run_state::<L>(&meta, ckpt)?;
+    let stored = toml::from_str::<L::Config>(&text).ok();
+    if !stored.is_some_and(|s| fits(&s)) {
+        let dir = ckpt.parent().unwrap_or(Path::new("."));
+        return Err(Error::invalid(field, format!("{} {why}", dir.display())));
+    }
+    Ok((ckpt.to_path_buf(), rows))
+}
+
 /// The checkpoint and rows of the run in `src` that `config` branches from, after checking that
 /// the stored run may go on under `config` ([`Config::branches`]).
 fn branch_source<L: Learner>(src: &Path, config: &L::Config) -> Result<(PathBuf, Vec<L::Row>)> {
@@ -351,20 +358,10 @@ fn branch_source<L: Learner>(src: &Path, config: &L::Config) -> Result<(PathBuf,
             format!("{}: no {CHECKPOINT} (not a run folder)", src.display()),
         ));
     }
-    let meta = crate::tensor::safetensors::read_metadata(&ckpt)?;
-    let (text, rows) = read_run_state::<L>(&meta, &ckpt)?;
-    let stored = toml::from_str::<L::Config>(&text).ok();
-    if !stored.is_some_and(|s| s.branches(config)) {
-        return Err(Error::invalid(
-            "from",
-            format!(
-                "{} holds a run of another network or task (a branch may change only the \
-                 optimisation: learning rate, schedule, weight decay, clipping, epochs, \
-                 evaluation, device, precision)",
-                src.display()
-            ),
-        ));
-    }
+    let why = "holds a run of another network or task (a branch may change only the \
+               optimisation: learning rate, schedule, weight decay, clipping, epochs, \
+               evaluation, device, precision)";
+    let (ckpt, rows) = stored_run::<L>(&ckpt, "from", why, |s| s.branches(config))?;
     if rows.len() >= config.epochs() {
         return Err(Error::invalid(
             "epochs",

@@ -372,7 +372,14 @@ fn a_branch_continues_the_recorded_epochs_under_a_new_optimisation() {
     );
 
     let new = dir.path().join("new");
-    let extra = ["--from", from, "--schedule", "step:1:0.5", "--weight-decay", "1e-3"];
+    let extra = [
+        "--from",
+        from,
+        "--schedule",
+        "step:1:0.5",
+        "--weight-decay",
+        "1e-3",
+    ];
     ok(&run(t, t.two, &extra, &new, None), "new schedule");
     let table = |p: &Path| neurodyn::io::read_parquet(&p.join("metrics.parquet")).unwrap();
     let col = |p: &Path, name: &str| -> Vec<f64> {
@@ -386,15 +393,26 @@ fn a_branch_continues_the_recorded_epochs_under_a_new_optimisation() {
     assert_eq!(col(&new, "eval_loss")[0], col(&clean, "eval_loss")[0]);
     assert_ne!(col(&new, "loss")[1], col(&clean, "loss")[1]);
     let cfg = std::fs::read_to_string(new.join("config.toml")).unwrap();
-    assert!(cfg.contains("weight_decay = 0.001") && cfg.contains("from = "), "{cfg}");
+    assert!(
+        cfg.contains("weight_decay = 0.001") && cfg.contains("from = "),
+        "{cfg}"
+    );
     // Rerun: the branch resumes in its own folder (done: nothing changes).
     let h = tensor_hashes(&new.join("checkpoint.safetensors"));
     ok(&run(t, t.two, &extra, &new, None), "rerun");
     assert_eq!(tensor_hashes(&new.join("checkpoint.safetensors")), h);
 
     for (case, args, field) in [
-        ("another network", vec!["--from", from, "--seed", "2"], "from"),
-        ("no run there", vec!["--from", dir.path().to_str().unwrap()], "from"),
+        (
+            "another network",
+            vec!["--from", from, "--seed", "2"],
+            "from",
+        ),
+        (
+            "no run there",
+            vec!["--from", dir.path().to_str().unwrap()],
+            "from",
+        ),
     ] {
         let out = dir.path().join(case.replace(' ', "-"));
         let o = run(t, t.two, &args, &out, None);
