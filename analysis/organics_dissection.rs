@@ -13,7 +13,11 @@
 //!   whether the trained circuit stays stable (the paper's claim: λ_max ≤ 0).
 //!
 //! Writes `figures/organics_smnist_fixed_points.csv`, `…_eigenvalues.png/.svg`,
-//! `…_lyapunov.csv` and `…_lyapunov.png/.svg`. Run:
+//! `…_lyapunov.csv` and `…_lyapunov.png/.svg`, and the learning curves of the committed sMNIST
+//! and psMNIST runs against the paper's accuracies (`figures/organics_seq_mnist_curves.png/.svg`:
+//! each run at its constant rate, then its branch under the paper's StepLR and weight decay).
+//! The network dissected is the latest committed sMNIST checkpoint (the branch's when it exists).
+//! Run:
 //! `cargo run --release --example organics_dissection [-- path/to/checkpoint.safetensors]`
 //! (≈ 2–4 min on 2 cores).
 
@@ -34,12 +38,18 @@ const K: usize = 6;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let ck = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("models/smnist-organics-64/checkpoint.safetensors"));
     let out = root.join("figures");
     std::fs::create_dir_all(&out)?;
+    learning_curves(&root, &out)?;
+    let latest = [
+        "models/smnist-organics-64-step",
+        "models/smnist-organics-64",
+    ]
+    .map(|d| root.join(d).join("checkpoint.safetensors"))
+    .into_iter()
+    .find(|p| p.exists())
+    .ok_or("no committed sMNIST checkpoint in models/")?;
+    let ck = std::env::args().nth(1).map(PathBuf::from).unwrap_or(latest);
     let (net, _) = load::<f64>(&ck)?;
     let test = Digits::bundled(false)?;
     let idx: Vec<usize> = (0..test.len()).collect();
@@ -217,5 +227,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     lt.write(&out.join("organics_smnist_lyapunov.csv"), TableFormat::Csv)?;
     plot.save(&out.join("organics_smnist_lyapunov"))?;
     println!("wrote figures/organics_smnist_*");
+    Ok(())
+}
+
+/// Held-out accuracy per epoch of the committed sequential-MNIST runs (`models/<run>` and its
+/// `-step` branch), with the paper's 64-unit accuracies dashed.
+fn learning_curves(
+    root: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let rows = |dir: &str| -> Result<Vec<(f64, f64)>, Box<dyn std::error::Error>> {
+        let path = root.join("models").join(dir).join("metrics.parquet");
+        if !path.exists() {
+            return Ok(vec![]);
+        }
+        let t = neurodyn::io::read_parquet(&path)?;
+        let col = |name: &str| t.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c);
+        match (col("epoch"), col("accuracy")) {
+            (Some(Column::I64(e)), Some(Column::F64(a))) => Ok(e
+                .iter()
+                .zip(a)
+                .map(|(&e, &a)| (e as f64, 100.0 * a))
+                .collect()),
+            _ => Err(format!("{}: no epoch/accuracy columns", path.display()).into()),
+        }
+    };
+    let mut plot = LinePlot::new(
+        "ORGaNICs Euler RNN, 64 units: held-out accuracy (2,000 test digits)",
+        "epoch",
+        "accuracy (%)",
+    );
+    for (c, (task, paper)) in [("smnist", 97.7), ("psmnist", 89.9)]
+        .into_iter()
+        .enumerate()
+    {
+        let first = rows(&format!("{task}-organics-64"))?;
+        let branch = rows(&format!("{task}-organics-64-step"))?;
+        let name = if task == "smnist" {
+            "sMNIST"
+        } else {
+            "psMNIST"
+        };
+        // The branch repeats the first run's rows; draw its own epochs, joined to the last one.
+        let n = first.len();
+        let tail: Vec<(f64, f64)> = branch.iter().skip(n.saturating_sub(1)).copied().collect();
+        plot = plot.segment(format!("{name}, Adam 0.01"), first, c, false);
+        if tail.len() > 1 {
+            plot = plot.segment(
+                format!("{name}, then StepLR(20, 0.7) + weight decay 1e-5"),
+                tail,
+                c + 2,
+                false,
+            );
+        }
+        plot = plot.segment(
+            format!("{name}, paper ({paper} %)"),
+            vec![(1.0, paper), (100.0, paper)],
+            c,
+            true,
+        );
+    }
+    plot.save(&out.join("organics_seq_mnist_curves"))?;
+    println!("wrote figures/organics_seq_mnist_curves.png/.svg");
     Ok(())
 }

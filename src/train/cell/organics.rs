@@ -10,7 +10,9 @@
 //! own update ([`CellMap`], the default of [`CellFamily::analysis`]).
 
 use super::*;
-use crate::tensor::real::{rm, rm_mut, sig};
+use crate::tensor::real::{
+    col, col_mut, disjoint_mut, quarters, quarters_mut, rm, rm_mut, sig, sig_fast, simd,
+};
 use crate::train::shader::{cell_slots, f32_slot, tensor_slots};
 use faer::reborrow::ReborrowMut;
 use rand::Rng;
@@ -37,6 +39,121 @@ pub struct OrganicsCell {
 pub struct OrganicsPrep<F> {
     wn: Vec<F>,
     k: [Vec<F>; 4],
+}
+
+// The elementwise parts of a step, one trial (column) at a time, inlined into the callers'
+// SIMD-dispatched loops ([`simd`]). Each takes its blocks as separate slices, so the compiler
+// knows the outputs alias nothing and vectorises; the arithmetic is written in the one order the
+// results (and checkpoints) depend on.
+
+/// y, a, b₀, b₁ of the next state from the current one (`st`), the pre-activations
+/// `pre` = [W_zx u, W_r y, gain 0, gain 1, W q] and κ.
+#[inline(always)]
+fn step_kernel<F: Real>(
+    [y, a, b0, b1]: [&[F]; 4],
+    [pz, py, g0, g1, wq]: [&[F]; 5],
+    [ky, ka, kb0, kb1]: [&[F]; 4],
+    sig2: F,
+    [oy, oa, ob0, ob1]: [&mut [F]; 4],
+) {
+    let n = oy.len();
+    let (y, a, b0, b1) = (&y[..n], &a[..n], &b0[..n], &b1[..n]);
+    let (pz, py, g0, g1, wq) = (&pz[..n], &py[..n], &g0[..n], &g1[..n], &wq[..n]);
+    let (ky, ka, kb0, kb1) = (&ky[..n], &ka[..n], &kb0[..n], &kb1[..n]);
+    let (oa, ob0, ob1) = (&mut oa[..n], &mut ob0[..n], &mut ob1[..n]);
+    for i in 0..n {
+        let (y, a, b0, b1) = (y[i], a[i], b0[i], b1[i]);
+        let z = pz[i].max(F::zero());
+        let yh = py[i].max(F::zero());
+        let sa = a.max(F::zero()).sqrt();
+        oy[i] = y + ky[i] * (-y + b1 * z + (F::one() - sa) * yh);
+        oa[i] = a + ka[i] * (-a + sig2 * b0 * b0 + wq[i]);
+        ob0[i] = b0 + kb0[i] * (-b0 + sig_fast(g0[i]));
+        ob1[i] = b1 + kb1[i] * (-b1 + sig_fast(g1[i]));
+    }
+}
+
+/// The backward step through [`step_kernel`] for one trial: from ∂L/∂s_{t+1} (`dn`), the κ
+/// gradients (accumulated into `gk`), the pre-activation gradients ∂L/∂(W_zx u, W_r y, W q,
+/// gain 0, gain 1) and the direct part of ∂L/∂s_t (`ds`; the part through q follows in
+/// [`q_back_kernel`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn back_kernel<F: Real>(
+    [y, a, b0, b1]: [&[F]; 4],
+    [dy1, da1, db01, db11]: [&[F]; 4],
+    [pz, py, g0, g1, wq]: [&[F]; 5],
+    [ky, ka, kb0, kb1]: [&[F]; 4],
+    sig2: F,
+    [gty, gta, gtb0, gtb1]: [&mut [F]; 4],
+    [dpz, dpy, dwq, dg0, dg1]: [&mut [F]; 5],
+    [dsy, dsa, dsb0, dsb1]: [&mut [F]; 4],
+) {
+    let n = dpz.len();
+    let (y, a, b0, b1) = (&y[..n], &a[..n], &b0[..n], &b1[..n]);
+    let (pz, py, g0, g1, wq) = (&pz[..n], &py[..n], &g0[..n], &g1[..n], &wq[..n]);
+    let (dy1, da1, db01, db11) = (&dy1[..n], &da1[..n], &db01[..n], &db11[..n]);
+    let (ky, ka, kb0, kb1) = (&ky[..n], &ka[..n], &kb0[..n], &kb1[..n]);
+    let (gty, gta, gtb0, gtb1) = (&mut gty[..n], &mut gta[..n], &mut gtb0[..n], &mut gtb1[..n]);
+    let (dpy, dwq, dg0, dg1) = (&mut dpy[..n], &mut dwq[..n], &mut dg0[..n], &mut dg1[..n]);
+    let (dsy, dsa, dsb0, dsb1) = (&mut dsy[..n], &mut dsa[..n], &mut dsb0[..n], &mut dsb1[..n]);
+    for i in 0..n {
+        let (y, a, b0, b1) = (y[i], a[i], b0[i], b1[i]);
+        let (dy1, da1, db01, db11) = (dy1[i], da1[i], db01[i], db11[i]);
+        let z = pz[i].max(F::zero());
+        let yh = py[i].max(F::zero());
+        let sa = a.max(F::zero()).sqrt();
+        let (s0, s1) = (sig_fast(g0[i]), sig_fast(g1[i]));
+        // κ gradients (accumulated as ∂L/∂κ; mapped to θ in finish_grad).
+        gty[i] += dy1 * (-y + b1 * z + (F::one() - sa) * yh);
+        gta[i] += da1 * (-a + sig2 * b0 * b0 + wq[i]);
+        gtb0[i] += db01 * (-b0 + s0);
+        gtb1[i] += db11 * (-b1 + s1);
+        let (gy, ga) = (ky[i] * dy1, ka[i] * da1);
+        let dy = (F::one() - ky[i]) * dy1;
+        let da = (F::one() - ka[i]) * da1;
+        let db0 = (F::one() - kb0[i]) * db01 + ga * F::c(2.0) * sig2 * b0;
+        let db1 = (F::one() - kb1[i]) * db11 + gy * z;
+        dpz[i] = if pz[i] > F::zero() {
+            gy * b1
+        } else {
+            F::zero()
+        };
+        dpy[i] = if py[i] > F::zero() {
+            gy * (F::one() - sa)
+        } else {
+            F::zero()
+        };
+        // ∂√⌊a⌋/∂a where a > 0 (a select: both sides are computed).
+        dsa[i] = if a > F::zero() {
+            da + -gy * yh / (F::c(2.0) * sa)
+        } else {
+            da
+        };
+        dwq[i] = ga;
+        dg0[i] = kb0[i] * db01 * s0 * (F::one() - s0);
+        dg1[i] = kb1[i] * db11 * s1 * (F::one() - s1);
+        dsy[i] = dy;
+        dsb0[i] = db0;
+        dsb1[i] = db1;
+    }
+}
+
+/// ∂L/∂y and ∂L/∂a through q = ⌊y⌋² ⌊a⌋, given ∂L/∂q (`dq`).
+#[inline(always)]
+fn q_back_kernel<F: Real>(y: &[F], a: &[F], dq: &[F], dsy: &mut [F], dsa: &mut [F]) {
+    let n = dq.len();
+    let (y, a, dsy, dsa) = (&y[..n], &a[..n], &mut dsy[..n], &mut dsa[..n]);
+    for i in 0..n {
+        let (y, a) = (y[i].max(F::zero()), a[i]);
+        let ap = a.max(F::zero());
+        dsy[i] += dq[i] * F::c(2.0) * y * ap;
+        dsa[i] = if a > F::zero() {
+            dsa[i] + dq[i] * y * y
+        } else {
+            dsa[i]
+        };
+    }
 }
 
 const ORG_W: [&str; 8] = [
@@ -113,12 +230,19 @@ impl OrganicsCell {
         );
         self.gain_pre(p, s, u, 0, g0.rb_mut());
         self.gain_pre(p, s, u, 1, g1.rb_mut());
-        for j in 0..b {
-            for i in 0..n {
-                let (y, a) = (s[(i, j)].max(F::zero()), s[(n + i, j)].max(F::zero()));
-                q[(i, j)] = y * y * a;
-            }
-        }
+        simd(
+            #[inline(always)]
+            || {
+                for j in 0..b {
+                    let [y, a, _, _] = quarters(col(s, j), n);
+                    let q = &mut col_mut(q.rb_mut(), j)[..n];
+                    for ((q, &y), &a) in q.iter_mut().zip(y).zip(a) {
+                        let (y, a) = (y.max(F::zero()), a.max(F::zero()));
+                        *q = y * y * a;
+                    }
+                }
+            },
+        );
         F::matmul(wq.rb_mut(), false, rm(&pr.wn, n, n), q.as_ref());
     }
 }
@@ -153,23 +277,17 @@ impl<F: Real> Cell<F> for OrganicsCell {
         let [pz, py, g0, g1, _, wq] = m;
         let sig2 = F::c(self.sigma * self.sigma);
         let [ky, ka, kb0, kb1] = &pr.k;
-        for j in 0..s.ncols() {
-            for i in 0..n {
-                let (y, a, b0, b1) = (
-                    s[(i, j)],
-                    s[(n + i, j)],
-                    s[(2 * n + i, j)],
-                    s[(3 * n + i, j)],
-                );
-                let z = pz[(i, j)].max(F::zero());
-                let yh = py[(i, j)].max(F::zero());
-                let sa = a.max(F::zero()).sqrt();
-                out[(i, j)] = y + ky[i] * (-y + b1 * z + (F::one() - sa) * yh);
-                out[(n + i, j)] = a + ka[i] * (-a + sig2 * b0 * b0 + wq[(i, j)]);
-                out[(2 * n + i, j)] = b0 + kb0[i] * (-b0 + sig(g0[(i, j)]));
-                out[(3 * n + i, j)] = b1 + kb1[i] * (-b1 + sig(g1[(i, j)]));
-            }
-        }
+        let k = [&ky[..n], &ka[..n], &kb0[..n], &kb1[..n]];
+        simd(
+            #[inline(always)]
+            || {
+                for j in 0..s.ncols() {
+                    let st = quarters(col(s, j), n);
+                    let pre = [&pz, &py, &g0, &g1, &wq].map(|m| &col(m.as_ref(), j)[..n]);
+                    step_kernel(st, pre, k, sig2, quarters_mut(col_mut(out.rb_mut(), j), n));
+                }
+            },
+        );
     }
     fn step_back(&self, x: StepIn<F, Self::Prep>, back: StepBack<F>, ws: &mut Scratch<F>) {
         let StepIn { p, prep: pr, s, u } = x;
@@ -190,57 +308,28 @@ impl<F: Real> Cell<F> for OrganicsCell {
             l.off("theta_b1"),
         );
         // Pre-activation gradients of the matrix products (dpz ... dwq, all overwritten below).
-        for j in 0..b {
-            for i in 0..n {
-                let (y, a, b0, b1) = (
-                    s[(i, j)],
-                    s[(n + i, j)],
-                    s[(2 * n + i, j)],
-                    s[(3 * n + i, j)],
-                );
-                let (dy1, da1, db01, db11) = (
-                    dn[(i, j)],
-                    dn[(n + i, j)],
-                    dn[(2 * n + i, j)],
-                    dn[(3 * n + i, j)],
-                );
-                let z = pz[(i, j)].max(F::zero());
-                let yh = py[(i, j)].max(F::zero());
-                let sa = a.max(F::zero()).sqrt();
-                let (s0, s1) = (sig(g0[(i, j)]), sig(g1[(i, j)]));
-                // κ gradients (accumulated as ∂L/∂κ; mapped to θ in finish_grad).
-                g[ty + i] += dy1 * (-y + b1 * z + (F::one() - sa) * yh);
-                g[ta + i] += da1 * (-a + sig2 * b0 * b0 + wq[(i, j)]);
-                g[tb0 + i] += db01 * (-b0 + s0);
-                g[tb1 + i] += db11 * (-b1 + s1);
-                let (gy, ga) = (ky[i] * dy1, ka[i] * da1);
-                let dy = (F::one() - ky[i]) * dy1;
-                let mut da = (F::one() - ka[i]) * da1;
-                let db0 = (F::one() - kb0[i]) * db01 + ga * F::c(2.0) * sig2 * b0;
-                let db1 = (F::one() - kb1[i]) * db11 + gy * z;
-                dpz[(i, j)] = if pz[(i, j)] > F::zero() {
-                    gy * b1
-                } else {
-                    F::zero()
-                };
-                dpy[(i, j)] = if py[(i, j)] > F::zero() {
-                    gy * (F::one() - sa)
-                } else {
-                    F::zero()
-                };
-                if a > F::zero() {
-                    da += -gy * yh / (F::c(2.0) * sa);
+        let k = [&ky[..n], &ka[..n], &kb0[..n], &kb1[..n]];
+        simd(
+            #[inline(always)]
+            || {
+                for j in 0..b {
+                    let pre = [&pz, &py, &g0, &g1, &wq].map(|m| &col(m.as_ref(), j)[..n]);
+                    let [dpz, dpy, dwq, dg0, dg1] =
+                        [&mut dpz, &mut dpy, &mut dwq, &mut dg0, &mut dg1]
+                            .map(|m| &mut col_mut(m.rb_mut(), j)[..n]);
+                    back_kernel(
+                        quarters(col(s, j), n),
+                        quarters(col(dn, j), n),
+                        pre,
+                        k,
+                        sig2,
+                        disjoint_mut(g, [ty, ta, tb0, tb1], n),
+                        [dpz, dpy, dwq, dg0, dg1],
+                        quarters_mut(col_mut(ds.rb_mut(), j), n),
+                    );
                 }
-                dwq[(i, j)] = ga;
-                dg0[(i, j)] = kb0[i] * db01 * s0 * (F::one() - s0);
-                dg1[(i, j)] = kb1[i] * db11 * s1 * (F::one() - s1);
-                // q = ⌊y⌋² ⌊a⌋ enters through W q: its gradient is added below.
-                ds[(i, j)] = dy;
-                ds[(n + i, j)] = da;
-                ds[(2 * n + i, j)] = db0;
-                ds[(3 * n + i, j)] = db1;
-            }
-        }
+            },
+        );
         // W q: dW += dwq qᵀ, dq = Wᵀ dwq.
         let lw = l.off("log_W");
         F::matmul(
@@ -255,16 +344,16 @@ impl<F: Real> Cell<F> for OrganicsCell {
             rm(&pr.wn, n, n).transpose(),
             dwq.as_ref(),
         );
-        for j in 0..b {
-            for i in 0..n {
-                let (y, a) = (s[(i, j)].max(F::zero()), s[(n + i, j)]);
-                let ap = a.max(F::zero());
-                ds[(i, j)] += dq[(i, j)] * F::c(2.0) * y * ap;
-                if a > F::zero() {
-                    ds[(n + i, j)] += dq[(i, j)] * y * y;
+        simd(
+            #[inline(always)]
+            || {
+                for j in 0..b {
+                    let [y, a, _, _] = quarters(col(s, j), n);
+                    let [dsy, dsa, _, _] = quarters_mut(col_mut(ds.rb_mut(), j), n);
+                    q_back_kernel(y, a, &col(dq.as_ref(), j)[..n], dsy, dsa);
                 }
-            }
-        }
+            },
+        );
         // Matrix products: z = ⌊W_zx u⌋, ŷ = ⌊W_r y⌋, gains.
         let k = self.n_in;
         F::matmul(
