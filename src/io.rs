@@ -975,6 +975,14 @@ pub fn observed_progress() -> Option<(u64, Option<u64>, String)> {
     Some((b.position(), len, b.message()))
 }
 
+/// After `bar.set_position(done)` for work a resumed run found already done: the estimate of
+/// what is left starts from here (indicatif would otherwise count the restored steps as done
+/// in the first instant and promise an end within seconds).
+pub fn restart_eta(bar: &indicatif::ProgressBar) {
+    bar.tick();
+    bar.reset_eta();
+}
+
 /// The progress bar of every long command: hidden with `quiet`; on a terminal, drawn on stderr
 /// as `{spinner} [{elapsed_precise}] {bar:40} ` followed by `tail` (e.g. `"{pos}/{len} {msg}"`);
 /// when stderr is a file or a pipe (a batch job, a log), one plain line every

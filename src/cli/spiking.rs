@@ -171,7 +171,7 @@ fn run(a: Args) -> Result<(), Error> {
             None => {
                 // The trials a resumed search found done took no time here.
                 bar.set_position(before as u64);
-                bar.reset_eta();
+                crate::io::restart_eta(&bar);
             }
             Some(r) => bar.set_message(format!("s = {}: {:.0} %", r.scaling, 100.0 * r.accuracy())),
         },

@@ -207,7 +207,7 @@ fn run(args: Args) -> Result<(), Error> {
         b2.set_position(done as u64);
         // The first report counts the trials a resumed sweep found done: no time went into them.
         if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            b2.reset_eta();
+            crate::io::restart_eta(&b2);
         }
     })?;
     bar.finish_and_clear();

@@ -413,7 +413,7 @@ pub fn fit_with_bar<L: Learner>(learner: &mut L, quiet: bool) -> Result<Vec<L::R
     );
     bar.set_position(steps(learner, 0..learner.rows().len()));
     // A resumed run's restored steps took no time here: the estimate starts from them.
-    bar.reset_eta();
+    crate::io::restart_eta(&bar);
     let mut last = learner.rows().last().map(EpochRow::summary);
     let rows = fit(learner, &mut |p| match p {
         Progress::Step {
