@@ -19,7 +19,7 @@
 //! $Q_{h,i} \leftarrow \gamma_x P_{i,:} + (\gamma_n w_{gn} + \gamma_s w_{gs})^\top Q_{g^i}$ (new),
 //! O(N²k + N M² k) per step.
 
-use super::gamma::{gamma, gamma_dn, gamma_ds, gamma_dx};
+use super::gamma::{gamma, gamma_with_partials};
 use super::map::Map;
 use crate::error::{ensure_finite, Error, Result};
 use faer::linalg::matmul::matmul;
@@ -274,11 +274,7 @@ impl Map for Anru {
             );
             let gi = &g_new[i * m..(i + 1) * m];
             let (a, nn, ss) = ans[i];
-            let (gx, gn, gs) = (
-                gamma_dx(a, nn, ss),
-                gamma_dn(a, nn, ss),
-                gamma_ds(a, nn, ss),
-            );
+            let (_, gx, gn, gs) = gamma_with_partials(a, nn, ss);
             for c in 0..k {
                 let mut hsum = gx * p[(i, c)];
                 for r in 0..m {

@@ -14,50 +14,106 @@
 //! `max(nx, 0)/n + log1p(e^{−|nx|})/n` (no torch threshold), and `xσ − sp_n`, which cancels
 //! catastrophically for nx ≫ 0, as `−x σ(−nx) − log1p(e^{−nx})/n` there.
 
-use super::kernels::sigmoid;
+/// What every quantity below shares at one (x, n): z = nx, e = e^{−|z|} ∈ (0, 1],
+/// l = ln(1 + e) and σ(z) — one exponential and one logarithm, whichever quantities are asked
+/// for (σ(±z) from e are the very bits of `kernels::sigmoid(±z)`).
+struct Shared {
+    z: f64,
+    e: f64,
+    l: f64,
+    sg: f64,
+}
+
+impl Shared {
+    #[inline(always)]
+    fn new(x: f64, n: f64) -> Self {
+        let z = n * x;
+        let e = (-z.abs()).exp();
+        Shared {
+            z,
+            e,
+            l: e.ln_1p(),
+            sg: logistic(e, z),
+        }
+    }
+    /// sp_n(x) = (max(z, 0) + ln(1 + e^{−|z|}))/n.
+    #[inline(always)]
+    fn sp(&self, n: f64) -> f64 {
+        (self.z.max(0.0) + self.l) / n
+    }
+    /// `x σ(nx) − sp_n(x)`, without cancellation for z ≫ 0.
+    #[inline(always)]
+    fn x_sigma_minus_sp(&self, x: f64, n: f64) -> f64 {
+        if self.z > 0.0 {
+            -x * logistic(self.e, -self.z) - self.l / n
+        } else {
+            x * self.sg - self.sp(n)
+        }
+    }
+    #[inline(always)]
+    fn gamma(&self, n: f64, s: f64) -> f64 {
+        (1.0 - s) * self.sp(n) + s * self.sg
+    }
+    #[inline(always)]
+    fn dx(&self, n: f64, s: f64) -> f64 {
+        (1.0 - s) * self.sg + s * n * self.sg * (1.0 - self.sg)
+    }
+    #[inline(always)]
+    fn dn(&self, x: f64, n: f64, s: f64) -> f64 {
+        (1.0 - s) / n * self.x_sigma_minus_sp(x, n) + s * x * self.sg * (1.0 - self.sg)
+    }
+    #[inline(always)]
+    fn ds(&self, n: f64) -> f64 {
+        self.sg - self.sp(n)
+    }
+}
+
+/// σ(z) given e = e^{−|z|}.
+#[inline(always)]
+fn logistic(e: f64, z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    }
+}
 
 /// sp_n(x) = ln(1 + e^{nx})/n, stable for any nx.
 #[inline]
 pub fn softplus_n(x: f64, n: f64) -> f64 {
-    let z = n * x;
-    (z.max(0.0) + (-z.abs()).exp().ln_1p()) / n
+    Shared::new(x, n).sp(n)
 }
 
 /// γ(x; n, s).
 #[inline]
 pub fn gamma(x: f64, n: f64, s: f64) -> f64 {
-    (1.0 - s) * softplus_n(x, n) + s * sigmoid(n * x)
+    Shared::new(x, n).gamma(n, s)
 }
 
 /// ∂γ/∂x.
 #[inline]
 pub fn gamma_dx(x: f64, n: f64, s: f64) -> f64 {
-    let sg = sigmoid(n * x);
-    (1.0 - s) * sg + s * n * sg * (1.0 - sg)
-}
-
-/// `x σ(nx) − sp_n(x)`, without cancellation.
-#[inline]
-fn x_sigma_minus_sp(x: f64, n: f64) -> f64 {
-    let z = n * x;
-    if z > 0.0 {
-        -x * sigmoid(-z) - (-z).exp().ln_1p() / n
-    } else {
-        x * sigmoid(z) - softplus_n(x, n)
-    }
+    Shared::new(x, n).dx(n, s)
 }
 
 /// ∂γ/∂n.
 #[inline]
 pub fn gamma_dn(x: f64, n: f64, s: f64) -> f64 {
-    let sg = sigmoid(n * x);
-    (1.0 - s) / n * x_sigma_minus_sp(x, n) + s * x * sg * (1.0 - sg)
+    Shared::new(x, n).dn(x, n, s)
 }
 
 /// ∂γ/∂s.
 #[inline]
 pub fn gamma_ds(x: f64, n: f64, _s: f64) -> f64 {
-    sigmoid(n * x) - softplus_n(x, n)
+    Shared::new(x, n).ds(n)
+}
+
+/// (γ, ∂γ/∂x, ∂γ/∂n, ∂γ/∂s) at one point from one exponential and one logarithm — the same
+/// bits as the four functions above (what the trainers' backward passes call).
+#[inline]
+pub fn gamma_with_partials(x: f64, n: f64, s: f64) -> (f64, f64, f64, f64) {
+    let h = Shared::new(x, n);
+    (h.gamma(n, s), h.dx(n, s), h.dn(x, n, s), h.ds(n))
 }
 
 #[cfg(test)]

@@ -57,13 +57,8 @@ impl GammaCell {
 /// γ(x; n, s) and its three partial derivatives, evaluated in f64.
 #[inline]
 pub(crate) fn gamma_all<F: Real>(x: F, n: F, s: F) -> (F, F, F, F) {
-    let (x, n, s) = (x.f(), n.f(), s.f());
-    (
-        F::c(crate::model::gamma::gamma(x, n, s)),
-        F::c(crate::model::gamma::gamma_dx(x, n, s)),
-        F::c(crate::model::gamma::gamma_dn(x, n, s)),
-        F::c(crate::model::gamma::gamma_ds(x, n, s)),
-    )
+    let (g, dx, dn, ds) = crate::model::gamma::gamma_with_partials(x.f(), n.f(), s.f());
+    (F::c(g), F::c(dx), F::c(dn), F::c(ds))
 }
 
 impl<F: Real> Cell<F> for GammaCell {
