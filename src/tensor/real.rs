@@ -32,6 +32,9 @@ pub trait Real:
     /// exp(−|x|) ∈ (0, 1]: the one exponential of the logistic [`sig`]. f64: the standard
     /// library's; f32: [`exp_neg_f32`], a polynomial that vectorises (std's `expf` is a call).
     fn exp_neg_abs(self) -> Self;
+    /// tanh for the hot loops (the ANRU controller): f64 the standard library's; f32
+    /// [`tanh_f32`], branch-free so that loops over it vectorise (std's `tanhf` is a call).
+    fn tanh_fast(self) -> Self;
     /// Conversion from f64.
     #[inline(always)]
     fn c(x: f64) -> Self {
@@ -50,6 +53,10 @@ impl Real for f64 {
     fn exp_neg_abs(self) -> f64 {
         (-self.abs()).exp()
     }
+    #[inline(always)]
+    fn tanh_fast(self) -> f64 {
+        self.tanh()
+    }
     fn matmul(c: MatMut<'_, f64>, acc: bool, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
         let accum = if acc { Accum::Add } else { Accum::Replace };
         matmul(c, accum, a, b, 1.0, Par::Seq);
@@ -61,6 +68,10 @@ impl Real for f32 {
     #[inline(always)]
     fn exp_neg_abs(self) -> f32 {
         exp_neg_f32(-self.abs())
+    }
+    #[inline(always)]
+    fn tanh_fast(self) -> f32 {
+        tanh_f32(self)
     }
 
     fn matmul(c: MatMut<'_, f32>, acc: bool, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
@@ -175,6 +186,28 @@ pub fn exp_neg_f32(x: f32) -> f32 {
         + 5.000_000_1e-1;
     let e = p * (r * r) + r + 1.0;
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// tanh in f32, branch-free (both forms are evaluated and one selected, so loops over it
+/// vectorise): for |x| < 0.625 the odd minimax polynomial x + x³ P(x²) of Cephes' `tanhf`; above,
+/// (1 − e)/(1 + e) with e = e^{−2|x|} from [`exp_neg_f32`] (no cancellation there: e < 0.29),
+/// and the sign of x. Relative error ≤ 3 ulp (`tests/suite/train_cells.rs`); ±1 from |x| ≈ 9;
+/// NaN stays NaN.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    let ax = x.abs();
+    let z = x * x;
+    let small =
+        (((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328_2e-1;
+    let small = small * z * x + x;
+    let e = exp_neg_f32(-2.0 * ax);
+    let large = ((1.0 - e) / (1.0 + e)).copysign(x);
+    if ax < 0.625 {
+        small
+    } else {
+        large
+    }
 }
 
 /// Logistic σ(x), overflow-free: e = exp(−|x|) ∈ (0, 1] from the standard library, then

@@ -8,7 +8,7 @@
 //! Trained, it is analysed as the ANRU map [`Anru`](crate::model::Anru).
 use super::gamma::gamma_all;
 use super::*;
-use crate::tensor::real::{rm, rm_mut};
+use crate::tensor::real::{col_mut, rm, rm_mut, simd};
 use crate::train::shader::{cell_slots, tensor_slots};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use rand::Rng;
@@ -78,12 +78,19 @@ impl AnruCell {
         let (n, m) = (self.n, self.m);
         let l = &self.layout;
         F::matmul(out.rb_mut(), false, rm(&p[l.off("W_gg")..], m, m), g_old);
-        let (ua, bg) = (l.off("u_ag"), l.off("b_g"));
-        for i in 0..n {
-            for k in 0..m {
-                out[(k, i)] = (out[(k, i)] + p[ua + k] * a[(i, 0)] + p[bg + k]).tanh();
-            }
-        }
+        let (ua, bg) = (&p[l.off("u_ag")..][..m], &p[l.off("b_g")..][..m]);
+        simd(
+            #[inline(always)]
+            || {
+                for i in 0..n {
+                    let ai = a[(i, 0)];
+                    let g = &mut col_mut(out.rb_mut(), i)[..m];
+                    for ((g, &ua), &bg) in g.iter_mut().zip(ua).zip(bg) {
+                        *g = (*g + ua * ai + bg).tanh_fast();
+                    }
+                }
+            },
+        );
     }
 
     fn gains<F: Real>(&self, p: &[F], gnew: MatRef<F>, i: usize) -> (F, F) {
