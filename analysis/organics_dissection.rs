@@ -257,10 +257,8 @@ fn learning_curves(
         "epoch",
         "accuracy (%)",
     );
-    for (c, (task, paper)) in [("smnist", 97.7), ("psmnist", 89.9)]
-        .into_iter()
-        .enumerate()
-    {
+    // Palette colours: (the first run and the paper's line, the branch).
+    for (task, paper, (c, cb)) in [("smnist", 97.7, (3, 0)), ("psmnist", 89.9, (1, 4))] {
         let first = rows(&format!("{task}-organics-64"))?;
         let branch = rows(&format!("{task}-organics-64-step"))?;
         let name = if task == "smnist" {
@@ -276,7 +274,7 @@ fn learning_curves(
             plot = plot.segment(
                 format!("{name}, then StepLR(20, 0.7) + weight decay 1e-5"),
                 tail,
-                c + 2,
+                cb,
                 false,
             );
         }
