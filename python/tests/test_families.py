@@ -87,6 +87,18 @@ def test_custom_task_from_arrays_resumes_bit_for_bit(tmp_path):
                  hidden=12, progress=False)
 
 
+def test_a_branch_continues_a_run_under_a_new_schedule(tmp_path):
+    opts = dict(task="go-nogo", hidden=8, steps=2, batch=4, eval=8, progress=False)
+    src = nd.train(tmp_path / "src", epochs=1, **opts)
+    b = nd.train(tmp_path / "branch", epochs=3, from_=tmp_path / "src", schedule="step:1:0.5",
+                 weight_decay=1e-4, **opts)
+    assert list(b.metrics["lr"]) == [0.01, 0.005, 0.0025]
+    assert b.metrics["loss"][0] == src.metrics["loss"][0]
+    assert b.config["weight_decay"] == 1e-4 and b.config["from"] == str(tmp_path / "src")
+    with pytest.raises(ValueError, match="from"):
+        nd.train(tmp_path / "other", epochs=3, from_=tmp_path / "src", **dict(opts, hidden=9))
+
+
 def test_ctrl_c_stops_training_cleanly_and_the_rerun_resumes(tmp_path):
     opts = dict(task="go-nogo", epochs=6, steps=40, hidden=40, progress=False)
     full = nd.train(tmp_path / "full", **opts)

@@ -66,7 +66,8 @@ def argv(options, folder):
     for key, v in options.items():
         if v is None or v is False:
             continue
-        flag = "--" + key.replace("_", "-")
+        # A trailing underscore spells a flag that is a Python keyword: from_ → --from.
+        flag = "--" + key.rstrip("_").replace("_", "-")
         if v is True:
             out.append(flag)
         elif isinstance(v, (list, tuple)):

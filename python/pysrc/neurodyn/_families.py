@@ -53,7 +53,10 @@ def train(out, *, progress=True, threads=None, **options):
 
     Options are ``train``'s flags: ``task`` (go-nogo, xor, mante, seq-digits, perm-digits,
     custom), ``cell`` (rate, gamma, anru, organics, lstm, gru), ``epochs``, ``steps``, ``batch``,
-    ``lr``, ``hidden``, ``device`` (cpu, gpu), ``seed``, … For ``task="custom"`` give the arrays
+    ``lr``, ``schedule`` (``"step:20:0.7"``, …), ``weight_decay``, ``hidden``, ``device`` (cpu,
+    gpu), ``seed``, …; ``from_=run_dir`` branches another run: its finished epochs continue in
+    ``out`` under this call's learning rate, schedule, weight decay (flags that are Python
+    keywords take a trailing underscore). For ``task="custom"`` give the arrays
     themselves: ``inputs`` (trials × T × N_in), ``targets`` (trials × T × C, or one label per
     trial with ``loss="cross-entropy"``), ``mask`` (trials × T or trials × T × C); they are kept
     in ``out`` (under a name that depends on their content) so that a resumed run sees them."""
