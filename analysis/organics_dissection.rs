@@ -138,16 +138,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         TableFormat::Csv,
     )?;
     let edge = arg_max.max(1e-3) * 1.05;
+    // The boundary dashed, so that multipliers just outside it stay visible; the mean-pixel
+    // points in blue (the palette's yellow vanishes on white).
     eig = eig
-        .series(
+        .segment(
             "stability boundary |μ| = 1",
             vec![(-edge, 0.0), (edge, 0.0)],
+            0,
+            true,
         )
         .points("at zero input", std::mem::take(&mut pts[0]))
         .points(
             format!("at the mean pixel {mean_pixel:.3}"),
             std::mem::take(&mut pts[1]),
         );
+    if let Some(last) = eig.series.last_mut() {
+        last.color = Some(3);
+    }
     eig.save(&out.join("organics_smnist_eigenvalues"))?;
 
     // Leading Lyapunov exponents while reading digits (784 steps from s0), and at zero input.
