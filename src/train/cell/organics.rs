@@ -312,6 +312,8 @@ impl<F: Real> Cell<F> for OrganicsCell {
         simd(
             #[inline(always)]
             || {
+                // The four κ-gradient blocks, split out of g once for all trials.
+                let mut gk = disjoint_mut(g, [ty, ta, tb0, tb1], n);
                 for j in 0..b {
                     let pre = [&pz, &py, &g0, &g1, &wq].map(|m| &col(m.as_ref(), j)[..n]);
                     let [dpz, dpy, dwq, dg0, dg1] =
@@ -323,7 +325,7 @@ impl<F: Real> Cell<F> for OrganicsCell {
                         pre,
                         k,
                         sig2,
-                        disjoint_mut(g, [ty, ta, tb0, tb1], n),
+                        gk.each_mut().map(|b| &mut **b),
                         [dpz, dpy, dwq, dg0, dg1],
                         quarters_mut(col_mut(ds.rb_mut(), j), n),
                     );
