@@ -263,6 +263,9 @@ pub struct CellSpec {
     /// Rate and ORGaNICs cells: keep the time constants at their initial values (the ORGaNICs
     /// paper's fixed-τ runs; Kim et al.'s single τ).
     pub fixed_tau: bool,
+    /// ORGaNICs: κ_max = dt/τ_min of (y, a, the gains b0 and b1); None: the seed's cell default
+    /// (0.01, 0.01, 0.1). The paper's trained networks use (0.02, 0.005, 0.1).
+    pub kappa_max: Option<(f64, f64, f64)>,
 }
 
 impl CellSpec {
@@ -285,6 +288,7 @@ impl CellSpec {
             wr_max_sv: None,
             som: 0,
             fixed_tau: false,
+            kappa_max: None,
         }
     }
 

@@ -93,6 +93,10 @@ pub struct Args {
     /// paper's fixed-τ runs (Rawat, Heeger & Martiniani 2024: 94.8 % / 84.8 % at 128 units).
     #[arg(long)]
     fixed_tau: bool,
+    /// ORGaNICs: the largest rates dt/τ of y, a and the gains b0/b1, as `Y,A,B` [default: the
+    /// seed cell's 0.01,0.01,0.1; the paper's trained networks use 0.02,0.005,0.1].
+    #[arg(long, value_name = "Y,A,B", value_delimiter = ',')]
+    kappa_max: Option<Vec<f64>>,
     /// --task custom: inputs, trials × T × N_in (.npy, float32/64).
     #[arg(long, value_name = "u.npy")]
     inputs: Option<PathBuf>,
@@ -166,6 +170,11 @@ impl Args {
         c.wr_max_sv = self.wr_max_sv;
         c.som = self.som;
         c.fixed_tau = self.fixed_tau;
+        c.kappa_max = match self.kappa_max.as_deref() {
+            None => None,
+            Some(&[y, a, b]) => Some([y, a, b]),
+            Some(_) => return Err(Error::invalid("kappa-max", "three numbers Y,A,B")),
+        };
         c.val = self.val;
         c.plateau = self.plateau;
         c.schedule = Schedule::parse(&self.schedule, "schedule")?;

@@ -103,6 +103,10 @@ pub struct RunConfig {
     /// Rate and ORGaNICs cells: time constants fixed at their initial values.
     #[serde(default, skip_serializing_if = "is_default")]
     pub fixed_tau: bool,
+    /// ORGaNICs: κ_max of (y, a, b) = dt/τ at its smallest τ ([`CellSpec::kappa_max`]); None:
+    /// the cell's default (0.01, 0.01, 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa_max: Option<[f64; 3]>,
     /// `--task custom`: the arrays and the loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<crate::data::custom::CustomSpec>,
@@ -158,6 +162,7 @@ impl RunConfig {
             protocol: TaskProtocol::Default,
             som: 0,
             fixed_tau: false,
+            kappa_max: None,
             custom: None,
             val: 0,
             plateau: 0,
@@ -200,6 +205,7 @@ impl RunConfig {
         s.wr_max_sv = self.wr_max_sv;
         s.som = self.som;
         s.fixed_tau = self.fixed_tau;
+        s.kappa_max = self.kappa_max.map(|[y, a, b]| (y, a, b));
         s
     }
 
@@ -288,6 +294,20 @@ impl RunConfig {
                 "fixed-tau",
                 "only the rate and ORGaNICs cells have time constants to fix",
             ));
+        }
+        if let Some(k) = self.kappa_max {
+            if self.cell != CellKind::Organics {
+                return Err(Error::invalid(
+                    "kappa-max",
+                    "only the ORGaNICs cell has the rates κ_max",
+                ));
+            }
+            if let Some(v) = k.iter().find(|v| !(**v > 0.0 && **v <= 1.0)) {
+                return Err(Error::invalid(
+                    "kappa-max",
+                    format!("{v} (each of y, a, b must be in (0, 1]: dt/τ of an Euler step)"),
+                ));
+            }
         }
         if self.som > 0 && self.device != Device::Cpu {
             return Err(Error::invalid(

@@ -200,6 +200,21 @@ fn bad_input_corpus() {
             "--cell gamma --task seq-digits --fixed-tau --out tr",
             "fixed-tau",
         ),
+        case(
+            "train",
+            "--cell gamma --task seq-digits --kappa-max 0.02,0.005,0.1 --out tr",
+            "kappa-max",
+        ),
+        case(
+            "train",
+            "--cell organics --task seq-digits --kappa-max 0.02,0,0.1 --out tr",
+            "kappa-max",
+        ),
+        case(
+            "train",
+            "--cell organics --task seq-digits --kappa-max 0.02,0.1 --out tr",
+            "kappa-max",
+        ),
         case("train", "--clip -1 --out tr", "clip"),
         case("train", "--out a-file", "out"),
         // train-cnn

@@ -580,3 +580,57 @@ fn the_f32_tanh_of_the_controller_is_within_three_ulp() {
         assert_eq!(x.tanh_fast().to_bits(), x.tanh().to_bits());
     }
 }
+
+/// `--kappa-max` reaches the built ORGaNICs cell (scaled by pool² like the default) and its
+/// checkpoint; the seed's initialisation: W = e^{log W} ~ U(0, 1) off the diagonal (mean ½,
+/// variance 1/12) and 1 on it, b0(0) = 1, y0 of unit norm, a0 and b1(0) in (0, 1).
+#[test]
+fn organics_rates_and_initialisation_follow_the_seed() {
+    use neurodyn::train::cell::CellKind;
+    use neurodyn::train::run::RunConfig;
+    use neurodyn::train::Task;
+    let mut c = RunConfig::new(Task::SeqDigits, CellKind::Organics);
+    c.hidden = 64;
+    let kappa = |c: &RunConfig| match c.spec().build::<f64>(c.task, c.seed).unwrap().cell {
+        AnyCell::Organics(o) => o.kappa_max,
+        _ => unreachable!(),
+    };
+    assert_eq!(kappa(&c), (0.01, 0.01, 0.1));
+    c.kappa_max = Some([0.02, 0.005, 0.1]);
+    assert_eq!(kappa(&c), (0.02, 0.005, 0.1));
+    c.pool = 2;
+    let k = kappa(&c);
+    assert!((k.0 - 0.08).abs() < 1e-15 && (k.1 - 0.02).abs() < 1e-15 && (k.2 - 0.4).abs() < 1e-15);
+    c.pool = 1;
+    let net = c.spec().build::<f64>(c.task, c.seed).unwrap();
+    let (p, l, n) = (&net.params, &net.layout, 64);
+    let lw = l.off("log_W");
+    let off: Vec<f64> = (0..n * n)
+        .filter(|k| k / n != k % n)
+        .map(|k| p[lw + k].exp())
+        .collect();
+    assert!((0..n).all(|i| p[lw + i * n + i] == 0.0));
+    assert!(off.iter().all(|w| *w > 0.0 && *w < 1.0));
+    let mean = off.iter().sum::<f64>() / off.len() as f64;
+    let var = off.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / off.len() as f64;
+    // 4,032 draws: the standard error of the mean is 0.0045, of the variance ≈ 0.0012.
+    assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+    assert!((var - 1.0 / 12.0).abs() < 0.006, "variance {var}");
+    let block = |name: &str| &p[l.off(name)..l.off(name) + n];
+    assert!(block("b00").iter().all(|v| *v == 1.0));
+    let y0: f64 = block("y0").iter().map(|v| v * v).sum();
+    assert!((y0 - 1.0).abs() < 1e-12);
+    for name in ["a0", "b10"] {
+        assert!(block(name).iter().all(|v| *v > 0.0 && *v < 1.0), "{name}");
+    }
+    // The rates travel with the checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("org.safetensors");
+    let adam = neurodyn::learn::optim::Optimizer::adam(0.01);
+    neurodyn::train::checkpoint::save(&net, &adam, &f).unwrap();
+    let (back, _) = neurodyn::train::checkpoint::load::<f64>(&f).unwrap();
+    match back.cell {
+        AnyCell::Organics(o) => assert_eq!(o.kappa_max, (0.02, 0.005, 0.1)),
+        _ => panic!("not an ORGaNICs checkpoint"),
+    }
+}

@@ -454,6 +454,9 @@ impl CellFamily for OrganicsCell {
 
     fn build(spec: &CellSpec, n_in: usize, _rng: &mut ChaCha8Rng) -> Result<Self> {
         let mut c = OrganicsCell::new(spec.hidden, n_in, !spec.fixed_tau)?;
+        if let Some(k) = spec.kappa_max {
+            c.kappa_max = k;
+        }
         // Digits pooled by p: one step covers p² pixels' time, so the rates scale by p² (≤ 1).
         let s = (spec.pool * spec.pool) as f64;
         let (y, a, b) = c.kappa_max;
@@ -471,8 +474,9 @@ impl CellFamily for OrganicsCell {
     }
 
     /// The seed's initialisation: kaiming-uniform (a = √5, i.e. U(±1/√fan_in)) gain weights and
-    /// W_zx (then scaled to spectral norm 1), orthogonal W_r, log W ~ U(−1, 0) with a zero diagonal,
-    /// θ ~ N(0, 1) (learned τ) or 1 (fixed), initial states U(0, 1) with y0 normalised.
+    /// W_zx (then scaled to spectral norm 1), orthogonal W_r, W = e^{log W} ~ U(0, 1) off the
+    /// diagonal and 1 on it (log W = 0 there), θ ~ N(0, 1) (learned τ) or 1 (fixed), b0(0) = 1
+    /// and y0, a0, b1(0) ~ U(0, 1) with y0 normalised.
     fn init<F: Real>(&self, p: &mut [F], rng: &mut ChaCha8Rng) {
         let (n, k) = (self.n, self.n_in);
         let l = self.layout.clone();
@@ -507,13 +511,15 @@ impl CellFamily for OrganicsCell {
                 p[wr + i * n + j] = F::c(q[(i, j)] * sgn);
             }
         }
+        // log W = log U(0, 1) (floored at log 1e-8) off the diagonal, 0 on it: W_ij ~ U(0, 1),
+        // W_ii = 1, as the seed draws it.
         let lw = l.off("log_W");
         for i in 0..n {
             for j in 0..n {
                 p[lw + i * n + j] = if i == j {
                     F::zero()
                 } else {
-                    F::c(rng.random_range(-1.0..0.0))
+                    F::c(rng.random::<f64>().max(1e-8).ln())
                 };
             }
         }
@@ -523,9 +529,14 @@ impl CellFamily for OrganicsCell {
                 *v = if learn { F::c(normal(rng)) } else { F::one() };
             }
         }
+        // b0 starts fully open (1, as the seed's buffer); y0, a0, b1 U(0, 1).
         for name in ["y0", "a0", "b00", "b10"] {
             for v in &mut p[l.get(name).expect("own tensor").range()] {
-                *v = F::c(rng.random::<f64>());
+                *v = if name == "b00" {
+                    F::one()
+                } else {
+                    F::c(rng.random::<f64>())
+                };
             }
         }
         let y0 = l.off("y0");
