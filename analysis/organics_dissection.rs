@@ -237,8 +237,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Held-out accuracy per epoch of the committed sequential-MNIST runs (`models/<run>` and its
-/// `-step` branch), with the paper's 64-unit accuracies dashed.
+/// Held-out accuracy per epoch of the committed sequential-MNIST runs (`models/<run>`, its
+/// `-step` branch and, where committed, the `-paper` run under the paper's κ_max), with the
+/// paper's 64-unit accuracies dashed.
 fn learning_curves(
     root: &std::path::Path,
     out: &std::path::Path,
@@ -282,6 +283,16 @@ fn learning_curves(
                 format!("{name}, then StepLR(20, 0.7) + weight decay 1e-5"),
                 tail,
                 cb,
+                false,
+            );
+        }
+        // A run from scratch under the paper's whole protocol (its κ_max, StepLR, weight decay).
+        let paper_run = rows(&format!("{task}-organics-64-paper"))?;
+        if !paper_run.is_empty() {
+            plot = plot.segment(
+                format!("{name}, paper's κ_max (0.02, 0.005, 0.1) + StepLR + decay"),
+                paper_run,
+                if task == "smnist" { 2 } else { 5 },
                 false,
             );
         }
