@@ -442,7 +442,7 @@ fn a_trained_organics_network_is_stable() {
         let opts = LyapunovOptions {
             k: Some(3),
             warmup: 2000,
-            steps: 3000,
+            steps: 20000,
             ..Default::default()
         };
         let sp = lyapunov_map(&map, &map.initial_state(), &opts).unwrap();
@@ -481,8 +481,11 @@ fn a_trained_organics_network_is_stable() {
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
         eprintln!("u = {u}: λ_max {lmax:.6}, ln ρ(J*) {:.6}", rho.ln());
+        // Benettin's average converges like 1/steps where the leading moduli nearly tie (here a
+        // complex pair, and gaps of 0.003 per step): 3.5e-4 and 8e-4 off after 3,000 steps,
+        // 5e-5 and 1.2e-4 after 20,000.
         assert!(
-            (lmax - rho.ln()).abs() < 5e-4,
+            (lmax - rho.ln()).abs() < 3e-4,
             "u = {u}: λ_max {lmax} vs ln ρ {}",
             rho.ln()
         );
