@@ -99,6 +99,19 @@ def test_a_branch_continues_a_run_under_a_new_schedule(tmp_path):
         nd.train(tmp_path / "other", epochs=3, from_=tmp_path / "src", **dict(opts, hidden=9))
 
 
+def test_organics_rates_from_a_tuple_reach_the_checkpoint(tmp_path):
+    r = nd.train(tmp_path / "org", task="seq-digits", cell="organics", hidden=6, pool=4,
+                 epochs=1, steps=2, batch=4, eval=8, kappa_max=(0.02, 0.005, 0.1), progress=False)
+    assert r.config["kappa_max"] == [0.02, 0.005, 0.1]
+    # Pooled by 4: one step spans 16 pixels, so the stored rates are 16 times the asked ones.
+    meta = r.checkpoint.metadata
+    assert [float(meta[k]) for k in ("kappa_y", "kappa_a", "kappa_b")] == pytest.approx(
+        [0.32, 0.08, 1.0], rel=1e-12)
+    with pytest.raises(ValueError, match="kappa-max"):
+        nd.train(tmp_path / "bad", task="seq-digits", cell="gamma", epochs=1,
+                 kappa_max=(0.02, 0.005, 0.1), progress=False)
+
+
 def test_ctrl_c_stops_training_cleanly_and_the_rerun_resumes(tmp_path):
     opts = dict(task="go-nogo", epochs=6, steps=40, hidden=40, progress=False)
     full = nd.train(tmp_path / "full", **opts)
