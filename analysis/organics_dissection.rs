@@ -290,9 +290,9 @@ fn learning_curves(
         let paper_run = rows(&format!("{task}-organics-64-paper"))?;
         if !paper_run.is_empty() {
             plot = plot.segment(
-                format!("{name}, paper's κ_max (0.02, 0.005, 0.1) + StepLR + decay"),
+                format!("{name}, the paper's rates κmax = (0.02, 0.005, 0.1), StepLR, decay"),
                 paper_run,
-                if task == "smnist" { 2 } else { 5 },
+                if task == "smnist" { 5 } else { 10 },
                 false,
             );
         }

@@ -207,6 +207,8 @@ impl LinePlot {
             .configure_mesh()
             .x_desc(&self.xlabel)
             .y_desc(ylabel)
+            .x_label_formatter(&tick_label)
+            .y_label_formatter(&tick_label)
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(|e| err(&e))?;
@@ -369,6 +371,25 @@ fn edges(v: &[f64], log: bool) -> Vec<f64> {
     e.into_iter().map(inv).collect()
 }
 
+/// A tick value as a reader writes it: no trailing zeros (`10`, `0.25`, `-3.5`), scientific
+/// notation outside [1e-4, 1e6).
+fn tick_label(v: &f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-4..1e6).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
 impl HeatMap {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, plotters::coord::Shift>) -> Result<()>
     where
@@ -521,6 +542,18 @@ mod suffix_tests {
     fn a_dot_in_the_stem_survives() {
         let p = super::with_suffix(std::path::Path::new("figs/organics_phase_w0.5"), "png");
         assert_eq!(p, std::path::PathBuf::from("figs/organics_phase_w0.5.png"));
+    }
+
+    #[test]
+    fn tick_labels_drop_trailing_zeros() {
+        let t = |v: f64| super::tick_label(&v);
+        assert_eq!(
+            [t(10.0), t(100.0), t(0.25), t(-3.5), t(0.0), t(-0.0), t(1e-3)],
+            ["10", "100", "0.25", "-3.5", "0", "0", "0.001"]
+        );
+        assert_eq!([t(2e-5), t(3e7)], ["2.0e-5", "3.0e7"]);
+        // A tick computed as 0.1 + 0.2 still reads as 0.3.
+        assert_eq!(t(0.1 + 0.2), "0.3");
     }
 }
 
