@@ -548,7 +548,15 @@ mod suffix_tests {
     fn tick_labels_drop_trailing_zeros() {
         let t = |v: f64| super::tick_label(&v);
         assert_eq!(
-            [t(10.0), t(100.0), t(0.25), t(-3.5), t(0.0), t(-0.0), t(1e-3)],
+            [
+                t(10.0),
+                t(100.0),
+                t(0.25),
+                t(-3.5),
+                t(0.0),
+                t(-0.0),
+                t(1e-3)
+            ],
             ["10", "100", "0.25", "-3.5", "0", "0", "0.001"]
         );
         assert_eq!([t(2e-5), t(3e7)], ["2.0e-5", "3.0e7"]);
