@@ -21,7 +21,8 @@ use rand::Rng;
 /// Tensors: `W_zx` `[N, N_in]`, `W_r` `[N, N]`, `W_bx0` `[N, N_in]`, `W_by0`, `W_ba0` `[N, N]`, `W_bx1`
 /// `[N, N_in]`, `W_by1`, `W_ba1` `[N, N]`, `log_W` `[N, N]`, `theta_y`, `theta_a`, `theta_b0`,
 /// `theta_b1` `[N]` (trained if `learn_tau`), and the fixed initial states `y0`, `a0`, `b00`,
-/// `b10` `[N]`. κ_max = (0.01, 0.01, 0.1) for (y, a, b) and σ = 1 as in the seed.
+/// `b10` `[N]`. κ_max = (0.01, 0.01, 0.1) for (y, a, b) and σ = 1 as in the seed's cell (its
+/// trained sMNIST/psMNIST networks were made with κ_max = (0.02, 0.005, 0.1): `train --kappa-max`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganicsCell {
     pub n: usize,
