@@ -1,7 +1,8 @@
-//! Dissecting the ORGaNICs Euler RNN trained on sequential MNIST (Rawat, Heeger & Martiniani
-//! 2024; the run in `models/smnist-organics-64`): the trained network as the map of its own
-//! update, s_{t+1} = F(s_t, u_t) (s = the cell's whole state, u_t the pixel read at step t),
-//! analysed with the same code as every other system.
+//! Dissecting the ORGaNICs Euler RNNs trained on sequential and permuted sequential MNIST
+//! (Rawat, Heeger & Martiniani 2024; the runs in `models/smnist-organics-64*` and
+//! `models/psmnist-organics-64*`): each trained network as the map of its own update,
+//! s_{t+1} = F(s_t, u_t) (s = the cell's whole state, u_t the pixel read at step t, in the seed's
+//! permuted order for psMNIST), analysed with the same code as every other system.
 //!
 //! * its accuracy on the bundled test slice (500 digits, 784 steps each);
 //! * its fixed points with the input held at 0 (blank screen) and at the data's mean pixel
@@ -12,14 +13,15 @@
 //!   initial state, the input driving the map), and at zero input after the transient —
 //!   whether the trained circuit stays stable (the paper's claim: λ_max ≤ 0).
 //!
-//! Writes `figures/organics_smnist_fixed_points.csv`, `…_eigenvalues.png/.svg`,
-//! `…_lyapunov.csv` and `…_lyapunov.png/.svg`, and the learning curves of the committed sMNIST
-//! and psMNIST runs against the paper's accuracies (`figures/organics_seq_mnist_curves.png/.svg`:
-//! each run at its constant rate, then its branch under the paper's StepLR and weight decay).
-//! The network dissected is the latest committed sMNIST checkpoint (the branch's when it exists).
+//! Writes `figures/organics_{smnist,psmnist}_fixed_points.csv`, `…_eigenvalues.png/.svg`,
+//! `…_lyapunov.csv` and `…_lyapunov.png/.svg`, and the learning curves of the committed runs
+//! against the paper's accuracies (`figures/organics_seq_mnist_curves.png/.svg`: each run at its
+//! constant rate, then its branch under the paper's StepLR and weight decay, and a run under the
+//! paper's rates κ_max where committed). The networks dissected are the latest committed
+//! checkpoints (the branches' when they exist).
 //! Run:
 //! `cargo run --release --example organics_dissection [-- path/to/checkpoint.safetensors]`
-//! (≈ 2–4 min on 2 cores).
+//! (≈ 2–4 min per network on 2 cores).
 
 use neurodyn::data::digits::Digits;
 use neurodyn::fixed_points::{find_map_fixed_points, FinderOptions};
@@ -41,19 +43,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = root.join("figures");
     std::fs::create_dir_all(&out)?;
     learning_curves(&root, &out)?;
-    let latest = [
-        "models/smnist-organics-64-step",
-        "models/smnist-organics-64",
-    ]
-    .map(|d| root.join(d).join("checkpoint.safetensors"))
-    .into_iter()
-    .find(|p| p.exists())
-    .ok_or("no committed sMNIST checkpoint in models/")?;
-    let ck = std::env::args().nth(1).map(PathBuf::from).unwrap_or(latest);
-    let (net, _) = load::<f64>(&ck)?;
+    // The latest committed checkpoint of each task (the branch's when it exists); a path given
+    // on the command line replaces the sMNIST one.
+    let latest = |task: &str| {
+        [
+            format!("models/{task}-organics-64-step"),
+            format!("models/{task}-organics-64"),
+        ]
+        .map(|d| root.join(d).join("checkpoint.safetensors"))
+        .into_iter()
+        .find(|p| p.exists())
+    };
+    let smnist = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .or_else(|| latest("smnist"))
+        .ok_or("no committed sMNIST checkpoint in models/")?;
+    dissect(&smnist, "smnist", "sMNIST", None, &out)?;
+    if let Some(ck) = latest("psmnist") {
+        let perm = neurodyn::data::seed_permutation()?;
+        dissect(&ck, "psmnist", "psMNIST", Some(perm), &out)?;
+    }
+    Ok(())
+}
+
+/// The dissection of one trained network, `tag` naming its files (`figures/organics_<tag>_*`)
+/// and `name` its figures; `perm`: the pixel order it reads (psMNIST).
+fn dissect(
+    ck: &std::path::Path,
+    tag: &str,
+    name: &str,
+    perm: Option<Vec<usize>>,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let perm = perm.as_deref();
+    let (net, _) = load::<f64>(ck)?;
     let test = Digits::bundled(false)?;
     let idx: Vec<usize> = (0..test.len()).collect();
-    let pass = net.pass(&test.batch::<f64>(&idx, None)?, false)?;
+    let pass = net.pass(&test.batch::<f64>(&idx, perm)?, false)?;
     println!(
         "{}: test accuracy on the bundled slice {:.1} % ({} digits)",
         ck.display(),
@@ -61,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test.len()
     );
     let pixels = |k: usize| -> Vec<f64> {
-        let b = test.batch::<f64>(&[k], None).expect("one digit");
+        let b = test.batch::<f64>(&[k], perm).expect("one digit");
         b.u
     };
     let mean_pixel = {
@@ -93,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The Euler map's multipliers crowd at μ = 1 (μ = 1 + Δt λ): drawn as growth ln|μ| against
     // rotation arg μ per step, the stability boundary is the line ln|μ| = 0.
     let mut eig = LinePlot::new(
-        "Trained ORGaNICs (sMNIST): Jacobian multipliers at the fixed points",
+        format!("Trained ORGaNICs ({name}): Jacobian multipliers at the fixed points"),
         "arg μ (rad per step)",
         "ln |μ| (per step)",
     );
@@ -134,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fp.push("max_abs_mu", Column::F64(growth));
     fp.push("starts", Column::F64(count));
     fp.write(
-        &out.join("organics_smnist_fixed_points.csv"),
+        &out.join(format!("organics_{tag}_fixed_points.csv")),
         TableFormat::Csv,
     )?;
     let edge = arg_max.max(1e-3) * 1.05;
@@ -155,7 +182,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(last) = eig.series.last_mut() {
         last.color = Some(3);
     }
-    eig.save(&out.join("organics_smnist_eigenvalues"))?;
+    eig.save(&out.join(format!("organics_{tag}_eigenvalues")))?;
 
     // Leading Lyapunov exponents while reading digits (784 steps from s0), and at zero input.
     let opts = LyapunovOptions {
@@ -166,10 +193,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut lt = Table::new();
     let (mut who, mut lmax, mut l2) = (vec![], vec![], vec![]);
     let mut plot = LinePlot::new(
-        "Trained ORGaNICs (sMNIST): leading Lyapunov exponents",
+        format!("Trained ORGaNICs ({name}): leading Lyapunov exponents"),
         "exponent index",
         "λ (per step)",
-    );
+    )
+    .integer_x();
     for k in 0..DIGITS {
         let driven = CellMap::new(net.clone()).with_input_sequence(pixels(k))?;
         let ex = lyapunov_map(&driven, &s0, &opts)?.sorted();
@@ -231,9 +259,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     lt.push("run", Column::Str(who));
     lt.push("lambda_max", Column::F64(lmax));
     lt.push("lambda_2", Column::F64(l2));
-    lt.write(&out.join("organics_smnist_lyapunov.csv"), TableFormat::Csv)?;
-    plot.save(&out.join("organics_smnist_lyapunov"))?;
-    println!("wrote figures/organics_smnist_*");
+    lt.write(
+        &out.join(format!("organics_{tag}_lyapunov.csv")),
+        TableFormat::Csv,
+    )?;
+    plot.save(&out.join(format!("organics_{tag}_lyapunov")))?;
+    println!("wrote figures/organics_{tag}_*");
     Ok(())
 }
 

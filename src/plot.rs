@@ -43,6 +43,8 @@ pub struct LinePlot {
     pub log_y: bool,
     /// Draw markers (a scatter plot) instead of lines.
     pub markers: bool,
+    /// The x axis counts something (an exponent's index): ticks between integers stay unlabelled.
+    pub integer_x: bool,
     pub size: (u32, u32),
 }
 
@@ -59,9 +61,17 @@ impl LinePlot {
             series: vec![],
             log_y: false,
             markers: false,
+            integer_x: false,
             size: (900, 560),
         }
     }
+
+    /// Labels only the integer ticks of the x axis ([`LinePlot::integer_x`]).
+    pub fn integer_x(mut self) -> Self {
+        self.integer_x = true;
+        self
+    }
+
     pub fn series(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         self.series.push(Series {
             markers: false,
@@ -207,13 +217,19 @@ impl LinePlot {
             .configure_mesh()
             .x_desc(&self.xlabel)
             .y_desc(ylabel)
-            .x_label_formatter(&tick_label)
+            .x_label_formatter(&|v: &f64| {
+                if self.integer_x && v.fract() != 0.0 {
+                    String::new()
+                } else {
+                    tick_label(v)
+                }
+            })
             .y_label_formatter(&tick_label)
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(|e| err(&e))?;
         for (k, s) in self.series.iter().enumerate() {
-            let color = Palette99::pick(s.color.unwrap_or(k)).to_rgba();
+            let color = Palette99::pick(s.color.unwrap_or_else(|| auto_color(k))).to_rgba();
             let log_y = self.log_y;
             let pts = s.points.iter().map(move |&(x, y)| {
                 (
@@ -371,11 +387,21 @@ fn edges(v: &[f64], log: bool) -> Vec<f64> {
     e.into_iter().map(inv).collect()
 }
 
+/// The palette colour of the `k`-th series without a colour of its own: the palette's order
+/// without its pale entries (yellow, cyan, lime, pink, lavender, beige, mint, coral), which vanish on
+/// white.
+fn auto_color(k: usize) -> usize {
+    const DARK: [usize; 12] = [0, 1, 3, 4, 5, 7, 10, 12, 14, 16, 18, 19];
+    DARK[k % DARK.len()]
+}
+
 /// A tick value as a reader writes it: no trailing zeros (`10`, `0.25`, `-3.5`), scientific
 /// notation outside [1e-4, 1e6).
 fn tick_label(v: &f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
+    // Ticks are round numbers: one within rounding noise of zero (1.4e-17 from a range's
+    // arithmetic) is zero.
+    if a < 1e-13 {
         return "0".into();
     }
     if !(1e-4..1e6).contains(&a) {
@@ -559,9 +585,23 @@ mod suffix_tests {
             ],
             ["10", "100", "0.25", "-3.5", "0", "0", "0.001"]
         );
-        assert_eq!([t(2e-5), t(3e7)], ["2.0e-5", "3.0e7"]);
+        assert_eq!([t(2e-5), t(3e7), t(1.4e-17)], ["2.0e-5", "3.0e7", "0"]);
         // A tick computed as 0.1 + 0.2 still reads as 0.3.
         assert_eq!(t(0.1 + 0.2), "0.3");
+    }
+
+    #[test]
+    fn automatic_colours_skip_the_pale_ones() {
+        use plotters::style::{Color, Palette, Palette99};
+        for k in 0..40 {
+            let (r, g, b) = Palette99::COLORS[super::auto_color(k)];
+            // Relative luminance (sRGB weights, 0–255): yellow is 221, blue 109.
+            let lum = 0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64;
+            assert!(lum < 190.0, "series {k}: ({r}, {g}, {b})");
+            let _ = Palette99::pick(super::auto_color(k)).to_rgba();
+        }
+        assert_eq!(super::auto_color(0), 0);
+        assert_ne!(super::auto_color(2), 2);
     }
 }
 
