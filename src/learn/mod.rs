@@ -317,7 +317,9 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
     let ckpt = out.join(CHECKPOINT);
     let resume = if ckpt.exists() {
         let why = "holds a run with another configuration (use a new --out)";
-        Some(stored_run::<L>(&ckpt, "out", why, |s| s.continues(config))?)
+        Some(stored_run::<L>(&ckpt, "out", why, config, |s| {
+            s.continues(config)
+        })?)
     } else if let Some(src) = config.branch_of() {
         Some(branch_source::<L>(src, config)?)
     } else {
@@ -331,11 +333,13 @@ pub fn open<L: Learner>(out: &Path, config: &L::Config) -> Result<Opened<L::Conf
 }
 
 /// The run state in checkpoint `ckpt` when its stored configuration passes `fits`; otherwise an
-/// invalid-input error on `field` saying the run's folder `why`.
+/// invalid-input error on `field` saying the run's folder `why`, and which settings of `asked`
+/// it differs in ([`blocking_settings`]).
 fn stored_run<L: Learner>(
     ckpt: &Path,
     field: &str,
     why: &str,
+    asked: &L::Config,
     fits: impl Fn(&L::Config) -> bool,
 ) -> Result<(PathBuf, Vec<L::Row>)> {
     let meta = crate::tensor::safetensors::read_metadata(ckpt)?;
@@ -343,9 +347,75 @@ fn stored_run<L: Learner>(
     let stored = toml::from_str::<L::Config>(&text).ok();
     if !stored.is_some_and(|s| fits(&s)) {
         let dir = ckpt.parent().unwrap_or(Path::new("."));
-        return Err(Error::invalid(field, format!("{} {why}", dir.display())));
+        let which = blocking_settings::<L>(&text, asked, &fits);
+        return Err(Error::invalid(
+            field,
+            format!("{} {why}{which}", dir.display()),
+        ));
     }
     Ok((ckpt.to_path_buf(), rows))
+}
+
+/// The settings that keep a stored run (its configuration as TOML) from going on under `asked`:
+/// each top-level key whose stored value, put into `asked`, makes `fits` fail — so the keys a
+/// resume or branch may change (epochs, the schedule, …) are left out. Empty when none is found
+/// (an unreadable stored configuration); else `"; it differs in key (stored …, asked …), …"`.
+fn blocking_settings<L: Learner>(
+    stored: &str,
+    asked: &L::Config,
+    fits: &impl Fn(&L::Config) -> bool,
+) -> String {
+    let (Ok(stored), Some(asked)) = (
+        toml::from_str::<toml::Table>(stored),
+        asked
+            .to_toml()
+            .ok()
+            .and_then(|t| toml::from_str::<toml::Table>(&t).ok()),
+    ) else {
+        return String::new();
+    };
+    let shown = |v: Option<&toml::Value>| v.map_or("not set".to_string(), |v| v.to_string());
+    let mut keys: Vec<&String> = stored.keys().chain(asked.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let blocking: Vec<String> = keys
+        .into_iter()
+        .filter(|k| stored.get(*k) != asked.get(*k))
+        .filter(|k| {
+            let mut t = asked.clone();
+            match stored.get(*k) {
+                Some(v) => t.insert((*k).clone(), v.clone()),
+                None => t.remove(*k),
+            };
+            toml::Value::Table(t)
+                .try_into::<L::Config>()
+                .is_ok_and(|c| !fits(&c))
+        })
+        .flat_map(|k| match (stored.get(k), asked.get(k)) {
+            // Two tables (a CNN's `model`): the entries that differ, as `model.norm`.
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                let mut sub: Vec<&String> = a.keys().chain(b.keys()).collect();
+                sub.sort();
+                sub.dedup();
+                sub.into_iter()
+                    .filter(|s| a.get(*s) != b.get(*s))
+                    .map(|s| {
+                        format!(
+                            "{k}.{s} (stored {}, asked {})",
+                            shown(a.get(s)),
+                            shown(b.get(s))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+            (x, y) => vec![format!("{k} (stored {}, asked {})", shown(x), shown(y))],
+        })
+        .collect();
+    if blocking.is_empty() {
+        String::new()
+    } else {
+        format!("; it differs in {}", blocking.join(", "))
+    }
 }
 
 /// The checkpoint and rows of the run in `src` that `config` branches from, after checking that
@@ -361,7 +431,7 @@ fn branch_source<L: Learner>(src: &Path, config: &L::Config) -> Result<(PathBuf,
     let why = "holds a run of another network or task (a branch may change only the \
                optimisation: learning rate, schedule, weight decay, clipping, epochs, \
                evaluation, device, precision)";
-    let (ckpt, rows) = stored_run::<L>(&ckpt, "from", why, |s| s.branches(config))?;
+    let (ckpt, rows) = stored_run::<L>(&ckpt, "from", why, config, |s| s.branches(config))?;
     if rows.len() >= config.epochs() {
         return Err(Error::invalid(
             "epochs",

@@ -419,6 +419,11 @@ fn a_branch_continues_the_recorded_epochs_under_a_new_optimisation() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{case}: {err}");
         assert!(err.contains(field), "{case}: {err}");
+        // The refusal names the setting that blocks the branch, and only that one.
+        if case == "another network" {
+            assert!(err.contains("; it differs in seed (stored "), "{err}");
+            assert!(!err.contains("epochs ("), "{err}");
+        }
         assert!(!out.exists(), "{case}");
     }
     let out = dir.path().join("no-more");

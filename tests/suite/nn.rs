@@ -885,7 +885,14 @@ mod train_cnn {
         // A different configuration in the same folder is refused.
         let o = run(&["--epochs", "3", "--norm", "batchnorm", "--out", a]);
         assert_eq!(o.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("another configuration"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("another configuration"), "{err}");
+        // Named, and only it: a rerun may ask for more epochs.
+        assert!(
+            err.contains("it differs in model.norm (stored \"divnorm\", asked \"batchnorm\")"),
+            "{err}"
+        );
+        assert!(!err.contains("epochs ("), "{err}");
     }
 
     /// The paper's static ORGaNICs network on the bundled slice: it learns (the loss, which
