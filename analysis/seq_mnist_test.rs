@@ -40,20 +40,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let held_out = last.split(',').nth(3).unwrap_or("nan").parse::<f64>()?;
         let (net, _) = load::<f32>(&run.join("checkpoint.safetensors"))?;
         let src = DataSource::new(config.task, Some(&mnist), config.pool, config.seed)?;
-        let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
-        for b in src.digit_batches::<f32>(EvalSet::Test, usize::MAX, None)? {
-            let pass = net.pass(&b, false)?;
-            loss += pass.loss * b.b as f64;
-            hits += pass.correct;
-            k += b.b;
-        }
+        let (loss, acc) = src.evaluate_digits(&net, EvalSet::Test, usize::MAX, None)?;
+        let k = src.test.as_ref().map_or(0, |t| t.len());
         let name = run.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-        let acc = hits as f64 / k as f64;
         println!(
             "{name}: epoch {epochs}, held-out {:.2} % (first 2,000), test set {:.2} % of {k} (loss {:.4})",
             100.0 * held_out,
             100.0 * acc,
-            loss / k as f64
+            loss
         );
         t.0.push(name.to_string());
         t.1.push(
@@ -63,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.2.push(epochs);
         t.3.push(held_out);
         t.4.push(acc);
-        t.5.push(loss / k as f64);
+        t.5.push(loss);
     }
     let mut table = Table::new();
     table.push("run", Column::Str(t.0));

@@ -329,6 +329,17 @@ impl CellSpec {
     }
 }
 
+/// The mean loss and accuracy of minibatch results (mean loss, hits, trials), weighted by size.
+pub(crate) fn pooled(parts: impl IntoIterator<Item = (f64, usize, usize)>) -> (f64, f64) {
+    let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
+    for (l, h, b) in parts {
+        loss += l * b as f64;
+        hits += h;
+        k += b;
+    }
+    (loss / k.max(1) as f64, hits as f64 / k.max(1) as f64)
+}
+
 /// Where minibatches and evaluation sets come from.
 #[derive(Debug, Clone)]
 pub struct DataSource {
@@ -508,6 +519,23 @@ impl DataSource {
         self.digit_batches(EvalSet::Test, trials, None)
     }
 
+    /// Mean loss and accuracy of `net` on the first `trials` images (at least one) of a digits
+    /// set, perturbed if asked.
+    pub fn evaluate_digits<F: Real, C: Cell<F>>(
+        &self,
+        net: &SeqNet<F, C>,
+        set: EvalSet,
+        trials: usize,
+        perturb: Option<crate::data::Perturbation>,
+    ) -> Result<(f64, f64)> {
+        let parts = self
+            .digit_batches::<F>(set, trials, perturb)?
+            .iter()
+            .map(|b| net.pass(b, false).map(|p| (p.loss, p.correct, b.b)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(pooled(parts))
+    }
+
     /// Loss and accuracy on `trials` held-out trials (the test images, or fresh noisy trials of a
     /// rate task drawn from `seed`).
     pub fn evaluate<F: Real, C: Cell<F>>(
@@ -535,14 +563,7 @@ impl DataSource {
             return Ok((loss / k as f64, score / k as f64));
         }
         if self.test.is_some() {
-            let (mut loss, mut ok, mut k) = (0.0, 0usize, 0usize);
-            for b in self.test_batches::<F>(trials)? {
-                let p = net.pass(&b, false)?;
-                loss += p.loss * b.b as f64;
-                ok += p.correct;
-                k += b.b;
-            }
-            return Ok((loss / k as f64, ok as f64 / k as f64));
+            return self.evaluate_digits(net, EvalSet::Test, trials, None);
         }
         let set: Vec<Trial> = (0..trials)
             .map(|k| {

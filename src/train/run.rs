@@ -20,7 +20,7 @@ use super::checkpoint;
 use super::gpu::GpuTrainer;
 use super::net::SeqNet;
 use super::{train_step, CellSpec, DataSource, EvalSet, Task};
-use crate::data::{Batch, Perturbation};
+use crate::data::Perturbation;
 use crate::error::{Error, Result};
 use crate::io::{Column, Table, TableFormat};
 use crate::learn::{
@@ -511,31 +511,16 @@ impl Engine {
         trials: usize,
         perturb: Option<Perturbation>,
     ) -> Result<(f64, f64)> {
-        fn cpu<F: Real>(
-            net: &SeqNet<F, AnyCell>,
-            batches: Vec<Batch<F>>,
-        ) -> Result<Vec<(f64, usize, usize)>> {
-            batches
-                .iter()
-                .map(|b| net.pass(b, false).map(|p| (p.loss, p.correct, b.b)))
-                .collect()
+        match self {
+            Engine::Cpu64(n, _) => src.evaluate_digits(n, set, trials, perturb),
+            Engine::Cpu32(n, _) => src.evaluate_digits(n, set, trials, perturb),
+            Engine::Gpu(g) => Ok(crate::train::pooled(
+                src.digit_batches::<f32>(set, trials, perturb)?
+                    .iter()
+                    .map(|b| g.evaluate(b).map(|(l, h)| (l, h, b.b)))
+                    .collect::<Result<Vec<_>>>()?,
+            )),
         }
-        let parts = match self {
-            Engine::Cpu64(n, _) => cpu(n, src.digit_batches(set, trials, perturb)?)?,
-            Engine::Cpu32(n, _) => cpu(n, src.digit_batches(set, trials, perturb)?)?,
-            Engine::Gpu(g) => src
-                .digit_batches::<f32>(set, trials, perturb)?
-                .iter()
-                .map(|b| g.evaluate(b).map(|(l, h)| (l, h, b.b)))
-                .collect::<Result<_>>()?,
-        };
-        let (mut loss, mut hits, mut k) = (0.0, 0usize, 0usize);
-        for (l, h, b) in parts {
-            loss += l * b as f64;
-            hits += h;
-            k += b;
-        }
-        Ok((loss / k.max(1) as f64, hits as f64 / k.max(1) as f64))
     }
 
     fn save(&self, path: &Path, meta: &[(String, String)]) -> Result<()> {
