@@ -103,11 +103,14 @@ fn main() -> neurodyn::Result<()> {
         "g",
         "λ_max (per step)",
     )
-    .series(
+    // The zero line dashed and grey, drawn first: λ_max ≈ 0 on the edge of chaos stays visible.
+    .segment("λ = 0", vec![(0.5, 0.0), (4.0, 0.0)], 19, true)
+    .segment(
         "λ_max",
         rows.iter().map(|r| (r.value, r.lambda_max)).collect(),
+        0,
+        false,
     )
-    .series("0", vec![(0.5, 0.0), (4.0, 0.0)])
     .save(&out.join("lyap_vs_g_lambda_max"))?;
     LinePlot::new(
         format!("Kaplan–Yorke dimension versus g (tanh map, N = {n})"),
