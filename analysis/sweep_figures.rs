@@ -81,7 +81,7 @@ fn main() -> neurodyn::Result<()> {
         plot = plot.segment(
             name.trim_start_matches("pct_").replace('_', " "),
             deltas.iter().copied().zip(col.iter().copied()).collect(),
-            k,
+            neurodyn::plot::auto_color(k),
             k == 1,
         );
     }

@@ -387,10 +387,11 @@ fn edges(v: &[f64], log: bool) -> Vec<f64> {
     e.into_iter().map(inv).collect()
 }
 
-/// The palette colour of the `k`-th series without a colour of its own: the palette's order
+/// The palette colour of the `k`-th series without a colour of its own (and for callers that
+/// colour by position): the palette's order
 /// without its pale entries (yellow, cyan, lime, pink, lavender, beige, mint, coral), which vanish on
 /// white.
-fn auto_color(k: usize) -> usize {
+pub fn auto_color(k: usize) -> usize {
     const DARK: [usize; 12] = [0, 1, 3, 4, 5, 7, 10, 12, 14, 16, 18, 19];
     DARK[k % DARK.len()]
 }

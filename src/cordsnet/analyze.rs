@@ -307,7 +307,7 @@ pub fn write_outputs(
     p.segment(
         "Re μ = 1 (Re λ = 0 for the flow)",
         vec![(1.0, lo), (1.0, hi)],
-        depth,
+        crate::plot::auto_color(depth),
         true,
     )
     .save(&out.join("eigenvalues"))?;
