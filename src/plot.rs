@@ -204,6 +204,8 @@ impl LinePlot {
         let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, ("sans-serif", 22))
             .margin(12)
+            // Room for the last x label, centred on the right edge ("1200" was cut to "120").
+            .margin_right(28)
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
