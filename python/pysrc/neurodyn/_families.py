@@ -54,7 +54,8 @@ def train(out, *, progress=True, threads=None, **options):
     Options are ``train``'s flags: ``task`` (go-nogo, xor, mante, seq-digits, perm-digits,
     custom), ``cell`` (rate, gamma, anru, organics, lstm, gru), ``epochs``, ``steps``, ``batch``,
     ``lr``, ``schedule`` (``"step:20:0.7"``, …), ``weight_decay``, ``hidden``, ``device`` (cpu,
-    gpu), ``seed``, …; ``from_=run_dir`` branches another run: its finished epochs continue in
+    gpu), ``seed``, ``kappa_max=(0.02, 0.005, 0.1)`` (the ORGaNICs rates; a tuple becomes
+    ``Y,A,B``), …; ``from_=run_dir`` branches another run: its finished epochs continue in
     ``out`` under this call's learning rate, schedule, weight decay (flags that are Python
     keywords take a trailing underscore). For ``task="custom"`` give the arrays
     themselves: ``inputs`` (trials × T × N_in), ``targets`` (trials × T × C, or one label per
