@@ -514,11 +514,6 @@ impl DataSource {
         Ok(batch)
     }
 
-    /// The first `trials` test images (at least one) in batches of up to 256 (digits tasks).
-    pub fn test_batches<F: Real>(&self, trials: usize) -> Result<Vec<Batch<F>>> {
-        self.digit_batches(EvalSet::Test, trials, None)
-    }
-
     /// Mean loss and accuracy of `net` on the first `trials` images (at least one) of a digits
     /// set, perturbed if asked.
     pub fn evaluate_digits<F: Real, C: Cell<F>>(
